@@ -1,0 +1,1 @@
+"""Import every built-in scorer module so that it registers itself."""

@@ -1,0 +1,97 @@
+"""The one protocol every scorer honours (like implicit's RecommenderBase), and the scorer registry."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+
+from graph.corpus import Corpus
+from graph.errors import Img2SongError
+from graph.network import Network
+
+
+@dataclass(frozen=True)
+class Query:
+    """One image to recommend for. Scorers read the fields they need and fail clearly when one is missing."""
+
+    image_id: str | None = None
+    path: Path | None = None
+    keywords: tuple[str, ...] = ()  # known keywords (evaluation) or keywords inferred from CNN tags
+    features: np.ndarray | None = None  # CNN representation of the image (backbone of the run)
+    tag_probs: np.ndarray | None = None  # keyword-space tag vector (TrainingSet.tag_vocab order)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    song_id: str
+    score: float  # higher = better
+    explanation: str  # which neighbour images or keywords led here
+
+
+@dataclass
+class TrainingSet:
+    """Everything a scorer may learn from: the corpus, the network and the artefacts of a run.
+
+    Only training images are in `train_image_ids` (query images are held out of the network).
+    """
+
+    corpus: Corpus
+    network: Network
+    train_image_ids: list[str]
+    image_keywords: dict[str, dict[str, float]]  # image id -> keyword -> weight (as in the network)
+    song_keywords: dict[str, dict[str, float]]  # song id -> keyword -> weight
+    embeddings: Any = None  # engine.embeddings.EmbeddingTable over network vertex ids
+    features: Any = None  # engine.features FeatureTable: image id -> CNN vector
+    tags: Any = None  # FeatureTable: image id -> keyword-space tag probabilities
+    tag_vocab: list[str] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Scorer(ABC):
+    """fit(training set) -> self; recommend(query, k) -> ranked songs. Hyperparameters in __init__, state in `x_`."""
+
+    name: ClassVar[str] = ""
+
+    @abstractmethod
+    def fit(self, data: TrainingSet) -> "Scorer": ...
+
+    @abstractmethod
+    def recommend(self, query: Query, k: int = 10) -> list[Recommendation]: ...
+
+    def recommend_batch(self, queries: Sequence[Query], k: int = 10) -> list[list[Recommendation]]:
+        return [self.recommend(q, k) for q in queries]
+
+    def _check_fitted(self, attr: str) -> None:
+        if not hasattr(self, attr):
+            raise Img2SongError(f"scorer '{self.name}' is not fitted: call fit() first")
+
+
+_REGISTRY: dict[str, Callable[..., Scorer]] = {}
+
+
+def register_scorer(name: str) -> Callable[[type[Scorer]], type[Scorer]]:
+    def deco(cls: type[Scorer]) -> type[Scorer]:
+        if name in _REGISTRY:
+            raise ValueError(f"scorer {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def get_scorer(name: str, **params: Any) -> Scorer:
+    import engine.scorers.all  # noqa: F401  (registers the built-in scorers)
+
+    if name not in _REGISTRY:
+        raise Img2SongError(f"unknown scorer {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name](**params)
+
+
+def scorer_names() -> list[str]:
+    import engine.scorers.all  # noqa: F401
+
+    return sorted(_REGISTRY)

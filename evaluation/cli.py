@@ -1,0 +1,49 @@
+"""The `img2song` command line: a thin shell over library functions (every command is also a function)."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from graph.errors import Img2SongError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="img2song: recommend songs for a photo.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print throughput figures.")
+app.add_typer(bench_app, name="bench")
+
+COMMAND_MODULES = ("graph_cmds", "line_cmds", "bench_cmds", "recommend_cmds", "lstm_cmds")
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"evaluation.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"evaluation.commands.{name}":
+                continue  # not built yet
+            raise
+        mod.register(app, bench_app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_all()
+    try:
+        app(args=argv, standalone_mode=False)
+    except Img2SongError as e:
+        typer.echo(f"error: {e}", err=True)
+        return 2
+    except (typer.Exit, SystemExit) as e:
+        return int(getattr(e, "exit_code", getattr(e, "code", 0)) or 0)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Load and validate a corpus directory: songs.jsonl, images.jsonl, images/, manifest.json (+ keywords.txt, lexicon.tsv)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from graph.errors import CorpusError
+from graph.records import (
+    IMAGE_OPTIONAL,
+    IMAGE_REQUIRED,
+    LANGUAGES,
+    SONG_OPTIONAL,
+    SONG_REQUIRED,
+    Image,
+    LoadReport,
+    Song,
+)
+
+SONGS_FILE = "songs.jsonl"
+IMAGES_FILE = "images.jsonl"
+MANIFEST_FILE = "manifest.json"
+KEYWORDS_FILE = "keywords.txt"
+LEXICON_FILE = "lexicon.tsv"
+RELATED_FILE = "related_words.tsv.gz"
+
+
+@dataclass
+class Corpus:
+    root: Path
+    songs: list[Song]
+    images: list[Image]
+    keywords: list[str] | None = None  # the selected keyword vocabulary, when the corpus fixes one
+    lexicon: dict[str, list[str]] = field(default_factory=dict)  # English word -> Chinese keywords
+    manifest: dict[str, Any] = field(default_factory=dict)
+    report: LoadReport = field(default_factory=LoadReport)
+
+    def song(self, song_id: str) -> Song:
+        return self._song_index()[song_id]
+
+    def image(self, image_id: str) -> Image:
+        return self._image_index()[image_id]
+
+    def image_path(self, image: Image | str) -> Path:
+        img = self.image(image) if isinstance(image, str) else image
+        return self.root / img.file
+
+    def _song_index(self) -> dict[str, Song]:
+        if getattr(self, "_songs_by_id", None) is None:
+            self._songs_by_id = {s.id: s for s in self.songs}
+        return self._songs_by_id
+
+    def _image_index(self) -> dict[str, Image]:
+        if getattr(self, "_images_by_id", None) is None:
+            self._images_by_id = {i.id: i for i in self.images}
+        return self._images_by_id
+
+    @property
+    def related_words_dump(self) -> Path:
+        return self.root / RELATED_FILE
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    raw = path.read_bytes()
+    for lineno, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CorpusError(path, lineno, None, f"bytes are not UTF-8 (at byte {e.start})") from None
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CorpusError(path, lineno, None, f"malformed JSON: {e.msg} (column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise CorpusError(path, lineno, None, "expected a JSON object")
+        yield lineno, obj
+
+
+def _fields(path: Path, lineno: int, obj: dict, required: dict, optional: dict) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, typ in required.items():
+        if name not in obj or obj[name] is None:
+            raise CorpusError(path, lineno, name, "required field is missing")
+        if not isinstance(obj[name], typ):
+            raise CorpusError(path, lineno, name, f"expected {typ.__name__}, got {type(obj[name]).__name__}")
+        out[name] = obj[name]
+    for name, (typ, default) in optional.items():
+        val = obj.get(name, default)
+        if val is None:
+            val = default
+        if not isinstance(val, typ) or isinstance(val, bool):
+            raise CorpusError(path, lineno, name, f"has the wrong type {type(val).__name__}")
+        out[name] = val
+    if not out["id"].strip():
+        raise CorpusError(path, lineno, "id", "is empty")
+    if "language" in out and out["language"] not in LANGUAGES:
+        raise CorpusError(path, lineno, "language", f"must be one of {LANGUAGES}, got {out['language']!r}")
+    return out
+
+
+def load_songs(path: Path, report: LoadReport) -> list[Song]:
+    songs: list[Song] = []
+    first_line: dict[str, int] = {}
+    for lineno, obj in _iter_jsonl(path):
+        f = _fields(path, lineno, obj, SONG_REQUIRED, SONG_OPTIONAL)
+        if f["id"] in first_line:
+            raise CorpusError(path, lineno, "id", f"duplicate id {f['id']!r} (first at line {first_line[f['id']]})")
+        first_line[f["id"]] = lineno
+        if not f["lyrics"].strip():
+            report.skip("song with empty lyrics", f"{path.name}:{lineno}")
+            continue
+        songs.append(Song(f["id"], f["title"], f["artist"], f["lyrics"], f["language"], float(f["popularity"])))
+    report.songs = len(songs)
+    return songs
+
+
+def _check_image_file(path: Path, lineno: int, file: Path) -> None:
+    from PIL import Image as PILImage, UnidentifiedImageError
+
+    if not file.is_file():
+        raise CorpusError(path, lineno, "file", f"image file not found: {file}")
+    try:
+        with PILImage.open(file) as im:
+            im.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise CorpusError(path, lineno, "file", f"image file is unreadable: {file} ({e})") from None
+
+
+def load_images(path: Path, root: Path, report: LoadReport, check_files: bool = True) -> list[Image]:
+    images: list[Image] = []
+    first_line: dict[str, int] = {}
+    for lineno, obj in _iter_jsonl(path):
+        f = _fields(path, lineno, obj, IMAGE_REQUIRED, IMAGE_OPTIONAL)
+        if f["id"] in first_line:
+            raise CorpusError(path, lineno, "id", f"duplicate id {f['id']!r} (first at line {first_line[f['id']]})")
+        first_line[f["id"]] = lineno
+        if not all(isinstance(t, str) for t in f["tags"]):
+            raise CorpusError(path, lineno, "tags", "must be a list of strings")
+        if check_files:
+            _check_image_file(path, lineno, root / f["file"])
+        tags = tuple(t.strip() for t in f["tags"] if t.strip())
+        if not tags and not f["caption"].strip():
+            report.skip("image with no tags and no caption", f"{path.name}:{lineno}")
+            continue
+        images.append(Image(f["id"], f["file"], tags, f["caption"], f["language"], f["tag_language"],
+                            f["source"], f["licence"]))
+    report.images = len(images)
+    return images
+
+
+def _load_lexicon(path: Path) -> dict[str, list[str]]:
+    lex: dict[str, list[str]] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise CorpusError(path, lineno, None, "expected two tab-separated columns: english<TAB>chinese")
+        lex.setdefault(parts[0].strip().lower(), []).append(parts[1].strip())
+    return lex
+
+
+def load_corpus(root: str | Path, check_files: bool = True) -> Corpus:
+    """Validate and load a corpus directory; raises CorpusError naming file, line and field."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CorpusError(root, None, None, "corpus directory not found")
+    report = LoadReport()
+    for name in (SONGS_FILE, IMAGES_FILE):
+        if not (root / name).is_file():
+            raise CorpusError(root / name, None, None, "required corpus file is missing")
+    songs = load_songs(root / SONGS_FILE, report)
+    images = load_images(root / IMAGES_FILE, root, report, check_files=check_files)
+    manifest: dict[str, Any] = {}
+    if (root / MANIFEST_FILE).is_file():
+        try:
+            manifest = json.loads((root / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CorpusError(root / MANIFEST_FILE, None, None, f"malformed JSON: {e}") from None
+    keywords = None
+    if (root / KEYWORDS_FILE).is_file():
+        keywords = [w.strip() for w in (root / KEYWORDS_FILE).read_text(encoding="utf-8").splitlines()
+                    if w.strip() and not w.startswith("#")]
+    lexicon = _load_lexicon(root / LEXICON_FILE) if (root / LEXICON_FILE).is_file() else {}
+    return Corpus(root, songs, images, keywords, lexicon, manifest, report)

@@ -1,0 +1,62 @@
+"""Corpus records: one dataclass per line of songs.jsonl / images.jsonl."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Song:
+    id: str
+    title: str
+    artist: str
+    lyrics: str
+    language: str  # "zh" | "en"
+    popularity: float = 0.0  # higher = more popular; see manifest.json for the signal used
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    file: str  # path relative to the corpus directory
+    tags: tuple[str, ...] = ()
+    caption: str = ""
+    language: str = "zh"  # language of the caption
+    tag_language: str = "en"  # language of the tags
+    source: str = ""
+    licence: str = ""
+
+
+SONG_REQUIRED = {"id": str, "title": str, "lyrics": str, "language": str}
+SONG_OPTIONAL = {"artist": (str, ""), "popularity": ((int, float), 0.0)}
+IMAGE_REQUIRED = {"id": str, "file": str}
+IMAGE_OPTIONAL = {
+    "tags": (list, []),
+    "caption": (str, ""),
+    "language": (str, "zh"),
+    "tag_language": (str, "en"),
+    "source": (str, ""),
+    "licence": (str, ""),
+}
+LANGUAGES = ("zh", "en")
+
+
+@dataclass
+class LoadReport:
+    """Counted skips and oddities of one corpus load; printed by the CLI, never silent."""
+
+    songs: int = 0
+    images: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, where: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        ex = self.examples.setdefault(reason, [])
+        if len(ex) < 3:
+            ex.append(where)
+
+    def lines(self) -> list[str]:
+        out = [f"loaded {self.songs} songs, {self.images} images"]
+        for reason, n in sorted(self.skipped.items()):
+            out.append(f"skipped {n} ({reason}), e.g. {', '.join(self.examples.get(reason, []))}")
+        return out
