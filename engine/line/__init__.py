@@ -1,0 +1,1 @@
+"""LINE vertex embeddings (Tang et al. 2015): samplers, reference, fused CPU kernel, estimator, registry."""
