@@ -12,7 +12,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="img2song: re
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print throughput figures.")
 app.add_typer(bench_app, name="bench")
 
-COMMAND_MODULES = ("graph_cmds", "line_cmds", "bench_cmds", "recommend_cmds", "lstm_cmds")
+COMMAND_MODULES = ("graph_cmds", "line_cmds", "export_cmds", "bench_cmds", "recommend_cmds", "lstm_cmds")
 
 
 def _register_all() -> None:

@@ -1,0 +1,62 @@
+"""Shared fixtures: a tiny but real corpus directory built in tmp_path (songs, images as PNGs, lexicon)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+TINY_SONGS = [
+    {"id": "s1", "title": "水调歌头", "artist": "苏轼", "lyrics": "明月几时有，把酒问青天。\n月光照山间。", "language": "zh",
+     "popularity": 9.0},
+    {"id": "s2", "title": "念奴娇", "artist": "苏轼", "lyrics": "大江东去，浪淘尽。江上小船行。", "language": "zh", "popularity": 8.0},
+    {"id": "s3", "title": "声声慢", "artist": "李清照", "lyrics": "梧桐更兼细雨，到黄昏、点点滴滴。花落满地。", "language": "zh",
+     "popularity": 7.0},
+    {"id": "s4", "title": "如梦令", "artist": "李清照", "lyrics": "昨夜雨疏风骤，浓睡不消残酒。海棠花依旧。", "language": "zh",
+     "popularity": 6.0},
+    {"id": "s5", "title": "江城子", "artist": "苏轼", "lyrics": "老夫聊发少年狂，左牵黄，右擎苍。千骑卷平冈，月下山。", "language": "zh",
+     "popularity": 5.0},
+    {"id": "s6", "title": "Moon Song", "artist": "anon", "lyrics": "The moon over the river, a boat of flowers", "language": "en",
+     "popularity": 1.0},
+]
+TINY_IMAGES = [
+    {"id": "i1", "file": "images/i1.png", "tags": ["moon"], "caption": "明月", "language": "zh", "source": "test",
+     "licence": "CC0"},
+    {"id": "i2", "file": "images/i2.png", "tags": ["moon", "mountain"], "caption": "", "language": "zh"},
+    {"id": "i3", "file": "images/i3.png", "tags": ["flower"], "caption": "一朵花", "language": "zh"},
+    {"id": "i4", "file": "images/i4.png", "tags": ["rain"], "caption": "", "language": "zh"},
+    {"id": "i5", "file": "images/i5.png", "tags": ["boat", "river"], "caption": "江上的船", "language": "zh"},
+    {"id": "i6", "file": "images/i6.png", "tags": ["wine"], "caption": "", "language": "zh"},
+    {"id": "i7", "file": "images/i7.png", "tags": ["flower", "rain"], "caption": "", "language": "zh"},
+    {"id": "i8", "file": "images/i8.png", "tags": ["moon"], "caption": "", "language": "zh"},
+]
+TINY_KEYWORDS = ["月", "酒", "山", "江", "船", "雨", "花"]
+TINY_LEXICON = [("moon", "月"), ("wine", "酒"), ("mountain", "山"), ("river", "江"), ("boat", "船"), ("rain", "雨"),
+                ("flower", "花")]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def make_corpus(root: Path, songs: list[dict] | None = None, images: list[dict] | None = None) -> Path:
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(exist_ok=True)
+    images = TINY_IMAGES if images is None else images
+    for k, img in enumerate(images):
+        p = root / img["file"]
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16 + k, 12), color=(20 * k % 256, 80, 160)).save(p)
+    write_jsonl(root / "songs.jsonl", TINY_SONGS if songs is None else songs)
+    write_jsonl(root / "images.jsonl", images)
+    (root / "keywords.txt").write_text("\n".join(TINY_KEYWORDS) + "\n", encoding="utf-8")
+    (root / "lexicon.tsv").write_text("".join(f"{e}\t{z}\n" for e, z in TINY_LEXICON), encoding="utf-8")
+    (root / "manifest.json").write_text(json.dumps({"name": "tiny", "sources": []}), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def tiny_corpus_dir(tmp_path: Path) -> Path:
+    return make_corpus(tmp_path / "corpus")

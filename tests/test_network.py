@@ -1,0 +1,99 @@
+"""Tripartite network: typed vertices, no image-song edges, positive weights, round trips, edge-list reader."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graph.build import build_network, split_queries
+from graph.corpus import load_corpus
+from graph.errors import Img2SongError
+from graph.network import Kind, Network, read_edgelist
+
+
+@pytest.fixture
+def built(tiny_corpus_dir):
+    return build_network(load_corpus(tiny_corpus_dir), holdout=0.0)
+
+
+def test_known_edges(built):
+    net = built.network
+    assert built.song_keywords["s1"] == {"山": 1.0, "月": 2.0, "酒": 1.0}
+    assert built.image_keywords["i5"] == {"江": 2.0, "船": 2.0}  # caption 江上的船 + tags boat, river
+    assert built.image_keywords["i2"] == {"山": 1.0, "月": 1.0}
+    assert built.song_keywords["s6"] == {"月": 1.0, "江": 1.0, "船": 1.0, "花": 1.0}  # English lyrics via lexicon
+    pairs = {(net.ids[a], net.ids[b]): w for (a, b), w in zip(net.edges.tolist(), net.weights.tolist())}
+    assert pairs[("song:s1", "kw:月")] == 2.0 and pairs[("img:i5", "kw:船")] == 2.0
+
+
+def test_invariants(built):
+    net = built.network
+    kinds = net.kinds[net.edges]
+    assert ((kinds[:, 0] == Kind.KEYWORD) ^ (kinds[:, 1] == Kind.KEYWORD)).all(), "every edge touches one keyword"
+    assert not (((kinds == Kind.IMAGE).any(1)) & ((kinds == Kind.SONG).any(1))).any(), "no image-song edge"
+    assert (net.weights > 0).all()
+    assert len(set(net.ids)) == net.num_vertices
+    s = net.stats()
+    assert s["image_song_edges"] == 0
+    assert s["songs"] == 6 and s["images"] == 8 and s["keywords"] == 7
+    assert s["song_keyword_edges"] + s["image_keyword_edges"] == net.num_edges
+    assert s["isolated_vertices"] == 0
+
+
+def test_networkx_round_trip(built):
+    net = built.network
+    g = net.to_networkx()
+    assert g.number_of_nodes() == net.num_vertices and g.number_of_edges() == net.num_edges
+    assert g.nodes["kw:月"]["kind"] == "keyword"
+    back = Network.from_networkx(g)
+    assert back.ids == net.ids and (back.kinds == net.kinds).all()
+    as_set = lambda n: {(frozenset((n.ids[a], n.ids[b])), w) for (a, b), w in zip(n.edges.tolist(), n.weights.tolist())}
+    assert as_set(back) == as_set(net)
+
+
+def test_save_load_round_trip(built, tmp_path):
+    net = built.network
+    path = net.save(tmp_path / "n" / "network.npz")
+    back = Network.load(path)
+    assert back.ids == net.ids and back.labels == net.labels and (back.edges == net.edges).all()
+    assert back.weights.dtype == np.float32 and not back.directed
+    assert not list((tmp_path / "n").glob("*.tmp*")), "no temp file left behind"
+
+
+def test_directed_edges_both_directions(built):
+    src, dst, w = built.network.directed_edges()
+    assert len(src) == 2 * built.network.num_edges
+    assert set(zip(src.tolist(), dst.tolist())) == {(b, a) for a, b in zip(src.tolist(), dst.tolist())}
+
+
+def test_holdout_keeps_keywords_trainable(tiny_corpus_dir):
+    res = build_network(load_corpus(tiny_corpus_dir), holdout=0.25, seed=3)
+    assert set(res.train_image_ids).isdisjoint(res.query_image_ids)
+    assert len(res.query_image_ids) >= 1
+    assert all(f"img:{q}" not in res.network.ids for q in res.query_image_ids), "queries are held out"
+    for q in res.query_image_ids:
+        for kw in res.image_keywords[q]:
+            assert sum(kw in res.image_keywords[t] for t in res.train_image_ids) >= 2
+
+
+def test_split_is_seeded_and_bounded():
+    kws = {f"i{k}": {"a": 1.0} for k in range(20)}
+    a = split_queries(kws, 0.3, seed=1)
+    assert a == split_queries(kws, 0.3, seed=1) and len(a[1]) == 6
+    with pytest.raises(Img2SongError, match="holdout"):
+        split_queries(kws, 1.5, seed=1)
+
+
+def test_bad_weights_rejected():
+    with pytest.raises(Img2SongError, match="positive"):
+        Network(["a", "b"], np.array([3, 3]), ["a", "b"], np.array([[0, 1]]), np.array([0.0]))
+
+
+def test_read_edgelist(tmp_path):
+    p = tmp_path / "g.txt"
+    p.write_text("a b 1\nb a 1\nb c 2.5\n\n", encoding="utf-8")
+    net = read_edgelist(p)
+    assert net.directed and net.ids == ["a", "b", "c"]
+    assert net.edges.tolist() == [[0, 1], [1, 0], [1, 2]] and net.weights.tolist() == [1.0, 1.0, 2.5]
+    p.write_text("a b 1\nb c x\n", encoding="utf-8")
+    with pytest.raises(Img2SongError, match=r"g\.txt:2: field 'w' is not a number"):
+        read_edgelist(p)
