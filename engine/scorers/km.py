@@ -1,0 +1,81 @@
+"""KM baseline: songs whose lyrics contain the image's keyword(s), most occurrences first."""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.features.tags import top_keywords
+from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
+from engine.scorers.pop import query_seed
+from graph.errors import Img2SongError
+
+
+def count_occurrences(lyrics_lower: str, word: str) -> int:
+    """Case-insensitive substring count; > 0 exactly when graph.keywords.contains_any(lyrics, [word])."""
+    w = word.strip().lower()
+    return lyrics_lower.count(w) if w else 0
+
+
+@register_scorer("km")
+class KMScorer(Scorer):
+    """Keyword matching: query.keywords (else the top CNN-tag keywords) counted in each song's lyrics.
+
+    Rank: total occurrences, then popularity, then a seeded per-query random tie break. With fewer than k
+    matching songs, the rest is filled with the most popular songs (when `backfill`), and says so.
+    """
+
+    def __init__(self, n_tag_keywords: int = 1, min_tag_mass: float = 0.05, seed: int = 0,
+                 backfill: bool = True) -> None:
+        self.n_tag_keywords = n_tag_keywords
+        self.min_tag_mass = min_tag_mass
+        self.seed = seed
+        self.backfill = backfill
+
+    def fit(self, data: TrainingSet) -> "KMScorer":
+        songs = data.corpus.songs
+        if not songs:
+            raise Img2SongError("scorer 'km': the corpus has no songs")
+        self.song_ids_ = [s.id for s in songs]
+        self.lyrics_ = [s.lyrics.lower() for s in songs]
+        self.counts_: dict[str, np.ndarray] = {}  # keyword -> occurrences per song (filled lazily)
+        self.popularity_ = np.array([s.popularity for s in songs], dtype=np.float64)
+        self.tag_vocab_ = list(data.tag_vocab)
+        self.tags_ = data.tags
+        return self
+
+    def query_keywords(self, query: Query) -> tuple[str, ...]:
+        """Known keywords, else the strongest CNN-tag keywords; an error when there are neither."""
+        if query.keywords:
+            return tuple(query.keywords)
+        probs = query.tag_probs
+        if probs is None and self.tags_ is not None and query.image_id in self.tags_:
+            probs = self.tags_[query.image_id]
+        if probs is None:
+            raise Img2SongError(f"scorer 'km' needs keywords or CNN tags for image {query.image_id or query.path}")
+        kws = top_keywords(probs, self.tag_vocab_, self.n_tag_keywords, self.min_tag_mass)
+        if not kws:
+            raise Img2SongError(f"scorer 'km': no keyword reaches tag mass {self.min_tag_mass} for image "
+                                f"{query.image_id or query.path}")
+        return kws
+
+    def _counts(self, word: str) -> np.ndarray:
+        if word not in self.counts_:
+            self.counts_[word] = np.array([count_occurrences(ly, word) for ly in self.lyrics_], dtype=np.int64)
+        return self.counts_[word]
+
+    def recommend(self, query: Query, k: int = 10) -> list[Recommendation]:
+        self._check_fitted("lyrics_")
+        kws = self.query_keywords(query)
+        per_kw = np.stack([self._counts(w) for w in kws], 1)
+        total = per_kw.sum(1)
+        tie = np.random.default_rng(query_seed(self.seed, query)).random(len(total))
+        order = np.lexsort((tie, -self.popularity_, -total))
+        out: list[Recommendation] = []
+        for j in order[:k]:
+            if total[j] > 0:
+                hits = ", ".join(f"'{w}' x{c}" for w, c in zip(kws, per_kw[j]) if c)
+                out.append(Recommendation(self.song_ids_[j], float(total[j]), f"lyrics contain {hits}"))
+            elif self.backfill:
+                out.append(Recommendation(self.song_ids_[j], 0.0,
+                                          f"no lyric left containing {', '.join(kws)}: popular backfill "
+                                          f"(popularity {self.popularity_[j]:g})"))
+        return out

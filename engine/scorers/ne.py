@@ -1,0 +1,105 @@
+"""NE scorer (the paper's retrieval): CNN-nearest training images, then each one's NE-nearest songs."""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.knn import knn
+from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
+from graph.errors import Img2SongError
+from graph.network import Kind, vertex_id
+
+
+def query_features(query: Query, table, scorer: str) -> np.ndarray:
+    """The query's CNN vector: given on the query, else looked up by image id in the run's feature table."""
+    if query.features is not None:
+        return np.asarray(query.features, dtype=np.float64).reshape(-1)
+    if table is not None and query.image_id is not None and query.image_id in table:
+        return np.asarray(table[query.image_id], dtype=np.float64)
+    raise Img2SongError(f"scorer '{scorer}' needs CNN features for image {query.image_id or query.path}: "
+                        "run `img2song features --run DIR` first (or pass Query.features)")
+
+
+@register_scorer("ne")
+class NEScorer(Scorer):
+    """n_images nearest training images (Euclidean, CNN space) x songs_per_image nearest songs (Euclidean, NE space).
+
+    Duplicate songs are skipped and backfilled: first by the same image's next-nearest songs, then by further
+    images (6th, 7th, ...), then round-robin over all fetched images until k songs are found.
+    """
+
+    def __init__(self, n_images: int = 5, songs_per_image: int = 2, knn_method: str = "auto") -> None:
+        self.n_images = n_images
+        self.songs_per_image = songs_per_image
+        self.knn_method = knn_method
+
+    def fit(self, data: TrainingSet) -> "NEScorer":
+        if data.features is None:
+            raise Img2SongError("scorer 'ne' needs CNN features: run `img2song features --run DIR` first")
+        if data.embeddings is None:
+            raise Img2SongError("scorer 'ne' needs NE embeddings (embeddings.npz in the run): train LINE first")
+        emb, feats = data.embeddings, data.features
+        skipped = {"training image without CNN features": 0, "training image without NE vector": 0}
+        ids: list[str] = []
+        for i in data.train_image_ids:
+            if i not in feats:
+                skipped["training image without CNN features"] += 1
+            elif vertex_id(Kind.IMAGE, i) not in emb:
+                skipped["training image without NE vector"] += 1
+            else:
+                ids.append(i)
+        if not ids:
+            raise Img2SongError("scorer 'ne': no training image has both CNN features and an NE vector")
+        songs = [data.network.ids[j] for j in data.network.of_kind(Kind.SONG)]
+        songs = [v for v in songs if v in emb]
+        if not songs:
+            raise Img2SongError("scorer 'ne': the embedding table holds no song vectors")
+        self.image_ids_ = ids
+        self.image_features_ = np.stack([feats[i] for i in ids]).astype(np.float32)
+        self.image_vectors_ = np.stack([emb[vertex_id(Kind.IMAGE, i)] for i in ids]).astype(np.float32)
+        self.song_ids_ = [v[len("song:"):] for v in songs]
+        self.song_vectors_ = np.stack([emb[v] for v in songs]).astype(np.float32)
+        self.features_ = feats
+        self.skipped_ = {k: v for k, v in skipped.items() if v}
+        return self
+
+    def recommend(self, query: Query, k: int = 10) -> list[Recommendation]:
+        self._check_fitted("song_vectors_")
+        f = query_features(query, self.features_, self.name)
+        if f.shape[0] != self.image_features_.shape[1]:
+            raise Img2SongError(f"scorer 'ne': query features have dimension {f.shape[0]}, the run's "
+                                f"{self.image_features_.shape[1]} (another backbone?)")
+        n_fetch = min(len(self.image_ids_), self.n_images + k)
+        d_img, i_img = knn(f[None, :], self.image_features_, n_fetch, method=self.knn_method)
+        d_img, i_img = d_img[0], i_img[0]
+        n_songs = min(len(self.song_ids_), self.songs_per_image + k)
+        d_song, i_song = knn(self.image_vectors_[i_img], self.song_vectors_, n_songs, method=self.knn_method)
+        pointer = [0] * len(i_img)
+        chosen: list[tuple[int, int, float]] = []  # (song row, image rank, NE distance)
+        seen: set[int] = set()
+
+        def take(r: int, quota: int) -> None:
+            got = 0
+            while got < quota and len(chosen) < k and pointer[r] < len(i_song[r]):
+                s = int(i_song[r][pointer[r]])
+                dist = float(d_song[r][pointer[r]])
+                pointer[r] += 1
+                if s not in seen:
+                    seen.add(s)
+                    chosen.append((s, r, dist))
+                    got += 1
+
+        for r in range(len(i_img)):  # the first n_images, then further images, each with the same quota
+            if len(chosen) >= k:
+                break
+            take(r, self.songs_per_image)
+        while len(chosen) < k and any(p < len(row) for p, row in zip(pointer, i_song)):
+            for r in range(len(i_img)):
+                take(r, 1)
+        out = []
+        for pos, (s, r, dist) in enumerate(chosen):
+            img = self.image_ids_[int(i_img[r])]
+            out.append(Recommendation(
+                self.song_ids_[s], 1.0 / (1 + pos),
+                f"near image {img} (CNN distance {d_img[r]:.3f}, neighbour #{r + 1}); "
+                f"NE distance image-song {dist:.3f}"))
+        return out
