@@ -1,0 +1,174 @@
+"""Ground truth (paper §3): each keyword's top-n ConceptNet-related words, through conceptnet-lite.
+
+The DB is built once, offline, from the corpus's ConceptNet-format dump (related_words.tsv.gz) into
+build/cache/conceptnet/<sha256 of dump>.db; a user with the real ConceptNet DB passes its path instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from tqdm import tqdm
+
+from graph.errors import Img2SongError
+
+DEFAULT_CACHE_DIR = Path("build/cache/conceptnet")
+EXCLUDED_RELATIONS = ("antonym", "distinct_from", "external_url")  # not "conceptually similar"
+N_VALUES = (5, 10, 50, 100)
+
+
+def keyword_language(word: str) -> str:
+    """'zh' when the word holds a CJK character, else 'en' (ConceptNet language codes)."""
+    return "zh" if any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in word) else "en"
+
+
+def to_label(word: str) -> str:
+    """ConceptNet label text: lower case, spaces as underscores."""
+    return word.strip().lower().replace(" ", "_")
+
+
+def from_label(text: str) -> str:
+    return text.replace("_", " ")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_db_from_dump(dump: str | Path, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> Path:
+    """ConceptNet-format dump (.tsv or .tsv.gz) -> SQLite DB in the cache (reused when the dump is unchanged)."""
+    import conceptnet_lite.db as cdb
+
+    dump = Path(dump)
+    if not dump.is_file():
+        raise Img2SongError(f"{dump}: related-words dump not found (corpus file related_words.tsv.gz; "
+                            "or pass --conceptnet-db PATH)")
+    cache_dir = Path(cache_dir)
+    out = cache_dir / f"{file_sha256(dump)[:16]}.db"
+    if out.is_file():
+        return out
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".build-"))
+    try:
+        plain = work / "dump.tsv"
+        opener = gzip.open if dump.suffix == ".gz" else open
+        edges = 0
+        with opener(dump, "rb") as src, open(plain, "wb") as dst:
+            for lineno, line in enumerate(src, start=1):
+                if not line.strip():
+                    continue
+                if line.count(b"\t") != 4:
+                    raise Img2SongError(f"{dump}:{lineno}: expected 5 tab-separated fields "
+                                        "(uri, relation, start, end, json)")
+                dst.write(line)
+                edges += 1
+        tmp_db = work / "conceptnet.db"
+        with contextlib.redirect_stdout(sys.stderr):  # conceptnet-lite prints its progress
+            cdb.load_dump_to_db(plain, tmp_db, edge_count=edges, delete_dump=False)
+        cdb.db.close()
+        os.replace(tmp_db, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+class RelatedWords:
+    """Top related words of a keyword, ranked by edge weight (ties by word), from a conceptnet-lite DB."""
+
+    def __init__(self, db_path: str | Path | None = None, dump: str | Path | None = None,
+                 cache_dir: str | Path = DEFAULT_CACHE_DIR,
+                 exclude_relations: Sequence[str] = EXCLUDED_RELATIONS) -> None:
+        if db_path is None and dump is None:
+            raise Img2SongError("related words need a ConceptNet DB (--conceptnet-db) or a ConceptNet-format dump")
+        self.db_path = Path(db_path) if db_path is not None else None
+        self.dump = Path(dump) if dump is not None else None
+        self.cache_dir = Path(cache_dir)
+        self.exclude_relations = tuple(exclude_relations)
+        self._connected: Path | None = None
+
+    def connect(self) -> Path:
+        """Open (building on first use) the DB; never downloads anything."""
+        import conceptnet_lite
+
+        if self.db_path is not None:
+            if not self.db_path.is_file():
+                raise Img2SongError(f"{self.db_path}: ConceptNet DB not found")
+            path = self.db_path
+        else:
+            path = build_db_from_dump(self.dump, self.cache_dir)
+        if self._connected != path:
+            with contextlib.redirect_stdout(sys.stderr):
+                conceptnet_lite.connect(str(path), db_download_url=None)
+            self._connected = path
+        return path
+
+    @property
+    def source_id(self) -> str:
+        """Identifies the word source, so cached lists are reused only for the same DB or dump."""
+        if self.db_path is not None:
+            st = self.db_path.stat()
+            return f"db:{self.db_path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+        return f"dump:{file_sha256(self.dump)}"
+
+    def related(self, keyword: str, n: int = 100) -> list[str]:
+        """Up to n words linked to the keyword (same language), strongest edge first; [] when unknown."""
+        from conceptnet_lite import Label, edges_for
+
+        self.connect()
+        lang = keyword_language(keyword)
+        try:
+            label = Label.get(text=to_label(keyword), language=lang)
+        except Exception as e:  # peewee DoesNotExist for the label or the language
+            if type(e).__name__.endswith("DoesNotExist"):
+                return []
+            raise
+        concepts = list(label.concepts)
+        own = {c.id for c in concepts}
+        best: dict[str, float] = {}
+        for e in edges_for(concepts, same_language=True):
+            if e.relation.name in self.exclude_relations:
+                continue
+            other = e.end if e.start_id in own else e.start
+            word = from_label(other.text)
+            if word == from_label(label.text):
+                continue
+            etc = e.etc if isinstance(e.etc, dict) else {}
+            w = float(etc.get("weight", 1.0))
+            best[word] = max(best.get(word, float("-inf")), w)
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [w for w, _ in ranked[:n]]
+
+    def top_related(self, keywords: Iterable[str], n: int = 100, progress: bool = True) -> dict[str, list[str]]:
+        kws = sorted(set(keywords))
+        return {kw: self.related(kw, n) for kw in tqdm(kws, desc="related words", disable=not progress)}
+
+
+def related_for_run(run_dir: str | Path, keywords: Iterable[str], source: RelatedWords, n_max: int = max(N_VALUES),
+                    progress: bool = True) -> tuple[dict[str, list[str]], Path]:
+    """Each keyword's top-n_max related words, computed once per run and cached in <run>/related_words.json."""
+    from engine.run import read_json, write_json
+
+    path = Path(run_dir) / "related_words.json"
+    kws = sorted(set(keywords))
+    sid = source.source_id
+    cached: dict[str, Any] = read_json(path, "related words cache") if path.is_file() else {}
+    key = {"source_id": sid, "n_max": n_max, "exclude_relations": list(source.exclude_relations)}
+    words: dict[str, list[str]] = {}
+    if all(cached.get(k) == v for k, v in key.items()):
+        words = {k: list(v) for k, v in cached.get("words", {}).items()}
+    missing = [kw for kw in kws if kw not in words]
+    if missing or not path.is_file():
+        words.update(source.top_related(missing, n_max, progress=progress))
+        write_json(path, key | {"words": words})
+    return {kw: words[kw] for kw in kws}, path

@@ -1,0 +1,181 @@
+"""Comparison report: aggregates from per-query rows, written as JSON, Markdown (paper's Table 1), PNG, JSONL."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from evaluation.metrics import DEFINITIONS, bootstrap_ci, hit_at_k, mcnemar_exact, pad_hits, paired_bootstrap_diff, \
+    precision_at_k
+
+# Paper's Table 1 (hit rate@10), for side-by-side reading only; never used in any computation.
+PAPER_TABLE1 = {"ne": {"5": 0.913, "10": 0.918, "50": 0.943, "100": 0.943},
+                "km": {"5": 0.902, "10": 0.917, "50": 0.941, "100": 0.943},
+                "pop": {"5": 0.124, "10": 0.157, "50": 0.356, "100": 0.378}}
+
+
+@dataclass
+class Report:
+    """Per-scorer metrics keyed by n (as strings), paired tests, definitions, and the rows they come from."""
+
+    scorers: dict[str, dict[str, Any]]
+    paired_tests: dict[str, dict[str, Any]]
+    meta: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        k = self.meta.get("k", 10)
+        return {"scorers": self.scorers, "paired_tests": self.paired_tests,
+                "definitions": {key.replace("@k", f"@{k}"): v for key, v in DEFINITIONS.items()},
+                "paper_table1_hit_rate@10": PAPER_TABLE1, **self.meta}
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """report.json, report.md, report.png and per_query.jsonl in out_dir (each atomically)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "json": _atomic(out / "report.json", lambda fh: json.dump(self.to_json(), fh, ensure_ascii=False,
+                                                                       indent=1)),
+            "markdown": _atomic(out / "report.md", lambda fh: fh.write(self.markdown())),
+            "per_query": _atomic(out / "per_query.jsonl", lambda fh: fh.writelines(
+                json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows)),
+        }
+        paths["plot"] = self.plot(out / "report.png")
+        return paths
+
+    def markdown(self) -> str:
+        k, ns = self.meta.get("k", 10), [str(n) for n in self.meta.get("ns", [])]
+        names = list(self.scorers)
+        lines = [f"# Image-to-song retrieval: hit rate@{k}", "",
+                 f"Run `{self.meta.get('run', '')}`: {self.meta.get('queries_evaluated', 0)} held-out query images "
+                 f"evaluated (of {self.meta.get('queries_total', 0)}). Ground truth: "
+                 f"`{self.meta.get('ground_truth', {}).get('source', '')}`.", "",
+                 f"## hit rate@{k} (95% bootstrap interval) beside the paper's Table 1", "",
+                 "| n | " + " | ".join(f"{s} | paper {s}" if s in PAPER_TABLE1 else s for s in names) + " |",
+                 "|---|" + "|".join("---|---" if s in PAPER_TABLE1 else "---" for s in names) + "|"]
+        for n in ns:
+            cells = []
+            for s in names:
+                cells.append(_cell(self.scorers[s], f"hit_rate@{k}", n))
+                if s in PAPER_TABLE1:
+                    cells.append(f"{PAPER_TABLE1[s].get(n, float('nan')):.3f}")
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        lines += ["", f"## precision@{k} (95% bootstrap interval)", "",
+                  "| n | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for n in ns:
+            lines.append(f"| {n} | " + " | ".join(_cell(self.scorers[s], f"precision@{k}", n) for s in names) + " |")
+        if self.paired_tests:
+            lines += ["", f"## Paired tests on per-query hit@{k}", "",
+                      "| pair | n | difference [95% CI] | only first hits | only second hits | McNemar exact p |",
+                      "|---|---|---|---|---|---|"]
+            for pair, by_n in self.paired_tests.items():
+                for n, t in by_n.items():
+                    lo, hi = t["ci95"]
+                    lines.append(f"| {pair} | {n} | {t['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {t['only_first']} | "
+                                 f"{t['only_second']} | {t['p_value']:.3g} |")
+        lines += ["", "## Definitions", ""]
+        lines += [f"- **{key.replace('@k', f'@{k}')}**: {v}" for key, v in DEFINITIONS.items()]
+        lines += ["- **n**: number of related words per keyword taken into the ground truth (top n by edge weight)",
+                  "", "Every aggregate can be recomputed from `per_query.jsonl` (one row per scorer, n and query "
+                  "image: keywords, recommended song ids, hits).", ""]
+        skips = {"queries dropped": self.meta.get("queries_dropped"), "scorer skips": self.meta.get("scorer_skips"),
+                 "keywords without related words": self.meta.get("ground_truth", {}).get(
+                     "keywords_without_related_words")}
+        lines += ["## Skips", ""] + [f"- {key}: {json.dumps(v, ensure_ascii=False)}" for key, v in skips.items() if v]
+        return "\n".join(lines) + "\n"
+
+    def plot(self, path: str | Path) -> Path:
+        """hit rate@k against n, one line per scorer with its interval; the paper's values dashed."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        k, ns = self.meta.get("k", 10), self.meta.get("ns", [])
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for i, (name, m) in enumerate(self.scorers.items()):
+            color = f"C{i}"
+            y = [m[f"hit_rate@{k}"][str(n)] for n in ns]
+            lo = [m[f"hit_rate@{k}_ci95"][str(n)][0] for n in ns]
+            hi = [m[f"hit_rate@{k}_ci95"][str(n)][1] for n in ns]
+            ax.plot(ns, y, "o-", color=color, label=name)
+            ax.fill_between(ns, lo, hi, color=color, alpha=0.15)
+            if name in PAPER_TABLE1:
+                ax.plot(ns, [PAPER_TABLE1[name].get(str(n), np.nan) for n in ns], "--", color=color, alpha=0.6,
+                        label=f"{name} (paper)")
+        ax.set_xscale("log")
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.set_xlabel("n related words per keyword")
+        ax.set_ylabel(f"hit rate@{k}")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.png")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, dpi=120)
+            os.replace(tmp, path)
+        finally:
+            plt.close(fig)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+
+def _cell(m: dict[str, Any], metric: str, n: str) -> str:
+    lo, hi = m[f"{metric}_ci95"][n]
+    return f"{m[metric][n]:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _atomic(path: Path, write: Callable[[Any], Any]) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def build_report(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], k: int = 10, seed: int = 0,
+                 n_boot: int = 2000, meta: dict[str, Any] | None = None) -> Report:
+    """Aggregate per-query rows (scorer, n, image, hits) into metrics with intervals and NE-vs-others tests."""
+    by: dict[tuple[str, int], dict[str, list[bool]]] = {}
+    for r in rows:
+        by.setdefault((r["scorer"], int(r["n"])), {})[r["image"]] = r["hits"]
+    images = sorted({r["image"] for r in rows})
+    out: dict[str, dict[str, Any]] = {}
+    per_query_hit: dict[tuple[str, int], np.ndarray] = {}
+    for s in scorers:
+        m: dict[str, Any] = {f"hit_rate@{k}": {}, f"precision@{k}": {}, f"hit_rate@{k}_ci95": {},
+                             f"precision@{k}_ci95": {}, "queries": 0}
+        for n in ns:
+            got = by.get((s, n), {})
+            hits = pad_hits([got.get(i, []) for i in images], k)
+            h, p = hit_at_k(hits), precision_at_k(hits, k)
+            per_query_hit[(s, n)] = h.astype(bool)
+            m[f"hit_rate@{k}"][str(n)] = float(h.mean()) if len(h) else float("nan")
+            m[f"precision@{k}"][str(n)] = float(p.mean()) if len(p) else float("nan")
+            m[f"hit_rate@{k}_ci95"][str(n)] = list(bootstrap_ci(h, n_boot, seed=seed))
+            m[f"precision@{k}_ci95"][str(n)] = list(bootstrap_ci(p, n_boot, seed=seed))
+            m["queries"] = len(images)
+        out[s] = m
+    tests: dict[str, dict[str, Any]] = {}
+    if "ne" in scorers:
+        for other in scorers:
+            if other == "ne":
+                continue
+            tests[f"ne_vs_{other}"] = {
+                str(n): mcnemar_exact(per_query_hit[("ne", n)], per_query_hit[(other, n)])
+                | paired_bootstrap_diff(per_query_hit[("ne", n)], per_query_hit[(other, n)], n_boot, seed=seed)
+                for n in ns}
+    return Report(out, tests, {"k": k, "ns": list(ns), **(meta or {})}, rows)
