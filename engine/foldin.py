@@ -1,0 +1,221 @@
+"""Out-of-sample fold-in (LINE §4.3): embed a new vertex from its edges, keeping the trained tables fixed.
+
+A new vertex i with edges to existing vertices j (weights w_ij) gets the vector u_i that minimises
+-Σ_j w_ij log p(j|i) with the trained tables frozen: second order scores u_i against the neighbours' CONTEXT
+vectors, first order against their VERTEX vectors. The optimisation is LINE's own: edges drawn ∝ weight, K
+negatives from the training graph's degree^0.75, SGD with ρ_t = ρ0(1 − t/T) floored at ρ0·1e-4, sigmoid argument
+clamped to ±6, u_i initialised U(−0.5, 0.5)/d. Several new vertices are independent (the tables do not move),
+so `fold_in_many` runs them side by side; vertex b of a batch draws from its own generator seeded `seed + b`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from graph.errors import Img2SongError
+from graph.network import Kind, vertex_id
+
+EdgeInput = Mapping[str, float] | Sequence[tuple[str, float]]
+SIGMOID_BOUND = 6.0
+LR_FLOOR = 1e-4
+DEFAULT_SAMPLES = 10_000
+_CHUNK = 1024  # steps whose random draws are made at once
+
+
+def _to_numpy(t: Any) -> np.ndarray:
+    """Read-only float32 view of a tensor or array (CPU tensors are not copied, and never written)."""
+    if hasattr(t, "detach"):
+        t = t.detach().float().cpu().numpy()
+    a = np.asarray(t, dtype=np.float32)
+    if a.ndim != 2:
+        raise Img2SongError(f"fold-in: embedding table must be 2-D, got shape {a.shape}")
+    return a
+
+
+@dataclass
+class FoldInBase:
+    """The frozen state of one trained LINE order: vertex ids, vertex and context tables, training degrees."""
+
+    ids: list[str]
+    vertex: Any  # torch.Tensor | np.ndarray [N, d]
+    context: Any = None  # [N, d]; needed for second order
+    degrees: np.ndarray | None = None  # [N] weighted degree in the training graph (negative table ∝ d^0.75)
+
+    def __post_init__(self) -> None:
+        self.ids = list(self.ids)
+        n = len(self.ids)
+        self.degrees = None if self.degrees is None else np.asarray(self.degrees, dtype=np.float64).reshape(-1)
+        if self.degrees is None or len(self.degrees) != n:
+            raise Img2SongError(f"fold-in base: need degrees for all {n} vertices "
+                                f"(got {None if self.degrees is None else len(self.degrees)})")
+        if not (np.isfinite(self.degrees).all() and (self.degrees >= 0).all() and self.degrees.sum() > 0):
+            raise Img2SongError("fold-in base: degrees must be finite, non-negative and not all zero")
+        for name in ("vertex", "context"):
+            t = getattr(self, name)
+            if t is not None and tuple(t.shape)[0] != n:
+                raise Img2SongError(f"fold-in base: {name} table has {tuple(t.shape)[0]} rows for {n} ids")
+        self._index = {v: i for i, v in enumerate(self.ids)}
+
+    @property
+    def dim(self) -> int:
+        return int(tuple(self.vertex.shape)[1])
+
+    def index_of(self, vids: Sequence[str]) -> np.ndarray:
+        """Row indices of existing vertex ids; unknown ids -> Img2SongError naming all of them."""
+        missing = [v for v in vids if v not in self._index]
+        if missing:
+            shown = ", ".join(repr(v) for v in missing[:10]) + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
+            raise Img2SongError(f"fold-in: {len(missing)} neighbour id(s) not in the trained network: {shown}")
+        return np.array([self._index[v] for v in vids], dtype=np.int64)
+
+    @classmethod
+    def from_line(cls, model: Any, order: int = 2, network: Any = None) -> "FoldInBase":
+        """Build from a fitted LINE estimator (vertex_/context_ per order; degrees from the model or `network`)."""
+        vertex = _per_order(getattr(model, "vertex_", None), order, "vertex_")
+        context = _per_order(getattr(model, "context_", None), order, "context_") if order == 2 else None
+        ids = _model_ids(model, network)
+        degrees = getattr(model, "degrees_", None)
+        if degrees is None:
+            net = network if network is not None else getattr(model, "network_", None)
+            if net is None:
+                raise Img2SongError("fold-in: the model keeps no training degrees; pass the training network")
+            degrees = net.degrees()
+        return cls(ids, vertex, context, degrees)
+
+
+def _per_order(attr: Any, order: int, name: str) -> Any:
+    if attr is None:
+        raise Img2SongError(f"fold-in: the model has no {name} (is it fitted?)")
+    if isinstance(attr, Mapping):
+        for key in (order, str(order), {1: "first", 2: "second"}[order]):
+            if key in attr and attr[key] is not None:
+                return attr[key]
+        raise Img2SongError(f"fold-in: the model has no order-{order} {name} (has {sorted(map(str, attr))})")
+    return attr
+
+
+def _model_ids(model: Any, network: Any) -> list[str]:
+    table = getattr(model, "embeddings_", None)
+    if table is not None and hasattr(table, "ids"):
+        return list(table.ids)
+    for src in (getattr(model, "network_", None), network):
+        if src is not None and hasattr(src, "ids"):
+            return list(src.ids)
+    raise Img2SongError("fold-in: cannot find the model's vertex ids; pass the training network")
+
+
+def _edge_list(edges: EdgeInput, where: str) -> tuple[list[str], np.ndarray]:
+    items = list(edges.items()) if isinstance(edges, Mapping) else [tuple(e) for e in edges]
+    if not items:
+        raise Img2SongError(f"fold-in: {where} has no edges")
+    vids = [str(v) for v, _ in items]
+    w = np.array([float(x) for _, x in items], dtype=np.float64)
+    if not (np.isfinite(w).all() and (w > 0).all()):
+        bad = [vids[i] for i in np.flatnonzero(~(np.isfinite(w) & (w > 0)))]
+        raise Img2SongError(f"fold-in: {where}: edge weights must be finite and positive (bad: {bad[:10]})")
+    return vids, w
+
+
+def fold_in_many(new_edges: Sequence[EdgeInput], base: FoldInBase, order: int = 2, negative: int = 5,
+                 samples: int | None = None, lr: float = 0.025, seed: int = 0) -> np.ndarray:
+    """Vectors [B, d] for B new vertices, each from its own edges to existing vertices; tables stay unchanged."""
+    if order not in (1, 2):
+        raise Img2SongError(f"fold-in: order must be 1 or 2, got {order!r}")
+    if order == 2 and base.context is None:
+        raise Img2SongError("fold-in: second order needs the trained context table")
+    targets = _to_numpy(base.context if order == 2 else base.vertex)
+    T = int(samples if samples is not None else DEFAULT_SAMPLES)
+    if T <= 0 or negative < 0 or lr <= 0:
+        raise Img2SongError(f"fold-in: need samples > 0, negative >= 0, lr > 0 (got {T}, {negative}, {lr})")
+    B, d, K = len(new_edges), targets.shape[1], int(negative)
+    pos_cdf, pos_idx = [], []
+    for b, edges in enumerate(new_edges):
+        vids, w = _edge_list(edges, f"new vertex {b}")
+        pos_idx.append(base.index_of(vids))
+        pos_cdf.append(np.cumsum(w) / w.sum())
+    p_neg = base.degrees**0.75
+    neg_cdf = np.cumsum(p_neg / p_neg.sum())
+    rngs = [np.random.default_rng(seed + b) for b in range(B)]
+    u = np.stack([((r.random(d) - 0.5) / d) for r in rngs]).astype(np.float32)
+    labels = np.zeros(K + 1, dtype=np.float32)
+    labels[0] = 1.0
+    for start in range(0, T, _CHUNK):
+        n = min(_CHUNK, T - start)
+        idx = np.empty((B, n, K + 1), dtype=np.int64)
+        for b, r in enumerate(rngs):
+            pick = np.minimum(np.searchsorted(pos_cdf[b], r.random(n), side="right"), len(pos_idx[b]) - 1)
+            idx[b, :, 0] = pos_idx[b][pick]
+            idx[b, :, 1:] = np.minimum(np.searchsorted(neg_cdf, r.random((n, K)), side="right"), len(neg_cdf) - 1)
+        for s in range(n):
+            t = start + s
+            rho = np.float32(lr * max(1.0 - t / T, LR_FLOOR))
+            V = targets[idx[:, s]]  # [B, K+1, d] (a copy; the table is only read)
+            x = np.clip(np.einsum("bkd,bd->bk", V, u), -SIGMOID_BOUND, SIGMOID_BOUND)
+            g = (labels - 1.0 / (1.0 + np.exp(-x))) * rho
+            u += np.einsum("bk,bkd->bd", g, V)
+    return u
+
+
+def fold_in(new_edges: EdgeInput, base: FoldInBase, order: int = 2, negative: int = 5, samples: int | None = None,
+            lr: float = 0.025, seed: int = 0) -> np.ndarray:
+    """Vector [d] of one new vertex from its weighted edges to existing vertex ids (LINE §4.3)."""
+    return fold_in_many([new_edges], base, order, negative, samples, lr, seed)[0]
+
+
+def _l2(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(n > 0, n, 1.0)
+
+
+def _resolve_keywords(keywords: EdgeInput, ids: set[str]) -> list[tuple[str, float]]:
+    items = list(keywords.items()) if isinstance(keywords, Mapping) else list(keywords)
+    out, missing = [], []
+    for k, w in items:
+        kw = vertex_id(Kind.KEYWORD, k)
+        out.append((k if k in ids else kw, w))
+        if k not in ids and kw not in ids:
+            missing.append(k)
+    if missing:
+        shown = ", ".join(repr(k) for k in missing[:10]) + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
+        raise Img2SongError(f"fold-in: {len(missing)} keyword(s) not in the trained network (neither as given nor "
+                            f"as 'kw:<keyword>'): {shown}")
+    return out
+
+
+def _bases(model_or_tables: Any, network: Any) -> tuple[dict[int, FoldInBase], bool]:
+    """{order: base} and whether the trained table concatenates normalised orders."""
+    if isinstance(model_or_tables, FoldInBase):
+        return {2 if model_or_tables.context is not None else 1: model_or_tables}, False
+    if isinstance(model_or_tables, Mapping):
+        bases = {int(k): v for k, v in model_or_tables.items()}
+        return bases, len(bases) == 2
+    order = getattr(model_or_tables, "order", None)
+    orders = {"first": [1], "second": [2], "both": [1, 2], 1: [1], 2: [2], "1": [1], "2": [2]}.get(order)
+    if orders is None:
+        raise Img2SongError(f"fold-in: cannot tell the model's order ({order!r}); expected 1, 2 or 'both'")
+    return {o: FoldInBase.from_line(model_or_tables, o, network) for o in orders}, len(orders) == 2
+
+
+def fold_in_songs(songs: Sequence[EdgeInput], model_or_tables: Any, network: Any = None, negative: int = 5,
+                  samples: int | None = None, lr: float = 0.025, seed: int = 0) -> np.ndarray:
+    """Vectors [B, D] for new songs from their keyword weights, shaped like the trained table's rows.
+
+    `model_or_tables`: a fitted LINE, one FoldInBase, or {1: base, 2: base}. Keys are vertex ids or bare
+    keywords (mapped to "kw:<keyword>"). Order "both": each order folded in, L2-normalised, concatenated [1st, 2nd].
+    """
+    bases, concat = _bases(model_or_tables, network)
+    parts = []
+    for o in sorted(bases):
+        ids = set(bases[o].ids)
+        edges = [_resolve_keywords(kw, ids) for kw in songs]
+        vec = fold_in_many(edges, bases[o], o, negative, samples, lr, seed)
+        parts.append(_l2(vec) if concat else vec)
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def fold_in_song(model_or_tables: Any, keywords: EdgeInput, network: Any = None, negative: int = 5,
+                 samples: int | None = None, lr: float = 0.025, seed: int = 0) -> np.ndarray:
+    """Vector of one new song from its keyword weights (see fold_in_songs)."""
+    return fold_in_songs([keywords], model_or_tables, network, negative, samples, lr, seed)[0]
