@@ -155,3 +155,48 @@ def compute_run_features(run_dir: str | Path, backbone: str = "efficientnet-lite
             "tag_keywords_reachable": covered}
     paths["meta"] = write_json(fdir / FEATURES_META, meta)
     return {"paths": paths, "report": ext.report, "meta": meta}
+
+
+def photo_queries(run_dir: str | Path, images: list[str | Path], data: TrainingSet | None = None,
+                  cache_dir: str | Path | None = None, progress: bool = False) -> list[Any]:
+    """Queries for photos: a file is new (features with the run's backbone, keywords from CNN tags for KM);
+    a corpus image id reuses the run's features, tags and known keywords."""
+    from engine.features.cache import DEFAULT_CACHE_DIR
+    from engine.features.extract import extract_features
+    from engine.features.tags import ImageNetTagger
+    from engine.scorers.base import Query
+
+    run_dir = Path(run_dir)
+    data = data or load_training_set(run_dir)
+    known = {i.id for i in data.corpus.images}
+    files = [Path(p) for p in images if Path(p).is_file()]
+    for p in images:
+        if not Path(p).is_file() and str(p) not in known:
+            raise Img2SongError(f"{p}: neither an image file nor an image id of the run's corpus")
+    feats: dict[str, Any] = {}
+    tags: dict[str, Any] = {}
+    if files:
+        meta = data.extras.get("features_meta") or {}
+        if not meta.get("backbone"):
+            raise Img2SongError(f"{run_dir}: no features yet; run `img2song features --run {run_dir}` first")
+        ext = extract_features([(str(p), p) for p in files], meta["backbone"], weights=meta.get("weights") or None,
+                               cache_dir=cache_dir or DEFAULT_CACHE_DIR, progress=progress)
+        if ext.report.skipped:
+            raise Img2SongError("cannot read photo: " + "; ".join(ext.report.lines()[1:]))
+        feats = {i: ext.features[i] for i in ext.features.ids}
+        if ext.logits is not None:
+            tagger = ImageNetTagger(data.tag_vocab, data.corpus.lexicon)
+            tags = dict(zip(ext.logits.ids, tagger.tag_probs(ext.logits.matrix)))
+    queries = []
+    all_kw = {**data.image_keywords, **data.extras.get("query_keywords", {})}
+    for p in images:
+        if Path(p).is_file():
+            queries.append(Query(path=Path(p), features=feats[str(p)], tag_probs=tags.get(str(p))))
+        else:
+            i = str(p)
+            kws = tuple(w for w, _ in sorted(all_kw.get(i, {}).items(), key=lambda x: (-x[1], x[0])))
+            queries.append(Query(
+                image_id=i, path=data.corpus.image_path(i), keywords=kws,
+                features=data.features[i] if data.features is not None and i in data.features else None,
+                tag_probs=data.tags[i] if data.tags is not None and i in data.tags else None))
+    return queries
