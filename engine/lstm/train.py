@@ -1,0 +1,250 @@
+"""Training and retrieval for the attention bi-LSTM (RMSprop, early stopping, atomic checkpoints)."""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from engine.lstm.dataset import encode_lyrics, tag_word_ids
+from engine.lstm.model import TagAttentionBiLSTM, top_tag_words
+from engine.lstm.wordvectors import WordVectors
+from graph.errors import Img2SongError
+
+LOSSES = ("mse", "cpl", "mrl")
+
+
+def pick_device(device: str | None) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; anything else as given."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise Img2SongError(f"device {device!r} requested but no CUDA GPU is available")
+    return torch.device(device)
+
+
+def pair_loss(kind: str, target: torch.Tensor, pred: torch.Tensor, neg: torch.Tensor | None = None,
+              margin: float = 1.0) -> torch.Tensor:
+    """Paper eq. 11 (MSE: squared L2 per pair), eq. 12 (CPL: −cos), eq. 13 (MRL: hinge on cos with a negative)."""
+    if kind == "mse":
+        return ((target - pred) ** 2).sum(1).mean()
+    if kind == "cpl":
+        return -F.cosine_similarity(target, pred, dim=1).mean()
+    if kind == "mrl":
+        if neg is None:
+            raise ValueError("margin ranking loss needs negative lyric projections")
+        pos_c = F.cosine_similarity(target, pred, dim=1)
+        neg_c = F.cosine_similarity(target, neg, dim=1)
+        return torch.clamp(margin + neg_c - pos_c, min=0).mean()
+    raise Img2SongError(f"unknown loss {kind!r}; expected one of {LOSSES}")
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.pt")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+class LyricTagModel:
+    """Estimator: fit on (image tag vector, lyric) pairs; score images against lyrics by cosine in tag space.
+
+    Defaults are sized for the starter corpus on 2 CPU cores (~a minute per variant): lyrics truncated to 48
+    known words, 32 hidden units per direction, at most 12 epochs with early stopping (patience 3) on a 10 %
+    validation split of the pairs. Optimiser as in the paper: RMSprop lr 1e-3, ρ(alpha) 0.9, ε 1e-8, batch 100.
+    """
+
+    def __init__(self, attention: bool = True, loss: str = "mse", hidden: int = 32, max_len: int = 48, top_k: int = 5,
+                 pooling: str = "avg", epochs: int = 12, batch_size: int = 100, lr: float = 1e-3, alpha: float = 0.9,
+                 eps: float = 1e-8, patience: int = 3, val_fraction: float = 0.1, margin: float = 1.0, seed: int = 0,
+                 device: str | None = "auto", checkpoint: str | Path | None = None, progress: bool = True):
+        if loss not in LOSSES:
+            raise Img2SongError(f"unknown loss {loss!r}; expected one of {LOSSES}")
+        self.attention, self.loss, self.hidden, self.max_len, self.top_k = attention, loss, hidden, max_len, top_k
+        self.pooling, self.epochs, self.batch_size, self.lr, self.alpha, self.eps = pooling, epochs, batch_size, lr, alpha, eps
+        self.patience, self.val_fraction, self.margin, self.seed = patience, val_fraction, margin, seed
+        self.device, self.checkpoint, self.progress = device, checkpoint, progress
+
+    @property
+    def variant(self) -> str:
+        return "attention" if self.attention else "baseline"
+
+    # ----------------------------------------------------------------------------------------------- fitting
+    def fit(self, pairs: Sequence[tuple[str, str]], song_tokens: Mapping[str, Sequence[str]],
+            image_tags: Mapping[str, np.ndarray], tag_vocab: Sequence[str], word_vectors: WordVectors
+            ) -> "LyricTagModel":
+        """Learn from pairs (image id, song id); song_tokens: lyric content words; image_tags: tag-space vectors."""
+        missing = [p for p in pairs if p[1] not in song_tokens or p[0] not in image_tags]
+        if missing:
+            raise Img2SongError(f"{len(missing)} pairs name songs/images without tokens/tag vectors, e.g. {missing[0]}")
+        if not pairs:
+            raise Img2SongError("no training pairs for the LSTM scorer")
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        dev = pick_device(self.device)
+        self.device_ = str(dev)
+        self.word_vectors_, self.tag_vocab_ = word_vectors, list(tag_vocab)
+        self.tag_word_ids_ = tag_word_ids(tag_vocab, word_vectors)
+        songs = sorted({s for _, s in pairs})
+        images = sorted({i for i, _ in pairs})
+        s_pos, i_pos = {s: k for k, s in enumerate(songs)}, {i: k for k, i in enumerate(images)}
+        tok, lens, self.empty_lyrics_ = encode_lyrics([song_tokens[s] for s in songs], word_vectors, self.max_len)
+        tags = np.vstack([np.asarray(image_tags[i], np.float32) for i in images])
+        if tags.shape[1] != len(tag_vocab):
+            raise Img2SongError(f"tag vectors have {tags.shape[1]} entries but the tag vocabulary has {len(tag_vocab)}")
+        tagw = top_tag_words(tags, self.tag_word_ids_, self.top_k)
+        tok_t, len_t = torch.as_tensor(tok, device=dev), torch.as_tensor(lens)
+        tags_t, tagw_t = torch.as_tensor(tags, device=dev), torch.as_tensor(tagw, device=dev)
+        pi = np.array([i_pos[i] for i, _ in pairs]), np.array([s_pos[s] for _, s in pairs])
+        order = rng.permutation(len(pairs))
+        n_val = int(round(self.val_fraction * len(pairs))) if len(pairs) >= 10 else 0
+        val, train = order[:n_val], order[n_val:]
+
+        self.model_ = TagAttentionBiLSTM(word_vectors.vectors, len(tag_vocab), hidden=self.hidden,
+                                         attention=self.attention, pooling=self.pooling).to(dev)
+        params = [p for p in self.model_.parameters() if p.requires_grad]
+        opt = torch.optim.RMSprop(params, lr=self.lr, alpha=self.alpha, eps=self.eps)
+
+        def batch_loss(idx: np.ndarray) -> torch.Tensor:
+            ii, ss = torch.as_tensor(pi[0][idx], device=dev), torch.as_tensor(pi[1][idx], device=dev)
+            pred, _ = self.model_(tok_t[ss], len_t[ss.cpu()], tagw_t[ii])
+            neg = None
+            if self.loss == "mrl":  # a random lyric of the whole training set (paper: "entire lyric database")
+                nn_ = torch.as_tensor(rng.integers(0, len(songs), len(idx)), device=dev)
+                neg, _ = self.model_(tok_t[nn_], len_t[nn_.cpu()], tagw_t[ii])
+            return pair_loss(self.loss, tags_t[ii], pred, neg, self.margin)
+
+        self.history_: list[dict[str, float]] = []
+        best, best_state, bad = float("inf"), None, 0
+        t0 = time.perf_counter()
+        bar = tqdm(range(self.epochs), desc=f"lstm {self.variant}", unit="epoch", disable=not self.progress)
+        for epoch in bar:
+            self.model_.train()
+            perm = train[rng.permutation(len(train))]
+            total = 0.0
+            for b in range(0, len(perm), self.batch_size):
+                idx = perm[b:b + self.batch_size]
+                opt.zero_grad()
+                loss = batch_loss(idx)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+            rec = {"epoch": epoch + 1, "train_loss": total / max(len(perm), 1)}
+            if n_val:
+                self.model_.eval()
+                with torch.no_grad():
+                    rec["val_loss"] = float(sum(float(batch_loss(val[b:b + 500])) * len(val[b:b + 500])
+                                                for b in range(0, n_val, 500)) / n_val)
+            self.history_.append(rec)
+            bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k != "epoch"})
+            score = rec.get("val_loss", rec["train_loss"])
+            if score < best - 1e-6:
+                best, bad, best_state = score, 0, copy.deepcopy(self.model_.state_dict())
+                self.best_epoch_ = epoch + 1
+                if self.checkpoint:
+                    self.save(self.checkpoint)
+            else:
+                bad += 1
+                if bad >= self.patience:
+                    break
+        if best_state is not None:
+            self.model_.load_state_dict(best_state)
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.model_.eval()
+        return self
+
+    # --------------------------------------------------------------------------------------------- inference
+    def _check(self) -> None:
+        if not hasattr(self, "model_"):
+            raise Img2SongError("LSTM model is not fitted: call fit() or load() first")
+
+    @torch.no_grad()
+    def song_states(self, song_tokens: Sequence[Sequence[str]], batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer-1 states [N,T,2H] and lengths [N] of lyrics (image-independent, computed once)."""
+        self._check()
+        dev = next(self.model_.parameters()).device
+        tok, lens, _ = encode_lyrics(song_tokens, self.word_vectors_, self.max_len)
+        out = [self.model_.encode_states(torch.as_tensor(tok[b:b + batch], device=dev), torch.as_tensor(lens[b:b + batch]))
+               for b in range(0, len(tok), batch)]
+        return torch.cat(out) if out else torch.zeros(0, self.max_len, 2 * self.hidden), torch.as_tensor(lens)
+
+    @torch.no_grad()
+    def score(self, image_tags: np.ndarray, song_tokens: Sequence[Sequence[str]] | None = None,
+              states: tuple[torch.Tensor, torch.Tensor] | None = None, batch: int = 2048,
+              progress: bool = False) -> np.ndarray:
+        """Cosine similarity [n_images, n_songs] between each image's tag vector and each lyric mapped into tag space.
+
+        With attention every (image, song) pair runs the attention and layer 2; images with the same top-K tag
+        words share one pass. Pass `states` from song_states() to reuse layer 1 across calls.
+        """
+        self._check()
+        tags = np.atleast_2d(np.asarray(image_tags, np.float32))
+        if tags.shape[1] != len(self.tag_vocab_):
+            raise Img2SongError(f"tag vectors have {tags.shape[1]} entries, the model expects {len(self.tag_vocab_)}")
+        st, lens = states if states is not None else self.song_states(song_tokens or [])
+        dev = st.device
+        v = F.normalize(torch.as_tensor(tags, device=dev), dim=1)
+        if not self.attention:
+            lyr = torch.cat([self.model_.from_states(st[b:b + batch], lens[b:b + batch], None)[0]
+                             for b in range(0, len(st), batch)])
+            return (v @ F.normalize(lyr, dim=1).T).cpu().numpy()
+        tagw = top_tag_words(tags, self.tag_word_ids_, self.top_k)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for r, row in enumerate(tagw):
+            groups.setdefault(tuple(sorted(row.tolist())), []).append(r)
+        out = np.zeros((len(tags), len(st)), np.float32)
+        for key, rows in tqdm(groups.items(), desc="lstm attention scoring", unit="tagset", disable=not progress):
+            tw = torch.as_tensor([list(key)], device=dev)
+            lyr = torch.cat([self.model_.from_states(st[b:b + batch], lens[b:b + batch],
+                                                     tw.expand(len(st[b:b + batch]), -1))[0]
+                             for b in range(0, len(st), batch)])
+            out[rows] = (v[rows] @ F.normalize(lyr, dim=1).T).cpu().numpy()
+        return out
+
+    # ----------------------------------------------------------------------------------------------- storage
+    def save(self, path: str | Path) -> Path:
+        """Atomic checkpoint: hyperparameters, weights, word vectors and tag vocabulary."""
+        self._check()
+        params = {k: getattr(self, k) for k in ("attention", "loss", "hidden", "max_len", "top_k", "pooling", "epochs",
+                                                 "batch_size", "lr", "alpha", "eps", "patience", "val_fraction",
+                                                 "margin", "seed")}
+        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        return _atomic_torch_save({"format": "img2song-lstm", "version": 1, "params": params, "state": state,
+                                   "words": self.word_vectors_.words, "vectors": self.word_vectors_.vectors,
+                                   "tag_vocab": self.tag_vocab_, "history": getattr(self, "history_", []),
+                                   "signature": getattr(self, "signature_", None)},
+                                  Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = "auto") -> "LyricTagModel":
+        path = Path(path)
+        if not path.is_file():
+            raise Img2SongError(f"{path}: LSTM checkpoint not found")
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(ck, dict) or ck.get("format") != "img2song-lstm":
+            raise Img2SongError(f"{path}: not an img2song LSTM checkpoint")
+        self = cls(**ck["params"], device=device, progress=False)
+        self.word_vectors_ = WordVectors(ck["words"], ck["vectors"])
+        self.tag_vocab_ = list(ck["tag_vocab"])
+        self.tag_word_ids_ = tag_word_ids(self.tag_vocab_, self.word_vectors_)
+        self.history_ = ck.get("history", [])
+        self.signature_ = ck.get("signature")
+        dev = pick_device(device)
+        self.model_ = TagAttentionBiLSTM(self.word_vectors_.vectors, len(self.tag_vocab_), hidden=self.hidden,
+                                         attention=self.attention, pooling=self.pooling).to(dev)
+        self.model_.load_state_dict(ck["state"])
+        self.model_.eval()
+        return self
