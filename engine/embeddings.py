@@ -19,66 +19,27 @@ vectors. word2vec files carry no kinds or labels: on load, kinds come from the i
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Sequence
-from urllib.parse import unquote
 
 import numpy as np
 
+from engine.embedding_formats import (
+    FORMATS,
+    READERS,
+    SUFFIXES,
+    WRITERS,
+    atomic_write,
+    escape_key,
+    infer_format,
+    kinds_from_ids,
+    unescape_key,
+    write_projector,
+)
 from graph.errors import Img2SongError
-from graph.network import PREFIX, Kind
+from graph.network import Kind
 
-FORMATS = ("npz", "word2vec", "word2vec-binary", "projector")
-SUFFIXES = {".npz": "npz", ".txt": "word2vec", ".vec": "word2vec", ".w2v": "word2vec", ".bin": "word2vec-binary"}
-_NPZ_TAG = "img2song-embeddings"
-_TSV_ESC = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-_TSV_UNESC = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
-
-
-# --- escaping --------------------------------------------------------------------------------------------
-def escape_key(vid: str) -> str:
-    """Vertex id -> word2vec key without whitespace (percent-encode '%' and whitespace; reversible)."""
-    if not vid:
-        raise Img2SongError("an empty vertex id cannot be written as a word2vec key")
-    if not any(c == "%" or c.isspace() for c in vid):
-        return vid
-    return "".join("".join(f"%{b:02X}" for b in c.encode("utf-8")) if c == "%" or c.isspace() else c for c in vid)
-
-
-def unescape_key(key: str) -> str:
-    """Inverse of escape_key."""
-    return unquote(key, errors="strict") if "%" in key else key
-
-
-def _tsv_escape(cell: str) -> str:
-    return "".join(_TSV_ESC.get(c, c) for c in cell) if any(c in _TSV_ESC for c in cell) else cell
-
-
-def _tsv_unescape(cell: str, where: str) -> str:
-    if "\\" not in cell:
-        return cell
-    out, i = [], 0
-    while i < len(cell):
-        c = cell[i]
-        if c == "\\":
-            if i + 1 >= len(cell) or cell[i + 1] not in _TSV_UNESC:
-                raise Img2SongError(f"{where}: bad escape sequence in {cell!r}")
-            out.append(_TSV_UNESC[cell[i + 1]])
-            i += 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
-
-
-def kinds_from_ids(ids: Sequence[str]) -> np.ndarray:
-    """Kinds inferred from the vertex-id prefixes (img:, kw:, song:; anything else is OTHER)."""
-    prefixes = [(p, k) for k, p in PREFIX.items() if p]
-    return np.array([next((int(k) for p, k in prefixes if v.startswith(p)), int(Kind.OTHER)) for v in ids], np.int8)
+__all__ = ["FORMATS", "SUFFIXES", "EmbeddingTable", "escape_key", "infer_format", "kinds_from_ids", "unescape_key"]
 
 
 def _as_kind(k: Kind | str | int) -> int:
@@ -88,6 +49,7 @@ def _as_kind(k: Kind | str | int) -> int:
         except KeyError:
             raise Img2SongError(f"unknown vertex kind {k!r}; known: {', '.join(x.name.lower() for x in Kind)}") from None
     return int(Kind(int(k)))
+
 
 
 # --- the table -------------------------------------------------------------------------------------------
@@ -133,21 +95,21 @@ class EmbeddingTable:
     def dim(self) -> int:
         return int(self.vectors.shape[1])
 
-    def take(self, rows: np.ndarray) -> "EmbeddingTable":
+    def take(self, rows: np.ndarray) -> EmbeddingTable:
         """Sub-table of the given row indices (in that order)."""
         rows = np.asarray(rows, dtype=np.int64)
         return EmbeddingTable([self.ids[i] for i in rows], self.vectors[rows],
                               None if self.kinds is None else self.kinds[rows],
                               None if self.labels is None else [self.labels[i] for i in rows])
 
-    def select(self, kind: Kind | str | int | Sequence[Kind | str | int]) -> "EmbeddingTable":
+    def select(self, kind: Kind | str | int | Sequence[Kind | str | int]) -> EmbeddingTable:
         """Only the vertices of the given kind(s), e.g. select("song") for the song vectors."""
         if self.kinds is None:
             raise Img2SongError("embedding table has no vertex kinds; cannot select by kind")
         wanted = [kind] if isinstance(kind, (str, int, Kind)) else list(kind)
         return self.take(np.flatnonzero(np.isin(self.kinds, [_as_kind(k) for k in wanted])))
 
-    def normalized(self) -> "EmbeddingTable":
+    def normalized(self) -> EmbeddingTable:
         """Copy with L2-normalised rows (zero rows stay zero), for cosine similarity by dot product."""
         x = self.vectors.astype(np.float64)  # float32 norms overflow for entries near 3e38
         norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -180,284 +142,22 @@ class EmbeddingTable:
         """Write the table atomically in `format` (inferred from the suffix when None); returns the path."""
         path = Path(path)
         fmt = format or infer_format(path)
-        if fmt not in _WRITERS:
+        if fmt not in WRITERS:
             raise Img2SongError(f"unknown embedding format {fmt!r}; known: {', '.join(FORMATS)}")
         if fmt == "projector":
-            return _write_projector(self, path)
-        _atomic_write(path, lambda tmp: _WRITERS[fmt](self, tmp))
+            return write_projector(self, path)
+        atomic_write(path, lambda tmp: WRITERS[fmt](self, tmp))
         return path
 
     @classmethod
-    def load(cls, path: str | Path, format: str | None = None) -> "EmbeddingTable":
+    def load(cls, path: str | Path, format: str | None = None) -> EmbeddingTable:
         """Read a table in any of FORMATS (inferred from the suffix, or a directory = projector, when None)."""
         path = Path(path)
         fmt = format or infer_format(path)
-        if fmt not in _READERS:
+        if fmt not in READERS:
             raise Img2SongError(f"unknown embedding format {fmt!r}; known: {', '.join(FORMATS)}")
         if not path.exists():
             raise Img2SongError(f"{path}: embedding file not found")
-        return _READERS[fmt](path)
+        return cls(*READERS[fmt](path))
 
 
-def infer_format(path: Path) -> str:
-    """Format from a path: a directory is a projector folder, else by suffix (.npz .txt .vec .w2v .bin)."""
-    if path.is_dir() or path.suffix == "":
-        return "projector"
-    fmt = SUFFIXES.get(path.suffix.lower())
-    if fmt is None:
-        raise Img2SongError(f"{path}: cannot tell the embedding format from suffix {path.suffix!r}; "
-                            f"pass one of {', '.join(FORMATS)}")
-    return fmt
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _fmt_row(v: np.ndarray, sep: str) -> str:
-    return sep.join(f"{x:.9g}" for x in v.tolist())
-
-
-# --- npz ---------------------------------------------------------------------------------------------------
-def _write_npz(t: EmbeddingTable, tmp: str) -> None:
-    meta = {"format": _NPZ_TAG, "version": 1, "has_kinds": t.kinds is not None, "has_labels": t.labels is not None}
-    arrays = {"ids": np.array(t.ids, dtype=str), "vectors": t.vectors, "meta": np.array(json.dumps(meta))}
-    if t.kinds is not None:
-        arrays["kinds"] = t.kinds
-    if t.labels is not None:
-        arrays["labels"] = np.array(t.labels, dtype=str)
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-
-
-def _read_npz(path: Path) -> EmbeddingTable:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
-            if meta.get("format") != _NPZ_TAG:
-                raise Img2SongError(f"{path}: not an img2song embedding file (no '{_NPZ_TAG}' meta)")
-            ids = z["ids"].tolist()
-            labels = z["labels"].tolist() if "labels" in z.files else None
-            return EmbeddingTable(ids, z["vectors"], z["kinds"] if "kinds" in z.files else None, labels)
-    except (KeyError, ValueError, OSError, EOFError) as e:
-        raise Img2SongError(f"{path}: unreadable embedding .npz ({e})") from None
-
-
-# --- word2vec text and binary ------------------------------------------------------------------------------
-def _header(t: EmbeddingTable) -> str:
-    return f"{len(t)} {t.dim}\n"
-
-
-def _write_w2v_text(t: EmbeddingTable, tmp: str) -> None:
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(_header(t))
-        for vid, v in zip(t.ids, t.vectors):
-            fh.write(f"{escape_key(vid)} {_fmt_row(v, ' ')}\n")
-
-
-def _write_w2v_binary(t: EmbeddingTable, tmp: str) -> None:
-    le = t.vectors.astype("<f4", copy=False)
-    with open(tmp, "wb") as fh:
-        fh.write(_header(t).encode("ascii"))
-        for vid, v in zip(t.ids, le):
-            fh.write(escape_key(vid).encode("utf-8") + b" " + v.tobytes() + b"\n")
-
-
-def _parse_header(line: bytes, path: Path) -> tuple[int, int]:
-    parts = line.split()
-    try:
-        n, d = (int(p) for p in parts) if len(parts) == 2 else (None, None)
-    except ValueError:
-        n = d = None
-    if n is None or n < 0 or d is None or d <= 0:
-        raise Img2SongError(f"{path}:1: header must be 'N d' (vector count, dimension), got {line[:60]!r}")
-    return n, d
-
-
-def _unescape_at(key: str, where: str) -> str:
-    try:
-        return unescape_key(key)
-    except UnicodeDecodeError:
-        raise Img2SongError(f"{where}: key {key!r} has a bad percent escape") from None
-
-
-def _finish(ids: list[str], rows: list | np.ndarray, d: int, path: Path) -> EmbeddingTable:
-    seen: dict[str, int] = {}
-    for i, v in enumerate(ids):
-        if v in seen:
-            raise Img2SongError(f"{path}: vector {i + 1}: duplicate key {v!r} (first at vector {seen[v] + 1})")
-        seen[v] = i
-    vecs = np.asarray(rows, dtype=np.float32).reshape(len(ids), d)
-    return EmbeddingTable(ids, vecs, kinds_from_ids(ids), None)
-
-
-def _read_w2v_text(path: Path) -> EmbeddingTable:
-    ids: list[str] = []
-    rows: list[list[float]] = []
-    with open(path, "rb") as fh:
-        n, d = _parse_header(fh.readline(), path)
-        for lineno, raw in enumerate(fh, start=2):
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError:
-                raise Img2SongError(f"{where}: bytes are not UTF-8") from None
-            if not line.strip():
-                continue
-            parts = line.rstrip(" ").split(" ")
-            if len(ids) >= n:
-                raise Img2SongError(f"{where}: more vectors than the header's count {n}")
-            if len(parts) != d + 1:
-                raise Img2SongError(f"{where}: expected a key and {d} numbers, got {len(parts) - 1} numbers")
-            try:
-                vec = [float(x) for x in parts[1:]]
-                if not np.isfinite(vec).all():
-                    raise ValueError
-            except ValueError:
-                bad = next(x for x in parts[1:] if not _is_number(x))
-                raise Img2SongError(f"{where}: value {parts[1:].index(bad) + 1} is not a number: {bad!r}") from None
-            ids.append(_unescape_at(parts[0], where))
-            rows.append(vec)
-    if len(ids) != n:
-        raise Img2SongError(f"{path}: header promises {n} vectors, file has {len(ids)}")
-    return _finish(ids, rows, d, path)
-
-
-def _is_number(x: str) -> bool:
-    try:
-        return bool(np.isfinite(float(x)))
-    except ValueError:
-        return False
-
-
-def _read_w2v_binary(path: Path) -> EmbeddingTable:
-    data = path.read_bytes()
-    nl = data.find(b"\n")
-    if nl < 0:
-        raise Img2SongError(f"{path}:1: missing header line 'N d'")
-    n, d = _parse_header(data[:nl], path)
-    nbytes = 4 * d
-    ids: list[str] = []
-    vecs = np.empty((n, d), dtype=np.float32)
-    pos = nl + 1
-    for i in range(n):
-        while pos < len(data) and data[pos : pos + 1] == b"\n":
-            pos += 1
-        where = f"{path}: vector {i + 1} (byte {pos})"
-        sp = data.find(b" ", pos)
-        if sp < 0 or len(data) - (sp + 1) < nbytes:
-            raise Img2SongError(f"{where}: file ends early; header promises {n} vectors of dimension {d}")
-        try:
-            key = data[pos:sp].decode("utf-8")
-        except UnicodeDecodeError:
-            raise Img2SongError(f"{where}: key bytes are not UTF-8") from None
-        if not key or any(c.isspace() for c in key):
-            raise Img2SongError(f"{where}: bad key {key!r} (wrong dimension or misaligned record?)")
-        ids.append(_unescape_at(key, where))
-        vecs[i] = np.frombuffer(data, dtype="<f4", count=d, offset=sp + 1)
-        if not np.isfinite(vecs[i]).all():
-            raise Img2SongError(f"{where}: vector of {key!r} holds NaN or infinity")
-        pos = sp + 1 + nbytes
-    if data[pos:].strip(b"\n"):
-        raise Img2SongError(f"{path}: byte {pos}: {len(data) - pos} bytes after the {n} vectors of the header "
-                            "(wrong count or dimension?)")
-    return _finish(ids, vecs, d, path)
-
-
-# --- TensorBoard projector directory ---------------------------------------------------------------------
-_PROJECTOR_CONFIG = 'embeddings {\n  tensor_name: "img2song"\n  tensor_path: "tensors.tsv"\n' \
-                    '  metadata_path: "metadata.tsv"\n}\n'
-
-
-def _write_projector(t: EmbeddingTable, path: Path) -> Path:
-    if path.exists() and not path.is_dir():
-        raise Img2SongError(f"{path}: exists and is not a projector directory")
-    if path.is_dir() and any(path.iterdir()) and not (path / "tensors.tsv").exists():
-        raise Img2SongError(f"{path}: directory exists and is not a projector export; refusing to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        with open(tmp / "tensors.tsv", "w", encoding="utf-8", newline="\n") as fh:
-            for v in t.vectors:
-                fh.write(_fmt_row(v, "\t") + "\n")
-        with open(tmp / "metadata.tsv", "w", encoding="utf-8", newline="\n") as fh:
-            fh.write("id\tkind\tlabel\n")
-            for i, vid in enumerate(t.ids):
-                kind = "" if t.kinds is None else Kind(int(t.kinds[i])).name.lower()
-                label = "" if t.labels is None else t.labels[i]
-                fh.write(f"{_tsv_escape(vid)}\t{kind}\t{_tsv_escape(label)}\n")
-        (tmp / "projector_config.pbtxt").write_text(_PROJECTOR_CONFIG, encoding="utf-8")
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-            os.replace(path, old / "x")
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
-
-
-def _read_projector(path: Path) -> EmbeddingTable:
-    tpath, mpath = path / "tensors.tsv", path / "metadata.tsv"
-    for p in (tpath, mpath):
-        if not p.is_file():
-            raise Img2SongError(f"{p}: missing from the projector directory")
-    rows: list[list[float]] = []
-    d = None
-    with open(tpath, encoding="utf-8", newline="\n") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            cells = line.rstrip("\n").split("\t")
-            d = len(cells) if d is None else d
-            if len(cells) != d:
-                raise Img2SongError(f"{tpath}:{lineno}: expected {d} numbers (as line 1), got {len(cells)}")
-            try:
-                rows.append([float(c) for c in cells])
-                if not np.isfinite(rows[-1]).all():
-                    raise ValueError
-            except ValueError:
-                bad = next(c for c in cells if not _is_number(c))
-                raise Img2SongError(f"{tpath}:{lineno}: value {cells.index(bad) + 1} is not a number: {bad!r}") \
-                    from None
-    ids, kinds, labels = [], [], []
-    with open(mpath, encoding="utf-8", newline="\n") as fh:
-        header = fh.readline().rstrip("\n")
-        if header != "id\tkind\tlabel":
-            raise Img2SongError(f"{mpath}:1: header must be 'id<TAB>kind<TAB>label', got {header!r}")
-        for lineno, line in enumerate(fh, start=2):
-            cells = line.rstrip("\n").split("\t")
-            if len(cells) != 3:
-                raise Img2SongError(f"{mpath}:{lineno}: expected 3 tab-separated fields, got {len(cells)}")
-            where = f"{mpath}:{lineno}"
-            ids.append(_tsv_unescape(cells[0], where))
-            if cells[1]:
-                try:
-                    kinds.append(int(Kind[cells[1].upper()]))
-                except KeyError:
-                    raise Img2SongError(f"{where}: field 'kind' is not a vertex kind: {cells[1]!r}") from None
-            else:
-                kinds.append(None)
-            labels.append(_tsv_unescape(cells[2], where))
-    if len(ids) != len(rows):
-        raise Img2SongError(f"{path}: {len(rows)} vectors in tensors.tsv but {len(ids)} rows in metadata.tsv")
-    if any(k is None for k in kinds) and not all(k is None for k in kinds):
-        raise Img2SongError(f"{mpath}: field 'kind' is empty on some rows only")
-    vecs = np.asarray(rows, dtype=np.float32).reshape(len(rows), d or 0)
-    return EmbeddingTable(ids, vecs, None if (not kinds or kinds[0] is None) else np.array(kinds, np.int8),
-                          labels if any(labels) else None)
-
-
-_WRITERS = {"npz": _write_npz, "word2vec": _write_w2v_text, "word2vec-binary": _write_w2v_binary,
-            "projector": _write_projector}
-_READERS = {"npz": _read_npz, "word2vec": _read_w2v_text, "word2vec-binary": _read_w2v_binary,
-            "projector": _read_projector}

@@ -9,8 +9,9 @@ so `fold_in_many` runs them side by side; vertex b of a batch draws from its own
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ class FoldInBase:
         return np.array([self._index[v] for v in vids], dtype=np.int64)
 
     @classmethod
-    def from_line(cls, model: Any, order: int = 2, network: Any = None) -> "FoldInBase":
+    def from_line(cls, model: Any, order: int = 2, network: Any = None) -> FoldInBase:
         """Build from a fitted LINE estimator (vertex_/context_ per order; degrees from the model or `network`)."""
         vertex = _per_order(getattr(model, "vertex_", None), order, "vertex_")
         context = _per_order(getattr(model, "context_", None), order, "context_") if order == 2 else None

@@ -220,3 +220,8 @@ def test_export_command_converts_and_selects(tmp_path, capsys):
     assert np.array_equal(back.vectors, make_table(d=3).select("song").vectors)
     rc = cli_main(["export", "--embeddings", str(src), "--format", "glove", "--out", str(tmp_path / "x")])
     assert rc == 2 and "--format must be one of" in capsys.readouterr().err
+
+
+def test_foreign_keys_with_stray_percent_signs_are_kept(tmp_path):
+    path = _write(tmp_path / "foreign.vec", "3 1\n100%zz 1\n%E4 2\n50%25 3\n")  # the last one decodes
+    assert EmbeddingTable.load(path).ids == ["100%zz", "%E4", "50%"]

@@ -102,7 +102,7 @@ def test_fold_in_never_changes_the_trained_tables(trained):
 
 
 def test_deterministic_with_seed_and_batch_equals_single(trained):
-    net, base2, _ = trained
+    _, base2, _ = trained
     edges = {"kw:g": 1.0, "kw:h": 1.0}
     a, b = fold_in(edges, base2, samples=1500, seed=7), fold_in(edges, base2, samples=1500, seed=7)
     assert np.array_equal(a, b) and not np.array_equal(a, fold_in(edges, base2, samples=1500, seed=8))
@@ -135,7 +135,7 @@ def scalar_fold_in(edges, base, order, K, T, lr0, seed):
 
 @pytest.mark.parametrize("order", [1, 2])
 def test_parity_with_a_scalar_loop(trained, order):
-    net, base2, base1 = trained
+    _, base2, base1 = trained
     base = base2 if order == 2 else base1
     edges = {"kw:a": 1.0, "kw:c": 2.5, "song:g1-0": 0.5}
     got = fold_in(edges, base, order=order, negative=3, samples=300, lr=0.5, seed=3)
