@@ -104,7 +104,7 @@ def _write_npz(t: Any, tmp: str) -> None:
     if t.labels is not None:
         arrays["labels"] = np.array(t.labels, dtype=str)
     with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez(fh, **arrays)  # float vectors barely compress; zlib would cost ~10x the write time
 
 
 def _read_npz(path: Path) -> Fields:

@@ -2,7 +2,7 @@
 
 Formats (``FORMATS``):
 
-- ``npz``: one compressed .npz with ids, vectors and, when known, kinds and labels (lossless).
+- ``npz``: one .npz with ids, vectors and, when known, kinds and labels (lossless).
 - ``word2vec``: text, header ``"N d"``, then one ``"<key> v1 ... vd"`` line per vertex (9 significant digits,
   which round-trips float32 exactly).
 - ``word2vec-binary``: the word2vec.c layout: header ``b"N d\\n"``, then per vertex ``key + b" "`` + d float32
