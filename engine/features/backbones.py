@@ -125,8 +125,8 @@ class EfficientNetLite0(Backbone):
         return pooled, self.net._fc(pooled)
 
 
-def load_state_dict_file(model: nn.Module, path: str | Path) -> None:
-    """Load a local state-dict file into `model` (strict); every failure names the file."""
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a local state-dict file (tensors only, no pickled code); every failure names the file."""
     path = Path(path)
     if not path.is_file():
         raise Img2SongError(f"{path}: weights file not found")
@@ -136,13 +136,19 @@ def load_state_dict_file(model: nn.Module, path: str | Path) -> None:
         raise Img2SongError(f"{path}: not a readable torch state-dict file ({type(e).__name__}: {e})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise Img2SongError(f"{path}: expected a state dict (parameter name -> tensor)")
+    return state
+
+
+def load_state_dict_file(model: nn.Module, path: str | Path, state: dict[str, torch.Tensor] | None = None) -> None:
+    """Load a local state-dict file into `model` (strict: every name and shape must match)."""
+    state = read_state_dict(path) if state is None else state
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        first = str(e).splitlines()[0:3]
-        raise Img2SongError(f"{path}: state dict does not match {type(model).__name__}: {' '.join(first)}") from None
+        first = " ".join(str(e).splitlines()[0:3])
+        raise Img2SongError(f"{path}: state dict does not match {type(model).__name__}: {first[:300]}") from None
 
 
 @register_backbone("vgg19")
@@ -163,10 +169,13 @@ class VGG19(Backbone):
         weights = Path(weights)
         if not weights.is_file():
             raise Img2SongError(f"{weights}: VGG-19 weights file not found")
+        state = read_state_dict(weights)  # before building: a bad file fails fast, without a 548 MB model
+        if "classifier.3.weight" not in state or tuple(state["classifier.3.weight"].shape) != (4096, 4096):
+            raise Img2SongError(f"{weights}: not a torchvision vgg19 state dict (no 4096x4096 'classifier.3.weight')")
         from torchvision.models import vgg19
 
         self.net = vgg19(weights=None)
-        load_state_dict_file(self.net, weights)
+        load_state_dict_file(self.net, weights, state)
         self.weights_path = weights
         self.eval()
 
