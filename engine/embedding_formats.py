@@ -92,7 +92,8 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
 
 
 def _fmt_row(v: np.ndarray, sep: str) -> str:
-    return sep.join(f"{x:.9g}" for x in v.tolist())
+    """9 significant digits: the shortest fixed precision that round-trips every float32."""
+    return (sep.join(["%.9g"] * len(v))) % tuple(v.tolist())
 
 
 # --- npz ---------------------------------------------------------------------------------------------------
