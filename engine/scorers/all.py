@@ -2,3 +2,4 @@
 import engine.scorers.km  # noqa: F401
 import engine.scorers.ne  # noqa: F401
 import engine.scorers.pop  # noqa: F401
+import engine.scorers.lstm  # noqa: F401

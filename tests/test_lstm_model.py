@@ -1,0 +1,154 @@
+"""Attention bi-LSTM: parity of the unpacked bi-LSTM, attention masking, frozen vectors, learning, checkpoints."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from engine.lstm import (LyricTagModel, TagAttentionBiLSTM, WordVectors, cooccurrence_network, encode_lyrics,
+                         keyword_pairs, pair_loss, top_tag_words, train_word_vectors)
+from engine.lstm.model import BiLSTM
+
+torch.set_num_threads(1)
+
+
+def test_bilstm_matches_packed_torch_lstm():
+    torch.manual_seed(0)
+    m = BiLSTM(5, 4)
+    ref = torch.nn.LSTM(5, 4, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            getattr(ref, n).copy_(getattr(m.fwd, n))
+            getattr(ref, n + "_reverse").copy_(getattr(m.bwd, n))
+    x, lens = torch.randn(3, 7, 5), torch.tensor([7, 3, 1])
+    states, final = m(x, lens)
+    out, (h, _) = ref(pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False))
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=7)
+    torch.testing.assert_close(states, out, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(final, torch.cat([h[0], h[1]], 1), atol=1e-6, rtol=1e-5)
+    assert states[1, 3:].abs().sum() == 0  # padding stays zero
+
+
+def _model(attention=True, pooling="avg"):
+    torch.manual_seed(1)
+    wv = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
+    wv[0] = 0
+    return TagAttentionBiLSTM(wv, num_tags=6, hidden=5, attention=attention, pooling=pooling, attention_dim=4,
+                              mlp_hidden=7)
+
+
+def test_shapes_and_attention_masking():
+    m = _model()
+    tok = torch.tensor([[1, 2, 3, 4, 5], [6, 7, 0, 0, 0], [9, 0, 0, 0, 0]])
+    lens = torch.tensor([5, 2, 1])
+    tags = torch.tensor([[1, 2, 3, 0, 0], [4, 4, 4, 4, 4], [0, 0, 0, 0, 0]])
+    out, s = m(tok, lens, tags)
+    assert out.shape == (3, 6) and s.shape == (3, 5)
+    torch.testing.assert_close(s.sum(1), torch.ones(3))
+    assert (s[1, 2:] == 0).all() and (s[2, 1:] == 0).all() and (s[0] > 0).all()
+    assert not torch.allclose(s[0], torch.full((5,), 0.2))  # the image actually moves the weights
+    # padding beyond a row's length does not change its output
+    out2, _ = m(torch.cat([tok, torch.zeros(3, 4, dtype=torch.long)], 1), lens, tags)
+    torch.testing.assert_close(out, out2, atol=1e-6, rtol=1e-5)
+    # different tags, different lyric vector (attention variant); baseline ignores them
+    o_a, _ = m(tok[:1], lens[:1], torch.tensor([[1, 2, 3, 0, 0]]))
+    o_b, _ = m(tok[:1], lens[:1], torch.tensor([[10, 11, 12, 13, 14]]))
+    assert not torch.allclose(o_a, o_b)
+    b = _model(attention=False)
+    ob_a, sb = b(tok[:1], lens[:1], torch.tensor([[1, 2, 3, 0, 0]]))
+    ob_b, _ = b(tok[:1], lens[:1], torch.tensor([[10, 11, 12, 13, 14]]))
+    torch.testing.assert_close(ob_a, ob_b)
+    torch.testing.assert_close(sb, torch.full((1, 5), 0.2))
+
+
+def test_tag_pooling_average_and_max():
+    for pooling in ("avg", "max"):
+        m = _model(pooling=pooling)
+        tw = torch.tensor([[3, 5, 0, 0, 0]])
+        e = m.embed.weight
+        want = (e[3] + e[5]) / 2 if pooling == "avg" else torch.maximum(e[3], e[5])
+        torch.testing.assert_close(m.tag_vector(tw)[0], want)
+
+
+def test_gradients_reach_attention_and_lstm_but_not_word_vectors():
+    m = _model()
+    out, _ = m(torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([3, 2]), torch.tensor([[1, 2, 0, 0, 0]] * 2))
+    pair_loss("mse", torch.rand(2, 6), out).backward()
+    assert m.embed.weight.grad is None and not m.embed.weight.requires_grad
+    for p in (m.W_hm.weight, m.W_vm.weight, m.w_ms.weight, m.lstm1.fwd.weight_ih_l0, m.lstm1.bwd.weight_hh_l0,
+              m.lstm2.fwd.weight_ih_l0, m.mlp[0].weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_losses_match_paper_formulas():
+    v, l, n = torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([[1.0, 1.0], [0.0, 1.0]]), torch.tensor(
+        [[0.0, 1.0], [1.0, 0.0]])
+    assert pair_loss("mse", v, l).item() == pytest.approx((1 + 1) / 2)
+    assert pair_loss("cpl", v, l).item() == pytest.approx(-(1 / np.sqrt(2) + 1) / 2)
+    # hinge: max(0, 1 + cos(v,n) - cos(v,l)): row 1: 1 + 0 - 0.7071; row 2: 1 + 0 - 1
+    assert pair_loss("mrl", v, l, n).item() == pytest.approx((1 - 1 / np.sqrt(2) + 0) / 2, rel=1e-5)
+
+
+def test_top_tag_words_skips_tags_without_vectors_and_zero_mass():
+    probs = np.array([[0.1, 0.9, 0.5, 0.0, 0.3]])
+    ids = np.array([7, 0, 9, 11, 12])  # tag 1 has no vector
+    assert top_tag_words(probs, ids, k=4).tolist() == [[9, 12, 7, 0]]
+
+
+def test_keyword_pairs_caps_and_min_images():
+    images = {"a": {"moon": 1.0}, "b": {"moon": 0.5, "rain": 1.0}, "c": {"rain": 1.0}, "d": {"flower": 1.0}}
+    songs = {"s1": {"moon": 3.0}, "s2": {"moon": 1.0, "rain": 1.0}, "s3": {"moon": 0.5}, "s4": {"flower": 2.0}}
+    ps = keyword_pairs(images, songs, songs_per_keyword=2, images_per_song=2, min_images=2)
+    # moon -> s1, s2 (s3 cut by the cap); s2 strength: a 1, b 0.5+1, c 1 -> keeps b then a (tie a/c by id)
+    assert ps.song_images == {"s1": ["a", "b"], "s2": ["b", "a"]}
+    assert ps.counts["songs_below_min_images"] == 1  # s4 has a single image
+    assert set(ps.pairs) == {("a", "s1"), ("b", "s1"), ("b", "s2"), ("a", "s2")}
+
+
+def test_cooccurrence_network_and_encoding():
+    net = cooccurrence_network([["a", "b", "c"], ["a", "b"]], window=1, min_count=1)
+    w = {tuple(sorted((net.ids[i], net.ids[j]))): x for (i, j), x in zip(net.edges.tolist(), net.weights.tolist())}
+    assert w == {("a", "b"): 2.0, ("b", "c"): 1.0}
+    wv = WordVectors(["a", "b"], np.eye(2))
+    ids, lens, empty = encode_lyrics([["a", "zz", "b", "a"], ["zz"]], wv, max_len=2)
+    assert ids.tolist() == [[1, 2], [0, 0]] and lens.tolist() == [2, 1] and empty == 1
+
+
+def _synthetic(seed=0):
+    """6 topics; a song's lyric mixes its topic's words with filler; its images peak on the topic's tag."""
+    rng = np.random.default_rng(seed)
+    topics = [f"t{k}" for k in range(6)]
+    songs = {}
+    for s in range(60):
+        t = topics[s % 6]
+        toks = [t] + [f"{t}w{j}" for j in rng.integers(0, 5, 5)] + [f"f{j}" for j in rng.integers(0, 20, 12)]
+        rng.shuffle(toks)
+        songs[f"s{s}"] = toks
+    images, pairs = {}, []
+    for i in range(120):
+        v = rng.uniform(0, 0.1, 6).astype(np.float32)
+        v[i % 6] = 0.9
+        images[f"i{i}"] = v
+    for s in range(60):
+        for i in rng.choice(np.arange(s % 6, 120, 6), 3, replace=False):
+            pairs.append((f"i{i}", f"s{s}"))
+    return topics, songs, images, pairs
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_training_reduces_loss_and_retrieves_topic(attention, tmp_path):
+    topics, songs, images, pairs = _synthetic()
+    wv = train_word_vectors(list(songs.values()), dim=12, method="ppmi", min_count=1)
+    ck = tmp_path / "m.pt"
+    m = LyricTagModel(attention=attention, hidden=12, epochs=25, patience=25, val_fraction=0.0, seed=0,
+                      progress=False, device="cpu", checkpoint=ck)
+    m.fit(pairs, songs, images, topics, wv)
+    losses = [h["train_loss"] for h in m.history_]
+    assert losses[-1] < 0.75 * losses[0]
+    q = np.stack([images[f"i{i}"] for i in range(12)])
+    sc = m.score(q, [songs[f"s{s}"] for s in range(12)])
+    assert sc.shape == (12, 12)
+    assert (sc.argmax(1) % 6 == np.arange(12) % 6).mean() >= 0.75
+    again = LyricTagModel.load(ck, device="cpu")  # best checkpoint written atomically during fit
+    np.testing.assert_allclose(again.score(q, [songs[f"s{s}"] for s in range(12)]), sc, atol=1e-5)
