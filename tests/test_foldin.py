@@ -158,3 +158,20 @@ def test_bad_input_is_named(trained):
     with pytest.raises(Img2SongError, match="degrees"):
         FoldInBase(net.ids, base2.vertex, base2.context, np.ones(3))
     assert fold_in_songs([{"a": 1.0}, {"b": 1.0}], base1, samples=10).shape == (2, 16)
+
+
+@pytest.mark.parametrize("order", [2, "both"])
+def test_fold_in_song_with_the_project_line_estimator(order):
+    try:
+        from engine.line import LINE
+    except ImportError:
+        pytest.skip("engine.line.LINE not built yet")
+    net = tripartite()
+    model = LINE(dim=16, order=order, negative=5, samples=40_000, lr=0.025, threads=1, device="cpu", seed=0).fit(net)
+    table = model.embeddings_
+    v = fold_in_song(model, {"c": 2.0, "d": 1.0}, network=net, samples=4000)
+    assert v.shape == (table.dim,)
+    songs = table.select("song")
+    c = cosines(v, songs.vectors)
+    best = [songs.ids[i] for i in np.argsort(-c)[:6]]
+    assert all(s.startswith("song:g1-") for s in best), best
