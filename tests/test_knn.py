@@ -1,0 +1,61 @@
+"""Exact kNN: torch and faiss paths agree with a brute-force reference, ties broken by index."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.knn import knn
+from graph.errors import Img2SongError
+
+
+def reference(q: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    d2 = ((q[:, None, :].astype(np.float64) - b[None, :, :]) ** 2).sum(-1)
+    idx = np.stack([np.lexsort((np.arange(len(b)), row))[:k] for row in d2])
+    return np.sqrt(np.take_along_axis(d2, idx, 1)), idx
+
+
+@pytest.mark.parametrize("method", ["torch", "faiss"])
+def test_matches_reference_with_many_ties(method):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 3, size=(400, 3)).astype(np.float32)  # only 27 distinct points: ties everywhere
+    queries = rng.integers(0, 3, size=(60, 3)).astype(np.float32)
+    d, i = knn(queries, base, 25, method=method, chunk=17)
+    rd, ri = reference(queries, base, 25)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd)
+
+
+def test_torch_and_faiss_agree_on_random_data():
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(3000, 16)).astype(np.float32)
+    queries = rng.normal(size=(40, 16)).astype(np.float32)
+    dt, it = knn(queries, base, 10, method="torch")
+    df, if_ = knn(queries, base, 10, method="faiss")
+    np.testing.assert_array_equal(it, if_)
+    np.testing.assert_allclose(dt, df, rtol=1e-9)
+    assert (np.diff(dt, axis=1) >= 0).all()
+
+
+def test_auto_switches_on_threshold(monkeypatch):
+    import engine.knn as mod
+
+    calls = []
+    real = mod._faiss_candidates
+    monkeypatch.setattr(mod, "_faiss_candidates", lambda *a: calls.append(1) or real(*a))
+    b = np.eye(5)
+    knn(b, b, 2, faiss_threshold=100)
+    assert not calls
+    knn(b, b, 2, faiss_threshold=10)
+    assert calls
+
+
+def test_k_larger_than_table_and_bad_input():
+    b = np.array([[0.0], [2.0], [1.0]])
+    d, i = knn(np.array([[0.0]]), b, 10)
+    assert i.tolist() == [[0, 2, 1]] and d.tolist() == [[0.0, 1.0, 2.0]]
+    with pytest.raises(Img2SongError, match="dimension"):
+        knn(np.zeros((1, 2)), b, 1)
+    with pytest.raises(Img2SongError, match="NaN"):
+        knn(np.array([[np.nan]]), b, 1)
+    with pytest.raises(Img2SongError, match="method"):
+        knn(b, b, 1, method="annoy")
