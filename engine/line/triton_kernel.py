@@ -11,8 +11,8 @@ then K negatives from the alias table over vertices (∝ out-degree^0.75). No ho
 Semantics (== `engine.line.reference.reference_step`): every gradient of a batch is computed from the pre-batch
 tables. With `exact=True` (default) a batch is two launches: phase 1 samples, reads rows and writes per-edge
 (g, u, grad_u, indices) to scratch; phase 2 scatters `ctx[t] += g·u` and `vertex[u] += grad_u` atomically.
-With `exact=False` one launch reads and scatters per tile (Hogwild across tiles, like the reference C++ across
-threads): ~20% less memory traffic, results then depend on tile scheduling.
+With `exact=False` one launch reads and scatters as it goes (Hogwild, like the reference C++ across threads):
+less memory traffic and one launch, but a row read may already include other edges' updates of the same batch.
 
 Devices: CUDA tensors run compiled kernels. CPU tensors run only in Triton's interpreter, which triton selects
 when TRITON_INTERPRET=1 is set before it is first imported (its own standard library is decorated at import);

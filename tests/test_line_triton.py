@@ -1,0 +1,37 @@
+"""The Triton LINE kernel: parity with reference_step, device sampling, a small fit; run in Triton's interpreter.
+
+TRITON_INTERPRET must be set before triton is first imported and must not leak into other tests, so the cases
+(tests/line_triton_cases.py) run in a child pytest process with that variable set.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = Path(__file__).with_name("line_triton_cases.py")
+
+
+def test_triton_kernel_cases_in_interpreter():
+    env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider",
+                        str(CASES)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    tail = (r.stdout + r.stderr)[-6000:]
+    assert r.returncode == 0, tail
+    assert " passed" in r.stdout and "skipped" not in r.stdout, tail  # the cases really ran on CPU
+
+
+def test_cpu_without_interpreter_is_a_clear_error():
+    from engine.line import triton_kernel as tk
+    from graph.errors import Img2SongError
+
+    if tk.interpreter_active():
+        pytest.skip("this process already runs triton interpreted")
+    with pytest.raises(Img2SongError, match="TRITON_INTERPRET=1"):
+        tk.check_device("cpu")
+    assert "cpu" not in tk.TritonImpl.devices
