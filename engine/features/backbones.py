@@ -76,6 +76,10 @@ class Backbone(nn.Module):
     feature_dim: int = 0
     num_classes: int = 0  # 1000 when the head predicts ImageNet-1k classes (used for tags)
 
+    def __init__(self, weights: str | Path | None = None) -> None:
+        """Every backbone takes an optional local weights file; none downloads anything."""
+        super().__init__()
+
     def preprocess(self, img: Image.Image) -> torch.Tensor:
         raise NotImplementedError
 
