@@ -1,0 +1,131 @@
+"""The fused C++ CPU kernel: built once per machine into build/torch_extensions/, used as torch.ops.img2song.*."""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graph.errors import Img2SongError
+from engine.line.impls import LineImpl, register_impl
+from engine.line.sampling import AliasTable, LineSamplers
+
+SOURCE = Path(__file__).with_name("csrc") / "line_cpu.cpp"
+_LOCK = threading.Lock()
+_LOADED: str | None = None
+
+
+def _build_root() -> Path:
+    """<repo>/build/torch_extensions (ignored by git), or IMG2SONG_BUILD_DIR when set (e.g. an installed wheel)."""
+    env = os.environ.get("IMG2SONG_BUILD_DIR")
+    if env:
+        return Path(env) / "torch_extensions"
+    return Path(__file__).resolve().parents[2] / "build" / "torch_extensions"
+
+
+def _cpu_fingerprint() -> str:
+    """A -march=native binary must not be reused on another CPU: key the build on the CPU's flags."""
+    flags = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features", "model name")):
+                flags += line
+    except OSError:
+        pass
+    return hashlib.sha1(flags.encode()).hexdigest()[:8]
+
+
+def _native_ok() -> bool:
+    """Does the compiler accept -march=native here? (It does not on some cross/odd toolchains.)"""
+    cxx = os.environ.get("CXX", "c++")
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "t.cpp"
+        src.write_text("int main(){return 0;}\n")
+        try:
+            r = subprocess.run([cxx, "-march=native", "-O3", str(src), "-o", str(Path(d) / "t")],
+                               capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return r.returncode == 0
+
+
+def load_kernel(verbose: bool = False) -> str:
+    """Compile (first call on this machine, ~40-60 s) or reuse the cached extension; returns the library name."""
+    global _LOADED
+    with _LOCK:
+        if _LOADED:
+            return _LOADED
+        from torch.utils import cpp_extension
+
+        native = _native_ok()
+        flags = ["-O3", "-fopenmp-simd"] + (["-march=native"] if native else [])
+        name = f"img2song_line_cpu_{_cpu_fingerprint() if native else 'generic'}"
+        build = _build_root() / name
+        build.mkdir(parents=True, exist_ok=True)
+        try:
+            cpp_extension.load(name=name, sources=[str(SOURCE)], extra_cflags=flags, build_directory=str(build),
+                               is_python_module=False, verbose=verbose)
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
+            raise Img2SongError(f"{SOURCE}: building the LINE CPU kernel failed ({e}); "
+                                "use LINE(impl='reference') or check that g++ and ninja are installed") from None
+        _LOADED = name
+        return name
+
+
+def pack_edge_table(samplers: LineSamplers) -> torch.Tensor:
+    """int32 [E, 8] columns: prob bits, (src, dst) of the column's edge, (src, dst) of its alias, padding.
+
+    One 32-byte read per edge draw gives both candidate endpoints (no dependent lookup into src/dst arrays).
+    """
+    if samplers.num_vertices >= 2**31:
+        raise Img2SongError("LINE CPU kernel: more than 2^31 vertices")
+    e = samplers.edges
+    t = np.zeros((len(e), 8), dtype=np.int32)
+    t[:, 0] = e.prob.astype(np.float32).view(np.int32)
+    t[:, 1], t[:, 2] = samplers.src, samplers.dst
+    t[:, 3], t[:, 4] = samplers.src[e.alias], samplers.dst[e.alias]
+    return torch.from_numpy(t)
+
+
+def pack_neg_table(table: AliasTable) -> torch.Tensor:
+    t = np.empty((len(table), 2), dtype=np.int32)
+    t[:, 0] = table.prob.astype(np.float32).view(np.int32)
+    t[:, 1] = table.alias
+    return torch.from_numpy(t)
+
+
+def apply_edges(vertex: torch.Tensor, context: torch.Tensor | None, src, dst, neg, lr, order: int) -> None:
+    """Deterministic mode: apply given edges/negatives one at a time, in order, on one thread (C++ semantics)."""
+    load_kernel()
+    ctx = context if order == 2 else torch.empty(0)
+    b = torch.as_tensor(src).numel()
+    lr_t = torch.as_tensor(lr, dtype=torch.float32).reshape(-1).expand(b).contiguous()
+    torch.ops.img2song.line_apply(vertex, ctx, torch.as_tensor(src), torch.as_tensor(dst),
+                                  torch.as_tensor(neg).reshape(b, -1), lr_t, order)
+
+
+@register_impl("cpu")
+class CpuImpl(LineImpl):
+    """Fused C++ kernel: in-kernel sampling, Hogwild threads, vectorised rows, prefetch of the next edge."""
+
+    devices = ("cpu",)
+
+    def __init__(self, samplers: LineSamplers, **kw):
+        super().__init__(samplers, **kw)
+        load_kernel()
+        self.edge_table = pack_edge_table(samplers)
+        self.neg_table = pack_neg_table(samplers.negatives)
+
+    def train(self, vertex, context, order, t0, n, total, seed):
+        if vertex.device.type != "cpu":
+            raise Img2SongError("LINE impl 'cpu' needs CPU tensors (use impl='triton' or 'reference' on CUDA)")
+        ctx = context if order == 2 else torch.empty(0)
+        torch.ops.img2song.line_train(vertex, ctx, self.edge_table, self.neg_table, order, self.negative,
+                                      float(self.lr), int(t0), int(n), int(total), int(seed) & (2**63 - 1),
+                                      int(self.threads))

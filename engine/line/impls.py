@@ -1,0 +1,80 @@
+"""The pluggable LINE training back-ends: one small interface, a registry, and the shared schedule/RNG helpers."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable, ClassVar
+
+import numpy as np
+import torch
+
+from graph.errors import Img2SongError
+from engine.line.sampling import LineSamplers
+
+SIGMOID_BOUND = 6.0  # the C++'s SIGMOID_BOUND: σ's argument is clamped to ±6, so no update is ever NaN/inf
+LR_FLOOR = 1e-4  # ρ_t never drops below ρ0·1e-4 (C++: init_rho * 0.0001)
+
+
+def lr_schedule(t: torch.Tensor | np.ndarray | float, total: int, lr0: float):
+    """ρ_t = ρ0·max(1 − t/T, 1e-4) for global sample index t of T (linear decay, as the C++)."""
+    if isinstance(t, torch.Tensor):
+        return lr0 * torch.clamp(1.0 - t.to(torch.float64) / total, min=LR_FLOOR).to(torch.float32)
+    return lr0 * np.maximum(1.0 - np.asarray(t, np.float64) / total, LR_FLOOR)
+
+
+def chunk_seed(seed: int, order: int, chunk: int) -> int:
+    """The RNG seed of one chunk of samples: a resumed run re-derives it, so resume is well defined."""
+    return int(np.random.SeedSequence([int(seed), int(order), int(chunk)]).generate_state(1, np.uint64)[0] >> 1)
+
+
+class LineImpl(ABC):
+    """Trains LINE tables in place on samples t0..t0+n-1 of a run of `total` samples.
+
+    `vertex` and `context` are float32 [N, d] tensors on the impl's device; for order 1 `context` IS `vertex`
+    (first order uses u_j as the context of j). Implementations honour the batched reference semantics of
+    engine.line.reference (or the sequential C++ semantics, which agree at batch size 1).
+    """
+
+    name: ClassVar[str] = ""
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+
+    def __init__(self, samplers: LineSamplers, *, negative: int, lr: float, threads: int, batch_size: int,
+                 device: str):
+        self.samplers, self.negative, self.lr = samplers, negative, lr
+        self.threads, self.batch_size, self.device = threads, batch_size, device
+
+    @abstractmethod
+    def train(self, vertex: torch.Tensor, context: torch.Tensor, order: int, t0: int, n: int, total: int,
+              seed: int) -> None: ...
+
+
+_REGISTRY: dict[str, Callable[..., LineImpl]] = {}
+_LAZY = {"reference": "engine.line.reference", "cpu": "engine.line.cpu", "naive": "engine.line.naive",
+         "triton": "engine.line.triton_kernel"}
+
+
+def register_impl(name: str):
+    """Class decorator: make a LineImpl available to LINE(impl=name)."""
+
+    def deco(cls):
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def get_impl(name: str) -> Callable[..., LineImpl]:
+    if name not in _REGISTRY and name in _LAZY:
+        import importlib
+
+        try:
+            importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as e:
+            raise Img2SongError(f"LINE impl {name!r} is not available here ({e})") from None
+    if name not in _REGISTRY:
+        raise Img2SongError(f"unknown LINE impl {name!r}; known: {', '.join(impl_names())}")
+    return _REGISTRY[name]
+
+
+def impl_names() -> list[str]:
+    return sorted(set(_REGISTRY) | set(_LAZY))
