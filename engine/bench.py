@@ -1,0 +1,331 @@
+"""LINE throughput benchmark: edges/s of every impl on synthetic tripartite graphs, in one process, vs ceilings.
+
+Each implementation is driven through the entry point the LINE estimator uses (`get_impl(name)(samplers, ...)`
+then `.train(vertex, context, order, t0, n, total, seed)`), after an untimed warm-up call (C++ build, Triton JIT).
+Sample counts adapt per impl: a pilot run estimates the rate, the timed run is sized to take `target_s` seconds.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from engine.line.impls import chunk_seed, get_impl
+from engine.line.sampling import LineSamplers
+from engine.line.synthetic import make_tripartite_powerlaw
+from graph.errors import Img2SongError
+from graph.network import Network
+
+DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
+REFERENCE_GRAPH_EDGES = 1_250_000  # 100k songs x 10 keywords + 50k images x 5 keywords, 1k Zipf keywords
+CPU_IMPLS = ("naive", "reference", "cpu")
+GPU_IMPLS = ("naive", "reference", "triton", "triton-fused")
+# batch sizes (edges per step) per impl; the fused CPU kernel samples inside its own loop
+BATCH = {"naive": 1024, "reference": 4096, "cpu": 4096, "triton": 131_072, "triton-fused": 131_072}
+# DESIGN.md "Performance model" (second order, d=128, K=5), printed beside every table
+CEILINGS = {
+    "cpu_2core_dram": "0.15-0.35M edges/s (2-core CPU, tables in DRAM)",
+    "cpu_cache_resident": "several M edges/s (2-core CPU, cache-resident tables)",
+    "reference_cpp": "0.67M edges/s on 1 thread, 1.2M on 2 (reference LINE C++, 1.25M-edge graph, these machines)",
+    "h100": "~4e8 edges/s (H100, ~3 TB/s, memory-bound)",
+}
+
+
+@dataclass
+class BenchRecord:
+    """One timed measurement: an impl at a thread count on one graph."""
+
+    impl: str
+    graph: str
+    edges: int  # undirected network edges (LINE trains on both directions)
+    directed_edges: int
+    vertices: int
+    threads: int
+    device: str
+    dim: int
+    negative: int
+    order: int
+    batch_size: int
+    samples: int
+    seconds: float
+    edges_per_s: float
+    vs_naive: float | None = None
+    vs_reference: float | None = None
+
+
+@dataclass
+class BenchGraph:
+    name: str
+    network: Network
+    samplers: LineSamplers = field(repr=False)
+
+
+def scaled_graph(edges: int, seed: int = 0) -> Network:
+    """The reference-shaped tripartite graph scaled to ~`edges` undirected edges (songs:images 2:1, deg 10/5)."""
+    if edges < 20:
+        raise Img2SongError(f"bench graph needs at least 20 edges, got {edges}")
+    scale = edges / REFERENCE_GRAPH_EDGES
+    n_songs, n_images = max(1, round(100_000 * scale)), max(1, round(50_000 * scale))
+    n_keywords = 1000 if n_songs >= 2000 else max(20, n_songs // 2)
+    return make_tripartite_powerlaw(n_songs=n_songs, n_images=n_images, n_keywords=n_keywords, song_deg=10,
+                                    image_deg=5, seed=seed)
+
+
+def bench_graphs(sizes: Sequence[int], reference_graph: bool = True, seed: int = 0) -> list[BenchGraph]:
+    """Synthetic power-law tripartite graphs of the given sizes, plus the 1.25M-edge reference-C++ graph."""
+    out = []
+    for e in sizes:
+        net = scaled_graph(int(e), seed)
+        out.append(BenchGraph(f"tripartite-{_short(net.num_edges)}", net, LineSamplers.from_network(net)))
+    if reference_graph:
+        net = make_tripartite_powerlaw(seed=seed)
+        out.append(BenchGraph("reference-cpp-1.25M", net, LineSamplers.from_network(net)))
+    return out
+
+
+def _short(n: int) -> str:
+    for unit, div in (("M", 1_000_000), ("k", 1_000)):
+        if n >= div:
+            return f"{n / div:g}{unit}"
+    return str(n)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _tables(n: int, dim: int, device: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """LINE's init: vertex U(-0.5, 0.5)/d, context 0."""
+    g = torch.Generator().manual_seed(seed)
+    vertex = ((torch.rand(n, dim, generator=g) - 0.5) / dim).to(device)
+    return vertex, torch.zeros(n, dim, device=device)
+
+
+def _make_impl(label: str, samplers: LineSamplers, *, negative: int, threads: int, batch_size: int, device: str):
+    """The registry's impl; 'triton-fused' is impl 'triton' with exact=False (one launch per batch, Hogwild)."""
+    name, extra = ("triton", {"exact": False}) if label == "triton-fused" else (label, {})
+    return get_impl(name)(samplers, negative=negative, lr=0.025, threads=threads, batch_size=batch_size,
+                          device=device, **extra)
+
+
+def measure(label: str, graph: BenchGraph, *, dim: int = 128, order: int = 2, negative: int = 5,
+            threads: int = 1, device: str = "cpu", batch_size: int | None = None, target_s: float = 2.0,
+            min_samples: int = 1, max_samples: int = 2_000_000_000, seed: int = 0) -> BenchRecord:
+    """Warm up, run a pilot to estimate the rate, then time a run sized to take about `target_s` seconds."""
+    bs = int(batch_size or BATCH.get(label, 4096))
+    torch_threads = torch.get_num_threads()
+    if label != "cpu" and device == "cpu":
+        torch.set_num_threads(threads)  # PyTorch baselines: intra-op threads; the C++ kernel takes its own
+    try:
+        return _measure(label, graph, threads=threads, dim=dim, order=order, negative=negative,
+                        device=device, bs=bs, target_s=target_s, min_samples=min_samples, max_samples=max_samples,
+                        seed=seed)
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
+def _measure(label: str, graph: BenchGraph, *, threads: int, dim: int, order: int, negative: int, device: str,
+             bs: int, target_s: float, min_samples: int, max_samples: int, seed: int) -> BenchRecord:
+    impl = _make_impl(label, graph.samplers, negative=negative, threads=threads, batch_size=bs, device=device)
+    vertex, context = _tables(graph.network.num_vertices, dim, device, seed)
+    ctx = vertex if order == 1 else context
+    run_seed = chunk_seed(seed, order, 0)
+    impl.train(vertex, ctx, order, 0, min(bs, 1024), 10 * bs, run_seed)  # warm-up: builds, JIT, caches
+    _sync(device)
+    n, elapsed = max(min_samples, min(bs, 4096)), 0.0
+    while True:  # pilot, doubling until it lasts >= 10% of the target (or the cap)
+        t = time.perf_counter()
+        impl.train(vertex, ctx, order, 0, n, n, run_seed + 1)
+        _sync(device)
+        elapsed = time.perf_counter() - t
+        if elapsed >= 0.1 * target_s or n >= max_samples:
+            break
+        n = min(max_samples, n * 2 if elapsed <= 0 else max(n * 2, int(n * 0.1 * target_s / elapsed)))
+    samples = int(min(max_samples, max(min_samples, n * target_s / max(elapsed, 1e-9))))
+    if samples > n or elapsed < 0.5 * target_s:
+        t = time.perf_counter()
+        impl.train(vertex, ctx, order, 0, samples, samples, run_seed + 2)
+        _sync(device)
+        elapsed = time.perf_counter() - t
+    else:
+        samples = n
+    if not (np.isfinite(vertex.float().sum().item()) and np.isfinite(context.float().sum().item())):
+        raise Img2SongError(f"bench: impl {label!r} produced non-finite embeddings on {graph.name}")
+    net = graph.network
+    return BenchRecord(impl=label, graph=graph.name, edges=net.num_edges, directed_edges=len(graph.samplers.src),
+                       vertices=net.num_vertices, threads=threads if device == "cpu" else 1,
+                       device=str(device), dim=dim, negative=negative, order=order, batch_size=bs,
+                       samples=samples, seconds=elapsed, edges_per_s=samples / elapsed)
+
+
+def _add_ratios(records: list[BenchRecord]) -> None:
+    """vs_naive / vs_reference: ratios to baselines on the same graph in this process (same device preferred)."""
+    for r in records:
+        base = {b.impl: b.edges_per_s for b in records if b.graph == r.graph}
+        base.update({b.impl: b.edges_per_s for b in records if b.graph == r.graph and b.device == r.device})
+        r.vs_naive = r.edges_per_s / base["naive"] if "naive" in base else None
+        r.vs_reference = r.edges_per_s / base["reference"] if "reference" in base else None
+
+
+def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = True,
+              impls: Sequence[str] | None = None, threads: Sequence[int] = (1, 2), baseline_threads: int = 1,
+              gpu_only: bool = False,
+              dim: int = 128, negative: int = 5, order: int = 2, target_s: float = 2.0,
+              batch_size: int | None = None, seed: int = 0, progress: bool = True) -> list[BenchRecord]:
+    """Measure every (graph, impl, threads) combination; CUDA impls run only where torch.cuda.is_available()."""
+    from tqdm.auto import tqdm
+
+    cuda = torch.cuda.is_available()
+    if gpu_only and not cuda:
+        raise Img2SongError("bench --gpu-only: torch.cuda.is_available() is False on this machine")
+    plan: list[tuple[str, int, str]] = []
+    for label in impls or (GPU_IMPLS if gpu_only else CPU_IMPLS + (("triton",) if cuda else ())):
+        if label == "cpu":
+            plan += [("cpu", int(t), "cpu") for t in threads]
+        elif label.startswith("triton"):
+            if cuda:
+                plan.append((label, 1, "cuda"))
+        else:
+            plan.append((label, 1, "cuda") if gpu_only else (label, int(baseline_threads), "cpu"))
+    if not plan:
+        raise Img2SongError("bench: nothing to run (triton needs CUDA; check --impls)")
+    graphs = bench_graphs(sizes, reference_graph, seed)
+    records: list[BenchRecord] = []
+    bar = tqdm(total=len(graphs) * len(plan), desc="bench line", disable=not progress)
+    for graph in graphs:
+        for label, th, device in plan:
+            bar.set_postfix_str(f"{graph.name} {label} x{th}")
+            records.append(measure(label, graph, dim=dim, order=order, negative=negative, threads=th,
+                                   device=device, batch_size=batch_size, target_s=target_s, seed=seed))
+            bar.update()
+        if cuda:
+            torch.cuda.empty_cache()
+    bar.close()
+    _add_ratios(records)
+    return records
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, core counts, torch/triton versions and the GPU name where there is one."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {"cpu": cpu, "logical_cores": os.cpu_count(),
+                            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                            else os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                            "python": platform.python_version()}
+    try:
+        import triton
+
+        info["triton"] = triton.__version__
+    except ImportError:
+        info["triton"] = None
+    info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return info
+
+
+def _fmt_rate(x: float) -> str:
+    return f"{x / 1e6:.3f}M" if x >= 1e5 else f"{x / 1e3:.1f}k"
+
+
+def format_table(records: Iterable[BenchRecord], machine: dict[str, Any] | None = None) -> str:
+    """A plain-text table: edges/s, ratio to naive and reference, then the DESIGN.md ceilings and the machine."""
+    rows = [("graph", "edges", "impl", "device", "thr", "samples", "sec", "edges/s", "x naive", "x ref")]
+    for r in records:
+        rows.append((r.graph, _short(r.edges), r.impl, r.device, str(r.threads), _short(r.samples),
+                     f"{r.seconds:.2f}", _fmt_rate(r.edges_per_s),
+                     "-" if r.vs_naive is None else f"{r.vs_naive:.1f}",
+                     "-" if r.vs_reference is None else f"{r.vs_reference:.2f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    recs = list(records)
+    if recs:
+        r = recs[0]
+        lines.append(f"LINE order {r.order}, d={r.dim}, K={r.negative}; edges/s = sampled directed edges (each with "
+                     f"K negatives) per second")
+    lines.append("ceilings (DESIGN.md): " + "; ".join(CEILINGS.values()))
+    if machine:
+        lines.append(f"machine: {machine['cpu']}, {machine['usable_cores']} usable cores "
+                     f"({machine['logical_cores']} logical), torch {machine['torch']}, triton {machine['triton']}"
+                     + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU"))
+    return "\n".join(lines)
+
+
+def write_json(records: Sequence[BenchRecord], path: str | Path, machine: dict[str, Any] | None = None) -> Path:
+    """{"machine", "ceilings", "records": [one per impl x graph x threads]} written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"machine": machine or machine_info(), "ceilings": CEILINGS, "records": [asdict(r) for r in records]}
+    for rec in doc["records"]:
+        for k, v in rec.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                raise Img2SongError(f"bench: {rec['impl']} on {rec['graph']}: field {k!r} is not finite ({v})")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def bench_line(edges: Sequence[int] = DEFAULT_SIZES, *, json_out: str | Path | None = None, echo=print,
+               **kw: Any) -> list[BenchRecord]:
+    """Run the benchmark, print the table (+ where the JSON went); what `img2song bench line` calls."""
+    records = run_bench(edges, **kw)
+    machine = machine_info()
+    echo(format_table(records, machine))
+    if json_out:
+        echo(f"wrote {write_json(records, json_out, machine)}")
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m engine.bench [--gpu-only] [--json OUT] ...` (same options as `img2song bench line`)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--edges", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    p.add_argument("--no-reference-graph", action="store_true")
+    p.add_argument("--impls", nargs="+", default=None)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--baseline-threads", type=int, default=1, help="torch threads of the naive/reference runs")
+    p.add_argument("--gpu-only", action="store_true", help="naive, reference and triton (exact, fused) on CUDA")
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--order", type=int, default=2, choices=(1, 2))
+    p.add_argument("--seconds", type=float, default=2.0, help="target duration of each timed run")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--json", type=Path, default=None)
+    a = p.parse_args(argv)
+    try:
+        bench_line(a.edges, json_out=a.json, reference_graph=not a.no_reference_graph, impls=a.impls,
+                   threads=a.threads, baseline_threads=a.baseline_threads, gpu_only=a.gpu_only, dim=a.dim,
+                   negative=a.negative, order=a.order, target_s=a.seconds, batch_size=a.batch_size)
+    except Img2SongError as e:
+        print(f"error: {e}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
