@@ -1,7 +1,8 @@
 """Exact Euclidean k-nearest neighbours: chunked torch for small tables, faiss IndexFlatL2 for large ones.
 
-Both paths pick candidates, re-rank them by float64 distances computed directly (sum of squared differences)
-and break ties by base index, so they return the same neighbours wherever both apply.
+Both paths pick candidates in float32, re-rank them by float64 distances computed directly (sum of squared
+differences) and break ties by base index, so they return the same neighbours wherever both apply; a row whose
+ties may reach past the candidate list is settled over the whole table.
 """
 from __future__ import annotations
 
@@ -16,22 +17,25 @@ METHODS = ("auto", "torch", "faiss")
 
 def _rerank(q: np.ndarray, base: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact float64 distances to candidate rows, sorted by (distance, index); keep k."""
-    diff = base[cand] - q[None, :]
+    diff = base[cand].astype(np.float64) - q[None, :]
     d2 = np.einsum("ij,ij->i", diff, diff)
     order = np.lexsort((cand, d2))[:k]
     return np.sqrt(d2[order]), cand[order]
 
 
-def _torch_candidates(q: np.ndarray, base: np.ndarray, kc: int, chunk: int) -> np.ndarray:
+def _torch_candidates(q: np.ndarray, base: np.ndarray, kc: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     bt = torch.from_numpy(base)
     bn = (bt * bt).sum(1)
-    out = np.empty((len(q), kc), dtype=np.int64)
+    idx = np.empty((len(q), kc), dtype=np.int64)
+    d2_out = np.empty((len(q), kc), dtype=np.float64)
     for s in range(0, len(q), chunk):
-        qt = torch.from_numpy(q[s:s + chunk])
+        qt = torch.from_numpy(np.ascontiguousarray(q[s:s + chunk], dtype=np.float32))
         d2 = (qt * qt).sum(1, keepdim=True) - 2.0 * qt @ bt.T + bn[None, :]
         # a stable sort keeps index order among equal distances (topk does not promise that)
-        out[s:s + chunk] = torch.sort(d2, dim=1, stable=True).indices[:, :kc].numpy()
-    return out
+        srt = torch.sort(d2, dim=1, stable=True)
+        idx[s:s + chunk] = srt.indices[:, :kc].numpy()
+        d2_out[s:s + chunk] = srt.values[:, :kc].double().numpy()
+    return d2_out, idx
 
 
 def _faiss_candidates(q: np.ndarray, base: np.ndarray, kc: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +54,7 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int, *, method: str = "auto",
     if method not in METHODS:
         raise Img2SongError(f"unknown knn method {method!r}; known: {', '.join(METHODS)}")
     q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
-    b = np.atleast_2d(np.asarray(base, dtype=np.float64))
+    b = np.ascontiguousarray(np.atleast_2d(np.asarray(base, dtype=np.float32)))  # float64 only on candidates
     if b.shape[0] == 0 or k <= 0:
         return np.zeros((len(q), 0)), np.zeros((len(q), 0), dtype=np.int64)
     if q.shape[1] != b.shape[1]:
@@ -63,15 +67,12 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int, *, method: str = "auto",
         method = "faiss" if len(b) * len(q) > faiss_threshold else "torch"
     dist = np.empty((len(q), k))
     idx = np.empty((len(q), k), dtype=np.int64)
-    if method == "torch":
-        cand = _torch_candidates(q, b, kc, chunk)
-        for r in range(len(q)):
-            dist[r], idx[r] = _rerank(q[r], b, cand[r], k)
-        return dist, idx
-    fd2, cand = _faiss_candidates(q, b, kc)
+    fd2, cand = _torch_candidates(q, b, kc, chunk) if method == "torch" else _faiss_candidates(q, b, kc)
+    # bound on the float32 error of a squared distance: a row whose k-th exact distance comes within it of the
+    # last candidate's may have (tied) neighbours outside the candidate list, so settle it over the whole table
+    tol = 1e-4 * ((q * q).sum(1) + float(np.einsum("ij,ij->i", b, b).max())) + 1e-9
     for r in range(len(q)):
         dist[r], idx[r] = _rerank(q[r], b, cand[r], k)
-        # equal distances may continue past the candidate list: then settle this row over the whole table
-        if kc < len(b) and dist[r, -1] ** 2 >= fd2[r, -1] * (1 - 1e-5) - 1e-6:
+        if kc < len(b) and dist[r, -1] ** 2 >= fd2[r, -1] - tol[r]:
             dist[r], idx[r] = _rerank(q[r], b, np.arange(len(b)), k)
     return dist, idx

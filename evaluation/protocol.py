@@ -1,6 +1,7 @@
 """The paper's image-to-song protocol: held-out query images, 10 songs per scorer, related-word ground truth."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,20 +36,35 @@ def query_keywords(ts: TrainingSet) -> dict[str, list[str]]:
 
 
 def recommend_all(ts: TrainingSet, scorers: Sequence[str], queries: dict[str, list[str]], k: int = 10,
-                  scorer_params: dict[str, dict[str, Any]] | None = None,
-                  progress: bool = True) -> tuple[dict[str, dict[str, list[Recommendation]]], dict[str, dict[str, int]]]:
+                  scorer_params: dict[str, dict[str, Any]] | None = None, progress: bool = True,
+                  batch_size: int = 256) -> tuple[dict[str, dict[str, list[Recommendation]]], dict[str, dict[str, int]]]:
     """Fit every scorer once, then ask it for k songs per query; per-query failures are counted, not fatal."""
     recs: dict[str, dict[str, list[Recommendation]]] = {}
     skipped: dict[str, dict[str, int]] = {}
     for name in scorers:
         scorer = get_scorer(name, **(scorer_params or {}).get(name, {})).fit(ts)
         recs[name], skipped[name] = {}, {}
-        for image_id, kws in tqdm(queries.items(), desc=f"recommend ({name})", disable=not progress):
+        items = list(queries.items())
+        bar = tqdm(total=len(items), desc=f"recommend ({name})", disable=not progress)
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            qs = [query_for(ts, image_id, kws) for image_id, kws in chunk]
             try:
-                recs[name][image_id] = scorer.recommend(query_for(ts, image_id, kws), k)
-            except Img2SongError as e:
-                reason = str(e).split(":")[0][:80]
-                skipped[name][reason] = skipped[name].get(reason, 0) + 1
+                lists = scorer.recommend_batch(qs, k)
+            except Img2SongError:  # find the failing queries one by one
+                lists = []
+                for q in qs:
+                    try:
+                        lists.append(scorer.recommend(q, k))
+                    except Img2SongError as e:
+                        reason = re.sub(r"image \S+", "image <id>", str(e))[:160]
+                        skipped[name][reason] = skipped[name].get(reason, 0) + 1
+                        lists.append(None)
+            for (image_id, _), got in zip(chunk, lists):
+                if got is not None:
+                    recs[name][image_id] = got
+            bar.update(len(chunk))
+        bar.close()
     return recs, skipped
 
 

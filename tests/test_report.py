@@ -120,3 +120,17 @@ def test_cli_evaluate_recommend_and_features(tmp_path, monkeypatch, capsys):
     assert main(["recommend", str(photo), "--run", str(run), "--scorer", "ne", "--k", "2"]) == 0
     out = capsys.readouterr().out
     assert out.count("why: near image") == 2
+
+
+def test_queries_a_scorer_cannot_answer_are_counted_and_left_out_of_every_scorer(tmp_path):
+    from engine.features.table import FeatureTable
+
+    run = make_run(tmp_path)
+    t = FeatureTable.load(run / "features" / "features.npz")
+    t.subset([i for i in t.ids if i != "q3"]).save(run / "features" / "features.npz")
+    rep = evaluate_run(run, scorers=("ne", "km"), cache_dir=tmp_path / "cn", n_boot=50, progress=False)
+    assert rep.meta["queries_evaluated"] == 2 and rep.meta["queries_total"] == 3
+    assert list(rep.meta["scorer_skips"]["ne"].values()) == [1]
+    assert "needs CNN features for image <id>" in next(iter(rep.meta["scorer_skips"]["ne"]))
+    assert {r["image"] for r in rep.rows} == {"q1", "q2"}
+    assert rep.scorers["km"]["queries"] == 2

@@ -1,6 +1,8 @@
 """NE scorer (the paper's retrieval): CNN-nearest training images, then each one's NE-nearest songs."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from engine.knn import knn
@@ -60,28 +62,50 @@ class NEScorer(Scorer):
         self.song_vectors_ = np.stack([emb[v] for v in songs]).astype(np.float32)
         self.features_ = feats
         self.skipped_ = {k: v for k, v in skipped.items() if v}
+        self._song_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         return self
 
+    def _song_lists(self, rows: np.ndarray, n: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each training image's n NE-nearest songs (distances, song rows), computed once per image and kept."""
+        cache = self._song_cache
+        todo = sorted({int(r) for r in rows if int(r) not in cache or len(cache[int(r)][1]) < n})
+        if todo:
+            d, i = knn(self.image_vectors_[todo], self.song_vectors_, n, method=self.knn_method)
+            cache.update({r: (d[j], i[j]) for j, r in enumerate(todo)})
+        return cache
+
     def recommend(self, query: Query, k: int = 10) -> list[Recommendation]:
+        return self.recommend_batch([query], k)[0]
+
+    def recommend_batch(self, queries: Sequence[Query], k: int = 10) -> list[list[Recommendation]]:
+        """All queries' image neighbours in one kNN call, then per query the song lists of its neighbours."""
         self._check_fitted("song_vectors_")
-        f = query_features(query, self.features_, self.name)
-        if f.shape[0] != self.image_features_.shape[1]:
-            raise Img2SongError(f"scorer 'ne': query features have dimension {f.shape[0]}, the run's "
-                                f"{self.image_features_.shape[1]} (another backbone?)")
+        if not queries:
+            return []
+        rows = [query_features(q, self.features_, self.name) for q in queries]
+        for q, f in zip(queries, rows):
+            if f.shape[0] != self.image_features_.shape[1]:
+                raise Img2SongError(f"scorer 'ne': features of {q.image_id or q.path} have dimension {f.shape[0]}, "
+                                    f"the run's {self.image_features_.shape[1]} (another backbone?)")
+        feats = np.stack(rows)
         n_fetch = min(len(self.image_ids_), self.n_images + k)
-        d_img, i_img = knn(f[None, :], self.image_features_, n_fetch, method=self.knn_method)
-        d_img, i_img = d_img[0], i_img[0]
+        d_img, i_img = knn(feats, self.image_features_, n_fetch, method=self.knn_method)
         n_songs = min(len(self.song_ids_), self.songs_per_image + k)
-        d_song, i_song = knn(self.image_vectors_[i_img], self.song_vectors_, n_songs, method=self.knn_method)
+        lists = self._song_lists(i_img.reshape(-1), n_songs)
+        return [self._assemble(d_img[j], i_img[j], lists, n_songs, k) for j in range(len(queries))]
+
+    def _assemble(self, d_img: np.ndarray, i_img: np.ndarray, lists: dict, n_songs: int,
+                  k: int) -> list[Recommendation]:
+        song_d = [lists[int(r)][0][:n_songs] for r in i_img]
+        song_i = [lists[int(r)][1][:n_songs] for r in i_img]
         pointer = [0] * len(i_img)
         chosen: list[tuple[int, int, float]] = []  # (song row, image rank, NE distance)
         seen: set[int] = set()
 
         def take(r: int, quota: int) -> None:
             got = 0
-            while got < quota and len(chosen) < k and pointer[r] < len(i_song[r]):
-                s = int(i_song[r][pointer[r]])
-                dist = float(d_song[r][pointer[r]])
+            while got < quota and len(chosen) < k and pointer[r] < len(song_i[r]):
+                s, dist = int(song_i[r][pointer[r]]), float(song_d[r][pointer[r]])
                 pointer[r] += 1
                 if s not in seen:
                     seen.add(s)
@@ -92,7 +116,7 @@ class NEScorer(Scorer):
             if len(chosen) >= k:
                 break
             take(r, self.songs_per_image)
-        while len(chosen) < k and any(p < len(row) for p, row in zip(pointer, i_song)):
+        while len(chosen) < k and any(p < len(row) for p, row in zip(pointer, song_i)):
             for r in range(len(i_img)):
                 take(r, 1)
         out = []
