@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -80,16 +80,17 @@ def scaled_graph(edges: int, seed: int = 0) -> Network:
                                     image_deg=5, seed=seed)
 
 
-def bench_graphs(sizes: Sequence[int], reference_graph: bool = True, seed: int = 0) -> list[BenchGraph]:
-    """Synthetic power-law tripartite graphs of the given sizes, plus the 1.25M-edge reference-C++ graph."""
-    out = []
+def bench_graphs(sizes: Sequence[int], reference_graph: bool = True, seed: int = 0) -> Iterator[BenchGraph]:
+    """Synthetic power-law tripartite graphs of the given sizes, plus the 1.25M-edge reference-C++ graph.
+
+    A generator: each graph is built when it is reached and can be freed before the next one (1e7 edges ~ 2 GB).
+    """
     for e in sizes:
         net = scaled_graph(int(e), seed)
-        out.append(BenchGraph(f"tripartite-{_short(net.num_edges)}", net, LineSamplers.from_network(net)))
+        yield BenchGraph(f"tripartite-{_short(net.num_edges)}", net, LineSamplers.from_network(net))
     if reference_graph:
         net = make_tripartite_powerlaw(seed=seed)
-        out.append(BenchGraph("reference-cpp-1.25M", net, LineSamplers.from_network(net)))
-    return out
+        yield BenchGraph("reference-cpp-1.25M", net, LineSamplers.from_network(net))
 
 
 def _short(n: int) -> str:
@@ -199,15 +200,16 @@ def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = T
             plan.append((label, 1, "cuda") if gpu_only else (label, int(baseline_threads), "cpu"))
     if not plan:
         raise Img2SongError("bench: nothing to run (triton needs CUDA; check --impls)")
-    graphs = bench_graphs(sizes, reference_graph, seed)
     records: list[BenchRecord] = []
-    bar = tqdm(total=len(graphs) * len(plan), desc="bench line", disable=not progress)
-    for graph in graphs:
+    bar = tqdm(total=(len(sizes) + int(reference_graph)) * len(plan), desc="bench line", disable=not progress)
+    for graph in bench_graphs(sizes, reference_graph, seed):
+        bar.set_postfix_str(f"built {graph.name}")
         for label, th, device in plan:
             bar.set_postfix_str(f"{graph.name} {label} x{th}")
             records.append(measure(label, graph, dim=dim, order=order, negative=negative, threads=th,
                                    device=device, batch_size=batch_size, target_s=target_s, seed=seed))
             bar.update()
+        del graph
         if cuda:
             torch.cuda.empty_cache()
     bar.close()

@@ -38,8 +38,7 @@ MAX_DIM = 256
 def _line_tile(
     vert_ptr, ctx_ptr, stride_v, stride_c,
     src_in, tgt_in, lr_in,
-    e_src_ptr, e_dst_ptr, e_prob_ptr, e_alias_ptr, n_edges,
-    n_prob_ptr, n_alias_ptr, n_neg,
+    e_tab, n_edges, n_tab, n_neg,
     src_out, tgt_out, g_out, u_out, gu_out,
     n_batch, lr0, frac0, inv_total, seed, dim,
     K: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr, SAMPLE: tl.constexpr,
@@ -58,11 +57,13 @@ def _line_tile(
         lr = lr0 * tl.maximum(1.0 - (frac0 + rows.to(tl.float32) * inv_total), FLOOR)
     if SAMPLE:  # alias draw over directed edges: column = mulhi(r0, E), keep it if uniform(r1) < prob
         r0, r1, _r2, _r3 = tl.randint4x(seed, rows * (K + 1))
-        col = tl.umulhi(r0, n_edges.to(tl.uint32))
-        keep = (r1 >> 8).to(tl.float32) * 5.9604644775390625e-08 < tl.load(e_prob_ptr + col, mask=emask, other=1.0)
-        edge = tl.where(keep, col.to(tl.int64), tl.load(e_alias_ptr + col, mask=emask, other=0).to(tl.int64))
-        src = tl.load(e_src_ptr + edge, mask=emask, other=0).to(tl.int64)
-        dst = tl.load(e_dst_ptr + edge, mask=emask, other=0).to(tl.int64)
+        erow = e_tab + tl.umulhi(r0, n_edges.to(tl.uint32)).to(tl.int64) * 8  # one 32-byte row per column
+        prob = tl.load(erow, mask=emask, other=0).to(tl.float32, bitcast=True)
+        s_col, d_col = tl.load(erow + 1, mask=emask, other=0), tl.load(erow + 2, mask=emask, other=0)
+        s_ali, d_ali = tl.load(erow + 3, mask=emask, other=0), tl.load(erow + 4, mask=emask, other=0)
+        keep = (r1 >> 8).to(tl.float32) * 5.9604644775390625e-08 < prob
+        src = tl.where(keep, s_col, s_ali).to(tl.int64)
+        dst = tl.where(keep, d_col, d_ali).to(tl.int64)
     else:
         src = tl.load(src_in + rows64, mask=emask, other=0).to(tl.int64)
         dst = tl.load(tgt_in + rows64 * (K + 1), mask=emask, other=0).to(tl.int64)
@@ -77,11 +78,10 @@ def _line_tile(
         else:
             if SAMPLE:  # negative: alias draw over vertices ∝ degree^0.75
                 q0, q1, _q2, _q3 = tl.randint4x(seed, rows * (K + 1) + j)
-                ncol = tl.umulhi(q0, n_neg.to(tl.uint32))
-                nkeep = (q1 >> 8).to(tl.float32) * 5.9604644775390625e-08 < tl.load(
-                    n_prob_ptr + ncol, mask=emask, other=1.0)
-                t = tl.where(nkeep, ncol.to(tl.int64),
-                             tl.load(n_alias_ptr + ncol, mask=emask, other=0).to(tl.int64))
+                ncol = tl.umulhi(q0, n_neg.to(tl.uint32)).to(tl.int64)
+                nprob = tl.load(n_tab + ncol * 2, mask=emask, other=0).to(tl.float32, bitcast=True)
+                nali = tl.load(n_tab + ncol * 2 + 1, mask=emask, other=0).to(tl.int64)
+                t = tl.where((q1 >> 8).to(tl.float32) * 5.9604644775390625e-08 < nprob, ncol, nali)
             else:
                 t = tl.load(tgt_in + rows64 * (K + 1) + j, mask=emask, other=0).to(tl.int64)
             label = 0.0
@@ -130,7 +130,8 @@ def _line_scatter(
 @functools.cache
 def _kernels():
     """(tile, scatter) kernels; `triton.jit` itself returns interpreted ones when TRITON_INTERPRET=1."""
-    return (triton.jit(_line_tile, do_not_specialize=["n_batch", "seed", "lr0", "frac0", "inv_total"]),
+    return (triton.jit(_line_tile, do_not_specialize=["n_edges", "n_neg", "n_batch", "seed", "lr0", "frac0",
+                                                      "inv_total"]),
             triton.jit(_line_scatter, do_not_specialize=["n_batch"]))
 
 
@@ -200,7 +201,7 @@ def _check_tables(vertex: torch.Tensor, context: torch.Tensor | None, order: int
 def _launch(vertex, ctx, *, n_batch, k, src_in=None, tgt_in=None, lr_in=None, lr0=0.0, frac0=0.0, inv_total=0.0,
             sampler=None, seed=0, exact=True, block_edges=None, num_warps=None,
             scratch: _Scratch | None = None) -> _Scratch | None:
-    """One batch: phase 1 (+ phase 2 when exact). `sampler` = (e_src, e_dst, e_prob, e_alias, n_prob, n_alias)."""
+    """One batch: phase 1 (+ phase 2 when exact). `sampler` = (edge table, negative table) of DeviceSampler."""
     dev = vertex.device
     check_device(dev)
     on_gpu = dev.type == "cuda"
@@ -210,19 +211,15 @@ def _launch(vertex, ctx, *, n_batch, k, src_in=None, tgt_in=None, lr_in=None, lr
                   or scratch.tgt.shape[1] != k + 1):
         scratch = _scratch(n_batch, k, bd, dev)
     dummy = vertex  # never dereferenced: the constexpr branch that would read it is compiled out
-    if sampler is None:
-        e_src = e_dst = e_prob = e_alias = n_prob = n_alias = dummy
-        n_edges = n_neg = 1
-    else:
-        e_src, e_dst, e_prob, e_alias, n_prob, n_alias = sampler
-        n_edges, n_neg = e_prob.shape[0], n_prob.shape[0]
+    e_tab, n_tab = (dummy, dummy) if sampler is None else sampler
+    n_edges, n_neg = (1, 1) if sampler is None else (e_tab.shape[0], n_tab.shape[0])
     s = scratch if exact else _Scratch(dummy, dummy, dummy, dummy, dummy)
     grid = (triton.cdiv(n_batch, be),)
     extra = {"num_warps": nw} if on_gpu else {}
     tile[grid](vertex, ctx, vertex.stride(0), ctx.stride(0),
                dummy if src_in is None else src_in, dummy if tgt_in is None else tgt_in,
                dummy if lr_in is None else lr_in,
-               e_src, e_dst, e_prob, e_alias, n_edges, n_prob, n_alias, n_neg,
+               e_tab, n_edges, n_tab, n_neg,
                s.src, s.tgt, s.g, s.u, s.gu,
                n_batch, float(lr0), float(frac0), float(inv_total), int(seed), vertex.shape[1],
                K=k, BLOCK_E=be, BLOCK_D=bd, SAMPLE=sampler is not None, LR_TENSOR=lr_in is not None,
@@ -272,20 +269,27 @@ def _mix(*xs: int) -> int:
 
 
 class DeviceSampler:
-    """Edge list + edge/negative alias tables as device tensors, in the layout the kernel reads."""
+    """Alias tables packed for the kernel: one dependent random read per draw.
+
+    edges: int32 [E, 8] = (prob bits, src, dst of the column's edge, src, dst of its alias edge, 0, 0, 0), so a
+    32-byte row gives both candidate endpoints; negatives: int32 [N, 2] = (prob bits, alias vertex).
+    """
 
     def __init__(self, samplers: LineSamplers, device: torch.device | str):
         dev = torch.device(device)
         n_e, n_n = len(samplers.edges), len(samplers.negatives)
-        if max(n_e, n_n) >= 2**32:
-            raise Img2SongError("the device sampler draws 32-bit columns: at most 2^32 - 1 edges/vertices")
+        if n_e >= 2**32 or samplers.num_vertices >= 2**31:
+            raise Img2SongError("the device sampler needs < 2^32 directed edges and < 2^31 vertices")
         if n_e != len(samplers.src) or n_n != samplers.num_vertices:
             raise Img2SongError(f"alias tables ({n_e} edges, {n_n} vertices) do not match the edge list "
                                 f"({len(samplers.src)} edges, {samplers.num_vertices} vertices)")
-        f32 = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=dev).contiguous()
-        i64 = lambda a: torch.as_tensor(np.asarray(a, np.int64), device=dev).contiguous()
-        self.tensors = (i64(samplers.src), i64(samplers.dst), f32(samplers.edges.prob), i64(samplers.edges.alias),
-                        f32(samplers.negatives.prob), i64(samplers.negatives.alias))
+        e, ng = samplers.edges, samplers.negatives
+        et = np.zeros((n_e, 8), dtype=np.int32)
+        et[:, 0] = e.prob.astype(np.float32).view(np.int32)
+        et[:, 1], et[:, 2] = samplers.src, samplers.dst
+        et[:, 3], et[:, 4] = samplers.src[e.alias], samplers.dst[e.alias]
+        nt = np.stack([ng.prob.astype(np.float32).view(np.int32), ng.alias.astype(np.int32)], 1)
+        self.tensors = (torch.from_numpy(et).to(dev), torch.from_numpy(np.ascontiguousarray(nt)).to(dev))
         self.device = dev
 
 
