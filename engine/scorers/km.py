@@ -8,6 +8,8 @@ from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, regi
 from engine.scorers.pop import query_seed
 from graph.errors import Img2SongError
 
+_MAX = (1 << 21) - 1  # occurrence counts, popularity ranks and tie ranks each get 21 bits of one sort key
+
 
 def count_occurrences(lyrics_lower: str, word: str) -> int:
     """Case-insensitive substring count; > 0 exactly when graph.keywords.contains_any(lyrics, [word])."""
@@ -38,6 +40,9 @@ class KMScorer(Scorer):
         self.lyrics_ = [s.lyrics.lower() for s in songs]
         self.counts_: dict[str, np.ndarray] = {}  # keyword -> occurrences per song (filled lazily)
         self.popularity_ = np.array([s.popularity for s in songs], dtype=np.float64)
+        if len(songs) >= _MAX:
+            raise Img2SongError(f"scorer 'km' supports at most {_MAX - 1} songs")
+        self.popularity_rank_ = np.unique(self.popularity_, return_inverse=True)[1].reshape(-1).astype(np.int64)
         self.tag_vocab_ = list(data.tag_vocab)
         self.tags_ = data.tags
         return self
@@ -62,19 +67,34 @@ class KMScorer(Scorer):
             self.counts_[word] = np.array([count_occurrences(ly, word) for ly in self.lyrics_], dtype=np.int64)
         return self.counts_[word]
 
+    def _top(self, total: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+        """Rows of the k best songs by (occurrences, popularity, seeded random tie break), all descending;
+        without backfill only songs with an occurrence."""
+        tie = rng.permutation(len(total)).astype(np.int64)
+        key = (np.minimum(total, _MAX) << 42) | (self.popularity_rank_ << 21) | tie  # one int64 sort key
+        if not self.backfill:
+            rows = np.flatnonzero(total > 0)
+            key = key[rows]
+        else:
+            rows = np.arange(len(total))
+        kk = min(k, len(key))
+        if kk == 0:
+            return []
+        best = np.argpartition(-key, kk - 1)[:kk]
+        return rows[best[np.argsort(-key[best])]].tolist()
+
     def recommend(self, query: Query, k: int = 10) -> list[Recommendation]:
         self._check_fitted("lyrics_")
         kws = self.query_keywords(query)
         per_kw = np.stack([self._counts(w) for w in kws], 1)
         total = per_kw.sum(1)
-        tie = np.random.default_rng(query_seed(self.seed, query)).random(len(total))
-        order = np.lexsort((tie, -self.popularity_, -total))
+        order = self._top(total, k, np.random.default_rng(query_seed(self.seed, query)))
         out: list[Recommendation] = []
-        for j in order[:k]:
+        for j in order:
             if total[j] > 0:
                 hits = ", ".join(f"'{w}' x{c}" for w, c in zip(kws, per_kw[j]) if c)
                 out.append(Recommendation(self.song_ids_[j], float(total[j]), f"lyrics contain {hits}"))
-            elif self.backfill:
+            else:
                 out.append(Recommendation(self.song_ids_[j], 0.0,
                                           f"no lyric left containing {', '.join(kws)}: popular backfill "
                                           f"(popularity {self.popularity_[j]:g})"))
