@@ -1,7 +1,7 @@
 """Ranking metrics over per-query hit lists, seeded bootstrap intervals and paired tests (definitions in DEFINITIONS)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import binom

@@ -4,14 +4,22 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from evaluation.metrics import DEFINITIONS, bootstrap_ci, hit_at_k, mcnemar_exact, pad_hits, paired_bootstrap_diff, \
-    precision_at_k
+from evaluation.metrics import (
+    DEFINITIONS,
+    bootstrap_ci,
+    hit_at_k,
+    mcnemar_exact,
+    pad_hits,
+    paired_bootstrap_diff,
+    precision_at_k,
+)
 
 # Paper's Table 1 (hit rate@10), for side-by-side reading only; never used in any computation.
 PAPER_TABLE1 = {"ne": {"5": 0.913, "10": 0.918, "50": 0.943, "100": 0.943},
@@ -53,9 +61,9 @@ class Report:
         names = list(self.scorers)
         paper = PAPER_TABLE1 if k == 10 else {}  # the paper's numbers are hit rate@10
         lines = [f"# Image-to-song retrieval: hit rate@{k}", "",
-                 f"Run `{self.meta.get('run', '')}`: {self.meta.get('queries_evaluated', 0)} held-out query images "
-                 f"evaluated (of {self.meta.get('queries_total', 0)}). Ground truth: "
-                 f"`{self.meta.get('ground_truth', {}).get('source', '')}`.", "",
+                 (f"Run `{self.meta.get('run', '')}`: {self.meta.get('queries_evaluated', 0)} held-out query images "
+                  f"evaluated (of {self.meta.get('queries_total', 0)}). Ground truth: "
+                  f"`{self.meta.get('ground_truth', {}).get('source', '')}`."), "",
                  f"## hit rate@{k} (95% bootstrap interval)" + (" beside the paper's Table 1" if paper else ""), "",
                  "| n | " + " | ".join(f"{s} | paper {s}" if s in paper else s for s in names) + " |",
                  "|---|" + "|".join("---|---" if s in paper else "---" for s in names) + "|"]
@@ -82,8 +90,8 @@ class Report:
         lines += ["", "## Definitions", ""]
         lines += [f"- **{key.replace('@k', f'@{k}')}**: {v}" for key, v in DEFINITIONS.items()]
         lines += ["- **n**: number of related words per keyword taken into the ground truth (top n by edge weight)",
-                  "", "Every aggregate can be recomputed from `per_query.jsonl` (one row per scorer, n and query "
-                  "image: keywords, recommended song ids, hits).", ""]
+                  "", ("Every aggregate can be recomputed from `per_query.jsonl` (one row per scorer, n and query "
+                       "image: keywords, recommended song ids, hits)."), ""]
         skips = {"queries dropped": self.meta.get("queries_dropped"), "scorer skips": self.meta.get("scorer_skips"),
                  "keywords without related words": self.meta.get("ground_truth", {}).get(
                      "keywords_without_related_words")}

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from itertools import pairwise
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -130,7 +132,7 @@ class ScorerContract:
     """Protocol checks shared by every scorer (fit returns self, k distinct known songs, ranked, explained)."""
 
     name: str = ""
-    params: dict = {}
+    params: ClassVar[dict] = {}
 
     def make_data(self, tmp_path: Path) -> TrainingSet:
         return tiny_training_set(tmp_path)
@@ -169,7 +171,7 @@ class ScorerContract:
             assert len(set(ids)) == len(ids), f"duplicate songs {ids}"
             assert set(ids) <= known
             scores = [r.score for r in recs]
-            assert all(a >= b for a, b in zip(scores, scores[1:])), f"scores not ranked: {scores}"
+            assert all(a >= b for a, b in pairwise(scores)), f"scores not ranked: {scores}"
             assert all(r.explanation.strip() for r in recs)
 
     def test_deterministic(self, fitted):

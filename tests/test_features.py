@@ -10,7 +10,14 @@ import torch
 from PIL import Image
 
 import engine.features.extract as extract_mod
-from engine.features import FeatureTable, ImageNetTagger, extract_features, get_backbone, load_hypernyms, top_keywords
+from engine.features import (
+    FeatureTable,
+    ImageNetTagger,
+    extract_features,
+    get_backbone,
+    load_hypernyms,
+    top_keywords,
+)
 from engine.features.backbones import Backbone, load_state_dict_file, register_backbone, to_rgb
 from engine.features.build_hypernyms import hypernym_levels, parse_data_noun
 from graph.errors import Img2SongError

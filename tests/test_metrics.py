@@ -4,7 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.metrics import bootstrap_ci, hit_at_k, mcnemar_exact, pad_hits, paired_bootstrap_diff, precision_at_k
+from evaluation.metrics import (
+    bootstrap_ci,
+    hit_at_k,
+    mcnemar_exact,
+    pad_hits,
+    paired_bootstrap_diff,
+    precision_at_k,
+)
 
 
 def test_hit_rate_and_precision_known_values():

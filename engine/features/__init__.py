@@ -5,6 +5,6 @@ from engine.features.extract import Extraction, ExtractReport, extract_features
 from engine.features.table import FeatureTable
 from engine.features.tags import ImageNetTagger, load_hypernyms, top_keywords
 
-__all__ = ["Backbone", "backbone_names", "get_backbone", "register_backbone", "FeatureCache", "content_hash",
-           "Extraction", "ExtractReport", "extract_features", "FeatureTable", "ImageNetTagger", "load_hypernyms",
-           "top_keywords"]
+__all__ = ["Backbone", "ExtractReport", "Extraction", "FeatureCache", "FeatureTable", "ImageNetTagger",
+           "backbone_names", "content_hash", "extract_features", "get_backbone", "load_hypernyms",
+           "register_backbone", "top_keywords"]

@@ -5,8 +5,11 @@ import contextlib
 import hashlib
 import io
 import os
+import pickle
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from PIL import Image
@@ -14,10 +17,10 @@ from torch import nn
 
 from graph.errors import Img2SongError
 
-_BACKBONES: dict[str, Callable[..., "Backbone"]] = {}
+_BACKBONES: dict[str, Callable[..., Backbone]] = {}
 
 
-def register_backbone(name: str) -> Callable[[type["Backbone"]], type["Backbone"]]:
+def register_backbone(name: str) -> Callable[[type[Backbone]], type[Backbone]]:
     """Class decorator: make a backbone constructible by name through get_backbone()."""
 
     def deco(cls: type[Backbone]) -> type[Backbone]:
@@ -30,7 +33,7 @@ def register_backbone(name: str) -> Callable[[type["Backbone"]], type["Backbone"
     return deco
 
 
-def get_backbone(name: str, **params: Any) -> "Backbone":
+def get_backbone(name: str, **params: Any) -> Backbone:
     """Construct a registered backbone; unknown names raise a clear Img2SongError."""
     if name not in _BACKBONES:
         raise Img2SongError(f"unknown backbone {name!r}; known: {', '.join(sorted(_BACKBONES))}")
@@ -136,7 +139,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise Img2SongError(f"{path}: weights file not found")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, truncated zip, not a torch file
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
         raise Img2SongError(f"{path}: not a readable torch state-dict file ({type(e).__name__}: {e})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class FeatureTable:
         except KeyError:
             raise Img2SongError(f"no feature row for image {image_id!r}") from None
 
-    def subset(self, ids: Sequence[str]) -> "FeatureTable":
+    def subset(self, ids: Sequence[str]) -> FeatureTable:
         """Rows for `ids` that the table has, in the given order (missing ids are left out)."""
         keep = [i for i in ids if i in self._index]
         rows = [self._index[i] for i in keep]
@@ -68,7 +69,7 @@ class FeatureTable:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "FeatureTable":
+    def load(cls, path: str | Path) -> FeatureTable:
         path = Path(path)
         if not path.is_file():
             raise Img2SongError(f"{path}: feature table not found")

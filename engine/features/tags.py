@@ -1,9 +1,9 @@
 """ImageNet class probabilities -> keyword-space tag vectors via WordNet hypernyms and the corpus lexicon."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -32,7 +32,7 @@ class KMScorer(Scorer):
         self.seed = seed
         self.backfill = backfill
 
-    def fit(self, data: TrainingSet) -> "KMScorer":
+    def fit(self, data: TrainingSet) -> KMScorer:
         songs = data.corpus.songs
         if not songs:
             raise Img2SongError("scorer 'km': the corpus has no songs")

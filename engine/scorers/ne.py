@@ -1,7 +1,7 @@
 """NE scorer (the paper's retrieval): CNN-nearest training images, then each one's NE-nearest songs."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class NEScorer(Scorer):
         self.songs_per_image = songs_per_image
         self.knn_method = knn_method
 
-    def fit(self, data: TrainingSet) -> "NEScorer":
+    def fit(self, data: TrainingSet) -> NEScorer:
         if data.features is None:
             raise Img2SongError("scorer 'ne' needs CNN features: run `img2song features --run DIR` first")
         if data.embeddings is None:

@@ -23,7 +23,7 @@ class POPScorer(Scorer):
         self.pool = pool
         self.seed = seed
 
-    def fit(self, data: TrainingSet) -> "POPScorer":
+    def fit(self, data: TrainingSet) -> POPScorer:
         songs = sorted(data.corpus.songs, key=lambda s: (-s.popularity, s.id))
         if not songs:
             raise Img2SongError("scorer 'pop': the corpus has no songs")

@@ -1,8 +1,8 @@
 """`img2song recommend`, `img2song evaluate`, `img2song features`: thin shells over engine.run and evaluation."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import typer
 
@@ -31,7 +31,7 @@ def recommend(run: Path, images: list[str], scorer: str = "ne", k: int = 10,
     return out
 
 
-def features(run: Path, backbone: str = "efficientnet-lite0", weights: Optional[Path] = None,
+def features(run: Path, backbone: str = "efficientnet-lite0", weights: Path | None = None,
              batch_size: int = 32, echo: Callable[[str], None] = print) -> dict:
     """Extract CNN features + keyword tags of every corpus image into <run>/features/."""
     from engine.run import compute_run_features
@@ -44,7 +44,7 @@ def features(run: Path, backbone: str = "efficientnet-lite0", weights: Optional[
     return res
 
 
-def evaluate(run: Path, scorers: list[str], conceptnet_db: Optional[Path] = None,
+def evaluate(run: Path, scorers: list[str], conceptnet_db: Path | None = None,
              echo: Callable[[str], None] = print):
     """Hit-rate@10 / precision@10 report of the scorers on the run's held-out images."""
     from evaluation.protocol import evaluate_run
@@ -81,7 +81,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def evaluate_cmd(
         run: Path = typer.Option(Path("runs/demo"), help="run directory"),
         scorers: list[str] = typer.Option(["ne,km,pop"], help="scorer names, comma-separated or repeated"),
-        conceptnet_db: Optional[Path] = typer.Option(None, help="a real ConceptNet SQLite DB (conceptnet-lite)"),
+        conceptnet_db: Path | None = typer.Option(None, help="a real ConceptNet SQLite DB (conceptnet-lite)"),
     ) -> None:
         """Image-to-song hit-rate@10 of the scorers against related-word ground truth (paper's Table 1)."""
         evaluate(run, _split_names(scorers), conceptnet_db, echo=typer.echo)
@@ -90,7 +90,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def features_cmd(
         run: Path = typer.Option(Path("runs/demo"), help="run directory"),
         backbone: str = typer.Option("efficientnet-lite0", help="efficientnet-lite0 | vgg19"),
-        weights: Optional[Path] = typer.Option(None, help="weights file (required for vgg19; never downloaded)"),
+        weights: Path | None = typer.Option(None, help="weights file (required for vgg19; never downloaded)"),
         batch_size: int = typer.Option(32),
     ) -> None:
         """Extract CNN features and keyword tags for all corpus images into the run."""
