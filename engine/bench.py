@@ -12,9 +12,10 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,7 @@ class BenchRecord:
     edges_per_s: float
     vs_naive: float | None = None
     vs_reference: float | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # extra impl options (Triton tile sweep)
 
 
 @dataclass
@@ -112,16 +114,18 @@ def _tables(n: int, dim: int, device: str, seed: int) -> tuple[torch.Tensor, tor
     return vertex, torch.zeros(n, dim, device=device)
 
 
-def _make_impl(label: str, samplers: LineSamplers, *, negative: int, threads: int, batch_size: int, device: str):
+def _make_impl(label: str, samplers: LineSamplers, *, negative: int, threads: int, batch_size: int, device: str,
+               config: dict[str, Any] | None = None):
     """The registry's impl; 'triton-fused' is impl 'triton' with exact=False (one launch per batch, Hogwild)."""
     name, extra = ("triton", {"exact": False}) if label == "triton-fused" else (label, {})
     return get_impl(name)(samplers, negative=negative, lr=0.025, threads=threads, batch_size=batch_size,
-                          device=device, **extra)
+                          device=device, **extra, **(config or {}))
 
 
 def measure(label: str, graph: BenchGraph, *, dim: int = 128, order: int = 2, negative: int = 5,
             threads: int = 1, device: str = "cpu", batch_size: int | None = None, target_s: float = 2.0,
-            min_samples: int = 1, max_samples: int = 2_000_000_000, seed: int = 0) -> BenchRecord:
+            min_samples: int = 1, max_samples: int = 2_000_000_000, seed: int = 0,
+            config: dict[str, Any] | None = None) -> BenchRecord:
     """Warm up, run a pilot to estimate the rate, then time a run sized to take about `target_s` seconds."""
     bs = int(batch_size or BATCH.get(label, 4096))
     torch_threads = torch.get_num_threads()
@@ -130,14 +134,16 @@ def measure(label: str, graph: BenchGraph, *, dim: int = 128, order: int = 2, ne
     try:
         return _measure(label, graph, threads=threads, dim=dim, order=order, negative=negative,
                         device=device, bs=bs, target_s=target_s, min_samples=min_samples, max_samples=max_samples,
-                        seed=seed)
+                        seed=seed, config=config or {})
     finally:
         torch.set_num_threads(torch_threads)
 
 
 def _measure(label: str, graph: BenchGraph, *, threads: int, dim: int, order: int, negative: int, device: str,
-             bs: int, target_s: float, min_samples: int, max_samples: int, seed: int) -> BenchRecord:
-    impl = _make_impl(label, graph.samplers, negative=negative, threads=threads, batch_size=bs, device=device)
+             bs: int, target_s: float, min_samples: int, max_samples: int, seed: int,
+             config: dict[str, Any]) -> BenchRecord:
+    impl = _make_impl(label, graph.samplers, negative=negative, threads=threads, batch_size=bs, device=device,
+                      config=config)
     vertex, context = _tables(graph.network.num_vertices, dim, device, seed)
     ctx = vertex if order == 1 else context
     run_seed = chunk_seed(seed, order, 0)
@@ -166,7 +172,7 @@ def _measure(label: str, graph: BenchGraph, *, threads: int, dim: int, order: in
     return BenchRecord(impl=label, graph=graph.name, edges=net.num_edges, directed_edges=len(graph.samplers.src),
                        vertices=net.num_vertices, threads=threads if device == "cpu" else 1,
                        device=str(device), dim=dim, negative=negative, order=order, batch_size=bs,
-                       samples=samples, seconds=elapsed, edges_per_s=samples / elapsed)
+                       samples=samples, seconds=elapsed, edges_per_s=samples / elapsed, config=dict(config))
 
 
 def _add_ratios(records: list[BenchRecord]) -> None:
@@ -217,6 +223,23 @@ def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = T
     return records
 
 
+def sweep_triton(edges: int | None = None, *, block_edges: Sequence[int] = (8, 16, 32, 64, 128),
+                 num_warps: Sequence[int] = (2, 4, 8), exact: Sequence[bool] = (True, False),
+                 target_s: float = 1.0, dim: int = 128, seed: int = 0, progress: bool = True) -> list[BenchRecord]:
+    """Triton tile/warp sweep on one graph (default: the reference 1.25M-edge graph); CUDA only."""
+    from tqdm.auto import tqdm
+
+    if not torch.cuda.is_available():
+        raise Img2SongError("bench sweep: torch.cuda.is_available() is False on this machine")
+    graph = next(bench_graphs([edges] if edges else [], reference_graph=edges is None, seed=seed))
+    grid = [(be, nw, ex) for ex in exact for be in block_edges for nw in num_warps]
+    out = []
+    for be, nw, ex in tqdm(grid, desc="triton sweep", disable=not progress):
+        out.append(measure("triton" if ex else "triton-fused", graph, dim=dim, device="cuda", target_s=target_s,
+                           seed=seed, config={"block_edges": be, "num_warps": nw}))
+    return out
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, core counts, torch/triton versions and the GPU name where there is one."""
     cpu = platform.processor() or platform.machine()
@@ -247,9 +270,11 @@ def _fmt_rate(x: float) -> str:
 
 def format_table(records: Iterable[BenchRecord], machine: dict[str, Any] | None = None) -> str:
     """A plain-text table: edges/s, ratio to naive and reference, then the DESIGN.md ceilings and the machine."""
+    records = list(records)
     rows = [("graph", "edges", "impl", "device", "thr", "samples", "sec", "edges/s", "x naive", "x ref")]
     for r in records:
-        rows.append((r.graph, _short(r.edges), r.impl, r.device, str(r.threads), _short(r.samples),
+        label = r.impl + ("[" + ",".join(f"{k}={v}" for k, v in r.config.items()) + "]" if r.config else "")
+        rows.append((r.graph, _short(r.edges), label, r.device, str(r.threads), _short(r.samples),
                      f"{r.seconds:.2f}", _fmt_rate(r.edges_per_s),
                      "-" if r.vs_naive is None else f"{r.vs_naive:.1f}",
                      "-" if r.vs_reference is None else f"{r.vs_reference:.2f}"))
@@ -257,7 +282,7 @@ def format_table(records: Iterable[BenchRecord], machine: dict[str, Any] | None 
     lines = ["  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in rows]
     lines.insert(1, "-" * len(lines[0]))
-    recs = list(records)
+    recs = records
     if recs:
         r = recs[0]
         lines.append(f"LINE order {r.order}, d={r.dim}, K={r.negative}; edges/s = sampled directed edges (each with "
@@ -312,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--baseline-threads", type=int, default=1, help="torch threads of the naive/reference runs")
     p.add_argument("--gpu-only", action="store_true", help="naive, reference and triton (exact, fused) on CUDA")
+    p.add_argument("--sweep", action="store_true", help="also sweep Triton tile sizes / warps (CUDA only)")
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--negative", type=int, default=5)
     p.add_argument("--order", type=int, default=2, choices=(1, 2))
@@ -323,6 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_line(a.edges, json_out=a.json, reference_graph=not a.no_reference_graph, impls=a.impls,
                    threads=a.threads, baseline_threads=a.baseline_threads, gpu_only=a.gpu_only, dim=a.dim,
                    negative=a.negative, order=a.order, target_s=a.seconds, batch_size=a.batch_size)
+        if a.sweep:
+            records = sweep_triton(dim=a.dim)
+            print(format_table(records))
+            if a.json:
+                print(f"wrote {write_json(records, a.json.with_suffix('.sweep.json'))}")
     except Img2SongError as e:
         print(f"error: {e}")
         return 2

@@ -20,7 +20,7 @@ def test_triton_kernel_cases_in_interpreter():
     env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider",
-                        str(CASES)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                        str(CASES)], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     tail = (r.stdout + r.stderr)[-6000:]
     assert r.returncode == 0, tail
     assert " passed" in r.stdout and "skipped" not in r.stdout, tail  # the cases really ran on CPU
