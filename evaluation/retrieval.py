@@ -114,18 +114,21 @@ class Split:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-def song_disjoint_split(ps: PairSet, n_test_songs: int = 100, max_fraction: float = 0.2, seed: int = 0) -> Split:
-    """dataset†: held-out songs with all their images; those images also leave training (images may be shared)."""
+def song_disjoint_split(ps: PairSet, n_test_songs: int = 100, max_fraction: float = 0.2, seed: int = 0,
+                        strict_images: bool = False) -> Split:
+    """dataset†: held-out songs with all their images. Unlike Shuttersong an image here can pair with several
+    songs; by default its pairs with training songs stay in training (counted), `strict_images` drops them."""
     rng = np.random.default_rng(seed)
     n = min(n_test_songs, max(2, int(round(max_fraction * len(ps.songs)))))
     test_songs = sorted(rng.choice(ps.songs, size=n, replace=False).tolist())
     ts = set(test_songs)
     test_images = sorted({i for i, s in ps.pairs if s in ts})
     ti = set(test_images)
-    train = [(i, s) for i, s in ps.pairs if s not in ts and i not in ti]
+    train = [(i, s) for i, s in ps.pairs if s not in ts and not (strict_images and i in ti)]
     test = [(i, s) for i, s in ps.pairs if s in ts]
+    shared = sum(1 for i, s in ps.pairs if s not in ts and i in ti)
     return Split(SONG_DISJOINT, train, test_images, test_songs, test,
-                 {"dropped_train_pairs_with_test_images": sum(1 for i, s in ps.pairs if s not in ts and i in ti)})
+                 {("dropped_" if strict_images else "") + "train_pairs_with_test_images": shared})
 
 
 def image_disjoint_split(ps: PairSet, seed: int = 0) -> Split:

@@ -152,3 +152,23 @@ def test_training_reduces_loss_and_retrieves_topic(attention, tmp_path):
     assert (sc.argmax(1) % 6 == np.arange(12) % 6).mean() >= 0.75
     again = LyricTagModel.load(ck, device="cpu")  # best checkpoint written atomically during fit
     np.testing.assert_allclose(again.score(q, [songs[f"s{s}"] for s in range(12)]), sc, atol=1e-5)
+
+
+def test_batched_attention_scoring_equals_pairwise_forward():
+    topics, songs, images, pairs = _synthetic(1)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    m = LyricTagModel(attention=True, hidden=6, epochs=1, seed=0, progress=False, device="cpu")
+    m.fit(pairs, songs, images, topics, wv)
+    img = [images[f"i{i}"] for i in (0, 1, 6, 7, 2)]  # i0/i6 share their top tags, i1/i7 too
+    img[3] = img[3].copy()
+    img[3][5] = 0.95  # i7 now leads with another tag: its own tag set
+    lyr = [songs[f"s{s}"] for s in range(7)]
+    got = m.score(np.stack(img), lyr, batch=5)  # chunks cut across tag sets and songs
+    tok, lens, _ = encode_lyrics(lyr, wv, m.max_len)
+    tw = top_tag_words(np.stack(img), m.tag_word_ids_, m.top_k)
+    want = np.zeros_like(got)
+    with torch.no_grad():
+        for i in range(len(img)):
+            out, _ = m.model_(torch.as_tensor(tok), torch.as_tensor(lens), torch.as_tensor(tw[[i] * len(lyr)]))
+            want[i] = torch.nn.functional.cosine_similarity(torch.as_tensor(img[i])[None], out, dim=1).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)

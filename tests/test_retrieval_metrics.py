@@ -56,10 +56,13 @@ def _pairset():
 
 def test_song_disjoint_split_keeps_test_songs_and_images_out_of_training():
     ps = _pairset()
-    sp = song_disjoint_split(ps, n_test_songs=100, max_fraction=0.2, seed=0)
+    sp = song_disjoint_split(ps, n_test_songs=100, max_fraction=0.2, seed=0, strict_images=True)
     assert len(sp.test_songs) == round(0.2 * len(ps.songs))
     train_songs, train_images = {s for _, s in sp.train_pairs}, {i for i, _ in sp.train_pairs}
     assert not train_songs & set(sp.test_songs) and not train_images & set(sp.test_images)
+    loose = song_disjoint_split(ps, n_test_songs=100, max_fraction=0.2, seed=0)
+    assert loose.test_songs == sp.test_songs and not {s for _, s in loose.train_pairs} & set(sp.test_songs)
+    assert len(loose.train_pairs) - len(sp.train_pairs) == loose.notes["train_pairs_with_test_images"] > 0
     assert {s for _, s in sp.test_pairs} == set(sp.test_songs)
     assert set(sp.train_pairs) | set(sp.test_pairs) <= set(ps.pairs)
 

@@ -205,13 +205,22 @@ class LyricTagModel:
         groups: dict[tuple[int, ...], list[int]] = {}
         for r, row in enumerate(tagw):
             groups.setdefault(tuple(sorted(row.tolist())), []).append(r)
-        out = np.zeros((len(tags), len(st)), np.float32)
-        for key, rows in tqdm(groups.items(), desc="lstm attention scoring", unit="tagset", disable=not progress):
-            tw = torch.as_tensor([list(key)], device=dev)
-            lyr = torch.cat([self.model_.from_states(st[b:b + batch], lens[b:b + batch],
-                                                     tw.expand(len(st[b:b + batch]), -1))[0]
-                             for b in range(0, len(st), batch)])
-            out[rows] = (v[rows] @ F.normalize(lyr, dim=1).T).cpu().numpy()
+        keys, members = list(groups), list(groups.values())
+        key_t = torch.as_tensor(keys, device=dev).reshape(len(keys), -1)
+        n = len(st)
+        per = max(1, batch // max(n, 1))  # tag sets per pass, so one pass holds about `batch` sequences
+        out = np.zeros((len(tags), n), np.float32)
+        for g0 in tqdm(range(0, len(keys), per), desc="lstm attention scoring", unit="tagsets", disable=not progress):
+            gs = list(range(g0, min(g0 + per, len(keys))))
+            flat = len(gs) * n
+            lyr = torch.zeros(flat, len(self.tag_vocab_), device=dev)
+            for b in range(0, flat, batch):
+                idx = torch.arange(b, min(b + batch, flat), device=dev)
+                g, s = idx // n + g0, idx % n
+                lyr[idx] = self.model_.from_states(st[s], lens[s.cpu()], key_t[g])[0]
+            lyr = F.normalize(lyr, dim=1).reshape(len(gs), n, -1)
+            for k, gk in enumerate(gs):
+                out[members[gk]] = (v[members[gk]] @ lyr[k].T).cpu().numpy()
         return out
 
     # ----------------------------------------------------------------------------------------------- storage
