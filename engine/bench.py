@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.line.config import LineConfig
 from engine.line.impls import chunk_seed, get_impl
+from engine.line.model import init_tables
 from engine.line.sampling import LineSamplers
 from engine.line.synthetic import make_tripartite_powerlaw
 from graph.errors import Img2SongError
@@ -30,8 +32,6 @@ DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
 REFERENCE_GRAPH_EDGES = 1_250_000  # 100k songs x 10 keywords + 50k images x 5 keywords, 1k Zipf keywords
 CPU_IMPLS = ("naive", "reference", "cpu")
 GPU_IMPLS = ("naive", "reference", "triton", "triton-fused")
-# batch sizes (edges per step) per impl; the fused CPU kernel samples inside its own loop
-BATCH = {"naive": 1024, "reference": 4096, "cpu": 4096, "triton": 131_072, "triton-fused": 131_072}
 # DESIGN.md "Performance model" (second order, d=128, K=5), printed beside every table
 CEILINGS = {
     "cpu_2core_dram": "0.15-0.35M edges/s (2-core CPU, tables in DRAM)",
@@ -107,13 +107,6 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _tables(n: int, dim: int, device: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """LINE's init: vertex U(-0.5, 0.5)/d, context 0."""
-    g = torch.Generator().manual_seed(seed)
-    vertex = ((torch.rand(n, dim, generator=g) - 0.5) / dim).to(device)
-    return vertex, torch.zeros(n, dim, device=device)
-
-
 def _make_impl(label: str, samplers: LineSamplers, *, negative: int, threads: int, batch_size: int, device: str,
                config: dict[str, Any] | None = None):
     """The registry's impl; 'triton-fused' is impl 'triton' with exact=False (one launch per batch, Hogwild)."""
@@ -127,7 +120,7 @@ def measure(label: str, graph: BenchGraph, *, dim: int = 128, order: int = 2, ne
             min_samples: int = 1, max_samples: int = 2_000_000_000, seed: int = 0,
             config: dict[str, Any] | None = None) -> BenchRecord:
     """Warm up, run a pilot to estimate the rate, then time a run sized to take about `target_s` seconds."""
-    bs = int(batch_size or BATCH.get(label, 4096))
+    bs = int(batch_size or LineConfig(device=device).resolved_batch_size())  # what LINE(device=...) uses
     torch_threads = torch.get_num_threads()
     if label != "cpu" and device == "cpu":
         torch.set_num_threads(threads)  # PyTorch baselines: intra-op threads; the C++ kernel takes its own
@@ -144,8 +137,7 @@ def _measure(label: str, graph: BenchGraph, *, threads: int, dim: int, order: in
              config: dict[str, Any]) -> BenchRecord:
     impl = _make_impl(label, graph.samplers, negative=negative, threads=threads, batch_size=bs, device=device,
                       config=config)
-    vertex, context = _tables(graph.network.num_vertices, dim, device, seed)
-    ctx = vertex if order == 1 else context
+    vertex, ctx = init_tables(graph.network.num_vertices, dim, order, seed, device)  # as LINE.fit
     run_seed = chunk_seed(seed, order, 0)
     impl.train(vertex, ctx, order, 0, min(bs, 1024), 10 * bs, run_seed)  # warm-up: builds, JIT, caches
     _sync(device)
@@ -166,7 +158,7 @@ def _measure(label: str, graph: BenchGraph, *, threads: int, dim: int, order: in
         elapsed = time.perf_counter() - t
     else:
         samples = n
-    if not (np.isfinite(vertex.float().sum().item()) and np.isfinite(context.float().sum().item())):
+    if not (np.isfinite(vertex.sum().item()) and np.isfinite(ctx.sum().item())):
         raise Img2SongError(f"bench: impl {label!r} produced non-finite embeddings on {graph.name}")
     net = graph.network
     return BenchRecord(impl=label, graph=graph.name, edges=net.num_edges, directed_edges=len(graph.samplers.src),

@@ -164,3 +164,16 @@ def test_fit_link_prediction_auc_close_to_reference():
         aucs[name] = _auc(score(test), score(non))
     assert aucs["reference"] > 0.85, aucs  # (untrained tables score ~0.5)
     assert aucs["triton"] > 0.85 and abs(aucs["triton"] - aucs["reference"]) < 0.04, aucs
+
+
+def test_line_estimator_runs_triton_impl_deterministically():
+    from engine.line.model import LINE
+
+    net = make_tripartite_powerlaw(n_songs=40, n_images=20, n_keywords=12, song_deg=3, image_deg=2, seed=2)
+    make = lambda: LINE(dim=16, order="both", samples=1500, impl="triton", device=DEVICE, batch_size=500, seed=1,
+                        progress=False).fit(net)
+    a, b = make(), make()
+    assert a.impl_ == "triton" and set(a.vertex_) == {1, 2}
+    for o in (1, 2):
+        assert torch.isfinite(a.vertex_[o]).all() and torch.equal(a.vertex_[o], b.vertex_[o])
+    assert a.context_[2].abs().sum() > 0  # second-order contexts start at 0 and were trained
