@@ -55,8 +55,8 @@ class FoldInBase:
             raise Img2SongError("fold-in base: degrees must be finite, non-negative and not all zero")
         for name in ("vertex", "context"):
             t = getattr(self, name)
-            if t is not None and tuple(t.shape)[0] != n:
-                raise Img2SongError(f"fold-in base: {name} table has {tuple(t.shape)[0]} rows for {n} ids")
+            if t is not None and t.shape[0] != n:
+                raise Img2SongError(f"fold-in base: {name} table has {t.shape[0]} rows for {n} ids")
         self._index = {v: i for i, v in enumerate(self.ids)}
 
     @property
