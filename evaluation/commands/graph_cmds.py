@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from graph.build import BuildResult, build_network
+from graph.build import BuildResult, build_network, write_json
 from graph.corpus import load_corpus
 
 
@@ -18,6 +18,8 @@ def build_graph(corpus: Path, out: Path, holdout: float = 0.2, seed: int = 0, sc
         echo(line)
     result = build_network(c, holdout=holdout, seed=seed, scheme=scheme)
     paths = result.save(out)
+    run_doc = {"corpus": str(Path(corpus).resolve()), "holdout": holdout, "seed": seed, "scheme": scheme}
+    paths["run"] = write_json(Path(out) / "run.json", run_doc)
     stats = result.stats()
     keys = ("songs", "images", "keywords", "song_keyword_edges", "image_keyword_edges", "query_images",
             "isolated_vertices")
