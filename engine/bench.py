@@ -253,6 +253,8 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         info["triton"] = None
     info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    if hasattr(os, "getloadavg"):  # other processes on a shared machine depress every figure
+        info["load_avg_1min"] = round(os.getloadavg()[0], 2)
     return info
 
 
@@ -283,7 +285,8 @@ def format_table(records: Iterable[BenchRecord], machine: dict[str, Any] | None 
     if machine:
         lines.append(f"machine: {machine['cpu']}, {machine['usable_cores']} usable cores "
                      f"({machine['logical_cores']} logical), torch {machine['torch']}, triton {machine['triton']}"
-                     + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU"))
+                     + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU")
+                     + (f", load average {machine['load_avg_1min']}" if "load_avg_1min" in machine else ""))
     return "\n".join(lines)
 
 
