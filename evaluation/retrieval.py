@@ -9,10 +9,11 @@ left out and counted in the details.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ def song_disjoint_split(ps: PairSet, n_test_songs: int = 100, max_fraction: floa
     """dataset†: held-out songs with all their images. Unlike Shuttersong an image here can pair with several
     songs; by default its pairs with training songs stay in training (counted), `strict_images` drops them."""
     rng = np.random.default_rng(seed)
-    n = min(n_test_songs, max(2, int(round(max_fraction * len(ps.songs)))))
+    n = min(n_test_songs, max(2, round(max_fraction * len(ps.songs))))
     test_songs = sorted(rng.choice(ps.songs, size=n, replace=False).tolist())
     ts = set(test_songs)
     test_images = sorted({i for i, s in ps.pairs if s in ts})
@@ -202,7 +203,7 @@ def retrieval_result(run_dir: str | Path, word_vectors: str | Path | None = None
     """run_retrieval on a run directory (all images of keywords.json, train and query alike); writes
     <run>/lstm/retrieval.json."""
     from engine.run import load_training_set, write_json
-    from engine.scorers.lstm import LSTM_DIR, image_tag_matrix, run_word_vectors, song_tokens
+    from engine.scorers.lstm import LSTM_DIR, image_tag_matrix, song_tokens
 
     ts = load_training_set(run_dir)
     image_kw = {**ts.image_keywords, **ts.extras.get("query_keywords", {})}
@@ -239,8 +240,8 @@ def _fmt(x: Any) -> str:
 def render_markdown(report: Mapping[str, Mapping], details: Mapping[str, Any] | None = None) -> str:
     """Markdown tables of our R@K / med r beside the paper's Table 2 (obj-attr columns)."""
     lines = ["### image2song retrieval (attention bi-LSTM)", "",
-             "R@K = % of queries whose closest correct item ranks in the top K; med r = median of that rank "
-             "(ties count against the model). Cosine similarity in tag space.", ""]
+             ("R@K = % of queries whose closest correct item ranks in the top K; med r = median of that rank "
+              "(ties count against the model). Cosine similarity in tag space."), ""]
     for split, by_variant in report.items():
         cols = sorted({k for v in by_variant.values() for d in v.values() for k in d if k.startswith("R@")},
                       key=lambda k: int(k[2:])) + ["med_r"]

@@ -6,8 +6,17 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from engine.lstm import (LyricTagModel, TagAttentionBiLSTM, WordVectors, cooccurrence_network, encode_lyrics,
-                         keyword_pairs, pair_loss, top_tag_words, train_word_vectors)
+from engine.lstm import (
+    LyricTagModel,
+    TagAttentionBiLSTM,
+    WordVectors,
+    cooccurrence_network,
+    encode_lyrics,
+    keyword_pairs,
+    pair_loss,
+    top_tag_words,
+    train_word_vectors,
+)
 from engine.lstm.model import BiLSTM
 
 torch.set_num_threads(1)

@@ -26,7 +26,7 @@ class TestLSTMContract(ScorerContract):
 
 class TestLSTMBaselineContract(ScorerContract):
     name = "lstm"
-    params = {**FAST, "attention": False}
+    params = {**FAST, "attention": False}  # noqa: RUF012
 
 
 TOPICS = {"月": "明月 月光 月色 清辉", "花": "花开 花落 海棠 芬芳", "船": "小船 江水 渔舟 波浪"}

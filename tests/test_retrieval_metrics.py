@@ -5,8 +5,17 @@ import numpy as np
 import pytest
 
 from engine.lstm.dataset import keyword_pairs
-from evaluation.retrieval import (PAPER_TABLE2, both_directions, chance_recall, closest_ranks, image_disjoint_split,
-                                  median_rank, recall_at_k, render_markdown, song_disjoint_split)
+from evaluation.retrieval import (
+    PAPER_TABLE2,
+    both_directions,
+    chance_recall,
+    closest_ranks,
+    image_disjoint_split,
+    median_rank,
+    recall_at_k,
+    render_markdown,
+    song_disjoint_split,
+)
 
 
 def test_closest_rank_hand_computed():

@@ -4,6 +4,19 @@ from engine.lstm.model import TagAttentionBiLSTM, masked_softmax, top_tag_words
 from engine.lstm.train import LyricTagModel, pair_loss, pick_device
 from engine.lstm.wordvectors import WordVectors, cooccurrence_network, load_word_vectors, train_word_vectors
 
-__all__ = ["PairSet", "encode_lyrics", "keyword_pairs", "tag_word_ids", "TagAttentionBiLSTM", "masked_softmax",
-           "top_tag_words", "LyricTagModel", "pair_loss", "pick_device", "WordVectors", "cooccurrence_network",
-           "load_word_vectors", "train_word_vectors"]
+__all__ = [
+           "LyricTagModel",
+           "PairSet",
+           "TagAttentionBiLSTM",
+           "WordVectors",
+           "cooccurrence_network",
+           "encode_lyrics",
+           "keyword_pairs",
+           "load_word_vectors",
+           "masked_softmax",
+           "pair_loss",
+           "pick_device",
+           "tag_word_ids",
+           "top_tag_words",
+           "train_word_vectors",
+]

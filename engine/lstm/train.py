@@ -5,8 +5,9 @@ import copy
 import os
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -85,7 +86,7 @@ class LyricTagModel:
     # ----------------------------------------------------------------------------------------------- fitting
     def fit(self, pairs: Sequence[tuple[str, str]], song_tokens: Mapping[str, Sequence[str]],
             image_tags: Mapping[str, np.ndarray], tag_vocab: Sequence[str], word_vectors: WordVectors
-            ) -> "LyricTagModel":
+            ) -> LyricTagModel:
         """Learn from pairs (image id, song id); song_tokens: lyric content words; image_tags: tag-space vectors."""
         missing = [p for p in pairs if p[1] not in song_tokens or p[0] not in image_tags]
         if missing:
@@ -110,7 +111,7 @@ class LyricTagModel:
         tags_t, tagw_t = torch.as_tensor(tags, device=dev), torch.as_tensor(tagw, device=dev)
         pi = np.array([i_pos[i] for i, _ in pairs]), np.array([s_pos[s] for _, s in pairs])
         order = rng.permutation(len(pairs))
-        n_val = int(round(self.val_fraction * len(pairs))) if len(pairs) >= 10 else 0
+        n_val = round(self.val_fraction * len(pairs)) if len(pairs) >= 10 else 0
         val, train = order[:n_val], order[n_val:]
 
         self.model_ = TagAttentionBiLSTM(word_vectors.vectors, len(tag_vocab), hidden=self.hidden,
@@ -238,7 +239,7 @@ class LyricTagModel:
                                   Path(path))
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = "auto") -> "LyricTagModel":
+    def load(cls, path: str | Path, device: str | None = "auto") -> LyricTagModel:
         path = Path(path)
         if not path.is_file():
             raise Img2SongError(f"{path}: LSTM checkpoint not found")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -64,7 +64,7 @@ class WordVectors:
         return path
 
     @classmethod
-    def load_npz(cls, path: str | Path) -> "WordVectors":
+    def load_npz(cls, path: str | Path) -> WordVectors:
         with np.load(path, allow_pickle=False) as z:
             return cls(z["words"].tolist(), z["vectors"], str(z["source"]))
 

@@ -76,7 +76,7 @@ class LSTMScorer(Scorer):
         self.songs_per_keyword, self.images_per_song, self.min_images = songs_per_keyword, images_per_song, min_images
         self.seed, self.device, self.reuse, self.progress = seed, device, reuse, progress
 
-    def fit(self, data: TrainingSet) -> "LSTMScorer":
+    def fit(self, data: TrainingSet) -> LSTMScorer:
         if not data.corpus.songs:
             raise Img2SongError("scorer 'lstm': the corpus has no songs")
         train = set(data.train_image_ids)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -36,25 +37,29 @@ def lstm_retrieval(run: Path, word_vectors: Path | None = None, epochs: int = 12
     return res.metrics
 
 
+Run = Annotated[Path, typer.Option(help="run directory (network, keywords.json, features/tags.npz)")]
+WordVectorsOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional)
+    help="word2vec text/binary or .npz vectors (default: LINE on the lyric co-occurrence network)")]
+Epochs = Annotated[int, typer.Option(help="maximum epochs per model (early stopping on a validation split)")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("train-lstm")
     def train_lstm_cmd(
-        run: Path = typer.Option(..., help="run directory (network, keywords.json, features/tags.npz)"),
-        loss: str = typer.Option("mse", help="mse | cpl (cosine proximity) | mrl (margin ranking)"),
-        attention: bool = typer.Option(True, "--attention/--no-attention", help="tag attention or the baseline"),
-        word_vectors: Path = typer.Option(None, help="word2vec text/binary or .npz vectors (default: LINE on lyrics)"),
-        epochs: int = typer.Option(12, help="maximum epochs (early stopping on a validation split)"),
-        device: str = typer.Option("auto", help="auto | cpu | cuda"),
+        run: Run,
+        loss: Annotated[str, typer.Option(help="mse | cpl (cosine proximity) | mrl (margin ranking)")] = "mse",
+        attention: Annotated[bool, typer.Option("--attention/--no-attention",
+                                                help="tag attention, or the paper's baseline")] = True,
+        word_vectors: WordVectorsOpt = None,
+        epochs: Epochs = 12,
+        device: Device = "auto",
     ) -> None:
         """Train the attention bi-LSTM scorer of a run (saved to <run>/lstm/, reused by the `lstm` scorer)."""
         train_lstm(run, loss, attention, word_vectors, epochs, device, echo=typer.echo)
 
     @app.command("lstm-retrieval")
-    def lstm_retrieval_cmd(
-        run: Path = typer.Option(..., help="run directory"),
-        word_vectors: Path = typer.Option(None, help="word2vec text/binary or .npz vectors (default: LINE on lyrics)"),
-        epochs: int = typer.Option(12, help="maximum epochs per model"),
-        device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    ) -> None:
+    def lstm_retrieval_cmd(run: Run, word_vectors: WordVectorsOpt = None, epochs: Epochs = 12,
+                           device: Device = "auto") -> None:
         """R@1/5/10 and median rank (both directions, both variants) on song- and image-disjoint splits."""
         lstm_retrieval(run, word_vectors, epochs, device, echo=typer.echo)
