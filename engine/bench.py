@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from engine.line.config import LineConfig
-from engine.line.impls import chunk_seed, get_impl
+from engine.line.impls import chunk_seed, get_impl, impl_names
 from engine.line.model import init_tables
 from engine.line.sampling import LineSamplers
 from engine.line.synthetic import make_tripartite_powerlaw
@@ -176,6 +176,28 @@ def _add_ratios(records: list[BenchRecord]) -> None:
         r.vs_reference = r.edges_per_s / base["reference"] if "reference" in base else None
 
 
+def bench_plan(impls: Sequence[str] | None, threads: Sequence[int], baseline_threads: int = 1, *,
+               gpu_only: bool = False, cuda: bool = False) -> list[tuple[str, int, str]]:
+    """(impl label, threads, device) to measure on every graph; Triton only where CUDA is."""
+    known = set(impl_names()) | {"triton-fused"}
+    chosen = list(impls or (GPU_IMPLS if gpu_only else CPU_IMPLS + (("triton",) if cuda else ())))
+    for label in chosen:
+        if label not in known:
+            raise Img2SongError(f"bench: unknown impl {label!r}; known: {', '.join(sorted(known))}")
+    plan: list[tuple[str, int, str]] = []
+    for label in chosen:
+        if label == "cpu":
+            plan += [("cpu", int(t), "cpu") for t in threads]
+        elif label.startswith("triton"):
+            if cuda:
+                plan.append((label, 1, "cuda"))
+        else:
+            plan.append((label, 1, "cuda") if gpu_only else (label, int(baseline_threads), "cpu"))
+    if not plan:
+        raise Img2SongError("bench: nothing to run (triton needs CUDA; check --impls)")
+    return plan
+
+
 def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = True,
               impls: Sequence[str] | None = None, threads: Sequence[int] = (1, 2), baseline_threads: int = 1,
               gpu_only: bool = False,
@@ -187,17 +209,7 @@ def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = T
     cuda = torch.cuda.is_available()
     if gpu_only and not cuda:
         raise Img2SongError("bench --gpu-only: torch.cuda.is_available() is False on this machine")
-    plan: list[tuple[str, int, str]] = []
-    for label in impls or (GPU_IMPLS if gpu_only else CPU_IMPLS + (("triton",) if cuda else ())):
-        if label == "cpu":
-            plan += [("cpu", int(t), "cpu") for t in threads]
-        elif label.startswith("triton"):
-            if cuda:
-                plan.append((label, 1, "cuda"))
-        else:
-            plan.append((label, 1, "cuda") if gpu_only else (label, int(baseline_threads), "cpu"))
-    if not plan:
-        raise Img2SongError("bench: nothing to run (triton needs CUDA; check --impls)")
+    plan = bench_plan(impls, threads, baseline_threads, gpu_only=gpu_only, cuda=cuda)
     records: list[BenchRecord] = []
     bar = tqdm(total=(len(sizes) + int(reference_graph)) * len(plan), desc="bench line", disable=not progress)
     for graph in bench_graphs(sizes, reference_graph, seed):
@@ -215,20 +227,24 @@ def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = T
     return records
 
 
-def sweep_triton(edges: int | None = None, *, block_edges: Sequence[int] = (8, 16, 32, 64, 128),
-                 num_warps: Sequence[int] = (2, 4, 8), exact: Sequence[bool] = (True, False),
-                 target_s: float = 1.0, dim: int = 128, seed: int = 0, progress: bool = True) -> list[BenchRecord]:
-    """Triton tile/warp sweep on one graph (default: the reference 1.25M-edge graph); CUDA only."""
+def sweep_triton(edges: int | None = None, *, block_edges: Sequence[int] = (16, 32, 64),
+                 num_warps: Sequence[int] = (4, 8), exact: Sequence[bool] = (True, False),
+                 batch_sizes: Sequence[int] = (32_768, 262_144), target_s: float = 1.0, dim: int = 128,
+                 seed: int = 0, progress: bool = True) -> list[BenchRecord]:
+    """Triton tile/warp/batch sweep on one graph (default: the reference 1.25M-edge graph); CUDA only.
+
+    Batch size matters on a GPU: each batch costs two Python-side launches (~10-20 us each).
+    """
     from tqdm.auto import tqdm
 
     if not torch.cuda.is_available():
         raise Img2SongError("bench sweep: torch.cuda.is_available() is False on this machine")
     graph = next(bench_graphs([edges] if edges else [], reference_graph=edges is None, seed=seed))
-    grid = [(be, nw, ex) for ex in exact for be in block_edges for nw in num_warps]
+    grid = [(be, nw, ex, bs) for ex in exact for bs in batch_sizes for be in block_edges for nw in num_warps]
     out = []
-    for be, nw, ex in tqdm(grid, desc="triton sweep", disable=not progress):
+    for be, nw, ex, bs in tqdm(grid, desc="triton sweep", disable=not progress):
         out.append(measure("triton" if ex else "triton-fused", graph, dim=dim, device="cuda", target_s=target_s,
-                           seed=seed, config={"block_edges": be, "num_warps": nw}))
+                           batch_size=bs, seed=seed, config={"block_edges": be, "num_warps": nw}))
     return out
 
 
@@ -265,10 +281,10 @@ def _fmt_rate(x: float) -> str:
 def format_table(records: Iterable[BenchRecord], machine: dict[str, Any] | None = None) -> str:
     """A plain-text table: edges/s, ratio to naive and reference, then the DESIGN.md ceilings and the machine."""
     records = list(records)
-    rows = [("graph", "edges", "impl", "device", "thr", "samples", "sec", "edges/s", "x naive", "x ref")]
+    rows = [("graph", "edges", "impl", "device", "thr", "batch", "samples", "sec", "edges/s", "x naive", "x ref")]
     for r in records:
         label = r.impl + ("[" + ",".join(f"{k}={v}" for k, v in r.config.items()) + "]" if r.config else "")
-        rows.append((r.graph, _short(r.edges), label, r.device, str(r.threads), _short(r.samples),
+        rows.append((r.graph, _short(r.edges), label, r.device, str(r.threads), str(r.batch_size), _short(r.samples),
                      f"{r.seconds:.2f}", _fmt_rate(r.edges_per_s),
                      "-" if r.vs_naive is None else f"{r.vs_naive:.1f}",
                      "-" if r.vs_reference is None else f"{r.vs_reference:.2f}"))

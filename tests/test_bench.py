@@ -64,3 +64,15 @@ def test_cli_bench_line_writes_json(tmp_path, capsys):
     assert [(r["impl"], r["edges"]) for r in recs] == [("reference", 200)] and recs[0]["edges_per_s"] > 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert main(["bench", "line", "--edges", "5", "--no-reference-graph"]) == 2  # clear error, no traceback
+
+
+def test_plan_per_machine_and_unknown_impl():
+    cpu_plan = bench.bench_plan(None, [1, 2], 1, cuda=False)
+    assert cpu_plan == [("naive", 1, "cpu"), ("reference", 1, "cpu"), ("cpu", 1, "cpu"), ("cpu", 2, "cpu")]
+    assert bench.bench_plan(None, [1, 2], cuda=True)[-1] == ("triton", 1, "cuda")
+    assert bench.bench_plan(None, [1], gpu_only=True, cuda=True) == [
+        ("naive", 1, "cuda"), ("reference", 1, "cuda"), ("triton", 1, "cuda"), ("triton-fused", 1, "cuda")]
+    with pytest.raises(bench.Img2SongError, match="unknown impl 'trition'"):
+        bench.bench_plan(["trition"], [1])
+    with pytest.raises(bench.Img2SongError, match="nothing to run"):
+        bench.bench_plan(["triton"], [1], cuda=False)
