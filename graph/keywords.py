@@ -5,10 +5,10 @@ import logging
 import math
 import re
 import threading
-from collections import Counter, OrderedDict
-from functools import lru_cache
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Collection, Iterable, Sequence
 
 from graph.errors import Img2SongError
 
@@ -47,7 +47,7 @@ def _read_list(name: str) -> frozenset[str]:
     return frozenset(words)
 
 
-@lru_cache(maxsize=None)
+@cache
 def stopwords(language: str) -> frozenset[str]:
     """The shipped stopword list of a language (graph/stopwords_<lang>.txt)."""
     _check_language(language)
@@ -63,8 +63,7 @@ def lemmatize_en(word: str) -> str:
     """Rule-based English lemma (plurals and a few irregular forms) so 'trees' and 'tree' meet."""
     if word in _EN_IRREGULAR:
         return _EN_IRREGULAR[word]
-    if word.endswith("'s"):
-        word = word[:-2]
+    word = word.removesuffix("'s")
     if len(word) <= 3 or word in _EN_KEEP_S:
         return word
     if word.endswith("ies") and len(word) > 4:

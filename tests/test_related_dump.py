@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 conceptnet_lite = pytest.importorskip("conceptnet_lite")
-from conceptnet_lite import Label, edges_for  # noqa: E402
-from conceptnet_lite.db import load_dump_to_db  # noqa: E402
+from conceptnet_lite import Label, edges_for
+from conceptnet_lite.db import load_dump_to_db
 
-from graph.starter.related import Edge, concept, edge_line, unpack_dump, write_dump  # noqa: E402
+from graph.starter.related import Edge, concept, edge_line, unpack_dump, write_dump
 
 STARTER = Path(__file__).resolve().parents[1] / "data" / "starter"
 

@@ -117,7 +117,7 @@ def build(raw: Path, out: Path, n_keywords: int = 72, max_songs: int = 5000, per
     sel = select_keywords(cis, cands, en2zh, cilin.codes, vocab_counts, n=n_keywords)
     keywords = sel.keywords
     print(f"keywords ({len(keywords)}): {' '.join(keywords)}")
-    lex_pairs = build_lexicon(keywords, en2zh, {k: cilin.synonyms(k) for k in keywords})
+    lex_pairs = build_lexicon(keywords, en2zh)
     lexicon: dict[str, list[str]] = {}
     for en, zh in lex_pairs:
         lexicon.setdefault(en, []).append(zh)

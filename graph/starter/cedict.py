@@ -47,8 +47,7 @@ def normalise_gloss(gloss: str) -> str:
     """'the moon (astronomy)' -> 'moon': the bare English head a tag can match."""
     g = _PAREN.sub("", gloss.lower()).strip(" .;,")
     for lead in _LEADING:
-        if g.startswith(lead):
-            g = g[len(lead):]
+        g = g.removeprefix(lead)
     return " ".join(g.split())
 
 

@@ -28,20 +28,24 @@ METHOD = {
              "seeded random sample of the rest up to the cap, then topped up so every keyword has >= 15 ci.",
     "popularity": "2 * [in 宋词三百首 (dist/songci/宋词三百首.json)] + percentile of the author's number of ci "
                   "(无名氏 counts as 1) + percentile of log(1 + Baidu hit count from dist/rank/ci); range 0..4.",
-    "keywords": "candidates = short Chinese content words that some image tag translates to through CC-CEDICT "
-                "(primary noun glosses), minus a stoplist and a short list of figurative single characters; "
-                "ranked by document frequency over all 21,050 ci (jieba segmentation with the candidates in a "
-                "private dictionary, lyrics only: titles are tune names); kept in rank order when the word has "
-                ">= 5 candidate images, >= 60 ci and >= 20 Cilin neighbours, up to 72 (the paper's number).",
+    "keywords": "candidates = Chinese words of 1-2 characters for concrete things (a Cilin code in class B, "
+                "objects/plants/animals/weather/celestial bodies/buildings, or Ab, people) that occur inside a "
+                "CC-CEDICT translation (first two noun glosses) of some image tag; minus the zh stoplist and a short "
+                "hand list of figurative or abstract characters (EXCLUDE in graph/starter/select.py); ranked by "
+                "document frequency over all 21,050 ci (jieba with the candidates in a private dictionary; lyrics "
+                "only, as titles are tune names); kept in rank order when the word has >= 5 candidate images, "
+                ">= 60 ci and >= 20 Cilin neighbours, up to 72 (the paper's number).",
     "images": "an image is kept when its English tags (through lexicon.tsv) or its zh caption (jieba) reach a "
               "keyword; balanced pick, rarest keyword first, photos and tux paint stamps before clipart, up to "
               "25 per keyword; rendered on white, longest side 256 px, JPEG.",
-    "lexicon": "lexicon.tsv pairs an English word with a keyword when CC-CEDICT gives the keyword, or a Cilin "
-               "synonym of it, that English word as one of its first two glosses.",
+    "lexicon": "lexicon.tsv pairs an English word with a keyword when a Chinese word that CC-CEDICT glosses with "
+               "that English word (among its first two glosses, nouns only) is or contains the keyword "
+               "(longest match: 月亮 -> 月, 雪人 -> 雪).",
     "related_words": "ConceptNet 5.7 assertion format. zh: Cilin neighbours of each keyword (same synonym group "
                      "= /r/Synonym weight 1; same level-4/3/2 code prefix = /r/RelatedTo 0.75/0.5/0.25, level 2 "
                      "capped at 150 by vector similarity), + 0.2 * cosine of the package's word vectors as a "
-                     "tie-breaker; the close neighbours' own synonyms and level-4 words (2 hops). en: WordNet "
+                     "tie-breaker; for the neighbours in the same level-4 group, their own Cilin synonyms (2 hops). "
+                     "en: WordNet "
                      "noun synonyms, hypernyms/hyponyms (/r/IsA), meronyms (/r/PartOf, /r/MadeOf) and Perception "
                      "relations of the lexicon's English words; zh<->en translation edges from CC-CEDICT.",
 }

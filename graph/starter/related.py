@@ -5,9 +5,9 @@ import gzip
 import json
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 # Cilin code levels: 'Bd02B01' -> level2 'Bd', level3 'Bd02', level4 'Bd02B', level5 (synonym group) 'Bd02B01'
 CILIN_LEVELS = ((7, "Synonym", 1.0), (5, "RelatedTo", 0.75), (4, "RelatedTo", 0.5), (2, "RelatedTo", 0.25))
@@ -46,9 +46,8 @@ def write_dump(edges: Iterable[Edge], path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     n = 0
-    opener = (lambda p: gzip.open(p, "wt", encoding="utf-8", compresslevel=9, newline="")) \
-        if path.suffix == ".gz" else (lambda p: open(p, "w", encoding="utf-8", newline=""))
-    with opener(tmp) as f:
+    with (gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9, newline="") if path.suffix == ".gz"
+          else open(tmp, "w", encoding="utf-8", newline="")) as f:
         for e in edges:
             if any(c in part for part in (e.start, e.end) for c in "\t\n"):
                 raise ValueError(f"edge has a tab or newline in a concept: {e}")
@@ -114,8 +113,8 @@ class Cilin:
         return out
 
 
-def zh_edges(cilin: Cilin, keywords: list[str], hop2_min_weight: float = 0.5) -> list[Edge]:
-    """Keyword -> Cilin neighbours (4 levels), then each close neighbour's own synonyms and level-4 words."""
+def zh_edges(cilin: Cilin, keywords: list[str], hop2_min_weight: float = 0.75) -> list[Edge]:
+    """Keyword -> Cilin neighbours (4 levels), then the synonyms of each neighbour in its level-4 group."""
     best: dict[tuple[str, str], Edge] = {}
 
     def add(a: str, b: str, rel: str, w: float) -> None:
@@ -131,7 +130,7 @@ def zh_edges(cilin: Cilin, keywords: list[str], hop2_min_weight: float = 0.5) ->
             if wgt >= hop2_min_weight:
                 hop1.add(w)
     for w in sorted(hop1 - set(keywords)):
-        for v, (rel, wgt) in cilin.related(w, max_levels=2).items():
+        for v, (rel, wgt) in cilin.related(w, max_levels=1).items():
             add(w, v, rel, wgt)
     # keyword edges first, in keyword order, heaviest first: a prefix of the dump already answers the keywords
     order = {concept("zh", k): i for i, k in enumerate(keywords)}
@@ -142,9 +141,9 @@ def unpack_dump(src: Path, dst: Path, max_edges: int | None = None) -> int:
     """Gunzip (the first max_edges lines of) a dump for conceptnet_lite.db.load_dump_to_db, which reads plain
     text only; returns the edge count to pass as its edge_count."""
     n = 0
-    opener = gzip.open if src.suffix == ".gz" else open
     tmp = dst.with_name(dst.name + ".tmp")
-    with opener(src, "rt", encoding="utf-8", newline="") as f, open(tmp, "w", encoding="utf-8", newline="") as g:
+    with (gzip.open(src, "rt", encoding="utf-8", newline="") if src.suffix == ".gz"
+          else open(src, encoding="utf-8", newline="")) as f, open(tmp, "w", encoding="utf-8", newline="") as g:
         for line in f:
             if max_edges is not None and n >= max_edges:
                 break

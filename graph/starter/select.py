@@ -84,20 +84,14 @@ def select_keywords(cis: list[Ci], images: list[Candidate], en2zh: dict[str, lis
     return Selection(sel, {w: df[w] for w in sel}, {w: support[w] for w in sel}, len(vocab), dropped)
 
 
-def build_lexicon(keywords: list[str], en2zh: dict[str, list[str]],
-                  synonyms: dict[str, set[str]]) -> list[tuple[str, str]]:
-    """(english, keyword) pairs: a translation of the English word is, contains, or is a Cilin synonym of the keyword."""
+def build_lexicon(keywords: list[str], en2zh: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(english, keyword) pairs: a CC-CEDICT translation of the English word is or contains the keyword
+    (longest match, so 月亮 -> 月 and 雪人 -> 雪)."""
     kw = frozenset(keywords)
-    syn_to_kw: dict[str, set[str]] = {}
-    for k in keywords:
-        for s in synonyms.get(k, ()):
-            syn_to_kw.setdefault(s, set()).add(k)
     pairs = set()
     for en, zhs in en2zh.items():
         if " " in en:
             continue
         for z in zhs:
             pairs.update((en, k) for k in vocabulary_pieces(z, kw))
-            for k in syn_to_kw.get(z, ()):
-                pairs.add((en, k))
     return sorted(pairs)
