@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -23,6 +24,22 @@ from graph.errors import Img2SongError
 DEFAULT_CACHE_DIR = Path("build/cache/conceptnet")
 EXCLUDED_RELATIONS = ("antonym", "distinct_from", "external_url")  # not "conceptually similar"
 N_VALUES = (5, 10, 50, 100)
+
+# One round trip per keyword over conceptnet-lite's schema (relation, language, label, concept, edge); the ORM's
+# per-edge lazy lookups took ~2 s per keyword on a 240k-edge DB.
+_LABEL_SQL = ("SELECT label.id, language.id FROM label JOIN language ON language.id = label.language_id "
+              "WHERE label.text = ? AND language.name = ?")
+_EDGES_SQL = """
+SELECT relation.name, edge.etc, other_label.text, other_label.language_id
+FROM concept AS own JOIN edge ON edge.start_id = own.id JOIN relation ON relation.id = edge.relation_id
+JOIN concept AS other ON other.id = edge.end_id JOIN label AS other_label ON other_label.id = other.label_id
+WHERE own.label_id = ?
+UNION ALL
+SELECT relation.name, edge.etc, other_label.text, other_label.language_id
+FROM concept AS own JOIN edge ON edge.end_id = own.id JOIN relation ON relation.id = edge.relation_id
+JOIN concept AS other ON other.id = edge.start_id JOIN label AS other_label ON other_label.id = other.label_id
+WHERE own.label_id = ?
+"""
 
 
 def keyword_language(word: str) -> str:
@@ -101,18 +118,20 @@ class RelatedWords:
     def connect(self) -> Path:
         """Open (building on first use) the DB; never downloads anything."""
         import conceptnet_lite
+        from conceptnet_lite.db import db
 
-        if self.db_path is not None:
-            if not self.db_path.is_file():
-                raise Img2SongError(f"{self.db_path}: ConceptNet DB not found")
-            path = self.db_path
-        else:
-            path = build_db_from_dump(self.dump, self.cache_dir)
-        if self._connected != path:
+        if self._connected is None:
+            if self.db_path is not None:
+                if not self.db_path.is_file():
+                    raise Img2SongError(f"{self.db_path}: ConceptNet DB not found")
+                self._connected = self.db_path
+            else:
+                self._connected = build_db_from_dump(self.dump, self.cache_dir)
+        current = getattr(db.obj, "database", None)  # conceptnet-lite keeps one global connection
+        if current != str(self._connected.expanduser().resolve()):
             with contextlib.redirect_stdout(sys.stderr):
-                conceptnet_lite.connect(str(path), db_download_url=None)
-            self._connected = path
-        return path
+                conceptnet_lite.connect(str(self._connected), db_download_url=None)
+        return self._connected
 
     @property
     def source_id(self) -> str:
@@ -124,28 +143,26 @@ class RelatedWords:
 
     def related(self, keyword: str, n: int = 100) -> list[str]:
         """Up to n words linked to the keyword (same language), strongest edge first; [] when unknown."""
-        from conceptnet_lite import Label, edges_for
+        from conceptnet_lite.db import db
 
         self.connect()
         lang = keyword_language(keyword)
-        try:
-            label = Label.get(text=to_label(keyword), language=lang)
-        except Exception as e:  # peewee DoesNotExist for the label or the language
-            if type(e).__name__.endswith("DoesNotExist"):
-                return []
-            raise
-        concepts = list(label.concepts)
-        own = {c.id for c in concepts}
+        row = db.execute_sql(_LABEL_SQL, (to_label(keyword), lang)).fetchone()
+        if row is None:
+            return []
+        label_id, lang_id = row
+        own = from_label(to_label(keyword))
         best: dict[str, float] = {}
-        for e in edges_for(concepts, same_language=True):
-            if e.relation.name in self.exclude_relations:
+        for rel, etc, text, other_lang in db.execute_sql(_EDGES_SQL, (label_id, label_id)).fetchall():
+            if rel in self.exclude_relations or other_lang != lang_id:
                 continue
-            other = e.end if e.start_id in own else e.start
-            word = from_label(other.text)
-            if word == from_label(label.text):
+            word = from_label(text)
+            if word == own:
                 continue
-            etc = e.etc if isinstance(e.etc, dict) else {}
-            w = float(etc.get("weight", 1.0))
+            try:
+                w = float(json.loads(etc).get("weight", 1.0)) if isinstance(etc, str) else 1.0
+            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+                w = 1.0
             best[word] = max(best.get(word, float("-inf")), w)
         ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
         return [w for w, _ in ranked[:n]]
