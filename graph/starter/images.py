@@ -15,10 +15,14 @@ OCA_VERSION = "openclipart-svg 1:0.18+dfsg-19"
 SKI_LICENCE = "public domain / CC0 (per skimage.data docstrings)"
 # words that say how a picture was made or filed, not what it shows
 TAG_BLOCK = frozenset(
-    "cartoon toy plastic symbol unsorted clip art clipart svg openclipart remix image picture drawing icon "
-    "public domain outline outlined filled simple color colour black white grey gray line stamp photo "
-    "illustration graphic png vector design element misc special logo sign eps object item stuff thing "
-    "external source".split()
+    [
+        "cartoon", "toy", "plastic", "symbol", "unsorted", "clip", "art", "clipart", "svg",
+        "openclipart", "remix", "image", "picture", "drawing", "icon", "public", "domain", "outline",
+        "outlined", "filled", "simple", "color", "colour", "black", "white", "grey", "gray",
+        "line", "stamp", "photo", "illustration", "graphic", "png", "vector", "design", "element",
+        "misc", "special", "logo", "sign", "eps", "object", "item", "stuff", "thing",
+        "external", "source",
+    ]
 )
 _WORD = re.compile(r"[a-z]+")
 _NS = {"rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "dc": "http://purl.org/dc/elements/1.1/",
