@@ -177,3 +177,15 @@ def test_line_estimator_runs_triton_impl_deterministically():
     for o in (1, 2):
         assert torch.isfinite(a.vertex_[o]).all() and torch.equal(a.vertex_[o], b.vertex_[o])
     assert a.context_[2].abs().sum() > 0  # second-order contexts start at 0 and were trained
+
+
+try:  # the LINE-core contract every impl inherits (tests/line_contract.py), once it exists
+    from tests.line_contract import LINEContract
+except ImportError:
+    LINEContract = None
+
+if LINEContract is not None and hasattr(LINEContract, "impl"):
+
+    class TestTritonContract(LINEContract):
+        impl = "triton"
+        device = DEVICE
