@@ -21,6 +21,23 @@ def lr_schedule(t: torch.Tensor | np.ndarray | float, total: int, lr0: float):
     return lr0 * np.maximum(1.0 - np.asarray(t, np.float64) / total, LR_FLOOR)
 
 
+class torch_threads:
+    """Run a block with torch's intra-op thread count set to `n` on the CPU (tiny batched steps lose with more)."""
+
+    def __init__(self, n: int, device: torch.device | str):
+        self.n, self.cpu = int(n), torch.device(device).type == "cpu"
+
+    def __enter__(self):
+        self.old = torch.get_num_threads()
+        if self.cpu:
+            torch.set_num_threads(max(1, self.n))
+        return self
+
+    def __exit__(self, *exc):
+        if self.cpu:
+            torch.set_num_threads(self.old)
+
+
 def chunk_seed(seed: int, order: int, chunk: int) -> int:
     """The RNG seed of one chunk of samples: a resumed run re-derives it, so resume is well defined."""
     return int(np.random.SeedSequence([int(seed), int(order), int(chunk)]).generate_state(1, np.uint64)[0] >> 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.line.impls import LineImpl, lr_schedule, register_impl
+from engine.line.impls import LineImpl, lr_schedule, register_impl, torch_threads
 from engine.line.sampling import TorchSamplers
 
 
@@ -35,12 +35,13 @@ class NaiveImpl(LineImpl):
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
         done = 0
-        while done < n:
-            b = min(self.batch_size, n - done)
-            src, dst, neg = draw.draw(b, self.negative, gen)
-            for group in opt.param_groups:
-                group["lr"] = float(lr_schedule(t0 + done + b / 2, total, self.lr))
-            opt.zero_grad(set_to_none=True)
-            module(src, dst, neg).backward()
-            opt.step()
-            done += b
+        with torch_threads(self.threads, dev):
+            while done < n:
+                b = min(self.batch_size, n - done)
+                src, dst, neg = draw.draw(b, self.negative, gen)
+                for group in opt.param_groups:
+                    group["lr"] = float(lr_schedule(t0 + done + b / 2, total, self.lr))
+                opt.zero_grad(set_to_none=True)
+                module(src, dst, neg).backward()
+                opt.step()
+                done += b

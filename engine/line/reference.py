@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.line.impls import SIGMOID_BOUND, LineImpl, lr_schedule, register_impl
+from engine.line.impls import SIGMOID_BOUND, LineImpl, lr_schedule, register_impl, torch_threads
 from engine.line.sampling import TorchSamplers
 
 
@@ -78,9 +78,10 @@ class ReferenceImpl(LineImpl):
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
         done = 0
-        while done < n:
-            b = min(self.batch_size, n - done)
-            src, dst, neg = self._draw.draw(b, self.negative, gen)
-            lr = lr_schedule(torch.arange(t0 + done, t0 + done + b, device=dev), total, self.lr)
-            reference_step(vertex, context, src, dst, neg, lr, order)
-            done += b
+        with torch_threads(self.threads, dev):
+            while done < n:
+                b = min(self.batch_size, n - done)
+                src, dst, neg = self._draw.draw(b, self.negative, gen)
+                lr = lr_schedule(torch.arange(t0 + done, t0 + done + b, device=dev), total, self.lr)
+                reference_step(vertex, context, src, dst, neg, lr, order)
+                done += b

@@ -1,0 +1,102 @@
+"""LINE hyperparameters as one typed record; unknown keys are rejected by name (a typo never goes unnoticed)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from graph.errors import Img2SongError
+
+MIN_SAMPLES = 1_000_000  # the C++'s default `-samples 1` (one million sampled edges)
+EPOCHS_DEFAULT = 10  # default samples = max(1M, 10 x directed edges): ~10 draws of every edge on a large graph
+CHUNK = 1 << 18  # samples per impl call: progress/checkpoint granularity and the unit of the RNG stream
+
+
+@dataclass
+class LineConfig:
+    """Everything a LINE run depends on. `samples` counts sampled (directed) edges in total over all threads,
+    exactly like the C++'s `-samples` times one million; order "both" trains each order with all of them."""
+
+    dim: int = 128
+    order: int | str = "both"
+    negative: int = 5
+    samples: int | None = None
+    lr: float = 0.025
+    threads: int | None = None
+    device: str = "cpu"
+    impl: str = "auto"
+    batch_size: int | None = None
+    seed: int = 0
+    checkpoint: str | None = None
+    checkpoint_every: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.order, str) and self.order in ("1", "2"):
+            self.order = int(self.order)
+        if self.order not in (1, 2, "both"):
+            raise Img2SongError(f"LINE config: field 'order' must be 1, 2 or 'both', got {self.order!r}")
+        _positive("dim", self.dim)
+        if self.order == "both" and self.dim % 2:
+            raise Img2SongError(f"LINE config: field 'dim' must be even for order 'both' (dim/2 per order), got {self.dim}")
+        if not isinstance(self.negative, int) or self.negative < 0:
+            raise Img2SongError(f"LINE config: field 'negative' must be an integer >= 0, got {self.negative!r}")
+        for name in ("samples", "threads", "batch_size", "checkpoint_every"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and self.lr < float("inf")):
+            raise Img2SongError(f"LINE config: field 'lr' must be a positive number, got {self.lr!r}")
+        if not (self.device == "cpu" or str(self.device).startswith("cuda")):
+            raise Img2SongError(f"LINE config: field 'device' must be 'cpu' or 'cuda[:i]', got {self.device!r}")
+        if self.checkpoint_every is not None and not self.checkpoint:
+            raise Img2SongError("LINE config: field 'checkpoint_every' needs 'checkpoint' (a file path)")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "LineConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                raise Img2SongError(f"LINE config: unknown key {key!r}; known: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def orders(self) -> list[int]:
+        return [1, 2] if self.order == "both" else [int(self.order)]
+
+    @property
+    def dim_per_order(self) -> int:
+        return self.dim // 2 if self.order == "both" else self.dim
+
+    def resolved_samples(self, directed_edges: int) -> int:
+        return int(self.samples) if self.samples else max(MIN_SAMPLES, EPOCHS_DEFAULT * int(directed_edges))
+
+    def resolved_threads(self) -> int:
+        if self.threads:
+            return int(self.threads)
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:
+            return max(1, os.cpu_count() or 1)
+
+    def resolved_impl(self) -> str:
+        if self.impl != "auto":
+            return self.impl
+        return "cpu" if self.device == "cpu" else "triton"
+
+    def resolved_batch_size(self, num_vertices: int) -> int:
+        """Batched impls apply a batch from the pre-batch state, so a vertex repeated m times in one batch takes
+        an m-times stale step: keep batches small next to the vertex count (N/4 per batch; at most 1024 on the
+        CPU, 32768 on a GPU) or small graphs diverge."""
+        if self.batch_size:
+            return int(self.batch_size)
+        cap = 1024 if self.device == "cpu" else 32768
+        return int(min(cap, max(16, num_vertices // 4)))
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise Img2SongError(f"LINE config: field {name!r} must be a positive integer, got {value!r}")
