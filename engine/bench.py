@@ -120,7 +120,7 @@ def measure(label: str, graph: BenchGraph, *, dim: int = 128, order: int = 2, ne
             min_samples: int = 1, max_samples: int = 2_000_000_000, seed: int = 0,
             config: dict[str, Any] | None = None) -> BenchRecord:
     """Warm up, run a pilot to estimate the rate, then time a run sized to take about `target_s` seconds."""
-    bs = int(batch_size or LineConfig(device=device).resolved_batch_size())  # what LINE(device=...) uses
+    bs = int(batch_size or LineConfig(device=device).resolved_batch_size(graph.network.num_vertices))  # as LINE.fit
     torch_threads = torch.get_num_threads()
     if label != "cpu" and device == "cpu":
         torch.set_num_threads(threads)  # PyTorch baselines: intra-op threads; the C++ kernel takes its own
