@@ -1,0 +1,49 @@
+"""`img2song train`: LINE embeddings of a network (a thin shell over engine.line.train.train)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from graph.errors import Img2SongError
+
+_SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+
+
+def parse_samples(text: str | None) -> int | None:
+    """'20M' / '20m' / '20000000' -> 20000000 (the C++'s `-samples 20` means 20M)."""
+    if text is None:
+        return None
+    t = text.strip().lower().replace("_", "")
+    try:
+        if t and t[-1] in _SUFFIX:
+            return int(float(t[:-1]) * _SUFFIX[t[-1]])
+        return int(t)
+    except ValueError:
+        raise Img2SongError(f"--samples: expected a count like 20000000 or 20M, got {text!r}") from None
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("train")
+    def train_cmd(
+        graph: Optional[Path] = typer.Option(None, help="network.npz (or the build-graph output directory)"),
+        out: Path = typer.Option(..., help="output directory (embeddings.npz, line.json)"),
+        edgelist: Optional[Path] = typer.Option(None, help="instead of --graph: a `u v w` edge list (LINE C++ input)"),
+        dim: int = typer.Option(128, help="embedding dimension (order both: dim/2 per order)"),
+        order: str = typer.Option("both", help="1, 2 or both"),
+        samples: Optional[str] = typer.Option(None, help="sampled edges per order, e.g. 20M (default max(1M, 10 E))"),
+        negative: int = typer.Option(5, help="negative samples per edge"),
+        lr: float = typer.Option(0.025, help="initial learning rate rho0"),
+        threads: Optional[int] = typer.Option(None, help="CPU threads (default: all cores)"),
+        device: str = typer.Option("cpu", help="cpu or cuda"),
+        impl: str = typer.Option("auto", help="auto | cpu | triton | reference | naive"),
+        seed: int = typer.Option(0),
+        resume: bool = typer.Option(False, help="checkpoint into OUT/line.ckpt and resume from it"),
+    ) -> None:
+        """Train LINE vertex embeddings (Tang et al. 2015) on a network."""
+        from engine.line.train import train
+
+        train(graph, out, edgelist=edgelist, resume=resume, echo=typer.echo, dim=dim, order=order,
+              samples=parse_samples(samples), negative=negative, lr=lr, threads=threads, device=device, impl=impl,
+              seed=seed)
