@@ -115,12 +115,16 @@ class CpuImpl(LineImpl):
     """Fused C++ kernel: in-kernel sampling, Hogwild threads, vectorised rows, prefetch of the next edge."""
 
     devices = ("cpu",)
+    semantics = "sequential"
 
     def __init__(self, samplers: LineSamplers, **kw):
         super().__init__(samplers, **kw)
         load_kernel()
         self.edge_table = pack_edge_table(samplers)
         self.neg_table = pack_neg_table(samplers.negatives)
+
+    def apply(self, vertex, context, src, dst, neg, lr, order) -> None:
+        apply_edges(vertex, context, src, dst, neg, lr, order)
 
     def train(self, vertex, context, order, t0, n, total, seed):
         if vertex.device.type != "cpu":

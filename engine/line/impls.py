@@ -53,6 +53,9 @@ class LineImpl(ABC):
 
     name: ClassVar[str] = ""
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    # How `apply` (optional: given edges/negatives/lr, for parity tests) treats a batch: "batched" = every update
+    # from the pre-batch state (reference_step), "sequential" = one edge after another (sequential_step).
+    semantics: ClassVar[str] = "batched"
 
     def __init__(self, samplers: LineSamplers, *, negative: int, lr: float, threads: int, batch_size: int,
                  device: str):

@@ -48,14 +48,16 @@ def sequential_step(vertex: torch.Tensor, context: torch.Tensor, src, dst, neg, 
     src = np.asarray(torch.as_tensor(src).cpu()).reshape(-1)
     dst = np.asarray(torch.as_tensor(dst).cpu()).reshape(-1)
     neg = np.asarray(torch.as_tensor(neg).cpu()).reshape(len(src), -1)
-    lr = np.broadcast_to(np.asarray(torch.as_tensor(lr).cpu(), np.float32).reshape(-1), (len(src),))
+    dt = V.dtype.type  # float32 tables compute in float32, like the C++
+    lr = lr.detach().cpu().numpy() if isinstance(lr, torch.Tensor) else np.asarray(lr, np.float64)
+    lr = np.broadcast_to(lr.astype(V.dtype).reshape(-1), (len(src),))
     for i in range(len(src)):
         u = int(src[i])
-        err = np.zeros(V.shape[1], np.float32)
+        err = np.zeros(V.shape[1], V.dtype)
         for j, t in enumerate([int(dst[i])] + [int(x) for x in neg[i]]):
             f = float(np.dot(V[u], C[t]))
             sig = 1.0 / (1.0 + np.exp(-min(max(f, -SIGMOID_BOUND), SIGMOID_BOUND)))
-            g = np.float32(((1.0 if j == 0 else 0.0) - sig) * float(lr[i]))
+            g = dt(((1.0 if j == 0 else 0.0) - sig) * float(lr[i]))
             err += g * C[t]
             C[t] += g * V[u]  # for order 1 with t == u this changes u itself, as in the C++
         V[u] += err
@@ -70,6 +72,9 @@ class ReferenceImpl(LineImpl):
     """Batched PyTorch on any device: draw B edges + B·K negatives, one reference_step, repeat."""
 
     devices = ("cpu", "cuda")
+
+    def apply(self, vertex, context, src, dst, neg, lr, order) -> None:
+        reference_step(vertex, context, src, dst, neg, lr, order)
 
     def train(self, vertex, context, order, t0, n, total, seed):
         dev = vertex.device
