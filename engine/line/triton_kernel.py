@@ -355,6 +355,10 @@ class TritonImpl(LineImpl):
             done += b
             batch += 1
 
+    def apply(self, vertex, context, src, dst, neg, lr, order) -> None:
+        """Given-batch mode (contract tests, diagnostics): one exact batch of these edges and negatives."""
+        triton_step(vertex, context, src, dst, neg, lr, order, exact=True)
+
     def last_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(src [B], targets [B, K+1]) of the last exact batch: what the kernel drew (tests, diagnostics)."""
         if self._scratch is None:
