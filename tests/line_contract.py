@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from graph.errors import Img2SongError
-from graph.network import Kind, Network
 from engine.line import LINE, get_impl
 from engine.line.reference import reference_step, sequential_step
 from engine.line.sampling import LineSamplers
+from graph.errors import Img2SongError
+from graph.network import Kind, Network
 
 
 def les_miserables() -> Network:
@@ -63,10 +63,10 @@ def link_auc(vectors: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
     x = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     sp = (x[pos[:, 0]] * x[pos[:, 1]]).sum(1)
     sn = (x[neg[:, 0]] * x[neg[:, 1]]).sum(1)
-    return float(((sp[:, None] > sn[None, :]).mean() + 0.5 * (sp[:, None] == sn[None, :]).mean()))
+    return float((sp[:, None] > sn[None, :]).mean() + 0.5 * (sp[:, None] == sn[None, :]).mean())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def quality(impl: str, device: str, graph: str, order: int, samples: int, seeds: tuple[int, ...] = (0, 1, 2)) -> float:
     """Mean held-out link-prediction AUC over `seeds` (one seed's AUC varies by ~0.01: too noisy for 0.01 parity)."""
     train, pos, neg = link_split(GRAPHS[graph]())

@@ -9,7 +9,7 @@ from engine.line.cpu import CpuImpl, apply_edges, load_kernel, pack_edge_table
 from engine.line.reference import sequential_step
 from engine.line.sampling import LineSamplers
 from engine.line.synthetic import make_tripartite_powerlaw
-from tests.line_contract import LINEContract, sbm
+from tests.line_contract import LINEContract
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -53,7 +53,7 @@ class LineConfig:
             raise Img2SongError("LINE config: field 'checkpoint_every' needs 'checkpoint' (a file path)")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "LineConfig":
+    def from_dict(cls, values: dict[str, Any]) -> LineConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         for key in values:
             if key not in known:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graph.errors import Img2SongError
 from engine.line.impls import LineImpl, register_impl
 from engine.line.sampling import AliasTable, LineSamplers
+from graph.errors import Img2SongError
 
 SOURCE = Path(__file__).with_name("csrc") / "line_cpu.cpp"
 _LOCK = threading.Lock()
@@ -49,7 +49,7 @@ def _native_ok() -> bool:
         src.write_text("int main(){return 0;}\n")
         try:
             r = subprocess.run([cxx, "-march=native", "-O3", str(src), "-o", str(Path(d) / "t")],
-                               capture_output=True, timeout=60)
+                               capture_output=True, timeout=60, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return False
         return r.returncode == 0

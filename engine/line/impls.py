@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from graph.errors import Img2SongError
 from engine.line.sampling import LineSamplers
+from graph.errors import Img2SongError
 
 SIGMOID_BOUND = 6.0  # the C++'s SIGMOID_BOUND: σ's argument is clamped to ±6, so no update is ever NaN/inf
 LR_FLOOR = 1e-4  # ρ_t never drops below ρ0·1e-4 (C++: init_rho * 0.0001)

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from graph.errors import Img2SongError
-from graph.network import Network
 from engine.line.config import CHUNK, LineConfig
 from engine.line.impls import chunk_seed, get_impl
 from engine.line.sampling import LineSamplers
+from graph.errors import Img2SongError
+from graph.network import Network
 
 CKPT_FORMAT = "img2song-line-checkpoint"
 
@@ -70,7 +70,7 @@ class LINE:
         return LineConfig(**self.get_params())
 
     # --- training ------------------------------------------------------------------------------------
-    def fit(self, network: Network, resume: bool = False) -> "LINE":
+    def fit(self, network: Network, resume: bool = False) -> LINE:
         """Train every order on `network` (both directions of each undirected edge); resume from `checkpoint`."""
         cfg = self.config
         samplers = LineSamplers.from_network(network)
@@ -193,7 +193,7 @@ class LINE:
             return None  # nothing written yet: a fresh start
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch raises several types for a damaged file
+        except Exception as e:  # noqa: BLE001 - torch raises several types for a damaged file
             raise Img2SongError(f"{path}: unreadable LINE checkpoint ({e})") from None
         if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
             raise Img2SongError(f"{path}: not a LINE checkpoint")

@@ -23,7 +23,7 @@ class AliasTable:
     alias: np.ndarray  # int64 [n]
 
     @classmethod
-    def build(cls, weights: np.ndarray) -> "AliasTable":
+    def build(cls, weights: np.ndarray) -> AliasTable:
         """Vectorised Vose construction (one pass of cumulative sums instead of a Python loop over stacks)."""
         w = np.asarray(weights, dtype=np.float64).reshape(-1)
         n = len(w)
@@ -64,7 +64,7 @@ class AliasTable:
         q += np.bincount(self.alias, weights=1.0 - self.prob, minlength=n)
         return q / n
 
-    def to_torch(self, device: str | torch.device = "cpu") -> "TorchAlias":
+    def to_torch(self, device: str | torch.device = "cpu") -> TorchAlias:
         return TorchAlias(torch.as_tensor(self.prob, dtype=torch.float32, device=device),
                           torch.as_tensor(self.alias, dtype=torch.int64, device=device))
 
@@ -107,7 +107,7 @@ class LineSamplers:
     num_vertices: int
 
     @classmethod
-    def from_arrays(cls, num_vertices: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> "LineSamplers":
+    def from_arrays(cls, num_vertices: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> LineSamplers:
         src = np.asarray(src, np.int64)
         dst = np.asarray(dst, np.int64)
         weight = np.asarray(weight, np.float64)
@@ -117,7 +117,7 @@ class LineSamplers:
                    AliasTable.build(negative_weights(num_vertices, src, dst, weight)), num_vertices)
 
     @classmethod
-    def from_network(cls, network) -> "LineSamplers":
+    def from_network(cls, network) -> LineSamplers:
         src, dst, w = network.directed_edges()
         return cls.from_arrays(network.num_vertices, src, dst, w)
 

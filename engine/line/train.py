@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graph.errors import Img2SongError
-from graph.network import Network, read_edgelist
 from engine.line.config import LineConfig
 from engine.line.model import LINE
+from graph.errors import Img2SongError
+from graph.network import Network, read_edgelist
 
 
 def load_graph(graph: Network | str | Path | None = None, edgelist: str | Path | None = None) -> Network:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -27,15 +26,15 @@ def parse_samples(text: str | None) -> int | None:
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
-        graph: Optional[Path] = typer.Option(None, help="network.npz (or the build-graph output directory)"),
+        graph: Path | None = typer.Option(None, help="network.npz (or the build-graph output directory)"),
         out: Path = typer.Option(..., help="output directory (embeddings.npz, line.json)"),
-        edgelist: Optional[Path] = typer.Option(None, help="instead of --graph: a `u v w` edge list (LINE C++ input)"),
+        edgelist: Path | None = typer.Option(None, help="instead of --graph: a `u v w` edge list (LINE C++ input)"),
         dim: int = typer.Option(128, help="embedding dimension (order both: dim/2 per order)"),
         order: str = typer.Option("both", help="1, 2 or both"),
-        samples: Optional[str] = typer.Option(None, help="sampled edges per order, e.g. 20M (default max(1M, 10 E))"),
+        samples: str | None = typer.Option(None, help="sampled edges per order, e.g. 20M (default max(1M, 10 E))"),
         negative: int = typer.Option(5, help="negative samples per edge"),
         lr: float = typer.Option(0.025, help="initial learning rate rho0"),
-        threads: Optional[int] = typer.Option(None, help="CPU threads (default: all cores)"),
+        threads: int | None = typer.Option(None, help="CPU threads (default: all cores)"),
         device: str = typer.Option("cpu", help="cpu or cuda"),
         impl: str = typer.Option("auto", help="auto | cpu | triton | reference | naive"),
         seed: int = typer.Option(0),
