@@ -5,6 +5,8 @@ Per sampled edge (u, v) with negatives n_1..n_K (reference C++ semantics):
         f = u·c_t; g = (label − σ(clamp(f, ±6)))·ρ; err += g·c_t; c_t += g·u
     u += err
 with c = the vertex table itself for order 1 and a separate context table for order 2.
+Negatives are drawn from P_n(v) ∝ degree^0.75 and used as drawn: the reference C++ (tangjianpku/LINE line.cpp)
+neither skips nor redraws a negative equal to the target or the source, and neither does this code.
 Batched semantics: every update of a batch is computed from the pre-batch tables and applied with index_add_,
 so repeated rows accumulate (never `x[idx] += g`, which keeps only one of the repeats).
 """
