@@ -28,7 +28,7 @@ def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: i
     from engine.run import compute_run_features
     from evaluation.commands.export_cmds import export_embeddings
     from evaluation.commands.graph_cmds import build_graph
-    from evaluation.commands.line_cmds import train_line
+    from engine.line.train import train as train_line
     from evaluation.commands.lstm_cmds import lstm_retrieval, train_lstm
     from evaluation.commands.recommend_cmds import evaluate, recommend
 
@@ -40,7 +40,8 @@ def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: i
     timings["build_graph"] = time.perf_counter() - t
 
     t = _step("2/7 train LINE embeddings (order both, d=128, K=5)")
-    emb_path = train_line(graph=out / "network.npz", out=out, dim=128, order="both", samples=samples)
+    train_line(out / "network.npz", out, dim=128, order="both", negative=5, samples=samples, seed=0)
+    emb_path = out / "embeddings.npz"
     timings["train_line"] = time.perf_counter() - t
 
     t = _step(f"3/7 export the embeddings in every format into {out / 'export'}")

@@ -1,6 +1,8 @@
 """The paper's image-to-song protocol: held-out query images, 10 songs per scorer, related-word ground truth."""
 from __future__ import annotations
 
+import json
+
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,6 +107,9 @@ def evaluate_run(run_dir: str | Path, scorers: Sequence[str] = ("ne", "km", "pop
                              "keywords": len(related), "keywords_without_related_words":
                                  sorted(kw for kw, ws in related.items() if not ws)}}
     report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta)
+    retrieval = run_dir / "lstm" / "retrieval.json"  # written by `img2song lstm-retrieval`
+    if retrieval.is_file():
+        report.retrieval = json.loads(retrieval.read_text(encoding="utf-8"))
     if write:
         report.write(run_dir)
     return report

@@ -35,12 +35,17 @@ class Report:
     paired_tests: dict[str, dict[str, Any]]
     meta: dict[str, Any]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    retrieval: dict[str, Any] | None = None  # <run>/lstm/retrieval.json: {"retrieval": metrics, "details": ...}
 
     def to_json(self) -> dict[str, Any]:
         k = self.meta.get("k", 10)
-        return {"scorers": self.scorers, "paired_tests": self.paired_tests,
-                "definitions": {key.replace("@k", f"@{k}"): v for key, v in DEFINITIONS.items()},
-                "paper_table1_hit_rate@10": PAPER_TABLE1, **self.meta}
+        doc = {"scorers": self.scorers, "paired_tests": self.paired_tests,
+               "definitions": {key.replace("@k", f"@{k}"): v for key, v in DEFINITIONS.items()},
+               "paper_table1_hit_rate@10": PAPER_TABLE1, **self.meta}
+        if self.retrieval:
+            doc["retrieval"] = self.retrieval["retrieval"]
+            doc["retrieval_details"] = self.retrieval.get("details", {})
+        return doc
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """report.json, report.md, report.png and per_query.jsonl in out_dir (each atomically)."""
@@ -96,6 +101,10 @@ class Report:
                  "keywords without related words": self.meta.get("ground_truth", {}).get(
                      "keywords_without_related_words")}
         lines += ["## Skips", ""] + [f"- {key}: {json.dumps(v, ensure_ascii=False)}" for key, v in skips.items() if v]
+        if self.retrieval:
+            from evaluation.retrieval import render_markdown
+
+            lines += ["", render_markdown(self.retrieval["retrieval"], self.retrieval.get("details"))]
         return "\n".join(lines) + "\n"
 
     def plot(self, path: str | Path) -> Path:
