@@ -25,10 +25,10 @@ def _step(title: str) -> float:
 def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: int = 12,
              scorers: tuple[str, ...] = ("ne", "km", "pop", "lstm")) -> dict:
     """Run every stage on `corpus` into `out`; returns {stage: seconds} and the report path."""
+    from engine.line.train import train as train_line
     from engine.run import compute_run_features
     from evaluation.commands.export_cmds import export_embeddings
     from evaluation.commands.graph_cmds import build_graph
-    from engine.line.train import train as train_line
     from evaluation.commands.lstm_cmds import lstm_retrieval, train_lstm
     from evaluation.commands.recommend_cmds import evaluate, recommend
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from graph.errors import CorpusError
 from graph.records import (
@@ -118,7 +119,8 @@ def load_songs(path: Path, report: LoadReport) -> list[Song]:
 
 
 def _check_image_file(path: Path, lineno: int, file: Path) -> None:
-    from PIL import Image as PILImage, UnidentifiedImageError
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
 
     if not file.is_file():
         raise CorpusError(path, lineno, "file", f"image file not found: {file}")

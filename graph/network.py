@@ -92,14 +92,14 @@ class Network:
         import networkx as nx
 
         g = nx.DiGraph() if self.directed else nx.Graph()
-        for i, (vid, k, lab) in enumerate(zip(self.ids, self.kinds, self.labels)):
+        for vid, k, lab in zip(self.ids, self.kinds, self.labels):
             g.add_node(vid, kind=Kind(int(k)).name.lower(), label=lab)
         for (a, b), w in zip(self.edges.tolist(), self.weights.tolist()):
             g.add_edge(self.ids[a], self.ids[b], weight=w)
         return g
 
     @classmethod
-    def from_networkx(cls, g) -> "Network":
+    def from_networkx(cls, g) -> Network:
         ids = list(g.nodes)
         index = {v: i for i, v in enumerate(ids)}
         kinds = [Kind[str(g.nodes[v].get("kind", "other")).upper()] for v in ids]
@@ -155,7 +155,7 @@ class Network:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Network":
+    def load(cls, path: str | Path) -> Network:
         path = Path(path)
         if path.is_dir():
             path = path / "network.npz"

@@ -1,4 +1,12 @@
 """Scorers behind one protocol (fit / recommend), found by name in a registry."""
-from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, get_scorer, register_scorer, scorer_names
+from engine.scorers.base import (
+    Query,
+    Recommendation,
+    Scorer,
+    TrainingSet,
+    get_scorer,
+    register_scorer,
+    scorer_names,
+)
 
 __all__ = ["Query", "Recommendation", "Scorer", "TrainingSet", "get_scorer", "register_scorer", "scorer_names"]

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class Scorer(ABC):
     name: ClassVar[str] = ""
 
     @abstractmethod
-    def fit(self, data: TrainingSet) -> "Scorer": ...
+    def fit(self, data: TrainingSet) -> Scorer: ...
 
     @abstractmethod
     def recommend(self, query: Query, k: int = 10) -> list[Recommendation]: ...
