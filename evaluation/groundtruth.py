@@ -23,7 +23,7 @@ from graph.errors import Img2SongError
 
 DEFAULT_CACHE_DIR = Path("build/cache/conceptnet")
 EXCLUDED_RELATIONS = ("antonym", "distinct_from", "external_url")  # not "conceptually similar"
-N_VALUES = (5, 10, 50, 100)
+N_VALUES = (0, 5, 10, 50, 100)  # 0 = the keyword alone (a strict check beside the paper's n)
 
 # One round trip per keyword over conceptnet-lite's schema (relation, language, label, concept, edge); the ORM's
 # per-edge lazy lookups took ~2 s per keyword on a 240k-edge DB.

@@ -77,12 +77,13 @@ class Report:
             for s in names:
                 cells.append(_cell(self.scorers[s], f"hit_rate@{k}", n))
                 if s in paper:
-                    cells.append(f"{paper[s].get(n, float('nan')):.3f}")
-            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+                    cells.append(f"{paper[s][n]:.3f}" if n in paper[s] else "—")
+            lines.append(f"| {_n_label(n)} | " + " | ".join(cells) + " |")
         lines += ["", f"## precision@{k} (95% bootstrap interval)", "",
                   "| n | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         for n in ns:
-            lines.append(f"| {n} | " + " | ".join(_cell(self.scorers[s], f"precision@{k}", n) for s in names) + " |")
+            lines.append(f"| {_n_label(n)} | " + " | ".join(_cell(self.scorers[s], f"precision@{k}", n)
+                                                          for s in names) + " |")
         if self.paired_tests:
             lines += ["", f"## Paired tests on per-query hit@{k}", "",
                       "| pair | n | difference [95% CI] | only first hits | only second hits | McNemar exact p |",
@@ -94,7 +95,8 @@ class Report:
                                  f"{t['only_second']} | {t['p_value']:.3g} |")
         lines += ["", "## Definitions", ""]
         lines += [f"- **{key.replace('@k', f'@{k}')}**: {v}" for key, v in DEFINITIONS.items()]
-        lines += ["- **n**: number of related words per keyword taken into the ground truth (top n by edge weight)",
+        lines += ["- **n**: number of related words per keyword taken into the ground truth (top n by edge weight); "
+                  "n = 0 is the strict check: the lyrics contain the query image's keyword itself",
                   "", ("Every aggregate can be recomputed from `per_query.jsonl` (one row per scorer, n and query "
                        "image: keywords, recommended song ids, hits)."), ""]
         skips = {"queries dropped": self.meta.get("queries_dropped"), "scorer skips": self.meta.get("scorer_skips"),
@@ -121,13 +123,13 @@ class Report:
             y = [m[f"hit_rate@{k}"][str(n)] for n in ns]
             lo = [m[f"hit_rate@{k}_ci95"][str(n)][0] for n in ns]
             hi = [m[f"hit_rate@{k}_ci95"][str(n)][1] for n in ns]
-            ax.plot(ns, y, "o-", color=color, label=name)
-            ax.fill_between(ns, lo, hi, color=color, alpha=0.15)
+            x = list(range(len(ns)))  # categorical: n = 0 has no place on a log axis
+            ax.plot(x, y, "o-", color=color, label=name)
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15)
             if name in PAPER_TABLE1 and k == 10:
-                ax.plot(ns, [PAPER_TABLE1[name].get(str(n), np.nan) for n in ns], "--", color=color, alpha=0.6,
+                ax.plot(x, [PAPER_TABLE1[name].get(str(n), np.nan) for n in ns], "--", color=color, alpha=0.6,
                         label=f"{name} (paper)")
-        ax.set_xscale("log")
-        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.set_xticks(range(len(ns)), [_n_label(str(n)) for n in ns])
         ax.set_xlabel("n related words per keyword")
         ax.set_ylabel(f"hit rate@{k}")
         ax.set_ylim(0, 1.02)
@@ -145,6 +147,10 @@ class Report:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return path
+
+
+def _n_label(n: str) -> str:
+    return "0 (keyword only)" if n == "0" else n
 
 
 def _cell(m: dict[str, Any], metric: str, n: str) -> str:
