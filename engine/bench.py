@@ -6,11 +6,9 @@ Sample counts adapt per impl: a pilot run estimates the rate, the timed run is s
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +23,7 @@ from engine.line.impls import chunk_seed, get_impl, impl_names
 from engine.line.model import init_tables
 from engine.line.sampling import LineSamplers
 from engine.line.synthetic import make_tripartite_powerlaw
+from graph import atomic
 from graph.errors import Img2SongError
 from graph.network import Network
 
@@ -308,22 +307,12 @@ def format_table(records: Iterable[BenchRecord], machine: dict[str, Any] | None 
 
 def write_json(records: Sequence[BenchRecord], path: str | Path, machine: dict[str, Any] | None = None) -> Path:
     """{"machine", "ceilings", "records": [one per impl x graph x threads]} written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"machine": machine or machine_info(), "ceilings": CEILINGS, "records": [asdict(r) for r in records]}
     for rec in doc["records"]:
         for k, v in rec.items():
             if isinstance(v, float) and not math.isfinite(v):
                 raise Img2SongError(f"bench: {rec['impl']} on {rec['graph']}: field {k!r} is not finite ({v})")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic.write_json(path, doc)
 
 
 def bench_line(edges: Sequence[int] = DEFAULT_SIZES, *, json_out: str | Path | None = None, echo=print,

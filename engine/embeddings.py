@@ -29,13 +29,13 @@ from engine.embedding_formats import (
     READERS,
     SUFFIXES,
     WRITERS,
-    atomic_write,
     escape_key,
     infer_format,
     kinds_from_ids,
     unescape_key,
     write_projector,
 )
+from graph.atomic import atomic_path
 from graph.errors import Img2SongError
 from graph.network import Kind
 
@@ -146,7 +146,8 @@ class EmbeddingTable:
             raise Img2SongError(f"unknown embedding format {fmt!r}; known: {', '.join(FORMATS)}")
         if fmt == "projector":
             return write_projector(self, path)
-        atomic_write(path, lambda tmp: WRITERS[fmt](self, tmp))
+        with atomic_path(path) as tmp:
+            WRITERS[fmt](self, str(tmp))
         return path
 
     @classmethod

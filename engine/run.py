@@ -7,12 +7,11 @@ features/{features,logits,tags}.npz + features/features.json.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from engine.scorers.base import TrainingSet
+from graph.atomic import write_json
 from graph.corpus import Corpus, load_corpus
 from graph.errors import Img2SongError
 from graph.network import Kind, Network
@@ -32,20 +31,6 @@ def read_json(path: Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise Img2SongError(f"{path}: malformed JSON ({e})") from None
-
-
-def write_json(path: Path, doc: Any) -> Path:
-    """Atomic JSON write (temp file then rename); returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def corpus_path(run_dir: str | Path) -> Path:

@@ -175,7 +175,8 @@ class RelatedWords:
 def related_for_run(run_dir: str | Path, keywords: Iterable[str], source: RelatedWords, n_max: int = max(N_VALUES),
                     progress: bool = True) -> tuple[dict[str, list[str]], Path]:
     """Each keyword's top-n_max related words, computed once per run and cached in <run>/related_words.json."""
-    from engine.run import read_json, write_json
+    from engine.run import read_json
+    from graph.atomic import write_json
 
     path = Path(run_dir) / "related_words.json"
     kws = sorted(set(keywords))

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from evaluation.metrics import (
     paired_bootstrap_diff,
     precision_at_k,
 )
+from graph.atomic import atomic_path, write_json, write_text
 
 # Paper's Table 1 (hit rate@10), for side-by-side reading only; never used in any computation.
 PAPER_TABLE1 = {"ne": {"5": 0.913, "10": 0.918, "50": 0.943, "100": 0.943},
@@ -52,11 +50,10 @@ class Report:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {
-            "json": _atomic(out / "report.json", lambda fh: json.dump(self.to_json(), fh, ensure_ascii=False,
-                                                                       indent=1)),
-            "markdown": _atomic(out / "report.md", lambda fh: fh.write(self.markdown())),
-            "per_query": _atomic(out / "per_query.jsonl", lambda fh: fh.writelines(
-                json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows)),
+            "json": write_json(out / "report.json", self.to_json()),
+            "markdown": write_text(out / "report.md", self.markdown()),
+            "per_query": write_text(out / "per_query.jsonl",
+                                    "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows)),
         }
         paths["plot"] = self.plot(out / "report.png")
         return paths
@@ -137,15 +134,11 @@ class Report:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.png")
-        os.close(fd)
         try:
-            fig.savefig(tmp, dpi=120)
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, dpi=120)
         finally:
             plt.close(fig)
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
 
@@ -156,18 +149,6 @@ def _n_label(n: str) -> str:
 def _cell(m: dict[str, Any], metric: str, n: str) -> str:
     lo, hi = m[f"{metric}_ci95"][n]
     return f"{m[metric][n]:.3f} [{lo:.3f}, {hi:.3f}]"
-
-
-def _atomic(path: Path, write: Callable[[Any], Any]) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def build_report(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], k: int = 10, seed: int = 0,

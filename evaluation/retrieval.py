@@ -202,8 +202,9 @@ def retrieval_result(run_dir: str | Path, word_vectors: str | Path | None = None
                      **kw: Any) -> RetrievalResult:
     """run_retrieval on a run directory (all images of keywords.json, train and query alike); writes
     <run>/lstm/retrieval.json."""
-    from engine.run import load_training_set, write_json
+    from engine.run import load_training_set
     from engine.scorers.lstm import LSTM_DIR, image_tag_matrix, song_tokens
+    from graph.atomic import write_json
 
     ts = load_training_set(run_dir)
     image_kw = {**ts.image_keywords, **ts.extras.get("query_keywords", {})}

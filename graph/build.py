@@ -1,10 +1,7 @@
 """Corpus -> tripartite image-keyword-song network, with query images held out of it for evaluation."""
 from __future__ import annotations
 
-import json
-import os
 import random
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,6 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from graph.atomic import write_json
 from graph.corpus import Corpus
 from graph.errors import Img2SongError
 from graph.keywords import extract_keywords, tokenize, weigh
@@ -54,18 +52,6 @@ class BuildResult:
         for name, doc in docs.items():
             paths[name] = write_json(out / name, doc)
         return paths
-
-
-def write_json(path: Path, doc: Any) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def select_vocabulary(corpus: Corpus, n: int = DEFAULT_NUM_KEYWORDS) -> list[str]:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from graph.atomic import atomic_path
 from graph.errors import Img2SongError
 
 
@@ -139,19 +138,12 @@ class Network:
     def save(self, path: str | Path) -> Path:
         """Write one .npz (atomic: temp file + rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez_compressed(
                 tmp, ids=np.array(self.ids, dtype=object).astype(str), kinds=self.kinds,
                 labels=np.array(self.labels, dtype=object).astype(str), edges=self.edges, weights=self.weights,
                 meta=np.array(json.dumps({"format": "img2song-network", "version": 1, "directed": self.directed})),
             )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod

@@ -9,11 +9,10 @@ ImageNet-1k wnids are "n" + the 8-digit WordNet 3.0 noun synset offset, so the n
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from graph.atomic import write_text
 from graph.errors import Img2SongError
 
 HERE = Path(__file__).resolve().parent
@@ -88,11 +87,7 @@ def build(data_noun: Path, out: Path = OUT) -> Path:
             raise Img2SongError(f"{data_noun}: synset {wnid} (ImageNet class {idx}) not found")
         levels = hypernym_levels(off, synsets)
         lines.append("\t".join([str(idx), wnid] + ["|".join(level) for level in levels]))
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, out)
-    return out
+    return write_text(out, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

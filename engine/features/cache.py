@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from graph.atomic import atomic_path
 
 DEFAULT_CACHE_DIR = Path("build/cache/features")
 
@@ -38,13 +38,6 @@ class FeatureCache:
         return vec
 
     def put(self, key: str, vec: np.ndarray) -> Path:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, np.asarray(vec, dtype=np.float32))
-            os.replace(tmp, self.path(key))
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(self.path(key)) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(vec, dtype=np.float32))
         return self.path(key)

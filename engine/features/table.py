@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from graph.atomic import atomic_path
 from graph.errors import Img2SongError
 
 
@@ -56,16 +55,9 @@ class FeatureTable:
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file then rename); returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez_compressed(tmp, ids=np.array(self.ids, dtype=str), matrix=self.matrix,
                                 meta=np.array(json.dumps(self.meta, ensure_ascii=False)))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod

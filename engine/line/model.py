@@ -7,8 +7,6 @@ the raw vertex vectors, as the C++ writes them.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -21,6 +19,7 @@ from tqdm.auto import tqdm
 from engine.line.config import CHUNK, LineConfig
 from engine.line.impls import chunk_seed, get_impl
 from engine.line.sampling import LineSamplers
+from graph.atomic import atomic_path
 from graph.errors import Img2SongError
 from graph.network import Network
 
@@ -165,7 +164,6 @@ class LINE:
     def _save_checkpoint(self, cfg, total, fingerprint, impl_name, tables, order, next_chunk, history, stats) -> Path:
         """Atomic write (temp file + os.replace) of tables, progress and the RNG position (seed + next chunk)."""
         path = Path(cfg.checkpoint)
-        path.parent.mkdir(parents=True, exist_ok=True)
         done = {str(o): (-(-total // CHUNK) if o < order else next_chunk) for o in tables}
         payload = {
             "format": CKPT_FORMAT, "version": 1, "config": cfg.to_dict(), "samples": total,
@@ -175,14 +173,8 @@ class LINE:
                        for o, (v, c) in tables.items()},
             "history": list(history), "stats": dict(stats),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     def _load_checkpoint(self, cfg, total, fingerprint, impl_name) -> dict[str, Any] | None:

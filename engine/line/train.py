@@ -1,16 +1,14 @@
 """`train`: network (or C++ edge list) -> LINE embeddings.npz + line.json (config, timings, edges/s) in out_dir."""
 from __future__ import annotations
 
-import json
-import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from engine.line.config import LineConfig
 from engine.line.model import LINE
+from graph.atomic import write_json
 from graph.errors import Img2SongError
 from graph.network import Network, read_edgelist
 
@@ -27,18 +25,6 @@ def load_graph(graph: Network | str | Path | None = None, edgelist: str | Path |
             raise Img2SongError(f"{path}: edge list file not found")
         return read_edgelist(path)
     return Network.load(graph)
-
-
-def _write_json(path: Path, doc: dict[str, Any]) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2, ensure_ascii=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str | Path | None = None,
@@ -69,7 +55,7 @@ def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str
         "orders": model.stats_, "embeddings": str(emb_path), "dim": int(model.embeddings_.vectors.shape[1]),
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
     }
-    path = _write_json(out / "line.json", doc)
+    path = write_json(out / "line.json", doc, indent=2)
     rates = ", ".join(f"order {o}: {s['edges_per_s'] / 1e6:.3f}M edges/s" for o, s in model.stats_.items())
     echo(f"LINE [{model.impl_}] trained {network.num_vertices} vertices, {model.samples_} samples per order "
          f"in {fit_s:.1f} s ({rates})")

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +15,7 @@ from tqdm import tqdm
 from engine.lstm.dataset import encode_lyrics, tag_word_ids
 from engine.lstm.model import TagAttentionBiLSTM, top_tag_words
 from engine.lstm.wordvectors import WordVectors
+from graph.atomic import atomic_path
 from graph.errors import Img2SongError
 
 LOSSES = ("mse", "cpl", "mrl")
@@ -48,15 +47,8 @@ def pair_loss(kind: str, target: torch.Tensor, pred: torch.Tensor, neg: torch.Te
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.pt")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -1,8 +1,6 @@
 """Frozen word vectors for the lyric LSTM: LINE on a lyric co-occurrence network, or a user's word2vec file."""
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -11,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from graph.atomic import atomic_path
 from graph.errors import Img2SongError
 from graph.network import Kind, Network
 
@@ -51,16 +50,9 @@ class WordVectors:
     def save(self, path: str | Path) -> Path:
         """Atomic .npz write (temp file then rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez_compressed(tmp, words=np.array(self.words, dtype=str), vectors=self.vectors,
                                 source=np.array(self.source))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod

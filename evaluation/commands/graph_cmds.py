@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from graph.build import BuildResult, build_network, write_json
+from graph.atomic import write_json
+from graph.build import BuildResult, build_network
 from graph.corpus import load_corpus
 
 

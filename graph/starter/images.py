@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from graph.atomic import atomic_path
 from graph.keywords import lemmatize_en, stopwords
 
 TUX_VERSION = "tuxpaint-stamps-default 2022.06.04-1"
@@ -174,7 +174,5 @@ def render(c: Candidate, out: Path, size: int = 256, quality: int = 85) -> None:
         raise ValueError(f"image too small after cropping: {im.size}")
     bg = PILImage.new("RGB", im.size, (255, 255, 255))
     bg.paste(im, mask=im.getchannel("A"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    bg.save(tmp, "JPEG", quality=quality, optimize=True)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        bg.save(tmp, "JPEG", quality=quality, optimize=True)

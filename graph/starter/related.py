@@ -4,10 +4,11 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from graph.atomic import atomic_path
 
 # Cilin code levels: 'Bd02B01' -> level2 'Bd', level3 'Bd02', level4 'Bd02B', level5 (synonym group) 'Bd02B01'
 CILIN_LEVELS = ((7, "Synonym", 1.0), (5, "RelatedTo", 0.75), (4, "RelatedTo", 0.5), (2, "RelatedTo", 0.25))
@@ -43,17 +44,15 @@ def edge_line(e: Edge) -> str:
 
 def write_dump(edges: Iterable[Edge], path: Path) -> int:
     """Write a (gzip if *.gz) ConceptNet-format dump atomically; returns the number of edges written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with (gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9, newline="") if path.suffix == ".gz"
-          else open(tmp, "w", encoding="utf-8", newline="")) as f:
+    with atomic_path(path) as tmp, (
+            gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9, newline="") if path.suffix == ".gz"
+            else open(tmp, "w", encoding="utf-8", newline="")) as f:
         for e in edges:
             if any(c in part for part in (e.start, e.end) for c in "\t\n"):
                 raise ValueError(f"edge has a tab or newline in a concept: {e}")
             f.write(edge_line(e))
             n += 1
-    os.replace(tmp, path)
     return n
 
 
@@ -141,13 +140,12 @@ def unpack_dump(src: Path, dst: Path, max_edges: int | None = None) -> int:
     """Gunzip (the first max_edges lines of) a dump for conceptnet_lite.db.load_dump_to_db, which reads plain
     text only; returns the edge count to pass as its edge_count."""
     n = 0
-    tmp = dst.with_name(dst.name + ".tmp")
     with (gzip.open(src, "rt", encoding="utf-8", newline="") if src.suffix == ".gz"
-          else open(src, encoding="utf-8", newline="")) as f, open(tmp, "w", encoding="utf-8", newline="") as g:
+          else open(src, encoding="utf-8", newline="")) as f, atomic_path(dst) as tmp, \
+            open(tmp, "w", encoding="utf-8", newline="") as g:
         for line in f:
             if max_edges is not None and n >= max_edges:
                 break
             g.write(line)
             n += 1
-    os.replace(tmp, dst)
     return n
