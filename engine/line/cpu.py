@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
 import subprocess
@@ -61,6 +62,8 @@ def load_kernel(verbose: bool = False) -> str:
     with _LOCK:
         if _LOADED:
             return _LOADED
+        # its import warns "No CUDA runtime is found" on CPU-only machines: true and harmless for a CPU op
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         from torch.utils import cpp_extension
 
         native = _native_ok()
