@@ -94,7 +94,7 @@ def choose_songs(cis, keywords, pop, max_songs: int, min_per_keyword: int, seed:
 
 
 def build(raw: Path, out: Path, n_keywords: int = 72, max_songs: int = 5000, per_keyword_images: int = 25,
-          max_images: int = 1200, seed: int = 0) -> dict:
+          max_images: int = 1200, seed: int = 0, min_keyword_images: int = 3) -> dict:
     """Run every step and write the corpus; returns the manifest."""
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -106,10 +106,11 @@ def build(raw: Path, out: Path, n_keywords: int = 72, max_songs: int = 5000, per
     en2zh = english_to_chinese(parse_cedict(raw / CEDICT_WHEEL), max_len=4)
     cilin = Cilin()
     vocab_counts = {w: cilin.count_related(w) for zhs in en2zh.values() for w in zhs}
-    sel = select_keywords(cis, cands, en2zh, cilin.codes, vocab_counts, n=n_keywords)
+    sel = select_keywords(cis, cands, en2zh, cilin.codes, cilin.words, vocab_counts, n=n_keywords,
+                          min_images=min_keyword_images)
     keywords = sel.keywords
     print(f"keywords ({len(keywords)}): {' '.join(keywords)}")
-    lex_pairs = build_lexicon(keywords, en2zh)
+    lex_pairs = build_lexicon(keywords, en2zh, cilin.codes, cilin.words)
     lexicon: dict[str, list[str]] = {}
     for en, zh in lex_pairs:
         lexicon.setdefault(en, []).append(zh)
@@ -163,8 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-keyword-images", type=int, default=25)
     ap.add_argument("--max-images", type=int, default=1200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--min-keyword-images", type=int, default=3, help="candidate images a keyword needs")
     a = ap.parse_args(argv)
-    build(a.raw, a.out, a.keywords, a.max_songs, a.per_keyword_images, a.max_images, a.seed)
+    build(a.raw, a.out, a.keywords, a.max_songs, a.per_keyword_images, a.max_images, a.seed,
+          a.min_keyword_images)
 
 
 if __name__ == "__main__":

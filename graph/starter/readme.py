@@ -29,18 +29,20 @@ METHOD = {
     "popularity": "2 * [in 宋词三百首 (dist/songci/宋词三百首.json)] + percentile of the author's number of ci "
                   "(无名氏 counts as 1) + percentile of log(1 + Baidu hit count from dist/rank/ci); range 0..4.",
     "keywords": "candidates = Chinese words of 1-2 characters for concrete things (a Cilin code in class B, "
-                "objects/plants/animals/weather/celestial bodies/buildings, or Ab, people) that occur inside a "
+                "objects/plants/animals/weather/celestial bodies/buildings, or Ab, people) that are a "
                 "CC-CEDICT translation (first two noun glosses) of some image tag; minus the zh stoplist and a short "
                 "hand list of figurative or abstract characters (EXCLUDE in graph/starter/select.py); ranked by "
                 "document frequency over all 21,050 ci (jieba with the candidates in a private dictionary; lyrics "
-                "only, as titles are tune names); kept in rank order when the word has >= 5 candidate images, "
+                "only, as titles are tune names); kept in rank order when the word has >= 3 candidate images "
+                "(reached by the lexicon rule below, or by a zh caption), "
                 ">= 60 ci and >= 20 Cilin neighbours, up to 72 (the paper's number).",
     "images": "an image is kept when its English tags (through lexicon.tsv) or its zh caption (jieba) reach a "
               "keyword; balanced pick, rarest keyword first, photos and tux paint stamps before clipart, up to "
               "25 per keyword; rendered on white, longest side 256 px, JPEG.",
     "lexicon": "lexicon.tsv pairs an English word with a keyword when a Chinese word that CC-CEDICT glosses with "
-               "that English word (among its first two glosses, nouns only) is or contains the keyword "
-               "(longest match: 月亮 -> 月, 雪人 -> 雪).",
+               "that English word (among its first two glosses, nouns only) IS the keyword, or is a Cilin synonym "
+               "of it (same synonym group, in a concrete class B/Ab code) sharing a character with it (月亮 -> 月, "
+               "船只 -> 船); never because the word merely contains the keyword (卡路里 does not give calorie -> 路).",
     "related_words": "ConceptNet 5.7 assertion format. zh: Cilin neighbours of each keyword (same synonym group "
                      "= /r/Synonym weight 1; same level-4/3/2 code prefix = /r/RelatedTo 0.75/0.5/0.25, level 2 "
                      "capped at 150 by vector similarity), + 0.2 * cosine of the package's word vectors as a "

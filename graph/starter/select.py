@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from graph.keywords import extract_keywords, stopwords, vocabulary_pieces
+from graph.keywords import extract_keywords, stopwords
 from graph.starter.cedict import is_cjk
 from graph.starter.images import Candidate
 from graph.starter.songs import Ci
@@ -24,11 +25,28 @@ EXCLUDE = frozenset(
 )
 
 
-def tag_reach(en2zh: dict[str, list[str]], vocab: frozenset[str]) -> dict[str, set[str]]:
-    """English word -> vocabulary words inside its Chinese translations, as substrings (snowman -> 雪人 -> 雪, 雪人)."""
+CONCRETE_CODES = ("B", "Ab")  # Cilin classes of concrete things and of people (see is_concrete)
+
+
+def sense_synonyms(word: str, cilin_codes: dict[str, list[str]], cilin_words: dict[str, list[str]]) -> set[str]:
+    """Cilin synonyms of word in a concrete sense that share a character with it: 月亮 for 月, not 蟾蜍 or 阴,
+    because one Cilin group mixes the senses of a character (toad and overcast sit in the moon's group)."""
+    return {w for code in cilin_codes.get(word, ()) if code.startswith(CONCRETE_CODES) for w in cilin_words[code]
+            if w != word and set(w) & set(word)}
+
+
+def translation_reach(en2zh: dict[str, list[str]], targets: Iterable[str], cilin_codes: dict[str, list[str]],
+                      cilin_words: dict[str, list[str]]) -> dict[str, set[str]]:
+    """English word -> target words it translates to: a CC-CEDICT headword that IS the target or a sense synonym
+    of it. Never by containment: 卡路里 (calorie) and 四月份 (april) reach neither 路 nor 月."""
+    via: dict[str, set[str]] = {}
+    for t in targets:
+        via.setdefault(t, set()).add(t)
+        for s in sense_synonyms(t, cilin_codes, cilin_words):
+            via.setdefault(s, set()).add(t)
     out = {}
     for en, zhs in en2zh.items():
-        hit = {z[i:j] for z in zhs for i in range(len(z)) for j in range(i + 1, len(z) + 1) if z[i:j] in vocab}
+        hit = {t for z in zhs for t in via.get(z, ())}
         if hit:
             out[en] = hit
     return out
@@ -53,7 +71,7 @@ def image_words(c: Candidate, reach: dict[str, set[str]], vocab: frozenset[str])
 
 def is_concrete(codes: list[str]) -> bool:
     """Cilin class B (objects: plants, animals, weather, celestial bodies, buildings, tools...) or Ab (people)."""
-    return any(c.startswith(("B", "Ab")) for c in codes)
+    return any(c.startswith(CONCRETE_CODES) for c in codes)
 
 
 def candidate_vocabulary(images: list[Candidate], en2zh: dict[str, list[str]],
@@ -66,15 +84,15 @@ def candidate_vocabulary(images: list[Candidate], en2zh: dict[str, list[str]],
 
 
 def select_keywords(cis: list[Ci], images: list[Candidate], en2zh: dict[str, list[str]],
-                    cilin_codes: dict[str, list[str]], related_count: dict[str, int], n: int = 72, min_images: int = 5, min_songs: int = 60,
-                    min_related: int = 20) -> Selection:
+                    cilin_codes: dict[str, list[str]], cilin_words: dict[str, list[str]], related_count: dict[str, int],
+                    n: int = 72, min_images: int = 5, min_songs: int = 60, min_related: int = 20) -> Selection:
     """Top-n words by ci document frequency among those with >= min_images images and Cilin neighbours."""
     vocab = candidate_vocabulary(images, en2zh, cilin_codes)
     df: Counter[str] = Counter()
     for c in tqdm(cis, desc="keyword df over ci", unit=" ci", mininterval=5):
         df.update(set(extract_keywords(c.lyrics, "zh", vocab)))
     support: Counter[str] = Counter()
-    reach = tag_reach(en2zh, vocab)
+    reach = translation_reach(en2zh, vocab, cilin_codes, cilin_words)  # the rule build_lexicon applies
     for img in images:
         support.update(image_words(img, reach, vocab))
     sel, dropped = [], {"too few images": [], "too few related words": []}
@@ -90,14 +108,9 @@ def select_keywords(cis: list[Ci], images: list[Candidate], en2zh: dict[str, lis
     return Selection(sel, {w: df[w] for w in sel}, {w: support[w] for w in sel}, len(vocab), dropped)
 
 
-def build_lexicon(keywords: list[str], en2zh: dict[str, list[str]]) -> list[tuple[str, str]]:
-    """(english, keyword) pairs: a CC-CEDICT translation of the English word is or contains the keyword
-    (longest match, so 月亮 -> 月 and 雪人 -> 雪)."""
-    kw = frozenset(keywords)
-    pairs = set()
-    for en, zhs in en2zh.items():
-        if " " in en:
-            continue
-        for z in zhs:
-            pairs.update((en, k) for k in vocabulary_pieces(z, kw))
-    return sorted(pairs)
+def build_lexicon(keywords: list[str], en2zh: dict[str, list[str]], cilin_codes: dict[str, list[str]],
+                  cilin_words: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(english, keyword) pairs where a CC-CEDICT translation of the English word is the keyword or a sense
+    synonym of it (moon -> 月 and 月亮; ship -> 船只 -> 船), never one that merely contains it (calorie -> 卡路里)."""
+    reach = translation_reach(en2zh, keywords, cilin_codes, cilin_words)
+    return sorted((en, k) for en, ks in reach.items() if " " not in en for k in ks)
