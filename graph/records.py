@@ -41,11 +41,9 @@ LANGUAGES = ("zh", "en")
 
 
 @dataclass
-class LoadReport:
-    """Counted skips and oddities of one corpus load; printed by the CLI, never silent."""
+class SkipLog:
+    """Skipped items counted per reason with a few examples each: the report of anything that skips, never silent."""
 
-    songs: int = 0
-    images: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
 
@@ -55,8 +53,17 @@ class LoadReport:
         if len(ex) < 3:
             ex.append(where)
 
+    def skip_lines(self, sep: str = ", ") -> list[str]:
+        return [f"skipped {n} ({reason}), e.g. {sep.join(self.examples.get(reason, []))}"
+                for reason, n in sorted(self.skipped.items())]
+
+
+@dataclass
+class LoadReport(SkipLog):
+    """Counted skips and oddities of one corpus load; printed by the CLI."""
+
+    songs: int = 0
+    images: int = 0
+
     def lines(self) -> list[str]:
-        out = [f"loaded {self.songs} songs, {self.images} images"]
-        for reason, n in sorted(self.skipped.items()):
-            out.append(f"skipped {n} ({reason}), e.g. {', '.join(self.examples.get(reason, []))}")
-        return out
+        return [f"loaded {self.songs} songs, {self.images} images", *self.skip_lines()]

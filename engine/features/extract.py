@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +16,19 @@ from tqdm import tqdm
 from engine.features.backbones import Backbone, get_backbone
 from engine.features.cache import DEFAULT_CACHE_DIR, FeatureCache, content_hash
 from engine.features.table import FeatureTable
+from graph.records import SkipLog
 
 
 @dataclass
-class ExtractReport:
+class ExtractReport(SkipLog):
     """What happened to every image: computed, read from cache, or skipped with a reason (never silent)."""
 
     total: int = 0
     computed: int = 0
     cached: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, list[str]] = field(default_factory=dict)
-
-    def skip(self, reason: str, where: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        ex = self.examples.setdefault(reason, [])
-        if len(ex) < 3:
-            ex.append(where)
 
     def lines(self) -> list[str]:
-        out = [f"{self.total} images: {self.computed} computed, {self.cached} from cache"]
-        for reason, n in sorted(self.skipped.items()):
-            out.append(f"skipped {n} ({reason}), e.g. {'; '.join(self.examples.get(reason, []))}")
-        return out
+        return [f"{self.total} images: {self.computed} computed, {self.cached} from cache", *self.skip_lines("; ")]
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "computed": self.computed, "cached": self.cached,
