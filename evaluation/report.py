@@ -99,7 +99,8 @@ class Report:
         skips = {"queries dropped": self.meta.get("queries_dropped"), "scorer skips": self.meta.get("scorer_skips"),
                  "keywords without related words": self.meta.get("ground_truth", {}).get(
                      "keywords_without_related_words")}
-        lines += ["## Skips", ""] + [f"- {key}: {json.dumps(v, ensure_ascii=False)}" for key, v in skips.items() if v]
+        listed = [f"- {key}: {json.dumps(v, ensure_ascii=False)}" for key, v in skips.items() if v]
+        lines += ["## Skips", "", *listed] if listed else ["No query, scorer or keyword was skipped."]
         if self.retrieval:
             from evaluation.retrieval import render_markdown
 
