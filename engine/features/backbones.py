@@ -15,33 +15,24 @@ import torch
 from PIL import Image
 from torch import nn
 
+from engine.registry import Registry
 from graph.errors import Img2SongError
 
-_BACKBONES: dict[str, Callable[..., Backbone]] = {}
+BACKBONES: Registry = Registry("backbone")
 
 
 def register_backbone(name: str) -> Callable[[type[Backbone]], type[Backbone]]:
     """Class decorator: make a backbone constructible by name through get_backbone()."""
-
-    def deco(cls: type[Backbone]) -> type[Backbone]:
-        if name in _BACKBONES:
-            raise ValueError(f"backbone {name!r} registered twice")
-        cls.name = name
-        _BACKBONES[name] = cls
-        return cls
-
-    return deco
+    return BACKBONES.register(name)
 
 
 def get_backbone(name: str, **params: Any) -> Backbone:
     """Construct a registered backbone; unknown names raise a clear Img2SongError."""
-    if name not in _BACKBONES:
-        raise Img2SongError(f"unknown backbone {name!r}; known: {', '.join(sorted(_BACKBONES))}")
-    return _BACKBONES[name](**params)
+    return BACKBONES.get(name)(**params)
 
 
 def backbone_names() -> list[str]:
-    return sorted(_BACKBONES)
+    return BACKBONES.names()
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from engine.line.sampling import LineSamplers
-from graph.errors import Img2SongError
+from engine.registry import Registry
 
 SIGMOID_BOUND = 6.0  # the C++'s SIGMOID_BOUND: σ's argument is clamped to ±6, so no update is ever NaN/inf
 LR_FLOOR = 1e-4  # ρ_t never drops below ρ0·1e-4 (C++: init_rho * 0.0001)
@@ -68,34 +68,18 @@ class LineImpl(ABC):
               seed: int) -> None: ...
 
 
-_REGISTRY: dict[str, Callable[..., LineImpl]] = {}
-_LAZY = {"reference": "engine.line.reference", "cpu": "engine.line.cpu", "naive": "engine.line.naive",
-         "triton": "engine.line.triton_kernel"}
+IMPLS: Registry = Registry("LINE impl", lazy={"reference": "engine.line.reference", "cpu": "engine.line.cpu",
+                                              "naive": "engine.line.naive", "triton": "engine.line.triton_kernel"})
 
 
 def register_impl(name: str):
     """Class decorator: make a LineImpl available to LINE(impl=name)."""
-
-    def deco(cls):
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+    return IMPLS.register(name)
 
 
 def get_impl(name: str) -> Callable[..., LineImpl]:
-    if name not in _REGISTRY and name in _LAZY:
-        import importlib
-
-        try:
-            importlib.import_module(_LAZY[name])
-        except ModuleNotFoundError as e:
-            raise Img2SongError(f"LINE impl {name!r} is not available here ({e})") from None
-    if name not in _REGISTRY:
-        raise Img2SongError(f"unknown LINE impl {name!r}; known: {', '.join(impl_names())}")
-    return _REGISTRY[name]
+    return IMPLS.get(name)
 
 
 def impl_names() -> list[str]:
-    return sorted(set(_REGISTRY) | set(_LAZY))
+    return IMPLS.names()

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from engine.registry import Registry
 from graph.corpus import Corpus
 from graph.errors import Img2SongError
 from graph.network import Network
@@ -70,29 +71,16 @@ class Scorer(ABC):
             raise Img2SongError(f"scorer '{self.name}' is not fitted: call fit() first")
 
 
-_REGISTRY: dict[str, Callable[..., Scorer]] = {}
+SCORERS: Registry = Registry("scorer", load_all="engine.scorers.all")
 
 
 def register_scorer(name: str) -> Callable[[type[Scorer]], type[Scorer]]:
-    def deco(cls: type[Scorer]) -> type[Scorer]:
-        if name in _REGISTRY:
-            raise ValueError(f"scorer {name!r} registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+    return SCORERS.register(name)
 
 
 def get_scorer(name: str, **params: Any) -> Scorer:
-    import engine.scorers.all  # noqa: F401  (registers the built-in scorers)
-
-    if name not in _REGISTRY:
-        raise Img2SongError(f"unknown scorer {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**params)
+    return SCORERS.get(name)(**params)
 
 
 def scorer_names() -> list[str]:
-    import engine.scorers.all  # noqa: F401
-
-    return sorted(_REGISTRY)
+    return SCORERS.names()
