@@ -23,8 +23,8 @@ from engine.line.impls import chunk_seed, get_impl, impl_names
 from engine.line.model import init_tables
 from engine.line.sampling import LineSamplers
 from engine.line.synthetic import make_tripartite_powerlaw
-from graph import atomic
-from graph.errors import Img2SongError
+from graph.common import atomic
+from graph.common.errors import Img2SongError
 from graph.network import Network
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)

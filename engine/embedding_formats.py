@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from graph.network import PREFIX, Kind
 
 Fields = tuple[list[str], np.ndarray, "np.ndarray | None", "list[str] | None"]

@@ -35,8 +35,8 @@ from engine.embedding_formats import (
     unescape_key,
     write_projector,
 )
-from graph.atomic import atomic_path
-from graph.errors import Img2SongError
+from graph.common.atomic import atomic_path
+from graph.common.errors import Img2SongError
 from graph.network import Kind
 
 __all__ = ["FORMATS", "SUFFIXES", "EmbeddingTable", "escape_key", "infer_format", "kinds_from_ids", "unescape_key"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from graph.network import Kind, vertex_id
 
 EdgeInput = Mapping[str, float] | Sequence[tuple[str, float]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 DEFAULT_FAISS_THRESHOLD = 200_000  # base rows x queries above which faiss is used by method="auto"
 METHODS = ("auto", "torch", "faiss")

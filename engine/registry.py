@@ -5,7 +5,7 @@ import importlib
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 T = TypeVar("T", bound=type)
 

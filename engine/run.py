@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.scorers.base import TrainingSet
-from graph.atomic import write_json
+from graph.common.atomic import write_json
+from graph.common.errors import Img2SongError
 from graph.corpus import Corpus, load_corpus
-from graph.errors import Img2SongError
 from graph.network import Kind, Network
 
 FEATURES_DIR = "features"

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="img2song: recommend songs for a photo.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print throughput figures.")

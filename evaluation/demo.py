@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.bin", "npz": "embeddings.npz",
            "projector": "projector"}

@@ -1,7 +1,7 @@
 """Ground truth (paper §3): each keyword's top-n ConceptNet-related words, through conceptnet-lite.
 
 The DB is built once, offline, from the corpus's ConceptNet-format dump (related_words.tsv.gz) into
-build/cache/conceptnet/<sha256 of dump>.db; a user with the real ConceptNet DB passes its path instead.
+<build root>/cache/conceptnet/<sha256 of dump>.db; a user with the real ConceptNet DB passes its path instead.
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
+from graph.common.paths import cache_dir
 
-DEFAULT_CACHE_DIR = Path("build/cache/conceptnet")
+DEFAULT_CACHE_DIR = cache_dir("conceptnet")
 EXCLUDED_RELATIONS = ("antonym", "distinct_from", "external_url")  # not "conceptually similar"
 N_VALUES = (0, 5, 10, 50, 100)  # 0 = the keyword alone (a strict check beside the paper's n)
 
@@ -176,7 +177,7 @@ def related_for_run(run_dir: str | Path, keywords: Iterable[str], source: Relate
                     progress: bool = True) -> tuple[dict[str, list[str]], Path]:
     """Each keyword's top-n_max related words, computed once per run and cached in <run>/related_words.json."""
     from engine.run import read_json
-    from graph.atomic import write_json
+    from graph.common.atomic import write_json
 
     path = Path(run_dir) / "related_words.json"
     kws = sorted(set(keywords))

@@ -13,7 +13,7 @@ from engine.run import load_training_set
 from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer
 from evaluation.groundtruth import DEFAULT_CACHE_DIR, N_VALUES, RelatedWords, related_for_run
 from evaluation.report import Report, build_report
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from graph.keywords import contains_any
 
 

@@ -17,7 +17,7 @@ from evaluation.metrics import (
     paired_bootstrap_diff,
     precision_at_k,
 )
-from graph.atomic import atomic_path, write_json, write_text
+from graph.common.atomic import atomic_path, write_json, write_text
 
 # Paper's Table 1 (hit rate@10), for side-by-side reading only; never used in any computation.
 PAPER_TABLE1 = {"ne": {"5": 0.913, "10": 0.918, "50": 0.943, "100": 0.943},

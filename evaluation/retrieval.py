@@ -182,7 +182,7 @@ def run_retrieval(song_tokens: Mapping[str, Sequence[str]], image_keywords: Mapp
                   images_per_song: int = 5, min_images: int = 2, variants: Sequence[str] = VARIANTS,
                   progress: bool = True, **model_params: Any) -> RetrievalResult:
     """The whole protocol on plain inputs: pairs -> two splits -> both variants -> metrics."""
-    from graph.errors import Img2SongError
+    from graph.common.errors import Img2SongError
 
     usable = [i for i in image_keywords if i in image_tags]
     ps = keyword_pairs(image_keywords, song_keywords, songs_per_keyword, images_per_song, min_images, images=usable)
@@ -204,7 +204,7 @@ def retrieval_result(run_dir: str | Path, word_vectors: str | Path | None = None
     <run>/lstm/retrieval.json."""
     from engine.run import load_training_set
     from engine.scorers.lstm import LSTM_DIR, image_tag_matrix, song_tokens
-    from graph.atomic import write_json
+    from graph.common.atomic import write_json
 
     ts = load_training_set(run_dir)
     image_kw = {**ts.image_keywords, **ts.extras.get("query_keywords", {})}

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from graph.atomic import write_json
+from graph.common.atomic import write_json
+from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
-from graph.errors import Img2SongError
 from graph.keywords import extract_keywords, tokenize, weigh
 from graph.network import Kind, Network, vertex_id
 

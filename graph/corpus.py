@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph.errors import CorpusError
+from graph.common.errors import CorpusError
 from graph.records import (
     IMAGE_OPTIONAL,
     IMAGE_REQUIRED,

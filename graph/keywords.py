@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Sequence
 from functools import cache, lru_cache
 from pathlib import Path
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 LANGUAGES = ("zh", "en")
 WEIGHT_SCHEMES = ("count", "tfidf")

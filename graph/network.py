@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from graph.atomic import atomic_path
-from graph.errors import Img2SongError
+from graph.common.atomic import atomic_path
+from graph.common.errors import Img2SongError
 
 
 class Kind(IntEnum):

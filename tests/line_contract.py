@@ -15,7 +15,7 @@ import torch
 from engine.line import LINE, get_impl
 from engine.line.reference import reference_step, sequential_step
 from engine.line.sampling import LineSamplers
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from graph.network import Kind, Network
 
 

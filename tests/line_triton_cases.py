@@ -15,7 +15,7 @@ from engine.line.impls import get_impl, lr_schedule
 from engine.line.reference import reference_step
 from engine.line.sampling import LineSamplers
 from engine.line.synthetic import make_tripartite_powerlaw
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 DEVICE = "cpu" if tk.interpreter_active() else "cuda"
 if DEVICE == "cuda" and not torch.cuda.is_available():

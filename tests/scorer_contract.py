@@ -17,8 +17,8 @@ import pytest
 from engine.embeddings import EmbeddingTable
 from engine.features.table import FeatureTable
 from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer, scorer_names
+from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
-from graph.errors import Img2SongError
 from graph.network import Kind, Network, vertex_id
 from graph.records import Image, Song
 

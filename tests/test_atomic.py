@@ -1,4 +1,4 @@
-"""graph.atomic: outputs appear whole or not at all, and no temp file is ever left behind."""
+"""graph.common.atomic: outputs appear whole or not at all, and no temp file is ever left behind."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from graph.atomic import atomic_path, write_json, write_text
+from graph.common.atomic import atomic_path, write_json, write_text
 
 
 def test_success_replaces_old_file_and_creates_parents(tmp_path):

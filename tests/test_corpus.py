@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from graph.common.errors import CorpusError
 from graph.corpus import load_corpus
-from graph.errors import CorpusError
 from tests.conftest import TINY_IMAGES, TINY_SONGS, make_corpus
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from engine.embeddings import FORMATS, EmbeddingTable, escape_key, unescape_key
 from evaluation.cli import main as cli_main
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from graph.network import Kind
 
 IDS = ["song:Hello World", "song:月亮代表 我的心", "kw:爱", "img:photo 1.jpg", "kw:100%", "song:tab\there",

@@ -20,7 +20,7 @@ from engine.features import (
 )
 from engine.features.backbones import Backbone, load_state_dict_file, register_backbone, to_rgb
 from engine.features.build_hypernyms import hypernym_levels, parse_data_noun
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 
 @register_backbone("test-mean-color")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.foldin import FoldInBase, fold_in, fold_in_many, fold_in_song, fold_in_songs
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from graph.network import Network
 
 GROUPS = [("a", "b"), ("c", "d"), ("e", "f"), ("g", "h")]

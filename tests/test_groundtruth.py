@@ -5,7 +5,7 @@ import pytest
 
 import evaluation.groundtruth as gt
 from evaluation.groundtruth import RelatedWords, keyword_language, related_for_run
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from tests.scorer_contract import write_dump
 
 ROWS = [

@@ -7,7 +7,7 @@ from collections import Counter
 import jieba
 import pytest
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from graph.keywords import (
     contains_any,
     extract_keywords,

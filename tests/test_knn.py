@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine.knn import knn
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 
 def reference(q: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from engine.line.config import CHUNK
 from engine.line.cpu import CpuImpl
 from engine.line.train import train
 from evaluation.cli import main as cli_main
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from tests.line_contract import les_miserables, quality
 
 

@@ -8,7 +8,7 @@ from scipy import stats
 
 from engine.line.sampling import AliasTable, LineSamplers, TorchSamplers, negative_weights
 from engine.line.synthetic import make_tripartite_powerlaw
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 
 def pooled_chisquare(counts: np.ndarray, expected: np.ndarray) -> float:

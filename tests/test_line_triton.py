@@ -31,7 +31,7 @@ def test_triton_kernel_cases_in_interpreter():
 
 def test_cpu_without_interpreter_is_a_clear_error():
     from engine.line import triton_kernel as tk
-    from graph.errors import Img2SongError
+    from graph.common.errors import Img2SongError
 
     if tk.interpreter_active():
         pytest.skip("this process already runs triton interpreted")

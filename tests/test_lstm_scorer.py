@@ -9,8 +9,8 @@ import torch
 
 from engine.features.table import FeatureTable
 from engine.scorers.base import Query, TrainingSet, get_scorer
+from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
-from graph.errors import Img2SongError
 from graph.network import Kind, Network
 from graph.records import Song
 from tests.scorer_contract import ScorerContract, make_run

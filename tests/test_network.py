@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from graph.build import build_network, split_queries
+from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
-from graph.errors import Img2SongError
 from graph.network import Kind, Network, read_edgelist
 
 

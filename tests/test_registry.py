@@ -7,7 +7,7 @@ from engine.features.backbones import backbone_names
 from engine.line.impls import get_impl, impl_names
 from engine.registry import Registry
 from engine.scorers.base import scorer_names
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 
 def test_register_get_and_unknown_name():

@@ -103,7 +103,7 @@ def test_evaluate_run_known_hits_and_any_registered_scorer(tmp_path):
 
 def test_cli_evaluate_recommend_and_features(tmp_path, monkeypatch, capsys):
     run = make_run(tmp_path)
-    monkeypatch.chdir(tmp_path)  # caches go to tmp_path/build/cache
+    monkeypatch.chdir(tmp_path)  # relative paths in the run resolve here; caches stay under graph.common.paths
     assert main(["evaluate", "--run", str(run), "--scorers", "km,pop"]) == 0
     out = capsys.readouterr().out
     assert "km" in out and "report.json" in out

@@ -16,7 +16,7 @@ from PIL import Image
 from torch import nn
 
 from engine.registry import Registry
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 BACKBONES: Registry = Registry("backbone")
 

@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from graph.atomic import write_text
-from graph.errors import Img2SongError
+from graph.common.atomic import write_text
+from graph.common.errors import Img2SongError
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "imagenet_hypernyms.tsv"

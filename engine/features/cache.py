@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.atomic import atomic_path
+from graph.common.atomic import atomic_path
+from graph.common.paths import cache_dir
 
-DEFAULT_CACHE_DIR = Path("build/cache/features")
+DEFAULT_CACHE_DIR = cache_dir("features")
 
 
 def content_hash(data: bytes) -> str:

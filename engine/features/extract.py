@@ -16,7 +16,7 @@ from tqdm import tqdm
 from engine.features.backbones import Backbone, get_backbone
 from engine.features.cache import DEFAULT_CACHE_DIR, FeatureCache, content_hash
 from engine.features.table import FeatureTable
-from graph.records import SkipLog
+from graph.common.skips import SkipLog
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.features.table import FeatureTable
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 HYPERNYMS_TSV = Path(__file__).resolve().parent / "imagenet_hypernyms.tsv"
 NUM_CLASSES = 1000

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 MIN_SAMPLES = 1_000_000  # the C++'s default `-samples 1` (one million sampled edges)
 EPOCHS_DEFAULT = 10  # default samples = max(1M, 10 x directed edges): ~10 draws of every edge on a large graph

@@ -15,7 +15,8 @@ import torch
 
 from engine.line.impls import LineImpl, register_impl
 from engine.line.sampling import AliasTable, LineSamplers
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
+from graph.common.paths import build_root
 
 SOURCE = Path(__file__).with_name("csrc") / "line_cpu.cpp"
 _LOCK = threading.Lock()
@@ -23,11 +24,8 @@ _LOADED: str | None = None
 
 
 def _build_root() -> Path:
-    """<repo>/build/torch_extensions (ignored by git), or IMG2SONG_BUILD_DIR when set (e.g. an installed wheel)."""
-    env = os.environ.get("IMG2SONG_BUILD_DIR")
-    if env:
-        return Path(env) / "torch_extensions"
-    return Path(__file__).resolve().parents[2] / "build" / "torch_extensions"
+    """<build root>/torch_extensions (graph.common.paths: IMG2SONG_CACHE moves it)."""
+    return build_root() / "torch_extensions"
 
 
 def _cpu_fingerprint() -> str:

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from engine.line.config import CHUNK, LineConfig
 from engine.line.impls import chunk_seed, get_impl
 from engine.line.sampling import LineSamplers
-from graph.atomic import atomic_path
-from graph.errors import Img2SongError
+from graph.common.atomic import atomic_path
+from graph.common.errors import Img2SongError
 from graph.network import Network
 
 CKPT_FORMAT = "img2song-line-checkpoint"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 NEG_POWER = 0.75  # P_n(v) ∝ degree(v)^0.75, as in the reference C++ (NEG_SAMPLING_POWER)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from engine.line.config import LineConfig
 from engine.line.model import LINE
-from graph.atomic import write_json
-from graph.errors import Img2SongError
+from graph.common.atomic import write_json
+from graph.common.errors import Img2SongError
 from graph.network import Network, read_edgelist
 
 

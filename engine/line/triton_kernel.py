@@ -30,7 +30,7 @@ import triton.language as tl
 
 from engine.line.impls import LR_FLOOR, SIGMOID_BOUND, LineImpl, register_impl
 from engine.line.sampling import LineSamplers
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 MAX_DIM = 256
 

@@ -15,8 +15,8 @@ from tqdm import tqdm
 from engine.lstm.dataset import encode_lyrics, tag_word_ids
 from engine.lstm.model import TagAttentionBiLSTM, top_tag_words
 from engine.lstm.wordvectors import WordVectors
-from graph.atomic import atomic_path
-from graph.errors import Img2SongError
+from graph.common.atomic import atomic_path
+from graph.common.errors import Img2SongError
 
 LOSSES = ("mse", "cpl", "mrl")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from graph.atomic import atomic_path
-from graph.errors import Img2SongError
+from graph.common.atomic import atomic_path
+from graph.common.errors import Img2SongError
 from graph.network import Kind, Network
 
 PAD = "<pad>"

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from engine.registry import Registry
+from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
-from graph.errors import Img2SongError
 from graph.network import Network
 
 

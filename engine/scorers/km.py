@@ -6,7 +6,7 @@ import numpy as np
 from engine.features.tags import top_keywords
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from engine.scorers.pop import query_seed
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 _MAX = (1 << 21) - 1  # occurrence counts, popularity ranks and tie ranks each get 21 bits of one sort key
 

@@ -10,7 +10,7 @@ from engine.lstm.dataset import keyword_pairs
 from engine.lstm.train import LyricTagModel
 from engine.lstm.wordvectors import WordVectors, load_word_vectors, train_word_vectors
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 LSTM_DIR = "lstm"
 WORD_VECTORS_FILE = "word_vectors.npz"

@@ -7,7 +7,7 @@ import numpy as np
 
 from engine.knn import knn
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 from graph.network import Kind, vertex_id
 
 

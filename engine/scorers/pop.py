@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 
 def query_seed(seed: int, query: Query) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 
 from engine.embeddings import FORMATS, EmbeddingTable
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 
 def export_embeddings(embeddings: Path, out: Path, format: str, kind: list[str] | None = None,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from graph.atomic import write_json
 from graph.build import BuildResult, build_network
+from graph.common.atomic import write_json
 from graph.corpus import load_corpus
 
 

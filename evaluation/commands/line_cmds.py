@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 
 def train_lstm(run: Path, loss: str = "mse", attention: bool = True, word_vectors: Path | None = None,

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from engine.scorers.base import Recommendation
-from graph.errors import Img2SongError
+from graph.common.errors import Img2SongError
 
 
 def recommend(run: Path, images: list[str], scorer: str = "ne", k: int = 10,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from graph.atomic import write_text
+from graph.common.atomic import write_text
 from graph.keywords import extract_keywords
 from graph.starter import images as img_src
 from graph.starter.cedict import english_to_chinese, parse_cedict

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.atomic import atomic_path
+from graph.common.atomic import atomic_path
 from graph.keywords import lemmatize_en, stopwords
 
 TUX_VERSION = "tuxpaint-stamps-default 2022.06.04-1"

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.atomic import atomic_path
+from graph.common.atomic import atomic_path
 
 # Cilin code levels: 'Bd02B01' -> level2 'Bd', level3 'Bd02', level4 'Bd02B', level5 (synonym group) 'Bd02B01'
 CILIN_LEVELS = ((7, "Synonym", 1.0), (5, "RelatedTo", 0.75), (4, "RelatedTo", 0.5), (2, "RelatedTo", 0.25))

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.errors import CorpusError
+from graph.common.errors import CorpusError
 
 POETRY_VERSION = "chinese-poetry 2.0.1"
 ANONYMOUS = ("无名氏", "佚名")
