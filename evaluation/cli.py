@@ -12,18 +12,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="img2song: re
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print throughput figures.")
 app.add_typer(bench_app, name="bench")
 
-COMMAND_MODULES = ("graph_cmds", "line_cmds", "export_cmds", "bench_cmds", "recommend_cmds", "lstm_cmds")
+COMMAND_MODULES = ("build_graph", "train", "export", "features", "train_lstm", "lstm_retrieval", "evaluate",
+                   "recommend", "bench")
 
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"evaluation.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"evaluation.commands.{name}":
-                continue  # not built yet
-            raise
-        mod.register(app, bench_app)
+        importlib.import_module(f"evaluation.commands.{name}").register(app, bench_app)
 
 
 def main(argv: list[str] | None = None) -> int:

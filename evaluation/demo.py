@@ -6,15 +6,12 @@ build graph -> train LINE -> export embeddings (4 formats) -> CNN features -> at
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from graph.common.errors import Img2SongError
-
-EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.bin", "npz": "embeddings.npz",
-           "projector": "projector"}
+from graph.rundir import RunDir
 
 
 def _step(title: str) -> float:
@@ -25,56 +22,45 @@ def _step(title: str) -> float:
 def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: int = 12,
              scorers: tuple[str, ...] = ("ne", "km", "pop", "lstm")) -> dict:
     """Run every stage on `corpus` into `out`; returns {stage: seconds} and the report path."""
-    from engine.line.train import train as train_line
-    from engine.run import compute_run_features
-    from evaluation.commands.export_cmds import export_embeddings
-    from evaluation.commands.graph_cmds import build_graph
-    from evaluation.commands.lstm_cmds import lstm_retrieval, train_lstm
-    from evaluation.commands.recommend_cmds import evaluate, recommend
+    from evaluation import pipeline
 
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
 
     t = _step(f"1/7 build the tripartite network of {corpus}")
-    result = build_graph(corpus, out, holdout=0.2, seed=0)
+    result = pipeline.build_graph(corpus, out, holdout=0.2, seed=0)
     timings["build_graph"] = time.perf_counter() - t
 
     t = _step("2/7 train LINE embeddings (order both, d=128, K=5, 1 thread for a reproducible report)")
     # threads=1: Hogwild updates from 2 threads are not reproducible, and the demo's report should be
-    train_line(out / "network.npz", out, dim=128, order="both", negative=5, samples=samples, threads=1, seed=0)
-    emb_path = out / "embeddings.npz"
+    pipeline.train_embeddings(out, dim=128, order="both", negative=5, samples=samples, threads=1, seed=0)
     timings["train_line"] = time.perf_counter() - t
 
     t = _step(f"3/7 export the embeddings in every format into {out / 'export'}")
-    for fmt, name in EXPORTS.items():
-        export_embeddings(emb_path, out / "export" / name, fmt)
-    export_embeddings(emb_path, out / "export" / "songs.w2v.txt", "word2vec", kind=["song"])
+    pipeline.export_run(out)
     timings["export"] = time.perf_counter() - t
 
     t = _step("4/7 CNN features and keyword tags of every corpus image (efficientnet-lite0)")
-    feats = compute_run_features(out)
-    for line in feats["report"].lines():
-        print(line)
-    print("wrote " + ", ".join(str(p) for p in feats["paths"].values()))
+    pipeline.features(out)
     timings["features"] = time.perf_counter() - t
 
     if "lstm" in scorers:
         t = _step("5/7 attention bi-LSTM: train the scorer, then R@K / median rank on both splits")
-        train_lstm(out, loss="mse", attention=True, epochs=lstm_epochs)
-        lstm_retrieval(out, epochs=lstm_epochs)
+        pipeline.train_lstm(out, loss="mse", attention=True, epochs=lstm_epochs)
+        pipeline.lstm_retrieval(out, epochs=lstm_epochs)
         timings["lstm"] = time.perf_counter() - t
 
     t = _step(f"6/7 evaluate scorers {', '.join(scorers)}: hit-rate@10 against related-word ground truth")
-    evaluate(out, list(scorers))
+    pipeline.evaluate(out, list(scorers))
     timings["evaluate"] = time.perf_counter() - t
 
     t = _step("7/7 recommendations for three sample query images (held out of the network)")
-    queries = json.loads((out / "split.json").read_text(encoding="utf-8"))["query"]
+    queries = RunDir(out).read_split().query
     kw = result.image_keywords
     picked = [q for q in queries if kw.get(q)][:: max(1, len(queries) // 3)][:3]
     for q in picked:
         print(f"\n-- query image {q} (keywords {', '.join(kw[q])})")
-        recommend(out, [q], scorer="ne", k=10)
+        pipeline.recommend(out, [q], scorer="ne", k=10)
     timings["recommend"] = time.perf_counter() - t
 
     timings["total"] = time.perf_counter() - t_all

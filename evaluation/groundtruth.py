@@ -20,9 +20,8 @@ from typing import Any
 from tqdm import tqdm
 
 from graph.common.errors import Img2SongError
-from graph.common.paths import cache_dir
+from graph.common.paths import cache_dir as default_cache_dir
 
-DEFAULT_CACHE_DIR = cache_dir("conceptnet")
 EXCLUDED_RELATIONS = ("antonym", "distinct_from", "external_url")  # not "conceptually similar"
 N_VALUES = (0, 5, 10, 50, 100)  # 0 = the keyword alone (a strict check beside the paper's n)
 
@@ -65,7 +64,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def build_db_from_dump(dump: str | Path, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> Path:
+def build_db_from_dump(dump: str | Path, cache_dir: str | Path | None = None) -> Path:
     """ConceptNet-format dump (.tsv or .tsv.gz) -> SQLite DB in the cache (reused when the dump is unchanged)."""
     import conceptnet_lite.db as cdb
 
@@ -73,7 +72,7 @@ def build_db_from_dump(dump: str | Path, cache_dir: str | Path = DEFAULT_CACHE_D
     if not dump.is_file():
         raise Img2SongError(f"{dump}: related-words dump not found (corpus file related_words.tsv.gz; "
                             "or pass --conceptnet-db PATH)")
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir("conceptnet")
     out = cache_dir / f"{file_sha256(dump)[:16]}.db"
     if out.is_file():
         return out
@@ -106,13 +105,13 @@ class RelatedWords:
     """Top related words of a keyword, ranked by edge weight (ties by word), from a conceptnet-lite DB."""
 
     def __init__(self, db_path: str | Path | None = None, dump: str | Path | None = None,
-                 cache_dir: str | Path = DEFAULT_CACHE_DIR,
+                 cache_dir: str | Path | None = None,
                  exclude_relations: Sequence[str] = EXCLUDED_RELATIONS) -> None:
         if db_path is None and dump is None:
             raise Img2SongError("related words need a ConceptNet DB (--conceptnet-db) or a ConceptNet-format dump")
         self.db_path = Path(db_path) if db_path is not None else None
         self.dump = Path(dump) if dump is not None else None
-        self.cache_dir = Path(cache_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir("conceptnet")
         self.exclude_relations = tuple(exclude_relations)
         self._connected: Path | None = None
 
@@ -176,10 +175,10 @@ class RelatedWords:
 def related_for_run(run_dir: str | Path, keywords: Iterable[str], source: RelatedWords, n_max: int = max(N_VALUES),
                     progress: bool = True) -> tuple[dict[str, list[str]], Path]:
     """Each keyword's top-n_max related words, computed once per run and cached in <run>/related_words.json."""
-    from engine.run import read_json
     from graph.common.atomic import write_json
+    from graph.rundir import RunDir, read_json
 
-    path = Path(run_dir) / "related_words.json"
+    path = RunDir.of(run_dir).related_words
     kws = sorted(set(keywords))
     sid = source.source_id
     cached: dict[str, Any] = read_json(path, "related words cache") if path.is_file() else {}

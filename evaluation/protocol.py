@@ -11,10 +11,12 @@ from tqdm import tqdm
 
 from engine.run import load_training_set
 from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer
-from evaluation.groundtruth import DEFAULT_CACHE_DIR, N_VALUES, RelatedWords, related_for_run
+from evaluation.groundtruth import N_VALUES, RelatedWords, related_for_run
+from evaluation.queries import load_eval_queries
 from evaluation.report import Report, build_report
 from graph.common.errors import Img2SongError
 from graph.keywords import contains_any
+from graph.rundir import RunDir
 
 
 def query_for(ts: TrainingSet, image_id: str, keywords: Sequence[str]) -> Query:
@@ -26,15 +28,6 @@ def query_for(ts: TrainingSet, image_id: str, keywords: Sequence[str]) -> Query:
     feats = ts.features[image_id] if ts.features is not None and image_id in ts.features else None
     tags = ts.tags[image_id] if ts.tags is not None and image_id in ts.tags else None
     return Query(image_id=image_id, path=path, keywords=tuple(keywords), features=feats, tag_probs=tags)
-
-
-def query_keywords(ts: TrainingSet) -> dict[str, list[str]]:
-    """Query image -> its keywords (strongest first), from the run's keywords.json."""
-    out = {}
-    for i in ts.extras.get("query_image_ids", []):
-        kw = ts.extras.get("query_keywords", {}).get(i, {})
-        out[i] = [w for w, _ in sorted(kw.items(), key=lambda x: (-x[1], x[0]))]
-    return out
 
 
 def recommend_all(ts: TrainingSet, scorers: Sequence[str], queries: dict[str, list[str]], k: int = 10,
@@ -70,21 +63,22 @@ def recommend_all(ts: TrainingSet, scorers: Sequence[str], queries: dict[str, li
     return recs, skipped
 
 
-def evaluate_run(run_dir: str | Path, scorers: Sequence[str] = ("ne", "km", "pop"),
+def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str] = ("ne", "km", "pop"),
                  conceptnet_db: str | Path | None = None, ns: Sequence[int] = N_VALUES, k: int = 10,
                  seed: int = 0, n_boot: int = 2000, scorer_params: dict[str, dict[str, Any]] | None = None,
-                 cache_dir: str | Path = DEFAULT_CACHE_DIR, write: bool = True, progress: bool = True) -> Report:
+                 cache_dir: str | Path | None = None, write: bool = True, progress: bool = True) -> Report:
     """hit-rate@k and precision@k of each scorer for each n; writes report.{json,md,png} + per_query.jsonl."""
-    run_dir = Path(run_dir)
-    ts = load_training_set(run_dir)
-    all_queries = query_keywords(ts)
+    run = RunDir.of(run_dir)
+    ts = load_training_set(run)
+    all_queries = load_eval_queries(run).keywords()
     if not all_queries:
-        raise Img2SongError(f"{run_dir / 'split.json'}: no query images (field 'query' is empty)")
+        raise Img2SongError(f"{run.split}: no query images (field 'query' is empty); rebuild the network with "
+                            "`img2song build-graph --holdout 0.2` (the share of images held out as queries)")
     queries = {i: kws for i, kws in all_queries.items() if kws}
     dropped = {"query image without keywords": len(all_queries) - len(queries)}
     source = RelatedWords(db_path=conceptnet_db, cache_dir=cache_dir,
                           dump=None if conceptnet_db else ts.corpus.related_words_dump)
-    related, related_path = related_for_run(run_dir, {w for kws in queries.values() for w in kws}, source,
+    related, related_path = related_for_run(run.path, {w for kws in queries.values() for w in kws}, source,
                                             max(ns), progress=progress)
     recs, skipped = recommend_all(ts, scorers, queries, k, scorer_params, progress)
     answered = [i for i in queries if all(i in recs[s] for s in scorers)]
@@ -98,7 +92,7 @@ def evaluate_run(run_dir: str | Path, scorers: Sequence[str] = ("ne", "km", "pop
                 songs = [r.song_id for r in recs[name][image_id]]
                 rows.append({"scorer": name, "n": n, "image": image_id, "keywords": kws, "songs": songs,
                              "hits": [contains_any(lyrics.get(s, ""), words) for s in songs]})
-    meta = {"run": str(run_dir), "k": k, "ns": list(ns), "seed": seed, "n_boot": n_boot,
+    meta = {"run": str(run.path), "k": k, "ns": list(ns), "seed": seed, "n_boot": n_boot,
             "queries_total": len(all_queries), "queries_evaluated": len(answered),
             "queries_dropped": {r: c for r, c in dropped.items() if c},
             "scorer_skips": {s: v for s, v in skipped.items() if v},
@@ -106,9 +100,11 @@ def evaluate_run(run_dir: str | Path, scorers: Sequence[str] = ("ne", "km", "pop
                              "keywords": len(related), "keywords_without_related_words":
                                  sorted(kw for kw, ws in related.items() if not ws)}}
     report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta)
-    retrieval = run_dir / "lstm" / "retrieval.json"  # written by `img2song lstm-retrieval`
-    if retrieval.is_file():
-        report.retrieval = json.loads(retrieval.read_text(encoding="utf-8"))
+    if run.lstm_retrieval.is_file():  # written by `img2song lstm-retrieval`
+        report.retrieval = json.loads(run.lstm_retrieval.read_text(encoding="utf-8"))
     if write:
-        report.write(run_dir)
+        report.write(run.path)
+        run.record("evaluate", {"scorers": list(scorers), "conceptnet_db": conceptnet_db, "ns": list(ns), "k": k,
+                                "seed": seed, "n_boot": n_boot, "scorer_params": scorer_params or {}},
+                   {"report": run.report_json, "per_query": run.per_query})
     return report

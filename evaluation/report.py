@@ -18,6 +18,7 @@ from evaluation.metrics import (
     precision_at_k,
 )
 from graph.common.atomic import atomic_path, write_json, write_text
+from graph.rundir import RunDir
 
 # Paper's Table 1 (hit rate@10), for side-by-side reading only; never used in any computation.
 PAPER_TABLE1 = {"ne": {"5": 0.913, "10": 0.918, "50": 0.943, "100": 0.943},
@@ -45,17 +46,17 @@ class Report:
             doc["retrieval_details"] = self.retrieval.get("details", {})
         return doc
 
-    def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """report.json, report.md, report.png and per_query.jsonl in out_dir (each atomically)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+    def write(self, out_dir: RunDir | str | Path) -> dict[str, Path]:
+        """report.json, report.md, report.png and per_query.jsonl in the run (each atomically)."""
+        run = RunDir.of(out_dir)
+        run.path.mkdir(parents=True, exist_ok=True)
         paths = {
-            "json": write_json(out / "report.json", self.to_json()),
-            "markdown": write_text(out / "report.md", self.markdown()),
-            "per_query": write_text(out / "per_query.jsonl",
+            "json": write_json(run.report_json, self.to_json()),
+            "markdown": write_text(run.report_md, self.markdown()),
+            "per_query": write_text(run.per_query,
                                     "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows)),
         }
-        paths["plot"] = self.plot(out / "report.png")
+        paths["plot"] = self.plot(run.report_png)
         return paths
 
     def markdown(self) -> str:

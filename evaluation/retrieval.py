@@ -20,6 +20,7 @@ import numpy as np
 from engine.lstm.dataset import PairSet, keyword_pairs
 from engine.lstm.train import LyricTagModel
 from engine.lstm.wordvectors import WordVectors
+from graph.rundir import RunDir
 
 SONG_DISJOINT = "song_disjoint"  # like the paper's dataset†: held-out songs with all their images
 IMAGE_DISJOINT = "image_disjoint"  # like dataset§: same songs, one held-out image per song
@@ -198,34 +199,25 @@ def run_retrieval(song_tokens: Mapping[str, Sequence[str]], image_keywords: Mapp
     return RetrievalResult(res, details)
 
 
-def retrieval_result(run_dir: str | Path, word_vectors: str | Path | None = None, progress: bool = True,
+def retrieval_result(run: RunDir | str | Path, word_vectors: str | Path | None = None, progress: bool = True,
                      **kw: Any) -> RetrievalResult:
-    """run_retrieval on a run directory (all images of keywords.json, train and query alike); writes
-    <run>/lstm/retrieval.json."""
+    """run_retrieval on a run directory (all images of keywords.json, train and query alike: this protocol makes
+    its own splits); writes <run>/lstm/retrieval.json."""
+    from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens
     from engine.run import load_training_set
-    from engine.scorers.lstm import LSTM_DIR, image_tag_matrix, song_tokens
+    from evaluation.queries import load_eval_queries
     from graph.common.atomic import write_json
 
-    ts = load_training_set(run_dir)
-    image_kw = {**ts.image_keywords, **ts.extras.get("query_keywords", {})}
+    run = RunDir.of(run)
+    ts = load_training_set(run)
+    image_kw = {**ts.image_keywords, **load_eval_queries(run).weights}
     tokens = song_tokens(ts)
-    wv = ensure_word_vectors(run_dir, ts, tokens, word_vectors)
+    wv = run_word_vectors(ts, tokens, word_vectors, keep=word_vectors is None)
     tags = image_tag_matrix(ts, [i for i in image_kw if ts.tags is not None and i in ts.tags])
     result = run_retrieval(tokens, image_kw, ts.song_keywords, tags, ts.tag_vocab, wv, progress=progress, **kw)
-    result.details["written"] = str(write_json(Path(run_dir) / LSTM_DIR / "retrieval.json",
+    result.details["written"] = str(write_json(run.lstm_retrieval,
                                                {"retrieval": result.metrics, "details": result.details}))
     return result
-
-
-def ensure_word_vectors(run_dir: str | Path, ts, tokens, path: str | Path | None = None) -> WordVectors:
-    """The user's vectors when named; else the run's cached lyric vectors, trained and cached on first use."""
-    from engine.scorers.lstm import LSTM_DIR, WORD_VECTORS_FILE, run_word_vectors
-
-    wv = run_word_vectors(ts, tokens, path)
-    cached = Path(run_dir) / LSTM_DIR / WORD_VECTORS_FILE
-    if path is None and not cached.is_file():
-        wv.save(cached)
-    return wv
 
 
 def retrieval_report(run_dir: str | Path, **kw: Any) -> dict[str, dict]:

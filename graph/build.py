@@ -16,6 +16,7 @@ from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
 from graph.keywords import extract_keywords, tokenize, weigh
 from graph.network import Kind, Network, vertex_id
+from graph.rundir import RunDir
 
 DEFAULT_NUM_KEYWORDS = 72  # the paper's keyword count, used when the corpus fixes no vocabulary
 
@@ -30,6 +31,8 @@ class BuildResult:
     vocabulary: list[str]
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    corpus_root: Path | None = None  # recorded in the run manifest so that later stages find the corpus
+    params: dict[str, Any] = field(default_factory=dict)  # holdout, seed, scheme
 
     def stats(self) -> dict[str, Any]:
         s = self.network.stats()
@@ -38,19 +41,22 @@ class BuildResult:
         s["build_seconds"] = round(self.seconds, 3)
         return s
 
-    def save(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write network.npz, network_stats.json, split.json, keywords.json (each atomically)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"network": self.network.save(out / "network.npz")}
+    def save(self, out_dir: RunDir | str | Path) -> dict[str, Path]:
+        """Write network.npz, network_stats.json, split.json, keywords.json (each atomically) and record the
+        build in the run manifest (run.json), so that every later stage and command can start from this run."""
+        run = RunDir.of(out_dir)
+        run.path.mkdir(parents=True, exist_ok=True)
+        paths = {"network": self.network.save(run.network)}
         docs = {
-            "network_stats.json": self.stats(),
-            "split.json": {"train": self.train_image_ids, "query": self.query_image_ids},
-            "keywords.json": {"vocabulary": self.vocabulary, "images": self.image_keywords,
-                              "songs": self.song_keywords},
+            run.network_stats: self.stats(),
+            run.split: {"train": self.train_image_ids, "query": self.query_image_ids},
+            run.keywords: {"vocabulary": self.vocabulary, "images": self.image_keywords,
+                           "songs": self.song_keywords},
         }
-        for name, doc in docs.items():
-            paths[name] = write_json(out / name, doc)
+        for path, doc in docs.items():
+            paths[path.name] = write_json(path, doc)
+        top = {"corpus": str(self.corpus_root.resolve())} if self.corpus_root is not None else {}
+        paths["run"] = run.record("build-graph", self.params, {k: str(v) for k, v in paths.items()}, **top)
         return paths
 
 
@@ -161,4 +167,5 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
     net = Network(ids, np.array(kinds, np.int8), labels, np.array(edges, np.int64).reshape(-1, 2),
                   np.array(weights, np.float32), directed=False)
     return BuildResult(net, img_kws, song_kws, train, query, vocab_list, dict(skipped),
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, corpus_root=corpus.root,
+                       params={"holdout": holdout, "seed": seed, "scheme": scheme})

@@ -60,3 +60,9 @@ def make_corpus(root: Path, songs: list[dict] | None = None, images: list[dict] 
 @pytest.fixture
 def tiny_corpus_dir(tmp_path: Path) -> Path:
     return make_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory, monkeypatch):
+    """Every test gets caches of its own (features, ConceptNet DBs): a result from another test never leaks in."""
+    monkeypatch.setenv("IMG2SONG_CACHE", str(tmp_path_factory.mktemp("cache")))

@@ -17,10 +17,12 @@ import pytest
 from engine.embeddings import EmbeddingTable
 from engine.features.table import FeatureTable
 from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer, scorer_names
+from graph.common.atomic import write_json
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
 from graph.network import Kind, Network, vertex_id
 from graph.records import Image, Song
+from graph.rundir import RunDir
 
 SONGS = [  # id, lyrics, popularity
     ("s1", "明月几时有 月光 月下", 9.0), ("s2", "大江东去 江上小船", 8.0), ("s3", "花落满地 细雨", 7.0),
@@ -78,8 +80,7 @@ def tiny_training_set(root: Path, seed: int = 0) -> TrainingSet:
         corpus=corpus, network=net, train_image_ids=list(TRAIN),
         image_keywords={i: {w: 1.0 for w in IMAGES[i]} for i in TRAIN}, song_keywords=skw, embeddings=emb,
         features=FeatureTable(ids, feats, {"backbone": "fake"}), tags=FeatureTable(ids, tags, {"vocabulary": VOCAB}),
-        tag_vocab=list(VOCAB),
-        extras={"query_image_ids": list(QUERY), "query_keywords": {q: {w: 1.0 for w in IMAGES[q]} for q in QUERY}})
+        tag_vocab=list(VOCAB), features_meta={"backbone": "fake"})
 
 
 def write_dump(path: Path, rows: list[tuple[str, str, str, float]]) -> Path:
@@ -113,19 +114,18 @@ def make_run(tmp_path: Path, seed: int = 0) -> Path:
     write_dump(corpus_dir / "related_words.tsv.gz", [
         ("/r/RelatedTo", "/c/zh/月", "/c/zh/明月", 3.0), ("/r/RelatedTo", "/c/zh/月", "/c/zh/风", 1.0),
         ("/r/RelatedTo", "/c/zh/花", "/c/zh/雨", 2.0), ("/r/Synonym", "/c/zh/船", "/c/zh/舟", 1.0)])
-    run = tmp_path / "run"
-    run.mkdir()
-    ts.network.save(run / "network.npz")
-    (run / "split.json").write_text(json.dumps({"train": TRAIN, "query": QUERY}), encoding="utf-8")
-    (run / "keywords.json").write_text(json.dumps(
-        {"vocabulary": VOCAB, "images": {i: {w: 1.0 for w in kws} for i, kws in IMAGES.items()},
-         "songs": ts.song_keywords}, ensure_ascii=False), encoding="utf-8")
-    (run / "run.json").write_text(json.dumps({"corpus": str(corpus_dir)}), encoding="utf-8")
-    ts.embeddings.save(run / "embeddings.npz")
-    ts.features.save(run / "features" / "features.npz")
-    ts.tags.save(run / "features" / "tags.npz")
-    (run / "features" / "features.json").write_text(json.dumps({"backbone": "fake"}), encoding="utf-8")
-    return run
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    ts.network.save(run.network)
+    write_json(run.split, {"train": TRAIN, "query": QUERY})
+    write_json(run.keywords, {"vocabulary": VOCAB, "images": {i: {w: 1.0 for w in kws} for i, kws in IMAGES.items()},
+                              "songs": ts.song_keywords})
+    run.record("build-graph", {"holdout": "by hand"}, corpus=str(corpus_dir))
+    ts.embeddings.save(run.embeddings)
+    ts.features.save(run.features)
+    ts.tags.save(run.tags)
+    write_json(run.features_meta, {"backbone": "fake"})
+    return run.path
 
 
 class ScorerContract:
@@ -139,8 +139,8 @@ class ScorerContract:
 
     def queries(self, data: TrainingSet) -> list[Query]:
         out = []
-        for q in data.extras["query_image_ids"]:
-            kws = tuple(data.extras["query_keywords"][q])
+        for q in QUERY:
+            kws = tuple(IMAGES[q])
             out.append(Query(image_id=q, keywords=kws, features=data.features[q], tag_probs=data.tags[q]))
         return out
 

@@ -96,7 +96,7 @@ def test_corrupt_and_missing_images_are_counted_not_fatal(tmp_path):
     items = write_images(tmp_path / "img", 3)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     items += [("bad", tmp_path / "bad.png"), ("gone", tmp_path / "missing.jpg")]
-    out = extract_features(items, "test-mean-color", cache_dir=None, progress=False)
+    out = extract_features(items, "test-mean-color", use_cache=False, progress=False)
     assert out.features.ids == ["im0", "im1", "im2"]
     assert out.report.skipped == {"corrupt or undecodable image": 1, "missing or unreadable file": 1}
     assert "bad.png" in out.report.examples["corrupt or undecodable image"][0]
@@ -126,7 +126,7 @@ def test_feature_table_roundtrip(tmp_path):
 def test_efficientnet_lite0_loads_offline(tmp_path, no_network):
     (p,) = [p for _, p in write_images(tmp_path / "img", 1)]
     bb = get_backbone("efficientnet-lite0")
-    out = extract_features([("x", p)], bb, cache_dir=None, progress=False)
+    out = extract_features([("x", p)], bb, use_cache=False, progress=False)
     assert out.features.matrix.shape == (1, 1280) and out.logits.matrix.shape == (1, 1000)
     assert np.isfinite(out.features.matrix).all() and out.features.matrix.std() > 0
     with torch.no_grad():  # the pooled features feed the pretrained classifier: same logits as the full net

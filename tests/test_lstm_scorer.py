@@ -49,8 +49,7 @@ def topic_data(root: Path) -> TrainingSet:
     corpus = Corpus(root, songs, [], list(VOCAB), {})
     net = Network(["x"], np.array([int(Kind.OTHER)], np.int8), ["x"], np.zeros((0, 2)), np.zeros(0))
     return TrainingSet(corpus, net, img_ids[:30], {i: image_kw[i] for i in img_ids[:30]}, skw,
-                       tags=FeatureTable(img_ids, tags, {"vocabulary": VOCAB}), tag_vocab=list(VOCAB),
-                       extras={"query_image_ids": img_ids[30:]})
+                       tags=FeatureTable(img_ids, tags, {"vocabulary": VOCAB}), tag_vocab=list(VOCAB))
 
 
 @pytest.mark.parametrize("attention", [False, True])
@@ -83,7 +82,7 @@ def test_missing_tag_features_is_a_clear_error(tmp_path):
 
 def test_train_lstm_command_writes_checkpoint_that_fit_reuses(tmp_path):
     from engine.run import load_training_set
-    from evaluation.commands.lstm_cmds import train_lstm
+    from evaluation.pipeline import train_lstm
 
     run = make_run(tmp_path)
     lines: list[str] = []

@@ -9,8 +9,6 @@ import numpy as np
 from graph.common.atomic import atomic_path
 from graph.common.paths import cache_dir
 
-DEFAULT_CACHE_DIR = cache_dir("features")
-
 
 def content_hash(data: bytes) -> str:
     """sha256 of the file content: renamed or copied images hit the cache, edited ones do not."""
@@ -20,8 +18,8 @@ def content_hash(data: bytes) -> str:
 class FeatureCache:
     """`root/<backbone tag>/<sha256>.npy`; a damaged entry reads as a miss and is rewritten."""
 
-    def __init__(self, root: str | Path = DEFAULT_CACHE_DIR, tag: str = "default") -> None:
-        self.dir = Path(root) / tag
+    def __init__(self, root: str | Path | None = None, tag: str = "default") -> None:
+        self.dir = (Path(root) if root is not None else cache_dir("features")) / tag
 
     def path(self, key: str) -> Path:
         return self.dir / f"{key}.npy"

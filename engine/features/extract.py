@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from engine.features.backbones import Backbone, get_backbone
-from engine.features.cache import DEFAULT_CACHE_DIR, FeatureCache, content_hash
+from engine.features.cache import FeatureCache, content_hash
 from engine.features.table import FeatureTable
 from graph.common.skips import SkipLog
 
@@ -83,15 +83,15 @@ def _collate(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone | str = "efficientnet-lite0",
-                     *, weights: str | Path | None = None, cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
-                     batch_size: int = 32, num_workers: int = 0, device: str = "cpu",
+                     *, weights: str | Path | None = None, cache_dir: str | Path | None = None,
+                     use_cache: bool = True, batch_size: int = 32, num_workers: int = 0, device: str = "cpu",
                      progress: bool = True) -> Extraction:
-    """CNN features (+ ImageNet logits) for (image id, file) pairs; bad files are skipped and counted."""
+    """CNN features (+ ImageNet logits) for (image id, file) pairs; bad files are skipped and counted.
+    The cache lives in `cache_dir` (default: graph.common.paths.cache_dir("features"))."""
     bb = get_backbone(backbone, weights=weights) if isinstance(backbone, str) else backbone
     bb = bb.to(device).eval()
     size = bb.feature_dim + bb.num_classes
-    cache = FeatureCache(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR, bb.cache_tag)
-    use_cache = cache_dir is not None
+    cache = FeatureCache(cache_dir, bb.cache_tag)
     ds = _ImageFiles([(i, Path(p)) for i, p in items], bb, cache if use_cache else _NoCache(), size)
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
     report = ExtractReport(total=len(ds))

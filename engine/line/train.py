@@ -11,6 +11,7 @@ from engine.line.model import LINE
 from graph.common.atomic import write_json
 from graph.common.errors import Img2SongError
 from graph.network import Network, read_edgelist
+from graph.rundir import RunDir
 
 
 def load_graph(graph: Network | str | Path | None = None, edgelist: str | Path | None = None) -> Network:
@@ -34,7 +35,7 @@ def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if resume and not cfg.checkpoint:
-        cfg.checkpoint = str(out / "line.ckpt")
+        cfg.checkpoint = str(RunDir(out).line_checkpoint)
     if cfg.checkpoint and not cfg.checkpoint_every:
         cfg.checkpoint_every = 10_000_000
     tic = time.perf_counter()
@@ -44,7 +45,7 @@ def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str
     tic = time.perf_counter()
     model.fit(network, resume=resume)
     fit_s = time.perf_counter() - tic
-    emb_path = model.embeddings_.save(out / "embeddings.npz", "npz")
+    emb_path = model.embeddings_.save(RunDir(out).embeddings, "npz")
     doc = {
         "config": cfg.to_dict(), "resolved": {"samples": model.samples_, "impl": model.impl_,
                                              "threads": cfg.resolved_threads(),
@@ -55,7 +56,9 @@ def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str
         "orders": model.stats_, "embeddings": str(emb_path), "dim": int(model.embeddings_.vectors.shape[1]),
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
     }
-    path = write_json(out / "line.json", doc, indent=2)
+    run = RunDir(out)
+    path = write_json(run.line_record, doc, indent=2)
+    run.record("train", cfg.to_dict(), {"embeddings": emb_path, "line": path})
     rates = ", ".join(f"order {o}: {s['edges_per_s'] / 1e6:.3f}M edges/s" for o, s in model.stats_.items())
     echo(f"LINE [{model.impl_}] trained {network.num_vertices} vertices, {model.samples_} samples per order "
          f"in {fit_s:.1f} s ({rates})")

@@ -5,7 +5,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -13,6 +13,11 @@ from engine.registry import Registry
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
 from graph.network import Network
+from graph.rundir import RunDir
+
+if TYPE_CHECKING:  # annotations only: importing the tables here would pull torch into every scorer import
+    from engine.embeddings import EmbeddingTable
+    from engine.features.table import FeatureTable
 
 
 @dataclass(frozen=True)
@@ -37,19 +42,21 @@ class Recommendation:
 class TrainingSet:
     """Everything a scorer may learn from: the corpus, the network and the artefacts of a run.
 
-    Only training images are in `train_image_ids` (query images are held out of the network).
+    Only training images are here (query images are held out of the network, and their keywords live in the
+    evaluation's own object, which scorers never receive).
     """
 
     corpus: Corpus
     network: Network
     train_image_ids: list[str]
-    image_keywords: dict[str, dict[str, float]]  # image id -> keyword -> weight (as in the network)
+    image_keywords: dict[str, dict[str, float]]  # training image id -> keyword -> weight (as in the network)
     song_keywords: dict[str, dict[str, float]]  # song id -> keyword -> weight
-    embeddings: Any = None  # engine.embeddings.EmbeddingTable over network vertex ids
-    features: Any = None  # engine.features FeatureTable: image id -> CNN vector
-    tags: Any = None  # FeatureTable: image id -> keyword-space tag probabilities
+    embeddings: EmbeddingTable | None = None  # LINE vectors over network vertex ids
+    features: FeatureTable | None = None  # image id -> CNN vector
+    tags: FeatureTable | None = None  # image id -> keyword-space tag probabilities (tag_vocab order)
     tag_vocab: list[str] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
+    features_meta: dict[str, Any] = field(default_factory=dict)  # backbone and weights of `features`
+    run: RunDir | None = None  # the run directory, for scorers that keep checkpoints there (LSTM)
 
 
 class Scorer(ABC):

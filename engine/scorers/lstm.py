@@ -1,69 +1,21 @@
 """The `lstm` scorer: songs ranked by cosine between the image's tag vector and each lyric mapped into tag space."""
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numpy as np
 
 from engine.lstm.dataset import keyword_pairs
+from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens, training_signature
 from engine.lstm.train import LyricTagModel
-from engine.lstm.wordvectors import WordVectors, load_word_vectors, train_word_vectors
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from graph.common.errors import Img2SongError
-
-LSTM_DIR = "lstm"
-WORD_VECTORS_FILE = "word_vectors.npz"
-
-
-def song_tokens(data: TrainingSet) -> dict[str, list[str]]:
-    """Content-word tokens of every lyric (jieba for zh), with the tag vocabulary kept as units."""
-    from graph.keywords import tokenize
-
-    vocab = list(data.tag_vocab)
-    return {s.id: tokenize(s.lyrics, s.language, vocabulary=vocab) for s in data.corpus.songs}
-
-
-def checkpoint_path(run_dir: str | Path, attention: bool) -> Path:
-    return Path(run_dir) / LSTM_DIR / f"lstm-{'attention' if attention else 'baseline'}.pt"
-
-
-def training_signature(pairs: list[tuple[str, str]], tag_vocab: list[str]) -> str:
-    """Hash of what a checkpoint was trained on, so a stale one (other split or vocabulary) is never reused."""
-    h = hashlib.sha256("\n".join(tag_vocab).encode())
-    for i, s in sorted(pairs):
-        h.update(f"{i}\t{s}\n".encode())
-    return h.hexdigest()[:16]
-
-
-def run_word_vectors(data: TrainingSet, tokens: dict[str, list[str]], path: str | Path | None = None,
-                     method: str = "line", dim: int = 64, seed: int = 0) -> WordVectors:
-    """A user's file when named; else <run>/lstm/word_vectors.npz when present; else trained on the lyrics now."""
-    if path:
-        return load_word_vectors(path)
-    run_dir = data.extras.get("run_dir")
-    cached = Path(run_dir) / LSTM_DIR / WORD_VECTORS_FILE if run_dir else None
-    if cached is not None and cached.is_file():
-        return WordVectors.load_npz(cached)
-    return train_word_vectors(list(tokens.values()), dim=dim, method=method, seed=seed, vocabulary=data.tag_vocab)
-
-
-def image_tag_matrix(data: TrainingSet, image_ids: list[str]) -> dict[str, np.ndarray]:
-    """Tag vectors of the given images from TrainingSet.tags; an error naming the first image without one."""
-    if data.tags is None:
-        raise Img2SongError("scorer 'lstm' needs keyword-space tag vectors: run `img2song features --run DIR` first")
-    missing = [i for i in image_ids if i not in data.tags]
-    if missing:
-        raise Img2SongError(f"scorer 'lstm': {len(missing)} images have no tag vector, e.g. {missing[0]!r}")
-    return {i: np.asarray(data.tags[i], np.float32) for i in image_ids}
 
 
 @register_scorer("lstm")
 class LSTMScorer(Scorer):
     """Attention bi-LSTM (Zhou et al.): fits on training images paired with songs through shared keywords.
 
-    With `reuse=True` a checkpoint in <run>/lstm/ (from `img2song train-lstm`) trained on exactly the same pairs
-    and vocabulary is loaded instead of training again.
+    With `reuse=True` a checkpoint in the run (TrainingSet.run, from `img2song train-lstm`) trained on exactly the
+    same pairs and vocabulary is loaded instead of training again.
     """
 
     def __init__(self, attention: bool = True, loss: str = "mse", word_vectors: str | None = None,
@@ -86,8 +38,7 @@ class LSTMScorer(Scorer):
         if not self.pairs_.pairs:
             raise Img2SongError("scorer 'lstm': no (training image, song) pair shares a keyword")
         sig = training_signature(self.pairs_.pairs, list(data.tag_vocab))
-        run_dir = data.extras.get("run_dir")
-        ck = checkpoint_path(run_dir, self.attention) if run_dir else None
+        ck = data.run.lstm_checkpoint(self.attention) if data.run is not None else None
         model = None
         if self.reuse and ck is not None and ck.is_file():
             cand = LyricTagModel.load(ck, device=self.device)
@@ -133,17 +84,3 @@ class LSTMScorer(Scorer):
                    f"({', '.join(words) or 'none'})")
             out.append([Recommendation(self.song_ids_[j], float(row[j]), why) for j in top])
         return out
-
-
-def train_run_model(run_dir: str | Path, attention: bool = True, loss: str = "mse", word_vectors: str | None = None,
-                    epochs: int = 12, device: str | None = "auto", progress: bool = True) -> tuple[LSTMScorer, Path]:
-    """Train the run's LSTM scorer on its training images and save <run>/lstm/lstm-<variant>.pt (reused by fit)."""
-    from engine.run import load_training_set
-
-    data = load_training_set(run_dir)
-    cached = Path(run_dir) / LSTM_DIR / WORD_VECTORS_FILE
-    if word_vectors is None and not cached.is_file():  # train the lyric vectors once per run and keep them
-        run_word_vectors(data, song_tokens(data)).save(cached)
-    scorer = LSTMScorer(attention=attention, loss=loss, word_vectors=word_vectors, epochs=epochs, device=device,
-                        reuse=False, progress=progress).fit(data)
-    return scorer, scorer.model_.save(checkpoint_path(run_dir, attention))

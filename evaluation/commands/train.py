@@ -1,10 +1,11 @@
-"""`img2song train`: LINE embeddings of a network (a thin shell over engine.line.train.train)."""
+"""`img2song train`: LINE embeddings of a run's network, or of a network / C++ edge list given directly."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
 
+from evaluation import pipeline
 from graph.common.errors import Img2SongError
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
@@ -26,8 +27,9 @@ def parse_samples(text: str | None) -> int | None:
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
-        graph: Path | None = typer.Option(None, help="network.npz (or the build-graph output directory)"),
-        out: Path = typer.Option(..., help="output directory (embeddings.npz, line.json)"),
+        run: Path | None = typer.Option(None, help="run directory: its network in, its embeddings out"),
+        graph: Path | None = typer.Option(None, help="instead of --run: network.npz or the directory holding it"),
+        out: Path | None = typer.Option(None, help="output directory (default: the run, or the --graph directory)"),
         edgelist: Path | None = typer.Option(None, help="instead of --graph: a `u v w` edge list (LINE C++ input)"),
         dim: int = typer.Option(128, help="embedding dimension (order both: dim/2 per order)"),
         order: str = typer.Option("both", help="1, 2 or both"),
@@ -41,8 +43,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         resume: bool = typer.Option(False, help="checkpoint into OUT/line.ckpt and resume from it"),
     ) -> None:
         """Train LINE vertex embeddings (Tang et al. 2015) on a network."""
-        from engine.line.train import train
-
-        train(graph, out, edgelist=edgelist, resume=resume, echo=typer.echo, dim=dim, order=order,
-              samples=parse_samples(samples), negative=negative, lr=lr, threads=threads, device=device, impl=impl,
-              seed=seed)
+        pipeline.train_embeddings(run, graph, out, edgelist=edgelist, resume=resume, echo=typer.echo, dim=dim,
+                                  order=order, samples=parse_samples(samples), negative=negative, lr=lr,
+                                  threads=threads, device=device, impl=impl, seed=seed)

@@ -1,0 +1,52 @@
+"""LSTM data preparation from a TrainingSet: lyric tokens, lyric word vectors, image tag vectors, signatures."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from engine.lstm.wordvectors import WordVectors, load_word_vectors, train_word_vectors
+from engine.scorers.base import TrainingSet
+from graph.common.errors import Img2SongError
+
+
+def song_tokens(data: TrainingSet) -> dict[str, list[str]]:
+    """Content-word tokens of every lyric (jieba for zh), with the tag vocabulary kept as units."""
+    from graph.keywords import tokenize
+
+    vocab = list(data.tag_vocab)
+    return {s.id: tokenize(s.lyrics, s.language, vocabulary=vocab) for s in data.corpus.songs}
+
+
+def training_signature(pairs: list[tuple[str, str]], tag_vocab: list[str]) -> str:
+    """Hash of what a checkpoint was trained on, so a stale one (other split or vocabulary) is never reused."""
+    h = hashlib.sha256("\n".join(tag_vocab).encode())
+    for i, s in sorted(pairs):
+        h.update(f"{i}\t{s}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def run_word_vectors(data: TrainingSet, tokens: dict[str, list[str]], path: str | Path | None = None,
+                     method: str = "line", dim: int = 64, seed: int = 0, keep: bool = False) -> WordVectors:
+    """A user's file when named; else the run's lyric vectors when present; else trained on the lyrics now
+    (and kept in the run when `keep`, so that later stages reuse them)."""
+    if path:
+        return load_word_vectors(path)
+    cached = data.run.word_vectors if data.run is not None else None
+    if cached is not None and cached.is_file():
+        return WordVectors.load_npz(cached)
+    wv = train_word_vectors(list(tokens.values()), dim=dim, method=method, seed=seed, vocabulary=data.tag_vocab)
+    if keep and cached is not None:
+        wv.save(cached)
+    return wv
+
+
+def image_tag_matrix(data: TrainingSet, image_ids: list[str]) -> dict[str, np.ndarray]:
+    """Tag vectors of the given images from TrainingSet.tags; an error naming the first image without one."""
+    if data.tags is None:
+        raise Img2SongError("scorer 'lstm' needs keyword-space tag vectors: run `img2song features --run DIR` first")
+    missing = [i for i in image_ids if i not in data.tags]
+    if missing:
+        raise Img2SongError(f"scorer 'lstm': {len(missing)} images have no tag vector, e.g. {missing[0]!r}")
+    return {i: np.asarray(data.tags[i], np.float32) for i in image_ids}

@@ -1,0 +1,27 @@
+"""`img2song evaluate`: hit-rate@10 / precision@10 of the scorers against related-word ground truth."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evaluation import pipeline
+from graph.common.errors import Img2SongError
+
+
+def split_names(values: list[str]) -> list[str]:
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    if not names:
+        raise Img2SongError("--scorers: give at least one scorer name")
+    return names
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("evaluate")
+    def evaluate_cmd(
+        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        scorers: list[str] = typer.Option(["ne,km,pop"], help="scorer names, comma-separated or repeated"),
+        conceptnet_db: Path | None = typer.Option(None, help="a real ConceptNet SQLite DB (conceptnet-lite)"),
+    ) -> None:
+        """Image-to-song hit-rate@10 of the scorers against related-word ground truth (paper's Table 1)."""
+        pipeline.evaluate(run, split_names(scorers), conceptnet_db, echo=typer.echo)

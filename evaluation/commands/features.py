@@ -1,0 +1,20 @@
+"""`img2song features`: CNN features and keyword tags of every corpus image, into the run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evaluation import pipeline
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("features")
+    def features_cmd(
+        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        backbone: str = typer.Option("efficientnet-lite0", help="efficientnet-lite0 | vgg19"),
+        weights: Path | None = typer.Option(None, help="weights file (required for vgg19; never downloaded)"),
+        batch_size: int = typer.Option(32),
+    ) -> None:
+        """Extract CNN features and keyword tags for all corpus images into the run."""
+        pipeline.features(run, backbone, weights, batch_size, echo=typer.echo)

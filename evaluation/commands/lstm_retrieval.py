@@ -1,0 +1,15 @@
+"""`img2song lstm-retrieval`: the image2song R@K / median-rank protocol of the LSTM scorer."""
+from __future__ import annotations
+
+import typer
+
+from evaluation import pipeline
+from evaluation.commands.lstm_options import Device, Epochs, Run, WordVectorsOpt
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("lstm-retrieval")
+    def lstm_retrieval_cmd(run: Run, word_vectors: WordVectorsOpt = None, epochs: Epochs = 12,
+                           device: Device = "auto") -> None:
+        """R@1/5/10 and median rank (both directions, both variants) on song- and image-disjoint splits."""
+        pipeline.lstm_retrieval(run, word_vectors, epochs, device, echo=typer.echo)

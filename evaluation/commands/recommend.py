@@ -1,0 +1,20 @@
+"""`img2song recommend`: songs for photos (files or corpus image ids), each with its reason."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evaluation import pipeline
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("recommend")
+    def recommend_cmd(
+        images: list[str] = typer.Argument(..., help="photo files, or image ids of the run's corpus"),
+        scorer: str = typer.Option("ne", help="scorer name (ne, km, pop, ...)"),
+        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        k: int = typer.Option(10, help="songs per photo"),
+    ) -> None:
+        """Recommend songs for photos, with the reason for each song."""
+        pipeline.recommend(run, images, scorer, k, echo=typer.echo)

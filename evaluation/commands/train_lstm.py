@@ -1,0 +1,24 @@
+"""`img2song train-lstm`: the attention bi-LSTM scorer of a run."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from evaluation import pipeline
+from evaluation.commands.lstm_options import Device, Epochs, Run, WordVectorsOpt
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("train-lstm")
+    def train_lstm_cmd(
+        run: Run,
+        loss: Annotated[str, typer.Option(help="mse | cpl (cosine proximity) | mrl (margin ranking)")] = "mse",
+        attention: Annotated[bool, typer.Option("--attention/--no-attention",
+                                                help="tag attention, or the paper's baseline")] = True,
+        word_vectors: WordVectorsOpt = None,
+        epochs: Epochs = 12,
+        device: Device = "auto",
+    ) -> None:
+        """Train the attention bi-LSTM scorer of a run (saved to <run>/lstm/, reused by the `lstm` scorer)."""
+        pipeline.train_lstm(run, loss, attention, word_vectors, epochs, device, echo=typer.echo)

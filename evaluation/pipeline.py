@@ -1,0 +1,181 @@
+"""The pipeline, one stage a function: build -> train -> export -> features -> LSTM -> evaluate -> recommend.
+
+The CLI commands and the demo are thin shells over these functions, and a notebook calls them directly. Each
+stage reads and writes its artefacts through the run's `RunDir` and records itself in the run manifest, so any
+stage can start from a directory written by another stage, by the Python API or by the CLI. `echo` receives the
+lines a stage prints (what it did and where it wrote).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from graph.common.errors import Img2SongError
+from graph.rundir import RunDir
+
+Echo = Callable[[str], None]
+EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.bin", "npz": "embeddings.npz",
+           "projector": "projector"}
+
+
+def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0.2, seed: int = 0,
+                scheme: str = "count", echo: Echo = print):
+    """Load and validate the corpus, build the network, write it into the run, and print what was done."""
+    from graph.build import build_network
+    from graph.corpus import load_corpus
+
+    c = load_corpus(corpus)
+    for line in c.report.lines():
+        echo(line)
+    result = build_network(c, holdout=holdout, seed=seed, scheme=scheme)
+    paths = result.save(out)
+    stats = result.stats()
+    keys = ("songs", "images", "keywords", "song_keyword_edges", "image_keyword_edges", "query_images",
+            "isolated_vertices")
+    echo("network statistics: " + json.dumps({k: stats[k] for k in keys}, ensure_ascii=False))
+    if stats["skipped"]:
+        echo("skipped while building: " + json.dumps(stats["skipped"], ensure_ascii=False))
+    echo(f"built in {result.seconds:.2f} s; wrote " + ", ".join(str(p) for p in paths.values()))
+    return result
+
+
+def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path | None = None,
+                     out: str | Path | None = None, edgelist: str | Path | None = None, resume: bool = False,
+                     echo: Echo = print, **config: Any) -> Path:
+    """LINE embeddings of a run's network (or of a given network / C++ edge list) into the run (or `out`)."""
+    from engine.line.train import train
+
+    if run is not None and (graph is not None or edgelist is not None):
+        raise Img2SongError("train: give a run (--run) or a network (--graph / --edgelist), not both")
+    if run is not None:
+        r = RunDir.of(run).require_dir()
+        graph, out = r.network, out or r.path
+    elif out is None:
+        if graph is None:
+            raise Img2SongError("train: give --run DIR, or --graph / --edgelist with --out DIR")
+        if edgelist is not None:
+            raise Img2SongError("train --edgelist: give --out DIR for the embeddings")
+        g = Path(graph)
+        out = g if g.is_dir() else g.parent
+    return train(graph, out, edgelist=edgelist, resume=resume, echo=echo, **config)
+
+
+def export_embeddings(embeddings: str | Path, out: str | Path, format: str, kind: list[str] | None = None,
+                      source_format: str | None = None, echo: Echo = print) -> Path:
+    """Load a table (format from its suffix unless given), keep the chosen kinds, write `out` in `format`."""
+    from engine.embeddings import FORMATS, EmbeddingTable
+
+    if format not in FORMATS:
+        raise Img2SongError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    table = EmbeddingTable.load(embeddings, source_format)
+    if kind:
+        table = table.select(kind)
+        if not len(table):
+            raise Img2SongError(f"{embeddings}: no vertices of kind {', '.join(kind)}")
+    path = table.save(out, format)
+    echo(f"wrote {len(table)} vectors (dim {table.dim}) as {format} to {path}")
+    return path
+
+
+def export_run(run: RunDir | str | Path, echo: Echo = print) -> dict[str, Path]:
+    """The run's embeddings in every format (and the songs alone as word2vec text) into <run>/export/."""
+    r = RunDir.of(run)
+    paths = {fmt: export_embeddings(r.embeddings, r.export_dir / name, fmt, echo=echo) for fmt, name in EXPORTS.items()}
+    paths["songs"] = export_embeddings(r.embeddings, r.export_dir / "songs.w2v.txt", "word2vec", kind=["song"],
+                                       echo=echo)
+    r.record("export", {"formats": list(EXPORTS)}, paths)
+    return paths
+
+
+def features(run: RunDir | str | Path, backbone: str = "efficientnet-lite0", weights: str | Path | None = None,
+             batch_size: int = 32, echo: Echo = print) -> dict[str, Any]:
+    """CNN features + keyword tags of every corpus image into <run>/features/."""
+    from engine.features.stage import compute_run_features
+
+    res = compute_run_features(run, backbone, weights, batch_size=batch_size)
+    for line in res["report"].lines():
+        echo(line)
+    echo(f"tags reach {len(res['meta']['tag_keywords_reachable'])} keywords of the vocabulary")
+    echo("wrote " + ", ".join(str(p) for p in res["paths"].values()))
+    return res
+
+
+def train_lstm(run: RunDir | str | Path, loss: str = "mse", attention: bool = True,
+               word_vectors: str | Path | None = None, epochs: int = 12, device: str = "auto",
+               progress: bool = True, echo: Echo = print) -> Path:
+    """Train the run's attention bi-LSTM scorer on its training images; save the checkpoint the scorer reuses."""
+    from engine.lstm.prepare import run_word_vectors, song_tokens
+    from engine.run import load_training_set
+    from engine.scorers.lstm import LSTMScorer
+
+    if loss not in ("mse", "cpl", "mrl"):
+        raise Img2SongError(f"--loss must be mse, cpl or mrl, got {loss!r}")
+    r = RunDir.of(run)
+    data = load_training_set(r)
+    if word_vectors is None:  # train the lyric vectors once per run and keep them
+        run_word_vectors(data, song_tokens(data), keep=True)
+    scorer = LSTMScorer(attention=attention, loss=loss, word_vectors=str(word_vectors) if word_vectors else None,
+                        epochs=epochs, device=device, reuse=False, progress=progress).fit(data)
+    path = scorer.model_.save(r.lstm_checkpoint(attention))
+    m = scorer.model_
+    last = m.history_[-1] if m.history_ else {}
+    echo(f"{m.variant} bi-LSTM ({loss}) on {len(scorer.pairs_.pairs)} pairs, {len(scorer.pairs_.songs)} songs: "
+         f"{len(m.history_)} epochs, best {getattr(m, 'best_epoch_', '?')}, last {last}, {m.fit_seconds_:.1f} s "
+         f"on {m.device_}; word vectors: {m.word_vectors_.source}")
+    echo(f"wrote {path}")
+    r.record(f"train-lstm-{m.variant}", {"loss": loss, "attention": attention, "word_vectors": word_vectors,
+                                         "epochs": epochs, "device": device}, {"checkpoint": path})
+    return path
+
+
+def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = None, epochs: int = 12,
+                   device: str = "auto", echo: Echo = print) -> dict:
+    """R@K / med r of both LSTM variants on the two splits; prints the table beside the paper's."""
+    from evaluation.retrieval import render_markdown, retrieval_result
+
+    res = retrieval_result(run, word_vectors=word_vectors, epochs=epochs, device=device)
+    echo(render_markdown(res.metrics, res.details))
+    echo(f"wrote {res.details['written']}")
+    RunDir.of(run).record("lstm-retrieval", {"word_vectors": word_vectors, "epochs": epochs, "device": device},
+                          {"retrieval": res.details["written"]})
+    return res.metrics
+
+
+def evaluate(run: RunDir | str | Path, scorers: Sequence[str] = ("ne", "km", "pop"),
+             conceptnet_db: str | Path | None = None, echo: Echo = print, **kw: Any):
+    """hit-rate@10 / precision@10 report of the scorers on the run's held-out images."""
+    from evaluation.protocol import evaluate_run
+
+    r = RunDir.of(run)
+    rep = evaluate_run(r, scorers=list(scorers), conceptnet_db=conceptnet_db, **kw)
+    k = rep.meta["k"]
+    echo(f"{rep.meta['queries_evaluated']} query images; hit_rate@{k} by n:")
+    for name, m in rep.scorers.items():
+        echo(f"  {name:6s} " + "  ".join(f"n={n}: {v:.3f}" for n, v in m[f"hit_rate@{k}"].items()))
+    echo("wrote " + ", ".join(str(p) for p in (r.report_json, r.report_md, r.report_png, r.per_query)))
+    return rep
+
+
+def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: str = "ne", k: int = 10,
+              echo: Echo = print) -> list[list[Any]]:
+    """Top-k songs for each photo (file or corpus image id), printed with title, artist, first line, reason."""
+    from engine.run import load_training_set, photo_queries
+    from engine.scorers.base import get_scorer
+
+    if k < 1:
+        raise Img2SongError(f"--k must be at least 1, got {k}")
+    data = load_training_set(run)
+    model = get_scorer(scorer).fit(data)
+    out = []
+    for img, q in zip(images, photo_queries(run, list(images), data)):
+        recs = model.recommend(q, k)
+        echo(f"{img}  [{scorer}]" + (f"  keywords: {', '.join(q.keywords)}" if q.keywords else ""))
+        for rank, rec in enumerate(recs, start=1):
+            s = data.corpus.song(rec.song_id)
+            first = next((ln.strip() for ln in s.lyrics.splitlines() if ln.strip()), "")
+            echo(f"{rank:3d}. {s.title} - {s.artist or 'unknown'}: {first[:60]}")
+            echo(f"     why: {rec.explanation}")
+        out.append(recs)
+    return out

@@ -1,0 +1,176 @@
+"""One owner of a run directory: the path of every artefact, the manifest of stages, typed reads of graph files.
+
+In the manner of PyTorch-BigGraph's checkpoint storage: every stage (build, train, features, LSTM, scorers,
+evaluation, report) asks a `RunDir` where its artefacts go and records in `run.json` what it wrote and with which
+parameters, so a run written by the Python API and one written by the CLI are the same thing. Artefacts of later
+layers (embeddings, features, reports) are read by the classes that own their formats (EmbeddingTable,
+FeatureTable, Report), at the paths named here; this module sits in graph (the bottom of the import flow).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graph.common.atomic import write_json
+from graph.common.errors import Img2SongError
+
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training images (in the network) and held-out query images (for evaluation only)."""
+
+    train: list[str]
+    query: list[str]
+
+
+@dataclass(frozen=True)
+class KeywordFile:
+    """keywords.json: the vocabulary (tag-vector order) and keyword weights of every image and song."""
+
+    vocabulary: list[str]
+    images: dict[str, dict[str, float]]
+    songs: dict[str, dict[str, float]]
+
+
+def read_json(path: Path, what: str, hint: str = "") -> Any:
+    """Parse a run file; a missing or malformed file is an error naming it (and the command that writes it)."""
+    if not path.is_file():
+        raise Img2SongError(f"{path}: {what} not found" + (f" ({hint})" if hint else ""))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise Img2SongError(f"{path}: malformed JSON ({e})") from None
+
+
+class RunDir:
+    """Paths, manifest and graph-level artefacts of one run directory."""
+
+    MANIFEST = "run.json"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def of(cls, run: RunDir | str | Path) -> RunDir:
+        return run if isinstance(run, RunDir) else cls(run)
+
+    def require_dir(self) -> RunDir:
+        if not self.path.is_dir():
+            raise Img2SongError(f"{self.path}: run directory not found")
+        return self
+
+    # ------------------------------------------------------------------------------------- artefact paths
+    manifest = property(lambda self: self.path / self.MANIFEST)
+    network = property(lambda self: self.path / "network.npz")
+    network_stats = property(lambda self: self.path / "network_stats.json")
+    split = property(lambda self: self.path / "split.json")
+    keywords = property(lambda self: self.path / "keywords.json")
+    embeddings = property(lambda self: self.path / "embeddings.npz")
+    line_record = property(lambda self: self.path / "line.json")
+    line_checkpoint = property(lambda self: self.path / "line.ckpt")
+    export_dir = property(lambda self: self.path / "export")
+    features_dir = property(lambda self: self.path / "features")
+    features = property(lambda self: self.features_dir / "features.npz")
+    logits = property(lambda self: self.features_dir / "logits.npz")
+    tags = property(lambda self: self.features_dir / "tags.npz")
+    features_meta = property(lambda self: self.features_dir / "features.json")
+    lstm_dir = property(lambda self: self.path / "lstm")
+    word_vectors = property(lambda self: self.lstm_dir / "word_vectors.npz")
+    lstm_retrieval = property(lambda self: self.lstm_dir / "retrieval.json")
+    scorers_dir = property(lambda self: self.path / "scorers")
+    related_words = property(lambda self: self.path / "related_words.json")
+    report_json = property(lambda self: self.path / "report.json")
+    report_md = property(lambda self: self.path / "report.md")
+    report_png = property(lambda self: self.path / "report.png")
+    per_query = property(lambda self: self.path / "per_query.jsonl")
+
+    def lstm_checkpoint(self, attention: bool) -> Path:
+        return self.lstm_dir / f"lstm-{'attention' if attention else 'baseline'}.pt"
+
+    def scorer_dir(self, name: str) -> Path:
+        return self.scorers_dir / name
+
+    # ------------------------------------------------------------------------------------------ manifest
+    def read_manifest(self) -> dict[str, Any]:
+        """run.json ({} when absent). Older runs hold only {"corpus", "holdout", "seed", "scheme"}."""
+        if not self.manifest.is_file():
+            return {}
+        doc = read_json(self.manifest, "run manifest")
+        if not isinstance(doc, dict):
+            raise Img2SongError(f"{self.manifest}: expected a JSON object")
+        return doc
+
+    def record(self, stage: str, params: dict[str, Any], outputs: dict[str, Any] | None = None,
+               **top: Any) -> Path:
+        """Note in run.json that `stage` finished, with its parameters and outputs (atomic rewrite)."""
+        doc = self.read_manifest()
+        doc.setdefault("format", MANIFEST_FORMAT)
+        doc.update(top)
+        stages = doc.setdefault("stages", {})
+        stages[stage] = {"params": _jsonable(params), "outputs": _jsonable(outputs or {}),
+                         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        return write_json(self.manifest, doc)
+
+    def stage(self, stage: str) -> dict[str, Any] | None:
+        return self.read_manifest().get("stages", {}).get(stage)
+
+    def corpus_path(self) -> Path:
+        """The corpus named in run.json: absolute, else relative to the working directory, else to the run."""
+        doc = read_json(self.manifest, "run manifest",
+                        "is this a run directory? `img2song build-graph --corpus C --out DIR` writes it")
+        if not isinstance(doc, dict) or not isinstance(doc.get("corpus"), str):
+            raise Img2SongError(f"{self.manifest}: field 'corpus' (path of the corpus directory) is missing")
+        p = Path(doc["corpus"])
+        for cand in ([p] if p.is_absolute() else [p, self.path / p]):
+            if cand.is_dir():
+                return cand
+        raise Img2SongError(f"{self.manifest}: field 'corpus': directory {doc['corpus']} not found")
+
+    # ------------------------------------------------------------------------------ graph-level artefacts
+    def read_split(self) -> Split:
+        doc = read_json(self.split, "train/query split", "written by `img2song build-graph`")
+        for key in ("train", "query"):
+            if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
+                raise Img2SongError(f"{self.split}: field '{key}' must be a list of image ids")
+        return Split([str(i) for i in doc["train"]], [str(i) for i in doc["query"]])
+
+    def read_keywords(self) -> KeywordFile:
+        doc = read_json(self.keywords, "keyword file", "written by `img2song build-graph`")
+        for key in ("images", "songs"):
+            if not isinstance(doc, dict) or not isinstance(doc.get(key), dict):
+                raise Img2SongError(f"{self.keywords}: field '{key}' must map ids to {{keyword: weight}}")
+        vocab = doc.get("vocabulary")
+        if not isinstance(vocab, list):
+            raise Img2SongError(f"{self.keywords}: field 'vocabulary' must be a list of keywords")
+
+        def table(d: dict) -> dict[str, dict[str, float]]:
+            return {str(i): {str(k): float(w) for k, w in kw.items()} for i, kw in d.items()}
+
+        return KeywordFile([str(w) for w in vocab], table(doc["images"]), table(doc["songs"]))
+
+    def read_features_meta(self) -> dict[str, Any]:
+        """features/features.json ({} when features were not extracted yet)."""
+        return read_json(self.features_meta, "feature description") if self.features_meta.is_file() else {}
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
