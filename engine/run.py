@@ -39,21 +39,24 @@ def load_training_set(run: RunDir | str | Path, corpus: Corpus | None = None) ->
     kw = run.read_keywords()
     embeddings = EmbeddingTable.load(run.embeddings) if run.embeddings.is_file() else None
     features = FeatureTable.load(run.features) if run.features.is_file() else None
-    tags = FeatureTable.load(run.tags) if run.tags.is_file() else None
+    tag_path, tag_source = ((run.keyword_probs, "keyword-probe") if run.keyword_probs.is_file()
+                            else (run.tags, "imagenet-hypernyms"))
+    tags = FeatureTable.load(tag_path) if tag_path.is_file() else None
     if tags is not None and tags.meta.get("vocabulary") != kw.vocabulary:
-        raise Img2SongError(f"{run.tags}: tags were computed for another keyword vocabulary; "
+        raise Img2SongError(f"{tag_path}: tags were computed for another keyword vocabulary; "
                             f"rerun `img2song features --run {run.path}`")
     query = set(split.query)
     return TrainingSet(
         corpus=corpus, network=network, train_image_ids=split.train,
         image_keywords={i: w for i, w in kw.images.items() if i not in query},
         song_keywords=kw.songs, embeddings=embeddings, features=features, tags=tags, tag_vocab=kw.vocabulary,
-        features_meta=run.read_features_meta(), run=run)
+        tag_source=tag_source if tags is not None else "", features_meta=run.read_features_meta(), run=run)
 
 
 def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: TrainingSet | None = None,
                   cache_dir: str | Path | None = None, progress: bool = False) -> list[Query]:
-    """Queries for photos: a file is new (features with the run's backbone, tags for KM and the LSTM); a corpus
+    """Queries for photos: a file is new (features with the run's backbone; tags for KM and the LSTM from the
+    run's tag source: the keyword probe when there is one, else ImageNet hypernyms); a corpus
     image id reuses the run's features and tags, and a training image's known keywords (never a query image's)."""
     from engine.features.extract import extract_features
     from engine.features.tags import ImageNetTagger
@@ -76,7 +79,12 @@ def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: Trai
         if ext.report.skipped:
             raise Img2SongError("cannot read photo: " + "; ".join(ext.report.lines()[1:]))
         feats = {i: ext.features[i] for i in ext.features.ids}
-        if ext.logits is not None:
+        if data.tag_source == "keyword-probe" and run.keyword_probe.is_file():
+            from engine.features.probe import KeywordProbe
+
+            probs = KeywordProbe.load(run.keyword_probe).predict_proba(ext.features.matrix)
+            tags = dict(zip(ext.features.ids, probs))
+        elif ext.logits is not None:
             tagger = ImageNetTagger(data.tag_vocab, data.corpus.lexicon)
             tags = dict(zip(ext.logits.ids, tagger.tag_probs(ext.logits.matrix)))
     queries = []

@@ -92,13 +92,19 @@ def export_run(run: RunDir | str | Path, echo: Echo = print) -> dict[str, Path]:
 def features(run: RunDir | str | Path, backbone: str = "efficientnet-lite0", weights: str | Path | None = None,
              batch_size: int = 32, echo: Echo = print) -> dict[str, Any]:
     """CNN features + keyword tags of every corpus image into <run>/features/."""
-    from engine.features.stage import compute_run_features
+    from engine.features.stage import compute_run_features, train_keyword_probe
 
     res = compute_run_features(run, backbone, weights, batch_size=batch_size)
     for line in res["report"].lines():
         echo(line)
-    echo(f"tags reach {len(res['meta']['tag_keywords_reachable'])} keywords of the vocabulary")
+    echo(f"ImageNet tags reach {len(res['meta']['tag_keywords_reachable'])} keywords of the vocabulary")
     echo("wrote " + ", ".join(str(p) for p in res["paths"].values()))
+    probe = train_keyword_probe(run)
+    v = probe["validation"]
+    echo(f"keyword probe on {probe['training_images']} training images: validation top-1 {v['top1']:.3f}, "
+         f"top-3 {v['top3']:.3f} ({v['images']} images; l2 {v['l2']:g}, temperature {v['temperature']:.2f}); "
+         f"wrote " + ", ".join(str(p) for p in probe["paths"].values()))
+    res["probe"] = probe
     return res
 
 

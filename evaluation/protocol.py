@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from engine.run import load_training_set
@@ -18,9 +19,17 @@ from graph.common.errors import Img2SongError
 from graph.keywords import contains_any
 from graph.rundir import RunDir
 
+PROTOCOLS = ("photo", "oracle")
+PROTOCOL_DEFINITIONS = {
+    "photo": "no scorer sees a query image's keywords: each gets the image only (CNN features and the keyword "
+             "distribution predicted from its pixels), as for a user's new photo; KM matches the predicted keywords",
+    "oracle": "the paper's protocol: the query image's true keywords are handed to the scorers (only KM reads "
+              "them, so KM hits by construction; the others answer as under `photo`)",
+}
 
-def query_for(ts: TrainingSet, image_id: str, keywords: Sequence[str]) -> Query:
-    """A held-out image as a Query: its known keywords plus the run's CNN features and tags when present."""
+
+def query_for(ts: TrainingSet, image_id: str, keywords: Sequence[str] = ()) -> Query:
+    """A held-out image as a Query: the run's CNN features and tags when present, plus `keywords` (oracle only)."""
     try:
         path = ts.corpus.image_path(image_id)
     except KeyError:
@@ -30,44 +39,80 @@ def query_for(ts: TrainingSet, image_id: str, keywords: Sequence[str]) -> Query:
     return Query(image_id=image_id, path=path, keywords=tuple(keywords), features=feats, tag_probs=tags)
 
 
+def _ask(scorer: Any, qs: list[Query], k: int, skipped: dict[str, int]) -> list[list[Recommendation] | None]:
+    """k songs per query in one batch; when the batch fails, query by query, counting each failure's reason."""
+    try:
+        return list(scorer.recommend_batch(qs, k))
+    except Img2SongError:
+        out: list[list[Recommendation] | None] = []
+        for q in qs:
+            try:
+                out.append(scorer.recommend(q, k))
+            except Img2SongError as e:
+                reason = re.sub(r"image \S+", "image <id>", str(e))[:160]
+                skipped[reason] = skipped.get(reason, 0) + 1
+                out.append(None)
+        return out
+
+
 def recommend_all(ts: TrainingSet, scorers: Sequence[str], queries: dict[str, list[str]], k: int = 10,
-                  scorer_params: dict[str, dict[str, Any]] | None = None, progress: bool = True,
-                  batch_size: int = 256) -> tuple[dict[str, dict[str, list[Recommendation]]], dict[str, dict[str, int]]]:
-    """Fit every scorer once, then ask it for k songs per query; per-query failures are counted, not fatal."""
-    recs: dict[str, dict[str, list[Recommendation]]] = {}
-    skipped: dict[str, dict[str, int]] = {}
+                  scorer_params: dict[str, dict[str, Any]] | None = None, protocols: Sequence[str] = PROTOCOLS,
+                  progress: bool = True, batch_size: int = 256,
+                  ) -> tuple[dict[str, dict[str, dict[str, list[Recommendation]]]], dict[str, dict[str, dict[str, int]]]]:
+    """Fit every scorer once, then ask it for k songs per query under each protocol: recs[protocol][scorer][image].
+    Only the oracle protocol's queries carry keywords. Per-query failures are counted, not fatal."""
+    for p in protocols:
+        if p not in PROTOCOLS:
+            raise Img2SongError(f"unknown protocol {p!r}: expected one of {', '.join(PROTOCOLS)}")
+    recs = {p: {} for p in protocols}
+    skipped = {p: {} for p in protocols}
+    items = list(queries.items())
     for name in scorers:
         scorer = get_scorer(name, **(scorer_params or {}).get(name, {})).fit(ts)
-        recs[name], skipped[name] = {}, {}
-        items = list(queries.items())
-        bar = tqdm(total=len(items), desc=f"recommend ({name})", disable=not progress)
-        for start in range(0, len(items), batch_size):
-            chunk = items[start:start + batch_size]
-            qs = [query_for(ts, image_id, kws) for image_id, kws in chunk]
-            try:
-                lists = scorer.recommend_batch(qs, k)
-            except Img2SongError:  # find the failing queries one by one
-                lists = []
-                for q in qs:
-                    try:
-                        lists.append(scorer.recommend(q, k))
-                    except Img2SongError as e:
-                        reason = re.sub(r"image \S+", "image <id>", str(e))[:160]
-                        skipped[name][reason] = skipped[name].get(reason, 0) + 1
-                        lists.append(None)
-            for (image_id, _), got in zip(chunk, lists):
-                if got is not None:
-                    recs[name][image_id] = got
-            bar.update(len(chunk))
-        bar.close()
+        for p in protocols:
+            recs[p][name], skipped[p][name] = {}, {}
+            bar = tqdm(total=len(items), desc=f"recommend ({name}, {p})", disable=not progress)
+            for start in range(0, len(items), batch_size):
+                chunk = items[start:start + batch_size]
+                qs = [query_for(ts, image_id, kws if p == "oracle" else ()) for image_id, kws in chunk]
+                for (image_id, _), got in zip(chunk, _ask(scorer, qs, k, skipped[p][name])):
+                    if got is not None:
+                        recs[p][name][image_id] = got
+                bar.update(len(chunk))
+            bar.close()
     return recs, skipped
+
+
+def keyword_predictor_accuracy(ts: TrainingSet, queries: dict[str, list[str]]) -> dict[str, Any]:
+    """Top-1 / top-3 accuracy of the run's keyword tags on the query images (a hit: a true keyword among them),
+    beside always guessing the most frequent training keyword."""
+    from collections import Counter
+
+    ids = [i for i in queries if ts.tags is not None and i in ts.tags]
+    out: dict[str, Any] = {"source": ts.tag_source or "none", "queries": len(ids)}
+    if not ids:
+        return out
+    vocab = ts.tag_vocab
+    for k in (1, 3):
+        hits = []
+        for i in ids:
+            top = np.argsort(-np.asarray(ts.tags[i]), kind="stable")[:k]
+            hits.append(bool({vocab[j] for j in top} & set(queries[i])))
+        out[f"top{k}"] = float(np.mean(hits))
+    freq = Counter(w for kws in ts.image_keywords.values() for w in kws)
+    if freq:
+        common = freq.most_common(1)[0][0]
+        out["majority_top1"] = float(np.mean([common in queries[i] for i in ids]))
+    return out
 
 
 def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str] = ("ne", "km", "pop"),
                  conceptnet_db: str | Path | None = None, ns: Sequence[int] = N_VALUES, k: int = 10,
                  seed: int = 0, n_boot: int = 2000, scorer_params: dict[str, dict[str, Any]] | None = None,
-                 cache_dir: str | Path | None = None, write: bool = True, progress: bool = True) -> Report:
-    """hit-rate@k and precision@k of each scorer for each n; writes report.{json,md,png} + per_query.jsonl."""
+                 cache_dir: str | Path | None = None, write: bool = True, progress: bool = True,
+                 protocols: Sequence[str] = PROTOCOLS) -> Report:
+    """hit-rate@k and precision@k of each scorer for each n under each protocol; writes report.{json,md,png} +
+    per_query.jsonl."""
     run = RunDir.of(run_dir)
     ts = load_training_set(run)
     all_queries = load_eval_queries(run).keywords()
@@ -80,31 +125,36 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str] = ("ne", "
                           dump=None if conceptnet_db else ts.corpus.related_words_dump)
     related, related_path = related_for_run(run.path, {w for kws in queries.values() for w in kws}, source,
                                             max(ns), progress=progress)
-    recs, skipped = recommend_all(ts, scorers, queries, k, scorer_params, progress)
-    answered = [i for i in queries if all(i in recs[s] for s in scorers)]
+    recs, skipped = recommend_all(ts, scorers, queries, k, scorer_params, protocols, progress)
+    answered = [i for i in queries if all(i in recs[p][s] for p in protocols for s in scorers)]
     lyrics = {s.id: s.lyrics for s in ts.corpus.songs}
     rows: list[dict[str, Any]] = []
-    for name in scorers:
-        for n in ns:
-            for image_id in answered:
-                kws = queries[image_id]
-                words = set(kws) | {w for kw in kws for w in related.get(kw, [])[:n]}
-                songs = [r.song_id for r in recs[name][image_id]]
-                rows.append({"scorer": name, "n": n, "image": image_id, "keywords": kws, "songs": songs,
-                             "hits": [contains_any(lyrics.get(s, ""), words) for s in songs]})
+    for p in protocols:
+        for name in scorers:
+            for n in ns:
+                for image_id in answered:
+                    kws = queries[image_id]
+                    words = set(kws) | {w for kw in kws for w in related.get(kw, [])[:n]}
+                    songs = [r.song_id for r in recs[p][name][image_id]]
+                    rows.append({"protocol": p, "scorer": name, "n": n, "image": image_id, "keywords": kws,
+                                 "songs": songs, "hits": [contains_any(lyrics.get(s, ""), words) for s in songs]})
     meta = {"run": str(run.path), "k": k, "ns": list(ns), "seed": seed, "n_boot": n_boot,
             "queries_total": len(all_queries), "queries_evaluated": len(answered),
             "queries_dropped": {r: c for r, c in dropped.items() if c},
-            "scorer_skips": {s: v for s, v in skipped.items() if v},
+            "scorer_skips": {p: {s: v for s, v in by.items() if v} for p, by in skipped.items()
+                             if any(by.values())},
+            "protocol_definitions": {p: PROTOCOL_DEFINITIONS[p] for p in protocols},
+            "keyword_predictor": keyword_predictor_accuracy(ts, queries),
             "ground_truth": {"source": source.source_id, "related_words": str(related_path),
                              "keywords": len(related), "keywords_without_related_words":
                                  sorted(kw for kw, ws in related.items() if not ws)}}
-    report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta)
+    report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta, protocols=list(protocols))
     if run.lstm_retrieval.is_file():  # written by `img2song lstm-retrieval`
         report.retrieval = json.loads(run.lstm_retrieval.read_text(encoding="utf-8"))
     if write:
         report.write(run.path)
         run.record("evaluate", {"scorers": list(scorers), "conceptnet_db": conceptnet_db, "ns": list(ns), "k": k,
-                                "seed": seed, "n_boot": n_boot, "scorer_params": scorer_params or {}},
+                                "seed": seed, "n_boot": n_boot, "scorer_params": scorer_params or {},
+                                "protocols": list(protocols)},
                    {"report": run.report_json, "per_query": run.per_query})
     return report

@@ -34,11 +34,12 @@ class Report:
     paired_tests: dict[str, dict[str, Any]]
     meta: dict[str, Any]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)  # protocol -> {"scorers", "paired_tests"}
     retrieval: dict[str, Any] | None = None  # <run>/lstm/retrieval.json: {"retrieval": metrics, "details": ...}
 
     def to_json(self) -> dict[str, Any]:
         k = self.meta.get("k", 10)
-        doc = {"scorers": self.scorers, "paired_tests": self.paired_tests,
+        doc = {"scorers": self.scorers, "paired_tests": self.paired_tests, "protocols": self.protocols,
                "definitions": {key.replace("@k", f"@{k}"): v for key, v in DEFINITIONS.items()},
                "paper_table1_hit_rate@10": PAPER_TABLE1, **self.meta}
         if self.retrieval:
@@ -61,36 +62,18 @@ class Report:
 
     def markdown(self) -> str:
         k, ns = self.meta.get("k", 10), [str(n) for n in self.meta.get("ns", [])]
-        names = list(self.scorers)
-        paper = PAPER_TABLE1 if k == 10 else {}  # the paper's numbers are hit rate@10
         lines = [f"# Image-to-song retrieval: hit rate@{k}", "",
                  (f"Run `{self.meta.get('run', '')}`: {self.meta.get('queries_evaluated', 0)} held-out query images "
                   f"evaluated (of {self.meta.get('queries_total', 0)}). Ground truth: "
-                  f"`{self.meta.get('ground_truth', {}).get('source', '')}`."), "",
-                 f"## hit rate@{k} (95% bootstrap interval)" + (" beside the paper's Table 1" if paper else ""), "",
-                 "| n | " + " | ".join(f"{s} | paper {s}" if s in paper else s for s in names) + " |",
-                 "|---|" + "|".join("---|---" if s in paper else "---" for s in names) + "|"]
-        for n in ns:
-            cells = []
-            for s in names:
-                cells.append(_cell(self.scorers[s], f"hit_rate@{k}", n))
-                if s in paper:
-                    cells.append(f"{paper[s][n]:.3f}" if n in paper[s] else "—")
-            lines.append(f"| {_n_label(n)} | " + " | ".join(cells) + " |")
-        lines += ["", f"## precision@{k} (95% bootstrap interval)", "",
-                  "| n | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        for n in ns:
-            lines.append(f"| {_n_label(n)} | " + " | ".join(_cell(self.scorers[s], f"precision@{k}", n)
-                                                          for s in names) + " |")
-        if self.paired_tests:
-            lines += ["", f"## Paired tests on per-query hit@{k}", "",
-                      "| pair | n | difference [95% CI] | only first hits | only second hits | McNemar exact p |",
-                      "|---|---|---|---|---|---|"]
-            for pair, by_n in self.paired_tests.items():
-                for n, t in by_n.items():
-                    lo, hi = t["ci95"]
-                    lines.append(f"| {pair} | {n} | {t['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {t['only_first']} | "
-                                 f"{t['only_second']} | {t['p_value']:.3g} |")
+                  f"`{self.meta.get('ground_truth', {}).get('source', '')}`."), ""]
+        kp = self.meta.get("keyword_predictor") or {}
+        if kp.get("queries"):
+            lines += [(f"Keywords predicted from the pixels ({kp['source']}): top-1 accuracy {kp['top1']:.3f}, "
+                       f"top-3 {kp['top3']:.3f} on the {kp['queries']} query images (always guessing the most "
+                       f"frequent training keyword: {kp.get('majority_top1', float('nan')):.3f})."), ""]
+        protocols = self.protocols or {"photo": {"scorers": self.scorers, "paired_tests": self.paired_tests}}
+        for proto, res in protocols.items():
+            lines += self._protocol_tables(proto, res["scorers"], res["paired_tests"], k, ns)
         lines += ["", "## Definitions", ""]
         lines += [f"- **{key.replace('@k', f'@{k}')}**: {v}" for key, v in DEFINITIONS.items()]
         lines += ["- **n**: number of related words per keyword taken into the ground truth (top n by edge weight); "
@@ -108,8 +91,41 @@ class Report:
             lines += ["", render_markdown(self.retrieval["retrieval"], self.retrieval.get("details"))]
         return "\n".join(lines) + "\n"
 
+    def _protocol_tables(self, proto: str, scorers: dict[str, Any], tests: dict[str, Any], k: int,
+                         ns: list[str]) -> list[str]:
+        names = list(scorers)
+        paper = PAPER_TABLE1 if k == 10 and proto == "oracle" else {}  # the paper's numbers: hit rate@10, oracle
+        definition = self.meta.get("protocol_definitions", {}).get(proto, "")
+        lines = [f"## Protocol `{proto}`" + (f": {definition}" if definition else ""), "",
+                 f"### hit rate@{k} (95% bootstrap interval)" + (" beside the paper's Table 1" if paper else ""), "",
+                 "| n | " + " | ".join(f"{s} | paper {s}" if s in paper else s for s in names) + " |",
+                 "|---|" + "|".join("---|---" if s in paper else "---" for s in names) + "|"]
+        for n in ns:
+            cells = []
+            for s in names:
+                cells.append(_cell(scorers[s], f"hit_rate@{k}", n))
+                if s in paper:
+                    cells.append(f"{paper[s][n]:.3f}" if n in paper[s] else "—")
+            lines.append(f"| {_n_label(n)} | " + " | ".join(cells) + " |")
+        lines += ["", f"### precision@{k} (95% bootstrap interval)", "",
+                  "| n | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for n in ns:
+            lines.append(f"| {_n_label(n)} | " + " | ".join(_cell(scorers[s], f"precision@{k}", n)
+                                                          for s in names) + " |")
+        if tests:
+            lines += ["", f"### Paired tests on per-query hit@{k} (`{proto}`)", "",
+                      "| pair | n | difference [95% CI] | only first hits | only second hits | McNemar exact p |",
+                      "|---|---|---|---|---|---|"]
+            for pair, by_n in tests.items():
+                for n, t in by_n.items():
+                    lo, hi = t["ci95"]
+                    lines.append(f"| {pair} | {n} | {t['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {t['only_first']} | "
+                                 f"{t['only_second']} | {t['p_value']:.3g} |")
+        return lines + [""]
+
     def plot(self, path: str | Path) -> Path:
-        """hit rate@k against n, one line per scorer with its interval; the paper's values dashed."""
+        """hit rate@k against n under the top-level protocol, one line per scorer with its interval; the paper's
+        values dotted (they are oracle-protocol figures)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -126,10 +142,11 @@ class Report:
             ax.plot(x, y, "o-", color=color, label=name)
             ax.fill_between(x, lo, hi, color=color, alpha=0.15)
             if name in PAPER_TABLE1 and k == 10:
-                ax.plot(x, [PAPER_TABLE1[name].get(str(n), np.nan) for n in ns], "--", color=color, alpha=0.6,
-                        label=f"{name} (paper)")
+                ax.plot(x, [PAPER_TABLE1[name].get(str(n), np.nan) for n in ns], ":", color=color, alpha=0.6,
+                        label=f"{name} (paper, oracle)")
         ax.set_xticks(range(len(ns)), [_n_label(str(n)) for n in ns])
         ax.set_xlabel("n related words per keyword")
+        ax.set_title(f"protocol: {self.meta.get('scorers_protocol', 'photo')}", fontsize=9)
         ax.set_ylabel(f"hit rate@{k}")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=8)
@@ -153,9 +170,9 @@ def _cell(m: dict[str, Any], metric: str, n: str) -> str:
     return f"{m[metric][n]:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def build_report(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], k: int = 10, seed: int = 0,
-                 n_boot: int = 2000, meta: dict[str, Any] | None = None) -> Report:
-    """Aggregate per-query rows (scorer, n, image, hits) into metrics with intervals and NE-vs-others tests."""
+def _aggregate(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], k: int, seed: int,
+               n_boot: int) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Metrics with intervals per scorer and n, and paired tests (ne+ and ne against every other scorer)."""
     by: dict[tuple[str, int], dict[str, list[bool]]] = {}
     for r in rows:
         by.setdefault((r["scorer"], int(r["n"])), {})[r["image"]] = r["hits"]
@@ -177,12 +194,31 @@ def build_report(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], 
             m["queries"] = len(images)
         out[s] = m
     tests: dict[str, dict[str, Any]] = {}
-    if "ne" in scorers:
+    done: set[frozenset[str]] = set()
+    for anchor in ("ne+", "ne"):
+        if anchor not in scorers:
+            continue
         for other in scorers:
-            if other == "ne":
+            if other == anchor or frozenset((anchor, other)) in done:
                 continue
-            tests[f"ne_vs_{other}"] = {
-                str(n): mcnemar_exact(per_query_hit[("ne", n)], per_query_hit[(other, n)])
-                | paired_bootstrap_diff(per_query_hit[("ne", n)], per_query_hit[(other, n)], n_boot, seed=seed)
+            done.add(frozenset((anchor, other)))
+            tests[f"{anchor}_vs_{other}"] = {
+                str(n): mcnemar_exact(per_query_hit[(anchor, n)], per_query_hit[(other, n)])
+                | paired_bootstrap_diff(per_query_hit[(anchor, n)], per_query_hit[(other, n)], n_boot, seed=seed)
                 for n in ns}
-    return Report(out, tests, {"k": k, "ns": list(ns), **(meta or {})}, rows)
+    return out, tests
+
+
+def build_report(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], k: int = 10, seed: int = 0,
+                 n_boot: int = 2000, meta: dict[str, Any] | None = None,
+                 protocols: list[str] | None = None) -> Report:
+    """Aggregate per-query rows (protocol, scorer, n, image, hits) per protocol; the first protocol's figures are
+    also the report's top-level `scorers` / `paired_tests` (named by `scorers_protocol`)."""
+    protocols = protocols or sorted({r.get("protocol", "photo") for r in rows}) or ["photo"]
+    per: dict[str, dict[str, Any]] = {}
+    for p in protocols:
+        sc, tests = _aggregate([r for r in rows if r.get("protocol", "photo") == p], scorers, ns, k, seed, n_boot)
+        per[p] = {"scorers": sc, "paired_tests": tests}
+    first = per[protocols[0]]
+    return Report(first["scorers"], first["paired_tests"],
+                  {"k": k, "ns": list(ns), **(meta or {}), "scorers_protocol": protocols[0]}, rows, protocols=per)

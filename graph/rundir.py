@@ -85,6 +85,8 @@ class RunDir:
     logits = property(lambda self: self.features_dir / "logits.npz")
     tags = property(lambda self: self.features_dir / "tags.npz")
     features_meta = property(lambda self: self.features_dir / "features.json")
+    keyword_probe = property(lambda self: self.features_dir / "keyword_probe.npz")
+    keyword_probs = property(lambda self: self.features_dir / "keyword_probs.npz")
     lstm_dir = property(lambda self: self.path / "lstm")
     word_vectors = property(lambda self: self.lstm_dir / "word_vectors.npz")
     lstm_retrieval = property(lambda self: self.lstm_dir / "retrieval.json")

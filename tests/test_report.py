@@ -71,7 +71,9 @@ def test_report_aggregates_and_files(tmp_path):
     md = paths["markdown"].read_text(encoding="utf-8")
     assert "| 5 | 0.750 [" in md and "McNemar" in md
     assert "0.913" not in md  # the paper's numbers are hit rate@10: shown only beside @10
-    md10 = build_report(rows(), ["ne", "km"], [5], k=10, n_boot=50).markdown()
+    assert "0.913" not in build_report(rows(), ["ne", "km"], [5], k=10, n_boot=50).markdown()  # photo: no paper
+    oracle = [{**r, "protocol": "oracle"} for r in rows()]
+    md10 = build_report(oracle, ["ne", "km"], [5], k=10, n_boot=50, protocols=["oracle"]).markdown()
     assert "| n | ne | paper ne | km | paper km |" in md10 and "| 0.913 |" in md10 and "| 0.902 |" in md10
     # every aggregate can be recomputed from per_query.jsonl
     back = [json.loads(line) for line in paths["per_query"].read_text(encoding="utf-8").splitlines()]
@@ -131,7 +133,7 @@ def test_queries_a_scorer_cannot_answer_are_counted_and_left_out_of_every_scorer
     t.subset([i for i in t.ids if i != "q3"]).save(run / "features" / "features.npz")
     rep = evaluate_run(run, scorers=("ne", "km"), cache_dir=tmp_path / "cn", n_boot=50, progress=False)
     assert rep.meta["queries_evaluated"] == 2 and rep.meta["queries_total"] == 3
-    assert list(rep.meta["scorer_skips"]["ne"].values()) == [1]
-    assert "needs CNN features for image <id>" in next(iter(rep.meta["scorer_skips"]["ne"]))
+    assert list(rep.meta["scorer_skips"]["photo"]["ne"].values()) == [1]
+    assert "needs CNN features for image <id>" in next(iter(rep.meta["scorer_skips"]["photo"]["ne"]))
     assert {r["image"] for r in rep.rows} == {"q1", "q2"}
     assert rep.scorers["km"]["queries"] == 2

@@ -35,3 +35,36 @@ def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet
     run.record("features", {"backbone": backbone, "weights": weights, "batch_size": batch_size, "device": device},
                paths)
     return {"paths": paths, "report": ext.report, "meta": meta}
+
+
+def train_keyword_probe(run: RunDir | str | Path, seed: int = 0) -> dict[str, Any]:
+    """Fit the keyword probe on the run's training images and write every corpus image's keyword distribution
+    (out-of-fold for training images, so that a model trained on them sees the same kind of input as a query)."""
+    import numpy as np
+
+    from engine.features.probe import KeywordProbe
+    from engine.features.table import FeatureTable
+
+    run = RunDir.of(run).require_dir()
+    feats = FeatureTable.load(run.features)
+    kw = run.read_keywords()
+    index = {w: j for j, w in enumerate(kw.vocabulary)}
+    train = [i for i in run.read_split().train if i in feats and kw.images.get(i)]
+    y = np.zeros((len(train), len(kw.vocabulary)), np.float64)
+    for r, i in enumerate(train):
+        for w, weight in kw.images[i].items():
+            if w in index:
+                y[r, index[w]] = weight
+    x = np.stack([feats[i] for i in train]) if train else np.zeros((0, feats.dim))
+    probe = KeywordProbe(seed=seed, vocabulary=list(kw.vocabulary)).fit(x, y)
+    probs = probe.predict_proba(feats.matrix)
+    row = {i: r for r, i in enumerate(feats.ids)}
+    oof = probe.cross_val_predict(x, y)
+    for r, i in enumerate(train):
+        probs[row[i]] = oof[r]
+    paths = {"probe": probe.save(run.keyword_probe),
+             "probs": FeatureTable(list(feats.ids), probs, {"kind": "keyword-probe", "vocabulary": kw.vocabulary,
+                                                            "out_of_fold": train}).save(run.keyword_probs)}
+    run.record("keyword-probe", {"seed": seed, "training_images": len(train)},
+               {**paths, "validation": probe.validation_})
+    return {"paths": paths, "validation": probe.validation_, "training_images": len(train)}

@@ -2,4 +2,5 @@
 import engine.scorers.km  # noqa: F401
 import engine.scorers.lstm  # noqa: F401
 import engine.scorers.ne  # noqa: F401
+import engine.scorers.ne_plus  # noqa: F401
 import engine.scorers.pop  # noqa: F401

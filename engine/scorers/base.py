@@ -55,6 +55,7 @@ class TrainingSet:
     features: FeatureTable | None = None  # image id -> CNN vector
     tags: FeatureTable | None = None  # image id -> keyword-space tag probabilities (tag_vocab order)
     tag_vocab: list[str] = field(default_factory=list)
+    tag_source: str = ""  # "keyword-probe" (learnt from the training images) or "imagenet-hypernyms"
     features_meta: dict[str, Any] = field(default_factory=dict)  # backbone and weights of `features`
     run: RunDir | None = None  # the run directory, for scorers that keep checkpoints there (LSTM)
 

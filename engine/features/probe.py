@@ -1,0 +1,180 @@
+"""Keywords from pixels: a calibrated linear probe over CNN features, learnt from the training images' keywords.
+
+Multinomial logistic regression on standardised features with soft targets (an image's keyword weights,
+normalised), fitted full-batch with L-BFGS. The L2 strength is chosen on a seeded validation split of the
+training images (lowest validation log-loss), a temperature is then fitted on the same split (calibration), and
+the final model is refitted on every training image with both. Query images are never seen.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graph.common.atomic import atomic_path
+from graph.common.errors import Img2SongError
+
+DEFAULT_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def _fit_softmax(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """W [d, V], b [V] minimising mean soft-label cross-entropy + l2 * |W|^2 (full batch, L-BFGS)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    xt, yt = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    w = (torch.randn(x.shape[1], y.shape[1], generator=g, dtype=torch.float64) * 1e-3).requires_grad_()
+    b = torch.zeros(y.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = -(yt * torch.log_softmax(xt @ w + b, dim=1)).sum(1).mean() + l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy(), b.detach().numpy()
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def _nll(logits: np.ndarray, y: np.ndarray) -> float:
+    return float(-(y * _log_softmax(logits)).sum(1).mean())
+
+
+def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature T > 0 minimising the validation log-loss of logits / T (golden-section on log T)."""
+    lo, hi = np.log(0.05), np.log(20.0)
+    phi = (np.sqrt(5) - 1) / 2
+    for _ in range(60):
+        a, b = hi - phi * (hi - lo), lo + phi * (hi - lo)
+        if _nll(logits / np.exp(a), y) < _nll(logits / np.exp(b), y):
+            hi = b
+        else:
+            lo = a
+    return float(np.exp((lo + hi) / 2))
+
+
+def topk_accuracy(probs: np.ndarray, truth: Sequence[set[int]], k: int) -> float:
+    """Share of rows whose k most probable classes include one of the row's true classes."""
+    if not len(truth):
+        return float("nan")
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return float(np.mean([bool(set(t.tolist()) & s) for t, s in zip(top, truth)]))
+
+
+@dataclass
+class KeywordProbe:
+    """fit(features, soft keyword targets) -> self; predict_proba(features) -> calibrated keyword distribution."""
+
+    l2_grid: tuple[float, ...] = DEFAULT_L2
+    val_fraction: float = 0.2
+    folds: int = 5
+    max_iter: int = 100
+    seed: int = 0
+    vocabulary: list[str] = field(default_factory=list)
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> KeywordProbe:
+        x, y = self._check(x, y)
+        if len(x) < 4:
+            raise Img2SongError(f"keyword probe: needs at least 4 training images with keywords, got {len(x)}")
+        self.mean_ = x.mean(0)
+        self.scale_ = x.std(0) + 1e-6
+        z = (x - self.mean_) / self.scale_
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(z))
+        n_val = max(1, int(round(self.val_fraction * len(z))))
+        val, fit = order[:n_val], order[n_val:]
+        scores = {}
+        for l2 in self.l2_grid:
+            w, b = _fit_softmax(z[fit], y[fit], l2, self.max_iter, self.seed)
+            scores[l2] = (_nll(z[val] @ w + b, y[val]), w, b)
+        self.l2_ = min(scores, key=lambda l2: (scores[l2][0], l2))
+        _, w, b = scores[self.l2_]
+        self.temperature_ = _fit_temperature(z[val] @ w + b, y[val])
+        truth = [set(np.flatnonzero(r > 0).tolist()) for r in y[val]]
+        p_val = self._proba(z[val], w, b, self.temperature_)
+        self.validation_ = {"images": int(n_val), "l2": self.l2_, "temperature": self.temperature_,
+                            "log_loss": {str(k): round(v[0], 5) for k, v in scores.items()},
+                            "top1": topk_accuracy(p_val, truth, 1), "top3": topk_accuracy(p_val, truth, 3)}
+        self.coef_, self.intercept_ = _fit_softmax(z, y, self.l2_, self.max_iter, self.seed)
+        return self
+
+    def cross_val_predict(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Out-of-fold probabilities for the training images (each row from a probe that never saw it)."""
+        self._check_fitted()
+        x, y = self._check(x, y)
+        z = (x - self.mean_) / self.scale_
+        fold = np.random.default_rng(self.seed + 1).permutation(len(z)) % max(2, self.folds)
+        out = np.zeros(y.shape, dtype=np.float64)
+        for f in np.unique(fold):
+            tr, te = fold != f, fold == f
+            w, b = _fit_softmax(z[tr], y[tr], self.l2_, self.max_iter, self.seed)
+            out[te] = self._proba(z[te], w, b, self.temperature_)
+        return out.astype(np.float32)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if x.shape[1] != len(self.mean_):
+            raise Img2SongError(f"keyword probe: features have dimension {x.shape[1]}, the probe's "
+                                f"{len(self.mean_)} (another backbone?)")
+        z = (x - self.mean_) / self.scale_
+        return self._proba(z, self.coef_, self.intercept_, self.temperature_).astype(np.float32)
+
+    @staticmethod
+    def _proba(z: np.ndarray, w: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+        return np.exp(_log_softmax((z @ w + b) / t))
+
+    def _check(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
+            raise Img2SongError(f"keyword probe: features {x.shape} and targets {y.shape} do not pair up")
+        if not (np.isfinite(x).all() and np.isfinite(y).all()) or (y < 0).any():
+            raise Img2SongError("keyword probe: features and targets must be finite, targets >= 0")
+        s = y.sum(1, keepdims=True)
+        if (s <= 0).any():
+            raise Img2SongError("keyword probe: every training image needs at least one keyword")
+        return x, y / s
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise Img2SongError("keyword probe is not fitted: call fit() first")
+
+    def save(self, path: str | Path) -> Path:
+        self._check_fitted()
+        path = Path(path)
+        meta = {"vocabulary": self.vocabulary, "validation": self.validation_, "l2_grid": list(self.l2_grid),
+                "seed": self.seed, "folds": self.folds, "max_iter": self.max_iter, "val_fraction": self.val_fraction}
+        import json
+
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, coef=self.coef_, intercept=self.intercept_, mean=self.mean_, scale=self.scale_,
+                     temperature=np.array(self.temperature_), l2=np.array(self.l2_),
+                     meta=np.array(json.dumps(meta, ensure_ascii=False)))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> KeywordProbe:
+        import json
+
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta: dict[str, Any] = json.loads(str(z["meta"]))
+                probe = cls(tuple(meta["l2_grid"]), meta["val_fraction"], meta["folds"], meta["max_iter"],
+                            meta["seed"], list(meta["vocabulary"]))
+                probe.coef_, probe.intercept_ = z["coef"], z["intercept"]
+                probe.mean_, probe.scale_ = z["mean"], z["scale"]
+                probe.temperature_, probe.l2_ = float(z["temperature"]), float(z["l2"])
+                probe.validation_ = meta["validation"]
+        except (OSError, ValueError, KeyError) as e:
+            raise Img2SongError(f"{path}: not a keyword probe file ({e})") from None
+        return probe
