@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from engine.embeddings import EmbeddingTable
 from engine.line.config import CHUNK, LineConfig
 from engine.line.impls import chunk_seed, get_impl, lr_schedule
 from engine.line.sampling import LineSamplers
@@ -152,9 +153,7 @@ class LINE:
         if cfg.checkpoint and cfg.checkpoint_every:
             self._save_checkpoint(cfg, total, fingerprint, impl_name, tables, order, n_chunks, history, stats)
 
-    def _table(self, network: Network):
-        from engine.embeddings import EmbeddingTable
-
+    def _table(self, network: Network) -> EmbeddingTable:
         orders = sorted(self.vertex_)
         mats = [self.vertex_[o].detach().cpu().numpy().astype(np.float32) for o in orders]
         vectors = np.concatenate([l2_normalise(m) for m in mats], axis=1) if len(mats) == 2 else mats[0]
