@@ -110,7 +110,8 @@ class KeyedTable:
         vecs = (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         return self.from_fields(self.ids, vecs, self.kinds, self.labels, dict(self.meta))
 
-    def nearest(self, queries: np.ndarray, k: int = 10, metric: str = "euclidean") -> tuple[list[list[str]], np.ndarray]:
+    def nearest(self, queries: np.ndarray, k: int = 10,
+                metric: str = "euclidean") -> tuple[list[list[str]], np.ndarray]:
         """Brute-force kNN: ids [Q][k] and distances [Q,k] ascending (euclidean, or cosine distance 1-cos)."""
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         if q.shape[1] != self.dim:

@@ -27,7 +27,8 @@ namespace {
 #endif
 constexpr float kBound = static_cast<float>(IMG2SONG_SIGMOID_BOUND);
 constexpr double kLrFloor = IMG2SONG_LR_FLOOR;
-constexpr int kEdgeStride = IMG2SONG_EDGE_COLUMNS;  // int32 per packed edge column: prob bits, src, dst, alias src, alias dst, pad
+// int32 per packed edge column: prob bits, src, dst, alias src, alias dst, padding (engine/line/packing.py)
+constexpr int kEdgeStride = IMG2SONG_EDGE_COLUMNS;
 
 inline uint64_t splitmix64(uint64_t& s) {
   uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
