@@ -1,6 +1,7 @@
-"""File formats of Any (see engine.embeddings for the layouts and the key escaping).
+"""File formats of engine.vectors.KeyedTable (see engine.embeddings for the layouts and the key escaping).
 
-Readers return (ids, vectors, kinds, labels); writers take any table with ids, vectors, kinds, labels and dim.
+Readers return (ids, vectors, kinds, labels, meta); writers take a table (ids, vectors, kinds, labels, meta, dim).
+Only npz keeps `meta` (in its JSON header, as "metadata"); the other formats read back an empty one.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 from graph.common.errors import Img2SongError
 from graph.network import PREFIX, Kind
 
-Fields = tuple[list[str], np.ndarray, "np.ndarray | None", "list[str] | None"]
+Fields = tuple[list[str], np.ndarray, "np.ndarray | None", "list[str] | None", dict[str, Any]]
 FORMATS = ("npz", "word2vec", "word2vec-binary", "projector")
 SUFFIXES = {".npz": "npz", ".txt": "word2vec", ".vec": "word2vec", ".w2v": "word2vec", ".bin": "word2vec-binary"}
 _NPZ_TAG = "img2song-embeddings"
@@ -87,6 +88,8 @@ def _fmt_row(v: np.ndarray, sep: str) -> str:
 # --- npz ---------------------------------------------------------------------------------------------------
 def _write_npz(t: Any, tmp: str) -> None:
     meta = {"format": _NPZ_TAG, "version": 1, "has_kinds": t.kinds is not None, "has_labels": t.labels is not None}
+    if t.meta:
+        meta["metadata"] = t.meta
     arrays = {"ids": np.array(t.ids, dtype=str), "vectors": t.vectors, "meta": np.array(json.dumps(meta))}
     if t.kinds is not None:
         arrays["kinds"] = t.kinds
@@ -101,12 +104,26 @@ def _read_npz(path: Path) -> Fields:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
             if meta.get("format") != _NPZ_TAG:
-                raise Img2SongError(f"{path}: not an img2song embedding file (no '{_NPZ_TAG}' meta)")
+                old = _read_older_npz(z, meta)
+                if old is None:
+                    raise Img2SongError(f"{path}: not an img2song embedding file (no '{_NPZ_TAG}' meta)")
+                return old
             ids = z["ids"].tolist()
             labels = z["labels"].tolist() if "labels" in z.files else None
-            return (ids, z["vectors"], z["kinds"] if "kinds" in z.files else None, labels)
+            return (ids, z["vectors"], z["kinds"] if "kinds" in z.files else None, labels, meta.get("metadata", {}))
     except (KeyError, ValueError, OSError, EOFError) as e:
         raise Img2SongError(f"{path}: unreadable embedding .npz ({e})") from None
+
+
+def _read_older_npz(z: Any, meta: dict) -> Fields | None:
+    """The .npz layouts written before there was one table: features/tags (ids, matrix, meta = the metadata)
+    and lyric word vectors (words, vectors, source), so runs made by earlier versions still load."""
+    if {"ids", "matrix"} <= set(z.files):
+        return (z["ids"].tolist(), z["matrix"], None, None, meta)
+    if {"words", "vectors"} <= set(z.files):
+        return (z["words"].tolist(), z["vectors"], None, None, {"source": str(z["source"])} if "source" in z.files
+                else {})
+    return None
 
 
 # --- word2vec text and binary ------------------------------------------------------------------------------
@@ -153,7 +170,7 @@ def _finish(ids: list[str], rows: list | np.ndarray, d: int, path: Path) -> Fiel
             raise Img2SongError(f"{path}: vector {i + 1}: duplicate key {v!r} (first at vector {seen[v] + 1})")
         seen[v] = i
     vecs = np.asarray(rows, dtype=np.float32).reshape(len(ids), d)
-    return (ids, vecs, kinds_from_ids(ids), None)
+    return (ids, vecs, kinds_from_ids(ids), None, {})
 
 
 def _read_w2v_text(path: Path) -> Fields:
@@ -310,7 +327,7 @@ def _read_projector(path: Path) -> Fields:
         raise Img2SongError(f"{mpath}: field 'kind' is empty on some rows only")
     vecs = np.asarray(rows, dtype=np.float32).reshape(len(rows), d or 0)
     return (ids, vecs, None if (not kinds or kinds[0] is None) else np.array(kinds, np.int8),
-                          labels if any(labels) else None)
+                          labels if any(labels) else None, {})
 
 
 WRITERS = {"npz": _write_npz, "word2vec": _write_w2v_text, "word2vec-binary": _write_w2v_binary,

@@ -16,6 +16,7 @@ from engine.line.reference import reference_step
 from engine.line.sampling import LineSamplers
 from engine.line.synthetic import make_tripartite_powerlaw
 from graph.common.errors import Img2SongError
+from tests.line_contract import LINEContract  # the LINE-core contract every impl inherits
 
 DEVICE = "cpu" if tk.interpreter_active() else "cuda"
 if DEVICE == "cuda" and not torch.cuda.is_available():
@@ -179,25 +180,18 @@ def test_line_estimator_runs_triton_impl_deterministically():
     assert a.context_[2].abs().sum() > 0  # second-order contexts start at 0 and were trained
 
 
-try:  # the LINE-core contract every impl inherits (tests/line_contract.py), once it exists
-    from tests.line_contract import LINEContract
-except ImportError:
-    LINEContract = None
+class TestTritonContract(LINEContract):
+    impl = "triton"
+    device = DEVICE
+    if DEVICE == "cpu":  # the interpreter copies every tensor argument per launch: few, large batches
+        samples = 2_000
 
-if LINEContract is not None:
+        def model(self, **kw):
+            kw.setdefault("batch_size", 500)
+            return super().model(**kw)
 
-    class TestTritonContract(LINEContract):
-        impl = "triton"
-        device = DEVICE
-        if DEVICE == "cpu":  # the interpreter copies every tensor argument per launch: few, large batches
-            samples = 2_000
-
-            def model(self, **kw):
-                kw.setdefault("batch_size", 500)
-                return super().model(**kw)
-
-            @pytest.mark.parametrize("order", [1, 2])
-            @pytest.mark.parametrize("graph", ["les_miserables", "sbm"])
-            def test_link_prediction_matches_reference(self, graph, order):
-                pytest.skip("interpreter: 12 fits at batch 16 take minutes; covered here by "
-                            "test_fit_link_prediction_auc_close_to_reference, in full on CUDA")
+        @pytest.mark.parametrize("order", [1, 2])
+        @pytest.mark.parametrize("graph", ["les_miserables", "sbm"])
+        def test_link_prediction_matches_reference(self, graph, order):
+            pytest.skip("interpreter: 12 fits at batch 16 take minutes; covered here by "
+                        "test_fit_link_prediction_auc_close_to_reference, in full on CUDA")

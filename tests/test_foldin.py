@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.foldin import FoldInBase, fold_in, fold_in_many, fold_in_song, fold_in_songs
+from engine.line import LINE
+from engine.line.foldin import FoldInBase, fold_in, fold_in_many, fold_in_song, fold_in_songs
 from graph.common.errors import Img2SongError
 from graph.network import Network
 
@@ -162,10 +163,6 @@ def test_bad_input_is_named(trained):
 
 @pytest.mark.parametrize("order", [2, "both"])
 def test_fold_in_song_with_the_project_line_estimator(order):
-    try:
-        from engine.line import LINE
-    except ImportError:
-        pytest.skip("engine.line.LINE not built yet")
     net = tripartite()
     dim = 16 if order == "both" else 8  # 8 per order (torch's CPU index_add_ is pathologically slow at d=16 here)
     model = LINE(dim=dim, order=order, negative=5, samples=40_000, lr=0.025, threads=1, device="cpu", impl="reference",

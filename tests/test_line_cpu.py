@@ -1,14 +1,18 @@
 """The fused C++ kernel: deterministic mode == the sequential C++ loop; Hogwild threads; the LINE contract."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from engine.line.cpu import CpuImpl, apply_edges, load_kernel, pack_edge_table
+from engine.line.cpu import CpuImpl, apply_edges, load_kernel
+from engine.line.packing import pack_edge_table, pack_neg_table
 from engine.line.reference import sequential_step
-from engine.line.sampling import LineSamplers
+from engine.line.sampling import AliasTable, LineSamplers
 from engine.line.synthetic import make_tripartite_powerlaw
+from graph.common.errors import Img2SongError
 from tests.line_contract import LINEContract
 
 
@@ -41,10 +45,20 @@ def test_given_edges_match_the_sequential_reference(order, d):
 
 def test_packed_edge_table_encodes_both_endpoints():
     s = LineSamplers.from_network(make_tripartite_powerlaw(200, 100, 20, 4, 3, seed=1))
-    t = pack_edge_table(s).numpy()
+    t = pack_edge_table(s)
     np.testing.assert_array_equal(t[:, 1], s.src)
     np.testing.assert_array_equal(t[:, 4], s.dst[s.edges.alias])
     np.testing.assert_allclose(t[:, 0].view(np.float32), s.edges.prob, rtol=1e-6)
+
+
+def test_packed_negative_table_and_mismatched_alias_tables():
+    s = LineSamplers.from_network(make_tripartite_powerlaw(50, 30, 10, 3, 2, seed=2))
+    t = pack_neg_table(s.negatives)
+    np.testing.assert_array_equal(t[:, 1], s.negatives.alias)
+    np.testing.assert_array_equal(t[:, 0].view(np.float32), s.negatives.prob.astype(np.float32))
+    other = dataclasses.replace(s, negatives=AliasTable.build(np.ones(s.num_vertices + 1)))
+    with pytest.raises(Img2SongError, match=r"alias tables \(\d+ edges, \d+ vertices\) do not match"):
+        pack_edge_table(other)
 
 
 def test_in_kernel_sampling_follows_edge_weights():

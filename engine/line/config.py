@@ -11,6 +11,9 @@ from graph.common.errors import Img2SongError
 MIN_SAMPLES = 1_000_000  # the C++'s default `-samples 1` (one million sampled edges)
 EPOCHS_DEFAULT = 10  # default samples = max(1M, 10 x directed edges): ~10 draws of every edge on a large graph
 CHUNK = 1 << 18  # samples per impl call: progress/checkpoint granularity and the unit of the RNG stream
+# The update rule's constants, shared by every impl (reference, C++ via -D flags, Triton constexprs) and fold-in:
+SIGMOID_BOUND = 6.0  # the C++'s SIGMOID_BOUND: σ's argument is clamped to ±6, so no update is ever NaN/inf
+LR_FLOOR = 1e-4  # ρ_t never drops below ρ0·1e-4 (C++: init_rho * 0.0001)
 
 
 @dataclass

@@ -10,11 +10,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from engine.line.config import LR_FLOOR, SIGMOID_BOUND
 from engine.line.impls import LineImpl, register_impl
-from engine.line.sampling import AliasTable, LineSamplers
+from engine.line.packing import EDGE_COLUMNS, pack_edge_table, pack_neg_table
+from engine.line.sampling import LineSamplers
 from graph.common.errors import Img2SongError
 from graph.common.paths import build_root
 
@@ -54,6 +55,12 @@ def _native_ok() -> bool:
         return r.returncode == 0
 
 
+def kernel_defines() -> list[str]:
+    """The constants the C++ is compiled with: the same objects the Python and Triton code use (no copy in C++)."""
+    return [f"-DIMG2SONG_SIGMOID_BOUND={SIGMOID_BOUND!r}", f"-DIMG2SONG_LR_FLOOR={LR_FLOOR!r}",
+            f"-DIMG2SONG_EDGE_COLUMNS={EDGE_COLUMNS}"]
+
+
 def load_kernel(verbose: bool = False) -> str:
     """Compile (first call on this machine, ~40-60 s) or reuse the cached extension; returns the library name."""
     global _LOADED
@@ -65,7 +72,7 @@ def load_kernel(verbose: bool = False) -> str:
         from torch.utils import cpp_extension
 
         native = _native_ok()
-        flags = ["-O3", "-fopenmp-simd"] + (["-march=native"] if native else [])
+        flags = ["-O3", "-fopenmp-simd", *kernel_defines()] + (["-march=native"] if native else [])
         name = f"img2song_line_cpu_{_cpu_fingerprint() if native else 'generic'}"
         build = _build_root() / name
         build.mkdir(parents=True, exist_ok=True)
@@ -77,28 +84,6 @@ def load_kernel(verbose: bool = False) -> str:
                                 "use LINE(impl='reference') or check that g++ and ninja are installed") from None
         _LOADED = name
         return name
-
-
-def pack_edge_table(samplers: LineSamplers) -> torch.Tensor:
-    """int32 [E, 8] columns: prob bits, (src, dst) of the column's edge, (src, dst) of its alias, padding.
-
-    One 32-byte read per edge draw gives both candidate endpoints (no dependent lookup into src/dst arrays).
-    """
-    if samplers.num_vertices >= 2**31:
-        raise Img2SongError("LINE CPU kernel: more than 2^31 vertices")
-    e = samplers.edges
-    t = np.zeros((len(e), 8), dtype=np.int32)
-    t[:, 0] = e.prob.astype(np.float32).view(np.int32)
-    t[:, 1], t[:, 2] = samplers.src, samplers.dst
-    t[:, 3], t[:, 4] = samplers.src[e.alias], samplers.dst[e.alias]
-    return torch.from_numpy(t)
-
-
-def pack_neg_table(table: AliasTable) -> torch.Tensor:
-    t = np.empty((len(table), 2), dtype=np.int32)
-    t[:, 0] = table.prob.astype(np.float32).view(np.int32)
-    t[:, 1] = table.alias
-    return torch.from_numpy(t)
 
 
 def apply_edges(vertex: torch.Tensor, context: torch.Tensor | None, src, dst, neg, lr, order: int) -> None:
@@ -121,8 +106,8 @@ class CpuImpl(LineImpl):
     def __init__(self, samplers: LineSamplers, **kw):
         super().__init__(samplers, **kw)
         load_kernel()
-        self.edge_table = pack_edge_table(samplers)
-        self.neg_table = pack_neg_table(samplers.negatives)
+        self.edge_table = torch.from_numpy(pack_edge_table(samplers, "LINE CPU kernel"))
+        self.neg_table = torch.from_numpy(pack_neg_table(samplers.negatives))
 
     def apply(self, vertex, context, src, dst, neg, lr, order) -> None:
         apply_edges(vertex, context, src, dst, neg, lr, order)

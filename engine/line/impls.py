@@ -8,15 +8,13 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from engine.line.config import LR_FLOOR
 from engine.line.sampling import LineSamplers
 from engine.registry import Registry
 
-SIGMOID_BOUND = 6.0  # the C++'s SIGMOID_BOUND: σ's argument is clamped to ±6, so no update is ever NaN/inf
-LR_FLOOR = 1e-4  # ρ_t never drops below ρ0·1e-4 (C++: init_rho * 0.0001)
-
 
 def lr_schedule(t: torch.Tensor | np.ndarray | float, total: int, lr0: float):
-    """ρ_t = ρ0·max(1 − t/T, 1e-4) for global sample index t of T (linear decay, as the C++)."""
+    """ρ_t = ρ0·max(1 − t/T, LR_FLOOR) for global sample index t of T (linear decay, as the C++)."""
     if isinstance(t, torch.Tensor):
         return lr0 * torch.clamp(1.0 - t.to(torch.float64) / total, min=LR_FLOOR).to(torch.float32)
     return lr0 * np.maximum(1.0 - np.asarray(t, np.float64) / total, LR_FLOOR)

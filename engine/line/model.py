@@ -16,8 +16,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from engine.embeddings import EmbeddingTable
 from engine.line.config import CHUNK, LineConfig
-from engine.line.impls import chunk_seed, get_impl
+from engine.line.impls import chunk_seed, get_impl, lr_schedule
 from engine.line.sampling import LineSamplers
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
@@ -139,7 +140,7 @@ class LINE:
                 seconds += dt
                 history.append({"order": order, "chunk": c, "samples_done": t0 + n, "seconds": round(dt, 6),
                                 "edges_per_s": round(n / dt, 1) if dt > 0 else None,
-                                "lr_end": cfg.lr * max(1.0 - (t0 + n) / total, 1e-4)})
+                                "lr_end": float(lr_schedule(t0 + n, total, cfg.lr))})
                 bar.update(n)
                 done = (t0 + n) / max(seconds, 1e-12)
                 stats[key] = {"samples": t0 + n, "seconds": round(seconds, 6), "edges_per_s": round(done, 1)}
@@ -152,9 +153,7 @@ class LINE:
         if cfg.checkpoint and cfg.checkpoint_every:
             self._save_checkpoint(cfg, total, fingerprint, impl_name, tables, order, n_chunks, history, stats)
 
-    def _table(self, network: Network):
-        from engine.embeddings import EmbeddingTable
-
+    def _table(self, network: Network) -> EmbeddingTable:
         orders = sorted(self.vertex_)
         mats = [self.vertex_[o].detach().cpu().numpy().astype(np.float32) for o in orders]
         vectors = np.concatenate([l2_normalise(m) for m in mats], axis=1) if len(mats) == 2 else mats[0]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.line.impls import SIGMOID_BOUND, LineImpl, lr_schedule, register_impl, torch_threads
+from engine.line.config import SIGMOID_BOUND
+from engine.line.impls import LineImpl, lr_schedule, register_impl, torch_threads
 from engine.line.sampling import TorchSamplers
 
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import triton
 import triton.language as tl
 
-from engine.line.impls import LR_FLOOR, SIGMOID_BOUND, LineImpl, register_impl
+from engine.line.config import LR_FLOOR, SIGMOID_BOUND
+from engine.line.impls import LineImpl, register_impl
+from engine.line.packing import EDGE_COLUMNS, pack_edge_table, pack_neg_table
 from engine.line.sampling import LineSamplers
 from graph.common.errors import Img2SongError
 
@@ -43,6 +44,7 @@ def _line_tile(
     n_batch, lr0, frac0, inv_total, seed, dim,
     K: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_D: tl.constexpr, SAMPLE: tl.constexpr,
     LR_TENSOR: tl.constexpr, FUSED: tl.constexpr, BOUND: tl.constexpr, FLOOR: tl.constexpr,
+    EDGE_COLS: tl.constexpr,
 ):
     pid = tl.program_id(0)
     rows = pid * BLOCK_E + tl.arange(0, BLOCK_E)
@@ -57,7 +59,7 @@ def _line_tile(
         lr = lr0 * tl.maximum(1.0 - (frac0 + rows.to(tl.float32) * inv_total), FLOOR)
     if SAMPLE:  # alias draw over directed edges: column = mulhi(r0, E), keep it if uniform(r1) < prob
         r0, r1, _r2, _r3 = tl.randint4x(seed, rows * (K + 1))
-        erow = e_tab + tl.umulhi(r0, n_edges.to(tl.uint32)).to(tl.int64) * 8  # one 32-byte row per column
+        erow = e_tab + tl.umulhi(r0, n_edges.to(tl.uint32)).to(tl.int64) * EDGE_COLS  # one row per column
         prob = tl.load(erow, mask=emask, other=0).to(tl.float32, bitcast=True)
         s_col, d_col = tl.load(erow + 1, mask=emask, other=0), tl.load(erow + 2, mask=emask, other=0)
         s_ali, d_ali = tl.load(erow + 3, mask=emask, other=0), tl.load(erow + 4, mask=emask, other=0)
@@ -185,7 +187,8 @@ def compile_ptx(dim: int = 128, negative: int = 5, *, exact: bool = True, sample
              "u_buf": "*fp32", "gu_buf": "*fp32", "stride_v": "i64", "stride_c": "i64", "seed": "i64",
              "lr0": "fp32", "frac0": "fp32", "inv_total": "fp32"}
     consts = {"K": negative, "BLOCK_E": be, "BLOCK_D": bd, "SAMPLE": sample, "LR_TENSOR": False,
-              "FUSED": not exact, "BOUND": SIGMOID_BOUND, "FLOOR": LR_FLOOR}
+              "FUSED": not exact, "BOUND": SIGMOID_BOUND, "FLOOR": LR_FLOOR,
+              "EDGE_COLS": EDGE_COLUMNS}
     out = {}
     for key, fn, jitted in (("tile", _line_tile, _kernels()[0]), ("scatter", _line_scatter, _kernels()[1])):
         names = list(inspect.signature(fn).parameters)
@@ -257,7 +260,7 @@ def _launch(vertex, ctx, *, n_batch, k, src_in=None, tgt_in=None, lr_in=None, lr
                s.src, s.tgt, s.g, s.u, s.gu,
                n_batch, float(lr0), float(frac0), float(inv_total), int(seed), vertex.shape[1],
                K=k, BLOCK_E=be, BLOCK_D=bd, SAMPLE=sampler is not None, LR_TENSOR=lr_in is not None,
-               FUSED=not exact, BOUND=SIGMOID_BOUND, FLOOR=LR_FLOOR, **extra)
+               FUSED=not exact, BOUND=SIGMOID_BOUND, FLOOR=LR_FLOOR, EDGE_COLS=EDGE_COLUMNS, **extra)
     if exact:
         scatter[grid](vertex, ctx, vertex.stride(0), ctx.stride(0), s.src, s.tgt, s.g, s.u, s.gu,
                       n_batch, vertex.shape[1], K=k, BLOCK_E=be, BLOCK_D=bd, **extra)
@@ -303,27 +306,12 @@ def _mix(*xs: int) -> int:
 
 
 class DeviceSampler:
-    """Alias tables packed for the kernel: one dependent random read per draw.
-
-    edges: int32 [E, 8] = (prob bits, src, dst of the column's edge, src, dst of its alias edge, 0, 0, 0), so a
-    32-byte row gives both candidate endpoints; negatives: int32 [N, 2] = (prob bits, alias vertex).
-    """
+    """Alias tables packed for the kernel (engine.line.packing): one dependent random read per draw."""
 
     def __init__(self, samplers: LineSamplers, device: torch.device | str):
         dev = torch.device(device)
-        n_e, n_n = len(samplers.edges), len(samplers.negatives)
-        if n_e >= 2**32 or samplers.num_vertices >= 2**31:
-            raise Img2SongError("the device sampler needs < 2^32 directed edges and < 2^31 vertices")
-        if n_e != len(samplers.src) or n_n != samplers.num_vertices:
-            raise Img2SongError(f"alias tables ({n_e} edges, {n_n} vertices) do not match the edge list "
-                                f"({len(samplers.src)} edges, {samplers.num_vertices} vertices)")
-        e, ng = samplers.edges, samplers.negatives
-        et = np.zeros((n_e, 8), dtype=np.int32)
-        et[:, 0] = e.prob.astype(np.float32).view(np.int32)
-        et[:, 1], et[:, 2] = samplers.src, samplers.dst
-        et[:, 3], et[:, 4] = samplers.src[e.alias], samplers.dst[e.alias]
-        nt = np.stack([ng.prob.astype(np.float32).view(np.int32), ng.alias.astype(np.int32)], 1)
-        self.tensors = (torch.from_numpy(et).to(dev), torch.from_numpy(np.ascontiguousarray(nt)).to(dev))
+        et, nt = pack_edge_table(samplers, "the device sampler"), pack_neg_table(samplers.negatives)
+        self.tensors = (torch.from_numpy(et).to(dev), torch.from_numpy(nt).to(dev))
         self.device = dev
 
 

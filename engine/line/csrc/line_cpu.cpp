@@ -21,9 +21,14 @@
 
 namespace {
 
-constexpr float kBound = 6.0f;
-constexpr double kLrFloor = 1e-4;
-constexpr int kEdgeStride = 8;  // int32 per packed edge-alias column: prob bits, src, dst, alias src, alias dst, pad
+// The constants come from Python (engine/line/config.py, engine/line/packing.py) as -D flags: see cpu.kernel_defines.
+#if !defined(IMG2SONG_SIGMOID_BOUND) || !defined(IMG2SONG_LR_FLOOR) || !defined(IMG2SONG_EDGE_COLUMNS)
+#error "build through engine.line.cpu.load_kernel, which defines IMG2SONG_SIGMOID_BOUND, _LR_FLOOR, _EDGE_COLUMNS"
+#endif
+constexpr float kBound = static_cast<float>(IMG2SONG_SIGMOID_BOUND);
+constexpr double kLrFloor = IMG2SONG_LR_FLOOR;
+// int32 per packed edge column: prob bits, src, dst, alias src, alias dst, padding (engine/line/packing.py)
+constexpr int kEdgeStride = IMG2SONG_EDGE_COLUMNS;
 
 inline uint64_t splitmix64(uint64_t& s) {
   uint64_t z = (s += 0x9E3779B97F4A7C15ULL);

@@ -3,9 +3,10 @@
 A new vertex i with edges to existing vertices j (weights w_ij) gets the vector u_i that minimises
 -Σ_j w_ij log p(j|i) with the trained tables frozen: second order scores u_i against the neighbours' CONTEXT
 vectors, first order against their VERTEX vectors. The optimisation is LINE's own: edges drawn ∝ weight, K
-negatives from the training graph's degree^0.75, SGD with ρ_t = ρ0(1 − t/T) floored at ρ0·1e-4, sigmoid argument
-clamped to ±6, u_i initialised U(−0.5, 0.5)/d. Several new vertices are independent (the tables do not move),
-so `fold_in_many` runs them side by side; vertex b of a batch draws from its own generator seeded `seed + b`.
+negatives from the training graph's degree^0.75, SGD with the kernels' lr_schedule (ρ_t = ρ0(1 − t/T) floored at
+ρ0·LR_FLOOR) and sigmoid argument clamped to ±SIGMOID_BOUND (the constants of engine.line.config), u_i initialised
+U(−0.5, 0.5)/d. Several new vertices are independent (the tables do not move), so `fold_in_many` runs them side by
+side; vertex b of a batch draws from its own generator seeded `seed + b`.
 """
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from engine.line.config import SIGMOID_BOUND
+from engine.line.impls import lr_schedule
 from graph.common.errors import Img2SongError
 from graph.network import Kind, vertex_id
 
 EdgeInput = Mapping[str, float] | Sequence[tuple[str, float]]
-SIGMOID_BOUND = 6.0
-LR_FLOOR = 1e-4
 DEFAULT_SAMPLES = 10_000
 _CHUNK = 1024  # steps whose random draws are made at once
 
@@ -150,8 +151,7 @@ def fold_in_many(new_edges: Sequence[EdgeInput], base: FoldInBase, order: int = 
             idx[b, :, 0] = pos_idx[b][pick]
             idx[b, :, 1:] = np.minimum(np.searchsorted(neg_cdf, r.random((n, K)), side="right"), len(neg_cdf) - 1)
         for s in range(n):
-            t = start + s
-            rho = np.float32(lr * max(1.0 - t / T, LR_FLOOR))
+            rho = np.float32(lr_schedule(start + s, T, lr))
             V = targets[idx[:, s]]  # [B, K+1, d] (a copy; the table is only read)
             x = np.clip(np.einsum("bkd,bd->bk", V, u), -SIGMOID_BOUND, SIGMOID_BOUND)
             g = (labels - 1.0 / (1.0 + np.exp(-x))) * rho
