@@ -29,6 +29,7 @@ def run_vocabulary(run: RunDir | str | Path, network: Network | None = None) -> 
 
 def load_training_set(run: RunDir | str | Path, corpus: Corpus | None = None) -> TrainingSet:
     """Everything a scorer may learn from, read from a run directory; query images and their keywords stay out."""
+    # deferred: the tables and the CNN pull in torch, which not every caller of this module needs
     from engine.embeddings import EmbeddingTable
     from engine.features.table import FeatureTable
 
@@ -58,6 +59,7 @@ def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: Trai
     """Queries for photos: a file is new (features with the run's backbone; tags for KM and the LSTM from the
     run's tag source: the keyword probe when there is one, else ImageNet hypernyms); a corpus
     image id reuses the run's features and tags, and a training image's known keywords (never a query image's)."""
+    # deferred: the tables and the CNN pull in torch, which not every caller of this module needs
     from engine.features.extract import extract_features
     from engine.features.tags import ImageNetTagger
 
@@ -80,6 +82,7 @@ def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: Trai
             raise Img2SongError("cannot read photo: " + "; ".join(ext.report.lines()[1:]))
         feats = {i: ext.features[i] for i in ext.features.ids}
         if data.tag_source == "keyword-probe" and run.keyword_probe.is_file():
+            # deferred: the tables and the CNN pull in torch, which not every caller of this module needs
             from engine.features.probe import KeywordProbe
 
             probs = KeywordProbe.load(run.keyword_probe).predict_proba(ext.features.matrix)

@@ -19,8 +19,10 @@ from typing import Any
 
 from tqdm import tqdm
 
+from graph.common.atomic import write_json
 from graph.common.errors import Img2SongError
 from graph.common.paths import cache_dir as default_cache_dir
+from graph.rundir import RunDir, read_json
 
 EXCLUDED_RELATIONS = ("antonym", "distinct_from", "external_url")  # not "conceptually similar"
 N_VALUES = (0, 5, 10, 50, 100)  # 0 = the keyword alone (a strict check beside the paper's n)
@@ -66,6 +68,7 @@ def file_sha256(path: Path) -> str:
 
 def build_db_from_dump(dump: str | Path, cache_dir: str | Path | None = None) -> Path:
     """ConceptNet-format dump (.tsv or .tsv.gz) -> SQLite DB in the cache (reused when the dump is unchanged)."""
+    # deferred: conceptnet-lite (peewee) loads only when a DB is opened or built
     import conceptnet_lite.db as cdb
 
     dump = Path(dump)
@@ -117,6 +120,7 @@ class RelatedWords:
 
     def connect(self) -> Path:
         """Open (building on first use) the DB; never downloads anything."""
+        # deferred: conceptnet-lite (peewee) loads only when a DB is opened or built
         import conceptnet_lite
         from conceptnet_lite.db import db
 
@@ -143,6 +147,7 @@ class RelatedWords:
 
     def related(self, keyword: str, n: int = 100) -> list[str]:
         """Up to n words linked to the keyword (same language), strongest edge first; [] when unknown."""
+        # deferred: conceptnet-lite (peewee) loads only when a DB is opened or built
         from conceptnet_lite.db import db
 
         self.connect()
@@ -175,9 +180,6 @@ class RelatedWords:
 def related_for_run(run_dir: str | Path, keywords: Iterable[str], source: RelatedWords, n_max: int = max(N_VALUES),
                     progress: bool = True) -> tuple[dict[str, list[str]], Path]:
     """Each keyword's top-n_max related words, computed once per run and cached in <run>/related_words.json."""
-    from graph.common.atomic import write_json
-    from graph.rundir import RunDir, read_json
-
     path = RunDir.of(run_dir).related_words
     kws = sorted(set(keywords))
     sid = source.source_id

@@ -23,6 +23,7 @@ EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.
 def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0.2, seed: int = 0,
                 scheme: str = "count", echo: Echo = print):
     """Load and validate the corpus, build the network, write it into the run, and print what was done."""
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from graph.build import build_network
     from graph.corpus import load_corpus
 
@@ -45,6 +46,7 @@ def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path |
                      out: str | Path | None = None, edgelist: str | Path | None = None, resume: bool = False,
                      echo: Echo = print, **config: Any) -> Path:
     """LINE embeddings of a run's network (or of a given network / C++ edge list) into the run (or `out`)."""
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.line.train import train
 
     if run is not None and (graph is not None or edgelist is not None):
@@ -65,6 +67,7 @@ def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path |
 def export_embeddings(embeddings: str | Path, out: str | Path, format: str, kind: list[str] | None = None,
                       source_format: str | None = None, echo: Echo = print) -> Path:
     """Load a table (format from its suffix unless given), keep the chosen kinds, write `out` in `format`."""
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.embeddings import FORMATS, EmbeddingTable
 
     if format not in FORMATS:
@@ -92,6 +95,7 @@ def export_run(run: RunDir | str | Path, echo: Echo = print) -> dict[str, Path]:
 def features(run: RunDir | str | Path, backbone: str = "efficientnet-lite0", weights: str | Path | None = None,
              batch_size: int = 32, echo: Echo = print) -> dict[str, Any]:
     """CNN features + keyword tags of every corpus image into <run>/features/."""
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.features.stage import compute_run_features, train_keyword_probe
 
     res = compute_run_features(run, backbone, weights, batch_size=batch_size)
@@ -112,6 +116,7 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mse", attention: bool = Tr
                word_vectors: str | Path | None = None, epochs: int = 12, device: str = "auto",
                progress: bool = True, echo: Echo = print) -> Path:
     """Train the run's attention bi-LSTM scorer on its training images; save the checkpoint the scorer reuses."""
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.lstm.prepare import run_word_vectors, song_tokens
     from engine.run import load_training_set
     from engine.scorers.lstm import LSTMScorer
@@ -139,6 +144,7 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mse", attention: bool = Tr
 def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = None, epochs: int = 12,
                    device: str = "auto", echo: Echo = print) -> dict:
     """R@K / med r of both LSTM variants on the two splits; prints the table beside the paper's."""
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from evaluation.retrieval import render_markdown, retrieval_result
 
     res = retrieval_result(run, word_vectors=word_vectors, epochs=epochs, device=device)
@@ -152,6 +158,7 @@ def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = N
 def evaluate(run: RunDir | str | Path, scorers: Sequence[str] = ("ne", "km", "pop"),
              conceptnet_db: str | Path | None = None, echo: Echo = print, **kw: Any):
     """hit-rate@10 / precision@10 report of the scorers on the run's held-out images."""
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from evaluation.protocol import evaluate_run
 
     r = RunDir.of(run)
@@ -167,6 +174,7 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] = ("ne", "km", "po
 def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: str = "ne", k: int = 10,
               echo: Echo = print) -> list[list[Any]]:
     """Top-k songs for each photo (file or corpus image id), printed with title, artist, first line, reason."""
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.run import load_training_set, photo_queries
     from engine.scorers.base import get_scorer
 

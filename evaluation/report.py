@@ -86,6 +86,7 @@ class Report:
         listed = [f"- {key}: {json.dumps(v, ensure_ascii=False)}" for key, v in skips.items() if v]
         lines += ["## Skips", "", *listed] if listed else ["No query, scorer or keyword was skipped."]
         if self.retrieval:
+            # deferred: matplotlib / the LSTM report load only when a plot or table is drawn
             from evaluation.retrieval import render_markdown
 
             lines += ["", render_markdown(self.retrieval["retrieval"], self.retrieval.get("details"))]
@@ -126,6 +127,7 @@ class Report:
     def plot(self, path: str | Path) -> Path:
         """hit rate@k against n under the top-level protocol, one line per scorer with its interval; the paper's
         values dotted (they are oracle-protocol figures)."""
+        # deferred: matplotlib / the LSTM report load only when a plot or table is drawn
         import matplotlib
 
         matplotlib.use("Agg")

@@ -18,8 +18,13 @@ from typing import Any
 import numpy as np
 
 from engine.lstm.dataset import PairSet, keyword_pairs
+from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens
 from engine.lstm.train import LyricTagModel
 from engine.lstm.wordvectors import WordVectors
+from engine.run import load_training_set
+from evaluation.queries import load_eval_queries
+from graph.common.atomic import write_json
+from graph.common.errors import Img2SongError
 from graph.rundir import RunDir
 
 SONG_DISJOINT = "song_disjoint"  # like the paper's dataset†: held-out songs with all their images
@@ -183,8 +188,6 @@ def run_retrieval(song_tokens: Mapping[str, Sequence[str]], image_keywords: Mapp
                   images_per_song: int = 5, min_images: int = 2, variants: Sequence[str] = VARIANTS,
                   progress: bool = True, **model_params: Any) -> RetrievalResult:
     """The whole protocol on plain inputs: pairs -> two splits -> both variants -> metrics."""
-    from graph.common.errors import Img2SongError
-
     usable = [i for i in image_keywords if i in image_tags]
     ps = keyword_pairs(image_keywords, song_keywords, songs_per_keyword, images_per_song, min_images, images=usable)
     if len(ps.songs) < 4:
@@ -203,11 +206,6 @@ def retrieval_result(run: RunDir | str | Path, word_vectors: str | Path | None =
                      **kw: Any) -> RetrievalResult:
     """run_retrieval on a run directory (all images of keywords.json, train and query alike: this protocol makes
     its own splits); writes <run>/lstm/retrieval.json."""
-    from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens
-    from engine.run import load_training_set
-    from evaluation.queries import load_eval_queries
-    from graph.common.atomic import write_json
-
     run = RunDir.of(run)
     ts = load_training_set(run)
     image_kw = {**ts.image_keywords, **load_eval_queries(run).weights}

@@ -12,6 +12,7 @@ def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet
                          weights: str | Path | None = None, cache_dir: str | Path | None = None,
                          batch_size: int = 32, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
     """Extract features + tags into <run>/features/ and record the stage; returns paths, report and meta."""
+    # deferred: the CNN stack pulls in torch; engine.run imports this package lazily too
     from engine.features.extract import extract_features
     from engine.features.tags import ImageNetTagger
     from engine.run import load_run_corpus, run_vocabulary
@@ -40,8 +41,10 @@ def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet
 def train_keyword_probe(run: RunDir | str | Path, seed: int = 0) -> dict[str, Any]:
     """Fit the keyword probe on the run's training images and write every corpus image's keyword distribution
     (out-of-fold for training images, so that a model trained on them sees the same kind of input as a query)."""
+    # deferred: the CNN stack pulls in torch; engine.run imports this package lazily too
     import numpy as np
 
+    # deferred: the CNN stack pulls in torch; engine.run imports this package lazily too
     from engine.features.probe import KeywordProbe
     from engine.features.table import FeatureTable
 

@@ -13,6 +13,7 @@ from graph.common.errors import Img2SongError
 
 def song_tokens(data: TrainingSet) -> dict[str, list[str]]:
     """Content-word tokens of every lyric (jieba for zh), with the tag vocabulary kept as units."""
+    # deferred: jieba loads its dictionary (seconds) on first import
     from graph.keywords import tokenize
 
     vocab = list(data.tag_vocab)
