@@ -159,7 +159,12 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
     (imported first). Other keyword arguments go to evaluate_run."""
     import dataclasses
 
-    from evaluation.experiment import ExperimentConfig, GroundTruthConfig, evaluate_experiment, load_experiment
+    from evaluation.experiment import (
+        ExperimentConfig,
+        GroundTruthConfig,
+        evaluate_experiment,
+        load_experiment,
+    )
     from evaluation.protocol import scorer_specs
 
     r = RunDir.of(run)
