@@ -221,22 +221,8 @@ def import_scorer_modules(modules: Sequence[str]) -> None:
             importlib.import_module(name)
         except ModuleNotFoundError as e:
             raise Img2SongError(f"scorer module {name!r} cannot be imported ({e}); is it on PYTHONPATH?") from None
-
-
-def config_help() -> str:
-    """Every key with its default and help text (printed by `img2song evaluate --help-config`)."""
-    lines = []
-    for cls, prefix in ((ExperimentConfig, ""), (GroundTruthConfig, "ground_truth.")):
-        for f in dataclasses.fields(cls):
-            if "help" not in f.metadata:
-                continue
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            if isinstance(default, list) and default and isinstance(default[0], ScorerSpec):
-                default = [s.name for s in default]
-            if dataclasses.is_dataclass(default):
-                continue
-            lines.append(f"{prefix}{f.name} (default {default!r}): {f.metadata['help']}")
-    return "\n".join(lines)
+        except Exception as e:  # noqa: BLE001 - the user's module is broken: say which and how
+            raise Img2SongError(f"scorer module {name!r} failed to import: {type(e).__name__}: {e}") from None
 
 
 def evaluate_experiment(run_dir: str | Path, config: ExperimentConfig, **kwargs: Any):
