@@ -135,6 +135,9 @@ def test_scorer_module_plugs_in_through_the_cli(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--run", str(run), "--scorer-module", "no_such_module_xyz"]) == 2
     assert "no_such_module_xyz" in capsys.readouterr().err
+    (tmp_path / "plug" / "my_broken_scorers.py").write_text("raise RuntimeError('boom')\n", encoding="utf-8")
+    assert main(["evaluate", "--run", str(run), "--scorer-module", "my_broken_scorers"]) == 2
+    assert "'my_broken_scorers' failed to import: RuntimeError: boom" in capsys.readouterr().err
 
 
 def test_entry_point_plugs_in_without_import(tmp_path, monkeypatch):
