@@ -76,10 +76,12 @@ def test_cli_evaluate_config_records_resolved_config(tmp_path, capsys):
     assert doc["k"] == 5 and doc["ns"] == [0, 5] and set(doc["scorers"]["ne"]["hit_rate@5"]) == {"0", "5"}
     cfg = doc["config"]
     assert cfg["seed"] == 3 and cfg["n_boot"] == 50 and cfg["protocols"] == ["photo"]
+    assert list(doc["protocols"]) == ["photo"]  # the file's protocols reach the protocol code
     assert cfg["scorers"][1] == {"name": "ne-3x3", "type": "ne",
                                  "params": {"n_images": 3, "songs_per_image": 3, "knn_method": "auto"}}
     rows = [json.loads(line) for line in (run / "per_query.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert {r["scorer"] for r in rows} == {"ne", "ne-3x3", "km"}
+    assert {r["scorer"] for r in rows} == {"ne", "ne-3x3", "km"} and {r["protocol"] for r in rows} == {"photo"}
+    assert json.loads((run / "run.json").read_text(encoding="utf-8"))["stages"]["evaluate"]["params"] == cfg
     # 3 x 3 asks 3 neighbour images for 3 songs each: at most 9 songs; 5 x 2 fills k = 5 from 5 images
     assert all(len(r["songs"]) <= 5 for r in rows)
     # a bad file is exit 2 naming the key, and writes nothing
@@ -95,6 +97,7 @@ def test_evaluate_run_takes_name_type_params_triples(tmp_path):
                        cache_dir=tmp_path / "cn", progress=False)
     assert list(rep.scorers) == ["pop-small", "pop"]
     assert rep.meta["config"]["scorers"][0] == {"name": "pop-small", "type": "pop", "params": {"pool": 2, "seed": 0}}
+    assert rep.meta["config"]["protocols"] == ["photo", "oracle"]  # evaluate_run's default, recorded
     assert rep.scorers["pop"]["queries"] == len(QUERY)
 
 
