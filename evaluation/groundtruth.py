@@ -1,7 +1,8 @@
 """Ground truth (paper §3): each keyword's top-n ConceptNet-related words, through conceptnet-lite.
 
-The DB is built once, offline, from the corpus's ConceptNet-format dump (related_words.tsv.gz) into
-<build root>/cache/conceptnet/<sha256 of dump>.db; a user with the real ConceptNet DB passes its path instead.
+Where the words come from, first match wins: a real ConceptNet DB the user passes (--conceptnet-db); the corpus's
+ConceptNet-format dump (related_words.tsv.gz), built once into <build root>/cache/conceptnet/<sha256 of dump>.db;
+else a ConceptNet-format DB built once from the open thesauri that installed packages ship (evaluation.thesauri).
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +111,13 @@ class RelatedWords:
 
     def __init__(self, db_path: str | Path | None = None, dump: str | Path | None = None,
                  cache_dir: str | Path | None = None,
-                 exclude_relations: Sequence[str] = EXCLUDED_RELATIONS) -> None:
+                 exclude_relations: Sequence[str] = EXCLUDED_RELATIONS, description: str | None = None,
+                 build: dict[str, Any] | None = None) -> None:
         if db_path is None and dump is None:
             raise Img2SongError("related words need a ConceptNet DB (--conceptnet-db) or a ConceptNet-format dump")
+        self.description = description or (f"ConceptNet DB {db_path}" if db_path is not None
+                                            else f"ConceptNet-format dump {dump}")
+        self.build = build  # the open-thesauri build record, when the DB is that one
         self.db_path = Path(db_path) if db_path is not None else None
         self.dump = Path(dump) if dump is not None else None
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir("conceptnet")
@@ -175,6 +181,22 @@ class RelatedWords:
     def top_related(self, keywords: Iterable[str], n: int = 100, progress: bool = True) -> dict[str, list[str]]:
         kws = sorted(set(keywords))
         return {kw: self.related(kw, n) for kw in tqdm(kws, desc="related words", disable=not progress)}
+
+
+def ground_truth_source(conceptnet_db: str | Path | None, dump: str | Path | None,
+                        cache_dir: str | Path | None = None, progress: bool = True,
+                        echo: Callable[[str], None] | None = None) -> RelatedWords:
+    """The user's ConceptNet DB, else the corpus dump when it exists, else the open-thesauri DB (built once)."""
+    if conceptnet_db is not None:
+        return RelatedWords(db_path=conceptnet_db, cache_dir=cache_dir)
+    if dump is not None and Path(dump).is_file():
+        return RelatedWords(dump=dump, cache_dir=cache_dir, description=f"corpus dump {dump} (ConceptNet format)")
+    from evaluation.thesauri import thesauri_db
+
+    rec = thesauri_db(cache_dir, progress=progress, echo=echo)
+    names = ", ".join(f"{s['name']} ({s['package']})" for s in rec.sources)
+    return RelatedWords(db_path=rec.db, cache_dir=cache_dir, build=asdict(rec),
+                        description=f"ConceptNet-format DB from open thesauri: {names}")
 
 
 def related_for_run(run_dir: str | Path, keywords: Iterable[str], source: RelatedWords, n_max: int = max(N_VALUES),

@@ -155,18 +155,50 @@ def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = N
     return res.metrics
 
 
-def evaluate(run: RunDir | str | Path, scorers: Sequence[str] = ("ne", "km", "pop"),
-             conceptnet_db: str | Path | None = None, echo: Echo = print, **kw: Any):
-    """hit-rate@10 / precision@10 report of the scorers on the run's held-out images."""
+def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
+             conceptnet_db: str | Path | None = None, echo: Echo = print, config: str | Path | None = None,
+             scorer_modules: Sequence[str] = (), **kw: Any):
+    """hit-rate@10 / precision@10 report of the scorers on the run's held-out images.
+
+    `config`: an experiment TOML (evaluation.experiment); `scorers`, `conceptnet_db` and keyword arguments named
+    like its fields (k, ns, seed, n_boot, protocols) override it; `scorer_modules` register the user's own scorers
+    (imported first). Other keyword arguments go to evaluate_run."""
+    import dataclasses
+
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
-    from evaluation.protocol import evaluate_run
+    from evaluation.experiment import (
+        ExperimentConfig,
+        GroundTruthConfig,
+        evaluate_experiment,
+        load_experiment,
+    )
+    from evaluation.protocol import scorer_specs
 
     r = RunDir.of(run)
-    rep = evaluate_run(r, scorers=list(scorers), conceptnet_db=conceptnet_db, **kw)
+    cfg = load_experiment(config) if config is not None else ExperimentConfig()
+    fields = {f.name for f in dataclasses.fields(ExperimentConfig)} - {"scorers", "ground_truth", "source"}
+    changes: dict[str, Any] = {key: kw.pop(key) for key in list(kw) if key in fields}
+    if scorer_modules:
+        changes["scorer_modules"] = [*cfg.scorer_modules, *scorer_modules]
+    if scorers:
+        changes["scorers"] = scorer_specs(list(scorers))
+    if conceptnet_db is not None:
+        changes["ground_truth"] = GroundTruthConfig(str(conceptnet_db))
+    cfg = dataclasses.replace(cfg, **changes) if changes else cfg
+    rep = evaluate_experiment(r, cfg, **kw)
     k = rep.meta["k"]
+    gt = rep.meta.get("ground_truth", {})
+    echo(f"ground truth: {gt.get('description') or gt.get('source', '')}")
+    if gt.get("build"):
+        from evaluation.thesauri import ThesauriBuild
+
+        echo(ThesauriBuild(**gt["build"]).summary())
+    if cfg.source:
+        echo(f"experiment {cfg.source}: {len(cfg.scorers)} scorers, k={k}, n in {list(cfg.ns)}")
     echo(f"{rep.meta['queries_evaluated']} query images; hit_rate@{k} by n:")
+    width = max(6, *(len(name) for name in rep.scorers))
     for name, m in rep.scorers.items():
-        echo(f"  {name:6s} " + "  ".join(f"n={n}: {v:.3f}" for n, v in m[f"hit_rate@{k}"].items()))
+        echo(f"  {name:{width}s} " + "  ".join(f"n={n}: {v:.3f}" for n, v in m[f"hit_rate@{k}"].items()))
     echo("wrote " + ", ".join(str(p) for p in (r.report_json, r.report_md, r.report_png, r.per_query)))
     return rep
 

@@ -12,14 +12,14 @@ from tqdm import tqdm
 
 from engine.run import load_training_set
 from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer
-from evaluation.groundtruth import N_VALUES, RelatedWords, related_for_run
+from evaluation.experiment import PROTOCOLS, ExperimentConfig, GroundTruthConfig, ScorerSpec
+from evaluation.groundtruth import N_VALUES, ground_truth_source, related_for_run
 from evaluation.queries import load_eval_queries
 from evaluation.report import Report, build_report
 from graph.common.errors import Img2SongError
 from graph.keywords import contains_any
 from graph.rundir import RunDir
 
-PROTOCOLS = ("photo", "oracle")
 PROTOCOL_DEFINITIONS = {
     "photo": "no scorer sees a query image's keywords: each gets the image only (CNN features and the keyword "
              "distribution predicted from its pixels), as for a user's new photo; KM matches the predicted keywords",
@@ -55,7 +55,21 @@ def _ask(scorer: Any, qs: list[Query], k: int, skipped: dict[str, int]) -> list[
         return out
 
 
-def recommend_all(ts: TrainingSet, scorers: Sequence[str], queries: dict[str, list[str]], k: int = 10,
+def scorer_specs(scorers: Sequence[str | ScorerSpec | tuple[str, str, dict[str, Any]]],
+                 scorer_params: dict[str, dict[str, Any]] | None = None) -> list[ScorerSpec]:
+    """Names (type = name, parameters from scorer_params), (name, type, params) triples or ScorerSpecs."""
+    out = []
+    for s in scorers:
+        if isinstance(s, ScorerSpec):
+            out.append(s)
+        elif isinstance(s, tuple):
+            out.append(ScorerSpec(*s))
+        else:
+            out.append(ScorerSpec(s, s, dict((scorer_params or {}).get(s, {}))))
+    return out
+
+
+def recommend_all(ts: TrainingSet, scorers: Sequence[str | ScorerSpec], queries: dict[str, list[str]], k: int = 10,
                   scorer_params: dict[str, dict[str, Any]] | None = None, protocols: Sequence[str] = PROTOCOLS,
                   progress: bool = True, batch_size: int = 256,
                   ) -> tuple[dict[str, dict[str, dict[str, list[Recommendation]]]], dict[str, dict[str, dict[str, int]]]]:
@@ -67,8 +81,9 @@ def recommend_all(ts: TrainingSet, scorers: Sequence[str], queries: dict[str, li
     recs = {p: {} for p in protocols}
     skipped = {p: {} for p in protocols}
     items = list(queries.items())
-    for name in scorers:
-        scorer = get_scorer(name, **(scorer_params or {}).get(name, {})).fit(ts)
+    for spec in scorer_specs(scorers, scorer_params):
+        name = spec.name
+        scorer = get_scorer(spec.type, **spec.resolved_params()).fit(ts)
         for p in protocols:
             recs[p][name], skipped[p][name] = {}, {}
             bar = tqdm(total=len(items), desc=f"recommend ({name}, {p})", disable=not progress)
@@ -106,13 +121,24 @@ def keyword_predictor_accuracy(ts: TrainingSet, queries: dict[str, list[str]]) -
     return out
 
 
-def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str] = ("ne", "km", "pop"),
+def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpec | tuple] = ("ne", "km", "pop"),
                  conceptnet_db: str | Path | None = None, ns: Sequence[int] = N_VALUES, k: int = 10,
                  seed: int = 0, n_boot: int = 2000, scorer_params: dict[str, dict[str, Any]] | None = None,
                  cache_dir: str | Path | None = None, write: bool = True, progress: bool = True,
-                 protocols: Sequence[str] = PROTOCOLS) -> Report:
+                 protocols: Sequence[str] = PROTOCOLS, config: dict[str, Any] | None = None) -> Report:
     """hit-rate@k and precision@k of each scorer for each n under each protocol; writes report.{json,md,png} +
-    per_query.jsonl."""
+    per_query.jsonl.
+
+    `scorers`: names, or (report name, scorer type, parameters) as ScorerSpec or tuple, so that one type can run
+    under several settings. `config`: the resolved experiment config to record (default: from these arguments).
+    """
+    specs = scorer_specs(scorers, scorer_params)
+    if config is None:
+        config = ExperimentConfig(scorers=specs, k=k, ns=list(ns), seed=seed, n_boot=n_boot,
+                                  protocols=list(protocols),
+                                  ground_truth=GroundTruthConfig(str(conceptnet_db) if conceptnet_db else None)
+                                  ).to_dict()
+    scorers = [s.name for s in specs]
     run = RunDir.of(run_dir)
     ts = load_training_set(run)
     all_queries = load_eval_queries(run).keywords()
@@ -121,11 +147,11 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str] = ("ne", "
                             "`img2song build-graph --holdout 0.2` (the share of images held out as queries)")
     queries = {i: kws for i, kws in all_queries.items() if kws}
     dropped = {"query image without keywords": len(all_queries) - len(queries)}
-    source = RelatedWords(db_path=conceptnet_db, cache_dir=cache_dir,
-                          dump=None if conceptnet_db else ts.corpus.related_words_dump)
+    source = ground_truth_source(conceptnet_db, ts.corpus.related_words_dump, cache_dir, progress,
+                                 echo=tqdm.write if progress else None)
     related, related_path = related_for_run(run.path, {w for kws in queries.values() for w in kws}, source,
                                             max(ns), progress=progress)
-    recs, skipped = recommend_all(ts, scorers, queries, k, scorer_params, protocols, progress)
+    recs, skipped = recommend_all(ts, specs, queries, k, protocols=protocols, progress=progress)
     answered = [i for i in queries if all(i in recs[p][s] for p in protocols for s in scorers)]
     lyrics = {s.id: s.lyrics for s in ts.corpus.songs}
     rows: list[dict[str, Any]] = []
@@ -145,7 +171,9 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str] = ("ne", "
                              if any(by.values())},
             "protocol_definitions": {p: PROTOCOL_DEFINITIONS[p] for p in protocols},
             "keyword_predictor": keyword_predictor_accuracy(ts, queries),
-            "ground_truth": {"source": source.source_id, "related_words": str(related_path),
+            "config": config,
+            "ground_truth": {"source": source.source_id, "description": source.description,
+                             "build": source.build, "related_words": str(related_path),
                              "keywords": len(related), "keywords_without_related_words":
                                  sorted(kw for kw, ws in related.items() if not ws)}}
     report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta, protocols=list(protocols))
@@ -153,8 +181,6 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str] = ("ne", "
         report.retrieval = json.loads(run.lstm_retrieval.read_text(encoding="utf-8"))
     if write:
         report.write(run.path)
-        run.record("evaluate", {"scorers": list(scorers), "conceptnet_db": conceptnet_db, "ns": list(ns), "k": k,
-                                "seed": seed, "n_boot": n_boot, "scorer_params": scorer_params or {},
-                                "protocols": list(protocols)},
+        run.record("evaluate", config,
                    {"report": run.report_json, "per_query": run.per_query})
     return report

@@ -65,7 +65,8 @@ class Report:
         lines = [f"# Image-to-song retrieval: hit rate@{k}", "",
                  (f"Run `{self.meta.get('run', '')}`: {self.meta.get('queries_evaluated', 0)} held-out query images "
                   f"evaluated (of {self.meta.get('queries_total', 0)}). Ground truth: "
-                  f"`{self.meta.get('ground_truth', {}).get('source', '')}`."), ""]
+                  + (f"{gt['description']}, " if (gt := self.meta.get("ground_truth", {})).get("description") else "")
+                  + f"`{gt.get('source', '')}`."), ""]
         kp = self.meta.get("keyword_predictor") or {}
         if kp.get("queries"):
             lines += [(f"Keywords predicted from the pixels ({kp['source']}): top-1 accuracy {kp['top1']:.3f}, "

@@ -79,7 +79,7 @@ class Scorer(ABC):
             raise Img2SongError(f"scorer '{self.name}' is not fitted: call fit() first")
 
 
-SCORERS: Registry = Registry("scorer", load_all="engine.scorers.all")
+SCORERS: Registry = Registry("scorer", load_all="engine.scorers.all", entry_points="img2song.scorers")
 
 
 def register_scorer(name: str) -> Callable[[type[Scorer]], type[Scorer]]:

@@ -9,7 +9,9 @@ from evaluation import pipeline
 from graph.common.errors import Img2SongError
 
 
-def split_names(values: list[str]) -> list[str]:
+def split_names(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None  # the config's scorers, else ne, km, pop
     names = [n.strip() for v in values for n in v.split(",") if n.strip()]
     if not names:
         raise Img2SongError("--scorers: give at least one scorer name")
@@ -20,8 +22,14 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate_cmd(
         run: Path = typer.Option(Path("runs/demo"), help="run directory"),
-        scorers: list[str] = typer.Option(["ne,km,pop"], help="scorer names, comma-separated or repeated"),
+        scorers: list[str] = typer.Option(None, help="scorer names, comma-separated or repeated "
+                                          "(default: the config's, else ne,km,pop)"),
         conceptnet_db: Path | None = typer.Option(None, help="a real ConceptNet SQLite DB (conceptnet-lite)"),
+        config: Path | None = typer.Option(None, help="experiment TOML: named scorers and parameters, k, ns, "
+                                           "seed, n_boot, protocols (README: Experiments as files)"),
+        scorer_module: list[str] = typer.Option(None, help="import this module first (it registers your "
+                                                "scorer with register_scorer); repeatable"),
     ) -> None:
         """Image-to-song hit-rate@10 of the scorers against related-word ground truth (paper's Table 1)."""
-        pipeline.evaluate(run, split_names(scorers), conceptnet_db, echo=typer.echo)
+        pipeline.evaluate(run, split_names(scorers), conceptnet_db, echo=typer.echo, config=config,
+                          scorer_modules=scorer_module or ())
