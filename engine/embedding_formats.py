@@ -16,7 +16,9 @@ from urllib.parse import unquote
 
 import numpy as np
 
+from graph.common.atomic import remove_stale_temps, temp_prefix
 from graph.common.errors import Img2SongError
+from graph.common.readers import load_npz, npz_meta
 from graph.network import PREFIX, Kind
 
 Fields = tuple[list[str], np.ndarray, "np.ndarray | None", "list[str] | None", dict[str, Any]]
@@ -100,28 +102,40 @@ def _write_npz(t: Any, tmp: str) -> None:
 
 
 def _read_npz(path: Path) -> Fields:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
-            if meta.get("format") != _NPZ_TAG:
-                old = _read_older_npz(z, meta)
-                if old is None:
-                    raise Img2SongError(f"{path}: not an img2song embedding file (no '{_NPZ_TAG}' meta)")
-                return old
-            ids = z["ids"].tolist()
-            labels = z["labels"].tolist() if "labels" in z.files else None
-            return (ids, z["vectors"], z["kinds"] if "kinds" in z.files else None, labels, meta.get("metadata", {}))
-    except (KeyError, ValueError, OSError, EOFError) as e:
-        raise Img2SongError(f"{path}: unreadable embedding .npz ({e})") from None
+    z = load_npz(path, "embedding .npz", (), ("ids", "vectors", "meta", "kinds", "labels", "matrix", "words",
+                                               "source"))
+    meta = npz_meta(path, z, "embedding .npz")
+    if meta.get("format") != _NPZ_TAG:
+        old = _read_older_npz(z, meta)
+        if old is None:
+            raise Img2SongError(f"{path}: not an img2song embedding file (no '{_NPZ_TAG}' meta)")
+        ids, vectors, kinds, labels, metadata = old
+    else:
+        lack = [k for k in ("ids", "vectors") if k not in z]
+        if lack:
+            raise Img2SongError(f"{path}: embedding .npz lacks the array(s) {', '.join(lack)}")
+        ids, vectors, kinds = z["ids"].tolist(), z["vectors"], z.get("kinds")
+        labels = z["labels"].tolist() if "labels" in z else None
+        metadata = meta.get("metadata", {})
+    if vectors.dtype.kind not in "fiu":
+        raise Img2SongError(f"{path}: the vectors hold {vectors.dtype}, expected numbers")
+    with np.errstate(over="ignore", invalid="ignore"):
+        vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 2 and not np.isfinite(vectors).all():
+        row = int(np.flatnonzero(~np.isfinite(vectors).all(1))[0])
+        raise Img2SongError(f"{path}: vector {row + 1} holds NaN, infinity or a value beyond float32 range")
+    if not isinstance(metadata, dict):
+        raise Img2SongError(f"{path}: embedding .npz: field 'metadata' of the meta must be a JSON object")
+    return (ids, vectors, kinds, labels, metadata)
 
 
 def _read_older_npz(z: Any, meta: dict) -> Fields | None:
     """The .npz layouts written before there was one table: features/tags (ids, matrix, meta = the metadata)
     and lyric word vectors (words, vectors, source), so runs made by earlier versions still load."""
-    if {"ids", "matrix"} <= set(z.files):
+    if {"ids", "matrix"} <= set(z):
         return (z["ids"].tolist(), z["matrix"], None, None, meta)
-    if {"words", "vectors"} <= set(z.files):
-        return (z["words"].tolist(), z["vectors"], None, None, {"source": str(z["source"])} if "source" in z.files
+    if {"words", "vectors"} <= set(z):
+        return (z["words"].tolist(), z["vectors"], None, None, {"source": str(z["source"])} if "source" in z
                 else {})
     return None
 
@@ -257,7 +271,8 @@ def write_projector(t: Any, path: Path) -> Path:
     if path.is_dir() and any(path.iterdir()) and not (path / "tensors.tsv").exists():
         raise Img2SongError(f"{path}: directory exists and is not a projector export; refusing to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    remove_stale_temps(path.parent)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(f".{path.name}."), suffix=".tmp"))
     try:
         with open(tmp / "tensors.tsv", "w", encoding="utf-8", newline="\n") as fh:
             fh.writelines(_fmt_row(v, "\t") + "\n" for v in t.vectors)
@@ -270,7 +285,7 @@ def write_projector(t: Any, path: Path) -> Path:
         (tmp / "projector_config.pbtxt").write_text(_PROJECTOR_CONFIG, encoding="utf-8")
         old = None
         if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(f".{path.name}."), suffix=".old"))
             os.replace(path, old / "x")
         os.replace(tmp, path)
         if old is not None:

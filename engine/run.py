@@ -38,6 +38,10 @@ def load_training_set(run: RunDir | str | Path, corpus: Corpus | None = None) ->
     network = Network.load(run.network)
     split = run.read_split()
     kw = run.read_keywords()
+    if run.embeddings.is_file():
+        from engine.line.train import check_embeddings_record
+
+        check_embeddings_record(run.path)
     embeddings = EmbeddingTable.load(run.embeddings) if run.embeddings.is_file() else None
     features = FeatureTable.load(run.features) if run.features.is_file() else None
     tag_path, tag_source = ((run.keyword_probs, "keyword-probe") if run.keyword_probs.is_file()

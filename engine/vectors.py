@@ -152,4 +152,8 @@ class KeyedTable:
             raise Img2SongError(f"unknown {cls.what} format {fmt!r}; known: {', '.join(FORMATS)}")
         if not path.exists():
             raise Img2SongError(f"{path}: {cls.what} file not found")
-        return cls.from_fields(*READERS[fmt](path))
+        fields = READERS[fmt](path)
+        try:
+            return cls.from_fields(*fields)
+        except Img2SongError as e:  # a table that reads but does not hold together: name the file
+            raise Img2SongError(f"{path}: {e}") from None

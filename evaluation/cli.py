@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -16,20 +17,52 @@ COMMAND_MODULES = ("build_graph", "train", "export", "features", "train_lstm", "
                    "recommend", "bench", "related")
 
 
+_registered: list[str] = []
+
+
 def _register_all() -> None:
+    """Register every command module once (main() may run many times in one process: notebooks, tests)."""
     for name in COMMAND_MODULES:
+        if name in _registered:
+            continue
         importlib.import_module(f"evaluation.commands.{name}").register(app, bench_app)
+        _registered.append(name)
+
+
+# Exit statuses (also in README): every failure is one line on stderr, never a traceback.
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_OS_ERROR, EXIT_NO_MEMORY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+DEBUG_ENV = "IMG2SONG_DEBUG"  # set to 1 to let unexpected exceptions through with their traceback
+
+
+def _os_error_line(e: OSError) -> str:
+    where = " -> ".join(str(f) for f in (e.filename, getattr(e, "filename2", None)) if f)
+    what = e.strerror or str(e) or type(e).__name__
+    return f"error: {where + ': ' if where else ''}{what}"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; exit 0 ok, 1 internal error, 2 bad input or usage, 3 OS error (a file or folder could not
+    be read or written: read-only file system, a directory where a file was expected, no space), 4 out of
+    memory, 130 interrupted (Ctrl-C)."""
     _register_all()
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv:  # typer turns Ctrl-C into a returned 130
+            if rv == EXIT_INTERRUPTED:
+                typer.echo("interrupted", err=True)
+            return rv
     except Img2SongError as e:
         typer.echo(f"error: {e}", err=True)
-        return 2
+        return EXIT_BAD_INPUT
     except (typer.Exit, SystemExit) as e:
         return int(getattr(e, "exit_code", getattr(e, "code", 0)) or 0)
+    except typer.Abort as e:  # click turns EOFError and KeyboardInterrupt into a bare Abort
+        cause = e.__cause__ or e.__context__
+        if isinstance(cause, EOFError):
+            typer.echo("error: unexpected end of input (a truncated file?)", err=True)
+            return EXIT_BAD_INPUT
+        typer.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
     except typer.TyperException as e:  # usage errors (unknown option, bad value): typer's own message
         show = getattr(e, "show", None)
         if show is not None:
@@ -37,10 +70,22 @@ def main(argv: list[str] | None = None) -> int:
         else:
             typer.echo(f"error: {e.format_message()}", err=True)
         return int(e.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        return 1
-    return 0
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        typer.echo("error: out of memory (try a smaller input, batch or --samples)", err=True)
+        return EXIT_NO_MEMORY
+    except OSError as e:
+        typer.echo(_os_error_line(e), err=True)
+        return EXIT_OS_ERROR
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if os.environ.get(DEBUG_ENV):
+            raise
+        typer.echo(f"error: internal error {type(e).__name__}: {str(e)[:300]} (set {DEBUG_ENV}=1 for the "
+                   "traceback)", err=True)
+        return EXIT_INTERNAL
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ else a ConceptNet-format DB built once from the open thesauri that installed pac
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
+import math
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -21,9 +22,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from graph.common.atomic import write_json
-from graph.common.errors import Img2SongError
+from graph.common.atomic import remove_stale_temps, temp_prefix, write_json
+from graph.common.errors import CorpusError, Img2SongError
 from graph.common.paths import cache_dir as default_cache_dir
+from graph.common.readers import iter_gzip_lines, open_sqlite_readonly
 from graph.rundir import RunDir, read_json
 
 EXCLUDED_RELATIONS = ("antonym", "distinct_from", "external_url")  # not "conceptually similar"
@@ -61,6 +63,10 @@ def from_label(text: str) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise Img2SongError(f"{path}: related-words dump not found (corpus file related_words.tsv.gz; "
+                            "or pass --conceptnet-db PATH)")
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -68,46 +74,119 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# conceptnet-lite's tables and the columns our queries read: a DB without them is refused before any query.
+CONCEPTNET_SCHEMA = {"relation": ("id", "name"), "language": ("id", "name"), "label": ("id", "text", "language_id"),
+                     "concept": ("id", "label_id", "sense_label"),
+                     "edge": ("id", "relation_id", "start_id", "end_id", "etc")}
+_URI_FIELDS = ("uri", "relation", "start", "end")
+NON_JSON_ETC = "dump line whose last field is not a JSON object"
+BAD_WEIGHT = "dump line whose weight is not a finite number"
+
+
+def _is_concept(uri: str) -> bool:
+    parts = uri.split("/", 4)
+    return len(parts) >= 4 and parts[0] == "" and parts[1] == "c" and bool(parts[2]) and bool(parts[3])
+
+
+def dump_line(dump: Path, lineno: int, raw: bytes, skipped: dict[str, int]) -> bytes | None:
+    """One checked dump line (uri, relation, start, end, json) as conceptnet-lite reads it; None = counted skip.
+
+    Structural faults (field count, URIs conceptnet-lite would fail on, bytes that are not UTF-8) are errors
+    naming the line and field; a last field that is not a JSON object with a finite weight is skipped and
+    counted (it would otherwise enter the DB with an invented weight of 1).
+    """
+    line = raw.rstrip(b"\r\n")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorpusError(dump, lineno, None, "bytes are not UTF-8") from None
+    fields = text.split("\t")
+    if len(fields) != 5:
+        raise Img2SongError(f"{dump}:{lineno}: expected 5 tab-separated fields (uri, relation, start, end, json)")
+    for name, value in zip(_URI_FIELDS, fields):
+        if not value or value[0] == '"' or any(c in value for c in "\r\x00") or value != value.strip():
+            raise CorpusError(dump, lineno, name, f"is empty or holds quotes, NUL or surrounding spaces: {value[:60]!r}")
+    uri, rel, start, end, etc = fields
+    if not rel.startswith("/r/") or len(rel) <= 3:
+        raise CorpusError(dump, lineno, "relation", f"is not a ConceptNet relation URI (/r/Name): {rel[:60]!r}")
+    if not _is_concept(start):
+        raise CorpusError(dump, lineno, "start", f"is not a ConceptNet concept URI (/c/lang/label): {start[:60]!r}")
+    if not _is_concept(end) and rel != "/r/ExternalURL":
+        raise CorpusError(dump, lineno, "end", f"is not a ConceptNet concept URI (/c/lang/label): {end[:60]!r}")
+    try:
+        doc = json.loads(etc)  # NaN / Infinity parse here and are caught as a weight below
+    except (json.JSONDecodeError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict):
+        skipped[NON_JSON_ETC] = skipped.get(NON_JSON_ETC, 0) + 1
+        return None
+    w = doc.get("weight", 1.0)
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(float(w)):
+        skipped[BAD_WEIGHT] = skipped.get(BAD_WEIGHT, 0) + 1
+        return None
+    return line + b"\n"
+
+
 def build_db_from_dump(dump: str | Path, cache_dir: str | Path | None = None) -> Path:
-    """ConceptNet-format dump (.tsv or .tsv.gz) -> SQLite DB in the cache (reused when the dump is unchanged)."""
-    # deferred: conceptnet-lite (peewee) loads only when a DB is opened or built
+    """ConceptNet-format dump (.tsv or .tsv.gz) -> SQLite DB in the cache (reused when the dump is unchanged).
+
+    Built in a `.build-<pid>-*` folder and moved into place in one rename; folders of killed builds are removed
+    by the next build. Beside `<hash>.db` a `<hash>.json` records the lines read, edges kept and skips.
+    """
+    # deferred: conceptnet-lite (peewee) loads only when a DB is built
     import conceptnet_lite.db as cdb
 
     dump = Path(dump)
-    if not dump.is_file():
-        raise Img2SongError(f"{dump}: related-words dump not found (corpus file related_words.tsv.gz; "
-                            "or pass --conceptnet-db PATH)")
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir("conceptnet")
     out = cache_dir / f"{file_sha256(dump)[:16]}.db"
     if out.is_file():
         return out
     cache_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".build-"))
+    remove_stale_temps(cache_dir)
+    work = Path(tempfile.mkdtemp(dir=cache_dir, prefix=temp_prefix(".build-")))
     try:
         plain = work / "dump.tsv"
-        opener = gzip.open if dump.suffix == ".gz" else open
-        edges = 0
-        with opener(dump, "rb") as src, open(plain, "wb") as dst:
-            for lineno, line in enumerate(src, start=1):
+        edges, lines = 0, 0
+        skipped: dict[str, int] = {}
+        with open(plain, "wb") as dst:
+            for lineno, line in iter_gzip_lines(dump):
+                lines = lineno
                 if not line.strip():
                     continue
-                if line.count(b"\t") != 4:
-                    raise Img2SongError(f"{dump}:{lineno}: expected 5 tab-separated fields "
-                                        "(uri, relation, start, end, json)")
-                dst.write(line)
-                edges += 1
+                checked = dump_line(dump, lineno, line, skipped)
+                if checked is not None:
+                    dst.write(checked)
+                    edges += 1
+        if not edges:
+            raise Img2SongError(f"{dump}: no usable edges in the related-words dump ({lines} lines)")
         tmp_db = work / "conceptnet.db"
         with contextlib.redirect_stdout(sys.stderr):  # conceptnet-lite prints its progress
             cdb.load_dump_to_db(plain, tmp_db, edge_count=edges, delete_dump=False)
         cdb.db.close()
+        write_json(out.with_suffix(".json"), {"dump": str(dump), "lines": lines, "edges": edges, "skipped": skipped})
         os.replace(tmp_db, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
 
 
+def build_record(db: Path) -> dict[str, Any]:
+    """The `<hash>.json` written beside a DB built from a dump ({} for a user's DB or an older cache)."""
+    p = Path(db).with_suffix(".json")
+    try:
+        doc = read_json(p, "DB build record") if p.is_file() else {}
+    except Img2SongError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 class RelatedWords:
-    """Top related words of a keyword, ranked by edge weight (ties by word), from a conceptnet-lite DB."""
+    """Top related words of a keyword, ranked by edge weight (ties by word), from a conceptnet-lite DB.
+
+    Every DB (a user's or the cache's) is opened read-only and checked for conceptnet-lite's schema first;
+    nothing is ever written into it. `skipped` counts dump lines left out of the build and edges whose weight
+    could not be read at query time.
+    """
 
     def __init__(self, db_path: str | Path | None = None, dump: str | Path | None = None,
                  cache_dir: str | Path | None = None,
@@ -122,58 +201,69 @@ class RelatedWords:
         self.dump = Path(dump) if dump is not None else None
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir("conceptnet")
         self.exclude_relations = tuple(exclude_relations)
+        self.skipped: dict[str, int] = {}
         self._connected: Path | None = None
+        self._con: sqlite3.Connection | None = None
 
     def connect(self) -> Path:
-        """Open (building on first use) the DB; never downloads anything."""
-        # deferred: conceptnet-lite (peewee) loads only when a DB is opened or built
-        import conceptnet_lite
-        from conceptnet_lite.db import db
-
-        if self._connected is None:
-            if self.db_path is not None:
-                if not self.db_path.is_file():
-                    raise Img2SongError(f"{self.db_path}: ConceptNet DB not found")
-                self._connected = self.db_path
-            else:
-                self._connected = build_db_from_dump(self.dump, self.cache_dir)
-        current = getattr(db.obj, "database", None)  # conceptnet-lite keeps one global connection
-        if current != str(self._connected.expanduser().resolve()):
-            with contextlib.redirect_stdout(sys.stderr):
-                conceptnet_lite.connect(str(self._connected), db_download_url=None)
+        """Open (building on first use) the DB, read-only; never downloads anything."""
+        if self._con is None:
+            path = self.db_path if self.db_path is not None else build_db_from_dump(self.dump, self.cache_dir)
+            con = open_sqlite_readonly(path, CONCEPTNET_SCHEMA, "ConceptNet DB")
+            try:
+                has_edges = con.execute("SELECT 1 FROM edge LIMIT 1").fetchone() is not None
+            except sqlite3.Error as e:
+                con.close()
+                raise Img2SongError(f"{path}: unreadable ConceptNet DB ({e})") from None
+            if not has_edges:
+                con.close()
+                raise Img2SongError(f"{path}: the ConceptNet DB has no edges")
+            self._con, self._connected = con, path
+            for reason, n in build_record(path).get("skipped", {}).items():
+                self.skipped[reason] = self.skipped.get(reason, 0) + int(n)
         return self._connected
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     @property
     def source_id(self) -> str:
         """Identifies the word source, so cached lists are reused only for the same DB or dump."""
         if self.db_path is not None:
+            if not self.db_path.is_file():
+                raise Img2SongError(f"{self.db_path}: ConceptNet DB not found")
             st = self.db_path.stat()
             return f"db:{self.db_path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
         return f"dump:{file_sha256(self.dump)}"
 
+    def _query(self, sql: str, args: tuple) -> list[tuple]:
+        self.connect()
+        try:
+            return self._con.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise Img2SongError(f"{self._connected}: unreadable ConceptNet DB ({e})") from None
+
     def related(self, keyword: str, n: int = 100) -> list[str]:
         """Up to n words linked to the keyword (same language), strongest edge first; [] when unknown."""
-        # deferred: conceptnet-lite (peewee) loads only when a DB is opened or built
-        from conceptnet_lite.db import db
-
-        self.connect()
         lang = keyword_language(keyword)
-        row = db.execute_sql(_LABEL_SQL, (to_label(keyword), lang)).fetchone()
-        if row is None:
+        rows = self._query(_LABEL_SQL, (to_label(keyword), lang))
+        if not rows:
             return []
-        label_id, lang_id = row
+        label_id, lang_id = rows[0]
         own = from_label(to_label(keyword))
         best: dict[str, float] = {}
-        for rel, etc, text, other_lang in db.execute_sql(_EDGES_SQL, (label_id, label_id)).fetchall():
-            if rel in self.exclude_relations or other_lang != lang_id:
+        for rel, etc, text, other_lang in self._query(_EDGES_SQL, (label_id, label_id)):
+            if rel in self.exclude_relations or other_lang != lang_id or not isinstance(text, str):
                 continue
             word = from_label(text)
             if word == own:
                 continue
-            try:
-                w = float(json.loads(etc).get("weight", 1.0)) if isinstance(etc, str) else 1.0
-            except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-                w = 1.0
+            w = _edge_weight(etc)
+            if w is None:
+                self.skipped[BAD_WEIGHT] = self.skipped.get(BAD_WEIGHT, 0) + 1
+                continue
             best[word] = max(best.get(word, float("-inf")), w)
         ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
         return [w for w, _ in ranked[:n]]
@@ -181,6 +271,19 @@ class RelatedWords:
     def top_related(self, keywords: Iterable[str], n: int = 100, progress: bool = True) -> dict[str, list[str]]:
         kws = sorted(set(keywords))
         return {kw: self.related(kw, n) for kw in tqdm(kws, desc="related words", disable=not progress)}
+
+
+def _edge_weight(etc: Any) -> float | None:
+    """The finite 'weight' of an edge's JSON field (1.0 when it names none); None when unreadable."""
+    if not isinstance(etc, str):
+        return None
+    try:
+        doc = json.loads(etc)
+        w = doc.get("weight", 1.0) if isinstance(doc, dict) else None
+        w = float(w) if isinstance(w, (int, float)) and not isinstance(w, bool) else None
+    except (json.JSONDecodeError, RecursionError, OverflowError):
+        return None
+    return w if w is not None and math.isfinite(w) else None
 
 
 def ground_truth_source(conceptnet_db: str | Path | None, dump: str | Path | None,
@@ -206,10 +309,12 @@ def related_for_run(run_dir: str | Path, keywords: Iterable[str], source: Relate
     kws = sorted(set(keywords))
     sid = source.source_id
     cached: dict[str, Any] = read_json(path, "related words cache") if path.is_file() else {}
+    cached = cached if isinstance(cached, dict) else {}
     key = {"source_id": sid, "n_max": n_max, "exclude_relations": list(source.exclude_relations)}
     words: dict[str, list[str]] = {}
-    if all(cached.get(k) == v for k, v in key.items()):
-        words = {k: list(v) for k, v in cached.get("words", {}).items()}
+    cached_words = cached.get("words")
+    if all(cached.get(k) == v for k, v in key.items()) and isinstance(cached_words, dict):
+        words = {k: [str(w) for w in v] for k, v in cached_words.items() if isinstance(v, list)}
     missing = [kw for kw in kws if kw not in words]
     if missing or not path.is_file():
         words.update(source.top_related(missing, n_max, progress=progress))

@@ -27,6 +27,8 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     from graph.build import build_network
     from graph.corpus import load_corpus
 
+    if Path(out).exists() and not Path(out).is_dir():
+        raise Img2SongError(f"{out}: --out exists and is not a directory")
     c = load_corpus(corpus)
     for line in c.report.lines():
         echo(line)
@@ -72,6 +74,10 @@ def export_embeddings(embeddings: str | Path, out: str | Path, format: str, kind
 
     if format not in FORMATS:
         raise Img2SongError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if Path(embeddings).is_file():  # a run's embeddings.npz of an interrupted train is refused
+        from engine.line.train import check_embeddings_record
+
+        check_embeddings_record(Path(embeddings).parent)
     table = EmbeddingTable.load(embeddings, source_format)
     if kind:
         table = table.select(kind)
@@ -118,11 +124,13 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mse", attention: bool = Tr
     """Train the run's attention bi-LSTM scorer on its training images; save the checkpoint the scorer reuses."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.lstm.prepare import run_word_vectors, song_tokens
+    from engine.lstm.train import pick_device
     from engine.run import load_training_set
     from engine.scorers.lstm import LSTMScorer
 
     if loss not in ("mse", "cpl", "mrl"):
         raise Img2SongError(f"--loss must be mse, cpl or mrl, got {loss!r}")
+    pick_device(device)  # a missing GPU is an error now, not after the word vectors
     r = RunDir.of(run)
     data = load_training_set(r)
     if word_vectors is None:  # train the lyric vectors once per run and keep them
@@ -145,8 +153,10 @@ def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = N
                    device: str = "auto", echo: Echo = print) -> dict:
     """R@K / med r of both LSTM variants on the two splits; prints the table beside the paper's."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
+    from engine.lstm.train import pick_device
     from evaluation.retrieval import render_markdown, retrieval_result
 
+    pick_device(device)
     res = retrieval_result(run, word_vectors=word_vectors, epochs=epochs, device=device)
     echo(render_markdown(res.metrics, res.details))
     echo(f"wrote {res.details['written']}")

@@ -1,7 +1,6 @@
 """The paper's image-to-song protocol: held-out query images, 10 songs per scorer, related-word ground truth."""
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from evaluation.groundtruth import N_VALUES, ground_truth_source, related_for_ru
 from evaluation.queries import load_eval_queries
 from evaluation.report import Report, build_report
 from graph.common.errors import Img2SongError
+from graph.common.readers import read_json
 from graph.keywords import contains_any
 from graph.rundir import RunDir
 
@@ -174,11 +174,12 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
             "config": config,
             "ground_truth": {"source": source.source_id, "description": source.description,
                              "build": source.build, "related_words": str(related_path),
+                             "skipped": dict(source.skipped),
                              "keywords": len(related), "keywords_without_related_words":
                                  sorted(kw for kw, ws in related.items() if not ws)}}
     report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta, protocols=list(protocols))
     if run.lstm_retrieval.is_file():  # written by `img2song lstm-retrieval`
-        report.retrieval = json.loads(run.lstm_retrieval.read_text(encoding="utf-8"))
+        report.retrieval = read_json(run.lstm_retrieval, "LSTM retrieval figures")
     if write:
         report.write(run.path)
         run.record("evaluate", config,

@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph.common.atomic import write_json
+from graph.common.atomic import remove_stale_temps, temp_prefix, write_json
 from graph.common.errors import Img2SongError
 from graph.common.paths import cache_dir as default_cache_dir
+from graph.common.readers import read_json
 
 BUILDER_VERSION = 2  # bump when the edge rules change: old DBs are then never reused
 SOURCE_FILES = {  # role -> (distribution, file inside it)
@@ -171,14 +172,18 @@ def thesauri_db(cache_dir: str | Path | None = None, words: Iterable[str] | None
     out = cache / f"thesauri-{key}.db"
     record_path = out.with_suffix(".json")
     if out.is_file() and record_path.is_file():
-        rec = ThesauriBuild(**json.loads(record_path.read_text(encoding="utf-8")))
-        rec.built_now = False
-        return rec
+        try:
+            rec = ThesauriBuild(**read_json(record_path, "thesauri DB build record"))
+            rec.built_now = False
+            return rec
+        except (Img2SongError, TypeError):
+            pass  # a damaged record: build again (the DB and its record are replaced together below)
     if echo:
         echo("building the related-word DB from open thesauri (once; cached under "
              f"{cache}) ...")
     cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=cache, prefix=".thesauri-"))
+    remove_stale_temps(cache)  # `.thesauri-<pid>-*` folders of killed builds
+    work = Path(tempfile.mkdtemp(dir=cache, prefix=temp_prefix(".thesauri-")))
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         edges, skipped = generate(sources, words, progress)

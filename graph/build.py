@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from graph.common.atomic import write_json
+from graph.common.atomic import remove_stale_temps, write_json
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
 from graph.keywords import extract_keywords, tokenize, weigh
@@ -46,6 +46,7 @@ class BuildResult:
         build in the run manifest (run.json), so that every later stage and command can start from this run."""
         run = RunDir.of(out_dir)
         run.path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(run.path)
         paths = {"network": self.network.save(run.network)}
         docs = {
             run.network_stats: self.stats(),

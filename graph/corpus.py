@@ -1,13 +1,13 @@
 """Load and validate a corpus directory: songs.jsonl, images.jsonl, images/, manifest.json (+ keywords.txt, lexicon.tsv)."""
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graph.common.errors import CorpusError
+from graph.common.readers import iter_jsonl, iter_text_lines, read_json
+from graph.corpus_files import probe_image, resolve_corpus_file
 from graph.records import (
     IMAGE_OPTIONAL,
     IMAGE_REQUIRED,
@@ -44,8 +44,9 @@ class Corpus:
         return self._image_index()[image_id]
 
     def image_path(self, image: Image | str) -> Path:
+        """The image's file, resolved and confined to the corpus directory (graph.corpus_files)."""
         img = self.image(image) if isinstance(image, str) else image
-        return self.root / img.file
+        return resolve_corpus_file(self.root, img.file, self.root / IMAGES_FILE, None, "file")
 
     def _song_index(self) -> dict[str, Song]:
         if getattr(self, "_songs_by_id", None) is None:
@@ -60,24 +61,6 @@ class Corpus:
     @property
     def related_words_dump(self) -> Path:
         return self.root / RELATED_FILE
-
-
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    raw = path.read_bytes()
-    for lineno, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise CorpusError(path, lineno, None, f"bytes are not UTF-8 (at byte {e.start})") from None
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CorpusError(path, lineno, None, f"malformed JSON: {e.msg} (column {e.colno})") from None
-        if not isinstance(obj, dict):
-            raise CorpusError(path, lineno, None, "expected a JSON object")
-        yield lineno, obj
 
 
 def _fields(path: Path, lineno: int, obj: dict, required: dict, optional: dict) -> dict[str, Any]:
@@ -97,15 +80,16 @@ def _fields(path: Path, lineno: int, obj: dict, required: dict, optional: dict) 
         out[name] = val
     if not out["id"].strip():
         raise CorpusError(path, lineno, "id", "is empty")
-    if "language" in out and out["language"] not in LANGUAGES:
-        raise CorpusError(path, lineno, "language", f"must be one of {LANGUAGES}, got {out['language']!r}")
+    for lang in ("language", "tag_language"):
+        if lang in out and out[lang] not in LANGUAGES:
+            raise CorpusError(path, lineno, lang, f"must be one of {LANGUAGES}, got {out[lang]!r}")
     return out
 
 
 def load_songs(path: Path, report: LoadReport) -> list[Song]:
     songs: list[Song] = []
     first_line: dict[str, int] = {}
-    for lineno, obj in _iter_jsonl(path):
+    for lineno, obj in iter_jsonl(path):
         f = _fields(path, lineno, obj, SONG_REQUIRED, SONG_OPTIONAL)
         if f["id"] in first_line:
             raise CorpusError(path, lineno, "id", f"duplicate id {f['id']!r} (first at line {first_line[f['id']]})")
@@ -118,31 +102,24 @@ def load_songs(path: Path, report: LoadReport) -> list[Song]:
     return songs
 
 
-def _check_image_file(path: Path, lineno: int, file: Path) -> None:
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
-
-    if not file.is_file():
-        raise CorpusError(path, lineno, "file", f"image file not found: {file}")
-    try:
-        with PILImage.open(file) as im:
-            im.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise CorpusError(path, lineno, "file", f"image file is unreadable: {file} ({e})") from None
-
-
 def load_images(path: Path, root: Path, report: LoadReport, check_files: bool = True) -> list[Image]:
     images: list[Image] = []
     first_line: dict[str, int] = {}
-    for lineno, obj in _iter_jsonl(path):
+    for lineno, obj in iter_jsonl(path):
         f = _fields(path, lineno, obj, IMAGE_REQUIRED, IMAGE_OPTIONAL)
         if f["id"] in first_line:
             raise CorpusError(path, lineno, "id", f"duplicate id {f['id']!r} (first at line {first_line[f['id']]})")
         first_line[f["id"]] = lineno
         if not all(isinstance(t, str) for t in f["tags"]):
             raise CorpusError(path, lineno, "tags", "must be a list of strings")
+        file = resolve_corpus_file(root, f["file"], path, lineno, "file")
         if check_files:
-            _check_image_file(path, lineno, root / f["file"])
+            probe = probe_image(file, path, lineno)
+            for w in probe.warnings:
+                report.note(f"image decoded with a PIL warning ({w})", f"{path.name}:{lineno}")
+            if probe.skip:
+                report.skip(probe.skip, f"{path.name}:{lineno}")
+                continue
         tags = tuple(t.strip() for t in f["tags"] if t.strip())
         if not tags and not f["caption"].strip():
             report.skip("image with no tags and no caption", f"{path.name}:{lineno}")
@@ -155,14 +132,28 @@ def load_images(path: Path, root: Path, report: LoadReport, check_files: bool = 
 
 def _load_lexicon(path: Path) -> dict[str, list[str]]:
     lex: dict[str, list[str]] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in iter_text_lines(path):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
-        if len(parts) != 2:
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise CorpusError(path, lineno, None, "expected two tab-separated columns: english<TAB>chinese")
         lex.setdefault(parts[0].strip().lower(), []).append(parts[1].strip())
     return lex
+
+
+def _load_keywords(path: Path, report: LoadReport) -> list[str]:
+    """keywords.txt: one keyword a line (# comments); a repeated keyword is dropped and counted."""
+    first: dict[str, int] = {}
+    for lineno, line in iter_text_lines(path):
+        word = line.strip()
+        if not word or word.startswith("#"):
+            continue
+        if word in first:
+            report.skip(f"duplicate keyword in {KEYWORDS_FILE}", f"{path.name}:{lineno} (first at line {first[word]})")
+            continue
+        first[word] = lineno
+    return list(first)
 
 
 def load_corpus(root: str | Path, check_files: bool = True) -> Corpus:
@@ -175,16 +166,14 @@ def load_corpus(root: str | Path, check_files: bool = True) -> Corpus:
         if not (root / name).is_file():
             raise CorpusError(root / name, None, None, "required corpus file is missing")
     songs = load_songs(root / SONGS_FILE, report)
+    if not songs:
+        raise CorpusError(root / SONGS_FILE, None, None, "no songs (the file is empty or every song was skipped)")
     images = load_images(root / IMAGES_FILE, root, report, check_files=check_files)
     manifest: dict[str, Any] = {}
     if (root / MANIFEST_FILE).is_file():
-        try:
-            manifest = json.loads((root / MANIFEST_FILE).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CorpusError(root / MANIFEST_FILE, None, None, f"malformed JSON: {e}") from None
-    keywords = None
-    if (root / KEYWORDS_FILE).is_file():
-        keywords = [w.strip() for w in (root / KEYWORDS_FILE).read_text(encoding="utf-8").splitlines()
-                    if w.strip() and not w.startswith("#")]
+        manifest = read_json(root / MANIFEST_FILE, "corpus manifest")
+        if not isinstance(manifest, dict):
+            raise CorpusError(root / MANIFEST_FILE, None, None, "expected a JSON object")
+    keywords = _load_keywords(root / KEYWORDS_FILE, report) if (root / KEYWORDS_FILE).is_file() else None
     lexicon = _load_lexicon(root / LEXICON_FILE) if (root / LEXICON_FILE).is_file() else {}
     return Corpus(root, songs, images, keywords, lexicon, manifest, report)

@@ -11,6 +11,7 @@ import numpy as np
 
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
+from graph.common.readers import load_npz, npz_meta
 
 
 class Kind(IntEnum):
@@ -46,16 +47,25 @@ class Network:
     def __post_init__(self) -> None:
         self.kinds = np.asarray(self.kinds, dtype=np.int8)
         self.edges = np.asarray(self.edges, dtype=np.int64).reshape(-1, 2)
-        self.weights = np.asarray(self.weights, dtype=np.float32).reshape(-1)
+        with np.errstate(over="ignore", invalid="ignore"):  # out-of-range weights are reported below, by value
+            self.weights = np.asarray(self.weights, dtype=np.float32).reshape(-1)
         n = len(self.ids)
         if len(self.kinds) != n or len(self.labels) != n:
             raise Img2SongError(f"vertex table mismatch: {n} ids, {len(self.kinds)} kinds, {len(self.labels)} labels")
+        if len(set(self.ids)) != n:
+            seen: dict[str, int] = {}
+            for i, v in enumerate(self.ids):
+                if v in seen:
+                    raise Img2SongError(f"duplicate vertex id {v!r} (vertices {seen[v]} and {i})")
+                seen[v] = i
         if len(self.edges) != len(self.weights):
             raise Img2SongError(f"{len(self.edges)} edges but {len(self.weights)} weights")
         if len(self.edges) and (self.edges.min() < 0 or self.edges.max() >= n):
             raise Img2SongError("edge endpoint outside the vertex table")
         if len(self.weights) and not (np.isfinite(self.weights).all() and (self.weights > 0).all()):
-            raise Img2SongError("edge weights must be finite and positive")
+            bad = int(np.flatnonzero(~(np.isfinite(self.weights) & (self.weights > 0)))[0])
+            raise Img2SongError(f"edge {bad}: weight must be finite, positive and within float32 range, "
+                                f"got {self.weights[bad]}")
         self._index: dict[str, int] | None = None
 
     @property
@@ -151,17 +161,21 @@ class Network:
         path = Path(path)
         if path.is_dir():
             path = path / "network.npz"
-        if not path.is_file():
-            raise Img2SongError(f"{path}: network file not found")
+        z = load_npz(path, "network file", ("ids", "kinds", "labels", "edges", "weights", "meta"))
+        meta = npz_meta(path, z, "network file")
+        if meta.get("format") != "img2song-network":
+            raise Img2SongError(f"{path}: not an img2song network file")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta.get("format") != "img2song-network":
-                    raise Img2SongError(f"{path}: not an img2song network file")
-                return cls(z["ids"].tolist(), z["kinds"], z["labels"].tolist(), z["edges"], z["weights"],
-                           directed=bool(meta["directed"]))
-        except (KeyError, ValueError, OSError) as e:
+            return cls(z["ids"].tolist(), z["kinds"], z["labels"].tolist(), z["edges"], z["weights"],
+                       directed=bool(meta.get("directed", False)))
+        except Img2SongError as e:
+            raise Img2SongError(f"{path}: {e}") from None
+        except (ValueError, TypeError, OverflowError) as e:
             raise Img2SongError(f"{path}: unreadable network file ({e})") from None
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # smallest normal float32: smaller weights vanish in training
 
 
 def read_edgelist(path: str | Path) -> Network:
@@ -171,6 +185,8 @@ def read_edgelist(path: str | Path) -> Network:
     src, dst, wts = [], [], []
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
+            if b"\x00" in raw:
+                raise Img2SongError(f"{path}:{lineno}: NUL byte (a binary file?)")
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -186,12 +202,17 @@ def read_edgelist(path: str | Path) -> Network:
                 raise Img2SongError(f"{path}:{lineno}: field 'w' is not a number: {parts[2]!r}") from None
             if not np.isfinite(w) or w <= 0:
                 raise Img2SongError(f"{path}:{lineno}: field 'w' must be positive, got {parts[2]}")
+            if not _FLOAT32_TINY <= w <= _FLOAT32_MAX:
+                raise Img2SongError(f"{path}:{lineno}: field 'w' is outside the float32 range "
+                                    f"[{_FLOAT32_TINY:.3g}, {_FLOAT32_MAX:.3g}] of the weights, got {parts[2]}")
             for v in parts[:2]:
                 if v not in ids:
                     ids[v] = len(ids)
             src.append(ids[parts[0]])
             dst.append(ids[parts[1]])
             wts.append(w)
+    if not src:
+        raise Img2SongError(f"{path}: the edge list has no edges (expected 'u v w' lines)")
     names = list(ids)
     return Network(names, np.full(len(names), int(Kind.OTHER), np.int8), names,
                    np.stack([np.array(src, np.int64), np.array(dst, np.int64)], 1) if src else np.zeros((0, 2)),

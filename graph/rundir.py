@@ -9,13 +9,13 @@ FeatureTable, Report), at the paths named here; this module sits in graph (the b
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from graph.common.atomic import write_json
 from graph.common.errors import Img2SongError
+from graph.common.readers import read_json as read_json_file
 
 MANIFEST_FORMAT = 1
 
@@ -41,10 +41,7 @@ def read_json(path: Path, what: str, hint: str = "") -> Any:
     """Parse a run file; a missing or malformed file is an error naming it (and the command that writes it)."""
     if not path.is_file():
         raise Img2SongError(f"{path}: {what} not found" + (f" ({hint})" if hint else ""))
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise Img2SongError(f"{path}: malformed JSON ({e})") from None
+    return read_json_file(path, what)  # guarded: non-UTF-8, malformed JSON and NaN / Infinity name file and line
 
 
 class RunDir:
@@ -156,10 +153,16 @@ class RunDir:
         if not isinstance(vocab, list):
             raise Img2SongError(f"{self.keywords}: field 'vocabulary' must be a list of keywords")
 
-        def table(d: dict) -> dict[str, dict[str, float]]:
-            return {str(i): {str(k): float(w) for k, w in kw.items()} for i, kw in d.items()}
+        def table(key: str) -> dict[str, dict[str, float]]:
+            out: dict[str, dict[str, float]] = {}
+            for i, kw in doc[key].items():
+                if not isinstance(kw, dict) or not all(isinstance(w, (int, float)) and not isinstance(w, bool)
+                                                       for w in kw.values()):
+                    raise Img2SongError(f"{self.keywords}: field '{key}.{i}' must map keywords to numbers")
+                out[str(i)] = {str(k): float(w) for k, w in kw.items()}
+            return out
 
-        return KeywordFile([str(w) for w in vocab], table(doc["images"]), table(doc["songs"]))
+        return KeywordFile([str(w) for w in vocab], table("images"), table("songs"))
 
     def read_features_meta(self) -> dict[str, Any]:
         """features/features.json ({} when features were not extracted yet)."""

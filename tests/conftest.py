@@ -66,3 +66,22 @@ def tiny_corpus_dir(tmp_path: Path) -> Path:
 def _own_cache(tmp_path_factory, monkeypatch):
     """Every test gets caches of its own (features, ConceptNet DBs): a result from another test never leaks in."""
     monkeypatch.setenv("IMG2SONG_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+# --- fuzz counts (tests/test_fuzz.py): generated cases per loader / command, printed in the terminal summary ----
+_FUZZ_COUNTS: dict[str, dict[str, int]] = {}  # loader / command -> outcome -> cases
+
+
+@pytest.fixture(scope="session")
+def fuzz_counts() -> dict[str, dict[str, int]]:
+    return _FUZZ_COUNTS
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _FUZZ_COUNTS:
+        terminalreporter.section("fuzz cases per loader / command")
+        for name, outcomes in sorted(_FUZZ_COUNTS.items()):
+            detail = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
+            terminalreporter.write_line(f"{name:34s} {sum(outcomes.values()):6d}  ({detail})")
+        total = sum(sum(o.values()) for o in _FUZZ_COUNTS.values())
+        terminalreporter.write_line(f"{'total':34s} {total:6d}")

@@ -100,4 +100,4 @@ def test_bad_lexicon_line(tmp_path):
 def test_bad_manifest(tmp_path):
     root = make_corpus(tmp_path / "c")
     (root / "manifest.json").write_text("{", encoding="utf-8")
-    _expect(root, r"manifest\.json: malformed JSON")
+    _expect(root, r"manifest\.json:1: malformed JSON")

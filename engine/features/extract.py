@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,10 @@ from tqdm import tqdm
 from engine.features.backbones import Backbone, get_backbone
 from engine.features.cache import FeatureCache, content_hash
 from engine.features.table import FeatureTable
+from graph.common.atomic import remove_stale_temps
+from graph.common.readers import clean_reason
 from graph.common.skips import SkipLog
+from graph.corpus_files import OVER_PIXEL_LIMIT
 
 
 @dataclass
@@ -32,7 +36,7 @@ class ExtractReport(SkipLog):
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "computed": self.computed, "cached": self.cached,
-                "skipped": dict(self.skipped), "examples": {k: list(v) for k, v in self.examples.items()}}
+                "skipped": dict(self.skipped), "notes": dict(self.notes), "examples": {k: list(v) for k, v in self.examples.items()}}
 
 
 @dataclass
@@ -69,12 +73,24 @@ class _ImageFiles(Dataset):
         vec = self.cache.get(key, self.size)
         if vec is not None:
             return out | {"status": "cached", "vec": vec}
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()
-                x = self.backbone.preprocess(im)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            return out | {"status": "corrupt or undecodable image", "error": f"{path}: {e}"}
+        with warnings.catch_warnings(record=True) as caught:  # PIL's warnings are counted, never printed
+            warnings.simplefilter("always")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            try:
+                with Image.open(io.BytesIO(data)) as im:
+                    if im.width * im.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
+                        raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels")
+                    im.load()
+                    x = self.backbone.preprocess(im)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+                return out | {"status": OVER_PIXEL_LIMIT, "error": f"{path}: {e}"}
+            except UnidentifiedImageError:
+                return out | {"status": "corrupt or undecodable image",
+                              "error": f"{path}: not a recognised image format"}
+            except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
+                return out | {"status": "corrupt or undecodable image", "error": f"{path}: {clean_reason(e)}"}
+        if caught:
+            out["warnings"] = [f"{w.category.__name__}: {str(w.message)[:80]}" for w in caught]
         return out | {"status": "todo", "x": x}
 
 
@@ -92,6 +108,8 @@ def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone
     bb = bb.to(device).eval()
     size = bb.feature_dim + bb.num_classes
     cache = FeatureCache(cache_dir, bb.cache_tag)
+    if use_cache:
+        remove_stale_temps(cache.dir)
     ds = _ImageFiles([(i, Path(p)) for i, p in items], bb, cache if use_cache else _NoCache(), size)
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
     report = ExtractReport(total=len(ds))
@@ -105,6 +123,8 @@ def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone
                 report.cached += 1
             elif b["status"] != "todo":
                 report.skip(b["status"], b["error"])
+            for w in b.get("warnings", ()):
+                report.note(f"image decoded with a PIL warning ({w})", b["path"])
         if todo:
             x = torch.stack([b["x"] for b in todo]).to(device)
             feats, logits = bb(x)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from graph.common.atomic import write_json
+from graph.common.atomic import remove_stale_temps, write_json
 from graph.rundir import RunDir
 
 
@@ -18,6 +18,7 @@ def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet
     from engine.run import load_run_corpus, run_vocabulary
 
     run = RunDir.of(run).require_dir()
+    remove_stale_temps(run.features_dir)
     corpus = load_run_corpus(run)
     items = [(img.id, corpus.image_path(img)) for img in corpus.images]
     ext = extract_features(items, backbone, weights=weights, cache_dir=cache_dir,

@@ -45,6 +45,17 @@ def init_tables(num_vertices: int, dim: int, order: int, seed: int, device: str)
     return vertex, context
 
 
+def check_device(device: str) -> None:
+    """A clear error for a CUDA device this machine does not have (instead of torch's RuntimeError later)."""
+    if not str(device).startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        raise Img2SongError(f"device {device!r} requested but no CUDA GPU is available here; use --device cpu")
+    index = str(device).partition(":")[2]
+    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise Img2SongError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(n > 0, n, 1.0)
@@ -73,6 +84,7 @@ class LINE:
     def fit(self, network: Network, resume: bool = False) -> LINE:
         """Train every order on `network` (both directions of each undirected edge); resume from `checkpoint`."""
         cfg = self.config
+        check_device(cfg.device)
         samplers = LineSamplers.from_network(network)
         total = cfg.resolved_samples(len(samplers.src))
         impl_name = self._impl_name(cfg)

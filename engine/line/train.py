@@ -8,8 +8,9 @@ from typing import Any
 
 from engine.line.config import LineConfig
 from engine.line.model import LINE
-from graph.common.atomic import write_json
+from graph.common.atomic import remove_stale_temps, write_json
 from graph.common.errors import Img2SongError
+from graph.common.readers import read_json
 from graph.network import Network, read_edgelist
 from graph.rundir import RunDir
 
@@ -24,8 +25,33 @@ def load_graph(graph: Network | str | Path | None = None, edgelist: str | Path |
         path = Path(edgelist)
         if not path.is_file():
             raise Img2SongError(f"{path}: edge list file not found")
-        return read_edgelist(path)
-    return Network.load(graph)
+        network = read_edgelist(path)
+    else:
+        network = Network.load(graph)
+        if network.num_edges == 0:
+            src = Path(graph)
+            raise Img2SongError(f"{src / 'network.npz' if src.is_dir() else src}: the network has no edges "
+                                "(nothing to train on; check the corpus's keywords)")
+    return network
+
+
+INCOMPLETE = "incomplete"
+
+
+def check_embeddings_record(out_dir: str | Path) -> None:
+    """Refuse embeddings.npz when line.json says its train was interrupted while writing the pair.
+
+    train() writes line.json as 'incomplete' before embeddings.npz and replaces it with the full record after,
+    so a reader never takes embeddings.npz of a killed train for a finished one. No line.json: accepted (a
+    table written by other means).
+    """
+    rec_path = RunDir(out_dir).line_record
+    if not rec_path.is_file():
+        return
+    rec = read_json(rec_path, "LINE training record")
+    if not isinstance(rec, dict) or rec.get("status") == INCOMPLETE:
+        raise Img2SongError(f"{rec_path}: the train that wrote {RunDir(out_dir).embeddings.name} did not finish; "
+                            f"rerun `img2song train` (with --resume to continue from its checkpoint)")
 
 
 def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str | Path | None = None,
@@ -33,7 +59,10 @@ def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str
     """Fit LINE with `config` (LineConfig keys; unknown keys are an error) and write the run into out_dir."""
     cfg = LineConfig.from_dict(config)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise Img2SongError(f"{out}: --out exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
     if resume and not cfg.checkpoint:
         cfg.checkpoint = str(RunDir(out).line_checkpoint)
     if cfg.checkpoint and not cfg.checkpoint_every:
@@ -45,18 +74,21 @@ def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str
     tic = time.perf_counter()
     model.fit(network, resume=resume)
     fit_s = time.perf_counter() - tic
-    emb_path = model.embeddings_.save(RunDir(out).embeddings, "npz")
+    source = str(edgelist if edgelist is not None else (graph if not isinstance(graph, Network) else "<memory>"))
+    run = RunDir(out)
+    write_json(run.line_record, {"status": INCOMPLETE, "source": source}, indent=2)  # before the table
+    emb_path = model.embeddings_.save(run.embeddings, "npz")
     doc = {
+        "status": "complete",
         "config": cfg.to_dict(), "resolved": {"samples": model.samples_, "impl": model.impl_,
                                              "threads": cfg.resolved_threads(),
                                              "batch_size": cfg.resolved_batch_size(network.num_vertices)},
-        "source": str(edgelist if edgelist is not None else (graph if not isinstance(graph, Network) else "<memory>")),
+        "source": source,
         "network": {"vertices": network.num_vertices, "edges": network.num_edges, "directed": network.directed},
         "timings": {"load_s": round(load_s, 3), "fit_s": round(fit_s, 3)},
         "orders": model.stats_, "embeddings": str(emb_path), "dim": int(model.embeddings_.vectors.shape[1]),
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
     }
-    run = RunDir(out)
     path = write_json(run.line_record, doc, indent=2)
     run.record("train", cfg.to_dict(), {"embeddings": emb_path, "line": path})
     rates = ", ".join(f"order {o}: {s['edges_per_s'] / 1e6:.3f}M edges/s" for o, s in model.stats_.items())

@@ -1,6 +1,7 @@
 """Training and retrieval for the attention bi-LSTM (RMSprop, early stopping, atomic checkpoints)."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,23 @@ def pair_loss(kind: str, target: torch.Tensor, pred: torch.Tensor, neg: torch.Te
     raise Img2SongError(f"unknown loss {kind!r}; expected one of {LOSSES}")
 
 
+@contextlib.contextmanager
+def deterministic_torch(seed: int):
+    """Seeded, deterministic torch for one training run: global seed (weights, dropout), deterministic kernels and
+    cuDNN without autotuning; the previous settings come back afterwards. Data order comes from numpy's
+    seeded Generator. Same machine, same thread count -> the same model."""
+    prev = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev[1], prev[2]
+
+
 def _atomic_torch_save(obj: Any, path: Path) -> Path:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -85,7 +103,10 @@ class LyricTagModel:
             raise Img2SongError(f"{len(missing)} pairs name songs/images without tokens/tag vectors, e.g. {missing[0]}")
         if not pairs:
             raise Img2SongError("no training pairs for the LSTM scorer")
-        torch.manual_seed(self.seed)
+        with deterministic_torch(self.seed):
+            return self._fit(pairs, song_tokens, image_tags, tag_vocab, word_vectors)
+
+    def _fit(self, pairs, song_tokens, image_tags, tag_vocab, word_vectors) -> LyricTagModel:
         rng = np.random.default_rng(self.seed)
         dev = pick_device(self.device)
         self.device_ = str(dev)
@@ -235,7 +256,11 @@ class LyricTagModel:
         path = Path(path)
         if not path.is_file():
             raise Img2SongError(f"{path}: LSTM checkpoint not found")
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # noqa: BLE001 - torch raises many types (BadZipFile, RuntimeError, EOFError ...)
+            raise Img2SongError(f"{path}: unreadable LSTM checkpoint (truncated or not a checkpoint: "
+                                f"{type(e).__name__})") from None
         if not isinstance(ck, dict) or ck.get("format") != "img2song-lstm":
             raise Img2SongError(f"{path}: not an img2song LSTM checkpoint")
         self = cls(**ck["params"], device=device, progress=False)

@@ -115,7 +115,8 @@ def _ppmi_svd(network: Network, dim: int, seed: int) -> np.ndarray:
 
 def _line_vectors(network: Network, dim: int, samples: int, seed: int) -> np.ndarray:
     """LINE (our embedding engine) vectors in network vertex order."""
-    table = LINE(dim=dim, order=2, samples=samples, seed=seed).fit(network).embeddings_
+    # threads=1: Hogwild updates from several threads race, and seeded word vectors must repeat (issue 14 case 16)
+    table = LINE(dim=dim, order=2, samples=samples, seed=seed, threads=1, progress=False).fit(network).embeddings_
     return table.vectors[table.rows(network.ids)]
 
 

@@ -1,13 +1,22 @@
-"""Atomic file writes (temp file in the target's directory, then os.replace) shared by every writer."""
+"""Atomic file writes (temp file in the target's directory, then os.replace) shared by every writer.
+
+Temp names carry the writer's pid (`.<target>.<pid>-<random>.tmp<suffix>`), so a later run can remove what a
+killed writer left (`remove_stale_temps`) without touching a concurrent writer's temp: only names whose pid is
+no longer running are removed.
+"""
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from graph.common.errors import Img2SongError
 
 
 @contextmanager
@@ -20,7 +29,9 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     end = path.suffix if suffix is None else suffix
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{end}")
+    if path.is_dir():
+        raise Img2SongError(f"{path}: is a directory; cannot write a file there")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(f".{path.name}."), suffix=f".tmp{end}")
     os.close(fd)
     tmp = Path(name)
     try:
@@ -29,6 +40,61 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def temp_prefix(stem: str) -> str:
+    """Prefix of a temp name that records this process: `<stem><pid>-` (mkstemp/mkdtemp add the random part)."""
+    return f"{stem}{os.getpid()}-"
+
+
+# `.<target>.<pid>-<8 random>.tmp...` / `.old` (atomic_path, projector folders), `.build-` / `.thesauri-<pid>-...`
+_TEMP_NAME = re.compile(r"^\.(?:.+\.(?P<pid>\d+)-[a-z0-9_]{8}\.(?:tmp|old)(?:\..*)?|(?:build|thesauri)-(?P<bpid>\d+)-[a-z0-9_]{8})$")
+
+
+def temp_owner(name: str) -> int | None:
+    """The pid recorded in one of the project's temp names, else None (not a temp name of ours)."""
+    m = _TEMP_NAME.match(name)
+    if m is None:
+        return None
+    return int(m.group("pid") or m.group("bpid"))
+
+
+def pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # another user's process, or we cannot tell: keep its files
+    return True
+
+
+def remove_stale_temps(directory: str | Path) -> list[Path]:
+    """Remove the project's temp files and folders in `directory` whose writer process is gone; returns them."""
+    directory = Path(directory)
+    removed: list[Path] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        pid = temp_owner(name)
+        if pid is None or pid_alive(pid):
+            continue
+        p = directory / name
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except FileNotFoundError:
+            pass  # another cleaner was first
+        except OSError:
+            continue
+    return removed
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -1,0 +1,71 @@
+"""The one place corpus file paths are resolved and confined, and image files probed without decoding them.
+
+A path named in a corpus file must be relative and resolve (symlinks included) inside the corpus directory;
+anything else is a CorpusError naming the file, line and field. Images are opened lazily (header only) under
+PIL's pixel limit, so a decompression bomb is refused before any pixel buffer is allocated, and PIL's warnings
+are captured (returned to the caller to count), never printed.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from graph.common.errors import CorpusError
+
+OVER_PIXEL_LIMIT = "image over the pixel limit (PIL MAX_IMAGE_PIXELS)"
+
+
+def resolve_corpus_file(root: str | Path, rel: str, file: str | Path, line: int | None, field_name: str) -> Path:
+    """`root/rel` resolved; an error unless `rel` is relative and the result lies inside `root`."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise CorpusError(file, line, field_name, "must be a non-empty relative path")
+    if "\x00" in rel:
+        raise CorpusError(file, line, field_name, "path holds a NUL byte")
+    if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).is_absolute() or PureWindowsPath(rel).drive:
+        raise CorpusError(file, line, field_name, f"must be relative to the corpus directory, got {rel!r}")
+    base = Path(root).resolve()
+    try:
+        target = (base / rel).resolve()
+    except (OSError, RuntimeError) as e:  # symlink loops, names too long
+        raise CorpusError(file, line, field_name, f"path {rel!r} cannot be resolved ({e.strerror or e})") from None
+    if not target.is_relative_to(base):
+        raise CorpusError(file, line, field_name, f"path {rel!r} leads outside the corpus directory")
+    return target
+
+
+@dataclass
+class ImageProbe:
+    """What opening an image's header found: `skip` (a reason) when it must not be used; warnings seen."""
+
+    skip: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def probe_image(path: Path, file: str | Path, line: int | None, field_name: str = "file") -> ImageProbe:
+    """Open the header and verify the file without decoding pixels; errors name the corpus file and line."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    if not path.is_file():
+        raise CorpusError(file, line, field_name, f"image file not found: {path}")
+    probe = ImageProbe()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with PILImage.open(path) as im:
+                if im.width * im.height > (PILImage.MAX_IMAGE_PIXELS or float("inf")):
+                    probe.skip = OVER_PIXEL_LIMIT
+                else:
+                    im.verify()
+        except PILImage.DecompressionBombError:
+            probe.skip = OVER_PIXEL_LIMIT
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
+            msg = "not a recognised image format" if isinstance(e, UnidentifiedImageError) else str(e)
+            raise CorpusError(file, line, field_name, f"image file is unreadable: {path} ({msg})") from None
+    for w in caught:
+        if issubclass(w.category, PILImage.DecompressionBombWarning):
+            probe.skip = OVER_PIXEL_LIMIT
+        else:
+            probe.warnings.append(f"{w.category.__name__}: {str(w.message)[:80]}")
+    return probe
