@@ -199,7 +199,7 @@ def _restore(corpus: Path, files: dict[str, bytes]) -> None:
 CORPUS_TARGETS = ["songs.jsonl", "images.jsonl", "keywords.txt", "lexicon.tsv", "manifest.json"]
 
 
-@fuzz(300)
+@fuzz(260)
 @given(data=st.data())
 def test_fuzz_corpus_loader(base, fuzz_counts, data):
     from graph.corpus import load_corpus
@@ -370,7 +370,7 @@ def test_fuzz_conceptnet_db_build_and_user_db(base, fuzz_counts, data, tmp_path_
 
 
 # --- CLI commands, in-process --------------------------------------------------------------------------------
-@fuzz(70)
+@fuzz(60)
 @given(data=st.data())
 def test_fuzz_cli_build_graph(base, fuzz_counts, data, capsys, tmp_path_factory):
     corpus, files = base["corpus"], base["files"]
@@ -469,3 +469,29 @@ def test_fuzz_cli_recommend(base, fuzz_counts, data, capsys, tmp_path_factory):
         ranks = [ln for ln in stdout.splitlines() if ln[:4].strip().rstrip(".").isdigit()]
         assert 1 <= len(ranks) <= int(k)
     count(fuzz_counts, "cli recommend", f"exit {code}")
+
+
+@fuzz(10)
+@given(data=st.data())
+def test_fuzz_cli_evaluate(base, fuzz_counts, data, capsys, tmp_path_factory):
+    """evaluate with a damaged related-words dump: a report whose counts add up, or exit 2 naming the dump."""
+    root = tmp_path_factory.mktemp("ev")
+    run = make_run(root)
+    dump = root / "corpus" / "related_words.tsv.gz"
+    if data.draw(st.booleans()):
+        dump.write_bytes(data.draw(byte_mutation(dump.read_bytes())))
+    else:
+        dump.write_bytes(gzip.compress(data.draw(byte_mutation(gzip.decompress(dump.read_bytes())))))
+    with Opened() as opened:
+        code, _, err = run_cli(capsys, "evaluate", "--run", run, "--scorers", "pop")
+    assert_inside(opened, base["outside"])
+    if code == 2:
+        assert str(dump) in err, err
+        assert not (run / "report.json").exists()
+    else:
+        rep = json.loads((run / "report.json").read_text(encoding="utf-8"))
+        rows = [json.loads(x) for x in (run / "per_query.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert len(rows) == rep["queries_evaluated"] * len(rep["ns"])
+        assert rep["queries_evaluated"] + sum(rep["queries_dropped"].values()) <= rep["queries_total"]
+    assert_whole_outputs(run)
+    count(fuzz_counts, "cli evaluate", f"exit {code}")
