@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
+from graph.common.readers import load_npz, npz_meta
 
 DEFAULT_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -163,18 +163,16 @@ class KeywordProbe:
 
     @classmethod
     def load(cls, path: str | Path) -> KeywordProbe:
-        import json
-
         path = Path(path)
+        z = load_npz(path, "keyword probe file", ("coef", "intercept", "mean", "scale", "temperature", "l2", "meta"))
+        meta = npz_meta(path, z, "keyword probe file")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta: dict[str, Any] = json.loads(str(z["meta"]))
-                probe = cls(tuple(meta["l2_grid"]), meta["val_fraction"], meta["folds"], meta["max_iter"],
-                            meta["seed"], list(meta["vocabulary"]))
-                probe.coef_, probe.intercept_ = z["coef"], z["intercept"]
-                probe.mean_, probe.scale_ = z["mean"], z["scale"]
-                probe.temperature_, probe.l2_ = float(z["temperature"]), float(z["l2"])
-                probe.validation_ = meta["validation"]
-        except (OSError, ValueError, KeyError) as e:
+            probe = cls(tuple(meta["l2_grid"]), meta["val_fraction"], meta["folds"], meta["max_iter"],
+                        meta["seed"], list(meta["vocabulary"]))
+            probe.coef_, probe.intercept_ = z["coef"], z["intercept"]
+            probe.mean_, probe.scale_ = z["mean"], z["scale"]
+            probe.temperature_, probe.l2_ = float(z["temperature"]), float(z["l2"])
+            probe.validation_ = meta["validation"]
+        except (ValueError, KeyError, TypeError) as e:
             raise Img2SongError(f"{path}: not a keyword probe file ({e})") from None
         return probe
