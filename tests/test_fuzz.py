@@ -491,7 +491,11 @@ def test_fuzz_cli_evaluate(base, fuzz_counts, data, capsys, tmp_path_factory):
     else:
         rep = json.loads((run / "report.json").read_text(encoding="utf-8"))
         rows = [json.loads(x) for x in (run / "per_query.jsonl").read_text(encoding="utf-8").splitlines()]
-        assert len(rows) == rep["queries_evaluated"] * len(rep["ns"])
+        groups: dict[tuple, int] = {}
+        for r in rows:  # every (protocol, scorer, n) holds one row per evaluated query
+            key = (r.get("protocol"), r["scorer"], r["n"])
+            groups[key] = groups.get(key, 0) + 1
+        assert set(groups.values()) <= {rep["queries_evaluated"]} and len(groups) % len(rep["ns"]) == 0
         assert rep["queries_evaluated"] + sum(rep["queries_dropped"].values()) <= rep["queries_total"]
     assert_whole_outputs(run)
     count(fuzz_counts, "cli evaluate", f"exit {code}")
