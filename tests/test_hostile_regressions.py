@@ -200,7 +200,7 @@ def test_case05_missing_dump_is_checked_before_it_is_hashed(tmp_path):
 
     rw = RelatedWords(dump=tmp_path / "related_words.tsv.gz", cache_dir=tmp_path / "c")
     with pytest.raises(Img2SongError, match="related_words.tsv.gz: related-words dump not found"):
-        rw.source_id
+        _ = rw.source_id
     with pytest.raises(Img2SongError, match="related_words.tsv.gz: related-words dump not found"):
         rw.related("月")
 
