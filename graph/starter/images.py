@@ -50,7 +50,7 @@ class Candidate:
     source: str
     licence: str
     path: str  # raw file, or the skimage.data function name
-    kind: str  # "bitmap" | "svg" | "skimage"
+    kind: str  # "bitmap" | "svg" | "skimage" | "photo"
     tags: tuple[str, ...]
     caption: str
     language: str
@@ -65,6 +65,15 @@ def tag_words(text: str) -> list[str]:
         if len(lemma) > 2 and w not in stop and lemma not in TAG_BLOCK and lemma not in out:
             out.append(lemma)
     return out
+
+
+def tag_phrases(text: str) -> list[str]:
+    """Two-word phrases of adjacent kept words ('Plum Blossoms' -> 'plum blossom'), for glosses like 梅花's; the
+    build keeps only those the lexicon translates."""
+    words = [lemmatize_en(w) for w in _WORD.findall(text.lower().replace("_", " ").replace("-", " "))]
+    stop = stopwords("en")
+    return [f"{a} {b}" for a, b in zip(words, words[1:]) if a not in stop and b not in stop
+            and a not in TAG_BLOCK and b not in TAG_BLOCK and len(a) > 2 and len(b) > 2]
 
 
 def _slug(text: str) -> str:
@@ -87,7 +96,7 @@ def tuxpaint_candidates(raw: Path) -> list[Candidate]:
             continue  # letters, digits, coins: nothing a poem would name
         tags = []
         for part in list(rel.parts[:-1]) + [rel.stem, en]:
-            tags += [t for t in tag_words(part) if t not in tags]
+            tags += [t for t in tag_words(part) + tag_phrases(part) if t not in tags]
         out.append(Candidate("tux-" + _slug(str(rel)), TUX_VERSION, "GPL-2.0", str(img),
                              "svg" if img.suffix == ".svg" else "bitmap", tuple(tags),
                              zh or en, "zh" if zh else "en"))
@@ -121,7 +130,7 @@ def openclipart_candidates(raw: Path) -> list[Candidate]:
         title, subjects = _svg_meta(svg)
         tags: list[str] = []
         for text in subjects + [title, svg.parent.name]:
-            tags += [t for t in tag_words(text) if t not in tags]
+            tags += [t for t in tag_words(text) + tag_phrases(text) if t not in tags]
         if not tags:
             continue
         rel = svg.relative_to(root).with_suffix("")
@@ -157,7 +166,10 @@ def _load_rgba(c: Candidate, size: int):
 
         png = cairosvg.svg2png(url=c.path, output_width=size * 2)
         return PILImage.open(io.BytesIO(png)).convert("RGBA")
-    return PILImage.open(c.path).convert("RGBA")
+    im = PILImage.open(c.path)
+    if c.kind == "photo":
+        im.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a reduced scale (wallpapers are 2-20 Mpx)
+    return im.convert("RGBA")
 
 
 def render(c: Candidate, out: Path, size: int = 256, quality: int = 85) -> None:

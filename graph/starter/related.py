@@ -95,13 +95,15 @@ class Cilin:
         va, vb = self.vectors.get(a), self.vectors.get(b)
         return sum(x * y for x, y in zip(va, vb)) if va and vb else 0.0
 
-    def related(self, word: str, max_levels: int = 4, cap_level2: int = 150) -> dict[str, tuple[str, float]]:
+    def related(self, word: str, max_levels: int = 4, cap_level2: int = 150,
+                classes: tuple[str, ...] = ()) -> dict[str, tuple[str, float]]:
         """word -> {related word: (relation, weight)}, the closest Cilin level wins; level 2 keeps the cap_level2
-        words most similar by vector."""
+        words most similar by vector; with classes, only the word's codes in those Cilin classes count."""
         out: dict[str, tuple[str, float]] = {}
+        codes = [c for c in self.codes.get(word, ()) if not classes or c.startswith(classes)]
         for n, rel, base in CILIN_LEVELS[:max_levels]:
             group: set[str] = set()
-            for code in self.codes.get(word, ()):
+            for code in codes:
                 group |= set(self.words[code]) if n == 7 else self.by_prefix.get(code[:n], set())
             new = [w for w in group if w != word and w not in out]
             scored = sorted(((base + COS_BONUS * self.cosine(word, w), w) for w in new), key=lambda t: (-t[0], t[1]))
@@ -112,8 +114,13 @@ class Cilin:
         return out
 
 
+CONCRETE = ("B", "Ab")  # Cilin classes of things and people: the second hop stays inside them
+
+
 def zh_edges(cilin: Cilin, keywords: list[str], hop2_min_weight: float = 0.75) -> list[Edge]:
-    """Keyword -> Cilin neighbours (4 levels), then the synonyms of each neighbour in its level-4 group."""
+    """Keyword -> Cilin neighbours (4 levels), then, for the neighbours in its level-4 group, their synonyms in
+    their concrete senses (class B/Ab codes) only: a neighbour's abstract senses (路 -> 类) pull in words unrelated
+    to the keyword."""
     best: dict[tuple[str, str], Edge] = {}
 
     def add(a: str, b: str, rel: str, w: float) -> None:
@@ -129,7 +136,7 @@ def zh_edges(cilin: Cilin, keywords: list[str], hop2_min_weight: float = 0.75) -
             if wgt >= hop2_min_weight:
                 hop1.add(w)
     for w in sorted(hop1 - set(keywords)):
-        for v, (rel, wgt) in cilin.related(w, max_levels=1).items():
+        for v, (rel, wgt) in cilin.related(w, max_levels=1, classes=CONCRETE).items():
             add(w, v, rel, wgt)
     # keyword edges first, in keyword order, heaviest first: a prefix of the dump already answers the keywords
     order = {concept("zh", k): i for i, k in enumerate(keywords)}

@@ -1,0 +1,132 @@
+"""Photo candidates from Debian desktop-background packages, with each image's licence from the package's metadata.
+
+Tags come from the file name (CamelCase and separators split, the "_by_Author" suffix dropped) or, for KDE Plasma
+wallpapers, from metadata.json's English name; a zh_CN name there is kept as the caption. Each image's licence and
+copyright holder come from the package's machine-readable debian/copyright (the most specific `Files:` pattern that
+matches the file) or from metadata.json's `License`.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.starter.images import Candidate, tag_words
+
+# package -> folders (relative to the unpacked package root) that hold named photos; mate's desktop/ holds branded
+# wallpapers and gnome/sway ship abstract renders, so they are not listed
+PHOTO_FOLDERS = {
+    "mate-backgrounds": ("usr/share/backgrounds/mate/nature", "usr/share/backgrounds/mate/abstract"),
+    "ukui-wallpapers": ("usr/share/backgrounds",),
+    "lomiri-wallpapers-16.04": ("usr/share/backgrounds",),
+    "lomiri-wallpapers-20.04": ("usr/share/backgrounds",),
+}
+PLASMA = "plasma-workspace-wallpapers"
+SUFFIXES = (".jpg", ".jpeg", ".png")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_SIZE = re.compile(r"_\d+x\d+$")
+
+
+@dataclass(frozen=True)
+class CopyrightStanza:
+    patterns: tuple[str, ...]
+    holder: str
+    licence: str
+
+
+def parse_copyright(path: Path) -> list[CopyrightStanza]:
+    """`Files:` stanzas of a DEP-5 debian/copyright file (patterns, first copyright line, licence short name)."""
+    out = []
+    for block in re.split(r"\n\s*\n", path.read_text(encoding="utf-8", errors="replace")):
+        fields: dict[str, str] = {}
+        key = None
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+        if "Files" in fields and "License" in fields:
+            out.append(CopyrightStanza(tuple(fields["Files"].split()), fields.get("Copyright", "").strip(),
+                                       fields["License"].split()[0] if fields["License"] else ""))
+    return out
+
+
+def licence_for(stanzas: list[CopyrightStanza], rel: str) -> tuple[str, str]:
+    """(licence, holder) of the most specific stanza whose pattern matches the tail of the file's path."""
+    best: tuple[int, CopyrightStanza] | None = None
+    parts = rel.split("/")
+    for st in stanzas:
+        for pat in st.patterns:
+            depth = pat.count("/") + 1
+            if fnmatch.fnmatch("/".join(parts[-depth:]), pat):
+                score = len(pat.replace("*", ""))
+                if best is None or score > best[0]:
+                    best = (score, st)
+    if best is None:
+        return "", ""
+    return best[1].licence, best[1].holder
+
+
+def name_tags(stem: str) -> list[str]:
+    """'GreenMeadow' -> green, meadow; 'sunset_by_Aitzol_Berasategi' -> sunset; 'Elephants_3840x2160' -> elephant."""
+    stem = _SIZE.sub("", stem.split("_by_")[0])
+    return tag_words(_CAMEL.sub(" ", stem))
+
+
+def wallpaper_candidates(raw: Path, versions: dict[str, str]) -> list[Candidate]:
+    """Named photos of the desktop-background packages unpacked in raw/ (package name = folder name)."""
+    out: list[Candidate] = []
+    for pkg, folders in PHOTO_FOLDERS.items():
+        root = raw / pkg
+        if not root.is_dir():
+            continue
+        stanzas = parse_copyright(root / f"usr/share/doc/{pkg}/copyright")
+        src = f"{pkg} {versions.get(pkg, '')}".strip()
+        seen: set[str] = set()
+        for folder in folders:
+            for img in sorted((root / folder).iterdir()):
+                if img.suffix.lower() not in SUFFIXES or not img.is_file():
+                    continue
+                stem = _SIZE.sub("", img.stem)
+                tags = name_tags(img.stem)
+                if stem in seen or not tags:  # Elephants_3840x2160 is Elephants at another size
+                    continue
+                seen.add(stem)
+                lic, holder = licence_for(stanzas, str(img.relative_to(root)))
+                out.append(Candidate(f"bg-{_slug(pkg)}-{_slug(stem)}", src, _licence(lic, holder), str(img),
+                                     "photo", tuple(tags), " ".join(tags), "en"))
+    out += plasma_candidates(raw, versions.get(PLASMA, ""))
+    return out
+
+
+def plasma_candidates(raw: Path, version: str) -> list[Candidate]:
+    """KDE Plasma wallpapers: the smallest image >= 640 px wide, English name as tags, zh_CN name as caption."""
+    root = raw / PLASMA / "usr/share/wallpapers"
+    if not root.is_dir():
+        return []
+    out = []
+    for meta_path in sorted(root.glob("*/metadata.json")):
+        meta = json.loads(meta_path.read_text(encoding="utf-8")).get("KPlugin", {})
+        images = sorted((meta_path.parent / "contents/images").glob("*.jpg"),
+                        key=lambda p: int(p.stem.split("x")[0]) if p.stem.split("x")[0].isdigit() else 0)
+        if not images:
+            continue
+        name = meta.get("Name", meta_path.parent.name)
+        tags = tag_words(re.sub(r"[\d.]+", " ", name))
+        zh = "".join(ch for ch in meta.get("Name[zh_CN]", "") if "\u4e00" <= ch <= "\u9fff")
+        authors = ", ".join(a.get("Name", "") for a in meta.get("Authors", []))
+        out.append(Candidate(f"bg-plasma-{_slug(meta_path.parent.name)}", f"{PLASMA} {version}".strip(),
+                             _licence(meta.get("License", ""), authors), str(images[0]), "photo", tuple(tags),
+                             zh or name, "zh" if zh else "en"))
+    return [c for c in out if c.tags or c.language == "zh"]
+
+
+def _licence(lic: str, holder: str) -> str:
+    return f"{lic} (© {holder})" if holder else lic
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
