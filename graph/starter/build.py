@@ -69,7 +69,8 @@ def choose_images(cands, lexicon, keywords, per_keyword: int, max_total: int, ou
                 continue
             taken.add(c.key)
             try:
-                img_src.render(c, out_dir / "images" / f"{c.key}.jpg")
+                if not (out_dir / "images" / f"{c.key}.jpg").is_file():  # a rebuild renders what is new only
+                    img_src.render(c, out_dir / "images" / f"{c.key}.jpg")
             except Exception as e:  # noqa: BLE001 - a broken source file is counted and skipped
                 skipped[f"render failed: {type(e).__name__}"] += 1
                 continue
@@ -94,7 +95,7 @@ def deb_versions(raw: Path) -> dict[str, str]:
 
 
 def build(raw: Path, out: Path, rule: SelectionRule = SelectionRule(), max_songs: int = 10000,
-          per_keyword_images: int = 30, max_images: int = 2400, seed: int = 0) -> dict:
+          per_keyword_images: int = 200, max_images: int = 2400, seed: int = 0) -> dict:
     """Run every step and write the corpus; returns the manifest."""
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -120,11 +121,12 @@ def build(raw: Path, out: Path, rule: SelectionRule = SelectionRule(), max_songs
     for en, zh in lex_pairs:
         lexicon.setdefault(en, []).append(zh)
     skipped: Counter[str] = Counter()
-    if (out / "images").is_dir():
-        for old in (out / "images").glob("*.jpg"):
-            old.unlink()
     chosen_imgs, img_reach, img_support = choose_images(cands, lexicon, keywords, per_keyword_images, max_images,
                                                         out, skipped)
+    keep = {f"{c.key}.jpg" for c in chosen_imgs}
+    for old in (out / "images").glob("*.jpg"):  # renders of a previous build that this one did not choose
+        if old.name not in keep:
+            old.unlink()
     img_rows = [{"id": c.key, "file": f"images/{c.key}.jpg",
                  "tags": [t for t in c.tags if " " not in t or t in lexicon], "caption": c.caption,
                  "language": c.language, "tag_language": "en", "source": c.source, "licence": c.licence}
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--min-songs", type=int, default=d.min_songs, help="songs a keyword must be in")
     ap.add_argument("--max-song-share", type=float, default=d.max_song_share, help="share of songs a keyword may be in")
     ap.add_argument("--max-songs", type=int, default=10000)
-    ap.add_argument("--per-keyword-images", type=int, default=30)
+    ap.add_argument("--per-keyword-images", type=int, default=200)
     ap.add_argument("--max-images", type=int, default=2400)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)

@@ -52,7 +52,7 @@ METHOD = {
                 "shipped songs, >= 100 Cilin related words; the 80 most frequent.",
     "images": "an image is kept when its English tags (through lexicon.tsv) or its zh caption (jieba) reach a "
               "keyword; balanced pick, rarest keyword first, photos and tux paint stamps before clipart, up to "
-              "30 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
+              "200 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
               "tags from the file name (GreenMeadow -> green, meadow) or the Plasma metadata name, zh caption from "
               "the Plasma zh_CN name, licence and holder from the package's debian/copyright stanza for the file "
               "(or Plasma metadata.json).",
@@ -73,11 +73,13 @@ METHOD = {
 
 def manifest_dict(stats: dict, built: str) -> dict:
     """The manifest: sources, method, counts; written next to the corpus."""
+    used = " ".join(stats.get("images_by_source", {}))
+    sources = [s for s in SOURCES if "desktop-background" not in s["what"] or s["package"].split(" ")[0] in used]
     return {"name": "img2song starter corpus", "built": built,
             "rebuild": "python -m graph.starter.build --raw raw/ --out data/starter",
             "note": "related_words.tsv.gz is a ConceptNet-format graph built from open thesauri, "
                     "not ConceptNet itself",
-            "sources": SOURCES, "method": METHOD, "counts": stats}
+            "sources": sources, "method": METHOD, "counts": stats}
 
 
 def readme_text(m: dict) -> str:
