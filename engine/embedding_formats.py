@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
+from engine.projector_sprite import SPRITE_FILE, sprite_config, write_sprite
 from graph.common.atomic import remove_stale_temps, temp_prefix
 from graph.common.errors import Img2SongError
 from graph.common.readers import load_npz, npz_meta
@@ -262,10 +263,13 @@ def _read_w2v_binary(path: Path) -> Fields:
 
 # --- TensorBoard projector directory ---------------------------------------------------------------------
 _PROJECTOR_CONFIG = 'embeddings {\n  tensor_name: "img2song"\n  tensor_path: "tensors.tsv"\n' \
-                    '  metadata_path: "metadata.tsv"\n}\n'
+                    '  metadata_path: "metadata.tsv"\n'
 
 
-def write_projector(t: Any, path: Path) -> Path:
+def write_projector(t: Any, path: Path, info: Any = None, tile: int = 64) -> Path:
+    """tensors.tsv, metadata.tsv (id, kind, label) and projector_config.pbtxt into the directory `path`
+    (replaced as a whole). With `info` (engine.projector_sprite.VertexInfo) labels come from it where it has one,
+    and sprite.png shows each image vertex as its thumbnail."""
     if path.exists() and not path.is_dir():
         raise Img2SongError(f"{path}: exists and is not a projector directory")
     if path.is_dir() and any(path.iterdir()) and not (path / "tensors.tsv").exists():
@@ -281,8 +285,12 @@ def write_projector(t: Any, path: Path) -> Path:
             for i, vid in enumerate(t.ids):
                 kind = "" if t.kinds is None else Kind(int(t.kinds[i])).name.lower()
                 label = "" if t.labels is None else t.labels[i]
+                label = (info.label_of(vid) or label) if info is not None else label
                 fh.write(f"{_tsv_escape(vid)}\t{kind}\t{_tsv_escape(label)}\n")
-        (tmp / "projector_config.pbtxt").write_text(_PROJECTOR_CONFIG, encoding="utf-8")
+        config = _PROJECTOR_CONFIG
+        if info is not None:
+            config += sprite_config(write_sprite(t.ids, info, tmp / SPRITE_FILE, tile)[1])
+        (tmp / "projector_config.pbtxt").write_text(config + "}\n", encoding="utf-8")
         old = None
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(f".{path.name}."), suffix=".old"))

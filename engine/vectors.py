@@ -131,14 +131,15 @@ class KeyedTable:
         return [[self.ids[j] for j in row] for row in order], np.take_along_axis(dist, order, 1)
 
     # --- files -----------------------------------------------------------------------------------------
-    def save(self, path: str | Path, format: str | None = None) -> Path:
-        """Write the table atomically in `format` (inferred from the suffix when None); returns the path."""
+    def save(self, path: str | Path, format: str | None = None, vertex_info: Any = None) -> Path:
+        """Write the table atomically in `format` (inferred from the suffix when None); returns the path.
+        `vertex_info` (engine.projector_sprite.VertexInfo): projector labels and the image sprite."""
         path = Path(path)
         fmt = format or infer_format(path)
         if fmt not in WRITERS:
             raise Img2SongError(f"unknown {self.what} format {fmt!r}; known: {', '.join(FORMATS)}")
         if fmt == "projector":
-            return write_projector(self, path)
+            return write_projector(self, path, vertex_info)
         with atomic_path(path) as tmp:
             WRITERS[fmt](self, str(tmp))
         return path

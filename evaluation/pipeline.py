@@ -66,9 +66,27 @@ def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path |
     return train(graph, out, edgelist=edgelist, resume=resume, echo=echo, **config)
 
 
+def projector_info(embeddings: str | Path, corpus: str | Path | None = None, echo: Echo = print):
+    """Labels and thumbnails for a projector export: from `corpus`, else from the corpus of the run the
+    embeddings sit in (run.json beside them); None when there is neither."""
+    # deferred: a command loads only its own stage (the sprite needs PIL)
+    from engine.projector_sprite import VertexInfo
+    from graph.corpus import load_corpus
+
+    if corpus is None:
+        run = RunDir(Path(embeddings).parent)
+        if not run.manifest.is_file() or "corpus" not in run.read_manifest():
+            return None
+        corpus = run.corpus_path()
+    echo(f"projector: labels and image thumbnails from corpus {corpus}")
+    return VertexInfo.from_corpus(load_corpus(corpus, check_files=False))
+
+
 def export_embeddings(embeddings: str | Path, out: str | Path, format: str, kind: list[str] | None = None,
-                      source_format: str | None = None, echo: Echo = print) -> Path:
-    """Load a table (format from its suffix unless given), keep the chosen kinds, write `out` in `format`."""
+                      source_format: str | None = None, corpus: str | Path | None = None,
+                      echo: Echo = print) -> Path:
+    """Load a table (format from its suffix unless given), keep the chosen kinds, write `out` in `format`
+    (projector: with a sprite of image thumbnails when the corpus is given or found through the run)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.embeddings import FORMATS, EmbeddingTable
 
@@ -83,8 +101,12 @@ def export_embeddings(embeddings: str | Path, out: str | Path, format: str, kind
         table = table.select(kind)
         if not len(table):
             raise Img2SongError(f"{embeddings}: no vertices of kind {', '.join(kind)}")
-    path = table.save(out, format)
-    echo(f"wrote {len(table)} vectors (dim {table.dim}) as {format} to {path}")
+    info = projector_info(embeddings, corpus, echo) if format == "projector" else None
+    path = table.save(out, format, vertex_info=info)
+    echo(f"wrote {len(table)} vectors (dim {table.dim}) as {format} to {path}"
+         + (" (sprite.png: one tile per vertex, images as pictures)" if info is not None else ""))
+    for line in info.skips.skip_lines() if info is not None else []:
+        echo(f"projector sprite: {line}")
     return path
 
 
@@ -209,7 +231,8 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
     width = max(6, *(len(name) for name in rep.scorers))
     for name, m in rep.scorers.items():
         echo(f"  {name:{width}s} " + "  ".join(f"n={n}: {v:.3f}" for n, v in m[f"hit_rate@{k}"].items()))
-    echo("wrote " + ", ".join(str(p) for p in (r.report_json, r.report_md, r.report_png, r.per_query)))
+    echo("wrote " + ", ".join(str(p) for p in (r.report_json, r.report_md, r.report_png, r.report_html,
+                                                r.per_query, r.recommendations)))
     return rep
 
 

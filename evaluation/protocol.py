@@ -13,6 +13,7 @@ from engine.run import load_training_set
 from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer
 from evaluation.experiment import PROTOCOLS, ExperimentConfig, GroundTruthConfig, ScorerSpec
 from evaluation.groundtruth import N_VALUES, ground_truth_source, related_for_run
+from evaluation.html_report import write_html_report, write_recommendations
 from evaluation.queries import load_eval_queries
 from evaluation.report import Report, build_report
 from graph.common.errors import Img2SongError
@@ -126,8 +127,8 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
                  seed: int = 0, n_boot: int = 2000, scorer_params: dict[str, dict[str, Any]] | None = None,
                  cache_dir: str | Path | None = None, write: bool = True, progress: bool = True,
                  protocols: Sequence[str] = PROTOCOLS, config: dict[str, Any] | None = None) -> Report:
-    """hit-rate@k and precision@k of each scorer for each n under each protocol; writes report.{json,md,png} +
-    per_query.jsonl.
+    """hit-rate@k and precision@k of each scorer for each n under each protocol; writes report.{json,md,png,html},
+    per_query.jsonl and recommendations.jsonl.
 
     `scorers`: names, or (report name, scorer type, parameters) as ScorerSpec or tuple, so that one type can run
     under several settings. `config`: the resolved experiment config to record (default: from these arguments).
@@ -182,6 +183,10 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
         report.retrieval = read_json(run.lstm_retrieval, "LSTM retrieval figures")
     if write:
         report.write(run.path)
+        # report.html with every song's explanation (recommendations.jsonl), see evaluation/html_report.py
+        write_recommendations(run, recs, answered)
+        write_html_report(run)
         run.record("evaluate", config,
-                   {"report": run.report_json, "per_query": run.per_query})
+                   {"report": run.report_json, "per_query": run.per_query, "report_html": run.report_html,
+                    "recommendations": run.recommendations})
     return report

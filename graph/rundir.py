@@ -93,6 +93,10 @@ class RunDir:
     report_md = property(lambda self: self.path / "report.md")
     report_png = property(lambda self: self.path / "report.png")
     per_query = property(lambda self: self.path / "per_query.jsonl")
+    recommendations = property(lambda self: self.path / "recommendations.jsonl")  # songs with explanations
+    report_html = property(lambda self: self.path / "report.html")
+    report_assets = property(lambda self: self.path / "report_assets")  # report.html's thumbnails
+    report_screenshot = property(lambda self: self.path / "report_screenshot.png")
 
     def lstm_checkpoint(self, attention: bool) -> Path:
         return self.lstm_dir / f"lstm-{'attention' if attention else 'baseline'}.pt"

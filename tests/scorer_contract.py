@@ -183,3 +183,11 @@ class ScorerContract:
         scorer, data = fitted
         qs = self.queries(data)
         assert scorer.recommend_batch(qs, 4) == [scorer.recommend(q, 4) for q in qs]
+
+
+def set_song_title(corpus_dir: Path, song_id: str, title: str) -> None:
+    """Rewrite one song's title in a corpus's songs.jsonl (e.g. to check that a report escapes it)."""
+    path = corpus_dir / "songs.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows = [r | {"title": title} if r["id"] == song_id else r for r in rows]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -36,6 +36,9 @@ class Recommendation:
     song_id: str
     score: float  # higher = better
     explanation: str  # which neighbour images or keywords led here
+    # the same reason as data (JSON-able), for reports: NE {"image", "neighbour", "cnn_distance", "ne_distance"},
+    # KM {"matched": {word: count}} or {"backfill": true}; None when a scorer has nothing structured to say
+    detail: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass

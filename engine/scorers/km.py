@@ -93,9 +93,10 @@ class KMScorer(Scorer):
         for j in order:
             if total[j] > 0:
                 hits = ", ".join(f"'{w}' x{c}" for w, c in zip(kws, per_kw[j]) if c)
-                out.append(Recommendation(self.song_ids_[j], float(total[j]), f"lyrics contain {hits}"))
+                out.append(Recommendation(self.song_ids_[j], float(total[j]), f"lyrics contain {hits}",
+                                          {"matched": {w: int(c) for w, c in zip(kws, per_kw[j]) if c}}))
             else:
                 out.append(Recommendation(self.song_ids_[j], 0.0,
                                           f"no lyric left containing {', '.join(kws)}: popular backfill "
-                                          f"(popularity {self.popularity_[j]:g})"))
+                                          f"(popularity {self.popularity_[j]:g})", {"backfill": True}))
         return out

@@ -125,5 +125,7 @@ class NEScorer(Scorer):
             out.append(Recommendation(
                 self.song_ids_[s], 1.0 / (1 + pos),
                 f"near image {img} (CNN distance {d_img[r]:.3f}, neighbour #{r + 1}); "
-                f"NE distance image-song {dist:.3f}"))
+                f"NE distance image-song {dist:.3f}",
+                {"image": img, "neighbour": r + 1, "cnn_distance": round(float(d_img[r]), 4),
+                 "ne_distance": round(dist, 4)}))
         return out

@@ -19,9 +19,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         out: Path = typer.Option(..., help="output file (a directory for projector)"),
         kind: list[str] = typer.Option(None, help="keep only this vertex kind (song, image, keyword); repeatable"),
         source_format: str = typer.Option(None, help="format of --embeddings when its suffix does not tell"),
+        corpus: Path = typer.Option(None, help="projector: corpus for labels and image thumbnails (default: the "
+                                    "corpus of the run holding the embeddings)"),
     ) -> None:
         """Write an embedding table in another format (word2vec keys escape whitespace as %XX)."""
         if (embeddings is None) == (run is None):
             raise Img2SongError("export: give exactly one of --embeddings FILE and --run DIR")
         src = embeddings if embeddings is not None else RunDir(run).embeddings
-        pipeline.export_embeddings(src, out, format, kind or None, source_format, echo=typer.echo)
+        pipeline.export_embeddings(src, out, format, kind or None, source_format, corpus, echo=typer.echo)
