@@ -116,9 +116,9 @@ def test_report_renders_in_chromium(run, driver, tmp_path):
     n_index = driver.execute_script("return JSON.parse(document.getElementById('report-data').textContent)"
                                     ".defaultN")
     n = json.loads((run / "report.json").read_text(encoding="utf-8"))["ns"][n_index]
-    hit = {r["image"]: any(r["hits"]) for r in rows if r["scorer"] == "pop" and r["n"] == n}
+    hit = {r["image"]: any(r["hits"]) for r in rows if (r["protocol"], r["scorer"], r["n"]) == ("photo", "pop", n)}
     assert hit == {"q1": True, "q2": True, "q3": False}  # POP's seeded picks for q3 hold neither 船 nor 舟
-    _choose(driver, "f-scorer", "pop")
+    _choose(driver, "f-scorer", "photo/pop")
     _choose(driver, "f-hits", "misses")
     misses = _visible_cards(driver)
     assert misses == ["q3"]
@@ -126,13 +126,13 @@ def test_report_renders_in_chromium(run, driver, tmp_path):
     assert _visible_cards(driver) == ["q1", "q2"]
     shown_cols = driver.execute_script("return Array.from(document.querySelectorAll('.col'))"
                                        ".filter(c => c.offsetParent !== null).map(c => c.dataset.col)")
-    assert shown_cols == ["pop", "pop"]  # the scorer filter hides the other scorers' columns
-    _choose(driver, "f-scorer", "km")  # KM hits every query (its keyword is in s1 s5 s7 / s3 s4 / s2 s8)
+    assert shown_cols == ["photo/pop", "photo/pop"]  # the scorer filter hides the other scorers' columns
+    _choose(driver, "f-scorer", "oracle/km")  # KM with the keyword hits every query (s1 s5 s7 / s3 s4 / s2 s8)
     assert _visible_cards(driver) == queries
     _choose(driver, "f-hits", "misses")
     assert _visible_cards(driver) == []
     # sort: fewest hits first (of the selected scorer) puts POP's miss first
-    _choose(driver, "f-scorer", "pop")
+    _choose(driver, "f-scorer", "photo/pop")
     _choose(driver, "f-hits", "")
     _choose(driver, "f-sort", "fewest")
     order = driver.execute_script("return Array.from(document.querySelectorAll('section.card'))"

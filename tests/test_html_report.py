@@ -41,24 +41,27 @@ def test_page_escapes_corpus_text_and_carries_explanations(evaluated):
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;" in html
     assert re.search(r"https?://", html) is None  # nothing fetched from the network
     recs = [json.loads(line) for line in (evaluated / "recommendations.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert {(r["scorer"], r["image"]) for r in recs} == {(s, q) for s in ("ne", "km") for q in ("q1", "q2", "q3")}
-    km_q1 = next(r for r in recs if r["scorer"] == "km" and r["image"] == "q1")
+    assert {(r["protocol"], r["scorer"], r["image"]) for r in recs} == {
+        (p, s, q) for p in ("photo", "oracle") for s in ("ne", "km") for q in ("q1", "q2", "q3")}
+    km_q1 = next(r for r in recs if (r["protocol"], r["scorer"], r["image"]) == ("oracle", "km", "q1"))
     assert km_q1["songs"] == ["s1", "s5", "s7"] and km_q1["details"][0] == {"matched": {"月": 3}}
     page = build_page(evaluated)
-    assert [c.key for c in page.columns] == ["ne", "km"] and len(page.cards) == 3
-    ne = next(cc for cc in page.cards[0].columns if cc.column.key == "ne")
-    ne_q1 = next(r for r in recs if r["scorer"] == "ne" and r["image"] == "q1")
+    assert [c.key for c in page.columns] == ["photo/ne", "photo/km", "oracle/ne", "oracle/km"]
+    assert list(page.tables) == ["photo", "oracle"] and len(page.cards) == 3
+    ne = next(cc for cc in page.cards[0].columns if cc.column.key == "photo/ne")
+    ne_q1 = next(r for r in recs if (r["protocol"], r["scorer"], r["image"]) == ("photo", "ne", "q1"))
     # each neighbour lists the ranks of the songs it brought, as the NE explanations say
     brought = {}
     for rank, d in enumerate(ne_q1["details"], start=1):
         brought.setdefault(d["image"], []).append(rank)
     assert {nb.image: nb.songs for nb in ne.neighbours} == brought
-    km = next(cc for cc in page.cards[0].columns if cc.column.key == "km")
+    km = next(cc for cc in page.cards[0].columns if cc.column.key == "oracle/km")
     assert [t for t, m in km.songs[0].snippet if m] == ["月", "月", "月"]  # s1: 明月几时有 月光 月下
-    hits = {(r["scorer"], r["image"]): r["hits"] for r in map(json.loads, (evaluated / "per_query.jsonl")
-                                                             .read_text(encoding="utf-8").splitlines())
-            if r["n"] == 0}
-    assert [s.hits[0] == "1" for s in ne.songs] == hits[("ne", "q1")]
+    hits = {(r["protocol"], r["scorer"], r["image"]): r["hits"] for r in map(
+        json.loads, (evaluated / "per_query.jsonl").read_text(encoding="utf-8").splitlines()) if r["n"] == 0}
+    assert [s.hits[0] == "1" for s in ne.songs] == hits[("photo", "ne", "q1")]
+    html = (evaluated / "report.html").read_text(encoding="utf-8")
+    assert "protocol: oracle" in html and 'data-col="oracle/km"' in html
 
 
 def test_thumbnails_are_small_jpegs_next_to_the_page(evaluated):
@@ -71,25 +74,25 @@ def test_thumbnails_are_small_jpegs_next_to_the_page(evaluated):
             assert im.format == "JPEG" and max(im.size) <= 128
 
 
-def test_both_report_shapes_one_protocol_or_photo_and_oracle(evaluated, tmp_path):
+def test_a_report_without_protocols_is_one_unnamed_protocol(evaluated, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(evaluated, run)
     doc = json.loads((run / "report.json").read_text(encoding="utf-8"))
-    one = {"scorers": doc.pop("scorers"), "paired_tests": doc.pop("paired_tests")}
-    doc["protocols"] = {"photo": one, "oracle": json.loads(json.dumps(one))}
-    doc["protocols"]["oracle"]["scorers"]["km"]["hit_rate@3"]["5"] = 0.123
+    photo = doc.pop("protocols")["photo"]
+    doc["scorers"], doc["paired_tests"] = photo["scorers"], photo["paired_tests"]
+    doc["scorers"]["km"]["hit_rate@3"]["5"] = 0.123
     (run / "report.json").write_text(json.dumps(doc), encoding="utf-8")
-    rows = [json.loads(line) for line in (run / "per_query.jsonl").read_text(encoding="utf-8").splitlines()]
-    (run / "per_query.jsonl").write_text("".join(json.dumps(r | {"protocol": p}) + "\n" for p in ("photo", "oracle")
-                                                 for r in rows), encoding="utf-8")
+    for name in ("per_query.jsonl", "recommendations.jsonl"):  # rows without a protocol field (older runs)
+        rows = [json.loads(line) for line in (run / name).read_text(encoding="utf-8").splitlines()]
+        (run / name).write_text("".join(json.dumps({k: v for k, v in r.items() if k != "protocol"}) + "\n"
+                                        for r in rows if r["protocol"] == "photo"), encoding="utf-8")
     page = build_page(run)
-    assert [c.key for c in page.columns] == ["photo/ne", "photo/km", "oracle/ne", "oracle/km"]
-    assert list(page.tables) == ["photo", "oracle"]
-    n5 = next(r for r in page.tables["oracle"] if r.n == "5")
-    assert n5.cells[1]["hit"] == "0.123"
-    assert all(len(c.columns) == 4 for c in page.cards)
+    assert [c.key for c in page.columns] == ["ne", "km"] and list(page.tables) == [""]
+    assert next(r for r in page.tables[""] if r.n == "5").cells[1]["hit"] == "0.123"
+    assert all(len(c.columns) == 2 for c in page.cards)
+    assert all(cc.neighbours for c in page.cards for cc in c.columns if cc.column.key == "ne")
     html = write_html_report(run).read_text(encoding="utf-8")
-    assert "protocol: oracle" in html and 'data-col="oracle/km"' in html
+    assert "protocol:" not in html and 'data-col="km"' in html
 
 
 def test_cli_report_regenerates_the_page_and_names_bad_input(evaluated, tmp_path, capsys):
