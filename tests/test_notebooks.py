@@ -51,7 +51,10 @@ def settings(tmp_path_factory):
                                                   ("/r/Synonym", "/c/zh/船", "/c/zh/舟", 1.0)])
     env = {"IMG2SONG_NB_CORPUS": str(corpus), "IMG2SONG_NB_RUN": str(root / "run"),
            "IMG2SONG_NB_OWN_RUN": str(root / "own" / "run"), "IMG2SONG_NB_LINE_SAMPLES": "20000",
-           "IMG2SONG_NB_EXAMPLE_SONGS": "80", "IMG2SONG_NB_EXAMPLE_IMAGES": "16"}
+           "IMG2SONG_NB_EXAMPLE_SONGS": "80", "IMG2SONG_NB_EXAMPLE_IMAGES": "16",
+           # tiny tensors: one intra-op thread (two threads on a busy 2-core machine made the keyword probe's
+           # L-BFGS fits 40x slower in wall time: 12 s instead of 0.3 s a fit)
+           "OMP_NUM_THREADS": "1"}
     with pytest.MonkeyPatch.context() as mp:  # the kernels inherit this process's environment
         for k, v in env.items():
             mp.setenv(k, v)
