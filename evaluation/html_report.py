@@ -23,6 +23,7 @@ from evaluation.browser import screenshot_page
 from evaluation.html_charts import HeatMap, LineChart, Series, color, heat_map
 from graph.common.atomic import atomic_path, write_text
 from graph.common.errors import Img2SongError
+from graph.common.readers import iter_jsonl
 from graph.common.skips import SkipLog
 from graph.rundir import RunDir, read_json
 
@@ -191,20 +192,8 @@ class Thumbs:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise Img2SongError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise Img2SongError(f"{path}:{lineno}: expected a JSON object")
-        out.append(row)
-    return out
+    """The rows of a run's JSONL file ([] when absent); a malformed line is an error naming file and line."""
+    return [row for _, row in iter_jsonl(path)] if path.is_file() else []
 
 
 def protocols_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
