@@ -24,6 +24,7 @@ def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: i
     """Run every stage on `corpus` into `out`; returns {stage: seconds} and the report path."""
     # deferred: `--help` answers without loading the pipeline
     from evaluation import pipeline
+    from evaluation.html_report import screenshot
 
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
@@ -53,22 +54,28 @@ def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: i
 
     t = _step(f"6/7 evaluate scorers {', '.join(scorers)}: hit-rate@10 against related-word ground truth")
     pipeline.evaluate(out, list(scorers))
+    run = RunDir(out)
+    print(f"report: {run.report_html}")
+    try:
+        print(f"screenshot of its first screen: {screenshot(run)}")
+    except Img2SongError as e:  # no Chromium on this machine: the page is there, only the picture is missing
+        print(f"screenshot skipped: {e}")
     timings["evaluate"] = time.perf_counter() - t
 
-    t = _step("7/7 recommendations for three sample query images (held out of the network)")
+    t = _step("7/7 ne+ recommendations for three sample query images (held out of the network)")
     queries = RunDir(out).read_split().query
     kw = result.image_keywords
     picked = [q for q in queries if kw.get(q)][:: max(1, len(queries) // 3)][:3]
     for q in picked:
         print(f"\n-- query image {q} (keywords {', '.join(kw[q])})")
-        pipeline.recommend(out, [q], scorer="ne", k=10)
+        pipeline.recommend(out, [q], scorer="ne+", k=10)
     timings["recommend"] = time.perf_counter() - t
 
     timings["total"] = time.perf_counter() - t_all
     print("\n== done in {:.0f} s ({})".format(timings["total"], ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()
                                                                           if k != "total")))
-    print(f"outputs in {out}/: network.npz, embeddings.npz, export/, features/, lstm/, report.json, report.md, "
-          f"report.png, per_query.jsonl")
+    print(f"outputs in {out}/: network.npz, embeddings.npz, export/, features/, lstm/, report.html, "
+          f"report_screenshot.png, report.json, report.md, report.png, per_query.jsonl, recommendations.jsonl")
     return {"timings": timings, "report": out / "report.json"}
 
 

@@ -36,7 +36,12 @@ def _fit_softmax(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int, seed: i
         loss.backward()
         return loss
 
-    opt.step(closure)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # [n x d] @ [d x V] is small: a thread team only spins (40x slower on a busy box)
+    try:
+        opt.step(closure)
+    finally:
+        torch.set_num_threads(threads)
     return w.detach().numpy(), b.detach().numpy()
 
 
