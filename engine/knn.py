@@ -3,8 +3,13 @@
 Both paths pick candidates in float32, re-rank them by float64 distances computed directly (sum of squared
 differences) and break ties by base index, so they return the same neighbours wherever both apply; a row whose
 ties may reach past the candidate list is settled over the whole table.
+
+A table searched many times is wrapped once in `KnnTable` (validated, float32 C-contiguous, squared norms and the
+faiss index kept), so a query costs the search alone; a plain array is validated on every call.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +20,54 @@ DEFAULT_FAISS_THRESHOLD = 200_000  # base rows x queries above which faiss is us
 METHODS = ("auto", "torch", "faiss")
 
 
+class KnnTable:
+    """A base table checked once: 2-D, finite, float32 C-contiguous (a float32 contiguous input is not copied).
+
+    Keeps what every search needs: the largest squared row norm (error bound), torch row norms and a faiss
+    IndexFlatL2 over the rows, the latter two built on first use.
+    """
+
+    def __init__(self, vectors: Any, *, faiss_index: Any = None, what: str = "knn table") -> None:
+        v = np.asarray(vectors, dtype=np.float32)
+        if v.ndim == 1:
+            v = v.reshape(1, -1) if v.size else v.reshape(0, 0)
+        if v.ndim != 2:
+            raise Img2SongError(f"{what}: expected a 2-D table, got shape {v.shape}")
+        self.vectors = np.ascontiguousarray(v)
+        if not np.isfinite(self.vectors).all():
+            raise Img2SongError(f"{what}: vectors contain NaN or infinity")
+        sq = np.einsum("ij,ij->i", self.vectors, self.vectors) if len(self.vectors) else np.zeros(0, np.float32)
+        self.max_sq_norm = float(sq.max()) if len(sq) else 0.0
+        self._faiss = faiss_index
+        self._torch_norms: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def faiss_index(self):
+        if self._faiss is None:
+            import faiss
+
+            self._faiss = faiss.IndexFlatL2(self.dim)
+            self._faiss.add(self.vectors)
+        return self._faiss
+
+    def torch_norms(self) -> torch.Tensor:
+        if self._torch_norms is None:
+            bt = torch.from_numpy(self.vectors)
+            self._torch_norms = (bt * bt).sum(1)
+        return self._torch_norms
+
+
+def as_table(base: Any) -> KnnTable:
+    """`base` itself when it is a KnnTable, else a KnnTable over it (validated now)."""
+    return base if isinstance(base, KnnTable) else KnnTable(base)
+
+
 def _rerank(q: np.ndarray, base: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact float64 distances to candidate rows, sorted by (distance, index); keep k."""
     diff = base[cand].astype(np.float64) - q[None, :]
@@ -23,9 +76,9 @@ def _rerank(q: np.ndarray, base: np.ndarray, cand: np.ndarray, k: int) -> tuple[
     return np.sqrt(d2[order]), cand[order]
 
 
-def _torch_candidates(q: np.ndarray, base: np.ndarray, kc: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    bt = torch.from_numpy(base)
-    bn = (bt * bt).sum(1)
+def _torch_candidates(q: np.ndarray, table: KnnTable, kc: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    bt = torch.from_numpy(table.vectors)
+    bn = table.torch_norms()
     idx = np.empty((len(q), kc), dtype=np.int64)
     d2_out = np.empty((len(q), kc), dtype=np.float64)
     for s in range(0, len(q), chunk):
@@ -38,28 +91,28 @@ def _torch_candidates(q: np.ndarray, base: np.ndarray, kc: int, chunk: int) -> t
     return d2_out, idx
 
 
-def _faiss_candidates(q: np.ndarray, base: np.ndarray, kc: int) -> tuple[np.ndarray, np.ndarray]:
-    import faiss
-
-    index = faiss.IndexFlatL2(base.shape[1])
-    index.add(np.ascontiguousarray(base, dtype=np.float32))
-    d2, idx = index.search(np.ascontiguousarray(q, dtype=np.float32), kc)
+def _faiss_candidates(q: np.ndarray, table: KnnTable, kc: int) -> tuple[np.ndarray, np.ndarray]:
+    d2, idx = table.faiss_index().search(np.ascontiguousarray(q, dtype=np.float32), kc)
     return d2.astype(np.float64), idx.astype(np.int64)
 
 
-def knn(queries: np.ndarray, base: np.ndarray, k: int, *, method: str = "auto",
+def knn(queries: np.ndarray, base: np.ndarray | KnnTable, k: int, *, method: str = "auto",
         faiss_threshold: int = DEFAULT_FAISS_THRESHOLD, chunk: int = 512,
         margin: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """(distances [q, k'], indices [q, k']) of the k nearest base rows, k' = min(k, len(base)); ties by index."""
+    """(distances [q, k'], indices [q, k']) of the k nearest base rows, k' = min(k, len(base)); ties by index.
+
+    Pass a KnnTable as `base` to search a table many times without re-checking or re-indexing it.
+    """
     if method not in METHODS:
         raise Img2SongError(f"unknown knn method {method!r}; known: {', '.join(METHODS)}")
     q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
-    b = np.ascontiguousarray(np.atleast_2d(np.asarray(base, dtype=np.float32)))  # float64 only on candidates
+    table = as_table(base)
+    b = table.vectors  # float32; float64 only on candidates
     if b.shape[0] == 0 or k <= 0:
         return np.zeros((len(q), 0)), np.zeros((len(q), 0), dtype=np.int64)
     if q.shape[1] != b.shape[1]:
         raise Img2SongError(f"knn: query dimension {q.shape[1]} differs from table dimension {b.shape[1]}")
-    if not (np.isfinite(q).all() and np.isfinite(b).all()):
+    if not np.isfinite(q).all():
         raise Img2SongError("knn: vectors contain NaN or infinity")
     k = min(k, len(b))
     kc = min(len(b), k + margin)
@@ -67,10 +120,10 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int, *, method: str = "auto",
         method = "faiss" if len(b) * len(q) > faiss_threshold else "torch"
     dist = np.empty((len(q), k))
     idx = np.empty((len(q), k), dtype=np.int64)
-    fd2, cand = _torch_candidates(q, b, kc, chunk) if method == "torch" else _faiss_candidates(q, b, kc)
+    fd2, cand = _torch_candidates(q, table, kc, chunk) if method == "torch" else _faiss_candidates(q, table, kc)
     # bound on the float32 error of a squared distance: a row whose k-th exact distance comes within it of the
     # last candidate's may have (tied) neighbours outside the candidate list, so settle it over the whole table
-    tol = 1e-4 * ((q * q).sum(1) + float(np.einsum("ij,ij->i", b, b).max())) + 1e-9
+    tol = 1e-4 * ((q * q).sum(1) + table.max_sq_norm) + 1e-9
     for r in range(len(q)):
         dist[r], idx[r] = _rerank(q[r], b, cand[r], k)
         if kc < len(b) and dist[r, -1] ** 2 >= fd2[r, -1] - tol[r]:

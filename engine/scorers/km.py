@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.features.tags import top_keywords
+from engine.index.keywords import KeywordIndex
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from engine.scorers.pop import query_seed
 from graph.common.errors import Img2SongError
@@ -38,7 +39,8 @@ class KMScorer(Scorer):
             raise Img2SongError("scorer 'km': the corpus has no songs")
         self.song_ids_ = [s.id for s in songs]
         self.lyrics_ = [s.lyrics.lower() for s in songs]
-        self.counts_: dict[str, np.ndarray] = {}  # keyword -> occurrences per song (filled lazily)
+        # inverted index keyword -> (songs, counts), built once over the run's vocabulary; other words on first use
+        self.keyword_index_ = KeywordIndex().fit(self.lyrics_, data.tag_vocab)
         self.popularity_ = np.array([s.popularity for s in songs], dtype=np.float64)
         if len(songs) >= _MAX:
             raise Img2SongError(f"scorer 'km' supports at most {_MAX - 1} songs")
@@ -63,9 +65,7 @@ class KMScorer(Scorer):
         return kws
 
     def _counts(self, word: str) -> np.ndarray:
-        if word not in self.counts_:
-            self.counts_[word] = np.array([count_occurrences(ly, word) for ly in self.lyrics_], dtype=np.int64)
-        return self.counts_[word]
+        return self.keyword_index_.counts(word)
 
     def _top(self, total: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
         """Rows of the k best songs by (occurrences, popularity, seeded random tie break), all descending;

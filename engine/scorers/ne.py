@@ -5,7 +5,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.knn import knn
+from engine.index.image import ImageIndex
+from engine.index.song_lists import SongLists
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from graph.common.errors import Img2SongError
 from graph.network import Kind, vertex_id
@@ -27,12 +28,21 @@ class NEScorer(Scorer):
 
     Duplicate songs are skipped and backfilled: first by the same image's next-nearest songs, then by further
     images (6th, 7th, ...), then round-robin over all fetched images until k songs are found.
+
+    Fit builds the retrieval state once: an ImageIndex over the training images' CNN features (`index`: exact up
+    to `exact_max` images, HNSW above, or forced "exact" / "hnsw" / "ivf") and SongLists, every training image's
+    songs_per_image + max_k nearest songs (exact); a query is one image kNN plus lookups (k > max_k still works:
+    the longer lists are computed exactly on demand).
     """
 
-    def __init__(self, n_images: int = 5, songs_per_image: int = 2, knn_method: str = "auto") -> None:
+    def __init__(self, n_images: int = 5, songs_per_image: int = 2, knn_method: str = "auto", index: str = "auto",
+                 exact_max: int = 50_000, max_k: int = 20) -> None:
         self.n_images = n_images
         self.songs_per_image = songs_per_image
         self.knn_method = knn_method
+        self.index = index
+        self.exact_max = exact_max
+        self.max_k = max_k
 
     def fit(self, data: TrainingSet) -> NEScorer:
         if data.features is None:
@@ -55,24 +65,28 @@ class NEScorer(Scorer):
         songs = [v for v in songs if v in emb]
         if not songs:
             raise Img2SongError("scorer 'ne': the embedding table holds no song vectors")
-        self.image_ids_ = ids
-        self.image_features_ = np.stack([feats[i] for i in ids]).astype(np.float32)
-        self.image_vectors_ = np.stack([emb[vertex_id(Kind.IMAGE, i)] for i in ids]).astype(np.float32)
-        self.song_ids_ = [v[len("song:"):] for v in songs]
-        self.song_vectors_ = np.stack([emb[v] for v in songs]).astype(np.float32)
-        self.features_ = feats
         self.skipped_ = {k: v for k, v in skipped.items() if v}
-        self._song_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        return self
+        return self.fit_arrays(ids, np.stack([feats[i] for i in ids]),
+                               np.stack([emb[vertex_id(Kind.IMAGE, i)] for i in ids]),
+                               [v[len("song:"):] for v in songs], np.stack([emb[v] for v in songs]), feats)
 
-    def _song_lists(self, rows: np.ndarray, n: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Each training image's n NE-nearest songs (distances, song rows), computed once per image and kept."""
-        cache = self._song_cache
-        todo = sorted({int(r) for r in rows if int(r) not in cache or len(cache[int(r)][1]) < n})
-        if todo:
-            d, i = knn(self.image_vectors_[todo], self.song_vectors_, n, method=self.knn_method)
-            cache.update({r: (d[j], i[j]) for j, r in enumerate(todo)})
-        return cache
+    def fit_arrays(self, image_ids: Sequence[str], image_features: np.ndarray, image_vectors: np.ndarray,
+                   song_ids: Sequence[str], song_vectors: np.ndarray, features=None,
+                   progress: bool = False) -> NEScorer:
+        """Fit from tables: training images' CNN features and NE vectors (rows of image_ids), songs' NE vectors."""
+        self.image_ids_ = list(image_ids)
+        self.image_features_ = np.ascontiguousarray(image_features, dtype=np.float32)
+        self.image_vectors_ = np.ascontiguousarray(image_vectors, dtype=np.float32)
+        self.song_ids_ = list(song_ids)
+        self.song_vectors_ = np.ascontiguousarray(song_vectors, dtype=np.float32)
+        self.features_ = features
+        if not hasattr(self, "skipped_"):
+            self.skipped_ = {}
+        self.image_index_ = ImageIndex(method=self.index, exact_max=self.exact_max,
+                                       knn_method=self.knn_method).fit(self.image_features_)
+        self.song_lists_ = SongLists(m=self.songs_per_image + self.max_k, knn_method=self.knn_method).fit(
+            self.image_vectors_, self.song_vectors_, progress=progress)
+        return self
 
     def recommend(self, query: Query, k: int = 10) -> list[Recommendation]:
         return self.recommend_batch([query], k)[0]
@@ -89,10 +103,11 @@ class NEScorer(Scorer):
                                     f"the run's {self.image_features_.shape[1]} (another backbone?)")
         feats = np.stack(rows)
         n_fetch = min(len(self.image_ids_), self.n_images + k)
-        d_img, i_img = knn(feats, self.image_features_, n_fetch, method=self.knn_method)
+        d_img, i_img = self.image_index_.search(feats, n_fetch)
         n_songs = min(len(self.song_ids_), self.songs_per_image + k)
-        lists = self._song_lists(i_img.reshape(-1), n_songs)
-        return [self._assemble(d_img[j], i_img[j], lists, n_songs, k) for j in range(len(queries))]
+        lists = self.song_lists_.get(i_img[i_img >= 0], n_songs)
+        return [self._assemble(d_img[j][i_img[j] >= 0], i_img[j][i_img[j] >= 0], lists, n_songs, k)
+                for j in range(len(queries))]
 
     def _assemble(self, d_img: np.ndarray, i_img: np.ndarray, lists: dict, n_songs: int,
                   k: int) -> list[Recommendation]:

@@ -1,0 +1,228 @@
+"""ImageIndex: kNN over the training images' CNN features, exact up to `exact_max` rows, HNSW or IVF above.
+
+The table is validated and converted once at fit (KnnTable), never per query. The approximate methods fetch
+k + `margin` candidates from faiss and re-rank them by exact float64 distance (ties by row), so their answers are
+ordered exactly like the exact path's; efSearch (HNSW) or nprobe (IVF) is the smallest value on a grid whose
+leave-one-out recall@`calibration_k` over `n_calibration` table rows reaches `target_recall`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.knn import KnnTable, knn
+from graph.common.atomic import atomic_path, write_json
+from graph.common.errors import Img2SongError
+
+METHODS = ("auto", "exact", "hnsw", "ivf")
+EF_GRID = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+NPROBE_GRID = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+INDEX_FILE = "image_index.faiss"
+META_FILE = "image_index.json"
+FORMAT = "img2song-image-index"
+
+
+def exact_knn_ids(queries: np.ndarray, base: np.ndarray, k: int) -> np.ndarray:
+    """Brute-force top-k row ids (faiss.knn: blocked BLAS, no index copy of `base`); the recall reference."""
+    import faiss
+
+    _, ids = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), base, k)
+    return ids
+
+
+def recall_at(approx: np.ndarray, exact: np.ndarray) -> float:
+    """Mean share of each row's exact neighbours found among its approximate ones."""
+    k = exact.shape[1]
+    return float(np.mean([len(set(a.tolist()) & set(e.tolist())) / k for a, e in zip(approx, exact)]))
+
+
+class ImageIndex:
+    """kNN over image CNN features. After fit: method_, n_, dim_, ef_search_ / nprobe_ (approximate methods),
+    calibration_recall_, build_seconds_."""
+
+    def __init__(self, method: str = "auto", exact_max: int = 50_000, hnsw_m: int = 32, ef_construction: int = 80,
+                 ef_search: int | None = None, nlist: int | None = None, nprobe: int | None = None,
+                 target_recall: float = 0.95, calibration_k: int = 10, n_calibration: int = 256, margin: int = 8,
+                 knn_method: str = "auto", seed: int = 0) -> None:
+        self.method, self.exact_max, self.hnsw_m, self.ef_construction = method, exact_max, hnsw_m, ef_construction
+        self.ef_search, self.nlist, self.nprobe, self.target_recall = ef_search, nlist, nprobe, target_recall
+        self.calibration_k, self.n_calibration, self.margin = calibration_k, n_calibration, margin
+        self.knn_method, self.seed = knn_method, seed
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("method", "exact_max", "hnsw_m", "ef_construction", "ef_search",
+                                              "nlist", "nprobe", "target_recall", "calibration_k", "n_calibration",
+                                              "margin", "knn_method", "seed")}
+
+    @classmethod
+    def build(cls, features: Any, method: str = "auto", **params: Any) -> ImageIndex:
+        return cls(method=method, **params).fit(features)
+
+    # --- fit ---------------------------------------------------------------------------------------------
+    def fit(self, features: Any) -> ImageIndex:
+        if self.method not in METHODS:
+            raise Img2SongError(f"image index: unknown method {self.method!r}; known: {', '.join(METHODS)}")
+        tic = time.perf_counter()
+        table = KnnTable(features, what="image index")
+        if len(table) == 0:
+            raise Img2SongError("image index: no image features to index")
+        self.n_, self.dim_ = len(table), table.dim
+        method = self.method
+        if method == "auto":
+            method = "exact" if self.n_ <= self.exact_max else "hnsw"
+        self.method_ = method
+        self.ef_search_ = self.nprobe_ = self.calibration_recall_ = None
+        if method == "exact":
+            self.table_, self.faiss_ = table, None
+        else:
+            self.table_ = None
+            self.faiss_ = self._build_hnsw(table.vectors) if method == "hnsw" else self._build_ivf(table.vectors)
+            self._calibrate(table.vectors)
+        self.build_seconds_ = time.perf_counter() - tic
+        return self
+
+    def _build_hnsw(self, x: np.ndarray):
+        import faiss
+
+        index = faiss.IndexHNSWFlat(x.shape[1], int(self.hnsw_m))
+        index.hnsw.efConstruction = int(self.ef_construction)
+        index.add(x)
+        return index
+
+    def _build_ivf(self, x: np.ndarray):
+        import faiss
+
+        nlist = int(self.nlist or max(1, min(len(x) // 39, int(4 * np.sqrt(len(x))))))
+        quantizer = faiss.IndexFlatL2(x.shape[1])
+        index = faiss.IndexIVFFlat(quantizer, x.shape[1], nlist)
+        index.cp.seed = int(self.seed)
+        rng = np.random.default_rng(self.seed)
+        sample = x if len(x) <= 64 * nlist else x[np.sort(rng.choice(len(x), 64 * nlist, replace=False))]
+        index.train(np.ascontiguousarray(sample))
+        index.add(x)
+        return index
+
+    def _set_knob(self, value: int) -> None:
+        if self.method_ == "hnsw":
+            self.faiss_.hnsw.efSearch = int(value)
+        else:
+            self.faiss_.nprobe = int(value)
+
+    def _calibrate(self, x: np.ndarray) -> None:
+        """Smallest efSearch / nprobe on the grid reaching target recall (leave-one-out over sampled rows)."""
+        fixed = self.ef_search if self.method_ == "hnsw" else self.nprobe
+        grid = EF_GRID if self.method_ == "hnsw" else tuple(p for p in NPROBE_GRID if p <= self.faiss_.nlist)
+        k = min(self.calibration_k, self.n_ - 1)
+        if k <= 0:
+            self._store_knob(fixed or grid[0], None)
+            return
+        rng = np.random.default_rng(self.seed)
+        rows = np.sort(rng.choice(self.n_, min(self.n_calibration, self.n_), replace=False))
+        q = x[rows]
+        truth = _drop_self(exact_knn_ids(q, x, k + 1), rows, k)
+        choice, recall = None, None
+        for value in ([fixed] if fixed else grid):
+            self._set_knob(value)
+            _, got = self.faiss_.search(q, k + 1)
+            recall = recall_at(_drop_self(got, rows, k), truth)
+            choice = value
+            if recall >= self.target_recall:
+                break
+        self._store_knob(choice, recall)
+
+    def _store_knob(self, value: int, recall: float | None) -> None:
+        self._set_knob(value)
+        if self.method_ == "hnsw":
+            self.ef_search_ = int(value)
+        else:
+            self.nprobe_ = int(value)
+        self.calibration_recall_ = recall
+
+    # --- search ------------------------------------------------------------------------------------------
+    def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distances float64 [q, k'], rows int64 [q, k']) of the k nearest images, k' = min(k, n); ties by row."""
+        if not hasattr(self, "method_"):
+            raise Img2SongError("image index is not fitted: call fit() or build() first")
+        if self.method_ == "exact":
+            return knn(queries, self.table_, k, method=self.knn_method)
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+        if q.shape[1] != self.dim_:
+            raise Img2SongError(f"image index: query dimension {q.shape[1]} differs from the index's {self.dim_}")
+        if not np.isfinite(q).all():
+            raise Img2SongError("image index: query vectors contain NaN or infinity")
+        k = min(int(k), self.n_)
+        if k <= 0:
+            return np.zeros((len(q), 0)), np.zeros((len(q), 0), dtype=np.int64)
+        kc = min(self.n_, k + self.margin)
+        _, cand = self.faiss_.search(np.ascontiguousarray(q, dtype=np.float32), kc)
+        dist = np.full((len(q), k), np.inf)
+        idx = np.full((len(q), k), -1, dtype=np.int64)
+        for r in range(len(q)):
+            c = cand[r][cand[r] >= 0]
+            diff = self.faiss_.reconstruct_batch(c).astype(np.float64) - q[r][None, :]
+            d2 = np.einsum("ij,ij->i", diff, diff)
+            order = np.lexsort((c, d2))[:k]
+            dist[r, :len(order)], idx[r, :len(order)] = np.sqrt(d2[order]), c[order]
+        return dist, idx
+
+    # --- persistence -------------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """<dir>/image_index.faiss (faiss.write_index) + image_index.json, each written atomically."""
+        import faiss
+
+        if not hasattr(self, "method_"):
+            raise Img2SongError("image index is not fitted: nothing to save")
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        index = self.table_.faiss_index() if self.method_ == "exact" else self.faiss_
+        with atomic_path(d / INDEX_FILE) as tmp:
+            faiss.write_index(index, str(tmp))
+        meta = {"format": FORMAT, "version": 1, "params": self.get_params(), "method_": self.method_,
+                "n_": self.n_, "dim_": self.dim_, "ef_search_": self.ef_search_, "nprobe_": self.nprobe_,
+                "calibration_recall_": self.calibration_recall_, "build_seconds_": self.build_seconds_}
+        write_json(d / META_FILE, meta)
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ImageIndex:
+        import faiss
+
+        d = Path(directory)
+        meta_path, index_path = d / META_FILE, d / INDEX_FILE
+        if not meta_path.is_file() or not index_path.is_file():
+            raise Img2SongError(f"{d}: no saved image index ({META_FILE} and {INDEX_FILE} expected)")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise Img2SongError(f"{meta_path}: malformed JSON ({e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise Img2SongError(f"{meta_path}: not an image index description (field 'format')")
+        try:
+            index = faiss.read_index(str(index_path))
+        except RuntimeError as e:
+            raise Img2SongError(f"{index_path}: unreadable faiss index ({str(e).splitlines()[0]})") from None
+        if index.ntotal != meta["n_"] or index.d != meta["dim_"]:
+            raise Img2SongError(f"{index_path}: holds {index.ntotal} x {index.d}, {meta_path} says "
+                                f"{meta['n_']} x {meta['dim_']}")
+        self = cls(**meta["params"])
+        for key in ("method_", "n_", "dim_", "ef_search_", "nprobe_", "calibration_recall_", "build_seconds_"):
+            setattr(self, key, meta[key])
+        if self.method_ == "exact":
+            xb = faiss.rev_swig_ptr(index.get_xb(), self.n_ * self.dim_).reshape(self.n_, self.dim_)
+            self.table_, self.faiss_ = KnnTable(xb, faiss_index=index, what=str(index_path)), None
+        else:
+            self.table_, self.faiss_ = None, index
+            self._set_knob(self.ef_search_ if self.method_ == "hnsw" else self.nprobe_)
+        return self
+
+
+def _drop_self(ids: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Each row's neighbour list without the query row itself, cut to k."""
+    out = np.empty((len(ids), k), dtype=np.int64)
+    for j, (row, r) in enumerate(zip(ids, rows)):
+        out[j] = [i for i in row.tolist() if i != r][:k]
+    return out
