@@ -104,6 +104,7 @@ class ImageIndex:
         sample = x if len(x) <= 64 * nlist else x[np.sort(rng.choice(len(x), 64 * nlist, replace=False))]
         index.train(np.ascontiguousarray(sample))
         index.add(x)
+        index.make_direct_map()  # row -> vector, for the exact re-rank
         return index
 
     def _set_knob(self, value: int) -> None:
