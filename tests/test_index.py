@@ -48,11 +48,11 @@ def test_exact_image_index_equals_knn():
     np.testing.assert_array_equal(d, rd)
 
 
-@pytest.mark.parametrize("method", ["hnsw", "ivf"])
-def test_approximate_index_reaches_recall_and_orders_exactly(method, tmp_path):
+@pytest.mark.parametrize("method,reduce_dim", [("hnsw", None), ("ivf", None), ("hnsw", 12)])
+def test_approximate_index_reaches_recall_and_orders_exactly(method, reduce_dim, tmp_path):
     x = clustered(4000, 32, 3)
     q = clustered(200, 32, 3)[:100] + np.random.default_rng(9).normal(scale=0.2, size=(100, 32)).astype(np.float32)
-    index = ImageIndex.build(x, method=method, target_recall=0.95, n_calibration=200)
+    index = ImageIndex.build(x, method=method, target_recall=0.95, n_calibration=200, reduce_dim=reduce_dim)
     assert index.method_ == method and index.calibration_recall_ >= 0.95
     knob = index.ef_search_ if method == "hnsw" else index.nprobe_
     assert knob is not None

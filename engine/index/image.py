@@ -1,9 +1,12 @@
 """ImageIndex: kNN over the training images' CNN features, exact up to `exact_max` rows, HNSW or IVF above.
 
-The table is validated and converted once at fit (KnnTable), never per query. The approximate methods fetch
-k + `margin` candidates from faiss and re-rank them by exact float64 distance (ties by row), so their answers are
+The table is validated and converted once at fit (KnnTable), never per query. The approximate methods search a
+faiss index over a PCA projection of the features to `reduce_dim` dimensions (HNSW build and search cost scale
+with the dimension; 1280-d CNN features carry most of their variance in far fewer), fetch max(2k, k + `margin`)
+candidates and re-rank them by exact float64 distance over the full vectors (ties by row), so their answers are
 ordered exactly like the exact path's; efSearch (HNSW) or nprobe (IVF) is the smallest value on a grid whose
-leave-one-out recall@`calibration_k` over `n_calibration` table rows reaches `target_recall`.
+leave-one-out recall@`calibration_k` (of the re-ranked answers) over `n_calibration` table rows reaches
+`target_recall`.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ EF_GRID = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 NPROBE_GRID = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 INDEX_FILE = "image_index.faiss"
 META_FILE = "image_index.json"
+VECTORS_FILE = "image_index.vectors.npy"
 FORMAT = "img2song-image-index"
 
 
@@ -44,18 +48,19 @@ class ImageIndex:
     """kNN over image CNN features. After fit: method_, n_, dim_, ef_search_ / nprobe_ (approximate methods),
     calibration_recall_, build_seconds_."""
 
-    def __init__(self, method: str = "auto", exact_max: int = 50_000, hnsw_m: int = 32, ef_construction: int = 80,
+    def __init__(self, method: str = "auto", exact_max: int = 50_000, hnsw_m: int = 32, ef_construction: int = 40,
                  ef_search: int | None = None, nlist: int | None = None, nprobe: int | None = None,
-                 target_recall: float = 0.95, calibration_k: int = 10, n_calibration: int = 256, margin: int = 8,
-                 knn_method: str = "auto", seed: int = 0) -> None:
+                 reduce_dim: int | None = 128, target_recall: float = 0.95, calibration_k: int = 10,
+                 n_calibration: int = 256, margin: int = 8, knn_method: str = "auto", seed: int = 0) -> None:
         self.method, self.exact_max, self.hnsw_m, self.ef_construction = method, exact_max, hnsw_m, ef_construction
+        self.reduce_dim = reduce_dim
         self.ef_search, self.nlist, self.nprobe, self.target_recall = ef_search, nlist, nprobe, target_recall
         self.calibration_k, self.n_calibration, self.margin = calibration_k, n_calibration, margin
         self.knn_method, self.seed = knn_method, seed
 
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("method", "exact_max", "hnsw_m", "ef_construction", "ef_search",
-                                              "nlist", "nprobe", "target_recall", "calibration_k", "n_calibration",
+                                              "nlist", "nprobe", "reduce_dim", "target_recall", "calibration_k", "n_calibration",
                                               "margin", "knn_method", "seed")}
 
     @classmethod
@@ -76,47 +81,52 @@ class ImageIndex:
             method = "exact" if self.n_ <= self.exact_max else "hnsw"
         self.method_ = method
         self.ef_search_ = self.nprobe_ = self.calibration_recall_ = None
-        if method == "exact":
-            self.table_, self.faiss_ = table, None
-        else:
-            self.table_ = None
-            self.faiss_ = self._build_hnsw(table.vectors) if method == "hnsw" else self._build_ivf(table.vectors)
+        self.table_, self.faiss_ = table, None
+        if method != "exact":
+            self.faiss_ = self._build(table.vectors)
             self._calibrate(table.vectors)
         self.build_seconds_ = time.perf_counter() - tic
         return self
 
-    def _build_hnsw(self, x: np.ndarray):
+    def _build(self, x: np.ndarray):
+        """faiss index over the (PCA-projected) rows: HNSW-Flat, or IVF-Flat with a k-means coarse quantiser."""
         import faiss
 
-        index = faiss.IndexHNSWFlat(x.shape[1], int(self.hnsw_m))
-        index.hnsw.efConstruction = int(self.ef_construction)
-        index.add(x)
-        return index
-
-    def _build_ivf(self, x: np.ndarray):
-        import faiss
-
-        nlist = int(self.nlist or max(1, min(len(x) // 39, int(4 * np.sqrt(len(x))))))
-        quantizer = faiss.IndexFlatL2(x.shape[1])
-        index = faiss.IndexIVFFlat(quantizer, x.shape[1], nlist)
-        index.cp.seed = int(self.seed)
         rng = np.random.default_rng(self.seed)
-        sample = x if len(x) <= 64 * nlist else x[np.sort(rng.choice(len(x), 64 * nlist, replace=False))]
-        index.train(np.ascontiguousarray(sample))
+        d = x.shape[1]
+        pca = None
+        if self.reduce_dim and d > self.reduce_dim:
+            pca = faiss.PCAMatrix(d, int(self.reduce_dim))
+            pca.train(_sample(x, max(20 * int(self.reduce_dim), 4 * d), rng))
+            d = int(self.reduce_dim)
+        if self.method_ == "hnsw":
+            inner = faiss.IndexHNSWFlat(d, int(self.hnsw_m))
+            inner.hnsw.efConstruction = int(self.ef_construction)
+        else:
+            nlist = int(self.nlist or max(1, min(len(x) // 39, int(4 * np.sqrt(len(x))))))
+            inner = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+            inner.cp.seed = int(self.seed)
+        index = inner if pca is None else faiss.IndexPreTransform(pca, inner)
+        if self.method_ == "ivf":
+            index.train(_sample(x, 64 * inner.nlist, rng))
         index.add(x)
-        index.make_direct_map()  # row -> vector, for the exact re-rank
+        self._inner, self._pca = inner, pca  # the wrappers must outlive the index that points at them
         return index
 
     def _set_knob(self, value: int) -> None:
+        import faiss
+
+        inner = faiss.downcast_index(self.faiss_.index) if isinstance(self.faiss_, faiss.IndexPreTransform) \
+            else self.faiss_
         if self.method_ == "hnsw":
-            self.faiss_.hnsw.efSearch = int(value)
+            inner.hnsw.efSearch = int(value)
         else:
-            self.faiss_.nprobe = int(value)
+            inner.nprobe = int(value)
 
     def _calibrate(self, x: np.ndarray) -> None:
         """Smallest efSearch / nprobe on the grid reaching target recall (leave-one-out over sampled rows)."""
         fixed = self.ef_search if self.method_ == "hnsw" else self.nprobe
-        grid = EF_GRID if self.method_ == "hnsw" else tuple(p for p in NPROBE_GRID if p <= self.faiss_.nlist)
+        grid = EF_GRID if self.method_ == "hnsw" else tuple(p for p in NPROBE_GRID if p <= self._inner.nlist) or (1,)
         k = min(self.calibration_k, self.n_ - 1)
         if k <= 0:
             self._store_knob(fixed or grid[0], None)
@@ -128,7 +138,7 @@ class ImageIndex:
         choice, recall = None, None
         for value in ([fixed] if fixed else grid):
             self._set_knob(value)
-            _, got = self.faiss_.search(q, k + 1)
+            _, got = self.search(q, k + 1)
             recall = recall_at(_drop_self(got, rows, k), truth)
             choice = value
             if recall >= self.target_recall:
@@ -158,13 +168,14 @@ class ImageIndex:
         k = min(int(k), self.n_)
         if k <= 0:
             return np.zeros((len(q), 0)), np.zeros((len(q), 0), dtype=np.int64)
-        kc = min(self.n_, k + self.margin)
+        kc = min(self.n_, max(2 * k, k + self.margin))
         _, cand = self.faiss_.search(np.ascontiguousarray(q, dtype=np.float32), kc)
         dist = np.full((len(q), k), np.inf)
         idx = np.full((len(q), k), -1, dtype=np.int64)
+        x = self.table_.vectors
         for r in range(len(q)):
             c = cand[r][cand[r] >= 0]
-            diff = self.faiss_.reconstruct_batch(c).astype(np.float64) - q[r][None, :]
+            diff = x[c].astype(np.float64) - q[r][None, :]
             d2 = np.einsum("ij,ij->i", diff, diff)
             order = np.lexsort((c, d2))[:k]
             dist[r, :len(order)], idx[r, :len(order)] = np.sqrt(d2[order]), c[order]
@@ -172,7 +183,8 @@ class ImageIndex:
 
     # --- persistence -------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """<dir>/image_index.faiss (faiss.write_index) + image_index.json, each written atomically."""
+        """<dir>/image_index.faiss (faiss.write_index), image_index.json and, for the approximate methods, the full
+        vectors of the re-rank (image_index.vectors.npy); each file written atomically."""
         import faiss
 
         if not hasattr(self, "method_"):
@@ -182,6 +194,9 @@ class ImageIndex:
         index = self.table_.faiss_index() if self.method_ == "exact" else self.faiss_
         with atomic_path(d / INDEX_FILE) as tmp:
             faiss.write_index(index, str(tmp))
+        if self.method_ != "exact":
+            with atomic_path(d / VECTORS_FILE) as tmp:
+                np.save(tmp, self.table_.vectors)
         meta = {"format": FORMAT, "version": 1, "params": self.get_params(), "method_": self.method_,
                 "n_": self.n_, "dim_": self.dim_, "ef_search_": self.ef_search_, "nprobe_": self.nprobe_,
                 "calibration_recall_": self.calibration_recall_, "build_seconds_": self.build_seconds_}
@@ -216,9 +231,21 @@ class ImageIndex:
             xb = faiss.rev_swig_ptr(index.get_xb(), self.n_ * self.dim_).reshape(self.n_, self.dim_)
             self.table_, self.faiss_ = KnnTable(xb, faiss_index=index, what=str(index_path)), None
         else:
-            self.table_, self.faiss_ = None, index
+            vpath = d / VECTORS_FILE
+            try:
+                vectors = np.load(vpath, allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise Img2SongError(f"{vpath}: unreadable image vectors ({e})") from None
+            if vectors.shape != (self.n_, self.dim_):
+                raise Img2SongError(f"{vpath}: shape {vectors.shape}, the index holds {self.n_} x {self.dim_}")
+            self.table_, self.faiss_ = KnnTable(vectors, what=str(vpath)), index
             self._set_knob(self.ef_search_ if self.method_ == "hnsw" else self.nprobe_)
         return self
+
+
+def _sample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """At most n rows of x (seeded, in row order), contiguous float32: a training set for PCA / k-means."""
+    return np.ascontiguousarray(x if len(x) <= n else x[np.sort(rng.choice(len(x), n, replace=False))])
 
 
 def _drop_self(ids: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:

@@ -1,6 +1,8 @@
 """KM baseline: songs whose lyrics contain the image's keyword(s), most occurrences first."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from engine.features.tags import top_keywords
@@ -37,16 +39,24 @@ class KMScorer(Scorer):
         songs = data.corpus.songs
         if not songs:
             raise Img2SongError("scorer 'km': the corpus has no songs")
-        self.song_ids_ = [s.id for s in songs]
-        self.lyrics_ = [s.lyrics.lower() for s in songs]
-        # inverted index keyword -> (songs, counts), built once over the run's vocabulary; other words on first use
-        self.keyword_index_ = KeywordIndex().fit(self.lyrics_, data.tag_vocab)
-        self.popularity_ = np.array([s.popularity for s in songs], dtype=np.float64)
-        if len(songs) >= _MAX:
+        return self.fit_arrays([s.id for s in songs], [s.lyrics for s in songs], [s.popularity for s in songs],
+                               data.tag_vocab, data.tags)
+
+    def fit_arrays(self, song_ids: Sequence[str], lyrics: Sequence[str], popularity: Sequence[float],
+                   tag_vocab: Sequence[str], tags=None, progress: bool = False) -> KMScorer:
+        """Fit from song columns (ids, lyrics, popularity) and the keyword vocabulary of the tag vectors."""
+        if not song_ids:
+            raise Img2SongError("scorer 'km': the corpus has no songs")
+        if len(song_ids) >= _MAX:
             raise Img2SongError(f"scorer 'km' supports at most {_MAX - 1} songs")
+        self.song_ids_ = list(song_ids)
+        self.lyrics_ = [t.lower() for t in lyrics]
+        # inverted index keyword -> (songs, counts), built once over the run's vocabulary; other words on first use
+        self.keyword_index_ = KeywordIndex().fit(self.lyrics_, tag_vocab, progress=progress)
+        self.popularity_ = np.asarray(popularity, dtype=np.float64)
         self.popularity_rank_ = np.unique(self.popularity_, return_inverse=True)[1].reshape(-1).astype(np.int64)
-        self.tag_vocab_ = list(data.tag_vocab)
-        self.tags_ = data.tags
+        self.tag_vocab_ = list(tag_vocab)
+        self.tags_ = tags
         return self
 
     def query_keywords(self, query: Query) -> tuple[str, ...]:
