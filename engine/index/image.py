@@ -1,7 +1,7 @@
 """ImageIndex: kNN over the training images' CNN features, exact up to `exact_max` rows, HNSW or IVF above.
 
 The table is validated and converted once at fit (KnnTable), never per query. The approximate methods search a
-faiss index over a PCA projection of the features to `reduce_dim` dimensions (HNSW build and search cost scale
+faiss index over a PCA projection (numpy, fitted on a sample) of the features to `reduce_dim` dimensions (HNSW build and search cost scale
 with the dimension; 1280-d CNN features carry most of their variance in far fewer), fetch max(2k, k + `margin`)
 candidates and re-rank them by exact float64 distance over the full vectors (ties by row), so their answers are
 ordered exactly like the exact path's; efSearch (HNSW) or nprobe (IVF) is the smallest value on a grid whose
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.knn import KnnTable, knn
+from engine.knn import KnnTable, faiss_threads_for, knn
 from graph.common.atomic import atomic_path, write_json
 from graph.common.errors import Img2SongError
 
@@ -27,6 +27,7 @@ NPROBE_GRID = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 INDEX_FILE = "image_index.faiss"
 META_FILE = "image_index.json"
 VECTORS_FILE = "image_index.vectors.npy"
+PCA_FILE = "image_index.pca.npz"
 FORMAT = "img2song-image-index"
 
 
@@ -81,6 +82,7 @@ class ImageIndex:
             method = "exact" if self.n_ <= self.exact_max else "hnsw"
         self.method_ = method
         self.ef_search_ = self.nprobe_ = self.calibration_recall_ = None
+        self.pca_mean_ = self.pca_components_ = self.pca_variance_kept_ = None
         self.table_, self.faiss_ = table, None
         if method != "exact":
             self.faiss_ = self._build(table.vectors)
@@ -88,17 +90,37 @@ class ImageIndex:
         self.build_seconds_ = time.perf_counter() - tic
         return self
 
+    def _project(self, x: np.ndarray, chunk: int = 16_384) -> np.ndarray:
+        """Rows in the index's space: (x - mean) @ components (PCA), or x itself without a projection."""
+        if self.pca_components_ is None:
+            return np.ascontiguousarray(x, dtype=np.float32)
+        out = np.empty((len(x), self.pca_components_.shape[1]), dtype=np.float32)
+        for s in range(0, len(x), chunk):
+            out[s:s + chunk] = (np.asarray(x[s:s + chunk], dtype=np.float32) - self.pca_mean_) @ self.pca_components_
+        return out
+
+    def _fit_pca(self, x: np.ndarray, rng: np.random.Generator) -> None:
+        """Top `reduce_dim` principal axes of a sample (numpy eigh of the covariance; seconds at 1280-d)."""
+        self.pca_mean_ = self.pca_components_ = None
+        self.pca_variance_kept_ = None
+        if not self.reduce_dim or x.shape[1] <= self.reduce_dim:
+            return
+        sample = _sample(x, max(20 * int(self.reduce_dim), 4 * x.shape[1]), rng).astype(np.float64)
+        mean = sample.mean(0)
+        vals, vecs = np.linalg.eigh(np.cov(sample - mean, rowvar=False))
+        top = np.argsort(vals)[::-1][:int(self.reduce_dim)]
+        self.pca_mean_ = mean.astype(np.float32)
+        self.pca_components_ = np.ascontiguousarray(vecs[:, top], dtype=np.float32)
+        self.pca_variance_kept_ = float(vals[top].sum() / max(vals.sum(), 1e-30))
+
     def _build(self, x: np.ndarray):
         """faiss index over the (PCA-projected) rows: HNSW-Flat, or IVF-Flat with a k-means coarse quantiser."""
         import faiss
 
         rng = np.random.default_rng(self.seed)
-        d = x.shape[1]
-        pca = None
-        if self.reduce_dim and d > self.reduce_dim:
-            pca = faiss.PCAMatrix(d, int(self.reduce_dim))
-            pca.train(_sample(x, max(20 * int(self.reduce_dim), 4 * d), rng))
-            d = int(self.reduce_dim)
+        self._fit_pca(x, rng)
+        xp = self._project(x)
+        d = xp.shape[1]
         if self.method_ == "hnsw":
             inner = faiss.IndexHNSWFlat(d, int(self.hnsw_m))
             inner.hnsw.efConstruction = int(self.ef_construction)
@@ -106,27 +128,21 @@ class ImageIndex:
             nlist = int(self.nlist or max(1, min(len(x) // 39, int(4 * np.sqrt(len(x))))))
             inner = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
             inner.cp.seed = int(self.seed)
-        index = inner if pca is None else faiss.IndexPreTransform(pca, inner)
         if self.method_ == "ivf":
-            index.train(_sample(x, 64 * inner.nlist, rng))
-        index.add(x)
-        self._inner, self._pca = inner, pca  # the wrappers must outlive the index that points at them
-        return index
+            inner.train(_sample(xp, 64 * inner.nlist, rng))
+        inner.add(xp)
+        return inner
 
     def _set_knob(self, value: int) -> None:
-        import faiss
-
-        inner = faiss.downcast_index(self.faiss_.index) if isinstance(self.faiss_, faiss.IndexPreTransform) \
-            else self.faiss_
         if self.method_ == "hnsw":
-            inner.hnsw.efSearch = int(value)
+            self.faiss_.hnsw.efSearch = int(value)
         else:
-            inner.nprobe = int(value)
+            self.faiss_.nprobe = int(value)
 
     def _calibrate(self, x: np.ndarray) -> None:
         """Smallest efSearch / nprobe on the grid reaching target recall (leave-one-out over sampled rows)."""
         fixed = self.ef_search if self.method_ == "hnsw" else self.nprobe
-        grid = EF_GRID if self.method_ == "hnsw" else tuple(p for p in NPROBE_GRID if p <= self._inner.nlist) or (1,)
+        grid = EF_GRID if self.method_ == "hnsw" else tuple(p for p in NPROBE_GRID if p <= self.faiss_.nlist) or (1,)
         k = min(self.calibration_k, self.n_ - 1)
         if k <= 0:
             self._store_knob(fixed or grid[0], None)
@@ -169,7 +185,8 @@ class ImageIndex:
         if k <= 0:
             return np.zeros((len(q), 0)), np.zeros((len(q), 0), dtype=np.int64)
         kc = min(self.n_, max(2 * k, k + self.margin))
-        _, cand = self.faiss_.search(np.ascontiguousarray(q, dtype=np.float32), kc)
+        with faiss_threads_for(len(q)):
+            _, cand = self.faiss_.search(self._project(q), kc)
         dist = np.full((len(q), k), np.inf)
         idx = np.full((len(q), k), -1, dtype=np.int64)
         x = self.table_.vectors
@@ -197,9 +214,13 @@ class ImageIndex:
         if self.method_ != "exact":
             with atomic_path(d / VECTORS_FILE) as tmp:
                 np.save(tmp, self.table_.vectors)
+            with atomic_path(d / PCA_FILE, suffix=".npz") as tmp:
+                np.savez(tmp, **({} if self.pca_components_ is None else
+                                 {"mean": self.pca_mean_, "components": self.pca_components_}))
         meta = {"format": FORMAT, "version": 1, "params": self.get_params(), "method_": self.method_,
                 "n_": self.n_, "dim_": self.dim_, "ef_search_": self.ef_search_, "nprobe_": self.nprobe_,
-                "calibration_recall_": self.calibration_recall_, "build_seconds_": self.build_seconds_}
+                "calibration_recall_": self.calibration_recall_, "build_seconds_": self.build_seconds_,
+                "pca_variance_kept_": self.pca_variance_kept_}
         write_json(d / META_FILE, meta)
         return d
 
@@ -221,13 +242,16 @@ class ImageIndex:
             index = faiss.read_index(str(index_path))
         except RuntimeError as e:
             raise Img2SongError(f"{index_path}: unreadable faiss index ({str(e).splitlines()[0]})") from None
-        if index.ntotal != meta["n_"] or index.d != meta["dim_"]:
-            raise Img2SongError(f"{index_path}: holds {index.ntotal} x {index.d}, {meta_path} says "
-                                f"{meta['n_']} x {meta['dim_']}")
         self = cls(**meta["params"])
-        for key in ("method_", "n_", "dim_", "ef_search_", "nprobe_", "calibration_recall_", "build_seconds_"):
-            setattr(self, key, meta[key])
+        for key in ("method_", "n_", "dim_", "ef_search_", "nprobe_", "calibration_recall_", "build_seconds_",
+                    "pca_variance_kept_"):
+            setattr(self, key, meta.get(key))
+        self.pca_mean_ = self.pca_components_ = None
+        if index.ntotal != self.n_:
+            raise Img2SongError(f"{index_path}: holds {index.ntotal} rows, {meta_path} says {self.n_}")
         if self.method_ == "exact":
+            if index.d != self.dim_:
+                raise Img2SongError(f"{index_path}: dimension {index.d}, {meta_path} says {self.dim_}")
             xb = faiss.rev_swig_ptr(index.get_xb(), self.n_ * self.dim_).reshape(self.n_, self.dim_)
             self.table_, self.faiss_ = KnnTable(xb, faiss_index=index, what=str(index_path)), None
         else:
@@ -238,6 +262,15 @@ class ImageIndex:
                 raise Img2SongError(f"{vpath}: unreadable image vectors ({e})") from None
             if vectors.shape != (self.n_, self.dim_):
                 raise Img2SongError(f"{vpath}: shape {vectors.shape}, the index holds {self.n_} x {self.dim_}")
+            try:
+                with np.load(d / PCA_FILE, allow_pickle=False) as z:
+                    if "components" in z:
+                        self.pca_mean_, self.pca_components_ = z["mean"], z["components"]
+            except (OSError, ValueError, KeyError) as e:
+                raise Img2SongError(f"{d / PCA_FILE}: unreadable projection ({e})") from None
+            width = self.dim_ if self.pca_components_ is None else self.pca_components_.shape[1]
+            if index.d != width:
+                raise Img2SongError(f"{index_path}: dimension {index.d}, the projection gives {width}")
             self.table_, self.faiss_ = KnnTable(vectors, what=str(vpath)), index
             self._set_knob(self.ef_search_ if self.method_ == "hnsw" else self.nprobe_)
         return self

@@ -1,0 +1,327 @@
+"""Retrieval benchmark: per-query latency of NE and KM from features, today's per-call path beside the indexes.
+
+Synthetic, clustered tables (`synthetic_tables`): songs x 128-d NE vectors, images x 1280-d CNN features built as
+Gaussian clusters in a 64-d latent space mapped to 1280 dimensions (so ANN recall means something), image NE vectors
+near their cluster's songs, lyrics of Zipf-distributed tokens and keyword tag vectors for KM. All cases run in one
+process on the same tables and queries:
+
+- ne/per-call-exact: the code before the indexes: two engine.knn calls on the raw tables per query (the images,
+  then the neighbours' songs), each converting, checking and indexing its whole table.
+- ne/index-exact: NEScorer with the exact image index (table validated once) and precomputed song lists.
+- ne/index-<hnsw|ivf>: NEScorer with the approximate image index; recall@10 of its image neighbours against the
+  exact ones, and the overlap of its 10 songs with the exact index's 10.
+- km/per-call-scan: KM counting each keyword in every lyric per query (the code before the inverted index).
+- km/index: KMScorer over the KeywordIndex (postings built once).
+
+Song lists (each training image's nearest songs, exact) cost images x songs x d at fit; at 1M x 100k that is hours
+on 2 cores, so the benchmark computes those of the images its queries reach, reports the rate and extrapolates the
+full build. Queries are timed after the lists they need exist, as after a full fit.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.bench import machine_info
+from engine.index.image import exact_knn_ids, recall_at
+from engine.knn import knn
+from engine.scorers.base import Query
+from engine.scorers.km import KMScorer, count_occurrences
+from engine.scorers.ne import NEScorer
+from graph.common import atomic
+from graph.common.errors import Img2SongError
+
+TARGET_NE_P50_MS = 2.0
+TARGET_RECALL = 0.95
+
+
+@dataclass
+class Case:
+    """One measured path: latency percentiles over `queries` timed single-query calls."""
+
+    name: str
+    p50_ms: float
+    p99_ms: float
+    qps: float
+    queries: int
+    recall_at_10: float | None = None
+    song_overlap_at_10: float | None = None
+    notes: str = ""
+
+
+@dataclass
+class Tables:
+    image_features: np.ndarray  # float32 [images, image_dim]
+    image_vectors: np.ndarray  # float32 [images, song_dim] (NE space)
+    song_vectors: np.ndarray  # float32 [songs, song_dim]
+    query_features: np.ndarray  # float32 [queries, image_dim]
+    lyrics: list[str]
+    popularity: np.ndarray
+    vocab: list[str]
+    query_tags: np.ndarray  # float32 [queries, len(vocab)] keyword tag probabilities
+
+
+@dataclass
+class RetrievalResult:
+    cases: list[Case]
+    build: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _rss_mb() -> float:
+    """Current resident memory of this process (MB), from /proc (0 where there is none)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _clustered(rng: np.random.Generator, labels: np.ndarray, centres: np.ndarray, proj: np.ndarray | None,
+               noise: float, out_noise: float, chunk: int = 20_000) -> np.ndarray:
+    """Rows centre[label] + N(0, noise) in the latent space, mapped by `proj`, plus N(0, out_noise): float32."""
+    d = centres.shape[1] if proj is None else proj.shape[1]
+    out = np.empty((len(labels), d), dtype=np.float32)
+    for s in range(0, len(labels), chunk):
+        lab = labels[s:s + chunk]
+        z = centres[lab] + np.float32(noise) * rng.standard_normal((len(lab), centres.shape[1]), dtype=np.float32)
+        x = z if proj is None else z @ proj
+        if out_noise:
+            x += np.float32(out_noise) * rng.standard_normal(x.shape, dtype=np.float32)
+        out[s:s + chunk] = x
+    return out
+
+
+def synthetic_tables(songs: int, images: int, queries: int, *, song_dim: int = 128, image_dim: int = 1280,
+                     latent: int = 64, clusters: int = 1000, vocab: int = 256, tokens: int = 4000,
+                     lyric_len: int = 12, seed: int = 0) -> Tables:
+    """Clustered tables (see the module doc); image cluster c sits near NE cluster c's songs."""
+    if songs < 1 or images < 2 or queries < 1:
+        raise Img2SongError(f"bench retrieval: need songs >= 1, images >= 2, queries >= 1 (got {songs}, {images}, "
+                            f"{queries})")
+    rng = np.random.default_rng(seed)
+    clusters = max(1, min(clusters, images // 2))
+    proj = rng.standard_normal((latent, image_dim), dtype=np.float32) / np.float32(math.sqrt(latent))
+    cnn_centres = np.float32(2.0) * rng.standard_normal((clusters, latent), dtype=np.float32)
+    ne_centres = rng.standard_normal((clusters, song_dim), dtype=np.float32)
+    img_lab = rng.integers(clusters, size=images)
+    image_features = _clustered(rng, img_lab, cnn_centres, proj, 1.0, 0.1)
+    query_features = _clustered(rng, rng.integers(clusters, size=queries), cnn_centres, proj, 1.0, 0.1)
+    image_vectors = _clustered(rng, img_lab, ne_centres, None, 0.3, 0.0)
+    song_vectors = _clustered(rng, rng.integers(clusters, size=songs), ne_centres, None, 0.3, 0.0)
+    # lyrics: fixed-width tokens (no token is a substring of another), Zipf frequencies
+    names = np.array([f"w{j:05d}" for j in range(tokens)])
+    p = 1.0 / np.arange(1, tokens + 1)
+    p /= p.sum()
+    draws = rng.choice(tokens, size=(songs, lyric_len), p=p)
+    lyrics = [" ".join(row) for row in names[draws].tolist()]
+    keyword_ids = np.sort(rng.choice(np.arange(10, min(tokens, 10 + 8 * vocab)), size=min(vocab, tokens - 10),
+                                     replace=False))
+    kw = [str(names[j]) for j in keyword_ids]
+    tags = rng.dirichlet(np.full(len(kw), 0.05), size=queries).astype(np.float32)
+    popularity = rng.pareto(1.5, size=songs)
+    return Tables(image_features, image_vectors, song_vectors, query_features, lyrics, popularity, kw, tags)
+
+
+def _time(fn: Callable[[int], Any], n: int, warmup: int = 2) -> tuple[np.ndarray, list[Any]]:
+    for j in range(min(warmup, n)):
+        fn(j)
+    out, times = [], np.empty(n)
+    for j in range(n):
+        t = time.perf_counter()
+        out.append(fn(j))
+        times[j] = time.perf_counter() - t
+    return times, out
+
+
+def _case(name: str, times: np.ndarray, **kw: Any) -> Case:
+    ms = times * 1e3
+    return Case(name, float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), float(len(ms) / times.sum()),
+                len(ms), **kw)
+
+
+def _per_call_ne(t: Tables, q: np.ndarray, k: int, n_images: int, songs_per_image: int) -> np.ndarray:
+    """Before the indexes: engine.knn over the raw image table, then over the raw song table, every call."""
+    _, rows = knn(q[None, :], t.image_features, n_images + k)
+    _, songs = knn(t.image_vectors[rows[0]], t.song_vectors, songs_per_image + k)
+    return songs
+
+
+class _ScanKM(KMScorer):
+    """KM as it was before the inverted index: each query keyword counted in every lyric, no cache."""
+
+    def _counts(self, word: str) -> np.ndarray:
+        return np.array([count_occurrences(ly, word) for ly in self.lyrics_], dtype=np.int64)
+
+
+def run_retrieval_bench(songs: int = 1_000_000, images: int = 100_000, *, queries: int = 200,
+                        baseline_queries: int = 5, k: int = 10, index: str = "hnsw", seed: int = 0,
+                        echo: Callable[[str], None] = print, progress: bool = True) -> RetrievalResult:
+    """Build the tables and indexes, time every case; see the module doc."""
+    if index not in ("hnsw", "ivf"):
+        raise Img2SongError(f"bench retrieval: --index must be hnsw or ivf, got {index!r}")
+    params = {"songs": songs, "images": images, "queries": queries, "baseline_queries": baseline_queries, "k": k,
+              "index": index, "seed": seed, "song_dim": 128, "image_dim": 1280}
+    build: dict[str, Any] = {"rss_start_mb": round(_rss_mb(), 1)}
+    tic = time.perf_counter()
+    t = synthetic_tables(songs, images, queries, seed=seed)
+    build["tables_s"] = round(time.perf_counter() - tic, 2)
+    build["rss_tables_mb"] = round(_rss_mb(), 1)
+    echo(f"tables: {songs} songs x 128, {images} images x 1280, {queries} queries ({build['tables_s']} s)")
+    ids, song_ids = [f"i{j}" for j in range(images)], [f"s{j}" for j in range(songs)]
+    n_img, n_song = 5, 2
+    rss = _rss_mb()
+    ne = NEScorer(n_images=n_img, songs_per_image=n_song, index=index, exact_max=0, max_k=k)
+    ne.fit_arrays(ids, t.image_features, t.image_vectors, song_ids, t.song_vectors, song_list_rows=[])
+    ix = ne.image_index_
+    build.update({"image_index": ix.method_, "image_index_s": round(ix.build_seconds_, 2),
+                  "ef_search": ix.ef_search_, "nprobe": ix.nprobe_, "reduce_dim": ix.reduce_dim,
+                  "hnsw_m": ix.hnsw_m if ix.method_ == "hnsw" else None,
+                  "calibration_recall_at_10": ix.calibration_recall_,
+                  "image_index_rss_mb": round(_rss_mb() - rss, 1)})
+    echo(f"image index {ix.method_}: built in {ix.build_seconds_:.1f} s, efSearch={ix.ef_search_} "
+         f"nprobe={ix.nprobe_}, calibration recall@10 {ix.calibration_recall_:.3f}")
+    exact = NEScorer(n_images=n_img, songs_per_image=n_song, index="exact", max_k=k)
+    exact.fit_arrays(ids, t.image_features, t.image_vectors, song_ids, t.song_vectors, song_list_rows=[])
+    exact.song_lists_ = ne.song_lists_  # one set of song lists for both image indexes
+    # the song lists the queries reach, computed before timing (as a full fit would have)
+    reach = np.concatenate([s.image_index_.search(t.query_features, n_img + k)[1].reshape(-1) for s in (ne, exact)])
+    reach = np.unique(reach[reach >= 0])
+    tic = time.perf_counter()
+    ne.song_lists_.fill(reach, progress=progress)
+    lists_s = time.perf_counter() - tic
+    rate = len(reach) / max(lists_s, 1e-9)
+    build.update({"song_lists_rows": int(len(reach)), "song_lists_s": round(lists_s, 2),
+                  "song_lists_rows_per_s": round(rate, 1), "song_lists_full_s_extrapolated": round(images / rate, 1),
+                  "song_lists_full_mb": round(images * ne.song_lists_.m_ * 12 / 2**20, 1)})
+    echo(f"song lists: {len(reach)} images in {lists_s:.1f} s ({rate:.0f} images/s; all {images}: "
+         f"~{images / rate:.0f} s)")
+    qs = [Query(features=f) for f in t.query_features]
+    cases: list[Case] = []
+    nb = max(1, min(baseline_queries, queries))
+    times, _ = _time(lambda j: _per_call_ne(t, t.query_features[j], k, n_img, n_song), nb, warmup=1)
+    cases.append(_case("ne/per-call-exact", times, notes="engine.knn on raw tables per call (before the indexes)"))
+    n_exact = max(1, min(queries, 50))
+    times, exact_recs = _time(lambda j: exact.recommend(qs[j], k), n_exact)
+    cases.append(_case("ne/index-exact", times, notes="exact image index (validated once) + song lists"))
+    times, approx_recs = _time(lambda j: ne.recommend(qs[j], k), queries)
+    truth = exact_knn_ids(t.query_features, t.image_features, 10)
+    got = ne.image_index_.search(t.query_features, 10)[1]
+    overlap = np.mean([len({r.song_id for r in a} & {r.song_id for r in b}) / k
+                       for a, b in zip(approx_recs[:n_exact], exact_recs)])
+    cases.append(_case(f"ne/index-{ix.method_}", times, recall_at_10=recall_at(got, truth),
+                       song_overlap_at_10=float(overlap),
+                       notes=f"{ix.method_} image index (efSearch={ix.ef_search_}, nprobe={ix.nprobe_}, "
+                             f"PCA {ix.reduce_dim}) + song lists"))
+    tq = [Query(tag_probs=p, image_id=f"q{j}") for j, p in enumerate(t.query_tags)]
+    rss = _rss_mb()
+    tic = time.perf_counter()
+    km = KMScorer().fit_arrays(song_ids, t.lyrics, t.popularity, t.vocab, progress=progress)
+    build.update({"keyword_index_s": round(time.perf_counter() - tic, 2), "keyword_index_keywords": len(t.vocab),
+                  "keyword_index_rss_mb": round(_rss_mb() - rss, 1)})
+    scan = _ScanKM()
+    scan.__dict__.update({key: v for key, v in km.__dict__.items() if key != "keyword_index_"})
+    times, scan_recs = _time(lambda j: scan.recommend(tq[j], k), nb, warmup=1)
+    cases.append(_case("km/per-call-scan", times, notes="count the keyword in every lyric per call (before)"))
+    times, km_recs = _time(lambda j: km.recommend(tq[j], k), queries)
+    same = all([r.song_id for r in a] == [r.song_id for r in b] for a, b in zip(scan_recs, km_recs))
+    cases.append(_case("km/index", times, notes="inverted index postings; answers equal the scan's: "
+                                                f"{'yes' if same else 'NO'}"))
+    build["rss_end_mb"] = round(_rss_mb(), 1)
+    return RetrievalResult(cases, build, params)
+
+
+def format_table(result: RetrievalResult, machine: dict[str, Any] | None = None) -> str:
+    rows = [("case", "queries", "p50 ms", "p99 ms", "qps", "recall@10", "songs@10", "notes")]
+    for c in result.cases:
+        rows.append((c.name, str(c.queries), f"{c.p50_ms:.3f}", f"{c.p99_ms:.3f}", f"{c.qps:.1f}",
+                     "-" if c.recall_at_10 is None else f"{c.recall_at_10:.3f}",
+                     "-" if c.song_overlap_at_10 is None else f"{c.song_overlap_at_10:.3f}", c.notes))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(v.rjust(w) if 0 < i < 7 else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    lines.insert(1, "-" * max(len(x) for x in lines))
+    b = result.build
+    lines.append(f"build: image index {b.get('image_index')} {b.get('image_index_s')} s (+{b.get('image_index_rss_mb')}"
+                 f" MB RSS); song lists {b.get('song_lists_rows')} images in {b.get('song_lists_s')} s, all "
+                 f"{result.params.get('images')} ~{b.get('song_lists_full_s_extrapolated')} s "
+                 f"({b.get('song_lists_full_mb')} MB); keyword index {b.get('keyword_index_keywords')} keywords "
+                 f"{b.get('keyword_index_s')} s (+{b.get('keyword_index_rss_mb')} MB); RSS at end "
+                 f"{b.get('rss_end_mb')} MB")
+    approx = next((c for c in result.cases if c.recall_at_10 is not None), None)
+    if approx:
+        lines.append(f"targets: NE p50 <= {TARGET_NE_P50_MS} ms: {'met' if approx.p50_ms <= TARGET_NE_P50_MS else 'MISSED'}"
+                     f" ({approx.p50_ms:.3f} ms); recall@10 >= {TARGET_RECALL}: "
+                     f"{'met' if approx.recall_at_10 >= TARGET_RECALL else 'MISSED'} ({approx.recall_at_10:.3f})")
+        base = next((c for c in result.cases if c.name == "ne/per-call-exact"), None)
+        if base:
+            lines.append(f"NE speed-up over the per-call path in this process: x{base.p50_ms / approx.p50_ms:.0f} "
+                         f"(p50)")
+    if machine:
+        lines.append(f"machine: {machine['cpu']}, {machine['usable_cores']} usable cores, load average "
+                     f"{machine.get('load_avg_1min')}, faiss threads {_faiss_threads()}")
+    return "\n".join(lines)
+
+
+def _faiss_threads() -> int | None:
+    try:
+        import faiss
+
+        return int(faiss.omp_get_max_threads())
+    except (ImportError, AttributeError):
+        return None
+
+
+def write_json(result: RetrievalResult, path: str | Path, machine: dict[str, Any] | None = None) -> Path:
+    doc = {"cases": [asdict(c) for c in result.cases], "build": result.build, "params": result.params,
+           "machine": machine or machine_info(), "targets": {"ne_p50_ms": TARGET_NE_P50_MS,
+                                                             "recall_at_10": TARGET_RECALL}}
+    for c in doc["cases"]:
+        for key, v in c.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                raise Img2SongError(f"bench retrieval: case {c['name']}: field {key!r} is not finite ({v})")
+    return atomic.write_json(path, doc)
+
+
+def bench_retrieval(songs: int = 1_000_000, images: int = 100_000, *, json_out: str | Path | None = None,
+                    echo: Callable[[str], None] = print, **kw: Any) -> RetrievalResult:
+    """Run, print the table (+ where the JSON went); what `img2song bench retrieval` calls."""
+    result = run_retrieval_bench(songs, images, echo=echo, **kw)
+    machine = machine_info()
+    echo(format_table(result, machine))
+    if json_out:
+        echo(f"wrote {write_json(result, json_out, machine)}")
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m engine.bench_retrieval", description=__doc__.splitlines()[0])
+    p.add_argument("--songs", type=int, default=1_000_000)
+    p.add_argument("--images", type=int, default=100_000)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--baseline-queries", type=int, default=5)
+    p.add_argument("--index", default="hnsw", choices=("hnsw", "ivf"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, default=None)
+    a = p.parse_args(argv)
+    try:
+        bench_retrieval(a.songs, a.images, json_out=a.json, queries=a.queries, baseline_queries=a.baseline_queries,
+                        index=a.index, seed=a.seed)
+    except Img2SongError as e:
+        print(f"error: {e}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
