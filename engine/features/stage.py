@@ -10,8 +10,13 @@ from graph.rundir import RunDir
 
 def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet-lite0",
                          weights: str | Path | None = None, cache_dir: str | Path | None = None,
-                         batch_size: int = 32, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Extract features + tags into <run>/features/ and record the stage; returns paths, report and meta."""
+                         batch_size: int = 32, device: str = "cpu", progress: bool = True, use_cache: bool = True,
+                         extract=None) -> dict[str, Any]:
+    """Extract features + tags into <run>/features/ and record the stage; returns paths, report and meta.
+
+    `extract` replaces extract_features (same signature), e.g. engine.features.distributed.extract_sharded; when
+    it returns None (a rank other than 0 of a sharded extraction) nothing is written here.
+    """
     # deferred: the CNN stack pulls in torch; engine.run imports this package lazily too
     from engine.features.extract import extract_features
     from engine.features.tags import ImageNetTagger
@@ -21,8 +26,10 @@ def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet
     remove_stale_temps(run.features_dir)
     corpus = load_run_corpus(run)
     items = [(img.id, corpus.image_path(img)) for img in corpus.images]
-    ext = extract_features(items, backbone, weights=weights, cache_dir=cache_dir,
-                           batch_size=batch_size, device=device, progress=progress)
+    ext = (extract or extract_features)(items, backbone, weights=weights, cache_dir=cache_dir, use_cache=use_cache,
+                                        batch_size=batch_size, device=device, progress=progress)
+    if ext is None:
+        return {"paths": {}, "report": None, "meta": None}
     paths: dict[str, Any] = {"features": ext.features.save(run.features)}
     covered: list[str] = []
     if ext.logits is not None:

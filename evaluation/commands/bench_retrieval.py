@@ -1,0 +1,26 @@
+"""`img2song bench retrieval`: per-query NE / KM latency, per-call exact path vs indexes (engine.bench_retrieval)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from engine.bench_retrieval import bench_retrieval
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @bench_app.command("retrieval")
+    def retrieval_cmd(
+        songs: Annotated[int, typer.Option(help="synthetic songs (128-d NE vectors, lyrics)")] = 1_000_000,
+        images: Annotated[int, typer.Option(help="synthetic training images (1280-d CNN features)")] = 100_000,
+        queries: Annotated[int, typer.Option(help="timed queries of the index cases")] = 200,
+        baseline_queries: Annotated[int, typer.Option(help="timed queries of the per-call (slow) cases")] = 5,
+        index: Annotated[str, typer.Option(help="approximate image index: hnsw or ivf")] = "hnsw",
+        seed: int = 0,
+        json_out: Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional here)
+            "--json", help="write {cases: [...], build, params, machine} here")] = None,
+    ) -> None:
+        """Latency p50/p99 and queries/s of NE and KM from features: before and with the retrieval indexes."""
+        bench_retrieval(songs, images, json_out=json_out, echo=typer.echo, queries=queries,
+                        baseline_queries=baseline_queries, index=index, seed=seed)

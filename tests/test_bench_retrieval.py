@@ -1,0 +1,41 @@
+"""`bench retrieval` run tiny through the CLI: every case measured, JSON complete, indexed KM equals the scan."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from engine.bench_retrieval import synthetic_tables
+from evaluation.cli import main as cli_main
+
+
+def test_synthetic_tables_are_clustered_and_typed():
+    t = synthetic_tables(500, 400, 10, clusters=8, seed=1)
+    assert t.image_features.shape == (400, 1280) and t.image_features.dtype == np.float32
+    assert t.song_vectors.shape == (500, 128) and t.query_features.shape == (10, 1280) and len(t.lyrics) == 500
+    np.testing.assert_allclose(t.query_tags.sum(1), 1.0, rtol=1e-5)
+    # clustered: a row's nearest neighbour is much closer than a random row
+    x = t.image_features[:50].astype(np.float64)
+    d = np.sqrt(((x[:, None] - t.image_features[None].astype(np.float64)) ** 2).sum(-1))
+    d[np.arange(50), np.arange(50)] = np.inf
+    assert np.median(d.min(1)) < 0.5 * np.median(d)
+
+
+def test_cli_bench_retrieval_tiny(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = cli_main(["bench", "retrieval", "--songs", "3000", "--images", "600", "--queries", "20",
+                   "--baseline-queries", "2", "--json", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "targets: NE p50" in printed and "wrote" in printed
+    doc = json.loads(out.read_text())
+    names = [c["name"] for c in doc["cases"]]
+    assert names == ["ne/per-call-exact", "ne/index-exact", "ne/index-hnsw", "km/per-call-scan", "km/index"]
+    for c in doc["cases"]:
+        assert 0 < c["p50_ms"] <= c["p99_ms"] and c["qps"] > 0 and c["queries"] >= 2
+    hnsw = doc["cases"][2]
+    assert 0.9 <= hnsw["recall_at_10"] <= 1.0 and 0.0 <= hnsw["song_overlap_at_10"] <= 1.0
+    assert "answers equal the scan's: yes" in doc["cases"][4]["notes"]
+    assert doc["build"]["image_index"] == "hnsw" and doc["build"]["ef_search"] >= 16
+    assert doc["build"]["song_lists_rows"] > 0 and doc["params"]["songs"] == 3000
+    assert cli_main(["bench", "retrieval", "--index", "lsh", "--songs", "10", "--images", "10"]) == 2
