@@ -53,7 +53,7 @@ def test_torchrun_features_equal_single_process(tmp_path):
         compute_run_features(runs[0], batch_size=3, use_cache=False, progress=False)
     finally:
         torch.set_num_threads(threads)
-    r = torchrun("-m", "engine.features", "--run", str(runs[1]), "--batch-size", "3", "--no-cache")
+    r = torchrun("-m", "engine.features", str(runs[1]), "--batch-size", "3", "--no-cache")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "features (2 processes): 8 images: 8 computed" in r.stdout
     for f in ("features.npz", "logits.npz", "tags.npz"):

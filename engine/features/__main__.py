@@ -1,4 +1,6 @@
-"""`python -m engine.features --run DIR` (alone, or under `torchrun --nproc-per-node N`): a run's CNN features.
+"""`python -m engine.features RUN_DIR` (alone, or under `torchrun --nproc-per-node N`): a run's CNN features.
+
+The run directory is positional: torchrun's own parser would take `--run` for its `--run-path`.
 
 Under torchrun every rank extracts its shard (engine.features.distributed) and rank 0 writes <run>/features/,
 the same files `img2song features --run DIR` writes, with the same numbers.
@@ -15,7 +17,7 @@ from graph.common.errors import Img2SongError
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.features", description=__doc__.splitlines()[0])
-    p.add_argument("--run", required=True)
+    p.add_argument("run", help="run directory (run.json names the corpus)")
     p.add_argument("--backbone", default="efficientnet-lite0")
     p.add_argument("--weights", default=None)
     p.add_argument("--batch-size", type=int, default=32)
