@@ -158,8 +158,10 @@ def _per_call_ne(t: Tables, q: np.ndarray, k: int, n_images: int, songs_per_imag
 class _ScanKM(KMScorer):
     """KM as it was before the inverted index: each query keyword counted in every lyric, no cache."""
 
-    def _counts(self, word: str) -> np.ndarray:
-        return np.array([count_occurrences(ly, word) for ly in self.lyrics_], dtype=np.int64)
+    def _matches(self, kws: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        per_kw = np.array([[count_occurrences(ly, w) for w in kws] for ly in self.lyrics_], dtype=np.int64)
+        rows = np.flatnonzero(per_kw.sum(1) > 0)
+        return rows, per_kw[rows]
 
 
 def run_retrieval_bench(songs: int = 1_000_000, images: int = 100_000, *, queries: int = 200,

@@ -153,3 +153,22 @@ def test_ne_scorer_answers_equal_the_per_call_exact_path():
     a = [[x.song_id for x in r] for r in approx.recommend_batch([Query(features=q) for q in queries], 10)]
     b = [[x.song_id for x in r] for r in ne.recommend_batch([Query(features=q) for q in queries], 10)]
     assert approx.image_index_.method_ == "hnsw" and a == b
+
+
+def test_km_sparse_ranking_equals_the_dense_sort_key():
+    """KM ranks only the matching songs; the answer must equal _top over every song (backfill on and off)."""
+    from engine.scorers.km import KMScorer
+    from engine.scorers.pop import query_seed
+
+    rng = np.random.default_rng(11)
+    lyrics = ["".join(rng.choice(list("月花雨山江 "), size=rng.integers(1, 12))) for _ in range(400)]
+    pop = rng.integers(0, 5, size=400).astype(float)  # many popularity ties: the seeded tie break decides
+    for backfill in (True, False):
+        km = KMScorer(backfill=backfill).fit_arrays([f"s{j}" for j in range(400)], lyrics, pop, ["月", "花"])
+        for j, (kws, k) in enumerate([(("月",), 10), (("花", "雨"), 25), (("月花雨山",), 10), (("江",), 400)]):
+            q = Query(image_id=f"q{j}", keywords=kws)
+            total = sum(np.array([count_occurrences(t, w) for t in km.lyrics_]) for w in kws)
+            ref = km._top(total, k, np.random.default_rng(query_seed(km.seed, q)))
+            got = km.recommend(q, k)
+            assert [r.song_id for r in got] == [f"s{i}" for i in ref], (kws, k, backfill)
+            assert [r.score for r in got] == [float(total[i]) for i in ref]

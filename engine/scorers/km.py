@@ -74,9 +74,6 @@ class KMScorer(Scorer):
                                 f"{query.image_id or query.path}")
         return kws
 
-    def _counts(self, word: str) -> np.ndarray:
-        return self.keyword_index_.counts(word)
-
     def _top(self, total: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
         """Rows of the k best songs by (occurrences, popularity, seeded random tie break), all descending;
         without backfill only songs with an occurrence."""
@@ -93,20 +90,44 @@ class KMScorer(Scorer):
         best = np.argpartition(-key, kk - 1)[:kk]
         return rows[best[np.argsort(-key[best])]].tolist()
 
+    def _matches(self, kws: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Songs holding any keyword (ascending rows) and their occurrences per keyword [rows, len(kws)]."""
+        posts = [self.keyword_index_.postings(w) for w in kws]
+        rows = np.unique(np.concatenate([r for r, _ in posts]).astype(np.int64))
+        per_kw = np.zeros((len(rows), len(kws)), dtype=np.int64)
+        for j, (r, c) in enumerate(posts):
+            per_kw[np.searchsorted(rows, r), j] = c
+        return rows, per_kw
+
+    def _order(self, rows: np.ndarray, total: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+        """_top's answer touching only the matching songs when there are at least k of them: any match outranks
+        every song without one (the count holds the key's top bits), and the tie draw is the same permutation."""
+        n = len(self.song_ids_)
+        if not 0 < k <= len(rows):
+            dense = np.zeros(n, dtype=np.int64)
+            dense[rows] = total
+            return self._top(dense, k, rng)
+        tie = rng.permutation(n).astype(np.int64)[rows]
+        key = (np.minimum(total, _MAX) << 42) | (self.popularity_rank_[rows] << 21) | tie
+        best = np.argpartition(-key, k - 1)[:k]
+        return rows[best[np.argsort(-key[best])]].tolist()
+
     def recommend(self, query: Query, k: int = 10) -> list[Recommendation]:
         self._check_fitted("lyrics_")
         kws = self.query_keywords(query)
-        per_kw = np.stack([self._counts(w) for w in kws], 1)
+        rows, per_kw = self._matches(kws)
         total = per_kw.sum(1)
-        order = self._top(total, k, np.random.default_rng(query_seed(self.seed, query)))
+        order = self._order(rows, total, k, np.random.default_rng(query_seed(self.seed, query)))
+        where = {int(r): j for j, r in enumerate(rows)}
         out: list[Recommendation] = []
-        for j in order:
-            if total[j] > 0:
+        for song in order:
+            j = where.get(song)
+            if j is not None:
                 hits = ", ".join(f"'{w}' x{c}" for w, c in zip(kws, per_kw[j]) if c)
-                out.append(Recommendation(self.song_ids_[j], float(total[j]), f"lyrics contain {hits}",
+                out.append(Recommendation(self.song_ids_[song], float(total[j]), f"lyrics contain {hits}",
                                           {"matched": {w: int(c) for w, c in zip(kws, per_kw[j]) if c}}))
             else:
-                out.append(Recommendation(self.song_ids_[j], 0.0,
+                out.append(Recommendation(self.song_ids_[song], 0.0,
                                           f"no lyric left containing {', '.join(kws)}: popular backfill "
-                                          f"(popularity {self.popularity_[j]:g})", {"backfill": True}))
+                                          f"(popularity {self.popularity_[song]:g})", {"backfill": True}))
         return out
