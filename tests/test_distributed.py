@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from engine.features.distributed import shard
+from engine.features.stage import compute_run_features
 from engine.features.table import FeatureTable
 from engine.line import LINE, LineConfig
 from engine.line.distributed import chunk_size, collect, create_tables, hogwild_fit_many, run_rank
-from engine.features.stage import compute_run_features
 from tests.conftest import TINY_KEYWORDS, make_corpus
 from tests.line_contract import GRAPHS, les_miserables, link_auc, link_split, quality
 
