@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,28 +302,3 @@ def bench_retrieval(songs: int = 1_000_000, images: int = 100_000, *, json_out: 
     if json_out:
         echo(f"wrote {write_json(result, json_out, machine)}")
     return result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m engine.bench_retrieval", description=__doc__.splitlines()[0])
-    p.add_argument("--songs", type=int, default=1_000_000)
-    p.add_argument("--images", type=int, default=100_000)
-    p.add_argument("--queries", type=int, default=200)
-    p.add_argument("--baseline-queries", type=int, default=5)
-    p.add_argument("--index", default="hnsw", choices=("hnsw", "ivf"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", type=Path, default=None)
-    a = p.parse_args(argv)
-    try:
-        bench_retrieval(a.songs, a.images, json_out=a.json, queries=a.queries, baseline_queries=a.baseline_queries,
-                        index=a.index, seed=a.seed)
-    except Img2SongError as e:
-        print(f"error: {e}")
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
