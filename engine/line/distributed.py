@@ -153,7 +153,11 @@ def _worker(rank: int, world: int, port: int, root: str, jobs: list[tuple[Networ
 
 
 def hogwild_fit_many(jobs: Sequence[tuple[Network, dict[str, Any]]], nprocs: int = 2) -> list[LINE]:
-    """Fit several LINE models with one group of `nprocs` worker processes (start-up paid once)."""
+    """Fit several LINE models with one group of `nprocs` worker processes (start-up paid once).
+
+    Workers are spawned (not forked: torch's and faiss's OpenMP runtimes do not survive a fork), so a script that
+    calls this must guard its top level with `if __name__ == "__main__":`, as for any multiprocessing spawn.
+    """
     import torch.multiprocessing as mp
 
     cfgs = [LineConfig.from_dict({**params, "progress": False}) for _, params in jobs]
