@@ -121,8 +121,7 @@ def collect(network: Network, cfg: LineConfig, root: Path, job: int, stats: dict
         if not torch.isfinite(vertex[order]).all():
             raise Img2SongError(f"distributed LINE order {order}: training produced non-finite values")
     model.vertex_, model.context_, model.stats_ = vertex, context, stats
-    samplers_edges = 2 * network.num_edges if not network.directed else network.num_edges
-    model.samples_ = cfg.resolved_samples(samplers_edges)
+    model.samples_ = int(next(iter(stats.values()))["samples"])
     model.impl_, model.history_, model.degrees_ = "cpu", [], network.degrees()
     model.processes_ = world
     model.embeddings_ = model._table(network)
