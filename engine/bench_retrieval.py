@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from engine.bench import machine_info
@@ -273,13 +274,8 @@ def format_table(result: RetrievalResult, machine: dict[str, Any] | None = None)
     return "\n".join(lines)
 
 
-def _faiss_threads() -> int | None:
-    try:
-        import faiss
-
-        return int(faiss.omp_get_max_threads())
-    except (ImportError, AttributeError):
-        return None
+def _faiss_threads() -> int:
+    return int(faiss.omp_get_max_threads())
 
 
 def write_json(result: RetrievalResult, path: str | Path, machine: dict[str, Any] | None = None) -> Path:

@@ -33,7 +33,7 @@ def faiss_threads_for(n_queries: int) -> Iterator[None]:
     if n_queries >= SMALL_BATCH:
         yield
         return
-    import faiss
+    import faiss  # deferred: the torch path never needs faiss (nor its OpenMP runtime)
 
     old = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
@@ -73,7 +73,7 @@ class KnnTable:
 
     def faiss_index(self):
         if self._faiss is None:
-            import faiss
+            import faiss  # deferred: the torch path never needs faiss (nor its OpenMP runtime)
 
             self._faiss = faiss.IndexFlatL2(self.dim)
             self._faiss.add(self.vectors)

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch.distributed as dist
 
+from engine.embeddings import EmbeddingTable
 from engine.features.distributed import shard
 from engine.features.stage import compute_run_features
 from engine.features.table import FeatureTable
@@ -45,8 +48,6 @@ def test_torchrun_features_equal_single_process(tmp_path):
         (run / "keywords.json").write_text(json.dumps({"vocabulary": TINY_KEYWORDS, "images": {}, "songs": {}},
                                                       ensure_ascii=False))
         runs.append(run)
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each torchrun worker (OMP_NUM_THREADS=1)
     try:
@@ -64,8 +65,6 @@ def test_torchrun_features_equal_single_process(tmp_path):
 
 def test_one_process_hogwild_reproduces_line_fit(tmp_path):
     """World size 1 (in this process): the shared-table worker is LINE.fit, bit for bit."""
-    import torch.distributed as dist
-
     net = les_miserables()
     args = dict(dim=8, order="both", samples=40_000, impl="cpu", threads=1, seed=1, progress=False)
     ref = LINE(**args).fit(net)
@@ -109,7 +108,5 @@ def test_torchrun_line_writes_the_run(tmp_path, order):
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads((tmp_path / "out" / "line.json").read_text())
     assert doc["processes"] == 2 and doc["orders"][order]["samples"] == 30_000
-    from engine.embeddings import EmbeddingTable
-
     table = EmbeddingTable.load(tmp_path / "out" / "embeddings.npz", "npz")
     assert table.ids == net.ids and np.isfinite(table.vectors).all() and table.vectors.std() > 0

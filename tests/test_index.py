@@ -7,7 +7,8 @@ import pytest
 from engine.index import ImageIndex, KeywordIndex, SongLists
 from engine.knn import KnnTable, knn
 from engine.scorers.base import Query, get_scorer
-from engine.scorers.km import count_occurrences
+from engine.scorers.km import KMScorer, count_occurrences
+from engine.scorers.pop import query_seed
 from graph.common.errors import Img2SongError
 
 
@@ -157,9 +158,6 @@ def test_ne_scorer_answers_equal_the_per_call_exact_path():
 
 def test_km_sparse_ranking_equals_the_dense_sort_key():
     """KM ranks only the matching songs; the answer must equal _top over every song (backfill on and off)."""
-    from engine.scorers.km import KMScorer
-    from engine.scorers.pop import query_seed
-
     rng = np.random.default_rng(11)
     lyrics = ["".join(rng.choice(list("月花雨山江 "), size=rng.integers(1, 12))) for _ in range(400)]
     pop = rng.integers(0, 5, size=400).astype(float)  # many popularity ties: the seeded tie break decides

@@ -12,6 +12,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+import torch.distributed as dist
+
+from engine.features.distributed import extract_sharded
+from engine.features.stage import compute_run_features
 from graph.common.errors import Img2SongError
 
 
@@ -26,12 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     try:
-        from engine.features.distributed import extract_sharded
-        from engine.features.stage import compute_run_features
-
         if distributed:
-            import torch.distributed as dist
-
             dist.init_process_group("gloo")
         try:
             rank = int(os.environ.get("RANK", "0"))

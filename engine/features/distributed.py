@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch.distributed as dist
 
 from engine.features.extract import Extraction, ExtractReport, extract_features
 from engine.features.table import FeatureTable
@@ -51,8 +52,6 @@ def extract_sharded(items: Sequence[tuple[str, str | Path]], backbone: Any = "ef
 
     Needs an initialised process group (torchrun + init_process_group); without one it is extract_features.
     """
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return extract_features(items, backbone, batch_size=batch_size, progress=progress, **kw)
     rank, world = dist.get_rank(), dist.get_world_size()

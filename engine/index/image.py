@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from engine.knn import KnnTable, faiss_threads_for, knn
 from graph.common.atomic import atomic_path, write_json
@@ -34,8 +36,6 @@ FORMAT = "img2song-image-index"
 
 def exact_knn_ids(queries: np.ndarray, base: np.ndarray, k: int) -> np.ndarray:
     """Brute-force top-k row ids (faiss.knn: blocked BLAS, no index copy of `base`); the recall reference."""
-    import faiss
-
     _, ids = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), base, k)
     return ids
 
@@ -108,8 +108,6 @@ class ImageIndex:
         r = int(self.reduce_dim or 0)
         if not r or x.shape[1] <= r:
             return
-        from threadpoolctl import threadpool_limits
-
         sample = _sample(x, max(16 * r, 2048), rng).astype(np.float64)
         mean = sample.mean(0)
         xc = sample - mean
@@ -126,8 +124,6 @@ class ImageIndex:
 
     def _build(self, x: np.ndarray):
         """faiss index over the (PCA-projected) rows: HNSW-Flat, or IVF-Flat with a k-means coarse quantiser."""
-        import faiss
-
         rng = np.random.default_rng(self.seed)
         self._fit_pca(x, rng)
         xp = self._project(x)
@@ -217,8 +213,6 @@ class ImageIndex:
     def save(self, directory: str | Path) -> Path:
         """<dir>/image_index.faiss (faiss.write_index), image_index.json and, for the approximate methods, the full
         vectors of the re-rank (image_index.vectors.npy); each file written atomically."""
-        import faiss
-
         if not hasattr(self, "method_"):
             raise Img2SongError("image index is not fitted: nothing to save")
         d = Path(directory)
@@ -241,8 +235,6 @@ class ImageIndex:
 
     @classmethod
     def load(cls, directory: str | Path) -> ImageIndex:
-        import faiss
-
         d = Path(directory)
         meta_path, index_path = d / META_FILE, d / INDEX_FILE
         if not meta_path.is_file() or not index_path.is_file():

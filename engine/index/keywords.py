@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
@@ -35,8 +36,6 @@ class KeywordIndex:
         lengths = np.fromiter((len(t) for t in lower), dtype=np.int64, count=len(lower))
         self._starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]) if len(lower) else np.zeros(0, np.int64)
         self.postings_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        from tqdm.auto import tqdm
-
         for w in tqdm(list(dict.fromkeys(keywords)), desc="keyword index", unit="kw", disable=not progress,
                       leave=False):
             self.postings(w)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from engine.knn import KnnTable, knn
 from graph.common.atomic import atomic_path
@@ -48,8 +49,6 @@ class SongLists:
 
     def fill(self, rows: np.ndarray, progress: bool = False) -> None:
         """Compute (batched, exact) the lists of the given image rows that are not done yet."""
-        from tqdm.auto import tqdm
-
         todo = np.asarray(rows, dtype=np.int64)
         todo = todo[~self.done_[todo]]
         if not len(todo):

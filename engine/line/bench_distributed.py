@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.bench import scaled_graph
 from engine.line.distributed import hogwild_fit
 from engine.line.model import LINE
 
@@ -27,8 +28,6 @@ class Row:
 
 def bench(edges: int = 1_000_000, samples: int = 10_000_000, procs: Sequence[int] = (1, 2), dim: int = 128,
           order: int = 2, seed: int = 0) -> list[Row]:
-    from engine.bench import scaled_graph
-
     net = scaled_graph(edges, seed)
     params = dict(dim=dim, order=order, samples=samples, impl="cpu", seed=seed, progress=False)
     rows = []

@@ -16,6 +16,7 @@ Two launchers, one worker (`run_rank`):
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -28,11 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from engine.line.config import CHUNK, LineConfig
 from engine.line.impls import chunk_seed, get_impl
 from engine.line.model import LINE, init_tables
 from engine.line.sampling import LineSamplers
+from engine.line.train import load_graph
+from graph.common.atomic import write_json
 from graph.common.errors import Img2SongError
 from graph.network import Network
 
@@ -85,8 +90,6 @@ def run_rank(network: Network, cfg: LineConfig, root: Path, rank: int, world: in
 
     Returns {order: {"seconds", "samples"}} measured between barriers (the slowest rank decides).
     """
-    import torch.distributed as dist
-
     samplers = samplers or LineSamplers.from_network(network)
     total = cfg.resolved_samples(len(samplers.src))
     impl_name = cfg.resolved_impl()
@@ -136,8 +139,6 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, root: str, jobs: list[tuple[Network, dict[str, Any]]]) -> None:
-    import torch.distributed as dist
-
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -157,8 +158,6 @@ def hogwild_fit_many(jobs: Sequence[tuple[Network, dict[str, Any]]], nprocs: int
     Workers are spawned (not forked: torch's and faiss's OpenMP runtimes do not survive a fork), so a script that
     calls this must guard its top level with `if __name__ == "__main__":`, as for any multiprocessing spawn.
     """
-    import torch.multiprocessing as mp
-
     cfgs = [LineConfig.from_dict({**params, "progress": False}) for _, params in jobs]
     root = Path(tempfile.mkdtemp(prefix="img2song-line-", dir=shm_root()))
     try:
@@ -183,11 +182,6 @@ def hogwild_fit(network: Network, nprocs: int = 2, **params: Any) -> LINE:
 # --- torchrun launcher --------------------------------------------------------------------------------------
 def torchrun_train(graph: str | Path, out_dir: str | Path, echo=print, **config: Any) -> Path | None:
     """The body of `torchrun ... -m engine.line.distributed`: every rank trains; rank 0 writes the run."""
-    import torch.distributed as dist
-
-    from engine.line.train import load_graph
-    from graph.common.atomic import write_json
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and int(os.environ.get("LOCAL_WORLD_SIZE", world)) != world:
         raise Img2SongError("distributed LINE shares tables through one node's memory: run every rank on one node "
@@ -230,8 +224,6 @@ def torchrun_train(graph: str | Path, out_dir: str | Path, echo=print, **config:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
     p = argparse.ArgumentParser(prog="torchrun --nproc-per-node N -m engine.line.distributed",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--graph", required=True, help="network.npz or the run directory holding it")
