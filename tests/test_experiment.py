@@ -41,8 +41,9 @@ def test_config_parses_named_scorers_with_resolved_parameters(tmp_path):
     assert (cfg.k, cfg.ns, cfg.seed, cfg.n_boot, cfg.protocols) == (5, [0, 5], 3, 50, ["photo"])
     doc = cfg.to_dict()
     params = {s["name"]: s["params"] for s in doc["scorers"]}
-    assert params["ne"] == {"n_images": 5, "songs_per_image": 2, "knn_method": "auto"}  # the paper's 5 x 2
-    assert params["ne-3x3"] == {"n_images": 3, "songs_per_image": 3, "knn_method": "auto"}
+    index = {"index": "auto", "exact_max": 50_000, "max_k": 20}  # NE's retrieval index (engine.index)
+    assert params["ne"] == {"n_images": 5, "songs_per_image": 2, "knn_method": "auto", **index}  # the paper's 5 x 2
+    assert params["ne-3x3"] == {"n_images": 3, "songs_per_image": 3, "knn_method": "auto", **index}
     assert doc["source"].endswith("experiment.toml") and doc["ground_truth"] == {"conceptnet_db": None}
     defaults = ExperimentConfig()
     assert [s.name for s in defaults.scorers] == ["ne", "km", "pop"] and defaults.ns == [0, 5, 10, 50, 100]
@@ -78,7 +79,8 @@ def test_cli_evaluate_config_records_resolved_config(tmp_path, capsys):
     assert cfg["seed"] == 3 and cfg["n_boot"] == 50 and cfg["protocols"] == ["photo"]
     assert list(doc["protocols"]) == ["photo"]  # the file's protocols reach the protocol code
     assert cfg["scorers"][1] == {"name": "ne-3x3", "type": "ne",
-                                 "params": {"n_images": 3, "songs_per_image": 3, "knn_method": "auto"}}
+                                 "params": {"n_images": 3, "songs_per_image": 3, "knn_method": "auto",
+                                            "index": "auto", "exact_max": 50_000, "max_k": 20}}
     rows = [json.loads(line) for line in (run / "per_query.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {r["scorer"] for r in rows} == {"ne", "ne-3x3", "km"} and {r["protocol"] for r in rows} == {"photo"}
     assert json.loads((run / "run.json").read_text(encoding="utf-8"))["stages"]["evaluate"]["params"] == cfg
