@@ -142,7 +142,7 @@ def test_ne_plus_chooses_alpha_without_touching_query_images(tmp_path):
     guarded = replace(data, tags=_QueryGuard(list(data.tags.ids), data.tags.matrix, dict(data.tags.meta)),
                       features=_QueryGuard(list(data.features.ids), data.features.matrix, dict(data.features.meta)))
     plus = NEPlusScorer(n_images=2, val_fraction=0.5).fit(guarded)
-    assert str(plus.alpha_) in plus.validation_["precision_by_alpha"]
+    assert str(plus.alpha_) in plus.validation_["by_alpha"]
     assert plus.validation_["images"] == 3
 
 
