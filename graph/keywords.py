@@ -155,6 +155,17 @@ def tokenize(text: str, language: str, vocabulary: Collection[str] | None = None
     return out
 
 
+def content_words(text: str, language: str, min_len: int = 1) -> list[str]:
+    """Candidate keywords of a text: zh content words (jieba POS filter + stoplist) of >= min_len characters, single
+    characters included (风, 月) beside the dictionary's multi-character words (梅花, 杨柳); en: lemmas."""
+    _check_language(language)
+    if language == "en":
+        return [w for w in tokenize(text, "en") if len(w) >= max(min_len, 2)]
+    stop = stopwords("zh")
+    return [w for w, flag in _zh_pairs(text, frozenset())
+            if flag in ZH_CONTENT_TAGS and len(w.strip()) >= min_len and w not in stop and w.strip() == w]
+
+
 def vocabulary_pieces(token: str, vocabulary: Collection[str]) -> list[str]:
     """Vocabulary words inside one Chinese token, greedy longest match (雪人 -> 雪 when 雪 is a keyword)."""
     vocab, _, max_len = _prepared(vocabulary if isinstance(vocabulary, frozenset) else frozenset(vocabulary))
