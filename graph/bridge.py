@@ -261,23 +261,38 @@ class Bridge:
             return self.chinese_to_english(word)
         out = self.english_to_chinese(word)
         key = english_key(word)
-        if len(key.split()) > 1:  # a phrase also reaches through its content words
-            stop = stopwords("en")
-            for w in key.split():
-                if w not in stop:
-                    out += [r for r in self.english_to_chinese(w) if r.target not in {o.target for o in out}]
+        for chunk in noun_phrases(word):  # a phrase also reaches through its noun phrases and their heads
+            for part in ([" ".join(chunk)] if len(chunk) > 1 else []) + [chunk[-1]]:
+                if part != key:
+                    seen = {o.target for o in out}
+                    out += [r for r in self.english_to_chinese(part) if r.target not in seen]
         return out
 
     # ------------------------------------------------------------------ texts and tags
     def english_reach(self, text: str, vocab: set[str] | frozenset[str], phrase: bool = True) -> Counter[str]:
-        """Vocabulary words an English tag or caption reaches: each content word (directly, when the vocabulary holds
-        the English word, or through the bridge), and with `phrase` the whole text as one phrase."""
+        """Vocabulary words an English text reaches.
+
+        phrase=False (lyrics): every content word, directly (the vocabulary holds the English word) or through the
+        bridge. phrase=True (a tag or caption names what is shown): the whole text, each of its noun phrases (split
+        at prepositions and conjunctions) and each phrase's head, its last word: 'sun behind cloud' -> sun, cloud;
+        'electric light bulb' -> bulb, not light; 'black right-pointing double triangle' -> triangle."""
         out: Counter[str] = Counter()
-        for w in tokenize(text, "en"):
-            out.update({w} if w in vocab else {r.target for r in self.english_to_chinese(w) if r.target in vocab})
-        if phrase and len(text.split()) > 1:  # the phrase as a whole ("plum blossom" -> 梅花), once
-            out.update({r.target for r in self.english_to_chinese(text) if r.target in vocab} - set(out))
+        if not phrase:
+            for w in tokenize(text, "en"):
+                out.update(self._english_word(w, vocab))
+            return out
+        chunks = noun_phrases(text)
+        for chunk in chunks:
+            got = self._english_word(" ".join(chunk), vocab) if len(chunk) > 1 else set()
+            out.update(got | self._english_word(chunk[-1], vocab))  # a keyword once per phrase
+        if len(chunks) > 1:  # the text as a whole ("sake bottle and cup"), once
+            out.update(self._english_word(text, vocab) - set(out))
         return out
+
+    def _english_word(self, word: str, vocab: set[str] | frozenset[str]) -> set[str]:
+        if word in vocab:
+            return {word}
+        return {r.target for r in self.english_to_chinese(word) if r.target in vocab}
 
     def chinese_reach(self, text: str, vocab: set[str] | frozenset[str]) -> Counter[str]:
         """Vocabulary words a Chinese tag or caption reaches: Chinese keywords in it (jieba), and English vocabulary
@@ -296,6 +311,26 @@ class Bridge:
         if not text or not text.strip():
             return Counter()
         return self.chinese_reach(text, vocab) if language == "zh" else self.english_reach(text, vocab, phrase)
+
+
+# words that end a noun phrase in a tag or caption: prepositions, conjunctions, and the articles before a new one
+PHRASE_BREAKS = frozenset("with and or of behind in on over under above below beside between for from at by into "
+                          "onto to without near inside outside through across against along around".split())
+
+
+def noun_phrases(text: str) -> list[list[str]]:
+    """A tag or caption as noun phrases of lemmas (function words dropped): 'Owl on a Branch' -> [[owl], [branch]]."""
+    stop = stopwords("en")
+    chunks: list[list[str]] = [[]]
+    for w in _WORD.findall(text.lower()):
+        if w in PHRASE_BREAKS:
+            chunks.append([])
+            continue
+        lemma = lemmatize_en(w)
+        if w in stop or lemma in stop or len(lemma) < 2:
+            continue
+        chunks[-1].append(lemma)
+    return [c for c in chunks if c]
 
 
 def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str]) -> tuple[Counter[str], dict[str, list[str]]]:
