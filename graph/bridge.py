@@ -37,6 +37,7 @@ MAX_GLOSS_WORDS = 4  # longer glosses are definitions, not names a tag could equ
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_SEP = re.compile(r"[;,]")
 _LEADING = ("a ", "an ", "the ")
 # CC-CEDICT sense markers of senses no image tag means: surname, classifier, abbreviation, variant (and notes)
 SENSE_ANYWHERE = ("surname", "abbr.", "variant of")  # 'calorie (abbr. for 卡路里)' is dropped too
@@ -70,20 +71,23 @@ def filtered_sense(gloss: str) -> str | None:
     return None
 
 
+_REGISTER_RE = re.compile(r"\([^)]*?(?<![a-z])(" + "|".join(re.escape(m) for m in REGISTER) + r")(?![a-z])[^)]*\)")
+
+
 def register_mark(gloss: str) -> str | None:
     """The register mark in a sense's parentheses ('(literary) the moon' -> 'literary'), else None."""
-    for note in re.findall(r"\(([^)]*)\)", gloss.lower()):
-        for mark in REGISTER:
-            if re.search(rf"(?<![a-z]){re.escape(mark)}(?![a-z])", note):
-                return mark
-    return None
+    if "(" not in gloss:
+        return None
+    m = _REGISTER_RE.search(gloss.lower())
+    return m[1] if m else None
 
 
 def gloss_keys(gloss: str) -> list[str]:
     """Match keys of one sense, verbs left out (image tags name things): '(the) moon (astronomy)' -> ['moon'];
     'moon, satellite' -> ['moon', 'satellite']; 'to fly' -> []."""
     out = []
-    for part in re.split(r"[;,]", _PAREN.sub(" ", gloss.lower())):
+    low = gloss.lower()
+    for part in _SEP.split(_PAREN.sub(" ", low) if "(" in low or "[" in low else low):
         part = " ".join(part.split())
         if not part or part.startswith("to "):
             continue
@@ -177,7 +181,13 @@ def cedict_path() -> Path:
 
 @lru_cache(maxsize=4)
 def load_cedict(path: Path | None = None) -> CedictIndex:
-    """The parsed index, from the content-hashed cache when present (parsing takes a few seconds)."""
+    """The parsed index, once per process (read_cedict_index)."""
+    return read_cedict_index(path)
+
+
+def read_cedict_index(path: Path | None = None) -> CedictIndex:
+    """The parsed index, from the content-hashed cache under cache_dir('bridge') when present (parsing takes a
+    few seconds), else parsed and cached there."""
     path = Path(path) if path else cedict_path()
     digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
     cached = cache_dir("bridge") / f"cedict-{digest}-r{RULE_VERSION}.pkl"

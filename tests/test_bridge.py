@@ -5,7 +5,7 @@ import pytest
 
 from evaluation.cli import main
 from graph import bridge as bridge_mod
-from graph.bridge import Bridge, image_reach, load_cedict, noun_phrases, parse_cedict
+from graph.bridge import Bridge, image_reach, noun_phrases, parse_cedict, read_cedict_index
 from graph.common.errors import CorpusError
 from graph.records import Image
 from tests.bridge_fixtures import write_mini_cedict
@@ -75,14 +75,14 @@ def test_malformed_dictionary_line_names_line(tmp_path):
 def test_parsed_index_is_cached_by_content_hash(tmp_path, monkeypatch):
     monkeypatch.setenv("IMG2SONG_CACHE", str(tmp_path / "cache"))
     path = write_mini_cedict(tmp_path / "cedict.txt")
-    load_cedict.cache_clear()
-    first = load_cedict(path)
-    cached = list((tmp_path / "cache" / "cache" / "bridge").glob("cedict-*.pkl"))
+    first = read_cedict_index(path)
+    cached = list((tmp_path / "cache" / "bridge").glob("cedict-*.pkl"))
     assert len(cached) == 1
-    load_cedict.cache_clear()
     monkeypatch.setattr(bridge_mod, "parse_cedict", lambda p: pytest.fail("parsed again despite the cache"))
-    assert load_cedict(path).en_packed == first.en_packed
-    load_cedict.cache_clear()
+    assert read_cedict_index(path).en_packed == first.en_packed
+    path.write_text(path.read_text(encoding="utf-8") + "雪 雪 [xue3] /snow/\n", encoding="utf-8")
+    with pytest.raises(pytest.fail.Exception):  # new content, new hash: parsed again
+        read_cedict_index(path)
 
 
 def test_real_cedict_traps():

@@ -52,7 +52,8 @@ def test_build_graph_selects_keywords_and_bridges_tags(own_run, capsys):
     assert sorted(p.name for p in corpus.iterdir()) == before == ["images", "images.jsonl", "songs.jsonl"]
     stats = json.loads((run / "network_stats.json").read_text(encoding="utf-8"))
     assert stats["vocabulary_source"] == "selected (no keywords.txt)"
-    assert json.loads((run / "run.json").read_text(encoding="utf-8"))["vocabulary"] == stats["vocabulary_source"]
+    manifest = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    assert manifest["stages"]["build-graph"]["params"]["vocabulary"] == stats["vocabulary_source"]
     assert stats["keywords"] >= 3 and stats["image_keyword_edges"] > 0 and stats["query_images"] > 0
     # every image edge comes from English tags reaching Chinese keywords through CC-CEDICT (no lexicon here)
     kw = json.loads((run / "keywords.json").read_text(encoding="utf-8"))
