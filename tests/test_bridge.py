@@ -100,3 +100,14 @@ def test_bridge_cli_explains(capsys):
     assert "calorie: reaches 1 word(s): 卡路里" in out and "cedict gloss" in out
     assert "月: reaches" in out and "moon" in out
     assert main(["bridge"]) == 2
+
+
+def test_bridge_lexicon_lets_the_imagenet_tagger_reach_chinese_keywords(mini):
+    from engine.features.tags import ImageNetTagger
+    from graph.bridge import BridgeLexicon
+
+    lex = BridgeLexicon(mini, ["船", "马", "卡路里"])
+    assert lex.get("boat") == ["船"] and lex.get("calorie") == ["卡路里"] and lex.get("road") is None
+    tagger = ImageNetTagger(["船", "马"], BridgeLexicon(mini, ["船", "马"]))
+    assert set(tagger.covered_keywords) == {"船", "马"}  # canoe, gondola... -> boat -> 船; sorrel -> horse -> 马
+    assert ImageNetTagger(["船", "马"], {}).covered_keywords == []  # without the bridge: nothing
