@@ -3,8 +3,8 @@
 Sources the starter corpus does not draw on (fetch them into --raw first, see README.md here):
 - songs: 元曲 (yuanqu, Yuan-dynasty sung verse) of npm `chinese-poetry` 2.0.1 (MIT), `dist/yuanqu/yuanqu.json`;
 - images: the colour emoji of Debian `fonts-noto-color-emoji` (OFL-1.1 font, Apache-2.0 images) rendered with
-  Pillow, tagged with their Unicode names; the named photos of Debian `mate-backgrounds` and `ukui-wallpapers`
-  (GPL-2+), tagged with the words of their file names.
+  Pillow, tagged with their Unicode names; the named photos of Debian `ukui-wallpapers` (GPL-2+), tagged with
+  the words of their file names.
 The corpus holds only songs.jsonl, images.jsonl and images/ (no keywords.txt, lexicon.tsv or related words): it is
 what a user brings, so build-graph must select the keywords and bridge English tags to Chinese lyrics itself.
 """
@@ -32,9 +32,8 @@ POETRY_TGZ = "chinese-poetry-2.0.1.tgz"
 YUANQU_JSON = "package/dist/yuanqu/yuanqu.json"
 EMOJI_DEB = "fonts-noto-color-emoji_*.deb"
 EMOJI_FONT = "usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
-# package -> folders of named photos (mate's desktop/ holds branded wallpapers, not photos)
-PHOTO_DEBS = {"mate-backgrounds_*.deb": ("usr/share/backgrounds/mate/nature", "usr/share/backgrounds/mate/abstract"),
-              "ukui-wallpapers_*.deb": ("usr/share/backgrounds",)}
+# package -> folders of named photos (the starter corpus draws on mate-backgrounds and plasma-workspace-wallpapers)
+PHOTO_DEBS = {"ukui-wallpapers_*.deb": ("usr/share/backgrounds",)}
 MAX_SIDE = 256
 # Unicode blocks of pictures (emoji pictographs); arrows, geometric shapes and enclosed letters are symbols
 PICTURE_BLOCKS = ((0x2600, 0x27BF), (0x1F300, 0x1F6FF), (0x1F900, 0x1F9FF), (0x1FA70, 0x1FAFF))
