@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.scorers.base import Query, TrainingSet
+from graph.bridge import Bridge, BridgeLexicon
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus, load_corpus
 from graph.network import Kind, Network
@@ -92,7 +93,7 @@ def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: Trai
             probs = KeywordProbe.load(run.keyword_probe).predict_proba(ext.features.matrix)
             tags = dict(zip(ext.features.ids, probs))
         elif ext.logits is not None:
-            tagger = ImageNetTagger(data.tag_vocab, data.corpus.lexicon)
+            tagger = ImageNetTagger(data.tag_vocab, BridgeLexicon(Bridge(data.corpus.lexicon), data.tag_vocab))
             tags = dict(zip(ext.logits.ids, tagger.tag_probs(ext.logits.matrix)))
     queries = []
     for p in images:

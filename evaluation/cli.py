@@ -14,7 +14,8 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print throug
 app.add_typer(bench_app, name="bench")
 
 COMMAND_MODULES = ("build_graph", "train", "export", "features", "train_lstm", "lstm_retrieval", "evaluate",
-                   "recommend", "bench", "related", "report", "bench_retrieval")
+                   "recommend", "bench", "related", "report", "bench_retrieval", "keywords",
+                   "bridge")
 
 
 _registered: list[str] = []

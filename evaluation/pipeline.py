@@ -25,14 +25,21 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     """Load and validate the corpus, build the network, write it into the run, and print what was done."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from graph.build import build_network
-    from graph.corpus import load_corpus
+    from graph.corpus import KEYWORDS_FILE, load_corpus
 
     if Path(out).exists() and not Path(out).is_dir():
         raise Img2SongError(f"{out}: --out exists and is not a directory")
     c = load_corpus(corpus)
     for line in c.report.lines():
         echo(line)
+    if c.keywords is None:
+        echo(f"no {KEYWORDS_FILE} in {corpus}: selecting keywords (the rule of `img2song keywords`)")
+    else:
+        echo(f"keywords: {len(c.keywords)} from {Path(corpus) / KEYWORDS_FILE}")
     result = build_network(c, holdout=holdout, seed=seed, scheme=scheme)
+    if result.selection is not None:
+        echo(result.selection.table())
+        echo(result.selection.summary())
     paths = result.save(out)
     stats = result.stats()
     keys = ("songs", "images", "keywords", "song_keyword_edges", "image_keyword_edges", "query_images",
@@ -40,6 +47,8 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     echo("network statistics: " + json.dumps({k: stats[k] for k in keys}, ensure_ascii=False))
     if stats["skipped"]:
         echo("skipped while building: " + json.dumps(stats["skipped"], ensure_ascii=False))
+    for w in result.warnings:
+        echo(f"warning: {w}")
     echo(f"built in {result.seconds:.2f} s; wrote " + ", ".join(str(p) for p in paths.values()))
     return result
 

@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from graph.bridge import Bridge, image_reach
 from graph.common.atomic import remove_stale_temps, write_json
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
-from graph.keywords import extract_keywords, tokenize, weigh
+from graph.keywords import weigh
 from graph.network import Kind, Network, vertex_id
 from graph.rundir import RunDir
+from graph.vocabulary import KeywordSelection, select_keywords
 
 DEFAULT_NUM_KEYWORDS = 72  # the paper's keyword count, used when the corpus fixes no vocabulary
 
@@ -33,12 +35,29 @@ class BuildResult:
     seconds: float = 0.0
     corpus_root: Path | None = None  # recorded in the run manifest so that later stages find the corpus
     params: dict[str, Any] = field(default_factory=dict)  # holdout, seed, scheme
+    selection: KeywordSelection | None = None  # set when the vocabulary was selected here (no keywords.txt)
+    warnings: list[str] = field(default_factory=list)
+
+    def per_keyword(self) -> dict[str, dict[str, int]]:
+        """keyword -> songs, train images and query images linked to it."""
+        out = {kw: {"songs": 0, "train_images": 0, "query_images": 0} for kw in self.vocabulary}
+        for kws in self.song_keywords.values():
+            for kw in kws:
+                out[kw]["songs"] += 1
+        for key, ids in (("train_images", self.train_image_ids), ("query_images", self.query_image_ids)):
+            for i in ids:
+                for kw in self.image_keywords[i]:
+                    out[kw][key] += 1
+        return out
 
     def stats(self) -> dict[str, Any]:
         s = self.network.stats()
         s["query_images"] = len(self.query_image_ids)
         s["skipped"] = dict(self.skipped)
         s["build_seconds"] = round(self.seconds, 3)
+        s["vocabulary_source"] = "selected (no keywords.txt)" if self.selection else "given"
+        s["per_keyword"] = self.per_keyword()
+        s["warnings"] = list(self.warnings)
         return s
 
     def save(self, out_dir: RunDir | str | Path) -> dict[str, Path]:
@@ -56,43 +75,32 @@ class BuildResult:
         }
         for path, doc in docs.items():
             paths[path.name] = write_json(path, doc)
+        if self.selection is not None:  # the selected vocabulary, ready to copy into the corpus and edit
+            paths[run.selected_keywords.name] = self.selection.write(run.selected_keywords)
         top = {"corpus": str(self.corpus_root.resolve())} if self.corpus_root is not None else {}
         paths["run"] = run.record("build-graph", self.params, {k: str(v) for k, v in paths.items()}, **top)
         return paths
 
 
-def select_vocabulary(corpus: Corpus, n: int = DEFAULT_NUM_KEYWORDS) -> list[str]:
-    """The corpus's keywords.txt, else the n most frequent content words of the lyrics (the paper's rule)."""
+def select_vocabulary(corpus: Corpus, n: int = DEFAULT_NUM_KEYWORDS, bridge: Bridge | None = None) -> list[str]:
+    """The corpus's keywords.txt, else the keywords graph.vocabulary.select_keywords proposes."""
     if corpus.keywords:
         return list(corpus.keywords)
-    counts: Counter[str] = Counter()
-    for song in corpus.songs:
-        counts.update(set(tokenize(song.lyrics, song.language)))
-    return [w for w, _ in counts.most_common(n)]
+    return select_keywords(corpus, num=n, bridge=bridge).keywords
 
 
-def text_keywords(text: str, language: str, vocab: set[str], lexicon: dict[str, list[str]]) -> Counter[str]:
-    """Vocabulary keywords in a text: Chinese segmented with jieba; English words directly or through the lexicon."""
-    if language == "zh":
-        return extract_keywords(text, "zh", vocab)
-    c: Counter[str] = Counter()
-    for w in tokenize(text, language):
-        c.update({w} if w in vocab else {k for k in lexicon.get(w, ()) if k in vocab})
-    return c
+def text_keywords(text: str, language: str, vocab: set[str], lexicon: dict[str, list[str]],
+                  bridge: Bridge | None = None) -> Counter[str]:
+    """Vocabulary keywords in a lyric text: Chinese segmented with jieba; other languages' words directly or through
+    the bilingual bridge (the corpus lexicon first, then CC-CEDICT)."""
+    return (bridge or Bridge(lexicon)).text_reach(text, language, vocab, phrase=False)
 
 
-def image_keyword_counts(corpus: Corpus, vocab: set[str]) -> dict[str, Counter[str]]:
-    """Keywords of each image from its caption and its tags (English tags reach Chinese keywords via the lexicon)."""
-    out: dict[str, Counter[str]] = {}
-    for img in corpus.images:
-        c = text_keywords(img.caption, img.language, vocab, corpus.lexicon) if img.caption else Counter()
-        for tag in img.tags:
-            if img.tag_language != "zh" and tag.lower() in corpus.lexicon:  # multi-word tags as listed
-                c.update({k for k in corpus.lexicon[tag.lower()] if k in vocab})
-            else:
-                c.update(text_keywords(tag, img.tag_language, vocab, corpus.lexicon))
-        out[img.id] = c
-    return out
+def image_keyword_counts(corpus: Corpus, vocab: set[str], bridge: Bridge | None = None) -> dict[str, Counter[str]]:
+    """Keywords of each image from its caption and its tags (English tags reach Chinese keywords and Chinese tags
+    English ones through the bridge: graph.bridge)."""
+    bridge = bridge or Bridge(corpus.lexicon)
+    return {img.id: image_reach(img, bridge, vocab)[0] for img in corpus.images}
 
 
 def split_queries(image_kws: dict[str, dict[str, float]], holdout: float, seed: int,
@@ -117,16 +125,67 @@ def split_queries(image_kws: dict[str, dict[str, float]], holdout: float, seed: 
     return sorted(i for i in image_kws if i not in qset), sorted(query)
 
 
+def _vocabulary(corpus: Corpus, vocabulary: list[str] | None, bridge: Bridge,
+                progress: bool) -> tuple[list[str], str, KeywordSelection | None]:
+    """(vocabulary, where it came from, the selection when one was run): given > keywords.txt > selected."""
+    if vocabulary:
+        return list(vocabulary), "the given vocabulary", None
+    if corpus.keywords:
+        return list(corpus.keywords), f"{corpus.root / 'keywords.txt'}", None
+    sel = select_keywords(corpus, num=DEFAULT_NUM_KEYWORDS, bridge=bridge, progress=progress)
+    if not sel.rows:
+        raise Img2SongError(f"{corpus.root}: no keywords.txt, and no word passes the keyword selection rule: "
+                            f"{sel.summary()}; lower --min-images / --min-songs or raise --max-song-share with "
+                            f"`img2song keywords --corpus {corpus.root} --out FILE`, or write a keywords.txt")
+    return sel.keywords, "selected (no keywords.txt)", sel
+
+
+def _check_reach(corpus: Corpus, source: str, vocab_list: list[str], songs: int, images: int) -> None:
+    """Stop with the cause when no song or no image reaches any keyword: such a network recommends nothing."""
+    what = f"the {len(vocab_list)} keywords ({source}: {', '.join(vocab_list[:8])}{' ...' if len(vocab_list) > 8 else ''})"
+    if not songs:
+        raise Img2SongError(f"{corpus.root / 'songs.jsonl'}: no song reaches any of {what}: no lyric contains one; "
+                            "check keywords.txt against the songs' language and text")
+    if not images:
+        tags = sorted({t for img in corpus.images[:50] for t in img.tags})[:8]
+        raise Img2SongError(f"{corpus.root / 'images.jsonl'}: no image reaches any of {what}: no tag or caption "
+                            f"matches one, directly or through the bilingual bridge (e.g. tags {tags}); check "
+                            "'tag_language' and 'language', or add English<TAB>keyword pairs to lexicon.tsv")
+
+
+def _warnings(vocab_list: list[str], img_kws: dict[str, dict[str, float]], train: list[str],
+              query: list[str]) -> list[str]:
+    n_train = Counter(k for i in train for k in img_kws[i])
+    n_query = Counter(k for i in query for k in img_kws[i])
+    out = []
+    few = [k for k in vocab_list if n_train[k] < 2]
+    if few:
+        out.append(f"{len(few)} keyword(s) with fewer than 2 training images: "
+                   + ", ".join(f"{k} ({n_train[k]})" for k in few))
+    if not query:
+        out.append("no query images: `img2song evaluate` needs some; rebuild with --holdout 0.2")
+    else:
+        none = [k for k in vocab_list if not n_query[k]]
+        if none:
+            out.append(f"{len(none)} keyword(s) with no query image: {', '.join(none)}")
+    return out
+
+
 def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: str = "count",
-                  vocabulary: list[str] | None = None) -> BuildResult:
-    """Typed tripartite network: song-keyword (lyric relevance) and image-keyword (tag relevance) edges only."""
+                  vocabulary: list[str] | None = None, bridge: Bridge | None = None,
+                  progress: bool = True) -> BuildResult:
+    """Typed tripartite network: song-keyword (lyric relevance) and image-keyword (tag relevance) edges only.
+
+    The vocabulary is `vocabulary`, else the corpus's keywords.txt, else graph.vocabulary.select_keywords; images
+    reach keywords through graph.bridge. Raises Img2SongError when no song or no image reaches any keyword."""
     t0 = time.perf_counter()
-    vocab_list = vocabulary or select_vocabulary(corpus)
+    bridge = bridge or Bridge(corpus.lexicon)
+    vocab_list, source, selection = _vocabulary(corpus, vocabulary, bridge, progress)
     vocab = set(vocab_list)
     skipped: Counter[str] = Counter()
 
-    song_counts = [text_keywords(s.lyrics, s.language, vocab, corpus.lexicon)
-                   for s in tqdm(corpus.songs, desc="song keywords", unit="song", leave=False)]
+    song_counts = [text_keywords(s.lyrics, s.language, vocab, corpus.lexicon, bridge)
+                   for s in tqdm(corpus.songs, desc="song keywords", unit="song", leave=False, disable=not progress)]
     song_weights = weigh(song_counts, scheme)
     song_kws: dict[str, dict[str, float]] = {}
     for song, w in zip(corpus.songs, song_weights):
@@ -135,13 +194,14 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
         else:
             skipped["song with no keyword"] += 1
 
-    img_counts = image_keyword_counts(corpus, vocab)
+    img_counts = image_keyword_counts(corpus, vocab, bridge)
     img_kws: dict[str, dict[str, float]] = {}
     for img in corpus.images:
         if img_counts[img.id]:
             img_kws[img.id] = {k: float(v) for k, v in sorted(img_counts[img.id].items())}
         else:
             skipped["image with no keyword"] += 1
+    _check_reach(corpus, source, vocab_list, len(song_kws), len(img_kws))
     train, query = split_queries(img_kws, holdout, seed)
 
     ids: list[str] = []
@@ -169,4 +229,6 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
                   np.array(weights, np.float32), directed=False)
     return BuildResult(net, img_kws, song_kws, train, query, vocab_list, dict(skipped),
                        time.perf_counter() - t0, corpus_root=corpus.root,
-                       params={"holdout": holdout, "seed": seed, "scheme": scheme})
+                       params={"holdout": holdout, "seed": seed, "scheme": scheme,
+                               "vocabulary": "selected (no keywords.txt)" if selection else source},
+                       selection=selection, warnings=_warnings(vocab_list, img_kws, train, query))

@@ -35,6 +35,8 @@ _EN_KEEP_S = {"glass", "grass", "moss", "dress", "kiss", "chess", "bus", "gas", 
               "species", "always", "perhaps", "this", "his", "its", "yes", "chaos", "cactus", "octopus",
               "christmas", "mathematics", "physics", "pants", "scissors", "glasses", "trousers", "clothes"}
 _jieba_lock = threading.Lock()
+# jieba tags single characters such as 月 as numerals/measure words ("m"); only these are numerals
+_ZH_NUMERALS = frozenset("〇零一二三四五六七八九十百千万亿两几半数")
 
 
 def _read_list(name: str) -> frozenset[str]:
@@ -153,6 +155,18 @@ def tokenize(text: str, language: str, vocabulary: Collection[str] | None = None
             continue
         out.append(word)
     return out
+
+
+def content_words(text: str, language: str, min_len: int = 1) -> list[str]:
+    """Candidate keywords of a text: zh content words (jieba POS filter + stoplist) of >= min_len characters, single
+    characters included (风, 月) beside the dictionary's multi-character words (梅花, 杨柳); en: lemmas."""
+    _check_language(language)
+    if language == "en":
+        return [w for w in tokenize(text, "en") if len(w) >= max(min_len, 2)]
+    stop = stopwords("zh")
+    return [w for w, flag in _zh_pairs(text, frozenset())
+            if (flag in ZH_CONTENT_TAGS or flag == "m" and len(w) == 1 and w not in _ZH_NUMERALS)
+            and len(w.strip()) >= min_len and w not in stop and w.strip() == w]
 
 
 def vocabulary_pieces(token: str, vocabulary: Collection[str]) -> list[str]:

@@ -73,6 +73,7 @@ class RunDir:
     network_stats = property(lambda self: self.path / "network_stats.json")
     split = property(lambda self: self.path / "split.json")
     keywords = property(lambda self: self.path / "keywords.json")
+    selected_keywords = property(lambda self: self.path / "keywords.txt")  # when build-graph selected them
     embeddings = property(lambda self: self.path / "embeddings.npz")
     line_record = property(lambda self: self.path / "line.json")
     line_checkpoint = property(lambda self: self.path / "line.ckpt")

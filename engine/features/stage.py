@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from graph.bridge import Bridge, BridgeLexicon
 from graph.common.atomic import remove_stale_temps, write_json
 from graph.rundir import RunDir
 
@@ -34,7 +35,7 @@ def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet
     covered: list[str] = []
     if ext.logits is not None:
         paths["logits"] = ext.logits.save(run.logits)
-        tagger = ImageNetTagger(run_vocabulary(run), corpus.lexicon)
+        tagger = ImageNetTagger(run_vocabulary(run), BridgeLexicon(Bridge(corpus.lexicon), run_vocabulary(run)))
         paths["tags"] = tagger.table(ext.logits).save(run.tags)
         covered = tagger.covered_keywords
     meta = {"backbone": ext.features.meta["backbone"], "weights": ext.features.meta["weights"],

@@ -1,0 +1,100 @@
+"""Keyword selection: frequent lyric words that enough images reach (via the bridge) and that discriminate."""
+from __future__ import annotations
+
+import pytest
+
+from evaluation.cli import main
+from graph.bridge import Bridge, parse_cedict
+from graph.common.errors import Img2SongError
+from graph.corpus import load_corpus
+from graph.vocabulary import select_keywords
+from tests.bridge_fixtures import write_mini_cedict
+from tests.conftest import make_corpus
+
+
+def hand_made_songs() -> list[dict]:
+    """40 songs: 月 in every one, 船 in 12, 梅花 in 10, 愁 in 20 (no image expresses it), 马 in 10 (2 images)."""
+    songs = []
+    for i in range(40):
+        text = "今夜月明。"
+        if i < 12:
+            text += "江上一只船。"
+        if 12 <= i < 22:
+            text += "梅花落尽。"
+        if i % 2 == 0:
+            text += "客愁新。"
+        if i >= 30:
+            text += "一匹马。"
+        songs.append({"id": f"s{i:02d}", "title": "曲", "lyrics": text, "language": "zh", "popularity": float(i)})
+    return songs
+
+
+def hand_made_images() -> list[dict]:
+    tags = ["plum blossom"] * 6 + ["boats"] * 6 + ["full moon"] * 6 + ["horse"] * 2 + ["calorie"]
+    return [{"id": f"i{k:02d}", "file": f"images/i{k:02d}.png", "tags": [t], "tag_language": "en"}
+            for k, t in enumerate(tags)]
+
+
+@pytest.fixture
+def hand_corpus(tmp_path):
+    root = make_corpus(tmp_path / "c", songs=hand_made_songs(), images=hand_made_images())
+    (root / "keywords.txt").unlink()
+    (root / "lexicon.tsv").unlink()
+    return root
+
+
+@pytest.fixture
+def mini_bridge(tmp_path):
+    return Bridge(cedict=parse_cedict(write_mini_cedict(tmp_path / "cedict.txt")))
+
+
+def test_known_answer(hand_corpus, mini_bridge):
+    sel = select_keywords(load_corpus(hand_corpus), min_images=5, min_songs=5, max_song_share=0.5,
+                          bridge=mini_bridge, progress=False)
+    # 船 (12 songs, 6 boat images) before 梅花 (10 songs, multi-character, 6 plum-blossom images);
+    # 月 is in every song (share 1.0 > 0.5); 愁 is frequent but no image expresses it; 马: 2 images < 5
+    assert sel.keywords == ["船", "梅花"]
+    row = {r.keyword: r for r in sel.rows}
+    assert (row["船"].songs, row["船"].images, row["船"].share) == (12, 6, 0.3)
+    assert row["梅花"].example_tags == ("plum blossom",)
+    assert "月" in sel.dropped["in > 50% of songs"]
+    assert "愁" in sel.dropped["reached by < 5 images"]
+
+
+def test_thresholds_move_the_answer(hand_corpus, mini_bridge):
+    c = load_corpus(hand_corpus)
+    assert select_keywords(c, min_images=2, min_songs=5, max_song_share=0.5, bridge=mini_bridge,
+                           progress=False).keywords == ["船", "梅花", "马"]
+    assert select_keywords(c, min_images=5, min_songs=11, max_song_share=0.5, bridge=mini_bridge,
+                           progress=False).keywords == ["船"]
+    assert select_keywords(c, min_images=5, min_songs=5, max_song_share=1.0, bridge=mini_bridge,
+                           progress=False).keywords[0] == "月"
+    with pytest.raises(Img2SongError, match="max-song-share"):
+        select_keywords(c, max_song_share=0.0, bridge=mini_bridge, progress=False)
+
+
+def test_written_file_has_header_and_loads_back(hand_corpus, mini_bridge, tmp_path):
+    sel = select_keywords(load_corpus(hand_corpus), min_images=5, min_songs=5, max_song_share=0.5,
+                          bridge=mini_bridge, progress=False)
+    out = sel.write(tmp_path / "kw" / "keywords.txt")
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# keywords selected by img2song") and "min_images=5" in lines[1]
+    assert [ln for ln in lines if not ln.startswith("#")] == ["船", "梅花"]
+    (hand_corpus / "keywords.txt").write_text(out.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_corpus(hand_corpus).keywords == ["船", "梅花"]  # the loader skips the '#' header
+
+
+def test_keywords_cli_writes_only_out(hand_corpus, tmp_path, capsys):
+    before = sorted(p.name for p in hand_corpus.iterdir())
+    out = tmp_path / "proposed.txt"
+    rc = main(["keywords", "--corpus", str(hand_corpus), "--out", str(out), "--min-images", "2",
+               "--min-songs", "5", "--max-song-share", "0.5"])
+    text = capsys.readouterr().out
+    assert rc == 0 and out.is_file()
+    assert "keyword" in text and "example tags" in text and "plum blossom" in text
+    assert f"wrote {len([ln for ln in out.read_text(encoding='utf-8').splitlines() if not ln.startswith('#')])}" \
+           f" keywords to {out}" in text
+    assert sorted(p.name for p in hand_corpus.iterdir()) == before  # nothing written into the corpus
+    assert main(["keywords", "--corpus", str(hand_corpus), "--out", str(tmp_path / "none.txt"),
+                 "--min-images", "50"]) == 2
+    assert not (tmp_path / "none.txt").exists()
