@@ -245,17 +245,39 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
     return rep
 
 
+def fit_scorers(run: RunDir | str | Path, names: Sequence[str] = ("ne", "km", "pop"),
+                params: dict[str, dict[str, Any]] | None = None, refit: bool = False, echo: Echo = print) -> dict:
+    """Fit each scorer on the run once and save it into <run>/scorers/<name>/ (a current saved one is kept)."""
+    from engine.run import load_training_set
+    from engine.scorers.fitted import load_or_fit, stale_reason
+
+    r = RunDir.of(run).require_dir()
+    stale = {n: refit or stale_reason(r, n, (params or {}).get(n)) is not None for n in names}
+    data = load_training_set(r) if any(stale.values()) else None
+    out = {}
+    for n in names:
+        f = load_or_fit(r, n, (params or {}).get(n), data=data, refit=refit)
+        echo(f"{n}: {'kept' if f.status == 'loaded' else f.status} in {f.seconds:.2f} s -> {f.path}")
+        out[n] = f
+    return out
+
+
 def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: str = "ne", k: int = 10,
               echo: Echo = print) -> list[list[Any]]:
-    """Top-k songs for each photo (file or corpus image id), printed with title, artist, first line, reason."""
+    """Top-k songs for each photo (file or corpus image id), printed with title, artist, first line, reason.
+
+    The scorer is loaded from <run>/scorers/<name>/ (fitted and saved there first when missing or stale)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.run import load_training_set, photo_queries
-    from engine.scorers.base import get_scorer
+    from engine.scorers.fitted import load_or_fit
 
     if k < 1:
         raise Img2SongError(f"--k must be at least 1, got {k}")
     data = load_training_set(run)
-    model = get_scorer(scorer).fit(data)
+    fitted = load_or_fit(run, scorer, data=data)
+    if fitted.status != "loaded":
+        echo(f"scorer {scorer}: {fitted.status}, saved to {fitted.path}")
+    model = fitted.scorer
     out = []
     for img, q in zip(images, photo_queries(run, list(images), data)):
         recs = model.recommend(q, k)

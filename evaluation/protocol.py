@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from engine.run import load_training_set
 from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer
+from engine.scorers.fitted import load_or_fit
 from evaluation.experiment import PROTOCOLS, ExperimentConfig, GroundTruthConfig, ScorerSpec
 from evaluation.groundtruth import N_VALUES, ground_truth_source, related_for_run
 from evaluation.html_report import write_html_report, write_recommendations
@@ -84,7 +85,9 @@ def recommend_all(ts: TrainingSet, scorers: Sequence[str | ScorerSpec], queries:
     items = list(queries.items())
     for spec in scorer_specs(scorers, scorer_params):
         name = spec.name
-        scorer = get_scorer(spec.type, **spec.resolved_params()).fit(ts)
+        params = spec.resolved_params()
+        scorer = (load_or_fit(ts.run, name, params, data=ts, kind=spec.type).scorer if ts.run is not None
+                  else get_scorer(spec.type, **params).fit(ts))  # saved in the run: fitted once, then loaded
         for p in protocols:
             recs[p][name], skipped[p][name] = {}, {}
             bar = tqdm(total=len(items), desc=f"recommend ({name}, {p})", disable=not progress)

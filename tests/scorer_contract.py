@@ -16,7 +16,15 @@ import pytest
 
 from engine.embeddings import EmbeddingTable
 from engine.features.table import FeatureTable
-from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer, scorer_names
+from engine.scorers.base import (
+    Query,
+    Recommendation,
+    Scorer,
+    TrainingSet,
+    get_scorer,
+    load_scorer,
+    scorer_names,
+)
 from graph.common.atomic import write_json
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
@@ -183,6 +191,17 @@ class ScorerContract:
         scorer, data = fitted
         qs = self.queries(data)
         assert scorer.recommend_batch(qs, 4) == [scorer.recommend(q, 4) for q in qs]
+
+    def test_saved_scorer_loads_and_answers_the_same(self, fitted, tmp_path):
+        scorer, data = fitted
+        path = scorer.save(tmp_path / "saved" / self.name, signature="sig-1")
+        assert (path / "params.json").is_file() and not list(path.parent.glob(".*tmp"))
+        loaded = Scorer.load(path)
+        assert type(loaded) is type(scorer) and loaded.get_params() == scorer.get_params()
+        assert load_scorer(path).get_params() == scorer.get_params()
+        qs = self.queries(data) + [Query(image_id=q) for q in QUERY]  # image ids only: the scorer's own lookups
+        for k in (1, 5):
+            assert loaded.recommend_batch(qs, k) == scorer.recommend_batch(qs, k)
 
 
 def set_song_title(corpus_dir: Path, song_id: str, title: str) -> None:

@@ -5,8 +5,9 @@ from engine.scorers.base import (
     Scorer,
     TrainingSet,
     get_scorer,
+    load_scorer,
     register_scorer,
     scorer_names,
 )
 
-__all__ = ["Query", "Recommendation", "Scorer", "TrainingSet", "get_scorer", "register_scorer", "scorer_names"]
+__all__ = ["Query", "Recommendation", "Scorer", "TrainingSet", "get_scorer", "load_scorer", "register_scorer", "scorer_names"]

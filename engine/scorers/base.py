@@ -1,6 +1,7 @@
 """The one protocol every scorer honours (like implicit's RecommenderBase), and the scorer registry."""
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,34 @@ class Scorer(ABC):
         if not hasattr(self, attr):
             raise Img2SongError(f"scorer '{self.name}' is not fitted: call fit() first")
 
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters and their values (scikit-learn's get_params)."""
+        names = [p.name for p in inspect.signature(type(self).__init__).parameters.values()
+                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        return {n: getattr(self, n) for n in names}
+
+    def _get_state(self) -> dict[str, Any]:
+        """What fit learned: public attributes ending in `_` (override to leave out caches or convert)."""
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Inverse of _get_state, on a freshly constructed scorer."""
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def save(self, path: str | Path, signature: str | None = None) -> Path:
+        """Fitted state into directory `path` (params.json, state.json, arrays.npz, ...), atomically."""
+        from engine.scorers.persist import save_scorer
+
+        return save_scorer(self, path, signature)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scorer:
+        """A scorer saved by save(); answers exactly as the one that was saved."""
+        from engine.scorers.persist import load_scorer
+
+        return load_scorer(path, expect=cls)
+
 
 SCORERS: Registry = Registry("scorer", load_all="engine.scorers.all", entry_points="img2song.scorers")
 
@@ -95,3 +124,10 @@ def get_scorer(name: str, **params: Any) -> Scorer:
 
 def scorer_names() -> list[str]:
     return SCORERS.names()
+
+
+def load_scorer(path: str | Path) -> Scorer:
+    """Any saved scorer (the class comes from the name in its params.json)."""
+    from engine.scorers.persist import load_scorer as _load
+
+    return _load(path)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.lstm.dataset import keyword_pairs
+from engine.lstm.dataset import PairSet, keyword_pairs
 from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens, training_signature
-from engine.lstm.train import LyricTagModel
+from engine.lstm.train import LyricTagModel, pick_device
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from graph.common.errors import Img2SongError
 
@@ -53,9 +53,27 @@ class LSTMScorer(Scorer):
             model.signature_ = sig
         self.model_ = model
         self.song_ids_ = [s.id for s in data.corpus.songs]
-        self.states_ = model.song_states([tokens[s] for s in self.song_ids_])
+        self.song_tokens_ = [tokens[s] for s in self.song_ids_]
+        self.states_ = model.song_states(self.song_tokens_)
         self.tags_, self.tag_vocab_ = data.tags, list(data.tag_vocab)
         return self
+
+    def _get_state(self) -> dict:
+        """The model as its checkpoint; lyric states left out (recomputed from the tokens on load)."""
+        state = {k: v for k, v in super()._get_state().items() if k != "states_"}
+        p = state["pairs_"]
+        state["pairs_"] = {"pairs": [list(x) for x in p.pairs], "songs": p.songs, "images": p.images,
+                           "song_images": p.song_images, "counts": p.counts}
+        return state
+
+    def _set_state(self, state: dict) -> None:
+        p = state["pairs_"]
+        super()._set_state({**state, "pairs_": PairSet([tuple(x) for x in p["pairs"]], p["songs"], p["images"],
+                                                       p["song_images"], p["counts"])})
+        dev = pick_device(self.device)
+        if next(self.model_.model_.parameters()).device != dev:
+            self.model_.model_.to(dev)
+        self.states_ = self.model_.song_states(self.song_tokens_)
 
     def _tag_vector(self, query: Query) -> np.ndarray:
         if query.tag_probs is not None:

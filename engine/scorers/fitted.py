@@ -1,0 +1,116 @@
+"""Fitted scorers kept in a run (<run>/scorers/<name>/): fitted once, then loaded; refitted when stale.
+
+A saved scorer carries the signature of the run it was fitted on: a hash of the manifest's input stage records
+(build-graph, train, features, train-lstm-*, each with its parameters and finish time; any stage not known to be
+an output only counts as an input) and of the size and modification time of the input files (network, split,
+keywords, embeddings, features, tags, LSTM checkpoints and word vectors, the corpus files). When the run's
+signature differs, or the parameters asked for differ from the saved ones, the scorer is fitted again and saved.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.scorers.base import Scorer, TrainingSet, get_scorer
+from engine.scorers.persist import load_scorer, read_params
+from graph.common.errors import Img2SongError
+from graph.rundir import RunDir
+
+OUTPUT_STAGES = frozenset({"export", "evaluate", "lstm-retrieval", "fit-scorers"})  # never a scorer's input
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+CORPUS_FILES = ("songs.jsonl", "images.jsonl", "lexicon.tsv", "keywords.txt")
+
+
+def run_signature(run: RunDir | str | Path) -> str:
+    """Hash of everything a scorer of this run may have been fitted on (see the module docstring)."""
+    run = RunDir.of(run)
+    doc = run.read_manifest()
+    stages = {k: v for k, v in doc.get("stages", {}).items() if k not in OUTPUT_STAGES}
+    top = {k: v for k, v in doc.items() if k != "stages"}
+    files = [run.network, run.split, run.keywords, run.embeddings, run.features, run.tags, run.features_meta,
+             run.word_vectors, run.lstm_checkpoint(True), run.lstm_checkpoint(False)]
+    try:
+        corpus = run.corpus_path()
+        files += [corpus / f for f in CORPUS_FILES]
+    except Img2SongError:
+        pass
+    stats = {str(p): [st.st_size, st.st_mtime_ns] for p in files if (st := _stat(p)) is not None}
+    blob = json.dumps({"top": top, "stages": stages, "files": stats}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
+@dataclass
+class FittedScorer:
+    """A scorer ready to answer, where it is kept, and how it got here (loaded, or fitted and why)."""
+
+    name: str
+    scorer: Scorer
+    path: Path
+    status: str  # "loaded" | "fitted (<reason>)"
+    seconds: float
+
+
+def scorer_path(run: RunDir, name: str) -> Path:
+    """<run>/scorers/<name>; the name (a registry name or an experiment's scorer name) must be a plain file name."""
+    if not SAFE_NAME.fullmatch(name):
+        raise Img2SongError(f"scorer name {name!r}: use letters, digits and . _ + - only (it names a directory)")
+    return run.scorer_dir(name)
+
+
+def stale_reason(run: RunDir | str | Path, name: str, params: dict[str, Any] | None = None,
+                 signature: str | None = None, kind: str | None = None) -> str | None:
+    """Why <run>/scorers/<name> cannot be used as it is (None when it can); `kind`: registry type (default name)."""
+    run = RunDir.of(run)
+    path = scorer_path(run, name)
+    if not (path / "params.json").is_file():
+        return "not saved yet"
+    try:
+        doc = read_params(path)
+    except Img2SongError as e:
+        return f"unreadable ({e})"
+    wanted = get_scorer(kind or name, **(params or {})).get_params()
+    if doc["name"] != (kind or name) or doc["params"] != json.loads(json.dumps(wanted, default=str)):
+        return "fitted with other parameters"
+    if doc.get("signature") != (signature or run_signature(run)):
+        return "the run's inputs changed since it was fitted"
+    return None
+
+
+def load_or_fit(run: RunDir | str | Path, name: str, params: dict[str, Any] | None = None,
+                data: TrainingSet | None = None, refit: bool = False, kind: str | None = None) -> FittedScorer:
+    """The run's saved scorer `name` when it is current; else fit it (on `data`, or the run's training set),
+    save it into the run and record it in the manifest under stage 'fit-scorers'. `kind` is the registered
+    scorer type when `name` is an experiment's own name for it (default: the name itself)."""
+    run = RunDir.of(run).require_dir()
+    path = scorer_path(run, name)
+    t0 = time.perf_counter()
+    sig = run_signature(run)
+    reason = "asked to refit" if refit else stale_reason(run, name, params, sig, kind)
+    if reason is None:
+        try:
+            return FittedScorer(name, load_scorer(path), path, "loaded", time.perf_counter() - t0)
+        except Img2SongError as e:
+            reason = f"unreadable ({e})"
+    if data is None:
+        from engine.run import load_training_set
+
+        data = load_training_set(run)
+    scorer = get_scorer(kind or name, **(params or {})).fit(data)
+    scorer.save(path, signature=sig)
+    prev = run.stage("fit-scorers") or {}
+    outputs = dict(prev.get("outputs", {}))
+    outputs[name] = {"dir": str(path), "type": kind or name, "signature": sig, "params": scorer.get_params()}
+    run.record("fit-scorers", {"scorers": sorted(outputs)}, outputs)
+    return FittedScorer(name, scorer, path, f"fitted ({reason})", time.perf_counter() - t0)

@@ -1,0 +1,139 @@
+"""A fitted scorer as one directory (as implicit's models save and load): what it is, and what it learned.
+
+    params.json   {"format", "version", "name", "params": constructor parameters, "signature", "saved_at"}
+    state.json    one entry per fitted attribute: a JSON value, or where its data lies
+    arrays.npz    the numpy arrays of the state (uncompressed: a service loads it at start-up)
+    <attr>/       attributes with their own save(path) / load(path) (LSTM model, retrieval indexes)
+
+The directory is written atomically (a temp directory swapped in). `load_scorer(dir)` rebuilds the scorer from
+the registry by name and answers exactly as the fitted one did; `Scorer.save` / `Scorer.load` call these.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from graph.common.atomic import atomic_dir, write_json
+from graph.common.errors import Img2SongError
+from graph.rundir import read_json
+
+if TYPE_CHECKING:
+    from engine.scorers.base import Scorer
+
+FORMAT, VERSION = "img2song-scorer", 1
+PARAMS, STATE, ARRAYS = "params.json", "state.json", "arrays.npz"
+ARTEFACT_MODULES = ("engine.",)  # classes a state.json may name for load(): the project's own only
+
+
+def _encode(attr: str, value: Any, tmp: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Where attribute `attr` goes: into arrays (ndarray, FeatureTable), its own file (save/load), or JSON."""
+    from engine.features.table import FeatureTable
+
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise Img2SongError(f"cannot save attribute {attr!r}: numpy array of Python objects")
+        arrays[attr] = value
+        return {"array": attr}
+    if isinstance(value, FeatureTable):
+        arrays[f"{attr}.ids"] = np.array(value.ids, dtype=str)
+        arrays[f"{attr}.matrix"] = value.matrix
+        return {"feature_table": attr, "meta": value.meta}
+    if callable(getattr(value, "save", None)) and callable(getattr(type(value), "load", None)):
+        value.save(tmp / attr)
+        return {"artefact": attr, "class": f"{type(value).__module__}:{type(value).__qualname__}"}
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError) as e:
+        raise Img2SongError(f"cannot save attribute {attr!r} of type {type(value).__name__}: {e}") from None
+    if json.loads(text) != value:  # tuples, non-string keys, NaN: would not come back as they were
+        raise Img2SongError(f"cannot save attribute {attr!r}: {type(value).__name__} does not survive JSON")
+    return {"json": value}
+
+
+def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray]) -> Any:
+    from engine.features.table import FeatureTable
+
+    where = f"{path / STATE}: field {attr!r}"
+    if not isinstance(spec, dict):
+        raise Img2SongError(f"{where}: expected an object")
+    try:
+        if "json" in spec:
+            return spec["json"]
+        if "array" in spec:
+            return arrays[spec["array"]]
+        if "feature_table" in spec:
+            key = spec["feature_table"]
+            return FeatureTable(arrays[f"{key}.ids"].tolist(), arrays[f"{key}.matrix"], dict(spec.get("meta") or {}))
+        if "artefact" in spec:
+            module, _, qualname = str(spec.get("class", "")).partition(":")
+            if not module.startswith(ARTEFACT_MODULES) or not qualname:
+                raise Img2SongError(f"{where}: class {spec.get('class')!r} is not one of the project's")
+            cls: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                cls = getattr(cls, part)
+            return cls.load(path / str(spec["artefact"]))
+    except KeyError as e:
+        raise Img2SongError(f"{where}: {path / ARRAYS} has no array {e}") from None
+    except (ImportError, AttributeError) as e:
+        raise Img2SongError(f"{where}: cannot load class {spec.get('class')!r} ({e})") from None
+    raise Img2SongError(f"{where}: unknown entry {sorted(spec)}")
+
+
+def save_scorer(scorer: Scorer, path: str | Path, signature: str | None = None) -> Path:
+    """Write a fitted scorer to directory `path` (replaced atomically); returns the path."""
+    path = Path(path)
+    state = scorer._get_state()
+    if not state:
+        raise Img2SongError(f"scorer '{scorer.name}' is not fitted: call fit() before save()")
+    with atomic_dir(path) as tmp:
+        arrays: dict[str, np.ndarray] = {}
+        spec = {attr: _encode(attr, value, tmp, arrays) for attr, value in state.items()}
+        np.savez(tmp / ARRAYS, **arrays)
+        write_json(tmp / STATE, spec)
+        write_json(tmp / PARAMS, {
+            "format": FORMAT, "version": VERSION, "name": scorer.name, "params": scorer.get_params(),
+            "signature": signature, "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+    return path
+
+
+def read_params(path: str | Path) -> dict[str, Any]:
+    """params.json of a saved scorer, checked (format, version, name, params); an error naming the field."""
+    file = Path(path) / PARAMS
+    doc = read_json(file, "saved scorer", "written by `img2song fit-scorers --run DIR`")
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise Img2SongError(f"{file}: field 'format' must be {FORMAT!r} (not a saved img2song scorer)")
+    if doc.get("version") != VERSION:
+        raise Img2SongError(f"{file}: field 'version': {doc.get('version')!r}, this img2song reads {VERSION}")
+    if not isinstance(doc.get("name"), str) or not isinstance(doc.get("params"), dict):
+        raise Img2SongError(f"{file}: fields 'name' (string) and 'params' (object) are required")
+    return doc
+
+
+def load_scorer(path: str | Path, expect: type | None = None) -> Scorer:
+    """The scorer saved in directory `path`, fitted as it was saved (`expect`: the class it must be)."""
+    from engine.scorers.base import SCORERS
+
+    path = Path(path)
+    doc = read_params(path)
+    cls = SCORERS.get(doc["name"])
+    if expect is not None and not issubclass(cls, expect):
+        raise Img2SongError(f"{path / PARAMS}: field 'name': {doc['name']!r} is not a {expect.__name__}")
+    try:
+        scorer = cls(**doc["params"])
+    except TypeError as e:
+        raise Img2SongError(f"{path / PARAMS}: field 'params': {e}") from None
+    spec = read_json(path / STATE, "saved scorer state")
+    if not isinstance(spec, dict):
+        raise Img2SongError(f"{path / STATE}: expected a JSON object")
+    try:
+        with np.load(path / ARRAYS, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise Img2SongError(f"{path / ARRAYS}: unreadable ({e})") from None
+    scorer._set_state({attr: _decode(attr, s, path, arrays) for attr, s in spec.items()})
+    return scorer

@@ -1,0 +1,20 @@
+"""`img2song fit-scorers`: fit scorers once and keep them in <run>/scorers/<name>/ for recommend and serve."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evaluation import pipeline
+from evaluation.commands.evaluate import split_names
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("fit-scorers")
+    def fit_scorers_cmd(
+        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        scorers: list[str] = typer.Option(["ne,km,pop"], help="scorer names, comma-separated or repeated"),
+        refit: bool = typer.Option(False, help="fit again even when the saved scorer is current"),
+    ) -> None:
+        """Fit and save scorers into the run (kept when current; refitted when the run's inputs changed)."""
+        pipeline.fit_scorers(run, split_names(scorers), refit=refit, echo=typer.echo)
