@@ -100,10 +100,15 @@ def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: Trai
         if Path(p).is_file():
             queries.append(Query(path=Path(p), features=feats[str(p)], tag_probs=tags.get(str(p))))
         else:
-            i = str(p)
-            kws = tuple(w for w, _ in sorted(data.image_keywords.get(i, {}).items(), key=lambda x: (-x[1], x[0])))
-            queries.append(Query(
-                image_id=i, path=data.corpus.image_path(i), keywords=kws,
-                features=data.features[i] if data.features is not None and i in data.features else None,
-                tag_probs=data.tags[i] if data.tags is not None and i in data.tags else None))
+            queries.append(known_image_query(data, str(p)))
     return queries
+
+
+def known_image_query(data: TrainingSet, image_id: str) -> Query:
+    """A corpus image as a Query: the run's features and tags, and a training image's known keywords (a query
+    image's keywords are never in the TrainingSet)."""
+    i = image_id
+    kws = tuple(w for w, _ in sorted(data.image_keywords.get(i, {}).items(), key=lambda x: (-x[1], x[0])))
+    return Query(image_id=i, path=data.corpus.image_path(i), keywords=kws,
+                 features=data.features[i] if data.features is not None and i in data.features else None,
+                 tag_probs=data.tags[i] if data.tags is not None and i in data.tags else None)

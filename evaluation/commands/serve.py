@@ -1,0 +1,50 @@
+"""`img2song serve` (the HTTP service over a run) and `img2song bench serve` (its closed-loop benchmark)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from evaluation.commands.evaluate import split_names
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve_cmd(
+        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        host: str = typer.Option("127.0.0.1", help="address to listen on"),
+        port: int = typer.Option(8000, help="TCP port"),
+        scorers: list[str] = typer.Option(["ne,km,pop"], help="scorers to serve (the first is the default)"),
+        max_upload_mb: float = typer.Option(10.0, help="largest request body (an upload), MB"),
+        max_pixels: int = typer.Option(50_000_000, help="largest image (width x height) decoded"),
+        max_k: int = typer.Option(100, help="largest k"),
+        workers: int = typer.Option(1, help="CNN forward threads"),
+        queue: int = typer.Option(8, help="CNN jobs that may wait; more are refused with 503"),
+        deadline: float = typer.Option(10.0, help="seconds a request may take before it gets 503"),
+        log_level: str = typer.Option("warning", help="uvicorn log level"),
+    ) -> None:
+        """Serve recommendations over HTTP: POST /recommend, /recommend/batch, GET /songs/{id}, /healthz, /metrics."""
+        from evaluation.serve.server import serve
+        from evaluation.serve.service import ServeConfig
+
+        names = split_names(scorers)
+        cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels, max_k=max_k,
+                          workers=workers, queue=queue, deadline_s=deadline, default_scorer=names[0])
+        serve(run, host, port, names, cfg, log_level=log_level, echo=typer.echo)
+
+    @bench_app.command("serve")
+    def bench_serve_cmd(
+        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        scorer: str = typer.Option("ne", help="scorer asked for"),
+        clients: int = typer.Option(1, help="closed-loop clients per case"),
+        requests: int = typer.Option(300, help="requests per case at most"),
+        seconds: float = typer.Option(15.0, help="seconds per case at most"),
+        url: Optional[str] = typer.Option(None, help="an already running server (default: start one)"),  # noqa: UP045
+        json_out: Optional[Path] = typer.Option(None, "--json", help="write the cases here"),  # noqa: UP045
+    ) -> None:
+        """p50/p99 latency and requests/s of image-id queries and photo uploads against a server on loopback."""
+        from evaluation.serve.bench import bench_serve
+
+        bench_serve(run, scorer=scorer, clients=clients, requests=requests, seconds=seconds, url=url,
+                    json_out=json_out, echo=typer.echo)

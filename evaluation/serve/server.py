@@ -1,0 +1,25 @@
+"""`serve(run, host, port)`: load a run's scorers, features and backbone once, then answer over HTTP (uvicorn)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from evaluation.serve.service import RecommendService, ServeConfig
+from graph.rundir import RunDir
+
+
+def serve(run: RunDir | str | Path, host: str = "127.0.0.1", port: int = 8000,
+          scorers: Sequence[str] = ("ne", "km", "pop"), config: ServeConfig | None = None,
+          log_level: str = "warning", echo: Callable[[str], None] = print) -> None:
+    """Blocks until SIGINT/SIGTERM; uvicorn then stops accepting, finishes in-flight requests, and the pools stop."""
+    import uvicorn
+
+    from evaluation.serve.app import create_app
+
+    service = RecommendService.from_run(run, scorers, config, echo=echo)
+    app = create_app(service, echo=echo)
+    cfg = service.config
+    echo(f"serving {RunDir.of(run).path} on http://{host}:{port} (API docs at /docs, metrics at /metrics); "
+         f"limits: upload {cfg.max_upload_bytes} bytes, {cfg.max_pixels} pixels, k <= {cfg.max_k}, "
+         f"{cfg.workers} CNN worker(s), queue {cfg.queue}, deadline {cfg.deadline_s} s")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=cfg.deadline_s)
