@@ -192,3 +192,20 @@ def test_bounded_pool_refuses_when_full_and_drops_jobs_past_their_deadline():
     finally:
         gate.set()
         pool.shutdown()
+
+
+def test_bench_serve_reports_every_case_against_a_running_server(served, tmp_path):
+    from evaluation.serve.bench import bench_serve
+
+    run, _, url = served
+    lines: list[str] = []
+    doc = bench_serve(run, scorer="ne", k=5, requests=6, seconds=5, url=url, cli_runs=0, json_out=tmp_path / "b.json",
+                      echo=lines.append)
+    cases = {c["name"]: c for c in doc["cases"]}
+    assert list(cases) == ["healthz", "image_id", "photo_upload"]
+    for c in cases.values():
+        assert c["requests"] == 6 and not c["errors"] and 0 < c["p50_ms"] <= c["p99_ms"] and c["qps"] > 0
+    assert cases["photo_upload"]["target_p50_ms"] == 60 and "cnn" in cases["photo_upload"]["server_timing_ms"]
+    assert isinstance(cases["image_id"]["target_met"], bool)
+    assert any(ln.startswith("photo_upload") for ln in lines)
+    assert (tmp_path / "b.json").is_file()

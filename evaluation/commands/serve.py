@@ -37,14 +37,16 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def bench_serve_cmd(
         run: Path = typer.Option(Path("runs/demo"), help="run directory"),
         scorer: str = typer.Option("ne", help="scorer asked for"),
+        k: int = typer.Option(10, help="songs per answer"),
         clients: int = typer.Option(1, help="closed-loop clients per case"),
         requests: int = typer.Option(300, help="requests per case at most"),
         seconds: float = typer.Option(15.0, help="seconds per case at most"),
+        cli_runs: int = typer.Option(2, help="runs of the one-process-per-answer baseline (0: none)"),
         url: Optional[str] = typer.Option(None, help="an already running server (default: start one)"),  # noqa: UP045
         json_out: Optional[Path] = typer.Option(None, "--json", help="write the cases here"),  # noqa: UP045
     ) -> None:
         """p50/p99 latency and requests/s of image-id queries and photo uploads against a server on loopback."""
         from evaluation.serve.bench import bench_serve
 
-        bench_serve(run, scorer=scorer, clients=clients, requests=requests, seconds=seconds, url=url,
-                    json_out=json_out, echo=typer.echo)
+        bench_serve(run, scorer=scorer, k=k, clients=clients, requests=requests, seconds=seconds, url=url,
+                    cli_runs=cli_runs, json_out=json_out, echo=typer.echo)

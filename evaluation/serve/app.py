@@ -95,6 +95,12 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
     async def internal_error(request: Request, e: Exception) -> JSONResponse:
         return refuse(500, "internal", f"{type(e).__name__}: {e}")
 
+    async def answer(uploads: list[tuple[str, bytes]], ids: list[str], scorer: str | None, k: int | None) -> Answer:
+        got = await service.answer(uploads, ids, scorer, k)
+        for stage, ms in got.timing_ms.items():
+            metrics.stage.labels(stage).observe(ms / 1e3)
+        return got
+
     async def read_uploads(files: list[UploadFile]) -> list[tuple[str, bytes]]:
         return [(f.filename or "upload", await f.read()) for f in files]
 
@@ -112,9 +118,7 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
         if image is not None and ids:
             raise ServiceError(400, "bad_request", "send either an upload 'image' or an 'image_id', not both")
         uploads = await read_uploads([image] if image is not None else [])
-        answer = await service.answer(uploads, ids, scorer or q_scorer, first(k, q_k))
-        metrics.stage.labels("cnn").observe(answer.timing_ms.get("cnn", 0.0) / 1e3) if uploads else None
-        return songs_payload(service, answer)
+        return songs_payload(service, await answer(uploads, ids, scorer or q_scorer, first(k, q_k)))
 
     @app.post("/recommend/batch", summary="Songs for several uploads and/or image ids in one call")
     async def recommend_batch(
@@ -127,10 +131,9 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
         q_k: Annotated[int | None, Q(alias="k")] = None,
     ) -> dict[str, Any]:
         uploads = await read_uploads(image or [])
-        answer = await service.answer(uploads, (image_id or []) + (q_image_id or []), scorer or q_scorer,
-                                      first(k, q_k))
-        return {"scorer": answer.scorer, "timing_ms": answer.timing_ms,
-                "results": [{"query": label, "songs": service.describe(recs)} for label, recs in answer.items]}
+        got = await answer(uploads, (image_id or []) + (q_image_id or []), scorer or q_scorer, first(k, q_k))
+        return {"scorer": got.scorer, "timing_ms": got.timing_ms,
+                "results": [{"query": label, "songs": service.describe(recs)} for label, recs in got.items]}
 
     @app.get("/songs/{song_id}", summary="One song of the catalogue")
     async def song(song_id: str) -> dict[str, Any]:
