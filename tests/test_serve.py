@@ -157,9 +157,15 @@ def test_metrics_count_requests_and_errors_and_docs_are_served(served):
     _, client, _ = served
     for _ in range(2):
         assert client.post("/recommend", [("image_id", "q1"), ("scorer", "nope")]).status == 400
+    assert client.post("/recommend", files=[("image", "x", b"not an image")]).status == 415
+    assert client.post("/recommend", files=[("image", "big", b"\0" * (LIMIT + 1))]).status == 413  # before routing
+    assert client.post("/recommend", image_id="q1", k=0).status == 422
     text = client.get("/metrics").body.decode()
     unknown = re.search(r'img2song_errors_total\{kind="unknown_scorer"\} (\d+)', text)
     assert unknown and int(float(unknown.group(1))) >= 2
+    for kind in ("not_an_image", "upload_too_large", "bad_k"):
+        assert re.search(rf'img2song_errors_total\{{kind="{kind}"\}} [1-9]', text), kind
+    assert re.search(r'img2song_requests_total\{method="POST",route="/recommend",status="413"\} [1-9]', text)
     assert re.search(r'img2song_requests_total\{method="POST",route="/recommend",status="200"\} \d', text)
     assert re.search(r'img2song_requests_total\{method="POST",route="/recommend",status="400"\} \d', text)
     assert 'img2song_request_duration_seconds_bucket{le="0.005",route="/healthz"}' in text

@@ -25,8 +25,8 @@ ERROR_KINDS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 
 class BodyLimitMiddleware:
     """413 for a request body over `limit` bytes: at once from Content-Length, else when the count passes it."""
 
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: Any, limit: int, metrics: Metrics) -> None:
+        self.app, self.limit, self.metrics = app, limit, metrics
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -35,6 +35,7 @@ class BodyLimitMiddleware:
         too_big = f"request body over the upload limit of {self.limit} bytes"
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
+            self.metrics.errors.labels("upload_too_large").inc()
             await JSONResponse({"error": "upload_too_large", "detail": too_big}, 413,
                                headers={"Connection": "close"})(scope, receive, send)
             return
@@ -147,6 +148,6 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    app.add_middleware(BodyLimitMiddleware, limit=service.config.max_upload_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: also counts the early 413s
+    app.add_middleware(BodyLimitMiddleware, limit=service.config.max_upload_bytes, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.routes)  # outermost: also counts the early 413s
     return app

@@ -6,10 +6,12 @@ route template (`/songs/{song_id}`, never the raw path, so labels stay few), met
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.routing import Match
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -33,8 +35,15 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(self, app: Any, metrics: Metrics, routes: Sequence[Any] = ()) -> None:
+        self.app, self.metrics, self.routes = app, metrics, routes
+
+    def route_label(self, scope: dict) -> str:
+        """The matched route's template; for a request answered before routing (413), the route it was for."""
+        route = scope.get("route")
+        if route is None:
+            route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
+        return getattr(route, "path", None) or "unmatched"
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -51,7 +60,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            label = getattr(route, "path", None) or "unmatched"
+            label = self.route_label(scope)
             self.metrics.requests.labels(label, scope.get("method", ""), str(status["code"])).inc()
             self.metrics.latency.labels(label).observe(time.perf_counter() - t0)

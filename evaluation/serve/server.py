@@ -12,9 +12,16 @@ def serve(run: RunDir | str | Path, host: str = "127.0.0.1", port: int = 8000,
           scorers: Sequence[str] = ("ne", "km", "pop"), config: ServeConfig | None = None,
           log_level: str = "warning", echo: Callable[[str], None] = print) -> None:
     """Blocks until SIGINT/SIGTERM; uvicorn then stops accepting, finishes in-flight requests, and the pools stop."""
+    import warnings
+
     import uvicorn
+    from PIL import Image
 
     from evaluation.serve.app import create_app
+
+    # every upload's size is checked against config.max_pixels right after PIL reads its header (a 413), so
+    # PIL's own warning for large images would only repeat that in the log
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
     service = RecommendService.from_run(run, scorers, config, echo=echo)
     app = create_app(service, echo=echo)
