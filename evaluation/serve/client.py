@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -91,22 +92,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run: str | Path, args: Sequence[str] = (), module: str = "evaluation.cli", port: int | None = None,
+def start_server(run: str | os.PathLike, args: Sequence[str] = (), module: str = "evaluation.cli", port: int | None = None,
                  timeout: float = 180.0, log: Path | None = None) -> tuple[subprocess.Popen, str]:
     """`python -m <module> serve --run RUN --port P ...` on loopback; returns once /healthz answers 200."""
     port = port or free_port()
+    if log is None:
+        fd, name = tempfile.mkstemp(prefix="img2song-serve-", suffix=".log")
+        os.close(fd)
+        log = Path(name)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
                PYTHONUNBUFFERED="1")
-    out = open(log, "wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", module, "serve", "--run", str(run), "--host", "127.0.0.1",
-                             "--port", str(port), *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", module, "serve", "--run", os.fspath(run), "--host",
+                                 "127.0.0.1", "--port", str(port), *args], env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     client, t0 = Client(url, timeout=5), time.monotonic()
     try:
         while time.monotonic() - t0 < timeout:
             if proc.poll() is not None:
-                raise Img2SongError(f"server exited with status {proc.returncode} before answering"
-                                    + (f" (log: {log})" if log else ""))
+                tail = log.read_text(encoding="utf-8", errors="replace")[-1500:]
+                raise Img2SongError(f"server exited with status {proc.returncode} before answering; {log}:\n{tail}")
             try:
                 if client.get("/healthz").status == 200:
                     return proc, url

@@ -2,8 +2,8 @@
 
 `RecommendService.from_run(run)` loads the training set, each scorer (saved in the run, or fitted once and saved
 there) and the run's backbone. CNN forwards run on a bounded pool (`workers` threads, at most `queue` waiting);
-a job still waiting at its deadline is dropped (the caller gets ServiceError 503), and scoring runs on one
-thread of its own, so the event loop only parses and answers.
+a job still waiting at its deadline is dropped (the caller gets ServiceError 503). Fast scorers (NE, KM, POP:
+milliseconds) answer on the event loop; slow ones (`pooled_scorers`, the LSTM) on one thread of their own.
 """
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ class ServeConfig:
     queue: int = 8  # CNN jobs that may wait for a worker; more get 503 at once
     deadline_s: float = 10.0  # a request not answered by then gets 503
     default_scorer: str = "ne"
+    pooled_scorers: tuple[str, ...] = ("lstm",)  # slow scorers: on a thread of their own; the rest on the loop
 
 
 class BoundedPool:
@@ -193,7 +194,10 @@ class RecommendService:
             photo_q, timing = await self.cnn_pool.run(self._photos, list(uploads), deadline=deadline)
             queries = photo_q + queries
         t1 = time.perf_counter()
-        lists = await self.score_pool.run(self._score, model, name, queries, k, deadline=deadline)
+        if name in self.config.pooled_scorers:
+            lists = await self.score_pool.run(self._score, model, name, queries, k, deadline=deadline)
+        else:  # milliseconds: two thread hops would cost more than they spare the event loop
+            lists = self._score(model, name, queries, k)
         timing["score"] = 1e3 * (time.perf_counter() - t1)
         timing["total"] = 1e3 * (time.perf_counter() - t0)
         labels = [u for u, _ in uploads] + list(image_ids)
