@@ -1,8 +1,11 @@
 """A run directory -> TrainingSet, and photos -> Queries: what every scorer and the recommend path read."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from engine.scorers.base import Query, TrainingSet
 from graph.bridge import Bridge, BridgeLexicon
@@ -66,7 +69,6 @@ def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: Trai
     image id reuses the run's features and tags, and a training image's known keywords (never a query image's)."""
     # deferred: the tables and the CNN pull in torch, which not every caller of this module needs
     from engine.features.extract import extract_features
-    from engine.features.tags import ImageNetTagger
 
     run = RunDir.of(run)
     data = data or load_training_set(run)
@@ -86,15 +88,8 @@ def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: Trai
         if ext.report.skipped:
             raise Img2SongError("cannot read photo: " + "; ".join(ext.report.lines()[1:]))
         feats = {i: ext.features[i] for i in ext.features.ids}
-        if data.tag_source == "keyword-probe" and run.keyword_probe.is_file():
-            # deferred: the tables and the CNN pull in torch, which not every caller of this module needs
-            from engine.features.probe import KeywordProbe
-
-            probs = KeywordProbe.load(run.keyword_probe).predict_proba(ext.features.matrix)
-            tags = dict(zip(ext.features.ids, probs))
-        elif ext.logits is not None:
-            tagger = ImageNetTagger(data.tag_vocab, BridgeLexicon(Bridge(data.corpus.lexicon), data.tag_vocab))
-            tags = dict(zip(ext.logits.ids, tagger.tag_probs(ext.logits.matrix)))
+        probs = photo_tagger(run, data)(ext.features.matrix, None if ext.logits is None else ext.logits.matrix)
+        tags = {} if probs is None else dict(zip(ext.features.ids, probs))
     queries = []
     for p in images:
         if Path(p).is_file():
@@ -102,6 +97,23 @@ def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: Trai
         else:
             queries.append(known_image_query(data, str(p)))
     return queries
+
+
+def photo_tagger(run: RunDir | str | Path, data: TrainingSet
+                 ) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray | None]:
+    """New photos' keyword tags from (features, ImageNet logits), from the run's tag source (TrainingSet.tag_source):
+    the keyword probe when the run has one, else ImageNet hypernyms (None without logits). Loaded once."""
+    run = RunDir.of(run)
+    if data.tag_source == "keyword-probe" and run.keyword_probe.is_file():
+        # deferred: the tables and the CNN pull in torch, which not every caller of this module needs
+        from engine.features.probe import KeywordProbe
+
+        probe = KeywordProbe.load(run.keyword_probe)
+        return lambda feats, logits: probe.predict_proba(feats)
+    from engine.features.tags import ImageNetTagger  # deferred: as above
+
+    tagger = ImageNetTagger(data.tag_vocab, BridgeLexicon(Bridge(data.corpus.lexicon), data.tag_vocab))
+    return lambda feats, logits: None if logits is None else tagger.tag_probs(logits)
 
 
 def known_image_query(data: TrainingSet, image_id: str) -> Query:

@@ -7,7 +7,7 @@ when the header already tells (not an image, too many pixels).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,6 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from engine.features.backbones import Backbone, get_backbone
-from engine.features.tags import ImageNetTagger
 from graph.common.errors import Img2SongError
 
 DEFAULT_MAX_PIXELS = 50_000_000  # width x height of an upload; a larger header is refused before decoding
@@ -55,22 +54,21 @@ def decode_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = 
 
 
 class PhotoEncoder:
-    """A run's backbone (and ImageNet tagger when it has a class head), loaded once: photos -> Query fields."""
+    """A run's backbone and its tagger (engine.run.photo_tagger), loaded once: photos -> Query fields."""
 
-    def __init__(self, features_meta: dict[str, Any], tag_vocab: Sequence[str], lexicon: dict[str, list[str]],
+    def __init__(self, features_meta: dict[str, Any],
+                 tagger: Callable[[np.ndarray, np.ndarray | None], np.ndarray | None],
                  device: str = "cpu") -> None:
         if not features_meta.get("backbone"):
             raise Img2SongError("the run has no features yet: run `img2song features --run DIR` first")
         self.backbone: Backbone = get_backbone(features_meta["backbone"],
                                                weights=features_meta.get("weights") or None).to(device).eval()
-        self.device = device
-        self.tagger = ImageNetTagger(list(tag_vocab), lexicon) if self.backbone.num_classes else None
+        self.device, self.tagger = device, tagger
 
     @torch.no_grad()
     def encode(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Features [n, d] (float32) and keyword tag vectors [n, vocab] (None without a class head)."""
+        """Features [n, d] (float32) and keyword tag vectors [n, vocab] (None when the run has no tag source)."""
         x = torch.stack([self.backbone.preprocess(im) for im in images]).to(self.device)
         feats, logits = self.backbone(x)
         f = feats.float().cpu().numpy()
-        tags = self.tagger.tag_probs(logits.float().cpu().numpy()) if logits is not None and self.tagger else None
-        return f, tags
+        return f, self.tagger(f, None if logits is None else logits.float().cpu().numpy())

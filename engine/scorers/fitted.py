@@ -3,7 +3,7 @@
 A saved scorer carries the signature of the run it was fitted on: a hash of the manifest's input stage records
 (build-graph, train, features, train-lstm-*, each with its parameters and finish time; any stage not known to be
 an output only counts as an input) and of the size and modification time of the input files (network, split,
-keywords, embeddings, features, tags, LSTM checkpoints and word vectors, the corpus files). When the run's
+keywords, embeddings, features, logits, tags, keyword probe, LSTM checkpoints and word vectors, corpus files). When the run's
 signature differs, or the parameters asked for differ from the saved ones, the scorer is fitted again and saved.
 """
 from __future__ import annotations
@@ -32,8 +32,9 @@ def run_signature(run: RunDir | str | Path) -> str:
     doc = run.read_manifest()
     stages = {k: v for k, v in doc.get("stages", {}).items() if k not in OUTPUT_STAGES}
     top = {k: v for k, v in doc.items() if k != "stages"}
-    files = [run.network, run.split, run.keywords, run.embeddings, run.features, run.tags, run.features_meta,
-             run.word_vectors, run.lstm_checkpoint(True), run.lstm_checkpoint(False)]
+    files = [run.network, run.split, run.keywords, run.embeddings, run.features, run.logits, run.tags,
+             run.features_meta, run.keyword_probe, run.keyword_probs, run.word_vectors, run.lstm_checkpoint(True),
+             run.lstm_checkpoint(False)]
     try:
         corpus = run.corpus_path()
         files += [corpus / f for f in CORPUS_FILES]

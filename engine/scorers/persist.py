@@ -2,7 +2,8 @@
 
     params.json   {"format", "version", "name", "params": constructor parameters, "signature", "saved_at"}
     state.json    one entry per fitted attribute: a JSON value, or where its data lies
-    arrays.npz    the numpy arrays of the state (uncompressed: a service loads it at start-up)
+    arrays.npz    the numpy arrays of the state, and the fields of its id -> vector tables (uncompressed: a
+                  service loads it at start-up)
     <attr>/       attributes with their own save(path) / load(path) (LSTM model, retrieval indexes)
 
 The directory is written atomically (a temp directory swapped in). `load_scorer(dir)` rebuilds the scorer from
@@ -32,20 +33,24 @@ ARTEFACT_MODULES = ("engine.",)  # classes a state.json may name for load(): the
 
 def _encode(attr: str, value: Any, tmp: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """Where attribute `attr` goes: into arrays (ndarray, FeatureTable), its own file (save/load), or JSON."""
-    from engine.features.table import FeatureTable
+    from engine.vectors import KeyedTable
 
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             raise Img2SongError(f"cannot save attribute {attr!r}: numpy array of Python objects")
         arrays[attr] = value
         return {"array": attr}
-    if isinstance(value, FeatureTable):
+    if isinstance(value, KeyedTable):  # FeatureTable, EmbeddingTable, WordVectors: fields into arrays.npz
         arrays[f"{attr}.ids"] = np.array(value.ids, dtype=str)
-        arrays[f"{attr}.matrix"] = value.matrix
-        return {"feature_table": attr, "meta": value.meta}
+        arrays[f"{attr}.vectors"] = value.vectors
+        if value.kinds is not None:
+            arrays[f"{attr}.kinds"] = value.kinds
+        if value.labels is not None:
+            arrays[f"{attr}.labels"] = np.array(value.labels, dtype=str)
+        return {"table": attr, "class": _class_path(value), "meta": value.meta}
     if callable(getattr(value, "save", None)) and callable(getattr(type(value), "load", None)):
         value.save(tmp / attr)
-        return {"artefact": attr, "class": f"{type(value).__module__}:{type(value).__qualname__}"}
+        return {"artefact": attr, "class": _class_path(value)}
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError) as e:
@@ -55,9 +60,22 @@ def _encode(attr: str, value: Any, tmp: Path, arrays: dict[str, np.ndarray]) -> 
     return {"json": value}
 
 
-def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray]) -> Any:
-    from engine.features.table import FeatureTable
+def _class_path(value: Any) -> str:
+    return f"{type(value).__module__}:{type(value).__qualname__}"
 
+
+def _project_class(name: Any, where: str) -> Any:
+    """The class a state.json names, imported only from the project's own modules (never arbitrary code)."""
+    module, _, qualname = str(name).partition(":")
+    if not module.startswith(ARTEFACT_MODULES) or not qualname:
+        raise Img2SongError(f"{where}: class {name!r} is not one of the project's")
+    cls: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    return cls
+
+
+def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray]) -> Any:
     where = f"{path / STATE}: field {attr!r}"
     if not isinstance(spec, dict):
         raise Img2SongError(f"{where}: expected an object")
@@ -66,17 +84,13 @@ def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray]) -> 
             return spec["json"]
         if "array" in spec:
             return arrays[spec["array"]]
-        if "feature_table" in spec:
-            key = spec["feature_table"]
-            return FeatureTable(arrays[f"{key}.ids"].tolist(), arrays[f"{key}.matrix"], dict(spec.get("meta") or {}))
+        if "table" in spec:
+            key, cls = spec["table"], _project_class(spec.get("class"), where)
+            labels = arrays[f"{key}.labels"].tolist() if f"{key}.labels" in arrays else None
+            return cls.from_fields(arrays[f"{key}.ids"].tolist(), arrays[f"{key}.vectors"],
+                                   arrays.get(f"{key}.kinds"), labels, dict(spec.get("meta") or {}))
         if "artefact" in spec:
-            module, _, qualname = str(spec.get("class", "")).partition(":")
-            if not module.startswith(ARTEFACT_MODULES) or not qualname:
-                raise Img2SongError(f"{where}: class {spec.get('class')!r} is not one of the project's")
-            cls: Any = importlib.import_module(module)
-            for part in qualname.split("."):
-                cls = getattr(cls, part)
-            return cls.load(path / str(spec["artefact"]))
+            return _project_class(spec.get("class"), where).load(path / str(spec["artefact"]))
     except KeyError as e:
         raise Img2SongError(f"{where}: {path / ARRAYS} has no array {e}") from None
     except (ImportError, AttributeError) as e:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.run import known_image_query, load_training_set
+from engine.run import known_image_query, load_training_set, photo_tagger
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet
 from engine.scorers.fitted import load_or_fit
 from graph.common.errors import Img2SongError
@@ -119,7 +119,7 @@ class RecommendService:
             echo(f"scorer {name}: {f.status} ({f.seconds:.2f} s) from {f.path}")
         if config.default_scorer not in loaded:
             raise Img2SongError(f"default scorer {config.default_scorer!r} is not among the served {list(loaded)}")
-        encoder = PhotoEncoder(data.features_meta, data.tag_vocab, data.corpus.lexicon)
+        encoder = PhotoEncoder(data.features_meta, photo_tagger(run, data))
         echo(f"backbone {data.features_meta.get('backbone')}; {len(data.corpus.songs)} songs, "
              f"{len(data.corpus.images)} images; loaded in {time.perf_counter() - t0:.1f} s")
         return cls(run, data, loaded, encoder, config, report)
