@@ -171,6 +171,8 @@ def test_metrics_count_requests_and_errors_and_docs_are_served(served):
     assert 'img2song_request_duration_seconds_bucket{le="0.005",route="/healthz"}' in text
     docs = client.get("/docs")
     assert docs.status == 200 and b"swagger" in docs.body.lower()
+    js = re.search(rb'src="(/[^"]+swagger-ui-bundle\.js)"', docs.body)  # served by the app: no CDN
+    assert js and client.get(js.group(1).decode()).status == 200
     spec = client.get("/openapi.json").json()
     assert {"/recommend", "/recommend/batch", "/songs/{song_id}", "/healthz", "/metrics"} <= set(spec["paths"])
     assert "image" in str(spec["components"])  # the multipart field is documented

@@ -20,6 +20,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         max_pixels: int = typer.Option(50_000_000, help="largest image (width x height) decoded"),
         max_k: int = typer.Option(100, help="largest k"),
         workers: int = typer.Option(1, help="CNN forward threads"),
+        torch_threads: int = typer.Option(1, help="intra-op threads per forward (workers x this <= cores)"),
         queue: int = typer.Option(8, help="CNN jobs that may wait; more are refused with 503"),
         deadline: float = typer.Option(10.0, help="seconds a request may take before it gets 503"),
         log_level: str = typer.Option("warning", help="uvicorn log level"),
@@ -30,7 +31,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         names = split_names(scorers)
         cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels, max_k=max_k,
-                          workers=workers, queue=queue, deadline_s=deadline, default_scorer=names[0])
+                          workers=workers, torch_threads=torch_threads, queue=queue, deadline_s=deadline,
+                          default_scorer=names[0])
         serve(run, host, port, names, cfg, log_level=log_level, echo=typer.echo)
 
     @bench_app.command("serve")

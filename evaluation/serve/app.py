@@ -14,6 +14,7 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi import Query as Q
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 
 from evaluation.serve.metrics import Metrics, MetricsMiddleware
 from evaluation.serve.service import Answer, RecommendService, ServiceError
@@ -70,7 +71,7 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
         service.shutdown()  # uvicorn stops accepting and drains in-flight requests first
         echo("img2song service shut down cleanly (in-flight requests answered, worker pools stopped)")
 
-    app = FastAPI(title="img2song", version="0.1.0", lifespan=lifespan,
+    app = FastAPIOffline(title="img2song", version="0.1.0", lifespan=lifespan,  # /docs assets from the package
                   description="Songs for a photo: upload an image (multipart field `image`) or name a corpus "
                               "image (`image_id`); optional `scorer` and `k`.")
     app.state.service, app.state.metrics = service, metrics

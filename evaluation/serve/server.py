@@ -23,10 +23,15 @@ def serve(run: RunDir | str | Path, host: str = "127.0.0.1", port: int = 8000,
     # PIL's own warning for large images would only repeat that in the log
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
+    import torch
+
+    config = config or ServeConfig()
+    torch.set_num_threads(config.torch_threads)
     service = RecommendService.from_run(run, scorers, config, echo=echo)
     app = create_app(service, echo=echo)
     cfg = service.config
     echo(f"serving {RunDir.of(run).path} on http://{host}:{port} (API docs at /docs, metrics at /metrics); "
          f"limits: upload {cfg.max_upload_bytes} bytes, {cfg.max_pixels} pixels, k <= {cfg.max_k}, "
-         f"{cfg.workers} CNN worker(s), queue {cfg.queue}, deadline {cfg.deadline_s} s")
+         f"{cfg.workers} CNN worker(s) x {cfg.torch_threads} torch thread(s), queue {cfg.queue}, "
+         f"deadline {cfg.deadline_s} s")
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=cfg.deadline_s)
