@@ -23,10 +23,14 @@ def serve(run: RunDir | str | Path, host: str = "127.0.0.1", port: int = 8000,
     # PIL's own warning for large images would only repeat that in the log
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
+    import faiss
     import torch
 
     config = config or ServeConfig()
+    # one thread a team: on a busy 2-core machine an idle team member spinning after each kNN or forward steals
+    # the core the event loop needs (an image-id answer took 4x longer)
     torch.set_num_threads(config.torch_threads)
+    faiss.omp_set_num_threads(config.torch_threads)
     service = RecommendService.from_run(run, scorers, config, echo=echo)
     app = create_app(service, echo=echo)
     cfg = service.config

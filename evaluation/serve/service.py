@@ -40,7 +40,7 @@ class ServeConfig:
     max_k: int = 100
     max_batch: int = 32
     workers: int = 1  # CNN forward threads
-    torch_threads: int = 1  # intra-op threads of each forward (workers x torch_threads <= cores: no spinning teams)
+    torch_threads: int = 1  # intra-op threads of torch and faiss (workers x torch_threads <= cores: no spinning)
     queue: int = 8  # CNN jobs that may wait for a worker; more get 503 at once
     deadline_s: float = 10.0  # a request not answered by then gets 503
     default_scorer: str = "ne"
