@@ -45,6 +45,7 @@ class ServeConfig:
     deadline_s: float = 10.0  # a request not answered by then gets 503
     default_scorer: str = "ne"
     pooled_scorers: tuple[str, ...] = ("lstm",)  # slow scorers: on a thread of their own; the rest on the loop
+    warmup: bool = True  # answer every corpus image once per fast scorer at start-up (fills lazy caches)
 
 
 class BoundedPool:
@@ -121,9 +122,29 @@ class RecommendService:
         if config.default_scorer not in loaded:
             raise Img2SongError(f"default scorer {config.default_scorer!r} is not among the served {list(loaded)}")
         encoder = PhotoEncoder(data.features_meta, photo_tagger(run, data))
+        service = cls(run, data, loaded, encoder, config, report)
+        if config.warmup:
+            echo(f"warmed up in {service.warm_up():.1f} s")
         echo(f"backbone {data.features_meta.get('backbone')}; {len(data.corpus.songs)} songs, "
              f"{len(data.corpus.images)} images; loaded in {time.perf_counter() - t0:.1f} s")
-        return cls(run, data, loaded, encoder, config, report)
+        return service
+
+    def warm_up(self) -> float:
+        """One batch of every corpus image through each fast scorer and one photo through the CNN, so that the first
+        requests do not pay for lazily built state (an image's NE song list, a keyword's lyric counts, kernels)."""
+        t0 = time.perf_counter()
+        queries = [known_image_query(self.data, i) for i in sorted(self._known)]
+        for name, scorer in self.scorers.items():
+            if name not in self.config.pooled_scorers:
+                for start in range(0, len(queries), 256):
+                    try:
+                        scorer.recommend_batch(queries[start:start + 256], min(10, self.config.max_k))
+                    except Img2SongError:
+                        pass  # a query it cannot answer: requests will say so; the rest of the batch is warm enough
+        from PIL import Image
+
+        self.encoder.encode([Image.new("RGB", (64, 64), (128, 128, 128))])
+        return time.perf_counter() - t0
 
     # ------------------------------------------------------------------------------------------ checks
     def scorer(self, name: str | None) -> tuple[str, Scorer]:
