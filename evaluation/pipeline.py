@@ -248,6 +248,7 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
 def fit_scorers(run: RunDir | str | Path, names: Sequence[str] = ("ne", "km", "pop"),
                 params: dict[str, dict[str, Any]] | None = None, refit: bool = False, echo: Echo = print) -> dict:
     """Fit each scorer on the run once and save it into <run>/scorers/<name>/ (a current saved one is kept)."""
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.run import load_training_set
     from engine.scorers.fitted import load_or_fit, stale_reason
 

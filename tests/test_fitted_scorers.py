@@ -120,3 +120,16 @@ class Blob:
     @classmethod
     def load(cls, path):
         return cls(path.read_bytes())
+
+
+def test_an_experiment_name_keeps_its_own_saved_scorer_and_unsafe_names_are_refused(tmp_path):
+    run = RunDir(make_run(tmp_path))
+    a = load_or_fit(run, "ne-two", {"n_images": 2}, kind="ne")
+    assert a.scorer.name == "ne" and a.scorer.n_images == 2
+    assert json.loads((run.scorer_dir("ne-two") / "params.json").read_text(encoding="utf-8"))["name"] == "ne"
+    assert load_or_fit(run, "ne-two", {"n_images": 2}, kind="ne").status == "loaded"
+    assert load_or_fit(run, "ne").scorer.n_images == 5  # the plain name is another directory
+    assert run.stage("fit-scorers")["outputs"]["ne-two"]["type"] == "ne"
+    with pytest.raises(Img2SongError, match="names a directory"):
+        load_or_fit(run, "../outside", kind="ne")
+    assert not (run.path / "outside").exists()

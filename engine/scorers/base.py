@@ -99,14 +99,14 @@ class Scorer(ABC):
 
     def save(self, path: str | Path, signature: str | None = None) -> Path:
         """Fitted state into directory `path` (params.json, state.json, arrays.npz, ...), atomically."""
-        from engine.scorers.persist import save_scorer
+        from engine.scorers.persist import save_scorer  # deferred: persist imports this module
 
         return save_scorer(self, path, signature)
 
     @classmethod
     def load(cls, path: str | Path) -> Scorer:
         """A scorer saved by save(); answers exactly as the one that was saved."""
-        from engine.scorers.persist import load_scorer
+        from engine.scorers.persist import load_scorer  # deferred: persist imports this module
 
         return load_scorer(path, expect=cls)
 
@@ -128,6 +128,6 @@ def scorer_names() -> list[str]:
 
 def load_scorer(path: str | Path) -> Scorer:
     """Any saved scorer (the class comes from the name in its params.json)."""
-    from engine.scorers.persist import load_scorer as _load
+    from engine.scorers.persist import load_scorer as _load  # deferred: persist imports this module
 
     return _load(path)

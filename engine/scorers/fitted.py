@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.run import load_training_set
 from engine.scorers.base import Scorer, TrainingSet, get_scorer
 from engine.scorers.persist import load_scorer, read_params
 from graph.common.errors import Img2SongError
@@ -105,8 +106,6 @@ def load_or_fit(run: RunDir | str | Path, name: str, params: dict[str, Any] | No
         except Img2SongError as e:
             reason = f"unreadable ({e})"
     if data is None:
-        from engine.run import load_training_set
-
         data = load_training_set(run)
     scorer = get_scorer(kind or name, **(params or {})).fit(data)
     scorer.save(path, signature=sig)

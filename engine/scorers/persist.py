@@ -15,16 +15,15 @@ import datetime as _dt
 import importlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from engine.scorers.base import SCORERS, Scorer
+from engine.vectors import KeyedTable
 from graph.common.atomic import atomic_dir, write_json
 from graph.common.errors import Img2SongError
 from graph.rundir import read_json
-
-if TYPE_CHECKING:
-    from engine.scorers.base import Scorer
 
 FORMAT, VERSION = "img2song-scorer", 1
 PARAMS, STATE, ARRAYS = "params.json", "state.json", "arrays.npz"
@@ -33,8 +32,6 @@ ARTEFACT_MODULES = ("engine.",)  # classes a state.json may name for load(): the
 
 def _encode(attr: str, value: Any, tmp: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """Where attribute `attr` goes: into arrays (ndarray, FeatureTable), its own file (save/load), or JSON."""
-    from engine.vectors import KeyedTable
-
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             raise Img2SongError(f"cannot save attribute {attr!r}: numpy array of Python objects")
@@ -130,8 +127,6 @@ def read_params(path: str | Path) -> dict[str, Any]:
 
 def load_scorer(path: str | Path, expect: type | None = None) -> Scorer:
     """The scorer saved in directory `path`, fitted as it was saved (`expect`: the class it must be)."""
-    from engine.scorers.base import SCORERS
-
     path = Path(path)
     doc = read_params(path)
     cls = SCORERS.get(doc["name"])

@@ -26,6 +26,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         log_level: str = typer.Option("warning", help="uvicorn log level"),
     ) -> None:
         """Serve recommendations over HTTP: POST /recommend, /recommend/batch, GET /songs/{id}, /healthz, /metrics."""
+        # deferred: uvicorn, FastAPI and torch load only when this command runs
         from evaluation.serve.server import serve
         from evaluation.serve.service import ServeConfig
 
@@ -48,7 +49,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         json_out: Optional[Path] = typer.Option(None, "--json", help="write the cases here"),  # noqa: UP045
     ) -> None:
         """p50/p99 latency and requests/s of image-id queries and photo uploads against a server on loopback."""
-        from evaluation.serve.bench import bench_serve
+        from evaluation.serve.bench import bench_serve  # deferred: as above
 
         bench_serve(run, scorer=scorer, k=k, clients=clients, requests=requests, seconds=seconds, url=url,
                     cli_runs=cli_runs, json_out=json_out, echo=typer.echo)

@@ -1,9 +1,16 @@
 """`serve(run, host, port)`: load a run's scorers, features and backbone once, then answer over HTTP (uvicorn)."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import faiss
+import torch
+import uvicorn
+from PIL import Image
+
+from evaluation.serve.app import create_app
 from evaluation.serve.service import RecommendService, ServeConfig
 from graph.rundir import RunDir
 
@@ -12,19 +19,9 @@ def serve(run: RunDir | str | Path, host: str = "127.0.0.1", port: int = 8000,
           scorers: Sequence[str] = ("ne", "km", "pop"), config: ServeConfig | None = None,
           log_level: str = "warning", echo: Callable[[str], None] = print) -> None:
     """Blocks until SIGINT/SIGTERM; uvicorn then stops accepting, finishes in-flight requests, and the pools stop."""
-    import warnings
-
-    import uvicorn
-    from PIL import Image
-
-    from evaluation.serve.app import create_app
-
     # every upload's size is checked against config.max_pixels right after PIL reads its header (a 413), so
     # PIL's own warning for large images would only repeat that in the log
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
-    import faiss
-    import torch
 
     config = config or ServeConfig()
     # one thread a team: on a busy 2-core machine an idle team member spinning after each kNN or forward steals

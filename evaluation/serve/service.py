@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from engine.features.photo import PhotoEncoder, PhotoError, decode_photo
 from engine.run import known_image_query, load_training_set, photo_tagger
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet
 from engine.scorers.fitted import load_or_fit
@@ -108,8 +111,6 @@ class RecommendService:
     @classmethod
     def from_run(cls, run: RunDir | str | Path, scorers: Sequence[str] = ("ne", "km", "pop"),
                  config: ServeConfig | None = None, echo: Callable[[str], None] = print) -> RecommendService:
-        from engine.features.photo import PhotoEncoder
-
         config = config or ServeConfig()
         run = RunDir.of(run).require_dir()
         t0 = time.perf_counter()
@@ -141,8 +142,6 @@ class RecommendService:
                         scorer.recommend_batch(queries[start:start + 256], min(10, self.config.max_k))
                     except Img2SongError:
                         pass  # a query it cannot answer: requests will say so; the rest of the batch is warm enough
-        from PIL import Image
-
         self.encoder.encode([Image.new("RGB", (64, 64), (128, 128, 128))])
         return time.perf_counter() - t0
 
@@ -176,8 +175,6 @@ class RecommendService:
     # ------------------------------------------------------------------------------------------ photos
     def _photos(self, uploads: Sequence[tuple[str, bytes]]) -> tuple[list[Query], dict[str, float]]:
         """Decode and encode uploads (runs on the CNN pool)."""
-        from engine.features.photo import PhotoError, decode_photo
-
         t0 = time.perf_counter()
         try:
             images = [decode_photo(data, self.config.max_pixels, name) for name, data in uploads]
