@@ -106,7 +106,9 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
     async def read_uploads(files: list[UploadFile]) -> list[tuple[str, bytes]]:
         return [(f.filename or "upload", await f.read()) for f in files]
 
-    @app.post("/recommend", summary="Songs for one photo (upload) or one corpus image id")
+    @app.post("/recommend", summary="Songs for one photo (upload) or one corpus image id",
+              description='{"scorer", "songs": [{"id", "title", "artist", "score", "explanation"}], '
+                          '"timing_ms": {stage: ms}}')
     async def recommend(
         image: Annotated[UploadFile | None, File(description="the photo (multipart)")] = None,
         image_id: Annotated[str | None, Form(description="a corpus image id instead of an upload")] = None,
@@ -115,12 +117,12 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
         q_image_id: Annotated[str | None, Q(alias="image_id", description="image id as a query field")] = None,
         q_scorer: Annotated[str | None, Q(alias="scorer")] = None,
         q_k: Annotated[int | None, Q(alias="k")] = None,
-    ) -> dict[str, Any]:
+    ) -> JSONResponse:  # returned as is: no validation pass over our own dict
         ids = [i for i in (first(image_id, q_image_id),) if i is not None]
         if image is not None and ids:
             raise ServiceError(400, "bad_request", "send either an upload 'image' or an 'image_id', not both")
         uploads = await read_uploads([image] if image is not None else [])
-        return songs_payload(service, await answer(uploads, ids, scorer or q_scorer, first(k, q_k)))
+        return JSONResponse(songs_payload(service, await answer(uploads, ids, scorer or q_scorer, first(k, q_k))))
 
     @app.post("/recommend/batch", summary="Songs for several uploads and/or image ids in one call")
     async def recommend_batch(
