@@ -1,6 +1,7 @@
 """`serve(run, host, port)`: load a run's scorers, features and backbone once, then answer over HTTP (uvicorn)."""
 from __future__ import annotations
 
+import gc
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,8 @@ def serve(run: RunDir | str | Path, host: str = "127.0.0.1", port: int = 8000,
     torch.set_num_threads(config.torch_threads)
     faiss.omp_set_num_threads(config.torch_threads)
     service = RecommendService.from_run(run, scorers, config, echo=echo)
+    gc.collect()
+    gc.freeze()  # the loaded run (corpus, tables, scorers) never changes: keep it out of every later GC pass
     app = create_app(service, echo=echo)
     cfg = service.config
     echo(f"serving {RunDir.of(run).path} on http://{host}:{port} (API docs at /docs, metrics at /metrics); "
