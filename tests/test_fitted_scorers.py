@@ -79,7 +79,7 @@ def test_unreadable_saved_scorer_is_refitted_by_the_run_and_an_error_when_loaded
     with pytest.raises(Img2SongError, match=r"params.json: field 'params'.*bogus"):
         load_scorer(run.scorer_dir("km"))
     params.write_text("{not json", encoding="utf-8")
-    with pytest.raises(Img2SongError, match="params.json: malformed JSON"):
+    with pytest.raises(Img2SongError, match=r"params\.json:1: malformed JSON"):
         load_scorer(run.scorer_dir("km"))
     f = load_or_fit(run, "km")
     assert f.status.startswith("fitted (unreadable") and load_scorer(run.scorer_dir("km")).name == "km"
