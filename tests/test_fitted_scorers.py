@@ -68,6 +68,13 @@ def test_changed_inputs_or_params_refit(tmp_path):
     assert not np.array_equal(c.scorer.song_vectors_, b.scorer.song_vectors_)
     assert load_or_fit(run, "ne", {"n_images": 2}).status == "loaded"
     assert a.scorer.n_images == 5
+    # saved by other code (the scorer's or its index's module changed): refitted, never loaded half-understood
+    params = run.scorer_dir("ne") / "params.json"
+    doc = json.loads(params.read_text(encoding="utf-8"))
+    assert "engine.scorers.ne" in doc["code_modules"] and "engine.index.image" in doc["code_modules"]
+    params.write_text(json.dumps({**doc, "code": "0" * 20}), encoding="utf-8")
+    assert stale_reason(run, "ne", {"n_images": 2}) == "saved by other code (the scorer's modules changed)"
+    assert load_or_fit(run, "ne", {"n_images": 2}).status.startswith("fitted (saved by other code")
 
 
 def test_unreadable_saved_scorer_is_refitted_by_the_run_and_an_error_when_loaded(tmp_path):

@@ -4,7 +4,8 @@ A saved scorer carries the signature of the run it was fitted on: a hash of the 
 (build-graph, train, features, train-lstm-*, each with its parameters and finish time; any stage not known to be
 an output only counts as an input) and of the size and modification time of the input files (network, split,
 keywords, embeddings, features, logits, tags, keyword probe, LSTM checkpoints and word vectors, corpus files). When the run's
-signature differs, or the parameters asked for differ from the saved ones, the scorer is fitted again and saved.
+signature differs, the parameters asked for differ from the saved ones, or the source of the modules that define
+the scorer and its state's classes changed, the scorer is fitted again and saved.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from engine.run import load_training_set
 from engine.scorers.base import Scorer, TrainingSet, get_scorer
-from engine.scorers.persist import load_scorer, read_params
+from engine.scorers.persist import code_signature, load_scorer, read_params
 from graph.common.errors import Img2SongError
 from graph.rundir import RunDir
 
@@ -85,6 +86,9 @@ def stale_reason(run: RunDir | str | Path, name: str, params: dict[str, Any] | N
     wanted = get_scorer(kind or name, **(params or {})).get_params()
     if doc["name"] != (kind or name) or doc["params"] != json.loads(json.dumps(wanted, default=str)):
         return "fitted with other parameters"
+    modules = doc.get("code_modules")
+    if not isinstance(modules, list) or doc.get("code") is None or doc["code"] != code_signature(modules):
+        return "saved by other code (the scorer's modules changed)"
     if doc.get("signature") != (signature or run_signature(run)):
         return "the run's inputs changed since it was fitted"
     return None

@@ -12,7 +12,9 @@ the registry by name and answers exactly as the fitted one did; `Scorer.save` / 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -106,10 +108,28 @@ def save_scorer(scorer: Scorer, path: str | Path, signature: str | None = None) 
         spec = {attr: _encode(attr, value, tmp, arrays) for attr, value in state.items()}
         np.savez(tmp / ARRAYS, **arrays)
         write_json(tmp / STATE, spec)
+        modules = sorted({c.__module__ for c in type(scorer).__mro__ if c.__module__.startswith(ARTEFACT_MODULES)}
+                         | {str(v["class"]).partition(":")[0] for v in spec.values() if "class" in v})
         write_json(tmp / PARAMS, {
             "format": FORMAT, "version": VERSION, "name": scorer.name, "params": scorer.get_params(),
-            "signature": signature, "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+            "signature": signature, "code": code_signature(modules), "code_modules": modules,
+            "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     return path
+
+
+def code_signature(modules: list[str]) -> str | None:
+    """Hash of the source files of the modules that define a saved scorer and its state's classes: a scorer saved
+    by other code (another state layout) is refitted, never loaded half-understood. None when one is unknown."""
+    h = hashlib.sha256()
+    for name in modules:
+        if not name.startswith(ARTEFACT_MODULES):
+            return None
+        try:
+            file = importlib.util.find_spec(name).origin
+            h.update(name.encode() + Path(file).read_bytes())
+        except (ImportError, AttributeError, TypeError, OSError, ValueError):
+            return None
+    return h.hexdigest()[:20]
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
