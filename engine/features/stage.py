@@ -54,19 +54,14 @@ def train_keyword_probe(run: RunDir | str | Path, seed: int = 0) -> dict[str, An
     import numpy as np
 
     # deferred: the CNN stack pulls in torch; engine.run imports this package lazily too
-    from engine.features.probe import KeywordProbe
+    from engine.features.probe import KeywordProbe, keyword_targets
     from engine.features.table import FeatureTable
 
     run = RunDir.of(run).require_dir()
     feats = FeatureTable.load(run.features)
     kw = run.read_keywords()
-    index = {w: j for j, w in enumerate(kw.vocabulary)}
     train = [i for i in run.read_split().train if i in feats and kw.images.get(i)]
-    y = np.zeros((len(train), len(kw.vocabulary)), np.float64)
-    for r, i in enumerate(train):
-        for w, weight in kw.images[i].items():
-            if w in index:
-                y[r, index[w]] = weight
+    y = keyword_targets(train, kw.images, kw.vocabulary)
     x = np.stack([feats[i] for i in train]) if train else np.zeros((0, feats.dim))
     probe = KeywordProbe(seed=seed, vocabulary=list(kw.vocabulary)).fit(x, y)
     probs = probe.predict_proba(feats.matrix)
