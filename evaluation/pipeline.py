@@ -129,13 +129,14 @@ def export_run(run: RunDir | str | Path, echo: Echo = print) -> dict[str, Path]:
     return paths
 
 
-def features(run: RunDir | str | Path, backbone: str = "efficientnet-lite0", weights: str | Path | None = None,
+def features(run: RunDir | str | Path, backbone: str | None = None, weights: str | Path | None = None,
              batch_size: int = 32, echo: Echo = print) -> dict[str, Any]:
     """CNN features + keyword tags of every corpus image into <run>/features/."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
+    from engine.features.backbones import DEFAULT_BACKBONE
     from engine.features.stage import compute_run_features, train_keyword_probe
 
-    res = compute_run_features(run, backbone, weights, batch_size=batch_size)
+    res = compute_run_features(run, backbone or DEFAULT_BACKBONE, weights, batch_size=batch_size)
     for line in res["report"].lines():
         echo(line)
     echo(f"ImageNet tags reach {len(res['meta']['tag_keywords_reachable'])} keywords of the vocabulary")

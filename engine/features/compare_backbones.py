@@ -122,10 +122,12 @@ def time_extraction(names: Sequence[str], items: Sequence[tuple[str, Path]], bat
 
 def compare_backbones(run: RunDir | str | Path, backbones: Sequence[str] = DEFAULT_BACKBONES, k: int = 5,
                       batch_size: int = 32, speed_images: int = 96, rounds: int = 3, seed: int = 0,
+                      max_images: int | None = None,
                       cache_dir: str | Path | None = None, out: str | Path | None = None, progress: bool = True,
                       echo: Echo = print) -> Comparison:
     """Score every backbone on the run (see the module doc); writes the JSON to `out` (default
-    <run>/bench/backbones.json) and returns the comparison."""
+    <run>/bench/backbones.json) and returns the comparison. `max_images` scores every backbone on the same seeded
+    sample of the run's images (training and query images in their run proportions), for a loaded machine."""
     from engine.run import load_run_corpus
 
     backbones = list(dict.fromkeys(backbones))
@@ -136,8 +138,16 @@ def compare_backbones(run: RunDir | str | Path, backbones: Sequence[str] = DEFAU
     corpus = load_run_corpus(run)
     split, kw = run.read_split(), run.read_keywords()
     items = [(img.id, corpus.image_path(img)) for img in corpus.images]
+    n_corpus = len(items)
     train_ids = [i for i in split.train if kw.images.get(i)]
     query_ids = [i for i in split.query if kw.images.get(i)]
+    if max_images is not None and max_images < len(train_ids) + len(query_ids):
+        rng = np.random.default_rng(seed)
+        n_q = max(1, round(max_images * len(query_ids) / (len(train_ids) + len(query_ids))))
+        query_ids = sorted(rng.choice(query_ids, min(n_q, len(query_ids)), replace=False).tolist())
+        train_ids = sorted(rng.choice(train_ids, max(0, max_images - len(query_ids)), replace=False).tolist())
+        keep = set(train_ids) | set(query_ids)
+        items = [(i, p) for i, p in items if i in keep]
     if len(train_ids) < 4 or not query_ids:
         raise Img2SongError(f"{run.split}: needs training and query images with keywords "
                             f"(got {len(train_ids)} and {len(query_ids)})")
@@ -175,14 +185,15 @@ def compare_backbones(run: RunDir | str | Path, backbones: Sequence[str] = DEFAU
             probe_top1=topk_accuracy(pq, truth, 1), probe_top3=topk_accuracy(pq, truth, 3),
             probe_validation_top1=float(probe.validation_["top1"]), probe_l2=float(probe.l2_),
             nn_any=nn_any, nn_share=nn_share, nn_any_cosine=cos_any, nn_share_cosine=cos_share,
-            images_per_s=rate, speed_ratio=rate / rates[backbones[0]], corpus_seconds=len(items) / rate))
+            images_per_s=rate, speed_ratio=rate / rates[backbones[0]], corpus_seconds=n_corpus / rate))
     chance_any, chance_share = chance_agreement(query_sets, train_sets, k)
     freq: dict[str, int] = {}
     for s in train_sets:
         for w in s:
             freq[w] = freq.get(w, 0) + 1
     common = max(sorted(freq), key=lambda w: freq[w])
-    meta = {"run": str(run.path), "corpus_images": len(items), "training_images": len(train_ids),
+    meta = {"run": str(run.path), "corpus_images": n_corpus, "scored_images": len(items), "max_images": max_images,
+            "training_images": len(train_ids),
             "query_images": len(query_ids), "k": k, "batch_size": batch_size, "speed_images": len(speed_items),
             "rounds": rounds, "torch_threads": torch.get_num_threads(), "seed": seed, "baseline": backbones[0],
             "chance": {"nn_any": chance_any, "nn_share": chance_share,
@@ -224,11 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--speed-images", type=int, default=96)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--max-images", type=int, default=None, help="score on a seeded sample of this many images")
     ap.add_argument("--json", type=Path, default=None, help="output (default <run>/bench/backbones.json)")
     args = ap.parse_args(argv)
     try:
         compare_backbones(args.run, args.backbone or DEFAULT_BACKBONES, k=args.k, batch_size=args.batch_size,
-                          speed_images=args.speed_images, rounds=args.rounds, out=args.json)
+                          speed_images=args.speed_images, rounds=args.rounds, out=args.json,
+                          max_images=args.max_images)
     except Img2SongError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -9,16 +9,18 @@ from graph.common.atomic import remove_stale_temps, write_json
 from graph.rundir import RunDir
 
 
-def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet-lite0",
+def compute_run_features(run: RunDir | str | Path, backbone: str | None = None,
                          weights: str | Path | None = None, cache_dir: str | Path | None = None,
                          batch_size: int = 32, device: str = "cpu", progress: bool = True, use_cache: bool = True,
                          extract=None) -> dict[str, Any]:
     """Extract features + tags into <run>/features/ and record the stage; returns paths, report and meta.
 
     `extract` replaces extract_features (same signature), e.g. engine.features.distributed.extract_sharded; when
-    it returns None (a rank other than 0 of a sharded extraction) nothing is written here.
+    it returns None (a rank other than 0 of a sharded extraction) nothing is written here. `backbone` defaults to
+    engine.features.backbones.DEFAULT_BACKBONE.
     """
     # deferred: the CNN stack pulls in torch; engine.run imports this package lazily too
+    from engine.features.backbones import DEFAULT_BACKBONE
     from engine.features.extract import extract_features
     from engine.features.tags import ImageNetTagger
     from engine.run import load_run_corpus, run_vocabulary
@@ -27,6 +29,7 @@ def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet
     remove_stale_temps(run.features_dir)
     corpus = load_run_corpus(run)
     items = [(img.id, corpus.image_path(img)) for img in corpus.images]
+    backbone = backbone or DEFAULT_BACKBONE
     ext = (extract or extract_features)(items, backbone, weights=weights, cache_dir=cache_dir, use_cache=use_cache,
                                         batch_size=batch_size, device=device, progress=progress)
     if ext is None:
