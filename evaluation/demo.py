@@ -42,7 +42,9 @@ def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: i
     pipeline.export_run(out)
     timings["export"] = time.perf_counter() - t
 
-    t = _step("4/7 CNN features and keyword tags of every corpus image (efficientnet-lite0)")
+    from engine.features.backbones import DEFAULT_BACKBONE
+
+    t = _step(f"4/7 CNN features and keyword tags of every corpus image ({DEFAULT_BACKBONE})")
     pipeline.features(out)
     timings["features"] = time.perf_counter() - t
 

@@ -129,13 +129,14 @@ def export_run(run: RunDir | str | Path, echo: Echo = print) -> dict[str, Path]:
     return paths
 
 
-def features(run: RunDir | str | Path, backbone: str = "efficientnet-lite0", weights: str | Path | None = None,
+def features(run: RunDir | str | Path, backbone: str | None = None, weights: str | Path | None = None,
              batch_size: int = 32, echo: Echo = print) -> dict[str, Any]:
     """CNN features + keyword tags of every corpus image into <run>/features/."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
+    from engine.features.backbones import DEFAULT_BACKBONE
     from engine.features.stage import compute_run_features, train_keyword_probe
 
-    res = compute_run_features(run, backbone, weights, batch_size=batch_size)
+    res = compute_run_features(run, backbone or DEFAULT_BACKBONE, weights, batch_size=batch_size)
     for line in res["report"].lines():
         echo(line)
     echo(f"ImageNet tags reach {len(res['meta']['tag_keywords_reachable'])} keywords of the vocabulary")
@@ -181,17 +182,18 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mse", attention: bool = Tr
 
 
 def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = None, epochs: int = 12,
-                   device: str = "auto", echo: Echo = print) -> dict:
+                   device: str = "auto", echo: Echo = print, loss: str = "mse") -> dict:
     """R@K / med r of both LSTM variants on the two splits; prints the table beside the paper's."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.lstm.train import pick_device
     from evaluation.retrieval import render_markdown, retrieval_result
 
     pick_device(device)
-    res = retrieval_result(run, word_vectors=word_vectors, epochs=epochs, device=device)
+    res = retrieval_result(run, word_vectors=word_vectors, epochs=epochs, device=device, loss=loss)
     echo(render_markdown(res.metrics, res.details))
     echo(f"wrote {res.details['written']}")
-    RunDir.of(run).record("lstm-retrieval", {"word_vectors": word_vectors, "epochs": epochs, "device": device},
+    RunDir.of(run).record("lstm-retrieval", {"word_vectors": word_vectors, "epochs": epochs, "device": device,
+                                             "loss": loss},
                           {"retrieval": res.details["written"]})
     return res.metrics
 

@@ -85,3 +85,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(f"{name:34s} {sum(outcomes.values()):6d}  ({detail})")
         total = sum(sum(o.values()) for o in _FUZZ_COUNTS.values())
         terminalreporter.write_line(f"{'total':34s} {total:6d}")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a socket or to fetch weights from a hub fails the test."""
+    import socket
+
+    import torch
+
+    def refuse(*a, **k):
+        raise AssertionError("tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)

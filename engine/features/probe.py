@@ -75,6 +75,18 @@ def topk_accuracy(probs: np.ndarray, truth: Sequence[set[int]], k: int) -> float
     return float(np.mean([bool(set(t.tolist()) & s) for t, s in zip(top, truth)]))
 
 
+def keyword_targets(ids: Sequence[str], weights: dict[str, dict[str, float]],
+                    vocabulary: Sequence[str]) -> np.ndarray:
+    """[len(ids), V] keyword weights of each image in vocabulary order (words outside the vocabulary dropped)."""
+    index = {w: j for j, w in enumerate(vocabulary)}
+    y = np.zeros((len(ids), len(vocabulary)), np.float64)
+    for r, i in enumerate(ids):
+        for w, weight in weights.get(i, {}).items():
+            if w in index:
+                y[r, index[w]] = weight
+    return y
+
+
 @dataclass
 class KeywordProbe:
     """fit(features, soft keyword targets) -> self; predict_proba(features) -> calibrated keyword distribution."""

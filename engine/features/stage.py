@@ -9,16 +9,18 @@ from graph.common.atomic import remove_stale_temps, write_json
 from graph.rundir import RunDir
 
 
-def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet-lite0",
+def compute_run_features(run: RunDir | str | Path, backbone: str | None = None,
                          weights: str | Path | None = None, cache_dir: str | Path | None = None,
                          batch_size: int = 32, device: str = "cpu", progress: bool = True, use_cache: bool = True,
                          extract=None) -> dict[str, Any]:
     """Extract features + tags into <run>/features/ and record the stage; returns paths, report and meta.
 
     `extract` replaces extract_features (same signature), e.g. engine.features.distributed.extract_sharded; when
-    it returns None (a rank other than 0 of a sharded extraction) nothing is written here.
+    it returns None (a rank other than 0 of a sharded extraction) nothing is written here. `backbone` defaults to
+    engine.features.backbones.DEFAULT_BACKBONE.
     """
     # deferred: the CNN stack pulls in torch; engine.run imports this package lazily too
+    from engine.features.backbones import DEFAULT_BACKBONE
     from engine.features.extract import extract_features
     from engine.features.tags import ImageNetTagger
     from engine.run import load_run_corpus, run_vocabulary
@@ -27,6 +29,7 @@ def compute_run_features(run: RunDir | str | Path, backbone: str = "efficientnet
     remove_stale_temps(run.features_dir)
     corpus = load_run_corpus(run)
     items = [(img.id, corpus.image_path(img)) for img in corpus.images]
+    backbone = backbone or DEFAULT_BACKBONE
     ext = (extract or extract_features)(items, backbone, weights=weights, cache_dir=cache_dir, use_cache=use_cache,
                                         batch_size=batch_size, device=device, progress=progress)
     if ext is None:
@@ -54,19 +57,14 @@ def train_keyword_probe(run: RunDir | str | Path, seed: int = 0) -> dict[str, An
     import numpy as np
 
     # deferred: the CNN stack pulls in torch; engine.run imports this package lazily too
-    from engine.features.probe import KeywordProbe
+    from engine.features.probe import KeywordProbe, keyword_targets
     from engine.features.table import FeatureTable
 
     run = RunDir.of(run).require_dir()
     feats = FeatureTable.load(run.features)
     kw = run.read_keywords()
-    index = {w: j for j, w in enumerate(kw.vocabulary)}
     train = [i for i in run.read_split().train if i in feats and kw.images.get(i)]
-    y = np.zeros((len(train), len(kw.vocabulary)), np.float64)
-    for r, i in enumerate(train):
-        for w, weight in kw.images[i].items():
-            if w in index:
-                y[r, index[w]] = weight
+    y = keyword_targets(train, kw.images, kw.vocabulary)
     x = np.stack([feats[i] for i in train]) if train else np.zeros((0, feats.dim))
     probe = KeywordProbe(seed=seed, vocabulary=list(kw.vocabulary)).fit(x, y)
     probs = probe.predict_proba(feats.matrix)

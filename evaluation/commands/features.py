@@ -5,6 +5,7 @@ from pathlib import Path
 
 import typer
 
+from engine.features.backbones import DEFAULT_BACKBONE, backbone_names
 from evaluation import pipeline
 
 
@@ -12,7 +13,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("features")
     def features_cmd(
         run: Path = typer.Option(Path("runs/demo"), help="run directory"),
-        backbone: str = typer.Option("efficientnet-lite0", help="efficientnet-lite0 | vgg19"),
+        backbone: str = typer.Option(DEFAULT_BACKBONE, help=" | ".join(backbone_names())),
         weights: Path | None = typer.Option(None, help="weights file (required for vgg19; never downloaded)"),
         batch_size: int = typer.Option(32),
     ) -> None:

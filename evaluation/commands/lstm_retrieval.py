@@ -10,6 +10,7 @@ from evaluation.commands.lstm_options import Device, Epochs, Run, WordVectorsOpt
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("lstm-retrieval")
     def lstm_retrieval_cmd(run: Run, word_vectors: WordVectorsOpt = None, epochs: Epochs = 12,
-                           device: Device = "auto") -> None:
+                           device: Device = "auto",
+                           loss: str = typer.Option("mse", help="mse | cpl | mrl (paper eqs. 11-13)")) -> None:
         """R@1/5/10 and median rank (both directions, both variants) on song- and image-disjoint splits."""
-        pipeline.lstm_retrieval(run, word_vectors, epochs, device, echo=typer.echo)
+        pipeline.lstm_retrieval(run, word_vectors, epochs, device, echo=typer.echo, loss=loss)
