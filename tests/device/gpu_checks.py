@@ -1,0 +1,199 @@
+"""Checks of every CUDA path on a real GPU (issue: the GPU path on a real GPU); run by tests/device/run.sh.
+
+Not collected by pytest (no test_ prefix): CI has no GPU. Prints one JSON record per measurement and writes them
+all to $OUT/gpu_checks.json. Ceilings are measured in the same process (device-to-device copy bandwidth).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+OUT = Path(os.environ.get("OUT", "/tmp/out"))
+RESULTS: list[dict] = []
+BYTES_PER_EDGE = lambda d, k: 2 * (k + 2) * d * 4  # noqa: E731  DESIGN.md's model: rows read + written, fp32
+
+
+def record(**kw) -> None:
+    RESULTS.append(kw)
+    print(json.dumps(kw), flush=True)
+    (OUT / "gpu_checks.json").write_text(json.dumps(RESULTS, indent=1))
+
+
+def copy_bandwidth() -> float:
+    """Bytes/s of a device-to-device copy (read + write counted), the measured memory ceiling."""
+    x = torch.empty(2 * 1024**3 // 4, device="cuda")
+    y = torch.empty_like(x)
+    for _ in range(3):
+        y.copy_(x)
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(10):
+        y.copy_(x)
+    torch.cuda.synchronize()
+    bw = 10 * 2 * x.numel() * 4 / (time.perf_counter() - t)
+    del x, y
+    return bw
+
+
+def bench_line(bw: float, which: str) -> None:
+    from engine.bench import bench_graphs, measure
+
+    sizes = {"ref": [], "10M": [10_000_000]}[which]
+    graph = next(bench_graphs(sizes, reference_graph=not sizes, seed=0))
+    for label in ("triton", "triton-fused"):
+        for bs in (262_144, 1_048_576):
+            for be, nw in ((32, 4), (16, 4), (64, 8)):
+                try:
+                    r = measure(label, graph, dim=128, device="cuda", target_s=1.0, batch_size=bs,
+                                config={"block_edges": be, "num_warps": nw})
+                except Exception as e:  # noqa: BLE001 - a failed config is a finding, not the end of the run
+                    record(kind="line", graph=graph.name, impl=label, batch=bs, block_edges=be, error=repr(e))
+                    continue
+                share = r.edges_per_s * BYTES_PER_EDGE(128, 5) / bw
+                record(kind="line", graph=graph.name, edges=r.edges, impl=label, batch=bs, block_edges=be,
+                       num_warps=nw, samples=r.samples, seconds=round(r.seconds, 3),
+                       edges_per_s=round(r.edges_per_s), roofline_share_measured_bw=round(share, 3),
+                       roofline_share_4p8TBs=round(r.edges_per_s * BYTES_PER_EDGE(128, 5) / 4.8e12, 3))
+
+
+def _rank_auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """ROC AUC from ranks (ties one half): P(score of a held-out edge > score of a non-edge)."""
+    from scipy.stats import rankdata
+
+    r = rankdata(np.concatenate([pos, neg]))
+    return float((r[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def _edge_scores(m, e: np.ndarray) -> np.ndarray:
+    """max(c_b·u_a, c_a·u_b): an undirected edge scored by the model's second-order edge probability."""
+    u, c = m.vertex_[2], m.context_[2]
+    a, b = (torch.as_tensor(e[:, i].astype(np.int64), device=u.device) for i in (0, 1))
+    return torch.maximum((u[a] * c[b]).sum(1), (u[b] * c[a]).sum(1)).cpu().numpy()
+
+
+def line_quality(samples: int = 50_000_000) -> None:
+    """Held-out link prediction on the 1.25M-edge bench graph (order 2, d=128, K=5): score = σ(c_j·u_i), the model's
+    own edge probability; every GPU path with the same samples, so fused (Hogwild) vs exact is at equal work."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1].parent))
+    from engine.bench import bench_graphs
+    from engine.line.model import LINE
+    from tests.line_contract import link_split
+
+    net = next(bench_graphs([], reference_graph=True, seed=0)).network
+    t = time.perf_counter()
+    train, pos, neg = link_split(net, frac=0.05, seed=0)
+    print(f"link split {time.perf_counter() - t:.1f} s: {len(pos)} held-out edges, {len(neg)} non-edges", flush=True)
+    for impl, bs in (("reference", None), ("triton", None), ("triton-fused", None), ("triton-fused", 1_048_576)):
+        for seed in (0, 1):
+            t = time.perf_counter()
+            m = LINE(dim=128, order=2, samples=samples, impl=impl, device="cuda", batch_size=bs, seed=seed,
+                     progress=False).fit(train)
+            torch.cuda.synchronize()
+            dt = time.perf_counter() - t
+            auc = _rank_auc(_edge_scores(m, pos), _edge_scores(m, neg))
+            record(kind="line_quality", impl=impl, batch=bs or "default", seed=seed, samples=samples,
+                   fit_seconds=round(dt, 2), auc=round(auc, 4),
+                   finite=bool(torch.isfinite(m.vertex_[2]).all() and torch.isfinite(m.context_[2]).all()))
+
+
+def bench_features() -> None:
+    from engine.features.extract import extract_features
+
+    rows = [json.loads(x) for x in Path("data/starter/images.jsonl").read_text().splitlines() if x.strip()]
+    items = [(r["id"], str(Path("data/starter") / r["file"])) for r in rows]
+    for device, n, bs, workers in (("cpu", 64, 32, 0), ("cuda", len(items), 128, 8)):
+        sub = items[:n]
+        torch.set_num_threads(16 if device == "cpu" else 4)
+        if device == "cuda":
+            extract_features(sub[:128], device=device, use_cache=False, batch_size=bs, num_workers=workers,
+                             progress=False)  # warm-up (cuDNN autotune, weights to the device)
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        ex = extract_features(sub, device=device, use_cache=False, batch_size=bs, num_workers=workers,
+                              progress=False)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t
+        record(kind="features", device=device, images=len(sub), computed=ex.report.computed, seconds=round(dt, 2),
+               images_per_s=round(len(sub) / dt, 1), batch=bs, workers=workers)
+        if device == "cpu":
+            cpu_feats = ex.features
+    gpu = ex.features
+    idx = [gpu.ids.index(i) for i in cpu_feats.ids]
+    diff = float(np.abs(gpu.vectors[idx] - cpu_feats.vectors).max())
+    record(kind="features_parity", max_abs_diff_cuda_vs_cpu=diff, images=len(idx))
+    # forward alone on the GPU (the ceiling of the stage once decoding keeps up)
+    from engine.features.backbones import get_backbone
+
+    bb = get_backbone("efficientnet-lite0").to("cuda").eval()
+    x = torch.randn(256, 3, 224, 224, device="cuda")
+    with torch.inference_mode():
+        for _ in range(3):
+            bb(x)
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(10):
+            bb(x)
+        torch.cuda.synchronize()
+    record(kind="features_forward_only", device="cuda", images_per_s=round(2560 / (time.perf_counter() - t)))
+
+
+def bench_song_lists(n_images: int = 100_000, n_songs: int = 1_000_000, dim: int = 128, m: int = 20) -> None:
+    """Every training image's m nearest songs (Euclidean on NE vectors), blocked on the GPU; exact check on rows."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    songs = torch.randn(n_songs, dim, device="cuda", generator=g)
+    imgs = torch.randn(n_images, dim, device="cuda", generator=g)
+    sn = (songs * songs).sum(1)
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    out_d = torch.empty(n_images, m, device="cuda")
+    out_i = torch.empty(n_images, m, dtype=torch.int64, device="cuda")
+    block = 4096
+    torch.backends.cuda.matmul.allow_tf32 = False  # exact fp32 distances
+    for s in range(0, n_images, block):
+        q = imgs[s:s + block]
+        d2 = sn[None, :] - 2.0 * (q @ songs.T) + (q * q).sum(1, keepdim=True)
+        vals, idx = torch.topk(d2, m, dim=1, largest=False, sorted=True)
+        out_d[s:s + block], out_i[s:s + block] = vals, idx
+    torch.cuda.synchronize()
+    dt = time.perf_counter() - t
+    rows = np.random.default_rng(0).choice(n_images, 50, replace=False)
+    s64, q64 = songs.double().cpu().numpy(), imgs[rows].double().cpu().numpy()
+    agree = 0
+    for j, r in enumerate(rows):
+        d = ((s64 - q64[j]) ** 2).sum(1)
+        agree += len(set(np.argsort(d, kind="stable")[:m]) & set(out_i[r].cpu().numpy()))
+    record(kind="song_lists", device="cuda", images=n_images, songs=n_songs, dim=dim, m=m, seconds=round(dt, 2),
+           flop=2.0 * n_images * n_songs * dim, tflops=round(2.0 * n_images * n_songs * dim / dt / 1e12, 1),
+           exact_overlap_50_rows=agree / (50 * m))
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    steps = sys.argv[1:] or ["env", "line-ref", "line-10M", "line-quality", "features", "song-lists"]
+    if "env" in steps:
+        import triton
+
+        record(kind="env", torch=torch.__version__, triton=triton.__version__, gpu=torch.cuda.get_device_name(0),
+               python=sys.version.split()[0])
+    bw = copy_bandwidth()
+    record(kind="copy_bandwidth", bytes_per_s=round(bw), tb_per_s=round(bw / 1e12, 2))
+    for step, fn in (("line-ref", lambda: bench_line(bw, "ref")), ("line-10M", lambda: bench_line(bw, "10M")),
+                     ("line-quality", line_quality), ("features", bench_features),
+                     ("song-lists", bench_song_lists)):
+        if step in steps:
+            t = time.perf_counter()
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 - report and go on to the next check
+                import traceback
+
+                traceback.print_exc()
+                record(kind="error", step=step, error=repr(e))
+            print(f"[{step}] {time.perf_counter() - t:.1f} s", flush=True)
