@@ -138,7 +138,17 @@ def bench_features() -> None:
     gpu = ex.features
     idx = [gpu.ids.index(i) for i in cpu_feats.ids]
     diff = float(np.abs(gpu.vectors[idx] - cpu_feats.vectors).max())
-    record(kind="features_parity", max_abs_diff_cuda_vs_cpu=diff, images=len(idx))
+    scale = float(np.abs(cpu_feats.vectors).max())
+    record(kind="features_parity", tf32=torch.backends.cudnn.allow_tf32, max_abs_diff_cuda_vs_cpu=diff,
+           max_abs_feature=scale, images=len(idx))
+    was = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False  # full fp32 convolutions: how close the GPU comes to the CPU's numbers
+    try:
+        strict = extract_features(items[:64], device="cuda", use_cache=False, batch_size=64, progress=False).features
+    finally:
+        torch.backends.cudnn.allow_tf32 = was
+    record(kind="features_parity", tf32=False, images=64,
+           max_abs_diff_cuda_vs_cpu=float(np.abs(strict.vectors - cpu_feats.vectors).max()))
     # forward alone on the GPU (the ceiling of the stage once decoding keeps up)
     from engine.features.backbones import get_backbone
 
