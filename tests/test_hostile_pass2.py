@@ -1,0 +1,81 @@
+"""Regression tests for the second hostile-input pass (issue 22), named by its case numbers.
+
+Service cases run against a real server subprocess on loopback (tests/test_serve.py's `served` run and launcher).
+"""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from evaluation.cli import main
+from evaluation.serve.bench import bench_serve
+from evaluation.serve.client import Client, free_port
+from graph.common.errors import Img2SongError
+from tests.test_serve import served  # noqa: F401  (the module-scoped server fixture)
+
+
+def _errors_counted(client: Client, kind: str) -> float:
+    text = client.get("/metrics").body.decode()
+    line = next((x for x in text.splitlines() if x.startswith(f'img2song_errors_total{{kind="{kind}"}}')), None)
+    return float(line.split()[-1]) if line else 0.0
+
+
+@pytest.mark.parametrize("method, path, status, kind", [
+    ("GET", "/no/such/route", 404, "not_found"),
+    ("GET", "/recommend", 405, "method_not_allowed"),
+    ("DELETE", "/healthz", 405, "method_not_allowed"),
+])
+def test_case15_routing_errors_answer_json_error_and_are_counted(served, method, path, status, kind):  # noqa: F811
+    _, client, _ = served
+    before = _errors_counted(client, kind)
+    r = client.request(method, path)
+    assert r.status == status, r.body
+    doc = r.json()
+    assert doc["error"] == kind and doc["detail"]
+    assert _errors_counted(client, kind) == before + 1
+
+
+def test_case15_malformed_multipart_is_a_counted_json_400(served):  # noqa: F811
+    _, client, _ = served
+    before = _errors_counted(client, "bad_request")
+    body = b"--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\nabc\r\n--xyz--\r\n"
+    r = client.request("POST", "/recommend", body, {"Content-Type": "multipart/form-data"})  # no boundary
+    assert r.status == 400, r.body
+    doc = r.json()
+    assert doc["error"] == "bad_request" and "boundary" in doc["detail"].lower()
+    assert _errors_counted(client, "bad_request") == before + 1
+
+
+def test_case17_song_ids_with_a_slash_reach_the_song_route(served):  # noqa: F811
+    _, client, _ = served
+    r = client.get("/songs/some/nested/id")
+    assert r.status == 404, r.body
+    doc = r.json()
+    assert doc["error"] == "unknown_song" and "some/nested/id" in doc["detail"]  # the route, not a routing 404
+    known = client.get("/healthz").json()
+    assert known  # the server still answers
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--port", "99999"), ("--port", "0"), ("--max-k", "0"), ("--workers", "0"), ("--torch-threads", "0"),
+    ("--log-level", "bogus"), ("--queue", "-1"), ("--deadline", "0"), ("--max-upload-mb", "0"), ("--max-pixels", "0"),
+])
+def test_case09_case14_serve_option_values_are_checked_before_anything_loads(capsys, tmp_path, option, value):
+    code = main(["serve", "--run", str(tmp_path / "no-such-run"), option, value])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert option in err and "Traceback" not in err
+
+
+def test_case12_bench_serve_against_a_dead_url_is_one_clear_error(served, capsys):  # noqa: F811
+    run, _, _ = served
+    port = free_port()
+    with socket.socket() as s:  # nothing listens there (the port was free a moment ago and is not bound now)
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    with pytest.raises(Img2SongError, match=f"127.0.0.1:{port}: no server answers there"):
+        bench_serve(run, url=f"http://127.0.0.1:{port}", requests=3, seconds=1, cli_runs=0, echo=lambda _: None)
+    code = main(["bench", "serve", "--run", str(run), "--url", f"http://127.0.0.1:{port}", "--cli-runs", "0",
+                 "--requests", "3"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no server answers there" in err and "Traceback" not in err
