@@ -79,3 +79,50 @@ def test_case12_bench_serve_against_a_dead_url_is_one_clear_error(served, capsys
                  "--requests", "3"])
     err = capsys.readouterr().err
     assert code == 2 and "no server answers there" in err and "Traceback" not in err
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke showpage\n%%EOF\n"
+
+
+def test_case02_postscript_upload_never_reaches_ghostscript(tmp_path, monkeypatch):
+    """A stand-in `gs` first on PATH records any call; an EPS upload is refused as not_an_image without it."""
+    from engine.features.photo import PhotoError, decode_photo
+
+    marker = tmp_path / "gs-was-run"
+    gs = tmp_path / "bin" / "gs"
+    gs.parent.mkdir()
+    gs.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    gs.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{gs.parent}:{__import__('os').environ['PATH']}")
+    with pytest.raises(PhotoError) as e:
+        decode_photo(EPS, name="evil.eps")
+    assert e.value.kind == "not_an_image" and "evil.eps" in str(e.value)
+    assert not marker.exists()
+
+
+def test_case02_postscript_corpus_image_is_refused_by_the_corpus_reader(tmp_path):
+    from graph.common.errors import CorpusError
+    from graph.corpus_files import probe_image
+
+    p = tmp_path / "a.png"
+    p.write_bytes(EPS)
+    with pytest.raises(CorpusError, match="images.jsonl.*supported format"):
+        probe_image(p, "images.jsonl", 3)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_case20_outputs_follow_the_umask(tmp_path, umask):
+    import os
+
+    from graph.common.atomic import atomic_dir, atomic_path
+
+    old = os.umask(umask)
+    try:
+        with atomic_path(tmp_path / "out.json") as tmp:
+            tmp.write_text("{}")
+        with atomic_dir(tmp_path / "outdir") as d:
+            (d / "x").write_text("1")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "outdir").stat().st_mode & 0o777 == 0o777 & ~umask
