@@ -126,3 +126,45 @@ def test_case20_outputs_follow_the_umask(tmp_path, umask):
         os.umask(old)
     assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (tmp_path / "outdir").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_case03_nan_in_an_experiment_file_is_refused_naming_the_key(tmp_path):
+    from evaluation.experiment import load_experiment
+
+    f = tmp_path / "exp.toml"
+    f.write_text("k = 10\n[scorers.ne]\n[scorers.km]\nmin_tag_mass = nan\n")
+    with pytest.raises(Img2SongError, match=r"exp.toml: key 'scorers.km.min_tag_mass' is nan"):
+        load_experiment(f)
+    f.write_text("ns = [0, inf]\n")
+    with pytest.raises(Img2SongError, match=r"key 'ns\[1\]' is inf"):
+        load_experiment(f)
+
+
+def test_case06_build_graph_refuses_an_out_inside_the_corpus(capsys, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "songs.jsonl").write_text("")
+    before = sorted(p.name for p in corpus.iterdir())
+    for out in (corpus, corpus / "run"):
+        code = main(["build-graph", "--corpus", str(corpus), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and "inside the corpus" in err, err
+    assert sorted(p.name for p in corpus.iterdir()) == before  # nothing written into it
+
+
+def test_case14_pop_pool_must_be_positive(tmp_path):
+    from engine.scorers.base import Query
+    from engine.scorers.pop import POPScorer
+    from tests.scorer_contract import tiny_training_set
+
+    data = tiny_training_set(tmp_path)
+    for pool in (0, -3, 2.5, True):
+        with pytest.raises(Img2SongError, match="'pool' must be an integer >= 1"):
+            POPScorer(pool=pool).fit(data)
+    assert len(POPScorer(pool=1).fit(data).recommend(Query(), k=3)) == 1  # a pool of one answers one song
+
+
+def test_case14_related_n_must_be_positive(capsys):
+    code = main(["related", "月", "--n", "-1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--n" in err
