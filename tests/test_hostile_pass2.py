@@ -4,6 +4,7 @@ Service cases run against a real server subprocess on loopback (tests/test_serve
 """
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -168,3 +169,57 @@ def test_case14_related_n_must_be_positive(capsys):
     code = main(["related", "月", "--n", "-1"])
     err = capsys.readouterr().err
     assert code == 2 and "--n" in err
+
+
+def _mini_corpus(root, songs: list[str], images: list[str] | None = None):
+    import json
+
+    (root / "images").mkdir(parents=True)
+    from PIL import Image as PILImage
+
+    PILImage.new("RGB", (8, 8)).save(root / "images" / "a.png")
+    (root / "songs.jsonl").write_text("".join(s + "\n" for s in songs), encoding="utf-8")
+    rows = images if images is not None else [json.dumps({"id": "img1", "file": "images/a.png", "tags": ["moon"]})]
+    (root / "images.jsonl").write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("raw_id, message", [
+    ('"s1\\u0000"', "control character U+0000"), ('"s\\nx"', "control character U+000A"),
+    ('"s\\ud800"', "lone surrogate"),
+])
+def test_case05_ids_with_nul_newline_or_lone_surrogate_name_file_line_field(tmp_path, raw_id, message):
+    from graph.common.errors import CorpusError
+    from graph.corpus import load_corpus
+
+    root = _mini_corpus(tmp_path / "c", ['{"id": "ok", "title": "t", "lyrics": "月光", "language": "zh"}',
+                                         '{"id": ' + raw_id + ', "title": "t", "lyrics": "月", "language": "zh"}'])
+    with pytest.raises(CorpusError, match=rf"songs.jsonl:2: field 'id' .*{re.escape(message)}"):
+        load_corpus(root)
+
+
+def test_case05_lone_surrogate_in_a_tag_names_the_field(tmp_path):
+    from graph.common.errors import CorpusError
+    from graph.corpus import load_corpus
+
+    root = _mini_corpus(tmp_path / "c", ['{"id": "ok", "title": "t", "lyrics": "月光", "language": "zh"}'],
+                        ['{"id": "i1", "file": "images/a.png", "tags": ["moon", "x\\udfff"]}'])
+    with pytest.raises(CorpusError, match=r"images.jsonl:1: field 'tags' .*lone surrogate"):
+        load_corpus(root)
+
+
+def test_case21_comments_only_keywords_file_and_fifo_say_what_they_are(tmp_path):
+    import os
+
+    from graph.common.errors import CorpusError
+    from graph.corpus import load_corpus
+
+    root = _mini_corpus(tmp_path / "c", ['{"id": "ok", "title": "t", "lyrics": "月光", "language": "zh"}'])
+    (root / "keywords.txt").write_text("# only a comment\n\n")
+    with pytest.raises(CorpusError, match=r"keywords.txt.*lists no keywords"):
+        load_corpus(root)
+    (root / "keywords.txt").unlink()
+    (root / "songs.jsonl").unlink()
+    os.mkfifo(root / "songs.jsonl")
+    with pytest.raises(CorpusError, match=r"songs.jsonl.*is not a regular file"):
+        load_corpus(root)
