@@ -223,3 +223,27 @@ def test_case21_comments_only_keywords_file_and_fifo_say_what_they_are(tmp_path)
     os.mkfifo(root / "songs.jsonl")
     with pytest.raises(CorpusError, match=r"songs.jsonl.*is not a regular file"):
         load_corpus(root)
+
+
+def test_case07_corpus_text_has_size_limits(tmp_path):
+    import json
+
+    from graph.common.errors import CorpusError
+    from graph.corpus import MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_LYRICS_CHARS, load_corpus
+
+    ok = '{"id": "ok", "title": "t", "lyrics": "月光", "language": "zh"}'
+    huge = json.dumps({"id": "big", "title": "t", "lyrics": "月" * (MAX_LYRICS_CHARS + 1), "language": "zh"})
+    root = _mini_corpus(tmp_path / "c", [ok, huge])
+    c = load_corpus(root)
+    assert [s.id for s in c.songs] == ["ok"] and c.report.skipped  # counted, not silently dropped
+    assert any("over" in reason for reason in c.report.skipped)
+    (root / "keywords.txt").write_text("月\n" + "长" * (MAX_KEYWORD_CHARS + 1) + "\n")
+    with pytest.raises(CorpusError, match=r"keywords.txt:2: .*over the limit of 64"):
+        load_corpus(root)
+    (root / "keywords.txt").write_text("".join(f"w{i}\n" for i in range(MAX_KEYWORDS + 1)))
+    with pytest.raises(CorpusError, match=rf"keywords.txt:{MAX_KEYWORDS + 1}: more than {MAX_KEYWORDS} keywords"):
+        load_corpus(root)
+    (root / "keywords.txt").unlink()
+    (root / "songs.jsonl").write_text(json.dumps({"id": "x" * 5000, "title": "t", "lyrics": "月", "language": "zh"}))
+    with pytest.raises(CorpusError, match=r"songs.jsonl:1: field 'id' is 5000 characters long"):
+        load_corpus(root)
