@@ -247,3 +247,16 @@ def test_case07_corpus_text_has_size_limits(tmp_path):
     (root / "songs.jsonl").write_text(json.dumps({"id": "x" * 5000, "title": "t", "lyrics": "月", "language": "zh"}))
     with pytest.raises(CorpusError, match=r"songs.jsonl:1: field 'id' is 5000 characters long"):
         load_corpus(root)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--negative", "1000000000", "'negative' must be an integer in 0..1000"),
+    ("--dim", "100000000", "'dim' must be at most 4096"),
+])
+def test_case09_train_option_values_are_refused_before_training(capsys, tmp_path, option, value, message):
+    edges = tmp_path / "g.txt"
+    edges.write_text("a b 1\nb c 1\nc a 1\n")
+    code = main(["train", "--edgelist", str(edges), "--out", str(tmp_path / "out"), option, value])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "out" / "embeddings.npz").exists()
