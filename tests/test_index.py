@@ -95,7 +95,7 @@ def test_song_lists_are_prefixes_of_exact_knn(tmp_path):
     rng = np.random.default_rng(5)
     images = rng.integers(0, 3, size=(60, 4)).astype(np.float32)  # many ties: order must follow (distance, row)
     songs = rng.integers(0, 3, size=(200, 4)).astype(np.float32)
-    lists = SongLists(m=6, batch=7).fit(images, songs, rows=[0, 5, 9])
+    lists = SongLists(m=6, batch=7, song_block=11).fit(images, songs, rows=[0, 5, 9])
     assert lists.done_.sum() == 3
     for n in (3, 6, 15):  # 15 > m: computed on demand
         got = lists.get(np.arange(60), n)
@@ -108,6 +108,18 @@ def test_song_lists_are_prefixes_of_exact_knn(tmp_path):
     loaded = SongLists.load(tmp_path)
     np.testing.assert_array_equal(loaded.index_, lists.index_)
     np.testing.assert_array_equal(loaded.get([4], 10)[4][1], knn(images[4:5], songs, 10)[1][0])
+
+
+def test_song_lists_full_blocked_build_equals_a_full_sort():
+    """Every row built in blocks (7 images x 13 songs) equals a float64 full sort by (distance, song row)."""
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 3, size=(40, 3)).astype(np.float32)
+    songs = rng.integers(0, 3, size=(90, 3)).astype(np.float32)
+    lists = SongLists(m=9, batch=7, song_block=13, device="cpu").fit(images, songs, progress=True)
+    d2 = ((images[:, None, :].astype(np.float64) - songs[None]) ** 2).sum(-1)
+    expect = np.stack([np.lexsort((np.arange(len(songs)), row))[:9] for row in d2])
+    np.testing.assert_array_equal(lists.index_, expect)
+    np.testing.assert_allclose(lists.dist_, np.sqrt(np.take_along_axis(d2, expect, 1)))
 
 
 def test_keyword_index_counts_equal_substring_counts(tmp_path):
