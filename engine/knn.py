@@ -92,6 +92,17 @@ class KnnTable:
         return self._torch_norms
 
 
+def resolve_device(device: str | torch.device) -> torch.device:
+    """A torch device for the blocked top-k; a clear error for an unknown one or CUDA where there is none."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise Img2SongError(f"knn: unknown device {device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise Img2SongError(f"knn: device {device!r} asked for, but torch.cuda.is_available() is False here")
+    return dev
+
+
 def as_table(base: Any) -> KnnTable:
     """`base` itself when it is a KnnTable, else a KnnTable over it (validated now)."""
     return base if isinstance(base, KnnTable) else KnnTable(base)
@@ -109,7 +120,7 @@ def _torch_candidates(q: np.ndarray, table: KnnTable, kc: int, *, device: str | 
                       query_block: int = QUERY_BLOCK, base_block: int = BASE_BLOCK,
                       progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Blocked top-kc by float32 squared distance: one addmm per (query block, table block), running top-k."""
-    dev = torch.device(device)
+    dev = resolve_device(device)
     bt = torch.from_numpy(table.vectors).to(dev)
     bn = table.torch_norms().to(dev)
     n = len(table)
@@ -178,7 +189,7 @@ def knn(queries: np.ndarray, base: np.ndarray | KnnTable, k: int, *, method: str
     k = min(k, len(b))
     kc = min(len(b), k + margin)
     if method == "auto":  # faiss for a few queries against a large table on the CPU (serving), else blocked
-        on_cpu = torch.device(device).type == "cpu"
+        on_cpu = resolve_device(device).type == "cpu"
         method = "faiss" if on_cpu and len(q) < SMALL_BATCH and len(b) * len(q) > faiss_threshold else "torch"
     dist = np.empty((len(q), k))
     idx = np.empty((len(q), k), dtype=np.int64)

@@ -38,4 +38,18 @@ def test_cli_bench_retrieval_tiny(tmp_path, capsys):
     assert "answers equal the scan's: yes" in doc["cases"][4]["notes"]
     assert doc["build"]["image_index"] == "hnsw" and doc["build"]["ef_search"] >= 16
     assert doc["build"]["song_lists_rows"] > 0 and doc["params"]["songs"] == 3000
+    assert doc["build"]["song_lists_same_as_baseline"] is True and doc["build"]["song_lists_baseline_rows"] > 0
     assert cli_main(["bench", "retrieval", "--index", "lsh", "--songs", "10", "--images", "10"]) == 2
+
+
+def test_cli_bench_retrieval_builds_the_full_song_lists(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = cli_main(["bench", "retrieval", "--songs", "2000", "--images", "300", "--queries", "5",
+                   "--baseline-queries", "1", "--full-song-lists", "--device", "cpu", "--baseline-rows", "50",
+                   "--json", str(out)])
+    assert rc == 0
+    doc = json.loads(out.read_text())
+    b = doc["build"]
+    assert b["song_lists_full"] is True and b["song_lists_rows"] == 300 and b["song_lists_device"] == "cpu"
+    assert b["song_lists_same_as_baseline"] is True and b["song_lists_baseline_rows"] == 50
+    assert "measured" in capsys.readouterr().out

@@ -102,3 +102,13 @@ def test_auto_sends_batches_to_the_blocked_topk(monkeypatch):
 def test_block_sizes_are_validated():
     with pytest.raises(Img2SongError, match="block"):
         knn(np.eye(3), np.eye(3), 1, base_block=0)
+
+
+def test_unknown_or_missing_device_is_a_clear_error():
+    import torch
+
+    with pytest.raises(Img2SongError, match="device"):
+        knn(np.eye(3), np.eye(3), 1, method="torch", device="tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(Img2SongError, match="cuda"):
+            knn(np.eye(3), np.eye(3), 1, method="torch", device="cuda")
