@@ -8,6 +8,7 @@ import platform
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from graph.common.paths import build_root
 SOURCE = Path(__file__).with_name("csrc") / "line_cpu.cpp"
 _LOCK = threading.Lock()
 _LOADED: str | None = None
+BUILD_INFO: dict[str, float | bool | str] = {}  # after load_kernel: seconds, compiled (vs reused), library path
 
 
 def _build_root() -> Path:
@@ -76,6 +78,9 @@ def load_kernel(verbose: bool = False) -> str:
         name = f"img2song_line_cpu_{_cpu_fingerprint() if native else 'generic'}"
         build = _build_root() / name
         build.mkdir(parents=True, exist_ok=True)
+        lib = build / f"{name}.so"
+        before = lib.stat().st_mtime_ns if lib.exists() else None
+        tic = time.perf_counter()
         try:
             cpp_extension.load(name=name, sources=[str(SOURCE)], extra_cflags=flags, build_directory=str(build),
                                is_python_module=False, verbose=verbose)
@@ -83,7 +88,17 @@ def load_kernel(verbose: bool = False) -> str:
             raise Img2SongError(f"{SOURCE}: building the LINE CPU kernel failed ({e}); "
                                 "use LINE(impl='reference') or check that g++ and ninja are installed") from None
         _LOADED = name
+        after = lib.stat().st_mtime_ns if lib.exists() else None
+        BUILD_INFO.update({"seconds": time.perf_counter() - tic, "compiled": after != before, "library": str(lib)})
         return name
+
+
+def timed_load_kernel() -> dict[str, float | bool | str]:
+    """load_kernel(), and how long it took this time (0 when already loaded) and whether it compiled."""
+    if _LOADED:
+        return {"seconds": 0.0, "compiled": False, "library": str(BUILD_INFO.get("library", ""))}
+    load_kernel()
+    return dict(BUILD_INFO)
 
 
 def apply_edges(vertex: torch.Tensor, context: torch.Tensor | None, src, dst, neg, lr, order: int) -> None:
