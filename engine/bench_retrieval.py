@@ -315,8 +315,11 @@ def format_table(result: RetrievalResult, machine: dict[str, Any] | None = None)
     lines.append("build: " + "; ".join(parts) + f"; RSS at end {b.get('rss_end_mb')} MB")
     km = next((c for c in result.cases if c.name == "km/index"), None)
     if km:
-        lines.append(f"targets: KM index <= {TARGET_KM_INDEX_S} s: "
-                     f"{'met' if b.get('keyword_index_s', 1e9) <= TARGET_KM_INDEX_S else 'MISSED'}; KM p50 <= "
+        lines.append(f"targets: KM index <= {TARGET_KM_INDEX_S} s: wall "
+                     f"{'met' if b.get('keyword_index_s', 1e9) <= TARGET_KM_INDEX_S else 'MISSED'} "
+                     f"({b.get('keyword_index_s')} s), CPU "
+                     f"{'met' if b.get('keyword_index_cpu_s', 1e9) <= TARGET_KM_INDEX_S else 'MISSED'} "
+                     f"({b.get('keyword_index_cpu_s')} s); KM p50 <= "
                      f"{TARGET_KM_P50_MS} ms: {'met' if km.p50_ms <= TARGET_KM_P50_MS else 'MISSED'} "
                      f"({km.p50_ms:.3f} ms)")
     approx = next((c for c in result.cases if c.recall_at_10 is not None), None)

@@ -12,7 +12,7 @@ from engine import bench
 @pytest.fixture(scope="module")
 def tiny_records():
     return bench.run_bench([300], reference_graph=False, impls=["naive", "reference", "cpu"], threads=[1, 2],
-                           dim=16, target_s=0.05, progress=False)
+                           dim=16, target_s=0.05, progress=False, bandwidth_mib=16)
 
 
 def test_records_cover_every_impl_and_are_positive(tiny_records):
@@ -43,6 +43,20 @@ def test_json_schema_and_table(tiny_records, tmp_path):
     assert "naive" in table and "0.67M" in table and "4e8" in table and doc["machine"]["cpu"] in table
 
 
+def test_roofline_share_follows_the_stated_model(tiny_records):
+    for r in tiny_records:
+        assert r.bytes_per_edge == 2 * (5 + 2) * 16 * 4 + (4 + 5) * 64  # d=16, K=5, fp32
+        assert r.bandwidth_gbs > 0 and r.roofline_edges_per_s == pytest.approx(r.bandwidth_gbs * 1e9 /
+                                                                                r.bytes_per_edge, rel=1e-2)
+        assert r.roofline_share == pytest.approx(r.edges_per_s / r.roofline_edges_per_s)
+    table = bench.format_table(tiny_records, bench.machine_info())
+    assert "roof" in table and "bytes/edge" in table and "cpu x2" in table and "%" in table
+    from engine.roofline import bytes_per_edge, nominal_gbs
+
+    assert bytes_per_edge(128, 5) == 7744 and bytes_per_edge(128, 5, 2) == 7744 - 3584
+    assert nominal_gbs("NVIDIA H200") == 4800.0 and nominal_gbs("a CPU") is None
+
+
 def test_scaled_graph_sizes_and_bad_input():
     net = bench.scaled_graph(100_000)
     assert net.num_edges == 100_000 and net.stats()["keywords"] == 1000
@@ -51,6 +65,8 @@ def test_scaled_graph_sizes_and_bad_input():
     if not bench.torch.cuda.is_available():
         with pytest.raises(bench.Img2SongError, match="cuda"):
             bench.run_bench([300], reference_graph=False, gpu_only=True, progress=False)
+        with pytest.raises(bench.Img2SongError, match="cuda"):
+            bench.run_bench([300], reference_graph=False, device="cuda", progress=False)
 
 
 def test_cli_bench_line_writes_json(tmp_path, capsys):
