@@ -29,7 +29,8 @@ from graph.network import Network
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
 REFERENCE_GRAPH_EDGES = 1_250_000  # 100k songs x 10 keywords + 50k images x 5 keywords, 1k Zipf keywords
-CPU_IMPLS = ("naive", "reference", "cpu")
+CPU_IMPLS = ("naive", "reference", "cpu", "cpu-fp16")
+KERNEL_IMPLS = ("cpu", "cpu-fp16")  # the fused C++ kernel: measured at every --threads count
 GPU_IMPLS = ("naive", "reference", "triton", "triton-fused")
 CUDA_IMPLS = ("reference", "triton", "triton-fused")  # --device cuda
 # DESIGN.md "Performance model" (second order, d=128, K=5), printed beside every table
@@ -126,7 +127,7 @@ def measure(label: str, graph: BenchGraph, *, dim: int = 128, order: int = 2, ne
     """Warm up, run a pilot to estimate the rate, then time a run sized to take about `target_s` seconds."""
     bs = int(batch_size or LineConfig(device=device).resolved_batch_size(graph.network.num_vertices))  # as LINE.fit
     torch_threads = torch.get_num_threads()
-    if label != "cpu" and device == "cpu":
+    if label not in KERNEL_IMPLS and device == "cpu":
         torch.set_num_threads(threads)  # PyTorch baselines: intra-op threads; the C++ kernel takes its own
     try:
         return _measure(label, graph, threads=threads, dim=dim, order=order, negative=negative,
@@ -190,8 +191,8 @@ def bench_plan(impls: Sequence[str] | None, threads: Sequence[int], baseline_thr
             raise Img2SongError(f"bench: unknown impl {label!r}; known: {', '.join(sorted(known))}")
     plan: list[tuple[str, int, str]] = []
     for label in chosen:
-        if label == "cpu":
-            plan += [("cpu", int(t), "cpu") for t in threads]
+        if label in KERNEL_IMPLS:
+            plan += [(label, int(t), "cpu") for t in threads]
         elif label.startswith("triton"):
             if cuda:
                 plan.append((label, 1, "cuda"))
@@ -202,8 +203,9 @@ def bench_plan(impls: Sequence[str] | None, threads: Sequence[int], baseline_thr
     return plan
 
 
-def add_roofline(records: list[BenchRecord], value_bytes: int = 4, mib: int = 128) -> dict[str, float]:
-    """Fill each record's roofline fields; measure each (device, threads) bandwidth once, in this process."""
+def add_roofline(records: list[BenchRecord], mib: int = 128) -> dict[str, float]:
+    """Fill each record's roofline fields (16-bit tables: 2 bytes a value); measure each (device, threads)
+    bandwidth once, in this process."""
     from engine.roofline import bytes_per_edge, measure_bandwidth
 
     bw: dict[str, float] = {}
@@ -211,7 +213,7 @@ def add_roofline(records: list[BenchRecord], value_bytes: int = 4, mib: int = 12
         key = r.device if r.device.startswith("cuda") else f"cpu x{r.threads}"
         if key not in bw:
             bw[key] = measure_bandwidth(r.device, threads=r.threads if r.device == "cpu" else None, mib=mib)
-        r.bytes_per_edge = bytes_per_edge(r.dim, r.negative, value_bytes)
+        r.bytes_per_edge = bytes_per_edge(r.dim, r.negative, 2 if r.impl.endswith("fp16") else 4)
         r.bandwidth_gbs = round(bw[key] / 1e9, 2)
         r.roofline_edges_per_s = bw[key] / r.bytes_per_edge
         r.roofline_share = r.edges_per_s / r.roofline_edges_per_s
@@ -340,15 +342,16 @@ def roofline_line(records: Sequence[BenchRecord], machine: dict[str, Any] | None
     """The roofline model and the bandwidths it used, in words (engine.roofline)."""
     from engine.roofline import nominal_gbs
 
-    r = records[0]
+    r = next((x for x in records if not x.impl.endswith("fp16")), records[0])
     if r.bytes_per_edge is None:
         return "roofline: not measured"
     bws = sorted({(x.device if x.device.startswith("cuda") else f"cpu x{x.threads}", x.bandwidth_gbs,
                    x.roofline_edges_per_s) for x in records}, key=str)
     text = ", ".join(f"{k} {b:.1f} GB/s -> {_fmt_rate(c)} edges/s" for k, b, c in bws)
     nominal = nominal_gbs((machine or {}).get("gpu"))
-    return (f"roof = share of the memory roofline: {r.bytes_per_edge} bytes/edge = 2(K+2)*d*4 (rows read and "
-            f"written) + (4+K)*64 (sampling cache lines); triad bandwidth measured in this process: {text}"
+    return (f"roof = share of the memory roofline: {r.bytes_per_edge} bytes/edge = 2(K+2)*d*b (rows read and "
+            f"written, b = 4 bytes fp32, 2 for cpu-fp16) + (4+K)*64 (sampling cache lines); triad bandwidth "
+            f"measured in this process: {text}"
             + (f"; GPU nominal peak {nominal:.0f} GB/s -> {_fmt_rate(nominal * 1e9 / r.bytes_per_edge)} edges/s"
                if nominal else "") + "; >100% = hot rows served from cache")
 

@@ -134,3 +134,39 @@ class CpuImpl(LineImpl):
         torch.ops.img2song.line_train(vertex, ctx, self.edge_table, self.neg_table, order, self.negative,
                                       float(self.lr), int(t0), int(n), int(total), int(seed) & (2**63 - 1),
                                       int(self.threads))
+
+
+@register_impl("cpu-fp16")
+class CpuHalfImpl(CpuImpl):
+    """The fused kernel on float16 tables: float arithmetic, float16 storage (half the row traffic per edge).
+
+    The estimator's tables stay float32: the impl keeps float16 copies, made on first use (and again whenever the
+    float32 tables changed outside it), and writes the float16 values back into them after every call. `apply`
+    (the deterministic parity mode) runs in float32.
+    """
+
+    def __init__(self, samplers: LineSamplers, **kw):
+        super().__init__(samplers, **kw)
+        self._copies: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, int, int]] = {}
+
+    def _half(self, vertex: torch.Tensor, context: torch.Tensor, order: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (id(vertex), id(context))
+        got = self._copies.get(key)
+        if got is not None and got[2] == vertex._version and got[3] == context._version:
+            return got[0], got[1]
+        v16 = vertex.to(torch.float16)
+        c16 = v16 if order == 1 else context.to(torch.float16)
+        self._copies = {key: (v16, c16, -1, -1)}  # one pair of tables at a time
+        return v16, c16
+
+    def train(self, vertex, context, order, t0, n, total, seed):
+        if vertex.device.type != "cpu":
+            raise Img2SongError("LINE impl 'cpu-fp16' needs CPU tensors")
+        v16, c16 = self._half(vertex, context, order)
+        torch.ops.img2song.line_train(v16, c16 if order == 2 else torch.empty(0, dtype=torch.float16),
+                                      self.edge_table, self.neg_table, order, self.negative, float(self.lr), int(t0),
+                                      int(n), int(total), int(seed) & (2**63 - 1), int(self.threads))
+        vertex.copy_(v16)
+        if order == 2:
+            context.copy_(c16)
+        self._copies[(id(vertex), id(context))] = (v16, c16, vertex._version, context._version)
