@@ -29,7 +29,7 @@ from graph.network import Network
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
 REFERENCE_GRAPH_EDGES = 1_250_000  # 100k songs x 10 keywords + 50k images x 5 keywords, 1k Zipf keywords
-CPU_IMPLS = ("naive", "reference", "cpu", "cpu-fp16")
+CPU_IMPLS = ("naive", "reference", "cpu")  # cpu-fp16 on request (--impl cpu-fp16)
 KERNEL_IMPLS = ("cpu", "cpu-fp16")  # the fused C++ kernel: measured at every --threads count
 GPU_IMPLS = ("naive", "reference", "triton", "triton-fused")
 CUDA_IMPLS = ("reference", "triton", "triton-fused")  # --device cuda

@@ -87,8 +87,8 @@ def test_cli_bench_line_writes_json(tmp_path, capsys):
 
 def test_plan_per_machine_and_unknown_impl():
     cpu_plan = bench.bench_plan(None, [1, 2], 1, cuda=False)
-    assert cpu_plan == [("naive", 1, "cpu"), ("reference", 1, "cpu"), ("cpu", 1, "cpu"), ("cpu", 2, "cpu"),
-                        ("cpu-fp16", 1, "cpu"), ("cpu-fp16", 2, "cpu")]
+    assert cpu_plan == [("naive", 1, "cpu"), ("reference", 1, "cpu"), ("cpu", 1, "cpu"), ("cpu", 2, "cpu")]
+    assert bench.bench_plan(["cpu-fp16"], [1, 2]) == [("cpu-fp16", 1, "cpu"), ("cpu-fp16", 2, "cpu")]
     assert bench.bench_plan(None, [1, 2], cuda=True)[-1] == ("triton", 1, "cuda")
     assert bench.bench_plan(None, [1], gpu_only=True, cuda=True) == [
         ("naive", 1, "cuda"), ("reference", 1, "cuda"), ("triton", 1, "cuda"), ("triton-fused", 1, "cuda")]

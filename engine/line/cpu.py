@@ -96,7 +96,7 @@ def load_kernel(verbose: bool = False) -> str:
 def timed_load_kernel() -> dict[str, float | bool | str]:
     """load_kernel(), and how long it took this time (0 when already loaded) and whether it compiled."""
     if _LOADED:
-        return {"seconds": 0.0, "compiled": False, "library": str(BUILD_INFO.get("library", ""))}
+        return {"seconds": 0.0, "compiled": False, "library": str(BUILD_INFO.get("library", _LOADED))}
     load_kernel()
     return dict(BUILD_INFO)
 

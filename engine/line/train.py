@@ -56,7 +56,7 @@ def check_embeddings_record(out_dir: str | Path) -> None:
 
 def _kernel_build(cfg: LineConfig) -> dict[str, Any]:
     """Build or load the C++ kernel now when the run will use it, timed; {"seconds": 0} otherwise."""
-    if cfg.resolved_impl() != "cpu":
+    if not cfg.resolved_impl().startswith("cpu"):
         return {"seconds": 0.0, "compiled": False}
     from engine.line.cpu import timed_load_kernel
 
@@ -108,8 +108,8 @@ def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str
     rates = ", ".join(f"order {o}: {s['edges_per_s'] / 1e6:.3f}M edges/s" for o, s in model.stats_.items())
     echo(f"LINE [{model.impl_}] trained {network.num_vertices} vertices, {model.samples_} samples per order "
          f"in {fit_s:.1f} s ({rates})")
-    build = (f"C++ kernel {'compiled' if kernel['compiled'] else 'loaded'} in {float(kernel['seconds']):.1f} s"
-             if kernel["seconds"] or kernel["compiled"] else "no kernel build")
+    build = ("no C++ kernel" if not kernel.get("library") else
+             f"C++ kernel {'compiled' if kernel['compiled'] else 'loaded'} in {float(kernel['seconds']):.1f} s")
     echo(f"apart from training: {'edge list' if edgelist is not None else 'network'} read in {load_s:.1f} s; {build}")
     echo(f"wrote {emb_path} and {path}")
     return out
