@@ -17,8 +17,6 @@ from graph.common.errors import Img2SongError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # smallest normal float32: smaller weights vanish in training
-_ASCII_WS = np.zeros(256, dtype=bool)
-_ASCII_WS[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True  # what str.split() splits on below 128
 _OTHER_WS = re.compile(r"[^\S\t\n\x0b\x0c\r\x1c-\x1f ]")  # Unicode whitespace beyond ASCII's
 
 Parsed = tuple[list[str], np.ndarray, np.ndarray, np.ndarray]  # names, src int64, dst int64, weights float32
@@ -90,12 +88,16 @@ def parse_edgelist(path: str | Path) -> Parsed:
 
 def _parse_vectorised(path: Path, data: bytes, text: str) -> Parsed:
     arr = np.frombuffer(data, dtype=np.uint8)
-    ws = _ASCII_WS[arr]
-    starts = np.flatnonzero(~ws & np.concatenate(([True], ws[:-1])))  # first byte of every token
+    ws = (arr == 32) | ((arr >= 9) & (arr <= 13)) | ((arr >= 28) & (arr <= 31))  # what str.split() splits on
+    starts = np.flatnonzero(~ws[1:] & ws[:-1]) + 1  # first byte of every token
+    if len(arr) and not ws[0]:
+        starts = np.concatenate(([0], starts))
     del ws
-    line_of = np.searchsorted(np.flatnonzero(arr == 10), starts)  # 0-based line of each token
+    line_of = np.searchsorted(np.flatnonzero(arr == 10), starts)  # 0-based line of each token, ascending
     del starts
-    lines, first, fields = np.unique(line_of, return_index=True, return_counts=True)  # non-empty lines only
+    first = np.flatnonzero(np.diff(line_of, prepend=-1))  # first token of every non-empty line
+    lines = line_of[first]
+    fields = np.diff(np.append(first, len(line_of)))
     bad = np.flatnonzero((fields < 2) | (fields > 3))
     if len(bad):
         j = bad[0]
@@ -103,7 +105,6 @@ def _parse_vectorised(path: Path, data: bytes, text: str) -> Parsed:
     tokens = np.array(text.split(), dtype=object)
     if len(tokens) != len(line_of):  # cannot happen with ASCII whitespace; never trust it silently
         raise Img2SongError(f"{path}: tokenisation mismatch ({len(tokens)} vs {len(line_of)} fields)")
-    u, v = tokens[first].tolist(), tokens[first + 1].tolist()
     has_w = fields == 3
     wts = np.ones(len(first), dtype=np.float64)
     w_tok = tokens[first[has_w] + 2].tolist()
@@ -119,7 +120,10 @@ def _parse_vectorised(path: Path, data: bytes, text: str) -> Parsed:
     if len(bad):
         j = bad[0]
         _check_weight(path, int(lines[j]) + 1, float(wts[j]), tokens[first[j] + 2])
-    pairs = [x for uv in zip(u, v) for x in uv]  # u0 v0 u1 v1 ...: ids in order of first appearance
+    inter = np.empty(2 * len(first), dtype=object)
+    inter[0::2], inter[1::2] = tokens[first], tokens[first + 1]
+    pairs = inter.tolist()  # u0 v0 u1 v1 ...: ids in order of first appearance
+    del inter
     names = list(dict.fromkeys(pairs))
     lookup = dict(zip(names, range(len(names))))
     codes = np.fromiter(map(lookup.__getitem__, pairs), dtype=np.int64, count=len(pairs))
