@@ -121,6 +121,24 @@ def _torch_candidates(q: np.ndarray, table: KnnTable, kc: int, *, device: str | 
                       progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Blocked top-kc by float32 squared distance: one addmm per (query block, table block), running top-k."""
     dev = resolve_device(device)
+    if dev.type == "cuda":  # TF32 products (10-bit mantissa) would exceed the re-rank's error bound
+        with _full_fp32_matmul():
+            return _blocked(q, table, kc, dev, query_block, base_block, progress)
+    return _blocked(q, table, kc, dev, query_block, base_block, progress)
+
+
+@contextmanager
+def _full_fp32_matmul() -> Iterator[None]:
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def _blocked(q: np.ndarray, table: KnnTable, kc: int, dev: torch.device, query_block: int, base_block: int,
+             progress: bool) -> tuple[np.ndarray, np.ndarray]:
     bt = torch.from_numpy(table.vectors).to(dev)
     bn = table.torch_norms().to(dev)
     n = len(table)
