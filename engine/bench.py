@@ -345,8 +345,9 @@ def roofline_line(records: Sequence[BenchRecord], machine: dict[str, Any] | None
     r = next((x for x in records if not x.impl.endswith("fp16")), records[0])
     if r.bytes_per_edge is None:
         return "roofline: not measured"
-    bws = sorted({(x.device if x.device.startswith("cuda") else f"cpu x{x.threads}", x.bandwidth_gbs,
-                   x.roofline_edges_per_s) for x in records}, key=str)
+    bws = sorted({((x.device if x.device.startswith("cuda") else f"cpu x{x.threads}")
+                   + (" fp16" if x.impl.endswith("fp16") else ""), x.bandwidth_gbs, x.roofline_edges_per_s)
+                  for x in records}, key=str)
     text = ", ".join(f"{k} {b:.1f} GB/s -> {_fmt_rate(c)} edges/s" for k, b, c in bws)
     nominal = nominal_gbs((machine or {}).get("gpu"))
     return (f"roof = share of the memory roofline: {r.bytes_per_edge} bytes/edge = 2(K+2)*d*b (rows read and "
