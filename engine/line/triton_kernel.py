@@ -157,12 +157,16 @@ def check_device(device: torch.device | str) -> None:
 
 def launch_config(dim: int, on_gpu: bool, block_edges: int | None = None,
                   num_warps: int | None = None) -> tuple[int, int, int]:
-    """(BLOCK_E, BLOCK_D, num_warps): a 4096-float row tile on GPU (32 edges at d=128); bigger when interpreted."""
+    """(BLOCK_E, BLOCK_D, num_warps): a 2048-float row tile on GPU (16 edges at d=128); bigger when interpreted.
+
+    Why 2048: on an H200 (second order, d=128, K=5, Hogwild batches) 16-edge tiles ran 4.8e8 edges/s, 32-edge tiles
+    3.2e8 and 64-edge tiles 2.8e8 (tests/device/gpu_checks.py): smaller tiles keep more programs in flight to hide
+    the random row reads."""
     if not 1 <= dim <= MAX_DIM:
         raise Img2SongError(f"the Triton LINE kernel supports 1 <= dim <= {MAX_DIM}, got {dim}")
     block_d = triton.next_power_of_2(dim)
     if block_edges is None:
-        block_edges = max(1, 4096 // block_d) if on_gpu else 256
+        block_edges = max(1, 2048 // block_d) if on_gpu else 256
     if num_warps is None:
         num_warps = 4 if block_edges * block_d <= 4096 else 8
     return triton.next_power_of_2(block_edges), block_d, num_warps
