@@ -165,8 +165,9 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mse", attention: bool = Tr
     pick_device(device)  # a missing GPU is an error now, not after the word vectors
     r = RunDir.of(run)
     data = load_training_set(r)
-    if word_vectors is None:  # train the lyric vectors once per run and keep them
-        run_word_vectors(data, song_tokens(data), keep=True)
+    if word_vectors is None and data.word_vectors is None:  # train the lyric vectors once per run and keep them
+        data.word_vectors = run_word_vectors(data, song_tokens(data))
+        data.word_vectors.save(r.word_vectors)
     scorer = LSTMScorer(attention=attention, loss=loss, word_vectors=str(word_vectors) if word_vectors else None,
                         epochs=epochs, device=device, reuse=False, progress=progress).fit(data)
     path = scorer.model_.save(r.lstm_checkpoint(attention))
@@ -271,18 +272,19 @@ def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: st
 
     The scorer is loaded from <run>/scorers/<name>/ (fitted and saved there first when missing or stale)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
-    from engine.run import load_training_set, photo_queries
+    from engine.run import load_run_corpus, load_training_set, photo_queries
     from engine.scorers.fitted import load_or_fit
 
     if k < 1:
         raise Img2SongError(f"--k must be at least 1, got {k}")
-    data = load_training_set(run)
+    corpus = load_run_corpus(run)
+    data = load_training_set(run, corpus)
     fitted = load_or_fit(run, scorer, data=data)
     if fitted.status != "loaded":
         echo(f"scorer {scorer}: {fitted.status}, saved to {fitted.path}")
     model = fitted.scorer
     out = []
-    for img, q in zip(images, photo_queries(run, list(images), data)):
+    for img, q in zip(images, photo_queries(run, list(images), data, corpus=corpus)):
         recs = model.recommend(q, k)
         echo(f"{img}  [{scorer}]" + (f"  keywords: {', '.join(q.keywords)}" if q.keywords else ""))
         for rank, rec in enumerate(recs, start=1):
