@@ -249,11 +249,16 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
 
 
 def fit_scorers(run: RunDir | str | Path, names: Sequence[str] = ("ne", "km", "pop"),
-                params: dict[str, dict[str, Any]] | None = None, refit: bool = False, echo: Echo = print) -> dict:
-    """Fit each scorer on the run once and save it into <run>/scorers/<name>/ (a current saved one is kept)."""
+                params: dict[str, dict[str, Any]] | None = None, refit: bool = False, echo: Echo = print,
+                scorer_modules: Sequence[str] = ()) -> dict:
+    """Fit each scorer on the run once and save it into <run>/scorers/<name>/ (a current saved one is kept);
+    `scorer_modules` register the user's own scorers (imported first)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.run import load_training_set
     from engine.scorers.fitted import load_or_fit, stale_reason
+    from evaluation.experiment import import_scorer_modules
+
+    import_scorer_modules(scorer_modules)
 
     r = RunDir.of(run).require_dir()
     stale = {n: refit or stale_reason(r, n, (params or {}).get(n)) is not None for n in names}
@@ -267,14 +272,17 @@ def fit_scorers(run: RunDir | str | Path, names: Sequence[str] = ("ne", "km", "p
 
 
 def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: str = "ne", k: int = 10,
-              echo: Echo = print) -> list[list[Any]]:
+              echo: Echo = print, scorer_modules: Sequence[str] = ()) -> list[list[Any]]:
     """Top-k songs for each photo (file or corpus image id), printed with title, artist, first line, reason.
 
-    The scorer is loaded from <run>/scorers/<name>/ (fitted and saved there first when missing or stale)."""
+    The scorer is loaded from <run>/scorers/<name>/ (fitted and saved there first when missing or stale);
+    `scorer_modules` register the user's own scorers (imported first)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.run import load_run_corpus, load_training_set, photo_queries
     from engine.scorers.fitted import load_or_fit
+    from evaluation.experiment import import_scorer_modules
 
+    import_scorer_modules(scorer_modules)
     if k < 1:
         raise Img2SongError(f"--k must be at least 1, got {k}")
     corpus = load_run_corpus(run)

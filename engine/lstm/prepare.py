@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.lstm.wordvectors import WordVectors, load_word_vectors, train_word_vectors
 from engine.inputs import TrainingSet
+from engine.lstm.wordvectors import WordVectors, load_word_vectors, train_word_vectors
 from graph.common.errors import Img2SongError
 
 

@@ -1,6 +1,8 @@
 """A fitted scorer as one directory (as implicit's models save and load): what it is, and what it learned.
 
-    params.json   {"format", "version", "name", "params": constructor parameters, "signature", "saved_at"}
+    params.json   {"format", "version", "name", "params": constructor parameters, "signature" (the inputs'),
+                  "code" (hash of the source of "code_modules": every first-party module the class imports,
+                  transitively, see staleness.py), "saved_at"}
     state.json    one entry per fitted attribute: a JSON value, or where its data lies
     arrays.npz    the numpy arrays of the state, and the fields of its id -> vector tables (uncompressed: a
                   service loads it at start-up)
@@ -12,9 +14,7 @@ the registry by name and answers exactly as the fitted one did; `Scorer.save` / 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import importlib
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.scorers.base import SCORERS, Scorer
+from engine.scorers.staleness import code_modules, code_signature
 from engine.vectors import KeyedTable
 from graph.common.atomic import atomic_dir, write_json
 from graph.common.errors import Img2SongError
@@ -57,6 +58,11 @@ def _encode(attr: str, value: Any, tmp: Path, arrays: dict[str, np.ndarray]) -> 
     if json.loads(text) != value:  # tuples, non-string keys, NaN: would not come back as they were
         raise Img2SongError(f"cannot save attribute {attr!r}: {type(value).__name__} does not survive JSON")
     return {"json": value}
+
+
+def scorer_code_modules(cls: type, state_modules: list[str] = ()) -> list[str]:
+    """Every first-party module the scorer class and its state's classes import, transitively (staleness.py)."""
+    return code_modules(cls.__module__, roots=[m for m in state_modules if m != cls.__module__])
 
 
 def _class_path(value: Any) -> str:
@@ -108,28 +114,13 @@ def save_scorer(scorer: Scorer, path: str | Path, signature: str | None = None) 
         spec = {attr: _encode(attr, value, tmp, arrays) for attr, value in state.items()}
         np.savez(tmp / ARRAYS, **arrays)
         write_json(tmp / STATE, spec)
-        modules = sorted({c.__module__ for c in type(scorer).__mro__ if c.__module__.startswith(ARTEFACT_MODULES)}
-                         | {str(v["class"]).partition(":")[0] for v in spec.values() if "class" in v})
+        modules = scorer_code_modules(type(scorer), [str(v["class"]).partition(":")[0] for v in spec.values()
+                                                     if "class" in v])
         write_json(tmp / PARAMS, {
             "format": FORMAT, "version": VERSION, "name": scorer.name, "params": scorer.get_params(),
             "signature": signature, "code": code_signature(modules), "code_modules": modules,
             "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     return path
-
-
-def code_signature(modules: list[str]) -> str | None:
-    """Hash of the source files of the modules that define a saved scorer and its state's classes: a scorer saved
-    by other code (another state layout) is refitted, never loaded half-understood. None when one is unknown."""
-    h = hashlib.sha256()
-    for name in modules:
-        if not name.startswith(ARTEFACT_MODULES):
-            return None
-        try:
-            file = importlib.util.find_spec(name).origin
-            h.update(name.encode() + Path(file).read_bytes())
-        except (ImportError, AttributeError, TypeError, OSError, ValueError):
-            return None
-    return h.hexdigest()[:20]
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
