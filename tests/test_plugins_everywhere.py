@@ -103,3 +103,48 @@ def test_a_missing_plugin_file_is_a_clear_error_on_every_command(tmp_path, capsy
                  ["evaluate", "--run", str(run)], ["serve", "--run", str(run), "--port", "1"]):
         assert main([*argv, "--scorer-module", missing]) == 2, argv
         assert f"scorer module {missing!r}: no such file" in capsys.readouterr().err
+
+
+STATEFUL = '''
+from engine.scorers.base import Recommendation, Scorer, register_scorer
+
+
+class Memo:
+    """A plug-in's own artefact with save(path) / load(path)."""
+
+    def __init__(self, ids):
+        self.ids = list(ids)
+
+    def save(self, path):
+        path.write_text("\\n".join(self.ids), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path):
+        return cls(path.read_text(encoding="utf-8").split("\\n"))
+
+
+@register_scorer("outside-stateful")
+class Stateful(Scorer):
+    def fit(self, data):
+        self.memo_ = Memo(s.id for s in data.corpus.songs)
+        return self
+
+    def recommend(self, query, k=10):
+        return [Recommendation(s, float(-j), "memo") for j, s in enumerate(self.memo_.ids[:k])]
+'''
+
+
+def test_a_plugin_saves_and_loads_its_own_artefact_classes(tmp_path, monkeypatch):
+    from engine.scorers.base import load_scorer
+    from evaluation.experiment import import_scorer_modules
+    from tests.scorer_contract import tiny_training_set
+
+    (tmp_path / "outside_stateful_mod.py").write_text(STATEFUL, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import_scorer_modules(["outside_stateful_mod"])
+    from engine.scorers.base import get_scorer
+
+    s = get_scorer("outside-stateful").fit(tiny_training_set(tmp_path / "corpus"))
+    back = load_scorer(s.save(tmp_path / "saved"))
+    assert type(back.memo_).__module__ == "outside_stateful_mod" and back.memo_.ids == s.memo_.ids
+    sys.modules.pop("outside_stateful_mod", None)

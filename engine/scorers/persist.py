@@ -69,10 +69,13 @@ def _class_path(value: Any) -> str:
     return f"{type(value).__module__}:{type(value).__qualname__}"
 
 
-def _project_class(name: Any, where: str) -> Any:
-    """The class a state.json names, imported only from the project's own modules (never arbitrary code)."""
+def _project_class(name: Any, where: str, own: str = "") -> Any:
+    """The class a state.json names, imported only from the project's own modules or the saved scorer's own
+    module `own` and its package (a plug-in's), never arbitrary code."""
     module, _, qualname = str(name).partition(":")
-    if not module.startswith(ARTEFACT_MODULES) or not qualname:
+    top = own.split(".")[0]
+    mine = bool(own) and (module == own or module == top or module.startswith(top + ".")) and top not in ("", "__main__")
+    if not (module.startswith(ARTEFACT_MODULES) or mine) or not qualname:
         raise Img2SongError(f"{where}: class {name!r} is not one of the project's")
     cls: Any = importlib.import_module(module)
     for part in qualname.split("."):
@@ -80,7 +83,7 @@ def _project_class(name: Any, where: str) -> Any:
     return cls
 
 
-def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray]) -> Any:
+def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray], own: str = "") -> Any:
     where = f"{path / STATE}: field {attr!r}"
     if not isinstance(spec, dict):
         raise Img2SongError(f"{where}: expected an object")
@@ -90,12 +93,12 @@ def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray]) -> 
         if "array" in spec:
             return arrays[spec["array"]]
         if "table" in spec:
-            key, cls = spec["table"], _project_class(spec.get("class"), where)
+            key, cls = spec["table"], _project_class(spec.get("class"), where, own)
             labels = arrays[f"{key}.labels"].tolist() if f"{key}.labels" in arrays else None
             return cls.from_fields(arrays[f"{key}.ids"].tolist(), arrays[f"{key}.vectors"],
                                    arrays.get(f"{key}.kinds"), labels, dict(spec.get("meta") or {}))
         if "artefact" in spec:
-            return _project_class(spec.get("class"), where).load(path / str(spec["artefact"]))
+            return _project_class(spec.get("class"), where, own).load(path / str(spec["artefact"]))
     except KeyError as e:
         raise Img2SongError(f"{where}: {path / ARRAYS} has no array {e}") from None
     except (ImportError, AttributeError) as e:
@@ -155,5 +158,5 @@ def load_scorer(path: str | Path, expect: type | None = None) -> Scorer:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:
         raise Img2SongError(f"{path / ARRAYS}: unreadable ({e})") from None
-    scorer._set_state({attr: _decode(attr, s, path, arrays) for attr, s in spec.items()})
+    scorer._set_state({attr: _decode(attr, s, path, arrays, cls.__module__) for attr, s in spec.items()})
     return scorer
