@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,7 +53,22 @@ class CorpusView:
         """The view of `corpus` with only the images `image_ids` (the training split)."""
         keep = set(image_ids)
         images = [i for i in corpus.images if i.id in keep]
-        return cls(list(corpus.songs), images, {i.id: corpus.image_path(i) for i in images},
+        base = Path(corpus.root).resolve()
+        folders: dict[PurePosixPath, Path | None] = {}
+
+        def file_of(img: Image) -> Path:
+            """corpus.image_path's answer at a tenth of its cost: each folder resolved once, each file lstat'ed."""
+            rel = PurePosixPath(img.file)
+            if img.file and not rel.is_absolute() and ".." not in rel.parts and "\\" not in img.file:
+                if rel.parent not in folders:
+                    folder = base.joinpath(*rel.parent.parts).resolve()
+                    folders[rel.parent] = folder if folder.is_relative_to(base) else None
+                folder = folders[rel.parent]
+                if folder is not None and not (folder / rel.name).is_symlink():
+                    return folder / rel.name
+            return corpus.image_path(img)  # anything else: resolved and confined to the corpus (or an error)
+
+        return cls(list(corpus.songs), images, {i.id: file_of(i) for i in images},
                    None if corpus.keywords is None else list(corpus.keywords), dict(corpus.lexicon))
 
     def song(self, song_id: str) -> Song:

@@ -108,5 +108,24 @@ def test_the_spy_finds_labels_where_they_are(tmp_path, monkeypatch):
     assert clean.leaks == []  # keywords alone, and query ids alone, are no leak
 
 
+def test_corpus_view_holds_training_images_with_the_corpus_files_and_refuses_escapes(tmp_path):
+    from engine.inputs import CorpusView
+    from graph.common.errors import CorpusError
+    from graph.corpus import load_corpus
+
+    run = make_run(tmp_path)
+    corpus = load_corpus(RunDir(run).corpus_path())
+    view = CorpusView.of(corpus, TRAIN)
+    assert [i.id for i in view.images] == TRAIN and len(view.songs) == len(corpus.songs)
+    assert all(view.image_path(i) == corpus.image_path(i) for i in TRAIN)
+    assert not hasattr(view, "root") and "q1" not in view.image_files
+    with pytest.raises(KeyError):
+        view.image("q1")
+    (tmp_path / "corpus" / "images" / "i1.png").unlink()
+    (tmp_path / "corpus" / "images" / "i1.png").symlink_to(tmp_path / "spy")  # a file outside the corpus
+    with pytest.raises(CorpusError, match="leads outside the corpus directory"):
+        CorpusView.of(corpus, TRAIN)
+
+
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__, "-s"])
