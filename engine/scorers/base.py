@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from engine.inputs import Query, TrainingSet
-from engine.registry import Registry
+from engine.scorers.names import SCORERS
+from engine.scorers.persist import load_scorer as _load_saved
+from engine.scorers.persist import save_scorer
 from graph.common.errors import Img2SongError
 
 __all__ = ["Query", "Recommendation", "Scorer", "TrainingSet", "SCORERS", "register_scorer", "get_scorer",
@@ -61,19 +63,14 @@ class Scorer(ABC):
 
     def save(self, path: str | Path, signature: str | None = None) -> Path:
         """Fitted state into directory `path` (params.json, state.json, arrays.npz, ...), atomically."""
-        from engine.scorers.persist import save_scorer  # deferred: persist imports this module
-
         return save_scorer(self, path, signature)
 
     @classmethod
     def load(cls, path: str | Path) -> Scorer:
         """A scorer saved by save(); answers exactly as the one that was saved."""
-        from engine.scorers.persist import load_scorer  # deferred: persist imports this module
-
-        return load_scorer(path, expect=cls)
+        return _load_saved(path, expect=cls)
 
 
-SCORERS: Registry = Registry("scorer", load_all="engine.scorers.all", entry_points="img2song.scorers")
 
 
 def register_scorer(name: str) -> Callable[[type[Scorer]], type[Scorer]]:
@@ -90,6 +87,4 @@ def scorer_names() -> list[str]:
 
 def load_scorer(path: str | Path) -> Scorer:
     """Any saved scorer (the class comes from the name in its params.json)."""
-    from engine.scorers.persist import load_scorer as _load  # deferred: persist imports this module
-
-    return _load(path)
+    return _load_saved(path)

@@ -17,16 +17,19 @@ import datetime as _dt
 import importlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.scorers.base import SCORERS, Scorer
+from engine.scorers.names import SCORERS
 from engine.scorers.staleness import code_modules, code_signature
 from engine.vectors import KeyedTable
 from graph.common.atomic import atomic_dir, write_json
 from graph.common.errors import Img2SongError
 from graph.rundir import read_json
+
+if TYPE_CHECKING:  # annotations only: base.py imports this module to save and load
+    from engine.scorers.base import Scorer
 
 FORMAT, VERSION = "img2song-scorer", 1
 PARAMS, STATE, ARRAYS = "params.json", "state.json", "arrays.npz"
