@@ -25,6 +25,7 @@ import dataclasses
 import importlib
 import inspect
 import math
+import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -230,8 +231,16 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
 
 
 def import_scorer_modules(modules: Sequence[str]) -> None:
-    """Import user modules that register scorers (engine.scorers.base.register_scorer) as a side effect."""
+    """Import user modules that register scorers (engine.scorers.base.register_scorer) as a side effect: dotted
+    names on PYTHONPATH, or .py files (their folder goes first on sys.path, the module is named by the file)."""
     for name in modules:
+        if name.endswith(".py"):
+            file = Path(name).resolve()
+            if not file.is_file():
+                raise Img2SongError(f"scorer module {name!r}: no such file")
+            if str(file.parent) not in sys.path:
+                sys.path.insert(0, str(file.parent))
+            name = file.stem
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as e:

@@ -68,9 +68,11 @@ class PhotoEncoder:
         self.device, self.tagger = device, tagger
 
     @torch.no_grad()
-    def encode(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Features [n, d] (float32) and keyword tag vectors [n, vocab] (None when the run has no tag source)."""
+    def encode(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Features [n, d] (float32), ImageNet logits [n, classes] (None without a classifier head) and the
+        predicted keyword distribution [n, vocab] (None when the run has no tag source): a Query's fields."""
         x = torch.stack([self.backbone.preprocess(im) for im in images]).to(self.device)
         feats, logits = self.backbone(x)
         f = feats.float().cpu().numpy()
-        return f, self.tagger(f, None if logits is None else logits.float().cpu().numpy())
+        lg = None if logits is None else logits.float().cpu().numpy()
+        return f, lg, self.tagger(f, lg)

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from evaluation.commands.evaluate import split_names
+from evaluation.commands.scorer_options import ScorerModules
 
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]  # uvicorn's
 
@@ -26,6 +27,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         queue: int = typer.Option(8, min=0, help="CNN jobs that may wait; more are refused with 503"),
         deadline: float = typer.Option(10.0, min=0.001, help="seconds a request may take before it gets 503"),
         log_level: str = typer.Option("warning", help=f"uvicorn log level: {', '.join(LOG_LEVELS)}"),
+        scorer_module: ScorerModules = None,
     ) -> None:
         """Serve recommendations over HTTP: POST /recommend, /recommend/batch, GET /songs/{id}, /healthz, /metrics."""
         # deferred: uvicorn, FastAPI and torch load only when this command runs
@@ -38,7 +40,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels, max_k=max_k,
                           workers=workers, torch_threads=torch_threads, queue=queue, deadline_s=deadline,
                           default_scorer=names[0])
-        serve(run, host, port, names, cfg, log_level=log_level, echo=typer.echo)
+        serve(run, host, port, names, cfg, log_level=log_level, echo=typer.echo, scorer_modules=scorer_module or ())
 
     @bench_app.command("serve")
     def bench_serve_cmd(
