@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.wordnet import WN_FILES, WN_INDEX, WN_MAX_SENSES, WordNetData  # noqa: F401 (re-exported)
 from graph.starter.cedict import is_cjk, normalise_gloss, parse_cedict
 from graph.starter.related import PERCEPTION_RELATIONS, Edge
+from graph.wordnet import WN_FILES, WN_INDEX, WN_MAX_SENSES, WordNetData  # noqa: F401 (re-exported)
 
 # (code prefix length, relation, base weight, closest words kept per word and group); weight += COS_BONUS * cos
 CILIN_LEVELS = ((7, "Synonym", 1.0, 10), (5, "RelatedTo", 0.75, 4), (4, "RelatedTo", 0.5, 2))

