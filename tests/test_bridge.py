@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from evaluation.cli import main
-from graph import bridge as bridge_mod
+from graph import cedict_index as bridge_mod
 from graph.bridge import Bridge, image_reach, noun_phrases, parse_cedict, read_cedict_index
 from graph.common.errors import CorpusError
 from graph.records import Image
