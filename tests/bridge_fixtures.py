@@ -1,7 +1,10 @@
 """A hand-written CC-CEDICT excerpt (real entries' shapes) for fast, exact bridge and selection tests."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+
+from graph.records import Image
 
 MINI_CEDICT = """\
 # CC-CEDICT excerpt for tests
@@ -29,3 +32,45 @@ MINI_CEDICT = """\
 def write_mini_cedict(path: Path) -> Path:
     path.write_text(MINI_CEDICT, encoding="utf-8")
     return path
+
+
+SENSE_LABELS = Path(__file__).resolve().parent / "fixtures" / "sense_labels.tsv"
+
+
+@dataclass(frozen=True)
+class LabelledEdge:
+    corpus: str
+    split: str
+    how: str
+    image: Image
+    keyword: str
+    label: bool
+
+
+def read_sense_labels(path: Path = SENSE_LABELS) -> list[LabelledEdge]:
+    """The hand-labelled edges of tests/fixtures/sense_labels.tsv (its header comment states the labelling rule)."""
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    cols = lines[0].split("\t")
+    out = []
+    for line in lines[1:]:
+        r = dict(zip(cols, line.split("\t")))
+        img = Image(r["image"], f"{r['image']}.jpg", tags=tuple(t for t in r["tags"].split("|") if t),
+                    caption=r["caption"], language=r["language"], tag_language=r["tag_language"])
+        out.append(LabelledEdge(r["corpus"], r["split"], r["how"], img, r["keyword"], r["label"] == "1"))
+    return out
+
+
+def sense_scores(edges: list[LabelledEdge], bridge) -> dict[tuple[str, str], dict[str, int]]:
+    """(corpus or 'all', split or 'all') -> kept, kept_correct, correct (labelled 1) counts of the bridge's edges."""
+    from graph.bridge import image_reach
+
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for e in edges:
+        kept = e.keyword in image_reach(e.image, bridge, frozenset({e.keyword}))[0]
+        for key in {(e.corpus, e.split), (e.corpus, "all"), ("all", e.split), ("all", "all")}:
+            c = out.setdefault(key, {"edges": 0, "kept": 0, "kept_correct": 0, "correct": 0})
+            c["edges"] += 1
+            c["kept"] += kept
+            c["kept_correct"] += kept and e.label
+            c["correct"] += e.label
+    return out

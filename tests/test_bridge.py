@@ -4,11 +4,12 @@ from __future__ import annotations
 import pytest
 
 from evaluation.cli import main
-from graph import bridge as bridge_mod
+from graph import cedict_index as bridge_mod
 from graph.bridge import Bridge, image_reach, noun_phrases, parse_cedict, read_cedict_index
 from graph.common.errors import CorpusError
 from graph.records import Image
-from tests.bridge_fixtures import write_mini_cedict
+from graph.senses import EDGE_THRESHOLD, KIND_DECAY, bag
+from tests.bridge_fixtures import read_sense_labels, sense_scores, write_mini_cedict
 
 
 @pytest.fixture
@@ -44,16 +45,18 @@ def test_chinese_tag_reaches_english_keyword_and_english_tag_chinese(mini):
     assert image_reach(zh_tagged, mini, {"boat", "horse"})[0] == {"boat": 1}
     en_tagged = Image("b", "b.png", tags=("plum blossom",), tag_language="en")
     counts, why = image_reach(en_tagged, mini, {"梅花", "花", "月"})
-    assert counts == {"梅花": 1, "花": 1} and why["梅花"] == ["plum blossom"]
+    # the whole phrase is 梅花's first sense; 'blossom' is 花's second sense: a weaker edge
+    assert set(counts) == {"梅花", "花"} and counts["梅花"] == 1.0 and 0.6 <= counts["花"] < 1.0
+    assert why["梅花"] == ["plum blossom"]
 
 
 def test_tag_reaches_through_phrase_heads_not_modifiers(mini):
     assert noun_phrases("Sun behind a Cloud") == [["sun"], ["cloud"]]
-    assert mini.english_reach("black boat", {"船", "黑"}) == {"船": 1}  # the head, not the modifier
-    assert mini.english_reach("black", {"船", "黑"}) == {"黑": 1}
-    assert mini.english_reach("a horse and a boat", {"船", "马"}) == {"马": 1, "船": 1}
+    assert set(mini.english_reach("black boat", {"船", "黑"})) == {"船"}  # the head, not the modifier
+    assert set(mini.english_reach("black", {"船", "黑"})) == {"黑"}
+    assert set(mini.english_reach("a horse and a boat", {"船", "马"})) == {"马", "船"}
     # lyrics (phrase=False) count every content word
-    assert mini.english_reach("black boat", {"船", "黑"}, phrase=False) == {"船": 1, "黑": 1}
+    assert set(mini.english_reach("black boat", {"船", "黑"}, phrase=False)) == {"船", "黑"}
 
 
 def test_lexicon_overrides_and_extends(tmp_path):
@@ -98,7 +101,7 @@ def test_real_cedict_traps():
 def test_bridge_cli_explains(capsys):
     assert main(["bridge", "calorie", "月"]) == 0
     out = capsys.readouterr().out
-    assert "calorie: reaches 1 word(s): 卡路里" in out and "cedict gloss" in out
+    assert "calorie: reaches 1 word(s) at weight >= 0.6: 卡路里" in out and "cedict sense" in out
     assert "月: reaches" in out and "moon" in out
     assert main(["bridge"]) == 2
 
@@ -112,3 +115,114 @@ def test_bridge_lexicon_lets_the_imagenet_tagger_reach_chinese_keywords(mini):
     tagger = ImageNetTagger(["船", "马"], BridgeLexicon(mini, ["船", "马"]))
     assert set(tagger.covered_keywords) == {"船", "马"}  # canoe, gondola... -> boat -> 船; sorrel -> horse -> 马
     assert ImageNetTagger(["船", "马"], {}).covered_keywords == []  # without the bridge: nothing
+
+
+# ---------------------------------------------------------------- senses and kinds (real CC-CEDICT and WordNet)
+@pytest.fixture(scope="module")
+def real() -> Bridge:
+    return Bridge()
+
+
+def weight(bridge: Bridge, text: str, target: str, context: str = "") -> float:
+    r = bridge.weighted_reach(text, bag(context)).get(target)
+    return r.weight if r else 0.0
+
+
+@pytest.mark.parametrize("tag, wrong, right", [
+    ("nature", ["性", "质", "造化", "天生"], "自然"),
+    ("person", ["民", "东西", "世人", "人头"], "人"),
+    ("fish", ["鲜"], "鱼"),  # 鲜 only through 鱻, an old variant
+    ("basketball court", ["朝廷"], "篮球场"),  # the compound fixes court's sense: a sports court
+    ("statue of liberty", ["自由"], "自由女神像"),  # a name WordNet knows is not split into statue + liberty
+    ("train tracks", ["踪"], "轨道"),
+    ("memorial", ["呈"], None),  # 呈 is first a verb (to present to a superior); memorial its 2nd sense
+])
+def test_wrong_senses_of_the_issue_draw_no_edge(real, tag, wrong, right):
+    for w in wrong:
+        assert weight(real, tag, w) < EDGE_THRESHOLD, (tag, w)
+    if right:
+        assert weight(real, tag, right) >= EDGE_THRESHOLD, (tag, right)
+
+
+def test_kinds_reach_hypernym_keywords_with_decaying_weight(real):
+    r = real.weighted_reach("kingfisher")["鸟"]
+    assert r.rule == "wordnet kind" and "kingfisher -> coraciiform bird -> bird" in r.why
+    assert r.kept and r.weight <= KIND_DECAY ** 2 + 1e-9  # two steps up
+    assert real.weighted_reach("bird")["鸟"].weight > r.weight  # the word itself beats its kind
+    # the walk stops at synsets too general to describe a picture
+    assert not any("-> organism" in s.why or "-> object" in s.why for s in real.kinds("kingfisher"))
+
+
+def test_context_chooses_the_sense(real):
+    # 'pop' alone: WordNet's first sense (dad -> father -> 老子); beside a drink: soda (汽水)
+    assert weight(real, "pop", "老子") >= EDGE_THRESHOLD
+    assert weight(real, "pop", "老子", "food beverage can") < EDGE_THRESHOLD
+    assert weight(real, "pop", "汽水", "food beverage can") >= EDGE_THRESHOLD
+    img = Image("p", "p.png", tags=("pop", "beverage", "food"), caption="Pop Can", tag_language="en")
+    assert set(image_reach(img, real, frozenset({"老子", "汽水"}))[0]) == {"汽水"}
+
+
+def test_chinese_caption_piece_inside_a_longer_word_draws_no_edge(real):
+    img = Image("o", "o.png", caption="猫头鹰", language="zh")
+    assert image_reach(img, real, frozenset({"头", "猫头鹰"}))[0] == {"猫头鹰": 1.0}
+
+
+def test_lexicon_word_keeps_weight_one_and_has_no_kinds():
+    b = Bridge({"kingfisher": ["翠鸟"]})
+    assert [(r.target, r.weight, r.rule) for r in b.english_weighted("kingfisher")] == [("翠鸟", 1.0, "lexicon.tsv")]
+    assert b.kinds("kingfisher") == []
+
+
+def test_wordnet_index_is_cached_by_content_hash(tmp_path, monkeypatch):
+    import shutil
+
+    from graph import wordnet as wn_mod
+
+    monkeypatch.setenv("IMG2SONG_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "dict"
+    folder.mkdir()
+    for name in (*wn_mod.WN_FILES["n"], wn_mod.WN_INDEX["n"]):
+        shutil.copy(wn_mod.wordnet_dir() / name, folder / name)
+    first = wn_mod.read_noun_wordnet(folder)
+    assert len(list((tmp_path / "cache" / "bridge").glob("wordnet-n-*.pkl"))) == 1
+    monkeypatch.setattr(wn_mod.WordNetData, "__init__", lambda *a, **k: pytest.fail("parsed again despite the cache"))
+    assert wn_mod.read_noun_wordnet(folder).noun_senses("bird") == first.noun_senses("bird")
+    with open(folder / "index.noun", "a", encoding="utf-8") as fh:
+        fh.write("zzzz n 1 0 1 0 00001740\n")
+    with pytest.raises(pytest.fail.Exception):  # new content, new key: parsed again
+        wn_mod.read_noun_wordnet(folder)
+
+
+def test_sense_precision_on_hand_labelled_edges(real, capsys):
+    """tests/fixtures/sense_labels.tsv (rule in its header): the first sample (tune + holdout, drawn and labelled
+    before this bridge existed) and fresh2 (edges the final bridge keeps, labelled blind, never tuned on)."""
+    edges = read_sense_labels()
+    assert len(edges) >= 600 and {e.corpus for e in edges} == {"starter", "yuanqu"}
+    scores = sense_scores(edges, real)
+    first = [e for e in edges if e.split in ("tune", "holdout")]
+    before = sum(e.label for e in first if e.how == "direct") / sum(e.how == "direct" for e in first)
+    rows = {k: v for k, v in scores.items() if k[1] in ("tune", "holdout", "fresh2", "all")}
+    with capsys.disabled():
+        print(f"\nsense precision: the exact-gloss bridge before: {before:.3f} on the first sample's direct edges")
+        for (corpus, split), c in sorted(rows.items()):
+            p = c["kept_correct"] / c["kept"] if c["kept"] else float("nan")
+            print(f"  {corpus:8s} {split:8s} edges {c['edges']:3d} kept {c['kept']:3d} precision {p:.3f} "
+                  f"correct kept {c['kept_correct']}/{c['correct']}")
+
+    def precision(corpus: str, split: str) -> float:
+        c = scores[(corpus, split)]
+        return c["kept_correct"] / c["kept"]
+
+    fresh = scores[("all", "fresh2")]
+    assert fresh["edges"] == 200 and fresh["kept"] == 200, "the weights changed since fresh2 was drawn: draw anew"
+    assert precision("all", "fresh2") >= 0.70  # measured 0.730 (146/200)
+    assert min(precision("starter", "fresh2"), precision("yuanqu", "fresh2")) >= 0.68
+    assert precision("all", "holdout") >= before + 0.15  # measured 0.718 vs 0.506 before
+    # recall-ish: the first sample's correct edges that are still drawn
+    assert scores[("all", "tune")]["kept_correct"] + scores[("all", "holdout")]["kept_correct"] >= 45
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9; this bridge measures 0.73 on fresh2")
+def test_sense_precision_reaches_the_issue_target(real):
+    c = sense_scores([e for e in read_sense_labels() if e.split == "fresh2"], real)[("all", "fresh2")]
+    assert c["kept_correct"] / c["kept"] >= 0.9

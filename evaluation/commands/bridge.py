@@ -1,4 +1,5 @@
-"""`img2song bridge WORD...`: what each word reaches through the bilingual bridge (graph.bridge), and why."""
+"""`img2song bridge WORD...`: what each word reaches through the bilingual bridge (graph.bridge), with the
+relatedness weight of every candidate and why the winners won (dictionary sense, WordNet kind path, context)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,25 +7,37 @@ from pathlib import Path
 
 import typer
 
-from graph.bridge import Bridge, Reach
+from graph.bridge import Bridge
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
+from graph.senses import EDGE_THRESHOLD, Scored, bag
 
 
-def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[str], None] = print
-                  ) -> dict[str, list[Reach]]:
-    """What each word reaches through the bridge (a corpus's lexicon.tsv first, then CC-CEDICT), and why."""
+def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[str], None] = print,
+                  context: str = "", limit: int = 12) -> dict[str, list[Scored]]:
+    """Every candidate of each word, best first, with its weight and why (a corpus's lexicon.tsv first, then
+    CC-CEDICT senses weighted in `context` and WordNet kinds); edges are drawn at weight >= EDGE_THRESHOLD."""
     if not words:
         raise Img2SongError("give at least one word, e.g. `img2song bridge moon 月`")
+    if limit < 1:
+        raise Img2SongError(f"--limit must be >= 1, got {limit}")
     lexicon = load_corpus(corpus, check_files=False).lexicon if corpus else {}
     bridge = Bridge(lexicon)
+    ctx = bag(context)
     out = {}
     for w in words:
-        reach = bridge.explain(w)
+        reach = bridge.explain(w, ctx)
         out[w] = reach
-        echo(f"{w}: reaches {len(reach)} word(s)" + (": " + ", ".join(r.target for r in reach) if reach else ""))
-        for r in reach:
-            echo(f"  {r.target}\t{r.rule}\t{r.detail}" + (f"\t(via {r.source})" if r.source != w else ""))
+        kept = [r for r in reach if r.kept]
+        echo(f"{w}: reaches {len(kept)} word(s) at weight >= {EDGE_THRESHOLD}"
+             + (": " + ", ".join(r.target for r in kept) if kept else "")
+             + f" ({len(reach)} candidate(s){'; context: ' + ', '.join(sorted(ctx)) if ctx else ''})")
+        for r in reach[:limit]:
+            mark = "*" if r.kept else " "
+            via = f"  (via {r.source})" if r.source and r.source not in (w, "") else ""
+            echo(f"  {mark} {r.weight:.2f}  {r.target}\t{r.rule}\t{r.why}{via}")
+        if len(reach) > limit:
+            echo(f"    ... {len(reach) - limit} more below (--limit)")
     return out
 
 
@@ -33,6 +46,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def bridge_cmd(
         words: list[str] = typer.Argument(None, help="English or Chinese words or phrases"),
         corpus: Path | None = typer.Option(None, help="also apply this corpus's lexicon.tsv"),
+        context: str = typer.Option("", help="other tags or a caption the words' senses are chosen in"),
+        limit: int = typer.Option(12, help="candidates printed per word (best first)"),
     ) -> None:
-        """Print what each word reaches through the bilingual bridge (lexicon.tsv, then CC-CEDICT) and why."""
-        explain_words(list(words or []), corpus, echo=typer.echo)
+        """Print each word's candidate keywords with their relatedness weights (* = an edge is drawn) and why."""
+        explain_words(list(words or []), corpus, echo=typer.echo, context=context, limit=limit)

@@ -1,0 +1,267 @@
+"""Which CC-CEDICT sense an English tag means, and which kinds it belongs to: relatedness weights in [0, 1].
+
+A tag like 'nature' equals a gloss of 自然, 大自然, 性, 天生 and 造化; only the first two are what a photo tagged
+'nature' shows. Each candidate headword gets a weight from
+- its dictionary sense: the entry's first sense counts most (CC-CEDICT lists the main sense first), the tag as the
+  first word of its gloss more than as a later synonym, an entry of many senses less (the tag is one gloss among
+  many), variant entries (鱻 'fish', an old variant of 鲜) and glosses that only match after an irregular
+  lemmatisation (people -> person) little;
+- its currency beside the other candidates of the same tag (jieba's word frequencies: 人 before 人头);
+- its fit in context: the tag's WordNet noun sense is chosen from the image's other tags and caption (image tags
+  name visible things, so physical senses come first); a candidate whose other glosses share words with that
+  sense is supported, one whose other glosses share words only with the tag's other senses is contradicted
+  (呈 /to present to a superior/memorial/petition/ against a memorial that is a monument).
+Kinds: the chosen WordNet sense's hypernyms (kingfisher -> coraciiform bird -> bird) reach their own candidates,
+weighted by KIND_DECAY per step, stopping at synsets too general to describe a picture (TOO_GENERAL).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from graph.keywords import lemmatize_en, stopwords
+from graph.wordnet import WordNetData
+
+EDGE_THRESHOLD = 0.6  # an image-keyword edge is drawn when its weight reaches this
+RANK_WEIGHT = (1.0, 0.75, 0.55)  # the entry's 1st, 2nd, 3rd kept sense
+LATER_PART = 0.85  # the tag is a later synonym inside its gloss ('character, nature')
+BROAD_SENSES = 3  # entries with more kept senses than this are discounted by sqrt(BROAD_SENSES / senses)
+VARIANT = 0.3  # an entry that is (also) a variant of another word
+VERB_FIRST = 0.6  # a later noun sense of a word that is first a verb (呈 /to present/memorial/)
+MISMATCH = 0.6  # the gloss matched only through an irregular lemma (people -> person)
+SUPPORTED, CONTRADICTED, DOUBTED = 1.25, 0.4, 0.85
+ABSTRACT_SENSE = 0.7  # the tag's chosen sense is no physical thing (household as a family, index as a ratio)
+ABSTRACT_MEANINGS = 0.6  # a thing is shown, but every other meaning of the candidate is abstract (性格 for nature)
+UNSUPPORTED = 0.4  # no fit with a sense a compound fixed (court in 'basketball court': a sports court)
+CURRENCY_POWER = 1.5  # (1 + log(1 + count)) / (1 + log(1 + best count)) to this power
+PHYSICAL_BONUS = 2.5  # a physical sense of the tag is preferred (a picture shows things)
+WORDNET_SENSES = 4  # the tag's most frequent noun senses considered
+KIND_DECAY = 0.8  # weight factor per hypernym step
+KIND_STEPS = 3
+ABSTRACT_KIND = 0.75  # extra factor for the kinds of an abstract sense (holiday -> leisure is not shown)
+KIND_LEMMAS = 2  # lemmas of a hypernym synset looked up, each only where the synset is among its first 3 senses
+PHYSICAL_ENTITY = ("n", "00001930")
+# hypernyms too general to describe a picture: the walk stops there
+TOO_GENERAL = frozenset("""entity|physical entity|abstraction|abstract entity|object|physical object|whole|unit|
+living thing|animate thing|organism|being|matter|substance|solid|artifact|artefact|instrumentality|
+instrumentation|causal agent|cause|causal agency|thing|group|grouping|collection|attribute|quality|relation|measure|
+psychological feature|cognition|knowledge|content|cognitive content|mental object|communication|act|deed|
+human action|human activity|event|state|location|region|natural object|part|portion|component|
+component part|constituent|structure|construction|device|container|covering|commodity|goods|material|stuff|
+way|property|feature|lineament|form|shape|signal|sign|message|writing|written communication|symbol|
+representation|creation|product|activity|condition|trait|kind|sort|type|variety|category|class""".replace(
+    "\n", "").split("|"))
+
+_WORD = re.compile(r"[a-z]+")
+
+
+@lru_cache(maxsize=200_000)
+def bag(text: str) -> frozenset[str]:
+    """Content lemmas of an English text (the words senses are compared by)."""
+    stop = stopwords("en")
+    return frozenset(lemmatize_en(w) for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in stop)
+
+
+@dataclass(frozen=True)
+class CedictSense:
+    """One kept CC-CEDICT sense matched by an English key, with what its weight is computed from."""
+
+    head: str
+    pinyin: str
+    gloss: str
+    rank: int  # 1-based among the entry's kept senses
+    part: int  # 0-based position of the key among the gloss's comma/semicolon parts
+    senses: int  # kept senses in the entry (rank counts them all)
+    variant: bool  # the entry is also a variant of another word
+    mismatch: bool  # matched only through an irregular lemma
+    entry: str  # every kept sense of the entry, '/'-joined (the candidate's other meanings)
+    simplified: str = ""  # the entry's simplified headword (how current a traditional headword is)
+    verb_first: bool = False  # the entry's first sense is a verb: a later noun sense is a minor use
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A keyword candidate of an English word with its relatedness weight and why it got it."""
+
+    target: str
+    weight: float
+    rule: str  # "same word" | "lexicon.tsv" | "cedict sense" | "wordnet kind"
+    why: str
+    source: str = ""  # the tag or phrase it was reached from
+
+    @property
+    def kept(self) -> bool:
+        return self.weight >= EDGE_THRESHOLD
+
+
+def word_frequency(word: str) -> int:
+    """jieba's dictionary count of a word (0 when it has none): how current a headword is."""
+    import jieba
+
+    if not jieba.dt.initialized:
+        jieba.dt.initialize()
+    return int(jieba.dt.FREQ.get(word) or 0)
+
+
+class WordNetSenses:
+    """The noun side of WordNet the bridge needs: a tag's senses, their signatures and their hypernym walks."""
+
+    def __init__(self, wn: WordNetData):
+        self.wn = wn
+        self._sig: dict[tuple[str, str], frozenset[str]] = {}
+        self._physical: dict[tuple[str, str], bool] = {}
+
+    def senses(self, lemma: str) -> list[tuple[str, str]]:
+        return self.wn.noun_senses(lemma)[:WORDNET_SENSES]
+
+    def name(self, key: tuple[str, str]) -> str:
+        syn = self.wn.synset(key)
+        return f"{syn.lemmas[0]} ({syn.definition[:60]})"
+
+    def signature(self, key: tuple[str, str]) -> frozenset[str]:
+        """Lemmas of the synset and of its hypernyms two steps up, and the words of its definition."""
+        if key not in self._sig:
+            syn = self.wn.synset(key)
+            words = set(bag(" ".join(syn.lemmas)) | bag(syn.definition))
+            for h in syn.hypernyms():
+                hs = self.wn.synset(h)
+                words |= bag(" ".join(hs.lemmas))
+                for h2 in hs.hypernyms():
+                    words |= bag(" ".join(self.wn.synset(h2).lemmas))
+            self._sig[key] = frozenset(words)
+        return self._sig[key]
+
+    def physical(self, key: tuple[str, str]) -> bool:
+        if key not in self._physical:
+            seen, frontier = set(), [key]
+            while frontier and PHYSICAL_ENTITY not in seen:
+                seen.update(frontier)
+                frontier = [h for k in frontier for h in self.wn.synset(k).hypernyms() if h not in seen]
+            self._physical[key] = PHYSICAL_ENTITY in seen
+        return self._physical[key]
+
+    def instance(self, key: tuple[str, str]) -> bool:
+        """True for a named instance (an '@i' instance-hypernym pointer: Red River, the Statue of Liberty)."""
+        return any(sym == "@i" for sym, *_ in self.wn.synset(key).pointers)
+
+    def concrete(self, word: str) -> bool | None:
+        """Whether a word's most frequent noun sense is a physical thing (None: not a WordNet noun)."""
+        senses = self.wn.noun_senses(word)
+        return self.physical(senses[0]) if senses else None
+
+    def choose(self, lemma: str, context: frozenset[str]) -> tuple[tuple[str, str] | None, str]:
+        """(the tag's noun sense that fits the context best, why): WordNet rank, physical senses first, overlap of
+        the sense's signature with the context words."""
+        best, best_score, why = None, 0.0, ""
+        for i, key in enumerate(self.senses(lemma)):
+            shared = self.signature(key) & context
+            # a named instance (Red River for 'red') is a thing, but not what a common word means
+            bonus = PHYSICAL_BONUS if self.physical(key) and not self.instance(key) else 1.0
+            score = bonus * (1 + 2 * len(shared)) / (1 + 0.5 * i)
+            if score > best_score:
+                best, best_score = key, score
+                why = f"sense {i + 1}" + (", physical" if self.physical(key) else "") + (
+                    f", context {', '.join(sorted(shared))}" if shared else "")
+        return best, why
+
+    def kinds(self, key: tuple[str, str]) -> list[tuple[int, tuple[str, str], list[str]]]:
+        """(steps, hypernym synset, path of names) up to KIND_STEPS, never through TOO_GENERAL synsets."""
+        out, seen = [], {key}
+        frontier = [(key, [self.wn.synset(key).lemmas[0]])]
+        for step in range(1, KIND_STEPS + 1):
+            nxt = []
+            for k, path in frontier:
+                for h in self.wn.synset(k).hypernyms():
+                    lemmas = self.wn.synset(h).lemmas
+                    if h in seen or any(lem in TOO_GENERAL for lem in lemmas):
+                        continue
+                    seen.add(h)
+                    out.append((step, h, [*path, lemmas[0]]))
+                    nxt.append((h, [*path, lemmas[0]]))
+            frontier = nxt
+        return out
+
+    def lemma_means(self, lemma: str, key: tuple[str, str]) -> bool:
+        """True when the synset is among the lemma's first three noun senses."""
+        return key in self.wn.noun_senses(lemma)[:3]
+
+
+def sense_weight(s: CedictSense, related: frozenset[str]) -> tuple[float, list[str]]:
+    """The dictionary part of a candidate's weight, and its reasons; `related`: words of any sense of the tag (an
+    entry's senses that share none are foreign to the tag and make the match one gloss among many)."""
+    w, why = RANK_WEIGHT[min(s.rank, len(RANK_WEIGHT)) - 1], [f"sense {s.rank} of {s.senses}"]
+    if s.part:
+        w *= LATER_PART
+        why.append("a later synonym in its gloss")
+    foreign = sum(1 for g in s.entry.split("/") if g and g != s.gloss and not (bag(g) & related))
+    if foreign + 1 > BROAD_SENSES:
+        w *= math.sqrt(BROAD_SENSES / (foreign + 1))
+        why.append(f"{foreign} unrelated senses")
+    if s.variant:
+        w *= VARIANT
+        why.append("variant entry")
+    if s.verb_first and s.rank > 1:
+        w *= VERB_FIRST
+        why.append("the word is first a verb")
+    if s.mismatch:
+        w *= MISMATCH
+        why.append("irregular lemma")
+    return w, why
+
+
+def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses | None,
+                     context: frozenset[str], synset: tuple[str, str] | None = None,
+                     require_fit: bool = False) -> list[Scored]:
+    """Every CC-CEDICT candidate of one English key, weighted (best sense per headword), best first;
+    `require_fit`: the sense is fixed by a compound, candidates that do not fit it are discounted."""
+    if not senses:
+        return []
+    own = bag(key)
+    chosen, chosen_why, sig, others = synset, "given", frozenset(), []
+    if wordnet is not None:
+        if chosen is None:
+            chosen, chosen_why = wordnet.choose(key, context)
+        others = [(k, wordnet.signature(k)) for k in wordnet.senses(key) if k != chosen]
+        sig = wordnet.signature(chosen) if chosen is not None else frozenset()
+    related = own.union(sig, *(o for _, o in others))
+    freq = {s.head: word_frequency(s.simplified or s.head) for s in senses}
+    top = max(freq.values())
+    rows: list[tuple[str, float, bool, str]] = []
+    for s in senses:
+        w, why = sense_weight(s, related)
+        rel = ((1 + math.log1p(freq[s.head])) / (1 + math.log1p(top))) ** CURRENCY_POWER
+        w *= rel
+        if rel < 0.99:
+            why.append(f"currency {rel:.2f} (jieba {freq[s.head]} vs {top})")
+        meaning = bag(s.entry.replace("/", " ")) - own
+        fit = len(meaning & sig)
+        other, leans = max(((len(meaning & o - sig), k) for k, o in others), default=(0, None))
+        if fit and fit >= other:
+            w *= SUPPORTED if s.rank == 1 else 1.0  # a later sense fits, but the word means its first one
+            why.append("fits " + ", ".join(sorted(meaning & sig)))
+        elif (other and s.rank > 1 and wordnet is not None and chosen and wordnet.physical(chosen)
+              and not wordnet.physical(leans)):
+            w *= CONTRADICTED if other >= 2 else DOUBTED  # leans to an abstract sense where a thing is shown
+            why.append(f"leans to {wordnet.name(leans)}: " + ", ".join(sorted(meaning & wordnet.signature(leans))))
+        if chosen is not None and wordnet is not None:
+            why.append(f"wordnet {wordnet.name(chosen)} [{chosen_why}]")
+        if wordnet is not None and chosen and wordnet.physical(chosen) and not fit:
+            kinds = [k for k in (wordnet.concrete(m) for m in meaning) if k is not None]
+            if len(kinds) >= 2 and not any(kinds):
+                w *= ABSTRACT_MEANINGS
+                why.append("its other meanings are abstract")
+        if wordnet is not None and chosen and not wordnet.physical(chosen):
+            w *= ABSTRACT_SENSE
+            why.append("an abstract sense")
+        rows.append((s.head, w, fit > 0 and fit >= other, f"{s.head} [{s.pinyin}] /{s.gloss}/: " + "; ".join(why)))
+    best: dict[str, Scored] = {}
+    for head, w, fits, why_text in rows:
+        if require_fit and not fits:
+            w *= UNSUPPORTED
+            why_text += "; does not fit the given sense"
+        sc = Scored(head, round(min(1.0, w), 4), "cedict sense", why_text)
+        if head not in best or best[head].weight < sc.weight:
+            best[head] = sc
+    return sorted(best.values(), key=lambda r: (-r.weight, r.target))
