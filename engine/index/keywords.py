@@ -1,9 +1,10 @@
 """KeywordIndex: an inverted index keyword -> songs (postings: song rows with occurrence counts), built once.
 
-Counts follow engine.scorers.km.count_occurrences exactly: case-insensitive, non-overlapping substring counts
-(so Chinese keywords need no tokenizer). Build: all lyrics lower-cased and joined by a separator into one text,
-each keyword located with one regular-expression scan (C speed) and its matches mapped to songs by offset; a
-keyword holding the separator is counted per lyric instead. A keyword not indexed at fit is indexed on first use.
+Counts follow engine.scorers.km.count_occurrences exactly, i.e. graph.occurrences' rule (Chinese: substring
+matches that respect jieba's token boundaries; English: lemma sequences). Build: all lyrics lower-cased and joined
+by a separator into one text, each Chinese keyword located with one regular-expression scan (C speed) and its
+matches mapped to songs by offset; only the songs holding a match are then counted by the rule. A keyword holding
+the separator, or an English one, is counted lyric by lyric. A keyword not indexed at fit is indexed on first use.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from tqdm.auto import tqdm
 
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
+from graph.occurrences import count as occurrence_count
+from graph.occurrences import is_cjk_word
 
 FILE = "keyword_index.npz"
 SEP = "\x00"
@@ -44,16 +47,18 @@ class KeywordIndex:
     def _scan(self, w: str) -> tuple[np.ndarray, np.ndarray]:
         if not w or not self.n_docs_:
             return np.zeros(0, np.int32), np.zeros(0, np.int32)
-        if SEP in w:  # could match across two lyrics in the joined text: count lyric by lyric
-            counts = np.fromiter((t.count(w) for t in self._lyrics), dtype=np.int64, count=self.n_docs_)
+        if SEP in w or not is_cjk_word(w):  # across two lyrics, or lemma-based: count lyric by lyric
+            counts = np.fromiter((occurrence_count(t, w) for t in self._lyrics), dtype=np.int64, count=self.n_docs_)
             rows = np.flatnonzero(counts)
             return rows.astype(np.int32), counts[rows].astype(np.int32)
         if self._text.count(w) == 0:
             return np.zeros(0, np.int32), np.zeros(0, np.int32)
         pos = np.fromiter((m.start() for m in re.finditer(re.escape(w), self._text)), dtype=np.int64)
-        docs = np.searchsorted(self._starts, pos, side="right") - 1
-        rows, counts = np.unique(docs, return_counts=True)
-        return rows.astype(np.int32), counts.astype(np.int32)
+        docs = np.unique(np.searchsorted(self._starts, pos, side="right") - 1)  # songs holding a substring match
+        counts = np.fromiter((occurrence_count(self._lyrics[d], w) for d in docs.tolist()), dtype=np.int64,
+                             count=len(docs))
+        keep = counts > 0
+        return docs[keep].astype(np.int32), counts[keep].astype(np.int32)
 
     def postings(self, word: str) -> tuple[np.ndarray, np.ndarray]:
         """(song rows, occurrence counts) of one keyword; indexed now when it was not at fit."""
