@@ -40,11 +40,14 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     if result.selection is not None:
         echo(result.selection.table())
         echo(result.selection.summary())
+        for line in result.selection.coverage_lines():
+            echo(line)
     paths = result.save(out)
     stats = result.stats()
-    keys = ("songs", "images", "keywords", "song_keyword_edges", "image_keyword_edges", "query_images",
-            "isolated_vertices")
+    keys = ("songs", "images", "keywords", "words", "song_keyword_edges", "image_keyword_edges", "song_word_edges",
+            "query_images", "isolated_vertices")
     echo("network statistics: " + json.dumps({k: stats[k] for k in keys}, ensure_ascii=False))
+    echo(result.reach_line())
     if stats["skipped"]:
         echo("skipped while building: " + json.dumps(stats["skipped"], ensure_ascii=False))
     for w in result.warnings:

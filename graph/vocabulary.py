@@ -46,7 +46,9 @@ class SelectionParams:
     min_songs: int = 3  # fewer songs: a hit is luck, and the word barely links songs
     max_song_share: float = 0.10  # a word in more songs is contained by one in ten random songs
     max_chars: int = 4  # longer Chinese "words" are phrases, not keywords
-    song_weight: float = 0.5  # share of the coverage gain from songs (the rest from tagged images)
+    song_weight: float = 1 / 3  # share of the coverage gain from songs (the rest from tagged images): an image
+    # counts double, since a song without a keyword still has its lyric-word edges (graph.context) and an image
+    # without one has nothing
     repeat_discount: float = 0.25  # gain of covering an item again, relative to the previous time: a new song or
     # image is worth four times a second keyword for one already covered (synonyms of one sense add little)
 
@@ -106,7 +108,7 @@ class KeywordSelection:
         p = self.params
         return [f"# keywords selected by img2song: {RULE}",
                 f"# num={p.num} min_images={p.min_images} min_songs={p.min_songs} max_song_share="
-                f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight} "
+                f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight:.3g} "
                 f"repeat_discount={p.repeat_discount}",
                 f"# corpus {self.corpus}: {self.songs_total} songs, {self.images_total} images; coverage "
                 f"{self.song_coverage:.1%} of songs, {self.image_coverage:.1%} of tagged images; "
