@@ -27,7 +27,7 @@ def test_songs_without_keywords_get_word_edges():
     assert "梧桐" in linked and "杨柳" in linked and "秋风" in linked
     assert not linked & {"月", "江", "花", "明月"}, "keywords are not lyric-word vertices"
     assert "s13" not in edges  # 孤身一人 shares no word with any other song
-    for sid, ws in edges.items():
+    for ws in edges.values():
         assert len(ws) <= 3 and sum(ws.values()) == pytest.approx(1.0)
     degree = {w: sum(w in ws for ws in edges.values()) for w in linked}
     assert min(degree.values()) >= 2, "a word linked to one song links nothing"
