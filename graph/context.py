@@ -5,8 +5,8 @@ never recommend it. Each song is therefore also linked to its most characteristi
 vocabulary (a second vertex set, Kind.WORD): the content words (jieba POS filter / English lemmas, as keyword
 candidates are found) in >= `min_songs` and <= `max_song_share` of the songs, the `per_song` of largest tf-idf.
 A word shared with songs that do carry keywords places the song near them (LINE's second order: vertices with
-similar neighbourhoods get similar vectors). Each song's word edges share a total weight `weight`, so that a song
-with keywords stays placed mostly by them (a keyword edge weighs its occurrence count, >= 1).
+similar neighbourhoods get similar vectors). Each song's word edges share a total weight `weight` (0.25), so that a
+song with keywords stays placed mostly by them (a keyword edge weighs its occurrence count, >= 1).
 """
 from __future__ import annotations
 
@@ -27,10 +27,12 @@ from graph.occurrences import is_cjk_word
 class ContextParams:
     """Song-word edge hyperparameters; each default is stated here once."""
 
-    per_song: int = 8  # lyric words linked per song (0: no song-word edges)
+    per_song: int = 4  # lyric words linked per song (0: no song-word edges); one shared word already places a
+    # song, and 4 x songs edges keep LINE's default samples (10 x directed edges, >= 1M) near a keyword-only graph's
     min_songs: int = 2  # a word in one song links nothing
     max_song_share: float = 0.10  # a word in more songs is in one of ten random songs: it links everything
-    weight: float = 1.0  # total weight of one song's word edges (a keyword edge weighs >= 1)
+    weight: float = 0.25  # total weight of one song's word edges, a quarter of one keyword occurrence: they place
+    # songs that have no keyword without pulling those that have one away from it (LINE samples edges by weight)
     max_chars: int = 4  # longer Chinese "words" are phrases
 
     def __post_init__(self) -> None:

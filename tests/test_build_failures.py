@@ -47,6 +47,8 @@ def test_warnings_and_per_keyword_counts(tmp_path, capsys):
     assert warned and "酒 (1)" in warned[0] and f"warning: {warned[0]}" in text
     assert any("no query image" in w and "酒" in w for w in stats["warnings"])
     assert stats["vocabulary_source"] == "given"
+    assert "reachability: 5/6 songs (83.3%) have edges" in text  # the English s6 reaches no keyword and no word
+    assert stats["reachability"]["song_share_with_edges"] == round(5 / 6, 4)
 
 
 def test_evaluate_without_query_images_asks_for_holdout(tmp_path, capsys):

@@ -21,14 +21,14 @@ def test_songs_without_keywords_get_word_edges():
     from graph.records import Song
 
     songs = [Song(artist="", **s) for s in SONGS]
-    edges = context_edges(songs, {"月", "江", "花", "明月"}, ContextParams(per_song=3, max_song_share=0.5),
-                          progress=False)
+    params = ContextParams(per_song=3, max_song_share=0.5)
+    edges = context_edges(songs, {"月", "江", "花", "明月"}, params, progress=False)
     linked = {w for ws in edges.values() for w in ws}
     assert "梧桐" in linked and "杨柳" in linked and "秋风" in linked
     assert not linked & {"月", "江", "花", "明月"}, "keywords are not lyric-word vertices"
     assert "s13" not in edges  # 孤身一人 shares no word with any other song
     for ws in edges.values():
-        assert len(ws) <= 3 and sum(ws.values()) == pytest.approx(1.0)
+        assert len(ws) <= 3 and sum(ws.values()) == pytest.approx(params.weight)
     degree = {w: sum(w in ws for ws in edges.values()) for w in linked}
     assert min(degree.values()) >= 2, "a word linked to one song links nothing"
     assert context_edges(songs, set(), ContextParams(per_song=0), progress=False) == {}
