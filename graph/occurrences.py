@@ -16,17 +16,23 @@ The rule:
 """
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from graph.keywords import _EN_TOKEN, _base_pos_tokenizer, lemmatize_en
+from graph.keywords import _EN_IRREGULAR, _base_pos_tokenizer, lemmatize_en
 
 _CACHE = 1 << 15  # segmented texts kept (a catalogue's lyrics are counted many times: selection, KM, hits)
 _BATCH = 24  # above this many words, valid spans are enumerated once instead of searching word by word
 _lock = threading.Lock()
+# a word of an alphabetic script: letters and digits (w00012, mp3, café), never a CJK character or an underscore
+_WORD = re.compile(r"(?:(?![\u3400-\u9fff\uf900-\ufaff])[^\W_])+(?:'(?:(?![\u3400-\u9fff\uf900-\ufaff])[^\W_])+)*")
+_SURFACES: dict[str, list[str]] = {}
+for _surface, _lemma in _EN_IRREGULAR.items():
+    _SURFACES.setdefault(_lemma, []).append(_surface)
 
 
 def is_cjk_word(word: str) -> bool:
@@ -65,13 +71,29 @@ def segmented(text: str) -> Segmented:
 @lru_cache(maxsize=_CACHE)
 def lemmas(text: str) -> tuple[str, ...]:
     """The text's words, lower-cased and lemmatised (the English side of the rule)."""
-    return tuple(lemmatize_en(t) for t in _EN_TOKEN.findall(text.lower()))
+    return tuple(lemmatize_en(t) for t in _WORD.findall(text.lower()))
 
 
 @lru_cache(maxsize=1 << 16)
 def lemma_key(word: str) -> tuple[str, ...]:
     """An English word or phrase as the lemma sequence it must match."""
     return lemmas(word.strip())
+
+
+def probes(word: str) -> list[str]:
+    """Substrings every text holding an occurrence of the word contains (lower case): a cheap pre-filter, e.g. for
+    an inverted index's regular-expression scan. Chinese: the word; English: its first lemma less its last letter
+    (each lemma rule keeps that prefix: cities -> city, boxes -> box), and the irregular forms (people -> person)."""
+    w = word.strip().lower()
+    if not w:
+        return []
+    if is_cjk_word(w):
+        return [w]
+    key = lemma_key(w)
+    if not key:
+        return []
+    first = key[0]
+    return sorted({first[:-1] or first, *_SURFACES.get(first, ())})
 
 
 def _greedy(starts: Iterable[int], length: int) -> int:

@@ -10,7 +10,7 @@ from engine.scorers.km import KMScorer, count_occurrences
 from graph.build import build_network
 from graph.corpus import load_corpus
 from graph.keywords import contains_any
-from graph.occurrences import Matcher, count, occurrences
+from graph.occurrences import Matcher, count, occurrences, probes
 from graph.vocabulary import select_keywords
 from tests.conftest import make_corpus
 
@@ -26,6 +26,8 @@ from tests.conftest import make_corpus
     ("The trees of my heart", "tree", 1),  # lemmas
     ("The trees of my heart", "art", 0),  # never inside a word
     ("Statue of Liberty at night", "statue of liberty", 1),
+    ("w00012 w00013 w00012", "w00012", 2), ("w00012", "w0001", 0),  # digits belong to the word
+    ("the people of two cities", "person", 1), ("the people of two cities", "city", 1),
     ("moon", "月", 0), ("明月", "moon", 0), ("", "月", 0), ("明月", "", 0), ("明月", "  ", 0),
 ])
 def test_known_counts(text, word, n):
@@ -38,9 +40,10 @@ def test_batch_counts_equal_word_by_word_counts():
     """Matcher (spans enumerated once per text) == count (word by word), on 400 seeded random texts."""
     rng = random.Random(17)
     pieces = ["佳人", "头", "人头", "明月", "月", "几时", "有", "，", "哈", "江", "上", "船", " ", "tree", "trees",
-              "heart", "art", "statue of liberty", "A", "\n"]
+              "heart", "art", "statue of liberty", "A", "\n", "people", "Cities", "w00012", "boxes", "'s"]
     words = ["人头", "佳人", "头", "人", "月", "明月", "月几", "哈哈", "江上", "上船", "船", "tree", "art",
-             "statue of liberty", "of", "Trees", "上", "江上船"] + [f"w{i}" for i in range(30)]
+             "statue of liberty", "of", "Trees", "上", "江上船", "person", "city", "w00012", "w0001", "box",
+             "cities"] + [f"w{i}" for i in range(30)]
     m = Matcher(words)
     checked = 0
     for _ in range(400):
@@ -49,6 +52,8 @@ def test_batch_counts_equal_word_by_word_counts():
         assert dict(m.counts(text)) == expect, text
         assert dict(occurrences(text, words)) == expect
         assert dict(occurrences(text, words[:5])) == {w: c for w, c in expect.items() if w in words[:5]}
+        for w in expect:  # the index's pre-filter never misses a text that holds an occurrence
+            assert any(p in text.lower() for p in probes(w)), (text, w)
         for w in expect:  # a valid Chinese match is a substring match: never more than str.count
             assert not any("\u4e00" <= ch <= "\u9fff" for ch in w) or expect[w] <= text.count(w)
         checked += 1

@@ -2,9 +2,10 @@
 
 Counts follow engine.scorers.km.count_occurrences exactly, i.e. graph.occurrences' rule (Chinese: substring
 matches that respect jieba's token boundaries; English: lemma sequences). Build: all lyrics lower-cased and joined
-by a separator into one text, each Chinese keyword located with one regular-expression scan (C speed) and its
-matches mapped to songs by offset; only the songs holding a match are then counted by the rule. A keyword holding
-the separator, or an English one, is counted lyric by lyric. A keyword not indexed at fit is indexed on first use.
+by a separator into one text; each keyword's probes (graph.occurrences.probes: substrings any lyric holding it
+contains) located with one regular-expression scan each (C speed) and mapped to songs by offset; only those songs
+are then counted by the rule. A keyword holding the separator is counted lyric by lyric. A keyword not indexed at
+fit is indexed on first use.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 from graph.occurrences import count as occurrence_count
-from graph.occurrences import is_cjk_word
+from graph.occurrences import probes as occurrence_probes
 
 FILE = "keyword_index.npz"
 SEP = "\x00"
@@ -47,14 +48,16 @@ class KeywordIndex:
     def _scan(self, w: str) -> tuple[np.ndarray, np.ndarray]:
         if not w or not self.n_docs_:
             return np.zeros(0, np.int32), np.zeros(0, np.int32)
-        if SEP in w or not is_cjk_word(w):  # across two lyrics, or lemma-based: count lyric by lyric
+        if SEP in w:  # could match across two lyrics in the joined text: count lyric by lyric
             counts = np.fromiter((occurrence_count(t, w) for t in self._lyrics), dtype=np.int64, count=self.n_docs_)
             rows = np.flatnonzero(counts)
             return rows.astype(np.int32), counts[rows].astype(np.int32)
-        if self._text.count(w) == 0:
-            return np.zeros(0, np.int32), np.zeros(0, np.int32)
-        pos = np.fromiter((m.start() for m in re.finditer(re.escape(w), self._text)), dtype=np.int64)
-        docs = np.unique(np.searchsorted(self._starts, pos, side="right") - 1)  # songs holding a substring match
+        docs = np.zeros(0, np.int64)
+        for probe in occurrence_probes(w):  # substrings every lyric holding an occurrence contains
+            if SEP in probe or self._text.count(probe) == 0:
+                continue
+            pos = np.fromiter((m.start() for m in re.finditer(re.escape(probe), self._text)), dtype=np.int64)
+            docs = np.union1d(docs, np.searchsorted(self._starts, pos, side="right") - 1)
         counts = np.fromiter((occurrence_count(self._lyrics[d], w) for d in docs.tolist()), dtype=np.int64,
                              count=len(docs))
         keep = counts > 0
