@@ -29,6 +29,9 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
 
     if Path(out).exists() and not Path(out).is_dir():
         raise Img2SongError(f"{out}: --out exists and is not a directory")
+    out_abs, corpus_abs = Path(out).resolve(), Path(corpus).resolve()
+    if out_abs == corpus_abs or corpus_abs in out_abs.parents:  # never write into a user's corpus
+        raise Img2SongError(f"--out {out} is inside the corpus {corpus}: a run directory must be outside it")
     c = load_corpus(corpus)
     for line in c.report.lines():
         echo(line)

@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from engine.features.backbones import Backbone, get_backbone
 from graph.common.errors import Img2SongError
+from graph.common.images import SAFE_FORMATS
 
 DEFAULT_MAX_PIXELS = 50_000_000  # width x height of an upload; a larger header is refused before decoding
 
@@ -33,9 +34,10 @@ def decode_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = 
     if not data:
         raise PhotoError("not_an_image", f"{name}: empty file")
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=SAFE_FORMATS)
     except UnidentifiedImageError:
-        raise PhotoError("not_an_image", f"{name}: not an image (no known image format)") from None
+        raise PhotoError("not_an_image", f"{name}: not an image in a supported format "
+                                         f"({', '.join(SAFE_FORMATS)})") from None
     except Image.DecompressionBombError as e:
         raise PhotoError("decompression_bomb", f"{name}: {e}") from None
     except (OSError, ValueError, SyntaxError) as e:

@@ -1,11 +1,14 @@
 """KeywordIndex: an inverted index keyword -> songs (postings: song rows with occurrence counts), built once.
 
-Counts follow engine.scorers.km.count_occurrences exactly, i.e. graph.occurrences' rule (Chinese: substring
-matches that respect jieba's token boundaries; English: lemma sequences). Build: all lyrics lower-cased and joined
-by a separator into one text; each keyword's probes (graph.occurrences.probes: substrings any lyric holding it
-contains) located with one regular-expression scan each (C speed) and mapped to songs by offset; only those songs
-are then counted by the rule. A keyword holding the separator is counted lyric by lyric. A keyword not indexed at
-fit is indexed on first use.
+Counts follow engine.scorers.km.count_occurrences exactly, i.e. graph.occurrences' rule (the one the network links
+and the ground truth counts hits by: Chinese substring matches that respect jieba's tokens, English words by
+lemma). All counting goes through one function, `count_postings`. Candidates first, by substring: the lyrics are
+lower-cased and joined by a separator into one text, every keyword's probes (graph.occurrences.probes: substrings
+any lyric holding the keyword contains) are found in ONE Aho-Corasick pass over it (pyahocorasick, C speed) and
+mapped to songs by offset (a probe that can overlap itself, "aa", "哈哈", or holds the separator is scanned on its
+own: `substring_postings`). Then the rule: a one-word English keyword by one regular-expression scan of token starts
+(graph.occurrences.token_starts), any other keyword counted by graph.occurrences.count in its candidate songs only.
+A keyword not indexed at fit is indexed on first use.
 """
 from __future__ import annotations
 
@@ -13,12 +16,13 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import ahocorasick
 import numpy as np
-from tqdm.auto import tqdm
 
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 from graph.occurrences import count as occurrence_count
+from graph.occurrences import is_cjk_word, lemma_key, surfaces, token_starts
 from graph.occurrences import probes as occurrence_probes
 
 FILE = "keyword_index.npz"
@@ -29,39 +33,134 @@ def normalise(word: str) -> str:
     return word.strip().lower()
 
 
+def self_overlapping(w: str) -> bool:
+    """True when two occurrences of w can overlap (a proper prefix of w is also its suffix)."""
+    return any(w[:j] == w[-j:] for j in range(1, len(w)))
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, np.int32), np.zeros(0, np.int32)
+
+
+def joined(lyrics_lower: Sequence[str]) -> tuple[str, np.ndarray]:
+    """The lyrics joined by SEP into one text, and each lyric's start offset in it."""
+    lengths = np.fromiter((len(t) for t in lyrics_lower), dtype=np.int64, count=len(lyrics_lower))
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]) if len(lengths) else np.zeros(0, np.int64)
+    return SEP.join(lyrics_lower), starts.astype(np.int64)
+
+
+def _per_doc(pos: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    docs = np.searchsorted(starts, pos, side="right") - 1
+    rows, counts = np.unique(docs, return_counts=True)
+    return rows.astype(np.int32), counts.astype(np.int32)
+
+
+def _substring_scan(w: str, text: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One substring by regular expression (non-overlapping, leftmost) or, holding SEP, lyric by lyric."""
+    if not w or not len(starts):
+        return _empty()
+    if SEP in w:  # could match across two lyrics in the joined text: count lyric by lyric
+        ends = np.append(starts[1:] - 1, len(text)).tolist()  # lyrics may hold SEP themselves: slice, never split
+        counts = np.fromiter((text[a:b].count(w) for a, b in zip(starts.tolist(), ends)), dtype=np.int64,
+                             count=len(starts))
+        rows = np.flatnonzero(counts)
+        return rows.astype(np.int32), counts[rows].astype(np.int32)
+    if text.count(w) == 0:
+        return _empty()
+    pos = np.fromiter((m.start() for m in re.finditer(re.escape(w), text)), dtype=np.int64)
+    return _per_doc(pos, starts)
+
+
+def _lyric(text: str, starts: np.ndarray, d: int) -> str:
+    end = int(starts[d + 1]) - 1 if d + 1 < len(starts) else len(text)
+    return text[int(starts[d]):end]
+
+
+def _by_rule(w: str, text: str, starts: np.ndarray, candidates: np.ndarray,
+             by_lemma: dict[str, list[str]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """graph.occurrences' counts of one keyword: the candidate songs (holding one of its probes) counted by the rule."""
+    if not w or not len(starts):
+        return _empty()
+    key = lemma_key(w)
+    if len(key) == 1 and not is_cjk_word(w) and SEP not in w:  # one English word: a scan of its surface forms
+        pos = np.array(token_starts(text, w, by_lemma), dtype=np.int64)
+        return _per_doc(pos, starts) if len(pos) else _empty()
+    docs = np.asarray(candidates, dtype=np.int64)
+    counts = np.fromiter((occurrence_count(_lyric(text, starts, d), w) for d in docs.tolist()), dtype=np.int64,
+                         count=len(docs))
+    keep = counts > 0
+    return docs[keep].astype(np.int32), counts[keep].astype(np.int32)
+
+
+def _scan_one(w: str, text: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One keyword: its probes' songs by regular expression, then the rule (see the module doc)."""
+    if SEP in w:  # could match across two lyrics in the joined text: every lyric is a candidate
+        return _by_rule(w, text, starts, np.arange(len(starts)))
+    rows = [_substring_scan(p, text, starts)[0] for p in occurrence_probes(w)]
+    return _by_rule(w, text, starts, np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64))
+
+
+def count_postings(text: str, starts: np.ndarray, words: Iterable[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{normalised word: (song rows int32 ascending, counts int32)}: the one place keyword occurrences are counted.
+
+    `text`, `starts` as from `joined`: the probes of every word in one Aho-Corasick pass, then the rule."""
+    vocab = list(dict.fromkeys(normalise(w) for w in words))
+    probes = {w: occurrence_probes(w) for w in vocab if w and SEP not in w}
+    subs = substring_postings(text, starts, [p for ps in probes.values() for p in ps])
+    english = any(not is_cjk_word(w) for w in probes)
+    by_lemma = surfaces(text) if english else None  # the text's English tokens by lemma, found once
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for w in vocab:
+        if w not in probes:
+            out[w] = _scan_one(w, text, starts) if w else _empty()
+            continue
+        rows = [subs[p][0] for p in probes[w]]
+        out[w] = _by_rule(w, text, starts, np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64),
+                          by_lemma)
+    return out
+
+
+def substring_postings(text: str, starts: np.ndarray,
+                       words: Iterable[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{normalised substring: (song rows, non-overlapping substring counts)}: the candidate step of count_postings.
+
+    Plain substrings: one Aho-Corasick pass for all of them; self-overlapping ones and ones holding SEP: a scan each.
+    """
+    vocab = list(dict.fromkeys(normalise(w) for w in words))
+    out = {w: _substring_scan(w, text, starts) for w in vocab if w and (SEP in w or self_overlapping(w))}
+    plain = [w for w in vocab if w and w not in out]
+    out.update({w: _empty() for w in vocab if not w})
+    if plain and len(starts):
+        automaton = ahocorasick.Automaton()
+        for j, w in enumerate(plain):
+            automaton.add_word(w, j)
+        automaton.make_automaton()
+        hits = np.array([h for h in automaton.iter(text)], dtype=np.int64).reshape(-1, 2)  # (end, word)
+        order = np.argsort(hits[:, 1], kind="stable")
+        ends, ids = hits[order, 0], hits[order, 1]
+        bounds = np.searchsorted(ids, np.arange(len(plain) + 1))
+        lengths = np.array([len(w) for w in plain], dtype=np.int64)
+        for j, w in enumerate(plain):  # no self-overlap: every match counts, and none crosses SEP
+            e = ends[bounds[j]:bounds[j + 1]]
+            out[w] = _per_doc(e - lengths[j] + 1, starts) if len(e) else _empty()
+    else:
+        out.update({w: _empty() for w in plain})
+    return out
+
+
 class KeywordIndex:
     """After fit: n_docs_, postings_ {keyword: (song rows int32 ascending, counts int32)} over lower-cased words."""
 
     def fit(self, lyrics: Sequence[str], keywords: Iterable[str] = (), progress: bool = False) -> KeywordIndex:
+        """Index `keywords` over the lyrics in one pass (`progress` is accepted for callers; the pass is one call)."""
         lower = [str(t).lower() for t in lyrics]
         self.n_docs_ = len(lower)
-        self._lyrics = lower
-        self._text = SEP.join(lower)
-        lengths = np.fromiter((len(t) for t in lower), dtype=np.int64, count=len(lower))
-        self._starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]]) if len(lower) else np.zeros(0, np.int64)
-        self.postings_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for w in tqdm(list(dict.fromkeys(keywords)), desc="keyword index", unit="kw", disable=not progress,
-                      leave=False):
-            self.postings(w)
+        self._text, self._starts = joined(lower)
+        self.postings_: dict[str, tuple[np.ndarray, np.ndarray]] = count_postings(self._text, self._starts, keywords)
         return self
 
     def _scan(self, w: str) -> tuple[np.ndarray, np.ndarray]:
-        if not w or not self.n_docs_:
-            return np.zeros(0, np.int32), np.zeros(0, np.int32)
-        if SEP in w:  # could match across two lyrics in the joined text: count lyric by lyric
-            counts = np.fromiter((occurrence_count(t, w) for t in self._lyrics), dtype=np.int64, count=self.n_docs_)
-            rows = np.flatnonzero(counts)
-            return rows.astype(np.int32), counts[rows].astype(np.int32)
-        docs = np.zeros(0, np.int64)
-        for probe in occurrence_probes(w):  # substrings every lyric holding an occurrence contains
-            if SEP in probe or self._text.count(probe) == 0:
-                continue
-            pos = np.fromiter((m.start() for m in re.finditer(re.escape(probe), self._text)), dtype=np.int64)
-            docs = np.union1d(docs, np.searchsorted(self._starts, pos, side="right") - 1)
-        counts = np.fromiter((occurrence_count(self._lyrics[d], w) for d in docs.tolist()), dtype=np.int64,
-                             count=len(docs))
-        keep = counts > 0
-        return docs[keep].astype(np.int32), counts[keep].astype(np.int32)
+        return _scan_one(w, self._text, self._starts)
 
     def postings(self, word: str) -> tuple[np.ndarray, np.ndarray]:
         """(song rows, occurrence counts) of one keyword; indexed now when it was not at fit."""
@@ -95,7 +194,8 @@ class KeywordIndex:
         path = Path(directory) / FILE
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, vocab=np.array(vocab, dtype=str), indptr=indptr, rows=rows, counts=counts,
-                     lengths=np.array([len(t) for t in self._lyrics], dtype=np.int64), text=np.frombuffer(self._text.encode("utf-8"), dtype=np.uint8))
+                     lengths=np.diff(np.append(self._starts, len(self._text) + 1)) - 1,
+                     text=np.frombuffer(self._text.encode("utf-8"), dtype=np.uint8))
         return Path(directory)
 
     @classmethod
