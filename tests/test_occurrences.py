@@ -102,3 +102,20 @@ def test_selection_network_km_and_ground_truth_agree(tmp_path):
         assert {ids[r]: int(c) for r, c in zip(rows, counts)} == by_song
         assert np.array_equal(km.keyword_index_.counts(w), [by_song.get(i, 0) for i in ids])
         assert {i for i, t in zip(ids, lyrics) if contains_any(t, [w])} == set(by_song)  # ground-truth hits
+
+
+def test_keyword_index_postings_equal_the_rule_on_random_lyrics():
+    """engine.index's one-pass postings (probes by Aho-Corasick, English surface-form scan) == count per lyric."""
+    from engine.index.keywords import KeywordIndex
+
+    rng = random.Random(23)
+    pieces = ["佳人", "头", "人头", "明月", "哈", " ", "people", "Person", "cities", "city's", "w00012", "w000123",
+              "rock'n'roll", "'n", "tree", "trees", "treetop", ", ", "\n", "art", "heart"]
+    lyrics = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 18))) for _ in range(300)]
+    words = ["人头", "头", "哈哈", "person", "city", "w00012", "n", "roll", "tree", "art", "statue of liberty",
+             "rock'n'roll", "明月"]
+    index = KeywordIndex().fit(lyrics, words[:7])
+    for w in words:  # the last ones are indexed on first use
+        expect = [count(t.lower(), w) for t in lyrics]
+        assert index.counts(w).tolist() == expect, w
+    assert sum(index.counts("person")) > 0 and sum(index.counts("人头")) > 0
