@@ -104,6 +104,33 @@ class Page:
     keywords: list[str]
     notes: list[str]
     cards_total: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)  # see diagnostics_view
+
+
+# --- can the queries tell scorers apart (evaluation.diagnostics) ----------------------------------------------
+def diagnostics_view(doc: dict[str, Any], columns: list[Column], protos: dict[str, dict[str, Any]], k: int,
+                     ns: list[str]) -> dict[str, Any]:
+    """report.json's diagnostics as the page shows them: the warning, diversity line, micro/macro rows, coverage."""
+    diag = doc.get("diagnostics")
+    if not isinstance(diag, dict) or not isinstance(diag.get("query_diversity"), dict):
+        return {}
+    macro, cov = diag.get("macro_hit_rate", {}), diag.get("catalogue_coverage", {})
+    rows = []
+    for n in ns:
+        cells = []
+        for c in columns:
+            p = c.protocol or next(iter(macro), "")
+            micro = protos[c.protocol]["scorers"][c.scorer].get(f"hit_rate@{k}", {}).get(n)
+            cells.append({"micro": _fmt(micro), "macro": _fmt(macro.get(p, {}).get(c.scorer, {}).get(n))})
+        rows.append({"n": n, "cells": cells})
+    coverage = []
+    for c in columns:
+        got = cov.get(c.protocol or next(iter(cov), ""), {}).get(c.scorer, {})
+        share = got.get("share")
+        coverage.append({"distinct": got.get("distinct_songs", "—"),
+                         "share": f"{share:.1%}" if isinstance(share, (int, float)) else "—"})
+    return {"diversity": diag["query_diversity"], "rows": rows, "coverage": coverage,
+            "catalogue": diag.get("catalogue_songs")}
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
@@ -253,7 +280,8 @@ def build_page(run_dir: RunDir | str | Path, max_cards: int = 500, thumb_px: int
              for i in sorted(images)[:max_cards]]
     notes += [f"thumbnails: {line}" for line in thumbs.skips.skip_lines()]
     return Page(f"img2song report: {run.path.name}", str(run.path), k, ns, default_n, columns, tables, paired,
-                charts, heatmaps, cards, worst, keywords, notes, len(images))
+                charts, heatmaps, cards, worst, keywords, notes, len(images),
+                diagnostics_view(doc, columns, protos, k, ns))
 
 
 def _metric_cell(m: dict[str, Any], k: int, n: str) -> dict[str, Any]:

@@ -10,8 +10,9 @@ DEFINITIONS = {
     "hit_rate@k": "fraction of query images with at least one hit among the k recommended songs",
     "precision@k": "mean over query images of (number of hits among the k recommended songs) / k; a list shorter "
                    "than k counts its missing places as misses",
-    "hit": "a recommended song whose lyrics contain (case-insensitive substring) one of the query image's keywords "
-           "or one of their top-n related words",
+    "hit": "a recommended song whose lyrics contain one of the query image's keywords or one of their top-n "
+           "related words, by the rule the network links by (graph.occurrences: Chinese matches respect jieba's "
+           "tokens, English words match by lemma)",
     "ci95": "95% percentile bootstrap interval: queries resampled with replacement (seeded), metric recomputed",
     "mcnemar_exact": "exact two-sided McNemar test on per-query hit@k of two scorers: binomial(b, b + c, 1/2) on "
                      "the discordant queries b (only the first scorer hits) and c (only the second)",

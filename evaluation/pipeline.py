@@ -21,7 +21,7 @@ EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.
 
 
 def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0.2, seed: int = 0,
-                scheme: str = "count", echo: Echo = print):
+                scheme: str = "count", echo: Echo = print, context_words: int | None = None):
     """Load and validate the corpus, build the network, write it into the run, and print what was done."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from graph.build import build_network
@@ -39,15 +39,21 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
         echo(f"no {KEYWORDS_FILE} in {corpus}: selecting keywords (the rule of `img2song keywords`)")
     else:
         echo(f"keywords: {len(c.keywords)} from {Path(corpus) / KEYWORDS_FILE}")
-    result = build_network(c, holdout=holdout, seed=seed, scheme=scheme)
+    from graph.context import ContextParams
+
+    context = ContextParams() if context_words is None else ContextParams(per_song=context_words)
+    result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context)
     if result.selection is not None:
         echo(result.selection.table())
         echo(result.selection.summary())
+        for line in result.selection.coverage_lines():
+            echo(line)
     paths = result.save(out)
     stats = result.stats()
-    keys = ("songs", "images", "keywords", "song_keyword_edges", "image_keyword_edges", "query_images",
-            "isolated_vertices")
+    keys = ("songs", "images", "keywords", "words", "song_keyword_edges", "image_keyword_edges", "song_word_edges",
+            "query_images", "isolated_vertices")
     echo("network statistics: " + json.dumps({k: stats[k] for k in keys}, ensure_ascii=False))
+    echo(result.reach_line())
     if stats["skipped"]:
         echo("skipped while building: " + json.dumps(stats["skipped"], ensure_ascii=False))
     for w in result.warnings:

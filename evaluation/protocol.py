@@ -170,6 +170,7 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
                                  "songs": songs, "hits": [contains_any(lyrics.get(s, ""), words) for s in songs]})
     meta = {"run": str(run.path), "k": k, "ns": list(ns), "seed": seed, "n_boot": n_boot,
             "queries_total": len(all_queries), "queries_evaluated": len(answered),
+            "catalogue_songs": len(ts.corpus.songs),
             "queries_dropped": {r: c for r, c in dropped.items() if c},
             "scorer_skips": {p: {s: v for s, v in by.items() if v} for p, by in skipped.items()
                              if any(by.values())},

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation import diagnostics as diag_mod
 from evaluation.metrics import (
     DEFINITIONS,
     bootstrap_ci,
@@ -36,12 +37,15 @@ class Report:
     rows: list[dict[str, Any]] = field(default_factory=list)
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)  # protocol -> {"scorers", "paired_tests"}
     retrieval: dict[str, Any] | None = None  # <run>/lstm/retrieval.json: {"retrieval": metrics, "details": ...}
+    diagnostics: dict[str, Any] | None = None  # evaluation.diagnostics: query diversity, macro hit rate, coverage
 
     def to_json(self) -> dict[str, Any]:
         k = self.meta.get("k", 10)
         doc = {"scorers": self.scorers, "paired_tests": self.paired_tests, "protocols": self.protocols,
                "definitions": {key.replace("@k", f"@{k}"): v for key, v in DEFINITIONS.items()},
                "paper_table1_hit_rate@10": PAPER_TABLE1, **self.meta}
+        if self.diagnostics:
+            doc["diagnostics"] = self.diagnostics
         if self.retrieval:
             doc["retrieval"] = self.retrieval["retrieval"]
             doc["retrieval_details"] = self.retrieval.get("details", {})
@@ -73,6 +77,8 @@ class Report:
                        f"top-3 {kp['top3']:.3f} on the {kp['queries']} query images (always guessing the most "
                        f"frequent training keyword: {kp.get('majority_top1', float('nan')):.3f})."), ""]
         protocols = self.protocols or {"photo": {"scorers": self.scorers, "paired_tests": self.paired_tests}}
+        if self.diagnostics:  # the warning comes before any figure it qualifies
+            lines += diag_mod.markdown(self.diagnostics, {p: r["scorers"] for p, r in protocols.items()}, k, ns)
         for proto, res in protocols.items():
             lines += self._protocol_tables(proto, res["scorers"], res["paired_tests"], k, ns)
         lines += ["", "## Definitions", ""]
@@ -223,5 +229,7 @@ def build_report(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], 
         sc, tests = _aggregate([r for r in rows if r.get("protocol", "photo") == p], scorers, ns, k, seed, n_boot)
         per[p] = {"scorers": sc, "paired_tests": tests}
     first = per[protocols[0]]
+    diag = diag_mod.diagnostics(rows, scorers, ns, k, (meta or {}).get("catalogue_songs"))
     return Report(first["scorers"], first["paired_tests"],
-                  {"k": k, "ns": list(ns), **(meta or {}), "scorers_protocol": protocols[0]}, rows, protocols=per)
+                  {"k": k, "ns": list(ns), **(meta or {}), "scorers_protocol": protocols[0]}, rows, protocols=per,
+                  diagnostics=diag)

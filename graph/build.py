@@ -14,13 +14,15 @@ from tqdm import tqdm
 from graph.bridge import Bridge, image_reach
 from graph.common.atomic import remove_stale_temps, write_json
 from graph.common.errors import Img2SongError
+from graph.context import ContextParams, context_edges
 from graph.corpus import Corpus
 from graph.keywords import weigh
 from graph.network import Kind, Network, vertex_id
+from graph.occurrences import Matcher
 from graph.rundir import RunDir
-from graph.vocabulary import KeywordSelection, select_keywords
+from graph.vocabulary import KeywordSelection, SelectionParams, select_keywords
 
-DEFAULT_NUM_KEYWORDS = 72  # the paper's keyword count, used when the corpus fixes no vocabulary
+DEFAULT_NUM_KEYWORDS = SelectionParams.num  # used when the corpus fixes no vocabulary
 
 
 @dataclass
@@ -37,6 +39,30 @@ class BuildResult:
     params: dict[str, Any] = field(default_factory=dict)  # holdout, seed, scheme
     selection: KeywordSelection | None = None  # set when the vocabulary was selected here (no keywords.txt)
     warnings: list[str] = field(default_factory=list)
+    song_words: dict[str, dict[str, float]] = field(default_factory=dict)  # song -> lyric word (Kind.WORD) -> weight
+    totals: dict[str, int] = field(default_factory=dict)  # songs and images in the corpus
+
+    def reachability(self) -> dict[str, Any]:
+        """Shares of the catalogue with edges: a song or image without one can never be recommended or matched."""
+        songs = self.totals.get("songs", 0)
+        images = self.totals.get("images", 0)
+        with_edges = set(self.song_keywords) | set(self.song_words)
+        only_words = set(self.song_words) - set(self.song_keywords)
+        share = lambda a, b: round(a / b, 4) if b else 0.0
+        return {"songs": songs, "songs_with_edges": len(with_edges), "songs_with_keyword_edges": len(self.song_keywords),
+                "songs_with_only_word_edges": len(only_words),
+                "song_share_with_edges": share(len(with_edges), songs),
+                "song_share_with_keywords": share(len(self.song_keywords), songs),
+                "images": images, "images_with_keywords": len(self.image_keywords),
+                "image_share_with_keywords": share(len(self.image_keywords), images),
+                "train_images_in_network": len(self.train_image_ids)}
+
+    def reach_line(self) -> str:
+        r = self.reachability()
+        return (f"reachability: {r['songs_with_edges']}/{r['songs']} songs ({r['song_share_with_edges']:.1%}) have "
+                f"edges ({r['songs_with_keyword_edges']} through keywords, {r['songs_with_only_word_edges']} only "
+                f"through lyric words); {r['images_with_keywords']}/{r['images']} images "
+                f"({r['image_share_with_keywords']:.1%}) reach a keyword")
 
     def per_keyword(self) -> dict[str, dict[str, int]]:
         """keyword -> songs, train images and query images linked to it."""
@@ -58,6 +84,9 @@ class BuildResult:
         s["vocabulary_source"] = "selected (no keywords.txt)" if self.selection else "given"
         s["per_keyword"] = self.per_keyword()
         s["warnings"] = list(self.warnings)
+        s["reachability"] = self.reachability()
+        if self.selection is not None:
+            s["selection"] = {k: v for k, v in self.selection.to_dict().items() if k != "keywords"}
         return s
 
     def save(self, out_dir: RunDir | str | Path) -> dict[str, Path]:
@@ -89,11 +118,10 @@ def select_vocabulary(corpus: Corpus, n: int = DEFAULT_NUM_KEYWORDS, bridge: Bri
     return select_keywords(corpus, num=n, bridge=bridge).keywords
 
 
-def text_keywords(text: str, language: str, vocab: set[str], lexicon: dict[str, list[str]],
-                  bridge: Bridge | None = None) -> Counter[str]:
-    """Vocabulary keywords in a lyric text: Chinese segmented with jieba; other languages' words directly or through
-    the bilingual bridge (the corpus lexicon first, then CC-CEDICT)."""
-    return (bridge or Bridge(lexicon)).text_reach(text, language, vocab, phrase=False)
+def text_keywords(text: str, vocab: set[str] | Matcher) -> Counter[str]:
+    """Vocabulary keywords in a lyric text and their counts by graph.occurrences' rule: exactly what KM counts and
+    what the ground truth calls a hit (a lyric is matched in its own script: no bridge between languages here)."""
+    return (vocab if isinstance(vocab, Matcher) else Matcher(sorted(vocab))).counts(text)
 
 
 def image_keyword_counts(corpus: Corpus, vocab: set[str], bridge: Bridge | None = None) -> dict[str, Counter[str]]:
@@ -173,18 +201,22 @@ def _warnings(vocab_list: list[str], img_kws: dict[str, dict[str, float]], train
 
 def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: str = "count",
                   vocabulary: list[str] | None = None, bridge: Bridge | None = None,
-                  progress: bool = True) -> BuildResult:
-    """Typed tripartite network: song-keyword (lyric relevance) and image-keyword (tag relevance) edges only.
+                  progress: bool = True, context: ContextParams | None = None) -> BuildResult:
+    """Typed network: song-keyword (lyric occurrences, graph.occurrences) and image-keyword (tag relevance) edges,
+    plus song-word edges to lyric words beyond the vocabulary (graph.context) so that every song with a shared
+    lyric word gets a trained embedding.
 
     The vocabulary is `vocabulary`, else the corpus's keywords.txt, else graph.vocabulary.select_keywords; images
     reach keywords through graph.bridge. Raises Img2SongError when no song or no image reaches any keyword."""
     t0 = time.perf_counter()
     bridge = bridge or Bridge(corpus.lexicon)
+    context = context or ContextParams()
     vocab_list, source, selection = _vocabulary(corpus, vocabulary, bridge, progress)
     vocab = set(vocab_list)
     skipped: Counter[str] = Counter()
 
-    song_counts = [text_keywords(s.lyrics, s.language, vocab, corpus.lexicon, bridge)
+    matcher = Matcher(vocab_list)
+    song_counts = [text_keywords(s.lyrics, matcher)
                    for s in tqdm(corpus.songs, desc="song keywords", unit="song", leave=False, disable=not progress)]
     song_weights = weigh(song_counts, scheme)
     song_kws: dict[str, dict[str, float]] = {}
@@ -193,6 +225,10 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
             song_kws[song.id] = {k: float(v) for k, v in sorted(w.items())}
         else:
             skipped["song with no keyword"] += 1
+    song_words = context_edges(corpus.songs, vocab, context, progress)
+    no_edge = sum(1 for s in corpus.songs if s.id not in song_kws and s.id not in song_words)
+    if no_edge:
+        skipped["song with no keyword and no shared lyric word (no edge: never recommended)"] = no_edge
 
     img_counts = image_keyword_counts(corpus, vocab, bridge)
     img_kws: dict[str, dict[str, float]] = {}
@@ -213,22 +249,28 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
     for kw in vocab_list:
         ids.append(vertex_id(Kind.KEYWORD, kw)); kinds.append(Kind.KEYWORD); labels.append(kw)
     for song in corpus.songs:
-        if song.id in song_kws:
+        if song.id in song_kws or song.id in song_words:
             ids.append(vertex_id(Kind.SONG, song.id)); kinds.append(Kind.SONG)
             labels.append(f"{song.title} · {song.artist}" if song.artist else song.title)
+    for word in sorted({w for ws in song_words.values() for w in ws}):
+        ids.append(vertex_id(Kind.WORD, word)); kinds.append(Kind.WORD); labels.append(word)
     index = {v: i for i, v in enumerate(ids)}
     edges: list[tuple[int, int]] = []
     weights: list[float] = []
-    for kind, table, keys in ((Kind.IMAGE, img_kws, train), (Kind.SONG, song_kws, list(song_kws))):
+    for kind, table, keys, other in ((Kind.IMAGE, img_kws, train, Kind.KEYWORD),
+                                     (Kind.SONG, song_kws, list(song_kws), Kind.KEYWORD),
+                                     (Kind.SONG, song_words, list(song_words), Kind.WORD)):
         for key in keys:
             a = index[vertex_id(kind, key)]
             for kw, w in table[key].items():
-                edges.append((a, index[vertex_id(Kind.KEYWORD, kw)]))
+                edges.append((a, index[vertex_id(other, kw)]))
                 weights.append(w)
     net = Network(ids, np.array(kinds, np.int8), labels, np.array(edges, np.int64).reshape(-1, 2),
                   np.array(weights, np.float32), directed=False)
     return BuildResult(net, img_kws, song_kws, train, query, vocab_list, dict(skipped),
                        time.perf_counter() - t0, corpus_root=corpus.root,
                        params={"holdout": holdout, "seed": seed, "scheme": scheme,
-                               "vocabulary": "selected (no keywords.txt)" if selection else source},
-                       selection=selection, warnings=_warnings(vocab_list, img_kws, train, query))
+                               "vocabulary": "selected (no keywords.txt)" if selection else source,
+                               "context": context.to_dict()},
+                       selection=selection, warnings=_warnings(vocab_list, img_kws, train, query),
+                       song_words=song_words, totals={"songs": len(corpus.songs), "images": len(corpus.images)})

@@ -231,6 +231,8 @@ def weigh(docs: Sequence[Counter[str]], scheme: str = "count") -> list[dict[str,
 
 
 def contains_any(lyrics: str, words: Iterable[str]) -> bool:
-    """True when any non-empty word occurs in the lyrics as a substring (case-insensitive); KM and ground truth."""
-    low = lyrics.lower()
-    return any(w and w.strip() and w.strip().lower() in low for w in words)
+    """True when any word occurs in the lyrics by graph.occurrences' rule (jieba token boundaries for Chinese,
+    lemmas for English): the ground truth's hit, the same occurrences the network links and KM counts."""
+    from graph.occurrences import contains  # deferred: graph.occurrences imports this module
+
+    return contains(lyrics, words)

@@ -20,9 +20,10 @@ class Kind(IntEnum):
     KEYWORD = 1
     SONG = 2
     OTHER = 3  # vertices of a plain edge list (no tripartite typing)
+    WORD = 4  # lyric words beyond the keyword vocabulary: link songs no image can reach to songs that images reach
 
 
-PREFIX = {Kind.IMAGE: "img:", Kind.KEYWORD: "kw:", Kind.SONG: "song:", Kind.OTHER: ""}
+PREFIX = {Kind.IMAGE: "img:", Kind.KEYWORD: "kw:", Kind.SONG: "song:", Kind.OTHER: "", Kind.WORD: "word:"}
 
 
 def vertex_id(kind: Kind, key: str) -> str:
@@ -130,13 +131,15 @@ class Network:
             "songs": int((self.kinds == Kind.SONG).sum()),
             "images": int((self.kinds == Kind.IMAGE).sum()),
             "keywords": int((self.kinds == Kind.KEYWORD).sum()),
+            "words": int((self.kinds == Kind.WORD).sum()),
             "song_keyword_edges": pair(Kind.SONG, Kind.KEYWORD),
+            "song_word_edges": pair(Kind.SONG, Kind.WORD),
             "image_keyword_edges": pair(Kind.IMAGE, Kind.KEYWORD),
             "image_song_edges": pair(Kind.IMAGE, Kind.SONG),
             "isolated_vertices": int((deg == 0).sum()),
             "degree": {},
         }
-        for kind in (Kind.IMAGE, Kind.KEYWORD, Kind.SONG):
+        for kind in (Kind.IMAGE, Kind.KEYWORD, Kind.SONG, Kind.WORD):
             d = deg[self.kinds == kind]
             if len(d):
                 out["degree"][kind.name.lower()] = {

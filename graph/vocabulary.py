@@ -1,16 +1,20 @@
-"""Keyword selection: frequent content words of titles and lyrics that images can express and that discriminate.
+"""Keyword selection: lyric words that images can express, chosen to cover the catalogue (songs and images).
 
-The rule (the paper's "frequent words", restricted to what the network can use):
+The rule:
 1. candidates are the content words of song titles and lyrics (jieba with the POS filter for Chinese, single
    characters and multi-character words alike; English lemmas);
-2. keep those that at least `min_images` images reach through their tags or caption, directly or through the
-   bilingual bridge (graph.bridge), exactly as build-graph will link them;
-3. keep those contained in at least `min_songs` songs and in at most `max_song_share` of all songs (a word in most
-   songs says nothing: ten random songs would contain it);
-4. take the `num` most frequent (by songs containing them).
+2. eligible are those that at least `min_images` images reach through their tags or caption, directly or through
+   the bilingual bridge (graph.bridge), exactly as build-graph will link them, and that occur (graph.occurrences,
+   the rule the network and the ground truth count by) in at least `min_songs` songs and at most `max_song_share`
+   of them (a word in most songs says nothing: ten random songs would contain it);
+3. greedy coverage: up to `num` times, take the eligible word of largest marginal gain, where a song or tagged
+   image covered t times already adds `repeat_discount ** t` (first cover 1, second 0.25, ...), songs weighted
+   `song_weight` and images `1 - song_weight`, each as a share of its total. The objective is monotone and
+   submodular, so the greedy choice is within 1 - 1/e of the best and is computed lazily (CELF).
 """
 from __future__ import annotations
 
+import heapq
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -24,20 +28,29 @@ from graph.bridge import Bridge, image_reach, is_cjk
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
-from graph.keywords import content_words, tokenize
+from graph.keywords import content_words
+from graph.occurrences import Matcher
 
-RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas), reached by >= min_images images "
-        "(tags or caption, directly or through the CC-CEDICT bridge), contained in >= min_songs songs and in "
-        "<= max_song_share of songs; the num most frequent")
+RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas) reached by >= min_images images "
+        "(tags or caption, directly or through the bridge) and occurring in >= min_songs and <= max_song_share of "
+        "songs; greedily the word of largest coverage gain (songs and images; an item covered t times adds "
+        "repeat_discount**t), up to num")
 
 
 @dataclass(frozen=True)
 class SelectionParams:
-    num: int = 72
-    min_images: int = 5
-    min_songs: int = 10
-    max_song_share: float = 0.05
+    """Selection hyperparameters; each default is stated here once (the CLI reads them from here)."""
+
+    num: int = 72  # the paper's keyword count: at most this many keywords
+    min_images: int = 3  # a keyword needs images to train on (2 stay in training) and one to query with
+    min_songs: int = 3  # fewer songs: a hit is luck, and the word barely links songs
+    max_song_share: float = 0.10  # a word in more songs is contained by one in ten random songs
     max_chars: int = 4  # longer Chinese "words" are phrases, not keywords
+    song_weight: float = 1 / 3  # share of the coverage gain from songs (the rest from tagged images): an image
+    # counts double, since a song without a keyword still has its lyric-word edges (graph.context) and an image
+    # without one has nothing
+    repeat_discount: float = 0.25  # gain of covering an item again, relative to the previous time: a new song or
+    # image is worth four times a second keyword for one already covered (synonyms of one sense add little)
 
     def __post_init__(self) -> None:
         if self.num < 1:
@@ -46,6 +59,10 @@ class SelectionParams:
             raise Img2SongError("--min-images and --min-songs must be at least 1")
         if not 0.0 < self.max_song_share <= 1.0:
             raise Img2SongError(f"--max-song-share must be in (0, 1], got {self.max_song_share}")
+        if not 0.0 <= self.song_weight <= 1.0:
+            raise Img2SongError(f"--song-weight must be in [0, 1], got {self.song_weight}")
+        if not 0.0 <= self.repeat_discount < 1.0:
+            raise Img2SongError(f"--repeat-discount must be in [0, 1), got {self.repeat_discount}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,9 @@ class KeywordRow:
     share: float  # songs / all songs
     images: int  # images that reach it
     example_tags: tuple[str, ...]  # tags or captions that reached it, most frequent first
+    gain: float = 0.0  # marginal coverage gain when it was picked
+    songs_covered: int = 0  # songs covered by the keywords picked so far (this one included)
+    images_covered: int = 0  # tagged images covered so far
 
 
 @dataclass
@@ -67,17 +87,31 @@ class KeywordSelection:
     funnel: dict[str, int] = field(default_factory=dict)  # candidates left after each step
     dropped: dict[str, list[str]] = field(default_factory=dict)  # reason -> most frequent words dropped for it
     seconds: float = 0.0
+    tagged_images: int = 0  # images with a tag or a caption
+    songs_covered: int = 0  # songs containing >= 1 selected keyword
+    images_covered: int = 0  # tagged images reaching >= 1 selected keyword
+    blocked: dict[str, dict[str, int]] = field(default_factory=dict)  # "songs"/"images" -> reason -> count
 
     @property
     def keywords(self) -> list[str]:
         return [r.keyword for r in self.rows]
 
+    @property
+    def song_coverage(self) -> float:
+        return self.songs_covered / self.songs_total if self.songs_total else 0.0
+
+    @property
+    def image_coverage(self) -> float:
+        return self.images_covered / self.tagged_images if self.tagged_images else 0.0
+
     def header(self) -> list[str]:
         p = self.params
         return [f"# keywords selected by img2song: {RULE}",
-                f"# num={p.num} min_images={p.min_images} min_songs={p.min_songs} "
-                f"max_song_share={p.max_song_share} max_chars={p.max_chars}",
-                f"# corpus {self.corpus}: {self.songs_total} songs, {self.images_total} images; "
+                f"# num={p.num} min_images={p.min_images} min_songs={p.min_songs} max_song_share="
+                f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight:.3g} "
+                f"repeat_discount={p.repeat_discount}",
+                f"# corpus {self.corpus}: {self.songs_total} songs, {self.images_total} images; coverage "
+                f"{self.song_coverage:.1%} of songs, {self.image_coverage:.1%} of tagged images; "
                 f"{datetime.now(timezone.utc):%Y-%m-%d}. Edit freely: one keyword a line, '#' starts a comment."]
 
     def text(self) -> str:
@@ -88,9 +122,11 @@ class KeywordSelection:
         return write_text(path, self.text())
 
     def table(self, limit: int | None = None) -> str:
-        lines = [f"{'keyword':<8} {'songs':>6} {'share':>6} {'images':>6}  example tags"]
+        lines = [f"{'keyword':<8} {'songs':>6} {'share':>6} {'images':>6} {'gain':>6} {'songs cov':>9} "
+                 f"{'imgs cov':>8}  example tags"]
         for r in self.rows[:limit]:
-            lines.append(f"{r.keyword:<8} {r.songs:>6} {r.share:>6.1%} {r.images:>6}  {', '.join(r.example_tags)}")
+            lines.append(f"{r.keyword:<8} {r.songs:>6} {r.share:>6.1%} {r.images:>6} {r.gain:>6.3f} "
+                         f"{r.songs_covered:>9} {r.images_covered:>8}  {', '.join(r.example_tags)}")
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -98,33 +134,88 @@ class KeywordSelection:
         return (f"{f.get('candidates', 0)} candidate words -> {f.get('reached by images', 0)} reached by "
                 f">= {self.params.min_images} images -> {f.get('within song limits', 0)} in >= "
                 f"{self.params.min_songs} and <= {self.params.max_song_share:.0%} of {self.songs_total} songs "
-                f"-> {len(self.rows)} selected ({self.seconds:.1f} s)")
+                f"-> {len(self.rows)} selected by coverage gain ({self.seconds:.1f} s)")
+
+    def coverage_lines(self) -> list[str]:
+        """What the vocabulary reaches, and what kept the rest out (counts per reason)."""
+        out = [f"coverage: {self.songs_covered}/{self.songs_total} songs ({self.song_coverage:.1%}) and "
+               f"{self.images_covered}/{self.tagged_images} tagged images ({self.image_coverage:.1%}) contain or "
+               f"reach >= 1 keyword"]
+        for what, reasons in self.blocked.items():
+            if reasons:
+                out.append(f"{what} not covered, by reason: "
+                           + "; ".join(f"{r}: {n}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": RULE, "params": asdict(self.params), "corpus": self.corpus, "songs": self.songs_total,
-                "images": self.images_total, "funnel": self.funnel, "dropped": self.dropped,
+                "images": self.images_total, "tagged_images": self.tagged_images,
+                "songs_covered": self.songs_covered, "images_covered": self.images_covered,
+                "funnel": self.funnel, "dropped": self.dropped, "blocked": self.blocked,
                 "keywords": [asdict(r) for r in self.rows]}
 
 
-def _song_counts(corpus: Corpus, words: set[str], progress: bool) -> Counter[str]:
-    """Songs whose lyrics contain each word: substring for Chinese (as the ground truth counts), lemma for English."""
-    zh = sorted(w for w in words if is_cjk(w))
-    en = {w for w in words if not is_cjk(w)}
-    counts: Counter[str] = Counter()
-    for song in tqdm(corpus.songs, desc="keyword song counts", unit="song", disable=not progress, leave=False):
-        text = song.lyrics
-        counts.update(w for w in zh if w in text)
-        if en:
-            counts.update(set(tokenize(text, song.language)) & en if song.language == "en" else ())
-    return counts
+def greedy_cover(song_sets: dict[str, set[int]], image_sets: dict[str, set[int]], n_songs: int, n_images: int,
+                 num: int, song_weight: float = 0.5, repeat_discount: float = 0.5,
+                 tie: dict[str, float] | None = None) -> list[tuple[str, float]]:
+    """Greedy maximisation of discounted coverage (module docstring): [(word, its marginal gain)] in pick order.
+
+    Lazy evaluation (CELF): gains only shrink as items get covered, so a word whose refreshed gain still tops the
+    heap is the true maximum. Ties go to the larger `tie` value (e.g. songs containing the word), then the word."""
+    ws, wi = song_weight / max(n_songs, 1), (1.0 - song_weight) / max(n_images, 1)
+    cs: Counter[int] = Counter()
+    ci: Counter[int] = Counter()
+    tie = tie or {}
+
+    def gain(w: str) -> float:
+        return (ws * sum(repeat_discount ** cs[s] for s in song_sets.get(w, ()))
+                + wi * sum(repeat_discount ** ci[i] for i in image_sets.get(w, ())))
+
+    words = sorted(set(song_sets) | set(image_sets))
+    heap = [(-gain(w), -tie.get(w, 0.0), w) for w in words]
+    heapq.heapify(heap)
+    picked: list[tuple[str, float]] = []
+    fresh: set[str] = set(words)  # gains valid for the current cover
+    while heap and len(picked) < num:
+        g, t, w = heapq.heappop(heap)
+        if w not in fresh:
+            heapq.heappush(heap, (-gain(w), t, w))
+            fresh.add(w)
+            continue
+        if -g <= 0.0:
+            break
+        picked.append((w, -g))
+        cs.update(song_sets.get(w, ()))
+        ci.update(image_sets.get(w, ()))
+        fresh = set()
+    return picked
 
 
-def select_keywords(corpus: Corpus, num: int = 72, min_images: int = 5, min_songs: int = 10,
-                    max_song_share: float = 0.05, max_chars: int = 4, bridge: Bridge | None = None,
-                    progress: bool = True) -> KeywordSelection:
+def _stage_reason(words: set[str], support: Counter[str], songs: Counter[str], p: SelectionParams,
+                  n_songs: int, eligible: set[str], what: str) -> str:
+    """Why an item has no keyword: the furthest step of the rule any of its words got past."""
+    if not words:
+        return ("no lyric word any image reaches" if what == "songs"
+                else "no tag or caption reaches a lyric word")
+    if any(w in eligible for w in words):
+        return f"its words were not picked within --num {p.num}"
+    passing = [w for w in words if support[w] >= p.min_images]
+    if not passing:
+        return f"its words are reached by < {p.min_images} images"
+    if any(songs[w] > p.max_song_share * n_songs for w in passing):
+        return f"its words are in > {p.max_song_share:.0%} of songs"
+    return f"its words are in < {p.min_songs} songs"
+
+
+def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: int = SelectionParams.min_images,
+                    min_songs: int = SelectionParams.min_songs,
+                    max_song_share: float = SelectionParams.max_song_share,
+                    max_chars: int = SelectionParams.max_chars, bridge: Bridge | None = None,
+                    progress: bool = True, song_weight: float = SelectionParams.song_weight,
+                    repeat_discount: float = SelectionParams.repeat_discount) -> KeywordSelection:
     """Propose the keyword vocabulary of a corpus (see the module docstring for the rule)."""
     t0 = time.perf_counter()
-    params = SelectionParams(num, min_images, min_songs, max_song_share, max_chars)
+    p = SelectionParams(num, min_images, min_songs, max_song_share, max_chars, song_weight, repeat_discount)
     bridge = bridge or Bridge(corpus.lexicon)
     n_songs = len(corpus.songs)
     freq: Counter[str] = Counter()
@@ -135,19 +226,53 @@ def select_keywords(corpus: Corpus, num: int = 72, min_images: int = 5, min_song
 
     support: Counter[str] = Counter()
     sources: dict[str, Counter[str]] = {}
-    for img in tqdm(corpus.images, desc="image reach", unit="image", disable=not progress, leave=False):
+    image_sets: dict[str, set[int]] = {}
+    image_words: list[set[str]] = []
+    tagged = [k for k, img in enumerate(corpus.images) if img.tags or (img.caption or "").strip()]
+    for k, img in enumerate(tqdm(corpus.images, desc="image reach", unit="image", disable=not progress,
+                                 leave=False)):
         _, why = image_reach(img, bridge, candidates)
+        image_words.append(set(why))
         support.update(why.keys())
         for kw, texts in why.items():
             sources.setdefault(kw, Counter()).update(texts)
-    reached = {w for w, k in support.items() if k >= min_images}
+            image_sets.setdefault(kw, set()).add(k)
 
-    songs = _song_counts(corpus, reached, progress)
+    # song occurrences of every word some image reaches (graph.occurrences: what the network links, a hit counts)
+    matcher = Matcher(sorted(support))
+    song_sets: dict[str, set[int]] = {}
+    song_words: list[set[str]] = []
+    for k, song in enumerate(tqdm(corpus.songs, desc="keyword song counts", unit="song", disable=not progress,
+                                  leave=False)):
+        got = set(matcher.counts(song.lyrics))
+        song_words.append(got)
+        for w in got:
+            song_sets.setdefault(w, set()).add(k)
+    songs = Counter({w: len(s) for w, s in song_sets.items()})
+    reached = {w for w, k in support.items() if k >= min_images}
     max_songs = max_song_share * n_songs
-    kept = [w for w in reached if min_songs <= songs[w] <= max_songs]
-    kept.sort(key=lambda w: (-songs[w], w))
-    rows = [KeywordRow(w, songs[w], round(songs[w] / max(n_songs, 1), 4), support[w],
-                       tuple(t for t, _ in sources[w].most_common(3))) for w in kept[:num]]
+    eligible = {w for w in reached if min_songs <= songs[w] <= max_songs}
+
+    picked = greedy_cover({w: song_sets.get(w, set()) for w in eligible},
+                          {w: image_sets[w] for w in eligible}, n_songs, len(tagged), num, song_weight,
+                          repeat_discount, tie={w: float(songs[w]) for w in eligible})
+    rows, cov_s, cov_i = [], set(), set()
+    for w, g in picked:
+        cov_s |= song_sets.get(w, set())
+        cov_i |= image_sets[w]
+        rows.append(KeywordRow(w, songs[w], round(songs[w] / max(n_songs, 1), 4), support[w],
+                               tuple(t for t, _ in sources[w].most_common(3)), round(g, 5), len(cov_s), len(cov_i)))
+
+    blocked: dict[str, dict[str, int]] = {"songs": {}, "images": {}}
+    for what, items, covered, idx in (("songs", song_words, cov_s, range(n_songs)), ("images", image_words,
+                                                                                       cov_i, tagged)):
+        counts: Counter[str] = Counter()
+        for k in idx:
+            if k not in covered:
+                counts[_stage_reason(items[k], support, songs, p, n_songs, eligible, what)] += 1
+        blocked[what] = dict(counts)
+    if len(tagged) < len(corpus.images):
+        blocked["images"]["no tag and no caption"] = len(corpus.images) - len(tagged)
 
     top = [w for w, _ in freq.most_common(200)]
     dropped = {
@@ -157,7 +282,8 @@ def select_keywords(corpus: Corpus, num: int = 72, min_images: int = 5, min_song
         f"in < {min_songs} songs": [w for w in sorted(reached, key=lambda w: -support[w])
                                     if songs[w] < min_songs][:10],
     }
-    funnel = {"candidates": len(candidates), "reached by images": len(reached), "within song limits": len(kept),
+    funnel = {"candidates": len(candidates), "reached by images": len(reached), "within song limits": len(eligible),
               "selected": len(rows)}
-    return KeywordSelection(rows, params, str(corpus.root), n_songs, len(corpus.images), funnel,
-                            {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0)
+    return KeywordSelection(rows, p, str(corpus.root), n_songs, len(corpus.images), funnel,
+                            {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0,
+                            len(tagged), len(cov_s), len(cov_i), blocked)

@@ -41,12 +41,14 @@ def test_warnings_and_per_keyword_counts(tmp_path, capsys):
     assert set(per) == {"月", "酒", "山", "江", "船", "雨", "花"}
     # 酒: 1 image (i6) -> fewer than 2 training images, and no query image
     assert per["酒"]["train_images"] + per["酒"]["query_images"] == 1
-    assert per["月"]["songs"] == 3  # s1, s5 and the English s6 (moon -> 月 via lexicon.tsv)
+    assert per["月"]["songs"] == 2  # s1 and s5; the English s6 never reaches a Chinese keyword (no hit counts it)
     assert sum(v["query_images"] > 0 for v in per.values()) >= 1
     warned = [w for w in stats["warnings"] if "fewer than 2 training images" in w]
     assert warned and "酒 (1)" in warned[0] and f"warning: {warned[0]}" in text
     assert any("no query image" in w and "酒" in w for w in stats["warnings"])
     assert stats["vocabulary_source"] == "given"
+    assert "reachability: 5/6 songs (83.3%) have edges" in text  # the English s6 reaches no keyword and no word
+    assert stats["reachability"]["song_share_with_edges"] == round(5 / 6, 4)
 
 
 def test_evaluate_without_query_images_asks_for_holdout(tmp_path, capsys):

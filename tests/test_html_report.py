@@ -108,3 +108,17 @@ def test_cli_report_regenerates_the_page_and_names_bad_input(evaluated, tmp_path
     (bad / "per_query.jsonl").write_text('{"scorer": "ne"}\nnot json\n', encoding="utf-8")
     assert main(["report", "--run", str(bad)]) == 2
     assert "per_query.jsonl:2: malformed JSON" in capsys.readouterr().err
+
+
+def test_page_warns_when_queries_cannot_separate_scorers(evaluated):
+    """3 query images: far too few keyword sets; the page shows the warning, micro/macro and catalogue coverage."""
+    page = build_page(evaluated)
+    d = page.diagnostics["diversity"]
+    assert d["queries"] == 3 and d["warning"]
+    html = (evaluated / "report.html").read_text(encoding="utf-8")
+    assert 'id="diversity-warning"' in html and f"{d['distinct_keyword_sets']} distinct keyword sets" in html
+    assert 'id="macro"' in html and "micro / macro" in html
+    doc = json.loads((evaluated / "report.json").read_text(encoding="utf-8"))
+    cov = doc["diagnostics"]["catalogue_coverage"]["photo"]["km"]
+    assert doc["catalogue_songs"] > 0 and 0 < cov["distinct_songs"] <= doc["catalogue_songs"]
+    assert [c["distinct"] for c in page.diagnostics["coverage"]][1] == cov["distinct_songs"]

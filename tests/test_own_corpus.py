@@ -15,6 +15,7 @@ import pytest
 from evaluation.cli import main
 from graph.build import build_network
 from graph.corpus import load_corpus
+from graph.vocabulary import SelectionParams
 
 STARTER = Path(__file__).resolve().parents[1] / "data" / "starter"
 
@@ -59,8 +60,12 @@ def test_build_graph_selects_keywords_and_bridges_tags(own_run, capsys):
     kw = json.loads((run / "keywords.json").read_text(encoding="utf-8"))
     assert all(all("\u4e00" <= ch <= "\u9fff" for ch in k) for k in kw["vocabulary"])
     songs = len(load_corpus(corpus, check_files=False).songs)
+    p = SelectionParams()
     for k, row in stats["per_keyword"].items():
-        assert 10 <= row["songs"] <= 0.05 * songs, k  # the selection's song limits, as built
+        assert p.min_songs <= row["songs"] <= p.max_song_share * songs, k  # the selection's song limits, as built
+    reach = stats["reachability"]  # songs without a keyword still get edges through their lyric words
+    assert reach["songs_with_edges"] == stats["songs"] and reach["song_share_with_edges"] >= 0.9
+    assert reach["songs_with_only_word_edges"] > 0 and stats["song_word_edges"] > 0
     lines = (run / "keywords.txt").read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("# keywords selected by img2song")
     assert [ln for ln in lines if not ln.startswith("#")] == kw["vocabulary"]

@@ -92,9 +92,84 @@ def test_keywords_cli_writes_only_out(hand_corpus, tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0 and out.is_file()
     assert "keyword" in text and "example tags" in text and "plum blossom" in text
+    assert "coverage: " in text and "songs not covered, by reason: " in text
     assert f"wrote {len([ln for ln in out.read_text(encoding='utf-8').splitlines() if not ln.startswith('#')])}" \
            f" keywords to {out}" in text
     assert sorted(p.name for p in hand_corpus.iterdir()) == before  # nothing written into the corpus
     assert main(["keywords", "--corpus", str(hand_corpus), "--out", str(tmp_path / "none.txt"),
                  "--min-images", "50"]) == 2
     assert not (tmp_path / "none.txt").exists()
+
+
+def _discounted(song_sets, image_sets, chosen, n_s, n_i, sw, beta):
+    """The coverage objective computed from scratch (no incremental state): the reference for greedy_cover."""
+    from collections import Counter
+    cs, ci = Counter(), Counter()
+    for w in chosen:
+        cs.update(song_sets.get(w, ()))
+        ci.update(image_sets.get(w, ()))
+    f = lambda c: sum((1 - beta ** k) / (1 - beta) for k in c.values())  # 1 + beta + ... + beta^(k-1)
+    return sw / n_s * f(cs) + (1 - sw) / n_i * f(ci)
+
+
+def test_greedy_picks_the_max_gain_word_and_coverage_is_monotone():
+    """On 60 seeded random instances: each pick is a word of maximal marginal gain (brute force, from scratch),
+    the reported gain is that gain, a smaller num gives a prefix, and covered songs/images never shrink."""
+    import random
+
+    from graph.vocabulary import greedy_cover
+
+    rng = random.Random(5)
+    for case in range(60):
+        n_s, n_i = rng.randint(5, 40), rng.randint(3, 20)
+        words = [f"w{j}" for j in range(rng.randint(2, 15))]
+        song_sets = {w: set(rng.sample(range(n_s), rng.randint(0, n_s // 2))) for w in words}
+        image_sets = {w: set(rng.sample(range(n_i), rng.randint(1, n_i // 2 + 1))) for w in words}
+        sw, beta = rng.choice([0.0, 1 / 3, 0.5, 1.0]), rng.choice([0.0, 0.25, 0.5])
+        num = rng.randint(1, len(words))
+        picked = greedy_cover(song_sets, image_sets, n_s, n_i, num, sw, beta)
+        chosen: list[str] = []
+        covered_s, covered_i = set(), set()
+        for w, g in picked:
+            base = _discounted(song_sets, image_sets, chosen, n_s, n_i, sw, beta)
+            gains = {v: _discounted(song_sets, image_sets, chosen + [v], n_s, n_i, sw, beta) - base
+                     for v in words if v not in chosen}
+            assert gains[w] == pytest.approx(max(gains.values()), abs=1e-12), (case, w)
+            assert g == pytest.approx(gains[w], abs=1e-12)
+            chosen.append(w)
+            grown_s, grown_i = covered_s | song_sets[w], covered_i | image_sets[w]
+            assert grown_s >= covered_s and grown_i >= covered_i
+            covered_s, covered_i = grown_s, grown_i
+        base = _discounted(song_sets, image_sets, chosen, n_s, n_i, sw, beta)
+        rest = [_discounted(song_sets, image_sets, chosen + [v], n_s, n_i, sw, beta) - base
+                for v in words if v not in chosen]
+        assert len(picked) == num or all(g <= 1e-12 for g in rest)  # stops early only when nothing gains
+        shorter = greedy_cover(song_sets, image_sets, n_s, n_i, max(num - 1, 1), sw, beta)
+        assert shorter == picked[:len(shorter)]
+
+
+def test_coverage_and_blocked_reasons_add_up(hand_corpus, mini_bridge, capsys):
+    sel = select_keywords(load_corpus(hand_corpus), min_images=5, min_songs=5, max_song_share=0.5,
+                          bridge=mini_bridge, progress=False)
+    assert sel.keywords == ["船", "梅花"]
+    assert (sel.songs_covered, sel.tagged_images, sel.images_covered) == (22, 21, 12)  # 12 boat + 10 plum songs
+    assert sum(sel.blocked["songs"].values()) == 40 - 22
+    assert sum(sel.blocked["images"].values()) == 21 - 12
+    # songs 22..39 hold 月 (images reach it, but it is in every song): the furthest step any of their words got to
+    assert sel.blocked["songs"] == {"its words are in > 50% of songs": 18}
+    # the 6 full-moon images reach 月 (in every song), horse x2 are too few, calorie reaches no lyric word
+    assert sel.blocked["images"] == {"its words are in > 50% of songs": 6, "its words are reached by < 5 images": 2,
+                                     "no tag or caption reaches a lyric word": 1}
+    assert rows_cover(sel) == [(12, 6), (22, 12)]
+    assert "coverage: 22/40 songs (55.0%) and 12/21 tagged images (57.1%)" in sel.coverage_lines()[0]
+
+
+def rows_cover(sel):
+    return [(r.songs_covered, r.images_covered) for r in sel.rows]
+
+
+def test_default_num_stops_at_what_images_express(hand_corpus, mini_bridge):
+    """With fewer eligible words than num the vocabulary takes them all: coverage, not a frequency cut."""
+    sel = select_keywords(load_corpus(hand_corpus), bridge=mini_bridge, progress=False, max_song_share=0.5)
+    assert set(sel.keywords) == {"船", "梅花"}  # 月 in every song, 马 under 3 images, 愁 no image
+    assert sel.funnel["selected"] == len(sel.rows) == 2

@@ -1,12 +1,14 @@
 """KeywordIndex: an inverted index keyword -> songs (postings: song rows with occurrence counts), built once.
 
-Counts follow engine.scorers.km.count_occurrences exactly: case-insensitive, non-overlapping substring counts
-(so Chinese keywords need no tokenizer). All counting goes through one function, `count_postings`: the lyrics are
-lower-cased and joined by a separator into one text, every keyword is found in ONE Aho-Corasick pass over it
-(pyahocorasick, C speed) and its matches are mapped to songs by offset. A keyword that can overlap itself (a proper
-prefix equal to a suffix: "aa", "哈哈") would be over-counted by an all-matches automaton, and one holding the
-separator could match across two lyrics: those few are counted by a regular-expression scan (non-overlapping,
-leftmost, like str.count) or lyric by lyric. A keyword not indexed at fit is indexed on first use.
+Counts follow engine.scorers.km.count_occurrences exactly, i.e. graph.occurrences' rule (the one the network links
+and the ground truth counts hits by: Chinese substring matches that respect jieba's tokens, English words by
+lemma). All counting goes through one function, `count_postings`. Candidates first, by substring: the lyrics are
+lower-cased and joined by a separator into one text, every keyword's probes (graph.occurrences.probes: substrings
+any lyric holding the keyword contains) are found in ONE Aho-Corasick pass over it (pyahocorasick, C speed) and
+mapped to songs by offset (a probe that can overlap itself, "aa", "哈哈", or holds the separator is scanned on its
+own: `substring_postings`). Then the rule: a one-word English keyword by one regular-expression scan of token starts
+(graph.occurrences.token_starts), any other keyword counted by graph.occurrences.count in its candidate songs only.
+A keyword not indexed at fit is indexed on first use.
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ import numpy as np
 
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
+from graph.occurrences import count as occurrence_count
+from graph.occurrences import is_cjk_word, lemma_key, surfaces, token_starts
+from graph.occurrences import probes as occurrence_probes
 
 FILE = "keyword_index.npz"
 SEP = "\x00"
@@ -50,8 +55,8 @@ def _per_doc(pos: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return rows.astype(np.int32), counts.astype(np.int32)
 
 
-def _scan_one(w: str, text: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One keyword by regular expression (non-overlapping, leftmost) or, holding SEP, lyric by lyric."""
+def _substring_scan(w: str, text: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One substring by regular expression (non-overlapping, leftmost) or, holding SEP, lyric by lyric."""
     if not w or not len(starts):
         return _empty()
     if SEP in w:  # could match across two lyrics in the joined text: count lyric by lyric
@@ -66,14 +71,63 @@ def _scan_one(w: str, text: str, starts: np.ndarray) -> tuple[np.ndarray, np.nda
     return _per_doc(pos, starts)
 
 
+def _lyric(text: str, starts: np.ndarray, d: int) -> str:
+    end = int(starts[d + 1]) - 1 if d + 1 < len(starts) else len(text)
+    return text[int(starts[d]):end]
+
+
+def _by_rule(w: str, text: str, starts: np.ndarray, candidates: np.ndarray,
+             by_lemma: dict[str, list[str]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """graph.occurrences' counts of one keyword: the candidate songs (holding one of its probes) counted by the rule."""
+    if not w or not len(starts):
+        return _empty()
+    key = lemma_key(w)
+    if len(key) == 1 and not is_cjk_word(w) and SEP not in w:  # one English word: a scan of its surface forms
+        pos = np.array(token_starts(text, w, by_lemma), dtype=np.int64)
+        return _per_doc(pos, starts) if len(pos) else _empty()
+    docs = np.asarray(candidates, dtype=np.int64)
+    counts = np.fromiter((occurrence_count(_lyric(text, starts, d), w) for d in docs.tolist()), dtype=np.int64,
+                         count=len(docs))
+    keep = counts > 0
+    return docs[keep].astype(np.int32), counts[keep].astype(np.int32)
+
+
+def _scan_one(w: str, text: str, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One keyword: its probes' songs by regular expression, then the rule (see the module doc)."""
+    if SEP in w:  # could match across two lyrics in the joined text: every lyric is a candidate
+        return _by_rule(w, text, starts, np.arange(len(starts)))
+    rows = [_substring_scan(p, text, starts)[0] for p in occurrence_probes(w)]
+    return _by_rule(w, text, starts, np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64))
+
+
 def count_postings(text: str, starts: np.ndarray, words: Iterable[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{normalised word: (song rows int32 ascending, counts int32)}: the one place keyword occurrences are counted.
 
-    `text`, `starts` as from `joined`. Plain words: one Aho-Corasick pass for all of them; self-overlapping words
-    and words holding SEP: a scan each (see the module doc).
+    `text`, `starts` as from `joined`: the probes of every word in one Aho-Corasick pass, then the rule."""
+    vocab = list(dict.fromkeys(normalise(w) for w in words))
+    probes = {w: occurrence_probes(w) for w in vocab if w and SEP not in w}
+    subs = substring_postings(text, starts, [p for ps in probes.values() for p in ps])
+    english = any(not is_cjk_word(w) for w in probes)
+    by_lemma = surfaces(text) if english else None  # the text's English tokens by lemma, found once
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for w in vocab:
+        if w not in probes:
+            out[w] = _scan_one(w, text, starts) if w else _empty()
+            continue
+        rows = [subs[p][0] for p in probes[w]]
+        out[w] = _by_rule(w, text, starts, np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64),
+                          by_lemma)
+    return out
+
+
+def substring_postings(text: str, starts: np.ndarray,
+                       words: Iterable[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{normalised substring: (song rows, non-overlapping substring counts)}: the candidate step of count_postings.
+
+    Plain substrings: one Aho-Corasick pass for all of them; self-overlapping ones and ones holding SEP: a scan each.
     """
     vocab = list(dict.fromkeys(normalise(w) for w in words))
-    out = {w: _scan_one(w, text, starts) for w in vocab if w and (SEP in w or self_overlapping(w))}
+    out = {w: _substring_scan(w, text, starts) for w in vocab if w and (SEP in w or self_overlapping(w))}
     plain = [w for w in vocab if w and w not in out]
     out.update({w: _empty() for w in vocab if not w})
     if plain and len(starts):

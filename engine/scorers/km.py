@@ -9,14 +9,15 @@ from engine.features.tags import top_keywords
 from engine.index.keywords import KeywordIndex
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from graph.common.errors import Img2SongError
+from graph.occurrences import count as occurrence_count
 
 _MAX = (1 << 21) - 1  # occurrence counts, popularity ranks and tie ranks each get 21 bits of one sort key
 
 
 def count_occurrences(lyrics_lower: str, word: str) -> int:
-    """Case-insensitive substring count; > 0 exactly when graph.keywords.contains_any(lyrics, [word])."""
-    w = word.strip().lower()
-    return lyrics_lower.count(w) if w else 0
+    """Occurrences by graph.occurrences' rule (what the network links and a hit counts); > 0 exactly when
+    graph.keywords.contains_any(lyrics, [word])."""
+    return occurrence_count(lyrics_lower, word.strip().lower())
 
 
 @register_scorer("km")

@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from evaluation import pipeline
+from graph.context import ContextParams
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -16,6 +17,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         holdout: float = typer.Option(0.2, help="fraction of images held out of the network as queries"),
         seed: int = typer.Option(0),
         scheme: str = typer.Option("count", help="song-keyword weight: count | tfidf"),
+        context_words: int = typer.Option(ContextParams.per_song,
+                                          help="lyric words beyond the keywords linked per song, so that songs "
+                                               "without a keyword get an embedding (0: none)"),
     ) -> None:
         """Build the tripartite image-keyword-song network of a corpus."""
-        pipeline.build_graph(corpus, out, holdout, seed, scheme, echo=typer.echo)
+        pipeline.build_graph(corpus, out, holdout, seed, scheme, echo=typer.echo, context_words=context_words)

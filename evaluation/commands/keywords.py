@@ -8,21 +8,28 @@ import typer
 
 from graph.common.errors import Img2SongError
 from graph.corpus import KEYWORDS_FILE, load_corpus
-from graph.vocabulary import KeywordSelection, select_keywords
+from graph.vocabulary import KeywordSelection, SelectionParams, select_keywords
+
+_D = SelectionParams  # the defaults, stated once there
 
 
-def propose_keywords(corpus: Path, out: Path, num: int = 72, min_images: int = 5, min_songs: int = 10,
-                     max_song_share: float = 0.05, echo: Callable[[str], None] = print) -> KeywordSelection:
-    """Select the keyword vocabulary of a corpus, print the table, write it to `out` (never elsewhere)."""
+def propose_keywords(corpus: Path, out: Path, num: int = _D.num, min_images: int = _D.min_images,
+                     min_songs: int = _D.min_songs, max_song_share: float = _D.max_song_share,
+                     echo: Callable[[str], None] = print, song_weight: float = _D.song_weight,
+                     repeat_discount: float = _D.repeat_discount) -> KeywordSelection:
+    """Select the keyword vocabulary of a corpus, print the table and the coverage, write it to `out` only."""
     out = Path(out)
     if out.is_dir():
         raise Img2SongError(f"--out {out}: is a directory; give a file such as {out / KEYWORDS_FILE}")
     c = load_corpus(corpus, check_files=False)
     for line in c.report.lines():
         echo(line)
-    sel = select_keywords(c, num=num, min_images=min_images, min_songs=min_songs, max_song_share=max_song_share)
+    sel = select_keywords(c, num=num, min_images=min_images, min_songs=min_songs, max_song_share=max_song_share,
+                          song_weight=song_weight, repeat_discount=repeat_discount)
     echo(sel.table())
     echo(sel.summary())
+    for line in sel.coverage_lines():
+        echo(line)
     for reason, words in sel.dropped.items():
         echo(f"dropped ({reason}), most frequent: {', '.join(words)}")
     if not sel.rows:
@@ -37,10 +44,18 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def keywords_cmd(
         corpus: Path = typer.Option(..., help="corpus directory (songs.jsonl, images.jsonl, images/)"),
         out: Path = typer.Option(..., help="keywords file to write, e.g. DIR/keywords.txt (build-graph reads it)"),
-        num: int = typer.Option(72, help="how many keywords (the most frequent that pass)"),
-        min_images: int = typer.Option(5, help="images that must reach a keyword (tags/caption, via the bridge)"),
-        min_songs: int = typer.Option(10, help="songs whose lyrics must contain a keyword"),
-        max_song_share: float = typer.Option(0.05, help="largest share of songs that may contain a keyword"),
+        num: int = typer.Option(_D.num, help="at most this many keywords (picked by coverage gain)"),
+        min_images: int = typer.Option(_D.min_images,
+                                       help="images that must reach a keyword (tags/caption, via the bridge)"),
+        min_songs: int = typer.Option(_D.min_songs, help="songs whose lyrics must contain a keyword"),
+        max_song_share: float = typer.Option(_D.max_song_share,
+                                             help="largest share of songs that may contain a keyword"),
+        song_weight: float = typer.Option(_D.song_weight,
+                                          help="share of the coverage gain from songs (the rest: tagged images)"),
+        repeat_discount: float = typer.Option(_D.repeat_discount,
+                                              help="gain of covering a song or image again, relative to the "
+                                                   "previous time (0: plain set cover)"),
     ) -> None:
-        """Propose a keyword vocabulary: frequent lyric words that images can express and that discriminate."""
-        propose_keywords(corpus, out, num, min_images, min_songs, max_song_share, echo=typer.echo)
+        """Propose a keyword vocabulary: lyric words images can express, picked to cover songs and images."""
+        propose_keywords(corpus, out, num, min_images, min_songs, max_song_share, echo=typer.echo,
+                         song_weight=song_weight, repeat_discount=repeat_discount)
