@@ -131,6 +131,16 @@ class RunDir:
                          "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         return write_json(self.manifest, doc)
 
+    def begin(self, stage: str, **info: Any) -> Path:
+        """Note in run.json that `stage` is rewriting its outputs; `record` replaces the note when it finishes, so
+        a reader finding it knows the stage was interrupted and its outputs may mix two runs."""
+        doc = self.read_manifest()
+        doc.setdefault("format", MANIFEST_FORMAT)
+        doc.setdefault("stages", {})[stage] = {
+            "incomplete": True, **_jsonable(info),
+            "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        return write_json(self.manifest, doc)
+
     def stage(self, stage: str) -> dict[str, Any] | None:
         return self.read_manifest().get("stages", {}).get(stage)
 
