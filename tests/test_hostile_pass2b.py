@@ -118,3 +118,80 @@ def test_case18_killed_evaluate_is_refused_by_report_not_rendered_as_a_mix(evalu
     err = capsys.readouterr().err
     assert code == 2, err
     assert "different `img2song evaluate` runs" in err and "recommendations.jsonl" in err and "per_query.jsonl" in err
+
+
+def _loop_corpus(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus")
+    os.symlink("loop", corpus / "images" / "loop")  # a link to itself
+    rows = [json.loads(x) for x in (corpus / "images.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows[0]["file"] = "images/loop"
+    (corpus / "images.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                         encoding="utf-8")
+    return corpus
+
+
+def test_case11_symlink_loop_in_a_corpus_path_is_a_clean_error_naming_file_line_field(tmp_path, capsys):
+    corpus = _loop_corpus(tmp_path)
+    code = main(["build-graph", "--corpus", str(corpus), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "images.jsonl:1: field 'file'" in err and "images/loop" in err and "Symlink loop" in err
+    assert "internal error" not in err and "Traceback" not in err
+
+
+def test_case11_symlink_loop_as_corpus_directory_or_corpus_file(tmp_path, capsys):
+    corpus = make_corpus(tmp_path / "corpus")
+    os.symlink("b", tmp_path / "a")
+    os.symlink("a", tmp_path / "b")
+    code = main(["build-graph", "--corpus", str(tmp_path / "a"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code in (2, 3), err  # bad input or the OS's ELOOP: one line either way
+    assert str(tmp_path / "a") in err and "internal error" not in err and len(err.strip().splitlines()) == 1
+    (corpus / "songs.jsonl").unlink()
+    os.symlink("songs.jsonl", corpus / "songs.jsonl")
+    code = main(["build-graph", "--corpus", str(corpus), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "songs.jsonl: is a symlink that leads nowhere" in err, err
+
+
+@pytest.fixture
+def on_a_full_disk(monkeypatch):
+    """faiss writes the image index into /dev/full (ENOSPC on write, as on a full disk); other files as usual."""
+    import contextlib
+    from pathlib import Path
+
+    from engine.index import image
+
+    real = image.atomic_path
+
+    @contextlib.contextmanager
+    def full(path, *a, **k):
+        if Path(path).name == image.INDEX_FILE:
+            yield Path("/dev/full")
+        else:
+            with real(path, *a, **k) as tmp:
+                yield tmp
+
+    monkeypatch.setattr(image, "atomic_path", full)
+    return image
+
+
+def test_case11_full_disk_while_faiss_writes_the_index_is_an_os_error_naming_the_file(tmp_path, on_a_full_disk):
+    import errno
+
+    import numpy as np
+
+    index = on_a_full_disk.ImageIndex(method="exact").fit(np.random.default_rng(0).random((500, 8), np.float32))
+    with pytest.raises(OSError) as got:
+        index.save(tmp_path / "ix")
+    assert got.value.errno == errno.ENOSPC and got.value.filename == str(tmp_path / "ix" / "image_index.faiss")
+
+
+def test_case11_full_disk_at_fit_scorers_exits_3_naming_the_index(tmp_path, on_a_full_disk, capsys):
+    from tests.scorer_contract import make_run
+
+    run = make_run(tmp_path)
+    code = main(["fit-scorers", "--run", str(run), "--scorers", "ne"])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "image_index.faiss" in err and "No space left on device" in err and "internal error" not in err
