@@ -195,3 +195,111 @@ def test_case11_full_disk_at_fit_scorers_exits_3_naming_the_index(tmp_path, on_a
     err = capsys.readouterr().err
     assert code == 3, err
     assert "image_index.faiss" in err and "No space left on device" in err and "internal error" not in err
+
+
+@pytest.fixture(scope="module")
+def serve_run(tmp_path_factory):
+    """A tiny run with features of the test backbone and fitted scorers, ready to serve (tests/serve_main)."""
+    from evaluation import pipeline
+    from tests.scorer_contract import make_run
+    from tests.serve_main import BACKBONE
+
+    tmp = tmp_path_factory.mktemp("guard")
+    with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache fixture
+        mp.setenv("IMG2SONG_CACHE", str(tmp / "cache"))
+        run = make_run(tmp)
+        pipeline.features(run, backbone=BACKBONE, echo=lambda _: None)
+        pipeline.fit_scorers(run, ["ne", "km", "pop"], echo=lambda _: None)
+        yield run, tmp
+
+
+@pytest.fixture(scope="module")
+def guarded(serve_run):
+    """A server with a 1.5 s deadline and a 1 s idle timeout."""
+    from evaluation.serve.client import start_server, stop_server
+
+    run, tmp = serve_run
+    proc, url = start_server(run, ["--deadline", "1.5", "--idle-timeout", "1"], module="tests.serve_main",
+                             log=tmp / "guarded.log")
+    yield url
+    stop_server(proc)
+
+
+def _connect(url: str, timeout: float = 8.0):
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    s = socket.create_connection((u.hostname, u.port), timeout=timeout)
+    return s
+
+
+def _read_all(s) -> bytes:
+    out = b""
+    while chunk := s.recv(65536):  # b"": the server closed the connection
+        out += chunk
+    return out
+
+
+STALLED_HEAD = (b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                b"Content-Length: 5000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"image\"; "
+                b"filename=\"a.png\"\r\n\r\n\x89PNG")  # then nothing: 4,900 bytes promised never come
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /healthz HTTP/1.1\r\nHost: x\r\n"],
+                         ids=["never-sends", "half-headers"])
+def test_case19_connections_with_no_request_under_way_are_closed(guarded, sent):
+    import time
+
+    with _connect(guarded) as s:
+        t0 = time.monotonic()
+        s.sendall(sent)
+        assert _read_all(s) == b""  # closed by the server (a socket timeout here: never closed)
+        assert time.monotonic() - t0 < 6
+
+
+def test_case19_a_stalled_request_body_gets_a_json_408_and_the_connection_closes(guarded):
+    import time
+
+    from evaluation.serve.client import Client
+
+    with _connect(guarded) as s:
+        t0 = time.monotonic()
+        s.sendall(STALLED_HEAD)
+        reply = _read_all(s)
+        assert time.monotonic() - t0 < 6
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and b"application/json" in head.lower(), reply
+    assert json.loads(body)["error"] == "request_timeout"
+    client = Client(guarded)
+    assert client.get("/healthz").status == 200
+    text = client.get("/metrics").body.decode()
+    assert 'img2song_errors_total{kind="request_timeout"}' in text
+    client.close()
+
+
+def test_case10_sigterm_with_a_stalled_client_answers_json_503_and_shuts_down_cleanly(serve_run):
+    import time
+
+    from evaluation.serve.client import start_server, stop_server
+
+    run, tmp = serve_run
+    log = tmp / "sigterm.log"
+    proc, url = start_server(run, [], module="tests.serve_main", log=log)  # the default 10 s deadline
+    try:
+        with _connect(url, timeout=20) as s:
+            s.sendall(STALLED_HEAD)
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            proc.terminate()
+            reply = _read_all(s)
+            waited = time.monotonic() - t0
+        code = proc.wait(20)
+    finally:
+        stop_server(proc)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503") and b"application/json" in head.lower(), (reply, text)
+    assert json.loads(body)["error"] == "shutting_down"
+    assert waited < 5, waited  # not the 10 s graceful-shutdown limit
+    assert code in (0, -15) and "shut down cleanly" in text and "Traceback" not in text, text
