@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(_os_error_line(e), err=True)
         return EXIT_OS_ERROR
     except Exception as e:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if isinstance(e, RuntimeError) and str(e).startswith("Symlink loop from "):  # pathlib's ELOOP (< 3.13)
+            typer.echo(f"error: {str(e)[18:].strip(chr(39))}: too many levels of symbolic links (a loop)", err=True)
+            return EXIT_OS_ERROR
         if os.environ.get(DEBUG_ENV):
             raise
         typer.echo(f"error: internal error {type(e).__name__}: {str(e)[:300]} (set {DEBUG_ENV}=1 for the "

@@ -223,6 +223,20 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [row for _, row in iter_jsonl(path)] if path.is_file() else []
 
 
+def check_one_evaluation(run: RunDir, doc: dict[str, Any], rows: list[dict[str, Any]],
+                         recs: list[dict[str, Any]]) -> None:
+    """report.json, per_query.jsonl and recommendations.jsonl must come from one `evaluate` (its evaluation_id);
+    files written before ids existed carry none and are not checked."""
+    ids = {run.report_json.name: {doc.get("evaluation_id")}, run.per_query.name: {r.get("evaluation_id") for r in rows},
+           run.recommendations.name: {r.get("evaluation_id") for r in recs}}
+    ids = {name: got for name, got in ids.items() if got}  # an absent file (no rows) says nothing
+    if len(set().union(*ids.values())) > 1:
+        which = "; ".join(f"{name}: {', '.join(sorted(str(i) for i in got))}" for name, got in ids.items())
+        raise Img2SongError(f"{run.path}: the evaluation outputs come from different `img2song evaluate` runs "
+                            f"(evaluation ids {which}); an evaluate was interrupted: rerun `img2song evaluate "
+                            f"--run {run.path}`")
+
+
 def protocols_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """protocol -> {"scorers": ..., "paired_tests": ...}; a report without `protocols` is one unnamed protocol."""
     if isinstance(doc.get("protocols"), dict) and doc["protocols"]:
@@ -258,6 +272,7 @@ def build_page(run_dir: RunDir | str | Path, max_cards: int = 500, thumb_px: int
 
     rows = _read_jsonl(run.per_query)
     recs = _read_jsonl(run.recommendations)
+    check_one_evaluation(run, doc, rows, recs)
     corpus = load_run_corpus(run)
     thumbs = Thumbs(corpus, run, thumb_px)
     by_key = {(_key(str(r.get("protocol", "")), str(r["scorer"])), str(r["n"]), str(r["image"])): r for r in rows}
@@ -366,12 +381,13 @@ def _hit(row: dict | None, j: int) -> bool:
 
 
 def write_recommendations(run_dir: RunDir | str | Path, recs: dict[str, dict[str, dict[str, list[Any]]]],
-                          images: list[str]) -> Path:
+                          images: list[str], evaluation_id: str | None = None) -> Path:
     """<run>/recommendations.jsonl from recs[protocol][scorer][image]: one row per protocol, scorer and query
     (songs, scores, explanations, structured details), what per_query.jsonl (one row per n) does not repeat."""
     rows = [{"protocol": p, "scorer": name, "image": i, "songs": [r.song_id for r in got[i]],
              "scores": [float(r.score) for r in got[i]], "explanations": [r.explanation for r in got[i]],
-             "details": [getattr(r, "detail", None) for r in got[i]]}
+             "details": [getattr(r, "detail", None) for r in got[i]],
+             **({"evaluation_id": evaluation_id} if evaluation_id else {})}
             for p, by_scorer in recs.items() for name, got in by_scorer.items() for i in images if i in got]
     return write_text(RunDir.of(run_dir).recommendations,
                       "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,7 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
                                   corpus=corpus)
     answered = [i for i in queries if all(i in recs[p][s] for p in protocols for s in scorers)]
     lyrics = {s.id: s.lyrics for s in ts.corpus.songs}
+    eid = uuid.uuid4().hex[:16]  # stamped into report.json and every row of per_query / recommendations.jsonl
     rows: list[dict[str, Any]] = []
     for p in protocols:
         for name in scorers:
@@ -167,8 +169,9 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
                     words = set(kws) | {w for kw in kws for w in related.get(kw, [])[:n]}
                     songs = [r.song_id for r in recs[p][name][image_id]]
                     rows.append({"protocol": p, "scorer": name, "n": n, "image": image_id, "keywords": kws,
-                                 "songs": songs, "hits": [contains_any(lyrics.get(s, ""), words) for s in songs]})
-    meta = {"run": str(run.path), "k": k, "ns": list(ns), "seed": seed, "n_boot": n_boot,
+                                 "songs": songs, "hits": [contains_any(lyrics.get(s, ""), words) for s in songs],
+                                 "evaluation_id": eid})
+    meta = {"run": str(run.path), "evaluation_id": eid, "k": k, "ns": list(ns), "seed": seed, "n_boot": n_boot,
             "queries_total": len(all_queries), "queries_evaluated": len(answered),
             "catalogue_songs": len(ts.corpus.songs),
             "queries_dropped": {r: c for r, c in dropped.items() if c},
@@ -185,12 +188,13 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
     report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta, protocols=list(protocols))
     if run.lstm_retrieval.is_file():  # written by `img2song lstm-retrieval`
         report.retrieval = read_json(run.lstm_retrieval, "LSTM retrieval figures")
-    if write:
+    if write:  # one set: marked incomplete until all are written (a killed evaluate leaves the mark)
+        run.begin("evaluate", evaluation_id=eid)
         report.write(run.path)
         # report.html with every song's explanation (recommendations.jsonl), see evaluation/html_report.py
-        write_recommendations(run, recs, answered)
+        write_recommendations(run, recs, answered, evaluation_id=eid)
         write_html_report(run)
         run.record("evaluate", config,
-                   {"report": run.report_json, "per_query": run.per_query, "report_html": run.report_html,
+                   {"evaluation_id": eid, "report": run.report_json, "per_query": run.per_query, "report_html": run.report_html,
                     "recommendations": run.recommendations})
     return report

@@ -19,7 +19,7 @@ from graph.corpus import Corpus
 from graph.keywords import weigh
 from graph.network import Kind, Network, vertex_id
 from graph.occurrences import Matcher
-from graph.rundir import RunDir
+from graph.rundir import RunDir, corpus_fingerprint
 from graph.vocabulary import KeywordSelection, SelectionParams, select_keywords
 
 DEFAULT_NUM_KEYWORDS = SelectionParams.num  # used when the corpus fixes no vocabulary
@@ -39,6 +39,7 @@ class BuildResult:
     params: dict[str, Any] = field(default_factory=dict)  # holdout, seed, scheme
     selection: KeywordSelection | None = None  # set when the vocabulary was selected here (no keywords.txt)
     warnings: list[str] = field(default_factory=list)
+    corpus_fingerprint: dict[str, str | None] | None = None  # content hashes checked by RunDir.corpus_path
     song_words: dict[str, dict[str, float]] = field(default_factory=dict)  # song -> lyric word (Kind.WORD) -> weight
     totals: dict[str, int] = field(default_factory=dict)  # songs and images in the corpus
 
@@ -106,7 +107,10 @@ class BuildResult:
             paths[path.name] = write_json(path, doc)
         if self.selection is not None:  # the selected vocabulary, ready to copy into the corpus and edit
             paths[run.selected_keywords.name] = self.selection.write(run.selected_keywords)
-        top = {"corpus": str(self.corpus_root.resolve())} if self.corpus_root is not None else {}
+        top: dict[str, Any] = {}
+        if self.corpus_root is not None:
+            top["corpus"] = str(self.corpus_root.resolve())
+            top["corpus_fingerprint"] = self.corpus_fingerprint or corpus_fingerprint(self.corpus_root)
         paths["run"] = run.record("build-graph", self.params, {k: str(v) for k, v in paths.items()}, **top)
         return paths
 
@@ -209,6 +213,7 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
     The vocabulary is `vocabulary`, else the corpus's keywords.txt, else graph.vocabulary.select_keywords; images
     reach keywords through graph.bridge. Raises Img2SongError when no song or no image reaches any keyword."""
     t0 = time.perf_counter()
+    fingerprint = corpus_fingerprint(corpus.root) if corpus.root is not None else None
     bridge = bridge or Bridge(corpus.lexicon)
     context = context or ContextParams()
     vocab_list, source, selection = _vocabulary(corpus, vocabulary, bridge, progress)
@@ -273,4 +278,4 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
                                "vocabulary": "selected (no keywords.txt)" if selection else source,
                                "context": context.to_dict()},
                        selection=selection, warnings=_warnings(vocab_list, img_kws, train, query),
-                       song_words=song_words, totals={"songs": len(corpus.songs), "images": len(corpus.images)})
+                       corpus_fingerprint=fingerprint, song_words=song_words, totals={"songs": len(corpus.songs), "images": len(corpus.images)})

@@ -204,7 +204,8 @@ def load_corpus(root: str | Path, check_files: bool = True) -> Corpus:
     report = LoadReport()
     for name in (SONGS_FILE, IMAGES_FILE):
         if not (root / name).exists():
-            raise CorpusError(root / name, None, None, "required corpus file is missing")
+            raise CorpusError(root / name, None, None, "is a symlink that leads nowhere (broken, or a loop)"
+                              if (root / name).is_symlink() else "required corpus file is missing")
         if not (root / name).is_file():  # a FIFO or a device would block or never end; a folder is a mistake
             raise CorpusError(root / name, None, None, "is not a regular file")
     songs = load_songs(root / SONGS_FILE, report)

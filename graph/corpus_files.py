@@ -29,7 +29,8 @@ def resolve_corpus_file(root: str | Path, rel: str, file: str | Path, line: int 
     try:
         target = (base / rel).resolve()
     except (OSError, RuntimeError) as e:  # symlink loops, names too long
-        raise CorpusError(file, line, field_name, f"path {rel!r} cannot be resolved ({e.strerror or e})") from None
+        raise CorpusError(file, line, field_name, f"path {rel!r} cannot be resolved "
+                          f"({getattr(e, 'strerror', None) or e})") from None  # RuntimeError has no strerror
     if not target.is_relative_to(base):
         raise CorpusError(file, line, field_name, f"path {rel!r} leads outside the corpus directory")
     return target

@@ -9,6 +9,7 @@ FeatureTable, Report), at the paths named here; this module sits in graph (the b
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from graph.common.errors import Img2SongError
 from graph.common.readers import read_json as read_json_file
 
 MANIFEST_FORMAT = 1
+# corpus files whose content the graph was built from: fingerprinted at build-graph, checked whenever a stage
+# finds the run's corpus (a song deleted or edited since would otherwise surface as a KeyError or a silent 0.0)
+FINGERPRINTED_FILES = ("songs.jsonl", "images.jsonl", "keywords.txt", "lexicon.tsv")
+_HASHES: dict[tuple, str] = {}  # (path, size, mtime_ns, ctime_ns, inode) -> sha256: each file hashed once a process
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,16 @@ class RunDir:
                          "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         return write_json(self.manifest, doc)
 
+    def begin(self, stage: str, **info: Any) -> Path:
+        """Note in run.json that `stage` is rewriting its outputs; `record` replaces the note when it finishes, so
+        a reader finding it knows the stage was interrupted and its outputs may mix two runs."""
+        doc = self.read_manifest()
+        doc.setdefault("format", MANIFEST_FORMAT)
+        doc.setdefault("stages", {})[stage] = {
+            "incomplete": True, **_jsonable(info),
+            "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        return write_json(self.manifest, doc)
+
     def stage(self, stage: str) -> dict[str, Any] | None:
         return self.read_manifest().get("stages", {}).get(stage)
 
@@ -138,8 +153,24 @@ class RunDir:
         p = Path(doc["corpus"])
         for cand in ([p] if p.is_absolute() else [p, self.path / p]):
             if cand.is_dir():
+                self._check_fingerprint(cand, doc.get("corpus_fingerprint"))
                 return cand
         raise Img2SongError(f"{self.manifest}: field 'corpus': directory {doc['corpus']} not found")
+
+    def _check_fingerprint(self, corpus: Path, recorded: Any) -> None:
+        """An error naming the corpus file whose content changed since build-graph (runs built before the
+        fingerprint was recorded are not checked)."""
+        if not isinstance(recorded, dict):
+            return
+        now = corpus_fingerprint(corpus)
+        for name, digest in recorded.items():
+            if now.get(name) != digest:
+                how = ("was removed" if now.get(name) is None else "was added" if digest is None
+                       else "changed (content differs)")
+                raise Img2SongError(
+                    f"{corpus / name}: {how} since build-graph built the run {self.path}; the run's graph, split "
+                    f"and scorers no longer match the corpus: rebuild it with `img2song build-graph --corpus "
+                    f"{corpus} --out {self.path}` (then rerun the later stages)")
 
     # ------------------------------------------------------------------------------ graph-level artefacts
     def read_split(self) -> Split:
@@ -172,6 +203,33 @@ class RunDir:
     def read_features_meta(self) -> dict[str, Any]:
         """features/features.json ({} when features were not extracted yet)."""
         return read_json(self.features_meta, "feature description") if self.features_meta.is_file() else {}
+
+
+def corpus_fingerprint(corpus: str | Path) -> dict[str, str | None]:
+    """sha256 of each fingerprinted corpus file (None when absent), by content, not by modification time."""
+    return {name: _sha256(Path(corpus) / name) for name in FINGERPRINTED_FILES}
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise Img2SongError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if not path.is_file():
+        return None  # a FIFO or folder in place of a corpus file: the corpus reader says what it is
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        try:
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except OSError as e:
+            raise Img2SongError(f"{path}: cannot be read ({e.strerror or e})") from None
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
 
 
 def _jsonable(obj: Any) -> Any:

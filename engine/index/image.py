@@ -12,6 +12,7 @@ rows and their nearest neighbours) reaches `target_recall`. Midpoints are easier
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -218,7 +219,7 @@ class ImageIndex:
         d.mkdir(parents=True, exist_ok=True)
         index = self.table_.faiss_index() if self.method_ == "exact" else self.faiss_
         with atomic_path(d / INDEX_FILE) as tmp:
-            faiss.write_index(index, str(tmp))
+            _write_index(index, tmp, d / INDEX_FILE)
         if self.method_ != "exact":
             with atomic_path(d / VECTORS_FILE) as tmp:
                 np.save(tmp, self.table_.vectors)
@@ -280,6 +281,20 @@ class ImageIndex:
             self.table_, self.faiss_ = KnnTable(vectors, what=str(vpath)), index
             self._set_knob(self.ef_search_ if self.method_ == "hnsw" else self.nprobe_)
         return self
+
+
+def _write_index(index: Any, tmp: Path, final: Path) -> None:
+    """The index serialised by faiss, written by Python: faiss's own writer reports a failed close (a full disk)
+    only on stderr and leaves a truncated file, and a failed write as a RuntimeError; here both are the OSError
+    they are, naming the file (the CLI's exit 3)."""
+    data = faiss.serialize_index(index)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(memoryview(data))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(final)) from None
 
 
 def _sample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from graph.common.errors import Img2SongError
 from graph.rundir import RunDir
 
 
@@ -16,6 +17,11 @@ def report(run: Path, open_browser: bool = False, screenshot: bool = False, max_
     # deferred: a command loads only its own stage (the page reads the run through engine and jinja2)
     from evaluation import html_report
 
+    started = RunDir(run).stage("evaluate") or {}
+    if started.get("incomplete"):  # a killed evaluate: its outputs may be half old, half new
+        raise Img2SongError(f"{RunDir(run).manifest}: `img2song evaluate` (evaluation {started.get('evaluation_id')}, "
+                            f"started {started.get('started_at')}) did not finish, so report.json, per_query.jsonl "
+                            f"and recommendations.jsonl may mix two evaluations: rerun `img2song evaluate --run {run}`")
     paths = {"html": html_report.write_html_report(run, max_cards=max_cards)}
     echo(f"wrote {paths['html']} (thumbnails in {RunDir(run).report_assets / 'thumbs'})")
     if screenshot:

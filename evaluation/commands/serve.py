@@ -26,6 +26,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         torch_threads: int = typer.Option(1, min=1, help="intra-op threads per forward (workers x this <= cores)"),
         queue: int = typer.Option(8, min=0, help="CNN jobs that may wait; more are refused with 503"),
         deadline: float = typer.Option(10.0, min=0.001, help="seconds a request may take before it gets 503"),
+        idle_timeout: float = typer.Option(15.0, min=0.001, help="seconds before a connection with no request under "
+                                           "way (idle, or headers never finished) is closed"),
         log_level: str = typer.Option("warning", help=f"uvicorn log level: {', '.join(LOG_LEVELS)}"),
         scorer_module: ScorerModules = None,
     ) -> None:
@@ -39,6 +41,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         names = split_names(scorers)
         cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels, max_k=max_k,
                           workers=workers, torch_threads=torch_threads, queue=queue, deadline_s=deadline,
+                          idle_timeout_s=idle_timeout,
                           default_scorer=names[0])
         serve(run, host, port, names, cfg, log_level=log_level, echo=typer.echo, scorer_modules=scorer_module or ())
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from evaluation.experiment import import_scorer_modules
 from evaluation.serve.app import create_app
+from evaluation.serve.guard import StallGuard, idle_closing
 from evaluation.serve.service import RecommendService, ServeConfig
 from graph.rundir import RunDir
 
@@ -41,4 +42,11 @@ def serve(run: RunDir | str | Path, host: str = "127.0.0.1", port: int = 8000,
          f"limits: upload {cfg.max_upload_bytes} bytes, {cfg.max_pixels} pixels, k <= {cfg.max_k}, "
          f"{cfg.workers} CNN worker(s) x {cfg.torch_threads} torch thread(s), queue {cfg.queue}, "
          f"deadline {cfg.deadline_s} s")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=cfg.deadline_s)
+    # a stalled body gets a JSON 408 after the deadline, or 503 as soon as shutdown starts, so that SIGTERM never
+    # waits on a silent client; connections with no request under way close after the idle timeout
+    guard = StallGuard(app, read_timeout_s=cfg.deadline_s, metrics=app.state.metrics)
+    server = uvicorn.Server(uvicorn.Config(guard, host=host, port=port, log_level=log_level,
+                                           http=idle_closing(cfg.idle_timeout_s),
+                                           timeout_graceful_shutdown=cfg.deadline_s))
+    guard.server = server
+    server.run()

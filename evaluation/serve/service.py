@@ -47,6 +47,7 @@ class ServeConfig:
     torch_threads: int = 1  # intra-op threads of torch and faiss (workers x torch_threads <= cores: no spinning)
     queue: int = 8  # CNN jobs that may wait for a worker; more get 503 at once
     deadline_s: float = 10.0  # a request not answered by then gets 503
+    idle_timeout_s: float = 15.0  # a connection with no request under way (idle, half-sent headers) is closed
     default_scorer: str = "ne"
     pooled_scorers: tuple[str, ...] = ("lstm",)  # slow scorers: on a thread of their own; the rest on the loop
     warmup: bool = True  # answer every corpus image once per fast scorer at start-up (fills lazy caches)
