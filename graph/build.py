@@ -278,4 +278,5 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
                                "vocabulary": "selected (no keywords.txt)" if selection else source,
                                "context": context.to_dict()},
                        selection=selection, warnings=_warnings(vocab_list, img_kws, train, query),
-                       corpus_fingerprint=fingerprint, song_words=song_words, totals={"songs": len(corpus.songs), "images": len(corpus.images)})
+                       corpus_fingerprint=fingerprint, song_words=song_words,
+                       totals={"songs": len(corpus.songs), "images": len(corpus.images)})
