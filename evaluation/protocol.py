@@ -18,6 +18,7 @@ from evaluation.groundtruth import N_VALUES, ground_truth_source, related_for_ru
 from evaluation.html_report import write_html_report, write_recommendations
 from evaluation.queries import load_eval_queries
 from evaluation.report import Report, build_report
+from evaluation.subsets import image_kinds, kind_figures
 from graph.common.errors import Img2SongError
 from graph.common.readers import read_json
 from graph.corpus import Corpus
@@ -185,6 +186,7 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
                              "skipped": dict(source.skipped),
                              "keywords": len(related), "keywords_without_related_words":
                                  sorted(kw for kw, ws in related.items() if not ws)}}
+    meta["by_kind"] = kind_figures(rows, image_kinds(ts.corpus.images), k, ts.tags, ts.tag_vocab, queries, ts.tag_source)
     report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta, protocols=list(protocols))
     if run.lstm_retrieval.is_file():  # written by `img2song lstm-retrieval`
         report.retrieval = read_json(run.lstm_retrieval, "LSTM retrieval figures")

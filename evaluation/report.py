@@ -18,6 +18,7 @@ from evaluation.metrics import (
     paired_bootstrap_diff,
     precision_at_k,
 )
+from evaluation.subsets import kind_markdown
 from graph.common.atomic import atomic_path, write_json, write_text
 from graph.rundir import RunDir
 
@@ -81,6 +82,7 @@ class Report:
             lines += diag_mod.markdown(self.diagnostics, {p: r["scorers"] for p, r in protocols.items()}, k, ns)
         for proto, res in protocols.items():
             lines += self._protocol_tables(proto, res["scorers"], res["paired_tests"], k, ns)
+        lines += kind_markdown(self.meta.get("by_kind"), k)  # evaluation/subsets.py: real photos apart
         lines += ["", "## Definitions", ""]
         lines += [f"- **{key.replace('@k', f'@{k}')}**: {v}" for key, v in DEFINITIONS.items()]
         lines += ["- **n**: number of related words per keyword taken into the ground truth (top n by edge weight); "

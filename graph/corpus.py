@@ -9,6 +9,7 @@ from graph.common.errors import CorpusError
 from graph.common.readers import iter_jsonl, iter_text_lines, read_json
 from graph.corpus_files import probe_image, resolve_corpus_file
 from graph.records import (
+    IMAGE_KINDS,
     IMAGE_OPTIONAL,
     IMAGE_REQUIRED,
     LANGUAGES,
@@ -102,6 +103,8 @@ def _fields(path: Path, lineno: int, obj: dict, required: dict, optional: dict) 
     for lang in ("language", "tag_language"):
         if lang in out and out[lang] not in LANGUAGES:
             raise CorpusError(path, lineno, lang, f"must be one of {LANGUAGES}, got {out[lang]!r}")
+    if "kind" in out and out["kind"] not in IMAGE_KINDS:
+        raise CorpusError(path, lineno, "kind", f"must be \"photo\" or \"drawing\" (or absent), got {out['kind']!r}")
     return out
 
 
@@ -156,7 +159,7 @@ def load_images(path: Path, root: Path, report: LoadReport, check_files: bool = 
             report.skip("image with no tags and no caption", f"{path.name}:{lineno}")
             continue
         images.append(Image(f["id"], f["file"], tags, f["caption"], f["language"], f["tag_language"],
-                            f["source"], f["licence"]))
+                            f["source"], f["licence"], f["kind"]))
     report.images = len(images)
     return images
 

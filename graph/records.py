@@ -26,6 +26,7 @@ class Image:
     tag_language: str = "en"  # language of the tags
     source: str = ""
     licence: str = ""
+    kind: str = ""  # "photo" | "drawing" | "" (not stated): lets the evaluation report real photos apart
 
 
 SONG_REQUIRED = {"id": str, "title": str, "lyrics": str, "language": str}
@@ -38,8 +39,10 @@ IMAGE_OPTIONAL = {
     "tag_language": (str, "en"),
     "source": (str, ""),
     "licence": (str, ""),
+    "kind": (str, ""),
 }
 LANGUAGES = ("zh", "en")
+IMAGE_KINDS = ("photo", "drawing", "")
 
 
 @dataclass

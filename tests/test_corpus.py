@@ -75,6 +75,18 @@ def test_bad_language(tmp_path):
     _expect(root, r"songs\.jsonl:2: field 'language' must be one of")
 
 
+def test_image_kind_is_optional_and_validated(tmp_path):
+    images = [dict(i) for i in TINY_IMAGES]
+    images[0]["kind"] = "photo"
+    images[1]["kind"] = "drawing"
+    c = load_corpus(make_corpus(tmp_path / "ok", images=images))
+    kinds = {i.id: i.kind for i in c.images}
+    assert kinds[images[0]["id"]] == "photo" and kinds[images[1]["id"]] == "drawing"
+    assert kinds[images[2]["id"]] == ""  # absent: not stated, never guessed
+    images[2]["kind"] = "painting"
+    _expect(make_corpus(tmp_path / "bad", images=images), r"images\.jsonl:3: field 'kind' must be \"photo\" or")
+
+
 def test_missing_corpus_file(tmp_path):
     root = make_corpus(tmp_path / "c")
     (root / "images.jsonl").unlink()

@@ -17,7 +17,9 @@ from tests.scorer_contract import write_dump
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTER = "data/starter"
+ENGLISH = "data/english"
 RUN = "runs/x"
+RUN_EN = "runs/en"
 
 
 def readme_commands() -> list[str]:
@@ -26,9 +28,9 @@ def readme_commands() -> list[str]:
     return [ln.split("  #")[0].strip() for b in blocks for ln in b.splitlines() if ln.strip().startswith("img2song ")]
 
 
-def small_starter(root: Path, songs: int = 150, images: int = 60) -> Path:
-    """The first songs and images of the starter corpus, its keywords and lexicon, and a small related-word dump."""
-    src = ROOT / STARTER
+def small_starter(root: Path, songs: int = 150, images: int = 60, corpus: str = STARTER) -> Path:
+    """The first songs and images of a shipped corpus, its keywords and lexicon, and a small related-word dump."""
+    src = ROOT / corpus
     root.mkdir(parents=True)
     for name, n in (("songs.jsonl", songs), ("images.jsonl", images)):
         lines = (src / name).read_text(encoding="utf-8").splitlines(keepends=True)[:n]
@@ -39,9 +41,12 @@ def small_starter(root: Path, songs: int = 150, images: int = 60) -> Path:
                 (root / f).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(src / f, root / f)
     for name in ("keywords.txt", "lexicon.tsv"):
-        shutil.copy(src / name, root / name)
-    kws = [w.strip() for w in (root / "keywords.txt").read_text(encoding="utf-8").splitlines() if w.strip()]
-    write_dump(root / "related_words.tsv.gz", [("/r/RelatedTo", f"/c/zh/{a}", f"/c/zh/{b}", 1.0)
+        if (src / name).is_file():
+            shutil.copy(src / name, root / name)
+    kws = [w.strip() for w in (root / "keywords.txt").read_text(encoding="utf-8").splitlines()
+           if w.strip() and not w.startswith("#")]
+    lang = "en" if corpus == ENGLISH else "zh"
+    write_dump(root / "related_words.tsv.gz", [("/r/RelatedTo", f"/c/{lang}/{a}", f"/c/{lang}/{b}", 1.0)
                                                for a, b in zip(kws, kws[1:] + kws[:1])])
     return root
 
@@ -54,9 +59,14 @@ def test_readme_shows_the_pipeline():
 
 def test_every_readme_command_runs_as_written(tmp_path, monkeypatch, capsys):
     corpus = small_starter(tmp_path / "starter")
+    english = small_starter(tmp_path / "english", corpus=ENGLISH, images=80)
     run = tmp_path / "run"
 
     def mapped(token: str) -> str:
+        if token.startswith(ENGLISH):
+            return str(english) + token[len(ENGLISH):]
+        if token.startswith(RUN_EN):
+            return str(tmp_path / "run_en") + token[len(RUN_EN):]
         if token.startswith(STARTER):
             rest = token[len(STARTER):].lstrip("/")
             if rest and not (corpus / rest).exists():

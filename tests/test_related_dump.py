@@ -73,7 +73,8 @@ def test_unpack_dump_prefix(tmp_path):
 
 @pytest.mark.skipif(not (STARTER / "related_words.tsv.gz").is_file(), reason="starter corpus not built")
 def test_shipped_dump_prefix_answers_first_keyword(tmp_path):
-    keywords = (STARTER / "keywords.txt").read_text(encoding="utf-8").split()
+    keywords = [w.strip() for w in (STARTER / "keywords.txt").read_text(encoding="utf-8").splitlines()
+                if w.strip() and not w.startswith("#")]  # the selection writes a '#' header naming its rule
     _load(STARTER / "related_words.tsv.gz", tmp_path, max_edges=2000)
     first = keywords[0]
     ranked = _ranked(first)

@@ -1,4 +1,4 @@
-"""Starter build steps on small inputs: the keyword rule, desktop-photo tags and licences, the trimmed Cilin hop."""
+"""Starter build steps on small inputs: desktop-photo tags and licences, photo/drawing kinds, the trimmed Cilin hop."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,29 +6,6 @@ from pathlib import Path
 from graph.starter.images import tag_phrases
 from graph.starter.photos import licence_for, name_tags, parse_copyright
 from graph.starter.related import CILIN_LEVELS, Cilin, zh_edges
-from graph.starter.select import SelectionRule, select_keywords
-
-
-def test_rule_caps_the_song_share_and_needs_images_songs_and_related_words():
-    # 100 songs: 花 in 60 (too common), 梅花 in 4 and 柳 in 3 (within 5%), 雁 in 1 (too rare), 舟 in 4 (no images)
-    lyrics = ["花" * (i < 60) + "梅花" * (i < 4) + "柳" * (3 <= i < 6) + "雁" * (i == 7) + "舟" * (i >= 96) + "。"
-              for i in range(100)]
-    reached = [{"花", "梅花"}] * 3 + [{"柳", "雁"}] * 3 + [{"舟"}]
-    related = {"花": 500, "梅花": 200, "柳": 150, "雁": 300, "舟": 400}
-    rule = SelectionRule(num=10, min_images=3, min_songs=2, max_song_share=0.05, min_related=100)
-    sel = select_keywords(lyrics, reached, related.get, rule)
-    assert sel.keywords == ["梅花", "柳"]  # most frequent first
-    assert sel.song_df == {"梅花": 4, "柳": 3}
-    assert "花" in sel.dropped["in > 5% of the songs"] and "雁" in sel.dropped["in < 2 songs"]
-    assert "舟" in sel.dropped["reached by < 3 images"]
-    assert select_keywords(lyrics, reached, {"梅花": 99, "柳": 150}.get, rule).keywords == ["柳"]  # < 100 related
-    assert select_keywords(lyrics, reached, related.get, SelectionRule(1, 3, 2, 0.05, 100)).keywords == ["梅花"]
-
-
-def test_substring_count_matches_how_a_hit_is_counted():
-    sel = select_keywords(["明月几时有", "月明", "明月"], [{"明月"}], lambda w: 100,
-                          SelectionRule(num=5, min_images=1, min_songs=1, max_song_share=1.0, min_related=1))
-    assert sel.song_df == {"明月": 2}
 
 
 def test_photo_tags_from_file_names():
@@ -89,3 +66,43 @@ def test_second_hop_stays_in_concrete_senses():
     assert ("/c/zh/月亮", "/c/zh/明月") in pairs or ("/c/zh/明月", "/c/zh/月亮") in pairs  # concrete second hop
     ends = {e.end for e in edges} | {e.start for e in edges}
     assert not ends & {"/c/zh/类", "/c/zh/种", "/c/zh/样"}  # 月亮's abstract group is not followed
+
+
+def test_photo_cutout_or_drawing_by_colour_count(tmp_path: Path):
+    import numpy as np
+    from PIL import Image
+
+    from graph.starter.kinds import image_kind
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:128, 0:128]
+    shade = np.stack([xx, yy, (xx + yy) // 2], -1) * 2 + rng.integers(0, 12, (128, 128, 3))  # shading + noise
+    photo = np.dstack([shade.clip(0, 255), np.full((128, 128), 255)]).astype(np.uint8)
+    flat = np.zeros((128, 128, 4), np.uint8)
+    flat[..., 3] = 255
+    flat[:64, :, :3] = (200, 30, 30)  # two flat fills: a drawing
+    flat[64:, :, :3] = (30, 30, 200)
+    Image.fromarray(photo, "RGBA").save(tmp_path / "p.png")
+    Image.fromarray(flat, "RGBA").save(tmp_path / "d.png")
+    assert image_kind("bitmap", tmp_path / "p.png") == "photo"
+    assert image_kind("bitmap", tmp_path / "d.png") == "drawing"
+    assert image_kind("photo", tmp_path / "d.png") == "photo"  # full-frame photos are photos by source
+    assert image_kind("svg", tmp_path / "p.png") == "drawing"
+
+
+def test_palapeli_photos_take_licence_and_tags_from_their_desktop_file(tmp_path: Path):
+    from graph.starter.photos import palapeli_candidates
+
+    folder = tmp_path / "palapeli-data/usr/share/palapeli/collection"
+    folder.mkdir(parents=True)
+    (folder / "bee.desktop").write_text("Name=European Honey Bee\nName[zh_CN]=欧洲蜜蜂\n"
+                                        "X-KDE-PluginInfo-Author=Someone\nX-KDE-PluginInfo-License=Public Domain\n",
+                                        encoding="utf-8")
+    (folder / "bee.jpg").write_bytes(b"")
+    (folder / "nolicence.desktop").write_text("Name=Castle\n", encoding="utf-8")
+    (folder / "nolicence.jpg").write_bytes(b"")
+    got = palapeli_candidates(tmp_path, "1")
+    assert [c.key for c in got] == ["bg-palapeli-bee"]  # no licence in its .desktop: not shipped
+    c = got[0]
+    assert c.kind == "photo" and "bee" in c.tags and "honey" in c.tags and c.caption == "欧洲蜜蜂"
+    assert c.licence == "Public Domain (© Someone)"

@@ -16,33 +16,49 @@ def _jsonl(name: str) -> list[dict]:
 
 
 def _keywords() -> list[str]:
-    return (STARTER / "keywords.txt").read_text(encoding="utf-8").split()
+    from graph.corpus import load_corpus
+
+    return load_corpus(STARTER, check_files=False).keywords or []
 
 
-def test_keywords_are_rare_enough_and_frequent_enough():
-    keywords, songs = _keywords(), _jsonl("songs.jsonl")
-    assert 60 <= len(keywords) <= 100 and len(set(keywords)) == len(keywords)
-    assert any(len(k) > 1 for k in keywords)  # multi-character words are allowed, not only characters
+def _params() -> dict:
+    return json.loads((STARTER / "manifest.json").read_text(encoding="utf-8"))["counts"]["selection"]["params"]
+
+
+def test_keywords_follow_the_products_rule_with_its_defaults():
+    from graph.vocabulary import SelectionParams
+
+    keywords, songs, p = _keywords(), _jsonl("songs.jsonl"), _params()
+    defaults = SelectionParams()
+    # the builder called graph.vocabulary.select_keywords with the product's defaults: no hand rule
+    assert p == {k: getattr(defaults, k) for k in p}
+    assert 1 <= len(keywords) <= p["num"] and len(set(keywords)) == len(keywords)
+    assert not (STARTER / "lexicon.tsv").exists()  # no hand-derived lexicon: the product's bridge links tags
     df = Counter(k for s in songs for k in keywords if k in s["lyrics"])  # substring, as a hit is counted
     for k in keywords:
-        assert 30 <= df[k] <= 0.05 * len(songs), (k, df[k], len(songs))
+        assert p["min_songs"] <= df[k] <= p["max_song_share"] * len(songs), (k, df[k], len(songs))
 
 
-def test_every_keyword_has_images_through_the_lexicon_or_a_caption():
-    keywords, images = _keywords(), _jsonl("images.jsonl")
-    lexicon: dict[str, set[str]] = {}
-    for line in (STARTER / "lexicon.tsv").read_text(encoding="utf-8").splitlines():
-        en, zh = line.split("\t")
-        lexicon.setdefault(en, set()).add(zh)
+def test_every_keyword_has_images_through_the_products_bridge():
+    from graph.bridge import Bridge, image_reach
+    from graph.corpus import load_corpus
+
+    c = load_corpus(STARTER, check_files=False)
+    kw, bridge = frozenset(c.keywords or []), Bridge(c.lexicon)
     per_kw: Counter[str] = Counter()
-    for im in images:
-        reach = {k for t in im["tags"] for k in lexicon.get(t, ())}
-        if im["language"] == "zh":
-            reach |= {k for k in keywords if k in im["caption"]}
-        per_kw.update(reach & set(keywords))
-    assert len(images) >= 1500
-    for k in keywords:
-        assert per_kw[k] >= 8, (k, per_kw[k])
+    for im in c.images:
+        per_kw.update(image_reach(im, bridge, kw)[0].keys())
+    assert len(c.images) >= 1000
+    for k in kw:
+        assert per_kw[k] >= 1, k
+    assert sum(per_kw[k] >= _params()["min_images"] for k in kw) >= 0.9 * len(kw)
+
+
+def test_real_photos_are_marked_and_licensed():
+    images = _jsonl("images.jsonl")
+    kinds = Counter(im.get("kind") for im in images)
+    assert set(kinds) <= {"photo", "drawing"} and kinds["photo"] >= 100 and kinds["drawing"] >= 500, kinds
+    assert all(im["licence"] for im in images if im["kind"] == "photo")
 
 
 def test_images_are_small_and_carry_source_and_licence():

@@ -2,8 +2,12 @@
 
 Multinomial logistic regression on standardised features with soft targets (an image's keyword weights,
 normalised), fitted full-batch with L-BFGS. The L2 strength is chosen on a seeded validation split of the
-training images (lowest validation log-loss), a temperature is then fitted on the same split (calibration), and
-the final model is refitted on every training image with both. Query images are never seen.
+training images (lowest validation log-loss) and the final model is refitted on every training image with it.
+Calibration (calibration="out-of-fold", the default): every training image gets logits from a probe fitted on the
+other folds, with every statistic (standardisation, L2, its own temperature) refitted inside the fold; the final
+temperature is the one that minimises the log-loss of those out-of-fold logits (more rows than a validation split,
+and rows of every kind the training set has). calibration="validation" fits it on the validation split alone.
+Query images are never seen. ECE and the confident-and-wrong rate measure the result (expected_calibration_error).
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ from graph.common.errors import Img2SongError
 from graph.common.readers import load_npz, npz_meta
 
 DEFAULT_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
+CALIBRATIONS = ("out-of-fold", "validation")
+ECE_BINS = 15
+CONFIDENT = 0.8  # a top-1 probability at least this high is a confident answer
 
 
 def _fit_softmax(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,6 +82,43 @@ def topk_accuracy(probs: np.ndarray, truth: Sequence[set[int]], k: int) -> float
     return float(np.mean([bool(set(t.tolist()) & s) for t, s in zip(top, truth)]))
 
 
+def _top1_hits(probs: np.ndarray, truth: Sequence[set[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(top-1 probability, whether the top-1 class is one of the row's true classes) per row."""
+    top = np.argmax(probs, axis=1)
+    return probs[np.arange(len(probs)), top], np.array([int(t) in s for t, s in zip(top, truth)], dtype=bool)
+
+
+def expected_calibration_error(probs: np.ndarray, truth: Sequence[set[int]], bins: int = ECE_BINS) -> float:
+    """Top-1 ECE: rows binned by top-1 probability into `bins` equal-width bins over [0, 1]; the row-weighted mean
+    |accuracy - mean confidence| of the bins (a hit = the top-1 class is one of the row's true classes)."""
+    if not len(truth):
+        return float("nan")
+    conf, hit = _top1_hits(np.asarray(probs, dtype=np.float64), truth)
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    gap = sum(abs(hit[which == b].mean() - conf[which == b].mean()) * (which == b).sum()
+              for b in range(bins) if (which == b).any())
+    return float(gap / len(conf))
+
+
+def confident_wrong_rate(probs: np.ndarray, truth: Sequence[set[int]], threshold: float = CONFIDENT) -> float:
+    """Share of rows whose top-1 probability is >= threshold and whose top-1 class is wrong."""
+    if not len(truth):
+        return float("nan")
+    conf, hit = _top1_hits(np.asarray(probs, dtype=np.float64), truth)
+    return float(np.mean((conf >= threshold) & ~hit))
+
+
+def calibration_figures(probs: np.ndarray, truth: Sequence[set[int]]) -> dict[str, float | int]:
+    """Rows, top-1, top-1 ECE (ECE_BINS bins), mean top-1 probability and the confident-and-wrong rate."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if not len(truth):
+        return {"rows": 0}
+    conf, hit = _top1_hits(probs, truth)
+    return {"rows": len(truth), "top1": round(float(hit.mean()), 4), "mean_confidence": round(float(conf.mean()), 4),
+            f"ece_{ECE_BINS}_bins": round(expected_calibration_error(probs, truth), 4),
+            f"confident_wrong_{CONFIDENT}": round(confident_wrong_rate(probs, truth), 4)}
+
+
 def keyword_targets(ids: Sequence[str], weights: dict[str, dict[str, float]],
                     vocabulary: Sequence[str]) -> np.ndarray:
     """[len(ids), V] keyword weights of each image in vocabulary order (words outside the vocabulary dropped)."""
@@ -87,6 +131,12 @@ def keyword_targets(ids: Sequence[str], weights: dict[str, dict[str, float]],
     return y
 
 
+def _fingerprint(x: np.ndarray, y: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
+
+
 @dataclass
 class KeywordProbe:
     """fit(features, soft keyword targets) -> self; predict_proba(features) -> calibrated keyword distribution."""
@@ -97,11 +147,14 @@ class KeywordProbe:
     max_iter: int = 100
     seed: int = 0
     vocabulary: list[str] = field(default_factory=list)
+    calibration: str = "out-of-fold"  # where the temperature is fitted: "out-of-fold" | "validation"
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> KeywordProbe:
         x, y = self._check(x, y)
         if len(x) < 4:
             raise Img2SongError(f"keyword probe: needs at least 4 training images with keywords, got {len(x)}")
+        if self.calibration not in CALIBRATIONS:
+            raise Img2SongError(f"keyword probe: calibration must be one of {CALIBRATIONS}, got {self.calibration!r}")
         self.mean_ = x.mean(0)
         self.scale_ = x.std(0) + 1e-6
         z = (x - self.mean_) / self.scale_
@@ -120,22 +173,43 @@ class KeywordProbe:
         p_val = self._proba(z[val], w, b, self.temperature_)
         self.validation_ = {"images": int(n_val), "l2": self.l2_, "temperature": self.temperature_,
                             "log_loss": {str(k): round(v[0], 5) for k, v in scores.items()},
-                            "top1": topk_accuracy(p_val, truth, 1), "top3": topk_accuracy(p_val, truth, 3)}
+                            "top1": topk_accuracy(p_val, truth, 1), "top3": topk_accuracy(p_val, truth, 3),
+                            "calibration": self.calibration}
         self.coef_, self.intercept_ = _fit_softmax(z, y, self.l2_, self.max_iter, self.seed)
+        self._oof = None
+        if self.calibration == "out-of-fold":
+            proba, logits = self._out_of_fold(x, y)
+            self._oof = (_fingerprint(x, y), proba)
+            self.temperature_ = _fit_temperature(logits, y)
+            all_truth = [set(np.flatnonzero(r > 0).tolist()) for r in y]
+            self.validation_.update({"temperature": self.temperature_, "validation_temperature": self.validation_[
+                "temperature"], "out_of_fold": calibration_figures(self._proba_logits(logits), all_truth)})
         return self
 
-    def cross_val_predict(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Out-of-fold probabilities for the training images (each row from a probe that never saw it)."""
-        self._check_fitted()
-        x, y = self._check(x, y)
-        z = (x - self.mean_) / self.scale_
-        fold = np.random.default_rng(self.seed + 1).permutation(len(z)) % max(2, self.folds)
-        out = np.zeros(y.shape, dtype=np.float64)
+    def _out_of_fold(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, untempered logits) of each row from a probe fitted on the other folds, every statistic
+        (standardisation, L2, temperature) refitted inside the fold."""
+        fold = np.random.default_rng(self.seed + 1).permutation(len(x)) % max(2, self.folds)
+        proba = np.zeros(y.shape, dtype=np.float64)
+        logits = np.zeros(y.shape, dtype=np.float64)
         for f in np.unique(fold):
             tr, te = fold != f, fold == f
-            w, b = _fit_softmax(z[tr], y[tr], self.l2_, self.max_iter, self.seed)
-            out[te] = self._proba(z[te], w, b, self.temperature_)
-        return out.astype(np.float32)
+            inner = KeywordProbe(self.l2_grid, self.val_fraction, self.folds, self.max_iter, self.seed,
+                                 list(self.vocabulary), "validation").fit(x[tr], y[tr])
+            zt = (x[te] - inner.mean_) / inner.scale_
+            logits[te] = zt @ inner.coef_ + inner.intercept_
+            proba[te] = self._proba_logits(logits[te] / inner.temperature_)
+        return proba, logits
+
+    def cross_val_predict(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Out-of-fold probabilities for the training images (each row from a probe that never saw it, with its
+        standardisation, L2 and temperature fitted without it)."""
+        self._check_fitted()
+        x, y = self._check(x, y)
+        cached = getattr(self, "_oof", None)
+        if cached is not None and cached[0] == _fingerprint(x, y):
+            return cached[1].astype(np.float32)
+        return self._out_of_fold(x, y)[0].astype(np.float32)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -149,6 +223,9 @@ class KeywordProbe:
     @staticmethod
     def _proba(z: np.ndarray, w: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
         return np.exp(_log_softmax((z @ w + b) / t))
+
+    def _proba_logits(self, logits: np.ndarray) -> np.ndarray:
+        return np.exp(_log_softmax(logits))
 
     def _check(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -169,7 +246,8 @@ class KeywordProbe:
         self._check_fitted()
         path = Path(path)
         meta = {"vocabulary": self.vocabulary, "validation": self.validation_, "l2_grid": list(self.l2_grid),
-                "seed": self.seed, "folds": self.folds, "max_iter": self.max_iter, "val_fraction": self.val_fraction}
+                "seed": self.seed, "folds": self.folds, "max_iter": self.max_iter, "val_fraction": self.val_fraction,
+                "calibration": self.calibration}
         import json
 
         with atomic_path(path, suffix=".npz") as tmp:
@@ -185,7 +263,7 @@ class KeywordProbe:
         meta = npz_meta(path, z, "keyword probe file")
         try:
             probe = cls(tuple(meta["l2_grid"]), meta["val_fraction"], meta["folds"], meta["max_iter"],
-                        meta["seed"], list(meta["vocabulary"]))
+                        meta["seed"], list(meta["vocabulary"]), meta.get("calibration", "validation"))
             probe.coef_, probe.intercept_ = z["coef"], z["intercept"]
             probe.mean_, probe.scale_ = z["mean"], z["scale"]
             probe.temperature_, probe.l2_ = float(z["temperature"]), float(z["l2"])

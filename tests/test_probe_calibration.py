@@ -1,0 +1,81 @@
+"""Keyword probe calibration: ECE and confident-and-wrong known answers, out-of-fold rows free of their own fold."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.features.probe import (
+    KeywordProbe,
+    calibration_figures,
+    confident_wrong_rate,
+    expected_calibration_error,
+)
+
+
+def test_ece_known_answers():
+    # 10 rows at 0.9 confidence, 5 right: one bin, |0.5 - 0.9| = 0.4
+    p = np.tile([0.9, 0.1], (10, 1))
+    truth = [{0}] * 5 + [{1}] * 5
+    assert expected_calibration_error(p, truth) == pytest.approx(0.4)
+    assert confident_wrong_rate(p, truth) == pytest.approx(0.5)
+    # 0.6-confident rows right 60% of the time and 1.0-confident rows always right: calibrated
+    p2 = np.vstack([np.tile([0.6, 0.4], (10, 1)), np.tile([1.0, 0.0], (5, 1))])
+    truth2 = [{0}] * 6 + [{1}] * 4 + [{0}] * 5
+    assert expected_calibration_error(p2, truth2) == pytest.approx(0.0, abs=1e-12)
+    assert confident_wrong_rate(p2, truth2) == 0.0  # the wrong rows were at 0.6 < 0.8
+    fig = calibration_figures(p, truth)
+    assert fig["rows"] == 10 and fig["top1"] == 0.5 and fig["ece_15_bins"] == pytest.approx(0.4)
+
+
+def _noisy(seed: int, n: int = 240, d: int = 40, v: int = 5, noise: float = 0.35):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(v, d)) * 0.8
+    label = rng.integers(0, v, n)
+    x = centres[label] + rng.normal(size=(n, d))
+    flip = rng.random(n) < noise
+    label[flip] = rng.integers(0, v, flip.sum())
+    return x, np.eye(v)[label], label
+
+
+def test_out_of_fold_rows_never_see_their_own_fold():
+    x, y, _ = _noisy(0, n=60, d=8, v=3)
+    probe = KeywordProbe(seed=0, folds=3, max_iter=50).fit(x, y)
+    oof = probe.cross_val_predict(x, y)
+    fold = np.random.default_rng(1).permutation(len(x)) % 3  # the probe's fold assignment (seed + 1)
+    i = int(np.flatnonzero(fold == 0)[0])
+    same = fold == 0
+    # another label on row i changes no prediction of its fold (the fold's model never saw row i)
+    y2 = y.copy()
+    y2[i] = np.roll(y2[i], 1)
+    oof2 = KeywordProbe(seed=0, folds=3, max_iter=50).fit(x, y2).cross_val_predict(x, y2)
+    assert np.allclose(oof2[same], oof[same], atol=1e-6)
+    # a huge feature value on row i changes the global standardisation: the fold's rows other than i must not move
+    # (a probe standardising with the statistics of every row would leak row i into its own fold)
+    x3 = x.copy()
+    x3[i] *= 1000
+    oof3 = KeywordProbe(seed=0, folds=3, max_iter=50).fit(x3, y).cross_val_predict(x3, y)
+    others = same.copy()
+    others[i] = False
+    assert np.allclose(oof3[others], oof[others], atol=1e-6)
+    # parity with the reference: a probe fitted on the other folds, calibrated on its own validation split
+    ref = KeywordProbe(seed=0, folds=3, max_iter=50, calibration="validation").fit(x[~same], y[~same])
+    assert np.allclose(ref.predict_proba(x[same]), oof[same], atol=1e-5)
+
+
+def test_out_of_fold_temperature_calibrates_held_out_rows():
+    x, y, label = _noisy(3, n=600)
+    xt, yt, test = x[:300], y[:300], [{int(t)} for t in label[300:]]
+    probe = KeywordProbe(seed=0).fit(xt, yt)
+    p = probe.predict_proba(x[300:])
+    raw = KeywordProbe._proba((x[300:] - probe.mean_) / probe.scale_, probe.coef_, probe.intercept_, 1.0)
+    ece, ece_raw = expected_calibration_error(p, test), expected_calibration_error(raw, test)
+    assert ece < 0.2 and ece < ece_raw  # the fitted temperature beats none on 300 rows it never saw
+    assert confident_wrong_rate(p, test) <= 0.10
+    assert probe.validation_["calibration"] == "out-of-fold" and probe.validation_["out_of_fold"]["rows"] == 300
+
+
+def test_bad_calibration_option_is_refused():
+    from graph.common.errors import Img2SongError
+
+    with pytest.raises(Img2SongError, match="calibration must be one of"):
+        KeywordProbe(calibration="isotonic").fit(np.zeros((8, 2)) + np.arange(8)[:, None], np.eye(2)[[0, 1] * 4])
