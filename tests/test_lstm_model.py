@@ -39,12 +39,12 @@ def test_bilstm_matches_packed_torch_lstm():
     assert states[1, 3:].abs().sum() == 0  # padding stays zero
 
 
-def _model(attention=True, pooling="avg"):
+def _model(attention=True, pooling="avg", readout="pool"):
     torch.manual_seed(1)
     wv = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
     wv[0] = 0
     return TagAttentionBiLSTM(wv, num_tags=6, hidden=5, attention=attention, pooling=pooling, attention_dim=4,
-                              mlp_hidden=7)
+                              mlp_hidden=7, readout=readout)
 
 
 def test_shapes_and_attention_masking():
@@ -80,13 +80,15 @@ def test_tag_pooling_average_and_max():
         torch.testing.assert_close(m.tag_vector(tw)[0], want)
 
 
-def test_gradients_reach_attention_and_lstm_but_not_word_vectors():
-    m = _model()
+@pytest.mark.parametrize("readout", ["pool", "lstm"])
+def test_gradients_reach_attention_and_lstm_but_not_word_vectors(readout):
+    m = _model(readout=readout)
     out, _ = m(torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([3, 2]), torch.tensor([[1, 2, 0, 0, 0]] * 2))
     pair_loss("mse", torch.rand(2, 6), out).backward()
     assert m.embed.weight.grad is None and not m.embed.weight.requires_grad
+    layer2 = (m.lstm2.fwd.weight_ih_l0,) if readout == "lstm" else ()
     for p in (m.W_hm.weight, m.W_vm.weight, m.w_ms.weight, m.lstm1.fwd.weight_ih_l0, m.lstm1.bwd.weight_hh_l0,
-              m.lstm2.fwd.weight_ih_l0, m.mlp[0].weight):
+              *layer2, m.mlp[0].weight):
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 

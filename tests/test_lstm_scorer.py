@@ -29,6 +29,16 @@ class TestLSTMBaselineContract(ScorerContract):
     params = {**FAST, "attention": False}  # noqa: RUF012
 
 
+class TestLSTMBaseContract(ScorerContract):
+    name = "lstm-base"
+    params = FAST
+
+
+def test_lstm_base_is_the_no_attention_scorer():
+    sc = get_scorer("lstm-base", **FAST)
+    assert sc.attention is False and sc.get_params()["attention"] is False and sc.get_params()["epochs"] == 3
+
+
 TOPICS = {"月": "明月 月光 月色 清辉", "花": "花开 花落 海棠 芬芳", "船": "小船 江水 渔舟 波浪"}
 VOCAB = list(TOPICS)
 

@@ -82,7 +82,7 @@ class LyricTagModel:
                  pooling: str = "avg", epochs: int = 12, batch_size: int = 100, lr: float = 1e-3, alpha: float = 0.9,
                  eps: float = 1e-8, patience: int = 3, val_fraction: float = 0.1, margin: float = 1.0, seed: int = 0,
                  device: str | None = "auto", checkpoint: str | Path | None = None, progress: bool = True,
-                 center: bool = False):
+                 center: bool = False, readout: str = "pool"):
         if loss not in LOSSES:
             raise Img2SongError(f"unknown loss {loss!r}; expected one of {LOSSES}")
         self.attention, self.loss, self.hidden, self.max_len, self.top_k = attention, loss, hidden, max_len, top_k
@@ -92,6 +92,8 @@ class LyricTagModel:
         # center: targets and scores use tag vectors minus their training-pair mean (see fit). Off by default: on
         # the starter corpus with probe tags it moved R@10 both ways within the noise of 63-207 test queries
         self.center = center
+        # readout: "pool" (Σ s_t h_t, exact fast scoring) or "lstm" (a second bi-LSTM over h̃_t, slow to score)
+        self.readout = readout
 
     @property
     def variant(self) -> str:
@@ -138,7 +140,8 @@ class LyricTagModel:
         tagw_t = torch.as_tensor(tagw, device=dev)
 
         self.model_ = TagAttentionBiLSTM(word_vectors.vectors, len(tag_vocab), hidden=self.hidden,
-                                         attention=self.attention, pooling=self.pooling).to(dev)
+                                         attention=self.attention, pooling=self.pooling,
+                                         readout=self.readout).to(dev)
         params = [p for p in self.model_.parameters() if p.requires_grad]
         opt = torch.optim.RMSprop(params, lr=self.lr, alpha=self.alpha, eps=self.eps)
 
@@ -253,7 +256,7 @@ class LyricTagModel:
         self._check()
         params = {k: getattr(self, k) for k in ("attention", "loss", "hidden", "max_len", "top_k", "pooling", "epochs",
                                                  "batch_size", "lr", "alpha", "eps", "patience", "val_fraction",
-                                                 "margin", "seed", "center")}
+                                                 "margin", "seed", "center", "readout")}
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         return _atomic_torch_save({"format": "img2song-lstm", "version": 1, "params": params, "state": state,
                                    "words": self.word_vectors_.words, "vectors": self.word_vectors_.vectors,
@@ -274,7 +277,8 @@ class LyricTagModel:
                                 f"{type(e).__name__})") from None
         if not isinstance(ck, dict) or ck.get("format") != "img2song-lstm":
             raise Img2SongError(f"{path}: not an img2song LSTM checkpoint")
-        self = cls(**ck["params"], device=device, progress=False)  # older files have no "center": off
+        # older files have no "center" (off) and no "readout" (they used the second bi-LSTM)
+        self = cls(**{"readout": "lstm", **ck["params"]}, device=device, progress=False)
         self.tag_mean_ = np.asarray(ck.get("tag_mean", np.zeros(len(ck["tag_vocab"]))), np.float32)
         self.word_vectors_ = WordVectors(ck["words"], ck["vectors"])
         self.tag_vocab_ = list(ck["tag_vocab"])
@@ -283,7 +287,8 @@ class LyricTagModel:
         self.signature_ = ck.get("signature")
         dev = pick_device(device)
         self.model_ = TagAttentionBiLSTM(self.word_vectors_.vectors, len(self.tag_vocab_), hidden=self.hidden,
-                                         attention=self.attention, pooling=self.pooling).to(dev)
+                                         attention=self.attention, pooling=self.pooling,
+                                         readout=self.readout).to(dev)
         self.model_.load_state_dict(ck["state"])
         self.model_.eval()
         return self
