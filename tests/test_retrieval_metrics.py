@@ -7,8 +7,8 @@ import pytest
 from engine.lstm.dataset import keyword_pairs
 from evaluation.retrieval import (
     PAPER_TABLE2,
-    both_directions,
     bootstrap_interval,
+    both_directions,
     chance_recall,
     closest_ranks,
     image_disjoint_split,
