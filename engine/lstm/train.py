@@ -64,6 +64,11 @@ def deterministic_torch(seed: int):
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev[1], prev[2]
 
 
+def _trimmed(tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch cut to its longest lyric: the padding steps after it change no valid output, only cost time."""
+    return tokens[:, :int(lengths.max())], lengths
+
+
 def _atomic_torch_save(obj: Any, path: Path) -> Path:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -147,11 +152,11 @@ class LyricTagModel:
 
         def batch_loss(idx: np.ndarray) -> torch.Tensor:
             ii, ss = torch.as_tensor(pi[0][idx], device=dev), torch.as_tensor(pi[1][idx], device=dev)
-            pred, _ = self.model_(tok_t[ss], len_t[ss.cpu()], tagw_t[ii])
+            pred, _ = self.model_(*_trimmed(tok_t[ss], len_t[ss.cpu()]), tagw_t[ii])
             neg = None
             if self.loss == "mrl":  # a random lyric of the whole training set (paper: "entire lyric database")
                 nn_ = torch.as_tensor(rng.integers(0, len(songs), len(idx)), device=dev)
-                neg, _ = self.model_(tok_t[nn_], len_t[nn_.cpu()], tagw_t[ii])
+                neg, _ = self.model_(*_trimmed(tok_t[nn_], len_t[nn_.cpu()]), tagw_t[ii])
             return pair_loss(self.loss, tags_t[ii], pred, neg, self.margin)
 
         self.history_: list[dict[str, float]] = []
@@ -204,6 +209,7 @@ class LyricTagModel:
         self._check()
         dev = next(self.model_.parameters()).device
         tok, lens, _ = encode_lyrics(song_tokens, self.word_vectors_, self.max_len)
+        tok = tok[:, :max(1, int(lens.max(initial=1)))]  # steps past the longest lyric are padding everywhere
         out = [self.model_.encode_states(torch.as_tensor(tok[b:b + batch], device=dev), torch.as_tensor(lens[b:b + batch]))
                for b in range(0, len(tok), batch)]
         return torch.cat(out) if out else torch.zeros(0, self.max_len, 2 * self.hidden), torch.as_tensor(lens)
