@@ -231,3 +231,25 @@ def test_trailing_padding_changes_nothing(readout):
         b, sb = m(padded, lens, tags)
     torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(sa, sb[:, :3])
+
+
+@pytest.mark.parametrize("loss", ["mse", "cpl", "mrl"])
+def test_seeded_fits_are_bit_identical_and_validate_on_unseen_songs(loss):
+    """Every loss stays selectable and repeats exactly; early stopping watches songs that training never saw."""
+    topics, songs, images, pairs = _synthetic(3)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+
+    def fit():
+        return LyricTagModel(loss=loss, hidden=6, epochs=3, patience=3, val_fraction=0.2, seed=5, progress=False,
+                             device="cpu", center=True).fit(pairs, songs, images, topics, wv)
+
+    a, b = fit(), fit()
+    assert a.history_ == b.history_ and all("val_loss" in h for h in a.history_)
+    for k, v in a.model_.state_dict().items():
+        assert torch.equal(v, b.model_.state_dict()[k]), k
+    q = np.stack([images[f"i{i}"] for i in range(8)])
+    np.testing.assert_array_equal(a.score(q, list(songs.values())), b.score(q, list(songs.values())))
+    assert len(a.validation_songs_) == round(0.2 * len({s for _, s in pairs}))
+    assert a.validation_songs_ == b.validation_songs_
+    other = LyricTagModel(loss=loss, hidden=6, epochs=1, seed=6, progress=False, device="cpu", val_fraction=0.2)
+    assert other.fit(pairs, songs, images, topics, wv).validation_songs_ != a.validation_songs_

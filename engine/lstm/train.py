@@ -79,8 +79,8 @@ class LyricTagModel:
     """Estimator: fit on (image tag vector, lyric) pairs; score images against lyrics by cosine in tag space.
 
     Defaults are sized for the starter corpus on 2 CPU cores (~a minute per variant): lyrics truncated to 48
-    known words, 32 hidden units per direction, at most 12 epochs with early stopping (patience 3) on a 10 %
-    validation split of the pairs. Optimiser as in the paper: RMSprop lr 1e-3, ρ(alpha) 0.9, ε 1e-8, batch 100.
+    known words, 32 hidden units per direction, at most 12 epochs with early stopping (patience 3) on the pairs
+    of a held-out 10 % of the training songs. Optimiser as in the paper: RMSprop lr 1e-3, ρ(alpha) 0.9, ε 1e-8, batch 100.
     """
 
     def __init__(self, attention: bool = True, loss: str = "mse", hidden: int = 32, max_len: int = 48, top_k: int = 5,
@@ -133,9 +133,15 @@ class LyricTagModel:
         tagw = top_tag_words(tags, self.tag_word_ids_, self.top_k)
         tok_t, len_t = torch.as_tensor(tok, device=dev), torch.as_tensor(lens)
         pi = np.array([i_pos[i] for i, _ in pairs]), np.array([s_pos[s] for _, s in pairs])
+        # validation: the pairs of a held-out tenth of the training songs, so early stopping measures lyrics the
+        # model has not fitted (a random tenth of pairs shares its songs with training and rewards memorising them)
+        n_val_songs = round(self.val_fraction * len(songs)) if len(songs) >= 10 else 0
+        val_songs = np.zeros(len(songs), bool)
+        val_songs[rng.permutation(len(songs))[:n_val_songs]] = True
         order = rng.permutation(len(pairs))
-        n_val = round(self.val_fraction * len(pairs)) if len(pairs) >= 10 else 0
-        val, train = order[:n_val], order[n_val:]
+        val, train = order[val_songs[pi[1][order]]], order[~val_songs[pi[1][order]]]
+        n_val = len(val)
+        self.validation_songs_ = [songs[k] for k in np.flatnonzero(val_songs)]
         # Centring: every image's tag vector shares the corpus prior (frequent keywords), which tells songs apart
         # no better than popularity; regressing and ranking on the deviation from the training pairs' mean keeps
         # what distinguishes one image (and one lyric) from another. Zero when center=False.
