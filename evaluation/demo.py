@@ -52,7 +52,7 @@ def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: i
     # ms at 10,000 songs), so both are in the hit-rate table; step 5 trains the attention model they reuse.
     if lstm or "lstm" in scorers:
         t = _step("5/7 attention bi-LSTM: train the scorer, then R@K / median rank on both splits")
-        pipeline.train_lstm(out, loss="mse", attention=True, epochs=lstm_epochs)
+        pipeline.train_lstm(out, attention=True, epochs=lstm_epochs)
         pipeline.lstm_retrieval(out, epochs=lstm_epochs)
         timings["lstm"] = time.perf_counter() - t
 

@@ -70,8 +70,8 @@ class LyricIndex:
             raise Img2SongError(f"tag vectors have {tags.shape[1]} entries, the model expects {len(m.tag_vocab_)}")
         dev = self.states.device
         v = F.normalize(torch.as_tensor(tags - m.tag_mean_, dtype=torch.float32, device=dev), dim=1)
-        if not m.model_.attention:
-            return (v @ self.lyrics.T).cpu().numpy()
+        if not m.model_.attention:  # row by row: a query's scores never depend on the rest of its batch
+            return torch.stack([self.lyrics.mv(row) for row in v]).cpu().numpy()
         tagw = top_tag_words(tags, m.tag_word_ids_, m.top_k)
         net = m.model_
         out = np.zeros((len(tags), len(self)), np.float32)
@@ -80,7 +80,9 @@ class LyricIndex:
             groups.setdefault(tuple(sorted(row.tolist())), []).append(r)
         for key, rows in groups.items():
             u = net.W_vm(net.tag_vector(torch.as_tensor([key], device=dev)))[0]
-            out[rows] = (v[rows] @ self._project(u).T).cpu().numpy()
+            proj = self._project(u)
+            for r in rows:
+                out[r] = proj.mv(v[r]).cpu().numpy()
         return out
 
 

@@ -22,7 +22,7 @@ class LSTMScorer(Scorer):
     same pairs and vocabulary is loaded instead of training again.
     """
 
-    def __init__(self, attention: bool = True, loss: str = "mse", word_vectors: str | None = None,
+    def __init__(self, attention: bool = True, loss: str = "mrl", word_vectors: str | None = None,
                  wv_method: str = "line", wv_dim: int = 64, epochs: int = 12, hidden: int = 32, max_len: int = 48,
                  songs_per_keyword: int = 8, images_per_song: int = 5, min_images: int = 2, seed: int = 0,
                  device: str | None = "auto", reuse: bool = True, progress: bool = False) -> None:
