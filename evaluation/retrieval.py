@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.lstm.dataset import PairSet, keyword_pairs
 from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens
+from engine.lstm.scoring import build_index
 from engine.lstm.train import LyricTagModel
 from engine.lstm.wordvectors import WordVectors
 from engine.run import load_training_set
@@ -84,12 +85,47 @@ def chance_recall(n_items: int, n_relevant: int, k: int) -> float:
     return 100.0 * (1.0 - comb(n_items - n_relevant, k) / comb(n_items, k))
 
 
-def metrics(ranks: np.ndarray, n_items: int) -> dict[str, float]:
-    """R@1/5/10 and med_r, plus R@50/R@100 when there are more than 100 candidates."""
+def bootstrap_interval(values: np.ndarray, stat=np.mean, n_boot: int = 1000, seed: int = 0,
+                       level: float = 0.95) -> list[float]:
+    """Percentile bootstrap interval of `stat` over queries (resampled with replacement, seeded)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return [float("nan"), float("nan")]
+    idx = np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))
+    boots = np.array([stat(v[row]) for row in idx]) if stat is not np.mean else v[idx].mean(1)
+    a = (1 - level) / 2
+    return [round(float(x), 2) for x in np.quantile(boots, [a, 1 - a])]
+
+
+def metrics(ranks: np.ndarray, n_items: int, n_relevant: Sequence[int] | None = None) -> dict[str, Any]:
+    """R@1/5/10 and med_r (+ R@50/R@100 beyond 100 candidates), each with a 95 % bootstrap interval over queries
+    ("ci"), and the exact expected R@K of a random ranking given each query's number of correct items ("chance")."""
     ks = BASE_KS + (LARGE_KS if n_items > 100 else ())
-    out = {f"R@{k}": round(recall_at_k(ranks, k), 2) for k in ks}
-    out["med_r"] = median_rank(ranks)
+    r = np.asarray(ranks)
+    valid = r >= 1
+    out: dict[str, Any] = {f"R@{k}": round(recall_at_k(r, k), 2) for k in ks}
+    out["med_r"] = median_rank(r)
+    out["ci"] = {f"R@{k}": bootstrap_interval(100.0 * (r[valid] <= k)) for k in ks}
+    out["ci"]["med_r"] = bootstrap_interval(r[valid], stat=np.median, n_boot=500)
+    if n_relevant is not None:
+        m = np.asarray(n_relevant)[valid]
+        out["chance"] = {f"R@{k}": round(float(np.mean([chance_recall(n_items, int(x), k) for x in m])), 2)
+                         if len(m) else float("nan") for k in ks}
+    out["queries"] = int(valid.sum())
     return out
+
+
+def keyword_relevance(image_ids: Sequence[str], song_ids: Sequence[str],
+                      image_keywords: Mapping[str, Mapping[str, float]],
+                      song_keywords: Mapping[str, Mapping[str, float]]) -> list[tuple[int, int]]:
+    """(image row, song column) for every image and candidate song sharing a keyword: what a pair means, since the
+    pairs are drawn from shared keywords (a song not paired with an image but sharing its keyword is as right)."""
+    by_kw: dict[str, list[int]] = {}
+    for c, sid in enumerate(song_ids):
+        for kw in song_keywords.get(sid, {}):
+            by_kw.setdefault(kw, []).append(c)
+    return sorted({(r, c) for r, iid in enumerate(image_ids) for kw in image_keywords.get(iid, {})
+                   for c in by_kw.get(kw, ())})
 
 
 def both_directions(scores: np.ndarray, pairs: Sequence[tuple[int, int]]) -> tuple[dict[str, dict], dict[str, Any]]:
@@ -101,12 +137,12 @@ def both_directions(scores: np.ndarray, pairs: Sequence[tuple[int, int]]) -> tup
         rel_s[s].append(i)
     r_i = closest_ranks(scores, rel_i)
     r_s = closest_ranks(scores.T, rel_s)
-    res = {"image2song": metrics(r_i, scores.shape[1]), "song2image": metrics(r_s, scores.shape[0])}
+    res = {"image2song": metrics(r_i, scores.shape[1], [len(set(r)) for r in rel_i]),
+           "song2image": metrics(r_s, scores.shape[0], [len(set(r)) for r in rel_s])}
     detail = {"image2song_queries": int((r_i > 0).sum()), "song2image_queries": int((r_s > 0).sum()),
-              "chance_image2song_R@10": round(float(np.mean([chance_recall(scores.shape[1], len(set(r)), 10)
-                                                             for r in rel_i if r])), 2),
-              "chance_song2image_R@10": round(float(np.mean([chance_recall(scores.shape[0], len(set(r)), 10)
-                                                             for r in rel_s if r])), 2)}
+              "chance_image2song_R@10": res["image2song"]["chance"]["R@10"],
+              "chance_song2image_R@10": res["song2image"]["chance"]["R@10"],
+              "image2song_ranks": r_i[r_i > 0].tolist()}
     return res, detail
 
 
@@ -138,15 +174,12 @@ def song_disjoint_split(ps: PairSet, n_test_songs: int = 100, max_fraction: floa
                  {("dropped_" if strict_images else "") + "train_pairs_with_test_images": shared})
 
 
-def image_disjoint_split(ps: PairSet, seed: int = 0) -> Split:
-    """dataset§: one held-out image per song (greedy: a song already covered by a held-out image adds none);
-    every pair with a held-out image leaves training; candidates are all paired songs."""
+def image_disjoint_split(ps: PairSet, seed: int = 0, fraction: float = 0.2, min_test: int = 200) -> Split:
+    """dataset§: held-out images (`fraction` of the paired images, at least `min_test` while half stay for
+    training); every pair with a held-out image leaves training; candidates are all paired songs."""
     rng = np.random.default_rng(seed)
-    test: set[str] = set()
-    for sid in rng.permutation(ps.songs).tolist():
-        imgs = ps.song_images[sid]
-        if not test.intersection(imgs):
-            test.add(imgs[int(rng.integers(len(imgs)))])
+    n = min(len(ps.images) // 2, max(min_test, round(fraction * len(ps.images))))
+    test = set(rng.choice(ps.images, size=n, replace=False).tolist())
     train = [(i, s) for i, s in ps.pairs if i not in test]
     test_pairs = [(i, s) for i, s in ps.pairs if i in test]
     return Split(IMAGE_DISJOINT, train, sorted(test), list(ps.songs), test_pairs,
@@ -156,23 +189,32 @@ def image_disjoint_split(ps: PairSet, seed: int = 0) -> Split:
 # ---------------------------------------------------------------------------------------------- evaluation
 def evaluate_split(split: Split, song_tokens: Mapping[str, Sequence[str]], image_tags: Mapping[str, np.ndarray],
                    tag_vocab: Sequence[str], word_vectors: WordVectors, variants: Sequence[str] = VARIANTS,
-                   progress: bool = True, **model_params: Any) -> tuple[dict[str, dict], dict[str, Any]]:
-    """Train each variant on the split's training pairs and score its test images against its test songs."""
+                   progress: bool = True, relevance: Sequence[tuple[int, int]] | None = None,
+                   **model_params: Any) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Train each variant on the split's training pairs and score its test images against its test songs.
+
+    `relevance` ((image row, song column) correct items, e.g. keyword_relevance) replaces the split's test pairs."""
     out, details = {}, {"train_pairs": len(split.train_pairs), "test_images": len(split.test_images),
                         "test_songs": len(split.test_songs), **split.notes}
     ii = {i: k for k, i in enumerate(split.test_images)}
     ss = {s: k for k, s in enumerate(split.test_songs)}
-    idx_pairs = [(ii[i], ss[s]) for i, s in split.test_pairs]
+    idx_pairs = list(relevance) if relevance is not None else [(ii[i], ss[s]) for i, s in split.test_pairs]
     tags = np.vstack([image_tags[i] for i in split.test_images])
+    ranks = {}
     for variant in variants:
         t0 = time.perf_counter()
         model = LyricTagModel(attention=(variant == "attention"), progress=progress, **model_params)
         model.fit(split.train_pairs, song_tokens, image_tags, tag_vocab, word_vectors)
-        scores = model.score(tags, [song_tokens[s] for s in split.test_songs], progress=progress)
+        scores = build_index(model, [song_tokens[s] for s in split.test_songs]).score(tags)
         out[variant], d = both_directions(scores, idx_pairs)
+        ranks[variant] = np.asarray(d.pop("image2song_ranks"))
         details[variant] = {**d, "epochs_run": len(model.history_), "best_epoch": getattr(model, "best_epoch_", None),
                             "fit_seconds": round(model.fit_seconds_, 1),
                             "total_seconds": round(time.perf_counter() - t0, 1)}
+    if len(ranks) == 2:  # same queries, so a paired bootstrap of the R@10 difference
+        diff = 100.0 * ((ranks["attention"] <= 10).astype(float) - (ranks["baseline"] <= 10))
+        details["attention_minus_baseline_R@10"] = {"mean": round(float(diff.mean()), 2),
+                                                    "ci": bootstrap_interval(diff)}
     return out, details
 
 
@@ -197,8 +239,10 @@ def run_retrieval(song_tokens: Mapping[str, Sequence[str]], image_keywords: Mapp
                                "images_without_tag_vector": len(image_keywords) - len(usable),
                                "word_vectors": word_vectors.source}
     for split in (song_disjoint_split(ps, seed=seed), image_disjoint_split(ps, seed=seed)):
+        rel = keyword_relevance(split.test_images, split.test_songs, image_keywords, song_keywords)
         res[split.name], details[split.name] = evaluate_split(split, song_tokens, image_tags, tag_vocab, word_vectors,
-                                                              variants, progress=progress, seed=seed, **model_params)
+                                                              variants, progress=progress, relevance=rel, seed=seed,
+                                                              **model_params)
     return RetrievalResult(res, details)
 
 
@@ -230,11 +274,20 @@ def _fmt(x: Any) -> str:
     return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else (f"{x:.2f}" if isinstance(x, float) else str(x))
 
 
+def _cell(m: Mapping[str, Any], col: str) -> str:
+    """A figure with its bootstrap interval when there is one: `16.40 [12.10–20.30]`."""
+    ci = m.get("ci", {}).get(col)
+    return _fmt(m.get(col)) + (f" [{_fmt(float(ci[0]))}–{_fmt(float(ci[1]))}]" if ci else "")
+
+
 def render_markdown(report: Mapping[str, Mapping], details: Mapping[str, Any] | None = None) -> str:
     """Markdown tables of our R@K / med r beside the paper's Table 2 (obj-attr columns)."""
     lines = ["### image2song retrieval (attention bi-LSTM)", "",
              ("R@K = % of queries whose closest correct item ranks in the top K; med r = median of that rank "
-              "(ties count against the model). Cosine similarity in tag space."), ""]
+              "(ties count against the model). Cosine similarity in tag space. A candidate is correct when it "
+              "shares a keyword with the query (what a training pair means). [a–b]: 95 % bootstrap interval over "
+              "queries; chance: exact expected R@K of a random ranking (hypergeometric, per query's correct count)."),
+             ""]
     for split, by_variant in report.items():
         cols = sorted({k for v in by_variant.values() for d in v.values() for k in d if k.startswith("R@")},
                       key=lambda k: int(k[2:])) + ["med_r"]
@@ -243,7 +296,15 @@ def render_markdown(report: Mapping[str, Mapping], details: Mapping[str, Any] | 
                   "| model | direction | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
         for variant, dirs in by_variant.items():
             for direction, m in dirs.items():
-                lines.append(f"| ours-{variant} | {direction} | " + " | ".join(_fmt(m.get(c)) for c in cols) + " |")
+                lines.append(f"| ours-{variant} | {direction} | " + " | ".join(_cell(m, c) for c in cols) + " |")
+        for direction, m in next(iter(by_variant.values())).items():
+            if "chance" in m:
+                lines.append(f"| chance (exact) | {direction} | "
+                             + " | ".join(_fmt(m["chance"].get(c)) for c in cols) + " |")
+        diff = (details or {}).get(split, {}).get("attention_minus_baseline_R@10")
+        if diff:
+            lines += ["", f"attention − baseline, image2song R@10: {diff['mean']:+.2f} points "
+                          f"(paired bootstrap 95 % interval {diff['ci'][0]:+.2f} … {diff['ci'][1]:+.2f})"]
         lines.append("")
     lines += ["**Paper Table 2** (Zhou et al. 2017, image2song, obj-attr tags; Shuttersong, not our corpus)", ""]
     for ds, by_model in PAPER_TABLE2.items():

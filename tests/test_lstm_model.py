@@ -39,12 +39,12 @@ def test_bilstm_matches_packed_torch_lstm():
     assert states[1, 3:].abs().sum() == 0  # padding stays zero
 
 
-def _model(attention=True, pooling="avg"):
+def _model(attention=True, pooling="avg", readout="pool"):
     torch.manual_seed(1)
     wv = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
     wv[0] = 0
     return TagAttentionBiLSTM(wv, num_tags=6, hidden=5, attention=attention, pooling=pooling, attention_dim=4,
-                              mlp_hidden=7)
+                              mlp_hidden=7, readout=readout)
 
 
 def test_shapes_and_attention_masking():
@@ -80,13 +80,15 @@ def test_tag_pooling_average_and_max():
         torch.testing.assert_close(m.tag_vector(tw)[0], want)
 
 
-def test_gradients_reach_attention_and_lstm_but_not_word_vectors():
-    m = _model()
+@pytest.mark.parametrize("readout", ["pool", "lstm"])
+def test_gradients_reach_attention_and_lstm_but_not_word_vectors(readout):
+    m = _model(readout=readout)
     out, _ = m(torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([3, 2]), torch.tensor([[1, 2, 0, 0, 0]] * 2))
     pair_loss("mse", torch.rand(2, 6), out).backward()
     assert m.embed.weight.grad is None and not m.embed.weight.requires_grad
+    layer2 = (m.lstm2.fwd.weight_ih_l0,) if readout == "lstm" else ()
     for p in (m.W_hm.weight, m.W_vm.weight, m.w_ms.weight, m.lstm1.fwd.weight_ih_l0, m.lstm1.bwd.weight_hh_l0,
-              m.lstm2.fwd.weight_ih_l0, m.mlp[0].weight):
+              *layer2, m.mlp[0].weight):
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
@@ -109,10 +111,21 @@ def test_keyword_pairs_caps_and_min_images():
     images = {"a": {"moon": 1.0}, "b": {"moon": 0.5, "rain": 1.0}, "c": {"rain": 1.0}, "d": {"flower": 1.0}}
     songs = {"s1": {"moon": 3.0}, "s2": {"moon": 1.0, "rain": 1.0}, "s3": {"moon": 0.5}, "s4": {"flower": 2.0}}
     ps = keyword_pairs(images, songs, songs_per_keyword=2, images_per_song=2, min_images=2)
-    # moon -> s1, s2 (s3 cut by the cap); s2 strength: a 1, b 0.5+1, c 1 -> keeps b then a (tie a/c by id)
-    assert ps.song_images == {"s1": ["a", "b"], "s2": ["b", "a"]}
+    # moon -> s1, s2 (s3 cut by the cap); s2 strength: a 1, b 0.5+1, c 1 -> keeps b, then a or c (a tie)
+    assert ps.song_images["s1"] == ["a", "b"] and ps.song_images["s2"][0] == "b"
+    assert ps.song_images["s2"][1] in ("a", "c") and set(ps.song_images) == {"s1", "s2"}
     assert ps.counts["songs_below_min_images"] == 1  # s4 has a single image
-    assert set(ps.pairs) == {("a", "s1"), ("b", "s1"), ("b", "s2"), ("a", "s2")}
+    assert len(ps.pairs) == 4
+
+
+def test_keyword_pairs_spread_tied_images_across_songs():
+    """Equal strengths: songs of one keyword draw different images (not all the same lowest ids), repeatably."""
+    images = {f"i{n:02d}": {"moon": 1.0} for n in range(40)}
+    songs = {f"s{n}": {"moon": 1.0} for n in range(8)}
+    ps = keyword_pairs(images, songs, songs_per_keyword=8, images_per_song=5, min_images=2)
+    assert len(ps.pairs) == 40 and len(ps.images) > 20  # by id every song would keep i00..i04
+    assert keyword_pairs(images, songs, 8, 5, 2).pairs == ps.pairs
+    assert keyword_pairs(images, songs, 8, 5, 2, seed=1).pairs != ps.pairs
 
 
 def test_cooccurrence_network_and_encoding():
@@ -204,3 +217,39 @@ def test_centred_tags_make_the_shared_prior_irrelevant(attention):
             np.testing.assert_allclose(m.tag_mean_, np.mean([shifted[i] for i, _ in pairs], 0), atol=0.05)
     np.testing.assert_allclose(scores[True, "plain"], scores[True, "shifted"], atol=1e-4)
     assert np.abs(scores[False, "plain"] - scores[False, "shifted"]).max() > 1e-2
+
+
+@pytest.mark.parametrize("readout", ["pool", "lstm"])
+def test_trailing_padding_changes_nothing(readout):
+    """Training and song_states cut batches to their longest lyric: the extra padded steps must not matter."""
+    m = _model(readout=readout)
+    tok = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
+    lens, tags = torch.tensor([3, 2]), torch.tensor([[1, 2, 0, 0, 0]] * 2)
+    padded = torch.cat([tok, torch.zeros(2, 9, dtype=torch.long)], 1)
+    with torch.no_grad():
+        a, sa = m(tok[:, :3], lens, tags)
+        b, sb = m(padded, lens, tags)
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(sa, sb[:, :3])
+
+
+@pytest.mark.parametrize("loss", ["mse", "cpl", "mrl"])
+def test_seeded_fits_are_bit_identical_and_validate_on_unseen_songs(loss):
+    """Every loss stays selectable and repeats exactly; early stopping watches songs that training never saw."""
+    topics, songs, images, pairs = _synthetic(3)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+
+    def fit():
+        return LyricTagModel(loss=loss, hidden=6, epochs=3, patience=3, val_fraction=0.2, seed=5, progress=False,
+                             device="cpu", center=True).fit(pairs, songs, images, topics, wv)
+
+    a, b = fit(), fit()
+    assert a.history_ == b.history_ and all("val_loss" in h for h in a.history_)
+    for k, v in a.model_.state_dict().items():
+        assert torch.equal(v, b.model_.state_dict()[k]), k
+    q = np.stack([images[f"i{i}"] for i in range(8)])
+    np.testing.assert_array_equal(a.score(q, list(songs.values())), b.score(q, list(songs.values())))
+    assert len(a.validation_songs_) == round(0.2 * len({s for _, s in pairs}))
+    assert a.validation_songs_ == b.validation_songs_
+    other = LyricTagModel(loss=loss, hidden=6, epochs=1, seed=6, progress=False, device="cpu", val_fraction=0.2)
+    assert other.fit(pairs, songs, images, topics, wv).validation_songs_ != a.validation_songs_

@@ -1,6 +1,7 @@
 """Image-song pairs from shared keywords, and padded token tensors for the lyric LSTM."""
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,12 +24,14 @@ class PairSet:
 
 def keyword_pairs(image_keywords: Mapping[str, Mapping[str, float]], song_keywords: Mapping[str, Mapping[str, float]],
                   songs_per_keyword: int = 8, images_per_song: int = 5, min_images: int = 2,
-                  images: Sequence[str] | None = None) -> PairSet:
+                  images: Sequence[str] | None = None, seed: int = 0) -> PairSet:
     """Pairs in the spirit of the Shuttersong triplets (paper §5.1), built from keywords.json.
 
     A keyword links its `songs_per_keyword` songs of highest keyword weight (ties: song id) to every image
     carrying it. A pair's strength is Σ over shared keywords of image weight × song weight; each song keeps its
     `images_per_song` strongest images (the paper keeps 5 images per song) and needs `min_images` of them.
+    Equal strengths (the rule, with 0/1 or count weights) are broken by a seeded hash of (song, image), so the
+    songs of a keyword draw different images rather than all the same lowest ids.
     """
     allowed = set(images) if images is not None else None
     by_kw: dict[str, list[tuple[float, str]]] = defaultdict(list)
@@ -47,7 +50,8 @@ def keyword_pairs(image_keywords: Mapping[str, Mapping[str, float]], song_keywor
     counts = {"songs_linked": len(strength), "songs_below_min_images": 0, "pairs_over_images_per_song": 0}
     song_images: dict[str, list[str]] = {}
     for sid in sorted(strength):
-        ranked = sorted(strength[sid].items(), key=lambda t: (-t[1], t[0]))
+        ranked = sorted(strength[sid].items(), key=lambda t: (-t[1], zlib.crc32(f"{seed}\t{sid}\t{t[0]}".encode()),
+                                                              t[0]))
         counts["pairs_over_images_per_song"] += max(0, len(ranked) - images_per_song)
         if len(ranked) < min_images:
             counts["songs_below_min_images"] += 1

@@ -20,6 +20,9 @@ def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.where(t < lengths, lengths - 1 - t, t)
 
 
+READOUTS = ("pool", "lstm")
+
+
 class BiLSTM(nn.Module):
     """Bi-directional LSTM over right-padded batches without packing (about 1.7x faster than packed on CPU).
 
@@ -54,19 +57,27 @@ class TagAttentionBiLSTM(nn.Module):
     The paper lets h̃_t "flow through the entire lyric" and keeps the LSTM's final output rather than pooling;
     we read that as a second bi-LSTM over h̃, whose final forward ‖ first backward state is the lyric vector l.
     Without attention (the paper's "baseline") s_t = 1/n, so the network is the same minus the attention.
+
+    `readout="pool"` (the default) reads the lyric as l = Σ_t s_t h_t instead of the second bi-LSTM: everything
+    but W_vm ṽ is then image-independent, so one query is scored exactly against 10,000 lyrics in milliseconds
+    (engine/lstm/scoring.py), while the second bi-LSTM must re-run over every lyric for every query.
     """
 
     def __init__(self, word_vectors: np.ndarray | torch.Tensor, num_tags: int, hidden: int = 32,
-                 attention: bool = True, pooling: str = "avg", attention_dim: int = 32, mlp_hidden: int = 64):
+                 attention: bool = True, pooling: str = "avg", attention_dim: int = 32, mlp_hidden: int = 64,
+                 readout: str = "pool"):
         super().__init__()
         if pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         wv = torch.as_tensor(np.asarray(word_vectors), dtype=torch.float32)
         self.embed = nn.Embedding.from_pretrained(wv, freeze=True, padding_idx=0)
         dim = wv.shape[1]
-        self.attention, self.pooling = attention, pooling
+        self.attention, self.pooling, self.readout = attention, pooling, readout
         self.lstm1 = BiLSTM(dim, hidden)
-        self.lstm2 = BiLSTM(2 * hidden, hidden)
+        if readout == "lstm":
+            self.lstm2 = BiLSTM(2 * hidden, hidden)
         if attention:
             self.W_hm = nn.Linear(2 * hidden, attention_dim, bias=True)
             self.W_vm = nn.Linear(dim, attention_dim, bias=False)
@@ -100,6 +111,8 @@ class TagAttentionBiLSTM(nn.Module):
         if self.attention and tag_words is None:
             raise ValueError("the attention model needs the image's top-K tag words")
         s = self.attention_weights(states, lengths, tag_words)
+        if self.readout == "pool":
+            return self.mlp((states * s.unsqueeze(-1)).sum(1)), s
         h_tilde = states * (s * lengths.to(s.device)[:, None].float()).unsqueeze(-1)
         _, lyric = self.lstm2(h_tilde, lengths)
         return self.mlp(lyric), s

@@ -1,10 +1,14 @@
 """The `lstm` scorer: songs ranked by cosine between the image's tag vector and each lyric mapped into tag space."""
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import numpy as np
 
 from engine.lstm.dataset import PairSet, keyword_pairs
 from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens, training_signature
+from engine.lstm.scoring import build_index
 from engine.lstm.train import LyricTagModel, pick_device
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from graph.common.errors import Img2SongError
@@ -18,7 +22,7 @@ class LSTMScorer(Scorer):
     instead of training again when it was trained on exactly the same pairs and vocabulary.
     """
 
-    def __init__(self, attention: bool = True, loss: str = "mse", word_vectors: str | None = None,
+    def __init__(self, attention: bool = True, loss: str = "mrl", word_vectors: str | None = None,
                  wv_method: str = "line", wv_dim: int = 64, epochs: int = 12, hidden: int = 32, max_len: int = 48,
                  songs_per_keyword: int = 8, images_per_song: int = 5, min_images: int = 2, seed: int = 0,
                  device: str | None = "auto", reuse: bool = True, progress: bool = False) -> None:
@@ -53,13 +57,13 @@ class LSTMScorer(Scorer):
         self.model_ = model
         self.song_ids_ = [s.id for s in data.corpus.songs]
         self.song_tokens_ = [tokens[s] for s in self.song_ids_]
-        self.states_ = model.song_states(self.song_tokens_)
+        self.index_ = build_index(model, self.song_tokens_)
         self.tags_, self.tag_vocab_ = data.tags, list(data.tag_vocab)
         return self
 
     def _get_state(self) -> dict:
-        """The model as its checkpoint; lyric states left out (recomputed from the tokens on load)."""
-        state = {k: v for k, v in super()._get_state().items() if k != "states_"}
+        """The model as its checkpoint; the lyric index left out (recomputed from the tokens on load)."""
+        state = {k: v for k, v in super()._get_state().items() if k != "index_"}
         p = state["pairs_"]
         state["pairs_"] = {"pairs": [list(x) for x in p.pairs], "songs": p.songs, "images": p.images,
                            "song_images": p.song_images, "counts": p.counts}
@@ -72,7 +76,7 @@ class LSTMScorer(Scorer):
         dev = pick_device(self.device)
         if next(self.model_.model_.parameters()).device != dev:
             self.model_.model_.to(dev)
-        self.states_ = self.model_.song_states(self.song_tokens_)
+        self.index_ = build_index(self.model_, self.song_tokens_)
 
     def _tag_vector(self, query: Query) -> np.ndarray:
         if query.tag_probs is not None:
@@ -87,12 +91,12 @@ class LSTMScorer(Scorer):
         return self.recommend_batch([query], k)[0]
 
     def recommend_batch(self, queries, k: int = 10) -> list[list[Recommendation]]:
-        """All queries in one pass (attention: images sharing their top-5 tags share the lyric encoding)."""
+        """All queries in one pass over the cached lyric index (engine/lstm/scoring.py)."""
         self._check_fitted("model_")
         if not queries:
             return []
         tags = np.vstack([self._tag_vector(q) for q in queries])
-        scores = self.model_.score(tags, states=self.states_)
+        scores = self.index_.score(tags)
         out = []
         for row, tag in zip(scores, tags):
             top = np.lexsort((np.arange(len(row)), -row))[:k]
@@ -101,3 +105,16 @@ class LSTMScorer(Scorer):
                    f"({', '.join(words) or 'none'})")
             out.append([Recommendation(self.song_ids_[j], float(row[j]), why) for j in top])
         return out
+
+
+@register_scorer("lstm-base")
+class LSTMBaselineScorer(LSTMScorer):
+    """The paper's no-attention baseline of the `lstm` scorer (uniform weights over the lyric's steps)."""
+
+    def __init__(self, attention: bool = False, **kw: Any) -> None:
+        super().__init__(attention=attention, **kw)
+
+    # get_params (and so save/load) read the constructor's signature: the parent's, with attention off
+    __init__.__signature__ = inspect.signature(LSTMScorer.__init__).replace(parameters=[
+        p.replace(default=False) if p.name == "attention" else p
+        for p in inspect.signature(LSTMScorer.__init__).parameters.values()])

@@ -11,6 +11,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("lstm-retrieval")
     def lstm_retrieval_cmd(run: Run, word_vectors: WordVectorsOpt = None, epochs: Epochs = 12,
                            device: Device = "auto",
-                           loss: str = typer.Option("mse", help="mse | cpl | mrl (paper eqs. 11-13)")) -> None:
+                           loss: str = typer.Option("mrl", help="mrl | mse | cpl (paper eqs. 13, 11, 12)")) -> None:
         """R@1/5/10 and median rank (both directions, both variants) on song- and image-disjoint splits."""
         pipeline.lstm_retrieval(run, word_vectors, epochs, device, echo=typer.echo, loss=loss)

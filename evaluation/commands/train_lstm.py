@@ -13,7 +13,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("train-lstm")
     def train_lstm_cmd(
         run: Run,
-        loss: Annotated[str, typer.Option(help="mse | cpl (cosine proximity) | mrl (margin ranking)")] = "mse",
+        loss: Annotated[str, typer.Option(help="mrl (margin ranking) | mse | cpl (cosine proximity)")] = "mrl",
         attention: Annotated[bool, typer.Option("--attention/--no-attention",
                                                 help="tag attention, or the paper's baseline")] = True,
         word_vectors: WordVectorsOpt = None,

@@ -1,0 +1,91 @@
+"""Exact, fast scoring of a fitted LyricTagModel against a whole catalogue: image-independent work cached per song.
+
+With the attention-pooling readout (model readout "pool") a lyric's projection depends on the image only through
+u = W_vm ṽ (one vector per top-K tag set): layer-1 states h_t and W_hm h_t + b are computed once per song and
+step, and a query costs one fused pass over them (σ, w_ms·, masked softmax, Σ s_t h_t, the MLP) as padded tensor
+ops across all songs. The baseline's lyric vectors do not depend on the image at all and are cached outright.
+The result equals LyricTagModel.score up to float rounding (tests/test_lstm_scoring.py). A model with the
+second-bi-LSTM readout has no such shortcut and is scored exhaustively by LyricTagModel.score.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.lstm.model import top_tag_words
+from engine.lstm.train import LyricTagModel
+from graph.common.errors import Img2SongError
+
+
+class LyricIndex:
+    """A catalogue's lyrics prepared for one fitted model; `score` answers [n_images, n_songs] cosines."""
+
+    def __init__(self, model: LyricTagModel, song_tokens: Sequence[Sequence[str]], chunk: int = 512) -> None:
+        model._check()
+        self.model, self.chunk = model, chunk
+        self.states, self.lengths = model.song_states(song_tokens)
+        net = model.model_
+        self.fast = net.readout == "pool"
+        if not self.fast:
+            return
+        with torch.no_grad():
+            t = self.states.shape[1]
+            dev = self.states.device
+            self.mask = torch.arange(t, device=dev)[None, :] < self.lengths.to(dev)[:, None]
+            if not net.attention:  # image-independent lyric vectors: scoring is one matrix product
+                lyr, _ = net.from_states(self.states, self.lengths, None)
+                self.lyrics = F.normalize(lyr, dim=1)
+                return
+            self.hm = net.W_hm(self.states)  # [N,T,A] W_hm h_t + b, the image-independent half of eq. 8
+            self.w_ms = net.w_ms.weight.reshape(-1)
+            lin1, lin2 = net.mlp[0], net.mlp[2]
+            self.w1, self.b1, self.w2, self.b2 = lin1.weight.T, lin1.bias, lin2.weight.T, lin2.bias
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @torch.no_grad()
+    def _project(self, u: torch.Tensor) -> torch.Tensor:
+        """Unit lyric projections l̃ [N,num_tags] for one image-side attention term u = W_vm ṽ [A]."""
+        out = []
+        for b in range(0, len(self), self.chunk):
+            hm, st, mask = self.hm[b:b + self.chunk], self.states[b:b + self.chunk], self.mask[b:b + self.chunk]
+            e = torch.sigmoid(hm + u) @ self.w_ms  # [n,T] eq. 8-9 logits
+            s = torch.softmax(e.masked_fill(~mask, float("-inf")), dim=1)
+            lyr = torch.bmm(s.unsqueeze(1), st).squeeze(1)  # Σ_t s_t h_t  [n,2H]
+            out.append(torch.relu(lyr @ self.w1 + self.b1) @ self.w2 + self.b2)
+        return F.normalize(torch.cat(out), dim=1)
+
+    @torch.no_grad()
+    def score(self, image_tags: np.ndarray) -> np.ndarray:
+        """Cosine [n_images, n_songs] between image tag vectors and every lyric projected for that image."""
+        m = self.model
+        if not self.fast:
+            return m.score(image_tags, states=(self.states, self.lengths))
+        tags = np.atleast_2d(np.asarray(image_tags, np.float32))
+        if tags.shape[1] != len(m.tag_vocab_):
+            raise Img2SongError(f"tag vectors have {tags.shape[1]} entries, the model expects {len(m.tag_vocab_)}")
+        dev = self.states.device
+        v = F.normalize(torch.as_tensor(tags - m.tag_mean_, dtype=torch.float32, device=dev), dim=1)
+        if not m.model_.attention:  # row by row: a query's scores never depend on the rest of its batch
+            return torch.stack([self.lyrics.mv(row) for row in v]).cpu().numpy()
+        tagw = top_tag_words(tags, m.tag_word_ids_, m.top_k)
+        net = m.model_
+        out = np.zeros((len(tags), len(self)), np.float32)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for r, row in enumerate(tagw):
+            groups.setdefault(tuple(sorted(row.tolist())), []).append(r)
+        for key, rows in groups.items():
+            u = net.W_vm(net.tag_vector(torch.as_tensor([key], device=dev)))[0]
+            proj = self._project(u)
+            for r in rows:
+                out[r] = proj.mv(v[r]).cpu().numpy()
+        return out
+
+
+def build_index(model: LyricTagModel, song_tokens: Sequence[Sequence[str]]) -> LyricIndex:
+    """The one entry point scorers use: a model's catalogue, prepared once, scored per query by `.score(tags)`."""
+    return LyricIndex(model, song_tokens)

@@ -1,0 +1,54 @@
+"""Fast catalogue scoring (engine/lstm/scoring.py): the same scores and ranking as the model's own forward pass."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.lstm import LyricTagModel, train_word_vectors
+from engine.lstm.scoring import build_index
+from tests.test_lstm_model import _synthetic
+
+torch.set_num_threads(1)
+
+
+def _fitted(attention: bool, readout: str = "pool", seed: int = 1) -> tuple[LyricTagModel, dict, dict]:
+    topics, songs, images, pairs = _synthetic(seed)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    m = LyricTagModel(attention=attention, hidden=6, epochs=2, seed=0, progress=False, device="cpu",
+                      readout=readout, center=True).fit(pairs, songs, images, topics, wv)
+    return m, songs, images
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_index_scores_equal_the_models_forward_pass(attention):
+    m, songs, images = _fitted(attention)
+    lyr = [songs[f"s{s}"] for s in range(60)]
+    img = np.stack([images[f"i{i}"] for i in range(0, 120, 7)])
+    img[3] = np.roll(img[3], 2)  # a tag set of its own
+    index = build_index(m, lyr)
+    index.chunk = 7  # chunks that cut across the catalogue
+    got = index.score(img)
+    want = m.score(img, lyr)  # the model's pairwise forward pass (from_states per image and song)
+    assert got.shape == (len(img), 60)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    order_got = np.argsort(-got, axis=1, kind="stable")[:, :10]
+    order_want = np.argsort(-want, axis=1, kind="stable")[:, :10]
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(order_got, order_want)])
+    assert overlap >= 0.95  # float rounding may swap a near-tie, never the ranking
+
+
+def test_attention_scores_depend_on_the_image_tags():
+    m, songs, images = _fitted(True)
+    index = build_index(m, [songs[f"s{s}"] for s in range(60)])
+    a, b = index.score(np.stack([images["i0"], images["i1"]]))
+    assert np.abs(a - b).max() > 1e-3
+
+
+def test_second_lstm_readout_falls_back_to_the_exhaustive_path():
+    m, songs, images = _fitted(True, readout="lstm")
+    lyr = [songs[f"s{s}"] for s in range(20)]
+    index = build_index(m, lyr)
+    assert not index.fast
+    img = np.stack([images["i0"], images["i5"]])
+    np.testing.assert_allclose(index.score(img), m.score(img, lyr), atol=1e-6)
