@@ -38,7 +38,9 @@ License: CC0-1.0
     path = tmp_path / "copyright"
     path.write_text(text, encoding="utf-8")
     st = parse_copyright(path)
-    assert licence_for(st, "usr/share/backgrounds/sunset_by_A.jpg") == ("GPL-2+", "2020 Some Team")  # no 16.04/
+    # installed without its 16.04/ folder: the stanza naming the file wins over the catch-all
+    assert licence_for(st, "usr/share/backgrounds/sunset_by_A.jpg") == ("CC-BY-4.0", "A, 2018")
+    assert licence_for(st, "usr/share/backgrounds/other.jpg") == ("GPL-2+", "2020 Some Team")
     assert licence_for(st, "usr/share/backgrounds/16.04/sunset_by_A.jpg") == ("CC-BY-4.0", "A, 2018")
     assert licence_for(st, "usr/share/backgrounds/mate/nature/Dune.jpg") == ("CC0-1.0", "2008, B")
 

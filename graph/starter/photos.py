@@ -66,6 +66,11 @@ def licence_for(stanzas: list[CopyrightStanza], rel: str) -> tuple[str, str]:
                 score = len(pat.replace("*", ""))
                 if best is None or score > best[0]:
                     best = (score, st)
+    # a package may install its source's 16.04/x.jpg as backgrounds/x.jpg: a stanza naming that very file name
+    # says more than a wildcard that happens to match the installed path
+    named = [st for st in stanzas for pat in st.patterns if "*" not in pat and pat.split("/")[-1] == parts[-1]]
+    if len(named) == 1 and (best is None or best[0] < len(parts[-1])):
+        return named[0].licence, named[0].holder
     if best is None:
         return "", ""
     return best[1].licence, best[1].holder
