@@ -126,7 +126,7 @@ class _Loader:
         return out | {"status": "todo", "x": x}
 
 
-def _batches(load: _Loader, batch_size: int, workers: int) -> Iterator[list[dict[str, Any]]]:
+def loaded_batches(load: _Loader, batch_size: int, workers: int) -> Iterator[list[dict[str, Any]]]:
     """Consecutive batches of loaded items, in order; with workers, the next two batches load during a forward."""
     n = len(load)
     if workers <= 0:  # sequential: today's reference path
@@ -183,8 +183,8 @@ def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone
     rows: dict[int, np.ndarray] = {}
     bar = tqdm(total=len(load), desc=f"features ({bb.name}, {fwd.runtime})", unit="img", disable=not progress)
     writes: list[Future] = []
-    with _pil_warnings_counted(), _torch_threads(fwd), ThreadPoolExecutor(1, thread_name_prefix="cache") as writer:
-        for batch in _batches(load, batch_size, workers):
+    with _pil_warnings_counted(), torch_threads_for(fwd), ThreadPoolExecutor(1, thread_name_prefix="cache") as writer:
+        for batch in loaded_batches(load, batch_size, workers):
             todo = [b for b in batch if b["status"] == "todo"]
             for b in batch:
                 if b["status"] == "cached":
@@ -223,7 +223,7 @@ def _put_all(cache: FeatureCache, entries: list[tuple[str, np.ndarray]]) -> None
 
 
 @contextlib.contextmanager
-def _torch_threads(fwd: Forward) -> Iterator[None]:
+def torch_threads_for(fwd: Forward) -> Iterator[None]:
     """torch's intra-op threads: the forward's count when torch runs it on the CPU, else one (torch idles)."""
     before = torch.get_num_threads()
     torch_runs_it = fwd.device.type == "cpu" and fwd.runtime in ("eager", "channels-last", "compile")

@@ -4,7 +4,7 @@ Runtimes (all run the same weights; none downloads anything):
 - eager: PyTorch in the default NCHW layout, the reference every other runtime is compared with;
 - channels-last: PyTorch with weights and batches in channels_last (also the CUDA path, optionally under autocast);
 - compile: torch.compile of the channels-last module (needs a C++ compiler; minutes to compile on 2 cores);
-- onnxruntime / openvino: the module exported once to ONNX (cached under <cache>/runtimes, keyed by the weights'
+- onnxruntime / openvino: the module exported once to ONNX (kept in <build root>/runtimes, named by the weights'
   sha256, the torch version and the export settings), run by ONNX Runtime or OpenVINO in float32.
 `auto` picks DEFAULT_CPU_RUNTIME on a CPU for backbones that declare `exportable`, channels-last on CUDA and eager
 otherwise. Every runtime but eager on a CPU changes float rounding (~1e-5), so it is part of the feature cache tag.
@@ -16,6 +16,7 @@ import copy
 import hashlib
 import io
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ from torch import nn
 from engine.features.backbones import Backbone
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
-from graph.common.paths import cache_dir
+from graph.common.paths import build_root
 
 RUNTIMES = ("eager", "channels-last", "compile", "onnxruntime", "openvino")
 DEFAULT_CPU_RUNTIME = "openvino"  # fastest that passes parity in `img2song bench features` (see README)
@@ -163,13 +164,44 @@ class Forward:
         compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": self.threads,
                                                      "INFERENCE_PRECISION_HINT": "f32",  # never bf16 behind our back
                                                      "PERFORMANCE_HINT": "LATENCY"})
-        request = compiled.create_infer_request()
+        local = threading.local()  # one infer request per calling thread (the serve pool may have several)
         outs = compiled.outputs
 
         def run(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-            res = request.infer({0: np.ascontiguousarray(x.numpy(), np.float32)})
+            if not hasattr(local, "request"):
+                local.request = compiled.create_infer_request()
+            res = local.request.infer({0: np.ascontiguousarray(x.numpy(), np.float32)})
             return np.array(res[outs[0]], np.float32), np.array(res[outs[1]], np.float32)
         return run
+
+
+    def as_backbone(self) -> RuntimeBackbone:
+        """This forward behind the Backbone interface (preprocess, dims, call -> torch tensors)."""
+        return RuntimeBackbone(self)
+
+
+class RuntimeBackbone:
+    """A backbone whose call runs on a Forward's runtime, for code written against Backbone (the photo encoder)."""
+
+    def __init__(self, forward: Forward) -> None:
+        self.forward = forward
+
+    def __getattr__(self, name: str) -> object:  # preprocess, name, feature_dim, num_classes, weights_path, ...
+        return getattr(self.forward.backbone, name)
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        feats, logits = self.forward(x)
+        return torch.from_numpy(feats), None if logits is None else torch.from_numpy(logits)
+
+
+def runtime_of_run(features_meta: dict) -> str:
+    """The CPU runtime that computed a run's features when it can run here (photos then match the corpus's
+    rounding), else auto."""
+    rt = features_meta.get("runtime")
+    if rt in ("eager", "channels-last", "onnxruntime", "openvino") and "cuda" not in (features_meta.get("numerics")
+                                                                                     or ""):
+        return rt if rt not in ("onnxruntime", "openvino") or _importable(rt) else "auto"
+    return "auto"
 
 
 class _Exported(nn.Module):
@@ -190,14 +222,14 @@ def _file_sha256(path: Path) -> str:
 
 
 def exported_onnx(backbone: Backbone) -> Path:
-    """The backbone as ONNX (dynamic batch), exported at first use into <cache>/runtimes and reused after."""
+    """The backbone as ONNX (dynamic batch), exported at first use into <build root>/runtimes and reused after."""
     weights = Path(getattr(backbone, "weights_path", ""))
     if not weights.is_file():
         raise Img2SongError(f"backbone {backbone.name!r}: no weights file to export")
     res = getattr(backbone, "resolution", 224)
     key = hashlib.sha256(f"{backbone.name}:{_file_sha256(weights)}:{torch.__version__}:{res}:{ONNX_OPSET}:"
                          f"{EXPORT_VERSION}".encode()).hexdigest()[:16]
-    path = cache_dir("runtimes") / f"{backbone.name}-{key}.onnx"
+    path = build_root() / "runtimes" / f"{backbone.name}-{key}.onnx"
     if path.is_file():
         return path
     if not _importable("onnx"):
