@@ -120,7 +120,7 @@ def test_bench_features_command_prints_every_runtime(capsys, tmp_path):
                  "--runtime", "eager", "--runtime", "channels-last", "--json", str(tmp_path / "b.json")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "today (eager, sequential decode)" in out and "load average before" in out
+    assert "today (eager cpu, sequential decode)" in out and "load average before" in out
     lines = {line.split()[0]: line for line in out.splitlines() if line.split()}
     assert lines["eager"].rstrip().endswith("s)") and " ok " in lines["channels-last"]
     assert (tmp_path / "b.json").is_file()

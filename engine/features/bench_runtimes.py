@@ -67,17 +67,18 @@ def load_average() -> str:
 
 def bench_features(items: Sequence[tuple[str, Path]], runtimes: Sequence[str] = DEFAULT_BENCH_RUNTIMES,
                    backbone: str = DEFAULT_BACKBONE, batch_size: int = 32, rounds: int = 3,
-                   threads: int | None = None, decode_workers: int | None = None,
-                   echo: Callable[[str], None] = print) -> dict[str, Any]:
+                   threads: int | None = None, decode_workers: int | None = None, device: str = "cpu",
+                   precision: str = "fp32", echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure every runtime on `items` (id, file) and print one table; returns the figures as a dict."""
     if not items:
         raise Img2SongError("no images to measure")
     threads = threads or cpu_cores()
     bb = get_backbone(backbone)
     for rt in runtimes:
-        resolve_runtime(rt, bb)  # an unknown or uninstalled runtime fails before anything is measured
+        resolve_runtime(rt, bb, device)  # an unknown or uninstalled runtime fails before anything is measured
     n = len(items)
-    echo(f"{n} images, {backbone}, batch {batch_size}, {threads} forward thread(s) on {cpu_cores()} core(s), "
+    echo(f"{n} images, {backbone} on {device} ({precision}), batch {batch_size}, {threads} forward thread(s) on "
+         f"{cpu_cores()} core(s), "
          f"{rounds} round(s); load average before: {load_average()}")
     torch.set_num_threads(threads)
     load = _Loader(list(items), bb.preprocess, _NoCache(), bb.feature_dim + bb.num_classes)
@@ -89,18 +90,18 @@ def bench_features(items: Sequence[tuple[str, Path]], runtimes: Sequence[str] = 
     forwards: dict[str, Forward] = {}
     figs: dict[str, RuntimeFigures] = {}
     for rt in runtimes:
-        (fwd, setup, _) = _timed(lambda rt=rt: Forward(bb, rt, threads=threads))
+        (fwd, setup, _) = _timed(lambda rt=rt: Forward(bb, rt, device, threads=threads, precision=precision))
         fwd(batches[0][:2])  # first call: lazy kernels, graph compilation
         forwards[rt], figs[rt] = fwd, RuntimeFigures(rt, setup_s=setup)
-    ref = forwards["eager"] if "eager" in forwards else Forward(bb, "eager", threads=threads)
+    ref = Forward(bb, "eager", threads=threads)  # today's numbers: eager PyTorch on the CPU
     ref_out = [np.concatenate([np.asarray(a) for a in ref(b) if a is not None], 1) for b in batches]
     for rt, fwd in forwards.items():
         out = [np.concatenate([np.asarray(a) for a in fwd(b) if a is not None], 1) for b in batches]
         figs[rt].max_abs_diff = float(max(np.abs(o - r).max() for o, r in zip(out, ref_out)))
-    today = RuntimeFigures("today (eager, sequential decode)")
+    today = RuntimeFigures("today (eager cpu, sequential decode)")
     decode_seq = RuntimeFigures("decode, 1 thread")
     workers = decode_workers if decode_workers is not None else default_decode_workers(
-        forwards.get("openvino") or next(iter(forwards.values())))
+        next(iter(forwards.values())))
     decode_par = RuntimeFigures(f"decode, {workers} thread(s) beside the forward")
     for r in range(rounds):
         _, w, c = _timed(lambda: [load(i) for i in range(n)])
@@ -111,7 +112,7 @@ def bench_features(items: Sequence[tuple[str, Path]], runtimes: Sequence[str] = 
                                                   num_workers=0, progress=False))
         _keep(today, r, n / w, 1e3 * c / n, "e2e")
         for rt, fwd in forwards.items():
-            with torch_threads_for(fwd):
+            with torch_threads_for(fwd):  # results come back as numpy: a CUDA forward is synchronised
                 _, w, c = _timed(lambda fwd=fwd: [fwd(b) for b in batches])
             _keep(figs[rt], r, len(todo) / w, 1e3 * c / len(todo), "forward")
             _, w, c = _timed(lambda fwd=fwd: extract_features(items, runtime=fwd, use_cache=False,

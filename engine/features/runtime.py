@@ -131,7 +131,9 @@ class Forward:
         return run
 
     def _build_eager(self) -> Callable:
-        return self._torch_forward(self.backbone.to(self.device), channels_last=False)
+        on_cpu = self.device.type == "cpu"  # another device gets a copy: the CPU module stays usable beside it
+        module = self.backbone if on_cpu else copy.deepcopy(self.backbone).to(self.device)
+        return self._torch_forward(module, channels_last=False)
 
     def _build_channels_last(self) -> Callable:
         module = copy.deepcopy(self.backbone).to(self.device).to(memory_format=torch.channels_last)

@@ -26,6 +26,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         threads: Annotated[Optional[int], typer.Option(help="forward threads (default: the cores)")] = None,  # noqa: UP045
         decode_workers: Annotated[Optional[int], typer.Option(  # noqa: UP045
             help="decoder threads (default: sized with the forward's)")] = None,
+        device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N (runtimes eager, channels-last, compile)")] = "cpu",
+        precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 (CUDA autocast)")] = "fp32",
         json_out: Annotated[Optional[Path], typer.Option("--json", help="write the figures here")] = None,  # noqa: UP045
     ) -> None:
         """Images/s of decode, raw forward and cold end-to-end extraction per runtime, beside today's path."""
@@ -40,6 +42,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         items = [(img.id, c.image_path(img)) for img in c.images[:images]]
         res = bench_features(items, runtimes or list(DEFAULT_BENCH_RUNTIMES), backbone=backbone,
                              batch_size=batch_size, rounds=rounds, threads=threads, decode_workers=decode_workers,
-                             echo=typer.echo)
+                             device=device, precision=precision, echo=typer.echo)
         if json_out is not None:
             typer.echo(f"wrote {write_json(json_out, json.loads(json.dumps(res)))}")
