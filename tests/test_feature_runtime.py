@@ -54,7 +54,7 @@ def test_eager_keeps_todays_cache_folder_and_auto_picks_a_fast_runtime_only_for_
     assert Forward(mean, "eager").cache_tag == "test-mean-color"
     assert Forward(mean, "channels-last").cache_tag == "test-mean-color+channels-last"
     assert resolve_runtime("auto", mean) == "eager"  # not exportable: eager, today's numbers
-    assert resolve_runtime("auto", lite0) in ("openvino", "channels-last")
+    assert resolve_runtime("auto", lite0) in ("onnxruntime", "channels-last")
     assert resolve_runtime("auto", lite0, "cuda") == "channels-last"
     with pytest.raises(Img2SongError, match="CPU only"):
         resolve_runtime("openvino", lite0, "cuda")

@@ -119,6 +119,8 @@ def bench_features(items: Sequence[tuple[str, Path]], runtimes: Sequence[str] = 
                                                               batch_size=batch_size, num_workers=decode_workers,
                                                               progress=False))
             _keep(figs[rt], r, n / w, 1e3 * c / n, "e2e")
+        echo(f"round {r + 1}/{rounds}: end-to-end img/s " + ", ".join(
+            f"{k} {f.rounds[-1]['ips']:.1f}" for k, f in [("today", today), *figs.items()]))
     echo(f"{'':38s} {'forward img/s':>13s} {'CPU ms/img':>10s} {'end-to-end img/s':>16s} {'CPU ms/img':>10s} "
          f"{'x today':>7s} {'max|diff|':>9s}  parity")
     echo(f"{today.runtime:38s} {'':>13s} {'':>10s} {today.e2e_ips:16.1f} {today.e2e_cpu_ms:10.1f} {1.0:7.2f}")

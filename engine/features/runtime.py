@@ -6,7 +6,7 @@ Runtimes (all run the same weights; none downloads anything):
 - compile: torch.compile of the channels-last module (needs a C++ compiler; minutes to compile on 2 cores);
 - onnxruntime / openvino: the module exported once to ONNX (kept in <build root>/runtimes, named by the weights'
   sha256, the torch version and the export settings), run by ONNX Runtime or OpenVINO in float32.
-`auto` picks DEFAULT_CPU_RUNTIME on a CPU for backbones that declare `exportable`, channels-last on CUDA and eager
+`auto` picks DEFAULT_CPU_RUNTIME (ONNX Runtime) on a CPU for backbones that declare `exportable`, channels-last on CUDA and eager
 otherwise. Every runtime but eager on a CPU changes float rounding (~1e-5), so it is part of the feature cache tag.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from graph.common.errors import Img2SongError
 from graph.common.paths import build_root
 
 RUNTIMES = ("eager", "channels-last", "compile", "onnxruntime", "openvino")
-DEFAULT_CPU_RUNTIME = "openvino"  # fastest that passes parity in `img2song bench features` (see README)
+DEFAULT_CPU_RUNTIME = "onnxruntime"  # fastest that passes parity in `img2song bench features` (see README)
 FALLBACK_CPU_RUNTIME = "channels-last"  # when the default's package is not importable
 PRECISIONS = ("fp32", "bf16", "fp16")  # autocast dtype of the CUDA path; CPU runtimes run fp32 only
 ONNX_OPSET = 17

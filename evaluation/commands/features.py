@@ -18,7 +18,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         batch_size: int = typer.Option(32),
         device: str = typer.Option("cpu", help="cpu, cuda, cuda:N"),
         runtime: str = typer.Option("auto", help="auto | eager | channels-last | compile | onnxruntime | openvino "
-                                                 "(auto: openvino on a CPU, channels-last on CUDA)"),
+                                                 "(auto: onnxruntime on a CPU, channels-last on CUDA)"),
         precision: str = typer.Option("fp32", help="fp32 | bf16 | fp16 (autocast; CUDA only)"),
     ) -> None:
         """Extract CNN features and keyword tags for all corpus images into the run."""
