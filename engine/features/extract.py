@@ -65,23 +65,22 @@ class _Recorder(threading.local):
 _RECORDER = _Recorder()
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    if _RECORDER.caught is not None:  # PIL's warnings are counted, never printed
-        _RECORDER.caught.append(f"{category.__name__}: {str(message)[:80]}")
-    else:
-        _SHOW_WARNING(message, category, filename, lineno, file, line)
-
-
-_SHOW_WARNING = warnings.showwarning
-
-
 @contextlib.contextmanager
 def _pil_warnings_counted() -> Iterator[None]:
-    """For the whole extraction: PIL warnings go to the decoding thread's record; a pixel bomb is an error."""
+    """For the whole extraction: PIL warnings go to the decoding thread's record; a pixel bomb is an error;
+    other threads' warnings go where they went before."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if _RECORDER.caught is not None:  # PIL's warnings are counted, never printed
+            _RECORDER.caught.append(f"{category.__name__}: {str(message)[:80]}")
+        else:
+            previous(message, category, filename, lineno, file, line)
+
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        warnings.showwarning = _show_warning
+        warnings.showwarning = show
         yield
 
 
