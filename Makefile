@@ -18,7 +18,8 @@ demo: $(STAMP)
 	$(BIN)/python -m evaluation.demo --corpus data/starter --out runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	bash tests/setup_browser.sh
+	IMG2SONG_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/img2song bench line

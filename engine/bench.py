@@ -29,8 +29,10 @@ from graph.network import Network
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
 REFERENCE_GRAPH_EDGES = 1_250_000  # 100k songs x 10 keywords + 50k images x 5 keywords, 1k Zipf keywords
-CPU_IMPLS = ("naive", "reference", "cpu")
+CPU_IMPLS = ("naive", "reference", "cpu")  # cpu-fp16 on request (--impl cpu-fp16)
+KERNEL_IMPLS = ("cpu", "cpu-fp16")  # the fused C++ kernel: measured at every --threads count
 GPU_IMPLS = ("naive", "reference", "triton", "triton-fused")
+CUDA_IMPLS = ("reference", "triton", "triton-fused")  # --device cuda
 # DESIGN.md "Performance model" (second order, d=128, K=5), printed beside every table
 CEILINGS = {
     "cpu_2core_dram": "0.15-0.35M edges/s (2-core CPU, tables in DRAM)",
@@ -61,6 +63,10 @@ class BenchRecord:
     vs_naive: float | None = None
     vs_reference: float | None = None
     config: dict[str, Any] = field(default_factory=dict)  # extra impl options (Triton tile sweep)
+    bytes_per_edge: int | None = None  # engine.roofline model
+    bandwidth_gbs: float | None = None  # measured triad bandwidth of the device (at these threads on a CPU)
+    roofline_edges_per_s: float | None = None  # bandwidth / bytes_per_edge
+    roofline_share: float | None = None  # edges_per_s / roofline_edges_per_s
 
 
 @dataclass
@@ -121,7 +127,7 @@ def measure(label: str, graph: BenchGraph, *, dim: int = 128, order: int = 2, ne
     """Warm up, run a pilot to estimate the rate, then time a run sized to take about `target_s` seconds."""
     bs = int(batch_size or LineConfig(device=device).resolved_batch_size(graph.network.num_vertices))  # as LINE.fit
     torch_threads = torch.get_num_threads()
-    if label != "cpu" and device == "cpu":
+    if label not in KERNEL_IMPLS and device == "cpu":
         torch.set_num_threads(threads)  # PyTorch baselines: intra-op threads; the C++ kernel takes its own
     try:
         return _measure(label, graph, threads=threads, dim=dim, order=order, negative=negative,
@@ -185,8 +191,8 @@ def bench_plan(impls: Sequence[str] | None, threads: Sequence[int], baseline_thr
             raise Img2SongError(f"bench: unknown impl {label!r}; known: {', '.join(sorted(known))}")
     plan: list[tuple[str, int, str]] = []
     for label in chosen:
-        if label == "cpu":
-            plan += [("cpu", int(t), "cpu") for t in threads]
+        if label in KERNEL_IMPLS:
+            plan += [(label, int(t), "cpu") for t in threads]
         elif label.startswith("triton"):
             if cuda:
                 plan.append((label, 1, "cuda"))
@@ -197,15 +203,38 @@ def bench_plan(impls: Sequence[str] | None, threads: Sequence[int], baseline_thr
     return plan
 
 
+def add_roofline(records: list[BenchRecord], mib: int = 128) -> dict[str, float]:
+    """Fill each record's roofline fields (16-bit tables: 2 bytes a value); measure each (device, threads)
+    bandwidth once, in this process."""
+    from engine.roofline import bytes_per_edge, measure_bandwidth
+
+    bw: dict[str, float] = {}
+    for r in records:
+        key = r.device if r.device.startswith("cuda") else f"cpu x{r.threads}"
+        if key not in bw:
+            bw[key] = measure_bandwidth(r.device, threads=r.threads if r.device == "cpu" else None, mib=mib)
+        r.bytes_per_edge = bytes_per_edge(r.dim, r.negative, 2 if r.impl.endswith("fp16") else 4)
+        r.bandwidth_gbs = round(bw[key] / 1e9, 2)
+        r.roofline_edges_per_s = bw[key] / r.bytes_per_edge
+        r.roofline_share = r.edges_per_s / r.roofline_edges_per_s
+    return {k: round(v / 1e9, 2) for k, v in bw.items()}
+
+
 def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = True,
               impls: Sequence[str] | None = None, threads: Sequence[int] = (1, 2), baseline_threads: int = 1,
-              gpu_only: bool = False,
+              gpu_only: bool = False, device: str = "cpu", bandwidth_mib: int = 128,
               dim: int = 128, negative: int = 5, order: int = 2, target_s: float = 2.0,
               batch_size: int | None = None, seed: int = 0, progress: bool = True) -> list[BenchRecord]:
     """Measure every (graph, impl, threads) combination; CUDA impls run only where torch.cuda.is_available()."""
     from tqdm.auto import tqdm
 
     cuda = torch.cuda.is_available()
+    if device not in ("cpu", "cuda"):
+        raise Img2SongError(f"bench: --device must be cpu or cuda, got {device!r}")
+    if device == "cuda":  # the Triton impls on the GPU, beside the reference impl on the same GPU
+        if not cuda:
+            raise Img2SongError("bench --device cuda: torch.cuda.is_available() is False on this machine")
+        gpu_only, impls = True, impls or CUDA_IMPLS
     if gpu_only and not cuda:
         raise Img2SongError("bench --gpu-only: torch.cuda.is_available() is False on this machine")
     plan = bench_plan(impls, threads, baseline_threads, gpu_only=gpu_only, cuda=cuda)
@@ -223,6 +252,7 @@ def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = T
             torch.cuda.empty_cache()
     bar.close()
     _add_ratios(records)
+    add_roofline(records, mib=bandwidth_mib)
     return records
 
 
@@ -280,13 +310,15 @@ def _fmt_rate(x: float) -> str:
 def format_table(records: Iterable[BenchRecord], machine: dict[str, Any] | None = None) -> str:
     """A plain-text table: edges/s, ratio to naive and reference, then the DESIGN.md ceilings and the machine."""
     records = list(records)
-    rows = [("graph", "edges", "impl", "device", "thr", "batch", "samples", "sec", "edges/s", "x naive", "x ref")]
+    rows = [("graph", "edges", "impl", "device", "thr", "batch", "samples", "sec", "edges/s", "x naive", "x ref",
+             "roof")]
     for r in records:
         label = r.impl + ("[" + ",".join(f"{k}={v}" for k, v in r.config.items()) + "]" if r.config else "")
         rows.append((r.graph, _short(r.edges), label, r.device, str(r.threads), str(r.batch_size), _short(r.samples),
                      f"{r.seconds:.2f}", _fmt_rate(r.edges_per_s),
                      "-" if r.vs_naive is None else f"{r.vs_naive:.1f}",
-                     "-" if r.vs_reference is None else f"{r.vs_reference:.2f}"))
+                     "-" if r.vs_reference is None else f"{r.vs_reference:.2f}",
+                     "-" if r.roofline_share is None else f"{100 * r.roofline_share:.0f}%"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in rows]
@@ -296,6 +328,7 @@ def format_table(records: Iterable[BenchRecord], machine: dict[str, Any] | None 
         r = recs[0]
         lines.append(f"LINE order {r.order}, d={r.dim}, K={r.negative}; edges/s = sampled directed edges (each with "
                      f"K negatives) per second")
+        lines.append(roofline_line(recs, machine))
     lines.append("ceilings (DESIGN.md): " + "; ".join(CEILINGS.values()))
     if machine:
         lines.append(f"machine: {machine['cpu']}, {machine['usable_cores']} usable cores "
@@ -303,6 +336,25 @@ def format_table(records: Iterable[BenchRecord], machine: dict[str, Any] | None 
                      + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU")
                      + (f", load average {machine['load_avg_1min']}" if "load_avg_1min" in machine else ""))
     return "\n".join(lines)
+
+
+def roofline_line(records: Sequence[BenchRecord], machine: dict[str, Any] | None = None) -> str:
+    """The roofline model and the bandwidths it used, in words (engine.roofline)."""
+    from engine.roofline import nominal_gbs
+
+    r = next((x for x in records if not x.impl.endswith("fp16")), records[0])
+    if r.bytes_per_edge is None:
+        return "roofline: not measured"
+    bws = sorted({((x.device if x.device.startswith("cuda") else f"cpu x{x.threads}")
+                   + (" fp16" if x.impl.endswith("fp16") else ""), x.bandwidth_gbs, x.roofline_edges_per_s)
+                  for x in records}, key=str)
+    text = ", ".join(f"{k} {b:.1f} GB/s -> {_fmt_rate(c)} edges/s" for k, b, c in bws)
+    nominal = nominal_gbs((machine or {}).get("gpu"))
+    return (f"roof = share of the memory roofline: {r.bytes_per_edge} bytes/edge = 2(K+2)*d*b (rows read and "
+            f"written, b = 4 bytes fp32, 2 for cpu-fp16) + (4+K)*64 (sampling cache lines); triad bandwidth "
+            f"measured in this process: {text}"
+            + (f"; GPU nominal peak {nominal:.0f} GB/s -> {_fmt_rate(nominal * 1e9 / r.bytes_per_edge)} edges/s"
+               if nominal else "") + "; >100% = hot rows served from cache")
 
 
 def write_json(records: Sequence[BenchRecord], path: str | Path, machine: dict[str, Any] | None = None) -> Path:
@@ -337,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--baseline-threads", type=int, default=1, help="torch threads of the naive/reference runs")
     p.add_argument("--gpu-only", action="store_true", help="naive, reference and triton (exact, fused) on CUDA")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="cuda: reference and triton (exact, fused) on the GPU, with the GPU's roofline")
     p.add_argument("--sweep", action="store_true", help="also sweep Triton tile sizes / warps (CUDA only)")
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--negative", type=int, default=5)
@@ -347,7 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         bench_line(a.edges, json_out=a.json, reference_graph=not a.no_reference_graph, impls=a.impls,
-                   threads=a.threads, baseline_threads=a.baseline_threads, gpu_only=a.gpu_only, dim=a.dim,
+                   threads=a.threads, baseline_threads=a.baseline_threads, gpu_only=a.gpu_only, device=a.device,
+                   dim=a.dim,
                    negative=a.negative, order=a.order, target_s=a.seconds, batch_size=a.batch_size)
         if a.sweep:
             records = sweep_triton(dim=a.dim)

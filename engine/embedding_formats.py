@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from engine.projector_sprite import SPRITE_FILE, sprite_config, write_sprite
-from graph.common.atomic import remove_stale_temps, temp_prefix
+from graph.common.atomic import current_umask, remove_stale_temps, temp_prefix
 from graph.common.errors import Img2SongError
 from graph.common.readers import load_npz, npz_meta
 from graph.network import PREFIX, Kind
@@ -277,6 +277,7 @@ def write_projector(t: Any, path: Path, info: Any = None, tile: int = 64) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(f".{path.name}."), suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the output directory gets mkdir's mode
     try:
         with open(tmp / "tensors.tsv", "w", encoding="utf-8", newline="\n") as fh:
             fh.writelines(_fmt_row(v, "\t") + "\n" for v in t.vectors)

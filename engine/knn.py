@@ -1,6 +1,9 @@
-"""Exact Euclidean k-nearest neighbours: chunked torch for small tables, faiss IndexFlatL2 for large ones.
+"""Exact Euclidean k-nearest neighbours: a blocked torch top-k (any device) or faiss IndexFlatL2.
 
-Both paths pick candidates in float32, re-rank them by float64 distances computed directly (sum of squared
+The torch path is one blocked top-k: queries in blocks of `query_block`, the table in blocks of `base_block` rows,
+one matrix product per pair of blocks and a running top-k of the candidates, so memory stays bounded by the blocks
+(query_block x base_block floats) whatever the table size, and the same code runs on 'cpu' or 'cuda'. Both paths
+pick candidates in float32, re-rank them by float64 distances computed directly (sum of squared
 differences) and break ties by base index, so they return the same neighbours wherever both apply; a row whose
 ties may reach past the candidate list is settled over the whole table.
 
@@ -15,10 +18,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from graph.common.errors import Img2SongError
 
-DEFAULT_FAISS_THRESHOLD = 200_000  # base rows x queries above which faiss is used by method="auto"
+QUERY_BLOCK = 2048  # queries per matrix product of the blocked top-k
+BASE_BLOCK = 16_384  # table rows per matrix product: query_block x base_block x 4 bytes (128 MB) per block
+DEFAULT_FAISS_THRESHOLD = 200_000  # base rows x queries above which a small batch goes to faiss (method="auto")
 METHODS = ("auto", "torch", "faiss")
 SMALL_BATCH = 64  # faiss parallelises over queries: below this many, one thread (no OpenMP team to wake)
 
@@ -86,6 +92,17 @@ class KnnTable:
         return self._torch_norms
 
 
+def resolve_device(device: str | torch.device) -> torch.device:
+    """A torch device for the blocked top-k; a clear error for an unknown one or CUDA where there is none."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise Img2SongError(f"knn: unknown device {device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise Img2SongError(f"knn: device {device!r} asked for, but torch.cuda.is_available() is False here")
+    return dev
+
+
 def as_table(base: Any) -> KnnTable:
     """`base` itself when it is a KnnTable, else a KnnTable over it (validated now)."""
     return base if isinstance(base, KnnTable) else KnnTable(base)
@@ -99,18 +116,54 @@ def _rerank(q: np.ndarray, base: np.ndarray, cand: np.ndarray, k: int) -> tuple[
     return np.sqrt(d2[order]), cand[order]
 
 
-def _torch_candidates(q: np.ndarray, table: KnnTable, kc: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    bt = torch.from_numpy(table.vectors)
-    bn = table.torch_norms()
+def _torch_candidates(q: np.ndarray, table: KnnTable, kc: int, *, device: str | torch.device = "cpu",
+                      query_block: int = QUERY_BLOCK, base_block: int = BASE_BLOCK,
+                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Blocked top-kc by float32 squared distance: one addmm per (query block, table block), running top-k."""
+    dev = resolve_device(device)
+    if dev.type == "cuda":  # TF32 products (10-bit mantissa) would exceed the re-rank's error bound
+        with _full_fp32_matmul():
+            return _blocked(q, table, kc, dev, query_block, base_block, progress)
+    return _blocked(q, table, kc, dev, query_block, base_block, progress)
+
+
+@contextmanager
+def _full_fp32_matmul() -> Iterator[None]:
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def _blocked(q: np.ndarray, table: KnnTable, kc: int, dev: torch.device, query_block: int, base_block: int,
+             progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    bt = torch.from_numpy(table.vectors).to(dev)
+    bn = table.torch_norms().to(dev)
+    n = len(table)
     idx = np.empty((len(q), kc), dtype=np.int64)
     d2_out = np.empty((len(q), kc), dtype=np.float64)
-    for s in range(0, len(q), chunk):
-        qt = torch.from_numpy(np.ascontiguousarray(q[s:s + chunk], dtype=np.float32))
-        d2 = (qt * qt).sum(1, keepdim=True) - 2.0 * qt @ bt.T + bn[None, :]
-        # a stable sort keeps index order among equal distances (topk does not promise that)
-        srt = torch.sort(d2, dim=1, stable=True)
-        idx[s:s + chunk] = srt.indices[:, :kc].numpy()
-        d2_out[s:s + chunk] = srt.values[:, :kc].double().numpy()
+    bar = tqdm(total=len(q), desc="exact knn", unit="q", disable=not progress, leave=False)
+    for s in range(0, len(q), query_block):
+        qt = torch.from_numpy(np.ascontiguousarray(q[s:s + query_block], dtype=np.float32)).to(dev)
+        best_v = torch.empty((len(qt), 0), dtype=torch.float32, device=dev)
+        best_i = torch.empty((len(qt), 0), dtype=torch.int64, device=dev)
+        for b in range(0, n, base_block):
+            # |b|^2 - 2 q.b: the squared distance less |q|^2, which is the same along a row
+            part = torch.addmm(bn[b:b + base_block].unsqueeze(0), qt, bt[b:b + base_block].T, alpha=-2.0)
+            v, i = part.topk(min(kc, part.shape[1]), dim=1, largest=False, sorted=False)
+            best_v, pos = torch.cat([best_v, v], 1), torch.cat([best_i, i + b], 1)
+            if best_v.shape[1] > kc:
+                best_v, j = best_v.topk(kc, dim=1, largest=False, sorted=False)
+                pos = pos.gather(1, j)
+            best_i = pos
+        best_v, j = best_v.sort(dim=1)
+        best_i = best_i.gather(1, j)
+        idx[s:s + len(qt)] = best_i.cpu().numpy()
+        d2_out[s:s + len(qt)] = (best_v + (qt * qt).sum(1, keepdim=True)).double().cpu().numpy()
+        bar.update(len(qt))
+    bar.close()
     return d2_out, idx
 
 
@@ -120,12 +173,23 @@ def _faiss_candidates(q: np.ndarray, table: KnnTable, kc: int) -> tuple[np.ndarr
     return d2.astype(np.float64), idx.astype(np.int64)
 
 
+def _rerank_rows(q: np.ndarray, base: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """_rerank for a block of rows at once: exact float64 distances to the candidates, sorted by (distance, index)."""
+    diff = base[cand].astype(np.float64) - q[:, None, :]
+    d2 = np.einsum("ijk,ijk->ij", diff, diff)
+    order = np.lexsort((cand, d2), axis=1)[:, :k]
+    return np.sqrt(np.take_along_axis(d2, order, 1)), np.take_along_axis(cand, order, 1)
+
+
 def knn(queries: np.ndarray, base: np.ndarray | KnnTable, k: int, *, method: str = "auto",
-        faiss_threshold: int = DEFAULT_FAISS_THRESHOLD, chunk: int = 512,
-        margin: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        faiss_threshold: int = DEFAULT_FAISS_THRESHOLD, chunk: int = QUERY_BLOCK, margin: int = 8,
+        device: str | torch.device = "cpu", base_block: int = BASE_BLOCK,
+        progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(distances [q, k'], indices [q, k']) of the k nearest base rows, k' = min(k, len(base)); ties by index.
 
-    Pass a KnnTable as `base` to search a table many times without re-checking or re-indexing it.
+    Pass a KnnTable as `base` to search a table many times without re-checking or re-indexing it. `device`
+    places the blocked torch top-k (method 'torch'; 'auto' picks it whenever the device is not the CPU);
+    `chunk` x `base_block` bounds its working memory; `progress` shows a bar over the queries.
     """
     if method not in METHODS:
         raise Img2SongError(f"unknown knn method {method!r}; known: {', '.join(METHODS)}")
@@ -138,18 +202,27 @@ def knn(queries: np.ndarray, base: np.ndarray | KnnTable, k: int, *, method: str
         raise Img2SongError(f"knn: query dimension {q.shape[1]} differs from table dimension {b.shape[1]}")
     if not np.isfinite(q).all():
         raise Img2SongError("knn: vectors contain NaN or infinity")
+    if chunk < 1 or base_block < 1:
+        raise Img2SongError(f"knn: block sizes must be >= 1 (got chunk={chunk}, base_block={base_block})")
     k = min(k, len(b))
     kc = min(len(b), k + margin)
-    if method == "auto":
-        method = "faiss" if len(b) * len(q) > faiss_threshold else "torch"
+    if method == "auto":  # faiss for a few queries against a large table on the CPU (serving), else blocked
+        on_cpu = resolve_device(device).type == "cpu"
+        method = "faiss" if on_cpu and len(q) < SMALL_BATCH and len(b) * len(q) > faiss_threshold else "torch"
     dist = np.empty((len(q), k))
     idx = np.empty((len(q), k), dtype=np.int64)
-    fd2, cand = _torch_candidates(q, table, kc, chunk) if method == "torch" else _faiss_candidates(q, table, kc)
+    if method == "torch":
+        fd2, cand = _torch_candidates(q, table, kc, device=device, query_block=chunk, base_block=base_block,
+                                      progress=progress)
+    else:
+        fd2, cand = _faiss_candidates(q, table, kc)
     # bound on the float32 error of a squared distance: a row whose k-th exact distance comes within it of the
     # last candidate's may have (tied) neighbours outside the candidate list, so settle it over the whole table
     tol = 1e-4 * ((q * q).sum(1) + table.max_sq_norm) + 1e-9
-    for r in range(len(q)):
-        dist[r], idx[r] = _rerank(q[r], b, cand[r], k)
-        if kc < len(b) and dist[r, -1] ** 2 >= fd2[r, -1] - tol[r]:
+    for s in range(0, len(q), 1024):
+        e = min(len(q), s + 1024)
+        dist[s:e], idx[s:e] = _rerank_rows(q[s:e], b, cand[s:e], k)
+    if kc < len(b):
+        for r in np.flatnonzero(dist[:, -1] ** 2 >= fd2[:, -1] - tol).tolist():
             dist[r], idx[r] = _rerank(q[r], b, np.arange(len(b)), k)
     return dist, idx

@@ -24,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import math
+import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +162,7 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, doc: dict[str, Any], source: str | None = None) -> ExperimentConfig:
         where = f"{source}: " if source else ""
+        _reject_non_finite(doc, where)
         doc = dict(doc)
         _reject_unknown(cls, doc, where, skip={"source"})
         gt = doc.pop("ground_truth", {})
@@ -184,6 +187,19 @@ def _scorer_specs(tables: Any, where: str) -> list[ScorerSpec]:
             raise Img2SongError(f"{where}[scorers.{name}]: 'type' must be a scorer name, got {typ!r}")
         out.append(ScorerSpec(str(name), typ, body))
     return out
+
+
+def _reject_non_finite(value: Any, where: str, key: str = "") -> None:
+    """TOML allows nan and inf; no setting of an experiment means either, and a NaN recorded in run.json would
+    make every later command on that run refuse it, so the file is refused here, naming the key."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Img2SongError(f"{where}key {key!r} is {value}: numbers in an experiment file must be finite")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _reject_non_finite(v, where, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _reject_non_finite(v, where, f"{key}[{i}]")
 
 
 def _reject_unknown(cls: type, doc: dict[str, Any], where: str, skip: set[str] = frozenset()) -> None:
@@ -215,8 +231,16 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
 
 
 def import_scorer_modules(modules: Sequence[str]) -> None:
-    """Import user modules that register scorers (engine.scorers.base.register_scorer) as a side effect."""
+    """Import user modules that register scorers (engine.scorers.base.register_scorer) as a side effect: dotted
+    names on PYTHONPATH, or .py files (their folder goes first on sys.path, the module is named by the file)."""
     for name in modules:
+        if name.endswith(".py"):
+            file = Path(name).resolve()
+            if not file.is_file():
+                raise Img2SongError(f"scorer module {name!r}: no such file")
+            if str(file.parent) not in sys.path:
+                sys.path.insert(0, str(file.parent))
+            name = file.stem
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as e:

@@ -6,14 +6,12 @@ else a ConceptNet-format DB built once from the open thesauri that installed pac
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import shutil
 import sqlite3
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
@@ -133,8 +131,7 @@ def build_db_from_dump(dump: str | Path, cache_dir: str | Path | None = None) ->
     Built in a `.build-<pid>-*` folder and moved into place in one rename; folders of killed builds are removed
     by the next build. Beside `<hash>.db` a `<hash>.json` records the lines read, edges kept and skips.
     """
-    # deferred: conceptnet-lite (peewee) loads only when a DB is built
-    import conceptnet_lite.db as cdb
+    from evaluation.conceptnet_bulk import load_dump_bulk
 
     dump = Path(dump)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir("conceptnet")
@@ -160,9 +157,7 @@ def build_db_from_dump(dump: str | Path, cache_dir: str | Path | None = None) ->
         if not edges:
             raise Img2SongError(f"{dump}: no usable edges in the related-words dump ({lines} lines)")
         tmp_db = work / "conceptnet.db"
-        with contextlib.redirect_stdout(sys.stderr):  # conceptnet-lite prints its progress
-            cdb.load_dump_to_db(plain, tmp_db, edge_count=edges, delete_dump=False)
-        cdb.db.close()
+        load_dump_bulk(plain, tmp_db)  # conceptnet-lite's schema and rows, bulk inserts
         write_json(out.with_suffix(".json"), {"dump": str(dump), "lines": lines, "edges": edges, "skipped": skipped})
         os.replace(tmp_db, out)
     finally:

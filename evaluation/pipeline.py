@@ -30,6 +30,9 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
 
     if Path(out).exists() and not Path(out).is_dir():
         raise Img2SongError(f"{out}: --out exists and is not a directory")
+    out_abs, corpus_abs = Path(out).resolve(), Path(corpus).resolve()
+    if out_abs == corpus_abs or corpus_abs in out_abs.parents:  # never write into a user's corpus
+        raise Img2SongError(f"--out {out} is inside the corpus {corpus}: a run directory must be outside it")
     c = load_corpus(corpus)
     for line in c.report.lines():
         echo(line)
@@ -171,8 +174,9 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mse", attention: bool = Tr
     pick_device(device)  # a missing GPU is an error now, not after the word vectors
     r = RunDir.of(run)
     data = load_training_set(r)
-    if word_vectors is None:  # train the lyric vectors once per run and keep them
-        run_word_vectors(data, song_tokens(data), keep=True)
+    if word_vectors is None and data.word_vectors is None:  # train the lyric vectors once per run and keep them
+        data.word_vectors = run_word_vectors(data, song_tokens(data))
+        data.word_vectors.save(r.word_vectors)
     scorer = LSTMScorer(attention=attention, loss=loss, word_vectors=str(word_vectors) if word_vectors else None,
                         epochs=epochs, device=device, reuse=False, progress=progress).fit(data)
     path = scorer.model_.save(r.lstm_checkpoint(attention))
@@ -254,11 +258,16 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
 
 
 def fit_scorers(run: RunDir | str | Path, names: Sequence[str] = ("ne", "km", "pop"),
-                params: dict[str, dict[str, Any]] | None = None, refit: bool = False, echo: Echo = print) -> dict:
-    """Fit each scorer on the run once and save it into <run>/scorers/<name>/ (a current saved one is kept)."""
+                params: dict[str, dict[str, Any]] | None = None, refit: bool = False, echo: Echo = print,
+                scorer_modules: Sequence[str] = ()) -> dict:
+    """Fit each scorer on the run once and save it into <run>/scorers/<name>/ (a current saved one is kept);
+    `scorer_modules` register the user's own scorers (imported first)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.run import load_training_set
     from engine.scorers.fitted import load_or_fit, stale_reason
+    from evaluation.experiment import import_scorer_modules
+
+    import_scorer_modules(scorer_modules)
 
     r = RunDir.of(run).require_dir()
     stale = {n: refit or stale_reason(r, n, (params or {}).get(n)) is not None for n in names}
@@ -272,23 +281,27 @@ def fit_scorers(run: RunDir | str | Path, names: Sequence[str] = ("ne", "km", "p
 
 
 def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: str = "ne", k: int = 10,
-              echo: Echo = print) -> list[list[Any]]:
+              echo: Echo = print, scorer_modules: Sequence[str] = ()) -> list[list[Any]]:
     """Top-k songs for each photo (file or corpus image id), printed with title, artist, first line, reason.
 
-    The scorer is loaded from <run>/scorers/<name>/ (fitted and saved there first when missing or stale)."""
+    The scorer is loaded from <run>/scorers/<name>/ (fitted and saved there first when missing or stale);
+    `scorer_modules` register the user's own scorers (imported first)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
-    from engine.run import load_training_set, photo_queries
+    from engine.run import load_run_corpus, load_training_set, photo_queries
     from engine.scorers.fitted import load_or_fit
+    from evaluation.experiment import import_scorer_modules
 
+    import_scorer_modules(scorer_modules)
     if k < 1:
         raise Img2SongError(f"--k must be at least 1, got {k}")
-    data = load_training_set(run)
+    corpus = load_run_corpus(run)
+    data = load_training_set(run, corpus)
     fitted = load_or_fit(run, scorer, data=data)
     if fitted.status != "loaded":
         echo(f"scorer {scorer}: {fitted.status}, saved to {fitted.path}")
     model = fitted.scorer
     out = []
-    for img, q in zip(images, photo_queries(run, list(images), data)):
+    for img, q in zip(images, photo_queries(run, list(images), data, corpus=corpus)):
         recs = model.recommend(q, k)
         echo(f"{img}  [{scorer}]" + (f"  keywords: {', '.join(q.keywords)}" if q.keywords else ""))
         for rank, rec in enumerate(recs, start=1):

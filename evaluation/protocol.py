@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from engine.run import load_training_set
+from engine.run import known_image_query, load_run_corpus, load_training_set
 from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer
 from engine.scorers.fitted import load_or_fit
 from evaluation.experiment import PROTOCOLS, ExperimentConfig, GroundTruthConfig, ScorerSpec
@@ -19,6 +19,7 @@ from evaluation.queries import load_eval_queries
 from evaluation.report import Report, build_report
 from graph.common.errors import Img2SongError
 from graph.common.readers import read_json
+from graph.corpus import Corpus
 from graph.keywords import contains_any
 from graph.rundir import RunDir
 
@@ -30,15 +31,10 @@ PROTOCOL_DEFINITIONS = {
 }
 
 
-def query_for(ts: TrainingSet, image_id: str, keywords: Sequence[str] = ()) -> Query:
-    """A held-out image as a Query: the run's CNN features and tags when present, plus `keywords` (oracle only)."""
-    try:
-        path = ts.corpus.image_path(image_id)
-    except KeyError:
-        path = None
-    feats = ts.features[image_id] if ts.features is not None and image_id in ts.features else None
-    tags = ts.tags[image_id] if ts.tags is not None and image_id in ts.tags else None
-    return Query(image_id=image_id, path=path, keywords=tuple(keywords), features=feats, tag_probs=tags)
+def query_for(ts: TrainingSet, image_id: str, keywords: Sequence[str] = (), corpus: Corpus | None = None) -> Query:
+    """A held-out image as a Query: what a new photo has (the run's CNN features, ImageNet logits and predicted
+    keyword distribution), plus `keywords` (oracle only); `corpus` (the run's whole corpus) gives its file."""
+    return known_image_query(ts, image_id, corpus, tuple(keywords))
 
 
 def _ask(scorer: Any, qs: list[Query], k: int, skipped: dict[str, int]) -> list[list[Recommendation] | None]:
@@ -73,10 +69,12 @@ def scorer_specs(scorers: Sequence[str | ScorerSpec | tuple[str, str, dict[str, 
 
 def recommend_all(ts: TrainingSet, scorers: Sequence[str | ScorerSpec], queries: dict[str, list[str]], k: int = 10,
                   scorer_params: dict[str, dict[str, Any]] | None = None, protocols: Sequence[str] = PROTOCOLS,
-                  progress: bool = True, batch_size: int = 256,
+                  progress: bool = True, batch_size: int = 256, run: RunDir | None = None,
+                  corpus: Corpus | None = None,
                   ) -> tuple[dict[str, dict[str, dict[str, list[Recommendation]]]], dict[str, dict[str, dict[str, int]]]]:
     """Fit every scorer once, then ask it for k songs per query under each protocol: recs[protocol][scorer][image].
-    Only the oracle protocol's queries carry keywords. Per-query failures are counted, not fatal."""
+    Only the oracle protocol's queries carry keywords. Per-query failures are counted, not fatal. With `run`, each
+    scorer is saved there (fitted once, then loaded); `corpus`: the run's whole corpus (the queries' files)."""
     for p in protocols:
         if p not in PROTOCOLS:
             raise Img2SongError(f"unknown protocol {p!r}: expected one of {', '.join(PROTOCOLS)}")
@@ -86,14 +84,14 @@ def recommend_all(ts: TrainingSet, scorers: Sequence[str | ScorerSpec], queries:
     for spec in scorer_specs(scorers, scorer_params):
         name = spec.name
         params = spec.resolved_params()
-        scorer = (load_or_fit(ts.run, name, params, data=ts, kind=spec.type).scorer if ts.run is not None
+        scorer = (load_or_fit(run, name, params, data=ts, kind=spec.type).scorer if run is not None
                   else get_scorer(spec.type, **params).fit(ts))  # saved in the run: fitted once, then loaded
         for p in protocols:
             recs[p][name], skipped[p][name] = {}, {}
             bar = tqdm(total=len(items), desc=f"recommend ({name}, {p})", disable=not progress)
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
-                qs = [query_for(ts, image_id, kws if p == "oracle" else ()) for image_id, kws in chunk]
+                qs = [query_for(ts, image_id, kws if p == "oracle" else (), corpus) for image_id, kws in chunk]
                 for (image_id, _), got in zip(chunk, _ask(scorer, qs, k, skipped[p][name])):
                     if got is not None:
                         recs[p][name][image_id] = got
@@ -144,18 +142,20 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
                                   ).to_dict()
     scorers = [s.name for s in specs]
     run = RunDir.of(run_dir)
-    ts = load_training_set(run)
+    corpus = load_run_corpus(run)
+    ts = load_training_set(run, corpus)
     all_queries = load_eval_queries(run).keywords()
     if not all_queries:
         raise Img2SongError(f"{run.split}: no query images (field 'query' is empty); rebuild the network with "
                             "`img2song build-graph --holdout 0.2` (the share of images held out as queries)")
     queries = {i: kws for i, kws in all_queries.items() if kws}
     dropped = {"query image without keywords": len(all_queries) - len(queries)}
-    source = ground_truth_source(conceptnet_db, ts.corpus.related_words_dump, cache_dir, progress,
+    source = ground_truth_source(conceptnet_db, corpus.related_words_dump, cache_dir, progress,
                                  echo=tqdm.write if progress else None)
     related, related_path = related_for_run(run.path, {w for kws in queries.values() for w in kws}, source,
                                             max(ns), progress=progress)
-    recs, skipped = recommend_all(ts, specs, queries, k, protocols=protocols, progress=progress)
+    recs, skipped = recommend_all(ts, specs, queries, k, protocols=protocols, progress=progress, run=run,
+                                  corpus=corpus)
     answered = [i for i in queries if all(i in recs[p][s] for p in protocols for s in scorers)]
     lyrics = {s.id: s.lyrics for s in ts.corpus.songs}
     rows: list[dict[str, Any]] = []

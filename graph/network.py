@@ -12,6 +12,7 @@ import numpy as np
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 from graph.common.readers import load_npz, npz_meta
+from graph.edgelist import parse_edgelist
 
 
 class Kind(IntEnum):
@@ -174,46 +175,8 @@ class Network:
             raise Img2SongError(f"{path}: unreadable network file ({e})") from None
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # smallest normal float32: smaller weights vanish in training
-
-
 def read_edgelist(path: str | Path) -> Network:
-    """Read the reference LINE C++ input: one `u v w` per line, whitespace-separated, directed."""
-    path = Path(path)
-    ids: dict[str, int] = {}
-    src, dst, wts = [], [], []
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if b"\x00" in raw:
-                raise Img2SongError(f"{path}:{lineno}: NUL byte (a binary file?)")
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise Img2SongError(f"{path}:{lineno}: bytes are not UTF-8") from None
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) not in (2, 3):
-                raise Img2SongError(f"{path}:{lineno}: expected 'u v w', got {len(parts)} fields")
-            try:
-                w = float(parts[2]) if len(parts) == 3 else 1.0
-            except ValueError:
-                raise Img2SongError(f"{path}:{lineno}: field 'w' is not a number: {parts[2]!r}") from None
-            if not np.isfinite(w) or w <= 0:
-                raise Img2SongError(f"{path}:{lineno}: field 'w' must be positive, got {parts[2]}")
-            if not _FLOAT32_TINY <= w <= _FLOAT32_MAX:
-                raise Img2SongError(f"{path}:{lineno}: field 'w' is outside the float32 range "
-                                    f"[{_FLOAT32_TINY:.3g}, {_FLOAT32_MAX:.3g}] of the weights, got {parts[2]}")
-            for v in parts[:2]:
-                if v not in ids:
-                    ids[v] = len(ids)
-            src.append(ids[parts[0]])
-            dst.append(ids[parts[1]])
-            wts.append(w)
-    if not src:
-        raise Img2SongError(f"{path}: the edge list has no edges (expected 'u v w' lines)")
-    names = list(ids)
-    return Network(names, np.full(len(names), int(Kind.OTHER), np.int8), names,
-                   np.stack([np.array(src, np.int64), np.array(dst, np.int64)], 1) if src else np.zeros((0, 2)),
-                   np.array(wts, np.float32), directed=True)
+    """Read the reference LINE C++ input: one `u v w` per line, whitespace-separated, directed (vectorised)."""
+    names, src, dst, wts = parse_edgelist(path)
+    return Network(names, np.full(len(names), int(Kind.OTHER), np.int8), names, np.stack([src, dst], 1), wts,
+                   directed=True)

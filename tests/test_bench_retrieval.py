@@ -30,12 +30,38 @@ def test_cli_bench_retrieval_tiny(tmp_path, capsys):
     assert "targets: NE p50" in printed and "wrote" in printed
     doc = json.loads(out.read_text())
     names = [c["name"] for c in doc["cases"]]
-    assert names == ["ne/per-call-exact", "ne/index-exact", "ne/index-hnsw", "km/per-call-scan", "km/index"]
+    assert names == ["ne/per-call-exact", "ne/index-exact", "ne/index-hnsw", "km/per-call-scan",
+                     "km/index-per-query-tie", "km/index"]
     for c in doc["cases"]:
         assert 0 < c["p50_ms"] <= c["p99_ms"] and c["qps"] > 0 and c["queries"] >= 2
     hnsw = doc["cases"][2]
     assert 0.9 <= hnsw["recall_at_10"] <= 1.0 and 0.0 <= hnsw["song_overlap_at_10"] <= 1.0
-    assert "answers equal the scan's: yes" in doc["cases"][4]["notes"]
+    assert "answers equal the scan's: yes" in doc["cases"][5]["notes"]
+    assert doc["build"]["keyword_index_same_postings"] is True
     assert doc["build"]["image_index"] == "hnsw" and doc["build"]["ef_search"] >= 16
     assert doc["build"]["song_lists_rows"] > 0 and doc["params"]["songs"] == 3000
+    assert doc["build"]["song_lists_same_as_baseline"] is True and doc["build"]["song_lists_baseline_rows"] > 0
     assert cli_main(["bench", "retrieval", "--index", "lsh", "--songs", "10", "--images", "10"]) == 2
+
+
+def test_cli_bench_retrieval_builds_the_full_song_lists(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = cli_main(["bench", "retrieval", "--songs", "2000", "--images", "300", "--queries", "5",
+                   "--baseline-queries", "1", "--full-song-lists", "--device", "cpu", "--baseline-rows", "50",
+                   "--json", str(out)])
+    assert rc == 0
+    doc = json.loads(out.read_text())
+    b = doc["build"]
+    assert b["song_lists_full"] is True and b["song_lists_rows"] == 300 and b["song_lists_device"] == "cpu"
+    assert b["song_lists_same_as_baseline"] is True and b["song_lists_baseline_rows"] == 50
+    assert "measured" in capsys.readouterr().out
+
+
+def test_cli_bench_retrieval_km_only(tmp_path):
+    out = tmp_path / "k.json"
+    assert cli_main(["bench", "retrieval", "--km-only", "--songs", "3000", "--queries", "10",
+                     "--baseline-queries", "2", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert [c["name"] for c in doc["cases"]] == ["km/per-call-scan", "km/index-per-query-tie", "km/index"]
+    assert doc["build"]["keyword_index_same_postings"] is True and "answers equal the scan's: yes" in \
+        doc["cases"][2]["notes"]

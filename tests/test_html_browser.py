@@ -1,10 +1,12 @@
 """report.html in a real browser: headless Chromium (Debian's) driven by selenium through /usr/bin/chromedriver.
 
-Skips, saying why, when Chromium, chromedriver or selenium is missing; .ci/run installs them so CI never skips.
+Skips, saying why, when Chromium, chromedriver or selenium is missing, except under `make test`
+(IMG2SONG_REQUIRE_BROWSER=1), which installs them first (tests/setup_browser.sh) and fails without them.
 """
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 
 import numpy as np
@@ -32,6 +34,8 @@ def _missing() -> str | None:
     return None
 
 
+if _missing() is not None and os.environ.get("IMG2SONG_REQUIRE_BROWSER") == "1":  # make test: a skip is no pass
+    raise RuntimeError(f"the browser tests cannot run: {_missing()} (make test runs tests/setup_browser.sh first)")
 pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
 
 

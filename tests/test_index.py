@@ -8,7 +8,6 @@ from engine.index import ImageIndex, KeywordIndex, SongLists
 from engine.knn import KnnTable, knn
 from engine.scorers.base import Query, get_scorer
 from engine.scorers.km import KMScorer, count_occurrences
-from engine.scorers.pop import query_seed
 from graph.common.errors import Img2SongError
 
 
@@ -95,7 +94,7 @@ def test_song_lists_are_prefixes_of_exact_knn(tmp_path):
     rng = np.random.default_rng(5)
     images = rng.integers(0, 3, size=(60, 4)).astype(np.float32)  # many ties: order must follow (distance, row)
     songs = rng.integers(0, 3, size=(200, 4)).astype(np.float32)
-    lists = SongLists(m=6, batch=7).fit(images, songs, rows=[0, 5, 9])
+    lists = SongLists(m=6, batch=7, song_block=11).fit(images, songs, rows=[0, 5, 9])
     assert lists.done_.sum() == 3
     for n in (3, 6, 15):  # 15 > m: computed on demand
         got = lists.get(np.arange(60), n)
@@ -108,6 +107,18 @@ def test_song_lists_are_prefixes_of_exact_knn(tmp_path):
     loaded = SongLists.load(tmp_path)
     np.testing.assert_array_equal(loaded.index_, lists.index_)
     np.testing.assert_array_equal(loaded.get([4], 10)[4][1], knn(images[4:5], songs, 10)[1][0])
+
+
+def test_song_lists_full_blocked_build_equals_a_full_sort():
+    """Every row built in blocks (7 images x 13 songs) equals a float64 full sort by (distance, song row)."""
+    rng = np.random.default_rng(7)
+    images = rng.integers(0, 3, size=(40, 3)).astype(np.float32)
+    songs = rng.integers(0, 3, size=(90, 3)).astype(np.float32)
+    lists = SongLists(m=9, batch=7, song_block=13, device="cpu").fit(images, songs, progress=True)
+    d2 = ((images[:, None, :].astype(np.float64) - songs[None]) ** 2).sum(-1)
+    expect = np.stack([np.lexsort((np.arange(len(songs)), row))[:9] for row in d2])
+    np.testing.assert_array_equal(lists.index_, expect)
+    np.testing.assert_allclose(lists.dist_, np.sqrt(np.take_along_axis(d2, expect, 1)))
 
 
 def test_keyword_index_counts_equal_substring_counts(tmp_path):
@@ -156,6 +167,41 @@ def test_ne_scorer_answers_equal_the_per_call_exact_path():
     assert approx.image_index_.method_ == "hnsw" and a == b
 
 
+def test_keyword_index_one_pass_equals_str_count_on_random_vocabularies():
+    """count_postings (one Aho-Corasick pass; nested, overlapping and self-overlapping keywords) == str.count."""
+    from engine.index.keywords import count_postings, joined, self_overlapping
+
+    rng = np.random.default_rng(12)
+    checked = 0
+    for trial in range(20):
+        alphabet = list("abc月明 ") if trial % 2 else list("ab")
+        lyrics = ["".join(rng.choice(alphabet, size=rng.integers(0, 40))) for _ in range(60)]
+        words = {"".join(rng.choice(alphabet, size=rng.integers(1, 5))) for _ in range(25)}
+        text, starts = joined([t.lower() for t in lyrics])
+        got = count_postings(text, starts, words)
+        for w in words:
+            expect = np.array([count_occurrences(t.lower(), w) for t in lyrics])
+            dense = np.zeros(len(lyrics), np.int64)
+            dense[got[w.strip().lower()][0]] = got[w.strip().lower()][1]
+            np.testing.assert_array_equal(dense, expect, err_msg=repr(w))
+            checked += 1
+    assert checked >= 300
+    assert self_overlapping("aba") and self_overlapping("哈哈") and not self_overlapping("ab")
+
+
+def test_km_tie_break_is_drawn_once_at_fit():
+    """Two queries with the same keyword rank tied songs identically; another seed draws another order."""
+    lyrics = ["love"] * 50 + ["rain"] * 50
+    pop = np.zeros(100)
+    a = KMScorer(seed=0).fit_arrays([f"s{j}" for j in range(100)], lyrics, pop, ["love"])
+    r1 = [r.song_id for r in a.recommend(Query(image_id="q1", keywords=("love",)), 10)]
+    r2 = [r.song_id for r in a.recommend(Query(image_id="q2", keywords=("love",)), 10)]
+    assert r1 == r2 and all(int(x[1:]) < 50 for x in r1)
+    b = KMScorer(seed=1).fit_arrays([f"s{j}" for j in range(100)], lyrics, pop, ["love"])
+    assert [r.song_id for r in b.recommend(Query(image_id="q1", keywords=("love",)), 10)] != r1
+    assert sorted(a.tie_.tolist()) == list(range(100))
+
+
 def test_km_sparse_ranking_equals_the_dense_sort_key():
     """KM ranks only the matching songs; the answer must equal _top over every song (backfill on and off)."""
     rng = np.random.default_rng(11)
@@ -166,7 +212,7 @@ def test_km_sparse_ranking_equals_the_dense_sort_key():
         for j, (kws, k) in enumerate([(("月",), 10), (("花", "雨"), 25), (("月花雨山",), 10), (("江",), 400)]):
             q = Query(image_id=f"q{j}", keywords=kws)
             total = sum(np.array([count_occurrences(t, w) for t in km.lyrics_]) for w in kws)
-            ref = km._top(total, k, np.random.default_rng(query_seed(km.seed, q)))
+            ref = km._top(total, k)
             got = km.recommend(q, k)
             assert [r.song_id for r in got] == [f"s{i}" for i in ref], (kws, k, backfill)
             assert [r.score for r in got] == [float(total[i]) for i in ref]

@@ -59,3 +59,56 @@ def test_k_larger_than_table_and_bad_input():
         knn(np.array([[np.nan]]), b, 1)
     with pytest.raises(Img2SongError, match="method"):
         knn(b, b, 1, method="annoy")
+
+
+@pytest.mark.parametrize("chunk,base_block", [(7, 13), (64, 5), (1, 1000)])
+def test_blocked_topk_matches_reference_with_ties_at_any_block_size(chunk, base_block):
+    """The blocked top-k (running merge across table blocks) returns the full sort's answer, tie order included."""
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 3, size=(300, 4)).astype(np.float32)  # 81 distinct points: ties straddle every block
+    queries = rng.integers(0, 3, size=(50, 4)).astype(np.float32)
+    d, i = knn(queries, base, 20, method="torch", chunk=chunk, base_block=base_block, device="cpu")
+    rd, ri = reference(queries, base, 20)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd)
+
+
+def test_blocked_topk_equals_faiss_on_clustered_data_and_takes_a_torch_device():
+    import torch
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(20, 32))
+    base = (centres[rng.integers(20, size=5000)] + 0.05 * rng.normal(size=(5000, 32))).astype(np.float32)
+    queries = base[rng.integers(5000, size=300)] + np.float32(0.01)
+    db, ib = knn(queries, base, 22, method="torch", chunk=128, base_block=1024, device=torch.device("cpu"))
+    df, if_ = knn(queries, base, 22, method="faiss")
+    np.testing.assert_array_equal(ib, if_)
+    np.testing.assert_allclose(db, df, rtol=1e-9)
+
+
+def test_auto_sends_batches_to_the_blocked_topk(monkeypatch):
+    import engine.knn as mod
+
+    calls = []
+    real = mod._faiss_candidates
+    monkeypatch.setattr(mod, "_faiss_candidates", lambda *a: calls.append(1) or real(*a))
+    b = np.random.default_rng(0).normal(size=(200, 3))
+    knn(b[:100], b, 2, faiss_threshold=10)  # 100 queries: a fit-time batch
+    assert not calls
+    knn(b[:3], b, 2, faiss_threshold=10)  # a serving-size batch against a large table
+    assert calls
+
+
+def test_block_sizes_are_validated():
+    with pytest.raises(Img2SongError, match="block"):
+        knn(np.eye(3), np.eye(3), 1, base_block=0)
+
+
+def test_unknown_or_missing_device_is_a_clear_error():
+    import torch
+
+    with pytest.raises(Img2SongError, match="device"):
+        knn(np.eye(3), np.eye(3), 1, method="torch", device="tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(Img2SongError, match="cuda"):
+            knn(np.eye(3), np.eye(3), 1, method="torch", device="cuda")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = Path(__file__).with_name("line_triton_cases.py")
@@ -52,8 +53,36 @@ def test_kernels_compile_for_h100_with_vector_rows(exact):
     except ImportError as e:  # a triton build without its CUDA backend
         pytest.skip(f"no CUDA backend in this triton: {e}")
     tile = ptx["tile"]
-    assert ".target sm_90" in tile and tile.count("ld.global.v4") >= 7 * 8  # u + 6 context rows, 8 v4 per thread
+    be, bd, nw = tk.launch_config(128, True)
+    per_thread = be * bd // (nw * 32 * 4)  # 16-byte vectors of one row tile per thread
+    assert per_thread >= 1
+    assert ".target sm_90" in tile and tile.count("ld.global.v4") >= 7 * per_thread  # u + 6 context rows
     atomics = tile if not exact else ptx["scatter"]
-    assert atomics.count("atom.global.gpu.relaxed.add.v4.f32") == 7 * 8  # 6 context rows + the source row
+    assert atomics.count("atom.global.gpu.relaxed.add.v4.f32") == 7 * per_thread  # 6 context rows + the source row
     odd = tk.compile_ptx(100, 3, exact=exact)["tile"]  # d not a power of two: masked tiles still build
     assert ".target sm_90" in odd
+
+
+def test_deterministic_phase2_equals_index_add_and_repeats():
+    """The GPU's fixed-order phase 2 (run here on CPU tensors): same sums as index_add_, repeated indices included."""
+    from engine.line import triton_kernel as tk
+
+    g = torch.Generator().manual_seed(0)
+    n_rows, b, k, d, bd = 9, 64, 5, 12, 16  # d < BLOCK_D: the padded columns must not leak into the tables
+    s = tk._Scratch(torch.randint(0, n_rows, (b,), generator=g), torch.randint(0, n_rows, (b, k + 1), generator=g),
+                    torch.randn(b, k + 1, generator=g), torch.randn(b, bd, generator=g),
+                    torch.randn(b, bd, generator=g))
+    v0, c0 = torch.randn(n_rows, d, generator=g), torch.randn(n_rows, d, generator=g)
+    for order in (1, 2):
+        v, c = v0.clone(), c0.clone()
+        ctx = v if order == 1 else c
+        tk._scatter_deterministic(v, ctx, s, b)
+        ev, ec = v0.clone().double(), c0.clone().double()
+        ectx = ev if order == 1 else ec
+        ectx.index_add_(0, s.tgt.reshape(-1), (s.g[:, :, None] * s.u[:, None, :d]).reshape(-1, d).double())
+        ev.index_add_(0, s.src, s.gu[:, :d].double())
+        assert torch.allclose(v.double(), ev, atol=1e-5) and torch.allclose(c.double(), ec, atol=1e-5)
+        v2, c2 = v0.clone(), c0.clone()
+        tk._scatter_deterministic(v2, v2 if order == 1 else c2, s, b)
+        assert torch.equal(v, v2) and torch.equal(c, c2)
+    assert not torch.are_deterministic_algorithms_enabled()  # the global flag is restored

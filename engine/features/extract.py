@@ -22,6 +22,7 @@ from engine.features.cache import FeatureCache, content_hash
 from engine.features.runtime import Forward, cpu_cores
 from engine.features.table import FeatureTable
 from graph.common.atomic import remove_stale_temps
+from graph.common.images import SAFE_FORMATS
 from graph.common.readers import clean_reason
 from graph.common.skips import SkipLog
 from graph.corpus_files import OVER_PIXEL_LIMIT
@@ -107,7 +108,7 @@ class _Loader:
             return out | {"status": "cached", "vec": vec}
         _RECORDER.caught = caught = []
         try:
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=SAFE_FORMATS) as im:  # no helper programs (EPS)
                 if im.width * im.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
                     raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels")
                 im.load()

@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from engine.features.backbones import Backbone, get_backbone
 from graph.common.errors import Img2SongError
+from graph.common.images import SAFE_FORMATS
 
 DEFAULT_MAX_PIXELS = 50_000_000  # width x height of an upload; a larger header is refused before decoding
 
@@ -33,9 +34,10 @@ def decode_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = 
     if not data:
         raise PhotoError("not_an_image", f"{name}: empty file")
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=SAFE_FORMATS)
     except UnidentifiedImageError:
-        raise PhotoError("not_an_image", f"{name}: not an image (no known image format)") from None
+        raise PhotoError("not_an_image", f"{name}: not an image in a supported format "
+                                         f"({', '.join(SAFE_FORMATS)})") from None
     except Image.DecompressionBombError as e:
         raise PhotoError("decompression_bomb", f"{name}: {e}") from None
     except (OSError, ValueError, SyntaxError) as e:
@@ -66,9 +68,11 @@ class PhotoEncoder:
         self.device, self.tagger = device, tagger
 
     @torch.no_grad()
-    def encode(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Features [n, d] (float32) and keyword tag vectors [n, vocab] (None when the run has no tag source)."""
+    def encode(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Features [n, d] (float32), ImageNet logits [n, classes] (None without a classifier head) and the
+        predicted keyword distribution [n, vocab] (None when the run has no tag source): a Query's fields."""
         x = torch.stack([self.backbone.preprocess(im) for im in images]).to(self.device)
         feats, logits = self.backbone(x)
         f = feats.float().cpu().numpy()
-        return f, self.tagger(f, None if logits is None else logits.float().cpu().numpy())
+        lg = None if logits is None else logits.float().cpu().numpy()
+        return f, lg, self.tagger(f, lg)

@@ -35,9 +35,8 @@ FORMAT = "img2song-image-index"
 
 
 def exact_knn_ids(queries: np.ndarray, base: np.ndarray, k: int) -> np.ndarray:
-    """Brute-force top-k row ids (faiss.knn: blocked BLAS, no index copy of `base`); the recall reference."""
-    _, ids = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), base, k)
-    return ids
+    """Exact top-k row ids, ties by row (engine.knn's blocked top-k, no index copy of `base`); the recall reference."""
+    return knn(queries, base, k, method="torch")[1]
 
 
 def recall_at(approx: np.ndarray, exact: np.ndarray) -> float:

@@ -1,7 +1,8 @@
 """SongLists: each training image's m nearest songs in NE space, computed once (batched, exact) and stored.
 
-A table [n_images, m] of song rows (int32) and exact distances (float64), filled by engine.knn over a KnnTable of
-the song vectors (validated once). Rows left out of fit (`rows=`) and requests for more than m songs are computed
+A table [n_images, m] of song rows (int32) and exact distances (float64), filled by engine.knn's blocked top-k
+(queries in blocks of `batch`, songs in blocks of `song_block`: memory bounded by batch x song_block floats, on
+`device`, 'cpu' or 'cuda') over a KnnTable of the song vectors (validated once). Rows left out of fit (`rows=`) and requests for more than m songs are computed
 on demand with the same exact kNN, so every answer equals a per-query exact kNN's: the top-n by (distance, row)
 is a prefix of the top-m.
 """
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from engine.knn import KnnTable, knn
 from graph.common.atomic import atomic_path
@@ -24,8 +24,10 @@ FILE = "song_lists.npz"
 class SongLists:
     """After fit: index_ [n_images, m_] int32 song rows, dist_ [n_images, m_] float64, done_ [n_images] bool."""
 
-    def __init__(self, m: int = 22, batch: int = 1024, knn_method: str = "auto") -> None:
+    def __init__(self, m: int = 22, batch: int = 2048, knn_method: str = "auto", device: str = "cpu",
+                 song_block: int = 16_384) -> None:
         self.m, self.batch, self.knn_method = m, batch, knn_method
+        self.device, self.song_block = device, song_block  # where and in what blocks: never change an answer
 
     def fit(self, image_vectors: Any, song_vectors: Any, rows: Sequence[int] | np.ndarray | None = None,
             progress: bool = False) -> SongLists:
@@ -53,13 +55,9 @@ class SongLists:
         todo = todo[~self.done_[todo]]
         if not len(todo):
             return
-        bar = tqdm(total=len(todo), desc="song lists", unit="img", disable=not progress, leave=False)
-        for s in range(0, len(todo), self.batch):
-            part = todo[s:s + self.batch]
-            d, i = knn(self.images_[part], self.songs_, self.m_, method=self.knn_method)
-            self.index_[part], self.dist_[part], self.done_[part] = i, d, True
-            bar.update(len(part))
-        bar.close()
+        d, i = knn(self.images_[todo], self.songs_, self.m_, method=self.knn_method, chunk=self.batch,
+                   device=self.device, base_block=self.song_block, progress=progress)
+        self.index_[todo], self.dist_[todo], self.done_[todo] = i, d, True
 
     def get(self, rows: Sequence[int] | np.ndarray, n: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """{image row: (distances [n'], song rows [n'])} with n' = min(n, songs): the row's n nearest songs."""
@@ -72,7 +70,8 @@ class SongLists:
             return {int(r): (self.dist_[r, :n], self.index_[r, :n].astype(np.int64)) for r in uniq}
         missing = [int(r) for r in uniq if (int(r), n) not in self._extra]
         if missing:  # longer than the stored lists: exact on demand, kept per (row, n)
-            d, i = knn(self.images_[missing], self.songs_, n, method=self.knn_method)
+            d, i = knn(self.images_[missing], self.songs_, n, method=self.knn_method, chunk=self.batch,
+                       device=self.device, base_block=self.song_block)
             self._extra.update({(r, n): (d[j], i[j]) for j, r in enumerate(missing)})
         return {int(r): self._extra[(int(r), n)] for r in uniq}
 

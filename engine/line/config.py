@@ -16,6 +16,10 @@ SIGMOID_BOUND = 6.0  # the C++'s SIGMOID_BOUND: σ's argument is clamped to ±6,
 LR_FLOOR = 1e-4  # ρ_t never drops below ρ0·1e-4 (C++: init_rho * 0.0001)
 
 
+MAX_DIM = 4096  # per vertex; the reference uses 128 (and 1e8 asked the allocator for terabytes)
+MAX_NEGATIVE = 1000  # per edge; the reference uses 5 (1e9 aborted the C++ kernel)
+
+
 @dataclass
 class LineConfig:
     """Everything a LINE run depends on. `samples` counts sampled (directed) edges in total over all threads,
@@ -43,8 +47,11 @@ class LineConfig:
         _positive("dim", self.dim)
         if self.order == "both" and self.dim % 2:
             raise Img2SongError(f"LINE config: field 'dim' must be even for order 'both' (dim/2 per order), got {self.dim}")
-        if not isinstance(self.negative, int) or self.negative < 0:
-            raise Img2SongError(f"LINE config: field 'negative' must be an integer >= 0, got {self.negative!r}")
+        if not isinstance(self.negative, int) or not 0 <= self.negative <= MAX_NEGATIVE:
+            raise Img2SongError(f"LINE config: field 'negative' must be an integer in 0..{MAX_NEGATIVE}, "
+                                f"got {self.negative!r}")
+        if self.dim > MAX_DIM:
+            raise Img2SongError(f"LINE config: field 'dim' must be at most {MAX_DIM}, got {self.dim}")
         for name in ("samples", "threads", "batch_size", "checkpoint_every"):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))

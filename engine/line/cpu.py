@@ -8,6 +8,7 @@ import platform
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from graph.common.paths import build_root
 SOURCE = Path(__file__).with_name("csrc") / "line_cpu.cpp"
 _LOCK = threading.Lock()
 _LOADED: str | None = None
+BUILD_INFO: dict[str, float | bool | str] = {}  # after load_kernel: seconds, compiled (vs reused), library path
 
 
 def _build_root() -> Path:
@@ -76,6 +78,9 @@ def load_kernel(verbose: bool = False) -> str:
         name = f"img2song_line_cpu_{_cpu_fingerprint() if native else 'generic'}"
         build = _build_root() / name
         build.mkdir(parents=True, exist_ok=True)
+        lib = build / f"{name}.so"
+        before = lib.stat().st_mtime_ns if lib.exists() else None
+        tic = time.perf_counter()
         try:
             cpp_extension.load(name=name, sources=[str(SOURCE)], extra_cflags=flags, build_directory=str(build),
                                is_python_module=False, verbose=verbose)
@@ -83,7 +88,17 @@ def load_kernel(verbose: bool = False) -> str:
             raise Img2SongError(f"{SOURCE}: building the LINE CPU kernel failed ({e}); "
                                 "use LINE(impl='reference') or check that g++ and ninja are installed") from None
         _LOADED = name
+        after = lib.stat().st_mtime_ns if lib.exists() else None
+        BUILD_INFO.update({"seconds": time.perf_counter() - tic, "compiled": after != before, "library": str(lib)})
         return name
+
+
+def timed_load_kernel() -> dict[str, float | bool | str]:
+    """load_kernel(), and how long it took this time (0 when already loaded) and whether it compiled."""
+    if _LOADED:
+        return {"seconds": 0.0, "compiled": False, "library": str(BUILD_INFO.get("library", _LOADED))}
+    load_kernel()
+    return dict(BUILD_INFO)
 
 
 def apply_edges(vertex: torch.Tensor, context: torch.Tensor | None, src, dst, neg, lr, order: int) -> None:
@@ -119,3 +134,39 @@ class CpuImpl(LineImpl):
         torch.ops.img2song.line_train(vertex, ctx, self.edge_table, self.neg_table, order, self.negative,
                                       float(self.lr), int(t0), int(n), int(total), int(seed) & (2**63 - 1),
                                       int(self.threads))
+
+
+@register_impl("cpu-fp16")
+class CpuHalfImpl(CpuImpl):
+    """The fused kernel on float16 tables: float arithmetic, float16 storage (half the row traffic per edge).
+
+    The estimator's tables stay float32: the impl keeps float16 copies, made on first use (and again whenever the
+    float32 tables changed outside it), and writes the float16 values back into them after every call. `apply`
+    (the deterministic parity mode) runs in float32.
+    """
+
+    def __init__(self, samplers: LineSamplers, **kw):
+        super().__init__(samplers, **kw)
+        self._copies: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, int, int]] = {}
+
+    def _half(self, vertex: torch.Tensor, context: torch.Tensor, order: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (id(vertex), id(context))
+        got = self._copies.get(key)
+        if got is not None and got[2] == vertex._version and got[3] == context._version:
+            return got[0], got[1]
+        v16 = vertex.to(torch.float16)
+        c16 = v16 if order == 1 else context.to(torch.float16)
+        self._copies = {key: (v16, c16, -1, -1)}  # one pair of tables at a time
+        return v16, c16
+
+    def train(self, vertex, context, order, t0, n, total, seed):
+        if vertex.device.type != "cpu":
+            raise Img2SongError("LINE impl 'cpu-fp16' needs CPU tensors")
+        v16, c16 = self._half(vertex, context, order)
+        torch.ops.img2song.line_train(v16, c16 if order == 2 else torch.empty(0, dtype=torch.float16),
+                                      self.edge_table, self.neg_table, order, self.negative, float(self.lr), int(t0),
+                                      int(n), int(total), int(seed) & (2**63 - 1), int(self.threads))
+        vertex.copy_(v16)
+        if order == 2:
+            context.copy_(c16)
+        self._copies[(id(vertex), id(context))] = (v16, c16, vertex._version, context._version)

@@ -67,7 +67,9 @@ class LineImpl(ABC):
 
 
 IMPLS: Registry = Registry("LINE impl", lazy={"reference": "engine.line.reference", "cpu": "engine.line.cpu",
-                                              "naive": "engine.line.naive", "triton": "engine.line.triton_kernel"})
+                                              "cpu-fp16": "engine.line.cpu",
+                                              "naive": "engine.line.naive", "triton": "engine.line.triton_kernel",
+                                              "triton-fused": "engine.line.triton_kernel"})
 
 
 def register_impl(name: str):

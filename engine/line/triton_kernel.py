@@ -10,7 +10,8 @@ then K negatives from the alias table over vertices (∝ out-degree^0.75). No ho
 
 Semantics (== `engine.line.reference.reference_step`): every gradient of a batch is computed from the pre-batch
 tables. With `exact=True` (default) a batch is two launches: phase 1 samples, reads rows and writes per-edge
-(g, u, grad_u, indices) to scratch; phase 2 scatters `ctx[t] += g·u` and `vertex[u] += grad_u` atomically.
+(g, u, grad_u, indices) to scratch; phase 2 scatters `ctx[t] += g·u` and `vertex[u] += grad_u` (atomically in
+the interpreter; on a GPU by a sort-based accumulate in a fixed order, so seeded runs repeat bit for bit).
 With `exact=False` one launch reads and scatters as it goes (Hogwild, like the reference C++ across threads):
 less memory traffic and one launch, but a row read may already include other edges' updates of the same batch.
 
@@ -156,12 +157,16 @@ def check_device(device: torch.device | str) -> None:
 
 def launch_config(dim: int, on_gpu: bool, block_edges: int | None = None,
                   num_warps: int | None = None) -> tuple[int, int, int]:
-    """(BLOCK_E, BLOCK_D, num_warps): a 4096-float row tile on GPU (32 edges at d=128); bigger when interpreted."""
+    """(BLOCK_E, BLOCK_D, num_warps): a 2048-float row tile on GPU (16 edges at d=128); bigger when interpreted.
+
+    Why 2048: on an H200 (second order, d=128, K=5, Hogwild batches) 16-edge tiles ran 4.8e8 edges/s, 32-edge tiles
+    3.2e8 and 64-edge tiles 2.8e8 (tests/device/gpu_checks.py): smaller tiles keep more programs in flight to hide
+    the random row reads."""
     if not 1 <= dim <= MAX_DIM:
         raise Img2SongError(f"the Triton LINE kernel supports 1 <= dim <= {MAX_DIM}, got {dim}")
     block_d = triton.next_power_of_2(dim)
     if block_edges is None:
-        block_edges = max(1, 4096 // block_d) if on_gpu else 256
+        block_edges = max(1, 2048 // block_d) if on_gpu else 256
     if num_warps is None:
         num_warps = 4 if block_edges * block_d <= 4096 else 8
     return triton.next_power_of_2(block_edges), block_d, num_warps
@@ -237,8 +242,12 @@ def _check_tables(vertex: torch.Tensor, context: torch.Tensor | None, order: int
 
 def _launch(vertex, ctx, *, n_batch, k, src_in=None, tgt_in=None, lr_in=None, lr0=0.0, frac0=0.0, inv_total=0.0,
             sampler=None, seed=0, exact=True, block_edges=None, num_warps=None,
-            scratch: _Scratch | None = None) -> _Scratch | None:
-    """One batch: phase 1 (+ phase 2 when exact). `sampler` = (edge table, negative table) of DeviceSampler."""
+            scratch: _Scratch | None = None, deterministic: bool = True) -> _Scratch | None:
+    """One batch: phase 1 (+ phase 2 when exact). `sampler` = (edge table, negative table) of DeviceSampler.
+
+    On a GPU an exact batch's phase 2 is the sort-based deterministic accumulate unless `deterministic=False`
+    (the Triton atomic scatter: faster, but not bit-reproducible).
+    """
     dev = vertex.device
     check_device(dev)
     on_gpu = dev.type == "cuda"
@@ -262,10 +271,31 @@ def _launch(vertex, ctx, *, n_batch, k, src_in=None, tgt_in=None, lr_in=None, lr
                K=k, BLOCK_E=be, BLOCK_D=bd, SAMPLE=sampler is not None, LR_TENSOR=lr_in is not None,
                FUSED=not exact, BOUND=SIGMOID_BOUND, FLOOR=LR_FLOOR, EDGE_COLS=EDGE_COLUMNS, **extra)
     if exact:
-        scatter[grid](vertex, ctx, vertex.stride(0), ctx.stride(0), s.src, s.tgt, s.g, s.u, s.gu,
-                      n_batch, vertex.shape[1], K=k, BLOCK_E=be, BLOCK_D=bd, **extra)
+        if on_gpu and deterministic:
+            _scatter_deterministic(vertex, ctx, scratch, n_batch)
+        else:
+            scatter[grid](vertex, ctx, vertex.stride(0), ctx.stride(0), s.src, s.tgt, s.g, s.u, s.gu,
+                          n_batch, vertex.shape[1], K=k, BLOCK_E=be, BLOCK_D=bd, **extra)
         scratch.n = n_batch
     return scratch
+
+
+def _scatter_deterministic(vertex: torch.Tensor, ctx: torch.Tensor, s: _Scratch, n: int) -> None:
+    """Phase 2 of an exact batch in a fixed summation order (sort-based accumulate), so seeded GPU runs repeat.
+
+    Why: float atomics on a GPU add in whatever order the warps arrive, so the same seed gave tables that differed
+    in the last bits (and then more) from run to run. The values added are phase 1's, from the pre-batch tables.
+    """
+    dim = vertex.shape[1]
+    dctx = (s.g[:n, :, None] * s.u[:n, None, :dim]).reshape(-1, dim)
+    was = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        ctx.index_put_((s.tgt[:n].reshape(-1),), dctx, accumulate=True)
+        vertex.index_put_((s.src[:n],), s.gu[:n, :dim], accumulate=True)
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn_only)
 
 
 def triton_step(vertex: torch.Tensor, context: torch.Tensor | None, src: torch.Tensor, dst: torch.Tensor,
@@ -322,10 +352,12 @@ class TritonImpl(LineImpl):
     devices = ("cpu", "cuda") if interpreter_active() else ("cuda",)
 
     def __init__(self, samplers: LineSamplers, *, negative: int, lr: float, threads: int, batch_size: int,
-                 device: str, exact: bool = True, block_edges: int | None = None, num_warps: int | None = None):
+                 device: str, exact: bool = True, block_edges: int | None = None, num_warps: int | None = None,
+                 deterministic: bool = True):
         super().__init__(samplers, negative=negative, lr=lr, threads=threads, batch_size=batch_size, device=device)
         check_device(device)
         self.exact, self.block_edges, self.num_warps = exact, block_edges, num_warps
+        self.deterministic = deterministic  # exact batches on a GPU: fixed-order phase 2 (see _launch)
         self._sampler: DeviceSampler | None = None
         self._scratch: _Scratch | None = None
 
@@ -339,7 +371,8 @@ class TritonImpl(LineImpl):
             self._scratch = _launch(vertex, ctx, n_batch=b, k=self.negative, lr0=self.lr,
                                     frac0=(t0 + done) / total, inv_total=1.0 / total,
                                     sampler=self._sampler.tensors, seed=_mix(seed, order, batch), exact=self.exact,
-                                    block_edges=self.block_edges, num_warps=self.num_warps, scratch=self._scratch)
+                                    block_edges=self.block_edges, num_warps=self.num_warps, scratch=self._scratch,
+                                    deterministic=self.deterministic)
             done += b
             batch += 1
 
@@ -353,3 +386,14 @@ class TritonImpl(LineImpl):
             raise Img2SongError("no exact batch has run yet")
         n = self._scratch.n
         return self._scratch.src[:n], self._scratch.tgt[:n]
+
+
+@register_impl("triton-fused")
+class TritonFusedImpl(TritonImpl):
+    """One launch per batch that reads and scatters as it goes (Hogwild across the GPU's threads, like the C++
+    across CPU threads): the fastest GPU path, not bit-reproducible (float atomics add in arrival order)."""
+
+    def __init__(self, samplers: LineSamplers, *, negative: int, lr: float, threads: int, batch_size: int,
+                 device: str, block_edges: int | None = None, num_warps: int | None = None):
+        super().__init__(samplers, negative=negative, lr=lr, threads=threads, batch_size=batch_size, device=device,
+                         exact=False, block_edges=block_edges, num_warps=num_warps, deterministic=False)

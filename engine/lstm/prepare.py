@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.inputs import TrainingSet
 from engine.lstm.wordvectors import WordVectors, load_word_vectors, train_word_vectors
-from engine.scorers.base import TrainingSet
 from graph.common.errors import Img2SongError
 
 
@@ -29,18 +29,14 @@ def training_signature(pairs: list[tuple[str, str]], tag_vocab: list[str]) -> st
 
 
 def run_word_vectors(data: TrainingSet, tokens: dict[str, list[str]], path: str | Path | None = None,
-                     method: str = "line", dim: int = 64, seed: int = 0, keep: bool = False) -> WordVectors:
-    """A user's file when named; else the run's lyric vectors when present; else trained on the lyrics now
-    (and kept in the run when `keep`, so that later stages reuse them)."""
+                     method: str = "line", dim: int = 64, seed: int = 0) -> WordVectors:
+    """A user's file when named; else the run's lyric vectors (TrainingSet.word_vectors); else trained on the
+    lyrics now (the train-lstm stage keeps them in the run, so that later stages reuse them)."""
     if path:
         return load_word_vectors(path)
-    cached = data.run.word_vectors if data.run is not None else None
-    if cached is not None and cached.is_file():
-        return WordVectors.load_npz(cached)
-    wv = train_word_vectors(list(tokens.values()), dim=dim, method=method, seed=seed, vocabulary=data.tag_vocab)
-    if keep and cached is not None:
-        wv.save(cached)
-    return wv
+    if data.word_vectors is not None:
+        return data.word_vectors
+    return train_word_vectors(list(tokens.values()), dim=dim, method=method, seed=seed, vocabulary=data.tag_vocab)
 
 
 def image_tag_matrix(data: TrainingSet, image_ids: list[str]) -> dict[str, np.ndarray]:

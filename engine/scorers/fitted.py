@@ -1,11 +1,12 @@
 """Fitted scorers kept in a run (<run>/scorers/<name>/): fitted once, then loaded; refitted when stale.
 
-A saved scorer carries the signature of the run it was fitted on: a hash of the manifest's input stage records
-(build-graph, train, features, train-lstm-*, each with its parameters and finish time; any stage not known to be
-an output only counts as an input) and of the size and modification time of the input files (network, split,
-keywords, embeddings, features, logits, tags, keyword probe, LSTM checkpoints and word vectors, corpus files). When the run's
-signature differs, the parameters asked for differ from the saved ones, or the source of the modules that define
-the scorer and its state's classes changed, the scorer is fitted again and saved.
+A saved scorer carries the signature of the run it was fitted on, by content: a hash of the manifest's input
+stage records (build-graph, train, features, train-lstm-*, each with its parameters; any stage not known to be an
+output counts as an input; finish times do not count) and of the bytes of the input files (network, split,
+keywords, embeddings, features, logits, tags, keyword probe, LSTM checkpoints and word vectors, corpus files):
+touching a file changes nothing, editing it does. When the run's signature differs, the parameters asked for
+differ from the saved ones, or the source of any first-party module the scorer's class imports (transitively,
+the plug-in's own module included: staleness.py) changed, the scorer is fitted again and saved.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.run import load_training_set
-from engine.scorers.base import Scorer, TrainingSet, get_scorer
-from engine.scorers.persist import code_signature, load_scorer, read_params
+from engine.scorers.base import SCORERS, Scorer, TrainingSet, get_scorer
+from engine.scorers.persist import load_scorer, read_params
+from engine.scorers.staleness import code_modules, code_signature, file_hash
 from graph.common.errors import Img2SongError
 from graph.rundir import RunDir
 
@@ -32,7 +34,8 @@ def run_signature(run: RunDir | str | Path) -> str:
     """Hash of everything a scorer of this run may have been fitted on (see the module docstring)."""
     run = RunDir.of(run)
     doc = run.read_manifest()
-    stages = {k: v for k, v in doc.get("stages", {}).items() if k not in OUTPUT_STAGES}
+    stages = {k: {f: x for f, x in v.items() if f != "finished_at"} if isinstance(v, dict) else v
+              for k, v in doc.get("stages", {}).items() if k not in OUTPUT_STAGES}
     top = {k: v for k, v in doc.items() if k != "stages"}
     files = [run.network, run.split, run.keywords, run.embeddings, run.features, run.logits, run.tags,
              run.features_meta, run.keyword_probe, run.keyword_probs, run.word_vectors, run.lstm_checkpoint(True),
@@ -42,16 +45,9 @@ def run_signature(run: RunDir | str | Path) -> str:
         files += [corpus / f for f in CORPUS_FILES]
     except Img2SongError:
         pass
-    stats = {str(p): [st.st_size, st.st_mtime_ns] for p in files if (st := _stat(p)) is not None}
-    blob = json.dumps({"top": top, "stages": stages, "files": stats}, sort_keys=True, ensure_ascii=False)
+    hashes = {str(p): h for p in files if (h := file_hash(p)) is not None}
+    blob = json.dumps({"top": top, "stages": stages, "files": hashes}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-def _stat(path: Path):
-    try:
-        return path.stat()
-    except OSError:
-        return None
 
 
 @dataclass
@@ -87,7 +83,8 @@ def stale_reason(run: RunDir | str | Path, name: str, params: dict[str, Any] | N
     if doc["name"] != (kind or name) or doc["params"] != json.loads(json.dumps(wanted, default=str)):
         return "fitted with other parameters"
     modules = doc.get("code_modules")
-    if not isinstance(modules, list) or doc.get("code") is None or doc["code"] != code_signature(modules):
+    if (not isinstance(modules, list) or doc.get("code") is None or doc["code"] != code_signature(modules)
+            or not set(code_modules(SCORERS.get(kind or name).__module__)) <= set(modules)):
         return "saved by other code (the scorer's modules changed)"
     if doc.get("signature") != (signature or run_signature(run)):
         return "the run's inputs changed since it was fitted"

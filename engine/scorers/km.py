@@ -8,7 +8,6 @@ import numpy as np
 from engine.features.tags import top_keywords
 from engine.index.keywords import KeywordIndex
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
-from engine.scorers.pop import query_seed
 from graph.common.errors import Img2SongError
 
 _MAX = (1 << 21) - 1  # occurrence counts, popularity ranks and tie ranks each get 21 bits of one sort key
@@ -24,8 +23,9 @@ def count_occurrences(lyrics_lower: str, word: str) -> int:
 class KMScorer(Scorer):
     """Keyword matching: query.keywords (else the top CNN-tag keywords) counted in each song's lyrics.
 
-    Rank: total occurrences, then popularity, then a seeded per-query random tie break. With fewer than k
-    matching songs, the rest is filled with the most popular songs (when `backfill`), and says so.
+    Rank: total occurrences, then popularity, then a random tie break: one permutation of the songs drawn at fit
+    from `seed` (tie_), so a query costs the matching songs alone. With fewer than k matching songs, the rest is
+    filled with the most popular songs (when `backfill`, in the order backfill_order_ fixed at fit), and says so.
     """
 
     def __init__(self, n_tag_keywords: int = 1, min_tag_mass: float = 0.05, seed: int = 0,
@@ -57,7 +57,16 @@ class KMScorer(Scorer):
         self.popularity_rank_ = np.unique(self.popularity_, return_inverse=True)[1].reshape(-1).astype(np.int64)
         self.tag_vocab_ = list(tag_vocab)
         self.tags_ = tags
+        self.tie_ = np.random.default_rng(self.seed).permutation(len(self.song_ids_)).astype(np.int64)
+        # every song by (popularity, tie) descending: the backfill order, and the order of songs without a match
+        self.backfill_order_ = np.argsort(-self._key(np.zeros(len(self.song_ids_), np.int64)), kind="stable")
         return self
+
+    def _key(self, total: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """One int64 sort key per song: occurrences (capped), popularity rank, fit-time tie rank; higher first."""
+        pop, tie = (self.popularity_rank_, self.tie_) if rows is None else (self.popularity_rank_[rows],
+                                                                            self.tie_[rows])
+        return (np.minimum(total, _MAX) << 42) | (pop << 21) | tie
 
     def query_keywords(self, query: Query) -> tuple[str, ...]:
         """Known keywords, else the strongest CNN-tag keywords; an error when there are neither."""
@@ -74,16 +83,12 @@ class KMScorer(Scorer):
                                 f"{query.image_id or query.path}")
         return kws
 
-    def _top(self, total: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
-        """Rows of the k best songs by (occurrences, popularity, seeded random tie break), all descending;
-        without backfill only songs with an occurrence."""
-        tie = rng.permutation(len(total)).astype(np.int64)
-        key = (np.minimum(total, _MAX) << 42) | (self.popularity_rank_ << 21) | tie  # one int64 sort key
-        if not self.backfill:
-            rows = np.flatnonzero(total > 0)
-            key = key[rows]
-        else:
-            rows = np.arange(len(total))
+    def _top(self, total: np.ndarray, k: int) -> list[int]:
+        """Rows of the k best songs by the sort key over every song (the dense reference of _order); without
+        backfill only songs with an occurrence."""
+        key = self._key(total)
+        rows = np.flatnonzero(total > 0) if not self.backfill else np.arange(len(total))
+        key = key[rows]
         kk = min(k, len(key))
         if kk == 0:
             return []
@@ -99,25 +104,26 @@ class KMScorer(Scorer):
             per_kw[np.searchsorted(rows, r), j] = c
         return rows, per_kw
 
-    def _order(self, rows: np.ndarray, total: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
-        """_top's answer touching only the matching songs when there are at least k of them: any match outranks
-        every song without one (the count holds the key's top bits), and the tie draw is the same permutation."""
-        n = len(self.song_ids_)
-        if not 0 < k <= len(rows):
-            dense = np.zeros(n, dtype=np.int64)
-            dense[rows] = total
-            return self._top(dense, k, rng)
-        tie = rng.permutation(n).astype(np.int64)[rows]
-        key = (np.minimum(total, _MAX) << 42) | (self.popularity_rank_[rows] << 21) | tie
-        best = np.argpartition(-key, k - 1)[:k]
-        return rows[best[np.argsort(-key[best])]].tolist()
+    def _order(self, rows: np.ndarray, total: np.ndarray, k: int) -> list[int]:
+        """_top's answer touching only the matching songs (and k backfill songs): any match outranks every song
+        without one (the count holds the key's top bits), and songs without one come in backfill_order_."""
+        if k <= 0:
+            return []
+        key = self._key(total, rows)
+        kk = min(k, len(rows))
+        best = np.argpartition(-key, kk - 1)[:kk] if kk < len(rows) else np.arange(len(rows))
+        out = rows[best[np.argsort(-key[best])]].tolist()
+        if len(out) < k and self.backfill:
+            head = self.backfill_order_[:k + len(rows)]
+            out += head[~np.isin(head, rows)][:k - len(out)].tolist()
+        return out
 
     def recommend(self, query: Query, k: int = 10) -> list[Recommendation]:
         self._check_fitted("lyrics_")
         kws = self.query_keywords(query)
         rows, per_kw = self._matches(kws)
         total = per_kw.sum(1)
-        order = self._order(rows, total, k, np.random.default_rng(query_seed(self.seed, query)))
+        order = self._order(rows, total, k)
         where = {int(r): j for j, r in enumerate(rows)}
         out: list[Recommendation] = []
         for song in order:

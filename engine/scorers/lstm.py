@@ -14,8 +14,8 @@ from graph.common.errors import Img2SongError
 class LSTMScorer(Scorer):
     """Attention bi-LSTM (Zhou et al.): fits on training images paired with songs through shared keywords.
 
-    With `reuse=True` a checkpoint in the run (TrainingSet.run, from `img2song train-lstm`) trained on exactly the
-    same pairs and vocabulary is loaded instead of training again.
+    With `reuse=True` the run's trained model (TrainingSet.lstm_models, from `img2song train-lstm`) is used
+    instead of training again when it was trained on exactly the same pairs and vocabulary.
     """
 
     def __init__(self, attention: bool = True, loss: str = "mse", word_vectors: str | None = None,
@@ -38,12 +38,11 @@ class LSTMScorer(Scorer):
         if not self.pairs_.pairs:
             raise Img2SongError("scorer 'lstm': no (training image, song) pair shares a keyword")
         sig = training_signature(self.pairs_.pairs, list(data.tag_vocab))
-        ck = data.run.lstm_checkpoint(self.attention) if data.run is not None else None
         model = None
-        if self.reuse and ck is not None and ck.is_file():
-            cand = LyricTagModel.load(ck, device=self.device)
-            if getattr(cand, "signature_", None) == sig and cand.loss == self.loss:
-                model = cand
+        cand = data.lstm_models.get(self.attention) if self.reuse else None
+        if cand is not None and getattr(cand, "signature_", None) == sig and cand.loss == self.loss:
+            model = cand
+            model.model_.to(pick_device(self.device))
         if model is None:
             wv = run_word_vectors(data, tokens, self.word_vectors, self.wv_method, self.wv_dim, self.seed)
             tags = image_tag_matrix(data, self.pairs_.images)

@@ -1,6 +1,8 @@
 """A fitted scorer as one directory (as implicit's models save and load): what it is, and what it learned.
 
-    params.json   {"format", "version", "name", "params": constructor parameters, "signature", "saved_at"}
+    params.json   {"format", "version", "name", "params": constructor parameters, "signature" (the inputs'),
+                  "code" (hash of the source of "code_modules": every first-party module the class imports,
+                  transitively, see staleness.py), "saved_at"}
     state.json    one entry per fitted attribute: a JSON value, or where its data lies
     arrays.npz    the numpy arrays of the state, and the fields of its id -> vector tables (uncompressed: a
                   service loads it at start-up)
@@ -12,20 +14,22 @@ the registry by name and answers exactly as the fitted one did; `Scorer.save` / 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import importlib
-import importlib.util
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.scorers.base import SCORERS, Scorer
+from engine.scorers.names import SCORERS
+from engine.scorers.staleness import code_modules, code_signature
 from engine.vectors import KeyedTable
 from graph.common.atomic import atomic_dir, write_json
 from graph.common.errors import Img2SongError
 from graph.rundir import read_json
+
+if TYPE_CHECKING:  # annotations only: base.py imports this module to save and load
+    from engine.scorers.base import Scorer
 
 FORMAT, VERSION = "img2song-scorer", 1
 PARAMS, STATE, ARRAYS = "params.json", "state.json", "arrays.npz"
@@ -59,14 +63,22 @@ def _encode(attr: str, value: Any, tmp: Path, arrays: dict[str, np.ndarray]) -> 
     return {"json": value}
 
 
+def scorer_code_modules(cls: type, state_modules: list[str] = ()) -> list[str]:
+    """Every first-party module the scorer class and its state's classes import, transitively (staleness.py)."""
+    return code_modules(cls.__module__, roots=[m for m in state_modules if m != cls.__module__])
+
+
 def _class_path(value: Any) -> str:
     return f"{type(value).__module__}:{type(value).__qualname__}"
 
 
-def _project_class(name: Any, where: str) -> Any:
-    """The class a state.json names, imported only from the project's own modules (never arbitrary code)."""
+def _project_class(name: Any, where: str, own: str = "") -> Any:
+    """The class a state.json names, imported only from the project's own modules or the saved scorer's own
+    module `own` and its package (a plug-in's), never arbitrary code."""
     module, _, qualname = str(name).partition(":")
-    if not module.startswith(ARTEFACT_MODULES) or not qualname:
+    top = own.split(".")[0]
+    mine = bool(own) and (module == own or module == top or module.startswith(top + ".")) and top not in ("", "__main__")
+    if not (module.startswith(ARTEFACT_MODULES) or mine) or not qualname:
         raise Img2SongError(f"{where}: class {name!r} is not one of the project's")
     cls: Any = importlib.import_module(module)
     for part in qualname.split("."):
@@ -74,7 +86,7 @@ def _project_class(name: Any, where: str) -> Any:
     return cls
 
 
-def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray]) -> Any:
+def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray], own: str = "") -> Any:
     where = f"{path / STATE}: field {attr!r}"
     if not isinstance(spec, dict):
         raise Img2SongError(f"{where}: expected an object")
@@ -84,12 +96,12 @@ def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray]) -> 
         if "array" in spec:
             return arrays[spec["array"]]
         if "table" in spec:
-            key, cls = spec["table"], _project_class(spec.get("class"), where)
+            key, cls = spec["table"], _project_class(spec.get("class"), where, own)
             labels = arrays[f"{key}.labels"].tolist() if f"{key}.labels" in arrays else None
             return cls.from_fields(arrays[f"{key}.ids"].tolist(), arrays[f"{key}.vectors"],
                                    arrays.get(f"{key}.kinds"), labels, dict(spec.get("meta") or {}))
         if "artefact" in spec:
-            return _project_class(spec.get("class"), where).load(path / str(spec["artefact"]))
+            return _project_class(spec.get("class"), where, own).load(path / str(spec["artefact"]))
     except KeyError as e:
         raise Img2SongError(f"{where}: {path / ARRAYS} has no array {e}") from None
     except (ImportError, AttributeError) as e:
@@ -108,28 +120,13 @@ def save_scorer(scorer: Scorer, path: str | Path, signature: str | None = None) 
         spec = {attr: _encode(attr, value, tmp, arrays) for attr, value in state.items()}
         np.savez(tmp / ARRAYS, **arrays)
         write_json(tmp / STATE, spec)
-        modules = sorted({c.__module__ for c in type(scorer).__mro__ if c.__module__.startswith(ARTEFACT_MODULES)}
-                         | {str(v["class"]).partition(":")[0] for v in spec.values() if "class" in v})
+        modules = scorer_code_modules(type(scorer), [str(v["class"]).partition(":")[0] for v in spec.values()
+                                                     if "class" in v])
         write_json(tmp / PARAMS, {
             "format": FORMAT, "version": VERSION, "name": scorer.name, "params": scorer.get_params(),
             "signature": signature, "code": code_signature(modules), "code_modules": modules,
             "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     return path
-
-
-def code_signature(modules: list[str]) -> str | None:
-    """Hash of the source files of the modules that define a saved scorer and its state's classes: a scorer saved
-    by other code (another state layout) is refitted, never loaded half-understood. None when one is unknown."""
-    h = hashlib.sha256()
-    for name in modules:
-        if not name.startswith(ARTEFACT_MODULES):
-            return None
-        try:
-            file = importlib.util.find_spec(name).origin
-            h.update(name.encode() + Path(file).read_bytes())
-        except (ImportError, AttributeError, TypeError, OSError, ValueError):
-            return None
-    return h.hexdigest()[:20]
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
@@ -164,5 +161,5 @@ def load_scorer(path: str | Path, expect: type | None = None) -> Scorer:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:
         raise Img2SongError(f"{path / ARRAYS}: unreadable ({e})") from None
-    scorer._set_state({attr: _decode(attr, s, path, arrays) for attr, s in spec.items()})
+    scorer._set_state({attr: _decode(attr, s, path, arrays, cls.__module__) for attr, s in spec.items()})
     return scorer

@@ -24,6 +24,8 @@ class POPScorer(Scorer):
         self.seed = seed
 
     def fit(self, data: TrainingSet) -> POPScorer:
+        if isinstance(self.pool, bool) or not isinstance(self.pool, int) or self.pool < 1:
+            raise Img2SongError(f"pop: parameter 'pool' must be an integer >= 1, got {self.pool!r}")
         songs = sorted(data.corpus.songs, key=lambda s: (-s.popularity, s.id))
         if not songs:
             raise Img2SongError("scorer 'pop': the corpus has no songs")

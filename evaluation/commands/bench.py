@@ -23,6 +23,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "--threads", help="threads of the fused CPU kernel; repeatable (default 1 2)")] = None,
         baseline_threads: Annotated[int, typer.Option(help="torch threads of the naive/reference baselines")] = 1,
         gpu_only: Annotated[bool, typer.Option(help="naive, reference and triton on CUDA only")] = False,
+        device: Annotated[str, typer.Option(
+            help="cpu, or cuda: the Triton impls (exact, fused) beside the reference impl on the GPU")] = "cpu",
         dim: int = 128,
         negative: int = 5,
         order: int = 2,
@@ -34,5 +36,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """Measure LINE throughput (order 2, d=128, K=5 by default) and print it beside the design ceilings."""
         bench_line(edges or list(DEFAULT_SIZES), json_out=json_out, echo=typer.echo,
                    reference_graph=reference_graph, impls=impls or None, threads=threads or [1, 2],
-                   baseline_threads=baseline_threads, gpu_only=gpu_only, dim=dim, negative=negative, order=order,
+                   baseline_threads=baseline_threads, gpu_only=gpu_only, device=device, dim=dim, negative=negative,
+                   order=order,
                    target_s=seconds, batch_size=batch_size)

@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from evaluation import pipeline
+from evaluation.commands.scorer_options import ScorerModules
 from graph.common.errors import Img2SongError
 
 
@@ -27,8 +28,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         conceptnet_db: Path | None = typer.Option(None, help="a real ConceptNet SQLite DB (conceptnet-lite)"),
         config: Path | None = typer.Option(None, help="experiment TOML: named scorers and parameters, k, ns, "
                                            "seed, n_boot, protocols (README: Experiments as files)"),
-        scorer_module: list[str] = typer.Option(None, help="import this module first (it registers your "
-                                                "scorer with register_scorer); repeatable"),
+        scorer_module: ScorerModules = None,
     ) -> None:
         """Image-to-song hit-rate@10 of the scorers against related-word ground truth (paper's Table 1)."""
         pipeline.evaluate(run, split_names(scorers), conceptnet_db, echo=typer.echo, config=config,

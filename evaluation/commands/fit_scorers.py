@@ -7,6 +7,7 @@ import typer
 
 from evaluation import pipeline
 from evaluation.commands.evaluate import split_names
+from evaluation.commands.scorer_options import ScorerModules
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -15,6 +16,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         run: Path = typer.Option(Path("runs/demo"), help="run directory"),
         scorers: list[str] = typer.Option(["ne,km,pop"], help="scorer names, comma-separated or repeated"),
         refit: bool = typer.Option(False, help="fit again even when the saved scorer is current"),
+        scorer_module: ScorerModules = None,
     ) -> None:
-        """Fit and save scorers into the run (kept when current; refitted when the run's inputs changed)."""
-        pipeline.fit_scorers(run, split_names(scorers), refit=refit, echo=typer.echo)
+        """Fit and save scorers into the run (kept when current; refitted when its inputs or code changed)."""
+        pipeline.fit_scorers(run, split_names(scorers), refit=refit, echo=typer.echo,
+                             scorer_modules=scorer_module or ())

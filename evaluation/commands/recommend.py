@@ -6,15 +6,17 @@ from pathlib import Path
 import typer
 
 from evaluation import pipeline
+from evaluation.commands.scorer_options import ScorerModules
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("recommend")
     def recommend_cmd(
         images: list[str] = typer.Argument(..., help="photo files, or image ids of the run's corpus"),
-        scorer: str = typer.Option("ne", help="scorer name (ne, km, pop, ...)"),
+        scorer: str = typer.Option("ne", help="scorer name (ne, km, pop, ..., or a plug-in's)"),
         run: Path = typer.Option(Path("runs/demo"), help="run directory"),
         k: int = typer.Option(10, help="songs per photo"),
+        scorer_module: ScorerModules = None,
     ) -> None:
         """Recommend songs for photos, with the reason for each song."""
-        pipeline.recommend(run, images, scorer, k, echo=typer.echo)
+        pipeline.recommend(run, images, scorer, k, echo=typer.echo, scorer_modules=scorer_module or ())

@@ -31,7 +31,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         words: list[str] = typer.Argument(None, help="words (Chinese or English); none: just build/show the DB"),
         corpus: Path | None = typer.Option(None, help="use this corpus's related_words.tsv.gz when it has one"),
         conceptnet_db: Path | None = typer.Option(None, help="a real ConceptNet SQLite DB (conceptnet-lite)"),
-        n: int = typer.Option(20, help="related words per word"),
+        n: int = typer.Option(20, min=1, help="related words per word"),
     ) -> None:
         """Related words of the evaluation's ground truth (builds the open-thesauri DB on first use)."""
         related_words(words or [], corpus, conceptnet_db, n, echo=typer.echo)

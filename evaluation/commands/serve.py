@@ -7,6 +7,9 @@ from typing import Optional
 import typer
 
 from evaluation.commands.evaluate import split_names
+from evaluation.commands.scorer_options import ScorerModules
+
+LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]  # uvicorn's
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -14,27 +17,30 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def serve_cmd(
         run: Path = typer.Option(Path("runs/demo"), help="run directory"),
         host: str = typer.Option("127.0.0.1", help="address to listen on"),
-        port: int = typer.Option(8000, help="TCP port"),
+        port: int = typer.Option(8000, min=1, max=65535, help="TCP port"),
         scorers: list[str] = typer.Option(["ne,km,pop"], help="scorers to serve (the first is the default)"),
-        max_upload_mb: float = typer.Option(10.0, help="largest request body (an upload), MB"),
-        max_pixels: int = typer.Option(50_000_000, help="largest image (width x height) decoded"),
-        max_k: int = typer.Option(100, help="largest k"),
-        workers: int = typer.Option(1, help="CNN forward threads"),
-        torch_threads: int = typer.Option(1, help="intra-op threads per forward (workers x this <= cores)"),
-        queue: int = typer.Option(8, help="CNN jobs that may wait; more are refused with 503"),
-        deadline: float = typer.Option(10.0, help="seconds a request may take before it gets 503"),
-        log_level: str = typer.Option("warning", help="uvicorn log level"),
+        max_upload_mb: float = typer.Option(10.0, min=0.001, help="largest request body (an upload), MB"),
+        max_pixels: int = typer.Option(50_000_000, min=1, help="largest image (width x height) decoded"),
+        max_k: int = typer.Option(100, min=1, help="largest k"),
+        workers: int = typer.Option(1, min=1, help="CNN forward threads"),
+        torch_threads: int = typer.Option(1, min=1, help="intra-op threads per forward (workers x this <= cores)"),
+        queue: int = typer.Option(8, min=0, help="CNN jobs that may wait; more are refused with 503"),
+        deadline: float = typer.Option(10.0, min=0.001, help="seconds a request may take before it gets 503"),
+        log_level: str = typer.Option("warning", help=f"uvicorn log level: {', '.join(LOG_LEVELS)}"),
+        scorer_module: ScorerModules = None,
     ) -> None:
         """Serve recommendations over HTTP: POST /recommend, /recommend/batch, GET /songs/{id}, /healthz, /metrics."""
         # deferred: uvicorn, FastAPI and torch load only when this command runs
         from evaluation.serve.server import serve
         from evaluation.serve.service import ServeConfig
 
+        if log_level not in LOG_LEVELS:
+            raise typer.BadParameter(f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
         names = split_names(scorers)
         cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels, max_k=max_k,
                           workers=workers, torch_threads=torch_threads, queue=queue, deadline_s=deadline,
                           default_scorer=names[0])
-        serve(run, host, port, names, cfg, log_level=log_level, echo=typer.echo)
+        serve(run, host, port, names, cfg, log_level=log_level, echo=typer.echo, scorer_modules=scorer_module or ())
 
     @bench_app.command("serve")
     def bench_serve_cmd(

@@ -38,7 +38,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         lr: float = typer.Option(0.025, help="initial learning rate rho0"),
         threads: int | None = typer.Option(None, help="CPU threads (default: all cores)"),
         device: str = typer.Option("cpu", help="cpu or cuda"),
-        impl: str = typer.Option("auto", help="auto | cpu | triton | reference | naive"),
+        impl: str = typer.Option("auto", help="auto | cpu | cpu-fp16 (16-bit tables) | triton | triton-fused "
+                                                "(GPU, Hogwild) | reference | naive"),
         seed: int = typer.Option(0),
         resume: bool = typer.Option(False, help="checkpoint into OUT/line.ckpt and resume from it"),
     ) -> None:

@@ -15,6 +15,7 @@ from fastapi import Query as Q
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evaluation.serve.metrics import Metrics, MetricsMiddleware
 from evaluation.serve.service import Answer, RecommendService, ServiceError
@@ -84,8 +85,9 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
     async def service_error(request: Request, e: ServiceError) -> JSONResponse:
         return refuse(e.status, e.kind, e.message)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, e: HTTPException) -> JSONResponse:
+    # Starlette's HTTPException, FastAPI's base: routing 404/405 and the multipart parser's 400 come as Starlette's
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
         return refuse(e.status_code, ERROR_KINDS.get(e.status_code, f"http_{e.status_code}"), str(e.detail))
 
     @app.exception_handler(RequestValidationError)
@@ -139,7 +141,7 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
         return {"scorer": got.scorer, "timing_ms": got.timing_ms,
                 "results": [{"query": label, "songs": service.describe(recs)} for label, recs in got.items]}
 
-    @app.get("/songs/{song_id}", summary="One song of the catalogue")
+    @app.get("/songs/{song_id:path}", summary="One song of the catalogue (ids may contain '/')")
     async def song(song_id: str) -> dict[str, Any]:
         return service.song(song_id)
 

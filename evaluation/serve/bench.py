@@ -8,6 +8,7 @@ client; the server's own timing_ms per stage is summarised beside it.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import platform
@@ -30,6 +31,19 @@ from graph.rundir import RunDir
 TARGETS_MS = {"image_id": 5.0, "photo_upload": 60.0}  # p50 on 2 cores (issue 12)
 
 
+def check_server(url: str) -> None:
+    """A clear error before any case when nothing (or no img2song service) answers at `url`."""
+    c = Client(url, timeout=10.0)
+    try:
+        r = c.get("/healthz")
+    except (OSError, http.client.HTTPException) as e:
+        raise Img2SongError(f"{url}: no server answers there ({getattr(e, 'strerror', None) or e})") from None
+    finally:
+        c.close()
+    if r.status != 200:
+        raise Img2SongError(f"{url}: GET /healthz answered {r.status}, not an img2song service ready to serve")
+
+
 def closed_loop(make_request: Callable[[Client, int], int], url: str, clients: int, requests: int,
                 seconds: float, warmup: int = 5) -> dict[str, Any]:
     """`clients` threads, each: request, wait for the answer, repeat; stops at `requests` in all or `seconds`."""
@@ -44,6 +58,8 @@ def closed_loop(make_request: Callable[[Client, int], int], url: str, clients: i
         clock["stop"] = clock["t0"] + seconds
 
     ready = threading.Barrier(clients, action=start_clock)
+
+    failures: list[BaseException] = []
 
     def worker(w: int) -> None:
         c = Client(url)
@@ -65,6 +81,10 @@ def closed_loop(make_request: Callable[[Client, int], int], url: str, clients: i
                         lat.append(dt)
                     else:
                         errors[str(status)] = errors.get(str(status), 0) + 1
+        except (OSError, http.client.HTTPException, threading.BrokenBarrierError) as e:  # the server went away: end every client, say why
+            with lock:
+                failures.append(e)
+            ready.abort()
         finally:
             c.close()
 
@@ -73,6 +93,9 @@ def closed_loop(make_request: Callable[[Client, int], int], url: str, clients: i
         t.start()
     for t in threads:
         t.join()
+    cause = next((e for e in failures if not isinstance(e, threading.BrokenBarrierError)), None)
+    if cause is not None:
+        raise Img2SongError(f"{url}: the server stopped answering during the benchmark ({cause})")
     wall = time.perf_counter() - clock["t0"]
     ms = np.array(lat) * 1e3
     return {"requests": len(lat), "errors": errors, "seconds": round(wall, 3),
@@ -118,6 +141,8 @@ def bench_serve(run: RunDir | str | Path, scorer: str = "ne", k: int = 10, clien
     if url is None:
         echo(f"starting the server on {run.path} (scorer {scorer}) ...")
         proc, url = start_server(run, ["--scorers", scorer])
+    else:
+        check_server(url)
     stages: dict[str, list[dict[str, float]]] = {"image_id": [], "photo_upload": []}
 
     def healthz(c: Client, n: int) -> int:

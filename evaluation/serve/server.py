@@ -11,6 +11,7 @@ import torch
 import uvicorn
 from PIL import Image
 
+from evaluation.experiment import import_scorer_modules
 from evaluation.serve.app import create_app
 from evaluation.serve.service import RecommendService, ServeConfig
 from graph.rundir import RunDir
@@ -18,8 +19,10 @@ from graph.rundir import RunDir
 
 def serve(run: RunDir | str | Path, host: str = "127.0.0.1", port: int = 8000,
           scorers: Sequence[str] = ("ne", "km", "pop"), config: ServeConfig | None = None,
-          log_level: str = "warning", echo: Callable[[str], None] = print) -> None:
-    """Blocks until SIGINT/SIGTERM; uvicorn then stops accepting, finishes in-flight requests, and the pools stop."""
+          log_level: str = "warning", echo: Callable[[str], None] = print, scorer_modules: Sequence[str] = ()) -> None:
+    """Blocks until SIGINT/SIGTERM; uvicorn then stops accepting, finishes in-flight requests, and the pools stop.
+    `scorer_modules`: the user's modules that register plug-in scorers (imported first)."""
+    import_scorer_modules(scorer_modules)
     # every upload's size is checked against config.max_pixels right after PIL reads its header (a 413), so
     # PIL's own warning for large images would only repeat that in the log
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)

@@ -20,10 +20,11 @@ from PIL import Image
 
 from engine.features.photo import PhotoEncoder, PhotoError, decode_photo
 from engine.features.runtime import Forward, runtime_of_run
-from engine.run import known_image_query, load_training_set, photo_tagger
+from engine.run import known_image_query, load_run_corpus, load_training_set, photo_tagger
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet
 from engine.scorers.fitted import load_or_fit
 from graph.common.errors import Img2SongError
+from graph.corpus import Corpus
 from graph.rundir import RunDir
 
 
@@ -101,13 +102,14 @@ class RecommendService:
     """Scorers by name over one run; photos through the run's backbone; songs described from the corpus."""
 
     def __init__(self, run: RunDir, data: TrainingSet, scorers: dict[str, Scorer], encoder: Any,
-                 config: ServeConfig, load_report: dict[str, str] | None = None) -> None:
+                 config: ServeConfig, load_report: dict[str, str] | None = None, corpus: Corpus | None = None) -> None:
         self.run, self.data, self.scorers, self.encoder, self.config = run, data, scorers, encoder, config
+        self.corpus = corpus or data.corpus  # the whole corpus: any image id may be asked for
         self.load_report = load_report or {}
         self.started = time.time()
         self.cnn_pool = BoundedPool(config.workers, config.queue, "cnn")
         self.score_pool = BoundedPool(1, config.queue + config.max_batch, "score")
-        self._known = {i.id for i in data.corpus.images}
+        self._known = {i.id for i in self.corpus.images}
 
     @classmethod
     def from_run(cls, run: RunDir | str | Path, scorers: Sequence[str] = ("ne", "km", "pop"),
@@ -115,7 +117,8 @@ class RecommendService:
         config = config or ServeConfig()
         run = RunDir.of(run).require_dir()
         t0 = time.perf_counter()
-        data = load_training_set(run)
+        corpus = load_run_corpus(run)
+        data = load_training_set(run, corpus)
         loaded, report = {}, {}
         for name in scorers:
             f = load_or_fit(run, name, data=data)
@@ -126,18 +129,18 @@ class RecommendService:
         encoder = PhotoEncoder(data.features_meta, photo_tagger(run, data))
         encoder.backbone = Forward(encoder.backbone, runtime_of_run(data.features_meta),  # the features stage's runtime
                                    threads=config.torch_threads).as_backbone()
-        service = cls(run, data, loaded, encoder, config, report)
+        service = cls(run, data, loaded, encoder, config, report, corpus)
         if config.warmup:
             echo(f"warmed up in {service.warm_up():.1f} s")
         echo(f"backbone {data.features_meta.get('backbone')}; {len(data.corpus.songs)} songs, "
-             f"{len(data.corpus.images)} images; loaded in {time.perf_counter() - t0:.1f} s")
+             f"{len(service._known)} images; loaded in {time.perf_counter() - t0:.1f} s")
         return service
 
     def warm_up(self) -> float:
         """One batch of every corpus image through each fast scorer and one photo through the CNN, so that the first
         requests do not pay for lazily built state (an image's NE song list, a keyword's lyric counts, kernels)."""
         t0 = time.perf_counter()
-        queries = [known_image_query(self.data, i) for i in sorted(self._known)]
+        queries = [known_image_query(self.data, i, self.corpus) for i in sorted(self._known)]
         for name, scorer in self.scorers.items():
             if name not in self.config.pooled_scorers:
                 for start in range(0, len(queries), 256):
@@ -165,7 +168,7 @@ class RecommendService:
     def id_query(self, image_id: str) -> Query:
         if image_id not in self._known:
             raise ServiceError(404, "unknown_image", f"unknown image id {image_id!r}")
-        return known_image_query(self.data, image_id)
+        return known_image_query(self.data, image_id, self.corpus)
 
     def song(self, song_id: str) -> dict[str, Any]:
         try:
@@ -185,10 +188,10 @@ class RecommendService:
             status = 413 if e.kind == "decompression_bomb" else 415 if e.kind == "not_an_image" else 400
             raise ServiceError(status, e.kind, str(e)) from None
         t1, c1 = time.perf_counter(), time.thread_time()
-        feats, tags = self.encoder.encode(images)
+        feats, logits, tags = self.encoder.encode(images)
         t2, c2 = time.perf_counter(), time.thread_time()
-        qs = [Query(path=Path(name), features=feats[j], tag_probs=None if tags is None else tags[j])
-              for j, (name, _) in enumerate(uploads)]
+        qs = [Query(path=Path(name), features=feats[j], tag_probs=None if tags is None else tags[j],
+                    logits=None if logits is None else logits[j]) for j, (name, _) in enumerate(uploads)]
         # cnn_cpu: CPU time of the forward on its thread (torch_threads=1), which waits for no other process
         return qs, {"decode": 1e3 * (t1 - t0), "cnn": 1e3 * (t2 - t1), "cnn_cpu": 1e3 * (c2 - c1)}
 

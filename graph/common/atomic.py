@@ -34,12 +34,20 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(f".{path.name}."), suffix=f".tmp{end}")
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; an output gets what open() would give it
     try:
         yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def temp_prefix(stem: str) -> str:
@@ -125,6 +133,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the output directory gets mkdir's mode
     try:
         yield tmp
         old = None

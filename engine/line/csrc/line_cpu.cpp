@@ -8,6 +8,7 @@
 //   locks (Hogwild, as the C++). Rows of the next edge are prefetched while the current one is updated.
 // line_apply: the same update, one thread, for given (src, dst, neg, lr) arrays: the deterministic mode the
 //   parity tests compare with engine.line.reference.sequential_step.
+// line_train also takes float16 tables (impl 'cpu-fp16'): float arithmetic, float16 storage, half the row traffic.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -51,8 +52,9 @@ inline float line_sigmoid(float x) {
   return 1.0f / (1.0f + std::exp(-x));
 }
 
-inline void prefetch_row(const float* p, int64_t dim) {
-  for (int64_t c = 0; c < dim; c += 16) __builtin_prefetch(p + c, 1, 3);
+template <typename S>
+inline void prefetch_row(const S* p, int64_t dim) {
+  for (int64_t c = 0; c < dim; c += 64 / static_cast<int64_t>(sizeof(S))) __builtin_prefetch(p + c, 1, 3);
 }
 
 // One target of one edge. ub: private copy of u's row; crow: the target's row in the context table (or vertex).
@@ -173,6 +175,88 @@ inline void process_edge(float* urow, float* ctx, const int64_t* targets, int k1
   update_edge<D>(urow, ctx, targets, k1, dim, lr, ub, err);
 }
 
+// 16-bit tables (float16 storage, float arithmetic): the edge's distinct rows are loaded into float scratch rows
+// (a row that occurs twice maps to one scratch row, so the sequential semantics hold), updated by the float code
+// above (the fast path when all rows are distinct), and stored back rounded to nearest. Half the row traffic.
+using half_t = _Float16;
+
+// update_edge on row pointers: rows[j] may alias urow or each other (handled as update_edge does).
+inline void update_edge_ptrs(float* urow, float* const* rows, int k1, int64_t dim, float lr, float* __restrict__ ub,
+                             float* __restrict__ err) {
+  std::memcpy(ub, urow, dim * sizeof(float));
+  std::memset(err, 0, dim * sizeof(float));
+  for (int j = 0; j < k1; ++j) {
+    float* crow = rows[j];
+    const float label = j == 0 ? 1.f : 0.f;
+    if (crow == urow) {
+      float x = 0.f;
+      for (int64_t c = 0; c < dim; ++c) x += ub[c] * ub[c];
+      const float g = (label - line_sigmoid(x)) * lr;
+      for (int64_t c = 0; c < dim; ++c) {
+        err[c] += g * ub[c];
+        ub[c] += g * ub[c];
+        urow[c] = ub[c];
+      }
+    } else {
+      update_target<0>(ub, crow, err, dim, label, lr);
+    }
+  }
+  for (int64_t c = 0; c < dim; ++c) urow[c] += err[c];
+}
+
+template <int D>
+inline bool fast_rows(float* urow, float* const* rows, int k1, float lr) {
+  if constexpr (D > 0 && D % 8 == 0) {
+    switch (k1) {
+      case 2: edge_fast<D, 2>(urow, rows, lr); return true;
+      case 3: edge_fast<D, 3>(urow, rows, lr); return true;
+      case 4: edge_fast<D, 4>(urow, rows, lr); return true;
+      case 5: edge_fast<D, 5>(urow, rows, lr); return true;
+      case 6: edge_fast<D, 6>(urow, rows, lr); return true;
+      case 7: edge_fast<D, 7>(urow, rows, lr); return true;
+      case 8: edge_fast<D, 8>(urow, rows, lr); return true;
+      case 9: edge_fast<D, 9>(urow, rows, lr); return true;
+      case 10: edge_fast<D, 10>(urow, rows, lr); return true;
+      case 11: edge_fast<D, 11>(urow, rows, lr); return true;
+      default: return false;
+    }
+  }
+  return false;
+}
+
+struct HalfScratch {
+  std::vector<float> rows, ub, err;
+  std::vector<half_t*> src;
+  std::vector<float*> ptr;
+  HalfScratch(int k1, int64_t dim) : rows((k1 + 1) * dim), ub(dim), err(dim), src(k1 + 1), ptr(k1) {}
+};
+
+template <int D>
+inline void process_edge_half(half_t* urow, half_t* ctx, const int64_t* targets, int k1, int64_t dim_rt, float lr,
+                              HalfScratch& w) {
+  const int64_t dim = D > 0 ? D : dim_rt;
+  int used = 0;
+  auto slot = [&](half_t* p) -> float* {
+    for (int l = 0; l < used; ++l)
+      if (w.src[l] == p) return w.rows.data() + l * dim;
+    float* f = w.rows.data() + used * dim;
+    w.src[used++] = p;
+#pragma omp simd
+    for (int64_t c = 0; c < dim; ++c) f[c] = static_cast<float>(p[c]);
+    return f;
+  };
+  float* u = slot(urow);
+  for (int j = 0; j < k1; ++j) w.ptr[j] = slot(ctx + targets[j] * dim);
+  if (used != k1 + 1 || !fast_rows<D>(u, w.ptr.data(), k1, lr))
+    update_edge_ptrs(u, w.ptr.data(), k1, dim, lr, w.ub.data(), w.err.data());
+  for (int l = 0; l < used; ++l) {
+    const float* f = w.rows.data() + l * dim;
+    half_t* p = w.src[l];
+#pragma omp simd
+    for (int64_t c = 0; c < dim; ++c) p[c] = static_cast<half_t>(f[c]);
+  }
+}
+
 struct Sampler {
   const int32_t* edges;  // [E, kEdgeStride]
   uint64_t num_edges;
@@ -192,13 +276,14 @@ struct Sampler {
   }
 };
 
-template <int D>
-void train_thread(float* V, float* C, int64_t dim, const Sampler& s, int k, double lr0, int64_t t0, int64_t n,
+template <typename S, int D>
+void train_thread(S* V, S* C, int64_t dim, const Sampler& s, int k, double lr0, int64_t t0, int64_t n,
                   int64_t total, int64_t thread_id, int64_t threads, uint64_t seed) {
   uint64_t state = seed ^ (0xD1B54A32D192ED03ULL * static_cast<uint64_t>(thread_id + 1));
   splitmix64(state);
   const int k1 = k + 1, width = k1 + 1;  // a sample: [u, v, negatives...]
   std::vector<float> ub(dim), err(dim);
+  HalfScratch scratch(std::is_same_v<S, half_t> ? k1 : 0, std::is_same_v<S, half_t> ? dim : 0);
   // Software pipeline over a ring of samples: the edge-alias column of sample i + 2*kAhead is prefetched; sample
   // i + kAhead is resolved (endpoints, negatives) and its rows prefetched; sample i is trained.
   constexpr int kAhead = 2, kRing = 4 * kAhead;
@@ -227,21 +312,24 @@ void train_thread(float* V, float* C, int64_t dim, const Sampler& s, int k, doub
     const int64_t* smp = ring.data() + static_cast<int>(i % kRing) * width;
     const double t = static_cast<double>(t0 + i * threads + thread_id);  // ≈ global sample index
     const float lr = static_cast<float>(lr0 * std::max(1.0 - t / static_cast<double>(total), kLrFloor));
-    process_edge<D>(V + smp[0] * dim, C, smp + 1, k1, dim, lr, ub.data(), err.data());
+    if constexpr (std::is_same_v<S, half_t>)
+      process_edge_half<D>(V + smp[0] * dim, C, smp + 1, k1, dim, lr, scratch);
+    else
+      process_edge<D>(V + smp[0] * dim, C, smp + 1, k1, dim, lr, ub.data(), err.data());
   }
 }
 
-template <int D>
-void train_dispatch(float* V, float* C, int64_t dim, const Sampler& s, int64_t k, double lr0, int64_t t0,
+template <typename S, int D>
+void train_dispatch(S* V, S* C, int64_t dim, const Sampler& s, int64_t k, double lr0, int64_t t0,
                     int64_t n, int64_t total, uint64_t seed, int64_t threads) {
   if (threads <= 1) {
-    train_thread<D>(V, C, dim, s, k, lr0, t0, n, total, 0, 1, seed);
+    train_thread<S, D>(V, C, dim, s, k, lr0, t0, n, total, 0, 1, seed);
     return;
   }
   std::vector<std::thread> pool;
   for (int64_t j = 0; j < threads; ++j) {
     const int64_t nj = n / threads + (j < n % threads ? 1 : 0);
-    pool.emplace_back(train_thread<D>, V, C, dim, std::cref(s), static_cast<int>(k), lr0, t0, nj, total, j,
+    pool.emplace_back(train_thread<S, D>, V, C, dim, std::cref(s), static_cast<int>(k), lr0, t0, nj, total, j,
                       threads, seed);
   }
   for (auto& th : pool) th.join();
@@ -257,20 +345,22 @@ void with_dim(int64_t dim, F&& f) {
   }
 }
 
-void check_table(const at::Tensor& t, const char* name) {
+void check_table(const at::Tensor& t, const char* name, bool half_ok = false) {
   TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
-  TORCH_CHECK(t.scalar_type() == at::kFloat, name, " must be float32");
+  TORCH_CHECK(t.scalar_type() == at::kFloat || (half_ok && t.scalar_type() == at::kHalf), name,
+              half_ok ? " must be float32 or float16" : " must be float32");
   TORCH_CHECK(t.dim() == 2 && t.is_contiguous(), name, " must be a contiguous [N, d] tensor");
 }
 
 void line_train(at::Tensor vertex, at::Tensor context, const at::Tensor& edge_table, const at::Tensor& neg_table,
                 int64_t order, int64_t negative, double lr0, int64_t t0, int64_t n, int64_t total, int64_t seed,
                 int64_t threads) {
-  check_table(vertex, "vertex");
+  check_table(vertex, "vertex", true);
   TORCH_CHECK(order == 1 || order == 2, "order must be 1 or 2");
   if (order == 2) {
-    check_table(context, "context");
+    check_table(context, "context", true);
     TORCH_CHECK(context.sizes() == vertex.sizes(), "context and vertex shapes differ");
+    TORCH_CHECK(context.scalar_type() == vertex.scalar_type(), "context and vertex dtypes differ");
   }
   TORCH_CHECK(edge_table.scalar_type() == at::kInt && edge_table.dim() == 2 && edge_table.size(1) == kEdgeStride &&
                   edge_table.is_contiguous(), "edge_table must be a contiguous int32 [E, 8] tensor");
@@ -280,14 +370,22 @@ void line_train(at::Tensor vertex, at::Tensor context, const at::Tensor& edge_ta
   TORCH_CHECK(edge_table.size(0) > 0 && edge_table.size(0) < (int64_t(1) << 32), "edge count out of range");
   TORCH_CHECK(negative >= 0 && total > 0 && n >= 0 && threads >= 1, "bad negative/total/n/threads");
   if (n == 0) return;
-  float* V = vertex.data_ptr<float>();
-  float* C = order == 1 ? V : context.data_ptr<float>();
   const int64_t dim = vertex.size(1);
   Sampler s{edge_table.data_ptr<int32_t>(), static_cast<uint64_t>(edge_table.size(0)), neg_table.data_ptr<int32_t>(),
             static_cast<uint64_t>(neg_table.size(0))};
   const uint64_t sd = static_cast<uint64_t>(seed);
+  if (vertex.scalar_type() == at::kHalf) {
+    half_t* V = reinterpret_cast<half_t*>(vertex.data_ptr<at::Half>());
+    half_t* C = order == 1 ? V : reinterpret_cast<half_t*>(context.data_ptr<at::Half>());
+    with_dim(dim, [&](auto d) {
+      train_dispatch<half_t, decltype(d)::value>(V, C, dim, s, negative, lr0, t0, n, total, sd, threads);
+    });
+    return;
+  }
+  float* V = vertex.data_ptr<float>();
+  float* C = order == 1 ? V : context.data_ptr<float>();
   with_dim(dim, [&](auto d) {
-    train_dispatch<decltype(d)::value>(V, C, dim, s, negative, lr0, t0, n, total, sd, threads);
+    train_dispatch<float, decltype(d)::value>(V, C, dim, s, negative, lr0, t0, n, total, sd, threads);
   });
 }
 

@@ -1,0 +1,89 @@
+"""The vectorised edge-list reader equals the line-by-line one: same names, edges, weights and error messages."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graph.common.errors import Img2SongError
+from graph.edgelist import parse_edgelist, parse_lines
+
+
+def _both(path):
+    """(result or error text) of the vectorised reader and of the line-by-line reference."""
+    out = []
+    for fn in (lambda: parse_edgelist(path), lambda: parse_lines(path, path.read_bytes())):
+        try:
+            names, s, d, w = fn()
+            out.append((names, s.tolist(), d.tolist(), w.tolist()))
+        except Img2SongError as e:
+            out.append(str(e))
+    return out
+
+
+def test_vectorised_reader_equals_line_by_line_on_random_files(tmp_path):
+    rng = np.random.default_rng(0)
+    names = ["a", "b", "节点", "x_1", "Ω", "n-2", "q"]
+    seps = [" ", "\t", "  ", " \t ", "\x0b", "\x1f"]
+    ends = ["\n", "\r\n", " \n", "\n\n"]
+    faults = [b"a b NaN\n", b"a b 1e39\n", b"a b 1e-50\n", b"a b -1\n", b"a\n", b"a b c d\n", b"a b 0x10\n",
+              b"\xff b 1\n", b"a b inf\n", b"a\x00b 1\n", b"a b 0\n"]
+    loaded = errors = 0
+    p = tmp_path / "e.txt"
+    for trial in range(300):
+        lines = []
+        for _ in range(int(rng.integers(1, 30))):
+            u, v = rng.choice(names, 2)
+            sep = str(rng.choice(seps))
+            w = "" if rng.random() < 0.3 else sep + str(rng.choice(["1", "2.5", "0.001", "3e2", "7"]))
+            lines.append(f"{u}{sep}{v}{w}{rng.choice(ends)}")
+        data = "".join(lines).encode("utf-8")
+        if trial % 3 == 0:  # a fault at a random line
+            cut = data.split(b"\n")
+            j = int(rng.integers(len(cut)))
+            data = b"\n".join(cut[:j] + [faults[trial // 3 % len(faults)].rstrip(b"\n")] + cut[j:])
+        if trial % 17 == 0:
+            data = b""
+        p.write_bytes(data)
+        fast, ref = _both(p)
+        assert fast == ref, (trial, data)
+        loaded += isinstance(fast, tuple)
+        errors += isinstance(fast, str)
+    assert loaded >= 150 and errors >= 100  # both paths exercised, counted
+
+
+def test_unicode_whitespace_falls_back_to_the_exact_reader(tmp_path):
+    p = tmp_path / "e.txt"
+    p.write_text("a\u3000b 2\nb c\n", encoding="utf-8")
+    names, s, d, w = parse_edgelist(p)
+    assert names == ["a", "b", "c"] and s.tolist() == [0, 1] and d.tolist() == [1, 2] and w.tolist() == [2.0, 1.0]
+
+
+@pytest.mark.parametrize("body,message", [(b"a b 1\nb\n", "e.txt:2: expected 'u v w', got 1 fields"),
+                                          (b"a b 1\n\n\xff b 1\n", "e.txt:3: bytes are not UTF-8"),
+                                          (b"a b 1\nb c -2\n", "e.txt:2: field 'w' must be positive, got -2"),
+                                          (b"\n\n", "the edge list has no edges")])
+def test_errors_name_file_line_and_field(tmp_path, body, message):
+    p = tmp_path / "e.txt"
+    p.write_bytes(body)
+    with pytest.raises(Img2SongError, match=message):
+        parse_edgelist(p)
+
+
+def test_train_reports_the_kernel_build_apart_from_training(tmp_path):
+    """`train --edgelist`: line.json and the printed lines keep the C++ kernel build out of the training time."""
+    import json
+
+    from engine.line.train import train
+
+    p = tmp_path / "e.txt"
+    p.write_text("".join(f"a{i % 7} b{i % 5} 1\n" for i in range(60)), encoding="utf-8")
+    lines: list[str] = []
+    out = train(None, tmp_path / "run", edgelist=p, echo=lines.append, impl="cpu", dim=8, samples=2000,
+                threads=1, progress=False)
+    timings = json.loads((out / "line.json").read_text())["timings"]
+    assert {"load_s", "kernel_build_s", "kernel_compiled", "fit_s"} <= set(timings)
+    assert timings["kernel_build_s"] >= 0 and isinstance(timings["kernel_compiled"], bool)
+    assert any("apart from training: edge list read in" in x for x in lines)
+    ref = train(None, tmp_path / "ref", edgelist=p, echo=lines.append, impl="reference", dim=8, samples=500,
+                progress=False)
+    assert json.loads((ref / "line.json").read_text())["timings"]["kernel_build_s"] == 0
