@@ -8,6 +8,7 @@ lines a stage prints (what it did and where it wrote).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -139,13 +140,18 @@ def export_run(run: RunDir | str | Path, echo: Echo = print) -> dict[str, Path]:
 
 
 def features(run: RunDir | str | Path, backbone: str | None = None, weights: str | Path | None = None,
-             batch_size: int = 32, echo: Echo = print) -> dict[str, Any]:
+             batch_size: int = 32, echo: Echo = print, device: str = "cpu", runtime: str = "auto",
+             precision: str = "fp32") -> dict[str, Any]:
     """CNN features + keyword tags of every corpus image into <run>/features/."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.features.backbones import DEFAULT_BACKBONE
     from engine.features.stage import compute_run_features, train_keyword_probe
 
-    res = compute_run_features(run, backbone or DEFAULT_BACKBONE, weights, batch_size=batch_size)
+    t0 = time.perf_counter()
+    res = compute_run_features(run, backbone or DEFAULT_BACKBONE, weights, batch_size=batch_size, device=device,
+                               runtime=runtime, precision=precision)
+    n = res["report"].computed
+    echo(f"CNN on {res['meta']['runtime']} ({device}): {n} images computed in {time.perf_counter() - t0:.1f} s")
     for line in res["report"].lines():
         echo(line)
     echo(f"ImageNet tags reach {len(res['meta']['tag_keywords_reachable'])} keywords of the vocabulary")

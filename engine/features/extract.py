@@ -1,9 +1,13 @@
-"""Batch CNN feature extraction: DataLoader over image files, cache by content hash, counted skips."""
+"""Batch CNN feature extraction: decoder threads feed the forward, cache by content hash, counted skips."""
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 import warnings
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,13 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from engine.features.backbones import DEFAULT_BACKBONE, Backbone, get_backbone
 from engine.features.cache import FeatureCache, content_hash
+from engine.features.runtime import Forward, cpu_cores
 from engine.features.table import FeatureTable
 from graph.common.atomic import remove_stale_temps
+from graph.common.images import SAFE_FORMATS
 from graph.common.readers import clean_reason
 from graph.common.skips import SkipLog
 from graph.corpus_files import OVER_PIXEL_LIMIT
@@ -52,16 +57,44 @@ def _read_bytes(path: Path) -> bytes:
         return fh.read()
 
 
-class _ImageFiles(Dataset):
-    """Item = read + hash the file; cache hit -> stored vector, miss -> decoded, preprocessed tensor."""
+class _Recorder(threading.local):
+    """Warnings of the image a thread is decoding (warnings' global state is set once, by the main thread)."""
 
-    def __init__(self, items: Sequence[tuple[str, Path]], backbone: Backbone, cache: FeatureCache, size: int):
-        self.items, self.backbone, self.cache, self.size = list(items), backbone, cache, size
+    caught: list[str] | None = None
+
+
+_RECORDER = _Recorder()
+
+
+@contextlib.contextmanager
+def _pil_warnings_counted() -> Iterator[None]:
+    """For the whole extraction: PIL warnings go to the decoding thread's record; a pixel bomb is an error;
+    other threads' warnings go where they went before."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if _RECORDER.caught is not None:  # PIL's warnings are counted, never printed
+            _RECORDER.caught.append(f"{category.__name__}: {str(message)[:80]}")
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.showwarning = show
+        yield
+
+
+class _Loader:
+    """Item i -> read + hash the file; cache hit -> stored vector, miss -> decoded, preprocessed tensor."""
+
+    def __init__(self, items: Sequence[tuple[str, Path]], preprocess: Any, cache: FeatureCache, size: int):
+        self.items, self.preprocess, self.cache, self.size = list(items), preprocess, cache, size
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __call__(self, i: int) -> dict[str, Any]:
         image_id, path = self.items[i]
         out: dict[str, Any] = {"i": i, "id": image_id, "path": str(path)}
         try:
@@ -73,78 +106,132 @@ class _ImageFiles(Dataset):
         vec = self.cache.get(key, self.size)
         if vec is not None:
             return out | {"status": "cached", "vec": vec}
-        with warnings.catch_warnings(record=True) as caught:  # PIL's warnings are counted, never printed
-            warnings.simplefilter("always")
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            try:
-                with Image.open(io.BytesIO(data)) as im:
-                    if im.width * im.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
-                        raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels")
-                    im.load()
-                    x = self.backbone.preprocess(im)
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-                return out | {"status": OVER_PIXEL_LIMIT, "error": f"{path}: {e}"}
-            except UnidentifiedImageError:
-                return out | {"status": "corrupt or undecodable image",
-                              "error": f"{path}: not a recognised image format"}
-            except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
-                return out | {"status": "corrupt or undecodable image", "error": f"{path}: {clean_reason(e)}"}
+        _RECORDER.caught = caught = []
+        try:
+            with Image.open(io.BytesIO(data), formats=SAFE_FORMATS) as im:  # no helper programs (EPS)
+                if im.width * im.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
+                    raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels")
+                im.load()
+                x = self.preprocess(im)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            return out | {"status": OVER_PIXEL_LIMIT, "error": f"{path}: {e}"}
+        except UnidentifiedImageError:
+            return out | {"status": "corrupt or undecodable image", "error": f"{path}: not a recognised image format"}
+        except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
+            return out | {"status": "corrupt or undecodable image", "error": f"{path}: {clean_reason(e)}"}
+        finally:
+            _RECORDER.caught = None
         if caught:
-            out["warnings"] = [f"{w.category.__name__}: {str(w.message)[:80]}" for w in caught]
+            out["warnings"] = caught
         return out | {"status": "todo", "x": x}
 
 
-def _collate(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return batch
+def loaded_batches(load: _Loader, batch_size: int, workers: int) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive batches of loaded items, in order; with workers, the next two batches load during a forward."""
+    n = len(load)
+    if workers <= 0:  # sequential: today's reference path
+        for lo in range(0, n, batch_size):
+            yield [load(i) for i in range(lo, min(n, lo + batch_size))]
+        return
+    ahead = 2 * batch_size  # bounded: at most this many items decoded or decoding beyond the current batch
+    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
+        pending: deque[Future] = deque()
+        nxt = 0
+        try:
+            for lo in range(0, n, batch_size):
+                hi = min(n, lo + batch_size)
+                while nxt < min(n, hi + ahead):
+                    pending.append(pool.submit(load, nxt))
+                    nxt += 1
+                yield [pending.popleft().result() for _ in range(lo, hi)]
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+def default_decode_workers(forward: Forward) -> int:
+    """Decoder threads sized with the forward's: one per core beyond those the forward uses, at least one."""
+    return max(1, cpu_cores() - forward.threads) if forward.device.type == "cpu" else min(8, cpu_cores())
 
 
 def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone | str = DEFAULT_BACKBONE,
                      *, weights: str | Path | None = None, cache_dir: str | Path | None = None,
-                     use_cache: bool = True, batch_size: int = 32, num_workers: int = 0, device: str = "cpu",
-                     progress: bool = True) -> Extraction:
+                     use_cache: bool = True, batch_size: int = 32, num_workers: int | None = None,
+                     device: str = "cpu", runtime: str | Forward = "auto", threads: int | None = None,
+                     precision: str = "fp32", progress: bool = True) -> Extraction:
     """CNN features (+ ImageNet logits) for (image id, file) pairs; bad files are skipped and counted.
-    The cache lives in `cache_dir` (default: graph.common.paths.cache_dir("features"))."""
-    bb = get_backbone(backbone, weights=weights) if isinstance(backbone, str) else backbone
-    bb = bb.to(device).eval()
+
+    Files are read, hashed and decoded by `num_workers` threads (None: sized with the forward's `threads`;
+    0: sequentially in this thread) while the forward runs on `runtime` (engine.features.runtime); cache
+    writes go to a background thread. The cache lives in `cache_dir` (default:
+    graph.common.paths.cache_dir("features")), in a folder named by the backbone and, when its rounding differs
+    from eager PyTorch on a CPU, the runtime.
+    """
+    if isinstance(runtime, Forward):
+        fwd = runtime
+    else:
+        bb = get_backbone(backbone, weights=weights) if isinstance(backbone, str) else backbone
+        fwd = Forward(bb, runtime, device, threads=threads, precision=precision)
+    bb = fwd.backbone
     size = bb.feature_dim + bb.num_classes
-    cache = FeatureCache(cache_dir, bb.cache_tag)
+    cache = FeatureCache(cache_dir, fwd.cache_tag)
     if use_cache:
         remove_stale_temps(cache.dir)
-    ds = _ImageFiles([(i, Path(p)) for i, p in items], bb, cache if use_cache else _NoCache(), size)
-    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
-    report = ExtractReport(total=len(ds))
+    load = _Loader([(i, Path(p)) for i, p in items], bb.preprocess, cache if use_cache else _NoCache(), size)
+    workers = default_decode_workers(fwd) if num_workers is None else num_workers
+    report = ExtractReport(total=len(load))
     rows: dict[int, np.ndarray] = {}
-    bar = tqdm(total=len(ds), desc=f"features ({bb.name})", unit="img", disable=not progress)
-    for batch in loader:
-        todo = [b for b in batch if b["status"] == "todo"]
-        for b in batch:
-            if b["status"] == "cached":
-                rows[b["i"]] = b["vec"]
-                report.cached += 1
-            elif b["status"] != "todo":
-                report.skip(b["status"], b["error"])
-            for w in b.get("warnings", ()):
-                report.note(f"image decoded with a PIL warning ({w})", b["path"])
-        if todo:
-            x = torch.stack([b["x"] for b in todo]).to(device)
-            feats, logits = bb(x)
-            full = feats if logits is None else torch.cat([feats, logits], 1)
-            full = full.float().cpu().numpy()
-            for b, vec in zip(todo, full):
-                rows[b["i"]] = vec
+    bar = tqdm(total=len(load), desc=f"features ({bb.name}, {fwd.runtime})", unit="img", disable=not progress)
+    writes: list[Future] = []
+    with _pil_warnings_counted(), torch_threads_for(fwd), ThreadPoolExecutor(1, thread_name_prefix="cache") as writer:
+        for batch in loaded_batches(load, batch_size, workers):
+            todo = [b for b in batch if b["status"] == "todo"]
+            for b in batch:
+                if b["status"] == "cached":
+                    rows[b["i"]] = b["vec"]
+                    report.cached += 1
+                elif b["status"] != "todo":
+                    report.skip(b["status"], b["error"])
+                for w in b.get("warnings", ()):
+                    report.note(f"image decoded with a PIL warning ({w})", b["path"])
+            if todo:
+                feats, logits = fwd(torch.stack([b["x"] for b in todo]))
+                full = feats if logits is None else np.concatenate([feats, logits], 1)
+                full = np.asarray(full, np.float32)
+                for b, vec in zip(todo, full):
+                    rows[b["i"]] = vec
+                    report.computed += 1
                 if use_cache:
-                    cache.put(b["key"], vec)
-                report.computed += 1
-        bar.update(len(batch))
+                    writes.append(writer.submit(_put_all, cache, [(b["key"], rows[b["i"]]) for b in todo]))
+            bar.update(len(batch))
+        for f in writes:
+            f.result()  # a failed cache write fails the run (after the forward work is done)
     bar.close()
     order = sorted(rows)
-    ids = [ds.items[i][0] for i in order]
+    ids = [load.items[i][0] for i in order]
     mat = np.stack([rows[i] for i in order]) if order else np.zeros((0, size), np.float32)
-    meta = {"backbone": bb.name, "cache_tag": bb.cache_tag,
+    meta = {"backbone": bb.name, "cache_tag": fwd.cache_tag, "runtime": fwd.runtime, "numerics": fwd.numerics,
             "weights": str(getattr(bb, "weights_path", "")), "feature_dim": bb.feature_dim}
     feats_t = FeatureTable(ids, mat[:, :bb.feature_dim], meta | {"kind": "features"})
     logits_t = FeatureTable(ids, mat[:, bb.feature_dim:], meta | {"kind": "imagenet_logits"}) if bb.num_classes else None
     return Extraction(feats_t, logits_t, report)
+
+
+def _put_all(cache: FeatureCache, entries: list[tuple[str, np.ndarray]]) -> None:
+    for key, vec in entries:
+        cache.put(key, vec)
+
+
+@contextlib.contextmanager
+def torch_threads_for(fwd: Forward) -> Iterator[None]:
+    """torch's intra-op threads: the forward's count when torch runs it on the CPU, else one (torch idles)."""
+    before = torch.get_num_threads()
+    torch_runs_it = fwd.device.type == "cpu" and fwd.runtime in ("eager", "channels-last", "compile")
+    torch.set_num_threads(fwd.threads if torch_runs_it else 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class _NoCache(FeatureCache):

@@ -12,12 +12,15 @@ from graph.rundir import RunDir
 def compute_run_features(run: RunDir | str | Path, backbone: str | None = None,
                          weights: str | Path | None = None, cache_dir: str | Path | None = None,
                          batch_size: int = 32, device: str = "cpu", progress: bool = True, use_cache: bool = True,
-                         extract=None) -> dict[str, Any]:
+                         extract=None, runtime: str = "auto", precision: str = "fp32",
+                         threads: int | None = None, num_workers: int | None = None) -> dict[str, Any]:
     """Extract features + tags into <run>/features/ and record the stage; returns paths, report and meta.
 
     `extract` replaces extract_features (same signature), e.g. engine.features.distributed.extract_sharded; when
     it returns None (a rank other than 0 of a sharded extraction) nothing is written here. `backbone` defaults to
-    engine.features.backbones.DEFAULT_BACKBONE.
+    engine.features.backbones.DEFAULT_BACKBONE; `runtime`, `precision`, `threads` and `num_workers` are
+    extract_features' (engine.features.runtime: auto = the fastest runtime that keeps eager's features on this
+    device).
     """
     # deferred: the CNN stack pulls in torch; engine.run imports this package lazily too
     from engine.features.backbones import DEFAULT_BACKBONE
@@ -31,7 +34,8 @@ def compute_run_features(run: RunDir | str | Path, backbone: str | None = None,
     items = [(img.id, corpus.image_path(img)) for img in corpus.images]
     backbone = backbone or DEFAULT_BACKBONE
     ext = (extract or extract_features)(items, backbone, weights=weights, cache_dir=cache_dir, use_cache=use_cache,
-                                        batch_size=batch_size, device=device, progress=progress)
+                                        batch_size=batch_size, device=device, progress=progress, runtime=runtime,
+                                        precision=precision, threads=threads, num_workers=num_workers)
     if ext is None:
         return {"paths": {}, "report": None, "meta": None}
     paths: dict[str, Any] = {"features": ext.features.save(run.features)}
@@ -42,10 +46,12 @@ def compute_run_features(run: RunDir | str | Path, backbone: str | None = None,
         paths["tags"] = tagger.table(ext.logits).save(run.tags)
         covered = tagger.covered_keywords
     meta = {"backbone": ext.features.meta["backbone"], "weights": ext.features.meta["weights"],
+            "runtime": ext.features.meta.get("runtime"), "numerics": ext.features.meta.get("numerics"),
             "feature_dim": ext.features.dim, "images": len(ext.features), "report": ext.report.to_dict(),
             "tag_keywords_reachable": covered}
     paths["meta"] = write_json(run.features_meta, meta)
-    run.record("features", {"backbone": backbone, "weights": weights, "batch_size": batch_size, "device": device},
+    run.record("features", {"backbone": backbone, "weights": weights, "batch_size": batch_size, "device": device,
+                            "runtime": ext.features.meta.get("runtime"), "precision": precision},
                paths)
     return {"paths": paths, "report": ext.report, "meta": meta}
 

@@ -16,6 +16,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         backbone: str = typer.Option(DEFAULT_BACKBONE, help=" | ".join(backbone_names())),
         weights: Path | None = typer.Option(None, help="weights file (required for vgg19; never downloaded)"),
         batch_size: int = typer.Option(32),
+        device: str = typer.Option("cpu", help="cpu, cuda, cuda:N"),
+        runtime: str = typer.Option("auto", help="auto | eager | channels-last | compile | onnxruntime | openvino "
+                                                 "(auto: onnxruntime on a CPU, channels-last on CUDA)"),
+        precision: str = typer.Option("fp32", help="fp32 | bf16 | fp16 (autocast; CUDA only)"),
     ) -> None:
         """Extract CNN features and keyword tags for all corpus images into the run."""
-        pipeline.features(run, backbone, weights, batch_size, echo=typer.echo)
+        pipeline.features(run, backbone, weights, batch_size, echo=typer.echo, device=device, runtime=runtime,
+                          precision=precision)

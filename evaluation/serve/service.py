@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from engine.features.photo import PhotoEncoder, PhotoError, decode_photo
+from engine.features.runtime import Forward, runtime_of_run
 from engine.run import known_image_query, load_run_corpus, load_training_set, photo_tagger
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet
 from engine.scorers.fitted import load_or_fit
@@ -127,6 +128,8 @@ class RecommendService:
         if config.default_scorer not in loaded:
             raise Img2SongError(f"default scorer {config.default_scorer!r} is not among the served {list(loaded)}")
         encoder = PhotoEncoder(data.features_meta, photo_tagger(run, data))
+        encoder.backbone = Forward(encoder.backbone, runtime_of_run(data.features_meta),  # the features stage's runtime
+                                   threads=config.torch_threads).as_backbone()
         service = cls(run, data, loaded, encoder, config, report, corpus)
         if config.warmup:
             echo(f"warmed up in {service.warm_up():.1f} s")
