@@ -125,7 +125,11 @@ class Forward:
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             ctx = torch.autocast(self.device.type, dtype=autocast) if autocast else contextlib.nullcontext()
-            with ctx:
+            # fp32 on a GPU means fp32: cuDNN's default TF32 convolutions moved features by 2e-2 from the CPU's on
+            # an H200 (1.2e-5 without), and the forward is not what limits the stage there (decoding is)
+            strict = torch.backends.cudnn.flags(enabled=True, allow_tf32=False) \
+                if self.device.type == "cuda" and not autocast else contextlib.nullcontext()
+            with ctx, strict:
                 feats, logits = module(x)
             return (feats.float().cpu().numpy(), None if logits is None else logits.float().cpu().numpy())
         return run

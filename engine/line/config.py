@@ -93,9 +93,11 @@ class LineConfig:
             return max(1, os.cpu_count() or 1)
 
     def resolved_impl(self) -> str:
+        """auto: the C++ kernel on a CPU; on a GPU the fused Hogwild Triton kernel (4.2-4.8e8 edges/s on an H200
+        at the quality of the exact path; 'triton' is the bit-reproducible exact one, ~1e7 edges/s)."""
         if self.impl != "auto":
             return self.impl
-        return "cpu" if self.device == "cpu" else "triton"
+        return "cpu" if self.device == "cpu" else "triton-fused"
 
     def resolved_batch_size(self, num_vertices: int) -> int:
         """Batched impls apply a batch from the pre-batch state, so a vertex repeated m times in one batch takes
