@@ -34,6 +34,6 @@ def test_report_tests_precision_of_fused_against_the_others():
     assert set(rep.paired_tests) == {"fused_vs_ne", "fused_vs_zs", "zs_vs_ne"}
     t = rep.paired_tests["fused_vs_ne"]["0"]
     assert (t["only_first"], t["only_second"]) == (1, 0)  # q1: only fused hits
-    assert t["precision"]["diff"] == pytest.approx((9 - 4) / 12)
+    assert t["precision"]["diff"] == pytest.approx((10 - 3) / 12)
     assert 0 < t["precision"]["p_value"] <= 1
     assert "sign-flip p" in rep.markdown()
