@@ -110,7 +110,8 @@ class ZeroShotScorer(Scorer):
         """Cosines [queries, songs] and the descriptions they came from."""
         self._check_fitted("song_vectors_")
         described = [self.describe_query(q) for q in queries]
-        return self.query_vectors(described) @ self.song_vectors_.T, described
+        # one matrix-vector product per query: a query's cosines never depend on the batch it came in
+        return np.stack([self.song_vectors_ @ v for v in self.query_vectors(described)]), described
 
     # ------------------------------------------------------------------------------------------ recommend
     def recommend(self, query: Query, k: int = 10) -> list[Recommendation]:
