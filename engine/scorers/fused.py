@@ -92,7 +92,7 @@ class FusedScorer(Scorer):
         ne_val = NEScorer(self.n_images, self.songs_per_image).fit(sub)
         cent, has = npl._centroids(sub, set(rest))
         queries = [Query(image_id=i, features=data.features[i], tag_probs=data.tags[i]) for i in val]
-        parts, cand = self._parts(queries, ne_val, cent, has)
+        parts, cand, _ = self._parts(queries, ne_val, cent, has)
         truth = np.zeros((len(val), len(self.song_ids_)), bool)
         index = {w: j for j, w in enumerate(self.tag_vocab_)}
         for j, i in enumerate(val):
@@ -114,11 +114,12 @@ class FusedScorer(Scorer):
                             "by_weights": table}
 
     # ------------------------------------------------------------------------------------------- the parts
-    def _parts(self, queries: Sequence[Query], ne: NEScorer, cent: np.ndarray,
-               has: np.ndarray) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
-        """Per part [queries, songs] scores on [0, 1], and each query's candidate rows (union of the tops)."""
+    def _parts(self, queries: Sequence[Query], ne: NEScorer, cent: np.ndarray, has: np.ndarray
+               ) -> tuple[dict[str, np.ndarray], list[np.ndarray], list[list[Recommendation]]]:
+        """Per part [queries, songs] scores on [0, 1], each query's candidate rows (union of the tops), NE's lists."""
         n, d = len(self.song_ids_), self.depth
-        ne_lists = [self._rows([r.song_id for r in recs]) for recs in ne.recommend_batch(queries, d)]
+        ne_recs = ne.recommend_batch(queries, d)
+        ne_lists = [self._rows([r.song_id for r in recs]) for recs in ne_recs]
         kw = self.neplus_._keyword_lists(queries, cent, has)
         line_lists = [self._rows(lst) for lst, _ in kw]
         probs = np.zeros((len(queries), len(self.tag_vocab_)), np.float64)
@@ -141,7 +142,7 @@ class FusedScorer(Scorer):
             km_top = km_top[km[j][km_top] > 0]
             cand.append(np.unique(np.concatenate([np.asarray(ne_lists[j], np.int64),
                                                   np.asarray(line_lists[j], np.int64), km_top, order[j]])))
-        return parts, cand
+        return parts, cand, ne_recs
 
     @staticmethod
     def _top(parts: dict[str, np.ndarray], cand: list[np.ndarray], w: np.ndarray, k: int) -> list[np.ndarray]:
@@ -161,9 +162,9 @@ class FusedScorer(Scorer):
         if not queries:
             return []
         npl = self.neplus_
-        parts, cand = self._parts(queries, npl.ne_, npl.centroids_, npl.has_centroid_)
+        parts, cand, ne_recs = self._parts(queries, npl.ne_, npl.centroids_, npl.has_centroid_)
         w = np.asarray(self.weights_, np.float32)
-        ne_why = [{r.song_id: r for r in recs} for recs in npl.ne_.recommend_batch(queries, self.depth)]
+        ne_why = [{r.song_id: r for r in recs} for recs in ne_recs]
         out = []
         for j, rows in enumerate(self._top(parts, cand, w, k)):
             rows_d, ww = self.zs_.describe_query(queries[j])
