@@ -20,7 +20,8 @@ def _step(title: str) -> float:
 
 
 def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: int = 12,
-             scorers: tuple[str, ...] = ("ne", "ne+", "km", "pop", "lstm", "lstm-base"), lstm: bool = True) -> dict:
+             scorers: tuple[str, ...] = ("fused", "zs", "ne", "ne+", "km", "pop", "lstm", "lstm-base"),
+             lstm: bool = True) -> dict:
     """Run every stage on `corpus` into `out`; returns {stage: seconds} and the report path."""
     # deferred: `--help` answers without loading the pipeline
     from evaluation import pipeline
@@ -66,13 +67,13 @@ def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: i
         print(f"screenshot skipped: {e}")
     timings["evaluate"] = time.perf_counter() - t
 
-    t = _step("7/7 ne+ recommendations for three sample query images (held out of the network)")
+    t = _step("7/7 fused recommendations for three sample query images (held out of the network)")
     queries = RunDir(out).read_split().query
     kw = result.image_keywords
     picked = [q for q in queries if kw.get(q)][:: max(1, len(queries) // 3)][:3]
     for q in picked:
         print(f"\n-- query image {q} (keywords {', '.join(kw[q])})")
-        pipeline.recommend(out, [q], scorer="ne+", k=10)
+        pipeline.recommend(out, [q], scorer="fused", k=10)
     timings["recommend"] = time.perf_counter() - t
 
     timings["total"] = time.perf_counter() - t_all

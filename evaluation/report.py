@@ -13,11 +13,10 @@ from evaluation.metrics import (
     DEFINITIONS,
     bootstrap_ci,
     hit_at_k,
-    mcnemar_exact,
     pad_hits,
-    paired_bootstrap_diff,
     precision_at_k,
 )
+from evaluation.paired import paired_tests
 from evaluation.subsets import kind_markdown
 from graph.common.atomic import atomic_path, write_json, write_text
 from graph.rundir import RunDir
@@ -124,13 +123,16 @@ class Report:
                                                           for s in names) + " |")
         if tests:
             lines += ["", f"### Paired tests on per-query hit@{k} (`{proto}`)", "",
-                      "| pair | n | difference [95% CI] | only first hits | only second hits | McNemar exact p |",
-                      "|---|---|---|---|---|---|"]
+                      "| pair | n | difference [95% CI] | only first hits | only second hits | McNemar exact p "
+                      f"| precision@{k} difference [95% CI] | sign-flip p |", "|---|---|---|---|---|---|---|---|"]
             for pair, by_n in tests.items():
                 for n, t in by_n.items():
                     lo, hi = t["ci95"]
+                    pr = t.get("precision")
+                    prec = (f"{pr['diff']:+.3f} [{pr['ci95'][0]:+.3f}, {pr['ci95'][1]:+.3f}] | {pr['p_value']:.3g}"
+                            if pr else "— | —")
                     lines.append(f"| {pair} | {n} | {t['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {t['only_first']} | "
-                                 f"{t['only_second']} | {t['p_value']:.3g} |")
+                                 f"{t['only_second']} | {t['p_value']:.3g} | {prec} |")
         return lines + [""]
 
     def plot(self, path: str | Path) -> Path:
@@ -183,13 +185,14 @@ def _cell(m: dict[str, Any], metric: str, n: str) -> str:
 
 def _aggregate(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], k: int, seed: int,
                n_boot: int) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Metrics with intervals per scorer and n, and paired tests (ne+ and ne against every other scorer)."""
+    """Metrics with intervals per scorer and n, and paired tests (evaluation.paired.ANCHORS against the others)."""
     by: dict[tuple[str, int], dict[str, list[bool]]] = {}
     for r in rows:
         by.setdefault((r["scorer"], int(r["n"])), {})[r["image"]] = r["hits"]
     images = sorted({r["image"] for r in rows})
     out: dict[str, dict[str, Any]] = {}
     per_query_hit: dict[tuple[str, int], np.ndarray] = {}
+    per_query_prec: dict[tuple[str, int], np.ndarray] = {}
     for s in scorers:
         m: dict[str, Any] = {f"hit_rate@{k}": {}, f"precision@{k}": {}, f"hit_rate@{k}_ci95": {},
                              f"precision@{k}_ci95": {}, "queries": 0}
@@ -198,25 +201,14 @@ def _aggregate(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], k:
             hits = pad_hits([got.get(i, []) for i in images], k)
             h, p = hit_at_k(hits), precision_at_k(hits, k)
             per_query_hit[(s, n)] = h.astype(bool)
+            per_query_prec[(s, n)] = p
             m[f"hit_rate@{k}"][str(n)] = float(h.mean()) if len(h) else float("nan")
             m[f"precision@{k}"][str(n)] = float(p.mean()) if len(p) else float("nan")
             m[f"hit_rate@{k}_ci95"][str(n)] = list(bootstrap_ci(h, n_boot, seed=seed))
             m[f"precision@{k}_ci95"][str(n)] = list(bootstrap_ci(p, n_boot, seed=seed))
             m["queries"] = len(images)
         out[s] = m
-    tests: dict[str, dict[str, Any]] = {}
-    done: set[frozenset[str]] = set()
-    for anchor in ("ne+", "ne"):
-        if anchor not in scorers:
-            continue
-        for other in scorers:
-            if other == anchor or frozenset((anchor, other)) in done:
-                continue
-            done.add(frozenset((anchor, other)))
-            tests[f"{anchor}_vs_{other}"] = {
-                str(n): mcnemar_exact(per_query_hit[(anchor, n)], per_query_hit[(other, n)])
-                | paired_bootstrap_diff(per_query_hit[(anchor, n)], per_query_hit[(other, n)], n_boot, seed=seed)
-                for n in ns}
+    tests = paired_tests(per_query_hit, per_query_prec, scorers, ns, n_boot, seed)
     return out, tests
 
 
