@@ -15,7 +15,7 @@ STARTER = Path(__file__).resolve().parents[1] / "data" / "starter"
 
 def parity_texts() -> list[str]:
     """240 real texts, Chinese and English: the first distinct short lyric lines of the starter, its keywords and
-    lexicon entries, and edge cases (empty, runs of spaces, punctuation, emoji, mixed scripts)."""
+    image tags, and edge cases (empty, runs of spaces, punctuation, emoji, mixed scripts)."""
     lines: list[str] = []
     for row in (STARTER / "songs.jsonl").read_text(encoding="utf-8").splitlines():
         for line in json.loads(row)["lyrics"].splitlines():
@@ -23,8 +23,14 @@ def parity_texts() -> list[str]:
                 lines.append(line)
         if len(lines) >= 140:
             break
-    words = (STARTER / "keywords.txt").read_text(encoding="utf-8").split()[:40]
-    lex = [ln.split("\t")[0] for ln in (STARTER / "lexicon.tsv").read_text(encoding="utf-8").splitlines()[:50]]
+    words = [w.strip() for w in (STARTER / "keywords.txt").read_text(encoding="utf-8").splitlines()
+             if w.strip() and not w.startswith("#")][:40]
+    lex = []  # English tags of the starter images (the words a photo is described by)
+    for row in (STARTER / "images.jsonl").read_text(encoding="utf-8").splitlines():
+        lex += [t for t in json.loads(row)["tags"] if t not in lex]
+        if len(lex) >= 50:
+            break
+    lex = lex[:50]
     edge = ["", " ", "a  b   c", "Moon over the RIVER!!", "明月 moon 🌙", "<s> tags </s>", "ｆｕｌｌ　ｗｉｄｔｈ",
             "naïve café", "一\t二\n三", "…"]
     texts = lines[:140] + words + lex + edge
