@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import pickle
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from graph.common.atomic import atomic_path
 from graph.common.errors import CorpusError, Img2SongError
 from graph.common.paths import cache_dir
+from graph.common.pickle_cache import cached_pickle
 from graph.keywords import lemmatize_en
 from graph.senses import CedictSense
 
@@ -212,15 +211,4 @@ def read_cedict_index(path: Path | None = None) -> CedictIndex:
     path = Path(path) if path else cedict_path()
     digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
     cached = cache_dir("bridge") / f"cedict-{digest}-r{RULE_VERSION}.pkl"
-    if cached.is_file():
-        try:
-            with open(cached, "rb") as fh:
-                idx = pickle.load(fh)
-            if isinstance(idx, CedictIndex):
-                return idx
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            pass  # a stale or broken cache is rebuilt below
-    idx = parse_cedict(path)
-    with atomic_path(cached) as tmp, open(tmp, "wb") as fh:
-        pickle.dump(idx, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return idx
+    return cached_pickle(cached, CedictIndex, lambda: parse_cedict(path))

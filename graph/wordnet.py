@@ -126,22 +126,9 @@ RULE_VERSION = 1  # bump when WordNetData's layout changes: the cache key holds 
 def read_noun_wordnet(folder: Path | None = None) -> WordNetData:
     """The noun part of WordNet, from the content-hashed cache under cache_dir('bridge') when present (parsing
     the text files takes most of a second), else parsed and cached there."""
-    import pickle
-
-    from graph.common.atomic import atomic_path
     from graph.common.paths import cache_dir
+    from graph.common.pickle_cache import cached_pickle
 
     folder = folder or wordnet_dir()
     cached = cache_dir("bridge") / f"wordnet-n-{wordnet_digest(folder)}-r{RULE_VERSION}.pkl"
-    if cached.is_file():
-        try:
-            with open(cached, "rb") as fh:
-                wn = pickle.load(fh)
-            if isinstance(wn, WordNetData):
-                return wn
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-            pass  # a stale or broken cache is rebuilt below
-    wn = WordNetData(folder, ("n",))
-    with atomic_path(cached) as tmp, open(tmp, "wb") as fh:
-        pickle.dump(wn, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return wn
+    return cached_pickle(cached, WordNetData, lambda: WordNetData(folder, ("n",)))
