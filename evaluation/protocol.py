@@ -186,7 +186,8 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
                              "skipped": dict(source.skipped),
                              "keywords": len(related), "keywords_without_related_words":
                                  sorted(kw for kw, ws in related.items() if not ws)}}
-    meta["by_kind"] = kind_figures(rows, image_kinds(ts.corpus.images), k, ts.tags, ts.tag_vocab, queries, ts.tag_source)
+    # the full corpus: the scorers' view holds training images only, and the kinds are of the query images
+    meta["by_kind"] = kind_figures(rows, image_kinds(corpus.images), k, ts.tags, ts.tag_vocab, queries, ts.tag_source)
     report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta, protocols=list(protocols))
     if run.lstm_retrieval.is_file():  # written by `img2song lstm-retrieval`
         report.retrieval = read_json(run.lstm_retrieval, "LSTM retrieval figures")
