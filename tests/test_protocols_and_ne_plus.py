@@ -162,3 +162,19 @@ def test_ne_plus_follows_a_confident_prediction(tmp_path):
 
 class TestNEPlusContract(ScorerContract):
     name = "ne+"
+
+
+def test_report_splits_query_figures_by_image_kind(tmp_path):
+    """Query images' kinds come from the corpus (the scorers' view holds training images only)."""
+    run = make_run(tmp_path)
+    images = tmp_path / "corpus" / "images.jsonl"
+    rows = [json.loads(ln) for ln in images.read_text(encoding="utf-8").splitlines()]
+    for j, r in enumerate(rows):
+        r["kind"] = "photo" if j % 2 else "drawing"
+    images.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    rep = evaluate_run(run, scorers=("km", "pop"), cache_dir=tmp_path / "cn", n_boot=20, progress=False,
+                       protocols=("photo",), write=False)
+    by_kind = rep.meta["by_kind"]
+    want = {"photo" if j % 2 else "drawing" for j, r in enumerate(rows) if r["id"] in QUERY}
+    assert set(by_kind) == want
+    assert sum(v["queries"] for v in by_kind.values()) == len(QUERY)
