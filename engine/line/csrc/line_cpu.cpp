@@ -75,6 +75,20 @@ inline void update_target(float* __restrict__ ub, float* __restrict__ crow, floa
 }
 
 // The whole edge; `urow` is u's row in the vertex table, `ctx` the table the targets live in.
+// Order 1 with target == source: the C++ updates u itself here (vec_v aliases vec_u), so the row in the table
+// follows the buffer at once.
+inline void update_self(float* __restrict__ ub, float* __restrict__ urow, float* __restrict__ err, int64_t dim,
+                        float label, float lr) {
+  float x = 0.f;
+  for (int64_t c = 0; c < dim; ++c) x += ub[c] * ub[c];
+  const float g = (label - line_sigmoid(x)) * lr;
+  for (int64_t c = 0; c < dim; ++c) {
+    err[c] += g * ub[c];
+    ub[c] += g * ub[c];
+    urow[c] = ub[c];
+  }
+}
+
 template <int D>
 inline void update_edge(float* urow, float* ctx, const int64_t* targets, int k1, int64_t dim_rt, float lr,
                         float* __restrict__ ub, float* __restrict__ err) {
@@ -85,14 +99,7 @@ inline void update_edge(float* urow, float* ctx, const int64_t* targets, int k1,
     float* crow = ctx + targets[j] * dim;
     const float label = j == 0 ? 1.f : 0.f;
     if (crow == urow) {  // order 1, target == source: the C++ updates u itself here (vec_v aliases vec_u)
-      float x = 0.f;
-      for (int64_t c = 0; c < dim; ++c) x += ub[c] * ub[c];
-      const float g = (label - line_sigmoid(x)) * lr;
-      for (int64_t c = 0; c < dim; ++c) {
-        err[c] += g * ub[c];
-        ub[c] += g * ub[c];
-        urow[c] = ub[c];
-      }
+      update_self(ub, urow, err, dim, label, lr);
     } else {
       update_target<D>(ub, crow, err, dim, label, lr);
     }
@@ -189,14 +196,7 @@ inline void update_edge_ptrs(float* urow, float* const* rows, int k1, int64_t di
     float* crow = rows[j];
     const float label = j == 0 ? 1.f : 0.f;
     if (crow == urow) {
-      float x = 0.f;
-      for (int64_t c = 0; c < dim; ++c) x += ub[c] * ub[c];
-      const float g = (label - line_sigmoid(x)) * lr;
-      for (int64_t c = 0; c < dim; ++c) {
-        err[c] += g * ub[c];
-        ub[c] += g * ub[c];
-        urow[c] = ub[c];
-      }
+      update_self(ub, urow, err, dim, label, lr);
     } else {
       update_target<0>(ub, crow, err, dim, label, lr);
     }
