@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from evaluation import pipeline
+from evaluation.commands.output_options import JsonOutput
 from evaluation.commands.scorer_options import ScorerModules
 from graph.common.errors import Img2SongError
 
@@ -29,7 +30,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, help="experiment TOML: named scorers and parameters, k, ns, "
                                            "seed, n_boot, protocols (README: Experiments as files)"),
         scorer_module: ScorerModules = None,
+        json_output: JsonOutput = False,
     ) -> None:
         """Image-to-song hit-rate@10 of the scorers against related-word ground truth (paper's Table 1)."""
         pipeline.evaluate(run, split_names(scorers), conceptnet_db, echo=typer.echo, config=config,
-                          scorer_modules=scorer_module or ())
+                          scorer_modules=scorer_module or (), as_json=json_output)

@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from evaluation import pipeline
+from evaluation.commands.output_options import JsonOutput
 from evaluation.commands.scorer_options import ScorerModules
 
 
@@ -17,6 +18,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         run: Path = typer.Option(Path("runs/demo"), help="run directory"),
         k: int = typer.Option(10, help="songs per photo"),
         scorer_module: ScorerModules = None,
+        json_output: JsonOutput = False,
     ) -> None:
         """Recommend songs for photos, with the reason for each song."""
-        pipeline.recommend(run, images, scorer, k, echo=typer.echo, scorer_modules=scorer_module or ())
+        pipeline.recommend(run, images, scorer, k, echo=typer.echo, scorer_modules=scorer_module or (),
+                           as_json=json_output)
