@@ -6,8 +6,7 @@ from pathlib import Path
 import typer
 
 from evaluation import pipeline
-from evaluation.commands.output_options import JsonOutput
-from evaluation.commands.scorer_options import ScorerModules
+from evaluation.commands.options import DEFAULT_RUN, JsonOutput, Run, ScorerModules
 from graph.common.errors import Img2SongError
 
 
@@ -23,7 +22,7 @@ def split_names(values: list[str] | None) -> list[str] | None:
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate_cmd(
-        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        run: Run = DEFAULT_RUN,
         scorers: list[str] = typer.Option(None, help="scorer names, comma-separated or repeated "
                                           "(default: the config's, else ne,km,pop)"),
         conceptnet_db: Path | None = typer.Option(None, help="a real ConceptNet SQLite DB (conceptnet-lite)"),
