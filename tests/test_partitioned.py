@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from engine.embeddings import EmbeddingTable
 from engine.line import LINE, LineConfig
-from engine.line.distributed import hogwild_fit_many
+from engine.line.distributed import _free_port, hogwild_fit_many
 from engine.line.partitioned import MANIFEST, fit_partitioned, prepare
 from engine.line.partitions import Partitioning, plan, split_evenly, task_of_edges, tasks
 from engine.line.sampling import AliasTable
@@ -130,12 +129,6 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         fit_partitioned(net, tmp_path, parts=2, passes=0)
     with pytest.raises(Img2SongError, match="partitions for 77 vertices"):
         fit_partitioned(net, tmp_path, parts=100)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_two_nodes_over_loopback_match_one_process_and_hogwild(tmp_path):

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.embeddings import EmbeddingTable
-from engine.line.distributed import hogwild_fit
+from engine.line.distributed import _free_port, hogwild_fit
 from engine.line.model import LINE
 from engine.line.partitioned import PASSES
 from graph.common.errors import Img2SongError
@@ -95,18 +94,12 @@ def link_auc(vectors: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
     return float((ranks[:n_p].sum() - n_p * (n_p + 1) / 2) / (n_p * n_n))
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def two_nodes(graph: Path, out: Path, scratch: Path, args: Sequence[str]) -> tuple[dict, float]:
     """Start two torchrun node agents (one rank each, c10d rendezvous on 127.0.0.1); returns the report and the
     CPU seconds of every process they ran."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend",
-           "c10d", "--rdzv-endpoint", f"127.0.0.1:{_port()}", "--rdzv-id", "bench-partitioned", "--max-restarts", "0"]
+           "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-id", "bench-partitioned", "--max-restarts", "0"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     nodes = [subprocess.Popen([*cmd, "--rdzv-conf", f"is_host={host}", "-m", "engine.line.partitioned", "--graph",
                                str(graph), "--out", str(out), "--scratch", str(scratch), *args], cwd=ROOT, env=env,
