@@ -14,7 +14,7 @@ import pytest
 from engine.embeddings import EmbeddingTable
 from engine.line import LINE, LineConfig
 from engine.line.distributed import _free_port, hogwild_fit_many
-from engine.line.partitioned import MANIFEST, fit_partitioned, prepare
+from engine.line.partitioned import MANIFEST, fit_partitioned, main, prepare
 from engine.line.partitions import Partitioning, plan, split_evenly, task_of_edges, tasks
 from engine.line.sampling import AliasTable
 from graph.common.errors import Img2SongError
@@ -121,7 +121,7 @@ def test_one_partition_one_process_is_line_fit_bit_for_bit(tmp_path):
     assert got.embeddings_.ids == net.ids and list(tmp_path.iterdir()) == []  # the job directory is removed
 
 
-def test_bad_arguments_are_clear_errors(tmp_path):
+def test_bad_arguments_are_clear_errors_and_the_command_runs_alone(tmp_path):
     net = les_miserables()
     with pytest.raises(Img2SongError, match="C\\+\\+ CPU kernel"):
         fit_partitioned(net, tmp_path, parts=2, impl="reference")
@@ -129,6 +129,13 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         fit_partitioned(net, tmp_path, parts=2, passes=0)
     with pytest.raises(Img2SongError, match="partitions for 77 vertices"):
         fit_partitioned(net, tmp_path, parts=100)
+    net.save(tmp_path / "network.npz")
+    (tmp_path / "emb.npz").write_text("a user's file")
+    args = ["--graph", str(tmp_path / "network.npz"), "--scratch", str(tmp_path / "s"), "--samples", "1000"]
+    assert main([*args, "--out", str(tmp_path / "emb.npz")]) == 2  # never overwritten
+    assert (tmp_path / "emb.npz").read_text() == "a user's file"
+    assert main([*args, "--out", str(tmp_path / "new.npz"), "--parts", "2", "--dim", "8"]) == 0
+    assert EmbeddingTable.load(tmp_path / "new.npz", "npz").ids == net.ids
 
 
 def test_two_nodes_over_loopback_match_one_process_and_hogwild(tmp_path):

@@ -329,9 +329,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     rank = dist.get_rank() if dist.is_initialized() else 0
     try:
         out = Path(a.out)
-        if rank == 0 and out.exists():
-            raise Img2SongError(f"{out}: exists; give a new --out path")
-        network = load_graph(a.graph, a.edgelist) if rank == 0 else None
+        network, err = None, None
+        if rank == 0:  # rank 0's checks, shared with every rank so that none waits for a job that never starts
+            try:
+                if out.exists():
+                    raise Img2SongError(f"{out}: exists; give a new --out path")
+                network = load_graph(a.graph, a.edgelist)
+            except Img2SongError as e:
+                err = str(e)
+        if dist.is_initialized() and dist.get_world_size() > 1:
+            box = [err]
+            dist.broadcast_object_list(box, src=0)
+            err = box[0]
+        if err:
+            raise Img2SongError(err)
         order = a.order if a.order == "both" else int(a.order)
         model = fit_partitioned(network, a.scratch, parts=a.parts, passes=a.passes, dim=a.dim, order=order,
                                 samples=a.samples, negative=a.negative, threads=a.threads, seed=a.seed,
