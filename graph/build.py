@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from graph.bridge import Bridge, image_reach
+from graph.bridge import Bridge
+from graph.captions import image_keywords
 from graph.common.atomic import remove_stale_temps, write_json
 from graph.common.errors import Img2SongError
 from graph.context import ContextParams, context_edges
@@ -130,9 +131,9 @@ def text_keywords(text: str, vocab: set[str] | Matcher) -> Counter[str]:
 
 def image_keyword_counts(corpus: Corpus, vocab: set[str], bridge: Bridge | None = None) -> dict[str, Counter[str]]:
     """Keywords of each image from its caption and its tags (English tags reach Chinese keywords and Chinese tags
-    English ones through the bridge: graph.bridge)."""
+    English ones through the bridge: graph.bridge; file-name captions made readable: graph.captions)."""
     bridge = bridge or Bridge(corpus.lexicon)
-    return {img.id: image_reach(img, bridge, vocab)[0] for img in corpus.images}
+    return {img.id: image_keywords(img, bridge, vocab)[0] for img in corpus.images}
 
 
 def split_queries(image_kws: dict[str, dict[str, float]], holdout: float, seed: int,

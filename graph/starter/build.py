@@ -12,7 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from graph.bridge import Bridge, image_reach
+from graph.bridge import Bridge
+from graph.captions import image_keywords
 from graph.common.atomic import write_text
 from graph.corpus import Corpus
 from graph.records import Image, Song
@@ -115,7 +116,7 @@ def build(raw: Path, out: Path, max_songs: int = 10000, per_keyword_images: int 
     print(sel.summary())
     print(f"keywords ({len(keywords)}): {' '.join(keywords)}")
     bridge, kwset = Bridge(), frozenset(keywords)
-    reach_why = {img.id: image_reach(img, bridge, kwset)[1]
+    reach_why = {img.id: image_keywords(img, bridge, kwset)[1]
                  for img in tqdm(corpus.images, desc="image reach", unit=" img", mininterval=5)}
     reach = {k: set(why) for k, why in reach_why.items()}
     skipped: Counter[str] = Counter()
