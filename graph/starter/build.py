@@ -49,12 +49,16 @@ def candidate_corpus(root: Path, songs: list[Song], cands: list[img_src.Candidat
     return Corpus(root, songs, [_image_record(c) for c in cands])
 
 
-def choose_images(cands, reach, keywords, per_keyword: int, max_total: int, out_dir: Path, skipped: Counter):
-    """Balanced pick: rarest keywords first, photos and stamps before clipart, render until each has per_keyword.
+def choose_images(cands, reach, keywords, per_keyword: int, max_total: int, out_dir: Path, skipped: Counter,
+                  kinds: dict[str, str] | None = None):
+    """Balanced pick: rarest keywords first, real photos (full-frame and photo cut-outs: `kinds`) before stamps,
+    stamps before clipart, render until each keyword has per_keyword.
     reach: candidate key -> the keywords the product's bridge links it to."""
     pool = [c for c in cands if reach[c.key]]
     prio = {"photo": 0, "skimage": 0, "bitmap": 1, "svg": 2}
-    pool.sort(key=lambda c: (c.source.startswith("openclipart"), prio[c.kind], _stable(c.key)))
+    kinds = kinds or {}
+    pool.sort(key=lambda c: (kinds.get(c.key) != "photo", c.source.startswith("openclipart"), prio[c.kind],
+                             _stable(c.key)))
     support = Counter(k for c in pool for k in reach[c.key])
     have: Counter[str] = Counter()
     chosen: list[img_src.Candidate] = []
@@ -120,14 +124,16 @@ def build(raw: Path, out: Path, max_songs: int = 10000, per_keyword_images: int 
                  for img in tqdm(corpus.images, desc="image reach", unit=" img", mininterval=5)}
     reach = {k: set(why) for k, why in reach_why.items()}
     skipped: Counter[str] = Counter()
-    chosen_imgs, img_support = choose_images(cands, reach, keywords, per_keyword_images, max_images, out, skipped)
+    kinds = {c.key: image_kind(c.kind, c.path)
+             for c in tqdm(cands, desc="photo or drawing", unit=" img", mininterval=5) if reach[c.key]}
+    chosen_imgs, img_support = choose_images(cands, reach, keywords, per_keyword_images, max_images, out, skipped,
+                                             kinds)
     keep = {f"{c.key}.jpg" for c in chosen_imgs}
     for old in (out / "images").glob("*.jpg"):  # renders of a previous build that this one did not choose
         if old.name not in keep:
             old.unlink()
     for stale in ("lexicon.tsv",):  # a hand-derived lexicon of an older build: the product's bridge replaces it
         (out / stale).unlink(missing_ok=True)
-    kinds = {c.key: image_kind(c.kind, c.path) for c in tqdm(chosen_imgs, desc="photo or drawing", unit=" img", mininterval=5)}
     img_rows = [{"id": c.key, "file": f"images/{c.key}.jpg", "tags": list(c.tags), "caption": c.caption,
                  "language": c.language, "tag_language": "en", "source": c.source, "licence": c.licence,
                  "kind": kinds[c.key]}
@@ -148,7 +154,7 @@ def build(raw: Path, out: Path, max_songs: int = 10000, per_keyword_images: int 
     img_have = Counter(k for c in chosen_imgs for k in reach[c.key])
     related_n = Counter(e.start for e in edges if e.dataset == "cilin")
     related_n.update(e.end for e in edges if e.dataset == "cilin")
-    by_kind = Counter(kinds.values())
+    by_kind = Counter(kinds[c.key] for c in chosen_imgs)
     stats = {
         "songs": len(song_rows), "songs_with_keyword": sum(1 for c in songs if any(k in c.lyrics for k in keywords)),
         "songs_in_300": sum(c.in_300 for c in songs), "ci_total": len(cis),
