@@ -51,8 +51,8 @@ def candidate_corpus(root: Path, songs: list[Song], cands: list[img_src.Candidat
 
 def choose_images(cands, reach, keywords, per_keyword: int, max_total: int, out_dir: Path, skipped: Counter,
                   kinds: dict[str, str] | None = None):
-    """Balanced pick: rarest keywords first, real photos (full-frame and photo cut-outs: `kinds`) before stamps,
-    stamps before clipart, render until each keyword has per_keyword.
+    """Every real photo (full-frame or photo cut-out: `kinds`) that reaches a keyword, since photos are scarce; then
+    a balanced pick, rarest keywords first, stamps before clipart, rendering until each keyword has per_keyword.
     reach: candidate key -> the keywords the product's bridge links it to."""
     pool = [c for c in cands if reach[c.key]]
     prio = {"photo": 0, "skimage": 0, "bitmap": 1, "svg": 2}
@@ -63,21 +63,27 @@ def choose_images(cands, reach, keywords, per_keyword: int, max_total: int, out_
     have: Counter[str] = Counter()
     chosen: list[img_src.Candidate] = []
     taken: set[str] = set()
+
+    def take(c) -> None:
+        taken.add(c.key)
+        try:
+            if not (out_dir / "images" / f"{c.key}.jpg").is_file():  # a rebuild renders what is new only
+                img_src.render(c, out_dir / "images" / f"{c.key}.jpg")
+        except Exception as e:  # noqa: BLE001 - a broken source file is counted and skipped
+            skipped[f"render failed: {type(e).__name__}"] += 1
+            return
+        chosen.append(c)
+        have.update(reach[c.key])
+
+    for c in pool:
+        if kinds.get(c.key) == "photo" and len(chosen) < max_total:
+            take(c)
     for k in tqdm(sorted(keywords, key=lambda k: (support[k], k)), desc="images per keyword", unit=" kw", mininterval=5):
         for c in pool:
             if have[k] >= per_keyword or len(chosen) >= max_total:
                 break
-            if c.key in taken or k not in reach[c.key]:
-                continue
-            taken.add(c.key)
-            try:
-                if not (out_dir / "images" / f"{c.key}.jpg").is_file():  # a rebuild renders what is new only
-                    img_src.render(c, out_dir / "images" / f"{c.key}.jpg")
-            except Exception as e:  # noqa: BLE001 - a broken source file is counted and skipped
-                skipped[f"render failed: {type(e).__name__}"] += 1
-                continue
-            chosen.append(c)
-            have.update(reach[c.key])
+            if c.key not in taken and k in reach[c.key]:
+                take(c)
     return chosen, support
 
 

@@ -53,8 +53,8 @@ METHOD = {
                 "exclusion list, no hand lexicon; the manifest's counts.selection holds its funnel and what it "
                 "dropped.",
     "images": "an image is kept when the product's bridge (graph.bridge: tags and caption, CC-CEDICT) links it to a "
-              "keyword; balanced pick, rarest keyword first, real photos (full-frame and photo cut-outs) first, then tux paint stamps, then clipart, up to "
-              "200 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
+              "keyword; every real photo (full-frame, or a photo cut-out by the colour rule) that reaches one, then a "
+              "balanced pick, rarest keyword first, tux paint stamps before clipart, up to 200 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
               "tags from the file name (GreenMeadow -> green, meadow) or the Plasma metadata name, zh caption from "
               "the Plasma zh_CN name, licence and holder from the package's debian/copyright stanza for the file "
               "(or Plasma metadata.json); Palapeli puzzle photos: name, licence and author from their .desktop file; jigzo puzzle photos: "
