@@ -9,10 +9,11 @@ bilingual bridge (graph.bridge), for every place that links images to keywords (
    ("palmtree" -> "palm tree", "kiwifruit" -> "kiwi fruit"); a word WordNet knows ("screwdriver") stays whole;
 2. back-off (`image_keywords`): an image none of whose texts reaches a keyword through the bridge's phrase rule
    (the phrase and its head noun: "clock face five oclock" -> "oclock", "person frowning" -> "frowning") tries
-   each content word of its English texts on its own, in the image's context, at BACKOFF times the bridge's
-   weight, and each content token of its Chinese texts through its English senses (篮球 -> basketball -> 球),
-   kept only where the edge still reaches the bridge's EDGE_THRESHOLD. Images the phrase rule links keep exactly
-   the bridge's edges.
+   each noun phrase of its English texts cut short, word by word from the end, so that an earlier word becomes the
+   head in the context of the words before it ("clock face five" -> "clock face" -> "clock": a clock face is a
+   surface, not a human face), at BACKOFF times the bridge's weight, and each content token of its Chinese texts
+   through its English senses (篮球 -> ball -> 球), kept only where the edge still reaches the bridge's
+   EDGE_THRESHOLD. Images the phrase rule links keep exactly the bridge's edges.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 
-from graph.bridge import EDGE_THRESHOLD, Bridge, bag, image_context, image_reach
-from graph.keywords import lemmatize_en, stopwords, tokenize
+from graph.bridge import EDGE_THRESHOLD, Bridge, bag, image_context, image_reach, noun_phrases
+from graph.keywords import lemmatize_en, tokenize
 
 BACKOFF = 0.8  # a modifier or a lone word of a caption names what is shown less surely than its head noun
 MIN_PART = 3  # a closed compound splits only into parts of at least this many letters
@@ -90,10 +91,13 @@ def readable_image(image, bridge: Bridge):
     return replace(image, caption=caption, tags=tags)
 
 
-def _english_words(text: str) -> list[str]:
-    stop = stopwords("en")
-    return [lemmatize_en(w) for w in re.findall(r"[a-z]+", text.lower())
-            if len(w) > 2 and w not in stop and lemmatize_en(w) not in stop]
+def shortened(text: str) -> list[str]:
+    """Each noun phrase of a tag or caption cut short from the end, longest first: 'clock face five oclock' ->
+    'clock face five', 'clock face', 'clock' (the whole phrase is the bridge's own unit, so it is not repeated)."""
+    out = []
+    for chunk in noun_phrases(text):
+        out += [" ".join(chunk[:i]) for i in range(len(chunk) - 1, 0, -1)]
+    return out
 
 
 def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
@@ -115,8 +119,8 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
         if not text or not text.strip():
             continue
         if lang == "en":
-            for word in dict.fromkeys(_english_words(text)):
-                add(bridge.text_reach(word, "en", vocab, context=context - bag(word)), f"{text} ({word})")
+            for short in dict.fromkeys(shortened(text)):
+                add(bridge.text_reach(short, "en", vocab, context=context - bag(short)), f"{text} ({short})")
         elif lang == "zh":
             for token in dict.fromkeys(tokenize(text, "zh")):
                 senses = [r.target for r in bridge.chinese_to_english(token)]
