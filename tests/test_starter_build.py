@@ -176,3 +176,19 @@ def test_every_photo_that_reaches_a_keyword_ships_before_drawings(tmp_path: Path
     assert set(keys[:2]) == {"p0", "p1"}
     assert len(keys) == 3 and keys[2].startswith("d")  # photos first, then one drawing up to max_total
     assert {c.key for c in few} == {"p0", "p1"}  # every photo ships even past per_keyword; no drawing then
+
+
+def test_related_dump_bytes_depend_on_content_only(tmp_path: Path):
+    import gzip
+    import time
+
+    from graph.starter.related import Edge, edge_line, write_dump
+
+    edges = [Edge("Synonym", "/c/zh/月", "/c/zh/月亮", 1.0, "cilin")]
+    a, b = tmp_path / "a" / "related_words.tsv.gz", tmp_path / "b" / "related_words.tsv.gz"
+    a.parent.mkdir(), b.parent.mkdir()
+    assert write_dump(edges, a) == 1
+    time.sleep(1.1)  # a header time would differ now
+    assert write_dump(edges, b) == 1
+    assert a.read_bytes() == b.read_bytes()  # no time or file name in the gzip header
+    assert gzip.decompress(a.read_bytes()).decode() == edge_line(edges[0])
