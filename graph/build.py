@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from graph.bridge import Bridge, image_reach
+from graph.bridge import Bridge
+from graph.captions import image_keywords
 from graph.common.atomic import remove_stale_temps, write_json
 from graph.common.errors import Img2SongError
 from graph.context import ContextParams, context_edges
@@ -130,27 +131,36 @@ def text_keywords(text: str, vocab: set[str] | Matcher) -> Counter[str]:
 
 def image_keyword_counts(corpus: Corpus, vocab: set[str], bridge: Bridge | None = None) -> dict[str, Counter[str]]:
     """Keywords of each image from its caption and its tags (English tags reach Chinese keywords and Chinese tags
-    English ones through the bridge: graph.bridge)."""
+    English ones through the bridge: graph.bridge; file-name captions made readable: graph.captions)."""
     bridge = bridge or Bridge(corpus.lexicon)
-    return {img.id: image_reach(img, bridge, vocab)[0] for img in corpus.images}
+    return {img.id: image_keywords(img, bridge, vocab)[0] for img in corpus.images}
 
 
 def split_queries(image_kws: dict[str, dict[str, float]], holdout: float, seed: int,
-                  min_train_per_keyword: int = 2) -> tuple[list[str], list[str]]:
-    """Hold out a seeded fraction of images as queries, keeping >= min_train_per_keyword train images per keyword."""
+                  min_train_per_keyword: int = 2, strata: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Hold out a seeded fraction of images as queries, keeping >= min_train_per_keyword train images per keyword.
+
+    `strata` (image id -> group, e.g. its kind: photo or drawing) holds out the fraction within each group, so that
+    a small group (real photos beside many drawings) gets its share of queries rather than what chance leaves it;
+    without it, or with one group, the split is the unstratified one."""
     if not 0.0 <= holdout < 1.0:
         raise Img2SongError(f"holdout must be in [0, 1), got {holdout}")
     ids = sorted(image_kws)
     rng = random.Random(seed)
     rng.shuffle(ids)
+    group = {i: (strata or {}).get(i, "") for i in ids}
+    sizes = Counter(group.values())
+    quota = {g: int(round(holdout * n)) for g, n in sizes.items()}
+    if len(sizes) <= 1:  # one group: the whole fraction, exactly as an unstratified split
+        quota = {g: int(round(holdout * len(ids))) for g in sizes}
     left = Counter(k for i in ids for k in image_kws[i])
-    target = int(round(holdout * len(ids)))
     query: list[str] = []
     for i in ids:
-        if len(query) >= target:
-            break
+        if quota[group[i]] <= 0:
+            continue
         if all(left[k] > min_train_per_keyword for k in image_kws[i]):
             query.append(i)
+            quota[group[i]] -= 1
             for k in image_kws[i]:
                 left[k] -= 1
     qset = set(query)
@@ -243,7 +253,8 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
         else:
             skipped["image with no keyword"] += 1
     _check_reach(corpus, source, vocab_list, len(song_kws), len(img_kws))
-    train, query = split_queries(img_kws, holdout, seed)
+    image_kinds = {i.id: i.kind for i in corpus.images if i.kind}
+    train, query = split_queries(img_kws, holdout, seed, strata=image_kinds)
 
     ids: list[str] = []
     kinds: list[int] = []
@@ -276,7 +287,8 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
                        time.perf_counter() - t0, corpus_root=corpus.root,
                        params={"holdout": holdout, "seed": seed, "scheme": scheme,
                                "vocabulary": "selected (no keywords.txt)" if selection else source,
-                               "context": context.to_dict()},
+                               "context": context.to_dict(),
+                               "query_kinds": dict(sorted(Counter(image_kinds.get(i, "unstated") for i in query).items()))},
                        selection=selection, warnings=_warnings(vocab_list, img_kws, train, query),
                        corpus_fingerprint=fingerprint, song_words=song_words,
                        totals={"songs": len(corpus.songs), "images": len(corpus.images)})

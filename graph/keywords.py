@@ -34,6 +34,9 @@ _EN_IRREGULAR = {
 _EN_KEEP_S = {"glass", "grass", "moss", "dress", "kiss", "chess", "bus", "gas", "lens", "iris", "news", "series",
               "species", "always", "perhaps", "this", "his", "its", "yes", "chaos", "cactus", "octopus",
               "christmas", "mathematics", "physics", "pants", "scissors", "glasses", "trousers", "clothes"}
+# nouns in -o whose plural takes -es (a closed class); any other -oes word is an -oe noun plus s (shoes, toes, canoes)
+_EN_O_ES = frozenset("potato tomato hero echo veto torpedo volcano mosquito domino buffalo mango cargo embargo "
+                     "tornado motto grotto halo innuendo negro no go".split())
 _jieba_lock = threading.Lock()
 # jieba tags single characters such as 月 as numerals/measure words ("m"); only these are numerals
 _ZH_NUMERALS = frozenset("〇零一二三四五六七八九十百千万亿两几半数")
@@ -72,8 +75,8 @@ def lemmatize_en(word: str) -> str:
         return word[:-3] + "y"
     if word.endswith(("sses", "shes", "ches", "xes", "zzes")):
         return word[:-2]
-    if word.endswith("oes") and len(word) > 4:
-        return word[:-2]
+    if word.endswith("oes") and len(word) > 4:  # potatoes -> potato, but shoes -> shoe, canoes -> canoe
+        return word[:-2] if word[:-2] in _EN_O_ES else word[:-1]
     if word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word

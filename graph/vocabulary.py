@@ -4,7 +4,8 @@ The rule:
 1. candidates are the content words of song titles and lyrics (jieba with the POS filter for Chinese, single
    characters and multi-character words alike; English lemmas);
 2. eligible are those that at least `min_images` images reach through their tags or caption, directly or through
-   the bilingual bridge (graph.bridge), exactly as build-graph will link them, and that occur (graph.occurrences,
+   the bilingual bridge (graph.bridge; file-name captions made readable, graph.captions), exactly as build-graph
+   will link them, and that occur (graph.occurrences,
    the rule the network and the ground truth count by) in at least `min_songs` songs and at most `max_song_share`
    of them (a word in most songs says nothing: ten random songs would contain it);
 3. greedy coverage: up to `num` times, take the eligible word of largest marginal gain, where a song or tagged
@@ -24,7 +25,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from graph.bridge import Bridge, image_reach, is_cjk
+from graph.bridge import Bridge, is_cjk
+from graph.captions import image_keywords
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
@@ -231,7 +233,7 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
     tagged = [k for k, img in enumerate(corpus.images) if img.tags or (img.caption or "").strip()]
     for k, img in enumerate(tqdm(corpus.images, desc="image reach", unit="image", disable=not progress,
                                  leave=False)):
-        _, why = image_reach(img, bridge, candidates)
+        _, why = image_keywords(img, bridge, candidates)
         image_words.append(set(why))
         support.update(why.keys())
         for kw, texts in why.items():

@@ -1,6 +1,8 @@
 """Tripartite network: typed vertices, no image-song edges, positive weights, round trips, edge-list reader."""
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,19 @@ def test_read_edgelist(tmp_path):
     p.write_text("a b 1\nb c x\n", encoding="utf-8")
     with pytest.raises(Img2SongError, match=r"g\.txt:2: field 'w' is not a number"):
         read_edgelist(p)
+
+
+def test_split_holds_out_each_kind_in_proportion():
+    """A stratified split gives the small group (photos) its share of queries; one group = the plain split."""
+    kws = {f"i{k:03d}": {"a": 1.0, "b" if k % 2 else "c": 1.0} for k in range(200)}
+    strata = {i: ("photo" if int(i[1:]) % 10 == 0 else "drawing") for i in kws}  # 20 photos, 180 drawings
+    for seed in range(5):
+        train, query = split_queries(kws, 0.2, seed, strata=strata)
+        by = Counter(strata[q] for q in query)
+        assert by == {"photo": 4, "drawing": 36}, (seed, by)
+        assert set(train).isdisjoint(query) and len(train) + len(query) == 200
+        assert split_queries(kws, 0.2, seed, strata={i: "drawing" for i in kws}) == split_queries(kws, 0.2, seed)
+    # the keyword floor still holds inside a group: 3 photos of a keyword leave 2 in training, 1 query
+    kws2 = {f"p{k}": {"x": 1.0} for k in range(3)} | {f"d{k}": {"y": 1.0} for k in range(30)}
+    train, query = split_queries(kws2, 0.5, 0, strata={i: "photo" if i[0] == "p" else "drawing" for i in kws2})
+    assert sum(q[0] == "p" for q in query) == 1 and sum(q[0] == "d" for q in query) == 15

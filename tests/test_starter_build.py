@@ -108,3 +108,87 @@ def test_palapeli_photos_take_licence_and_tags_from_their_desktop_file(tmp_path:
     c = got[0]
     assert c.kind == "photo" and "bee" in c.tags and "honey" in c.tags and c.caption == "欧洲蜜蜂"
     assert c.licence == "Public Domain (© Someone)"
+
+
+def _jpeg_bytes(colour=(200, 40, 40)) -> bytes:
+    import io
+
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.new("RGB", (40, 30), colour).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_jigzo_puzzle_photos_with_per_file_licences(tmp_path: Path):
+    from graph.starter.images import render
+    from graph.starter.photos import jigzo_candidates
+
+    root = tmp_path / "jigzo-data"
+    folder = root / "usr/share/games/jigzo/puzzles/00_default"
+    folder.mkdir(parents=True)
+    for stem in ("horse-4x3", "gorilla2-3x3", "penguin-3x2"):
+        header = f"PzlF\n0.1\n{stem}\nhttp://example.org/\n{stem}.map\n1\n#texture map data\n".encode()
+        (folder / f"{stem}.pzl").write_bytes(header + _jpeg_bytes() + b"\x89PNG mask")
+    doc = root / "usr/share/doc/jigzo-data"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text("""Files: *
+Copyright: 2008 M
+License: GPL-2+
+
+Files: puzzles/00_default/penguin-3x2.pzl
+Copyright: J
+License: CC-BY-NC-SA-1.0
+""", encoding="utf-8")
+    cands = jigzo_candidates(tmp_path, "0.6.1-7.1")
+    assert [(c.key, c.tags, c.licence) for c in cands] == [
+        ("bg-jigzo-gorilla2-3x3", ("gorilla",), "GPL-2+ (© 2008 M)"),
+        ("bg-jigzo-horse-4x3", ("horse",), "GPL-2+ (© 2008 M)")]  # the non-commercial penguin is not shipped
+    render(cands[1], tmp_path / "h.jpg")
+    from PIL import Image as PILImage
+
+    with PILImage.open(tmp_path / "h.jpg") as im:
+        assert im.size == (40, 30) and im.getpixel((20, 15))[0] > 150  # the embedded JPEG, not the mask
+
+
+def test_every_photo_that_reaches_a_keyword_ships_before_drawings(tmp_path: Path):
+    from collections import Counter
+
+    from graph.starter import build as sb
+    from graph.starter.images import Candidate
+
+    def cand(key: str, kind: str) -> Candidate:
+        return Candidate(key, "tuxpaint", "GPL", "-", kind, ("x",), "x", "en")
+
+    cands = [cand(f"d{k}", "bitmap") for k in range(6)] + [cand("p0", "bitmap"), cand("p1", "photo"),
+                                                             cand("p2", "bitmap")]
+    reach = {c.key: {"a"} for c in cands} | {"p2": set()}  # p2 reaches no keyword: never shipped
+    kinds = {c.key: "photo" if c.key[0] == "p" else "drawing" for c in cands}
+    sb.img_src.render, saved = (lambda c, out: None), sb.img_src.render
+    try:
+        chosen, _ = sb.choose_images(cands, reach, ["a"], per_keyword=3, max_total=3, out_dir=tmp_path,
+                                     skipped=Counter(), kinds=kinds)
+        few, _ = sb.choose_images(cands, reach, ["a"], per_keyword=1, max_total=9, out_dir=tmp_path,
+                                  skipped=Counter(), kinds=kinds)
+    finally:
+        sb.img_src.render = saved
+    keys = [c.key for c in chosen]
+    assert set(keys[:2]) == {"p0", "p1"}
+    assert len(keys) == 3 and keys[2].startswith("d")  # photos first, then one drawing up to max_total
+    assert {c.key for c in few} == {"p0", "p1"}  # every photo ships even past per_keyword; no drawing then
+
+
+def test_related_dump_bytes_depend_on_content_only(tmp_path: Path):
+    import gzip
+    import time
+
+    from graph.starter.related import Edge, edge_line, write_dump
+
+    edges = [Edge("Synonym", "/c/zh/月", "/c/zh/月亮", 1.0, "cilin")]
+    a, b = tmp_path / "a" / "related_words.tsv.gz", tmp_path / "b" / "related_words.tsv.gz"
+    a.parent.mkdir(), b.parent.mkdir()
+    assert write_dump(edges, a) == 1
+    time.sleep(1.1)  # a header time would differ now
+    assert write_dump(edges, b) == 1
+    assert a.read_bytes() == b.read_bytes()  # no time or file name in the gzip header
+    assert gzip.decompress(a.read_bytes()).decode() == edge_line(edges[0])

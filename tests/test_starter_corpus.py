@@ -40,14 +40,15 @@ def test_keywords_follow_the_products_rule_with_its_defaults():
 
 
 def test_every_keyword_has_images_through_the_products_bridge():
-    from graph.bridge import Bridge, image_reach
+    from graph.bridge import Bridge
+    from graph.captions import image_keywords
     from graph.corpus import load_corpus
 
     c = load_corpus(STARTER, check_files=False)
     kw, bridge = frozenset(c.keywords or []), Bridge(c.lexicon)
     per_kw: Counter[str] = Counter()
     for im in c.images:
-        per_kw.update(image_reach(im, bridge, kw)[0].keys())
+        per_kw.update(image_keywords(im, bridge, kw)[0].keys())
     assert len(c.images) >= 1000
     for k in kw:
         assert per_kw[k] >= 1, k

@@ -147,18 +147,34 @@ def photo_images(root: Path, out: Path, source: str, skipped: Counter[str]) -> l
     return rows
 
 
+def named_one_by_one(corpus: Path, out: Path, skipped: Counter[str]) -> list[dict]:
+    """Another corpus's images with their tags removed, each keeping only its caption (its file's own name or
+    title): photos named one by one, as a user's are. The image files are copied."""
+    import shutil
+
+    rows = []
+    for n, line in enumerate((corpus / "images.jsonl").read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if not str(r.get("caption", "")).strip():
+            skipped["image without a caption"] += 1
+            continue
+        src = corpus / r["file"]
+        if not src.is_file():
+            raise Img2SongError(f"{corpus / 'images.jsonl'}:{n}: field 'file': {src} does not exist")
+        (out / r["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, out / r["file"])
+        rows.append({**r, "tags": []})
+    return rows
+
+
 def _version(deb: Path) -> str:
     return deb.name.split("_")[1]
 
 
-def build(raw: Path, out: Path) -> Made:
-    """Write songs.jsonl, images.jsonl and images/ into `out` (which must be empty or absent)."""
-    t0 = time.perf_counter()
-    raw, out = Path(raw), Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise Img2SongError(f"{out}: not empty; give a new directory")
-    skipped: Counter[str] = Counter()
-    songs = load_yuanqu(raw, skipped)
+def packaged_images(raw: Path, out: Path, skipped: Counter[str]) -> list[dict]:
+    """The colour emoji and the named photos of the packages in `raw`."""
     images = []
     with tempfile.TemporaryDirectory() as tmp:
         deb = _one(raw, EMOJI_DEB)
@@ -169,6 +185,22 @@ def build(raw: Path, out: Path) -> Made:
             x = _deb_extract(deb, Path(tmp) / deb.stem)
             for sub in subs:
                 images += photo_images(x / sub, out, f"{deb.name.split('_')[0]} {_version(deb)}", skipped)
+    return images
+
+
+def build(raw: Path, out: Path, captions_of: Path | None = None) -> Made:
+    """Write songs.jsonl, images.jsonl and images/ into `out` (which must be empty or absent); with `captions_of`,
+    the images are that corpus's, named one by one (named_one_by_one), instead of the emoji and photos."""
+    t0 = time.perf_counter()
+    raw, out = Path(raw), Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise Img2SongError(f"{out}: not empty; give a new directory")
+    skipped: Counter[str] = Counter()
+    songs = load_yuanqu(raw, skipped)
+    if captions_of is not None:
+        images = named_one_by_one(Path(captions_of), out, skipped)
+    else:
+        images = packaged_images(raw, out, skipped)
     write_text(out / "songs.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in songs))
     write_text(out / "images.jsonl", "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in images))
     return Made(len(songs), len(images), dict(skipped), time.perf_counter() - t0)
@@ -178,9 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--raw", type=Path, required=True, help="folder with the fetched tarball and .deb files")
     ap.add_argument("--out", type=Path, required=True, help="new corpus directory, e.g. runs/corpora/second")
+    ap.add_argument("--captions-of", type=Path, default=None, metavar="CORPUS",
+                    help="instead of the emoji and photos, CORPUS's images with their tags removed (caption only: "
+                         "photos named one by one)")
     a = ap.parse_args(argv)
     try:
-        made = build(a.raw, a.out)
+        made = build(a.raw, a.out, a.captions_of)
     except Img2SongError as e:
         print(f"error: {e}")
         return 2

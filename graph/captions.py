@@ -1,0 +1,141 @@
+"""Image words as a user's catalogue writes them: file names as captions, and captions whose head reaches nothing.
+
+Photos named one by one carry their file name as their only text ("red_fox-2.jpg", "RedFox", "palmtree",
+"clock face five oclock"). Two steps make such a caption reach the keywords its words name, before and after the
+bilingual bridge (graph.bridge), for every place that links images to keywords (selection, network, builders):
+
+1. `readable`: a file name becomes words: the extension dropped, CamelCase, '_', '-', '.' and digits split
+   ("RedFox_2.png" -> "red fox"), and a closed compound WordNet does not know split into two nouns it does know
+   ("palmtree" -> "palm tree", "kiwifruit" -> "kiwi fruit"); a word WordNet knows ("screwdriver") stays whole;
+2. back-off (`image_keywords`): an image none of whose texts reaches a keyword through the bridge's phrase rule
+   (the phrase and its head noun: "clock face five oclock" -> "oclock", "person frowning" -> "frowning") tries
+   each noun phrase of its English texts cut short, word by word from the end, so that an earlier word becomes the
+   head in the context of the words before it ("clock face five" -> "clock face" -> "clock": a clock face is a
+   surface, not a human face), at BACKOFF times the bridge's weight, and each content token of its Chinese texts
+   through its English senses (篮球 -> ball -> 球), kept only where the edge still reaches the bridge's
+   EDGE_THRESHOLD. Images the phrase rule links keep exactly the bridge's edges.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+
+from graph.bridge import EDGE_THRESHOLD, Bridge, bag, image_context, image_reach, noun_phrases
+from graph.keywords import lemmatize_en, tokenize
+
+BACKOFF = 0.8  # a modifier or a lone word of a caption names what is shown less surely than its head noun
+MIN_PART = 3  # a closed compound splits only into parts of at least this many letters
+_EXT = re.compile(r"\.(?:svg|png|jpe?g|gif|webp|bmp|tiff?)$", re.IGNORECASE)
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEP = re.compile(r"[_\-.\d]+")
+_LETTERS = re.compile(r"[A-Za-z]+")
+
+
+def _split_compound(word: str, known: frozenset[str]) -> list[str]:
+    """'palmtree' -> [palm, tree] when both halves are known nouns and the whole is not; else [word]."""
+    low = word.lower()
+    if len(low) < 2 * MIN_PART or low in known or lemmatize_en(low) in known:
+        return [word]
+    best: tuple[int, int] | None = None
+    for i in range(MIN_PART, len(low) - MIN_PART + 1):
+        a, b = low[:i], low[i:]
+        if (a in known or lemmatize_en(a) in known) and (b in known or lemmatize_en(b) in known):
+            score = min(len(a), len(b))
+            if best is None or score > best[0]:
+                best = (score, i)
+    return [word] if best is None else [low[:best[1]], low[best[1]:]]
+
+
+def readable(text: str, known: frozenset[str] = frozenset()) -> str:
+    """A tag or caption written as a file name, as words: 'RedFox_2.png' -> 'Red Fox', 'palmtree' -> 'palm tree'
+    (with `known` holding WordNet's nouns); ordinary text comes back with only its separators turned to spaces."""
+    text = _EXT.sub("", text.strip())
+    text = _CAMEL.sub(" ", text)
+    text = _SEP.sub(" ", text)
+    words: list[str] = []
+    for tok in text.split():
+        m = _LETTERS.fullmatch(tok)
+        words += _split_compound(tok, known) if (m and known) else [tok]
+    return " ".join(words)
+
+
+def _known_nouns(bridge: Bridge) -> frozenset[str]:
+    """One-word nouns WordNet knows that are also CC-CEDICT glosses (both sides of the bridge know them)."""
+    wn = bridge.wordnet
+    if wn is None:
+        return frozenset()
+    return _one_word_lemmas(wn.wn, bridge.cedict)
+
+
+_KNOWN: dict[tuple[int, int], frozenset[str]] = {}
+
+
+def _one_word_lemmas(data, cedict) -> frozenset[str]:
+    key = (id(data), id(cedict))
+    if key not in _KNOWN:
+        glosses = cedict.en_packed
+        _KNOWN.clear()  # one pair of dictionaries at a time
+        _KNOWN[key] = frozenset(lemma for lemma in data.senses_of if lemma.isalpha() and lemma in glosses)
+    return _KNOWN[key]
+
+
+def readable_image(image, bridge: Bridge):
+    """The image with its English tags and caption made readable (Chinese texts unchanged)."""
+    known = _known_nouns(bridge)
+    caption = readable(image.caption, known) if image.language == "en" and image.caption else image.caption
+    tags = tuple(readable(t, known) for t in image.tags) if image.tag_language == "en" else tuple(image.tags)
+    if caption == image.caption and tags == tuple(image.tags):
+        return image
+    return replace(image, caption=caption, tags=tags)
+
+
+def shortened(text: str) -> list[str]:
+    """Each noun phrase of a tag or caption cut short from the end, longest first: 'clock face five oclock' ->
+    'clock face five', 'clock face', 'clock' (the whole phrase is the bridge's own unit, so it is not repeated)."""
+    out = []
+    for chunk in noun_phrases(text):
+        out += [" ".join(chunk[:i]) for i in range(len(chunk) - 1, 0, -1)]
+    return out
+
+
+def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
+                  ) -> tuple[Counter[str], dict[str, list[str]]]:
+    """Keywords each single content word of the image's texts reaches (step 2 of the module docstring)."""
+    counts: Counter[str] = Counter()
+    why: dict[str, list[str]] = {}
+    context = image_context(image, labels)
+
+    def add(got: Counter[str], source: str) -> None:
+        for kw, w in got.items():
+            w = round(w * BACKOFF, 4)
+            if w >= EDGE_THRESHOLD and w > counts.get(kw, 0.0):
+                counts[kw] = w
+                why[kw] = [source]
+
+    parts = [(image.caption, image.language)] + [(t, image.tag_language) for t in image.tags]
+    for text, lang in parts:
+        if not text or not text.strip():
+            continue
+        if lang == "en":
+            for short in dict.fromkeys(shortened(text)):
+                add(bridge.text_reach(short, "en", vocab, context=context - bag(short)), f"{text} ({short})")
+        elif lang == "zh":
+            for token in dict.fromkeys(tokenize(text, "zh")):
+                senses = [r.target for r in bridge.chinese_to_english(token)]
+                for en in senses:
+                    add(bridge.text_reach(en, "en", vocab, context=frozenset(senses) - bag(en)),
+                        f"{text} ({token} = {en})")
+    return counts, why
+
+
+def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
+                   ) -> tuple[Counter[str], dict[str, list[str]]]:
+    """(keyword weights, keyword -> the texts that reached it) of one image: graph.bridge.image_reach over its
+    readable texts, and the single-word back-off when that reaches nothing (module docstring)."""
+    image = readable_image(image, bridge)
+    counts, why = image_reach(image, bridge, vocab, labels)
+    if counts:
+        return counts, why
+    return backoff_reach(image, bridge, vocab, labels)
