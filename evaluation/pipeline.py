@@ -43,7 +43,11 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     from graph.context import ContextParams
 
     context = ContextParams() if context_words is None else ContextParams(per_song=context_words)
-    result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context)
+    from engine.text.relatedness import encoder_bridge
+
+    bridge = encoder_bridge(c, echo)
+    result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context, bridge=bridge)
+    echo(bridge.relatedness_line())
     if result.selection is not None:
         echo(result.selection.table())
         echo(result.selection.summary())

