@@ -1,6 +1,8 @@
 """Bilingual bridge: exact gloss/headword matches both ways, no containment, sense filter, lexicon override."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from evaluation.cli import main
@@ -99,11 +101,18 @@ def test_real_cedict_traps():
 
 
 def test_bridge_cli_explains(capsys):
-    assert main(["bridge", "calorie", "月"]) == 0
+    assert main(["bridge", "calorie", "月", "--no-encoder"]) == 0
     out = capsys.readouterr().out
+    assert "bridge relatedness: none given" in out
     assert "calorie: reaches 1 word(s) at weight >= 0.6: 卡路里" in out and "cedict sense" in out
     assert "月: reaches" in out and "moon" in out
     assert main(["bridge"]) == 2
+    # with the encoder (the default): each kept candidate's why ends with its relatedness and factor
+    assert main(["bridge", "vehicle", "--context", "boat trawler", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "bridge relatedness: multilingual-e5-small" in out
+    kept = [line for line in out.splitlines() if line.startswith("  * ")]
+    assert kept and all(re.search(r"relatedness [+-]\d\.\d{3} \(word .* x\d\.\d\d$", line) for line in kept)
 
 
 def test_bridge_lexicon_lets_the_imagenet_tagger_reach_chinese_keywords(mini):
@@ -243,22 +252,39 @@ def print_precision(scores, title: str) -> None:
               f"correct kept {c['kept_correct']}/{c['correct']}")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 with the encoder's relatedness; "
-                                       "measured below it (see the printed table and the senses note)")
-def test_sense_precision_reaches_the_issue_target(encoded, capsys):
+@pytest.fixture(scope="module")
+def encoded_scores(encoded):
+    return sense_scores(read_sense_labels(), encoded)
+
+
+def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys):
     """Every hand-labelled edge (tuning sample: tune, holdout, fresh1, fresh2; fresh3: drawn at random from the
     edges the final, frozen bridge keeps, labelled by the header's rule, never tuned on), weighed by the bridge
-    the build stage uses (with the text encoder): precision of the kept edges over both corpora."""
-    edges = read_sense_labels()
-    scores = sense_scores(edges, encoded)
+    the build stage uses (with the text encoder) against the same bridge without it."""
+    scores = encoded_scores
     with capsys.disabled():
         print_precision(scores, "sense precision with the text encoder's relatedness (build-graph's bridge):")
     fresh = scores[("all", "fresh3")]
     assert fresh["edges"] >= 100 and fresh["kept"] == fresh["edges"], "the method changed since fresh3: draw anew"
     assert {c for c, _ in scores if c != "all"} == {"starter", "yuanqu"}
-    union = scores[("all", "all")]
-    assert union["kept"] >= 200
-    assert union["kept_correct"] / union["kept"] >= 0.9
+    assert scores[("all", "all")]["kept"] >= 200
+
+    def precision(c):
+        return c["kept_correct"] / c["kept"]
+
+    assert precision(fresh) >= 0.80  # measured 0.836 (92/110): starter 0.855, yuanqu 0.818
+    assert min(precision(scores[(c, "fresh3")]) for c in ("starter", "yuanqu")) >= 0.78
+    tuning = [e for e in read_sense_labels() if e.split != "fresh3"]
+    plain = sense_scores(tuning, real)[("all", "all")]
+    with_encoder = {k: scores[("all", "all")][k] - fresh[k] for k in fresh}
+    assert precision(with_encoder) >= precision(plain) + 0.07  # measured 0.849 (264/311) against 0.760 (318/418)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9; with the encoder's relatedness the "
+                                       "union of 770 labelled edges measures 0.846 (356/421 kept), fresh3 0.836")
+def test_sense_precision_reaches_the_issue_target(encoded_scores):
+    union = encoded_scores[("all", "all")]
+    assert union["kept"] >= 200 and union["kept_correct"] / union["kept"] >= 0.9
 
 
 # ---------------------------------------------------------------- relatedness from a caller's encoder

@@ -16,6 +16,9 @@ from graph.bridge import Bridge
 from graph.common.errors import Img2SongError
 
 DISK_BATCH = 64  # batches at least this large go through the on-disk cache (small lazy ones stay in memory)
+# vectors of the process's shared encoder, kept across instances: every build in one process (a test session, a
+# notebook) embeds the calibration pool and a repeated description once
+_SHARED: dict[str, dict[str, np.ndarray]] = {"query": {}, "passage": {}}
 
 
 class E5Relatedness:
@@ -24,14 +27,10 @@ class E5Relatedness:
     def __init__(self, encoder: TextEncoder | None = None):
         self.encoder = encoder
         self.name = f"{TextEncoder.name} cosine"
-        self._vectors: dict[str, dict[str, np.ndarray]] = {"query": {}, "passage": {}}
-
-    @property
-    def embedded(self) -> int:
-        """Distinct texts embedded so far."""
-        return sum(len(v) for v in self._vectors.values())
+        self._vectors = _SHARED if encoder is None else {"query": {}, "passage": {}}
 
     def vectors(self, texts: Sequence[str], kind: str) -> np.ndarray:
+        """Unit vectors of `texts` as e5 `kind` ('query' or 'passage'), embedding only the ones not seen before."""
         memo = self._vectors[kind]
         missing = sorted({t for t in texts if t not in memo})
         if missing:
@@ -41,7 +40,9 @@ class E5Relatedness:
             vec = (cached_encode(self.encoder, missing, kind, progress=big, desc=f"embed {kind}s") if big
                    else self.encoder.encode(missing, kind))
             memo.update(zip(missing, vec))
-        return np.stack([memo[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
+        if not texts:
+            return np.zeros((0, (self.encoder or shared_encoder()).dim), np.float32)
+        return np.stack([memo[t] for t in texts])
 
     def __call__(self, descriptions: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
         return self.vectors(list(descriptions), "query") @ self.vectors(list(candidates), "passage").T
