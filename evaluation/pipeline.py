@@ -23,7 +23,8 @@ EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.
 
 
 def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0.2, seed: int = 0,
-                scheme: str = "count", echo: Echo = print, context_words: int | None = None):
+                scheme: str = "count", echo: Echo = print, context_words: int | None = None,
+                sense_encoder: bool = False):
     """Load and validate the corpus, build the network, write it into the run, and print what was done."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from graph.build import build_network
@@ -44,7 +45,15 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     from graph.context import ContextParams
 
     context = ContextParams() if context_words is None else ContextParams(per_song=context_words)
-    result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context)
+    from graph.bridge import Bridge
+
+    bridge = Bridge(c.lexicon)
+    if sense_encoder:  # off by default: it costs image coverage (README, "the bridge")
+        from engine.text.relatedness import encoder_bridge
+
+        bridge = encoder_bridge(c, echo)
+    result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context, bridge=bridge)
+    echo(bridge.relatedness_line())
     if result.selection is not None:
         echo(result.selection.table())
         echo(result.selection.summary())

@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from graph.cedict_index import (  # noqa: F401 (re-exported: the bridge's dictionary API)
     RULE_VERSION,
     CedictIndex,
@@ -39,15 +41,22 @@ from graph.senses import (
     EDGE_THRESHOLD,
     KIND_DECAY,
     KIND_LEMMAS,
+    REFERENCE,
+    REFERENCE_TOP,
+    RelatedFn,
+    Relatedness,
     Scored,
     WordNetSenses,
     bag,
     score_candidates,
+    word_frequency,
 )
 from graph.wordnet import WordNetData, read_noun_wordnet
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 PIECE_WEIGHT = 0.3  # a Chinese keyword read off inside a longer jieba word (头 in 猫头鹰): no edge
+# jieba part-of-speech flags of caption words that name no shown thing: numerals and quantities (一个), positions (左)
+UNSHOWN_POS = frozenset({"m", "mq", "f"})
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,12 @@ class Reach:
 
 class Bridge:
     """English <-> Chinese word reach: the corpus lexicon first, then CC-CEDICT senses weighted in context
-    (graph.senses), and the kinds WordNet knows (kingfisher -> bird -> 鸟)."""
+    (graph.senses), and the kinds WordNet knows (kingfisher -> bird -> 鸟); `relatedness` (a sentence encoder the
+    caller supplies, graph.senses.Relatedness) weighs each kept candidate against the image's whole description."""
 
     def __init__(self, lexicon: Mapping[str, Iterable[str]] | None = None, use_cedict: bool = True,
-                 cedict: CedictIndex | None = None, use_wordnet: bool = True, wordnet: WordNetData | None = None):
+                 cedict: CedictIndex | None = None, use_wordnet: bool = True, wordnet: WordNetData | None = None,
+                 relatedness: Relatedness | None = None):
         self.lexicon = {english_key(en) or en.lower(): list(zh) for en, zh in (lexicon or {}).items()}
         self._lex_zh: dict[str, list[str]] = {}
         for en, zhs in self.lexicon.items():
@@ -77,6 +88,9 @@ class Bridge:
         self._wordnet = WordNetSenses(wordnet) if wordnet is not None else None
         self._split: tuple[object, frozenset[str], bool] | None = None
         self._memo: dict[tuple, list[Scored]] = {}
+        self.relatedness = relatedness
+        self._reference: list[tuple[str, str]] | None = None
+        self._calibration: dict[str, tuple[float, float]] = {}  # description -> its best cosines with REFERENCE
 
     def _vocab_split(self, vocab: set[str] | frozenset[str]) -> tuple[frozenset[str], bool]:
         """(the Chinese words of a vocabulary, whether it has English words), memoised for the last vocabulary."""
@@ -97,6 +111,82 @@ class Bridge:
             self._wordnet = WordNetSenses(read_noun_wordnet())
         return self._wordnet
 
+    # ------------------------------------------------------------------ relatedness (a caller's encoder)
+    def relatedness_line(self) -> str:
+        """What weighs the edges, for a stage's printout (says so when no encoder was given)."""
+        if self.relatedness is None:
+            return ("bridge relatedness: none given; edge weights are the dictionary sense and WordNet fit alone "
+                    "(no sentence encoder)")
+        return (f"bridge relatedness: {getattr(self.relatedness, 'name', type(self.relatedness).__name__)}, "
+                f"{len(self._calibration)} image description(s) weighed against their candidates")
+
+    def reference(self) -> list[tuple[str, str]]:
+        """The calibration pool: the REFERENCE most frequent (jieba) headwords with a kept CC-CEDICT sense, and
+        their glosses."""
+        if self._reference is None:
+            heads = [h for h in self.cedict.zh_packed if self.cedict.zh(h)]
+            heads.sort(key=lambda h: (-word_frequency(h), h))
+            self._reference = [(h, self.glosses(h)) for h in heads[:REFERENCE]]
+        return self._reference
+
+    def glosses(self, head: str) -> str:
+        """A headword's kept CC-CEDICT senses as one text (what the encoder reads for its meaning)."""
+        return "; ".join(dict.fromkeys(g for _, _, g in self.cedict.zh(head)))
+
+    def calibrate(self, descriptions: Iterable[str]) -> None:
+        """Calibrate descriptions against the pool (REFERENCE) in one encoder call."""
+        todo = sorted({d for d in descriptions if d and d not in self._calibration})
+        if self.relatedness is None or not todo:
+            return
+        ref = self.reference()
+        sims = np.asarray(self.relatedness(todo, [w for w, _ in ref] + [g for _, g in ref]), dtype=np.float64)
+        top = np.sort(sims[:, :len(ref)], axis=1)[:, -REFERENCE_TOP:].mean(1)
+        top_g = np.sort(sims[:, len(ref):], axis=1)[:, -REFERENCE_TOP:].mean(1)
+        self._calibration.update({d: (float(a), float(b)) for d, a, b in zip(todo, top, top_g)})
+
+    def prepare(self, images: Iterable) -> None:
+        """Embed what the encoder will be asked about many images in two batches instead of one small call per
+        tag: their descriptions (calibrated against the pool), then every candidate (word and glosses) their
+        English tags and captions keep without the encoder. Optional: the bridge embeds lazily otherwise."""
+        if self.relatedness is None:
+            return
+        english = [i for i in images if i.tag_language == "en" or i.language == "en"]
+        self.calibrate(describe(i) for i in english)
+        relatedness, self.relatedness = self.relatedness, None  # the dictionary pass: which candidates are kept
+        try:
+            kept: dict[str, str] = {}
+            for img in english:
+                context = image_context(img)
+                parts = [img.caption] * (img.language == "en") + list(img.tags) * (img.tag_language == "en")
+                for text in parts:
+                    for r in self.weighted_reach(text, context - bag(text)).values():
+                        if r.kept and r.rule in ("cedict sense", "wordnet kind"):
+                            kept.setdefault(r.target, "")
+        finally:
+            self.relatedness = relatedness
+        texts = sorted(kept) + sorted({self.glosses(w) or w for w in kept})
+        if texts and self._calibration:
+            self.relatedness([next(iter(self._calibration))], texts)
+
+    def _relate(self, description: str) -> RelatedFn | None:
+        """The relatedness of candidates (word, gloss) to one description, calibrated against the pool: (cosine with
+        the word - the pool's) + (cosine with all its kept glosses - the pool's)."""
+        if self.relatedness is None or not description:
+            return None
+
+        def relate(cands: list[tuple[str, str]]) -> list[tuple[float, str]]:
+            self.calibrate([description])
+            ref_w, ref_g = self._calibration[description]
+            texts = [w for w, _ in cands] + [self.glosses(w) or g for w, g in cands]
+            sims = np.asarray(self.relatedness([description], texts))[0]
+            out = []
+            for i in range(len(cands)):
+                cw, cg = float(sims[i]), float(sims[len(cands) + i])
+                out.append((cw - ref_w + cg - ref_g, f"relatedness {cw - ref_w + cg - ref_g:+.3f} (word {cw:.3f} "
+                            f"vs pool {ref_w:.3f}, gloss {cg:.3f} vs pool {ref_g:.3f})"))
+            return out
+        return relate
+
     # ------------------------------------------------------------------ one word
     def english_to_chinese(self, text: str) -> list[Reach]:
         """Every Chinese word an English word or phrase equals a gloss of, unweighted (lexicon.tsv overrides
@@ -112,22 +202,25 @@ class Bridge:
         return list(seen.values())
 
     def english_weighted(self, text: str, context: frozenset[str] = frozenset(),
-                         synset: tuple[str, str] | None = None, require_fit: bool = False) -> list[Scored]:
+                         synset: tuple[str, str] | None = None, require_fit: bool = False,
+                         description: str = "", scale: float = 1.0) -> list[Scored]:
         """The Chinese candidates of an English word with their relatedness weight in this context, best first
-        (a lexicon.tsv word: its listed words at weight 1)."""
+        (a lexicon.tsv word: its listed words at weight 1); `description`: the image's tags and caption as one
+        text, which the encoder (if any) weighs the candidates kept at `scale` x their weight against."""
         key = english_key(text)
         if not key:
             return []
         if key in self.lexicon:
             return [Scored(z, 1.0, "lexicon.tsv", f"{key}\t{z}", text) for z in self.lexicon[key]]
-        memo = (key, context, synset, require_fit)
+        memo = (key, context, synset, require_fit, description, scale)
         if memo not in self._memo:
             self._memo[memo] = [Scored(r.target, r.weight, r.rule, r.why, text) for r in score_candidates(
-                key, self.cedict.en_senses(key), self.wordnet, context, synset, require_fit)]
+                key, self.cedict.en_senses(key), self.wordnet, context, synset, require_fit,
+                self._relate(description), scale)]
         return self._memo[memo]
 
     def kinds(self, text: str, context: frozenset[str] = frozenset(),
-              synset: tuple[str, str] | None = None) -> list[Scored]:
+              synset: tuple[str, str] | None = None, description: str = "") -> list[Scored]:
         """Chinese words of the kinds an English noun belongs to: its WordNet sense (chosen in context) and that
         sense's hypernyms up to KIND_STEPS, weight x KIND_DECAY per step (a lexicon.tsv word has no kinds)."""
         key = english_key(text)
@@ -140,15 +233,17 @@ class Bridge:
         out = []
         factor = 1.0 if wn.physical(chosen) else ABSTRACT_KIND
         for step, hyper, path in wn.kinds(chosen):
+            scale = factor * KIND_DECAY ** step
             for lemma in wn.wn.synset(hyper).lemmas[:KIND_LEMMAS]:
                 if not wn.lemma_means(lemma, hyper):
                     continue
-                for r in self.english_weighted(lemma, context, hyper):
-                    out.append(Scored(r.target, round(r.weight * factor * KIND_DECAY ** step, 4), "wordnet kind",
+                for r in self.english_weighted(lemma, context, hyper, description=description, scale=scale):
+                    out.append(Scored(r.target, round(r.weight * scale, 4), "wordnet kind",
                                       f"{' -> '.join(path)} ({step} step{'s' if step > 1 else ''}); {r.why}", text))
         return out
 
-    def weighted_reach(self, text: str, context: frozenset[str] = frozenset()) -> dict[str, Scored]:
+    def weighted_reach(self, text: str, context: frozenset[str] = frozenset(),
+                       description: str = "") -> dict[str, Scored]:
         """Every Chinese (or same-word) candidate of an English tag or caption, best edge per target.
 
         The whole text, each noun phrase (split at prepositions and conjunctions) and each phrase's head are looked
@@ -177,7 +272,8 @@ class Bridge:
                 units.append((head, ctx, synset))
         best: dict[str, Scored] = {}
         for unit, ctx, synset in units:
-            for r in self.english_weighted(unit, ctx, synset, synset is not None) + self.kinds(unit, ctx, synset):
+            for r in (self.english_weighted(unit, ctx, synset, synset is not None, description)
+                      + self.kinds(unit, ctx, synset, description)):
                 if r.target not in best or best[r.target].weight < r.weight:
                     best[r.target] = r
         return best
@@ -192,16 +288,18 @@ class Bridge:
             seen.setdefault(key, Reach(word, key, "cedict headword", f"{word} [{pinyin}] /{gloss}/"))
         return list(seen.values())
 
-    def explain(self, word: str, context: frozenset[str] = frozenset()) -> list[Scored]:
+    def explain(self, word: str, context: frozenset[str] = frozenset(), description: str = "") -> list[Scored]:
         """Every candidate of a word with its weight and why, best first (for `img2song bridge`): a Chinese word's
-        English senses at weight 1, an English word's weighted senses and kinds."""
+        English senses at weight 1, an English word's weighted senses and kinds (`description`: the text the
+        encoder weighs candidates against; default: the word itself)."""
         if any(is_cjk(ch) for ch in word):
             return [Scored(r.target, 1.0, r.rule, r.detail, word) for r in self.chinese_to_english(word)]
-        return sorted(self.weighted_reach(word, context - bag(word)).values(), key=lambda r: (-r.weight, r.target))
+        return sorted(self.weighted_reach(word, context - bag(word), description or word).values(),
+                      key=lambda r: (-r.weight, r.target))
 
     # ------------------------------------------------------------------ texts and tags
     def english_reach(self, text: str, vocab: set[str] | frozenset[str], phrase: bool = True,
-                      context: frozenset[str] = frozenset()) -> Counter[str]:
+                      context: frozenset[str] = frozenset(), description: str = "") -> Counter[str]:
         """Vocabulary words an English text reaches, each with its edge weight (only edges >= EDGE_THRESHOLD).
 
         phrase=False (lyrics): every content word, directly (the vocabulary holds the English word) or through the
@@ -212,7 +310,7 @@ class Bridge:
             for w in tokenize(text, "en"):
                 out.update(self._english_word(w, vocab))
             return out
-        for target, r in self.weighted_reach(text, context).items():
+        for target, r in self.weighted_reach(text, context, description).items():
             if r.kept and target in vocab:
                 out[target] = r.weight
         key = english_key(text)
@@ -237,21 +335,34 @@ class Bridge:
             out: Counter[str] = Counter(found)
         else:
             tokens = set(tokenize(text, "zh", cjk)) if found else set()
-            out = Counter({k: float(n) for k, n in found.items() if k in tokens or PIECE_WEIGHT >= EDGE_THRESHOLD})
+            unshown = unshown_words(text) if found else frozenset()
+            out = Counter({k: float(n) for k, n in found.items()
+                           if (k in tokens or PIECE_WEIGHT >= EDGE_THRESHOLD) and k not in unshown})
         if has_english:
             words = {text.strip(), *tokenize(text, "zh")}
             out.update({r.target: 1.0 for w in words for r in self.chinese_to_english(w) if r.target in vocab})
         return out
 
     def text_reach(self, text: str, language: str, vocab: set[str] | frozenset[str],
-                   phrase: bool = True, context: frozenset[str] = frozenset()) -> Counter[str]:
+                   phrase: bool = True, context: frozenset[str] = frozenset(), description: str = "") -> Counter[str]:
         """Vocabulary words a text in `language` reaches, with their weights (zh: segmented with jieba; en: lemmas;
         `phrase`: an English text is a tag or caption, weighed in `context`; lyrics are not)."""
         if not text or not text.strip():
             return Counter()
         if language == "zh":
             return self.chinese_reach(text, vocab, phrase)
-        return self.english_reach(text, vocab, phrase, context)
+        return self.english_reach(text, vocab, phrase, context, description)
+
+
+def unshown_words(text: str) -> frozenset[str]:
+    """Words of a Chinese tag or caption that jieba tags only as a numeral, a quantity or a position (一个 in
+    一个橘子, 左 in 向左): they name nothing the image shows, so they draw no edge."""
+    import jieba.posseg
+
+    flags: dict[str, set[str]] = {}
+    for pair in jieba.posseg.cut(text):
+        flags.setdefault(pair.word, set()).add(pair.flag)
+    return frozenset(w for w, f in flags.items() if f <= UNSHOWN_POS)
 
 
 # words that end a noun phrase in a tag or caption: prepositions, conjunctions, and the articles before a new one
@@ -310,6 +421,16 @@ def image_context(image, labels: Iterable[str] = ()) -> frozenset[str]:
     return frozenset(words)
 
 
+def describe(image, labels: Iterable[str] = ()) -> str:
+    """An image as one text for the sentence encoder: its tags, then its caption, then any labels (ImageNet
+    classes) a caller passes: 'animal, bird, owl. 猫头鹰。'."""
+    text = ", ".join(t.strip() for t in image.tags if t.strip())
+    for extra in (image.caption, ", ".join(labels)):
+        if extra and extra.strip():
+            text = f"{text}. {extra.strip()}" if text else extra.strip()
+    return text
+
+
 def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
                 ) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights of one image: over its caption and tags, the sum of the relatedness weights of the edges
@@ -318,9 +439,11 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
     counts: Counter[str] = Counter()
     why: dict[str, list[str]] = {}
     context = image_context(image, labels)
+    description = describe(image, labels) if bridge.relatedness is not None else ""
     parts = [(image.caption, image.language)] + [(t, image.tag_language) for t in image.tags]
     for text, lang in parts:
-        got = bridge.text_reach(text, lang, vocab, context=context - bag(text) if lang == "en" else context)
+        got = bridge.text_reach(text, lang, vocab, context=context - bag(text) if lang == "en" else context,
+                                description=description)
         for kw, w in got.items():
             counts[kw] = round(counts[kw] + w, 4)
             why.setdefault(kw, []).append(text)

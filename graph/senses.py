@@ -11,6 +11,13 @@ A tag like 'nature' equals a gloss of 自然, 大自然, 性, 天生 and 造化;
   name visible things, so physical senses come first); a candidate whose other glosses share words with that
   sense is supported, one whose other glosses share words only with the tag's other senses is contradicted
   (呈 /to present to a superior/memorial/petition/ against a memorial that is a monument).
+- its relatedness to the whole image, when a sentence encoder is given (`Relatedness`, passed in by the build
+  stage: graph never loads an encoder itself): the cosine of the image's description (tags and caption) with the
+  candidate word and with its English glosses, each calibrated against the description's best cosines with a fixed
+  pool of common words (`REFERENCE`), so a description close to every word does not pass every word. A candidate
+  RELATED_MARGIN below the pool's best fits is discounted (x exp(RELATED_SLOPE * margin), never raised): 车
+  'vehicle' for a trawler, 人家 'household' for a bottle. Without an encoder this factor is 1 and the weight is the
+  dictionary and WordNet part alone (the bridge says so: `Bridge.relatedness_line`).
 Kinds: the chosen WordNet sense's hypernyms (kingfisher -> coraciiform bird -> bird) reach their own candidates,
 weighted by KIND_DECAY per step, stopping at synsets too general to describe a picture (TOO_GENERAL).
 """
@@ -18,8 +25,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
 
 from graph.keywords import lemmatize_en, stopwords
 from graph.wordnet import WordNetData
@@ -43,6 +54,10 @@ KIND_STEPS = 3
 ABSTRACT_KIND = 0.75  # extra factor for the kinds of an abstract sense (holiday -> leisure is not shown)
 KIND_LEMMAS = 2  # lemmas of a hypernym synset looked up, each only where the synset is among its first 3 senses
 PHYSICAL_ENTITY = ("n", "00001930")
+REFERENCE = 500  # common CC-CEDICT words (jieba's most frequent) a description's cosines are calibrated against
+REFERENCE_TOP = 15  # a description's calibration: the mean of its REFERENCE_TOP best cosines with the pool
+RELATED_MARGIN = 0.0  # calibrated relatedness (word + gloss) below this is discounted
+RELATED_SLOPE = 50.0  # discount exp(RELATED_SLOPE * (relatedness - RELATED_MARGIN)) below the margin
 # hypernyms too general to describe a picture: the walk stops there
 TOO_GENERAL = frozenset("""entity|physical entity|abstraction|abstract entity|object|physical object|whole|unit|
 living thing|animate thing|organism|being|matter|substance|solid|artifact|artefact|instrumentality|
@@ -94,6 +109,25 @@ class Scored:
     @property
     def kept(self) -> bool:
         return self.weight >= EDGE_THRESHOLD
+
+
+class Relatedness(Protocol):
+    """A multilingual sentence encoder's similarity, supplied by the caller (the build stage passes engine.text's
+    e5): (English descriptions, candidate texts: Chinese words or English glosses) -> cosine matrix
+    [len(descriptions), len(candidates)]. Implementations cache their vectors (each distinct text embedded once)."""
+
+    name: str
+
+    def __call__(self, descriptions: Sequence[str], candidates: Sequence[str]) -> np.ndarray: ...
+
+
+def related_factor(rho: float) -> float:
+    """The weight factor of a calibrated relatedness: 1 at or above RELATED_MARGIN, decaying exponentially below."""
+    return min(1.0, math.exp(RELATED_SLOPE * (rho - RELATED_MARGIN)))
+
+
+# (candidate words with their glosses) -> (calibrated relatedness, its reason) per candidate, for one description
+RelatedFn = Callable[[list[tuple[str, str]]], list[tuple[float, str]]]
 
 
 def word_frequency(word: str) -> int:
@@ -213,9 +247,12 @@ def sense_weight(s: CedictSense, related: frozenset[str]) -> tuple[float, list[s
 
 def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses | None,
                      context: frozenset[str], synset: tuple[str, str] | None = None,
-                     require_fit: bool = False) -> list[Scored]:
+                     require_fit: bool = False, relate: RelatedFn | None = None,
+                     scale: float = 1.0) -> list[Scored]:
     """Every CC-CEDICT candidate of one English key, weighted (best sense per headword), best first;
-    `require_fit`: the sense is fixed by a compound, candidates that do not fit it are discounted."""
+    `require_fit`: the sense is fixed by a compound, candidates that do not fit it are discounted; `relate`: the
+    encoder's relatedness to the image's description, asked only for candidates that would otherwise be kept once
+    their weight is multiplied by `scale` (a kind's decay)."""
     if not senses:
         return []
     own = bag(key)
@@ -264,4 +301,11 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
         sc = Scored(head, round(min(1.0, w), 4), "cedict sense", why_text)
         if head not in best or best[head].weight < sc.weight:
             best[head] = sc
+    if relate is not None:
+        gloss = {s.head: s.entry.replace("/", "; ") for s in senses}
+        # the factor never raises: only edges kept without it can change
+        asked = [h for h, sc in best.items() if sc.weight * scale >= EDGE_THRESHOLD]
+        for head, (rho, why) in zip(asked, relate([(h, gloss[h]) for h in asked]) if asked else []):
+            sc, f = best[head], related_factor(rho)
+            best[head] = Scored(head, round(sc.weight * f, 4), sc.rule, f"{sc.why}; {why} x{f:.2f}", sc.source)
     return sorted(best.values(), key=lambda r: (-r.weight, r.target))

@@ -1,6 +1,8 @@
 """Bilingual bridge: exact gloss/headword matches both ways, no containment, sense filter, lexicon override."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from evaluation.cli import main
@@ -99,11 +101,18 @@ def test_real_cedict_traps():
 
 
 def test_bridge_cli_explains(capsys):
-    assert main(["bridge", "calorie", "月"]) == 0
+    assert main(["bridge", "calorie", "月", "--no-encoder"]) == 0
     out = capsys.readouterr().out
+    assert "bridge relatedness: none given" in out
     assert "calorie: reaches 1 word(s) at weight >= 0.6: 卡路里" in out and "cedict sense" in out
     assert "月: reaches" in out and "moon" in out
     assert main(["bridge"]) == 2
+    # with the encoder (the default): each kept candidate's why ends with its relatedness and factor
+    assert main(["bridge", "vehicle", "--context", "boat trawler", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "bridge relatedness: multilingual-e5-small" in out
+    kept = [line for line in out.splitlines() if line.startswith("  * ")]
+    assert kept and all(re.search(r"relatedness [+-]\d\.\d{3} \(word .* x\d\.\d\d$", line) for line in kept)
 
 
 def test_bridge_lexicon_lets_the_imagenet_tagger_reach_chinese_keywords(mini):
@@ -194,8 +203,9 @@ def test_wordnet_index_is_cached_by_content_hash(tmp_path, monkeypatch):
 
 
 def test_sense_precision_on_hand_labelled_edges(real, capsys):
-    """tests/fixtures/sense_labels.tsv (rule in its header): the first sample (tune + holdout, drawn and labelled
-    before this bridge existed) and fresh2 (edges the final bridge keeps, labelled blind, never tuned on)."""
+    """The bridge without an encoder (the documented fallback) on tests/fixtures/sense_labels.tsv (rule in its
+    header): the first sample (tune + holdout, drawn and labelled before this bridge existed) and fresh2 (edges this
+    bridge kept when it was drawn, labelled blind)."""
     edges = read_sense_labels()
     assert len(edges) >= 600 and {e.corpus for e in edges} == {"starter", "yuanqu"}
     scores = sense_scores(edges, real)
@@ -214,15 +224,117 @@ def test_sense_precision_on_hand_labelled_edges(real, capsys):
         return c["kept_correct"] / c["kept"]
 
     fresh = scores[("all", "fresh2")]
-    assert fresh["edges"] == 200 and fresh["kept"] == 200, "the weights changed since fresh2 was drawn: draw anew"
-    assert precision("all", "fresh2") >= 0.70  # measured 0.730 (146/200)
+    # fresh2 was drawn from the edges this (dictionary-only) bridge kept; since then only the caption rule
+    # (numerals and positions draw no edge: 一个 twice, 左) removed 3 of them, all 3 labelled wrong
+    assert fresh["edges"] == 200 and fresh["kept"] == 197, "the weights changed since fresh2 was drawn"
+    assert precision("all", "fresh2") >= 0.72  # measured 0.741 (146/197)
     assert min(precision("starter", "fresh2"), precision("yuanqu", "fresh2")) >= 0.68
     assert precision("all", "holdout") >= before + 0.15  # measured 0.718 vs 0.506 before
     # recall-ish: the first sample's correct edges that are still drawn
     assert scores[("all", "tune")]["kept_correct"] + scores[("all", "holdout")]["kept_correct"] >= 45
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9; this bridge measures 0.73 on fresh2")
-def test_sense_precision_reaches_the_issue_target(real):
-    c = sense_scores([e for e in read_sense_labels() if e.split == "fresh2"], real)[("all", "fresh2")]
-    assert c["kept_correct"] / c["kept"] >= 0.9
+@pytest.fixture(scope="module")
+def encoded() -> Bridge:
+    """The bridge the build stage uses: CC-CEDICT senses, WordNet, and the text encoder's relatedness."""
+    from engine.text.relatedness import E5Relatedness
+
+    bridge = Bridge(relatedness=E5Relatedness())
+    bridge.prepare([e.image for e in read_sense_labels()])
+    return bridge
+
+
+def print_precision(scores, title: str) -> None:
+    print(f"\n{title}")
+    for (corpus, split), c in sorted(scores.items()):
+        p = c["kept_correct"] / c["kept"] if c["kept"] else float("nan")
+        print(f"  {corpus:8s} {split:8s} edges {c['edges']:3d} kept {c['kept']:3d} precision {p:.3f} "
+              f"correct kept {c['kept_correct']}/{c['correct']}")
+
+
+@pytest.fixture(scope="module")
+def encoded_scores(encoded):
+    return sense_scores(read_sense_labels(), encoded)
+
+
+def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys):
+    """Every hand-labelled edge (tuning sample: tune, holdout, fresh1, fresh2; fresh3: drawn at random from the
+    edges the final, frozen bridge keeps, labelled by the header's rule, never tuned on), weighed by the bridge
+    the build stage uses (with the text encoder) against the same bridge without it."""
+    scores = encoded_scores
+    with capsys.disabled():
+        print_precision(scores, "sense precision with the text encoder's relatedness (build-graph's bridge):")
+    fresh = scores[("all", "fresh3")]
+    assert fresh["edges"] >= 100 and fresh["kept"] == fresh["edges"], "the method changed since fresh3: draw anew"
+    assert {c for c, _ in scores if c != "all"} == {"starter", "yuanqu"}
+    assert scores[("all", "all")]["kept"] >= 200
+
+    def precision(c):
+        return c["kept_correct"] / c["kept"]
+
+    assert precision(fresh) >= 0.80  # measured 0.836 (92/110): starter 0.855, yuanqu 0.818
+    assert min(precision(scores[(c, "fresh3")]) for c in ("starter", "yuanqu")) >= 0.78
+    tuning = [e for e in read_sense_labels() if e.split != "fresh3"]
+    plain = sense_scores(tuning, real)[("all", "all")]
+    with_encoder = {k: scores[("all", "all")][k] - fresh[k] for k in fresh}
+    assert precision(with_encoder) >= precision(plain) + 0.07  # measured 0.849 (264/311) against 0.760 (318/418)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9; with the encoder's relatedness the "
+                                       "union of 770 labelled edges measures 0.846 (356/421 kept), fresh3 0.836")
+def test_sense_precision_reaches_the_issue_target(encoded_scores):
+    union = encoded_scores[("all", "all")]
+    assert union["kept"] >= 200 and union["kept_correct"] / union["kept"] >= 0.9
+
+
+# ---------------------------------------------------------------- relatedness from a caller's encoder
+class TableRelatedness:
+    """A Relatedness with known cosines: (description, candidate) -> value, `default` otherwise; counts calls."""
+
+    name = "table"
+
+    def __init__(self, table: dict[tuple[str, str], float], default: float = 0.5):
+        self.table, self.default, self.calls = table, default, []
+
+    def __call__(self, descriptions, candidates):
+        import numpy as np
+
+        self.calls.append((list(descriptions), list(candidates)))
+        return np.array([[self.table.get((d, c), self.default) for c in candidates] for d in descriptions])
+
+
+def test_relatedness_discounts_a_kept_candidate_far_below_the_pool_and_never_raises(tmp_path):
+    from graph.senses import RELATED_MARGIN, related_factor
+
+    idx = parse_cedict(write_mini_cedict(tmp_path / "cedict.txt"))
+    desc = "boat, flower"  # what describe() makes of the image below
+    # 船 fits the description (word and gloss above the pool's default 0.5); 梅花 and 花 do not
+    rel = TableRelatedness({(desc, "船"): 0.9, (desc, "boat; vessel; ship"): 0.9,
+                            (desc, "花"): 0.3, (desc, "flower; blossom"): 0.3})
+    plain, weighed = Bridge(cedict=idx), Bridge(cedict=idx, relatedness=rel)
+    assert "none given" in plain.relatedness_line() and "table" in weighed.relatedness_line()
+    boat = {r.target: r for r in weighed.explain("boat", description=desc)}["船"]
+    ref_w, ref_g = weighed._calibration[desc]  # the pool's best cosines (the mini dictionary's words)
+    assert boat.weight == {r.target: r for r in plain.explain("boat")}["船"].weight  # never raised above 1x
+    assert f"relatedness {0.9 - ref_w + 0.9 - ref_g:+.3f}" in boat.why and "x1.00" in boat.why
+    flower = {r.target: r for r in weighed.explain("flower", description=desc)}["花"]
+    rho = 0.3 - ref_w + 0.3 - ref_g
+    assert flower.weight == pytest.approx(1.0 * related_factor(rho), abs=1e-4) and not flower.kept
+    assert related_factor(RELATED_MARGIN) == 1.0 and related_factor(RELATED_MARGIN - 0.05) < 1.0
+    # one pool calibration per description, then only the candidates that were kept without the encoder
+    asked = [c for d, c in rel.calls[1:]]
+    assert all(len(c) == 2 for c in asked)  # (word, gloss) of one kept candidate each
+    img = Image("x", "x.png", tags=("boat", "flower"), caption="", tag_language="en")
+    assert set(image_reach(img, weighed, {"船", "花"})[0]) == {"船"}
+    assert set(image_reach(img, plain, {"船", "花"})[0]) == {"船", "花"}
+
+
+def test_graph_never_imports_the_encoder():
+    import ast
+    from pathlib import Path
+
+    for name in ("bridge", "senses", "wordnet", "cedict_index"):
+        tree = ast.parse((Path(__file__).resolve().parents[1] / "graph" / f"{name}.py").read_text(encoding="utf-8"))
+        mods = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        mods += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not any(m.split(".")[0] in ("engine", "evaluation") for m in mods), (name, mods)

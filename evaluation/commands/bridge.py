@@ -14,19 +14,26 @@ from graph.senses import EDGE_THRESHOLD, Scored, bag
 
 
 def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[str], None] = print,
-                  context: str = "", limit: int = 12) -> dict[str, list[Scored]]:
+                  context: str = "", limit: int = 12, encoder: bool = True) -> dict[str, list[Scored]]:
     """Every candidate of each word, best first, with its weight and why (a corpus's lexicon.tsv first, then
-    CC-CEDICT senses weighted in `context` and WordNet kinds); edges are drawn at weight >= EDGE_THRESHOLD."""
+    CC-CEDICT senses weighted in `context` and WordNet kinds, then, with `encoder`, the text encoder's relatedness
+    of each kept candidate to 'WORD, context'); edges are drawn at weight >= EDGE_THRESHOLD."""
     if not words:
         raise Img2SongError("give at least one word, e.g. `img2song bridge moon 月`")
     if limit < 1:
         raise Img2SongError(f"--limit must be >= 1, got {limit}")
     lexicon = load_corpus(corpus, check_files=False).lexicon if corpus else {}
-    bridge = Bridge(lexicon)
+    if encoder:
+        from engine.text.relatedness import E5Relatedness
+
+        bridge = Bridge(lexicon, relatedness=E5Relatedness())
+    else:
+        bridge = Bridge(lexicon)
+    echo(bridge.relatedness_line().split(",")[0])
     ctx = bag(context)
     out = {}
     for w in words:
-        reach = bridge.explain(w, ctx)
+        reach = bridge.explain(w, ctx, ", ".join(x for x in (w, context.strip()) if x))
         out[w] = reach
         kept = [r for r in reach if r.kept]
         echo(f"{w}: reaches {len(kept)} word(s) at weight >= {EDGE_THRESHOLD}"
@@ -48,6 +55,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         corpus: Path | None = typer.Option(None, help="also apply this corpus's lexicon.tsv"),
         context: str = typer.Option("", help="other tags or a caption the words' senses are chosen in"),
         limit: int = typer.Option(12, help="candidates printed per word (best first)"),
+        encoder: bool = typer.Option(True, help="weigh kept candidates by the text encoder's relatedness to "
+                                                "'WORD, context' (--no-encoder: dictionary and WordNet only)"),
     ) -> None:
         """Print each word's candidate keywords with their relatedness weights (* = an edge is drawn) and why."""
-        explain_words(list(words or []), corpus, echo=typer.echo, context=context, limit=limit)
+        explain_words(list(words or []), corpus, echo=typer.echo, context=context, limit=limit, encoder=encoder)

