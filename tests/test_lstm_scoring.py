@@ -12,17 +12,24 @@ from tests.test_lstm_model import _synthetic
 torch.set_num_threads(1)
 
 
-def _fitted(attention: bool, readout: str = "pool", seed: int = 1) -> tuple[LyricTagModel, dict, dict]:
+def _fitted(attention: bool, readout: str = "pool", seed: int = 1, **arch) -> tuple[LyricTagModel, dict, dict]:
     topics, songs, images, pairs = _synthetic(seed)
     wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
     m = LyricTagModel(attention=attention, hidden=6, epochs=2, seed=0, progress=False, device="cpu",
-                      readout=readout, center=True).fit(pairs, songs, images, topics, wv)
+                      readout=readout, center=True, **arch).fit(pairs, songs, images, topics, wv)
     return m, songs, images
 
 
+ARCHS = [{}, {"skip": True}, {"output": "tied"}, {"skip": True, "output": "tied", "match": True},
+         {"skip": True, "output": "residual", "match": True, "pooling": "weighted"}]
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=["paper", "skip", "tied", "skip-tied-match", "residual-weighted"])
 @pytest.mark.parametrize("attention", [False, True])
-def test_index_scores_equal_the_models_forward_pass(attention):
-    m, songs, images = _fitted(attention)
+def test_index_scores_equal_the_models_forward_pass(attention, arch):
+    if arch.get("match") and not attention:
+        pytest.skip("match is an attention term")
+    m, songs, images = _fitted(attention, **arch)
     lyr = [songs[f"s{s}"] for s in range(60)]
     img = np.stack([images[f"i{i}"] for i in range(0, 120, 7)])
     img[3] = np.roll(img[3], 2)  # a tag set of its own

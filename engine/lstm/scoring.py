@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.lstm.model import top_tag_words
+from engine.lstm.model import tag_groups, top_tags
 from engine.lstm.train import LyricTagModel
 from graph.common.errors import Img2SongError
 
@@ -41,22 +41,24 @@ class LyricIndex:
                 return
             self.hm = net.W_hm(self.states)  # [N,T,A] W_hm h_t + b, the image-independent half of eq. 8
             self.w_ms = net.w_ms.weight.reshape(-1)
-            lin1, lin2 = net.mlp[0], net.mlp[2]
-            self.w1, self.b1, self.w2, self.b2 = lin1.weight.T, lin1.bias, lin2.weight.T, lin2.bias
+            self.head = net.head
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     @torch.no_grad()
-    def _project(self, u: torch.Tensor) -> torch.Tensor:
-        """Unit lyric projections l̃ [N,num_tags] for one image-side attention term u = W_vm ṽ [A]."""
+    def _project(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Unit lyric projections l̃ [N,num_tags] for one image: attention term u = W_vm ṽ [A] and ṽ [d]."""
+        net = self.model.model_
         out = []
         for b in range(0, len(self), self.chunk):
             hm, st, mask = self.hm[b:b + self.chunk], self.states[b:b + self.chunk], self.mask[b:b + self.chunk]
             e = torch.sigmoid(hm + u) @ self.w_ms  # [n,T] eq. 8-9 logits
+            if net.match:
+                e = e + net.match_scale * (st[..., -net.dim:] @ v)
             s = torch.softmax(e.masked_fill(~mask, float("-inf")), dim=1)
             lyr = torch.bmm(s.unsqueeze(1), st).squeeze(1)  # Σ_t s_t h_t  [n,2H]
-            out.append(torch.relu(lyr @ self.w1 + self.b1) @ self.w2 + self.b2)
+            out.append(self.head(lyr))
         return F.normalize(torch.cat(out), dim=1)
 
     @torch.no_grad()
@@ -72,15 +74,12 @@ class LyricIndex:
         v = F.normalize(torch.as_tensor(tags - m.tag_mean_, dtype=torch.float32, device=dev), dim=1)
         if not m.model_.attention:  # row by row: a query's scores never depend on the rest of its batch
             return torch.stack([self.lyrics.mv(row) for row in v]).cpu().numpy()
-        tagw = top_tag_words(tags, m.tag_word_ids_, m.top_k)
+        tagw, tagp = top_tags(tags, m.tag_word_ids_, m.top_k)
         net = m.model_
         out = np.zeros((len(tags), len(self)), np.float32)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for r, row in enumerate(tagw):
-            groups.setdefault(tuple(sorted(row.tolist())), []).append(r)
-        for key, rows in groups.items():
-            u = net.W_vm(net.tag_vector(torch.as_tensor([key], device=dev)))[0]
-            proj = self._project(u)
+        for rows in tag_groups(tagw, tagp, net.pooling == "weighted").values():
+            tv = net.tag_vector(torch.as_tensor(tagw[rows[:1]], device=dev), torch.as_tensor(tagp[rows[:1]], device=dev))
+            proj = self._project(net.W_vm(tv)[0], tv[0])
             for r in rows:
                 out[r] = proj.mv(v[r]).cpu().numpy()
         return out
