@@ -69,8 +69,10 @@ def _fit(attention: bool, readout: str, wv: WordVectors, lyrics: list[list[str]]
     images = {f"i{j}": v for j, v in enumerate(img)}
     pairs = [(f"i{int(rng.integers(len(img)))}", f"s{j}") for j in range(min(200, len(lyrics)))]
     tokens = {f"s{j}": lyr for j, lyr in enumerate(lyrics[:200])}
+    # the second bi-LSTM readout is the paper's network; the pooled one is the default architecture
+    arch = {"skip": False, "output": "mlp", "match": False} if readout == "lstm" else {}
     return LyricTagModel(attention=attention, readout=readout, epochs=1, seed=seed, device="cpu",
-                         progress=False).fit(pairs, tokens, images, vocab, wv)
+                         progress=False, **arch).fit(pairs, tokens, images, vocab, wv)
 
 
 def _latency(fn: Callable[[int], np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
