@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.lstm import LyricTagModel, train_word_vectors
-from engine.lstm.scoring import build_index
+from engine.lstm.scoring import LyricIndex, build_index
 from tests.test_lstm_model import _synthetic
 
 torch.set_num_threads(1)
@@ -29,11 +29,10 @@ ARCHS = [PAPER, {**PAPER, "skip": True}, {**PAPER, "output": "tied"}, {"skip": T
 @pytest.mark.parametrize("attention", [False, True])
 def test_index_scores_equal_the_models_forward_pass(attention, arch):
     m, songs, images = _fitted(attention, **arch)
-    lyr = [songs[f"s{s}"] for s in range(60)]
+    lyr = [songs[f"s{s}"][:3 + (7 * s) % 16] for s in range(60)]  # lengths 3-18 in no order: sorted, cut, put back
     img = np.stack([images[f"i{i}"] for i in range(0, 120, 7)])
     img[3] = np.roll(img[3], 2)  # a tag set of its own
-    index = build_index(m, lyr)
-    index.chunk = 7  # chunks that cut across the catalogue
+    index = LyricIndex(m, lyr, chunk=7)  # chunks that cut across the catalogue, each cut to its longest lyric
     got = index.score(img)
     want = m.score(img, lyr)  # the model's pairwise forward pass (from_states per image and song)
     assert got.shape == (len(img), 60)
