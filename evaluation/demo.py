@@ -19,7 +19,7 @@ def _step(title: str) -> float:
     return time.perf_counter()
 
 
-def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: int = 12,
+def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: int = 40,
              scorers: tuple[str, ...] = ("fused", "zs", "ne", "ne+", "km", "pop", "lstm", "lstm-base"),
              lstm: bool = True) -> dict:
     """Run every stage on `corpus` into `out`; returns {stage: seconds} and the report path."""
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=Path("data/starter"))
     ap.add_argument("--out", type=Path, default=Path("runs/demo"))
     ap.add_argument("--samples", type=int, default=None, help="LINE sampled edges per order (default: LINE's)")
-    ap.add_argument("--lstm-epochs", type=int, default=12)
+    ap.add_argument("--lstm-epochs", type=int, default=40)
     args = ap.parse_args(argv)
     try:
         run_demo(args.corpus, args.out, args.samples, args.lstm_epochs)

@@ -176,7 +176,7 @@ def features(run: RunDir | str | Path, backbone: str | None = None, weights: str
 
 
 def train_lstm(run: RunDir | str | Path, loss: str = "mrl", attention: bool = True,
-               word_vectors: str | Path | None = None, epochs: int = 12, device: str = "auto",
+               word_vectors: str | Path | None = None, epochs: int = 40, device: str = "auto",
                progress: bool = True, echo: Echo = print) -> Path:
     """Train the run's attention bi-LSTM scorer on its training images; save the checkpoint the scorer reuses."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
@@ -207,7 +207,7 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mrl", attention: bool = Tr
     return path
 
 
-def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = None, epochs: int = 12,
+def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = None, epochs: int = 40,
                    device: str = "auto", echo: Echo = print, loss: str = "mrl") -> dict:
     """R@K / med r of both LSTM variants on the two splits; prints the table beside the paper's."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)

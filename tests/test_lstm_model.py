@@ -17,9 +17,11 @@ from engine.lstm import (
     top_tag_words,
     train_word_vectors,
 )
-from engine.lstm.model import BiLSTM
+from engine.lstm.model import BiLSTM, top_tags
 
 torch.set_num_threads(1)
+
+PAPER = {"skip": False, "output": "mlp", "match": False}  # the network as the paper describes it
 
 
 def test_bilstm_matches_packed_torch_lstm():
@@ -39,12 +41,45 @@ def test_bilstm_matches_packed_torch_lstm():
     assert states[1, 3:].abs().sum() == 0  # padding stays zero
 
 
-def _model(attention=True, pooling="avg", readout="pool"):
+def _model(attention=True, pooling="avg", readout="pool", **arch):
     torch.manual_seed(1)
     wv = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
     wv[0] = 0
     return TagAttentionBiLSTM(wv, num_tags=6, hidden=5, attention=attention, pooling=pooling, attention_dim=4,
-                              mlp_hidden=7, readout=readout)
+                              mlp_hidden=7, readout=readout, tag_words=np.arange(1, 7), **arch)
+
+
+def test_match_term_finds_the_tag_word_in_the_lyric():
+    """With the additive attention switched off, γ·(x_t·ṽ) alone puts the weight on the step holding the tag
+    word; skip makes that word's vector part of the lyric vector, and the tied head scores it on its own tag."""
+    m = _model(skip=True, output="tied", match=True)
+    wv = torch.zeros(20, 8)
+    wv[1:9] = torch.eye(8)  # orthonormal words 1..8: tags are words 1..6
+    m.embed.weight.data.copy_(wv)
+    m.tag_emb.copy_(wv[1:7])
+    with torch.no_grad():
+        m.w_ms.weight.zero_()
+        m.match_scale.fill_(50.0)
+        tok, lens = torch.tensor([[7, 3, 8, 5], [5, 8, 7, 3]]), torch.tensor([4, 4])
+        _, s = m(tok, lens, torch.tensor([[3, 0, 0, 0, 0], [3, 0, 0, 0, 0]]))  # the image's top tag: word 3
+    assert s[0].argmax() == 1 and s[1].argmax() == 3 and s.max(1).values.min() > 0.99
+    states = m.encode_states(tok, lens)
+    torch.testing.assert_close(states[0, 1, -8:], wv[3])  # skip: the step's own word vector
+    with pytest.raises(ValueError, match="match needs"):
+        _model(skip=False, match=True)
+    with pytest.raises(ValueError, match="match needs"):
+        _model(attention=False, skip=True, match=True)
+
+
+def test_tied_head_scores_tags_through_their_word_vectors():
+    m = _model(skip=True, output="tied")
+    z = torch.randn(3, 8)
+    with torch.no_grad():
+        m.tag_bias.copy_(torch.arange(6.0))
+        want = z @ m.embed.weight[1:7].T + torch.arange(6.0)
+        m.mlp = torch.nn.Identity()  # head = z·E_tagᵀ + b once the MLP is the identity
+        torch.testing.assert_close(m.head(z), want)
+    assert not m.tag_emb.requires_grad and "tag_emb" in m.state_dict()
 
 
 def test_shapes_and_attention_masking():
@@ -78,6 +113,19 @@ def test_tag_pooling_average_and_max():
         e = m.embed.weight
         want = (e[3] + e[5]) / 2 if pooling == "avg" else torch.maximum(e[3], e[5])
         torch.testing.assert_close(m.tag_vector(tw)[0], want)
+    m = _model(pooling="weighted")  # the probe's probabilities weight the top tags; a missing tag weighs nothing
+    e = m.embed.weight
+    got = m.tag_vector(torch.tensor([[3, 5, 0]]), torch.tensor([[0.6, 0.2, 0.2]]))[0]
+    torch.testing.assert_close(got, (0.6 * e[3] + 0.2 * e[5]) / 0.8)
+    with pytest.raises(ValueError, match="tag_weights"):
+        m.tag_vector(torch.tensor([[3, 5, 0]]))
+
+
+def test_top_tags_returns_the_probabilities_of_the_top_tag_words():
+    probs = np.array([[0.1, 0.5, 0.0, 0.4], [0.0, 0.0, 0.0, 0.0]])
+    ids, w = top_tags(probs, np.array([7, 8, 9, 0]), k=3)  # tag 3 has no word vector
+    assert ids.tolist() == [[8, 7, 0], [0, 0, 0]]
+    np.testing.assert_allclose(w, [[0.5, 0.1, 0.0], [0.0, 0.0, 0.0]])
 
 
 @pytest.mark.parametrize("readout", ["pool", "lstm"])
@@ -158,13 +206,14 @@ def _synthetic(seed=0):
     return topics, songs, images, pairs
 
 
-@pytest.mark.parametrize("attention", [False, True])
-def test_training_reduces_loss_and_retrieves_topic(attention, tmp_path):
+@pytest.mark.parametrize("attention,arch", [(False, PAPER), (True, PAPER), (False, {}), (True, {}),
+                                            (True, {"skip": True, "output": "tied", "match": True})])
+def test_training_reduces_loss_and_retrieves_topic(attention, arch, tmp_path):
     topics, songs, images, pairs = _synthetic()
     wv = train_word_vectors(list(songs.values()), dim=12, method="ppmi", min_count=1)
     ck = tmp_path / "m.pt"
     m = LyricTagModel(attention=attention, hidden=12, epochs=25, patience=25, val_fraction=0.0, seed=0,
-                      progress=False, device="cpu", checkpoint=ck)
+                      progress=False, device="cpu", checkpoint=ck, **arch)
     m.fit(pairs, songs, images, topics, wv)
     losses = [h["train_loss"] for h in m.history_]
     assert losses[-1] < 0.75 * losses[0]
@@ -173,6 +222,7 @@ def test_training_reduces_loss_and_retrieves_topic(attention, tmp_path):
     assert sc.shape == (12, 12)
     assert (sc.argmax(1) % 6 == np.arange(12) % 6).mean() >= 0.75
     again = LyricTagModel.load(ck, device="cpu")  # best checkpoint written atomically during fit
+    assert {k: getattr(again, k) for k in arch} == arch  # the architecture comes back with the weights
     np.testing.assert_allclose(again.score(q, [songs[f"s{s}"] for s in range(12)]), sc, atol=1e-5)
 
 
@@ -210,8 +260,9 @@ def test_centred_tags_make_the_shared_prior_irrelevant(attention):
     scores = {}
     for center in (True, False):
         for name, tags in (("plain", images), ("shifted", shifted)):
+            # top_k=6 (every tag): the prior must not change which tag words feed ṽ, only targets and scores
             m = LyricTagModel(attention=attention, hidden=6, epochs=3, seed=0, progress=False, device="cpu",
-                              center=center).fit(pairs, songs, tags, topics, wv)
+                              center=center, top_k=6).fit(pairs, songs, tags, topics, wv)
             scores[center, name] = m.score(np.stack([tags[i] for i in q]), lyr)
         if center:
             np.testing.assert_allclose(m.tag_mean_, np.mean([shifted[i] for i, _ in pairs], 0), atol=0.05)
@@ -233,15 +284,16 @@ def test_trailing_padding_changes_nothing(readout):
     torch.testing.assert_close(sa, sb[:, :3])
 
 
-@pytest.mark.parametrize("loss", ["mse", "cpl", "mrl"])
-def test_seeded_fits_are_bit_identical_and_validate_on_unseen_songs(loss):
+@pytest.mark.parametrize("loss,arch", [("mse", {}), ("cpl", {}), ("mrl", {}), ("mrl", PAPER), ("mse", PAPER),
+                                       ("mrl", {"output": "tied", "pooling": "weighted"})])
+def test_seeded_fits_are_bit_identical_and_validate_on_unseen_songs(loss, arch):
     """Every loss stays selectable and repeats exactly; early stopping watches songs that training never saw."""
     topics, songs, images, pairs = _synthetic(3)
     wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
 
     def fit():
         return LyricTagModel(loss=loss, hidden=6, epochs=3, patience=3, val_fraction=0.2, seed=5, progress=False,
-                             device="cpu", center=True).fit(pairs, songs, images, topics, wv)
+                             device="cpu", center=True, **arch).fit(pairs, songs, images, topics, wv)
 
     a, b = fit(), fit()
     assert a.history_ == b.history_ and all("val_loss" in h for h in a.history_)

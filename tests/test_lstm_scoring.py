@@ -6,28 +6,33 @@ import pytest
 import torch
 
 from engine.lstm import LyricTagModel, train_word_vectors
-from engine.lstm.scoring import build_index
+from engine.lstm.scoring import LyricIndex, build_index
 from tests.test_lstm_model import _synthetic
 
 torch.set_num_threads(1)
 
 
-def _fitted(attention: bool, readout: str = "pool", seed: int = 1) -> tuple[LyricTagModel, dict, dict]:
+def _fitted(attention: bool, readout: str = "pool", seed: int = 1, **arch) -> tuple[LyricTagModel, dict, dict]:
     topics, songs, images, pairs = _synthetic(seed)
     wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
     m = LyricTagModel(attention=attention, hidden=6, epochs=2, seed=0, progress=False, device="cpu",
-                      readout=readout, center=True).fit(pairs, songs, images, topics, wv)
+                      readout=readout, center=True, **arch).fit(pairs, songs, images, topics, wv)
     return m, songs, images
 
 
+PAPER = {"skip": False, "output": "mlp", "match": False}
+ARCHS = [PAPER, {**PAPER, "skip": True}, {**PAPER, "output": "tied"}, {"skip": True, "output": "tied", "match": True},
+         {}, {"pooling": "weighted"}]
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=["paper", "skip", "tied", "skip-tied-match", "default", "weighted"])
 @pytest.mark.parametrize("attention", [False, True])
-def test_index_scores_equal_the_models_forward_pass(attention):
-    m, songs, images = _fitted(attention)
-    lyr = [songs[f"s{s}"] for s in range(60)]
+def test_index_scores_equal_the_models_forward_pass(attention, arch):
+    m, songs, images = _fitted(attention, **arch)
+    lyr = [songs[f"s{s}"][:3 + (7 * s) % 16] for s in range(60)]  # lengths 3-18 in no order: sorted, cut, put back
     img = np.stack([images[f"i{i}"] for i in range(0, 120, 7)])
     img[3] = np.roll(img[3], 2)  # a tag set of its own
-    index = build_index(m, lyr)
-    index.chunk = 7  # chunks that cut across the catalogue
+    index = LyricIndex(m, lyr, chunk=7)  # chunks that cut across the catalogue, each cut to its longest lyric
     got = index.score(img)
     want = m.score(img, lyr)  # the model's pairwise forward pass (from_states per image and song)
     assert got.shape == (len(img), 60)
@@ -46,7 +51,7 @@ def test_attention_scores_depend_on_the_image_tags():
 
 
 def test_second_lstm_readout_falls_back_to_the_exhaustive_path():
-    m, songs, images = _fitted(True, readout="lstm")
+    m, songs, images = _fitted(True, readout="lstm", **PAPER)
     lyr = [songs[f"s{s}"] for s in range(20)]
     index = build_index(m, lyr)
     assert not index.fast

@@ -21,6 +21,8 @@ def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 READOUTS = ("pool", "lstm")
+OUTPUTS = ("mlp", "tied", "residual")
+POOLINGS = ("avg", "max", "weighted")
 
 
 class BiLSTM(nn.Module):
@@ -65,61 +67,102 @@ class TagAttentionBiLSTM(nn.Module):
 
     def __init__(self, word_vectors: np.ndarray | torch.Tensor, num_tags: int, hidden: int = 32,
                  attention: bool = True, pooling: str = "avg", attention_dim: int = 32, mlp_hidden: int = 64,
-                 readout: str = "pool"):
+                 readout: str = "pool", skip: bool = False, output: str = "mlp", match: bool = False,
+                 tag_words: np.ndarray | torch.Tensor | None = None):
         super().__init__()
-        if pooling not in ("avg", "max"):
-            raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         wv = torch.as_tensor(np.asarray(word_vectors), dtype=torch.float32)
         self.embed = nn.Embedding.from_pretrained(wv, freeze=True, padding_idx=0)
         dim = wv.shape[1]
-        self.attention, self.pooling, self.readout = attention, pooling, readout
+        if output == "residual" and not (skip and readout == "pool"):
+            raise ValueError("output='residual' needs skip and the pool readout (it adds the attended word vector)")
+        if match and not (attention and skip):
+            raise ValueError("match needs attention and skip (it compares each step's word vector with ṽ)")
+        self.attention, self.pooling, self.readout, self.skip, self.output = attention, pooling, readout, skip, output
+        self.match, self.dim = match, dim
         self.lstm1 = BiLSTM(dim, hidden)
+        state = 2 * hidden + (dim if skip else 0)  # skip: each step's own word vector beside its LSTM state
         if readout == "lstm":
-            self.lstm2 = BiLSTM(2 * hidden, hidden)
+            self.lstm2 = BiLSTM(state, hidden)
         if attention:
-            self.W_hm = nn.Linear(2 * hidden, attention_dim, bias=True)
+            self.W_hm = nn.Linear(state, attention_dim, bias=True)
             self.W_vm = nn.Linear(dim, attention_dim, bias=False)
             self.w_ms = nn.Linear(attention_dim, 1, bias=False)
-        self.mlp = nn.Sequential(nn.Linear(2 * hidden, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, num_tags))
+        if match:  # γ: weight of the step-word · ṽ term in the attention logit (unit word vectors: term in [-1, 1])
+            self.match_scale = nn.Parameter(torch.tensor(5.0))
+        lyric = 2 * hidden if readout == "lstm" else state
+        if output in ("tied", "residual"):
+            # tag j's score = <z, word vector of tag j> + b_j: tags share what the word vectors know (a tag with few
+            # training pairs still scores lyrics whose words sit near it), instead of one free output row per tag
+            if tag_words is None:
+                raise ValueError("output='tied' needs the tag words' word-vector rows (tag_words)")
+            self.register_buffer("tag_emb", wv[torch.as_tensor(np.asarray(tag_words), dtype=torch.long)].clone())
+            self.tag_bias = nn.Parameter(torch.zeros(num_tags))
+            self.mlp = nn.Sequential(nn.Linear(lyric, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, dim))
+        else:
+            self.mlp = nn.Sequential(nn.Linear(lyric, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, num_tags))
 
     # -- pieces -----------------------------------------------------------------------------------------------
     def encode_states(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Layer-1 states h_t; they do not depend on the image, so retrieval computes them once per song."""
-        return self.lstm1(self.embed(tokens), lengths)[0]
+        """Layer-1 states h_t (‖ the step's word vector with skip); image-independent, so computed once per song."""
+        x = self.embed(tokens)
+        h = self.lstm1(x, lengths)[0]
+        return torch.cat([h, x], dim=2) if self.skip else h  # padding rows of x are the zero vector
 
-    def tag_vector(self, tag_words: torch.Tensor) -> torch.Tensor:
-        """ṽ: average (or max) of the word vectors of the top-K tags; row id 0 marks a missing tag."""
+    def head(self, lyric: torch.Tensor) -> torch.Tensor:
+        """The lyric vector l -> tag space (the MLP; with output='tied' through the tag words' vectors)."""
+        z = self.mlp(lyric)
+        if self.output == "residual":  # + the attended word vector itself: a lexical match scores its own tag
+            z = z + lyric[..., -self.dim:]
+        return z @ self.tag_emb.T + self.tag_bias if self.output != "mlp" else z
+
+    def tag_vector(self, tag_words: torch.Tensor, tag_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """ṽ: average (or max, or the tag-probability-weighted average) of the word vectors of the top-K tags;
+        row id 0 marks a missing tag. "weighted" needs `tag_weights` [B,K] (the probe's probabilities)."""
         vec = self.embed(tag_words)  # [B,K,d]
         mask = (tag_words > 0).unsqueeze(-1)
         if self.pooling == "avg":
             return (vec * mask).sum(1) / mask.sum(1).clamp(min=1)
+        if self.pooling == "weighted":
+            if tag_weights is None:
+                raise ValueError("pooling='weighted' needs the top tags' probabilities (tag_weights)")
+            w = tag_weights.to(vec.dtype).unsqueeze(-1) * mask
+            return (vec * w).sum(1) / w.sum(1).clamp(min=1e-12)
         return vec.masked_fill(~mask, float("-inf")).max(1).values.masked_fill(~mask.any(1), 0.0)
 
-    def attention_weights(self, states: torch.Tensor, lengths: torch.Tensor, tag_words: torch.Tensor) -> torch.Tensor:
+    def attention_weights(self, states: torch.Tensor, lengths: torch.Tensor, tag_words: torch.Tensor,
+                          tag_weights: torch.Tensor | None = None) -> torch.Tensor:
         """s_t [B,T]: eq. 8-9, masked so padded steps get 0."""
         mask = torch.arange(states.shape[1], device=states.device)[None, :] < lengths.to(states.device)[:, None]
         if not self.attention:
             return mask / lengths.to(states.device)[:, None].float()
-        m = torch.sigmoid(self.W_hm(states) + self.W_vm(self.tag_vector(tag_words))[:, None, :])
-        return masked_softmax(self.w_ms(m).squeeze(-1), mask)
+        v = self.tag_vector(tag_words, tag_weights)
+        m = torch.sigmoid(self.W_hm(states) + self.W_vm(v)[:, None, :])
+        e = self.w_ms(m).squeeze(-1)
+        if self.match:
+            e = e + self.match_scale * (states[..., -self.dim:] * v[:, None, :]).sum(-1)
+        return masked_softmax(e, mask)
 
-    def from_states(self, states: torch.Tensor, lengths: torch.Tensor, tag_words: torch.Tensor | None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def from_states(self, states: torch.Tensor, lengths: torch.Tensor, tag_words: torch.Tensor | None,
+                    tag_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(projected lyric l̃ [B,num_tags], attention s [B,T]) from layer-1 states."""
         if self.attention and tag_words is None:
             raise ValueError("the attention model needs the image's top-K tag words")
-        s = self.attention_weights(states, lengths, tag_words)
+        s = self.attention_weights(states, lengths, tag_words, tag_weights)
         if self.readout == "pool":
-            return self.mlp((states * s.unsqueeze(-1)).sum(1)), s
+            return self.head((states * s.unsqueeze(-1)).sum(1)), s
         h_tilde = states * (s * lengths.to(s.device)[:, None].float()).unsqueeze(-1)
         _, lyric = self.lstm2(h_tilde, lengths)
-        return self.mlp(lyric), s
+        return self.head(lyric), s
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, tag_words: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.from_states(self.encode_states(tokens, lengths), lengths, tag_words)
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, tag_words: torch.Tensor | None = None,
+                tag_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.from_states(self.encode_states(tokens, lengths), lengths, tag_words, tag_weights)
 
 
 def top_tag_words(tag_probs: np.ndarray, tag_word_ids: np.ndarray, k: int = 5) -> np.ndarray:
@@ -132,3 +175,21 @@ def top_tag_words(tag_probs: np.ndarray, tag_word_ids: np.ndarray, k: int = 5) -
     top = np.take_along_axis(probs, order, axis=1)
     out[~np.isfinite(top) | (top <= 0)] = 0
     return out.astype(np.int64)
+
+
+def top_tags(tag_probs: np.ndarray, tag_word_ids: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """(word-vector row ids [N,k], their probabilities [N,k], 0 for a missing tag) of each image's top tags."""
+    ids = top_tag_words(tag_probs, tag_word_ids, k)
+    probs = np.atleast_2d(np.asarray(tag_probs, dtype=np.float64))
+    col = {int(w): j for j, w in enumerate(np.asarray(tag_word_ids)) if w > 0}
+    weights = np.array([[probs[r, col[int(w)]] if w > 0 else 0.0 for w in row] for r, row in enumerate(ids)],
+                       dtype=np.float32).reshape(ids.shape)
+    return ids, weights
+
+
+def tag_groups(ids: np.ndarray, weights: np.ndarray, weighted: bool) -> dict[tuple, list[int]]:
+    """Rows with the same image-side attention input (top tag words, and their weights when weighted) share it."""
+    groups: dict[tuple, list[int]] = {}
+    for r, (row, w) in enumerate(zip(ids.tolist(), weights.tolist())):
+        groups.setdefault(tuple(sorted(zip(row, w if weighted else [0.0] * len(row)))), []).append(r)
+    return groups

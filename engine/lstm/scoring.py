@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.lstm.model import top_tag_words
+from engine.lstm.model import tag_groups, top_tags
 from engine.lstm.train import LyricTagModel
 from graph.common.errors import Img2SongError
 
@@ -39,25 +39,44 @@ class LyricIndex:
                 lyr, _ = net.from_states(self.states, self.lengths, None)
                 self.lyrics = F.normalize(lyr, dim=1)
                 return
-            self.hm = net.W_hm(self.states)  # [N,T,A] W_hm h_t + b, the image-independent half of eq. 8
+            # songs sorted by length, so each chunk is cut to its own longest lyric (scores are put back in order);
+            # h_t and x_t (skip) kept apart and contiguous: the match term and Σ s_t x_t then read x_t directly
+            self.order = torch.argsort(self.lengths, stable=True)
+            st = self.states[self.order.to(dev)]
+            two_h = 2 * net.lstm1.fwd.hidden_size
+            self.h, self.x = st[..., :two_h].contiguous(), (st[..., two_h:].contiguous() if net.skip else None)
+            self.hm = net.W_hm(st)  # [N,T,A] W_hm h_t + b, the image-independent half of eq. 8
+            self.mask = self.mask[self.order.to(dev)]
+            lens = self.lengths[self.order]
+            self.spans = [(b, min(b + chunk, len(lens)), max(1, int(lens[b:b + chunk].max()))) for b in
+                          range(0, len(lens), chunk)]
             self.w_ms = net.w_ms.weight.reshape(-1)
-            lin1, lin2 = net.mlp[0], net.mlp[2]
-            self.w1, self.b1, self.w2, self.b2 = lin1.weight.T, lin1.bias, lin2.weight.T, lin2.bias
+            self.head = net.head
+            self.states = None  # the split copies replace it
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     @torch.no_grad()
-    def _project(self, u: torch.Tensor) -> torch.Tensor:
-        """Unit lyric projections l̃ [N,num_tags] for one image-side attention term u = W_vm ṽ [A]."""
+    def _project(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Unit lyric projections l̃ [N,num_tags] for one image: attention term u = W_vm ṽ [A] and ṽ [d]."""
+        net = self.model.model_
         out = []
-        for b in range(0, len(self), self.chunk):
-            hm, st, mask = self.hm[b:b + self.chunk], self.states[b:b + self.chunk], self.mask[b:b + self.chunk]
+        for b, e_, t in self.spans:
+            hm, h, mask = self.hm[b:e_, :t], self.h[b:e_, :t], self.mask[b:e_, :t]
             e = torch.sigmoid(hm + u) @ self.w_ms  # [n,T] eq. 8-9 logits
-            s = torch.softmax(e.masked_fill(~mask, float("-inf")), dim=1)
-            lyr = torch.bmm(s.unsqueeze(1), st).squeeze(1)  # Σ_t s_t h_t  [n,2H]
-            out.append(torch.relu(lyr @ self.w1 + self.b1) @ self.w2 + self.b2)
-        return F.normalize(torch.cat(out), dim=1)
+            x = self.x[b:e_, :t] if self.x is not None else None
+            if net.match:
+                e = e + net.match_scale * (x @ v)
+            s = torch.softmax(e.masked_fill(~mask, float("-inf")), dim=1).unsqueeze(1)
+            lyr = torch.bmm(s, h).squeeze(1)  # Σ_t s_t h_t  [n,2H]
+            if x is not None:
+                lyr = torch.cat([lyr, torch.bmm(s, x).squeeze(1)], dim=1)  # ‖ Σ_t s_t x_t
+            out.append(self.head(lyr))
+        proj = torch.empty(len(self), out[0].shape[1], device=out[0].device) if out else torch.zeros(0, 0)
+        if out:
+            proj[self.order.to(proj.device)] = torch.cat(out)
+        return F.normalize(proj, dim=1)
 
     @torch.no_grad()
     def score(self, image_tags: np.ndarray) -> np.ndarray:
@@ -68,19 +87,16 @@ class LyricIndex:
         tags = np.atleast_2d(np.asarray(image_tags, np.float32))
         if tags.shape[1] != len(m.tag_vocab_):
             raise Img2SongError(f"tag vectors have {tags.shape[1]} entries, the model expects {len(m.tag_vocab_)}")
-        dev = self.states.device
+        dev = (self.states if self.states is not None else self.hm).device
         v = F.normalize(torch.as_tensor(tags - m.tag_mean_, dtype=torch.float32, device=dev), dim=1)
         if not m.model_.attention:  # row by row: a query's scores never depend on the rest of its batch
             return torch.stack([self.lyrics.mv(row) for row in v]).cpu().numpy()
-        tagw = top_tag_words(tags, m.tag_word_ids_, m.top_k)
+        tagw, tagp = top_tags(tags, m.tag_word_ids_, m.top_k)
         net = m.model_
         out = np.zeros((len(tags), len(self)), np.float32)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for r, row in enumerate(tagw):
-            groups.setdefault(tuple(sorted(row.tolist())), []).append(r)
-        for key, rows in groups.items():
-            u = net.W_vm(net.tag_vector(torch.as_tensor([key], device=dev)))[0]
-            proj = self._project(u)
+        for rows in tag_groups(tagw, tagp, net.pooling == "weighted").values():
+            tv = net.tag_vector(torch.as_tensor(tagw[rows[:1]], device=dev), torch.as_tensor(tagp[rows[:1]], device=dev))
+            proj = self._project(net.W_vm(tv)[0], tv[0])
             for r in rows:
                 out[r] = proj.mv(v[r]).cpu().numpy()
         return out

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from engine.lstm.dataset import encode_lyrics, tag_word_ids
-from engine.lstm.model import TagAttentionBiLSTM, top_tag_words
+from engine.lstm.model import TagAttentionBiLSTM, tag_groups, top_tags
 from engine.lstm.wordvectors import WordVectors
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
@@ -78,9 +78,18 @@ def _atomic_torch_save(obj: Any, path: Path) -> Path:
 class LyricTagModel:
     """Estimator: fit on (image tag vector, lyric) pairs; score images against lyrics by cosine in tag space.
 
-    Defaults are sized for the starter corpus on 2 CPU cores (~a minute per variant): lyrics truncated to 48
-    known words, 32 hidden units per direction, at most 12 epochs with early stopping (patience 3) on the pairs
-    of a held-out 10 % of the training songs. Optimiser as in the paper: RMSprop lr 1e-3, ρ(alpha) 0.9, ε 1e-8,
+    Defaults: lyrics truncated to 48 known words, 32 hidden units per direction, at most 40 epochs with early
+    stopping (patience 5) on the pairs of a held-out 10 % of the training songs (a few CPU seconds to a minute
+    per fit at a few thousand pairs).
+
+    Architecture defaults (chosen on validation splits of training pairs, both corpora; the paper's network is
+    skip=False, output="mlp", match=False): the additive attention of eq. 8 cannot compare a lyric word with the
+    image's tag words, and an MLP with one free output row per tag must learn every tag from its own pairs, so
+    a model trained on a few hundred songs could not tell unseen lyrics apart (R@10 near chance). `skip` keeps
+    each step's word vector beside its LSTM state, `match` adds γ·(x_t·ṽ) to the attention logit (it finds the
+    image's tag words, or their neighbours, in the lyric), and output="residual" scores tag j as
+    <MLP(l) + attended word vector, word vector of tag j> + b_j, so what the attention found scores its own tag
+    from the first epoch, and the MLP learns corrections. Optimiser as in the paper: RMSprop lr 1e-3, ρ(alpha) 0.9, ε 1e-8,
     batch 100. Loss: the margin ranking loss (paper eq. 13) by default. MSE and CPL (eqs. 11-12) stay selectable,
     but they regress each image's own tag vector, and the attention model sees that image's top tags (ṽ): it can
     lower them by carrying ṽ to its output whatever the lyric, which ranks songs no better than chance for a
@@ -89,10 +98,11 @@ class LyricTagModel:
     """
 
     def __init__(self, attention: bool = True, loss: str = "mrl", hidden: int = 32, max_len: int = 48, top_k: int = 5,
-                 pooling: str = "avg", epochs: int = 12, batch_size: int = 100, lr: float = 1e-3, alpha: float = 0.9,
-                 eps: float = 1e-8, patience: int = 3, val_fraction: float = 0.1, margin: float = 1.0, seed: int = 0,
+                 pooling: str = "avg", epochs: int = 40, batch_size: int = 100, lr: float = 1e-3, alpha: float = 0.9,
+                 eps: float = 1e-8, patience: int = 5, val_fraction: float = 0.1, margin: float = 1.0, seed: int = 0,
                  device: str | None = "auto", checkpoint: str | Path | None = None, progress: bool = True,
-                 center: bool = True, readout: str = "pool"):
+                 center: bool = True, readout: str = "pool", skip: bool = True, output: str = "residual",
+                 match: bool = True):
         if loss not in LOSSES:
             raise Img2SongError(f"unknown loss {loss!r}; expected one of {LOSSES}")
         self.attention, self.loss, self.hidden, self.max_len, self.top_k = attention, loss, hidden, max_len, top_k
@@ -103,6 +113,10 @@ class LyricTagModel:
         self.center = center
         # readout: "pool" (Σ s_t h_t, exact fast scoring) or "lstm" (a second bi-LSTM over h̃_t, slow to score)
         self.readout = readout
+        # skip: each step's word vector beside its LSTM state; output: "mlp" or "tied" to the tag words' vectors
+        self.skip, self.output = skip, output
+        # match: the attention logit also gets γ·(step's word vector · ṽ), which finds the tag words in a lyric
+        self.match = match
 
     @property
     def variant(self) -> str:
@@ -134,7 +148,7 @@ class LyricTagModel:
         tags = np.vstack([np.asarray(image_tags[i], np.float32) for i in images])
         if tags.shape[1] != len(tag_vocab):
             raise Img2SongError(f"tag vectors have {tags.shape[1]} entries but the tag vocabulary has {len(tag_vocab)}")
-        tagw = top_tag_words(tags, self.tag_word_ids_, self.top_k)
+        tagw, tagp = top_tags(tags, self.tag_word_ids_, self.top_k)
         tok_t, len_t = torch.as_tensor(tok, device=dev), torch.as_tensor(lens)
         pi = np.array([i_pos[i] for i, _ in pairs]), np.array([s_pos[s] for _, s in pairs])
         # validation: the pairs of a held-out tenth of the training songs, so early stopping measures lyrics the
@@ -153,10 +167,16 @@ class LyricTagModel:
                           np.zeros(tags.shape[1])).astype(np.float32)
         tags_t = torch.as_tensor(tags - self.tag_mean_, device=dev)
         tagw_t = torch.as_tensor(tagw, device=dev)
+        tagp_t = torch.as_tensor(tagp, device=dev) if self.pooling == "weighted" else None
+
+        def side(ii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            return tagw_t[ii], None if tagp_t is None else tagp_t[ii]
 
         self.model_ = TagAttentionBiLSTM(word_vectors.vectors, len(tag_vocab), hidden=self.hidden,
                                          attention=self.attention, pooling=self.pooling,
-                                         readout=self.readout).to(dev)
+                                         readout=self.readout, skip=self.skip, output=self.output,
+                                         match=self.match and self.attention,
+                                         tag_words=self.tag_word_ids_).to(dev)
         params = [p for p in self.model_.parameters() if p.requires_grad]
         opt = torch.optim.RMSprop(params, lr=self.lr, alpha=self.alpha, eps=self.eps)
 
@@ -169,12 +189,12 @@ class LyricTagModel:
 
         def batch_loss(idx: np.ndarray, negatives: np.ndarray | None = None) -> torch.Tensor:
             ii, ss = torch.as_tensor(pi[0][idx], device=dev), torch.as_tensor(pi[1][idx], device=dev)
-            pred, _ = self.model_(*_trimmed(tok_t[ss], len_t[ss.cpu()]), tagw_t[ii])
+            pred, _ = self.model_(*_trimmed(tok_t[ss], len_t[ss.cpu()]), *side(ii))
             neg = None
             if self.loss == "mrl":
                 drawn = train_songs[rng.integers(0, len(train_songs), len(idx))] if negatives is None else negatives
                 nn_ = torch.as_tensor(drawn, device=dev)
-                neg, _ = self.model_(*_trimmed(tok_t[nn_], len_t[nn_.cpu()]), tagw_t[ii])
+                neg, _ = self.model_(*_trimmed(tok_t[nn_], len_t[nn_.cpu()]), *side(ii))
             return pair_loss(self.loss, tags_t[ii], pred, neg, self.margin)
 
         self.history_: list[dict[str, float]] = []
@@ -252,12 +272,12 @@ class LyricTagModel:
             lyr = torch.cat([self.model_.from_states(st[b:b + batch], lens[b:b + batch], None)[0]
                              for b in range(0, len(st), batch)])
             return (v @ F.normalize(lyr, dim=1).T).cpu().numpy()
-        tagw = top_tag_words(tags, self.tag_word_ids_, self.top_k)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for r, row in enumerate(tagw):
-            groups.setdefault(tuple(sorted(row.tolist())), []).append(r)
-        keys, members = list(groups), list(groups.values())
-        key_t = torch.as_tensor(keys, device=dev).reshape(len(keys), -1)
+        tagw, tagp = top_tags(tags, self.tag_word_ids_, self.top_k)
+        weighted = self.pooling == "weighted"
+        members = list(tag_groups(tagw, tagp, weighted).values())
+        keys = [m[0] for m in members]  # one representative row per group
+        key_t = torch.as_tensor(tagw[keys], device=dev).reshape(len(keys), -1)
+        key_p = torch.as_tensor(tagp[keys], device=dev).reshape(len(keys), -1) if weighted else None
         n = len(st)
         per = max(1, batch // max(n, 1))  # tag sets per pass, so one pass holds about `batch` sequences
         out = np.zeros((len(tags), n), np.float32)
@@ -268,7 +288,8 @@ class LyricTagModel:
             for b in range(0, flat, batch):
                 idx = torch.arange(b, min(b + batch, flat), device=dev)
                 g, s = idx // n + g0, idx % n
-                lyr[idx] = self.model_.from_states(st[s], lens[s.cpu()], key_t[g])[0]
+                lyr[idx] = self.model_.from_states(st[s], lens[s.cpu()], key_t[g],
+                                                   None if key_p is None else key_p[g])[0]
             lyr = F.normalize(lyr, dim=1).reshape(len(gs), n, -1)
             for k, gk in enumerate(gs):
                 out[members[gk]] = (v[members[gk]] @ lyr[k].T).cpu().numpy()
@@ -280,7 +301,7 @@ class LyricTagModel:
         self._check()
         params = {k: getattr(self, k) for k in ("attention", "loss", "hidden", "max_len", "top_k", "pooling", "epochs",
                                                  "batch_size", "lr", "alpha", "eps", "patience", "val_fraction",
-                                                 "margin", "seed", "center", "readout")}
+                                                 "margin", "seed", "center", "readout", "skip", "output", "match")}
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         return _atomic_torch_save({"format": "img2song-lstm", "version": 1, "params": params, "state": state,
                                    "words": self.word_vectors_.words, "vectors": self.word_vectors_.vectors,
@@ -302,7 +323,8 @@ class LyricTagModel:
         if not isinstance(ck, dict) or ck.get("format") != "img2song-lstm":
             raise Img2SongError(f"{path}: not an img2song LSTM checkpoint")
         # older files have no "center" (off) and no "readout" (they used the second bi-LSTM)
-        self = cls(**{"readout": "lstm", **ck["params"]}, device=device, progress=False)
+        self = cls(**{"readout": "lstm", "skip": False, "output": "mlp", "match": False, **ck["params"]}, device=device,
+                   progress=False)
         self.tag_mean_ = np.asarray(ck.get("tag_mean", np.zeros(len(ck["tag_vocab"]))), np.float32)
         self.word_vectors_ = WordVectors(ck["words"], ck["vectors"])
         self.tag_vocab_ = list(ck["tag_vocab"])
@@ -312,7 +334,9 @@ class LyricTagModel:
         dev = pick_device(device)
         self.model_ = TagAttentionBiLSTM(self.word_vectors_.vectors, len(self.tag_vocab_), hidden=self.hidden,
                                          attention=self.attention, pooling=self.pooling,
-                                         readout=self.readout).to(dev)
+                                         readout=self.readout, skip=self.skip, output=self.output,
+                                         match=self.match and self.attention,
+                                         tag_words=self.tag_word_ids_).to(dev)
         self.model_.load_state_dict(ck["state"])
         self.model_.eval()
         return self

@@ -13,6 +13,10 @@ from engine.lstm.train import LyricTagModel, pick_device
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from graph.common.errors import Img2SongError
 
+# what must agree for a run's trained checkpoint (img2song train-lstm) to stand in for fitting again
+ARCH_FIELDS = ("loss", "hidden", "max_len", "top_k", "pooling", "center", "readout", "skip", "output", "match", "lr",
+               "margin")
+
 
 @register_scorer("lstm")
 class LSTMScorer(Scorer):
@@ -23,12 +27,15 @@ class LSTMScorer(Scorer):
     """
 
     def __init__(self, attention: bool = True, loss: str = "mrl", word_vectors: str | None = None,
-                 wv_method: str = "line", wv_dim: int = 64, epochs: int = 12, hidden: int = 32, max_len: int = 48,
+                 wv_method: str = "line", wv_dim: int = 64, epochs: int = 40, hidden: int = 32, max_len: int = 48,
                  songs_per_keyword: int = 8, images_per_song: int = 5, min_images: int = 2, seed: int = 0,
-                 device: str | None = "auto", reuse: bool = True, progress: bool = False) -> None:
+                 device: str | None = "auto", reuse: bool = True, progress: bool = False,
+                 arch: dict[str, Any] | None = None) -> None:
         self.attention, self.loss, self.word_vectors, self.wv_method, self.wv_dim = (attention, loss, word_vectors,
                                                                                      wv_method, wv_dim)
         self.epochs, self.hidden, self.max_len = epochs, hidden, max_len
+        # arch: further LyricTagModel settings (skip, output, match, pooling, lr, patience ...); None = its defaults
+        self.arch = arch
         self.songs_per_keyword, self.images_per_song, self.min_images = songs_per_keyword, images_per_song, min_images
         self.seed, self.device, self.reuse, self.progress = seed, device, reuse, progress
 
@@ -44,14 +51,18 @@ class LSTMScorer(Scorer):
         sig = training_signature(self.pairs_.pairs, list(data.tag_vocab))
         model = None
         cand = data.lstm_models.get(self.attention) if self.reuse else None
-        if cand is not None and getattr(cand, "signature_", None) == sig and cand.loss == self.loss:
+        want = LyricTagModel(attention=self.attention, loss=self.loss, hidden=self.hidden, max_len=self.max_len,
+                             **(self.arch or {}))
+        if cand is not None and getattr(cand, "signature_", None) == sig and all(  # same pairs, same model
+                getattr(cand, k, None) == getattr(want, k) for k in ARCH_FIELDS):
             model = cand
             model.model_.to(pick_device(self.device))
         if model is None:
             wv = run_word_vectors(data, tokens, self.word_vectors, self.wv_method, self.wv_dim, self.seed)
             tags = image_tag_matrix(data, self.pairs_.images)
             model = LyricTagModel(attention=self.attention, loss=self.loss, hidden=self.hidden, max_len=self.max_len,
-                                  epochs=self.epochs, seed=self.seed, device=self.device, progress=self.progress)
+                                  epochs=self.epochs, seed=self.seed, device=self.device, progress=self.progress,
+                                  **(self.arch or {}))
             model.fit(self.pairs_.pairs, tokens, tags, data.tag_vocab, wv)
             model.signature_ = sig
         self.model_ = model

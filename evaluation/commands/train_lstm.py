@@ -18,7 +18,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         attention: Annotated[bool, typer.Option("--attention/--no-attention",
                                                 help="tag attention, or the paper's baseline")] = True,
         word_vectors: WordVectorsOpt = None,
-        epochs: Epochs = 12,
+        epochs: Epochs = 40,
         device: Device = "auto",
     ) -> None:
         """Train the attention bi-LSTM scorer of a run (saved to <run>/lstm/, reused by the `lstm` scorer)."""
