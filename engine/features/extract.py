@@ -22,6 +22,7 @@ from engine.features.decode import PhotoError, decode_image, layout_key, open_he
 from engine.features.runtime import Forward, cpu_cores
 from engine.features.table import FeatureTable
 from graph.common.atomic import remove_stale_temps
+from graph.common.errors import Img2SongError
 from graph.common.readers import clean_reason
 from graph.common.skips import SkipLog
 from graph.corpus_files import OVER_PIXEL_LIMIT
@@ -172,6 +173,8 @@ def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone
     graph.common.paths.cache_dir("features")), in a folder named by the backbone and, when its rounding differs
     from eager PyTorch on a CPU, the runtime.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise Img2SongError(f"batch size must be a whole number >= 1, got {batch_size!r}")
     if isinstance(runtime, Forward):
         fwd = runtime
     else:

@@ -118,6 +118,9 @@ class LyricTagModel:
             raise Img2SongError(f"{len(missing)} pairs name songs/images without tokens/tag vectors, e.g. {missing[0]}")
         if not pairs:
             raise Img2SongError("no training pairs for the LSTM scorer")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise Img2SongError(f"epochs must be a whole number >= 1, got {self.epochs!r} (0 would save an untrained "
+                                "model)")
         with deterministic_torch(self.seed):
             return self._fit(pairs, song_tokens, image_tags, tag_vocab, word_vectors)
 

@@ -141,8 +141,10 @@ def _decode(line: bytes, path: Path, lineno: int) -> str:
 
 
 # --- npz -------------------------------------------------------------------------------------------------------
-def load_npz(path: str | Path, what: str, required: Sequence[str], optional: Sequence[str] = ()) -> dict[str, Any]:
-    """Every named array of an .npz, read fully now (so a damaged member fails here, naming the file)."""
+def load_npz(path: str | Path, what: str, required: Sequence[str], optional: Sequence[str] = (),
+             every: bool = False) -> dict[str, Any]:
+    """Every named array of an .npz (`every`: all its arrays), read fully now (so a damaged member fails here,
+    naming the file)."""
     import numpy as np
 
     path = Path(path)
@@ -159,7 +161,8 @@ def load_npz(path: str | Path, what: str, required: Sequence[str], optional: Seq
                 missing = [k for k in required if k not in z.files]
                 if missing:
                     raise Img2SongError(f"{path}: {what} lacks the array(s) {', '.join(missing)}")
-                return {k: z[k] for k in (*required, *optional) if k in z.files}
+                names = z.files if every else [k for k in (*required, *optional) if k in z.files]
+                return {k: z[k] for k in names}
     except Img2SongError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, NotImplementedError,
