@@ -67,12 +67,10 @@ def test_case01_thin_images_never_resize_beyond_the_crop_in_features_and_serve(l
 
 
 def test_case01_box_resize_equals_the_reference_for_ordinary_shapes(lite0):
-    """Only elongated images take the crop-only resize: a photo's tensor is the reference path's, bit for bit."""
-    from engine.features.backbones import needs_box_resize
-
+    """Only elongated images take the crop-only resize: a photo's tensor is the reference path's, bit for bit
+    (a guard: passes before and after the fix, so cached features of ordinary images stay valid)."""
     rgb = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
     im = Image.fromarray(rgb)
-    assert not needs_box_resize(*im.size) and needs_box_resize(10000, 1) and needs_box_resize(1, 65 * 3)
     ref = im.resize((341, 256), Image.Resampling.BILINEAR).crop((58, 16, 282, 240))
     want = (np.asarray(ref, np.float32) / np.float32(255) - np.float32(127 / 255)) / np.float32(128 / 255)
     assert np.array_equal(lite0.preprocess(im).permute(1, 2, 0).numpy(), want)
@@ -327,3 +325,74 @@ def test_case21_disk_full_in_json_and_directory_writers_names_the_output(tmp_pat
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp / "arrays.npz"))  # named inside the temp
     assert e.value.filename == str(tmp_path / "scorer" / "arrays.npz")
     assert list(tmp_path.iterdir()) == []  # neither output nor temp left
+
+
+# --- a scorer that fails on a query: reported per scorer, the query stays in the others' sets ---------------------
+class _FailsOnQ1:
+    """POP that raises on query image q1 (a plug-in's bug, or a query it cannot serve)."""
+
+    error: type = ValueError
+
+    def recommend(self, query, k=10):
+        if query.image_id == "q1":
+            raise self.error("cannot score image q1 today")
+        return super().recommend(query, k)
+
+    def recommend_batch(self, queries, k=10):
+        return [self.recommend(q, k) for q in queries]
+
+
+def _flaky_scorers():
+    from engine.scorers.base import SCORERS, register_scorer
+    from engine.scorers.pop import POPScorer
+    from graph.common.errors import Img2SongError
+
+    if "flaky-value" not in SCORERS.names():
+        register_scorer("flaky-value")(type("FlakyValue", (_FailsOnQ1, POPScorer), {"error": ValueError}))
+        register_scorer("flaky-own")(type("FlakyOwn", (_FailsOnQ1, POPScorer), {"error": Img2SongError}))
+
+
+@pytest.mark.parametrize("flaky", ["flaky-value", "flaky-own"])
+def test_failing_scorer_is_reported_per_scorer_and_the_query_stays_in_the_others_sets(tmp_path, flaky):
+    import json
+
+    from evaluation.protocol import evaluate_run
+    from tests.scorer_contract import QUERY, make_run
+
+    _flaky_scorers()
+    run = make_run(tmp_path)
+    kw = dict(cache_dir=tmp_path / "cn", k=3, n_boot=50, progress=False, protocols=("photo",))
+    alone = evaluate_run(run, scorers=("ne", "pop"), write=False, **kw)
+    rep = evaluate_run(run, scorers=("ne", "pop", flaky), **kw)
+    q = len(QUERY)
+    assert rep.scorers["ne"]["queries"] == q and rep.scorers["pop"]["queries"] == q  # q1 kept for the others
+    assert rep.scorers[flaky]["queries"] == q - 1 and rep.scorers[flaky]["queries_failed"] == 1
+    (reason, count), = rep.scorers[flaky]["failure_reasons"].items()
+    assert count == 1 and "cannot score image <id> today" in reason
+    assert rep.scorers["ne"]["queries_failed"] == 0
+    for s in ("ne", "pop"):  # the others' figures are what they are without the failing scorer
+        assert rep.scorers[s]["hit_rate@3"] == alone.scorers[s]["hit_rate@3"]
+    assert rep.paired_tests["ne_vs_pop"]["0"]["queries"] == q
+    assert rep.paired_tests[f"ne_vs_{flaky}"]["0"]["queries"] == q - 1  # only the queries both answered
+    assert rep.paired_tests["ne_vs_pop"]["0"]["diff"] == alone.paired_tests["ne_vs_pop"]["0"]["diff"]
+    rows = [json.loads(x) for x in (run / "per_query.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["image"] for r in rows if r["scorer"] == "ne"} == set(QUERY)
+    assert {r["image"] for r in rows if r["scorer"] == flaky} == set(QUERY) - {"q1"}
+    md = (run / "report.md").read_text(encoding="utf-8")
+    assert f"{flaky} 1 (1 x " in md and "cannot score image <id> today" in md
+    doc = json.loads((run / "report.json").read_text(encoding="utf-8"))
+    assert doc["queries_answered"]["photo"] == {"ne": q, "pop": q, flaky: q - 1}
+    assert main(["report", "--run", str(run)]) == 0
+
+
+def test_a_scorer_that_answers_no_query_is_an_error_naming_it(tmp_path, monkeypatch):
+    from evaluation.protocol import evaluate_run
+    from graph.common.errors import Img2SongError
+    from tests.scorer_contract import make_run
+
+    _flaky_scorers()
+    run = make_run(tmp_path)
+    monkeypatch.setattr(_FailsOnQ1, "recommend", lambda self, q, k=10: (_ for _ in ()).throw(KeyError(q.image_id)))
+    with pytest.raises(Img2SongError, match="scorer 'flaky-value' answered none of the 3 query images.*KeyError"):
+        evaluate_run(run, scorers=("pop", "flaky-value"), cache_dir=tmp_path / "cn", k=3, n_boot=20, progress=False)
+    assert not (run / "report.json").exists()
