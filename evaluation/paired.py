@@ -55,14 +55,18 @@ def paired_tests(hit: Mapping[tuple[str, int], Any], prec: Mapping[tuple[str, in
     (per-query values as aligned arrays, or {query: value} per scorer: then the queries both answered)."""
     tests: dict[str, dict[str, Any]] = {}
     for a, b in pairs(scorers, anchors):
-        tests[f"{a}_vs_{b}"] = {}
+        by_n: dict[str, Any] = {}
         for n in ns:
             ha, hb = both_answered(hit[(a, n)], hit[(b, n)])
             pa, pb = both_answered(prec[(a, n)], prec[(b, n)])
-            tests[f"{a}_vs_{b}"][str(n)] = (
+            if not len(ha):
+                continue  # no query both answered: nothing to pair (the scorers' failures are in the report)
+            by_n[str(n)] = (
                 mcnemar_exact(ha.astype(bool), hb.astype(bool))
                 | paired_bootstrap_diff(ha.astype(bool), hb.astype(bool), n_boot, seed=seed)
                 | {"queries": len(ha),
                    "precision": paired_bootstrap_diff(pa, pb, n_boot, seed=seed)
                    | {"p_value": sign_flip_p(pa, pb, n_boot, seed)}})
+        if by_n:
+            tests[f"{a}_vs_{b}"] = by_n
     return tests

@@ -166,12 +166,6 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
                                   corpus=corpus)
     # a query one scorer failed on stays in the others' sets (paired tests use the queries both answered)
     answered = [i for i in queries if any(i in recs[p][s] for p in protocols for s in scorers)]
-    for p in protocols:
-        for name in scorers:
-            if not recs[p][name]:
-                reasons = "; ".join(f"{c} x {r}" for r, c in list(skipped[p][name].items())[:3])
-                raise Img2SongError(f"scorer '{name}' answered none of the {len(queries)} query images under "
-                                    f"protocol '{p}'" + (f": {reasons}" if reasons else ""))
     lyrics = {s.id: s.lyrics for s in ts.corpus.songs}
     eid = uuid.uuid4().hex[:16]  # stamped into report.json and every row of per_query / recommendations.jsonl
     rows: list[dict[str, Any]] = []

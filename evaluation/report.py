@@ -155,9 +155,9 @@ class Report:
         fig, ax = plt.subplots(figsize=(6, 4))
         for i, (name, m) in enumerate(self.scorers.items()):
             color = f"C{i}"
-            y = [m[f"hit_rate@{k}"][str(n)] for n in ns]
-            lo = [m[f"hit_rate@{k}_ci95"][str(n)][0] for n in ns]
-            hi = [m[f"hit_rate@{k}_ci95"][str(n)][1] for n in ns]
+            y, lo, hi = ([np.nan if v is None else v for v in vals] for vals in (
+                [m[f"hit_rate@{k}"][str(n)] for n in ns], [m[f"hit_rate@{k}_ci95"][str(n)][0] for n in ns],
+                [m[f"hit_rate@{k}_ci95"][str(n)][1] for n in ns]))
             x = list(range(len(ns)))  # categorical: n = 0 has no place on a log axis
             ax.plot(x, y, "o-", color=color, label=name)
             ax.fill_between(x, lo, hi, color=color, alpha=0.15)
@@ -186,6 +186,8 @@ def _n_label(n: str) -> str:
 
 
 def _cell(m: dict[str, Any], metric: str, n: str) -> str:
+    if m[metric][n] is None:
+        return "— (no query answered)"
     lo, hi = m[f"{metric}_ci95"][n]
     return f"{m[metric][n]:.3f} [{lo:.3f}, {hi:.3f}]"
 
@@ -214,10 +216,11 @@ def _aggregate(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], k:
             h, p = hit_at_k(hits), precision_at_k(hits, k)
             per_query_hit[(s, n)] = dict(zip(images, h.astype(bool).tolist()))
             per_query_prec[(s, n)] = dict(zip(images, p.tolist()))
-            m[f"hit_rate@{k}"][str(n)] = float(h.mean()) if len(h) else float("nan")
-            m[f"precision@{k}"][str(n)] = float(p.mean()) if len(p) else float("nan")
-            m[f"hit_rate@{k}_ci95"][str(n)] = list(bootstrap_ci(h, n_boot, seed=seed))
-            m[f"precision@{k}_ci95"][str(n)] = list(bootstrap_ci(p, n_boot, seed=seed))
+            # a scorer that answered no query has no figure: null, not NaN (which JSON readers refuse)
+            m[f"hit_rate@{k}"][str(n)] = float(h.mean()) if len(h) else None
+            m[f"precision@{k}"][str(n)] = float(p.mean()) if len(p) else None
+            m[f"hit_rate@{k}_ci95"][str(n)] = list(bootstrap_ci(h, n_boot, seed=seed)) if len(h) else [None, None]
+            m[f"precision@{k}_ci95"][str(n)] = list(bootstrap_ci(p, n_boot, seed=seed)) if len(p) else [None, None]
             m["queries"] = len(images)
         out[s] = m
     tests = paired_tests(per_query_hit, per_query_prec, scorers, ns, n_boot, seed)

@@ -28,7 +28,11 @@ def pick_device(device: str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise Img2SongError(f"device {device!r} requested but no CUDA GPU is available")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise Img2SongError(f"unknown device {str(device)[:40]!r}: use auto, cpu, cuda or cuda:N "
+                            f"({str(e)[:80]})") from None
 
 
 def pair_loss(kind: str, target: torch.Tensor, pred: torch.Tensor, neg: torch.Tensor | None = None,
