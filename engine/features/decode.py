@@ -49,7 +49,10 @@ def open_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "
 
 
 def orientation(im: Image.Image) -> int:
-    """The image's EXIF orientation (1 when it has none or an invalid one)."""
+    """The image's EXIF orientation (1 when it has none or an invalid one), from what the header holds: a PNG's
+    eXIf chunk counts when it comes before the pixel data (PIL would decode the whole file to look after it)."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
     try:
         value = im.getexif().get(EXIF_ORIENTATION, 1)
     except (OSError, ValueError, SyntaxError, EOFError, TypeError, KeyError, IndexError):
