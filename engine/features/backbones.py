@@ -136,8 +136,10 @@ class EfficientNetLite(Backbone):
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints a banner
             try:
                 self.net = EfficientNet.from_pretrained(self.name, weights_path=str(weights))
-            except (RuntimeError, AssertionError, OSError) as e:
-                raise Img2SongError(f"{weights}: cannot load {self.name} weights ({e})") from None
+            except (RuntimeError, AssertionError, OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError,
+                    zipfile.BadZipFile) as e:  # not a weights file at all (a photo, a truncated download)
+                raise Img2SongError(f"{weights}: cannot load {self.name} weights ({type(e).__name__}: "
+                                    f"{str(e)[:200]})") from None
         self.weights_path = weights
         self.eval()
 
