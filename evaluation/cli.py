@@ -41,11 +41,22 @@ def _os_error_line(e: OSError) -> str:
     return f"error: {where + ': ' if where else ''}{what}"
 
 
+def _escaping_streams() -> None:
+    """A file name that is not UTF-8 reaches argv as surrogates: print it escaped, never fail on it."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError, AttributeError):
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; exit 0 ok, 1 internal error, 2 bad input or usage, 3 OS error (a file or folder could not
     be read or written: read-only file system, a directory where a file was expected, no space), 4 out of
     memory, 130 interrupted (Ctrl-C)."""
     _register_all()
+    _escaping_streams()
     try:
         rv = app(args=argv, standalone_mode=False)
         if isinstance(rv, int) and not isinstance(rv, bool) and rv:  # typer turns Ctrl-C into a returned 130

@@ -51,13 +51,13 @@ def macro_hit_rates(rows: list[dict[str, Any]], scorers: list[str], ns: list[int
     by: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for r in rows:
         by.setdefault((str(r["scorer"]), str(r["n"])), {})[str(r["image"])] = r
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, float | None]] = {}
     for s in scorers:
         out[s] = {}
         for n in ns:
             got = by.get((s, str(n)), {})
             if not got:
-                out[s][str(n)] = float("nan")
+                out[s][str(n)] = None  # no query answered: no figure (null in report.json, never NaN)
                 continue
             images = sorted(got)
             hit = hit_at_k(pad_hits([got[i].get("hits", []) for i in images], k))
@@ -65,7 +65,7 @@ def macro_hit_rates(rows: list[dict[str, Any]], scorers: list[str], ns: list[int
             for i, h in zip(images, hit.tolist()):
                 for w in set(got[i].get("keywords", [])):
                     per_kw.setdefault(str(w), []).append(h)
-            out[s][str(n)] = float(np.mean([np.mean(v) for v in per_kw.values()])) if per_kw else float("nan")
+            out[s][str(n)] = float(np.mean([np.mean(v) for v in per_kw.values()])) if per_kw else None
     return out
 
 
@@ -107,8 +107,8 @@ def markdown(diag: dict[str, Any], micro: dict[str, dict[str, Any]], k: int, ns:
         for n in ns:
             cells = []
             for s in names:
-                m = mic.get(s, {}).get(f"hit_rate@{k}", {}).get(n, float("nan"))
-                cells.append(f"{m:.3f} / {by_scorer[s].get(n, float('nan')):.3f}")
+                m, mac = mic.get(s, {}).get(f"hit_rate@{k}", {}).get(n), by_scorer[s].get(n)
+                cells.append(" / ".join("—" if v is None else f"{v:.3f}" for v in (m, mac)))
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
         cov = diag["catalogue_coverage"][proto]
         total = diag.get("catalogue_songs")

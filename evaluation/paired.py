@@ -1,7 +1,7 @@
 """Paired tests between scorers on the same queries: which pairs, and hit@k (McNemar) + precision@k (sign flips)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,17 +37,36 @@ def pairs(scorers: Sequence[str], anchors: Sequence[str] = ANCHORS) -> list[tupl
     return out
 
 
-def paired_tests(hit: dict[tuple[str, int], np.ndarray], prec: dict[tuple[str, int], np.ndarray],
+def both_answered(x: Mapping[str, Any] | np.ndarray, y: Mapping[str, Any] | np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Two scorers' per-query values on the same queries: aligned arrays as given, or, given {query: value}, the
+    values of the queries both answered (sorted by query), so a query one scorer failed on is paired with none."""
+    if isinstance(x, Mapping) and isinstance(y, Mapping):
+        common = sorted(set(x) & set(y))
+        return np.asarray([x[q] for q in common]), np.asarray([y[q] for q in common])
+    return np.asarray(x), np.asarray(y)
+
+
+def paired_tests(hit: Mapping[tuple[str, int], Any], prec: Mapping[tuple[str, int], Any],
                  scorers: Sequence[str], ns: Sequence[int], n_boot: int = 2000, seed: int = 0,
                  anchors: Sequence[str] = ANCHORS) -> dict[str, dict[str, Any]]:
     """"<a>_vs_<b>" -> n -> McNemar on hit@k with its paired bootstrap difference, and under "precision" the
-    paired precision@k difference, its bootstrap interval and a sign-flip p-value."""
+    paired precision@k difference, its bootstrap interval and a sign-flip p-value; `queries`: how many were paired
+    (per-query values as aligned arrays, or {query: value} per scorer: then the queries both answered)."""
     tests: dict[str, dict[str, Any]] = {}
     for a, b in pairs(scorers, anchors):
-        tests[f"{a}_vs_{b}"] = {
-            str(n): mcnemar_exact(hit[(a, n)], hit[(b, n)])
-            | paired_bootstrap_diff(hit[(a, n)], hit[(b, n)], n_boot, seed=seed)
-            | {"precision": paired_bootstrap_diff(prec[(a, n)], prec[(b, n)], n_boot, seed=seed)
-               | {"p_value": sign_flip_p(prec[(a, n)], prec[(b, n)], n_boot, seed)}}
-            for n in ns}
+        by_n: dict[str, Any] = {}
+        for n in ns:
+            ha, hb = both_answered(hit[(a, n)], hit[(b, n)])
+            pa, pb = both_answered(prec[(a, n)], prec[(b, n)])
+            if not len(ha):
+                continue  # no query both answered: nothing to pair (the scorers' failures are in the report)
+            by_n[str(n)] = (
+                mcnemar_exact(ha.astype(bool), hb.astype(bool))
+                | paired_bootstrap_diff(ha.astype(bool), hb.astype(bool), n_boot, seed=seed)
+                | {"queries": len(ha),
+                   "precision": paired_bootstrap_diff(pa, pb, n_boot, seed=seed)
+                   | {"p_value": sign_flip_p(pa, pb, n_boot, seed)}})
+        if by_n:
+            tests[f"{a}_vs_{b}"] = by_n
     return tests

@@ -116,6 +116,13 @@ class Report:
                 if s in paper:
                     cells.append(f"{paper[s][n]:.3f}" if n in paper[s] else "—")
             lines.append(f"| {_n_label(n)} | " + " | ".join(cells) + " |")
+        failed = {s: m for s, m in scorers.items() if m.get("queries_failed")}
+        if failed:  # each scorer's figures are over the queries it answered; the paired tests over those both did
+            lines += ["", "Queries answered: " + ", ".join(f"{s} {m.get('queries', 0)}" for s, m in scorers.items())
+                      + ". Failed: " + "; ".join(
+                          f"{s} {m['queries_failed']} (" + ", ".join(f"{c} x {r}" for r, c in m["failure_reasons"].items())
+                          + ")" for s, m in failed.items())
+                      + ". A failed query counts in no figure of that scorer and in no paired test with it."]
         lines += ["", f"### precision@{k} (95% bootstrap interval)", "",
                   "| n | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         for n in ns:
@@ -148,9 +155,9 @@ class Report:
         fig, ax = plt.subplots(figsize=(6, 4))
         for i, (name, m) in enumerate(self.scorers.items()):
             color = f"C{i}"
-            y = [m[f"hit_rate@{k}"][str(n)] for n in ns]
-            lo = [m[f"hit_rate@{k}_ci95"][str(n)][0] for n in ns]
-            hi = [m[f"hit_rate@{k}_ci95"][str(n)][1] for n in ns]
+            y, lo, hi = ([np.nan if v is None else v for v in vals] for vals in (
+                [m[f"hit_rate@{k}"][str(n)] for n in ns], [m[f"hit_rate@{k}_ci95"][str(n)][0] for n in ns],
+                [m[f"hit_rate@{k}_ci95"][str(n)][1] for n in ns]))
             x = list(range(len(ns)))  # categorical: n = 0 has no place on a log axis
             ax.plot(x, y, "o-", color=color, label=name)
             ax.fill_between(x, lo, hi, color=color, alpha=0.15)
@@ -179,33 +186,41 @@ def _n_label(n: str) -> str:
 
 
 def _cell(m: dict[str, Any], metric: str, n: str) -> str:
+    if m[metric][n] is None:
+        return "— (no query answered)"
     lo, hi = m[f"{metric}_ci95"][n]
     return f"{m[metric][n]:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def _aggregate(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], k: int, seed: int,
-               n_boot: int) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Metrics with intervals per scorer and n, and paired tests (evaluation.paired.ANCHORS against the others)."""
+               n_boot: int, failures: dict[str, dict[str, int]] | None = None
+               ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Metrics with intervals per scorer and n over the queries that scorer answered (`failures`: per scorer, the
+    reasons it failed on the others, with counts), and paired tests (evaluation.paired.ANCHORS against the others,
+    each on the queries both answered)."""
     by: dict[tuple[str, int], dict[str, list[bool]]] = {}
     for r in rows:
         by.setdefault((r["scorer"], int(r["n"])), {})[r["image"]] = r["hits"]
-    images = sorted({r["image"] for r in rows})
     out: dict[str, dict[str, Any]] = {}
-    per_query_hit: dict[tuple[str, int], np.ndarray] = {}
-    per_query_prec: dict[tuple[str, int], np.ndarray] = {}
+    per_query_hit: dict[tuple[str, int], dict[str, bool]] = {}
+    per_query_prec: dict[tuple[str, int], dict[str, float]] = {}
     for s in scorers:
+        reasons = dict((failures or {}).get(s) or {})
         m: dict[str, Any] = {f"hit_rate@{k}": {}, f"precision@{k}": {}, f"hit_rate@{k}_ci95": {},
-                             f"precision@{k}_ci95": {}, "queries": 0}
+                             f"precision@{k}_ci95": {}, "queries": 0, "queries_failed": sum(reasons.values()),
+                             "failure_reasons": reasons}
         for n in ns:
             got = by.get((s, n), {})
-            hits = pad_hits([got.get(i, []) for i in images], k)
+            images = sorted(got)  # this scorer's answered queries: a failure is not a miss
+            hits = pad_hits([got[i] for i in images], k)
             h, p = hit_at_k(hits), precision_at_k(hits, k)
-            per_query_hit[(s, n)] = h.astype(bool)
-            per_query_prec[(s, n)] = p
-            m[f"hit_rate@{k}"][str(n)] = float(h.mean()) if len(h) else float("nan")
-            m[f"precision@{k}"][str(n)] = float(p.mean()) if len(p) else float("nan")
-            m[f"hit_rate@{k}_ci95"][str(n)] = list(bootstrap_ci(h, n_boot, seed=seed))
-            m[f"precision@{k}_ci95"][str(n)] = list(bootstrap_ci(p, n_boot, seed=seed))
+            per_query_hit[(s, n)] = dict(zip(images, h.astype(bool).tolist()))
+            per_query_prec[(s, n)] = dict(zip(images, p.tolist()))
+            # a scorer that answered no query has no figure: null, not NaN (which JSON readers refuse)
+            m[f"hit_rate@{k}"][str(n)] = float(h.mean()) if len(h) else None
+            m[f"precision@{k}"][str(n)] = float(p.mean()) if len(p) else None
+            m[f"hit_rate@{k}_ci95"][str(n)] = list(bootstrap_ci(h, n_boot, seed=seed)) if len(h) else [None, None]
+            m[f"precision@{k}_ci95"][str(n)] = list(bootstrap_ci(p, n_boot, seed=seed)) if len(p) else [None, None]
             m["queries"] = len(images)
         out[s] = m
     tests = paired_tests(per_query_hit, per_query_prec, scorers, ns, n_boot, seed)
@@ -220,7 +235,8 @@ def build_report(rows: list[dict[str, Any]], scorers: list[str], ns: list[int], 
     protocols = protocols or sorted({r.get("protocol", "photo") for r in rows}) or ["photo"]
     per: dict[str, dict[str, Any]] = {}
     for p in protocols:
-        sc, tests = _aggregate([r for r in rows if r.get("protocol", "photo") == p], scorers, ns, k, seed, n_boot)
+        sc, tests = _aggregate([r for r in rows if r.get("protocol", "photo") == p], scorers, ns, k, seed, n_boot,
+                               ((meta or {}).get("scorer_skips") or {}).get(p))
         per[p] = {"scorers": sc, "paired_tests": tests}
     first = per[protocols[0]]
     diag = diag_mod.diagnostics(rows, scorers, ns, k, (meta or {}).get("catalogue_songs"))

@@ -56,19 +56,24 @@ def write_images(folder, n=5):
 
 def test_second_run_reads_each_file_once_and_decodes_none(tmp_path, monkeypatch):
     items = write_images(tmp_path / "img")
-    reads, opens = [], []
-    real_read, real_open = extract_mod._read_bytes, Image.open
+    from PIL import ImageFile
+
+    reads, opens, decodes = [], [], []
+    real_read, real_open, real_load = extract_mod._read_bytes, Image.open, ImageFile.ImageFile.load
     monkeypatch.setattr(extract_mod, "_read_bytes", lambda p: reads.append(p) or real_read(p))
     monkeypatch.setattr(Image, "open", lambda *a, **k: opens.append(1) or real_open(*a, **k))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decodes.append(1) or real_load(self))
     first = extract_features(items, "test-mean-color", cache_dir=tmp_path / "cache", batch_size=2, progress=False)
     assert (first.report.computed, first.report.cached) == (5, 0)
     assert len(reads) == 5 and len(opens) == 5
     assert len(list((tmp_path / "cache" / "test-mean-color").glob("*.npy"))) == 5
-    reads.clear(), opens.clear()
+    reads.clear(), opens.clear(), decodes.clear()
     MeanColor.forwards = 0
     second = extract_features(items, "test-mean-color", cache_dir=tmp_path / "cache", batch_size=2, progress=False)
     assert (second.report.computed, second.report.cached) == (0, 5)
-    assert len(reads) == 5 and opens == [] and MeanColor.forwards == 0
+    # a hit reads the header (Image.open is lazy: EXIF orientation and shape are in the cache key, issue 22
+    # cases 1 and 16) and decodes no pixel
+    assert len(reads) == 5 and decodes == [] and len(opens) == 5 and MeanColor.forwards == 0
     np.testing.assert_array_equal(first.features.matrix, second.features.matrix)
     np.testing.assert_array_equal(first.logits.matrix, second.logits.matrix)
     # the key is the content: a renamed copy hits the cache, an edited file does not

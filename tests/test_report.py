@@ -125,15 +125,17 @@ def test_cli_evaluate_recommend_and_features(tmp_path, monkeypatch, capsys):
     assert out.count("why: near image") == 2
 
 
-def test_queries_a_scorer_cannot_answer_are_counted_and_left_out_of_every_scorer(tmp_path):
+def test_queries_a_scorer_cannot_answer_are_counted_for_it_and_kept_for_the_others(tmp_path):
     from engine.features.table import FeatureTable
 
     run = make_run(tmp_path)
     t = FeatureTable.load(run / "features" / "features.npz")
     t.subset([i for i in t.ids if i != "q3"]).save(run / "features" / "features.npz")
     rep = evaluate_run(run, scorers=("ne", "km"), cache_dir=tmp_path / "cn", n_boot=50, progress=False)
-    assert rep.meta["queries_evaluated"] == 2 and rep.meta["queries_total"] == 3
+    assert rep.meta["queries_evaluated"] == 3 and rep.meta["queries_total"] == 3  # issue 22: kept for km
     assert list(rep.meta["scorer_skips"]["photo"]["ne"].values()) == [1]
     assert "needs CNN features for image <id>" in next(iter(rep.meta["scorer_skips"]["photo"]["ne"]))
-    assert {r["image"] for r in rep.rows} == {"q1", "q2"}
-    assert rep.scorers["km"]["queries"] == 2
+    assert {r["image"] for r in rep.rows if r["scorer"] == "ne"} == {"q1", "q2"}
+    assert {r["image"] for r in rep.rows if r["scorer"] == "km"} == {"q1", "q2", "q3"}
+    assert rep.scorers["km"]["queries"] == 3 and rep.scorers["ne"]["queries"] == 2
+    assert rep.scorers["ne"]["queries_failed"] == 1

@@ -49,6 +49,15 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+BOX_ASPECT = 64  # longer / shorter side above which the resize before the centre crop resizes the crop alone
+
+
+def needs_box_resize(width: int, height: int) -> bool:
+    """Whether an image is so elongated that resizing all of it before the centre crop would allocate more than
+    BOX_ASPECT x resize^2 pixels (a 114-byte 10000 x 1 PNG: 2.56e6 x 256, 2.6 GB): then only the crop is resized."""
+    return max(width, height) > BOX_ASPECT * max(1, min(width, height))
+
+
 def center_crop_tensor(img: Image.Image, resize: int, crop: int, mean: tuple[float, ...],
                        std: tuple[float, ...], interpolation: Image.Resampling) -> torch.Tensor:
     """Resize the shorter side to `resize`, crop the centre `crop` square, scale to [0,1], normalise."""
@@ -56,9 +65,13 @@ def center_crop_tensor(img: Image.Image, resize: int, crop: int, mean: tuple[flo
     w, h = img.size
     s = resize / min(w, h)
     nw, nh = max(crop, round(w * s)), max(crop, round(h * s))
-    img = img.resize((nw, nh), interpolation)
     left, top = (nw - crop) // 2, (nh - crop) // 2
-    img = img.crop((left, top, left + crop, top + crop))
+    if needs_box_resize(w, h):  # only the crop is resized: a 10000 x 1 strip would be 2.56e6 x 256 otherwise
+        sx, sy = w / nw, h / nh
+        img = img.resize((crop, crop), interpolation, box=(left * sx, top * sy, (left + crop) * sx, (top + crop) * sy))
+    else:  # the reference path (its float rounding differs from the box path's by 1/255 in some pixels)
+        img = img.resize((nw, nh), interpolation)
+        img = img.crop((left, top, left + crop, top + crop))
     # numpy, not torch: the same float32 IEEE operations (bit-identical), but no intra-op thread team per decoder
     # thread, and the GIL is released so that decoder threads really run in parallel
     x = np.asarray(img, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
@@ -123,8 +136,10 @@ class EfficientNetLite(Backbone):
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints a banner
             try:
                 self.net = EfficientNet.from_pretrained(self.name, weights_path=str(weights))
-            except (RuntimeError, AssertionError, OSError) as e:
-                raise Img2SongError(f"{weights}: cannot load {self.name} weights ({e})") from None
+            except (RuntimeError, AssertionError, OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError,
+                    zipfile.BadZipFile) as e:  # not a weights file at all (a photo, a truncated download)
+                raise Img2SongError(f"{weights}: cannot load {self.name} weights ({type(e).__name__}: "
+                                    f"{str(e)[:200]})") from None
         self.weights_path = weights
         self.eval()
 

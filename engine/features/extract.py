@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import threading
 import warnings
 from collections import deque
@@ -14,15 +13,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm import tqdm
 
 from engine.features.backbones import DEFAULT_BACKBONE, Backbone, get_backbone
 from engine.features.cache import FeatureCache, content_hash
+from engine.features.decode import PhotoError, decode_image, layout_key, open_header
 from engine.features.runtime import Forward, cpu_cores
 from engine.features.table import FeatureTable
 from graph.common.atomic import remove_stale_temps
-from graph.common.images import SAFE_FORMATS
+from graph.common.errors import Img2SongError
 from graph.common.readers import clean_reason
 from graph.common.skips import SkipLog
 from graph.corpus_files import OVER_PIXEL_LIMIT
@@ -101,22 +101,22 @@ class _Loader:
             data = _read_bytes(Path(path))
         except OSError as e:
             return out | {"status": "missing or unreadable file", "error": f"{path}: {e.strerror or e}"}
-        key = content_hash(data)
-        out["key"] = key
-        vec = self.cache.get(key, self.size)
-        if vec is not None:
-            return out | {"status": "cached", "vec": vec}
         _RECORDER.caught = caught = []
         try:
-            with Image.open(io.BytesIO(data), formats=SAFE_FORMATS) as im:  # no helper programs (EPS)
-                if im.width * im.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
-                    raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels")
-                im.load()
-                x = self.preprocess(im)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            return out | {"status": OVER_PIXEL_LIMIT, "error": f"{path}: {e}"}
-        except UnidentifiedImageError:
-            return out | {"status": "corrupt or undecodable image", "error": f"{path}: not a recognised image format"}
+            try:  # header only: which layout steps change this image's pixels is part of its cache key
+                im = open_header(data, Image.MAX_IMAGE_PIXELS or 2**62, str(path))
+            except PhotoError as e:
+                return out | self._skip(e)
+            key = content_hash(data) + layout_key(im)
+            out["key"] = key
+            vec = self.cache.get(key, self.size)
+            if vec is not None:
+                im.close()
+                return out | {"status": "cached", "vec": vec}
+            with im:
+                x = self.preprocess(decode_image(data, Image.MAX_IMAGE_PIXELS or 2**62, str(path), im))
+        except PhotoError as e:
+            return out | self._skip(e)
         except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
             return out | {"status": "corrupt or undecodable image", "error": f"{path}: {clean_reason(e)}"}
         finally:
@@ -124,6 +124,12 @@ class _Loader:
         if caught:
             out["warnings"] = caught
         return out | {"status": "todo", "x": x}
+
+    @staticmethod
+    def _skip(e: PhotoError) -> dict[str, str]:
+        """A decode failure as a counted skip: over the pixel limit, or corrupt (the message names the file)."""
+        status = OVER_PIXEL_LIMIT if e.kind == "decompression_bomb" else "corrupt or undecodable image"
+        return {"status": status, "error": str(e)}
 
 
 def loaded_batches(load: _Loader, batch_size: int, workers: int) -> Iterator[list[dict[str, Any]]]:
@@ -167,6 +173,8 @@ def extract_features(items: Sequence[tuple[str, str | Path]], backbone: Backbone
     graph.common.paths.cache_dir("features")), in a folder named by the backbone and, when its rounding differs
     from eager PyTorch on a CPU, the runtime.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise Img2SongError(f"batch size must be a whole number >= 1, got {batch_size!r}")
     if isinstance(runtime, Forward):
         fwd = runtime
     else:

@@ -6,53 +6,23 @@ when the header already tells (not an image, too many pixels).
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from engine.features.backbones import Backbone, get_backbone
+from engine.features.decode import DEFAULT_MAX_PIXELS, PhotoError, decode_image
 from graph.common.errors import Img2SongError
-from graph.common.images import SAFE_FORMATS
 
-DEFAULT_MAX_PIXELS = 50_000_000  # width x height of an upload; a larger header is refused before decoding
-
-
-class PhotoError(Img2SongError):
-    """A photo that cannot be used; kind: not_an_image | truncated_image | decompression_bomb."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+__all__ = ["DEFAULT_MAX_PIXELS", "PhotoEncoder", "PhotoError", "decode_photo"]
 
 
 def decode_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "upload") -> Image.Image:
     """Decode image bytes fully (so a truncated file fails here), refusing more than `max_pixels` pixels."""
-    if not data:
-        raise PhotoError("not_an_image", f"{name}: empty file")
-    try:
-        im = Image.open(io.BytesIO(data), formats=SAFE_FORMATS)
-    except UnidentifiedImageError:
-        raise PhotoError("not_an_image", f"{name}: not an image in a supported format "
-                                         f"({', '.join(SAFE_FORMATS)})") from None
-    except Image.DecompressionBombError as e:
-        raise PhotoError("decompression_bomb", f"{name}: {e}") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise PhotoError("not_an_image", f"{name}: unreadable image header ({e})") from None
-    w, h = im.size
-    if w * h > max_pixels:
-        raise PhotoError("decompression_bomb", f"{name}: {w} x {h} = {w * h} pixels, over the limit of "
-                                               f"{max_pixels} (a decompression bomb?)")
-    try:
-        im.load()
-    except Image.DecompressionBombError as e:
-        raise PhotoError("decompression_bomb", f"{name}: {e}") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise PhotoError("truncated_image", f"{name}: truncated or corrupt image data ({e})") from None
-    return im
+    return decode_image(data, max_pixels, name)
 
 
 class PhotoEncoder:

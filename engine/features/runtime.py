@@ -54,9 +54,17 @@ def _importable(module: str) -> bool:
     return True
 
 
+def feature_device(device: str | torch.device) -> torch.device:
+    """The torch device named by --device; an unknown name is a clear error, not torch's RuntimeError."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise Img2SongError(f"unknown device {str(device)[:40]!r}: use cpu, cuda or cuda:N ({str(e)[:60]})") from None
+
+
 def resolve_runtime(runtime: str, backbone: Backbone, device: str = "cpu") -> str:
     """`auto` -> the runtime used; a runtime that cannot run here raises a clear error."""
-    dev = torch.device(device)
+    dev = feature_device(device)
     if runtime == "auto":
         if dev.type != "cpu":
             return "channels-last"
@@ -82,7 +90,7 @@ class Forward:
                  precision: str = "fp32") -> None:
         if precision not in PRECISIONS:
             raise Img2SongError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-        self.device = torch.device(device)
+        self.device = feature_device(device)
         if precision != "fp32" and self.device.type != "cuda":
             raise Img2SongError(f"precision {precision} is for CUDA devices only; the CPU runtimes run fp32")
         self.backbone = backbone.eval()

@@ -28,7 +28,11 @@ def pick_device(device: str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise Img2SongError(f"device {device!r} requested but no CUDA GPU is available")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise Img2SongError(f"unknown device {str(device)[:40]!r}: use auto, cpu, cuda or cuda:N "
+                            f"({str(e)[:80]})") from None
 
 
 def pair_loss(kind: str, target: torch.Tensor, pred: torch.Tensor, neg: torch.Tensor | None = None,
@@ -132,6 +136,9 @@ class LyricTagModel:
             raise Img2SongError(f"{len(missing)} pairs name songs/images without tokens/tag vectors, e.g. {missing[0]}")
         if not pairs:
             raise Img2SongError("no training pairs for the LSTM scorer")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise Img2SongError(f"epochs must be a whole number >= 1, got {self.epochs!r} (0 would save an untrained "
+                                "model)")
         with deterministic_torch(self.seed):
             return self._fit(pairs, song_tokens, image_tags, tag_vocab, word_vectors)
 

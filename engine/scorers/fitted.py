@@ -37,15 +37,16 @@ def run_signature(run: RunDir | str | Path) -> str:
     stages = {k: {f: x for f, x in v.items() if f != "finished_at"} if isinstance(v, dict) else v
               for k, v in doc.get("stages", {}).items() if k not in OUTPUT_STAGES}
     top = {k: v for k, v in doc.items() if k != "stages"}
-    files = [run.network, run.split, run.keywords, run.embeddings, run.features, run.logits, run.tags,
-             run.features_meta, run.keyword_probe, run.keyword_probs, run.word_vectors, run.lstm_checkpoint(True),
-             run.lstm_checkpoint(False)]
+    files = {p.relative_to(run.path).as_posix(): p for p in (  # named inside the run: how its path is spelled,
+        run.network, run.split, run.keywords, run.embeddings, run.features, run.logits,  # or where the run was
+        run.tags, run.features_meta, run.keyword_probe, run.keyword_probs, run.word_vectors,  # copied, is no input
+        run.lstm_checkpoint(True), run.lstm_checkpoint(False))}
     try:
         corpus = run.corpus_path()
-        files += [corpus / f for f in CORPUS_FILES]
+        files |= {f"corpus/{f}": corpus / f for f in CORPUS_FILES}
     except Img2SongError:
         pass
-    hashes = {str(p): h for p in files if (h := file_hash(p)) is not None}
+    hashes = {name: h for name, p in files.items() if (h := file_hash(p)) is not None}
     blob = json.dumps({"top": top, "stages": stages, "files": hashes}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

@@ -14,6 +14,7 @@ the registry by name and answers exactly as the fitted one did; `Scorer.save` / 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib
 import json
 from pathlib import Path
@@ -26,6 +27,7 @@ from engine.scorers.staleness import code_modules, code_signature
 from engine.vectors import KeyedTable
 from graph.common.atomic import atomic_dir, write_json
 from graph.common.errors import Img2SongError
+from graph.common.readers import load_npz
 from graph.rundir import read_json
 
 if TYPE_CHECKING:  # annotations only: base.py imports this module to save and load
@@ -125,8 +127,36 @@ def save_scorer(scorer: Scorer, path: str | Path, signature: str | None = None) 
         write_json(tmp / PARAMS, {
             "format": FORMAT, "version": VERSION, "name": scorer.name, "params": scorer.get_params(),
             "signature": signature, "code": code_signature(modules), "code_modules": modules,
+            "files": _content_hashes(tmp),
             "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     return path
+
+
+def _content_hashes(directory: Path) -> dict[str, str]:
+    """sha256 of every file the scorer wrote (params.json aside), by path inside its directory."""
+    out = {}
+    for file in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != PARAMS):
+        with open(file, "rb") as fh:
+            out[file.relative_to(directory).as_posix()] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return out
+
+
+def check_files(path: Path, doc: dict[str, Any]) -> None:
+    """Every file params.json lists holds the bytes this scorer saved: a truncated arrays.npz, or a song-list or
+    keyword index copied in from another run, is an error naming the file (load_or_fit then refits)."""
+    files = doc.get("files")
+    if files is None:
+        return  # saved before files were fingerprinted
+    if not isinstance(files, dict):
+        raise Img2SongError(f"{path / PARAMS}: field 'files' must be an object")
+    for rel, digest in files.items():
+        file = path / str(rel)
+        if ".." in Path(str(rel)).parts or not file.is_file():
+            raise Img2SongError(f"{file}: saved scorer file missing")
+        with open(file, "rb") as fh:
+            if hashlib.file_digest(fh, "sha256").hexdigest() != digest:
+                raise Img2SongError(f"{file}: not the file this scorer saved (damaged, truncated, or copied from "
+                                    "another run); refit with `img2song fit-scorers --run DIR --refit`")
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
@@ -156,10 +186,7 @@ def load_scorer(path: str | Path, expect: type | None = None) -> Scorer:
     spec = read_json(path / STATE, "saved scorer state")
     if not isinstance(spec, dict):
         raise Img2SongError(f"{path / STATE}: expected a JSON object")
-    try:
-        with np.load(path / ARRAYS, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise Img2SongError(f"{path / ARRAYS}: unreadable ({e})") from None
+    check_files(path, doc)
+    arrays = load_npz(path / ARRAYS, "saved scorer arrays", (), every=True)
     scorer._set_state({attr: _decode(attr, s, path, arrays, cls.__module__) for attr, s in spec.items()})
     return scorer

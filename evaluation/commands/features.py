@@ -16,7 +16,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         run: Run = DEFAULT_RUN,
         backbone: str = typer.Option(DEFAULT_BACKBONE, help=" | ".join(backbone_names())),
         weights: Path | None = typer.Option(None, help="weights file (required for vgg19; never downloaded)"),
-        batch_size: int = typer.Option(32),
+        batch_size: int = typer.Option(32, min=1, help="images per forward"),
         device: str = typer.Option("cpu", help="cpu, cuda, cuda:N"),
         runtime: str = typer.Option("auto", help="auto | eager | channels-last | compile | onnxruntime | openvino "
                                                  "(auto: onnxruntime on a CPU, channels-last on CUDA)"),

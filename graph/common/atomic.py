@@ -38,9 +38,23 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
-        raise
+        named = naming_output(e, tmp, path)
+        if named is e:
+            raise
+        raise named from e
+
+
+def naming_output(e: BaseException, tmp: Path, path: Path) -> BaseException:
+    """An OS error met while writing an output, naming that output: a write that hit a full disk raises ENOSPC
+    naming no file, and one that names the temp names a file the user never sees (both named `path` instead)."""
+    if not isinstance(e, OSError) or e.errno is None or getattr(e, "filename2", None):
+        return e
+    name = "" if e.filename is None else os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes)) else ""
+    if name and not name.startswith(str(tmp)):
+        return e  # already names a file of its own (an input, the output's folder)
+    return OSError(e.errno, e.strerror or os.strerror(e.errno), str(path) + name[len(str(tmp)):])
 
 
 def current_umask() -> int:
@@ -143,6 +157,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        named = naming_output(e, tmp, path)
+        if named is e:
+            raise
+        raise named from e

@@ -10,11 +10,14 @@
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import math
+import os
 import re
 import sqlite3
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -117,6 +120,19 @@ def iter_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """A regular file's bytes; a FIFO or a device (which would block, or never end: /dev/zero) is refused unopened."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise Img2SongError(f"{path}: file not found") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise Img2SongError(f"{path}: is a symlink that leads nowhere (a loop)") from None
+        raise
+    if stat.S_ISDIR(st.st_mode):
+        raise Img2SongError(f"{path}: is a directory, expected a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise Img2SongError(f"{path}: is not a regular file (a FIFO, socket or device), expected a file")
     try:
         with open(path, "rb") as fh:
             return fh.read()
@@ -141,8 +157,10 @@ def _decode(line: bytes, path: Path, lineno: int) -> str:
 
 
 # --- npz -------------------------------------------------------------------------------------------------------
-def load_npz(path: str | Path, what: str, required: Sequence[str], optional: Sequence[str] = ()) -> dict[str, Any]:
-    """Every named array of an .npz, read fully now (so a damaged member fails here, naming the file)."""
+def load_npz(path: str | Path, what: str, required: Sequence[str], optional: Sequence[str] = (),
+             every: bool = False) -> dict[str, Any]:
+    """Every named array of an .npz (`every`: all its arrays), read fully now (so a damaged member fails here,
+    naming the file)."""
     import numpy as np
 
     path = Path(path)
@@ -159,7 +177,8 @@ def load_npz(path: str | Path, what: str, required: Sequence[str], optional: Seq
                 missing = [k for k in required if k not in z.files]
                 if missing:
                     raise Img2SongError(f"{path}: {what} lacks the array(s) {', '.join(missing)}")
-                return {k: z[k] for k in (*required, *optional) if k in z.files}
+                names = z.files if every else [k for k in (*required, *optional) if k in z.files]
+                return {k: z[k] for k in names}
     except Img2SongError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, NotImplementedError,
