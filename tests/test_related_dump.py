@@ -43,6 +43,25 @@ def test_edge_line_format():
     assert concept("en", "Full Moon") == "/c/en/full_moon"
 
 
+def test_edge_etc_is_json_dumps_of_the_record():
+    """The JSON field is built without json.dumps for speed: it must be json.dumps's text, weight for weight."""
+    import math
+    import random
+
+    from graph.starter.related import LICENCES, edge_etc
+
+    rng = random.Random(0)
+    weights = [1.08596, 2, 0, -0.0, 0.1 + 0.2, 1e-7, 5e-5, 123456.78912, 1e22, -3.25, math.inf, -math.inf, math.nan]
+    weights += [rng.uniform(-5, 5) for _ in range(2000)] + [rng.randrange(10) / 8 for _ in range(200)]
+    cases = 0
+    for w in weights:
+        for ds in LICENCES:
+            etc = {"dataset": f"/d/{ds}", "license": LICENCES[ds], "weight": round(w, 4)}
+            assert edge_etc(Edge("Synonym", "/c/zh/a", "/c/zh/b", w, ds)) == json.dumps(etc, ensure_ascii=False), w
+            cases += 1
+    assert cases == len(LICENCES) * 2213
+
+
 def test_tiny_dump_ranks_related_words(tmp_path):
     edges = [
         Edge("RelatedTo", concept("zh", "月"), concept("zh", "明月"), 0.83, "cilin"),

@@ -6,6 +6,7 @@ corpus never used as keywords, which keeps exactly the edges of the full DB that
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import sqlite3
 
@@ -13,7 +14,7 @@ import pytest
 
 import evaluation.thesauri as th
 from evaluation.groundtruth import RelatedWords, ground_truth_source
-from evaluation.thesauri_edges import EdgeSink, wordnet_edges
+from evaluation.thesauri_edges import EdgeSink, cilin_edges, wordnet_edges
 from graph.common.errors import Img2SongError
 from tests.scorer_contract import make_run
 
@@ -90,6 +91,62 @@ def test_build_record_cache_and_key(built, monkeypatch):
     assert th.build_key(sources, WORDS) != th.build_key(sources, WORDS[:2]) != th.build_key(sources)
     monkeypatch.setattr(th, "BUILDER_VERSION", th.BUILDER_VERSION + 1)  # new edge rules: a new DB
     assert th.build_key(sources, WORDS) != rec.key
+
+
+# Rows of the WORDS-limited DB and Cilin edges of CILIN_WORDS as main's code (before the bulk path, the single-thread
+# BLAS products and EdgeSink.add_many) wrote them, for the sources of build key MAIN_KEY (the installed packages).
+# Recompute both with that code when a source package or an edge rule changes (the key then changes too).
+MAIN_KEY = "c6dc8e59c62dfbce"
+MAIN_DB_ROWS_SHA256 = "88294382f12cca695d079d44bf8b4c3745c1d25df71d7bc5ead9566670eea3d1"  # 109 edges
+CILIN_WORDS = ("月", "花", "山", "水", "风", "雨", "夜", "心", "梦", "爱", "春天", "故乡", "眼泪", "月亮", "星星", "大海")
+MAIN_CILIN_SHA256 = "200d3ddcb91ad599d2f3323c4f01c4bcf104e66b4cb41428693e5ca6e029ab84"  # 1,536 edges
+
+
+def _rows_sha256(db) -> str:
+    con = sqlite3.connect(db)
+    h = hashlib.sha256()
+    for t in ("relation", "language", "label", "concept", "edge"):
+        for r in con.execute(f"select * from {t} order by id"):
+            h.update(repr(r).encode())
+    con.close()
+    return h.hexdigest()
+
+
+def test_db_rows_are_those_main_wrote(built):
+    rec, _ = built
+    assert rec.key == MAIN_KEY, "sources or edge rules changed: recompute the fingerprints with the reference code"
+    assert rec.edges == 109 and _rows_sha256(rec.db) == MAIN_DB_ROWS_SHA256
+
+
+def test_cilin_edges_are_those_main_made():
+    """Cilin's level loop runs its products on one BLAS thread now: the same weights, pairs and order."""
+    from threadpoolctl import threadpool_limits
+
+    assert th.build_key(th.locate_sources(), WORDS) == MAIN_KEY
+    for threads in (1, 2):  # the caller's BLAS threads must not matter
+        with threadpool_limits(limits=threads, user_api="blas"):
+            sink = EdgeSink(frozenset(CILIN_WORDS))
+            cilin_edges(th.locate_sources()["cilin"].path, sink)
+        assert len(sink.best) == 1536 and sink.skipped == {"cilin: word not in CJK ideographs": 23}
+        assert hashlib.sha256(repr(list(sink.best.items())).encode()).hexdigest() == MAIN_CILIN_SHA256
+
+
+def test_add_many_is_add_in_order():
+    """One add_many call keeps what the same edges added one by one keep: pairs, winners, their order, skips."""
+    import random
+
+    rng = random.Random(7)
+    words = ["月", "花", "a b", "moon", "x/y", "tab\there", "new\nline", "rain", "雨", "snow"]
+    rels = ["Synonym", "RelatedTo", "IsA"]
+    for _ in range(30):
+        edges = [(rng.choice(rels), rng.choice(words), rng.choice(words), rng.choice([0.5, 0.75, rng.random()]))
+                 for _ in range(200)]
+        one, many = EdgeSink(), EdgeSink()
+        for rel, a, b, w in edges:
+            one.add(rel, "zh", a, "en", b, w, "cedict")
+        many.add_many(edges, "zh", "en", "cedict")
+        assert list(one.best.items()) == list(many.best.items()) and one.skipped == many.skipped
+        assert one.skipped and one.best
 
 
 @pytest.mark.slow

@@ -35,11 +35,30 @@ def concept(language: str, text: str) -> str:
     return f"/c/{language}/{text.strip().lower().replace(' ', '_')}"
 
 
+def edge_etc(e: Edge) -> str:
+    """The JSON field of an edge's line: dataset, licence and weight (rounded to 4 decimals)."""
+    w = round(e.weight, 4)
+    head = _ETC_HEAD.get(e.dataset)
+    if head is None or type(w) is not float or not math.isfinite(w):  # json.dumps itself for anything unusual
+        return json.dumps({"dataset": f"/d/{e.dataset}", "license": LICENCES[e.dataset], "weight": w},
+                          ensure_ascii=False)
+    return f"{head}{w!r}}}"  # what json.dumps writes for a finite float (its repr), without building a dict
+
+
+# per dataset, json.dumps's text up to the weight's value
+_ETC_HEAD = {d: json.dumps({"dataset": f"/d/{d}", "license": lic, "weight": 0.5}, ensure_ascii=False)[:-4]
+             for d, lic in LICENCES.items()}
+
+
+def edge_fields(e: Edge) -> tuple[str, str, str, str]:
+    """Fields 1-4 of an edge's line (relation URI, start, end, JSON): what a ConceptNet loader reads of it."""
+    return f"/r/{e.rel}", e.start, e.end, edge_etc(e)
+
+
 def edge_line(e: Edge) -> str:
     """One ConceptNet 5.7 CSV line: uri, relation, start, end, JSON with the weight."""
-    etc = {"dataset": f"/d/{e.dataset}", "license": LICENCES[e.dataset], "weight": round(e.weight, 4)}
     uri = f"/a/[/r/{e.rel}/,{e.start}/,{e.end}/]"
-    return "\t".join((uri, f"/r/{e.rel}", e.start, e.end, json.dumps(etc, ensure_ascii=False))) + "\n"
+    return "\t".join((uri, *edge_fields(e))) + "\n"
 
 
 def write_dump(edges: Iterable[Edge], path: Path) -> int:
