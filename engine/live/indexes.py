@@ -1,0 +1,127 @@
+"""Retrieval indexes updated in place of a refit: rows added to and removed from the image kNN and the NE song lists.
+
+Every function returns a NEW object sharing nothing it changes with the one it was given (copy-on-write: arrays
+are rebuilt, never written), so a server can keep answering from the old state while the next one is built. The
+answers equal those of the same index fitted on the changed tables: song lists are merged exactly (distances in
+float64, ties by song row, as engine.knn), and rows whose list lost a song are recomputed by the exact kNN.
+"""
+from __future__ import annotations
+
+import copy
+
+import faiss
+import numpy as np
+
+from engine.index.image import ImageIndex
+from engine.index.song_lists import SongLists
+from engine.knn import KnnTable, knn
+
+
+def _keep(n: int, rows: np.ndarray) -> np.ndarray:
+    keep = np.ones(n, dtype=bool)
+    keep[np.asarray(rows, dtype=np.int64)] = False
+    return keep
+
+
+# ------------------------------------------------------------------------------------------- image index
+def image_index_add(index: ImageIndex, features: np.ndarray) -> ImageIndex:
+    """The index with rows appended (exact: the table grows; HNSW/IVF: a clone of the faiss index gains them)."""
+    new = copy.copy(index)
+    vectors = np.vstack([index.table_.vectors, np.asarray(features, np.float32)])
+    new.table_ = KnnTable(vectors, what="image index")
+    new.n_ = len(vectors)
+    if index.method_ != "exact":
+        new.faiss_ = faiss.clone_index(index.faiss_)
+        new.faiss_.add(index._project(np.asarray(features, np.float32)))
+    return new
+
+
+def image_index_remove(index: ImageIndex, rows: np.ndarray) -> ImageIndex:
+    """The index without the given rows (exact: the table shrinks; HNSW/IVF cannot drop rows: rebuilt and
+    recalibrated on the remaining rows, as a refit would)."""
+    keep = _keep(index.n_, rows)
+    vectors = index.table_.vectors[keep]
+    if index.method_ != "exact":
+        return ImageIndex(**index.get_params()).fit(vectors)
+    new = copy.copy(index)
+    new.table_ = KnnTable(vectors, what="image index")
+    new.n_ = len(vectors)
+    return new
+
+
+# ------------------------------------------------------------------------------------------- song lists
+def _merge(dist: np.ndarray, index: np.ndarray, d_new: np.ndarray, i_new: np.ndarray, m: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the m best of the stored list and the new candidates by (distance, song row)."""
+    d = np.hstack([np.where(index >= 0, dist, np.inf), d_new])
+    i = np.hstack([index.astype(np.int64), np.broadcast_to(i_new, d_new.shape)])
+    i_key = np.where(i >= 0, i, np.iinfo(np.int64).max)
+    order = np.lexsort((i_key, d), axis=-1)[:, :m]
+    return np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
+
+
+def song_lists_add_songs(lists: SongLists, vectors: np.ndarray) -> SongLists:
+    """Lists with new songs (rows appended to the song table) merged into every computed list."""
+    vectors = np.asarray(vectors, np.float32)
+    new = copy.copy(lists)
+    n_old = len(lists.songs_)
+    new.songs_ = KnnTable(np.vstack([lists.songs_.vectors, vectors]), what="song lists: song table")
+    new.m_ = int(min(lists.m, len(new.songs_)))
+    n_img = len(lists.images_)
+    index = np.full((n_img, new.m_), -1, np.int32)
+    dist = np.full((n_img, new.m_), np.inf)
+    index[:, :lists.m_], dist[:, :lists.m_] = lists.index_, lists.dist_
+    done = np.flatnonzero(lists.done_)
+    if len(done):
+        img = lists.images_[done].astype(np.float64)
+        diff = img[:, None, :] - vectors.astype(np.float64)[None, :, :]
+        d_new = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        dist[done], index[done] = _merge(dist[done], index[done], d_new, n_old + np.arange(len(vectors)), new.m_)
+    new.index_, new.dist_, new.done_ = index, np.where(np.isfinite(dist), dist, 0.0), lists.done_.copy()
+    new._extra = {}
+    return new
+
+
+def song_lists_remove_songs(lists: SongLists, rows: np.ndarray) -> SongLists:
+    """Lists without the given song rows: other rows renumbered, lists that held a removed song recomputed exactly."""
+    n_old = len(lists.songs_)
+    keep = _keep(n_old, rows)
+    remap = np.cumsum(keep) - 1
+    remap[~keep] = -1
+    new = copy.copy(lists)
+    new.songs_ = KnnTable(lists.songs_.vectors[keep], what="song lists: song table")
+    new.m_ = int(min(lists.m, len(new.songs_)))
+    idx = lists.index_.astype(np.int64)
+    mapped = np.where(idx >= 0, remap[np.maximum(idx, 0)], -1)
+    lost = ((idx >= 0) & (mapped < 0)).any(1)
+    index = mapped[:, :new.m_].astype(np.int32)
+    dist = lists.dist_[:, :new.m_].copy()
+    redo = np.flatnonzero(lost & lists.done_)
+    if len(redo) and len(new.songs_):
+        d, i = knn(lists.images_[redo], new.songs_, new.m_, method=lists.knn_method)
+        dist[redo], index[redo] = d, i
+    new.index_, new.dist_, new.done_ = index, dist, lists.done_.copy()  # lists not computed yet stay so
+    new._extra = {}
+    return new
+
+
+def song_lists_add_images(lists: SongLists, vectors: np.ndarray) -> SongLists:
+    """Lists with new image rows appended, each computed now by the exact kNN."""
+    vectors = np.asarray(vectors, np.float32)
+    new = copy.copy(lists)
+    d, i = knn(vectors, lists.songs_, lists.m_, method=lists.knn_method)
+    new.images_ = np.vstack([lists.images_, vectors])
+    new.index_ = np.vstack([lists.index_, i.astype(np.int32)])
+    new.dist_ = np.vstack([lists.dist_, d])
+    new.done_ = np.concatenate([lists.done_, np.ones(len(vectors), bool)])
+    new._extra = {}
+    return new
+
+
+def song_lists_remove_images(lists: SongLists, rows: np.ndarray) -> SongLists:
+    keep = _keep(len(lists.images_), rows)
+    new = copy.copy(lists)
+    new.images_ = lists.images_[keep]
+    new.index_, new.dist_, new.done_ = lists.index_[keep], lists.dist_[keep], lists.done_[keep]
+    new._extra = {}
+    return new
