@@ -192,10 +192,12 @@ class CatalogueStore:
     @contextmanager
     def transaction(self, op: str, items: int) -> Iterator[Callable[[str, dict[str, Any]], None]]:
         """Write one transaction: begin, the records the caller writes, then commit; each line fsync'ed. An error
-        before commit leaves an unfinished tail that the next recovery discards."""
+        raised before the commit truncates the journal back (the run is as before); a killed process leaves an
+        unfinished tail that the next recovery discards."""
         self.dir.mkdir(parents=True, exist_ok=True)
         txn, seq = uuid.uuid4().hex[:16], [0]
         fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        start = os.fstat(fd).st_size
 
         def put(kind: str, data: dict[str, Any]) -> None:
             os.write(fd, _line(txn, seq[0], kind, data))
@@ -212,6 +214,10 @@ class CatalogueStore:
 
             yield item
             put("commit", {"items": written[0]})
+        except BaseException:
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+            raise
         finally:
             os.close(fd)
 
@@ -418,27 +424,30 @@ def add(run: RunDir | str | Path, songs: str | Path | None = None, images: str |
                          tuple(ImageEntry(i, Edges({}), np.zeros(1), np.zeros(1)) for i, _ in new_images)))
         t0 = time.perf_counter()
         folder = make_folder(run, data, corpus, scorers)
+        for img, _ in new_images:  # every edge checked before anything is written
+            if not folder.edger.image(img).keywords:
+                folder.image(img, np.zeros(1))  # raises the error naming the image and its fields
         queries = []
         if new_images:
             from engine.run import photo_queries  # deferred: torch
 
             queries = photo_queries(run, [f for _, f in new_images], data, progress=progress, corpus=corpus)
-        song_entries = [folder.song(s) for s in new_songs]  # all checked before anything is written
-        image_entries = []
-        for (img, file), q in zip(new_images, queries):
-            kept = store.store_photo(file.read_bytes(), file.suffix)
-            img = Image(img.id, str(kept), img.tags, img.caption, img.language, img.tag_language, img.source,
-                        img.licence, img.kind)
-            image_entries.append(folder.image(img, q.features, q.tag_probs, q.logits))
+        total = len(new_songs) + len(new_images)
+        song_entries: list[SongEntry] = []
+        image_entries: list[ImageEntry] = []
+        with store.transaction("add", total) as put:  # fold-in item by item; an error rolls the journal back
+            for j, s in enumerate(new_songs, 1):
+                song_entries.append(folder.song(s))
+                put("song", song_record(song_entries[-1]))
+                echo(f"journal: song {s.id} written ({j}/{total})")
+            for j, ((img, file), q) in enumerate(zip(new_images, queries), len(new_songs) + 1):
+                kept = store.store_photo(file.read_bytes(), file.suffix)
+                img = Image(img.id, str(kept), img.tags, img.caption, img.language, img.tag_language, img.source,
+                            img.licence, img.kind)
+                image_entries.append(folder.image(img, q.features, q.tag_probs, q.logits))
+                put("image", image_record(image_entries[-1], run.path))
+                echo(f"journal: image {img.id} written ({j}/{total})")
         fold_s = time.perf_counter() - t0
-        total = len(song_entries) + len(image_entries)
-        with store.transaction("add", total) as put:
-            for j, e in enumerate(song_entries, 1):
-                put("song", song_record(e))
-                echo(f"journal: song {e.song.id} written ({j}/{total})")
-            for j, e in enumerate(image_entries, len(song_entries) + 1):
-                put("image", image_record(e, run.path))
-                echo(f"journal: image {e.image.id} written ({j}/{total})")
         echo(f"committed {total} addition(s) to {store.journal} (fold-in and edges: {fold_s:.2f} s)")
         cat = cat.apply(Change(tuple(song_entries), tuple(image_entries)))
     return _report(cat, echo)
