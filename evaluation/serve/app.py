@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from evaluation.serve import catalogue_routes
 from evaluation.serve.metrics import Metrics, MetricsMiddleware
 from evaluation.serve.service import Answer, RecommendService, ServiceError
 
@@ -153,6 +154,7 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
+    catalogue_routes.attach(app, service, echo)  # POST/DELETE /songs, /images: the live catalogue
     app.add_middleware(BodyLimitMiddleware, limit=service.config.max_upload_bytes, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.routes)  # outermost: also counts the early 413s
     return app
