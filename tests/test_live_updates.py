@@ -12,7 +12,16 @@ from engine.index.song_lists import SongLists
 from engine.line.foldin import LineTables, fold_in_vertex
 from engine.live import indexes as ix
 from engine.live.edges import Edges
-from engine.live.updates import Change, Context, ImageEntry, SongEntry, update_km, update_ne, update_pop, update_zs
+from engine.live.updates import (
+    Change,
+    Context,
+    ImageEntry,
+    SongEntry,
+    update_km,
+    update_ne,
+    update_pop,
+    update_zs,
+)
 from engine.scorers.base import Query
 from engine.scorers.km import KMScorer
 from engine.scorers.ne import NEScorer
@@ -21,8 +30,6 @@ from engine.scorers.zs import ZeroShotScorer
 from graph.common.errors import Img2SongError
 from graph.records import Image, Song
 from tests.test_foldin import GROUPS, song_rows, tiny_line, tripartite
-
-RNG = np.random.default_rng(0)
 
 
 def ctx(songs=()) -> Context:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from engine.live.edges import CatalogueEdger
 from engine.live.updates import (
     Change,
     Context,
-    FilteredScorer,
     ImageEntry,
     SongEntry,
     keyword_mass,
@@ -239,15 +238,3 @@ class LiveCatalogue:
         return (f"{len(self.data.corpus.songs)} songs ({len(self.songs)} added, {len(self.removed_songs)} removed), "
                 f"{len(self.known_images)} images ({len(self.images)} added, {len(self.removed_images)} removed)")
 
-
-def live_notes(cat: LiveCatalogue) -> list[str]:
-    """One line per scorer: how it follows the catalogue's changes."""
-    return [f"{name}: {note}" for name, note in cat.notes.items()]
-
-
-def is_wrapped(scorer: Scorer) -> bool:
-    return isinstance(scorer, FilteredScorer)
-
-
-def entries_of(cat: LiveCatalogue) -> tuple[Sequence[SongEntry], Sequence[ImageEntry]]:
-    return list(cat.songs.values()), list(cat.images.values())
