@@ -144,3 +144,31 @@ def test_kill_9_during_add_leaves_the_run_as_before_for_the_next_command(live, t
     assert store.journal.stat().st_size == size0
     cat = catalogue.add(run, write(tmp_path / "one.jsonl", rows[:1]), echo=QUIET)  # and the run takes changes again
     assert rows[0]["id"] in cat.song_ids and sum(s.startswith("bulk") for s in cat.song_ids) == 1
+
+
+def test_bench_foldin_prints_quality_and_latency_figures(tmp_path):
+    from evaluation.bench_foldin import bench_foldin
+    from tests.live_run import make_live_corpus
+    from tests.scorer_contract import write_dump
+    from tests.serve_main import BACKBONE
+
+    corpus = make_live_corpus(tmp_path / "corpus", songs=40, images=35)
+    write_dump(corpus / "related_words.tsv.gz", [("/r/RelatedTo", "/c/zh/月", "/c/zh/清风", 2.0),
+                                                 ("/r/RelatedTo", "/c/zh/花", "/c/zh/芳草", 1.0)])
+    lines: list[str] = []
+    r = bench_foldin(corpus, tmp_path / "bench", share=0.2, timing_items=20, json_out=tmp_path / "b.json",
+                     echo=lines.append, scorers=("ne", "km"), backbone=BACKBONE,
+                     line_config={"dim": 16, "samples": 100_000, "threads": 1})
+    assert r["held_songs"] == 8 and r["held_images"] >= 4 and json.loads((tmp_path / "b.json").read_text())
+    t = r["timing"]
+    assert t["song"]["cpu"]["n"] == 8 and 0 < t["song"]["cpu"]["p50_ms"] <= t["song"]["cpu"]["p99_ms"]
+    assert t["photo_upload_with_cnn"]["cpu"]["n"] == r["held_images"]
+    for name in ("ne", "km"):
+        q = r["quality"][name]
+        assert set(q) == {f"{lab} n={n}" for lab in ("full", "held", "folded") for n in (0, 10)} | {
+            "held-out songs' slots"}
+        assert q["held-out songs' slots"]["folded"] > 0  # folded-in songs are recommended
+        assert q["held-out songs' slots"]["full"] > 0
+    # KM's postings of the folded-in songs equal a retrain's: the same answers up to its tie order
+    assert r["quality"]["km"]["folded n=0"]["hit@10"] == r["quality"]["km"]["full n=0"]["hit@10"]
+    assert any("FOLDED - FULL" in x for x in lines) and any("photo upload" in x for x in lines)

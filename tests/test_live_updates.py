@@ -205,3 +205,19 @@ def test_zs_updated_answers_as_zs_with_the_new_lyric_vectors():
            [[x.song_id for x in row] for row in ref.recommend_batch(q, 7)]
     with pytest.raises(Img2SongError, match="text embedding"):
         update_zs(zs, Change((SongEntry(song("x"), Edges({}), np.zeros(1)),)), ctx())
+
+
+def test_a_scorer_without_an_exact_update_is_wrapped_removed_songs_filtered_k_kept():
+    from engine.live.updates import FilteredScorer, wrap
+
+    class Lister(POPScorer):  # stands for the LSTM: a fixed ranking over its own songs
+        def recommend(self, query, k=10):
+            from engine.scorers.base import Recommendation
+            return [Recommendation(s, 1.0, "") for s in self.pool_ids_[:k]]
+
+    inner = Lister()
+    inner.pool_ids_ = [f"s{j}" for j in range(8)]
+    w = wrap(inner, Change(remove_songs=frozenset({"s0", "s2"})), ctx())
+    w = wrap(w, Change((SongEntry(song("new"), Edges({}), np.zeros(1)),), remove_songs=frozenset({"s5"})), ctx())
+    assert isinstance(w, FilteredScorer) and w.inner is inner and w.missing == 1
+    assert [r.song_id for r in w.recommend(Query(image_id="x"), 4)] == ["s1", "s3", "s4", "s6"]

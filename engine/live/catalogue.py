@@ -115,6 +115,7 @@ class LiveCatalogue:
     notes: dict[str, str] = field(default_factory=dict)
     data: TrainingSet | None = None
     masses: dict[int, np.ndarray] = field(default_factory=dict)
+    base_song_ids: frozenset[str] = frozenset()
 
     @classmethod
     def start(cls, data: TrainingSet, scorers: dict[str, Scorer], all_images: Iterable[str] = ()) -> LiveCatalogue:
@@ -125,8 +126,8 @@ class LiveCatalogue:
             for npl in (s, getattr(s, "neplus_", None)):
                 if npl is not None and hasattr(npl, "centroids_"):
                     masses[id(npl)] = keyword_mass(npl, data.image_keywords)
-        cat = dataclasses.replace(cat, scorers=dict(scorers), masses=masses,
-                                  notes={n: "as fitted" for n in scorers})
+        cat = dataclasses.replace(cat, scorers=dict(scorers), masses=masses, notes={n: "as fitted" for n in scorers},
+                                  base_song_ids=frozenset(s.id for s in data.corpus.songs))
         return dataclasses.replace(cat, data=cat._view())
 
     # ------------------------------------------------------------------------------------------ queries
@@ -146,11 +147,7 @@ class LiveCatalogue:
         return image_id in self.known_images
 
     def _base_song_ids(self) -> frozenset[str]:
-        ids = self.__dict__.get("_base_ids")
-        if ids is None:
-            ids = frozenset(s.id for s in self.base.corpus.songs)
-            object.__setattr__(self, "_base_ids", ids)
-        return ids
+        return self.base_song_ids
 
     def query(self, image_id: str) -> Query:
         """A catalogue image as a Query (an added one with its CNN features, tags, logits and edge keywords)."""
@@ -190,8 +187,7 @@ class LiveCatalogue:
         rm_s = (self.removed_songs | (change.remove_songs - frozenset(self.songs))) - {e.song.id for e in change.songs}
         rm_i = (self.removed_images | (change.remove_images - frozenset(self.images)))
         nxt = dataclasses.replace(self, songs=songs, images=images, removed_songs=rm_s, removed_images=rm_i,
-                                  masses=dict(self.masses))
-        nxt = dataclasses.replace(nxt, data=nxt._view())
+                                  masses=dict(self.masses), data=self._next_view(change))
         ctx = Context(lambda: nxt.data.corpus.songs, self._image_keywords, nxt.masses)
         scorers, notes = {}, {}
         for name, s in self.scorers.items():
@@ -233,6 +229,39 @@ class LiveCatalogue:
             b, corpus=view, train_image_ids=[i for i in b.train_image_ids if i not in rm_i] + list(self.images),
             image_keywords=kws, song_keywords=song_kws, features=table(b.features, "features"),
             tags=table(b.tags, "tags"), logits=table(b.logits, "logits"))
+
+    def _next_view(self, change: Change) -> TrainingSet:
+        """The training view after `change`, from this one (copies of references, not a rebuild from the base)."""
+        p, pc = self.data, self.data.corpus
+        gone_s, gone_i = change.remove_songs, change.remove_images
+        songs = ([s for s in pc.songs if s.id not in gone_s] if gone_s else list(pc.songs)) + [e.song for e in change.songs]
+        imgs = ([i for i in pc.images if i.id not in gone_i] if gone_i else list(pc.images)) + [e.image for e in change.images]
+        files = dict(pc.image_files)
+        kws, song_kws = dict(p.image_keywords), dict(p.song_keywords)
+        for i in gone_i:
+            files.pop(i, None)
+            kws.pop(i, None)
+        for sid in gone_s:
+            song_kws.pop(sid, None)
+        files.update({e.image.id: Path(e.image.file) for e in change.images})
+        kws.update({e.image.id: dict(e.edges.keywords) for e in change.images})
+        song_kws.update({e.song.id: dict(e.edges.keywords) for e in change.songs})
+        view = LiveCorpusView(songs, imgs, files, pc.keywords, pc.lexicon)
+        by_id = dict(pc._songs_by_id) if getattr(pc, "_songs_by_id", None) is not None else {
+            **pc.graveyard, **{s.id: s for s in pc.songs}}
+        view.graveyard = {**pc.graveyard, **{sid: by_id[sid] for sid in gone_s if sid in by_id}}
+        by_id.update({e.song.id: e.song for e in change.songs})  # a removed song stays: in-flight answers name it
+        view._songs_by_id = by_id
+
+        def table(t: OverlayTable, attr: str) -> OverlayTable:
+            extra = {k: v for k, v in t.extra.items() if k not in gone_i} if gone_i else dict(t.extra)
+            extra.update({e.image.id: getattr(e, attr) for e in change.images if getattr(e, attr) is not None})
+            return OverlayTable(t.base, extra, t.removed | gone_i)
+
+        train = [i for i in p.train_image_ids if i not in gone_i] if gone_i else list(p.train_image_ids)
+        return dataclasses.replace(p, corpus=view, train_image_ids=train + [e.image.id for e in change.images],
+                                   image_keywords=kws, song_keywords=song_kws, features=table(p.features, "features"),
+                                   tags=table(p.tags, "tags"), logits=table(p.logits, "logits"))
 
     def summary(self) -> str:
         return (f"{len(self.data.corpus.songs)} songs ({len(self.songs)} added, {len(self.removed_songs)} removed), "

@@ -8,6 +8,8 @@ float64, ties by song row, as engine.knn), and rows whose list lost a song are r
 from __future__ import annotations
 
 import copy
+import threading
+import weakref
 
 import faiss
 import numpy as np
@@ -15,6 +17,41 @@ import numpy as np
 from engine.index.image import ImageIndex
 from engine.index.song_lists import SongLists
 from engine.knn import KnnTable, knn
+
+_ARENA: dict[int, tuple[weakref.ref, int]] = {}  # id(buffer) -> (the buffer, rows handed out so far)
+_ARENA_LOCK = threading.Lock()
+
+
+def append_rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`a` with `rows` appended, without copying `a` when it is the newest view of a growing buffer: rows are
+    written past the end that every existing view sees (so older states, which see fewer rows, never change);
+    otherwise (first growth, or `a` is not the newest view) a buffer with room to grow is allocated."""
+    rows = np.asarray(rows, dtype=a.dtype).reshape((-1, *a.shape[1:]))
+    n, k = len(a), len(rows)
+    buf = a.base if isinstance(a.base, np.ndarray) else None
+    with _ARENA_LOCK:
+        rec = _ARENA.get(id(buf)) if buf is not None else None
+        if (rec is not None and rec[0]() is buf and rec[1] == n and len(buf) >= n + k and buf.flags.c_contiguous
+                and a.__array_interface__["data"][0] == buf.__array_interface__["data"][0]):
+            buf[n:n + k] = rows
+            _ARENA[id(buf)] = (rec[0], n + k)
+            return buf[:n + k]
+        buf = np.empty((max(16, (n + k) * 3 // 2), *a.shape[1:]), dtype=a.dtype)
+        buf[:n], buf[n:n + k] = a, rows
+        key = id(buf)
+        _ARENA[key] = (weakref.ref(buf, lambda _, key=key: _ARENA.pop(key, None)), n + k)
+        return buf[:n + k]
+
+
+def extend_table(table: KnnTable, rows: np.ndarray, what: str) -> KnnTable:
+    """A KnnTable with rows appended: only the new rows are validated and measured (KnnTable's checks)."""
+    rows = np.asarray(rows, dtype=np.float32).reshape(-1, table.dim)
+    check = KnnTable(rows, what=what)  # 2-D, finite
+    new = object.__new__(KnnTable)
+    new.vectors = append_rows(table.vectors, rows)
+    new.max_sq_norm = max(table.max_sq_norm, check.max_sq_norm)
+    new._faiss, new._torch_norms = None, None
+    return new
 
 
 def _keep(n: int, rows: np.ndarray) -> np.ndarray:
@@ -27,9 +64,8 @@ def _keep(n: int, rows: np.ndarray) -> np.ndarray:
 def image_index_add(index: ImageIndex, features: np.ndarray) -> ImageIndex:
     """The index with rows appended (exact: the table grows; HNSW/IVF: a clone of the faiss index gains them)."""
     new = copy.copy(index)
-    vectors = np.vstack([index.table_.vectors, np.asarray(features, np.float32)])
-    new.table_ = KnnTable(vectors, what="image index")
-    new.n_ = len(vectors)
+    new.table_ = extend_table(index.table_, features, "image index")
+    new.n_ = len(new.table_)
     if index.method_ != "exact":
         new.faiss_ = faiss.clone_index(index.faiss_)
         new.faiss_.add(index._project(np.asarray(features, np.float32)))
@@ -61,23 +97,30 @@ def _merge(dist: np.ndarray, index: np.ndarray, d_new: np.ndarray, i_new: np.nda
 
 
 def song_lists_add_songs(lists: SongLists, vectors: np.ndarray) -> SongLists:
-    """Lists with new songs (rows appended to the song table) merged into every computed list."""
+    """Lists with new songs (rows appended to the song table) merged into every computed list they enter."""
     vectors = np.asarray(vectors, np.float32)
     new = copy.copy(lists)
     n_old = len(lists.songs_)
-    new.songs_ = KnnTable(np.vstack([lists.songs_.vectors, vectors]), what="song lists: song table")
+    new.songs_ = extend_table(lists.songs_, vectors, "song lists: song table")
     new.m_ = int(min(lists.m, len(new.songs_)))
-    n_img = len(lists.images_)
-    index = np.full((n_img, new.m_), -1, np.int32)
-    dist = np.full((n_img, new.m_), np.inf)
-    index[:, :lists.m_], dist[:, :lists.m_] = lists.index_, lists.dist_
+    index, dist = lists.index_, lists.dist_
+    if new.m_ > lists.m_:  # fewer songs than m so far: every list grows by the new songs
+        index = np.hstack([index, np.full((len(index), new.m_ - lists.m_), -1, np.int32)])
+        dist = np.hstack([dist, np.full((len(dist), new.m_ - lists.m_), np.inf)])
     done = np.flatnonzero(lists.done_)
     if len(done):
         img = lists.images_[done].astype(np.float64)
         diff = img[:, None, :] - vectors.astype(np.float64)[None, :, :]
         d_new = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-        dist[done], index[done] = _merge(dist[done], index[done], d_new, n_old + np.arange(len(vectors)), new.m_)
-    new.index_, new.dist_, new.done_ = index, np.where(np.isfinite(dist), dist, 0.0), lists.done_.copy()
+        last = np.where(index[done, -1] >= 0, dist[done, -1], np.inf)
+        enter = np.flatnonzero((d_new < last[:, None]).any(1))  # ties go after the stored songs (higher rows)
+        if len(enter):
+            rows = done[enter]
+            index, dist = index.copy(), dist.copy()
+            d, i = _merge(dist[rows], index[rows], d_new[enter], n_old + np.arange(len(vectors)), new.m_)
+            dist[rows], index[rows] = d, i
+    new.index_, new.dist_ = index, np.where(np.isfinite(dist), dist, 0.0) if new.m_ > lists.m_ else dist
+    new.done_ = lists.done_
     new._extra = {}
     return new
 
@@ -110,10 +153,10 @@ def song_lists_add_images(lists: SongLists, vectors: np.ndarray) -> SongLists:
     vectors = np.asarray(vectors, np.float32)
     new = copy.copy(lists)
     d, i = knn(vectors, lists.songs_, lists.m_, method=lists.knn_method)
-    new.images_ = np.vstack([lists.images_, vectors])
-    new.index_ = np.vstack([lists.index_, i.astype(np.int32)])
-    new.dist_ = np.vstack([lists.dist_, d])
-    new.done_ = np.concatenate([lists.done_, np.ones(len(vectors), bool)])
+    new.images_ = append_rows(lists.images_, vectors)
+    new.index_ = append_rows(lists.index_, i.astype(np.int32))
+    new.dist_ = append_rows(lists.dist_, d)
+    new.done_ = append_rows(lists.done_, np.ones(len(vectors), bool))
     new._extra = {}
     return new
 

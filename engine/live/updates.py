@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.index.keywords import SEP, count_postings, joined
+from engine.index.keywords import KeywordIndex, count_postings, joined
 from engine.live import indexes as ix
 from engine.live.edges import Edges
 from engine.scorers.base import Query, Recommendation, Scorer
@@ -67,6 +67,8 @@ class Context:
 
 
 def _rows(ids: Sequence[str], drop: frozenset[str]) -> np.ndarray:
+    if not drop:
+        return np.zeros(0, dtype=np.int64)
     return np.array([j for j, s in enumerate(ids) if s in drop], dtype=np.int64)
 
 
@@ -89,8 +91,8 @@ def update_ne(ne, change: Change, ctx: Context):
     if change.songs:
         vec = np.stack([e.vector for e in change.songs]).astype(np.float32)
         new.song_ids_ = new.song_ids_ + [e.song.id for e in change.songs]
-        new.song_vectors_ = np.vstack([new.song_vectors_, vec])
         new.song_lists_ = ix.song_lists_add_songs(new.song_lists_, vec)
+        new.song_vectors_ = new.song_lists_.songs_.vectors  # one copy of the rows: the lists' table
     if change.images:
         feats = np.stack([e.features for e in change.images]).astype(np.float32)
         vec = np.stack([e.vector for e in change.images]).astype(np.float32)
@@ -98,10 +100,10 @@ def update_ne(ne, change: Change, ctx: Context):
             raise Img2SongError(f"scorer 'ne': added image features have dimension {feats.shape[1]}, the run's "
                                 f"{new.image_features_.shape[1]}")
         new.image_ids_ = new.image_ids_ + [e.image.id for e in change.images]
-        new.image_features_ = np.vstack([new.image_features_, feats])
-        new.image_vectors_ = np.vstack([new.image_vectors_, vec])
         new.image_index_ = ix.image_index_add(new.image_index_, feats)
+        new.image_features_ = new.image_index_.table_.vectors
         new.song_lists_ = ix.song_lists_add_images(new.song_lists_, vec)
+        new.image_vectors_ = new.song_lists_.images_
     return new
 
 
@@ -158,9 +160,20 @@ def _tie_insert(tie: np.ndarray, song_ids: Sequence[str], seed: int) -> np.ndarr
     return tie
 
 
+class LiveKeywordIndex(KeywordIndex):
+    """A KeywordIndex whose joined lyrics (needed only for a word first asked for after fit) are rebuilt on that
+    first need, not on every change (joining a catalogue's lyrics copies megabytes)."""
+
+    def _scan(self, w: str) -> tuple[np.ndarray, np.ndarray]:
+        if self._text is None:
+            self._text, self._starts = joined(self._lyrics)
+        return super()._scan(w)
+
+
 def update_km(km, change: Change, ctx: Context):
     new = copy.copy(km)
     ki = copy.copy(km.keyword_index_)
+    ki.__class__ = LiveKeywordIndex
     posts = dict(km.keyword_index_.postings_)
     rows = _rows(km.song_ids_, change.remove_songs)
     if len(rows):
@@ -174,7 +187,6 @@ def update_km(km, change: Change, ctx: Context):
         for w, (r, c) in posts.items():
             k = keep[r]
             posts[w] = (remap[r[k]].astype(np.int32), c[k])
-        ki._text, ki._starts = joined(new.lyrics_)
     if change.songs:
         n0 = len(new.song_ids_)
         lower = [e.song.lyrics.lower() for e in change.songs]
@@ -188,13 +200,29 @@ def update_km(km, change: Change, ctx: Context):
         new.lyrics_ = new.lyrics_ + lower
         new.popularity_ = np.concatenate([new.popularity_, [e.song.popularity for e in change.songs]])
         new.tie_ = _tie_insert(new.tie_, [e.song.id for e in change.songs], km.seed)
-        ki._text = ki._text + SEP + text if n0 else text
-        ki._starts = np.concatenate([ki._starts, starts + (len(ki._text) - len(text))]) if n0 else starts
     if len(rows) or change.songs:
         ki.postings_, ki.n_docs_ = posts, len(new.song_ids_)
+        ki._lyrics, ki._text, ki._starts = new.lyrics_, None, None  # joined again on first need
         new.keyword_index_ = ki
-        new.popularity_rank_ = np.unique(new.popularity_, return_inverse=True)[1].reshape(-1).astype(np.int64)
-        new.backfill_order_ = np.argsort(-new._key(np.zeros(len(new.song_ids_), np.int64)), kind="stable")
+        if len(rows):  # ranks and the backfill order from scratch
+            new.popularity_rank_ = np.unique(new.popularity_, return_inverse=True)[1].reshape(-1).astype(np.int64)
+            new.backfill_order_ = np.argsort(-new._key(np.zeros(len(new.song_ids_), np.int64)), kind="stable")
+        else:  # songs added only: the old songs' ranks move monotonically, so their order stands; insert the new
+            n0 = len(km.song_ids_)
+            rank = km.popularity_rank_.copy()
+            values = np.unique(km.popularity_)
+            for p in new.popularity_[n0:]:
+                j = int(np.searchsorted(values, p))
+                if j == len(values) or values[j] != p:
+                    rank[rank >= j] += 1
+                    values = np.insert(values, j, p)
+                rank = np.append(rank, j)
+            new.popularity_rank_ = rank
+            key = new._key(np.zeros(len(new.song_ids_), np.int64))
+            order = km.backfill_order_
+            for r in range(n0, len(new.song_ids_)):  # keys are distinct (the tie rank): one place each
+                order = np.insert(order, int(np.searchsorted(-key[order], -key[r])), r)
+            new.backfill_order_ = order
     return new
 
 
