@@ -82,8 +82,10 @@ def _scores(recs: dict[str, list[str]], queries: dict[str, list[str]], related: 
 def bench_foldin(corpus: str | Path, out: str | Path, share: float = 0.1, seed: int = 0, timing_items: int = 200,
                  json_out: str | Path | None = None, echo: Echo = print, scorers: tuple[str, ...] = SCORERS,
                  line_config: dict[str, Any] | None = None, backbone: str | None = None,
-                 photo_runtime: str | None = None) -> dict[str, Any]:
-    """Build, train and compare the two runs (see the module doc); returns the figures (and prints them)."""
+                 photo_runtime: str | None = None, reuse: bool = False) -> dict[str, Any]:
+    """Build, train and compare the two runs (see the module doc); returns the figures (and prints them).
+    `reuse`: keep the two runs a previous call built in `out` (same corpus, share and seed) and only time and
+    compare."""
     from engine.features.photo import PhotoEncoder, decode_photo
     from engine.features.runtime import Forward, runtime_of_run
     from engine.live.catalogue import LiveCatalogue
@@ -106,31 +108,36 @@ def bench_foldin(corpus: str | Path, out: str | Path, share: float = 0.1, seed: 
     t_start = time.perf_counter()
     echo(f"load average {os.getloadavg()[0]:.2f} at start")
     full_run, held_run = RunDir(out / "full"), RunDir(out / "held")
-    # 1. FULL: everything
     c = load_corpus(corpus)
-    full = build_network(c, holdout=0.2, seed=seed, progress=False)
-    full.save(full_run)
+    built = all((r.path / "line_tables.npz").is_file() and all((r.scorer_dir(n) / "params.json").is_file()
+                                                               for n in scorers) for r in (full_run, held_run))
+    if reuse and built:
+        echo(f"reusing the two runs built in {out} (--reuse)")
+    # 1. FULL: everything
+    if not (reuse and built):
+        build_network(c, holdout=0.2, seed=seed, progress=False).save(full_run)
+    split, kw = full_run.read_split(), full_run.read_keywords()
     rng = np.random.default_rng(seed)
-    song_ids = sorted(s for s in full.song_keywords)  # songs with keyword edges: the ones a photo can reach
+    song_ids = sorted(kw.songs)  # songs with keyword edges: the ones a photo can reach
     held_songs = set(rng.choice(song_ids, int(round(share * len(song_ids))), replace=False).tolist())
-    held_images = set(rng.choice(sorted(full.train_image_ids), int(round(share * len(full.train_image_ids))),
-                                 replace=False).tolist())
-    echo(f"FULL: {len(c.songs)} songs, {len(full.train_image_ids)} training and {len(full.query_image_ids)} query "
+    held_images = set(rng.choice(sorted(split.train), int(round(share * len(split.train))), replace=False).tolist())
+    echo(f"FULL: {len(c.songs)} songs, {len(split.train)} training and {len(split.query)} query "
          f"images; held out and folded in: {len(held_songs)} songs, {len(held_images)} training images")
-    # 2. HELD: the corpus without them, the same query images held out
-    hc = load_corpus(_held_corpus(corpus, out / "held-corpus", held_songs, held_images))
-    held = build_network(hc, holdout=0.0, seed=seed, progress=False)
-    query = set(full.query_image_ids)
-    held.network = _drop_vertices(held.network, {vertex_id(Kind.IMAGE, i) for i in query})
-    held.train_image_ids = [i for i in held.train_image_ids if i not in query]
-    held.query_image_ids = list(full.query_image_ids)
-    held.save(held_run)
-    for run in (full_run, held_run):
-        pipeline.train_embeddings(run, echo=quiet, seed=seed, progress=False, **line_config)
-        pipeline.features(run, backbone=backbone, echo=quiet)
-        for name in scorers:
-            load_or_fit(run, name)
-    echo(f"built, trained and fitted both runs in {time.perf_counter() - t_start:.1f} s")
+    if not (reuse and built):
+        # 2. HELD: the corpus without them, the same query images held out
+        hc = load_corpus(_held_corpus(corpus, out / "held-corpus", held_songs, held_images))
+        held = build_network(hc, holdout=0.0, seed=seed, progress=False)
+        query = set(split.query)
+        held.network = _drop_vertices(held.network, {vertex_id(Kind.IMAGE, i) for i in query})
+        held.train_image_ids = [i for i in held.train_image_ids if i not in query]
+        held.query_image_ids = list(split.query)
+        held.save(held_run)
+        for run in (full_run, held_run):
+            pipeline.train_embeddings(run, echo=quiet, seed=seed, progress=False, **line_config)
+            pipeline.features(run, backbone=backbone, echo=quiet)
+            for name in scorers:
+                load_or_fit(run, name)
+        echo(f"built, trained and fitted both runs in {time.perf_counter() - t_start:.1f} s")
     # 3. fold the held-out songs and images into HELD, one at a time (timed)
     corpus_h, data_h = load_run_corpus(held_run), load_training_set(held_run)
     fitted_h = {n: load_or_fit(held_run, n, data=data_h).scorer for n in scorers}

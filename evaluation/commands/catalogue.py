@@ -41,9 +41,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="seed of the hold-out draw, the split and LINE"),
         timing_items: int = typer.Option(200, help="items timed one by one for the p50 / p99 figures"),
         json_out: Optional[Path] = typer.Option(None, "--json", help="write the figures here"),  # noqa: UP045
+        reuse: bool = typer.Option(False, help="reuse the two runs an earlier call built in --out (same corpus, "
+                                               "share and seed): time and compare only"),
     ) -> None:
         """Hold out songs and images, train, fold them in; compare hit@10 / p@10 with a retrain on everything."""
         from evaluation.bench_foldin import bench_foldin  # deferred: torch
 
         bench_foldin(corpus, out, share=share, seed=seed, timing_items=timing_items, json_out=json_out,
-                     echo=typer.echo)
+                     echo=typer.echo, reuse=reuse)
