@@ -24,6 +24,7 @@ from engine.features.photo import PhotoError, decode_photo
 from engine.live.catalogue import Folder, LiveCatalogue
 from engine.live.updates import Change
 from evaluation import catalogue as store_io
+from evaluation.catalogue_inputs import check_image, check_song
 from evaluation.serve.service import RecommendService, ServiceError
 from graph.common.errors import CorpusError, Img2SongError
 from graph.common.readers import parse_json_text
@@ -112,7 +113,7 @@ async def add_songs(request: Request) -> JSONResponse:
     if not rows or len(rows) > MAX_SONGS_PER_REQUEST:
         raise ServiceError(422, "invalid_field", f"request body: send 1 to {MAX_SONGS_PER_REQUEST} songs, got {len(rows)}")
     try:
-        songs = [store_io.check_song(obj, "request body", j) for j, obj in enumerate(rows, 1)]
+        songs = [check_song(obj, "request body", j) for j, obj in enumerate(rows, 1)]
     except CorpusError as e:
         raise ServiceError(422, "invalid_field", str(e)) from None
     seen: dict[str, int] = {}
@@ -161,7 +162,7 @@ async def add_image(request: Request) -> JSONResponse:
     obj: dict[str, Any] = {k: form.get(k) for k in IMAGE_FIELDS if k in form and k != "tags"}
     obj["tags"] = [t for v in form.getlist("tags") for t in (json.loads(v) if v.startswith("[") else [v])]
     try:
-        image = store_io.check_image(obj, "form", 1, need_file=False)
+        image = check_image(obj, "form", 1, need_file=False)
     except (CorpusError, ValueError) as e:
         raise ServiceError(422, "invalid_field", str(e)) from None
     data = await upload.read()
