@@ -79,3 +79,29 @@ def test_bad_calibration_option_is_refused():
 
     with pytest.raises(Img2SongError, match="calibration must be one of"):
         KeywordProbe(calibration="isotonic").fit(np.zeros((8, 2)) + np.arange(8)[:, None], np.eye(2)[[0, 1] * 4])
+
+
+def test_parallel_folds_are_bitwise_repeatable_and_leave_torch_threads_as_they_were():
+    import torch
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(120, 16)).astype(np.float32)
+    y = np.eye(4)[rng.integers(0, 4, 120)]
+    before = torch.get_num_threads()
+    runs = [KeywordProbe(seed=0, folds=4, max_iter=30).fit(x, y) for _ in range(3)]
+    assert torch.get_num_threads() == before
+    oofs = [p.cross_val_predict(x, y) for p in runs]
+    for p, oof in zip(runs[1:], oofs[1:]):  # folds fitted on a thread pool, in whatever order: same bits
+        assert np.array_equal(p.coef_, runs[0].coef_) and p.temperature_ == runs[0].temperature_
+        assert np.array_equal(oof, oofs[0])
+
+
+def test_warm_started_path_reaches_the_cold_optimum():
+    from engine.features.probe import _fit_path, _fit_softmax
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 8))
+    y = np.eye(3)[rng.integers(0, 3, 200)]
+    path = _fit_path(x, y, (1e-1, 1e-2), max_iter=500, seed=0)
+    cold = _fit_softmax(x, y, 1e-2, max_iter=500, seed=0)
+    assert np.allclose(path[1e-2][0], cold[0], atol=2e-3) and np.allclose(path[1e-2][1], cold[1], atol=2e-3)

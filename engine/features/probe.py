@@ -2,7 +2,8 @@
 
 Multinomial logistic regression on standardised features with soft targets (an image's keyword weights,
 normalised), fitted full-batch with L-BFGS. The L2 strength is chosen on a seeded validation split of the
-training images (lowest validation log-loss) and the final model is refitted on every training image with it.
+training images (lowest validation log-loss; the grid walked strongest first, each fit warm-started from the last:
+the problem is convex) and the final model is refitted on every training image with it.
 Calibration (calibration="out-of-fold", the default): every training image gets logits from a probe fitted on the
 other folds, with every statistic (standardisation, L2, its own temperature) refitted inside the fold; the final
 temperature is the one that minimises the log-loss of those out-of-fold logits (more rows than a validation split,
@@ -11,7 +12,11 @@ Query images are never seen. ECE and the confident-and-wrong rate measure the re
 """
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,14 +32,22 @@ ECE_BINS = 15
 CONFIDENT = 0.8  # a top-1 probability at least this high is a confident answer
 
 
-def _fit_softmax(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """W [d, V], b [V] minimising mean soft-label cross-entropy + l2 * |W|^2 (full batch, L-BFGS)."""
+def _fit_softmax(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int, seed: int,
+                 start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """W [d, V], b [V] minimising mean soft-label cross-entropy + l2 * |W|^2 (full batch, L-BFGS).
+
+    The problem is strictly convex, so `start` (a solution for a neighbouring l2 on the same rows) changes only how
+    fast L-BFGS gets there, not where: the regularisation path is walked with warm starts."""
     import torch
 
-    g = torch.Generator().manual_seed(seed)
-    xt, yt = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
-    w = (torch.randn(x.shape[1], y.shape[1], generator=g, dtype=torch.float64) * 1e-3).requires_grad_()
-    b = torch.zeros(y.shape[1], dtype=torch.float64, requires_grad=True)
+    xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+    if start is None:
+        g = torch.Generator().manual_seed(seed)
+        w0 = torch.randn(x.shape[1], y.shape[1], generator=g, dtype=torch.float32) * 1e-3
+        b0 = torch.zeros(y.shape[1], dtype=torch.float32)
+    else:
+        w0, b0 = (torch.tensor(a, dtype=torch.float32) for a in start)
+    w, b = w0.requires_grad_(), b0.requires_grad_()
     opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
 
     def closure():
@@ -43,13 +56,46 @@ def _fit_softmax(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int, seed: i
         loss.backward()
         return loss
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # [n x d] @ [d x V] is small: a thread team only spins (40x slower on a busy box)
-    try:
+    with single_thread():
         opt.step(closure)
-    finally:
-        torch.set_num_threads(threads)
     return w.detach().numpy(), b.detach().numpy()
+
+
+@contextmanager
+def single_thread():
+    """torch on one intra-op thread while probes fit: [n x d] @ [d x V] is small (a thread team only spins, 40x
+    slower on a busy box), the folds run on threads of their own, and one setting for all keeps results bitwise
+    the same however the folds are scheduled. Nested uses leave the outermost to restore the setting."""
+    import torch
+
+    global _single_depth
+    with _single_lock:
+        if _single_depth == 0:
+            _single_saved[0] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _single_depth += 1
+    try:
+        yield
+    finally:
+        with _single_lock:
+            _single_depth -= 1
+            if _single_depth == 0:
+                torch.set_num_threads(_single_saved[0])
+
+
+_single_lock = threading.Lock()
+_single_depth = 0
+_single_saved = [1]
+
+
+def _fit_path(x: np.ndarray, y: np.ndarray, grid: Sequence[float], max_iter: int, seed: int
+              ) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """One solution per l2, strongest first, each starting from the previous one."""
+    out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    prev = None
+    for l2 in sorted(grid, reverse=True):
+        prev = out[l2] = _fit_softmax(x, y, l2, max_iter, seed, start=prev)
+    return out
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -162,10 +208,9 @@ class KeywordProbe:
         order = rng.permutation(len(z))
         n_val = max(1, int(round(self.val_fraction * len(z))))
         val, fit = order[:n_val], order[n_val:]
-        scores = {}
-        for l2 in self.l2_grid:
-            w, b = _fit_softmax(z[fit], y[fit], l2, self.max_iter, self.seed)
-            scores[l2] = (_nll(z[val] @ w + b, y[val]), w, b)
+        with single_thread():
+            path = _fit_path(z[fit], y[fit], self.l2_grid, self.max_iter, self.seed)
+        scores = {l2: (_nll(z[val] @ w + b, y[val]), w, b) for l2, (w, b) in path.items()}
         self.l2_ = min(scores, key=lambda l2: (scores[l2][0], l2))
         _, w, b = scores[self.l2_]
         self.temperature_ = _fit_temperature(z[val] @ w + b, y[val])
@@ -175,7 +220,7 @@ class KeywordProbe:
                             "log_loss": {str(k): round(v[0], 5) for k, v in scores.items()},
                             "top1": topk_accuracy(p_val, truth, 1), "top3": topk_accuracy(p_val, truth, 3),
                             "calibration": self.calibration}
-        self.coef_, self.intercept_ = _fit_softmax(z, y, self.l2_, self.max_iter, self.seed)
+        self.coef_, self.intercept_ = _fit_softmax(z, y, self.l2_, self.max_iter, self.seed, start=(w, b))
         self._oof = None
         if self.calibration == "out-of-fold":
             proba, logits = self._out_of_fold(x, y)
@@ -192,10 +237,16 @@ class KeywordProbe:
         fold = np.random.default_rng(self.seed + 1).permutation(len(x)) % max(2, self.folds)
         proba = np.zeros(y.shape, dtype=np.float64)
         logits = np.zeros(y.shape, dtype=np.float64)
-        for f in np.unique(fold):
-            tr, te = fold != f, fold == f
-            inner = KeywordProbe(self.l2_grid, self.val_fraction, self.folds, self.max_iter, self.seed,
-                                 list(self.vocabulary), "validation").fit(x[tr], y[tr])
+
+        def fit_fold(f: int) -> KeywordProbe:  # fits only the other folds' rows: nothing of fold f reaches it
+            return KeywordProbe(self.l2_grid, self.val_fraction, self.folds, self.max_iter, self.seed,
+                                list(self.vocabulary), "validation").fit(x[fold != f], y[fold != f])
+
+        folds = np.unique(fold).tolist()
+        with single_thread(), ThreadPoolExecutor(max(1, min(len(folds), os.cpu_count() or 1))) as pool:
+            inners = list(pool.map(fit_fold, folds))  # torch releases the GIL: the folds fit side by side
+        for f, inner in zip(folds, inners):
+            te = fold == f
             zt = (x[te] - inner.mean_) / inner.scale_
             logits[te] = zt @ inner.coef_ + inner.intercept_
             proba[te] = self._proba_logits(logits[te] / inner.temperature_)

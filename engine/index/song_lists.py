@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.knn import KnnTable, knn
+from engine.knn import BASE_BLOCK, KnnTable, knn
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 
@@ -25,7 +25,7 @@ class SongLists:
     """After fit: index_ [n_images, m_] int32 song rows, dist_ [n_images, m_] float64, done_ [n_images] bool."""
 
     def __init__(self, m: int = 22, batch: int = 2048, knn_method: str = "auto", device: str = "cpu",
-                 song_block: int = 16_384) -> None:
+                 song_block: int = BASE_BLOCK) -> None:
         self.m, self.batch, self.knn_method = m, batch, knn_method
         self.device, self.song_block = device, song_block  # where and in what blocks: never change an answer
 

@@ -21,6 +21,7 @@ from graph.common.errors import Img2SongError
 from graph.common.paths import build_root
 
 SOURCE = Path(__file__).with_name("csrc") / "line_cpu.cpp"
+SOURCES = [SOURCE, SOURCE.with_name("topk_cpu.cpp")]  # one library: LINE training, and the kNN running top-k
 _LOCK = threading.Lock()
 _LOADED: str | None = None
 BUILD_INFO: dict[str, float | bool | str] = {}  # after load_kernel: seconds, compiled (vs reused), library path
@@ -82,7 +83,7 @@ def load_kernel(verbose: bool = False) -> str:
         before = lib.stat().st_mtime_ns if lib.exists() else None
         tic = time.perf_counter()
         try:
-            cpp_extension.load(name=name, sources=[str(SOURCE)], extra_cflags=flags, build_directory=str(build),
+            cpp_extension.load(name=name, sources=[str(p) for p in SOURCES], extra_cflags=flags, build_directory=str(build),
                                is_python_module=False, verbose=verbose)
         except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
             raise Img2SongError(f"{SOURCE}: building the LINE CPU kernel failed ({e}); "

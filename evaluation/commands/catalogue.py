@@ -7,11 +7,13 @@ from typing import Optional
 
 import typer
 
+from evaluation.commands.options import DEFAULT_RUN, Run
+
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("add")
     def add_cmd(
-        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        run: Run = DEFAULT_RUN,
         songs: Optional[Path] = typer.Option(None, help="new songs, one JSON object a line (songs.jsonl's fields)"),  # noqa: UP045
         images: Optional[Path] = typer.Option(None, help="new images, one JSON object a line (images.jsonl's "  # noqa: UP045
                                                "fields; 'file' relative to this file's folder)"),
@@ -24,7 +26,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @app.command("remove")
     def remove_cmd(
-        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        run: Run = DEFAULT_RUN,
         songs: list[str] = typer.Option([], "--songs", help="song ids to remove (repeat the option)"),
         images: list[str] = typer.Option([], "--images", help="image ids to remove (repeat the option)"),
     ) -> None:

@@ -19,17 +19,50 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from engine.features.photo import PhotoError, decode_photo
 from engine.live.catalogue import Folder, LiveCatalogue
 from engine.live.updates import Change
 from evaluation import catalogue as store_io
 from evaluation.catalogue_inputs import check_image, check_song
+from evaluation.serve.models import refusals
+from evaluation.serve.routers.deps import service_of
 from evaluation.serve.service import RecommendService, ServiceError
 from graph.common.errors import CorpusError, Img2SongError
 from graph.common.readers import parse_json_text
 
 router = APIRouter(tags=["catalogue changes"])
+REFUSALS = refusals(400, 404, 409, 413, 415, 422, 503)
+
+
+class CatalogueSummary(BaseModel):
+    """The catalogue after a change, and how each served scorer follows it."""
+
+    songs: int = Field(description="songs that may be recommended")
+    images: int = Field(description="images that may be named by image_id")
+    added_songs: int
+    added_images: int
+    removed_songs: int = Field(description="songs of the trained catalogue removed")
+    removed_images: int
+    scorers: dict[str, str] = Field(description="per served scorer: updated, or what it needs (a refit)")
+
+
+class Added(BaseModel):
+    songs: list[str] = Field(default_factory=list)
+    images: list[str] = Field(default_factory=list)
+
+
+class AddResponse(BaseModel):
+    added: Added
+    keywords: dict[str, float] | None = Field(None, description="an added image: the keywords its tags reached")
+    catalogue: CatalogueSummary
+    timing_ms: dict[str, float] = Field(description="cnn (images), foldin (edges, fold-in, every index), total")
+
+
+class RemoveResponse(BaseModel):
+    removed: Added
+    catalogue: CatalogueSummary
 IMAGE_FIELDS = ("id", "tags", "caption", "language", "tag_language", "source", "licence", "kind")
 MAX_SONGS_PER_REQUEST = 1000
 
@@ -98,7 +131,8 @@ def _summary(cat: LiveCatalogue) -> dict[str, Any]:
             "removed_images": len(cat.removed_images), "scorers": dict(cat.notes)}
 
 
-@router.post("/songs", status_code=201, summary="Add songs: a JSON object, or a list of them (songs.jsonl's fields)")
+@router.post("/songs", status_code=201, summary="Add songs: a JSON object, or a list of them (songs.jsonl's fields)",
+             response_model=AddResponse, responses=REFUSALS)
 async def add_songs(request: Request) -> JSONResponse:
     t0 = time.perf_counter()
     live = live_of(request)
@@ -146,11 +180,12 @@ async def add_songs(request: Request) -> JSONResponse:
 
 
 @router.post("/images", status_code=201, summary="Add a photo: multipart field `image` and the record's fields "
-                                                 "(id, tags (repeat the field), caption, language, tag_language, ...)")
+                                                 "(id, tags (repeat the field), caption, language, tag_language, ...)",
+             response_model=AddResponse, responses=REFUSALS)
 async def add_image(request: Request) -> JSONResponse:
     t0 = time.perf_counter()
     live = live_of(request)
-    service = live.service
+    service = service_of(request)
     form = await request.form()
     unknown = sorted(set(form.keys()) - set(IMAGE_FIELDS) - {"image"})
     if unknown:
@@ -213,12 +248,14 @@ async def _remove(request: Request, songs: tuple[str, ...], images: tuple[str, .
     return JSONResponse({"removed": {"songs": list(songs), "images": list(images)}, "catalogue": _summary(cat)})
 
 
-@router.delete("/songs/{song_id:path}", summary="Remove a song: never recommended again")
+@router.delete("/songs/{song_id:path}", summary="Remove a song: never recommended again",
+               response_model=RemoveResponse, responses=REFUSALS)
 async def remove_song(song_id: str, request: Request) -> JSONResponse:
     return await _remove(request, (song_id,), ())
 
 
-@router.delete("/images/{image_id:path}", summary="Remove an image: no longer a neighbour nor a query id")
+@router.delete("/images/{image_id:path}", summary="Remove an image: no longer a neighbour nor a query id",
+               response_model=RemoveResponse, responses=REFUSALS)
 async def remove_image(image_id: str, request: Request) -> JSONResponse:
     return await _remove(request, (), (image_id,))
 

@@ -13,8 +13,9 @@ from PIL import Image
 
 from evaluation.experiment import import_scorer_modules
 from evaluation.serve.app import create_app
+from evaluation.serve.config import ServeConfig
 from evaluation.serve.guard import StallGuard, idle_closing
-from evaluation.serve.service import RecommendService, ServeConfig
+from evaluation.serve.service import RecommendService
 from graph.rundir import RunDir
 
 
