@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from evaluation.serve.catalogue_routes import AddResponse, RemoveResponse
 from evaluation.serve.client import Client, start_server, stop_server
 from tests.live_run import make_live_run, photo
 
@@ -59,6 +60,7 @@ def test_changes_under_concurrent_recommendations_then_restart(served):
     time.sleep(0.5)
     status, doc = post_json(c, "/songs", [S1, S2])
     assert status == 201 and doc["added"]["songs"] == ["live-moon", "live-rain"], doc
+    AddResponse.model_validate(doc)  # the answer is the documented model
     assert doc["catalogue"]["songs"] == n0 + 2 and set(doc["catalogue"]["scorers"].values()) == {"updated"}
     r = c.post("/images", [("id", "live-photo"), ("tags", "moon"), ("kind", "photo")],
                [("image", "m.png", png_bytes(tmp, "月", 77))])
@@ -66,6 +68,7 @@ def test_changes_under_concurrent_recommendations_then_restart(served):
     assert r.json()["timing_ms"]["cnn"] > 0
     r = c.request("DELETE", "/songs/live-rain")
     assert r.status == 200 and r.json()["catalogue"]["songs"] == n0 + 1
+    RemoveResponse.model_validate(r.json())
     deleted_at = time.monotonic()
     assert c.request("DELETE", "/images/p001").status == 200
     time.sleep(0.5)
