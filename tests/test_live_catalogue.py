@@ -18,7 +18,7 @@ from tests.live_run import make_live_run, photo, song_row
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = lambda _: None  # noqa: E731
-SCORERS = ("ne", "km", "pop", "ne+")
+SCORERS = ("ne", "km", "pop", "ne+", "zs", "fused")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,8 @@ def test_added_song_and_photo_are_answered_removed_ones_never(live, tmp_path):
         assert "moon-new" in songs_for(run, str(tmp_path / "m.png"), scorer, 10), scorer
         assert "moon-new" in songs_for(run, "moon-photo", scorer, 10), scorer
     assert "moon-new" in songs_for(run, "moon-photo", "pop", 60)  # in POP's pool (the 100 most popular)
+    for scorer in ("zs", "fused"):  # ranked by its lyric's text embedding (and fused's parts): it is in the list
+        assert "moon-new" in songs_for(run, "moon-photo", scorer, 60), scorer
     # the added photo is now a neighbour image of NE: a photo just like it finds it
     recs = pipeline.recommend(run, [str(tmp_path / "m.png")], "ne", 3, echo=QUIET)[0]
     assert recs[0].detail["image"] == "moon-photo"
