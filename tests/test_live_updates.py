@@ -107,6 +107,9 @@ def test_song_lists_add_and_remove_equal_a_fit_on_the_changed_table_ties_include
     shrunk = ix.song_lists_remove_songs(grown, drop)
     ref2 = SongLists(m=7).fit(imgs, np.delete(songs, drop, 0))
     assert np.array_equal(shrunk.index_, ref2.index_) and np.allclose(shrunk.dist_, ref2.dist_)
+    more_imgs = ix.song_lists_add_images(shrunk, rng.integers(0, 3, (6, 3)).astype(np.float32))
+    ref3 = SongLists(m=7).fit(more_imgs.images_, np.delete(songs, drop, 0))
+    assert np.array_equal(more_imgs.index_, ref3.index_) and np.allclose(more_imgs.dist_, ref3.dist_)
     few = SongLists(m=7).fit(imgs, songs[:4])  # fewer songs than m: the lists grow as songs come
     more = ix.song_lists_add_songs(few, songs[4:9])
     assert np.array_equal(more.index_, SongLists(m=7).fit(imgs, songs[:9]).index_)

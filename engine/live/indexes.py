@@ -152,13 +152,30 @@ def song_lists_add_images(lists: SongLists, vectors: np.ndarray) -> SongLists:
     """Lists with new image rows appended, each computed now by the exact kNN."""
     vectors = np.asarray(vectors, np.float32)
     new = copy.copy(lists)
-    d, i = knn(vectors, lists.songs_, lists.m_, method=lists.knn_method)
+    d, i = nearest_rows(vectors, lists.songs_.vectors, lists.m_)
     new.images_ = append_rows(lists.images_, vectors)
     new.index_ = append_rows(lists.index_, i.astype(np.int32))
     new.dist_ = append_rows(lists.dist_, d)
     new.done_ = append_rows(lists.done_, np.ones(len(vectors), bool))
     new._extra = {}
     return new
+
+
+def nearest_rows(queries: np.ndarray, table: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact m nearest table rows of a few queries by float64 distance, ties by row (engine.knn's order), on the
+    calling thread: for one new image a thread team's start-up costs more than the product."""
+    t = table.astype(np.float64)
+    sq = np.einsum("ij,ij->i", t, t)
+    d_out, i_out = np.empty((len(queries), m)), np.empty((len(queries), m), np.int64)
+    for j, q in enumerate(np.asarray(queries, np.float64)):
+        d2 = np.maximum(sq - 2.0 * (t @ q) + q @ q, 0.0)
+        kth = np.partition(d2, m - 1)[m - 1] if len(d2) > m else np.inf
+        cand = np.flatnonzero(d2 <= kth + 1e-6 * (1.0 + kth))  # every row that can tie with the m-th
+        diff = t[cand] - q  # exact distances of the candidates, then (distance, row) order
+        dc = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        order = np.lexsort((cand, dc))[:m]
+        d_out[j], i_out[j] = dc[order], cand[order]
+    return d_out, i_out
 
 
 def song_lists_remove_images(lists: SongLists, rows: np.ndarray) -> SongLists:
