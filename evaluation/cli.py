@@ -15,7 +15,8 @@ app.add_typer(bench_app, name="bench")
 
 COMMAND_MODULES = ("build_graph", "train", "export", "features", "train_lstm", "lstm_retrieval", "evaluate",
                    "recommend", "bench", "related", "report", "bench_retrieval", "keywords",
-                   "bridge", "fit_scorers", "serve", "bench_backbones", "bench_lstm", "bench_features")
+                   "bridge", "fit_scorers", "serve", "bench_backbones", "bench_lstm", "bench_features",
+                   "catalogue")
 
 
 _registered: list[str] = []

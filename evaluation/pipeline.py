@@ -322,8 +322,14 @@ def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: st
     if fitted.status != "loaded":
         note(f"scorer {scorer}: {fitted.status}, saved to {fitted.path}")
     model = fitted.scorer
+    from evaluation.catalogue import live_catalogue_if_any, live_queries  # songs and photos added or removed
+
+    live = live_catalogue_if_any(run, {scorer: model}, data, corpus, note)
+    if live is not None:
+        model, data = live.scorers[scorer], live.data
+    queries = live_queries(run, images, live, corpus) if live else photo_queries(run, list(images), data, corpus=corpus)
     out, results = [], []
-    for img, q in zip(images, photo_queries(run, list(images), data, corpus=corpus)):
+    for img, q in zip(images, queries):
         recs = model.recommend(q, k)
         songs = []
         for rank, rec in enumerate(recs, start=1):

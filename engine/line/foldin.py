@@ -220,3 +220,133 @@ def fold_in_song(model_or_tables: Any, keywords: EdgeInput, network: Any = None,
                  samples: int | None = None, lr: float = 0.025, seed: int = 0) -> np.ndarray:
     """Vector of one new song from its keyword weights (see fold_in_songs)."""
     return fold_in_songs([keywords], model_or_tables, network, negative, samples, lr, seed)[0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Live catalogue fold-in: a trained run's raw tables (both orders), one new vertex at a time, in milliseconds.
+@dataclass
+class LineTables:
+    """The raw trained tables of a LINE run and what its training drew from: what a fold-in needs.
+
+    `vertex` {order: [N, d/2 or d]}, `context` the order-2 context table, `degrees` the training graph's weighted
+    out-degrees (negatives ∝ degree^0.75), `samples` the edges sampled per order in training, and the trained
+    `negative`, `lr` and `seed`. A fold-in gives a new vertex as many updates as a trained vertex with the same
+    edges received in training (see `steps`), so a folded-in vector is as far along as a retrained one.
+    """
+
+    ids: list[str]
+    vertex: dict[int, np.ndarray]
+    context: np.ndarray | None
+    degrees: np.ndarray
+    samples: int
+    negative: int = 5
+    lr: float = 0.025
+    seed: int = 0
+    min_steps: int = 8  # a vertex with a tiny edge weight still gets a few updates (as a trained one is also a target)
+
+    def __post_init__(self) -> None:
+        self.ids = list(self.ids)
+        self.vertex = {int(o): np.ascontiguousarray(v, dtype=np.float32) for o, v in self.vertex.items()}
+        if not self.vertex or set(self.vertex) - {1, 2}:
+            raise Img2SongError(f"LINE tables: orders must be 1 and/or 2, got {sorted(self.vertex)}")
+        if 2 in self.vertex and self.context is None:
+            raise Img2SongError("LINE tables: order 2 needs its context table")
+        if self.context is not None:
+            self.context = np.ascontiguousarray(self.context, dtype=np.float32)
+        self.degrees = np.asarray(self.degrees, dtype=np.float64).reshape(-1)
+        n = len(self.ids)
+        for name, t in [*((f"vertex[{o}]", v) for o, v in self.vertex.items()), ("context", self.context),
+                        ("degrees", self.degrees)]:
+            if t is not None and len(t) != n:
+                raise Img2SongError(f"LINE tables: {name} has {len(t)} rows for {n} ids")
+        if not (np.isfinite(self.degrees).all() and (self.degrees >= 0).all() and self.degrees.sum() > 0):
+            raise Img2SongError("LINE tables: degrees must be finite, non-negative and not all zero")
+        if int(self.samples) <= 0 or self.negative < 0 or not self.lr > 0:
+            raise Img2SongError(f"LINE tables: need samples > 0, negative >= 0, lr > 0 (got {self.samples}, "
+                                f"{self.negative}, {self.lr})")
+        self._index = {v: i for i, v in enumerate(self.ids)}
+        p = self.degrees ** 0.75
+        self._neg_cdf = np.cumsum(p / p.sum())
+        self._total_weight = float(self.degrees.sum())  # the directed edges' total weight (LINE samples ∝ weight)
+
+    @property
+    def orders(self) -> list[int]:
+        return sorted(self.vertex)
+
+    @property
+    def dim(self) -> int:
+        return sum(v.shape[1] for v in self.vertex.values())
+
+    def __contains__(self, vid: object) -> bool:
+        return vid in self._index
+
+    def steps(self, weight: float, order: int) -> int:
+        """SGD steps of a new vertex whose edges weigh `weight`: the expected number of times training drew it as
+        a source (samples x weight / total weight); order 1 twice that (a trained vertex is also updated as its
+        neighbours' target), never under `min_steps`."""
+        share = float(self.samples) * float(weight) / self._total_weight
+        return max(int(self.min_steps), int(round(share * (2 if order == 1 else 1))))
+
+    def embed(self, edges: Sequence[tuple[str, float]], seed: int = 0) -> np.ndarray:
+        """The row a retrained table would hold for a new vertex with these edges to trained vertices: each order
+        folded in (LINE §4.3), L2-normalised and concatenated [1st, 2nd] as the run's embeddings are."""
+        vids, w = _edge_list(edges, "new vertex")
+        pos = np.array([self._index.get(v, -1) for v in vids], dtype=np.int64)
+        if (pos < 0).any():
+            missing = [v for v, p in zip(vids, pos) if p < 0]
+            raise Img2SongError(f"fold-in: {len(missing)} neighbour id(s) not in the trained network: "
+                                + ", ".join(repr(v) for v in missing[:10]))
+        rng = np.random.default_rng(seed)
+        parts = []
+        for order in self.orders:
+            targets = self.context if order == 2 else self.vertex[1]
+            u = fold_in_vertex(targets, pos, w, self._neg_cdf, self.steps(float(w.sum()), order), self.negative,
+                               self.lr, rng, self.vertex[order].shape[1])
+            parts.append(u)
+        if len(parts) == 2:
+            parts = [_l2(p) for p in parts]
+        return np.concatenate(parts).astype(np.float32)
+
+
+def fold_in_vertex(targets: np.ndarray, pos: np.ndarray, weights: np.ndarray, neg_cdf: np.ndarray, steps: int,
+                   negative: int, lr: float, rng: np.random.Generator, dim: int) -> np.ndarray:
+    """One new vertex's vector by LINE's SGD against frozen `targets` (fold_in_many's rule for B = 1, lean: all
+    draws made at once, then `steps` sequential updates)."""
+    u = ((rng.random(dim) - 0.5) / dim).astype(np.float32)
+    cdf = np.cumsum(weights) / weights.sum()
+    pick = np.minimum(np.searchsorted(cdf, rng.random(steps), side="right"), len(pos) - 1)
+    idx = np.empty((steps, negative + 1), dtype=np.int64)
+    idx[:, 0] = pos[pick]
+    idx[:, 1:] = np.minimum(np.searchsorted(neg_cdf, rng.random((steps, negative)), side="right"), len(neg_cdf) - 1)
+    rho = np.asarray(lr_schedule(np.arange(steps), steps, lr), dtype=np.float32)
+    labels = np.zeros(negative + 1, dtype=np.float32)
+    labels[0] = 1.0
+    V = targets[idx]  # [steps, K+1, d]: one gather; the table is only read
+    for s in range(steps):
+        v = V[s]
+        x = np.clip(v @ u, -SIGMOID_BOUND, SIGMOID_BOUND)
+        u += ((labels - 1.0 / (1.0 + np.exp(-x))) * rho[s]) @ v
+    return u
+
+
+def tables_arrays(model: Any, network: Any) -> dict[str, np.ndarray]:
+    """A fitted LINE's raw tables and training draws as named arrays (LineTables.from_arrays reads them back)."""
+    out: dict[str, np.ndarray] = {"ids": np.array(list(network.ids), dtype=str), "degrees": network.degrees(),
+                                  "params": np.array([model.samples_, model.negative, model.seed], dtype=np.int64),
+                                  "lr": np.array(float(model.lr))}
+    for o, v in model.vertex_.items():
+        out[f"vertex{o}"] = _to_numpy(v)
+    if 2 in getattr(model, "context_", {}):
+        out["context2"] = _to_numpy(model.context_[2])
+    return out
+
+
+def tables_from_arrays(arrays: Mapping[str, np.ndarray], where: str = "LINE tables") -> LineTables:
+    """LineTables from tables_arrays' output (an error naming `where` when an array is missing)."""
+    try:
+        samples, negative, seed = (int(x) for x in arrays["params"])
+        vertex = {o: arrays[f"vertex{o}"] for o in (1, 2) if f"vertex{o}" in arrays}
+        return LineTables(arrays["ids"].tolist(), vertex, arrays.get("context2"), arrays["degrees"], samples,
+                          negative, float(arrays["lr"]), seed)
+    except (KeyError, ValueError) as e:
+        raise Img2SongError(f"{where}: incomplete LINE tables ({e})") from None

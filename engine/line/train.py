@@ -6,9 +6,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.line.config import LineConfig
+from engine.line.foldin import tables_arrays
 from engine.line.model import LINE
-from graph.common.atomic import remove_stale_temps, write_json
+from graph.common.atomic import atomic_path, remove_stale_temps, write_json
 from graph.common.errors import Img2SongError
 from graph.common.readers import read_json
 from graph.network import Network, read_edgelist
@@ -36,6 +39,7 @@ def load_graph(graph: Network | str | Path | None = None, edgelist: str | Path |
 
 
 INCOMPLETE = "incomplete"
+LINE_TABLES = "line_tables.npz"  # raw per-order vertex and context tables: what a live fold-in needs
 
 
 def check_embeddings_record(out_dir: str | Path) -> None:
@@ -91,6 +95,8 @@ def train(graph: Network | str | Path | None, out_dir: str | Path, edgelist: str
     run = RunDir(out)
     write_json(run.line_record, {"status": INCOMPLETE, "source": source}, indent=2)  # before the table
     emb_path = model.embeddings_.save(run.embeddings, "npz")
+    with atomic_path(run.path / LINE_TABLES, suffix=".npz") as tmp:  # for `img2song add` (engine/line/foldin.py)
+        np.savez(tmp, **tables_arrays(model, network))
     doc = {
         "status": "complete",
         "config": cfg.to_dict(), "resolved": {"samples": model.samples_, "impl": model.impl_,

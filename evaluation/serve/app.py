@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from evaluation.serve import catalogue_routes
 from evaluation.serve.metrics import Metrics, MetricsMiddleware
 from evaluation.serve.models import refusals
 from evaluation.serve.routers import catalogue, ops, recommend
@@ -98,6 +99,7 @@ def create_app(service: RecommendService, echo: Callable[[str], None] = print) -
     for router in (recommend.router, catalogue.router, ops.router):
         app.include_router(router)
 
+    catalogue_routes.attach(app, service, echo)  # POST/DELETE /songs, /images: the live catalogue
     app.add_middleware(BodyLimitMiddleware, limit=service.config.max_upload_bytes, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.routes)  # outermost: also counts the early 413s
     return app

@@ -1,0 +1,1 @@
+"""A live catalogue: songs and photos added to (and removed from) a trained run without retraining."""

@@ -1,0 +1,269 @@
+"""The live catalogue: a trained run's scorers and training set, with songs and images added and removed since.
+
+`LiveCatalogue.start(data, scorers)` wraps what the stage layer loaded; `apply(change)` returns a NEW catalogue
+(the old one is untouched and keeps answering: a server swaps the reference under a lock). New items come from
+`Folder`: edges by build-graph's rules (engine.live.edges), a LINE row by fold-in against the trained tables
+(engine.line.foldin.LineTables, both orders, the trained hyper-parameters, seeded by the item id), and, for
+images, the CNN's features, tags and logits given by the caller.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.inputs import CorpusView, Query, TrainingSet
+from engine.line.foldin import LineTables
+from engine.live.edges import CatalogueEdger
+from engine.live.updates import (
+    Change,
+    Context,
+    ImageEntry,
+    SongEntry,
+    keyword_mass,
+    updater_for,
+    wrap,
+)
+from engine.scorers.base import Scorer
+from graph.common.errors import Img2SongError
+from graph.records import Image, Song
+
+
+def item_seed(seed: int, kind: str, item_id: str) -> int:
+    """The fold-in seed of one item: the run's seed and the item's id (the same item always gets the same row)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{kind}:{item_id}".encode()).digest()[:8], "little")
+
+
+@dataclass
+class Folder:
+    """Turns new records into catalogue entries: edges, a LINE row by fold-in, and a text embedding for songs
+    when `text_encoder` is given (zs / fused: lyrics -> e5 passage vectors)."""
+
+    tables: LineTables
+    edger: CatalogueEdger
+    text_encoder: Callable[[list[str]], np.ndarray] | None = None
+
+    def song(self, song: Song) -> SongEntry:
+        edges = self.edger.song(song)
+        vertex_edges = [(v, w) for v, w in edges.vertex_edges() if v in self.tables]
+        if not vertex_edges:
+            raise Img2SongError(f"song {song.id!r}: field 'lyrics' holds none of the run's {len(self.edger.vocabulary)} "
+                                "keywords and no lyric word of its network: it would have no edge (build-graph "
+                                "skips such songs: it could never be recommended by the graph)")
+        vec = self.tables.embed(vertex_edges, item_seed(self.tables.seed, "song", song.id))
+        text = None if self.text_encoder is None else np.asarray(self.text_encoder([song.lyrics])[0], np.float32)
+        return SongEntry(song, edges, vec, text)
+
+    def image(self, image: Image, features: np.ndarray, tags: np.ndarray | None = None,
+              logits: np.ndarray | None = None) -> ImageEntry:
+        edges = self.edger.image(image)
+        vertex_edges = [(v, w) for v, w in edges.vertex_edges() if v in self.tables]
+        if not vertex_edges:
+            raise Img2SongError(f"image {image.id!r}: fields 'tags' / 'caption' reach none of the run's "
+                                f"{len(self.edger.vocabulary)} keywords (directly or through the bilingual bridge)")
+        vec = self.tables.embed(vertex_edges, item_seed(self.tables.seed, "image", image.id))
+        return ImageEntry(image, edges, vec, np.asarray(features, np.float32).reshape(-1),
+                          None if tags is None else np.asarray(tags, np.float32).reshape(-1),
+                          None if logits is None else np.asarray(logits, np.float32).reshape(-1))
+
+
+class OverlayTable:
+    """A per-image table (features, tags, logits) seen through the catalogue's changes: added rows, removed ids."""
+
+    def __init__(self, base: Any, extra: dict[str, np.ndarray], removed: frozenset[str]) -> None:
+        self.base, self.extra, self.removed = base, extra, removed
+        self.meta = getattr(base, "meta", {})
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.extra or (key not in self.removed and self.base is not None and key in self.base)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key in self.extra:
+            return self.extra[key]
+        if key in self.removed or self.base is None:
+            raise KeyError(key)
+        return self.base[key]
+
+
+class LiveCorpusView(CorpusView):
+    """The training view of the live catalogue; `song()` still finds a removed song (an answer computed before the
+    removal is described with it) while `songs` lists only the live ones."""
+
+    def song(self, song_id: str) -> Song:
+        if getattr(self, "_songs_by_id", None) is None:
+            self._songs_by_id = {**getattr(self, "graveyard", {}), **{s.id: s for s in self.songs}}
+        return self._songs_by_id[song_id]
+
+
+@dataclass(frozen=True)
+class LiveCatalogue:
+    """An immutable state: base training set and scorers, everything added, everything removed, the derived views."""
+
+    base: TrainingSet
+    base_scorers: dict[str, Scorer]
+    all_images: frozenset[str]  # every image id of the run's corpus (query images included)
+    songs: dict[str, SongEntry] = field(default_factory=dict)
+    images: dict[str, ImageEntry] = field(default_factory=dict)
+    removed_songs: frozenset[str] = frozenset()
+    removed_images: frozenset[str] = frozenset()
+    scorers: dict[str, Scorer] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    data: TrainingSet | None = None
+    masses: dict[int, np.ndarray] = field(default_factory=dict)
+    base_song_ids: frozenset[str] = frozenset()
+
+    @classmethod
+    def start(cls, data: TrainingSet, scorers: dict[str, Scorer], all_images: Iterable[str] = ()) -> LiveCatalogue:
+        """The catalogue as trained (nothing added or removed yet)."""
+        cat = cls(data, dict(scorers), frozenset(all_images) | frozenset(data.train_image_ids))
+        masses: dict[int, np.ndarray] = {}
+        for s in scorers.values():
+            for npl in (s, getattr(s, "neplus_", None)):
+                if npl is not None and hasattr(npl, "centroids_"):
+                    masses[id(npl)] = keyword_mass(npl, data.image_keywords)
+        cat = dataclasses.replace(cat, scorers=dict(scorers), masses=masses, notes={n: "as fitted" for n in scorers},
+                                  base_song_ids=frozenset(s.id for s in data.corpus.songs))
+        return dataclasses.replace(cat, data=cat._view())
+
+    # ------------------------------------------------------------------------------------------ queries
+    @property
+    def song_ids(self) -> list[str]:
+        return [s.id for s in self.data.corpus.songs]
+
+    @property
+    def known_images(self) -> frozenset[str]:
+        """Image ids a query may name: the corpus's and the added ones, less the removed."""
+        return (self.all_images | frozenset(self.images)) - self.removed_images
+
+    def has_song(self, song_id: str) -> bool:
+        return song_id in self.songs or (song_id not in self.removed_songs and song_id in self._base_song_ids())
+
+    def has_image(self, image_id: str) -> bool:
+        return image_id in self.known_images
+
+    def _base_song_ids(self) -> frozenset[str]:
+        return self.base_song_ids
+
+    def query(self, image_id: str) -> Query:
+        """A catalogue image as a Query (an added one with its CNN features, tags, logits and edge keywords)."""
+        from engine.run import known_image_query  # deferred: engine.run reads run directories (stage layer)
+
+        if image_id not in self.known_images:
+            raise Img2SongError(f"unknown image id {image_id!r}")
+        e = self.images.get(image_id)
+        if e is None:
+            return known_image_query(self.data, image_id)
+        kws = tuple(w for w, _ in sorted(e.edges.keywords.items(), key=lambda x: (-x[1], x[0])))
+        return Query(image_id=image_id, keywords=kws, features=e.features, tag_probs=e.tags, logits=e.logits)
+
+    # ------------------------------------------------------------------------------------------ changes
+    def check(self, change: Change) -> None:
+        """Refuse a change that names an unknown item or adds an id the catalogue already holds."""
+        for sid in change.remove_songs:
+            if not self.has_song(sid):
+                raise Img2SongError(f"cannot remove song {sid!r}: not in the catalogue")
+        for iid in change.remove_images:
+            if not self.has_image(iid):
+                raise Img2SongError(f"cannot remove image {iid!r}: not in the catalogue")
+        for e in change.songs:
+            if self.has_song(e.song.id) and e.song.id not in change.remove_songs:
+                raise Img2SongError(f"song {e.song.id!r}: field 'id' is already in the catalogue")
+        for e in change.images:
+            if (self.has_image(e.image.id) or e.image.id in self.removed_images) and e.image.id not in change.remove_images:
+                raise Img2SongError(f"image {e.image.id!r}: field 'id' is already in the catalogue")
+
+    def apply(self, change: Change) -> LiveCatalogue:
+        """A new catalogue with the change applied to every scorer (this one is left as it was)."""
+        self.check(change)
+        songs = {k: v for k, v in self.songs.items() if k not in change.remove_songs}
+        songs.update({e.song.id: e for e in change.songs})
+        images = {k: v for k, v in self.images.items() if k not in change.remove_images}
+        images.update({e.image.id: e for e in change.images})
+        rm_s = (self.removed_songs | (change.remove_songs - frozenset(self.songs))) - {e.song.id for e in change.songs}
+        rm_i = (self.removed_images | (change.remove_images - frozenset(self.images)))
+        nxt = dataclasses.replace(self, songs=songs, images=images, removed_songs=rm_s, removed_images=rm_i,
+                                  masses=dict(self.masses), data=self._next_view(change))
+        ctx = Context(lambda: nxt.data.corpus.songs, self._image_keywords, nxt.masses)
+        scorers, notes = {}, {}
+        for name, s in self.scorers.items():
+            fn = updater_for(s)
+            if fn is not None:
+                scorers[name], notes[name] = fn(s, change, ctx), "updated"
+            else:
+                scorers[name] = wrap(s, change, ctx)
+                miss = scorers[name].missing
+                notes[name] = ("removed songs filtered out; needs a refit (`img2song fit-scorers --refit`) to rank "
+                               f"the {miss} added song(s)" if miss else "removed songs filtered out")
+        return dataclasses.replace(nxt, scorers=scorers, notes=notes)
+
+    def _image_keywords(self, image_id: str) -> dict[str, float]:
+        e = self.images.get(image_id)
+        return dict(e.edges.keywords) if e is not None else dict(self.base.image_keywords.get(image_id, {}))
+
+    def _view(self) -> TrainingSet:
+        """The training set as a refit on the changed catalogue would see it."""
+        b = self.base
+        rm_s, rm_i = self.removed_songs | frozenset(self.songs), self.removed_images | frozenset(self.images)
+        corpus = b.corpus
+        songs = [s for s in corpus.songs if s.id not in rm_s] + [e.song for e in self.songs.values()]
+        imgs = [i for i in corpus.images if i.id not in rm_i] + [e.image for e in self.images.values()]
+        files = {k: v for k, v in getattr(corpus, "image_files", {}).items() if k not in rm_i}
+        files.update({e.image.id: Path(e.image.file) for e in self.images.values()})
+        view = LiveCorpusView(songs, imgs, files, corpus.keywords, dict(corpus.lexicon))
+        view.graveyard = {s.id: s for s in corpus.songs if s.id in self.removed_songs}
+        kws = {i: w for i, w in b.image_keywords.items() if i not in rm_i}
+        kws.update({e.image.id: dict(e.edges.keywords) for e in self.images.values()})
+        song_kws = {s: w for s, w in b.song_keywords.items() if s not in rm_s}
+        song_kws.update({e.song.id: dict(e.edges.keywords) for e in self.songs.values()})
+
+        def table(base: Any, attr: str) -> OverlayTable:
+            extra = {e.image.id: getattr(e, attr) for e in self.images.values() if getattr(e, attr) is not None}
+            return OverlayTable(base, extra, self.removed_images)
+
+        return dataclasses.replace(
+            b, corpus=view, train_image_ids=[i for i in b.train_image_ids if i not in rm_i] + list(self.images),
+            image_keywords=kws, song_keywords=song_kws, features=table(b.features, "features"),
+            tags=table(b.tags, "tags"), logits=table(b.logits, "logits"))
+
+    def _next_view(self, change: Change) -> TrainingSet:
+        """The training view after `change`, from this one (copies of references, not a rebuild from the base)."""
+        p, pc = self.data, self.data.corpus
+        gone_s, gone_i = change.remove_songs, change.remove_images
+        songs = ([s for s in pc.songs if s.id not in gone_s] if gone_s else list(pc.songs)) + [e.song for e in change.songs]
+        imgs = ([i for i in pc.images if i.id not in gone_i] if gone_i else list(pc.images)) + [e.image for e in change.images]
+        files = dict(pc.image_files)
+        kws, song_kws = dict(p.image_keywords), dict(p.song_keywords)
+        for i in gone_i:
+            files.pop(i, None)
+            kws.pop(i, None)
+        for sid in gone_s:
+            song_kws.pop(sid, None)
+        files.update({e.image.id: Path(e.image.file) for e in change.images})
+        kws.update({e.image.id: dict(e.edges.keywords) for e in change.images})
+        song_kws.update({e.song.id: dict(e.edges.keywords) for e in change.songs})
+        view = LiveCorpusView(songs, imgs, files, pc.keywords, pc.lexicon)
+        by_id = dict(pc._songs_by_id) if getattr(pc, "_songs_by_id", None) is not None else {
+            **pc.graveyard, **{s.id: s for s in pc.songs}}
+        view.graveyard = {**pc.graveyard, **{sid: by_id[sid] for sid in gone_s if sid in by_id}}
+        by_id.update({e.song.id: e.song for e in change.songs})  # a removed song stays: in-flight answers name it
+        view._songs_by_id = by_id
+
+        def table(t: OverlayTable, attr: str) -> OverlayTable:
+            extra = {k: v for k, v in t.extra.items() if k not in gone_i} if gone_i else dict(t.extra)
+            extra.update({e.image.id: getattr(e, attr) for e in change.images if getattr(e, attr) is not None})
+            return OverlayTable(t.base, extra, t.removed | gone_i)
+
+        train = [i for i in p.train_image_ids if i not in gone_i] if gone_i else list(p.train_image_ids)
+        return dataclasses.replace(p, corpus=view, train_image_ids=train + [e.image.id for e in change.images],
+                                   image_keywords=kws, song_keywords=song_kws, features=table(p.features, "features"),
+                                   tags=table(p.tags, "tags"), logits=table(p.logits, "logits"))
+
+    def summary(self) -> str:
+        return (f"{len(self.data.corpus.songs)} songs ({len(self.songs)} added, {len(self.removed_songs)} removed), "
+                f"{len(self.known_images)} images ({len(self.images)} added, {len(self.removed_images)} removed)")
+

@@ -1,0 +1,66 @@
+"""A small but real trained run for the live-catalogue tests: a synthetic corpus built by build-graph, LINE
+trained by the C++ kernel, features from the tiny test backbone (tests/serve_main.py), scorers fitted and saved."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import TINY_KEYWORDS, TINY_LEXICON, write_jsonl
+
+FILLER = ["清风", "故人", "长亭", "黄昏", "春天", "秋夜", "孤城", "归雁", "芳草", "斜阳", "烟波", "楼台"]
+EN = dict(TINY_LEXICON)  # english tag -> keyword
+TAGS = {z: e for e, z in TINY_LEXICON}  # keyword -> english tag
+COLOURS = {k: (30 * j % 256, 200 - 25 * j, 40 + 30 * j) for j, k in enumerate(TINY_KEYWORDS)}
+
+
+def song_row(i: int, rng: np.random.Generator, kws: list[str] | None = None) -> dict:
+    kws = kws or list(rng.choice(TINY_KEYWORDS, size=2, replace=False))
+    words = [*kws, *kws[:1], *rng.choice(FILLER, size=3, replace=False)]
+    rng.shuffle(words)
+    return {"id": f"s{i:03d}", "title": f"歌 {i}", "artist": "anon", "lyrics": "，".join(words) + "。",
+            "language": "zh", "popularity": float(rng.integers(1, 100))}
+
+
+def photo(path: Path, keyword: str, seed: int) -> None:
+    """A photo whose colour statistics say its keyword (the test backbone sees channel means and spreads)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    base = np.array(COLOURS[keyword], np.float32)
+    px = np.clip(base + rng.normal(0, 12, (16, 16, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(px).save(path)
+
+
+def make_live_corpus(root: Path, songs: int = 48, images: int = 42, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    write_jsonl(root / "songs.jsonl", [song_row(i, rng) for i in range(songs)])
+    rows = []
+    for i in range(images):
+        kw = TINY_KEYWORDS[i % len(TINY_KEYWORDS)]
+        photo(root / "images" / f"p{i:03d}.png", kw, seed * 1000 + i)
+        rows.append({"id": f"p{i:03d}", "file": f"images/p{i:03d}.png", "tags": [TAGS[kw]], "kind": "photo"})
+    write_jsonl(root / "images.jsonl", rows)
+    (root / "keywords.txt").write_text("\n".join(TINY_KEYWORDS) + "\n", encoding="utf-8")
+    (root / "lexicon.tsv").write_text("".join(f"{e}\t{z}\n" for e, z in TINY_LEXICON), encoding="utf-8")
+    (root / "manifest.json").write_text(json.dumps({"name": "live-test", "sources": []}), encoding="utf-8")
+    return root
+
+
+def make_live_run(tmp: Path, scorers: tuple[str, ...] = ("ne", "km", "pop", "ne+")) -> Path:
+    """build-graph, train (C++ LINE, 200k samples), features (test backbone), fit-scorers: a run ready to serve."""
+    import tests.serve_main  # noqa: F401 - registers the test backbone
+    from evaluation import pipeline
+    from tests.serve_main import BACKBONE
+
+    quiet = lambda _: None  # noqa: E731
+    corpus = make_live_corpus(tmp / "corpus")
+    run = tmp / "run"
+    pipeline.build_graph(corpus, run, holdout=0.15, seed=0, echo=quiet)
+    pipeline.train_embeddings(run, echo=quiet, dim=16, samples=200_000, threads=1, progress=False)
+    pipeline.features(run, backbone=BACKBONE, echo=quiet)
+    pipeline.fit_scorers(run, list(scorers), echo=quiet)
+    return run
