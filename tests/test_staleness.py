@@ -6,9 +6,9 @@ import hashlib
 import os
 
 import engine.scorers.staleness as staleness
-from engine.scorers.fitted import load_or_fit, run_signature, stale_reason
 from engine.scorers.staleness import code_modules, module_file
-from graph.rundir import RunDir
+from evaluation.fitted import load_or_fit, run_signature, stale_reason
+from evaluation.rundir import RunDir, Stage
 from tests.scorer_contract import make_run
 
 SONG_LISTS = "engine.index.song_lists"
@@ -66,8 +66,8 @@ def test_touching_inputs_or_rerunning_a_stage_unchanged_keeps_the_scorer(tmp_pat
         st = p.stat()
         os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # touched: mtime 5 s later
     run.features.write_bytes(run.features.read_bytes())  # rewritten with the same bytes
-    stage = run.stage("build-graph")
-    run.record("build-graph", stage["params"], stage["outputs"])  # same stage again: only its finish time moves
+    stage = run.stage(Stage.BUILD_GRAPH)
+    run.record(Stage.BUILD_GRAPH, stage["params"], stage["outputs"])  # same stage again: only its finish time moves
     assert run_signature(run) == sig
     assert stale_reason(run, "ne") is None and load_or_fit(run, "ne").status == "loaded"
     lexicon = run.corpus_path() / "lexicon.tsv"

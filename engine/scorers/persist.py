@@ -26,7 +26,7 @@ from engine.scorers.staleness import code_modules, code_signature
 from engine.vectors import KeyedTable
 from graph.common.atomic import atomic_dir, write_json
 from graph.common.errors import Img2SongError
-from graph.rundir import read_json
+from graph.common.readers import read_json as _read_json_file
 
 if TYPE_CHECKING:  # annotations only: base.py imports this module to save and load
     from engine.scorers.base import Scorer
@@ -107,6 +107,13 @@ def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray], own
     except (ImportError, AttributeError) as e:
         raise Img2SongError(f"{where}: cannot load class {spec.get('class')!r} ({e})") from None
     raise Img2SongError(f"{where}: unknown entry {sorted(spec)}")
+
+
+def read_json(path: Path, what: str, hint: str = "") -> Any:
+    """A saved scorer's JSON file; a missing or malformed one is an error naming it."""
+    if not path.is_file():
+        raise Img2SongError(f"{path}: {what} not found" + (f" ({hint})" if hint else ""))
+    return _read_json_file(path, what)
 
 
 def save_scorer(scorer: Scorer, path: str | Path, signature: str | None = None) -> Path:

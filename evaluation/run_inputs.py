@@ -1,8 +1,9 @@
-"""A run directory -> TrainingSet, and photos -> Queries: the stage layer's loaders of what scorers are handed.
+"""A run -> TrainingSet, and photos -> Queries: the stage layer's loaders of what scorers are handed.
 
 The TrainingSet holds objects only (no run directory, no corpus directory): the corpus view has the training
-images, and the trained LSTM and lyric word vectors are loaded here and handed as objects. Queries, for a new
-photo or a corpus image alike, carry features, ImageNet logits and the predicted keyword distribution.
+images, and the trained LSTM and lyric word vectors are loaded here (through the run's storage, RunDir) and
+handed as objects. Queries, for a new photo or a corpus image alike, carry features, ImageNet logits and the
+predicted keyword distribution.
 """
 from __future__ import annotations
 
@@ -13,76 +14,37 @@ from typing import Any
 import numpy as np
 
 from engine.inputs import CorpusView, Query, TrainingSet
+from evaluation.rundir import RunDir
 from graph.bridge import Bridge, BridgeLexicon
 from graph.common.errors import Img2SongError
-from graph.corpus import Corpus, load_corpus
-from graph.network import Kind, Network
-from graph.rundir import RunDir
+from graph.corpus import Corpus
+from graph.network import Network
 
 
 def load_run_corpus(run: RunDir | str | Path) -> Corpus:
-    return load_corpus(RunDir.of(run).corpus_path(), check_files=False)
+    return RunDir.of(run).load_corpus()
 
 
 def run_vocabulary(run: RunDir | str | Path, network: Network | None = None) -> list[str]:
     """Keyword vocabulary of a run (tag-vector order): keywords.json 'vocabulary', else the network's keywords."""
-    run = RunDir.of(run)
-    try:
-        return run.read_keywords().vocabulary
-    except Img2SongError:
-        if not run.keywords.is_file():
-            raise
-    net = network or Network.load(run.network)
-    return [net.ids[i][len("kw:"):] for i in net.of_kind(Kind.KEYWORD)]
+    return RunDir.of(run).vocabulary(network)
 
 
 def load_training_set(run: RunDir | str | Path, corpus: Corpus | None = None) -> TrainingSet:
     """Everything a scorer may learn from, read from a run directory; query images and their keywords stay out."""
-    # deferred: the tables and the CNN pull in torch, which not every caller of this module needs
-    from engine.embeddings import EmbeddingTable
-    from engine.features.table import FeatureTable
-
     run = RunDir.of(run).require_dir()
-    corpus = corpus or load_run_corpus(run)
-    network = Network.load(run.network)
-    split = run.read_split()
-    kw = run.read_keywords()
-    if run.embeddings.is_file():
-        from engine.line.train import check_embeddings_record
-
-        check_embeddings_record(run.path)
-    embeddings = EmbeddingTable.load(run.embeddings) if run.embeddings.is_file() else None
-    features = FeatureTable.load(run.features) if run.features.is_file() else None
-    logits = FeatureTable.load(run.logits) if run.logits.is_file() else None
-    tag_path, tag_source = ((run.keyword_probs, "keyword-probe") if run.keyword_probs.is_file()
-                            else (run.tags, "imagenet-hypernyms"))
-    tags = FeatureTable.load(tag_path) if tag_path.is_file() else None
-    if tags is not None and tags.meta.get("vocabulary") != kw.vocabulary:
-        raise Img2SongError(f"{tag_path}: tags were computed for another keyword vocabulary; "
-                            f"rerun `img2song features --run {run.path}`")
+    corpus = corpus or run.load_corpus()
+    split = run.load_split()
+    kw = run.load_keywords()
+    tags, tag_source = run.load_tags(kw.vocabulary)
     query = set(split.query)
-    word_vectors, lstm_models = load_lstm_artefacts(run)
     return TrainingSet(
-        corpus=CorpusView.of(corpus, split.train), network=network, train_image_ids=split.train,
+        corpus=CorpusView.of(corpus, split.train), network=run.load_network(), train_image_ids=split.train,
         image_keywords={i: w for i, w in kw.images.items() if i not in query},
-        song_keywords=kw.songs, embeddings=embeddings, features=features, tags=tags, tag_vocab=kw.vocabulary,
-        tag_source=tag_source if tags is not None else "", features_meta=run.read_features_meta(), logits=logits,
-        word_vectors=word_vectors, lstm_models=lstm_models)
-
-
-def load_lstm_artefacts(run: RunDir) -> tuple[Any, dict[bool, Any]]:
-    """The run's lyric word vectors and trained LSTMs (from `img2song train-lstm`), as objects; none when absent."""
-    wv, models = None, {}
-    if run.word_vectors.is_file():
-        from engine.lstm.wordvectors import WordVectors  # deferred: torch, as above
-
-        wv = WordVectors.load_npz(run.word_vectors)
-    for attention in (True, False):
-        if run.lstm_checkpoint(attention).is_file():
-            from engine.lstm.train import LyricTagModel  # deferred: torch, as above
-
-            models[attention] = LyricTagModel.load(run.lstm_checkpoint(attention), device="cpu")
-    return wv, models
+        song_keywords=kw.songs, embeddings=run.load_embeddings(), features=run.load_features(), tags=tags,
+        tag_vocab=kw.vocabulary, tag_source=tag_source, features_meta=run.load_features_meta(),
+        logits=run.load_logits(), word_vectors=run.load_word_vectors(),
+        lstm_models={a: m for a in (True, False) if (m := run.load_lstm(a)) is not None})
 
 
 def photo_queries(run: RunDir | str | Path, images: list[str | Path], data: TrainingSet | None = None,
@@ -132,12 +94,8 @@ def photo_tagger(run: RunDir | str | Path, data: TrainingSet
                  ) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray | None]:
     """New photos' keyword tags from (features, ImageNet logits), from the run's tag source (TrainingSet.tag_source):
     the keyword probe when the run has one, else ImageNet hypernyms (None without logits). Loaded once."""
-    run = RunDir.of(run)
-    if data.tag_source == "keyword-probe" and run.keyword_probe.is_file():
-        # deferred: the tables and the CNN pull in torch, which not every caller of this module needs
-        from engine.features.probe import KeywordProbe
-
-        probe = KeywordProbe.load(run.keyword_probe)
+    probe = RunDir.of(run).load_keyword_probe() if data.tag_source == "keyword-probe" else None
+    if probe is not None:
         return lambda feats, logits: probe.predict_proba(feats)
     from engine.features.tags import ImageNetTagger  # deferred: as above
 
