@@ -23,7 +23,7 @@ from evaluation.subsets import image_kinds, kind_figures
 from graph.common.errors import Img2SongError
 from graph.common.readers import read_json
 from graph.corpus import Corpus
-from graph.keywords import contains_any
+from graph.occurrences import contains_any
 
 PROTOCOL_DEFINITIONS = {
     "photo": "no scorer sees a query image's keywords: each gets the image only (CNN features and the keyword "

@@ -49,8 +49,7 @@ def leftovers(directory: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_kill9_train_resume_then_finish_equals_uninterrupted(tmp_path):
-    from evaluation.pipeline import train_embeddings
-    from evaluation.pipeline import build_graph
+    from evaluation.pipeline import build_graph, train_embeddings
     from tests.conftest import make_corpus
 
     build_graph(make_corpus(tmp_path / "corpus"), tmp_path / "g", echo=lambda *_: None)
