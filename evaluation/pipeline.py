@@ -312,13 +312,8 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
     import dataclasses
 
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
-    from evaluation.experiment import (
-        ExperimentConfig,
-        GroundTruthConfig,
-        evaluate_experiment,
-        load_experiment,
-    )
-    from evaluation.protocol import scorer_specs
+    from evaluation.experiment import ExperimentConfig, GroundTruthConfig, load_experiment
+    from evaluation.protocol import evaluate_experiment, scorer_specs
 
     r = RunDir.of(run)
     cfg = load_experiment(config) if config is not None else ExperimentConfig()

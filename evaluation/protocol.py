@@ -201,3 +201,11 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
                    {"evaluation_id": eid, "report": run.report_json, "per_query": run.per_query, "report_html": run.report_html,
                     "recommendations": run.recommendations})
     return report
+
+
+def evaluate_experiment(run_dir: str | Path, config: ExperimentConfig, **kwargs: Any):
+    """evaluate_run with everything the config says (plug-in modules imported first); the report records it."""
+    config.load_plugins()
+    return evaluate_run(run_dir, scorers=config.scorers, conceptnet_db=config.ground_truth.conceptnet_db,
+                        ns=config.ns, k=config.k, seed=config.seed, n_boot=config.n_boot,
+                        protocols=list(config.protocols), config=config.to_dict(), **kwargs)

@@ -17,7 +17,7 @@ import datetime as _dt
 import importlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,8 +28,19 @@ from graph.common.atomic import atomic_dir, write_json
 from graph.common.errors import Img2SongError
 from graph.common.readers import read_json as _read_json_file
 
-if TYPE_CHECKING:  # annotations only: base.py imports this module to save and load
-    from engine.scorers.base import Scorer
+
+class Persistable(Protocol):
+    """What saving and loading need of a scorer (engine.scorers.base.Scorer honours it; base.py imports this
+    module, so this one names no class of base.py)."""
+
+    name: str
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def _get_state(self) -> dict[str, Any]: ...
+
+    def _set_state(self, state: dict[str, Any]) -> None: ...
+
 
 FORMAT, VERSION = "img2song-scorer", 1
 PARAMS, STATE, ARRAYS = "params.json", "state.json", "arrays.npz"
@@ -116,7 +127,7 @@ def read_json(path: Path, what: str, hint: str = "") -> Any:
     return _read_json_file(path, what)
 
 
-def save_scorer(scorer: Scorer, path: str | Path, signature: str | None = None) -> Path:
+def save_scorer(scorer: Persistable, path: str | Path, signature: str | None = None) -> Path:
     """Write a fitted scorer to directory `path` (replaced atomically); returns the path."""
     path = Path(path)
     state = scorer._get_state()
@@ -149,7 +160,7 @@ def read_params(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def load_scorer(path: str | Path, expect: type | None = None) -> Scorer:
+def load_scorer(path: str | Path, expect: type | None = None) -> Persistable:
     """The scorer saved in directory `path`, fitted as it was saved (`expect`: the class it must be)."""
     path = Path(path)
     doc = read_params(path)
