@@ -72,7 +72,7 @@ def save_build(run: RunDir, result: Any) -> dict[str, Path]:
     paths = {"network": run.save_network(result.network), run.network_stats.name: run.save_network_stats(result.stats()),
              run.split.name: run.save_split(result.split), run.keywords.name: run.save_keywords(result.keyword_file)}
     if result.selection is not None:  # the selected vocabulary, ready to copy into the corpus and edit
-        paths[run.selected_keywords.name] = result.selection.write(run.selected_keywords)
+        paths[run.selected_keywords.name] = run.save_selected_keywords(result.selection)
     top: dict[str, Any] = {}
     if result.corpus_root is not None:
         from graph.corpus_files import corpus_fingerprint

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from engine.scorers.base import Scorer
     from graph.corpus import Corpus
     from graph.network import Network
+    from graph.vocabulary import KeywordSelection
 
 MANIFEST_FORMAT = 1
 INCOMPLETE = "incomplete"  # line.json's status while embeddings.npz is being rewritten
@@ -236,6 +237,10 @@ class RunDir:
     def save_keywords(self, keywords: KeywordFile) -> Path:
         return write_json(self.keywords, {"vocabulary": list(keywords.vocabulary), "images": keywords.images,
                                           "songs": keywords.songs})
+
+    def save_selected_keywords(self, selection: KeywordSelection) -> Path:
+        """keywords.txt: the vocabulary build-graph selected (no keywords.txt in the corpus), ready to copy and edit."""
+        return selection.write(self.selected_keywords)
 
     def load_keywords(self) -> KeywordFile:
         doc = read_json(self.keywords, "keyword file", "written by `img2song build-graph`")
