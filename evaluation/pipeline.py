@@ -10,6 +10,7 @@ it wrote).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -303,8 +304,9 @@ def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = N
 
 def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
              conceptnet_db: str | Path | None = None, echo: Echo = print, config: str | Path | None = None,
-             scorer_modules: Sequence[str] = (), **kw: Any):
-    """hit-rate@10 / precision@10 report of the scorers on the run's held-out images.
+             scorer_modules: Sequence[str] = (), as_json: bool = False, **kw: Any):
+    """hit-rate@10 / precision@10 report of the scorers on the run's held-out images; `as_json`: the report's
+    JSON document (report.json plus the paths written) instead of the text summary, status lines to stderr.
 
     `config`: an experiment TOML (evaluation.experiment); `scorers`, `conceptnet_db` and keyword arguments named
     like its fields (k, ns, seed, n_boot, protocols) override it; `scorer_modules` register the user's own scorers
@@ -327,6 +329,10 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
         changes["ground_truth"] = GroundTruthConfig(str(conceptnet_db))
     cfg = dataclasses.replace(cfg, **changes) if changes else cfg
     rep = evaluate_experiment(r, cfg, **kw)
+    written = (r.report_json, r.report_md, r.report_png, r.report_html, r.per_query, r.recommendations)
+    if as_json:
+        echo(json.dumps({**rep.to_json(), "written": [str(p) for p in written]}, ensure_ascii=False))
+        return rep
     k = rep.meta["k"]
     gt = rep.meta.get("ground_truth", {})
     echo(f"ground truth: {gt.get('description') or gt.get('source', '')}")
@@ -340,8 +346,7 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
     width = max(6, *(len(name) for name in rep.scorers))
     for name, m in rep.scorers.items():
         echo(f"  {name:{width}s} " + "  ".join(f"n={n}: {v:.3f}" for n, v in m[f"hit_rate@{k}"].items()))
-    echo("wrote " + ", ".join(str(p) for p in (r.report_json, r.report_md, r.report_png, r.report_html,
-                                                r.per_query, r.recommendations)))
+    echo("wrote " + ", ".join(str(p) for p in written))
     return rep
 
 
@@ -369,8 +374,9 @@ def fit_scorers(run: RunDir | str | Path, names: Sequence[str] = ("ne", "km", "p
 
 
 def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: str = "ne", k: int = 10,
-              echo: Echo = print, scorer_modules: Sequence[str] = ()) -> list[list[Any]]:
-    """Top-k songs for each photo (file or corpus image id), printed with title, artist, first line, reason.
+              echo: Echo = print, scorer_modules: Sequence[str] = (), as_json: bool = False) -> list[list[Any]]:
+    """Top-k songs for each photo (file or corpus image id), printed with title, artist, first line, reason;
+    `as_json`: one JSON document instead of the text (status lines go to stderr).
 
     The scorer is loaded from <run>/scorers/<name>/ (fitted and saved there first when missing or stale);
     `scorer_modules` register the user's own scorers (imported first)."""
@@ -385,17 +391,27 @@ def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: st
     corpus = load_run_corpus(run)
     data = load_training_set(run, corpus)
     fitted = load_or_fit(run, scorer, data=data)
+    note = (lambda line: print(line, file=sys.stderr)) if as_json else echo
     if fitted.status != "loaded":
-        echo(f"scorer {scorer}: {fitted.status}, saved to {fitted.path}")
+        note(f"scorer {scorer}: {fitted.status}, saved to {fitted.path}")
     model = fitted.scorer
-    out = []
+    out, results = [], []
     for img, q in zip(images, photo_queries(run, list(images), data, corpus=corpus)):
         recs = model.recommend(q, k)
-        echo(f"{img}  [{scorer}]" + (f"  keywords: {', '.join(q.keywords)}" if q.keywords else ""))
+        songs = []
         for rank, rec in enumerate(recs, start=1):
             s = data.corpus.song(rec.song_id)
             first = next((ln.strip() for ln in s.lyrics.splitlines() if ln.strip()), "")
-            echo(f"{rank:3d}. {s.title} - {s.artist or 'unknown'}: {first[:60]}")
-            echo(f"     why: {rec.explanation}")
+            songs.append({"rank": rank, "id": s.id, "title": s.title, "artist": s.artist, "first_line": first,
+                          "score": float(rec.score), "explanation": rec.explanation})
+        results.append({"image": str(img), "keywords": list(q.keywords or ()), "songs": songs})
+        if not as_json:
+            echo(f"{img}  [{scorer}]" + (f"  keywords: {', '.join(q.keywords)}" if q.keywords else ""))
+            for x in songs:
+                echo(f"{x['rank']:3d}. {x['title']} - {x['artist'] or 'unknown'}: {x['first_line'][:60]}")
+                echo(f"     why: {x['explanation']}")
         out.append(recs)
+    if as_json:
+        echo(json.dumps({"run": str(RunDir.of(run).path), "scorer": scorer, "k": k, "results": results},
+                        ensure_ascii=False))
     return out

@@ -178,6 +178,36 @@ def test_metrics_count_requests_and_errors_and_docs_are_served(served):
     assert "image" in str(spec["components"])  # the multipart field is documented
 
 
+def test_openapi_documents_every_answer_and_real_answers_match_their_models(served):
+    from evaluation.serve import models
+
+    run, client, _ = served
+    spec = client.get("/openapi.json").json()
+    routes = {(m, p) for p, ops in spec["paths"].items() for m in ops}
+    assert routes == {("post", "/recommend"), ("post", "/recommend/batch"), ("get", "/songs/{song_id}"),
+                      ("get", "/healthz"), ("get", "/metrics")}
+    for p, ops in spec["paths"].items():
+        for m, op in ops.items():
+            ok = op["responses"]["200"]["content"]
+            if p == "/metrics":
+                assert "text/plain" in ok
+                continue
+            assert ok["application/json"]["schema"]["$ref"].startswith("#/components/schemas/"), (m, p)
+            errors = {s: r for s, r in op["responses"].items() if s.startswith(("4", "5"))}
+            assert errors, (m, p)  # every route documents how it refuses, with our error body
+            assert all(r["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+                       for r in errors.values()), (m, p)
+    # what the server really sends parses as the model it documents, refusals included
+    models.RecommendResponse.model_validate(client.post("/recommend", image_id="i2", k=3).json())
+    models.BatchResponse.model_validate(client.post("/recommend/batch", [("image_id", "i2"), ("k", "2")]).json())
+    models.SongDetail.model_validate(client.get("/songs/s1").json())
+    models.Health.model_validate(client.get("/healthz").json())
+    bad = client.post("/recommend", image_id="i2", k=999)
+    assert bad.status == 422 and models.ErrorResponse.model_validate(bad.json()).error == "bad_k"
+    missing = client.get("/songs/nope")
+    assert missing.status == 404 and models.ErrorResponse.model_validate(missing.json()).error == "unknown_song"
+
+
 def test_bounded_pool_refuses_when_full_and_drops_jobs_past_their_deadline():
     pool = BoundedPool(workers=1, queue=1, name="cnn")
     gate = __import__("threading").Event()

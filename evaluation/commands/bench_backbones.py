@@ -7,11 +7,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from evaluation.commands.options import DEFAULT_RUN, Run
+
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @bench_app.command("backbones")
     def backbones_cmd(
-        run: Annotated[Path, typer.Option(help="run directory (after build-graph)")] = Path("runs/demo"),
+        run: Run = DEFAULT_RUN,
         backbone: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 (typer needs Optional here)
             "--backbone", help="repeatable; the first is the speed baseline (default: every EfficientNet-Lite)")
         ] = None,

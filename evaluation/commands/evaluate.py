@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 
 from evaluation import pipeline
-from evaluation.commands.scorer_options import ScorerModules
+from evaluation.commands.options import DEFAULT_RUN, JsonOutput, Run, ScorerModules
 from graph.common.errors import Img2SongError
 
 
@@ -22,14 +22,15 @@ def split_names(values: list[str] | None) -> list[str] | None:
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate_cmd(
-        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        run: Run = DEFAULT_RUN,
         scorers: list[str] = typer.Option(None, help="scorer names, comma-separated or repeated "
                                           "(default: the config's, else ne,km,pop)"),
         conceptnet_db: Path | None = typer.Option(None, help="a real ConceptNet SQLite DB (conceptnet-lite)"),
         config: Path | None = typer.Option(None, help="experiment TOML: named scorers and parameters, k, ns, "
                                            "seed, n_boot, protocols (README: Experiments as files)"),
         scorer_module: ScorerModules = None,
+        json_output: JsonOutput = False,
     ) -> None:
         """Image-to-song hit-rate@10 of the scorers against related-word ground truth (paper's Table 1)."""
         pipeline.evaluate(run, split_names(scorers), conceptnet_db, echo=typer.echo, config=config,
-                          scorer_modules=scorer_module or ())
+                          scorer_modules=scorer_module or (), as_json=json_output)

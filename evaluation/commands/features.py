@@ -7,12 +7,13 @@ import typer
 
 from engine.features.backbones import DEFAULT_BACKBONE, backbone_names
 from evaluation import pipeline
+from evaluation.commands.options import DEFAULT_RUN, Run
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("features")
     def features_cmd(
-        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        run: Run = DEFAULT_RUN,
         backbone: str = typer.Option(DEFAULT_BACKBONE, help=" | ".join(backbone_names())),
         weights: Path | None = typer.Option(None, help="weights file (required for vgg19; never downloaded)"),
         batch_size: int = typer.Option(32),

@@ -1,19 +1,17 @@
 """`img2song fit-scorers`: fit scorers once and keep them in <run>/scorers/<name>/ for recommend and serve."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from evaluation import pipeline
 from evaluation.commands.evaluate import split_names
-from evaluation.commands.scorer_options import ScorerModules
+from evaluation.commands.options import DEFAULT_RUN, Run, ScorerModules
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("fit-scorers")
     def fit_scorers_cmd(
-        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        run: Run = DEFAULT_RUN,
         scorers: list[str] = typer.Option(["ne,km,pop"], help="scorer names, comma-separated or repeated"),
         refit: bool = typer.Option(False, help="fit again even when the saved scorer is current"),
         scorer_module: ScorerModules = None,

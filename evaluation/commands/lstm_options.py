@@ -1,4 +1,4 @@
-"""Options shared by `img2song train-lstm` and `img2song lstm-retrieval`."""
+"""Options shared by `img2song train-lstm` and `img2song lstm-retrieval` (--run: evaluation.commands.options)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 
 import typer
 
-Run = Annotated[Path, typer.Option(help="run directory (network, keywords.json, features/tags.npz)")]
 WordVectorsOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 (typer needs Optional)
     help="word2vec text/binary or .npz vectors (default: LINE on the lyric co-occurrence network)")]
 Epochs = Annotated[int, typer.Option(help="maximum epochs per model (early stopping on a validation split)")]

@@ -4,12 +4,13 @@ from __future__ import annotations
 import typer
 
 from evaluation import pipeline
-from evaluation.commands.lstm_options import Device, Epochs, Run, WordVectorsOpt
+from evaluation.commands.lstm_options import Device, Epochs, WordVectorsOpt
+from evaluation.commands.options import DEFAULT_RUN, Run
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("lstm-retrieval")
-    def lstm_retrieval_cmd(run: Run, word_vectors: WordVectorsOpt = None, epochs: Epochs = 12,
+    def lstm_retrieval_cmd(run: Run = DEFAULT_RUN, word_vectors: WordVectorsOpt = None, epochs: Epochs = 12,
                            device: Device = "auto",
                            loss: str = typer.Option("mrl", help="mrl | mse | cpl (paper eqs. 13, 11, 12)")) -> None:
         """R@1/5/10 and median rank (both directions, both variants) on song- and image-disjoint splits."""

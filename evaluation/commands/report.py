@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from evaluation.commands.options import DEFAULT_RUN, Run
 from evaluation.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
 
@@ -36,7 +37,7 @@ def report(run: Path, open_browser: bool = False, screenshot: bool = False, max_
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("report")
     def report_cmd(
-        run: Path = typer.Option(Path("runs/demo"), help="an evaluated run directory (report.json in it)"),
+        run: Run = DEFAULT_RUN,
         open_browser: bool = typer.Option(False, "--open", help="open the page in the default browser"),
         screenshot: bool = typer.Option(False, "--screenshot", help="also write report_screenshot.png "
                                         "(headless Chromium)"),

@@ -7,7 +7,8 @@ from typing import Optional
 import typer
 
 from evaluation.commands.evaluate import split_names
-from evaluation.commands.scorer_options import ScorerModules
+from evaluation.commands.options import DEFAULT_RUN, Run, ScorerModules, config_option
+from evaluation.serve.config import ServeConfig, default
 
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]  # uvicorn's
 
@@ -15,39 +16,38 @@ LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]  # uvico
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("serve")
     def serve_cmd(
-        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        run: Run = DEFAULT_RUN,
         host: str = typer.Option("127.0.0.1", help="address to listen on"),
         port: int = typer.Option(8000, min=1, max=65535, help="TCP port"),
         scorers: list[str] = typer.Option(["ne,km,pop"], help="scorers to serve (the first is the default)"),
-        max_upload_mb: float = typer.Option(10.0, min=0.001, help="largest request body (an upload), MB"),
-        max_pixels: int = typer.Option(50_000_000, min=1, help="largest image (width x height) decoded"),
-        max_k: int = typer.Option(100, min=1, help="largest k"),
-        workers: int = typer.Option(1, min=1, help="CNN forward threads"),
-        torch_threads: int = typer.Option(1, min=1, help="intra-op threads per forward (workers x this <= cores)"),
-        queue: int = typer.Option(8, min=0, help="CNN jobs that may wait; more are refused with 503"),
-        deadline: float = typer.Option(10.0, min=0.001, help="seconds a request may take before it gets 503"),
-        idle_timeout: float = typer.Option(15.0, min=0.001, help="seconds before a connection with no request under "
-                                           "way (idle, or headers never finished) is closed"),
+        max_upload_mb: float = typer.Option(default("max_upload_bytes") / 2**20, min=0.001,
+                                            help="largest request body (an upload), MB"),
+        max_pixels: int = config_option(ServeConfig, "max_pixels"),
+        max_k: int = config_option(ServeConfig, "max_k"),
+        max_batch: int = config_option(ServeConfig, "max_batch"),
+        workers: int = config_option(ServeConfig, "workers"),
+        torch_threads: int = config_option(ServeConfig, "torch_threads"),
+        queue: int = config_option(ServeConfig, "queue"),
+        deadline: float = config_option(ServeConfig, "deadline_s"),
+        idle_timeout: float = config_option(ServeConfig, "idle_timeout_s"),
         log_level: str = typer.Option("warning", help=f"uvicorn log level: {', '.join(LOG_LEVELS)}"),
         scorer_module: ScorerModules = None,
     ) -> None:
         """Serve recommendations over HTTP: POST /recommend, /recommend/batch, GET /songs/{id}, /healthz, /metrics."""
         # deferred: uvicorn, FastAPI and torch load only when this command runs
         from evaluation.serve.server import serve
-        from evaluation.serve.service import ServeConfig
 
         if log_level not in LOG_LEVELS:
             raise typer.BadParameter(f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
         names = split_names(scorers)
         cfg = ServeConfig(max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels, max_k=max_k,
-                          workers=workers, torch_threads=torch_threads, queue=queue, deadline_s=deadline,
-                          idle_timeout_s=idle_timeout,
-                          default_scorer=names[0])
+                          max_batch=max_batch, workers=workers, torch_threads=torch_threads, queue=queue,
+                          deadline_s=deadline, idle_timeout_s=idle_timeout, default_scorer=names[0])
         serve(run, host, port, names, cfg, log_level=log_level, echo=typer.echo, scorer_modules=scorer_module or ())
 
     @bench_app.command("serve")
     def bench_serve_cmd(
-        run: Path = typer.Option(Path("runs/demo"), help="run directory"),
+        run: Run = DEFAULT_RUN,
         scorer: str = typer.Option("ne", help="scorer asked for"),
         k: int = typer.Option(10, help="songs per answer"),
         clients: int = typer.Option(1, help="closed-loop clients per case"),

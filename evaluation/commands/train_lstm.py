@@ -6,13 +6,14 @@ from typing import Annotated
 import typer
 
 from evaluation import pipeline
-from evaluation.commands.lstm_options import Device, Epochs, Run, WordVectorsOpt
+from evaluation.commands.lstm_options import Device, Epochs, WordVectorsOpt
+from evaluation.commands.options import DEFAULT_RUN, Run
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("train-lstm")
     def train_lstm_cmd(
-        run: Run,
+        run: Run = DEFAULT_RUN,
         loss: Annotated[str, typer.Option(help="mrl (margin ranking) | mse | cpl (cosine proximity)")] = "mrl",
         attention: Annotated[bool, typer.Option("--attention/--no-attention",
                                                 help="tag attention, or the paper's baseline")] = True,

@@ -24,6 +24,7 @@ from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet
 from evaluation.fitted import load_or_fit
 from evaluation.run_inputs import known_image_query, load_run_corpus, load_training_set, photo_tagger
 from evaluation.rundir import RunDir
+from evaluation.serve.config import ServeConfig
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
 
@@ -34,24 +35,6 @@ class ServiceError(Exception):
     def __init__(self, status: int, kind: str, message: str) -> None:
         super().__init__(message)
         self.status, self.kind, self.message = status, kind, message
-
-
-@dataclass
-class ServeConfig:
-    """Limits of the service (every one has a command-line option)."""
-
-    max_upload_bytes: int = 10 * 1024 * 1024
-    max_pixels: int = 50_000_000
-    max_k: int = 100
-    max_batch: int = 32
-    workers: int = 1  # CNN forward threads
-    torch_threads: int = 1  # intra-op threads of torch and faiss (workers x torch_threads <= cores: no spinning)
-    queue: int = 8  # CNN jobs that may wait for a worker; more get 503 at once
-    deadline_s: float = 10.0  # a request not answered by then gets 503
-    idle_timeout_s: float = 15.0  # a connection with no request under way (idle, half-sent headers) is closed
-    default_scorer: str = "ne"
-    pooled_scorers: tuple[str, ...] = ("lstm",)  # slow scorers: on a thread of their own; the rest on the loop
-    warmup: bool = True  # answer every corpus image once per fast scorer at start-up (fills lazy caches)
 
 
 class BoundedPool:

@@ -1,0 +1,28 @@
+"""Options several commands take, each declared once here (name, default, help) and reused by every command."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+DEFAULT_RUN = Path("runs/demo")  # where `make demo` writes; every command's --run defaults to it
+
+Run = Annotated[Path, typer.Option("--run", help="run directory (written by build-graph)")]
+
+ScorerModules = Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 (typer needs Optional)
+    "--scorer-module", help="import this module first (a dotted name on PYTHONPATH or a .py file); it registers "
+    "your scorer with engine.scorers.base.register_scorer; repeatable. Installed entry points "
+    "(group img2song.scorers) need no option")]
+
+JsonOutput = Annotated[bool, typer.Option(
+    "--json", help="print one JSON document on stdout instead of the text (status lines go to stderr)")]
+
+
+def config_option(config: type, name: str, **extra: Any) -> Any:
+    """A typer option whose default, help and lower bound are the config dataclass field's (stated once there)."""
+    import dataclasses
+
+    f = {x.name: x for x in dataclasses.fields(config)}[name]
+    low = f.metadata.get("min")
+    return typer.Option(f.default, help=f.metadata["help"], **({"min": low} if low is not None else {}), **extra)
