@@ -22,13 +22,12 @@ from engine.line.config import LineConfig
 from engine.line.impls import chunk_seed, get_impl, impl_names
 from engine.line.model import init_tables
 from engine.line.sampling import LineSamplers
-from engine.line.synthetic import make_tripartite_powerlaw
+from engine.line.synthetic import make_tripartite_powerlaw, scaled_graph
 from graph.common import atomic
 from graph.common.errors import Img2SongError
 from graph.network import Network
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
-REFERENCE_GRAPH_EDGES = 1_250_000  # 100k songs x 10 keywords + 50k images x 5 keywords, 1k Zipf keywords
 CPU_IMPLS = ("naive", "reference", "cpu")  # cpu-fp16 on request (--impl cpu-fp16)
 KERNEL_IMPLS = ("cpu", "cpu-fp16")  # the fused C++ kernel: measured at every --threads count
 GPU_IMPLS = ("naive", "reference", "triton", "triton-fused")
@@ -74,17 +73,6 @@ class BenchGraph:
     name: str
     network: Network
     samplers: LineSamplers = field(repr=False)
-
-
-def scaled_graph(edges: int, seed: int = 0) -> Network:
-    """The reference-shaped tripartite graph scaled to ~`edges` undirected edges (songs:images 2:1, deg 10/5)."""
-    if edges < 20:
-        raise Img2SongError(f"bench graph needs at least 20 edges, got {edges}")
-    scale = edges / REFERENCE_GRAPH_EDGES
-    n_songs, n_images = max(1, round(100_000 * scale)), max(1, round(50_000 * scale))
-    n_keywords = 1000 if n_songs >= 2000 else max(20, n_songs // 2)
-    return make_tripartite_powerlaw(n_songs=n_songs, n_images=n_images, n_keywords=n_keywords, song_deg=10,
-                                    image_deg=5, seed=seed)
 
 
 def bench_graphs(sizes: Sequence[int], reference_graph: bool = True, seed: int = 0) -> Iterator[BenchGraph]:

@@ -105,3 +105,23 @@ class TrainingSet:
     logits: FeatureTable | None = None  # image id -> ImageNet class logits of the backbone
     word_vectors: Any = None  # the run's lyric word vectors (engine.lstm.wordvectors.WordVectors), when trained
     lstm_models: dict[bool, Any] = field(default_factory=dict)  # attention? -> LyricTagModel from `train-lstm`
+
+
+def known_image_query(data: TrainingSet, image_id: str, corpus: Corpus | CorpusView | None = None,
+                      keywords: tuple[str, ...] | None = None) -> Query:
+    """A corpus image as a Query: the run's features, logits and tags, and a training image's known keywords (a
+    query image's keywords are never in the TrainingSet; `keywords` overrides them: the oracle protocol's).
+    `corpus` resolves the image's file (default: the training set's view, which knows training images only)."""
+    i = image_id
+    if keywords is None:
+        keywords = tuple(w for w, _ in sorted(data.image_keywords.get(i, {}).items(), key=lambda x: (-x[1], x[0])))
+    try:
+        path = (corpus or data.corpus).image_path(i)
+    except KeyError:
+        path = None
+
+    def row(table: Any) -> np.ndarray | None:
+        return table[i] if table is not None and i in table else None
+
+    return Query(image_id=i, path=path, keywords=tuple(keywords), features=row(data.features),
+                 tag_probs=row(data.tags), logits=row(data.logits))

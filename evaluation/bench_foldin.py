@@ -68,7 +68,7 @@ def _percentiles(xs: list[float]) -> dict[str, float]:
 
 def _scores(recs: dict[str, list[str]], queries: dict[str, list[str]], related: dict[str, list[str]],
             lyrics: dict[str, str], n: int) -> dict[str, float]:
-    from graph.keywords import contains_any
+    from graph.occurrences import contains_any
 
     hit, prec = [], []
     for q, kws in queries.items():
@@ -90,15 +90,15 @@ def bench_foldin(corpus: str | Path, out: str | Path, share: float = 0.1, seed: 
     from engine.features.runtime import Forward, runtime_of_run
     from engine.live.catalogue import LiveCatalogue
     from engine.live.updates import Change
-    from engine.run import known_image_query, load_run_corpus, load_training_set, photo_tagger
-    from engine.scorers.fitted import load_or_fit
     from evaluation import pipeline
     from evaluation.catalogue import make_folder
+    from evaluation.fitted import load_or_fit
     from evaluation.groundtruth import ground_truth_source, related_for_run
     from evaluation.queries import load_eval_queries
+    from evaluation.run_inputs import known_image_query, load_run_corpus, load_training_set, photo_tagger
+    from evaluation.rundir import RunDir
     from graph.build import build_network
     from graph.corpus import load_corpus
-    from graph.rundir import RunDir
 
     if not 0.0 < share < 0.5:
         raise Img2SongError(f"bench foldin: --share must be in (0, 0.5), got {share}")
@@ -116,7 +116,7 @@ def bench_foldin(corpus: str | Path, out: str | Path, share: float = 0.1, seed: 
     # 1. FULL: everything
     if not (reuse and built):
         build_network(c, holdout=0.2, seed=seed, progress=False).save(full_run)
-    split, kw = full_run.read_split(), full_run.read_keywords()
+    split, kw = full_run.load_split(), full_run.load_keywords()
     rng = np.random.default_rng(seed)
     song_ids = sorted(kw.songs)  # songs with keyword edges: the ones a photo can reach
     held_songs = set(rng.choice(song_ids, int(round(share * len(song_ids))), replace=False).tolist())

@@ -30,19 +30,18 @@ from typing import Any
 
 import numpy as np
 
-from engine.line.foldin import LineTables, tables_from_arrays
+from engine.line.foldin import LineTables
 from engine.live.catalogue import Folder, LiveCatalogue
 from engine.live.edges import CatalogueEdger, Edges
 from engine.live.updates import Change, ImageEntry, SongEntry
 from engine.scorers.base import Scorer
 from evaluation.catalogue_inputs import read_images, read_songs
+from evaluation.rundir import RunDir, Stage
 from graph.bridge import Bridge
 from graph.common.errors import Img2SongError
-from graph.common.readers import load_npz
 from graph.context import ContextParams
 from graph.network import Kind
 from graph.records import Image, Song
-from graph.rundir import RunDir
 
 Echo = Callable[[str], None]
 LINE_TABLES = "line_tables.npz"  # written by `img2song train` (engine/line/train.py)
@@ -266,7 +265,7 @@ def live_catalogue_if_any(run: RunDir | str | Path, scorers: dict[str, Scorer], 
 
 def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: LiveCatalogue, corpus: Any) -> list:
     """Queries for photo files and catalogue image ids (added ones included, removed ones refused)."""
-    from engine.run import photo_queries  # deferred: torch
+    from evaluation.run_inputs import photo_queries  # deferred: torch
 
     out = []
     for p in images:
@@ -281,18 +280,13 @@ def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: Li
 
 
 def load_tables(run: RunDir) -> LineTables:
-    path = run.path / LINE_TABLES
-    if not path.is_file():
-        raise Img2SongError(f"{path}: the run keeps no raw LINE tables, which a fold-in needs; rerun `img2song train "
-                            f"--run {run.path}` (train writes them beside embeddings.npz)")
-    arrays = load_npz(path, "LINE tables", ["ids", "degrees", "params", "lr"], ["vertex1", "vertex2", "context2"])
-    return tables_from_arrays(arrays, str(path))
+    return run.load_line_tables()
 
 
 def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer]) -> Folder:
     """What turns new records into entries for this run: its LINE tables, build-graph's rules and parameters,
     and the zs text encoder when a served or saved scorer ranks by lyric text."""
-    params = (run.stage("build-graph") or {}).get("params", {})
+    params = (run.stage(Stage.BUILD_GRAPH) or {}).get("params", {})
     net = data.network
     words = {net.ids[j][len("word:"):] for j in net.of_kind(Kind.WORD)}
     ctx = params.get("context")
@@ -333,7 +327,7 @@ def saved_scorers(run: RunDir, echo: Echo) -> dict[str, Scorer]:
 
 # ----------------------------------------------------------------------------------------------- commands
 def _open(run: RunDir | str | Path, echo: Echo, scorers: dict[str, Scorer] | None = None):
-    from engine.run import load_run_corpus, load_training_set  # deferred: torch
+    from evaluation.run_inputs import load_run_corpus, load_training_set  # deferred: torch
 
     run = RunDir.of(run).require_dir()
     corpus = load_run_corpus(run)
@@ -361,7 +355,7 @@ def add(run: RunDir | str | Path, songs: str | Path | None = None, images: str |
                 folder.image(img, np.zeros(1))  # raises the error naming the image and its fields
         queries = []
         if new_images:
-            from engine.run import photo_queries  # deferred: torch
+            from evaluation.run_inputs import photo_queries  # deferred: torch
 
             queries = photo_queries(run, [f for _, f in new_images], data, progress=progress, corpus=corpus)
         total = len(new_songs) + len(new_images)

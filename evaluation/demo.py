@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from evaluation.rundir import RunDir
 from graph.common.errors import Img2SongError
-from graph.rundir import RunDir
 
 
 def _step(title: str) -> float:
@@ -68,7 +68,7 @@ def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: i
     timings["evaluate"] = time.perf_counter() - t
 
     t = _step("7/7 fused recommendations for three sample query images (held out of the network)")
-    queries = RunDir(out).read_split().query
+    queries = RunDir(out).load_split().query
     kw = result.image_keywords
     picked = [q for q in queries if kw.get(q)][:: max(1, len(queries) // 3)][:3]
     for q in picked:

@@ -247,13 +247,3 @@ def import_scorer_modules(modules: Sequence[str]) -> None:
             raise Img2SongError(f"scorer module {name!r} cannot be imported ({e}); is it on PYTHONPATH?") from None
         except Exception as e:  # noqa: BLE001 - the user's module is broken: say which and how
             raise Img2SongError(f"scorer module {name!r} failed to import: {type(e).__name__}: {e}") from None
-
-
-def evaluate_experiment(run_dir: str | Path, config: ExperimentConfig, **kwargs: Any):
-    """evaluate_run with everything the config says (plug-in modules imported first); the report records it."""
-    from evaluation.protocol import evaluate_run
-
-    config.load_plugins()
-    return evaluate_run(run_dir, scorers=config.scorers, conceptnet_db=config.ground_truth.conceptnet_db,
-                        ns=config.ns, k=config.k, seed=config.seed, n_boot=config.n_boot,
-                        protocols=list(config.protocols), config=config.to_dict(), **kwargs)

@@ -20,11 +20,11 @@ from typing import Any
 
 from tqdm import tqdm
 
+from evaluation.rundir import RunDir, read_json
 from graph.common.atomic import remove_stale_temps, temp_prefix, write_json
 from graph.common.errors import CorpusError, Img2SongError
 from graph.common.paths import cache_dir as default_cache_dir
 from graph.common.readers import iter_gzip_lines, open_sqlite_readonly
-from graph.rundir import RunDir, read_json
 
 EXCLUDED_RELATIONS = ("antonym", "distinct_from", "external_url")  # not "conceptually similar"
 N_VALUES = (0, 5, 10, 50, 100)  # 0 = the keyword alone (a strict check beside the paper's n)

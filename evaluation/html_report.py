@@ -17,15 +17,15 @@ from typing import Any
 
 import jinja2
 
-from engine.run import load_run_corpus
 from engine.thumbnails import thumbnail
 from evaluation.browser import screenshot_page
 from evaluation.html_charts import HeatMap, LineChart, Series, color, heat_map
+from evaluation.run_inputs import load_run_corpus
+from evaluation.rundir import RunDir, read_json
 from graph.common.atomic import atomic_path, write_text
 from graph.common.errors import Img2SongError
 from graph.common.readers import iter_jsonl
 from graph.common.skips import SkipLog
-from graph.rundir import RunDir, read_json
 
 TEMPLATE = "report.html.j2"
 

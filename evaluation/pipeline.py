@@ -1,9 +1,11 @@
 """The pipeline, one stage a function: build -> train -> export -> features -> LSTM -> evaluate -> recommend.
 
 The CLI commands and the demo are thin shells over these functions, and a notebook calls them directly. Each
-stage reads and writes its artefacts through the run's `RunDir` and records itself in the run manifest, so any
-stage can start from a directory written by another stage, by the Python API or by the CLI. `echo` receives the
-lines a stage prints (what it did and where it wrote).
+stage loads its inputs as objects from the run's storage (`RunDir`: one save_X / load_X pair per artefact), hands
+them to the estimators in engine/ and graph/ (which never see the directory), saves what they return through the
+storage and records itself in the run manifest under its `Stage`, so any stage can start from a directory written
+by another stage, by the Python API or by the CLI. `echo` receives the lines a stage prints (what it did and where
+it wrote).
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from evaluation.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
-from graph.rundir import RunDir
 
 Echo = Callable[[str], None]
 EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.bin", "npz": "embeddings.npz",
@@ -59,7 +61,7 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
         echo(result.selection.summary())
         for line in result.selection.coverage_lines():
             echo(line)
-    paths = result.save(out)
+    paths = save_build(RunDir.of(out), result)
     stats = result.stats()
     keys = ("songs", "images", "keywords", "words", "song_keyword_edges", "image_keyword_edges", "song_word_edges",
             "query_images", "isolated_vertices")
@@ -73,12 +75,33 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     return result
 
 
+def save_build(run: RunDir, result: Any) -> dict[str, Path]:
+    """Write a BuildResult into the run (network, stats, split, keywords; the selected keywords when build-graph
+    chose them) and record the build, naming the corpus for every later stage."""
+    run.create()
+    paths = {"network": run.save_network(result.network), run.network_stats.name: run.save_network_stats(result.stats()),
+             run.split.name: run.save_split(result.split), run.keywords.name: run.save_keywords(result.keyword_file)}
+    if result.selection is not None:  # the selected vocabulary, ready to copy into the corpus and edit
+        paths[run.selected_keywords.name] = run.save_selected_keywords(result.selection)
+    top: dict[str, Any] = {}
+    if result.corpus_root is not None:
+        from graph.corpus_files import corpus_fingerprint
+
+        top["corpus"] = str(result.corpus_root.resolve())
+        top["corpus_fingerprint"] = result.corpus_fingerprint or corpus_fingerprint(result.corpus_root)
+    paths["run"] = run.record(Stage.BUILD_GRAPH, result.params, {k: str(v) for k, v in paths.items()}, **top)
+    return paths
+
+
 def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path | None = None,
                      out: str | Path | None = None, edgelist: str | Path | None = None, resume: bool = False,
                      echo: Echo = print, **config: Any) -> Path:
     """LINE embeddings of a run's network (or of a given network / C++ edge list) into the run (or `out`)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
-    from engine.line.train import train
+    from engine.line.config import LineConfig
+    from engine.line.foldin import tables_arrays
+    from engine.line.train import fit_line, load_graph
+    from graph.network import Network
 
     if run is not None and (graph is not None or edgelist is not None):
         raise Img2SongError("train: give a run (--run) or a network (--graph / --edgelist), not both")
@@ -92,7 +115,21 @@ def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path |
             raise Img2SongError("train --edgelist: give --out DIR for the embeddings")
         g = Path(graph)
         out = g if g.is_dir() else g.parent
-    return train(graph, out, edgelist=edgelist, resume=resume, echo=echo, **config)
+    if graph is not None and not isinstance(graph, Network) and Path(graph).is_dir():  # a run holding network.npz
+        graph = RunDir(graph).network
+    cfg = LineConfig.from_dict(config)
+    target = RunDir.of(out).create()
+    if resume and not cfg.checkpoint:
+        cfg.checkpoint = str(target.line_checkpoint)
+    tic = time.perf_counter()
+    network = load_graph(graph, edgelist)
+    source = str(edgelist if edgelist is not None else (graph if not isinstance(graph, Network) else "<memory>"))
+    model, record = fit_line(network, cfg, source, time.perf_counter() - tic, echo, resume,
+                             "edge list" if edgelist is not None else "network")
+    emb, line = target.save_embeddings(model.embeddings_, record, tables_arrays(model, network))
+    target.record(Stage.TRAIN, cfg.to_dict(), {"embeddings": emb, "line": line})
+    echo(f"wrote {emb} and {line}")
+    return target.path
 
 
 def projector_info(embeddings: str | Path, corpus: str | Path | None = None, echo: Echo = print):
@@ -122,9 +159,7 @@ def export_embeddings(embeddings: str | Path, out: str | Path, format: str, kind
     if format not in FORMATS:
         raise Img2SongError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     if Path(embeddings).is_file():  # a run's embeddings.npz of an interrupted train is refused
-        from engine.line.train import check_embeddings_record
-
-        check_embeddings_record(Path(embeddings).parent)
+        RunDir(Path(embeddings).parent).check_embeddings()
     table = EmbeddingTable.load(embeddings, source_format)
     if kind:
         table = table.select(kind)
@@ -145,8 +180,62 @@ def export_run(run: RunDir | str | Path, echo: Echo = print) -> dict[str, Path]:
     paths = {fmt: export_embeddings(r.embeddings, r.export_dir / name, fmt, echo=echo) for fmt, name in EXPORTS.items()}
     paths["songs"] = export_embeddings(r.embeddings, r.export_dir / "songs.w2v.txt", "word2vec", kind=["song"],
                                        echo=echo)
-    r.record("export", {"formats": list(EXPORTS)}, paths)
+    r.record(Stage.EXPORT, {"formats": list(EXPORTS)}, paths)
     return paths
+
+
+def compute_run_features(run: RunDir | str | Path, backbone: str | None = None,
+                         weights: str | Path | None = None, cache_dir: str | Path | None = None,
+                         batch_size: int = 32, device: str = "cpu", progress: bool = True, use_cache: bool = True,
+                         extract=None, runtime: str = "auto", precision: str = "fp32",
+                         threads: int | None = None, num_workers: int | None = None) -> dict[str, Any]:
+    """Extract features + tags of every corpus image into <run>/features/ and record the stage; returns paths,
+    report and meta.
+
+    `extract` replaces extract_features (same signature), e.g. engine.features.distributed.extract_sharded; when
+    it returns None (a rank other than 0 of a sharded extraction) nothing is written here. `backbone` defaults to
+    engine.features.backbones.DEFAULT_BACKBONE; `runtime`, `precision`, `threads` and `num_workers` are
+    extract_features' (engine.features.runtime: auto = the fastest runtime that keeps eager's features on this
+    device).
+    """
+    # deferred: the CNN stack pulls in torch
+    from engine.features.backbones import DEFAULT_BACKBONE
+    from engine.features.extract import extract_features
+    from engine.features.stage import features_meta, keyword_tags
+
+    run = RunDir.of(run).require_dir()
+    corpus = run.load_corpus()
+    items = [(img.id, corpus.image_path(img)) for img in corpus.images]
+    backbone = backbone or DEFAULT_BACKBONE
+    ext = (extract or extract_features)(items, backbone, weights=weights, cache_dir=cache_dir, use_cache=use_cache,
+                                        batch_size=batch_size, device=device, progress=progress, runtime=runtime,
+                                        precision=precision, threads=threads, num_workers=num_workers)
+    if ext is None:
+        return {"paths": {}, "report": None, "meta": None}
+    tags, covered = keyword_tags(ext.logits, run.vocabulary(), corpus.lexicon) if ext.logits is not None else (None, [])
+    meta = features_meta(ext, covered)
+    paths = run.save_features(ext.features, ext.logits, tags, meta)
+    run.record(Stage.FEATURES, {"backbone": backbone, "weights": weights, "batch_size": batch_size, "device": device,
+                                "runtime": ext.features.meta.get("runtime"), "precision": precision},
+               paths)
+    return {"paths": paths, "report": ext.report, "meta": meta}
+
+
+def train_keyword_probe(run: RunDir | str | Path, seed: int = 0) -> dict[str, Any]:
+    """Fit the keyword probe on the run's training images and save every corpus image's keyword distribution
+    (engine.features.stage.fit_keyword_probe: out-of-fold for training images)."""
+    from engine.features.stage import fit_keyword_probe  # deferred: torch
+
+    run = RunDir.of(run).require_dir()
+    feats = run.load_features()
+    if feats is None:
+        raise Img2SongError(f"{run.features}: features not found (written by `img2song features`)")
+    kw = run.load_keywords()
+    probe, probs, train = fit_keyword_probe(feats, run.load_split().train, kw.images, kw.vocabulary, seed)
+    paths = run.save_keyword_probe(probe, probs)
+    run.record(Stage.KEYWORD_PROBE, {"seed": seed, "training_images": len(train)},
+               {**paths, "validation": probe.validation_})
+    return {"paths": paths, "validation": probe.validation_, "training_images": len(train)}
 
 
 def features(run: RunDir | str | Path, backbone: str | None = None, weights: str | Path | None = None,
@@ -155,7 +244,6 @@ def features(run: RunDir | str | Path, backbone: str | None = None, weights: str
     """CNN features + keyword tags of every corpus image into <run>/features/."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.features.backbones import DEFAULT_BACKBONE
-    from engine.features.stage import compute_run_features, train_keyword_probe
 
     t0 = time.perf_counter()
     res = compute_run_features(run, backbone or DEFAULT_BACKBONE, weights, batch_size=batch_size, device=device,
@@ -182,8 +270,8 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mrl", attention: bool = Tr
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from engine.lstm.prepare import run_word_vectors, song_tokens
     from engine.lstm.train import pick_device
-    from engine.run import load_training_set
     from engine.scorers.lstm import LSTMScorer
+    from evaluation.run_inputs import load_training_set
 
     if loss not in ("mse", "cpl", "mrl"):
         raise Img2SongError(f"--loss must be mse, cpl or mrl, got {loss!r}")
@@ -192,17 +280,17 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mrl", attention: bool = Tr
     data = load_training_set(r)
     if word_vectors is None and data.word_vectors is None:  # train the lyric vectors once per run and keep them
         data.word_vectors = run_word_vectors(data, song_tokens(data))
-        data.word_vectors.save(r.word_vectors)
+        r.save_word_vectors(data.word_vectors)
     scorer = LSTMScorer(attention=attention, loss=loss, word_vectors=str(word_vectors) if word_vectors else None,
                         epochs=epochs, device=device, reuse=False, progress=progress).fit(data)
-    path = scorer.model_.save(r.lstm_checkpoint(attention))
+    path = r.save_lstm(scorer.model_)
     m = scorer.model_
     last = m.history_[-1] if m.history_ else {}
     echo(f"{m.variant} bi-LSTM ({loss}) on {len(scorer.pairs_.pairs)} pairs, {len(scorer.pairs_.songs)} songs: "
          f"{len(m.history_)} epochs, best {getattr(m, 'best_epoch_', '?')}, last {last}, {m.fit_seconds_:.1f} s "
          f"on {m.device_}; word vectors: {m.word_vectors_.source}")
     echo(f"wrote {path}")
-    r.record(f"train-lstm-{m.variant}", {"loss": loss, "attention": attention, "word_vectors": word_vectors,
+    r.record(Stage.train_lstm(attention), {"loss": loss, "attention": attention, "word_vectors": word_vectors,
                                          "epochs": epochs, "device": device}, {"checkpoint": path})
     return path
 
@@ -218,7 +306,7 @@ def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = N
     res = retrieval_result(run, word_vectors=word_vectors, epochs=epochs, device=device, loss=loss)
     echo(render_markdown(res.metrics, res.details))
     echo(f"wrote {res.details['written']}")
-    RunDir.of(run).record("lstm-retrieval", {"word_vectors": word_vectors, "epochs": epochs, "device": device,
+    RunDir.of(run).record(Stage.LSTM_RETRIEVAL, {"word_vectors": word_vectors, "epochs": epochs, "device": device,
                                              "loss": loss},
                           {"retrieval": res.details["written"]})
     return res.metrics
@@ -236,13 +324,8 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
     import dataclasses
 
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
-    from evaluation.experiment import (
-        ExperimentConfig,
-        GroundTruthConfig,
-        evaluate_experiment,
-        load_experiment,
-    )
-    from evaluation.protocol import scorer_specs
+    from evaluation.experiment import ExperimentConfig, GroundTruthConfig, load_experiment
+    from evaluation.protocol import evaluate_experiment, scorer_specs
 
     r = RunDir.of(run)
     cfg = load_experiment(config) if config is not None else ExperimentConfig()
@@ -283,9 +366,9 @@ def fit_scorers(run: RunDir | str | Path, names: Sequence[str] = ("ne", "km", "p
     """Fit each scorer on the run once and save it into <run>/scorers/<name>/ (a current saved one is kept);
     `scorer_modules` register the user's own scorers (imported first)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
-    from engine.run import load_training_set
-    from engine.scorers.fitted import load_or_fit, stale_reason
     from evaluation.experiment import import_scorer_modules
+    from evaluation.fitted import load_or_fit, stale_reason
+    from evaluation.run_inputs import load_training_set
 
     import_scorer_modules(scorer_modules)
 
@@ -308,9 +391,9 @@ def recommend(run: RunDir | str | Path, images: Sequence[str | Path], scorer: st
     The scorer is loaded from <run>/scorers/<name>/ (fitted and saved there first when missing or stale);
     `scorer_modules` register the user's own scorers (imported first)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
-    from engine.run import load_run_corpus, load_training_set, photo_queries
-    from engine.scorers.fitted import load_or_fit
     from evaluation.experiment import import_scorer_modules
+    from evaluation.fitted import load_or_fit
+    from evaluation.run_inputs import load_run_corpus, load_training_set, photo_queries
 
     import_scorer_modules(scorer_modules)
     if k < 1:

@@ -10,20 +10,20 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from engine.run import known_image_query, load_run_corpus, load_training_set
 from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer
-from engine.scorers.fitted import load_or_fit
 from evaluation.experiment import PROTOCOLS, ExperimentConfig, GroundTruthConfig, ScorerSpec
+from evaluation.fitted import load_or_fit
 from evaluation.groundtruth import N_VALUES, ground_truth_source, related_for_run
 from evaluation.html_report import write_html_report, write_recommendations
 from evaluation.queries import load_eval_queries
 from evaluation.report import Report, build_report
+from evaluation.run_inputs import known_image_query, load_run_corpus, load_training_set
+from evaluation.rundir import RunDir, Stage
 from evaluation.subsets import image_kinds, kind_figures
 from graph.common.errors import Img2SongError
 from graph.common.readers import read_json
 from graph.corpus import Corpus
-from graph.keywords import contains_any
-from graph.rundir import RunDir
+from graph.occurrences import contains_any
 
 PROTOCOL_DEFINITIONS = {
     "photo": "no scorer sees a query image's keywords: each gets the image only (CNN features and the keyword "
@@ -200,12 +200,20 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
     if run.lstm_retrieval.is_file():  # written by `img2song lstm-retrieval`
         report.retrieval = read_json(run.lstm_retrieval, "LSTM retrieval figures")
     if write:  # one set: marked incomplete until all are written (a killed evaluate leaves the mark)
-        run.begin("evaluate", evaluation_id=eid)
+        run.begin(Stage.EVALUATE, evaluation_id=eid)
         report.write(run.path)
         # report.html with every song's explanation (recommendations.jsonl), see evaluation/html_report.py
         write_recommendations(run, recs, answered, evaluation_id=eid)
         write_html_report(run)
-        run.record("evaluate", config,
+        run.record(Stage.EVALUATE, config,
                    {"evaluation_id": eid, "report": run.report_json, "per_query": run.per_query, "report_html": run.report_html,
                     "recommendations": run.recommendations})
     return report
+
+
+def evaluate_experiment(run_dir: str | Path, config: ExperimentConfig, **kwargs: Any):
+    """evaluate_run with everything the config says (plug-in modules imported first); the report records it."""
+    config.load_plugins()
+    return evaluate_run(run_dir, scorers=config.scorers, conceptnet_db=config.ground_truth.conceptnet_db,
+                        ns=config.ns, k=config.k, seed=config.seed, n_boot=config.n_boot,
+                        protocols=list(config.protocols), config=config.to_dict(), **kwargs)

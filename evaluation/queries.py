@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from graph.rundir import RunDir
+from evaluation.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -25,5 +25,5 @@ class EvalQueries:
 def load_eval_queries(run: RunDir | str | Path) -> EvalQueries:
     """Query images of the run's split.json with their keyword weights."""
     run = RunDir.of(run)
-    split, kw = run.read_split(), run.read_keywords()
+    split, kw = run.load_split(), run.load_keywords()
     return EvalQueries({i: kw.images.get(i, {}) for i in split.query})

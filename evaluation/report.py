@@ -17,9 +17,9 @@ from evaluation.metrics import (
     precision_at_k,
 )
 from evaluation.paired import paired_tests
+from evaluation.rundir import RunDir
 from evaluation.subsets import kind_markdown
 from graph.common.atomic import atomic_path, write_json, write_text
-from graph.rundir import RunDir
 
 # Paper's Table 1 (hit rate@10), for side-by-side reading only; never used in any computation.
 PAPER_TABLE1 = {"ne": {"5": 0.913, "10": 0.918, "50": 0.943, "100": 0.943},

@@ -22,11 +22,10 @@ from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens
 from engine.lstm.scoring import build_index
 from engine.lstm.train import LyricTagModel
 from engine.lstm.wordvectors import WordVectors
-from engine.run import load_training_set
 from evaluation.queries import load_eval_queries
-from graph.common.atomic import write_json
+from evaluation.run_inputs import load_training_set
+from evaluation.rundir import RunDir
 from graph.common.errors import Img2SongError
-from graph.rundir import RunDir
 
 SONG_DISJOINT = "song_disjoint"  # like the paper's dataset†: held-out songs with all their images
 IMAGE_DISJOINT = "image_disjoint"  # like dataset§: same songs, one held-out image per song
@@ -256,11 +255,11 @@ def retrieval_result(run: RunDir | str | Path, word_vectors: str | Path | None =
     tokens = song_tokens(ts)
     wv = run_word_vectors(ts, tokens, word_vectors)
     if word_vectors is None and ts.word_vectors is None:  # kept in the run, so that later stages reuse them
-        wv.save(run.word_vectors)
+        run.save_word_vectors(wv)
     tags = image_tag_matrix(ts, [i for i in image_kw if ts.tags is not None and i in ts.tags])
     result = run_retrieval(tokens, image_kw, ts.song_keywords, tags, ts.tag_vocab, wv, progress=progress, **kw)
-    result.details["written"] = str(write_json(run.lstm_retrieval,
-                                               {"retrieval": result.metrics, "details": result.details}))
+    result.details["written"] = str(run.save_lstm_retrieval({"retrieval": result.metrics,
+                                                             "details": result.details}))
     return result
 
 

@@ -13,17 +13,33 @@ from tqdm import tqdm
 
 from graph.bridge import Bridge
 from graph.captions import image_keywords
-from graph.common.atomic import remove_stale_temps, write_json
 from graph.common.errors import Img2SongError
 from graph.context import ContextParams, context_edges
 from graph.corpus import Corpus
+from graph.corpus_files import corpus_fingerprint
 from graph.keywords import weigh
 from graph.network import Kind, Network, vertex_id
 from graph.occurrences import Matcher
-from graph.rundir import RunDir, corpus_fingerprint
 from graph.vocabulary import KeywordSelection, SelectionParams, select_keywords
 
 DEFAULT_NUM_KEYWORDS = SelectionParams.num  # used when the corpus fixes no vocabulary
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training images (in the network) and held-out query images (for evaluation only)."""
+
+    train: list[str]
+    query: list[str]
+
+
+@dataclass(frozen=True)
+class KeywordFile:
+    """The vocabulary (tag-vector order) and keyword weights of every image and song (a run's keywords.json)."""
+
+    vocabulary: list[str]
+    images: dict[str, dict[str, float]]
+    songs: dict[str, dict[str, float]]
 
 
 @dataclass
@@ -40,7 +56,7 @@ class BuildResult:
     params: dict[str, Any] = field(default_factory=dict)  # holdout, seed, scheme
     selection: KeywordSelection | None = None  # set when the vocabulary was selected here (no keywords.txt)
     warnings: list[str] = field(default_factory=list)
-    corpus_fingerprint: dict[str, str | None] | None = None  # content hashes checked by RunDir.corpus_path
+    corpus_fingerprint: dict[str, str | None] | None = None  # content hashes checked when a stage finds the corpus
     song_words: dict[str, dict[str, float]] = field(default_factory=dict)  # song -> lyric word (Kind.WORD) -> weight
     totals: dict[str, int] = field(default_factory=dict)  # songs and images in the corpus
 
@@ -91,29 +107,13 @@ class BuildResult:
             s["selection"] = {k: v for k, v in self.selection.to_dict().items() if k != "keywords"}
         return s
 
-    def save(self, out_dir: RunDir | str | Path) -> dict[str, Path]:
-        """Write network.npz, network_stats.json, split.json, keywords.json (each atomically) and record the
-        build in the run manifest (run.json), so that every later stage and command can start from this run."""
-        run = RunDir.of(out_dir)
-        run.path.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(run.path)
-        paths = {"network": self.network.save(run.network)}
-        docs = {
-            run.network_stats: self.stats(),
-            run.split: {"train": self.train_image_ids, "query": self.query_image_ids},
-            run.keywords: {"vocabulary": self.vocabulary, "images": self.image_keywords,
-                           "songs": self.song_keywords},
-        }
-        for path, doc in docs.items():
-            paths[path.name] = write_json(path, doc)
-        if self.selection is not None:  # the selected vocabulary, ready to copy into the corpus and edit
-            paths[run.selected_keywords.name] = self.selection.write(run.selected_keywords)
-        top: dict[str, Any] = {}
-        if self.corpus_root is not None:
-            top["corpus"] = str(self.corpus_root.resolve())
-            top["corpus_fingerprint"] = self.corpus_fingerprint or corpus_fingerprint(self.corpus_root)
-        paths["run"] = run.record("build-graph", self.params, {k: str(v) for k, v in paths.items()}, **top)
-        return paths
+    @property
+    def split(self) -> Split:
+        return Split(self.train_image_ids, self.query_image_ids)
+
+    @property
+    def keyword_file(self) -> KeywordFile:
+        return KeywordFile(self.vocabulary, self.image_keywords, self.song_keywords)
 
 
 def select_vocabulary(corpus: Corpus, n: int = DEFAULT_NUM_KEYWORDS, bridge: Bridge | None = None) -> list[str]:

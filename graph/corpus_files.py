@@ -7,11 +7,12 @@ are captured (returned to the caller to count), never printed.
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from graph.common.errors import CorpusError
+from graph.common.errors import CorpusError, Img2SongError
 from graph.common.images import SAFE_FORMATS
 
 OVER_PIXEL_LIMIT = "image over the pixel limit (PIL MAX_IMAGE_PIXELS)"
@@ -72,3 +73,36 @@ def probe_image(path: Path, file: str | Path, line: int | None, field_name: str 
         else:
             probe.warnings.append(f"{w.category.__name__}: {str(w.message)[:80]}")
     return probe
+
+
+# corpus files whose content the graph was built from: fingerprinted at build-graph, checked whenever a stage
+# finds the run's corpus (a song deleted or edited since would otherwise surface as a KeyError or a silent 0.0)
+FINGERPRINTED_FILES = ("songs.jsonl", "images.jsonl", "keywords.txt", "lexicon.tsv")
+_HASHES: dict[tuple, str] = {}  # (path, size, mtime_ns, ctime_ns, inode) -> sha256: each file hashed once a process
+
+
+def corpus_fingerprint(corpus: str | Path) -> dict[str, str | None]:
+    """sha256 of each fingerprinted corpus file (None when absent), by content, not by modification time."""
+    return {name: _sha256(Path(corpus) / name) for name in FINGERPRINTED_FILES}
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise Img2SongError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if not path.is_file():
+        return None  # a FIFO or folder in place of a corpus file: the corpus reader says what it is
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        try:
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except OSError as e:
+            raise Img2SongError(f"{path}: cannot be read ({e.strerror or e})") from None
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]

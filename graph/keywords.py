@@ -6,7 +6,7 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -232,10 +232,3 @@ def weigh(docs: Sequence[Counter[str]], scheme: str = "count") -> list[dict[str,
     idf = {w: math.log((1 + n) / (1 + k)) + 1.0 for w, k in df.items()}
     return [{w: float(c) * idf[w] for w, c in d.items() if c > 0} for d in docs]
 
-
-def contains_any(lyrics: str, words: Iterable[str]) -> bool:
-    """True when any word occurs in the lyrics by graph.occurrences' rule (jieba token boundaries for Chinese,
-    lemmas for English): the ground truth's hit, the same occurrences the network links and KM counts."""
-    from graph.occurrences import contains  # deferred: graph.occurrences imports this module
-
-    return contains(lyrics, words)

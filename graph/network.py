@@ -163,8 +163,6 @@ class Network:
     @classmethod
     def load(cls, path: str | Path) -> Network:
         path = Path(path)
-        if path.is_dir():
-            path = path / "network.npz"
         z = load_npz(path, "network file", ("ids", "kinds", "labels", "edges", "weights", "meta"))
         meta = npz_meta(path, z, "network file")
         if meta.get("format") != "img2song-network":

@@ -247,3 +247,9 @@ def occurrences(text: str, words: Collection[str]) -> Counter[str]:
 def contains(text: str, words: Iterable[str]) -> bool:
     """True when any of the words occurs in the text under the module's rule (a ground-truth hit)."""
     return any(count(text, w) for w in words)
+
+
+def contains_any(lyrics: str, words: Iterable[str]) -> bool:
+    """True when any word occurs in the lyrics by this module's rule (jieba token boundaries for Chinese, lemmas
+    for English): the ground truth's hit, the same occurrences the network links and KM counts."""
+    return contains(lyrics, words)

@@ -25,12 +25,12 @@ from engine.scorers.base import (
     load_scorer,
     scorer_names,
 )
-from graph.common.atomic import write_json
+from evaluation.rundir import RunDir, Stage
+from graph.build import KeywordFile, Split
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
 from graph.network import Kind, Network, vertex_id
 from graph.records import Image, Song
-from graph.rundir import RunDir
 
 SONGS = [  # id, lyrics, popularity
     ("s1", "明月几时有 月光 月下", 9.0), ("s2", "大江东去 江上小船", 8.0), ("s3", "花落满地 细雨", 7.0),
@@ -122,17 +122,13 @@ def make_run(tmp_path: Path, seed: int = 0) -> Path:
     write_dump(corpus_dir / "related_words.tsv.gz", [
         ("/r/RelatedTo", "/c/zh/月", "/c/zh/明月", 3.0), ("/r/RelatedTo", "/c/zh/月", "/c/zh/风", 1.0),
         ("/r/RelatedTo", "/c/zh/花", "/c/zh/雨", 2.0), ("/r/Synonym", "/c/zh/船", "/c/zh/舟", 1.0)])
-    run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    ts.network.save(run.network)
-    write_json(run.split, {"train": TRAIN, "query": QUERY})
-    write_json(run.keywords, {"vocabulary": VOCAB, "images": {i: {w: 1.0 for w in kws} for i, kws in IMAGES.items()},
-                              "songs": ts.song_keywords})
-    run.record("build-graph", {"holdout": "by hand"}, corpus=str(corpus_dir))
-    ts.embeddings.save(run.embeddings)
-    ts.features.save(run.features)
-    ts.tags.save(run.tags)
-    write_json(run.features_meta, {"backbone": "fake"})
+    run = RunDir(tmp_path / "run").create()
+    run.save_network(ts.network)
+    run.save_split(Split(TRAIN, QUERY))
+    run.save_keywords(KeywordFile(VOCAB, {i: {w: 1.0 for w in kws} for i, kws in IMAGES.items()}, ts.song_keywords))
+    run.record(Stage.BUILD_GRAPH, {"holdout": "by hand"}, corpus=str(corpus_dir))
+    ts.embeddings.save(run.embeddings)  # written by other means: no line.json
+    run.save_features(ts.features, None, ts.tags, {"backbone": "fake"})
     return run.path
 
 

@@ -10,11 +10,12 @@ import torch
 from PIL import Image
 
 from engine.features.backbones import Backbone, get_backbone, register_backbone
-from engine.features.compare_backbones import chance_agreement, compare_backbones, neighbour_agreement
+from engine.features.compare_backbones import chance_agreement, neighbour_agreement
 from evaluation.cli import main
-from graph.common.atomic import write_json
+from evaluation.commands.bench_backbones import compare_run_backbones
+from evaluation.rundir import RunDir, Stage
+from graph.build import KeywordFile, Split
 from graph.common.errors import Img2SongError
-from graph.rundir import RunDir
 from tests.conftest import make_corpus
 
 KEYWORDS = {"moon": "月", "flower": "花", "mountain": "山", "river": "江"}
@@ -52,12 +53,11 @@ def colour_run(tmp_path):
         r, g, b = COLOURS[img["tags"][0]]
         k = int(img["id"][-1])
         Image.new("RGB", (12, 10), (r, g + 3 * k, b)).save(corpus / img["file"])
-    run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    write_json(run.split, {"train": train, "query": query})
-    write_json(run.keywords, {"vocabulary": list(KEYWORDS.values()) + ["酒"],
-                              "images": {i["id"]: {KEYWORDS[i["tags"][0]]: 1.0} for i in images}, "songs": {}})
-    run.record("build-graph", {"holdout": "by hand"}, corpus=str(corpus))
+    run = RunDir(tmp_path / "run").create()
+    run.save_split(Split(train, query))
+    run.save_keywords(KeywordFile(list(KEYWORDS.values()) + ["酒"],
+                                  {i["id"]: {KEYWORDS[i["tags"][0]]: 1.0} for i in images}, {}))
+    run.record(Stage.BUILD_GRAPH, {"holdout": "by hand"}, corpus=str(corpus))
     return run.path
 
 
@@ -97,7 +97,7 @@ def test_chance_agreement_matches_enumeration():
 def test_compare_backbones_separates_informative_from_flat_features(tmp_path):
     run = colour_run(tmp_path)
     lines = []
-    c = compare_backbones(run, ["test-cmp-color", "test-cmp-flat"], k=5, speed_images=8, rounds=1,
+    c = compare_run_backbones(run, ["test-cmp-color", "test-cmp-flat"], k=5, speed_images=8, rounds=1,
                           progress=False, echo=lines.append)
     colour, flat = c.scores
     # colour encodes the keyword: the probe names it, and every neighbour shares it
@@ -112,7 +112,7 @@ def test_compare_backbones_separates_informative_from_flat_features(tmp_path):
     assert [b["backbone"] for b in doc["backbones"]] == ["test-cmp-color", "test-cmp-flat"]
     assert any(line.startswith("| test-cmp-flat | 224 |") for line in lines) and "wrote" in lines[-1]
     # a seeded sample keeps the run's train/query proportions and scores every backbone on the same images
-    s = compare_backbones(run, ["test-cmp-color"], speed_images=4, rounds=1, max_images=12, progress=False,
+    s = compare_run_backbones(run, ["test-cmp-color"], speed_images=4, rounds=1, max_images=12, progress=False,
                           out=tmp_path / "s.json", echo=lambda _: None)
     assert (s.meta["training_images"], s.meta["query_images"], s.meta["scored_images"]) == (9, 3, 12)
 

@@ -73,17 +73,17 @@ def test_train_reports_the_kernel_build_apart_from_training(tmp_path):
     """`train --edgelist`: line.json and the printed lines keep the C++ kernel build out of the training time."""
     import json
 
-    from engine.line.train import train
+    from evaluation.pipeline import train_embeddings
 
     p = tmp_path / "e.txt"
     p.write_text("".join(f"a{i % 7} b{i % 5} 1\n" for i in range(60)), encoding="utf-8")
     lines: list[str] = []
-    out = train(None, tmp_path / "run", edgelist=p, echo=lines.append, impl="cpu", dim=8, samples=2000,
+    out = train_embeddings(out=tmp_path / "run", edgelist=p, echo=lines.append, impl="cpu", dim=8, samples=2000,
                 threads=1, progress=False)
     timings = json.loads((out / "line.json").read_text())["timings"]
     assert {"load_s", "kernel_build_s", "kernel_compiled", "fit_s"} <= set(timings)
     assert timings["kernel_build_s"] >= 0 and isinstance(timings["kernel_compiled"], bool)
     assert any("apart from training: edge list read in" in x for x in lines)
-    ref = train(None, tmp_path / "ref", edgelist=p, echo=lines.append, impl="reference", dim=8, samples=500,
+    ref = train_embeddings(out=tmp_path / "ref", edgelist=p, echo=lines.append, impl="reference", dim=8, samples=500,
                 progress=False)
     assert json.loads((ref / "line.json").read_text())["timings"]["kernel_build_s"] == 0

@@ -9,12 +9,12 @@ import pytest
 import engine.scorers.persist as persist
 from engine.embeddings import EmbeddingTable
 from engine.scorers.base import Query, get_scorer, load_scorer
-from engine.scorers.fitted import load_or_fit, run_signature, stale_reason
 from engine.scorers.ne import NEScorer
 from evaluation import pipeline
 from evaluation.cli import main
+from evaluation.fitted import load_or_fit, run_signature, stale_reason
+from evaluation.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
-from graph.rundir import RunDir
 from tests.scorer_contract import make_run, tiny_training_set
 
 QUERIES = [Query(image_id=q) for q in ("q1", "q2", "q3")]
@@ -28,7 +28,7 @@ def test_fit_scorers_saves_records_and_the_next_call_loads(tmp_path):
         doc = json.loads((run.scorer_dir(n) / "params.json").read_text(encoding="utf-8"))
         assert doc["name"] == n and doc["signature"] == run_signature(run)
         assert (run.scorer_dir(n) / "arrays.npz").is_file()
-    rec = run.stage("fit-scorers")
+    rec = run.stage(Stage.FIT_SCORERS)
     assert sorted(rec["outputs"]) == ["km", "ne", "pop"] and rec["outputs"]["ne"]["signature"] == run_signature(run)
     lines: list[str] = []
     again = pipeline.fit_scorers(run, ["ne", "km", "pop"], echo=lines.append)
@@ -61,7 +61,7 @@ def test_changed_inputs_or_params_refit(tmp_path):
     emb = EmbeddingTable.load(run.embeddings)
     rng = np.random.default_rng(7)
     EmbeddingTable(emb.ids, rng.normal(size=emb.vectors.shape), emb.kinds, emb.labels).save(run.embeddings)
-    run.record("train", {"seed": 7})
+    run.record(Stage.TRAIN, {"seed": 7})
     assert stale_reason(run, "ne", {"n_images": 2}) == "the run's inputs changed since it was fitted"
     c = load_or_fit(run, "ne", {"n_images": 2})
     assert c.status.startswith("fitted (the run's inputs changed")
@@ -136,7 +136,7 @@ def test_an_experiment_name_keeps_its_own_saved_scorer_and_unsafe_names_are_refu
     assert json.loads((run.scorer_dir("ne-two") / "params.json").read_text(encoding="utf-8"))["name"] == "ne"
     assert load_or_fit(run, "ne-two", {"n_images": 2}, kind="ne").status == "loaded"
     assert load_or_fit(run, "ne").scorer.n_images == 5  # the plain name is another directory
-    assert run.stage("fit-scorers")["outputs"]["ne-two"]["type"] == "ne"
+    assert run.stage(Stage.FIT_SCORERS)["outputs"]["ne-two"]["type"] == "ne"
     with pytest.raises(Img2SongError, match="names a directory"):
         load_or_fit(run, "../outside", kind="ne")
     assert not (run.path / "outside").exists()

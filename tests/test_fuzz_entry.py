@@ -99,7 +99,7 @@ def world(tmp_path_factory):
     """A tiny complete run (make_run + fitted scorers + an evaluation) and a zoo of hostile paths beside it."""
     import torch._dynamo  # noqa: F401  (imported whole now: a case interrupted mid-import would leave it half-made)
 
-    from engine.scorers.fitted import load_or_fit
+    from evaluation.fitted import load_or_fit
     from evaluation.protocol import evaluate_run
     from tests.scorer_contract import make_run
 

@@ -9,8 +9,8 @@ import os
 import pytest
 
 from evaluation.cli import main
+from evaluation.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
-from graph.rundir import RunDir
 from tests.conftest import make_corpus
 
 
@@ -82,7 +82,7 @@ def _ids(path) -> set:
 def test_case18_evaluate_stamps_one_evaluation_id_into_all_its_outputs(evaluated):
     eid = json.loads((evaluated / "report.json").read_text(encoding="utf-8"))["evaluation_id"]
     assert eid and _ids(evaluated / "per_query.jsonl") == {eid} == _ids(evaluated / "recommendations.jsonl")
-    stage = RunDir(evaluated).stage("evaluate")
+    stage = RunDir(evaluated).stage(Stage.EVALUATE)
     assert stage["outputs"]["evaluation_id"] == eid and not stage.get("incomplete")
     assert main(["report", "--run", str(evaluated)]) == 0
 

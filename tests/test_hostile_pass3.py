@@ -175,7 +175,7 @@ def test_case16_a_cache_filled_before_orientation_counted_is_not_reused(lite0, t
 @pytest.fixture
 def fitted_run(tmp_path):
     """A tiny real run (tests/scorer_contract.make_run) with NE, KM and POP fitted and saved."""
-    from engine.scorers.fitted import load_or_fit
+    from evaluation.fitted import load_or_fit
     from tests.scorer_contract import make_run
 
     run = make_run(tmp_path / "a")
@@ -185,7 +185,7 @@ def fitted_run(tmp_path):
 
 
 def _answers(scorer, run) -> list[list[str]]:
-    from engine.run import known_image_query, load_training_set
+    from evaluation.run_inputs import known_image_query, load_training_set
     from tests.scorer_contract import QUERY
 
     data = load_training_set(run)
@@ -193,8 +193,8 @@ def _answers(scorer, run) -> list[list[str]]:
 
 
 def test_case08_truncated_arrays_npz_is_an_error_naming_it_and_is_refitted(fitted_run, capsys):
-    from engine.scorers.fitted import load_or_fit
     from engine.scorers.persist import load_scorer
+    from evaluation.fitted import load_or_fit
 
     arrays = fitted_run / "scorers" / "km" / "arrays.npz"
     want = _answers(load_scorer(arrays.parent), fitted_run)
@@ -217,8 +217,8 @@ def test_case08_truncated_arrays_npz_is_an_error_naming_it_and_is_refitted(fitte
 ])
 def test_case08_an_index_copied_from_another_run_is_refused_and_refitted(fitted_run, tmp_path, scorer, params, file):
     from engine.scorers.base import get_scorer
-    from engine.scorers.fitted import load_or_fit
     from engine.scorers.persist import load_scorer
+    from evaluation.fitted import load_or_fit
     from tests.scorer_contract import make_run, tiny_training_set
 
     other = make_run(tmp_path / "b", seed=1)
@@ -240,7 +240,7 @@ def test_case08_an_index_copied_from_another_run_is_refused_and_refitted(fitted_
 
 # --- 13: the saved-scorer signature depended on how the run's path is spelled ---------------------------------
 def test_case13_a_copied_run_or_another_spelling_of_its_path_loads_its_scorers(fitted_run, tmp_path, monkeypatch):
-    from engine.scorers.fitted import load_or_fit, run_signature
+    from evaluation.fitted import load_or_fit, run_signature
 
     copy = tmp_path / "copied-run"
     shutil.copytree(fitted_run, copy)

@@ -9,13 +9,13 @@ import pytest
 
 from graph.common.errors import Img2SongError
 from graph.keywords import (
-    contains_any,
     extract_keywords,
     lemmatize_en,
     stopwords,
     tokenize,
     weigh,
 )
+from graph.occurrences import contains_any
 
 SHUIDIAO = "明月几时有，把酒问青天。不知天上宫阙，今夕是何年。"
 

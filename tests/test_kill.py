@@ -49,14 +49,13 @@ def leftovers(directory: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_kill9_train_resume_then_finish_equals_uninterrupted(tmp_path):
-    from engine.line.train import train
-    from evaluation.pipeline import build_graph
+    from evaluation.pipeline import build_graph, train_embeddings
     from tests.conftest import make_corpus
 
     build_graph(make_corpus(tmp_path / "corpus"), tmp_path / "g", echo=lambda *_: None)
     args = dict(dim=8, samples=600_000, impl="cpu", threads=1, seed=0, progress=False)
     t0 = time.perf_counter()
-    train(tmp_path / "g", tmp_path / "ref", resume=True, echo=lambda *_: None, **args)
+    train_embeddings(graph=tmp_path / "g", out=tmp_path / "ref", resume=True, echo=lambda *_: None, **args)
     fit_s = time.perf_counter() - t0
     with np.load(tmp_path / "ref" / "embeddings.npz") as z:
         want = z["vectors"].copy()

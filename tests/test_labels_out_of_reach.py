@@ -14,7 +14,7 @@ import pytest
 
 from evaluation import pipeline
 from evaluation.cli import main
-from graph.rundir import RunDir
+from evaluation.rundir import RunDir
 from tests.label_spy import SPY_SOURCE
 from tests.scorer_contract import QUERY, TRAIN, make_run
 from tests.serve_main import BACKBONE
@@ -42,7 +42,7 @@ def spy_run(tmp_path: Path) -> Path:
 def query_labels(run: Path) -> dict[str, list[str]]:
     """Every query image's keywords (keywords.json), tags and caption (the corpus's images.jsonl)."""
     r = RunDir(run)
-    split, kw = r.read_split(), r.read_keywords()
+    split, kw = r.load_split(), r.load_keywords()
     rows = {d["id"]: d for d in map(json.loads, (r.corpus_path() / "images.jsonl").read_text("utf-8").splitlines())}
     return {q: sorted(set(kw.images.get(q, {})) | set(rows[q].get("tags", [])) | {rows[q]["caption"]})
             for q in split.query}

@@ -1,4 +1,4 @@
-"""LINE estimator end to end: naive baseline parity, config checks, checkpoint/resume, train() and the CLI."""
+"""LINE estimator end to end: naive baseline parity, config checks, checkpoint/resume, the train stage and the CLI."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ import pytest
 from engine.line import LINE, LineConfig
 from engine.line.config import CHUNK
 from engine.line.cpu import CpuImpl
-from engine.line.train import train
 from evaluation.cli import main as cli_main
+from evaluation.pipeline import train_embeddings
 from graph.common.errors import Img2SongError
 from tests.line_contract import les_miserables, quality
 
@@ -68,7 +68,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
 
 def test_train_writes_embeddings_and_report(tmp_path):
     net = les_miserables()
-    out = train(net, tmp_path / "run", dim=8, order=2, samples=50_000, threads=1, progress=False, echo=lambda s: None)
+    out = train_embeddings(graph=net, out=tmp_path / "run", dim=8, order=2, samples=50_000, threads=1,
+                           progress=False, echo=lambda s: None)
     doc = json.loads((out / "line.json").read_text())
     assert doc["resolved"]["samples"] == 50_000 and doc["orders"]["2"]["edges_per_s"] > 0
     from engine.embeddings import EmbeddingTable
@@ -76,7 +77,7 @@ def test_train_writes_embeddings_and_report(tmp_path):
     table = EmbeddingTable.load(out / "embeddings.npz", "npz")
     assert table.ids == net.ids and table.vectors.shape == (net.num_vertices, 8)
     with pytest.raises(Img2SongError, match="unknown key 'dimension'"):
-        train(net, tmp_path / "x", dimension=8)
+        train_embeddings(graph=net, out=tmp_path / "x", dimension=8)
 
 
 def test_cli_trains_an_edge_list(tmp_path, capsys):

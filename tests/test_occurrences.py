@@ -9,8 +9,7 @@ import pytest
 from engine.scorers.km import KMScorer, count_occurrences
 from graph.build import build_network
 from graph.corpus import load_corpus
-from graph.keywords import contains_any
-from graph.occurrences import Matcher, count, occurrences, probes
+from graph.occurrences import Matcher, contains_any, count, occurrences, probes
 from graph.vocabulary import select_keywords
 from tests.conftest import make_corpus
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.scorers.fitted import stale_reason
 from evaluation import pipeline
 from evaluation.cli import main
+from evaluation.fitted import stale_reason
+from evaluation.rundir import RunDir
 from evaluation.serve.client import Client, start_server, stop_server
-from graph.rundir import RunDir
 from tests.scorer_contract import QUERY, make_run
 from tests.serve_main import BACKBONE
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from engine.features.probe import KeywordProbe, topk_accuracy
-from engine.features.stage import train_keyword_probe
 from engine.features.table import FeatureTable
-from engine.run import load_training_set
 from engine.scorers.base import Query, Recommendation, Scorer, register_scorer
 from engine.scorers.ne import NEScorer
 from engine.scorers.ne_plus import NEPlusScorer, is_flat
+from evaluation.pipeline import train_keyword_probe
 from evaluation.protocol import evaluate_run
+from evaluation.run_inputs import load_training_set
 from graph.common.errors import Img2SongError
 from tests.scorer_contract import QUERY, ScorerContract, make_run, tiny_training_set
 

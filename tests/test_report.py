@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from engine.features.backbones import Backbone, register_backbone
-from engine.run import load_training_set
 from engine.scorers.base import Recommendation, Scorer, register_scorer
 from evaluation.cli import main
 from evaluation.metrics import hit_at_k, pad_hits, precision_at_k
 from evaluation.protocol import evaluate_run
 from evaluation.report import build_report
+from evaluation.run_inputs import load_training_set
 from tests.scorer_contract import QUERY, make_run
 
 

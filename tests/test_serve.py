@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.run import known_image_query
-from engine.scorers.fitted import load_or_fit
 from evaluation import pipeline
+from evaluation.fitted import load_or_fit
+from evaluation.run_inputs import known_image_query
 from evaluation.serve.client import Client, start_server, stop_server
 from evaluation.serve.service import BoundedPool, ServiceError
 from tests.scorer_contract import make_run
@@ -88,7 +88,7 @@ def test_image_id_as_form_or_query_field_answers_as_the_saved_scorer(served):
     assert by_form.json()["songs"] == by_query.json()["songs"]
     f = load_or_fit(run, "km")
     assert f.status == "loaded"
-    from engine.run import load_training_set
+    from evaluation.run_inputs import load_training_set
     want = f.scorer.recommend(known_image_query(load_training_set(run), "i2"), 4)
     assert [(s["id"], s["score"]) for s in by_form.json()["songs"]] == [(x.song_id, x.score) for x in want]
 

@@ -1,4 +1,4 @@
-"""Compare CNN backbones on a run: keyword-probe accuracy, nearest-neighbour keyword agreement, extraction speed.
+"""Compare CNN backbones on a corpus and a run's split: keyword-probe accuracy, nearest-neighbour keyword agreement, extraction speed.
 
 For every backbone, features of all corpus images are extracted (through the feature cache, so a later
 `img2song features --backbone NAME` reuses them) and scored on the run's split:
@@ -13,11 +13,10 @@ For every backbone, features of all corpus images are extracted (through the fea
   counts, so load from other processes hits every backbone alike. Ratios are against the first backbone measured
   in the same process.
 
-Run as `python -m engine.features.compare_backbones --run DIR` or `img2song bench backbones --run DIR`.
+Run as `img2song bench backbones --run DIR` (the command loads the run and writes <run>/bench/backbones.json).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -33,9 +32,10 @@ from engine.features.backbones import DEFAULT_BACKBONE, backbone_names, get_back
 from engine.features.extract import extract_features
 from engine.features.probe import KeywordProbe, keyword_targets, topk_accuracy
 from engine.knn import knn
+from graph.build import KeywordFile, Split
 from graph.common.atomic import write_json
 from graph.common.errors import Img2SongError
-from graph.rundir import RunDir
+from graph.corpus import Corpus
 
 DEFAULT_BACKBONES = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 Echo = Callable[[str], None]
@@ -120,23 +120,20 @@ def time_extraction(names: Sequence[str], items: Sequence[tuple[str, Path]], bat
     return {n: len(items) / best[n] for n in names}
 
 
-def compare_backbones(run: RunDir | str | Path, backbones: Sequence[str] = DEFAULT_BACKBONES, k: int = 5,
+def compare_backbones(corpus: Corpus, split: Split, keywords: KeywordFile, out: str | Path,
+                      backbones: Sequence[str] = DEFAULT_BACKBONES, k: int = 5,
                       batch_size: int = 32, speed_images: int = 96, rounds: int = 3, seed: int = 0,
-                      max_images: int | None = None,
-                      cache_dir: str | Path | None = None, out: str | Path | None = None, progress: bool = True,
-                      echo: Echo = print) -> Comparison:
-    """Score every backbone on the run (see the module doc); writes the JSON to `out` (default
-    <run>/bench/backbones.json) and returns the comparison. `max_images` scores every backbone on the same seeded
-    sample of the run's images (training and query images in their run proportions), for a loaded machine."""
-    from engine.run import load_run_corpus
-
+                      max_images: int | None = None, cache_dir: str | Path | None = None, progress: bool = True,
+                      echo: Echo = print, source: str = "") -> Comparison:
+    """Score every backbone on a corpus and its train/query split (see the module doc); writes the JSON to `out`
+    and returns the comparison (`source`: what the split is from, e.g. the run, recorded in the JSON).
+    `max_images` scores every backbone on the same seeded sample of the images (training and query images in
+    their split's proportions), for a loaded machine."""
     backbones = list(dict.fromkeys(backbones))
     unknown = [b for b in backbones if b not in backbone_names()]
     if unknown:
         raise Img2SongError(f"unknown backbone(s) {', '.join(unknown)}; known: {', '.join(backbone_names())}")
-    run = RunDir.of(run).require_dir()
-    corpus = load_run_corpus(run)
-    split, kw = run.read_split(), run.read_keywords()
+    kw = keywords
     items = [(img.id, corpus.image_path(img)) for img in corpus.images]
     n_corpus = len(items)
     train_ids = [i for i in split.train if kw.images.get(i)]
@@ -149,7 +146,7 @@ def compare_backbones(run: RunDir | str | Path, backbones: Sequence[str] = DEFAU
         keep = set(train_ids) | set(query_ids)
         items = [(i, p) for i, p in items if i in keep]
     if len(train_ids) < 4 or not query_ids:
-        raise Img2SongError(f"{run.split}: needs training and query images with keywords "
+        raise Img2SongError(f"{source or 'the split'}: needs training and query images with keywords "
                             f"(got {len(train_ids)} and {len(query_ids)})")
     vocab = list(kw.vocabulary)
     index = {w: j for j, w in enumerate(vocab)}
@@ -192,7 +189,7 @@ def compare_backbones(run: RunDir | str | Path, backbones: Sequence[str] = DEFAU
         for w in s:
             freq[w] = freq.get(w, 0) + 1
     common = max(sorted(freq), key=lambda w: freq[w])
-    meta = {"run": str(run.path), "corpus_images": n_corpus, "scored_images": len(items), "max_images": max_images,
+    meta = {"run": source, "corpus_images": n_corpus, "scored_images": len(items), "max_images": max_images,
             "training_images": len(train_ids),
             "query_images": len(query_ids), "k": k, "batch_size": batch_size, "speed_images": len(speed_items),
             "rounds": rounds, "torch_threads": torch.get_num_threads(), "seed": seed, "baseline": backbones[0],
@@ -200,8 +197,7 @@ def compare_backbones(run: RunDir | str | Path, backbones: Sequence[str] = DEFAU
                        "majority_top1": float(np.mean([common in s for s in query_sets])), "majority_keyword": common},
             "default_backbone": DEFAULT_BACKBONE}
     result = Comparison(scores, meta)
-    path = Path(out) if out is not None else run.path / "bench" / "backbones.json"
-    write_json(path, result.to_dict())
+    path = write_json(Path(out), result.to_dict())
     for line in render_table(result).splitlines():
         echo(line)
     echo(f"wrote {path}")
@@ -225,28 +221,3 @@ def render_table(c: Comparison) -> str:
                  f"interleaved rounds over {m['speed_images']} images, batch {m['batch_size']}, "
                  f"{m['torch_threads']} torch threads; 'corpus s' projects {m['corpus_images']} images.")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, required=True, help="run directory (after build-graph)")
-    ap.add_argument("--backbone", action="append", help=f"repeatable (default {' '.join(DEFAULT_BACKBONES)})")
-    ap.add_argument("--k", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--speed-images", type=int, default=96)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--max-images", type=int, default=None, help="score on a seeded sample of this many images")
-    ap.add_argument("--json", type=Path, default=None, help="output (default <run>/bench/backbones.json)")
-    args = ap.parse_args(argv)
-    try:
-        compare_backbones(args.run, args.backbone or DEFAULT_BACKBONES, k=args.k, batch_size=args.batch_size,
-                          speed_images=args.speed_images, rounds=args.rounds, out=args.json,
-                          max_images=args.max_images)
-    except Img2SongError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

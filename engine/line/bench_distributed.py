@@ -10,9 +10,9 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.bench import scaled_graph
 from engine.line.distributed import hogwild_fit
 from engine.line.model import LINE
+from engine.line.synthetic import scaled_graph
 
 
 @dataclass
@@ -51,7 +51,7 @@ def format_rows(rows: Sequence[Row], edges: int) -> str:
     for r in rows:
         lines.append(f"{r.mode:<28}{r.processes:>6}{r.threads:>5}{r.samples:>11}{r.seconds:>8.2f}"
                      f"{r.edges_per_s / 1e6:>11.3f}M{r.ratio:>12.2f}")
-    lines.append(f"graph: tripartite, ~{edges} edges (engine.bench.scaled_graph); LINE order 2, d=128, K=5")
+    lines.append(f"graph: tripartite, ~{edges} edges (engine.line.synthetic.scaled_graph); LINE order 2, d=128, K=5")
     return "\n".join(lines)
 
 

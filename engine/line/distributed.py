@@ -8,15 +8,15 @@ global lr schedule, each rank taking every world-th chunk) and cost no communica
 node's memory (see the README: what would change).
 
 Two launchers, one worker (`run_rank`):
-- `torchrun --nproc-per-node N -m engine.line.distributed --graph runs/x --out runs/x [LINE options]`: rank 0
-  creates the tables in shared memory (/dev/shm) and announces their place; every rank maps them, trains its
-  chunks, and rank 0 writes embeddings.npz + line.json as `img2song train` does.
+- `torchrun --nproc-per-node N -m evaluation.torchrun train --graph runs/x/network.npz --out runs/x [LINE options]`
+  (`torchrun_fit`): rank 0 creates the tables in shared memory (/dev/shm) and announces their place; every rank
+  maps them, trains its chunks, and rank 0 hands the fitted LINE to the train stage, which saves it as
+  `img2song train` does.
 - `hogwild_fit(network, nprocs=2, ...)` (library / notebooks / tests): the calling process creates the tables,
   spawns N workers with torch.multiprocessing, and returns a fitted LINE.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -36,8 +36,6 @@ from engine.line.config import CHUNK, LineConfig
 from engine.line.impls import chunk_seed, get_impl
 from engine.line.model import LINE, init_tables
 from engine.line.sampling import LineSamplers
-from engine.line.train import load_graph
-from graph.common.atomic import write_json
 from graph.common.errors import Img2SongError
 from graph.network import Network
 
@@ -180,8 +178,9 @@ def hogwild_fit(network: Network, nprocs: int = 2, **params: Any) -> LINE:
 
 
 # --- torchrun launcher --------------------------------------------------------------------------------------
-def torchrun_train(graph: str | Path, out_dir: str | Path, echo=print, **config: Any) -> Path | None:
-    """The body of `torchrun ... -m engine.line.distributed`: every rank trains; rank 0 writes the run."""
+def torchrun_fit(network: Network, echo=print, **config: Any) -> tuple[LINE, dict[str, Any]] | None:
+    """The body of `torchrun ... -m evaluation.torchrun train`: every rank trains; rank 0 returns the fitted LINE
+    and its training record (the stage saves both into the run), the other ranks None."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and int(os.environ.get("LOCAL_WORLD_SIZE", world)) != world:
         raise Img2SongError("distributed LINE shares tables through one node's memory: run every rank on one node "
@@ -190,7 +189,6 @@ def torchrun_train(graph: str | Path, out_dir: str | Path, echo=print, **config:
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     try:
-        network = load_graph(graph)
         box = [None]
         if rank == 0:
             root = Path(tempfile.mkdtemp(prefix="img2song-line-", dir=shm_root()))
@@ -209,41 +207,11 @@ def torchrun_train(graph: str | Path, out_dir: str | Path, echo=print, **config:
         finally:
             dist.barrier()  # every rank is done with the files
             shutil.rmtree(root, ignore_errors=True)
-        out = Path(out_dir)
-        emb = model.embeddings_.save(out / "embeddings.npz", "npz")
         doc = {"config": cfg.to_dict(), "processes": world, "mode": "hogwild, shared memory, gloo barriers",
                "chunk": chunk_size(model.samples_, world), "orders": stats, "wall_s": round(wall, 3),
-               "network": {"vertices": network.num_vertices, "edges": network.num_edges}, "embeddings": str(emb)}
-        path = write_json(out / "line.json", doc, indent=2)
+               "network": {"vertices": network.num_vertices, "edges": network.num_edges}}
         rates = ", ".join(f"order {o}: {s['edges_per_s'] / 1e6:.3f}M edges/s" for o, s in stats.items())
         echo(f"LINE [cpu, {world} processes, Hogwild] trained {network.num_vertices} vertices ({rates})")
-        echo(f"wrote {emb} and {path}")
-        return out
+        return model, doc
     finally:
         dist.destroy_process_group()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="torchrun --nproc-per-node N -m engine.line.distributed",
-                                description=__doc__.splitlines()[0])
-    p.add_argument("--graph", required=True, help="network.npz or the run directory holding it")
-    p.add_argument("--out", required=True)
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--order", default="both")
-    p.add_argument("--samples", type=int, default=None)
-    p.add_argument("--negative", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1, help="kernel threads per process")
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
-    order = a.order if a.order == "both" else int(a.order)
-    try:
-        torchrun_train(a.graph, a.out, dim=a.dim, order=order, samples=a.samples, negative=a.negative,
-                       threads=a.threads, seed=a.seed, impl="cpu")
-    except Img2SongError as e:
-        print(f"error: {e}")
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

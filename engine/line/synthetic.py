@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graph.common.errors import Img2SongError
 from graph.network import Kind, Network, vertex_id
 
 
@@ -50,3 +51,17 @@ def make_tripartite_powerlaw(
     labels = [f"k{i}" for i in range(n_keywords)] + [f"song {i}" for i in range(n_songs)] + [
         f"image {i}" for i in range(n_images)]
     return Network(ids, kinds, labels, np.stack([src, dst], 1), weights, directed=False)
+
+
+REFERENCE_GRAPH_EDGES = 1_250_000  # 100k songs x 10 keywords + 50k images x 5 keywords, 1k Zipf keywords
+
+
+def scaled_graph(edges: int, seed: int = 0) -> Network:
+    """The reference-shaped tripartite graph scaled to ~`edges` undirected edges (songs:images 2:1, deg 10/5)."""
+    if edges < 20:
+        raise Img2SongError(f"bench graph needs at least 20 edges, got {edges}")
+    scale = edges / REFERENCE_GRAPH_EDGES
+    n_songs, n_images = max(1, round(100_000 * scale)), max(1, round(50_000 * scale))
+    n_keywords = 1000 if n_songs >= 2000 else max(20, n_songs // 2)
+    return make_tripartite_powerlaw(n_songs=n_songs, n_images=n_images, n_keywords=n_keywords, song_deg=10,
+                                    image_deg=5, seed=seed)

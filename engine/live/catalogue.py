@@ -151,7 +151,7 @@ class LiveCatalogue:
 
     def query(self, image_id: str) -> Query:
         """A catalogue image as a Query (an added one with its CNN features, tags, logits and edge keywords)."""
-        from engine.run import known_image_query  # deferred: engine.run reads run directories (stage layer)
+        from engine.inputs import known_image_query
 
         if image_id not in self.known_images:
             raise Img2SongError(f"unknown image id {image_id!r}")

@@ -28,7 +28,7 @@ from engine.scorers.ne import NEScorer
 from engine.scorers.ne_plus import NEPlusScorer, is_flat
 from engine.scorers.zs import ZeroShotScorer
 from graph.common.errors import Img2SongError
-from graph.keywords import contains_any
+from graph.occurrences import contains_any
 
 PARTS = ("ne", "line", "km", "zs")
 RRF = 10.0

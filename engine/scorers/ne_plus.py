@@ -20,8 +20,8 @@ from engine.knn import knn
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from engine.scorers.ne import NEScorer
 from graph.common.errors import Img2SongError
-from graph.keywords import contains_any
 from graph.network import Kind, vertex_id
+from graph.occurrences import contains_any
 
 RRF = 10.0  # reciprocal-rank offset R: small, so that the first places of each list weigh most
 ALPHAS = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 11))

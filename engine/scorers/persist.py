@@ -18,7 +18,7 @@ import hashlib
 import importlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,10 +28,21 @@ from engine.vectors import KeyedTable
 from graph.common.atomic import atomic_dir, write_json
 from graph.common.errors import Img2SongError
 from graph.common.readers import load_npz
-from graph.rundir import read_json
+from graph.common.readers import read_json as _read_json_file
 
-if TYPE_CHECKING:  # annotations only: base.py imports this module to save and load
-    from engine.scorers.base import Scorer
+
+class Persistable(Protocol):
+    """What saving and loading need of a scorer (engine.scorers.base.Scorer honours it; base.py imports this
+    module, so this one names no class of base.py)."""
+
+    name: str
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def _get_state(self) -> dict[str, Any]: ...
+
+    def _set_state(self, state: dict[str, Any]) -> None: ...
+
 
 FORMAT, VERSION = "img2song-scorer", 1
 PARAMS, STATE, ARRAYS = "params.json", "state.json", "arrays.npz"
@@ -111,7 +122,14 @@ def _decode(attr: str, spec: Any, path: Path, arrays: dict[str, np.ndarray], own
     raise Img2SongError(f"{where}: unknown entry {sorted(spec)}")
 
 
-def save_scorer(scorer: Scorer, path: str | Path, signature: str | None = None) -> Path:
+def read_json(path: Path, what: str, hint: str = "") -> Any:
+    """A saved scorer's JSON file; a missing or malformed one is an error naming it."""
+    if not path.is_file():
+        raise Img2SongError(f"{path}: {what} not found" + (f" ({hint})" if hint else ""))
+    return _read_json_file(path, what)
+
+
+def save_scorer(scorer: Persistable, path: str | Path, signature: str | None = None) -> Path:
     """Write a fitted scorer to directory `path` (replaced atomically); returns the path."""
     path = Path(path)
     state = scorer._get_state()
@@ -172,7 +190,7 @@ def read_params(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def load_scorer(path: str | Path, expect: type | None = None) -> Scorer:
+def load_scorer(path: str | Path, expect: type | None = None) -> Persistable:
     """The scorer saved in directory `path`, fitted as it was saved (`expect`: the class it must be)."""
     path = Path(path)
     doc = read_params(path)

@@ -1,8 +1,9 @@
 """`img2song bench backbones`: keyword-probe accuracy, NN keyword agreement and extraction speed per backbone."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -26,7 +27,19 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "--json", help="output (default <run>/bench/backbones.json)")] = None,
     ) -> None:
         """Compare CNN backbones on a run's split and print the table (ratios vs the first backbone)."""
-        from engine.features.compare_backbones import DEFAULT_BACKBONES, compare_backbones
+        from engine.features.compare_backbones import DEFAULT_BACKBONES
 
-        compare_backbones(run, backbone or DEFAULT_BACKBONES, k=k, batch_size=batch_size, speed_images=speed_images,
-                          rounds=rounds, out=json_out, max_images=max_images, echo=typer.echo)
+        compare_run_backbones(run, backbone or DEFAULT_BACKBONES, k=k, batch_size=batch_size,
+                              speed_images=speed_images, rounds=rounds, out=json_out, max_images=max_images,
+                              echo=typer.echo)
+
+
+def compare_run_backbones(run: Path, backbones: Sequence[str], out: Path | None = None, **kw: Any) -> Any:
+    """engine.features.compare_backbones on the run's corpus and split; the JSON goes to `out` (default
+    <run>/bench/backbones.json)."""
+    from engine.features.compare_backbones import compare_backbones
+    from evaluation.rundir import RunDir
+
+    r = RunDir.of(run).require_dir()
+    return compare_backbones(r.load_corpus(), r.load_split(), r.load_keywords(), out or r.path / "bench" /
+                             "backbones.json", backbones, source=str(r.path), **kw)

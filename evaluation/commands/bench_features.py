@@ -32,7 +32,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     ) -> None:
         """Images/s of decode, raw forward and cold end-to-end extraction per runtime, beside today's path."""
         from engine.features.bench_runtimes import DEFAULT_BENCH_RUNTIMES, bench_features
-        from engine.run import load_run_corpus
+        from evaluation.run_inputs import load_run_corpus
         from graph.common.atomic import write_json
         from graph.corpus import load_corpus
 

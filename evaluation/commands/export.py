@@ -6,8 +6,8 @@ from pathlib import Path
 import typer
 
 from evaluation import pipeline
+from evaluation.rundir import RunDir
 from graph.common.errors import Img2SongError
-from graph.rundir import RunDir
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

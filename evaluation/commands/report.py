@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from evaluation.commands.options import DEFAULT_RUN, Run
+from evaluation.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
-from graph.rundir import RunDir
 
 
 def report(run: Path, open_browser: bool = False, screenshot: bool = False, max_cards: int = 500,
@@ -18,7 +18,7 @@ def report(run: Path, open_browser: bool = False, screenshot: bool = False, max_
     # deferred: a command loads only its own stage (the page reads the run through engine and jinja2)
     from evaluation import html_report
 
-    started = RunDir(run).stage("evaluate") or {}
+    started = RunDir(run).stage(Stage.EVALUATE) or {}
     if started.get("incomplete"):  # a killed evaluate: its outputs may be half old, half new
         raise Img2SongError(f"{RunDir(run).manifest}: `img2song evaluate` (evaluation {started.get('evaluation_id')}, "
                             f"started {started.get('started_at')}) did not finish, so report.json, per_query.jsonl "

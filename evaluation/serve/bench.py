@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.rundir import RunDir
 from evaluation.serve.client import REPO, Client, start_server, stop_server
 from graph.common.atomic import write_json
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
-from graph.rundir import RunDir
 
 TARGETS_MS = {"image_id": 5.0, "photo_upload": 60.0}  # p50 on 2 cores (issue 12)
 
@@ -184,7 +184,7 @@ def bench_serve(run: RunDir | str | Path, scorer: str = "ne", k: int = 10, clien
             c["speedup_vs_cli_p50"] = base["cli_recommend"] / c["p50_ms"]
     doc = {"cases": cases, "meta": {"run": str(run.path), "scorer": scorer, "k": k, "songs": len(corpus.songs),
                                     "images": len(ids), "cpus": os.cpu_count(), "python": platform.python_version(),
-                                    "backbone": run.read_features_meta().get("backbone")}}
+                                    "backbone": run.load_features_meta().get("backbone")}}
     for line in table(cases):
         echo(line)
     if json_out:

@@ -12,11 +12,11 @@ import uvicorn
 from PIL import Image
 
 from evaluation.experiment import import_scorer_modules
+from evaluation.rundir import RunDir
 from evaluation.serve.app import create_app
 from evaluation.serve.config import ServeConfig
 from evaluation.serve.guard import StallGuard, idle_closing
 from evaluation.serve.service import RecommendService
-from graph.rundir import RunDir
 
 
 def serve(run: RunDir | str | Path, host: str = "127.0.0.1", port: int = 8000,

@@ -20,13 +20,13 @@ from PIL import Image
 
 from engine.features.photo import PhotoEncoder, PhotoError, decode_photo
 from engine.features.runtime import Forward, runtime_of_run
-from engine.run import known_image_query, load_run_corpus, load_training_set, photo_tagger
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet
-from engine.scorers.fitted import load_or_fit
+from evaluation.fitted import load_or_fit
+from evaluation.run_inputs import known_image_query, load_run_corpus, load_training_set, photo_tagger
+from evaluation.rundir import RunDir
 from evaluation.serve.config import ServeConfig
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
-from graph.rundir import RunDir
 
 
 class ServiceError(Exception):

@@ -1,4 +1,4 @@
-"""Probe calibration by kind of image: python -m engine.features.calibration_check --run DIR.
+"""Probe calibration by kind of image: python -m evaluation.calibration_check --run DIR.
 
 Reads the run's keyword-probe output (temperature fitted on out-of-fold rows) and refits the probe with the
 temperature fitted on its validation split alone (the previous default); prints, for the query images split by
@@ -16,8 +16,7 @@ import numpy as np
 
 from engine.features.probe import KeywordProbe, calibration_figures, keyword_targets
 from engine.features.table import FeatureTable
-from graph.corpus import load_corpus
-from graph.rundir import RunDir
+from evaluation.rundir import RunDir
 
 
 def check(run_dir: str | Path, seed: int = 0) -> dict[str, dict[str, dict]]:
@@ -25,11 +24,10 @@ def check(run_dir: str | Path, seed: int = 0) -> dict[str, dict[str, dict]]:
     features` wrote: query rows from the final probe, training rows out of fold); "validation" refits the probe with
     the temperature fitted on its validation split alone (the previous default) and scores the query images."""
     run = RunDir.of(run_dir).require_dir()
-    feats = FeatureTable.load(run.features)
-    probs = FeatureTable.load(run.keyword_probs)
-    kw = run.read_keywords()
-    split = run.read_split()
-    kinds = {i.id: i.kind or "unstated" for i in load_corpus(run.corpus_path(), check_files=False).images}
+    feats, probs = FeatureTable.load(run.features), FeatureTable.load(run.keyword_probs)
+    kw = run.load_keywords()
+    split = run.load_split()
+    kinds = {i.id: i.kind or "unstated" for i in run.load_corpus().images}
     train = [i for i in split.train if i in feats and kw.images.get(i)]
     query = [i for i in split.query if i in feats and kw.images.get(i)]
     index = {w: j for j, w in enumerate(kw.vocabulary)}
