@@ -109,13 +109,13 @@ def bench_foldin(corpus: str | Path, out: str | Path, share: float = 0.1, seed: 
     echo(f"load average {os.getloadavg()[0]:.2f} at start")
     full_run, held_run = RunDir(out / "full"), RunDir(out / "held")
     c = load_corpus(corpus)
-    built = all((r.path / "line_tables.npz").is_file() and all((r.scorer_dir(n) / "params.json").is_file()
+    built = all(r.line_tables.is_file() and all((r.scorer_dir(n) / "params.json").is_file()
                                                                for n in scorers) for r in (full_run, held_run))
     if reuse and built:
         echo(f"reusing the two runs built in {out} (--reuse)")
     # 1. FULL: everything
     if not (reuse and built):
-        build_network(c, holdout=0.2, seed=seed, progress=False).save(full_run)
+        pipeline.save_build(full_run, build_network(c, holdout=0.2, seed=seed, progress=False))
     split, kw = full_run.load_split(), full_run.load_keywords()
     rng = np.random.default_rng(seed)
     song_ids = sorted(kw.songs)  # songs with keyword edges: the ones a photo can reach
@@ -131,7 +131,7 @@ def bench_foldin(corpus: str | Path, out: str | Path, share: float = 0.1, seed: 
         held.network = _drop_vertices(held.network, {vertex_id(Kind.IMAGE, i) for i in query})
         held.train_image_ids = [i for i in held.train_image_ids if i not in query]
         held.query_image_ids = list(split.query)
-        held.save(held_run)
+        pipeline.save_build(held_run, held)
         for run in (full_run, held_run):
             pipeline.train_embeddings(run, echo=quiet, seed=seed, progress=False, **line_config)
             pipeline.features(run, backbone=backbone, echo=quiet)

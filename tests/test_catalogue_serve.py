@@ -139,7 +139,7 @@ def test_bad_images_and_deletes_get_a_4xx(served):
             ([("id", "x2"), ("tags", "flower"), ("colour", "red")], [("image", "a.png", ok)], 422, "'colour'"),
             ([("id", "x3")], [("image", "a.png", ok)], 422, "'tags'"),
             ([("id", "x4"), ("tags", "spaceship")], [("image", "a.png", ok)], 422, "reach none"),
-            ([("id", "x5"), ("tags", "flower")], [("image", "a.png", b"not a picture")], 415, "not an image"),
+            ([("id", "x5"), ("tags", "flower")], [("image", "a.png", b"not a picture")], 415, "not a recognised image format"),
             ([("id", "p002"), ("tags", "flower")], [("image", "a.png", ok)], 409, "'id'")):
         r = c.post("/images", fields, files)
         assert r.status == status and part in r.json()["detail"], r.body

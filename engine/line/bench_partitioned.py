@@ -138,7 +138,7 @@ def bench(edges: int = 300_000, parts: int = 4, passes: int = PASSES, samples: i
     rows.append(Row("Hogwild, shared memory", 2, m.stats_[str(order)]["edges_per_s"],
                     link_auc(m.vertex_[order].numpy(), pos, neg), [full_mb, full_mb], [], cpu))
     with tempfile.TemporaryDirectory(prefix="img2song-bench-partitioned-") as d:
-        graph = Path(d) / "network.npz"
+        graph = Path(d) / "graph.npz"
         train.save(graph)
         args = ["--parts", str(parts), "--passes", str(passes), "--dim", str(dim), "--order", str(order), "--samples",
                 str(samples), "--seed", str(seed)]
