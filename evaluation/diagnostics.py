@@ -63,7 +63,7 @@ def macro_hit_rates(rows: list[dict[str, Any]], scorers: list[str], ns: list[int
             hit = hit_at_k(pad_hits([got[i].get("hits", []) for i in images], k))
             per_kw: dict[str, list[float]] = {}
             for i, h in zip(images, hit.tolist()):
-                for w in set(got[i].get("keywords", [])):
+                for w in sorted(set(got[i].get("keywords", []))):  # sorted: the float sum below in one order
                     per_kw.setdefault(str(w), []).append(h)
             out[s][str(n)] = float(np.mean([np.mean(v) for v in per_kw.values()])) if per_kw else None
     return out

@@ -68,3 +68,19 @@ def test_catalogue_coverage_counts_distinct_songs():
     assert catalogue_coverage(rows, ["ne"], None)["ne"]["share"] is None
     md = build_report(rows, ["pop", "ne"], [0], k=2, n_boot=20, meta={"catalogue_songs": 100}).markdown()
     assert "pop 2 (2.0%), ne 8 (8.0%)" in md
+
+
+def test_macro_hit_rate_is_bitwise_the_same_under_any_string_hash_seed():
+    """Keywords are summed in one order: a set's order (it changes with PYTHONHASHSEED) must not reach the float sum."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import random; from evaluation.diagnostics import macro_hit_rates\n"
+            "rng = random.Random(0); words = [chr(0x4e00 + j) * 2 for j in range(40)]\n"
+            "rows = [{'scorer': 'ne', 'n': 0, 'image': f'q{i}', 'keywords': rng.sample(words, 3),\n"
+            "         'hits': [rng.random() < 0.3 for _ in range(10)]} for i in range(300)]\n"
+            "print(repr(macro_hit_rates(rows, ['ne'], [0], k=10)['ne']['0']))")
+    out = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (0, 1, 2, 3)}
+    assert len(out) == 1, out
