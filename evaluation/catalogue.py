@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from engine.line.foldin import LineTables
 from engine.live.catalogue import Folder, LiveCatalogue
 from engine.live.edges import CatalogueEdger, Edges
 from engine.live.updates import Change, ImageEntry, SongEntry
@@ -44,7 +43,6 @@ from graph.network import Kind
 from graph.records import Image, Song
 
 Echo = Callable[[str], None]
-LINE_TABLES = "line_tables.npz"  # written by `img2song train` (engine/line/train.py)
 _HELD: dict[str, int] = {}  # catalogue directories whose lock this process holds (the lock is re-entrant)
 
 
@@ -279,10 +277,6 @@ def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: Li
     return out
 
 
-def load_tables(run: RunDir) -> LineTables:
-    return run.load_line_tables()
-
-
 def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer]) -> Folder:
     """What turns new records into entries for this run: its LINE tables, build-graph's rules and parameters,
     and the zs text encoder when a served or saved scorer ranks by lyric text."""
@@ -293,7 +287,7 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer])
     edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), Bridge(corpus.lexicon), corpus.songs,
                            data.song_keywords, words, params.get("scheme", "count"),
                            ContextParams(**ctx) if isinstance(ctx, dict) else None)
-    return Folder(load_tables(run), edger, text_encoder_for(scorers))
+    return Folder(run.load_line_tables(), edger, text_encoder_for(scorers))
 
 
 def text_encoder_for(scorers: dict[str, Scorer]) -> Callable[[list[str]], np.ndarray] | None:
