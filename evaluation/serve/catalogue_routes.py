@@ -83,20 +83,24 @@ class LiveState:
         self._swap(self.cat)
         if self.cat.songs or self.cat.images or self.cat.removed_songs or self.cat.removed_images:
             echo(f"live catalogue: {self.cat.summary()} (journal {self.store.journal})")
-        # the LINE tables, dictionaries and tagger load beside the first requests, not inside the first change
-        threading.Thread(target=self._warm, name="live-catalogue-warm-up", daemon=True).start()
+        if self.store.exists():  # a catalogue in use: its next change should not wait for the dictionaries
+            threading.Thread(target=self._warm, name="live-catalogue-warm-up", daemon=True).start()
 
     def _warm(self) -> None:
         try:
-            self.folder().edger.warm()
-        except Exception:  # noqa: BLE001 (the first change loads again and reports what fails)
+            self.folder()
+        except Exception:  # noqa: BLE001 (the next change builds the folder again and reports what fails)
             pass
 
     def folder(self) -> Folder:
+        """The run's Folder, built and warmed once (LINE tables, bridge dictionaries, jieba's tagger); a change that
+        comes while the start-up warm-up runs waits for it rather than loading the same things beside it."""
         with self._folder_lock:
             if self._folder is None:
-                self._folder = store_io.make_folder(self.service.run, self.cat.base, self.service.corpus,
-                                                    self.cat.base_scorers)
+                folder = store_io.make_folder(self.service.run, self.cat.base, self.service.corpus,
+                                              self.cat.base_scorers)
+                folder.edger.warm()
+                self._folder = folder
             return self._folder
 
     def _swap(self, cat: LiveCatalogue) -> None:
