@@ -212,7 +212,11 @@ class Bridge:
             return []
         if key in self.lexicon:
             return [Scored(z, 1.0, "lexicon.tsv", f"{key}\t{z}", text) for z in self.lexicon[key]]
-        memo = (key, context, synset, require_fit, description, scale)
+        # the context only chooses the WordNet sense (none when one is given): keyed by that choice, the memo is
+        # shared by every image whose tags choose alike (a live upload, the build's next image) and stays bounded
+        wn = self.wordnet
+        chosen = wn.choose(key, context) if synset is None and wn is not None else None
+        memo = (key, chosen, synset, require_fit, description, scale)
         if memo not in self._memo:
             self._memo[memo] = [Scored(r.target, r.weight, r.rule, r.why, text) for r in score_candidates(
                 key, self.cedict.en_senses(key), self.wordnet, context, synset, require_fit,

@@ -322,9 +322,10 @@ def fold_in_vertex(targets: np.ndarray, pos: np.ndarray, weights: np.ndarray, ne
     labels = np.zeros(negative + 1, dtype=np.float32)
     labels[0] = 1.0
     V = targets[idx]  # [steps, K+1, d]: one gather; the table is only read
+    lo, hi = np.float32(-SIGMOID_BOUND), np.float32(SIGMOID_BOUND)
     for s in range(steps):
         v = V[s]
-        x = np.clip(v @ u, -SIGMOID_BOUND, SIGMOID_BOUND)
+        x = np.minimum(np.maximum(v @ u, lo), hi)  # np.clip's value; the ufuncs skip its Python wrapper
         u += ((labels - 1.0 / (1.0 + np.exp(-x))) * rho[s]) @ v
     return u
 
