@@ -370,13 +370,23 @@ PHRASE_BREAKS = frozenset("with and or of behind in on over under above below be
                           "onto to without near inside outside through across against along around".split())
 
 
+# breaks after which the phrase names what is absent or what the thing is for, not what is shown: 'face without
+# mouth', 'trigram for lake', 'recycling symbol for generic materials'
+UNSHOWN_AFTER = frozenset({"without", "for"})
+
+
 def noun_phrases(text: str) -> list[list[str]]:
-    """A tag or caption as noun phrases of lemmas (function words dropped): 'Owl on a Branch' -> [[owl], [branch]]."""
+    """A tag or caption as noun phrases of lemmas (function words dropped): 'Owl on a Branch' -> [[owl], [branch]];
+    a phrase after 'without' or 'for' (UNSHOWN_AFTER) is left out: 'face without mouth' -> [[face]]."""
     stop = stopwords("en")
     chunks: list[list[str]] = [[]]
+    unshown = False
     for w in _WORD.findall(text.lower()):
         if w in PHRASE_BREAKS:
+            unshown = w in UNSHOWN_AFTER
             chunks.append([])
+            continue
+        if unshown:
             continue
         lemma = lemmatize_en(w)
         if w in stop or lemma in stop or len(lemma) < 2:
@@ -431,11 +441,13 @@ def describe(image, labels: Iterable[str] = ()) -> str:
     return text
 
 
-def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
-                ) -> tuple[Counter[str], dict[str, list[str]]]:
+def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = (),
+                keep_best: bool = True) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights of one image: over its caption and tags, the sum of the relatedness weights of the edges
     that reach EDGE_THRESHOLD; keyword -> the tags/caption that reached it). The other tags, the caption and
-    `labels` (e.g. ImageNet classes) are the context each tag's sense is chosen in."""
+    `labels` (e.g. ImageNet classes) are the context each tag's sense is chosen in. `keep_best`: when the encoder's
+    relatedness discounted every edge the dictionary and WordNet would draw, the image keeps the one it rates best
+    (at EDGE_THRESHOLD; best_vetoed_edge), so weighing senses never leaves an image without a keyword."""
     counts: Counter[str] = Counter()
     why: dict[str, list[str]] = {}
     context = image_context(image, labels)
@@ -447,4 +459,30 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
         for kw, w in got.items():
             counts[kw] = round(counts[kw] + w, 4)
             why.setdefault(kw, []).append(text)
+    if not counts and keep_best and description:
+        best = best_vetoed_edge(image, bridge, vocab, context, description)
+        if best is not None:
+            counts[best.target] = EDGE_THRESHOLD
+            why[best.target] = [f"{best.source} (the image's best edge: the encoder discounted them all)"]
     return counts, why
+
+
+def best_vetoed_edge(image, bridge: Bridge, vocab: set[str] | frozenset[str], context: frozenset[str],
+                     description: str) -> Scored | None:
+    """Of the edges the dictionary and WordNet alone would draw from an image's English texts, the one the encoder
+    discounts least (highest weight after its factor; ties: the dictionary weight, then the word), or None."""
+    best: tuple[float, float, str] | None = None
+    pick: Scored | None = None
+    parts = [(image.caption, image.language)] + [(t, image.tag_language) for t in image.tags]
+    for text, lang in parts:
+        if lang != "en" or not text or not text.strip():
+            continue
+        ctx = context - bag(text)
+        plain = bridge.weighted_reach(text, ctx)
+        weighed = bridge.weighted_reach(text, ctx, description)
+        for target, r in plain.items():
+            if r.kept and target in vocab and target in weighed:
+                key = (weighed[target].weight, r.weight, target)
+                if best is None or key[:2] > best[:2] or (key[:2] == best[:2] and target < best[2]):
+                    best, pick = key, Scored(target, weighed[target].weight, r.rule, weighed[target].why, text)
+    return pick
