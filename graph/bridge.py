@@ -441,13 +441,11 @@ def describe(image, labels: Iterable[str] = ()) -> str:
     return text
 
 
-def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = (),
-                keep_best: bool = True) -> tuple[Counter[str], dict[str, list[str]]]:
+def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
+                ) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights of one image: over its caption and tags, the sum of the relatedness weights of the edges
     that reach EDGE_THRESHOLD; keyword -> the tags/caption that reached it). The other tags, the caption and
-    `labels` (e.g. ImageNet classes) are the context each tag's sense is chosen in. `keep_best`: when the encoder's
-    relatedness discounted every edge the dictionary and WordNet would draw, the image keeps the one it rates best
-    (at EDGE_THRESHOLD; best_vetoed_edge), so weighing senses never leaves an image without a keyword."""
+    `labels` (e.g. ImageNet classes) are the context each tag's sense is chosen in."""
     counts: Counter[str] = Counter()
     why: dict[str, list[str]] = {}
     context = image_context(image, labels)
@@ -459,30 +457,4 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
         for kw, w in got.items():
             counts[kw] = round(counts[kw] + w, 4)
             why.setdefault(kw, []).append(text)
-    if not counts and keep_best and description:
-        best = best_vetoed_edge(image, bridge, vocab, context, description)
-        if best is not None:
-            counts[best.target] = EDGE_THRESHOLD
-            why[best.target] = [f"{best.source} (the image's best edge: the encoder discounted them all)"]
     return counts, why
-
-
-def best_vetoed_edge(image, bridge: Bridge, vocab: set[str] | frozenset[str], context: frozenset[str],
-                     description: str) -> Scored | None:
-    """Of the edges the dictionary and WordNet alone would draw from an image's English texts, the one the encoder
-    discounts least (highest weight after its factor; ties: the dictionary weight, then the word), or None."""
-    best: tuple[float, float, str] | None = None
-    pick: Scored | None = None
-    parts = [(image.caption, image.language)] + [(t, image.tag_language) for t in image.tags]
-    for text, lang in parts:
-        if lang != "en" or not text or not text.strip():
-            continue
-        ctx = context - bag(text)
-        plain = bridge.weighted_reach(text, ctx)
-        weighed = bridge.weighted_reach(text, ctx, description)
-        for target, r in plain.items():
-            if r.kept and target in vocab and target in weighed:
-                key = (weighed[target].weight, r.weight, target)
-                if best is None or key[:2] > best[:2] or (key[:2] == best[:2] and target < best[2]):
-                    best, pick = key, Scored(target, weighed[target].weight, r.rule, weighed[target].why, text)
-    return pick

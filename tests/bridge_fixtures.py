@@ -66,7 +66,7 @@ def sense_scores(edges: list[LabelledEdge], bridge) -> dict[tuple[str, str], dic
 
     out: dict[tuple[str, str], dict[str, int]] = {}
     for e in edges:
-        kept = e.keyword in image_reach(e.image, bridge, frozenset({e.keyword}), keep_best=False)[0]
+        kept = e.keyword in image_reach(e.image, bridge, frozenset({e.keyword}))[0]
         for key in {(e.corpus, e.split), (e.corpus, "all"), ("all", e.split), ("all", "all")}:
             c = out.setdefault(key, {"edges": 0, "kept": 0, "kept_correct": 0, "correct": 0})
             c["edges"] += 1
