@@ -11,10 +11,9 @@ from graph.bridge import Bridge, image_reach, noun_phrases, parse_cedict, read_c
 from graph.common.errors import CorpusError
 from graph.records import Image
 from graph.senses import EDGE_THRESHOLD, KIND_DECAY, bag
-from tests.bridge_fixtures import SENSE_LABELS as SENSE_VOCAB
-from tests.bridge_fixtures import read_sense_labels, sense_scores, write_mini_cedict
+from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels, sense_scores, write_mini_cedict
 
-FRESH4_FLOOR = 0.0  # set from the measured precision once fresh4 is labelled
+FRESH5_FLOOR = 0.72  # fresh5 measured 0.742 (89/120): starter 37/60, yuanqu 52/60
 
 
 @pytest.fixture
@@ -288,33 +287,49 @@ def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys
     assert precision(with_encoder) >= precision(plain) + 0.07  # measured 0.849 (264/311) against 0.760 (318/418)
 
 
-def test_default_build_edges_on_a_fresh_sample(encoded, capsys):
-    """fresh4 (session 5): edges the default build-graph draws (encoder relatedness, the best-edge rule, file-name
-    captions; graph.captions.image_keywords) against each corpus's 72 keywords, drawn after the method was frozen
-    from images of no earlier sample and labelled by the header's rule before any verdict was seen."""
+def build_edge_precision(encoded, split: str, capsys) -> dict[tuple[str, str], list[int]]:
+    """(corpus or 'all', how or 'all') -> [wrong, right] counts of a network sample's edges that the build's image
+    linking (graph.captions.image_keywords with the encoder bridge) draws now, against the sample's vocabularies;
+    ('dropped', how) counts the sample's edges it no longer draws."""
     from graph.captions import image_keywords
 
-    edges = [e for e in read_sense_labels() if e.split == "fresh4"]
-    vocab = {c: frozenset(SENSE_VOCAB.with_name(f"sense_vocab_fresh4_{c}.txt").read_text(encoding="utf-8").split())
+    edges = [e for e in read_sense_labels() if e.split == split]
+    vocab = {c: frozenset(SENSE_LABELS.with_name(f"sense_vocab_{split}_{c}.txt").read_text(encoding="utf-8").split())
              for c in {e.corpus for e in edges}}
     assert len(edges) >= 100 and set(vocab) == {"starter", "yuanqu"} and all(len(v) == 72 for v in vocab.values())
     counts: dict[tuple[str, str], list[int]] = {}
     for e in edges:
         drawn = e.keyword in image_keywords(e.image, encoded, vocab[e.corpus])[0]
-        assert drawn, f"the method changed since fresh4 was drawn ({e.image.id} -> {e.keyword}): draw anew"
-        for key in {(e.corpus, e.how), (e.corpus, "all"), ("all", e.how), ("all", "all")}:
+        keys = {(e.corpus, e.how), (e.corpus, "all"), ("all", e.how), ("all", "all")} if drawn else {("dropped", e.how)}
+        for key in keys:
             counts.setdefault(key, [0, 0])[e.label] += 1
     with capsys.disabled():
-        print("\nsense precision of the default build's edges (fresh4):")
+        print(f"\nsense precision of the build's image-keyword edges, {split}:")
         for (corpus, how), (wrong, right) in sorted(counts.items()):
             print(f"  {corpus:8s} {how:8s} edges {wrong + right:3d} precision {right / (wrong + right):.3f}")
+    return counts
 
-    def precision(key):
-        wrong, right = counts[key]
-        return right / (wrong + right)
 
-    assert precision(("all", "all")) >= FRESH4_FLOOR  # measured: see FRESH4_FLOOR
-    assert precision(("all", "kept")) >= precision(("all", "best"))  # an edge the encoder kept beats a rescued one
+def ratio(c: list[int]) -> float:
+    return c[1] / (c[0] + c[1])
+
+
+def test_build_edges_on_fresh_samples(encoded, capsys):
+    """fresh4 and fresh5 (session 5): edges build-graph draws with the encoder bridge against each corpus's 72
+    keywords, drawn from images of no earlier sample after the method was frozen, labelled by the header's rule
+    before any verdict was seen (tests/fixtures/make_sense_sample.py --network). fresh4 was drawn with a rule that
+    gave an image whose every edge the encoder discounted its best one (how=best): 6 of those 26 were right, so
+    the rule was dropped, and the build no longer draws them. fresh5 was drawn from the method as it is, with the
+    vocabulary the default selection makes with the encoder bridge."""
+    f4 = build_edge_precision(encoded, "fresh4", capsys)
+    assert ("all", "best") not in f4 and f4[("dropped", "best")] == [20, 6]  # the dropped rule's edges
+    assert f4[("all", "kept")] == [21, 59]  # kept: 0.738; starter 27/46 against its keywords.txt (职 'office')
+    assert f4[("yuanqu", "kept")] == [2, 32]  # 0.941 with the vocabulary the encoder bridge selected
+    f5 = build_edge_precision(encoded, "fresh5", capsys)
+    assert sum(f5.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff") for i in (0, 1)) == 0, \
+        "the method changed since fresh5 was drawn: draw anew"
+    assert ratio(f5[("all", "all")]) >= FRESH5_FLOOR
+    assert ratio(f5[("yuanqu", "all")]) >= 0.85 and ratio(f5[("starter", "all")]) >= 0.6  # 0.867 and 0.617
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9; with the encoder's relatedness the "
