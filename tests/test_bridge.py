@@ -284,7 +284,8 @@ def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys
     tuning = [e for e in read_sense_labels() if e.split != "fresh3"]
     plain = sense_scores(tuning, real)[("all", "all")]
     with_encoder = {k: scores[("all", "all")][k] - fresh[k] for k in fresh}
-    assert precision(with_encoder) >= precision(plain) + 0.07  # measured 0.849 (264/311) against 0.760 (318/418)
+    assert precision(with_encoder) >= precision(plain) + 0.07  # 0.849 against 0.760 before fresh4 and fresh5
+    # joined; with them the encoder's side is 0.815 (400/491)
 
 
 def build_edge_precision(encoded, split: str, capsys) -> dict[tuple[str, str], list[int]]:
@@ -333,7 +334,8 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9; with the encoder's relatedness the "
-                                       "union of 770 labelled edges measures 0.846 (356/421 kept), fresh3 0.836")
+                                       "union of 1010 labelled edges measures 0.819 (492/601 kept), fresh3 0.836, "
+                                       "and the build's edges on fresh5 0.742 (89/120)")
 def test_sense_precision_reaches_the_issue_target(encoded_scores):
     union = encoded_scores[("all", "all")]
     assert union["kept"] >= 200 and union["kept_correct"] / union["kept"] >= 0.9
