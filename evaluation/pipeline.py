@@ -20,8 +20,8 @@ from evaluation.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
 
 Echo = Callable[[str], None]
-# the bridge weighs image-keyword senses with the text encoder unless told not to (an image whose every edge it
-# discounts keeps its best one: graph.bridge.image_reach), in build-graph and in keywords alike
+# the bridge weighs image-keyword senses with the text encoder unless told not to, in build-graph and in keywords
+# alike (fewer wrong senses, fewer images reaching a keyword: README, "the bridge")
 SENSE_ENCODER = True
 EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.bin", "npz": "embeddings.npz",
            "projector": "projector"}

@@ -21,7 +21,6 @@ def propose_keywords(corpus: Path, out: Path, num: int = _D.num, min_images: int
                      ) -> KeywordSelection:
     """Select the keyword vocabulary of a corpus, print the table and the coverage, write it to `out` only
     (`sense_encoder`: images reach words through the bridge build-graph uses; None: build-graph's default)."""
-
     out = Path(out)
     if out.is_dir():
         raise Img2SongError(f"--out {out}: is a directory; give a file such as {out / KEYWORDS_FILE}")
