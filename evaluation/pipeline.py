@@ -20,13 +20,28 @@ from evaluation.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
 
 Echo = Callable[[str], None]
+# the bridge weighs image-keyword senses with the text encoder unless told not to, in build-graph and in keywords
+# alike (fewer wrong senses, fewer images reaching a keyword: README, "the bridge")
+SENSE_ENCODER = True
 EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.bin", "npz": "embeddings.npz",
            "projector": "projector"}
 
 
+def corpus_bridge(corpus, sense_encoder: bool = SENSE_ENCODER, echo: Echo = print):
+    """The corpus's bilingual bridge: with the text encoder weighing senses (engine.text.relatedness), or the
+    dictionary and WordNet alone (`sense_encoder` False, or no encoder installed: it then says so)."""
+    if not sense_encoder:
+        from graph.bridge import Bridge
+
+        return Bridge(corpus.lexicon)
+    from engine.text.relatedness import encoder_bridge
+
+    return encoder_bridge(corpus, echo)
+
+
 def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0.2, seed: int = 0,
                 scheme: str = "count", echo: Echo = print, context_words: int | None = None,
-                sense_encoder: bool = False):
+                sense_encoder: bool = SENSE_ENCODER):
     """Load and validate the corpus, build the network, write it into the run, and print what was done."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from graph.build import build_network
@@ -47,13 +62,7 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     from graph.context import ContextParams
 
     context = ContextParams() if context_words is None else ContextParams(per_song=context_words)
-    from graph.bridge import Bridge
-
-    bridge = Bridge(c.lexicon)
-    if sense_encoder:  # off by default: it costs image coverage (README, "the bridge")
-        from engine.text.relatedness import encoder_bridge
-
-        bridge = encoder_bridge(c, echo)
+    bridge = corpus_bridge(c, sense_encoder, echo)
     result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context, bridge=bridge)
     echo(bridge.relatedness_line())
     if result.selection is not None:

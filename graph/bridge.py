@@ -374,13 +374,23 @@ PHRASE_BREAKS = frozenset("with and or of behind in on over under above below be
                           "onto to without near inside outside through across against along around".split())
 
 
+# breaks after which the phrase names what is absent or what the thing is for, not what is shown: 'face without
+# mouth', 'trigram for lake', 'recycling symbol for generic materials'
+UNSHOWN_AFTER = frozenset({"without", "for"})
+
+
 def noun_phrases(text: str) -> list[list[str]]:
-    """A tag or caption as noun phrases of lemmas (function words dropped): 'Owl on a Branch' -> [[owl], [branch]]."""
+    """A tag or caption as noun phrases of lemmas (function words dropped): 'Owl on a Branch' -> [[owl], [branch]];
+    a phrase after 'without' or 'for' (UNSHOWN_AFTER) is left out: 'face without mouth' -> [[face]]."""
     stop = stopwords("en")
     chunks: list[list[str]] = [[]]
+    unshown = False
     for w in _WORD.findall(text.lower()):
         if w in PHRASE_BREAKS:
+            unshown = w in UNSHOWN_AFTER
             chunks.append([])
+            continue
+        if unshown:
             continue
         lemma = lemmatize_en(w)
         if w in stop or lemma in stop or len(lemma) < 2:
