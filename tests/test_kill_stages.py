@@ -209,19 +209,20 @@ def test_kill9_mid_order_train_then_resume_is_bit_identical(world, tmp_path):
     assert_same_arrays(run / "line_tables.npz", ref / "line_tables.npz")
 
 
-def test_checkpoint_every_is_validated_and_needs_resume(world, tmp_path, capsys):
+def test_checkpoint_every_and_samples_are_validated_before_anything_runs(tmp_path, capsys):
     from evaluation.cli import main
 
-    run = copy_run(world, tmp_path)
+    run = tmp_path / "run"  # never reached: the values are refused first
     for extra, message in ((["--checkpoint-every", "1M"], "needs --resume"),
                            (["--resume", "--checkpoint-every", "0"], "positive"),
                            (["--resume", "--checkpoint-every", "-5"], "positive"),
                            (["--resume", "--checkpoint-every", "nan"], "--checkpoint-every"),
-                           (["--resume", "--checkpoint-every", "infM"], "--checkpoint-every")):
+                           (["--resume", "--checkpoint-every", "infM"], "--checkpoint-every"),
+                           (["--samples", "infM"], "--samples")):  # an OverflowError, exit 1, before
         assert main(["train", "--run", str(run), *LINE_ARGS, *extra]) == 2, extra
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (extra, err)
-    assert not (run / "line.ckpt").exists()  # refused before anything was trained or written
+    assert not run.exists()
 
 
 # --- features: a kill after some images' features are cached, before all are -------------------------------------
