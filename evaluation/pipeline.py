@@ -126,10 +126,10 @@ def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path |
         out = g if g.is_dir() else g.parent
     if graph is not None and not isinstance(graph, Network) and Path(graph).is_dir():  # a run holding network.npz
         graph = RunDir(graph).network
+    if resume and not config.get("checkpoint"):  # before the config is checked: checkpoint_every needs it
+        config["checkpoint"] = str(RunDir.of(out).line_checkpoint)
     cfg = LineConfig.from_dict(config)
     target = RunDir.of(out).create()
-    if resume and not cfg.checkpoint:
-        cfg.checkpoint = str(target.line_checkpoint)
     tic = time.perf_counter()
     network = load_graph(graph, edgelist)
     source = str(edgelist if edgelist is not None else (graph if not isinstance(graph, Network) else "<memory>"))
