@@ -112,11 +112,33 @@ def wallpaper_candidates(raw: Path, versions: dict[str, str],
     out += plasma_candidates(raw, versions.get(PLASMA, ""))
     out += palapeli_candidates(raw, versions.get(PALAPELI, ""))
     out += jigzo_candidates(raw, versions.get(JIGZO, ""))
+    out += tuxpaint_template_candidates(raw, versions.get(TUX_TEMPLATES, ""))
     return out
 
 
 PALAPELI = "palapeli-data"
 JIGZO = "jigzo-data"
+TUX_TEMPLATES = "tuxpaint-data"
+
+
+def tuxpaint_template_candidates(raw: Path, version: str) -> list[Candidate]:
+    """Tux Paint's template photos (AUTHORS.txt: photographed by Bill Kendrick): tags from the file name
+    ('sun_behind_clouds' -> sun, cloud), licence and holder per file from debian/copyright."""
+    root = raw / TUX_TEMPLATES
+    folder = root / "usr/share/tuxpaint/templates"
+    if not folder.is_dir():
+        return []
+    stanzas = parse_copyright(root / f"usr/share/doc/{TUX_TEMPLATES}/copyright")
+    out = []
+    for img in sorted(folder.iterdir()):
+        if img.suffix.lower() not in SUFFIXES or not img.is_file():
+            continue
+        lic, holder = licence_for(stanzas, str(img.relative_to(root)))
+        tags = tag_words(img.stem)
+        if lic and tags:
+            out.append(Candidate(f"bg-tuxpaint-template-{_slug(img.stem)}", f"{TUX_TEMPLATES} {version}".strip(),
+                                 _licence(lic, holder), str(img), "photo", tuple(tags), " ".join(tags), "en"))
+    return out
 
 
 def jigzo_candidates(raw: Path, version: str) -> list[Candidate]:
