@@ -1,21 +1,18 @@
 """Photo or drawing: what a starter image is, so that the evaluation can report real photos apart.
 
 Full-frame photos (desktop backgrounds, puzzle photos, scikit-image) are photos by source. A tux paint stamp is a
-PNG cut-out: a photographed object on a transparent background, or a drawing. A photograph has many distinct
-colours for its area (sensor noise, shading); a drawing has flat fills and a few anti-aliasing ramps. The rule:
-distinct colours (each channel quantised to 64 levels) per opaque pixel of the 256-px render >= PHOTO_COLOUR_RATIO.
-Checked by eye on 24-stamp contact sheets (graph/starter/README.md): above 0.15 all stamps but a bicycle-bell icon
-were photo cut-outs; below, both kinds mix. A second test separates them: a drawing's fills are flat, so many of its
-opaque pixels equal their four neighbours (within 1 level a channel); a photograph's sensor noise and shading leave
-almost none. A stamp whose flat share of interior opaque pixels is < PHOTO_FLAT_SHARE is a photo cut-out whatever its
-colour count (a white-furred animal or a yellow fruit has few colours but no flat fill). The hand-labelled stamps in
-tests/fixtures/stamp_kinds.tsv measure both tests (tests/test_starter_build.py asserts their precision).
+PNG cut-out: a photographed object on a transparent background, or a drawing. A drawing's fills are flat, so many of
+its opaque pixels equal their four neighbours (within 1 level a channel); a photograph's sensor noise and shading
+leave almost none. The rule: a stamp is a photo cut-out when the share of its interior opaque pixels that are flat
+(256-px render) is < PHOTO_FLAT_SHARE; a stamp with fewer than 100 interior pixels is too small to tell and stays a
+drawing. The previous rule (distinct colours per opaque pixel >= 0.15, `colour_ratio`) is kept as a measured
+feature only: small stamps' anti-aliased edges give cartoons many colours for their area. Both are measured on the
+hand-labelled stamps of tests/fixtures/stamp_kinds.tsv (tests/test_starter_build.py asserts the precision).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-PHOTO_COLOUR_RATIO = 0.15
 PHOTO_FLAT_SHARE = 0.05  # below this share of flat interior pixels a stamp is a photo cut-out
 FULL_FRAME = ("photo", "skimage")  # Candidate.kind values that are photos by source
 
@@ -55,14 +52,14 @@ def flat_share(path: str | Path, size: int = 256) -> float:
     return float((same & inner).sum() / n) if n >= 100 else 1.0
 
 
-def kind_of_stamp(ratio: float, flat: float) -> str:
-    """'photo' or 'drawing' from a stamp's colour ratio and flat share: many colours for its area, or no flat fill."""
-    return "photo" if ratio >= PHOTO_COLOUR_RATIO or flat < PHOTO_FLAT_SHARE else "drawing"
+def kind_of_stamp(flat: float) -> str:
+    """'photo' or 'drawing' from a stamp's flat share: no flat fill is a photograph."""
+    return "photo" if flat < PHOTO_FLAT_SHARE else "drawing"
 
 
 def stamp_kind(path: str | Path) -> str:
-    """'photo' or 'drawing' for a tux paint PNG stamp (kind_of_stamp of its measured features)."""
-    return kind_of_stamp(colour_ratio(path), flat_share(path))
+    """'photo' or 'drawing' for a tux paint PNG stamp (kind_of_stamp of its flat share)."""
+    return kind_of_stamp(flat_share(path))
 
 
 def image_kind(candidate_kind: str, path: str | Path) -> str:

@@ -64,8 +64,8 @@ METHOD = {
               "(or Plasma metadata.json); Palapeli puzzle photos: name, licence and author from their .desktop file; jigzo puzzle photos: "
               "the JPEG inside the .pzl, tags from the file name, licence per file from debian/copyright; Tux Paint "
               "template photos: tags from the file name, licence per file from debian/copyright. "
-              "kind: photo (full-frame photos, and tux paint stamps that are photo cut-outs by the colour or "
-              "flat-fill rule of graph/starter/kinds.py) or drawing.",
+              "kind: photo (full-frame photos, and tux paint stamps that are photo cut-outs by the flat-fill rule of "
+              "graph/starter/kinds.py) or drawing.",
     "related_words": "ConceptNet 5.7 assertion format. zh: Cilin neighbours of each keyword (same synonym group "
                      "= /r/Synonym weight 1; same level-4/3/2 code prefix = /r/RelatedTo 0.75/0.5/0.25, level 2 "
                      "capped at 150 by vector similarity), + 0.2 * cosine of the package's word vectors as a "
