@@ -70,7 +70,7 @@ def test_second_hop_stays_in_concrete_senses():
     assert not ends & {"/c/zh/类", "/c/zh/种", "/c/zh/样"}  # 月亮's abstract group is not followed
 
 
-def test_photo_cutout_or_drawing_by_colour_count(tmp_path: Path):
+def test_photo_cutout_or_drawing_by_flat_fill(tmp_path: Path):
     import numpy as np
     from PIL import Image
 
