@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.timing import percentiles_ms
 from graph.common.errors import Img2SongError
 from graph.network import Kind, Network, vertex_id
 
@@ -64,10 +65,7 @@ def _link_or_copy(a: str, b: str) -> None:
         shutil.copy2(a, b)
 
 
-def _percentiles(xs: list[float]) -> dict[str, float]:
-    a = np.asarray(xs) * 1e3
-    return {"p50_ms": round(float(np.percentile(a, 50)), 3), "p99_ms": round(float(np.percentile(a, 99)), 3),
-            "n": len(xs)}
+_percentiles = percentiles_ms  # {"p50_ms", "p99_ms", "n"}, rounded to 3 digits
 
 
 def _scores(recs: dict[str, list[str]], queries: dict[str, list[str]], related: dict[str, list[str]],
@@ -301,7 +299,10 @@ def _compare(c: Any, corpus: Path, full_run: Any, held_songs: set[str], scorers:
 
     queries = {i: kws for i, kws in load_eval_queries(full_run).keywords().items() if kws}
     source = ground_truth_source(None, corpus / "related_words.tsv.gz", None, False)
-    related, _ = related_for_run(full_run.path, {w for kws in queries.values() for w in kws}, source, 10, False)
+    related, fresh = related_for_run(full_run.load_related_words(), {w for kws in queries.values() for w in kws},
+                                     source, 10, False)
+    if fresh is not None:
+        full_run.save_related_words(fresh)
     lyrics = {s.id: s.lyrics for s in c.songs}
     data_f, corpus_f = load_training_set(full_run), load_run_corpus(full_run)
     full = {n: load_or_fit(full_run, n, _scorer_params(n, seed), data=data_f).scorer for n in scorers}

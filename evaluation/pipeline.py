@@ -308,14 +308,27 @@ def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = N
                    device: str = "auto", echo: Echo = print, loss: str = "mrl") -> dict:
     """R@K / med r of both LSTM variants on the two splits; prints the table beside the paper's."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
+    from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens
     from engine.lstm.train import pick_device
-    from evaluation.retrieval import render_markdown, retrieval_result
+    from evaluation.queries import load_eval_queries
+    from evaluation.retrieval import render_markdown, run_retrieval
+    from evaluation.run_inputs import load_training_set
 
     pick_device(device)
-    res = retrieval_result(run, word_vectors=word_vectors, epochs=epochs, device=device, loss=loss)
+    r = RunDir.of(run)
+    ts = load_training_set(r)  # all images of keywords.json, train and query alike: this protocol makes its splits
+    image_kw = {**ts.image_keywords, **load_eval_queries(r).weights}
+    tokens = song_tokens(ts)
+    wv = run_word_vectors(ts, tokens, word_vectors)
+    if word_vectors is None and ts.word_vectors is None:  # kept in the run, so that later stages reuse them
+        r.save_word_vectors(wv)
+    tags = image_tag_matrix(ts, [i for i in image_kw if ts.tags is not None and i in ts.tags])
+    res = run_retrieval(tokens, image_kw, ts.song_keywords, tags, ts.tag_vocab, wv, progress=True, epochs=epochs,
+                        device=device, loss=loss)
+    res.details["written"] = str(r.save_lstm_retrieval({"retrieval": res.metrics, "details": res.details}))
     echo(render_markdown(res.metrics, res.details))
     echo(f"wrote {res.details['written']}")
-    RunDir.of(run).record(Stage.LSTM_RETRIEVAL, {"word_vectors": word_vectors, "epochs": epochs, "device": device,
+    r.record(Stage.LSTM_RETRIEVAL, {"word_vectors": word_vectors, "epochs": epochs, "device": device,
                                              "loss": loss},
                           {"retrieval": res.details["written"]})
     return res.metrics

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import typer
 
+from engine.line.config import default as line_default
+from engine.line.config import describe
 from evaluation import pipeline
 from graph.common.errors import Img2SongError
 
@@ -31,16 +33,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         graph: Path | None = typer.Option(None, help="instead of --run: network.npz or the directory holding it"),
         out: Path | None = typer.Option(None, help="output directory (default: the run, or the --graph directory)"),
         edgelist: Path | None = typer.Option(None, help="instead of --graph: a `u v w` edge list (LINE C++ input)"),
-        dim: int = typer.Option(128, help="embedding dimension (order both: dim/2 per order)"),
-        order: str = typer.Option("both", help="1, 2 or both"),
-        samples: str | None = typer.Option(None, help="sampled edges per order, e.g. 20M (default max(1M, 10 E))"),
-        negative: int = typer.Option(5, help="negative samples per edge"),
-        lr: float = typer.Option(0.025, help="initial learning rate rho0"),
-        threads: int | None = typer.Option(None, help="CPU threads (default: all cores)"),
-        device: str = typer.Option("cpu", help="cpu or cuda"),
-        impl: str = typer.Option("auto", help="auto | cpu | cpu-fp16 (16-bit tables) | triton | triton-fused "
-                                                "(GPU, Hogwild) | reference | naive"),
-        seed: int = typer.Option(0),
+        dim: int = typer.Option(line_default("dim"), help=describe("dim")),
+        order: str = typer.Option(str(line_default("order")), help=describe("order")),
+        samples: str | None = typer.Option(line_default("samples"), help=describe("samples")),
+        negative: int = typer.Option(line_default("negative"), help=describe("negative")),
+        lr: float = typer.Option(line_default("lr"), help=describe("lr")),
+        threads: int | None = typer.Option(line_default("threads"), help=describe("threads")),
+        device: str = typer.Option(line_default("device"), help=describe("device")),
+        impl: str = typer.Option(line_default("impl"), help=describe("impl")),
+        seed: int = typer.Option(line_default("seed"), help=describe("seed")),
         resume: bool = typer.Option(False, help="checkpoint into OUT/line.ckpt and resume from it"),
         checkpoint_every: str | None = typer.Option(
             None, help="with --resume: write OUT/line.ckpt every N sampled edges inside an order too, e.g. 2M "
