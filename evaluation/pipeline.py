@@ -13,7 +13,6 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -202,23 +201,18 @@ def compute_run_features(run: RunDir | str | Path, backbone: str | None = None,
     # deferred: the CNN stack pulls in torch
     from engine.features.backbones import DEFAULT_BACKBONE
     from engine.features.extract import extract_features
-    from engine.features.stage import features_meta, keyword_tagger, keyword_tags
+    from engine.features.stage import features_meta, keyword_tags
 
     run = RunDir.of(run).require_dir()
     corpus = run.load_corpus()
     items = [(img.id, corpus.image_path(img)) for img in corpus.images]
     backbone = backbone or DEFAULT_BACKBONE
-    vocabulary = run.vocabulary()
-    with ThreadPoolExecutor(1, thread_name_prefix="tagger") as pool:  # the tagger needs no pixels: built beside the
-        tagger = pool.submit(keyword_tagger, vocabulary, corpus.lexicon)  # CNN (its one-time export leaves a core)
-        ext = (extract or extract_features)(items, backbone, weights=weights, cache_dir=cache_dir,
-                                            use_cache=use_cache, batch_size=batch_size, device=device,
-                                            progress=progress, runtime=runtime, precision=precision, threads=threads,
-                                            num_workers=num_workers)
-        if ext is None:
-            return {"paths": {}, "report": None, "meta": None}
-        tags, covered = (keyword_tags(ext.logits, vocabulary, corpus.lexicon, tagger.result())
-                         if ext.logits is not None else (None, []))
+    ext = (extract or extract_features)(items, backbone, weights=weights, cache_dir=cache_dir, use_cache=use_cache,
+                                        batch_size=batch_size, device=device, progress=progress, runtime=runtime,
+                                        precision=precision, threads=threads, num_workers=num_workers)
+    if ext is None:
+        return {"paths": {}, "report": None, "meta": None}
+    tags, covered = keyword_tags(ext.logits, run.vocabulary(), corpus.lexicon) if ext.logits is not None else (None, [])
     meta = features_meta(ext, covered)
     paths = run.save_features(ext.features, ext.logits, tags, meta)
     run.record(Stage.FEATURES, {"backbone": backbone, "weights": weights, "batch_size": batch_size, "device": device,

@@ -14,17 +14,10 @@ if TYPE_CHECKING:
     from engine.features.extract import Extraction
 
 
-def keyword_tagger(vocabulary: list[str], lexicon: Any) -> ImageNetTagger:
-    """The ImageNet-class -> keyword map through the bilingual bridge (needs no pixels: the features stage builds it
-    on a thread while the CNN runs)."""
-    return ImageNetTagger(vocabulary, BridgeLexicon(Bridge(lexicon), vocabulary))
-
-
-def keyword_tags(logits: FeatureTable, vocabulary: list[str], lexicon: Any,
-                 tagger: ImageNetTagger | None = None) -> tuple[FeatureTable, list[str]]:
+def keyword_tags(logits: FeatureTable, vocabulary: list[str], lexicon: Any) -> tuple[FeatureTable, list[str]]:
     """Every image's keyword distribution from its ImageNet logits (hypernyms through the bilingual bridge), and the
-    keywords these tags can reach at all (`tagger`: one keyword_tagger already built for this vocabulary)."""
-    tagger = tagger or keyword_tagger(vocabulary, lexicon)
+    keywords these tags can reach at all."""
+    tagger = ImageNetTagger(vocabulary, BridgeLexicon(Bridge(lexicon), vocabulary))
     return tagger.table(logits), tagger.covered_keywords
 
 
