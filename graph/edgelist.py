@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import ctypes
 import re
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -136,19 +138,28 @@ def parse_native(data: bytes) -> Parsed | None:
 
 
 def read_in_background(path: str | Path, make: Callable[[Parsed], Any] | None = None) -> Future:
-    """Start parse_edgelist(path) (then `make` on its result) on a thread; .result() gives it or raises its error.
+    """Start parse_edgelist(path) (then `make` on its result) on a daemon thread; .result() gives it or raises its
+    error, and .seconds says how long the job took.
 
-    The C++ pass holds no GIL, so the caller can import torch meanwhile: start-up and reading overlap.
+    The C++ pass holds no GIL, so the caller can import torch meanwhile: start-up and reading overlap. A daemon
+    thread, so a caller that fails first (a bad option) exits without waiting for the read.
     """
-    def job():
-        parsed = parse_edgelist(path)
-        return make(parsed) if make is not None else parsed
+    future: Future = Future()
 
-    pool = ThreadPoolExecutor(1, thread_name_prefix="edgelist")
-    try:
-        return pool.submit(job)
-    finally:
-        pool.shutdown(wait=False)
+    def job() -> None:
+        tic = time.perf_counter()
+        try:
+            parsed = parse_edgelist(path)
+            result = make(parsed) if make is not None else parsed
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's .result(), which raises it
+            future.seconds = time.perf_counter() - tic
+            future.set_exception(e)
+        else:
+            future.seconds = time.perf_counter() - tic
+            future.set_result(result)
+
+    threading.Thread(target=job, name="edgelist-reader", daemon=True).start()
+    return future
 
 
 def _parse_vectorised(path: Path, data: bytes, text: str) -> Parsed:
