@@ -182,11 +182,11 @@ class CpuImpl(LineImpl):
 
 @register_impl("cpu-fp16")
 class CpuHalfImpl(CpuImpl):
-    """The fused kernel on float16 tables: float arithmetic, float16 storage (half the row traffic per edge).
+    """The fused kernel on float16 tables: float arithmetic, float16 storage (half the cache lines per edge).
 
-    The estimator's tables stay float32: the impl keeps float16 copies, made on first use (and again whenever the
-    float32 tables changed outside it), and writes the float16 values back into them after every call. `apply`
-    (the deterministic parity mode) runs in float32.
+    The estimator's tables stay float32: the impl trains float16 copies, made on first use (and again whenever the
+    float32 tables changed outside it), and `sync` writes them back (the estimator calls it at the end of an order
+    and before a checkpoint). `apply` (the deterministic parity mode) runs in float32.
     """
 
     def __init__(self, samplers: LineSamplers, **kw):
@@ -200,7 +200,7 @@ class CpuHalfImpl(CpuImpl):
             return got[0], got[1]
         v16 = vertex.to(torch.float16)
         c16 = v16 if order == 1 else context.to(torch.float16)
-        self._copies = {key: (v16, c16, -1, -1)}  # one pair of tables at a time
+        self._copies = {key: (v16, c16, vertex._version, context._version)}  # one pair of tables at a time
         return v16, c16
 
     def train(self, vertex, context, order, t0, n, total, seed):
@@ -210,6 +210,13 @@ class CpuHalfImpl(CpuImpl):
         torch.ops.img2song.line_train(v16, c16 if order == 2 else torch.empty(0, dtype=torch.float16),
                                       self.edge_table, self.neg_table, order, self.negative, float(self.lr), int(t0),
                                       int(n), int(total), int(seed) & (2**63 - 1), int(self.threads))
+
+    def sync(self, vertex, context, order) -> None:
+        """Write the trained float16 values back into the estimator's float32 tables (once, not per call)."""
+        got = self._copies.get((id(vertex), id(context)))
+        if got is None or got[2] != vertex._version or got[3] != context._version:
+            return  # nothing trained on these tables since they last changed
+        v16, c16 = got[0], got[1]
         vertex.copy_(v16)
         if order == 2:
             context.copy_(c16)

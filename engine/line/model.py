@@ -157,9 +157,11 @@ class LINE:
                 done = (t0 + n) / max(seconds, 1e-12)
                 stats[key] = {"samples": t0 + n, "seconds": round(seconds, 6), "edges_per_s": round(done, 1)}
                 if every and (c + 1) % every == 0 and c + 1 < n_chunks:
+                    impl.sync(vertex, context, order)
                     self._save_checkpoint(cfg, total, fingerprint, impl_name, tables, order, c + 1, history, stats)
         finally:
             bar.close()
+        impl.sync(vertex, context, order)
         if not torch.isfinite(vertex).all() or (order == 2 and not torch.isfinite(context).all()):
             raise Img2SongError(f"LINE order {order}: training produced non-finite values (impl {impl_name!r})")
         if cfg.checkpoint and cfg.checkpoint_every:
