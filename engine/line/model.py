@@ -40,7 +40,7 @@ def network_fingerprint(network: Network) -> str:
 def init_tables(num_vertices: int, dim: int, order: int, seed: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Vertex U(-0.5, 0.5)/d, context 0 (the C++'s InitVector); drawn on the CPU so every device starts equal."""
     gen = torch.Generator().manual_seed(chunk_seed(seed, 100 + order, 0))
-    vertex = ((torch.rand(num_vertices, dim, generator=gen) - 0.5) / dim).to(device)
+    vertex = torch.rand(num_vertices, dim, generator=gen).sub_(0.5).div_(dim).to(device)  # in place: same values
     context = torch.zeros(num_vertices, dim, device=device) if order == 2 else vertex
     return vertex, context
 
@@ -93,7 +93,8 @@ class LINE:
                                    device=cfg.device)
         if str(cfg.device).split(":")[0] not in type(impl).devices:
             raise Img2SongError(f"LINE impl {impl_name!r} does not run on {cfg.device!r} (runs on {type(impl).devices})")
-        fingerprint = network_fingerprint(network)
+        # only checkpoints carry it (hashing the edges costs ~0.1 s on millions of them)
+        fingerprint = network_fingerprint(network) if resume or cfg.checkpoint else ""
         state = self._load_checkpoint(cfg, total, fingerprint, impl_name) if resume else None
         tables: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         history: list[dict[str, Any]] = state["history"] if state else []
