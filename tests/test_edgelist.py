@@ -85,6 +85,21 @@ def test_background_read_returns_the_result_or_raises_its_error(tmp_path):
         read_in_background(p).result()
 
 
+def test_without_a_working_compiler_the_python_reader_takes_over(tmp_path, monkeypatch):
+    """A failed C++ build leaves no library and no error: the numpy reader reads the file, with the same result."""
+    monkeypatch.setenv("IMG2SONG_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setattr(native, "_LIBS", {})
+    monkeypatch.setattr(native, "BUILD_INFO", {})
+    monkeypatch.setattr(native, "_compiler", lambda: "/bin/false")  # a compiler that fails
+    assert native.load("edgelist") is None and native.BUILD_INFO["edgelist"]["compiled"] is False
+    assert not list((tmp_path / "build" / "native").iterdir())  # no half-written library left behind
+    p = tmp_path / "e.txt"
+    p.write_text("a b 2\nb c\n")
+    assert parse_native(p.read_bytes()) is None
+    names, s, d, w = parse_edgelist(p)
+    assert names == ["a", "b", "c"] and s.tolist() == [0, 1] and w.tolist() == [2.0, 1.0]
+
+
 def test_unicode_whitespace_falls_back_to_the_exact_reader(tmp_path):
     p = tmp_path / "e.txt"
     p.write_text("a\u3000b 2\nb c\n", encoding="utf-8")

@@ -195,6 +195,8 @@ void* el_parse(const char* data, int64_t size, int* status) {
     *status = parse(data, size, *r);
   } catch (const std::bad_alloc&) {
     *status = EL_NO_MEMORY;
+  } catch (...) {  // nothing may cross the C ABI: let the Python reader take the file
+    *status = EL_DECLINE;
   }
   return r;
 }
