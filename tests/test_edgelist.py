@@ -132,7 +132,7 @@ def test_train_reports_the_kernel_build_apart_from_training(tmp_path):
     timings = json.loads((out / "line.json").read_text())["timings"]
     assert {"load_s", "load_waited_s", "kernel_build_s", "kernel_compiled", "fit_s"} <= set(timings)
     assert timings["kernel_build_s"] >= 0 and isinstance(timings["kernel_compiled"], bool)
-    assert 0 <= timings["load_waited_s"] and 0 < timings["load_s"]
+    assert timings["load_waited_s"] >= 0 and timings["load_s"] >= 0  # rounded to ms: a tiny file reads in 0
     assert any("apart from training: edge list read in" in x and "on a thread during start-up" in x for x in lines)
     ref = train_embeddings(out=tmp_path / "ref", edgelist=p, echo=lines.append, impl="reference", dim=8, samples=500,
                 progress=False)
