@@ -33,7 +33,8 @@ BENCH_OWNERS = {"line": "bench", "retrieval": "bench_retrieval", "serve": "serve
 _registered: list[str] = []
 
 
-def _register(names) -> None:
+def _register(names: tuple[str, ...] | list[str]) -> None:
+    """Register the named command modules, each once."""
     for name in names:
         if name in _registered:
             continue
