@@ -152,6 +152,7 @@ def _measure(label: str, graph: BenchGraph, *, threads: int, dim: int, order: in
         elapsed = time.perf_counter() - t
     else:
         samples = n
+    impl.sync(vertex, ctx, order)  # once per fit, as LINE.fit does: not in the timed calls
     if not (np.isfinite(vertex.sum().item()) and np.isfinite(ctx.sum().item())):
         raise Img2SongError(f"bench: impl {label!r} produced non-finite embeddings on {graph.name}")
     net = graph.network

@@ -19,16 +19,41 @@ COMMAND_MODULES = ("build_graph", "train", "export", "features", "train_lstm", "
                    "catalogue")
 
 
+# The module that registers each command (and each `bench` command): `img2song train ...` imports only
+# evaluation.commands.train, not every command's dependencies (torch, faiss, the CNNs: seconds of start-up).
+# Anything else (--help, a typo, a command missing here) registers them all. tests/test_cli_startup.py checks this.
+COMMAND_OWNERS = {"build-graph": "build_graph", "train": "train", "export": "export", "features": "features",
+                  "train-lstm": "train_lstm", "lstm-retrieval": "lstm_retrieval", "evaluate": "evaluate",
+                  "recommend": "recommend", "related": "related", "report": "report", "keywords": "keywords",
+                  "bridge": "bridge", "fit-scorers": "fit_scorers", "serve": "serve", "add": "catalogue",
+                  "remove": "catalogue"}
+BENCH_OWNERS = {"line": "bench", "retrieval": "bench_retrieval", "serve": "serve", "backbones": "bench_backbones",
+                "lstm": "bench_lstm", "features": "bench_features", "foldin": "catalogue"}
+
 _registered: list[str] = []
 
 
-def _register_all() -> None:
-    """Register every command module once (main() may run many times in one process: notebooks, tests)."""
-    for name in COMMAND_MODULES:
+def _register(names: tuple[str, ...] | list[str]) -> None:
+    """Register the named command modules, each once."""
+    for name in names:
         if name in _registered:
             continue
         importlib.import_module(f"evaluation.commands.{name}").register(app, bench_app)
         _registered.append(name)
+
+
+def _register_all() -> None:
+    """Register every command module once (main() may run many times in one process: notebooks, tests)."""
+    _register(COMMAND_MODULES)
+
+
+def _register_for(argv: list[str]) -> None:
+    """Register only the module of the command argv names (all of them when it names none we know)."""
+    if argv[:1] == ["bench"]:
+        owner = BENCH_OWNERS.get(argv[1]) if len(argv) > 1 else None
+    else:
+        owner = COMMAND_OWNERS.get(argv[0]) if argv else None
+    _register([owner] if owner else COMMAND_MODULES)
 
 
 # Exit statuses (also in README): every failure is one line on stderr, never a traceback.
@@ -56,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; exit 0 ok, 1 internal error, 2 bad input or usage, 3 OS error (a file or folder could not
     be read or written: read-only file system, a directory where a file was expected, no space), 4 out of
     memory, 130 interrupted (Ctrl-C)."""
-    _register_all()
+    _register_for(sys.argv[1:] if argv is None else list(argv))
     _escaping_streams()
     try:
         rv = app(args=argv, standalone_mode=False)

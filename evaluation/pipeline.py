@@ -106,11 +106,7 @@ def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path |
                      out: str | Path | None = None, edgelist: str | Path | None = None, resume: bool = False,
                      echo: Echo = print, **config: Any) -> Path:
     """LINE embeddings of a run's network (or of a given network / C++ edge list) into the run (or `out`)."""
-    # deferred: a command loads only its own stage (torch alone takes seconds to import)
-    from engine.line.config import LineConfig
-    from engine.line.foldin import tables_arrays
-    from engine.line.train import fit_line, load_graph
-    from graph.network import Network
+    from graph.network import Network, read_edgelist_in_background
 
     if run is not None and (graph is not None or edgelist is not None):
         raise Img2SongError("train: give a run (--run) or a network (--graph / --edgelist), not both")
@@ -126,15 +122,23 @@ def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path |
         out = g if g.is_dir() else g.parent
     if graph is not None and not isinstance(graph, Network) and Path(graph).is_dir():  # a run holding network.npz
         graph = RunDir(graph).network
+    # the edge list is read on a thread (C++, no GIL) while torch is imported below: start-up and reading overlap
+    pending = read_edgelist_in_background(edgelist) if graph is None and edgelist and Path(edgelist).is_file() else None
+    # deferred: a command loads only its own stage (torch alone takes seconds to import)
+    from engine.line.config import LineConfig
+    from engine.line.foldin import tables_arrays
+    from engine.line.train import fit_line, load_graph
     if resume and not config.get("checkpoint"):  # before the config is checked: checkpoint_every needs it
         config["checkpoint"] = str(RunDir.of(out).line_checkpoint)
     cfg = LineConfig.from_dict(config)
     target = RunDir.of(out).create()
     tic = time.perf_counter()
-    network = load_graph(graph, edgelist)
+    network = pending.result() if pending is not None else load_graph(graph, edgelist)
+    load_s = pending.seconds if pending is not None else time.perf_counter() - tic
     source = str(edgelist if edgelist is not None else (graph if not isinstance(graph, Network) else "<memory>"))
-    model, record = fit_line(network, cfg, source, time.perf_counter() - tic, echo, resume,
-                             "edge list" if edgelist is not None else "network")
+    model, record = fit_line(network, cfg, source, load_s, echo, resume,
+                             "edge list" if edgelist is not None else "network",
+                             waited_s=time.perf_counter() - tic if pending is not None else None)
     emb, line = target.save_embeddings(model.embeddings_, record, tables_arrays(model, network))
     target.record(Stage.TRAIN, cfg.to_dict(), {"embeddings": emb, "line": line})
     echo(f"wrote {emb} and {line}")

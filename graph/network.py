@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 from graph.common.readers import load_npz, npz_meta
-from graph.edgelist import parse_edgelist
+from graph.edgelist import parse_edgelist, read_in_background
 
 
 class Kind(IntEnum):
@@ -178,6 +179,15 @@ class Network:
 
 def read_edgelist(path: str | Path) -> Network:
     """Read the reference LINE C++ input: one `u v w` per line, whitespace-separated, directed (vectorised)."""
-    names, src, dst, wts = parse_edgelist(path)
+    return _edgelist_network(parse_edgelist(path))
+
+
+def read_edgelist_in_background(path: str | Path) -> Future:
+    """read_edgelist(path) on a thread (the C++ pass holds no GIL): start it, import torch, then .result()."""
+    return read_in_background(path, _edgelist_network)
+
+
+def _edgelist_network(parsed) -> Network:
+    names, src, dst, wts = parsed
     return Network(names, np.full(len(names), int(Kind.OTHER), np.int8), names, np.stack([src, dst], 1), wts,
                    directed=True)

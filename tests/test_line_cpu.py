@@ -94,3 +94,15 @@ def test_two_threads_run_hogwild_and_stay_finite():
 
 class TestCpuContract(LINEContract):
     impl = "cpu"
+
+
+def test_a_built_kernel_reloads_from_its_stamp_without_the_compiler_probe():
+    """A fresh process loads the stamped library directly: no compiler probe, no cpp_extension build check."""
+    import subprocess
+    import sys
+
+    code = ("import engine.line.cpu as c; c._native_ok = None; "
+            "name = c.load_kernel(); import torch; print(name, c.BUILD_INFO['compiled'], "
+            "torch.ops.img2song.line_train is not None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0].startswith("img2song_line_cpu_") and out[1:] == ["False", "True"]

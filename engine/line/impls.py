@@ -65,6 +65,10 @@ class LineImpl(ABC):
     def train(self, vertex: torch.Tensor, context: torch.Tensor, order: int, t0: int, n: int, total: int,
               seed: int) -> None: ...
 
+    def sync(self, vertex: torch.Tensor, context: torch.Tensor, order: int) -> None:
+        """Make `vertex`/`context` hold what `train` learned (an impl that trains other copies writes them back)."""
+        return None  # the tables given to train are the ones trained: nothing to write back
+
 
 IMPLS: Registry = Registry("LINE impl", lazy={"reference": "engine.line.reference", "cpu": "engine.line.cpu",
                                               "cpu-fp16": "engine.line.cpu",

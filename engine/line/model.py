@@ -41,7 +41,7 @@ def network_fingerprint(network: Network) -> str:
 def init_tables(num_vertices: int, dim: int, order: int, seed: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Vertex U(-0.5, 0.5)/d, context 0 (the C++'s InitVector); drawn on the CPU so every device starts equal."""
     gen = torch.Generator().manual_seed(chunk_seed(seed, 100 + order, 0))
-    vertex = ((torch.rand(num_vertices, dim, generator=gen) - 0.5) / dim).to(device)
+    vertex = torch.rand(num_vertices, dim, generator=gen).sub_(0.5).div_(dim).to(device)  # in place: same values
     context = torch.zeros(num_vertices, dim, device=device) if order == 2 else vertex
     return vertex, context
 
@@ -95,7 +95,8 @@ class LINE:
                                    device=cfg.device)
         if str(cfg.device).split(":")[0] not in type(impl).devices:
             raise Img2SongError(f"LINE impl {impl_name!r} does not run on {cfg.device!r} (runs on {type(impl).devices})")
-        fingerprint = network_fingerprint(network)
+        # only checkpoints carry it (hashing the edges costs ~0.1 s on millions of them)
+        fingerprint = network_fingerprint(network) if resume or cfg.checkpoint else ""
         state = self._load_checkpoint(cfg, total, fingerprint, impl_name) if resume else None
         tables: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         history: list[dict[str, Any]] = state["history"] if state else []
@@ -159,9 +160,11 @@ class LINE:
                 done = (t0 + n) / max(seconds, 1e-12)
                 stats[key] = {"samples": t0 + n, "seconds": round(seconds, 6), "edges_per_s": round(done, 1)}
                 if every and (c + 1) % every == 0 and c + 1 < n_chunks:
+                    impl.sync(vertex, context, order)
                     self._save_checkpoint(cfg, total, fingerprint, impl_name, tables, order, c + 1, history, stats)
         finally:
             bar.close()
+        impl.sync(vertex, context, order)
         if not torch.isfinite(vertex).all() or (order == 2 and not torch.isfinite(context).all()):
             raise Img2SongError(f"LINE order {order}: training produced non-finite values (impl {impl_name!r})")
         if cfg.checkpoint and cfg.checkpoint_every:

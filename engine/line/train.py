@@ -45,8 +45,12 @@ def _kernel_build(cfg: LineConfig) -> dict[str, Any]:
 
 
 def fit_line(network: Network, cfg: LineConfig, source: str = "<memory>", load_s: float = 0.0, echo=print,
-             resume: bool = False, read_from: str = "network") -> tuple[LINE, dict[str, Any]]:
-    """Fit LINE with `cfg` on `network`; returns the fitted model and its training record (line.json's fields)."""
+             resume: bool = False, read_from: str = "network",
+             waited_s: float | None = None) -> tuple[LINE, dict[str, Any]]:
+    """Fit LINE with `cfg` on `network`; returns the fitted model and its training record (line.json's fields).
+
+    `waited_s`: when the network was read on a thread during start-up, how long the caller then waited for it.
+    """
     if cfg.checkpoint and not cfg.checkpoint_every:
         cfg.checkpoint_every = 10_000_000
     kernel = _kernel_build(cfg)  # before fit: a first-time C++ compile is not training time
@@ -60,7 +64,9 @@ def fit_line(network: Network, cfg: LineConfig, source: str = "<memory>", load_s
                                              "batch_size": cfg.resolved_batch_size(network.num_vertices)},
         "source": source,
         "network": {"vertices": network.num_vertices, "edges": network.num_edges, "directed": network.directed},
-        "timings": {"load_s": round(load_s, 3), "kernel_build_s": round(float(kernel["seconds"]), 3),
+        "timings": {"load_s": round(load_s, 3),
+                    **({"load_waited_s": round(waited_s, 3)} if waited_s is not None else {}),
+                    "kernel_build_s": round(float(kernel["seconds"]), 3),
                     "kernel_compiled": bool(kernel["compiled"]), "fit_s": round(fit_s, 3)},
         "orders": model.stats_, "dim": int(model.embeddings_.vectors.shape[1]),
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
@@ -70,5 +76,8 @@ def fit_line(network: Network, cfg: LineConfig, source: str = "<memory>", load_s
          f"in {fit_s:.1f} s ({rates})")
     build = ("no C++ kernel" if not kernel.get("library") else
              f"C++ kernel {'compiled' if kernel['compiled'] else 'loaded'} in {float(kernel['seconds']):.1f} s")
-    echo(f"apart from training: {read_from} read in {load_s:.1f} s; {build}")
+    read = f"{read_from} read in {load_s:.1f} s"
+    if waited_s is not None:
+        read += f" (on a thread during start-up; waited {waited_s:.1f} s for it)"
+    echo(f"apart from training: {read}; {build}")
     return model, record
