@@ -95,3 +95,18 @@ def test_int8_encoder_batches_workers_and_cache_key():
     assert sig != encoder_signature(shared_encoder("bfloat16"))
     assert sig == encoder_signature(Int8TextEncoder(threads=3))
     assert SOURCE in enc.numerics_files and SOURCE.is_file()
+
+
+def test_short_windows_run_in_bfloat16_long_ones_in_int8():
+    from tests.test_text_encoder import parity_texts
+
+    int8, bf16 = shared_encoder("int8"), shared_encoder("bfloat16")
+    short = ["月", "moon", "花落", "明月 moon"]  # under 16 tokens with <s> </s>
+    assert all(len(int8.tokens(t, k)) + 2 < int8.short_tokens for t in short for k in ("query", "passage"))
+    assert np.array_equal(int8.encode(short, "query"), bf16.encode(short, "query"))  # the same batches, same layers
+    long = [t for t in parity_texts() if len(int8.tokens(t)) + 2 >= int8.short_tokens][:6]
+    mixed = int8.encode(short + long)
+    assert np.array_equal(mixed[:4], bf16.encode(short))  # a mixed batch splits, no vector crosses over
+    cos = (mixed[4:] * bf16.encode(long)).sum(1)
+    assert cos.min() > 0.999 and cos.max() < 1 - 1e-6  # the long ones went through the int8 layers
+
