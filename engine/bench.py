@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.line.config import LineConfig
+from engine.line.config import DEFAULTS as LINE_D
+from engine.line.config import LineConfig, describe
 from engine.line.impls import chunk_seed, get_impl, impl_names
 from engine.line.model import init_tables
 from engine.line.sampling import LineSamplers
@@ -108,7 +109,7 @@ def _make_impl(label: str, samplers: LineSamplers, *, negative: int, threads: in
                           device=device, **extra, **(config or {}))
 
 
-def measure(label: str, graph: BenchGraph, *, dim: int = 128, order: int = 2, negative: int = 5,
+def measure(label: str, graph: BenchGraph, *, dim: int = LINE_D.dim, order: int = 2, negative: int = LINE_D.negative,
             threads: int = 1, device: str = "cpu", batch_size: int | None = None, target_s: float = 2.0,
             min_samples: int = 1, max_samples: int = 2_000_000_000, seed: int = 0,
             config: dict[str, Any] | None = None) -> BenchRecord:
@@ -211,7 +212,7 @@ def add_roofline(records: list[BenchRecord], mib: int = 128) -> dict[str, float]
 def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = True,
               impls: Sequence[str] | None = None, threads: Sequence[int] = (1, 2), baseline_threads: int = 1,
               gpu_only: bool = False, device: str = "cpu", bandwidth_mib: int = 128,
-              dim: int = 128, negative: int = 5, order: int = 2, target_s: float = 2.0,
+              dim: int = LINE_D.dim, negative: int = LINE_D.negative, order: int = 2, target_s: float = 2.0,
               batch_size: int | None = None, seed: int = 0, progress: bool = True) -> list[BenchRecord]:
     """Measure every (graph, impl, threads) combination; CUDA impls run only where torch.cuda.is_available()."""
     from tqdm.auto import tqdm
@@ -246,7 +247,7 @@ def run_bench(sizes: Sequence[int] = DEFAULT_SIZES, *, reference_graph: bool = T
 
 def sweep_triton(edges: int | None = None, *, block_edges: Sequence[int] = (16, 32, 64),
                  num_warps: Sequence[int] = (4, 8), exact: Sequence[bool] = (True, False),
-                 batch_sizes: Sequence[int] = (32_768, 262_144), target_s: float = 1.0, dim: int = 128,
+                 batch_sizes: Sequence[int] = (32_768, 262_144), target_s: float = 1.0, dim: int = LINE_D.dim,
                  seed: int = 0, progress: bool = True) -> list[BenchRecord]:
     """Triton tile/warp/batch sweep on one graph (default: the reference 1.25M-edge graph); CUDA only.
 
@@ -380,8 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="cuda: reference and triton (exact, fused) on the GPU, with the GPU's roofline")
     p.add_argument("--sweep", action="store_true", help="also sweep Triton tile sizes / warps (CUDA only)")
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--dim", type=int, default=LINE_D.dim, help=describe("dim"))
+    p.add_argument("--negative", type=int, default=LINE_D.negative, help=describe("negative"))
     p.add_argument("--order", type=int, default=2, choices=(1, 2))
     p.add_argument("--seconds", type=float, default=2.0, help="target duration of each timed run")
     p.add_argument("--batch-size", type=int, default=None)

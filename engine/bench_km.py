@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from engine.index.keywords import _scan_one, count_postings, joined, normalise
 from engine.scorers.base import Query
 from engine.scorers.km import _MAX, KMScorer, count_occurrences
 from engine.scorers.pop import query_seed
+from engine.timing import timed
 
 
 class _ScanKM(KMScorer):
@@ -54,10 +54,7 @@ def _regex_postings(lyrics: Sequence[str], vocab: Sequence[str]) -> dict[str, tu
     return {normalise(w): _scan_one(normalise(w), text, starts) for w in dict.fromkeys(vocab)}
 
 
-def _clock(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - wall, time.process_time() - cpu
+_clock = timed  # (result, wall s, CPU s)
 
 
 def km_cases(song_ids: list[str], lyrics: list[str], popularity: np.ndarray, vocab: list[str],

@@ -37,6 +37,7 @@ from engine.index.song_lists import SongLists
 from engine.knn import knn, resolve_device
 from engine.scorers.base import Query
 from engine.scorers.ne import NEScorer
+from engine.timing import Latency, time_calls, timed
 from graph.common import atomic
 from graph.common.errors import Img2SongError
 
@@ -137,20 +138,12 @@ def synthetic_tables(songs: int, images: int, queries: int, *, song_dim: int = 1
 
 
 def _time(fn: Callable[[int], Any], n: int, warmup: int = 2) -> tuple[np.ndarray, list[Any]]:
-    for j in range(min(warmup, n)):
-        fn(j)
-    out, times = [], np.empty(n)
-    for j in range(n):
-        t = time.perf_counter()
-        out.append(fn(j))
-        times[j] = time.perf_counter() - t
-    return times, out
+    return time_calls(fn, n, warmup)
 
 
 def _case(name: str, times: np.ndarray, **kw: Any) -> Case:
-    ms = times * 1e3
-    return Case(name, float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), float(len(ms) / times.sum()),
-                len(ms), **kw)
+    lat = Latency.of(times)
+    return Case(name, lat.p50_ms, lat.p99_ms, lat.per_s, lat.n, **kw)
 
 
 def _per_call_ne(t: Tables, q: np.ndarray, k: int, n_images: int, songs_per_image: int) -> np.ndarray:
@@ -169,17 +162,12 @@ def _song_lists(lists: SongLists, reach: np.ndarray, full: int, baseline_rows: i
     if len(rows):
         before = SongLists(m=lists.m, batch=1024, knn_method="faiss").fit(lists.images_, lists.songs_.vectors,
                                                                           rows=[])
-        wall, cpu = time.perf_counter(), time.process_time()
-        before.fill(rows)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        _, wall, cpu = timed(lambda: before.fill(rows))
         out.update({"song_lists_baseline_rows": int(len(rows)), "song_lists_baseline_s": round(wall, 2),
                     "song_lists_baseline_cpu_s": round(cpu, 2),
                     "song_lists_baseline_rows_per_s": round(len(rows) / max(wall, 1e-9), 1)})
     todo = np.arange(full) if full else reach
-    wall, cpu = time.perf_counter(), time.process_time()
-    lists.fill(todo, progress=progress)
-    _sync(lists.device)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    _, wall, cpu = timed(lambda: (lists.fill(todo, progress=progress), _sync(lists.device)))
     n_img = len(lists.images_)
     rate = len(todo) / max(wall, 1e-9)
     out.update({"song_lists_rows": int(len(todo)), "song_lists_s": round(wall, 2), "song_lists_cpu_s": round(cpu, 2),

@@ -7,11 +7,12 @@ Everything this feature reads or writes in a run directory goes through this mod
     <run>/catalogue/images/         added photos, named by the sha256 of their bytes
     <run>/catalogue/.lock           held (flock) by every writer and by recovery
 
-A transaction counts only once its commit record is on disk (written and fsync'ed after all its items), so a
-killed `add` leaves the run as before it: the next command that opens the catalogue (any add, remove, recommend,
-serve) finds the unfinished tail, discards it (truncating the journal to its last commit) and says so. The corpus
-directory is never written. The base run (network, embeddings, saved scorers) is never rewritten either: the
-live state is the base plus the committed transactions replayed through engine.live (milliseconds per item).
+A transaction counts only once its commit record is on disk behind all its items (one fsync per transaction,
+after the commit record), so a killed `add` leaves the run as before it: the next command that opens
+the catalogue (any add, remove, recommend, serve) finds the unfinished tail, discards it (truncating the journal
+to its last commit) and says so. The corpus directory is never written. The base run (network, embeddings, saved
+scorers) is never rewritten either: the live state is the base plus the committed transactions replayed through
+engine.live (milliseconds per item).
 """
 from __future__ import annotations
 
@@ -159,10 +160,15 @@ class CatalogueStore:
             lineno += 1
             rec = _parse(data[pos:end]) if end >= 0 else None
             if rec is None:
+                # damage within the last transaction is a crash before its one sync (a power cut may lose or tear
+                # any of its lines, the commit included): it is cut with the unfinished tail; damage followed by
+                # a later transaction was synced before it, so it is not a crash
                 rest = data[end + 1:] if end >= 0 else b""
-                if any(_parse(x) for x in rest.split(b"\n") if x.strip()):
-                    raise Img2SongError(f"{self.journal}:{lineno}: damaged journal record followed by valid ones "
-                                        "(the file was edited or the disk corrupted it); restore it from a backup")
+                if any(r and r["kind"] == "begin" and (cur is None or r["txn"] != cur.txn)
+                       for r in map(_parse, rest.split(b"\n"))):
+                    raise Img2SongError(f"{self.journal}:{lineno}: damaged journal record followed by a later "
+                                        "change (the file was edited or the disk corrupted it); restore it from a "
+                                        "backup")
                 break
             kind = rec["kind"]
             if kind == "begin":
@@ -187,9 +193,12 @@ class CatalogueStore:
 
     @contextmanager
     def transaction(self, op: str, items: int) -> Iterator[Callable[[str, dict[str, Any]], None]]:
-        """Write one transaction: begin, the records the caller writes, then commit; each line fsync'ed. An error
-        raised before the commit truncates the journal back (the run is as before); a killed process leaves an
-        unfinished tail that the next recovery discards."""
+        """Write one transaction: begin, the records the caller writes (each written as it comes, so a killed
+        process leaves them behind an unfinished begin), the commit record, then ONE fsync, whatever the number of
+        items: the change is acknowledged only once that returns. A power cut before it may leave the last
+        transaction with any of its lines lost or damaged; recovery then discards that transaction (see
+        `recover`). An error raised before the commit truncates the journal back (the run is as before); a
+        killed process leaves an unfinished tail that the next recovery discards."""
         self.dir.mkdir(parents=True, exist_ok=True)
         txn, seq = uuid.uuid4().hex[:16], [0]
         fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -197,7 +206,6 @@ class CatalogueStore:
 
         def put(kind: str, data: dict[str, Any]) -> None:
             os.write(fd, _line(txn, seq[0], kind, data))
-            os.fsync(fd)
             seq[0] += 1
 
         try:
@@ -210,6 +218,7 @@ class CatalogueStore:
 
             yield item
             put("commit", {"items": written[0]})
+            os.fsync(fd)  # the whole transaction durable at once
         except BaseException:
             os.ftruncate(fd, start)
             os.fsync(fd)

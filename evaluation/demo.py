@@ -34,9 +34,12 @@ def run_demo(corpus: Path, out: Path, samples: int | None = None, lstm_epochs: i
     result = pipeline.build_graph(corpus, out, holdout=0.2, seed=0)
     timings["build_graph"] = time.perf_counter() - t
 
-    t = _step("2/7 train LINE embeddings (order both, d=128, K=5, 1 thread for a reproducible report)")
+    from engine.line.config import DEFAULTS as line
+
+    t = _step(f"2/7 train LINE embeddings (order {line.order}, d={line.dim}, K={line.negative}, 1 thread for a "
+              "reproducible report)")
     # threads=1: Hogwild updates from 2 threads are not reproducible, and the demo's report should be
-    pipeline.train_embeddings(out, dim=128, order="both", negative=5, samples=samples, threads=1, seed=0)
+    pipeline.train_embeddings(out, samples=samples, threads=1, seed=0)  # LINE's defaults: engine/line/config.py
     timings["train_line"] = time.perf_counter() - t
 
     t = _step(f"3/7 export the embeddings in every format into {out / 'export'}")

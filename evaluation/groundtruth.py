@@ -20,11 +20,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from evaluation.rundir import RunDir, read_json
 from graph.common.atomic import remove_stale_temps, temp_prefix, write_json
 from graph.common.errors import CorpusError, Img2SongError
 from graph.common.paths import cache_dir as default_cache_dir
-from graph.common.readers import iter_gzip_lines, open_sqlite_readonly
+from graph.common.readers import iter_gzip_lines, open_sqlite_readonly, read_json
 
 EXCLUDED_RELATIONS = ("antonym", "distinct_from", "external_url")  # not "conceptually similar"
 N_VALUES = (0, 5, 10, 50, 100)  # 0 = the keyword alone (a strict check beside the paper's n)
@@ -297,21 +296,20 @@ def ground_truth_source(conceptnet_db: str | Path | None, dump: str | Path | Non
                         description=f"ConceptNet-format DB from open thesauri: {names}")
 
 
-def related_for_run(run_dir: str | Path, keywords: Iterable[str], source: RelatedWords, n_max: int = max(N_VALUES),
-                    progress: bool = True) -> tuple[dict[str, list[str]], Path]:
-    """Each keyword's top-n_max related words, computed once per run and cached in <run>/related_words.json."""
-    path = RunDir.of(run_dir).related_words
+def related_for_run(cached: dict[str, Any], keywords: Iterable[str], source: RelatedWords,
+                    n_max: int = max(N_VALUES), progress: bool = True
+                    ) -> tuple[dict[str, list[str]], dict[str, Any] | None]:
+    """Each keyword's top-n_max related words, reusing `cached` (a run's related_words.json) when it was made
+    from the same source and settings; returns them and the document to save back (None: nothing new)."""
     kws = sorted(set(keywords))
-    sid = source.source_id
-    cached: dict[str, Any] = read_json(path, "related words cache") if path.is_file() else {}
-    cached = cached if isinstance(cached, dict) else {}
-    key = {"source_id": sid, "n_max": n_max, "exclude_relations": list(source.exclude_relations)}
+    key = {"source_id": source.source_id, "n_max": n_max, "exclude_relations": list(source.exclude_relations)}
     words: dict[str, list[str]] = {}
     cached_words = cached.get("words")
     if all(cached.get(k) == v for k, v in key.items()) and isinstance(cached_words, dict):
         words = {k: [str(w) for w in v] for k, v in cached_words.items() if isinstance(v, list)}
     missing = [kw for kw in kws if kw not in words]
-    if missing or not path.is_file():
+    fresh = None
+    if missing or not cached:
         words.update(source.top_related(missing, n_max, progress=progress))
-        write_json(path, key | {"words": words})
-    return {kw: words[kw] for kw in kws}, path
+        fresh = key | {"words": words}
+    return {kw: words[kw] for kw in kws}, fresh

@@ -8,7 +8,6 @@ directory can be moved or opened from the file system as it is.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,13 +17,11 @@ from typing import Any
 import jinja2
 
 from engine.thumbnails import thumbnail
-from evaluation.browser import screenshot_page
 from evaluation.html_charts import HeatMap, LineChart, Series, color, heat_map
 from evaluation.run_inputs import load_run_corpus
-from evaluation.rundir import RunDir, read_json
-from graph.common.atomic import atomic_path, write_text
+from evaluation.rundir import RunDir
+from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
-from graph.common.readers import iter_jsonl
 from graph.common.skips import SkipLog
 
 TEMPLATE = "report.html.j2"
@@ -185,7 +182,7 @@ class Thumbs:
     def __init__(self, corpus: Any, run: RunDir, size: int = 128) -> None:
         self.corpus, self.size = corpus, size
         self.page_dir = run.report_html.parent
-        self.dir = run.report_assets / "thumbs"
+        self.dir = run.report_thumbnails
         self.done: dict[str, str | None] = {}
         self.skips = SkipLog()
 
@@ -216,11 +213,6 @@ class Thumbs:
             with atomic_path(out) as tmp:
                 im.save(tmp, "JPEG", quality=85)
         return out.relative_to(self.page_dir).as_posix()
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The rows of a run's JSONL file ([] when absent); a malformed line is an error naming file and line."""
-    return [row for _, row in iter_jsonl(path)] if path.is_file() else []
 
 
 def check_one_evaluation(run: RunDir, doc: dict[str, Any], rows: list[dict[str, Any]],
@@ -254,7 +246,8 @@ def _key(protocol: str, scorer: str) -> str:
 def build_page(run_dir: RunDir | str | Path, max_cards: int = 500, thumb_px: int = 128) -> Page:
     """Everything report.html shows, from the run's files (report.json first: run `evaluate` before)."""
     run = RunDir.of(run_dir)
-    doc = read_json(run.report_json, "evaluation report", "written by `img2song evaluate`")
+    report = run.load_report()
+    doc = report.to_json()
     k = int(doc.get("k", 10))
     ns = [str(n) for n in doc.get("ns", [])]
     protos = protocols_of(doc)
@@ -270,8 +263,8 @@ def build_page(run_dir: RunDir | str | Path, max_cards: int = 500, thumb_px: int
     paired = [{"protocol": p, "pair": pair, "n": n, **t} for p, v in protos.items()
               for pair, by_n in (v.get("paired_tests") or {}).items() for n, t in by_n.items()]
 
-    rows = _read_jsonl(run.per_query)
-    recs = _read_jsonl(run.recommendations)
+    rows = report.rows
+    recs = run.load_recommendations()
     check_one_evaluation(run, doc, rows, recs)
     corpus = load_run_corpus(run)
     thumbs = Thumbs(corpus, run, thumb_px)
@@ -380,17 +373,16 @@ def _hit(row: dict | None, j: int) -> bool:
     return bool(row and j < len(row.get("hits", [])) and row["hits"][j])
 
 
-def write_recommendations(run_dir: RunDir | str | Path, recs: dict[str, dict[str, dict[str, list[Any]]]],
-                          images: list[str], evaluation_id: str | None = None) -> Path:
-    """<run>/recommendations.jsonl from recs[protocol][scorer][image]: one row per protocol, scorer and query
+def recommendation_rows(recs: dict[str, dict[str, dict[str, list[Any]]]], images: list[str],
+                        evaluation_id: str | None = None) -> list[dict[str, Any]]:
+    """recommendations.jsonl's rows from recs[protocol][scorer][image]: one per protocol, scorer and query
     (songs, scores, explanations, structured details), what per_query.jsonl (one row per n) does not repeat."""
     rows = [{"protocol": p, "scorer": name, "image": i, "songs": [r.song_id for r in got[i]],
              "scores": [float(r.score) for r in got[i]], "explanations": [r.explanation for r in got[i]],
              "details": [getattr(r, "detail", None) for r in got[i]],
              **({"evaluation_id": evaluation_id} if evaluation_id else {})}
             for p, by_scorer in recs.items() for name, got in by_scorer.items() for i in images if i in got]
-    return write_text(RunDir.of(run_dir).recommendations,
-                      "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return rows
 
 
 def render_html(page: Page) -> str:
@@ -405,10 +397,9 @@ def render_html(page: Page) -> str:
 def write_html_report(run_dir: RunDir | str | Path, max_cards: int = 500, thumb_px: int = 128) -> Path:
     """Render <run>/report.html (thumbnails into <run>/report_assets/thumbs/); returns its path."""
     run = RunDir.of(run_dir)
-    return write_text(run.report_html, render_html(build_page(run, max_cards, thumb_px)))
+    return run.save_report_html(render_html(build_page(run, max_cards, thumb_px)))
 
 
 def screenshot(run_dir: RunDir | str | Path, width: int = 1280, height: int = 900) -> Path:
     """<run>/report_screenshot.png: the first screen of <run>/report.html in headless Chromium."""
-    run = RunDir.of(run_dir)
-    return screenshot_page(run.report_html, run.report_screenshot, width, height)
+    return RunDir.of(run_dir).save_report_screenshot(width, height)

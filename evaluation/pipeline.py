@@ -20,13 +20,28 @@ from evaluation.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
 
 Echo = Callable[[str], None]
+# the text encoder weighs image-keyword senses only when asked, in build-graph and in keywords alike: it removes
+# some wrong senses but leaves a quarter of the starter's images with no keyword (README, "the bridge")
+SENSE_ENCODER = False
 EXPORTS = {"word2vec": "embeddings.w2v.txt", "word2vec-binary": "embeddings.w2v.bin", "npz": "embeddings.npz",
            "projector": "projector"}
 
 
+def corpus_bridge(corpus, sense_encoder: bool = SENSE_ENCODER, echo: Echo = print):
+    """The corpus's bilingual bridge: with the text encoder weighing senses (engine.text.relatedness), or the
+    dictionary and WordNet alone (`sense_encoder` False, or no encoder installed: it then says so)."""
+    if not sense_encoder:
+        from graph.bridge import Bridge
+
+        return Bridge(corpus.lexicon)
+    from engine.text.relatedness import encoder_bridge
+
+    return encoder_bridge(corpus, echo)
+
+
 def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0.2, seed: int = 0,
                 scheme: str = "count", echo: Echo = print, context_words: int | None = None,
-                sense_encoder: bool = False):
+                sense_encoder: bool = SENSE_ENCODER):
     """Load and validate the corpus, build the network, write it into the run, and print what was done."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from graph.build import build_network
@@ -47,13 +62,7 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     from graph.context import ContextParams
 
     context = ContextParams() if context_words is None else ContextParams(per_song=context_words)
-    from graph.bridge import Bridge
-
-    bridge = Bridge(c.lexicon)
-    if sense_encoder:  # off by default: it costs image coverage (README, "the bridge")
-        from engine.text.relatedness import encoder_bridge
-
-        bridge = encoder_bridge(c, echo)
+    bridge = corpus_bridge(c, sense_encoder, echo)
     result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context, bridge=bridge)
     echo(bridge.relatedness_line())
     if result.selection is not None:
@@ -117,10 +126,10 @@ def train_embeddings(run: RunDir | str | Path | None = None, graph: str | Path |
         out = g if g.is_dir() else g.parent
     if graph is not None and not isinstance(graph, Network) and Path(graph).is_dir():  # a run holding network.npz
         graph = RunDir(graph).network
+    if resume and not config.get("checkpoint"):  # before the config is checked: checkpoint_every needs it
+        config["checkpoint"] = str(RunDir.of(out).line_checkpoint)
     cfg = LineConfig.from_dict(config)
     target = RunDir.of(out).create()
-    if resume and not cfg.checkpoint:
-        cfg.checkpoint = str(target.line_checkpoint)
     tic = time.perf_counter()
     network = load_graph(graph, edgelist)
     source = str(edgelist if edgelist is not None else (graph if not isinstance(graph, Network) else "<memory>"))
@@ -299,14 +308,27 @@ def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = N
                    device: str = "auto", echo: Echo = print, loss: str = "mrl") -> dict:
     """R@K / med r of both LSTM variants on the two splits; prints the table beside the paper's."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
+    from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens
     from engine.lstm.train import pick_device
-    from evaluation.retrieval import render_markdown, retrieval_result
+    from evaluation.queries import load_eval_queries
+    from evaluation.retrieval import render_markdown, run_retrieval
+    from evaluation.run_inputs import load_training_set
 
     pick_device(device)
-    res = retrieval_result(run, word_vectors=word_vectors, epochs=epochs, device=device, loss=loss)
+    r = RunDir.of(run)
+    ts = load_training_set(r)  # all images of keywords.json, train and query alike: this protocol makes its splits
+    image_kw = {**ts.image_keywords, **load_eval_queries(r).weights}
+    tokens = song_tokens(ts)
+    wv = run_word_vectors(ts, tokens, word_vectors)
+    if word_vectors is None and ts.word_vectors is None:  # kept in the run, so that later stages reuse them
+        r.save_word_vectors(wv)
+    tags = image_tag_matrix(ts, [i for i in image_kw if ts.tags is not None and i in ts.tags])
+    res = run_retrieval(tokens, image_kw, ts.song_keywords, tags, ts.tag_vocab, wv, progress=True, epochs=epochs,
+                        device=device, loss=loss)
+    res.details["written"] = str(r.save_lstm_retrieval({"retrieval": res.metrics, "details": res.details}))
     echo(render_markdown(res.metrics, res.details))
     echo(f"wrote {res.details['written']}")
-    RunDir.of(run).record(Stage.LSTM_RETRIEVAL, {"word_vectors": word_vectors, "epochs": epochs, "device": device,
+    r.record(Stage.LSTM_RETRIEVAL, {"word_vectors": word_vectors, "epochs": epochs, "device": device,
                                              "loss": loss},
                           {"retrieval": res.details["written"]})
     return res.metrics

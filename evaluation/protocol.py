@@ -14,14 +14,13 @@ from engine.scorers.base import Query, Recommendation, TrainingSet, get_scorer
 from evaluation.experiment import PROTOCOLS, ExperimentConfig, GroundTruthConfig, ScorerSpec
 from evaluation.fitted import load_or_fit
 from evaluation.groundtruth import N_VALUES, ground_truth_source, related_for_run
-from evaluation.html_report import write_html_report, write_recommendations
+from evaluation.html_report import recommendation_rows, write_html_report
 from evaluation.queries import load_eval_queries
 from evaluation.report import Report, build_report
 from evaluation.run_inputs import known_image_query, load_run_corpus, load_training_set
 from evaluation.rundir import RunDir, Stage
 from evaluation.subsets import image_kinds, kind_figures
 from graph.common.errors import Img2SongError
-from graph.common.readers import read_json
 from graph.corpus import Corpus
 from graph.occurrences import contains_any
 
@@ -160,8 +159,9 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
     dropped = {"query image without keywords": len(all_queries) - len(queries)}
     source = ground_truth_source(conceptnet_db, corpus.related_words_dump, cache_dir, progress,
                                  echo=tqdm.write if progress else None)
-    related, related_path = related_for_run(run.path, {w for kws in queries.values() for w in kws}, source,
-                                            max(ns), progress=progress)
+    related, fresh = related_for_run(run.load_related_words(), {w for kws in queries.values() for w in kws},
+                                     source, max(ns), progress=progress)
+    related_path = run.save_related_words(fresh) if fresh is not None else run.related_words
     recs, skipped = recommend_all(ts, specs, queries, k, protocols=protocols, progress=progress, run=run,
                                   corpus=corpus)
     # a query one scorer failed on stays in the others' sets (paired tests use the queries both answered)
@@ -197,13 +197,12 @@ def evaluate_run(run_dir: RunDir | str | Path, scorers: Sequence[str | ScorerSpe
     # the full corpus: the scorers' view holds training images only, and the kinds are of the query images
     meta["by_kind"] = kind_figures(rows, image_kinds(corpus.images), k, ts.tags, ts.tag_vocab, queries, ts.tag_source)
     report = build_report(rows, list(scorers), list(ns), k, seed, n_boot, meta, protocols=list(protocols))
-    if run.lstm_retrieval.is_file():  # written by `img2song lstm-retrieval`
-        report.retrieval = read_json(run.lstm_retrieval, "LSTM retrieval figures")
+    report.retrieval = run.load_lstm_retrieval()  # written by `img2song lstm-retrieval`
     if write:  # one set: marked incomplete until all are written (a killed evaluate leaves the mark)
         run.begin(Stage.EVALUATE, evaluation_id=eid)
-        report.write(run.path)
+        run.save_report(report)
         # report.html with every song's explanation (recommendations.jsonl), see evaluation/html_report.py
-        write_recommendations(run, recs, answered, evaluation_id=eid)
+        run.save_recommendations(recommendation_rows(recs, answered, evaluation_id=eid))
         write_html_report(run)
         run.record(Stage.EVALUATE, config,
                    {"evaluation_id": eid, "report": run.report_json, "per_query": run.per_query, "report_html": run.report_html,

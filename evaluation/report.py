@@ -17,9 +17,9 @@ from evaluation.metrics import (
     precision_at_k,
 )
 from evaluation.paired import paired_tests
-from evaluation.rundir import RunDir
 from evaluation.subsets import kind_markdown
-from graph.common.atomic import atomic_path, write_json, write_text
+from graph.common.atomic import atomic_path
+from graph.common.errors import Img2SongError
 
 # Paper's Table 1 (hit rate@10), for side-by-side reading only; never used in any computation.
 PAPER_TABLE1 = {"ne": {"5": 0.913, "10": 0.918, "50": 0.943, "100": 0.943},
@@ -51,18 +51,23 @@ class Report:
             doc["retrieval_details"] = self.retrieval.get("details", {})
         return doc
 
-    def write(self, out_dir: RunDir | str | Path) -> dict[str, Path]:
-        """report.json, report.md, report.png and per_query.jsonl in the run (each atomically)."""
-        run = RunDir.of(out_dir)
-        run.path.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "json": write_json(run.report_json, self.to_json()),
-            "markdown": write_text(run.report_md, self.markdown()),
-            "per_query": write_text(run.per_query,
-                                    "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.rows)),
-        }
-        paths["plot"] = self.plot(run.report_png)
-        return paths
+    @classmethod
+    def from_json(cls, doc: Any, rows: list[dict[str, Any]] | None = None, where: str = "report.json") -> Report:
+        """The Report that `to_json` wrote (`rows`: per_query.jsonl's); to_json(from_json(d)) == d for any d that
+        to_json wrote. A document without figures is an error naming `where`."""
+        if not isinstance(doc, dict):
+            raise Img2SongError(f"{where}: expected a JSON object (an `img2song evaluate` report)")
+        if not isinstance(doc.get("scorers"), dict) and not (isinstance(doc.get("protocols"), dict)
+                                                                and doc["protocols"]):
+            raise Img2SongError(f"{where}: field 'scorers' (or 'protocols') is missing; rerun `img2song evaluate`")
+        own = {"scorers", "paired_tests", "protocols", "definitions", "paper_table1_hit_rate@10", "diagnostics",
+               "retrieval", "retrieval_details"}
+        retrieval = ({"retrieval": doc["retrieval"], "details": doc.get("retrieval_details", {})}
+                     if doc.get("retrieval") else None)
+        return cls(dict(doc.get("scorers") or {}), dict(doc.get("paired_tests") or {}),
+                   {key: v for key, v in doc.items() if key not in own}, list(rows or []),
+                   protocols=dict(doc.get("protocols") or {}), retrieval=retrieval,
+                   diagnostics=doc.get("diagnostics") or None)
 
     def markdown(self) -> str:
         k, ns = self.meta.get("k", 10), [str(n) for n in self.meta.get("ns", [])]

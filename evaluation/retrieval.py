@@ -12,19 +12,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from math import comb
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.lstm.dataset import PairSet, keyword_pairs
-from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens
 from engine.lstm.scoring import build_index
 from engine.lstm.train import LyricTagModel
 from engine.lstm.wordvectors import WordVectors
-from evaluation.queries import load_eval_queries
-from evaluation.run_inputs import load_training_set
-from evaluation.rundir import RunDir
 from graph.common.errors import Img2SongError
 
 SONG_DISJOINT = "song_disjoint"  # like the paper's dataset†: held-out songs with all their images
@@ -245,30 +240,6 @@ def run_retrieval(song_tokens: Mapping[str, Sequence[str]], image_keywords: Mapp
     return RetrievalResult(res, details)
 
 
-def retrieval_result(run: RunDir | str | Path, word_vectors: str | Path | None = None, progress: bool = True,
-                     **kw: Any) -> RetrievalResult:
-    """run_retrieval on a run directory (all images of keywords.json, train and query alike: this protocol makes
-    its own splits); writes <run>/lstm/retrieval.json."""
-    run = RunDir.of(run)
-    ts = load_training_set(run)
-    image_kw = {**ts.image_keywords, **load_eval_queries(run).weights}
-    tokens = song_tokens(ts)
-    wv = run_word_vectors(ts, tokens, word_vectors)
-    if word_vectors is None and ts.word_vectors is None:  # kept in the run, so that later stages reuse them
-        run.save_word_vectors(wv)
-    tags = image_tag_matrix(ts, [i for i in image_kw if ts.tags is not None and i in ts.tags])
-    result = run_retrieval(tokens, image_kw, ts.song_keywords, tags, ts.tag_vocab, wv, progress=progress, **kw)
-    result.details["written"] = str(run.save_lstm_retrieval({"retrieval": result.metrics,
-                                                             "details": result.details}))
-    return result
-
-
-def retrieval_report(run_dir: str | Path, **kw: Any) -> dict[str, dict]:
-    """{split: {"baseline"|"attention": {"image2song"|"song2image": {"R@1","R@5","R@10",...,"med_r"}}}}."""
-    return retrieval_result(run_dir, **kw).metrics
-
-
-# ------------------------------------------------------------------------------------------------ rendering
 def _fmt(x: Any) -> str:
     return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else (f"{x:.2f}" if isinstance(x, float) else str(x))
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graph.build import KeywordFile, Split
-from graph.common.atomic import atomic_path, remove_stale_temps, write_json
+from graph.common.atomic import atomic_path, remove_stale_temps, write_json, write_text
 from graph.common.errors import Img2SongError
-from graph.common.readers import load_npz
+from graph.common.readers import iter_jsonl, load_npz
 from graph.common.readers import read_json as read_json_file
 from graph.corpus_files import FINGERPRINTED_FILES, corpus_fingerprint
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from engine.lstm.train import LyricTagModel
     from engine.lstm.wordvectors import WordVectors
     from engine.scorers.base import Scorer
+    from evaluation.report import Report
     from graph.corpus import Corpus
     from graph.network import Network
     from graph.vocabulary import KeywordSelection
@@ -134,7 +135,8 @@ class RunDir:
     per_query = property(lambda self: self.path / "per_query.jsonl")
     recommendations = property(lambda self: self.path / "recommendations.jsonl")  # songs with explanations
     report_html = property(lambda self: self.path / "report.html")
-    report_assets = property(lambda self: self.path / "report_assets")  # report.html's thumbnails
+    report_assets = property(lambda self: self.path / "report_assets")
+    report_thumbnails = property(lambda self: self.report_assets / "thumbs")  # report.html's (linked relatively)
     report_screenshot = property(lambda self: self.path / "report_screenshot.png")
 
     def lstm_checkpoint(self, attention: bool) -> Path:
@@ -398,6 +400,10 @@ class RunDir:
     def save_lstm_retrieval(self, doc: dict[str, Any]) -> Path:
         return write_json(self.lstm_retrieval, doc)
 
+    def load_lstm_retrieval(self) -> dict[str, Any] | None:
+        """lstm/retrieval.json (None before `img2song lstm-retrieval`)."""
+        return read_json(self.lstm_retrieval, "LSTM retrieval figures") if self.lstm_retrieval.is_file() else None
+
     # --------------------------------------------------------------------------------------- saved scorers
     def save_scorer(self, name: str, scorer: Scorer, signature: str) -> Path:
         return scorer.save(self.scorer_dir(name), signature=signature)
@@ -413,6 +419,52 @@ class RunDir:
 
         path = self.scorer_dir(name)
         return read_params(path) if (path / "params.json").is_file() else None
+
+    # --------------------------------------------------------------------------------- evaluate's outputs
+    def save_report(self, report: Report) -> dict[str, Path]:
+        """report.json, report.md, per_query.jsonl (the rows every figure comes from) and report.png, each atomic."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return {"json": write_json(self.report_json, report.to_json()),
+                "markdown": write_text(self.report_md, report.markdown()),
+                "per_query": _write_jsonl(self.per_query, report.rows),
+                "plot": report.plot(self.report_png)}
+
+    def load_report(self) -> Report:
+        """The last evaluate's Report with its per-query rows (report.json first: run `evaluate` before)."""
+        from evaluation.report import Report  # deferred: matplotlib and the metrics
+
+        doc = read_json(self.report_json, "evaluation report", "written by `img2song evaluate`")
+        return Report.from_json(doc, self.load_per_query(), str(self.report_json))
+
+    def load_per_query(self) -> list[dict[str, Any]]:
+        """per_query.jsonl's rows ([] when absent); a malformed line is an error naming file and line."""
+        return _read_jsonl(self.per_query)
+
+    def save_recommendations(self, rows: list[dict[str, Any]]) -> Path:
+        """recommendations.jsonl: one row per protocol, scorer and query (songs, scores, explanations)."""
+        return _write_jsonl(self.recommendations, rows)
+
+    def load_recommendations(self) -> list[dict[str, Any]]:
+        return _read_jsonl(self.recommendations)
+
+    def save_report_html(self, html: str) -> Path:
+        """report.html (its thumbnails are written by the page builder into `report_thumbnails`, atomically)."""
+        return write_text(self.report_html, html)
+
+    def save_report_screenshot(self, width: int = 1280, height: int = 900) -> Path:
+        """report_screenshot.png: the first screen of report.html in headless Chromium (written atomically)."""
+        from evaluation.browser import screenshot_page  # deferred: only `report --screenshot` and the demo
+
+        return screenshot_page(self.report_html, self.report_screenshot, width, height)
+
+    def save_related_words(self, doc: dict[str, Any]) -> Path:
+        """related_words.json: the ground truth's related words per keyword, with the key of their source."""
+        return write_json(self.related_words, doc)
+
+    def load_related_words(self) -> dict[str, Any]:
+        """related_words.json ({} when absent or not an object: the cache is rebuilt)."""
+        doc = read_json(self.related_words, "related words cache") if self.related_words.is_file() else {}
+        return doc if isinstance(doc, dict) else {}
 
     def input_signature(self) -> str:
         """Hash, by content, of everything a scorer of this run may have been fitted on: the manifest's input stage
@@ -440,6 +492,14 @@ class RunDir:
         hashes = {name: h for name, p in files.items() if (h := file_hash(p)) is not None}
         blob = json.dumps({"top": top, "stages": stages, "files": hashes}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    return write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [row for _, row in iter_jsonl(path)] if path.is_file() else []
 
 
 def _stage(stage: Stage) -> str:

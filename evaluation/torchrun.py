@@ -56,6 +56,8 @@ def features_main(argv: Sequence[str]) -> int:
 
 
 def train_main(argv: Sequence[str]) -> int:
+    from engine.line.config import DEFAULTS as D
+    from engine.line.config import describe
     from engine.line.distributed import torchrun_fit  # deferred: torch
     from engine.line.train import load_graph
     from evaluation.rundir import RunDir, Stage
@@ -64,12 +66,12 @@ def train_main(argv: Sequence[str]) -> int:
                                 description="LINE across processes on one node (Hogwild over shared memory)")
     p.add_argument("--graph", required=True, help="network.npz or the run directory holding it")
     p.add_argument("--out", required=True)
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--order", default="both")
-    p.add_argument("--samples", type=int, default=None)
-    p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--dim", type=int, default=D.dim, help=describe("dim"))
+    p.add_argument("--order", default=D.order, help=describe("order"))
+    p.add_argument("--samples", type=int, default=D.samples, help=describe("samples"))
+    p.add_argument("--negative", type=int, default=D.negative, help=describe("negative"))
     p.add_argument("--threads", type=int, default=1, help="kernel threads per process")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=D.seed, help=describe("seed"))
     a = p.parse_args(argv)
     order = a.order if a.order == "both" else int(a.order)
     try:

@@ -212,7 +212,11 @@ class Bridge:
             return []
         if key in self.lexicon:
             return [Scored(z, 1.0, "lexicon.tsv", f"{key}\t{z}", text) for z in self.lexicon[key]]
-        memo = (key, context, synset, require_fit, description, scale)
+        # the context only chooses the WordNet sense (none when one is given): keyed by that choice, the memo is
+        # shared by every image whose tags choose alike (a live upload, the build's next image) and stays bounded
+        wn = self.wordnet
+        chosen = wn.choose(key, context) if synset is None and wn is not None else None
+        memo = (key, chosen, synset, require_fit, description, scale)
         if memo not in self._memo:
             self._memo[memo] = [Scored(r.target, r.weight, r.rule, r.why, text) for r in score_candidates(
                 key, self.cedict.en_senses(key), self.wordnet, context, synset, require_fit,
@@ -370,13 +374,23 @@ PHRASE_BREAKS = frozenset("with and or of behind in on over under above below be
                           "onto to without near inside outside through across against along around".split())
 
 
+# breaks after which the phrase names what is absent or what the thing is for, not what is shown: 'face without
+# mouth', 'trigram for lake', 'recycling symbol for generic materials'
+UNSHOWN_AFTER = frozenset({"without", "for"})
+
+
 def noun_phrases(text: str) -> list[list[str]]:
-    """A tag or caption as noun phrases of lemmas (function words dropped): 'Owl on a Branch' -> [[owl], [branch]]."""
+    """A tag or caption as noun phrases of lemmas (function words dropped): 'Owl on a Branch' -> [[owl], [branch]];
+    a phrase after 'without' or 'for' (UNSHOWN_AFTER) is left out: 'face without mouth' -> [[face]]."""
     stop = stopwords("en")
     chunks: list[list[str]] = [[]]
+    unshown = False
     for w in _WORD.findall(text.lower()):
         if w in PHRASE_BREAKS:
+            unshown = w in UNSHOWN_AFTER
             chunks.append([])
+            continue
+        if unshown:
             continue
         lemma = lemmatize_en(w)
         if w in stop or lemma in stop or len(lemma) < 2:

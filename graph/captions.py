@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 
-from graph.bridge import EDGE_THRESHOLD, Bridge, bag, image_context, image_reach, noun_phrases
+from graph.bridge import EDGE_THRESHOLD, Bridge, bag, describe, image_context, image_reach, noun_phrases
 from graph.keywords import lemmatize_en, tokenize
 
 BACKOFF = 0.8  # a modifier or a lone word of a caption names what is shown less surely than its head noun
@@ -106,6 +106,9 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
     counts: Counter[str] = Counter()
     why: dict[str, list[str]] = {}
     context = image_context(image, labels)
+    # the encoder (if the bridge has one) weighs these edges as it weighs the phrase rule's: an image whose edges it
+    # discounted all is not given them back by a shorter phrase
+    description = describe(image, labels) if bridge.relatedness is not None else ""
 
     def add(got: Counter[str], source: str) -> None:
         for kw, w in got.items():
@@ -120,12 +123,14 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
             continue
         if lang == "en":
             for short in dict.fromkeys(shortened(text)):
-                add(bridge.text_reach(short, "en", vocab, context=context - bag(short)), f"{text} ({short})")
+                add(bridge.text_reach(short, "en", vocab, context=context - bag(short), description=description),
+                    f"{text} ({short})")
         elif lang == "zh":
             for token in dict.fromkeys(tokenize(text, "zh")):
                 senses = [r.target for r in bridge.chinese_to_english(token)]
                 for en in senses:
-                    add(bridge.text_reach(en, "en", vocab, context=frozenset(senses) - bag(en)),
+                    add(bridge.text_reach(en, "en", vocab, context=frozenset(senses) - bag(en),
+                                          description=description),
                         f"{text} ({token} = {en})")
     return counts, why
 

@@ -11,7 +11,9 @@ from graph.bridge import Bridge, image_reach, noun_phrases, parse_cedict, read_c
 from graph.common.errors import CorpusError
 from graph.records import Image
 from graph.senses import EDGE_THRESHOLD, KIND_DECAY, bag
-from tests.bridge_fixtures import read_sense_labels, sense_scores, write_mini_cedict
+from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels, sense_scores, write_mini_cedict
+
+FRESH5_FLOOR = 0.72  # fresh5 measured 0.742 (89/120): starter 37/60, yuanqu 52/60
 
 
 @pytest.fixture
@@ -54,6 +56,10 @@ def test_chinese_tag_reaches_english_keyword_and_english_tag_chinese(mini):
 
 def test_tag_reaches_through_phrase_heads_not_modifiers(mini):
     assert noun_phrases("Sun behind a Cloud") == [["sun"], ["cloud"]]
+    # what follows 'without' is absent and what follows 'for' is a purpose: neither is shown
+    assert noun_phrases("face without mouth") == [["face"]]
+    assert noun_phrases("recycling symbol for generic materials") == [["recycling", "symbol"]]
+    assert noun_phrases("trigram for lake with a boat") == [["trigram"], ["boat"]]
     assert set(mini.english_reach("black boat", {"船", "黑"})) == {"船"}  # the head, not the modifier
     assert set(mini.english_reach("black", {"船", "黑"})) == {"黑"}
     assert set(mini.english_reach("a horse and a boat", {"船", "马"})) == {"马", "船"}
@@ -224,10 +230,11 @@ def test_sense_precision_on_hand_labelled_edges(real, capsys):
         return c["kept_correct"] / c["kept"]
 
     fresh = scores[("all", "fresh2")]
-    # fresh2 was drawn from the edges this (dictionary-only) bridge kept; since then only the caption rule
-    # (numerals and positions draw no edge: 一个 twice, 左) removed 3 of them, all 3 labelled wrong
-    assert fresh["edges"] == 200 and fresh["kept"] == 197, "the weights changed since fresh2 was drawn"
-    assert precision("all", "fresh2") >= 0.72  # measured 0.741 (146/197)
+    # fresh2 was drawn from the edges this (dictionary-only) bridge kept; since then the caption rule (numerals
+    # and positions draw no edge: 一个 twice, 左) and the unshown-phrase rule (nothing after 'for' or 'without':
+    # 料 from 'recycling symbol for generic materials') removed 4 of them, all 4 labelled wrong
+    assert fresh["edges"] == 200 and fresh["kept"] == 196, "the weights changed since fresh2 was drawn"
+    assert precision("all", "fresh2") >= 0.72  # measured 0.745 (146/196)
     assert min(precision("starter", "fresh2"), precision("yuanqu", "fresh2")) >= 0.68
     assert precision("all", "holdout") >= before + 0.15  # measured 0.718 vs 0.506 before
     # recall-ish: the first sample's correct edges that are still drawn
@@ -277,11 +284,58 @@ def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys
     tuning = [e for e in read_sense_labels() if e.split != "fresh3"]
     plain = sense_scores(tuning, real)[("all", "all")]
     with_encoder = {k: scores[("all", "all")][k] - fresh[k] for k in fresh}
-    assert precision(with_encoder) >= precision(plain) + 0.07  # measured 0.849 (264/311) against 0.760 (318/418)
+    assert precision(with_encoder) >= precision(plain) + 0.07  # 0.849 against 0.760 before fresh4 and fresh5
+    # joined; with them the encoder's side is 0.815 (400/491)
+
+
+def build_edge_precision(encoded, split: str, capsys) -> dict[tuple[str, str], list[int]]:
+    """(corpus or 'all', how or 'all') -> [wrong, right] counts of a network sample's edges that the build's image
+    linking (graph.captions.image_keywords with the encoder bridge) draws now, against the sample's vocabularies;
+    ('dropped', how) counts the sample's edges it no longer draws."""
+    from graph.captions import image_keywords
+
+    edges = [e for e in read_sense_labels() if e.split == split]
+    vocab = {c: frozenset(SENSE_LABELS.with_name(f"sense_vocab_{split}_{c}.txt").read_text(encoding="utf-8").split())
+             for c in {e.corpus for e in edges}}
+    assert len(edges) >= 100 and set(vocab) == {"starter", "yuanqu"} and all(len(v) == 72 for v in vocab.values())
+    counts: dict[tuple[str, str], list[int]] = {}
+    for e in edges:
+        drawn = e.keyword in image_keywords(e.image, encoded, vocab[e.corpus])[0]
+        keys = {(e.corpus, e.how), (e.corpus, "all"), ("all", e.how), ("all", "all")} if drawn else {("dropped", e.how)}
+        for key in keys:
+            counts.setdefault(key, [0, 0])[e.label] += 1
+    with capsys.disabled():
+        print(f"\nsense precision of the build's image-keyword edges, {split}:")
+        for (corpus, how), (wrong, right) in sorted(counts.items()):
+            print(f"  {corpus:8s} {how:8s} edges {wrong + right:3d} precision {right / (wrong + right):.3f}")
+    return counts
+
+
+def ratio(c: list[int]) -> float:
+    return c[1] / (c[0] + c[1])
+
+
+def test_build_edges_on_fresh_samples(encoded, capsys):
+    """fresh4 and fresh5 (session 5): edges build-graph draws with the encoder bridge against each corpus's 72
+    keywords, drawn from images of no earlier sample after the method was frozen, labelled by the header's rule
+    before any verdict was seen (tests/fixtures/make_sense_sample.py --network). fresh4 was drawn with a rule that
+    gave an image whose every edge the encoder discounted its best one (how=best): 6 of those 26 were right, so
+    the rule was dropped, and the build no longer draws them. fresh5 was drawn from the method as it is, with the
+    vocabulary the default selection makes with the encoder bridge."""
+    f4 = build_edge_precision(encoded, "fresh4", capsys)
+    assert ("all", "best") not in f4 and f4[("dropped", "best")] == [20, 6]  # the dropped rule's edges
+    assert f4[("all", "kept")] == [21, 59]  # kept: 0.738; starter 27/46 against its keywords.txt (职 'office')
+    assert f4[("yuanqu", "kept")] == [2, 32]  # 0.941 with the vocabulary the encoder bridge selected
+    f5 = build_edge_precision(encoded, "fresh5", capsys)
+    assert sum(f5.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff") for i in (0, 1)) == 0, \
+        "the method changed since fresh5 was drawn: draw anew"
+    assert ratio(f5[("all", "all")]) >= FRESH5_FLOOR
+    assert ratio(f5[("yuanqu", "all")]) >= 0.85 and ratio(f5[("starter", "all")]) >= 0.6  # 0.867 and 0.617
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9; with the encoder's relatedness the "
-                                       "union of 770 labelled edges measures 0.846 (356/421 kept), fresh3 0.836")
+                                       "union of 1010 labelled edges measures 0.819 (492/601 kept), fresh3 0.836, "
+                                       "and the build's edges on fresh5 0.742 (89/120)")
 def test_sense_precision_reaches_the_issue_target(encoded_scores):
     union = encoded_scores[("all", "all")]
     assert union["kept"] >= 200 and union["kept_correct"] / union["kept"] >= 0.9

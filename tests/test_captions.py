@@ -56,11 +56,18 @@ def test_backoff_only_when_the_phrase_rule_links_nothing():
 
 def test_backoff_keeps_only_edges_at_the_threshold():
     class Weak(Bridge):
-        def text_reach(self, text, language, vocab, phrase=True, context=frozenset()):
+        def text_reach(self, text, language, vocab, phrase=True, context=frozenset(), description=""):
+            self.described.append(description)
             return {"钟": EDGE_THRESHOLD} if text == "clock" else {}
 
     b = Weak(use_cedict=False, use_wordnet=False)
+    b.described = []
     assert backoff_reach(_img("", ("clock face five oclock",)), b, frozenset({"钟"}))[0] == {}
+    assert set(b.described) == {""}  # no encoder: nothing to describe
+    # with an encoder the back-off's edges are weighed against the image's description, as the phrase rule's are
+    b.relatedness, b.described = object(), []
+    backoff_reach(_img("", ("clock face five oclock",)), b, frozenset({"钟"}))
+    assert set(b.described) == {"clock face five oclock"}
 
 
 def test_chinese_caption_backs_off_through_english_senses():

@@ -5,6 +5,7 @@ import pytest
 
 import evaluation.groundtruth as gt
 from evaluation.groundtruth import RelatedWords, keyword_language, related_for_run
+from evaluation.rundir import RunDir
 from graph.common.errors import Img2SongError
 from tests.scorer_contract import write_dump
 
@@ -49,12 +50,13 @@ def test_db_built_once_and_reused(tmp_path, related, monkeypatch):
 
 
 def test_per_run_json_cache(tmp_path, related, monkeypatch):
-    run = tmp_path / "run"
-    run.mkdir()
-    words, path = related_for_run(run, ["月", "花"], related, 100, progress=False)
-    assert words == {"月": ["月亮", "月光", "夜"], "花": ["植物"]} and path.is_file()
+    run = RunDir(tmp_path / "run").create()
+    words, fresh = related_for_run(run.load_related_words(), ["月", "花"], related, 100, progress=False)
+    assert words == {"月": ["月亮", "月光", "夜"], "花": ["植物"]} and fresh["words"] == words
+    path = run.save_related_words(fresh)
+    assert path.is_file() and run.load_related_words() == fresh
     monkeypatch.setattr(RelatedWords, "related", lambda *a, **k: pytest.fail("recomputed a cached keyword"))
-    assert related_for_run(run, ["花"], related, 100, progress=False)[0] == {"花": ["植物"]}
+    assert related_for_run(run.load_related_words(), ["花"], related, 100, progress=False) == ({"花": ["植物"]}, None)
 
 
 def test_bad_inputs_are_clear_errors(tmp_path):

@@ -99,7 +99,7 @@ def test_case18_killed_evaluate_is_refused_by_report_not_rendered_as_a_mix(evalu
     def killed(*_a, **_k):  # the process dies after report.json and per_query.jsonl, before recommendations.jsonl
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(protocol, "write_recommendations", killed)
+    monkeypatch.setattr(RunDir, "save_recommendations", killed)
     with pytest.raises(KeyboardInterrupt):
         protocol.evaluate_run(run, scorers=("km", "pop"), cache_dir=run.parent / "cn", k=3, n_boot=20,
                               progress=False)

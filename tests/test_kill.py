@@ -1,8 +1,8 @@
-"""kill -9 at seeded random points of `train --resume` and of the ConceptNet DB build: the next run finishes,
-removes what the killed ones left, and gives exactly the uninterrupted result."""
+"""kill -9 at seeded random points of the ConceptNet DB build: the next run finishes, removes what the killed ones
+left, and gives exactly the uninterrupted result. (The stages' kills, timed on their reported progress with the
+partial state asserted, are in tests/test_kill_stages.py.)"""
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from graph.common.atomic import temp_owner
@@ -45,35 +44,6 @@ def killed_during(argv: list[str], started, delay: float, timeout: float = 120.0
 
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if temp_owner(p.name) is not None)
-
-
-@pytest.mark.slow
-def test_kill9_train_resume_then_finish_equals_uninterrupted(tmp_path):
-    from evaluation.pipeline import build_graph, train_embeddings
-    from tests.conftest import make_corpus
-
-    build_graph(make_corpus(tmp_path / "corpus"), tmp_path / "g", echo=lambda *_: None)
-    args = dict(dim=8, samples=600_000, impl="cpu", threads=1, seed=0, progress=False)
-    t0 = time.perf_counter()
-    train_embeddings(graph=tmp_path / "g", out=tmp_path / "ref", resume=True, echo=lambda *_: None, **args)
-    fit_s = time.perf_counter() - t0
-    with np.load(tmp_path / "ref" / "embeddings.npz") as z:
-        want = z["vectors"].copy()
-
-    out = tmp_path / "out"
-    argv = [sys.executable, "-m", "evaluation.cli", "train", "--graph", str(tmp_path / "g"), "--out", str(out),
-            "--resume", "--dim", "8", "--samples", "600000", "--impl", "cpu", "--threads", "1"]
-    rng = random.Random(14)
-    for _ in range(2):  # killed at a seeded point between the first progress bar and the end (+ the writes)
-        pid = killed_during(argv, lambda err: "LINE order" in err, rng.uniform(0.0, 1.2 * fit_s))
-        out.mkdir(exist_ok=True)
-        (out / f".embeddings.npz.{pid}-k1ll3d00.tmp.npz").write_bytes(b"half")  # as if killed mid-write
-    done = subprocess.run(argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert leftovers(out) == []
-    assert json.loads((out / "line.json").read_text(encoding="utf-8"))["status"] == "complete"
-    with np.load(out / "embeddings.npz") as z:
-        np.testing.assert_array_equal(z["vectors"], want)
 
 
 def _db_rows(db: Path) -> list[tuple]:

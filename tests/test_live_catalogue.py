@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evaluation import catalogue, pipeline
@@ -159,18 +160,29 @@ def test_bench_foldin_prints_quality_and_latency_figures(tmp_path):
                                                  ("/r/RelatedTo", "/c/zh/花", "/c/zh/芳草", 1.0)])
     lines: list[str] = []
     r = bench_foldin(corpus, tmp_path / "bench", share=0.2, timing_items=20, json_out=tmp_path / "b.json",
-                     echo=lines.append, scorers=("ne", "km"), backbone=BACKBONE,
+                     echo=lines.append, scorers=("ne", "km"), backbone=BACKBONE, seeds=2,
                      line_config={"dim": 16, "samples": 100_000, "threads": 1})
     assert r["held_songs"] == 8 and r["held_images"] >= 4 and json.loads((tmp_path / "b.json").read_text())
+    assert r["training_seeds"] == [0, 1] and set(r["per_seed"]) == {"0", "1"}
     t = r["timing"]
     assert t["song"]["cpu"]["n"] == 8 and 0 < t["song"]["cpu"]["p50_ms"] <= t["song"]["cpu"]["p99_ms"]
     assert t["photo_upload_with_cnn"]["cpu"]["n"] == r["held_images"]
-    for name in ("ne", "km"):
-        q = r["quality"][name]
-        assert set(q) == {f"{lab} n={n}" for lab in ("full", "held", "folded") for n in (0, 10)} | {
-            "held-out songs' slots"}
-        assert q["held-out songs' slots"]["folded"] > 0  # folded-in songs are recommended
-        assert q["held-out songs' slots"]["full"] > 0
-    # KM's postings of the folded-in songs equal a retrain's: the same answers up to its tie order
-    assert r["quality"]["km"]["folded n=0"]["hit@10"] == r["quality"]["km"]["full n=0"]["hit@10"]
+    assert 0 < t["upload_journal_commit"]["wall"]["p50_ms"] < t["photo_upload_with_cnn"]["wall"]["p99_ms"]
+    for seed, quality in r["per_seed"].items():
+        for name in ("ne", "km"):
+            q = quality[name]
+            assert {f"{lab} n={n}" for lab in ("full", "held", "folded") for n in (0, 10)} <= set(q)
+            assert q["held-out songs' slots"]["folded"] > 0  # folded-in songs are recommended
+            assert q["held-out songs' slots"]["full"] > 0
+        # KM's postings of the folded-in songs equal a retrain's: the same answers up to its tie order
+        assert quality["km"]["folded n=0"]["hit@10"] == quality["km"]["full n=0"]["hit@10"], seed
+    for name in ("ne", "km"):  # the aggregate: means over the seeds, the paired difference and its interval
+        agg, rows = r["quality"][name], [r["per_seed"][s][name] for s in ("0", "1")]
+        assert agg["full n=0"]["hit@10"]["mean"] == pytest.approx(np.mean([x["full n=0"]["hit@10"] for x in rows]),
+                                                                  abs=1e-4)
+        d = agg["FOLDED - FULL n=10 hit@10"]
+        diffs = [x["folded n=10"]["hit@10"] - x["full n=10"]["hit@10"] for x in rows]
+        assert d["n"] == 2 and d["mean"] == pytest.approx(np.mean(diffs), abs=1e-4)
+        assert d["ci95"][0] <= d["mean"] <= d["ci95"][1]
+        assert agg["FULL - FULL n=0 hit@10"] == pytest.approx(np.ptp([x["full n=0"]["hit@10"] for x in rows]), abs=1e-4)
     assert any("FOLDED - FULL" in x for x in lines) and any("photo upload" in x for x in lines)

@@ -79,6 +79,8 @@ def test_written_keywords_are_used_as_given(own_run, tmp_path):
     c = load_corpus(copy, check_files=False)
     expected = json.loads((run / "keywords.json").read_text(encoding="utf-8"))["vocabulary"]
     assert c.keywords == expected
-    result = build_network(c, progress=False)
+    from evaluation.pipeline import corpus_bridge
+
+    result = build_network(c, progress=False, bridge=corpus_bridge(c))  # the bridge build-graph used
     assert result.selection is None and result.vocabulary == expected
     assert result.image_keywords == json.loads((run / "keywords.json").read_text(encoding="utf-8"))["images"]

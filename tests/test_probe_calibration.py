@@ -105,3 +105,64 @@ def test_warm_started_path_reaches_the_cold_optimum():
     path = _fit_path(x, y, (1e-1, 1e-2), max_iter=500, seed=0)
     cold = _fit_softmax(x, y, 1e-2, max_iter=500, seed=0)
     assert np.allclose(path[1e-2][0], cold[0], atol=2e-3) and np.allclose(path[1e-2][1], cold[1], atol=2e-3)
+
+
+def _objective(x: np.ndarray, y: np.ndarray, w: np.ndarray, b: np.ndarray, l2: float) -> float:
+    """What _fit_softmax minimises, in float64."""
+    z = x @ w + b
+    z = z - z.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return float(-(y * logp).sum(1).mean() + l2 * (w * w).sum())
+
+
+def test_path_stops_where_the_validation_loss_rises_and_chooses_what_the_full_grid_chooses():
+    from engine.features.probe import _fit_path, _nll
+
+    grid = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)
+    x, y, _ = _noisy(5, n=120, d=20, v=4, noise=0.2)  # few rows for 20 dimensions: weak l2 overfits
+    xf, yf, xv, yv = x[:80], y[:80], x[80:], y[80:]
+    full = _fit_path(xf, yf, grid, max_iter=100, seed=0, tol=1e-5)
+    curve = [_nll(xv @ w + b, yv) for w, b in (full[g] for g in sorted(grid, reverse=True))]
+    best = int(np.argmin(curve))
+    assert 0 < best < len(grid) - 1 and curve[best + 1] > curve[best]  # the case this test is about: a rise
+    walked = _fit_path(xf, yf, grid, max_iter=100, seed=0, tol=1e-5, score=lambda w, b: _nll(xv @ w + b, yv))
+    assert len(walked) == best + 2 < len(full)  # stopped at the first rise: the weaker fits were never made
+    for l2, (w, b) in walked.items():  # the fits it made are the full walk's, bit for bit
+        assert np.array_equal(w, full[l2][0]) and np.array_equal(b, full[l2][1])
+    choice = min(walked, key=lambda g: _nll(xv @ walked[g][0] + walked[g][1], yv))
+    assert choice == sorted(grid, reverse=True)[best]
+    # a validation loss that keeps falling walks the whole grid
+    x2, y2, _ = _noisy(6, n=400, d=6, v=3, noise=0.0)
+    walked2 = _fit_path(x2[:300], y2[:300], (1.0, 1e-1, 1e-2), max_iter=100, seed=0, tol=1e-5,
+                        score=lambda w, b: _nll(x2[300:] @ w + b, y2[300:]))
+    assert sorted(walked2) == [1e-2, 1e-1, 1.0]
+
+
+def test_tolerance_stops_at_the_converged_optimum():
+    from engine.features.probe import _fit_softmax
+
+    x, y, _ = _noisy(8, n=300, d=40, v=6)
+    for l2 in (1e-1, 1e-2, 1e-3):
+        ref = _fit_softmax(x, y, l2, max_iter=3000, seed=0, tol=0.0)  # run to float32's floor
+        fast = _fit_softmax(x, y, l2, max_iter=100, seed=0, tol=1e-5)
+        gap = _objective(x, y, *fast, l2) - _objective(x, y, *ref, l2)
+        assert abs(gap) < 1e-4, (l2, gap)
+        p_ref, p_fast = (np.argmax(x @ w + b, 1) for w, b in (ref, fast))
+        assert np.mean(p_ref == p_fast) >= 0.99
+
+
+def test_final_probe_fitted_beside_the_folds_is_the_one_fitted_alone():
+    x, y, _ = _noisy(9, n=150, d=12, v=4)
+    alone = KeywordProbe(seed=0, folds=3, calibration="validation").fit(x, y)
+    beside = KeywordProbe(seed=0, folds=3).fit(x, y)  # its final fit runs on the folds' pool
+    assert np.array_equal(alone.coef_, beside.coef_) and np.array_equal(alone.intercept_, beside.intercept_)
+    assert alone.l2_ == beside.l2_ and alone.validation_["top1"] == beside.validation_["top1"]
+    assert beside.validation_["validation_temperature"] == alone.temperature_  # then recalibrated on the folds
+    assert beside.temperature_ != alone.temperature_ and beside.validation_["out_of_fold"]["rows"] == 150
+
+
+def test_tolerance_is_saved_and_loaded(tmp_path):
+    x, y, _ = _noisy(10, n=60, d=5, v=3)
+    probe = KeywordProbe(seed=0, folds=2, tol=1e-4, calibration="validation").fit(x, y)
+    back = KeywordProbe.load(probe.save(tmp_path / "probe.npz"))
+    assert back.tol == 1e-4 and np.array_equal(back.predict_proba(x), probe.predict_proba(x))

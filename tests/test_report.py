@@ -14,6 +14,7 @@ from evaluation.metrics import hit_at_k, pad_hits, precision_at_k
 from evaluation.protocol import evaluate_run
 from evaluation.report import build_report
 from evaluation.run_inputs import load_training_set
+from evaluation.rundir import RunDir
 from tests.scorer_contract import QUERY, make_run
 
 
@@ -65,7 +66,7 @@ def test_report_aggregates_and_files(tmp_path):
     assert (t["only_first"], t["only_second"], t["diff"]) == (2, 0, 0.5)
     assert t["p_value"] == pytest.approx(0.5)
     assert "hit_rate@3" in doc["definitions"]
-    paths = rep.write(tmp_path)
+    paths = RunDir(tmp_path).save_report(rep)
     assert sorted(p.name for p in paths.values()) == ["per_query.jsonl", "report.json", "report.md", "report.png"]
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = paths["markdown"].read_text(encoding="utf-8")

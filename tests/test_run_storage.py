@@ -172,3 +172,76 @@ def test_the_input_signature_follows_content_not_mtime(tmp_path):
     assert run.input_signature() == sig
     run.save_split(Split(["a", "b"], ["q"]))
     assert run.input_signature() != sig
+
+
+REPORT_ATTRS = {"report_json", "report_md", "report_png", "per_query", "recommendations", "report_html",
+                "report_screenshot", "related_words", "lstm_retrieval"}
+
+
+def report_writers(root: Path = ROOT) -> list[str]:
+    """Every `file:line` outside the storage that hands one of the run's report paths (RunDir.report_json, ...) or a
+    report file name (alone or as `dir / name`) to a call, which is how a writer or reader would open it: the
+    report artefacts are written and read through save_X / load_X only."""
+    names = {getattr(RunDir("x"), a).name for a in REPORT_ATTRS}
+    bad = []
+    for pkg in ("graph", "engine", "evaluation"):
+        for path in sorted((root / pkg).rglob("*.py")):
+            if path.name == "rundir.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                for arg in [*node.args, *(k.value for k in node.keywords)]:
+                    leaf = arg.right if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Div) else arg
+                    if (isinstance(leaf, ast.Attribute) and leaf.attr in REPORT_ATTRS) or (
+                            isinstance(leaf, ast.Constant) and leaf.value in names):
+                        bad.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(arg)}")
+    return bad
+
+
+def test_report_artefacts_are_written_through_the_storage_only(tmp_path):
+    assert report_writers() == []
+    (tmp_path / "evaluation").mkdir()
+    (tmp_path / "evaluation" / "w.py").write_text(
+        "def f(run, doc):\n    write_json(run.report_json, doc)\n    open(p / 'per_query.jsonl')\n", encoding="utf-8")
+    assert report_writers(tmp_path) == ["evaluation/w.py:2: run.report_json", "evaluation/w.py:3: p / 'per_query.jsonl'"]
+
+
+def test_report_save_and_load_pairs_round_trip(tmp_path):
+    from evaluation.report import Report, build_report
+
+    rows = [{"protocol": "photo", "scorer": s, "n": n, "image": i, "keywords": ["月"], "songs": ["s1", "s2"],
+             "hits": [h, False], "evaluation_id": "e1"}
+            for s in ("ne", "km") for n in (0, 5) for i, h in (("a", True), ("b", s == "ne"), ("c", False))]
+    rep = build_report(rows, ["ne", "km"], [0, 5], k=2, n_boot=50, meta={"evaluation_id": "e1", "run": "r"})
+    rep.retrieval = {"retrieval": {"song-disjoint": {"attention": {"image2song": {"R@10": 0.5, "med_r": 3.0}}}},
+                     "details": {"pairs": 3}}
+    run = RunDir(tmp_path / "r")
+    paths = run.save_report(rep)
+    assert {p.name for p in paths.values()} == {"report.json", "report.md", "per_query.jsonl", "report.png"}
+    back = run.load_report()
+    assert isinstance(back, Report) and back.rows == rows
+    assert back.to_json() == rep.to_json() and back.markdown() == rep.markdown()
+    assert back.meta == rep.meta and back.protocols == rep.protocols and back.diagnostics == rep.diagnostics
+    recs = [{"protocol": "photo", "scorer": "ne", "image": "a", "songs": ["s1"], "scores": [0.5],
+             "explanations": ["月"], "details": [None], "evaluation_id": "e1"}]
+    run.save_recommendations(recs)
+    assert run.load_recommendations() == recs
+    assert run.save_report_html("<html>月</html>").read_text(encoding="utf-8") == "<html>月</html>"
+    assert run.load_related_words() == {}
+    run.save_related_words({"source_id": "x", "n_max": 5, "words": {"月": ["月亮"]}})
+    assert run.load_related_words()["words"] == {"月": ["月亮"]}
+    assert run.load_lstm_retrieval() is None
+    run.save_lstm_retrieval(rep.retrieval)
+    assert run.load_lstm_retrieval() == rep.retrieval
+    assert not [p for p in run.path.rglob("*") if ".tmp" in p.name or p.name.startswith(".")]
+    # bad files are errors naming the file, not tracebacks or silent empties
+    run.report_json.write_text("[1]", encoding="utf-8")
+    with pytest.raises(Img2SongError, match="report.json: expected a JSON object"):
+        run.load_report()
+    run.report_json.write_text('{"k": 10}', encoding="utf-8")
+    with pytest.raises(Img2SongError, match="field 'scorers'"):
+        run.load_report()
+    run.per_query.write_text('{"scorer": "ne"}\n{oops\n', encoding="utf-8")
+    with pytest.raises(Img2SongError, match=r"per_query.jsonl:2: malformed JSON"):
+        run.load_per_query()

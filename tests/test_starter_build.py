@@ -70,7 +70,7 @@ def test_second_hop_stays_in_concrete_senses():
     assert not ends & {"/c/zh/类", "/c/zh/种", "/c/zh/样"}  # 月亮's abstract group is not followed
 
 
-def test_photo_cutout_or_drawing_by_colour_count(tmp_path: Path):
+def test_photo_cutout_or_drawing_by_flat_fill(tmp_path: Path):
     import numpy as np
     from PIL import Image
 
@@ -192,3 +192,86 @@ def test_related_dump_bytes_depend_on_content_only(tmp_path: Path):
     assert write_dump(edges, b) == 1
     assert a.read_bytes() == b.read_bytes()  # no time or file name in the gzip header
     assert gzip.decompress(a.read_bytes()).decode() == edge_line(edges[0])
+
+
+def _stamp_fixture() -> list[tuple[str, str, float, float, str]]:
+    rows = []
+    for ln in (Path(__file__).parent / "fixtures/stamp_kinds.tsv").read_text(encoding="utf-8").splitlines():
+        if ln and not ln.startswith("#"):
+            rel, label, ratio, flat, split = ln.split("\t")
+            rows.append((rel, label, float(ratio), float(flat), split))
+    return rows
+
+
+def _precision_recall(rows, says_photo) -> tuple[int, float, float]:
+    called = [label for _, label, ratio, flat, _ in rows if says_photo(ratio, flat)]
+    photos = sum(r[1] == "photo" for r in rows)
+    return len(called), called.count("photo") / max(len(called), 1), called.count("photo") / photos
+
+
+def test_flat_fill_rule_tells_photo_cutouts_on_hand_labelled_stamps():
+    from graph.starter.kinds import kind_of_stamp
+
+    rows = _stamp_fixture()
+    tune, fresh = [r for r in rows if r[4] == "tune"], [r for r in rows if r[4] == "fresh"]
+    assert len(tune) == 150 and len(fresh) == 80 and {r[1] for r in rows} == {"photo", "drawing"}
+    assert len({r[0] for r in rows}) == 230  # no stamp labelled twice
+
+    def rule(ratio, flat):
+        return kind_of_stamp(flat) == "photo"
+
+    def colour(ratio, flat):  # the previous rule
+        return ratio >= 0.15
+
+    n, precision, recall = _precision_recall(tune, rule)
+    assert n >= 90 and precision >= 0.9 and recall >= 0.85  # measured 95, 0.905, 0.887
+    n, precision, recall = _precision_recall(fresh, rule)
+    assert precision >= 0.84 and recall >= 0.85  # measured 39 calls, 0.846, 0.892
+    assert _precision_recall(tune, colour)[0] == 0  # the colour count called no tune stamp a photo
+    assert _precision_recall(fresh, colour)[1] < precision  # and was less precise on the fresh ones (0.735)
+
+
+def test_flat_share_tells_noise_from_flat_fills(tmp_path: Path):
+    import numpy as np
+    from PIL import Image
+
+    from graph.starter.kinds import colour_ratio, flat_share, image_kind
+
+    rng = np.random.default_rng(1)
+    fur = np.full((96, 96, 4), 255, np.uint8)  # a white animal: few colours, but sensor noise on every pixel
+    fur[..., :3] = 235 + rng.integers(0, 3, (96, 96, 3)) * 4
+    fills = np.zeros((96, 96, 4), np.uint8)
+    fills[..., 3] = 255
+    fills[:, :48, :3] = (240, 240, 240)
+    fills[:, 48:, :3] = (20, 120, 20)
+    tiny = np.zeros((96, 96, 4), np.uint8)
+    tiny[40:45, 40:45] = 255  # 9 interior pixels: too small to tell, counts as flat
+    for name, arr in (("fur", fur), ("fills", fills), ("tiny", tiny)):
+        Image.fromarray(arr, "RGBA").save(tmp_path / f"{name}.png")
+    assert colour_ratio(tmp_path / "fur.png") < 0.05  # the colour count alone calls it a drawing
+    assert flat_share(tmp_path / "fur.png") < 0.05 and image_kind("bitmap", tmp_path / "fur.png") == "photo"
+    assert flat_share(tmp_path / "fills.png") > 0.9 and image_kind("bitmap", tmp_path / "fills.png") == "drawing"
+    assert flat_share(tmp_path / "tiny.png") == 1.0 and image_kind("bitmap", tmp_path / "tiny.png") == "drawing"
+
+
+def test_tux_paint_template_photos_with_licence_per_file(tmp_path: Path):
+    from graph.starter.photos import tuxpaint_template_candidates
+
+    root = tmp_path / "tuxpaint-data"
+    folder = root / "usr/share/tuxpaint/templates"
+    folder.mkdir(parents=True)
+    for stem in ("sun_behind_clouds", "sheep"):
+        (folder / f"{stem}.jpg").write_bytes(_jpeg_bytes())
+    (folder / "notes.txt").write_text("not an image", encoding="utf-8")
+    doc = root / "usr/share/doc/tuxpaint-data"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text("Files: *\nCopyright: 2002-2021 Bill Kendrick\nLicense: GPL-2+\n\n"
+                                   "Files: fonts/locale/th.ttf\nCopyright: None\nLicense: public-domain\n",
+                                   encoding="utf-8")
+    got = tuxpaint_template_candidates(tmp_path, "1:0.9.28-sdl2-1")
+    assert [(c.key, c.tags, c.kind, c.licence) for c in got] == [
+        ("bg-tuxpaint-template-sheep", ("sheep",), "photo", "GPL-2+ (© 2002-2021 Bill Kendrick)"),
+        ("bg-tuxpaint-template-sun-behind-clouds", ("sun", "behind", "cloud"), "photo",
+         "GPL-2+ (© 2002-2021 Bill Kendrick)")]
+    assert got[0].source == "tuxpaint-data 1:0.9.28-sdl2-1"
+    assert tuxpaint_template_candidates(tmp_path / "missing", "1") == []

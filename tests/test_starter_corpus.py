@@ -58,8 +58,12 @@ def test_every_keyword_has_images_through_the_products_bridge():
 def test_real_photos_are_marked_and_licensed():
     images = _jsonl("images.jsonl")
     kinds = Counter(im.get("kind") for im in images)
-    assert set(kinds) <= {"photo", "drawing"} and kinds["photo"] >= 100 and kinds["drawing"] >= 500, kinds
+    assert set(kinds) <= {"photo", "drawing"} and kinds["photo"] >= 230 and kinds["drawing"] >= 500, kinds
     assert all(im["licence"] for im in images if im["kind"] == "photo")
+    # photos come from several packages, each named with its version: not one package's stamps only
+    photo_sources = Counter(im["source"].split(" ")[0] for im in images if im["kind"] == "photo")
+    assert len(photo_sources) >= 6 and max(photo_sources.values()) <= 0.9 * kinds["photo"], photo_sources
+    assert all(" " in im["source"] for im in images), "source without a version"
 
 
 def test_images_are_small_and_carry_source_and_licence():

@@ -8,8 +8,6 @@ logits from eager's on the same images.
 """
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from engine.features.extract import (
     torch_threads_for,
 )
 from engine.features.runtime import RUNTIMES, Forward, cpu_cores, resolve_runtime
+from engine.timing import load_average, timed
 from graph.common.errors import Img2SongError
 
 PARITY_ATOL = 1e-3  # features and logits within this of eager's: the runtime may be the default
@@ -52,17 +51,7 @@ class RuntimeFigures:
         return self.max_abs_diff <= PARITY_ATOL
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    c0, t0 = time.process_time(), time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0, time.process_time() - c0
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
+_timed = timed  # (result, wall s, CPU s)
 
 
 def bench_features(items: Sequence[tuple[str, Path]], runtimes: Sequence[str] = DEFAULT_BENCH_RUNTIMES,

@@ -1,9 +1,10 @@
 """Keywords from pixels: a calibrated linear probe over CNN features, learnt from the training images' keywords.
 
 Multinomial logistic regression on standardised features with soft targets (an image's keyword weights,
-normalised), fitted full-batch with L-BFGS. The L2 strength is chosen on a seeded validation split of the
-training images (lowest validation log-loss; the grid walked strongest first, each fit warm-started from the last:
-the problem is convex) and the final model is refitted on every training image with it.
+normalised), fitted full-batch with L-BFGS until an iteration changes the loss by less than `tol`. The L2 strength is
+chosen on a seeded validation split of the training images (lowest validation log-loss; the grid walked strongest
+first, each fit warm-started from the last: the problem is convex; the walk stops once the validation loss rises)
+and the final model is refitted on every training image with it.
 Calibration (calibration="out-of-fold", the default): every training image gets logits from a probe fitted on the
 other folds, with every statistic (standardisation, L2, its own temperature) refitted inside the fold; the final
 temperature is the one that minimises the log-loss of those out-of-fold logits (more rows than a validation split,
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,10 +31,12 @@ DEFAULT_L2 = (1e-4, 1e-3, 1e-2, 1e-1)
 CALIBRATIONS = ("out-of-fold", "validation")
 ECE_BINS = 15
 CONFIDENT = 0.8  # a top-1 probability at least this high is a confident answer
+TORCH_LBFGS_TOL = 1e-9  # torch's own tolerance_change: what probes saved before `tol` existed were fitted with
 
 
 def _fit_softmax(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int, seed: int,
-                 start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 start: tuple[np.ndarray, np.ndarray] | None = None, tol: float = TORCH_LBFGS_TOL
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """W [d, V], b [V] minimising mean soft-label cross-entropy + l2 * |W|^2 (full batch, L-BFGS).
 
     The problem is strictly convex, so `start` (a solution for a neighbouring l2 on the same rows) changes only how
@@ -48,7 +51,8 @@ def _fit_softmax(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int, seed: i
     else:
         w0, b0 = (torch.tensor(a, dtype=torch.float32) for a in start)
     w, b = w0.requires_grad_(), b0.requires_grad_()
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                            tolerance_change=tol)
 
     def closure():
         opt.zero_grad()
@@ -88,14 +92,30 @@ _single_depth = 0
 _single_saved = [1]
 
 
-def _fit_path(x: np.ndarray, y: np.ndarray, grid: Sequence[float], max_iter: int, seed: int
+def _fit_path(x: np.ndarray, y: np.ndarray, grid: Sequence[float], max_iter: int, seed: int,
+              score: Callable[[np.ndarray, np.ndarray], float] | None = None, tol: float = TORCH_LBFGS_TOL
               ) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """One solution per l2, strongest first, each starting from the previous one."""
+    """One solution per l2, strongest first, each starting from the previous one. With `score` (validation
+    log-loss), the walk stops at the first l2 whose score is worse than the previous one's: past the minimum of a
+    unimodal validation curve the weaker fits (the slowest to converge) cannot be chosen."""
     out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    prev = None
+    prev, last = None, np.inf
     for l2 in sorted(grid, reverse=True):
-        prev = out[l2] = _fit_softmax(x, y, l2, max_iter, seed, start=prev)
+        prev = out[l2] = _fit_softmax(x, y, l2, max_iter, seed, start=prev, tol=tol)
+        if score is not None:
+            now = score(*prev)
+            if now > last:
+                break
+            last = now
     return out
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (affinity, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -194,6 +214,7 @@ class KeywordProbe:
     seed: int = 0
     vocabulary: list[str] = field(default_factory=list)
     calibration: str = "out-of-fold"  # where the temperature is fitted: "out-of-fold" | "validation"
+    tol: float = 1e-5  # L-BFGS stops when an iteration changes the loss (or every weight) by less than this
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> KeywordProbe:
         x, y = self._check(x, y)
@@ -204,12 +225,32 @@ class KeywordProbe:
         self.mean_ = x.mean(0)
         self.scale_ = x.std(0) + 1e-6
         z = (x - self.mean_) / self.scale_
+        self._oof = None
+        if self.calibration != "out-of-fold":
+            with single_thread():
+                self._fit_main(z, y)
+            return self
+        # the final probe and the out-of-fold probes are independent fits: they share one pool (the final one
+        # first, it is the largest), so the stage's wall time is its CPU time over the cores, not final + folds
+        with single_thread(), ThreadPoolExecutor(max(1, min(self.folds + 1, cpu_count()))) as pool:
+            main = pool.submit(self._fit_main, z, y)
+            proba, logits = self._out_of_fold(x, y, pool)
+            main.result()
+        self._oof = (_fingerprint(x, y), proba)
+        self.temperature_ = _fit_temperature(logits, y)
+        all_truth = [set(np.flatnonzero(r > 0).tolist()) for r in y]
+        self.validation_.update({"temperature": self.temperature_, "validation_temperature": self.validation_[
+            "temperature"], "out_of_fold": calibration_figures(self._proba_logits(logits), all_truth)})
+        return self
+
+    def _fit_main(self, z: np.ndarray, y: np.ndarray) -> None:
+        """L2 and temperature on a seeded validation split of the standardised rows, then the refit on all."""
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(z))
         n_val = max(1, int(round(self.val_fraction * len(z))))
         val, fit = order[:n_val], order[n_val:]
-        with single_thread():
-            path = _fit_path(z[fit], y[fit], self.l2_grid, self.max_iter, self.seed)
+        path = _fit_path(z[fit], y[fit], self.l2_grid, self.max_iter, self.seed,
+                         score=lambda w, b: _nll(z[val] @ w + b, y[val]), tol=self.tol)
         scores = {l2: (_nll(z[val] @ w + b, y[val]), w, b) for l2, (w, b) in path.items()}
         self.l2_ = min(scores, key=lambda l2: (scores[l2][0], l2))
         _, w, b = scores[self.l2_]
@@ -220,18 +261,11 @@ class KeywordProbe:
                             "log_loss": {str(k): round(v[0], 5) for k, v in scores.items()},
                             "top1": topk_accuracy(p_val, truth, 1), "top3": topk_accuracy(p_val, truth, 3),
                             "calibration": self.calibration}
-        self.coef_, self.intercept_ = _fit_softmax(z, y, self.l2_, self.max_iter, self.seed, start=(w, b))
-        self._oof = None
-        if self.calibration == "out-of-fold":
-            proba, logits = self._out_of_fold(x, y)
-            self._oof = (_fingerprint(x, y), proba)
-            self.temperature_ = _fit_temperature(logits, y)
-            all_truth = [set(np.flatnonzero(r > 0).tolist()) for r in y]
-            self.validation_.update({"temperature": self.temperature_, "validation_temperature": self.validation_[
-                "temperature"], "out_of_fold": calibration_figures(self._proba_logits(logits), all_truth)})
-        return self
+        self.coef_, self.intercept_ = _fit_softmax(z, y, self.l2_, self.max_iter, self.seed, start=(w, b),
+                                                   tol=self.tol)
 
-    def _out_of_fold(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _out_of_fold(self, x: np.ndarray, y: np.ndarray, pool: ThreadPoolExecutor | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, untempered logits) of each row from a probe fitted on the other folds, every statistic
         (standardisation, L2, temperature) refitted inside the fold."""
         fold = np.random.default_rng(self.seed + 1).permutation(len(x)) % max(2, self.folds)
@@ -240,10 +274,12 @@ class KeywordProbe:
 
         def fit_fold(f: int) -> KeywordProbe:  # fits only the other folds' rows: nothing of fold f reaches it
             return KeywordProbe(self.l2_grid, self.val_fraction, self.folds, self.max_iter, self.seed,
-                                list(self.vocabulary), "validation").fit(x[fold != f], y[fold != f])
+                                list(self.vocabulary), "validation", self.tol).fit(x[fold != f], y[fold != f])
 
         folds = np.unique(fold).tolist()
-        with single_thread(), ThreadPoolExecutor(max(1, min(len(folds), os.cpu_count() or 1))) as pool:
+        with single_thread(), ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(ThreadPoolExecutor(max(1, min(len(folds), cpu_count()))))
             inners = list(pool.map(fit_fold, folds))  # torch releases the GIL: the folds fit side by side
         for f, inner in zip(folds, inners):
             te = fold == f
@@ -298,7 +334,7 @@ class KeywordProbe:
         path = Path(path)
         meta = {"vocabulary": self.vocabulary, "validation": self.validation_, "l2_grid": list(self.l2_grid),
                 "seed": self.seed, "folds": self.folds, "max_iter": self.max_iter, "val_fraction": self.val_fraction,
-                "calibration": self.calibration}
+                "calibration": self.calibration, "tol": self.tol}
         import json
 
         with atomic_path(path, suffix=".npz") as tmp:
@@ -314,7 +350,8 @@ class KeywordProbe:
         meta = npz_meta(path, z, "keyword probe file")
         try:
             probe = cls(tuple(meta["l2_grid"]), meta["val_fraction"], meta["folds"], meta["max_iter"],
-                        meta["seed"], list(meta["vocabulary"]), meta.get("calibration", "validation"))
+                        meta["seed"], list(meta["vocabulary"]), meta.get("calibration", "validation"),
+                        meta.get("tol", TORCH_LBFGS_TOL))
             probe.coef_, probe.intercept_ = z["coef"], z["intercept"]
             probe.mean_, probe.scale_ = z["mean"], z["scale"]
             probe.temperature_, probe.l2_ = float(z["temperature"]), float(z["l2"])

@@ -10,6 +10,8 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.line.config import DEFAULTS as LINE_D
+from engine.line.config import describe
 from engine.line.distributed import hogwild_fit
 from engine.line.model import LINE
 from engine.line.synthetic import scaled_graph
@@ -26,7 +28,7 @@ class Row:
     ratio: float = 1.0
 
 
-def bench(edges: int = 1_000_000, samples: int = 10_000_000, procs: Sequence[int] = (1, 2), dim: int = 128,
+def bench(edges: int = 1_000_000, samples: int = 10_000_000, procs: Sequence[int] = (1, 2), dim: int = LINE_D.dim,
           order: int = 2, seed: int = 0) -> list[Row]:
     net = scaled_graph(edges, seed)
     params = dict(dim=dim, order=order, samples=samples, impl="cpu", seed=seed, progress=False)
@@ -51,7 +53,8 @@ def format_rows(rows: Sequence[Row], edges: int) -> str:
     for r in rows:
         lines.append(f"{r.mode:<28}{r.processes:>6}{r.threads:>5}{r.samples:>11}{r.seconds:>8.2f}"
                      f"{r.edges_per_s / 1e6:>11.3f}M{r.ratio:>12.2f}")
-    lines.append(f"graph: tripartite, ~{edges} edges (engine.line.synthetic.scaled_graph); LINE order 2, d=128, K=5")
+    lines.append(f"graph: tripartite, ~{edges} edges (engine.line.synthetic.scaled_graph); LINE order 2, "
+                 f"d={LINE_D.dim}, K={LINE_D.negative}")
     return "\n".join(lines)
 
 
@@ -60,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--edges", type=int, default=1_000_000)
     p.add_argument("--samples", type=int, default=10_000_000)
     p.add_argument("--procs", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--dim", type=int, default=LINE_D.dim, help=describe("dim"))
     a = p.parse_args(argv)
     rows = bench(a.edges, a.samples, a.procs, a.dim)
     print(format_rows(rows, a.edges))

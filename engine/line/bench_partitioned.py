@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.embeddings import EmbeddingTable
+from engine.line.config import DEFAULTS as LINE_D
+from engine.line.config import describe
 from engine.line.distributed import _free_port, hogwild_fit
 from engine.line.model import LINE
 from engine.line.partitioned import PASSES
@@ -118,7 +120,7 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def bench(edges: int = 300_000, parts: int = 4, passes: int = PASSES, samples: int | None = None, dim: int = 128,
+def bench(edges: int = 300_000, parts: int = 4, passes: int = PASSES, samples: int | None = None, dim: int = LINE_D.dim,
           order: int = 2, seed: int = 0) -> tuple[list[Row], Network]:
     net = community_graph(edges, seed=seed)
     train, pos, neg = holdout(net, seed=seed)
@@ -175,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--parts", type=int, default=4)
     p.add_argument("--passes", type=int, default=PASSES)
     p.add_argument("--samples", type=int, default=None, help="default: 600 per vertex (converged AUC)")
-    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--dim", type=int, default=LINE_D.dim, help=describe("dim"))
     p.add_argument("--order", type=int, choices=(1, 2), default=2,
                    help="LINE order (AUC: cosine of its vertex vectors)")
     p.add_argument("--json", help="also write the rows here")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graph.common.errors import Img2SongError
@@ -20,24 +20,30 @@ MAX_DIM = 4096  # per vertex; the reference uses 128 (and 1e8 asked the allocato
 MAX_NEGATIVE = 1000  # per edge; the reference uses 5 (1e9 aborted the C++ kernel)
 
 
+def setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class LineConfig:
     """Everything a LINE run depends on. `samples` counts sampled (directed) edges in total over all threads,
-    exactly like the C++'s `-samples` times one million; order "both" trains each order with all of them."""
+    exactly like the C++'s `-samples` times one million; order "both" trains each order with all of them.
+    Each default is stated here only: the estimator, the CLI, torchrun, the demo and the benches read it."""
 
-    dim: int = 128
-    order: int | str = "both"
-    negative: int = 5
-    samples: int | None = None
-    lr: float = 0.025
-    threads: int | None = None
-    device: str = "cpu"
-    impl: str = "auto"
-    batch_size: int | None = None
-    seed: int = 0
-    checkpoint: str | None = None
-    checkpoint_every: int | None = None
-    progress: bool = True
+    dim: int = setting(128, "embedding dimension (order both: dim/2 per order)")
+    order: int | str = setting("both", "1, 2 or both (first- and second-order halves concatenated)")
+    negative: int = setting(5, "negative samples per edge")
+    samples: int | None = setting(None, "sampled edges per order, e.g. 20M (default max(1M, 10 x directed edges))")
+    lr: float = setting(0.025, "initial learning rate rho0 (decays linearly to rho0 x 1e-4)")
+    threads: int | None = setting(None, "CPU threads (default: all cores)")
+    device: str = setting("cpu", "cpu or cuda[:i]")
+    impl: str = setting("auto", "auto | cpu | cpu-fp16 (16-bit tables) | triton | triton-fused (GPU, Hogwild) | "
+                                "reference | naive")
+    batch_size: int | None = setting(None, "edges per step of the batched impls (default: from the vertex count)")
+    seed: int = setting(0, "random seed (one thread: bit-reproducible)")
+    checkpoint: str | None = setting(None, "checkpoint file (resumed from when it exists)")
+    checkpoint_every: int | None = setting(None, "samples between checkpoints (default: every chunk)")
+    progress: bool = setting(True, "show a progress bar")
 
     def __post_init__(self) -> None:
         if isinstance(self.order, str) and self.order in ("1", "2"):
@@ -112,3 +118,17 @@ class LineConfig:
 def _positive(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise Img2SongError(f"LINE config: field {name!r} must be a positive integer, got {value!r}")
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(LineConfig)}
+DEFAULTS = LineConfig()  # read by every signature that offers a LINE setting (never restate a value)
+
+
+def default(name: str) -> Any:
+    """The default of LINE setting `name` (the one statement of it is the field above)."""
+    return FIELDS[name].default
+
+
+def describe(name: str) -> str:
+    """The help text of LINE setting `name`, for command-line options."""
+    return FIELDS[name].metadata["help"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.line.config import DEFAULTS as D
 from engine.line.config import SIGMOID_BOUND
 from engine.line.impls import lr_schedule
 from graph.common.errors import Img2SongError
@@ -120,8 +121,8 @@ def _edge_list(edges: EdgeInput, where: str) -> tuple[list[str], np.ndarray]:
     return vids, w
 
 
-def fold_in_many(new_edges: Sequence[EdgeInput], base: FoldInBase, order: int = 2, negative: int = 5,
-                 samples: int | None = None, lr: float = 0.025, seed: int = 0) -> np.ndarray:
+def fold_in_many(new_edges: Sequence[EdgeInput], base: FoldInBase, order: int = 2, negative: int = D.negative,
+                 samples: int | None = None, lr: float = D.lr, seed: int = 0) -> np.ndarray:
     """Vectors [B, d] for B new vertices, each from its own edges to existing vertices; tables stay unchanged."""
     if order not in (1, 2):
         raise Img2SongError(f"fold-in: order must be 1 or 2, got {order!r}")
@@ -159,8 +160,8 @@ def fold_in_many(new_edges: Sequence[EdgeInput], base: FoldInBase, order: int = 
     return u
 
 
-def fold_in(new_edges: EdgeInput, base: FoldInBase, order: int = 2, negative: int = 5, samples: int | None = None,
-            lr: float = 0.025, seed: int = 0) -> np.ndarray:
+def fold_in(new_edges: EdgeInput, base: FoldInBase, order: int = 2, negative: int = D.negative, samples: int | None = None,
+            lr: float = D.lr, seed: int = 0) -> np.ndarray:
     """Vector [d] of one new vertex from its weighted edges to existing vertex ids (LINE §4.3)."""
     return fold_in_many([new_edges], base, order, negative, samples, lr, seed)[0]
 
@@ -199,8 +200,8 @@ def _bases(model_or_tables: Any, network: Any) -> tuple[dict[int, FoldInBase], b
     return {o: FoldInBase.from_line(model_or_tables, o, network) for o in orders}, len(orders) == 2
 
 
-def fold_in_songs(songs: Sequence[EdgeInput], model_or_tables: Any, network: Any = None, negative: int = 5,
-                  samples: int | None = None, lr: float = 0.025, seed: int = 0) -> np.ndarray:
+def fold_in_songs(songs: Sequence[EdgeInput], model_or_tables: Any, network: Any = None, negative: int = D.negative,
+                  samples: int | None = None, lr: float = D.lr, seed: int = 0) -> np.ndarray:
     """Vectors [B, D] for new songs from their keyword weights, shaped like the trained table's rows.
 
     `model_or_tables`: a fitted LINE, one FoldInBase, or {1: base, 2: base}. Keys are vertex ids or bare
@@ -216,8 +217,8 @@ def fold_in_songs(songs: Sequence[EdgeInput], model_or_tables: Any, network: Any
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def fold_in_song(model_or_tables: Any, keywords: EdgeInput, network: Any = None, negative: int = 5,
-                 samples: int | None = None, lr: float = 0.025, seed: int = 0) -> np.ndarray:
+def fold_in_song(model_or_tables: Any, keywords: EdgeInput, network: Any = None, negative: int = D.negative,
+                 samples: int | None = None, lr: float = D.lr, seed: int = 0) -> np.ndarray:
     """Vector of one new song from its keyword weights (see fold_in_songs)."""
     return fold_in_songs([keywords], model_or_tables, network, negative, samples, lr, seed)[0]
 
@@ -239,8 +240,8 @@ class LineTables:
     context: np.ndarray | None
     degrees: np.ndarray
     samples: int
-    negative: int = 5
-    lr: float = 0.025
+    negative: int = D.negative
+    lr: float = D.lr
     seed: int = 0
     min_steps: int = 8  # a vertex with a tiny edge weight still gets a few updates (as a trained one is also a target)
 
@@ -322,9 +323,10 @@ def fold_in_vertex(targets: np.ndarray, pos: np.ndarray, weights: np.ndarray, ne
     labels = np.zeros(negative + 1, dtype=np.float32)
     labels[0] = 1.0
     V = targets[idx]  # [steps, K+1, d]: one gather; the table is only read
+    lo, hi = np.float32(-SIGMOID_BOUND), np.float32(SIGMOID_BOUND)
     for s in range(steps):
         v = V[s]
-        x = np.clip(v @ u, -SIGMOID_BOUND, SIGMOID_BOUND)
+        x = np.minimum(np.maximum(v @ u, lo), hi)  # np.clip's value; the ufuncs skip its Python wrapper
         u += ((labels - 1.0 / (1.0 + np.exp(-x))) * rho[s]) @ v
     return u
 

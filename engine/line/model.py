@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from engine.embeddings import EmbeddingTable
 from engine.line.config import CHUNK, LineConfig
+from engine.line.config import DEFAULTS as D
 from engine.line.impls import chunk_seed, get_impl, lr_schedule
 from engine.line.sampling import LineSamplers
 from graph.common.atomic import atomic_path
@@ -65,10 +66,11 @@ class LINE:
     """LINE vertex embeddings; after fit: embeddings_ (EmbeddingTable), vertex_/context_ {order: tensor},
     history_ (one record per chunk), stats_ (seconds and edges/s per order), degrees_."""
 
-    def __init__(self, dim: int = 128, order: int | str = "both", negative: int = 5, samples: int | None = None,
-                 lr: float = 0.025, threads: int | None = None, device: str = "cpu", impl: str = "auto",
-                 batch_size: int | None = None, seed: int = 0, checkpoint: str | None = None,
-                 checkpoint_every: int | None = None, progress: bool = True):
+    def __init__(self, dim: int = D.dim, order: int | str = D.order, negative: int = D.negative,
+                 samples: int | None = D.samples, lr: float = D.lr, threads: int | None = D.threads,
+                 device: str = D.device, impl: str = D.impl, batch_size: int | None = D.batch_size, seed: int = D.seed,
+                 checkpoint: str | None = D.checkpoint, checkpoint_every: int | None = D.checkpoint_every,
+                 progress: bool = D.progress):  # defaults: engine/line/config.py, stated once
         self.dim, self.order, self.negative, self.samples, self.lr = dim, order, negative, samples, lr
         self.threads, self.device, self.impl, self.batch_size, self.seed = threads, device, impl, batch_size, seed
         self.checkpoint, self.checkpoint_every, self.progress = checkpoint, checkpoint_every, progress

@@ -31,7 +31,8 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from engine.line.config import LineConfig
+from engine.line.config import DEFAULTS as LINE_D
+from engine.line.config import LineConfig, describe
 from engine.line.model import LINE
 from engine.line.packing import pack_edge_table, pack_neg_table
 from engine.line.partitions import Partitioning, Step, Task, plan, task_of_edges, tasks
@@ -316,10 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "system across nodes); the job's files go to a fresh subdirectory, removed at the end")
     p.add_argument("--parts", type=int, default=4, help="vertex partitions P (a rank holds 2/P of a table)")
     p.add_argument("--passes", type=int, default=PASSES, help="passes over all P x P buckets")
-    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--dim", type=int, default=LINE_D.dim, help=describe("dim"))
     p.add_argument("--order", default="2", help="1, 2 or both")
     p.add_argument("--samples", type=int, default=None, help="sampled edges in all (default: as `train`)")
-    p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--negative", type=int, default=LINE_D.negative, help=describe("negative"))
     p.add_argument("--threads", type=int, default=1, help="kernel threads per rank")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)

@@ -28,6 +28,7 @@ import torch
 import triton
 import triton.language as tl
 
+from engine.line.config import DEFAULTS as LINE_D
 from engine.line.config import LR_FLOOR, SIGMOID_BOUND
 from engine.line.impls import LineImpl, register_impl
 from engine.line.packing import EDGE_COLUMNS, pack_edge_table, pack_neg_table
@@ -172,7 +173,7 @@ def launch_config(dim: int, on_gpu: bool, block_edges: int | None = None,
     return triton.next_power_of_2(block_edges), block_d, num_warps
 
 
-def compile_ptx(dim: int = 128, negative: int = 5, *, exact: bool = True, sample: bool = True, arch: int = 90,
+def compile_ptx(dim: int = LINE_D.dim, negative: int = LINE_D.negative, *, exact: bool = True, sample: bool = True, arch: int = 90,
                 num_warps: int | None = None) -> dict[str, str]:
     """Ahead-of-time compile both kernels for CUDA sm_`arch` without a GPU: {"tile": ptx, "scatter": ptx}.
 

@@ -234,23 +234,32 @@ class LiveCatalogue:
         """The training view after `change`, from this one (copies of references, not a rebuild from the base)."""
         p, pc = self.data, self.data.corpus
         gone_s, gone_i = change.remove_songs, change.remove_images
-        songs = ([s for s in pc.songs if s.id not in gone_s] if gone_s else list(pc.songs)) + [e.song for e in change.songs]
-        imgs = ([i for i in pc.images if i.id not in gone_i] if gone_i else list(pc.images)) + [e.image for e in change.images]
-        files = dict(pc.image_files)
-        kws, song_kws = dict(p.image_keywords), dict(p.song_keywords)
-        for i in gone_i:
-            files.pop(i, None)
-            kws.pop(i, None)
-        for sid in gone_s:
-            song_kws.pop(sid, None)
-        files.update({e.image.id: Path(e.image.file) for e in change.images})
-        kws.update({e.image.id: dict(e.edges.keywords) for e in change.images})
-        song_kws.update({e.song.id: dict(e.edges.keywords) for e in change.songs})
+        # a side the change leaves alone is shared with this view, not copied (no view is ever written)
+        song_side, image_side = bool(gone_s or change.songs), bool(gone_i or change.images)
+        songs, song_kws = pc.songs, p.song_keywords
+        by_id = getattr(pc, "_songs_by_id", None)
+        if by_id is None:
+            by_id = {**pc.graveyard, **{s.id: s for s in pc.songs}}
+        graveyard = pc.graveyard
+        if song_side:
+            songs = ([s for s in pc.songs if s.id not in gone_s] if gone_s else list(pc.songs)) + [
+                e.song for e in change.songs]
+            song_kws = {k: v for k, v in p.song_keywords.items() if k not in gone_s} if gone_s else dict(song_kws)
+            song_kws.update({e.song.id: dict(e.edges.keywords) for e in change.songs})
+            graveyard = {**pc.graveyard, **{sid: by_id[sid] for sid in gone_s if sid in by_id}}
+            by_id = {**by_id, **{e.song.id: e.song for e in change.songs}}  # a removed song stays: in-flight answers
+        imgs, files, kws = pc.images, pc.image_files, p.image_keywords
+        if image_side:
+            imgs = ([i for i in pc.images if i.id not in gone_i] if gone_i else list(pc.images)) + [
+                e.image for e in change.images]
+            files, kws = dict(pc.image_files), dict(p.image_keywords)
+            for i in gone_i:
+                files.pop(i, None)
+                kws.pop(i, None)
+            files.update({e.image.id: Path(e.image.file) for e in change.images})
+            kws.update({e.image.id: dict(e.edges.keywords) for e in change.images})
         view = LiveCorpusView(songs, imgs, files, pc.keywords, pc.lexicon)
-        by_id = dict(pc._songs_by_id) if getattr(pc, "_songs_by_id", None) is not None else {
-            **pc.graveyard, **{s.id: s for s in pc.songs}}
-        view.graveyard = {**pc.graveyard, **{sid: by_id[sid] for sid in gone_s if sid in by_id}}
-        by_id.update({e.song.id: e.song for e in change.songs})  # a removed song stays: in-flight answers name it
+        view.graveyard = graveyard
         view._songs_by_id = by_id
 
         def table(t: OverlayTable, attr: str) -> OverlayTable:
@@ -258,8 +267,10 @@ class LiveCatalogue:
             extra.update({e.image.id: getattr(e, attr) for e in change.images if getattr(e, attr) is not None})
             return OverlayTable(t.base, extra, t.removed | gone_i)
 
-        train = [i for i in p.train_image_ids if i not in gone_i] if gone_i else list(p.train_image_ids)
-        return dataclasses.replace(p, corpus=view, train_image_ids=train + [e.image.id for e in change.images],
+        train = p.train_image_ids
+        if image_side:
+            train = ([i for i in train if i not in gone_i] if gone_i else list(train)) + [e.image.id for e in change.images]
+        return dataclasses.replace(p, corpus=view, train_image_ids=train,
                                    image_keywords=kws, song_keywords=song_kws, features=table(p.features, "features"),
                                    tags=table(p.tags, "tags"), logits=table(p.logits, "logits"))
 

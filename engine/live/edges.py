@@ -3,7 +3,8 @@
 Songs: keyword occurrences counted by graph.occurrences' Matcher (what build-graph links, KM counts and a hit
 is), weighted by the run's scheme ("count", or tf-idf with the catalogue's document frequencies), plus lyric-word
 edges to the network's existing word vertices, the `per_song` of largest tf-idf sharing `weight` (graph.context).
-Images: keywords reached by the image's caption and tags through the bilingual bridge (graph.bridge.image_reach).
+Images: keywords reached by the image's caption and tags through the bilingual bridge, file-name captions made
+readable and the single-word back-off included (graph.captions.image_keywords: build-graph's own call).
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from graph.bridge import Bridge, image_reach
+from graph.bridge import Bridge
+from graph.captions import image_keywords
 from graph.common.errors import Img2SongError
 from graph.context import ContextParams
 from graph.keywords import WEIGHT_SCHEMES, content_words
@@ -96,7 +98,17 @@ class CatalogueEdger:
                     words = {w: p.weight * x / total for w, x in sorted(scored)}
         return Edges({k: kws[k] for k in sorted(kws)}, words)
 
+    def warm(self) -> CatalogueEdger:
+        """Load now what the first song or image would load (jieba's tagger, CC-CEDICT, WordNet, the known nouns,
+        the lyric words' document frequencies), so that no change pays for it: a server calls this at start-up."""
+        word = self.vocabulary[0] if self.vocabulary else "moon"
+        self.word_df()
+        self.song(Song("warm-up", "", "", f"{word} moon light", "zh" if is_cjk_word(word) else "en", 0.0))
+        self.image(Image("warm-up", "", ("moon over a lake",), word, "zh" if is_cjk_word(word) else "en", "en"))
+        self.image(Image("warm-up", "", (word, "月亮"), "", "en", "zh"))
+        return self
+
     def image(self, image: Image) -> Edges:
         """Keyword edges of a new image from its caption and tags, through the bridge (graph.build's rule)."""
-        counts, _ = image_reach(image, self.bridge, self.vocab)
+        counts, _ = image_keywords(image, self.bridge, self.vocab)
         return Edges({k: float(v) for k, v in sorted(counts.items()) if v > 0})

@@ -51,7 +51,19 @@ def extend_table(table: KnnTable, rows: np.ndarray, what: str) -> KnnTable:
     new.vectors = append_rows(table.vectors, rows)
     new.max_sq_norm = max(table.max_sq_norm, check.max_sq_norm)
     new._faiss, new._torch_norms = None, None
+    sq = getattr(table, "_live_sq", None)
+    if sq is not None and len(sq) == len(table):  # carried over: only the new rows are measured
+        new._live_sq = append_rows(sq, np.einsum("ij,ij->i", rows, rows))
     return new
+
+
+def _sq_norms(table: KnnTable) -> np.ndarray:
+    """The table's squared row norms (float32), measured once per table and carried over by extend_table."""
+    sq = getattr(table, "_live_sq", None)
+    if sq is None or len(sq) != len(table):
+        sq = np.einsum("ij,ij->i", table.vectors, table.vectors)
+        table._live_sq = sq
+    return sq
 
 
 def _keep(n: int, rows: np.ndarray) -> np.ndarray:
@@ -152,7 +164,7 @@ def song_lists_add_images(lists: SongLists, vectors: np.ndarray) -> SongLists:
     """Lists with new image rows appended, each computed now by the exact kNN."""
     vectors = np.asarray(vectors, np.float32)
     new = copy.copy(lists)
-    d, i = nearest_rows(vectors, lists.songs_.vectors, lists.m_)
+    d, i = nearest_rows(vectors, lists.songs_, lists.m_)
     new.images_ = append_rows(lists.images_, vectors)
     new.index_ = append_rows(lists.index_, i.astype(np.int32))
     new.dist_ = append_rows(lists.dist_, d)
@@ -161,18 +173,23 @@ def song_lists_add_images(lists: SongLists, vectors: np.ndarray) -> SongLists:
     return new
 
 
-def nearest_rows(queries: np.ndarray, table: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest_rows(queries: np.ndarray, table: KnnTable, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact m nearest table rows of a few queries by float64 distance, ties by row (engine.knn's order), on the
-    calling thread: for one new image a thread team's start-up costs more than the product."""
-    t = table.astype(np.float64)
-    sq = np.einsum("ij,ij->i", t, t)
+    calling thread: for one new image a thread team's start-up costs more than the product. A float32 pass over
+    the table (no copy; squared norms cached on it) keeps every row within its rounding bound of the m-th; only
+    those are measured in float64."""
+    t, sq = table.vectors, _sq_norms(table)
+    eps = float(np.finfo(np.float32).eps)
     d_out, i_out = np.empty((len(queries), m)), np.empty((len(queries), m), np.int64)
-    for j, q in enumerate(np.asarray(queries, np.float64)):
-        d2 = np.maximum(sq - 2.0 * (t @ q) + q @ q, 0.0)
+    for j, q in enumerate(np.asarray(queries, np.float32)):
+        qq = float(np.dot(q, q))
+        d2 = sq - 2.0 * np.einsum("ij,j->i", t, q) + np.float32(qq)  # einsum: one thread, no BLAS team
+        # |float32 d2 - exact| <= (dim + 4) eps (|t| + |q|)^2 <= 2 (dim + 4) eps (max |t|^2 + |q|^2) per row
+        tol = 2.0 * (t.shape[1] + 4) * eps * (table.max_sq_norm + qq)
         kth = np.partition(d2, m - 1)[m - 1] if len(d2) > m else np.inf
-        cand = np.flatnonzero(d2 <= kth + 1e-6 * (1.0 + kth))  # every row that can tie with the m-th
-        diff = t[cand] - q  # exact distances of the candidates, then (distance, row) order
-        dc = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        cand = np.flatnonzero(d2 <= kth + 2.0 * tol)  # every row that can tie with (or beat) the m-th
+        diff = t[cand].astype(np.float64) - q.astype(np.float64)  # exact distances of the candidates, then
+        dc = np.sqrt(np.einsum("ij,ij->i", diff, diff))  # (distance, row) order
         order = np.lexsort((cand, dc))[:m]
         d_out[j], i_out[j] = dc[order], cand[order]
     return d_out, i_out

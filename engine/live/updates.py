@@ -130,7 +130,7 @@ def update_neplus(npl, change: Change, ctx: Context):
     mass = mass.copy()
     index = {w: j for j, w in enumerate(npl.tag_vocab_)}
     gone = set(change.remove_images)
-    for i, v in zip(npl.ne_.image_ids_, npl.ne_.image_vectors_):
+    for i, v in zip(npl.ne_.image_ids_, npl.ne_.image_vectors_) if gone else ():  # no walk over every row to add
         if i in gone:
             for w, weight in ctx.image_keywords(i).items():
                 if w in index:

@@ -18,7 +18,6 @@ memory bandwidth of one core (~10 GB/s) is printed beside the p50.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from engine.bench import machine_info
 from engine.lstm.scoring import build_index
 from engine.lstm.train import LyricTagModel
 from engine.lstm.wordvectors import WordVectors
+from engine.timing import Latency, time_calls, timed
 from graph.common import atomic
 
 TARGET_P50_MS = 100.0
@@ -75,15 +75,10 @@ def _fit(attention: bool, readout: str, wv: WordVectors, lyrics: list[list[str]]
                          progress=False, **arch).fit(pairs, tokens, images, vocab, wv)
 
 
-def _latency(fn: Callable[[int], np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Per-call process CPU time in ms (all threads; on a shared machine wall time measures the neighbours)."""
-    fn(0)  # warm-up
-    times, out = np.empty(n), []
-    for j in range(n):
-        t = time.process_time()
-        out.append(fn(j))
-        times[j] = time.process_time() - t
-    return times * 1000, out
+def _latency(fn: Callable[[int], np.ndarray], n: int) -> tuple[Latency, list[np.ndarray]]:
+    """Per-call process CPU time (all threads; on a shared machine wall time measures the neighbours)."""
+    times, out = time_calls(fn, n, warmup=1, clock="cpu")
+    return Latency.of(times), out
 
 
 def _overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
@@ -103,23 +98,20 @@ def bench_lstm(songs: int = 10_000, queries: int = 50, exhaustive_queries: int =
     old = _fit(True, "lstm", wv, lyrics, vocab, img, seed)
     old_index = build_index(old, lyrics)  # layer 1 cached: the exhaustive path as the scorer ran it
     t, _ = _latency(lambda j: old_index.score(q[j:j + 1])[0], exhaustive_queries)
-    cases.append(LSTMCase("attention/second-lstm/exhaustive", float(np.median(t)), float(np.percentile(t, 99)),
+    cases.append(LSTMCase("attention/second-lstm/exhaustive", t.p50_ms, t.p99_ms,
                           exhaustive_queries, notes="layer 1 cached, layer 2 per query and song"))
     for attention in (True, False):
         m = _fit(attention, "pool", wv, lyrics, vocab, img, seed)
-        t0 = time.process_time()
-        index = build_index(m, lyrics)
-        build = time.process_time() - t0
+        index, _, build = timed(lambda m=m: build_index(m, lyrics))
         name = "attention" if attention else "baseline"
         states = m.song_states(lyrics)  # layer 1 cached for the exhaustive path too (the index keeps its own copy)
         ref_t, ref = _latency(lambda j, m=m, st=states: m.score(q[j:j + 1], states=st)[0], exhaustive_queries)
         if attention:
-            cases.append(LSTMCase("attention/pool/exhaustive", float(np.median(ref_t)),
-                                  float(np.percentile(ref_t, 99)), exhaustive_queries,
+            cases.append(LSTMCase("attention/pool/exhaustive", ref_t.p50_ms, ref_t.p99_ms, exhaustive_queries,
                                   notes="LyricTagModel.score, layer 1 cached"))
         t, got = _latency(lambda j, ix=index: ix.score(q[j:j + 1])[0], queries)
         overlap = float(np.mean([_overlap(got[j], ref[j]) for j in range(exhaustive_queries)]))
-        cases.append(LSTMCase(f"{name}/pool/index", float(np.median(t)), float(np.percentile(t, 99)), queries,
+        cases.append(LSTMCase(f"{name}/pool/index", t.p50_ms, t.p99_ms, queries,
                               overlap, round(build, 2)))
     a = next(c for c in cases if c.name == "attention/pool/index")
     bytes_per_query = songs * old.max_len * (32 + 2 * old.hidden) * 4

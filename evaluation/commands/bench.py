@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from engine.bench import DEFAULT_SIZES, bench_line
+from engine.line.config import default as line_default
+from engine.line.config import describe
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -25,15 +27,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         gpu_only: Annotated[bool, typer.Option(help="naive, reference and triton on CUDA only")] = False,
         device: Annotated[str, typer.Option(
             help="cpu, or cuda: the Triton impls (exact, fused) beside the reference impl on the GPU")] = "cpu",
-        dim: int = 128,
-        negative: int = 5,
+        dim: Annotated[int, typer.Option(help=describe("dim"))] = line_default("dim"),
+        negative: Annotated[int, typer.Option(help=describe("negative"))] = line_default("negative"),
         order: int = 2,
         seconds: Annotated[float, typer.Option(help="target duration of each timed run")] = 2.0,
         batch_size: Annotated[Optional[int], typer.Option(help="edges per step (default: per impl)")] = None,  # noqa: UP045
         json_out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
             "--json", help="write one record per impl x graph x threads here")] = None,
     ) -> None:
-        """Measure LINE throughput (order 2, d=128, K=5 by default) and print it beside the design ceilings."""
+        """Measure LINE throughput (order 2, LINE's d and K by default) and print it beside the design ceilings."""
         bench_line(edges or list(DEFAULT_SIZES), json_out=json_out, echo=typer.echo,
                    reference_graph=reference_graph, impls=impls or None, threads=threads or [1, 2],
                    baseline_threads=baseline_threads, gpu_only=gpu_only, device=device, dim=dim, negative=negative,

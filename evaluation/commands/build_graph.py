@@ -20,9 +20,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         context_words: int = typer.Option(ContextParams.per_song,
                                           help="lyric words beyond the keywords linked per song, so that songs "
                                                "without a keyword get an embedding (0: none)"),
-        sense_encoder: bool = typer.Option(False, help="weigh image-keyword edges also by the text encoder's "
-                                                       "relatedness to the image (fewer wrong senses, fewer images "
-                                                       "reaching a keyword; see `img2song bridge`)"),
+        sense_encoder: bool = typer.Option(pipeline.SENSE_ENCODER, "--sense-encoder/--no-sense-encoder",
+                                           help="weigh image-keyword edges also by the text encoder's relatedness "
+                                                "to the image (fewer wrong senses, fewer images reaching a "
+                                                "keyword; see `img2song bridge`)"),
     ) -> None:
         """Build the tripartite image-keyword-song network of a corpus."""
         pipeline.build_graph(corpus, out, holdout, seed, scheme, echo=typer.echo, context_words=context_words,

@@ -38,9 +38,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @bench_app.command("foldin")
     def bench_foldin_cmd(
         corpus: Path = typer.Option(Path("data/starter"), help="corpus directory"),
-        out: Path = typer.Option(Path("runs/bench-foldin"), help="working directory (two runs are built there)"),
+        out: Path = typer.Option(Path("runs/bench-foldin"), help="working directory (two runs per training seed are built there)"),
         share: float = typer.Option(0.1, help="share of songs and of training images held out, then folded in"),
-        seed: int = typer.Option(0, help="seed of the hold-out draw, the split and LINE"),
+        seed: int = typer.Option(0, help="seed of the hold-out draw and the split; the first training seed"),
+        seeds: int = typer.Option(3, help="training seeds (seed, seed + 1, ...: LINE, keyword probe, scorers): "
+                                          "figures are means over them, FOLDED - FULL with a 95% interval"),
         timing_items: int = typer.Option(200, help="items timed one by one for the p50 / p99 figures"),
         json_out: Optional[Path] = typer.Option(None, "--json", help="write the figures here"),  # noqa: UP045
         reuse: bool = typer.Option(False, help="reuse the two runs an earlier call built in --out (same corpus, "
@@ -50,4 +52,4 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from evaluation.bench_foldin import bench_foldin  # deferred: torch
 
         bench_foldin(corpus, out, share=share, seed=seed, timing_items=timing_items, json_out=json_out,
-                     echo=typer.echo, reuse=reuse)
+                     echo=typer.echo, reuse=reuse, seeds=seeds)

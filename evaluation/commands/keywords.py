@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from evaluation.pipeline import SENSE_ENCODER, corpus_bridge
 from graph.common.errors import Img2SongError
 from graph.corpus import KEYWORDS_FILE, load_corpus
 from graph.vocabulary import KeywordSelection, SelectionParams, select_keywords
@@ -16,16 +17,20 @@ _D = SelectionParams  # the defaults, stated once there
 def propose_keywords(corpus: Path, out: Path, num: int = _D.num, min_images: int = _D.min_images,
                      min_songs: int = _D.min_songs, max_song_share: float = _D.max_song_share,
                      echo: Callable[[str], None] = print, song_weight: float = _D.song_weight,
-                     repeat_discount: float = _D.repeat_discount) -> KeywordSelection:
-    """Select the keyword vocabulary of a corpus, print the table and the coverage, write it to `out` only."""
+                     repeat_discount: float = _D.repeat_discount, sense_encoder: bool | None = None
+                     ) -> KeywordSelection:
+    """Select the keyword vocabulary of a corpus, print the table and the coverage, write it to `out` only
+    (`sense_encoder`: images reach words through the bridge build-graph uses; None: build-graph's default)."""
     out = Path(out)
     if out.is_dir():
         raise Img2SongError(f"--out {out}: is a directory; give a file such as {out / KEYWORDS_FILE}")
     c = load_corpus(corpus, check_files=False)
     for line in c.report.lines():
         echo(line)
+    bridge = corpus_bridge(c, SENSE_ENCODER if sense_encoder is None else sense_encoder, echo)
     sel = select_keywords(c, num=num, min_images=min_images, min_songs=min_songs, max_song_share=max_song_share,
-                          song_weight=song_weight, repeat_discount=repeat_discount)
+                          song_weight=song_weight, repeat_discount=repeat_discount, bridge=bridge)
+    echo(bridge.relatedness_line())
     echo(sel.table())
     echo(sel.summary())
     for line in sel.coverage_lines():
@@ -55,7 +60,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         repeat_discount: float = typer.Option(_D.repeat_discount,
                                               help="gain of covering a song or image again, relative to the "
                                                    "previous time (0: plain set cover)"),
+        sense_encoder: bool = typer.Option(SENSE_ENCODER, "--sense-encoder/--no-sense-encoder",
+                                           help="images reach words through the bridge build-graph uses, senses "
+                                                "weighed by the text encoder (default: as build-graph)"),
     ) -> None:
         """Propose a keyword vocabulary: lyric words images can express, picked to cover songs and images."""
         propose_keywords(corpus, out, num, min_images, min_songs, max_song_share, echo=typer.echo,
-                         song_weight=song_weight, repeat_discount=repeat_discount)
+                         song_weight=song_weight, repeat_discount=repeat_discount, sense_encoder=sense_encoder)

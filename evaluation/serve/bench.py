@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.timing import Latency
 from evaluation.rundir import RunDir
 from evaluation.serve.client import REPO, Client, start_server, stop_server
 from graph.common.atomic import write_json
@@ -97,16 +98,15 @@ def closed_loop(make_request: Callable[[Client, int], int], url: str, clients: i
     if cause is not None:
         raise Img2SongError(f"{url}: the server stopped answering during the benchmark ({cause})")
     wall = time.perf_counter() - clock["t0"]
-    ms = np.array(lat) * 1e3
+    got = Latency.of(lat)
     return {"requests": len(lat), "errors": errors, "seconds": round(wall, 3),
-            "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
-            "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
-            "mean_ms": float(ms.mean()) if len(ms) else None, "qps": len(lat) / wall if wall > 0 else None}
+            "p50_ms": got.p50_ms if got else None, "p99_ms": got.p99_ms if got else None,
+            "mean_ms": got.mean_ms if got else None, "qps": len(lat) / wall if wall > 0 else None}
 
 
 def _stage_medians(samples: list[dict[str, float]]) -> dict[str, float]:
     keys = sorted({k for s in samples for k in s})
-    return {k: round(float(np.median([s[k] for s in samples if k in s])), 3) for k in keys}
+    return {k: round(Latency.of(np.array([s[k] for s in samples if k in s]) / 1e3).p50_ms, 3) for k in keys}
 
 
 def cli_baseline(run: Path, photo: Path, scorer: str, runs: int) -> dict[str, Any]:
@@ -120,10 +120,9 @@ def cli_baseline(run: Path, photo: Path, scorer: str, runs: int) -> dict[str, An
         if p.returncode != 0:
             raise Img2SongError(f"baseline `img2song recommend` failed: {p.stderr[-500:]}")
         lat.append(time.perf_counter() - t0)
-    ms = np.array(lat) * 1e3
+    got = Latency.of(lat)
     return {"requests": runs, "errors": {}, "seconds": round(float(sum(lat)), 3),
-            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-            "mean_ms": float(ms.mean()), "qps": runs / float(sum(lat))}
+            "p50_ms": got.p50_ms, "p99_ms": got.p99_ms, "mean_ms": got.mean_ms, "qps": got.per_s}
 
 
 def bench_serve(run: RunDir | str | Path, scorer: str = "ne", k: int = 10, clients: int = 1, requests: int = 300,

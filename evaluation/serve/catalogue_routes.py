@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import threading
 import time
 import types
 from typing import Any
@@ -57,7 +58,8 @@ class AddResponse(BaseModel):
     added: Added
     keywords: dict[str, float] | None = Field(None, description="an added image: the keywords its tags reached")
     catalogue: CatalogueSummary
-    timing_ms: dict[str, float] = Field(description="cnn (images), foldin (edges, fold-in, every index), total")
+    timing_ms: dict[str, float] = Field(description="cnn (images: decode, CNN, tags), foldin (edges and fold-in), "
+                                                    "apply (every index), journal (durable commit), total")
 
 
 class RemoveResponse(BaseModel):
@@ -77,15 +79,29 @@ class LiveState:
         self.cat = store_io.replay(base, self.store, echo)
         self.lock = asyncio.Lock()
         self._folder: Folder | None = None
+        self._folder_lock = threading.Lock()
         self._swap(self.cat)
         if self.cat.songs or self.cat.images or self.cat.removed_songs or self.cat.removed_images:
             echo(f"live catalogue: {self.cat.summary()} (journal {self.store.journal})")
+        if self.store.exists():  # a catalogue in use: its next change should not wait for the dictionaries
+            threading.Thread(target=self._warm, name="live-catalogue-warm-up", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.folder()
+        except Exception:  # noqa: BLE001 (the next change builds the folder again and reports what fails)
+            pass
 
     def folder(self) -> Folder:
-        if self._folder is None:  # the bridge, jieba and the LINE tables load on the first change
-            self._folder = store_io.make_folder(self.service.run, self.cat.base, self.service.corpus,
-                                                self.cat.base_scorers)
-        return self._folder
+        """The run's Folder, built and warmed once (LINE tables, bridge dictionaries, jieba's tagger); a change that
+        comes while the start-up warm-up runs waits for it rather than loading the same things beside it."""
+        with self._folder_lock:
+            if self._folder is None:
+                folder = store_io.make_folder(self.service.run, self.cat.base, self.service.corpus,
+                                              self.cat.base_scorers)
+                folder.edger.warm()
+                self._folder = folder
+            return self._folder
 
     def _swap(self, cat: LiveCatalogue) -> None:
         """Publish a new state (on the event loop: no request handler runs between these assignments)."""
@@ -93,17 +109,22 @@ class LiveState:
         s.scorers, s.data, s._known = dict(cat.scorers), cat.data, set(cat.known_images)
         self.cat = cat
 
-    async def commit(self, change_of: Any, write: Any) -> LiveCatalogue:
-        """Build the change (worker thread), apply it, journal it, then swap the new state in."""
+    async def commit(self, change_of: Any, write: Any, timing: dict[str, float] | None = None) -> LiveCatalogue:
+        """Build the change (worker thread), apply it, journal it, then swap the new state in; `timing` gets the
+        milliseconds of the index updates ("apply") and of the durable journal write ("journal")."""
+        timing = {} if timing is None else timing
         async with self.lock:
             cat = self.cat
 
             def work() -> LiveCatalogue:
                 change = change_of(cat)
                 cat.check(change)
+                t0 = time.perf_counter()
                 nxt = cat.apply(change)
+                t1 = time.perf_counter()
                 with self.store.lock():
                     write(change)
+                timing.update(apply=1e3 * (t1 - t0), journal=1e3 * (time.perf_counter() - t1))
                 return nxt
 
             try:
@@ -173,7 +194,7 @@ async def add_songs(request: Request) -> JSONResponse:
             for e in change.songs:
                 put("song", store_io.song_record(e))
 
-    cat = await live.commit(change_of, write)
+    cat = await live.commit(change_of, write, timing)
     timing["total"] = 1e3 * (time.perf_counter() - t0)
     return JSONResponse({"added": {"songs": [s.id for s in songs]}, "catalogue": _summary(cat),
                          "timing_ms": {k: round(v, 3) for k, v in timing.items()}}, 201)
@@ -230,7 +251,7 @@ async def add_image(request: Request) -> JSONResponse:
         with live.store.transaction("add", 1) as put:
             put("image", store_io.image_record(change.images[0], service.run.path))
 
-    cat = await live.commit(change_of, write)
+    cat = await live.commit(change_of, write, timing)
     timing["total"] = 1e3 * (time.perf_counter() - t0)
     return JSONResponse({"added": {"images": [image.id]}, "keywords": cat.images[image.id].edges.keywords,
                          "catalogue": _summary(cat), "timing_ms": {k: round(v, 3) for k, v in timing.items()}}, 201)

@@ -21,8 +21,9 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from graph.common.errors import CorpusError, Img2SongError
@@ -98,7 +99,7 @@ def read_json(path: str | Path, what: str = "JSON file") -> Any:
 def iter_jsonl(path: str | Path, *, objects: bool = True) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) of each non-blank line; `objects` requires every value to be a JSON object."""
     path = Path(path)
-    for lineno, line in _iter_byte_lines(path, _read_bytes(path)):
+    for lineno, line in _iter_byte_lines(path):
         if not line.strip():
             continue
         text = _decode(line, path, lineno)
@@ -112,15 +113,21 @@ def iter_jsonl(path: str | Path, *, objects: bool = True) -> Iterator[tuple[int,
 def iter_text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """(line number, text without the line end) of a UTF-8 file; invalid bytes are an error naming the line."""
     path = Path(path)
-    data = _read_bytes(path)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    for lineno, line in _iter_byte_lines(path, data):
+    for lineno, line in _iter_byte_lines(path):
+        if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
         yield lineno, _decode(line, path, lineno).rstrip("\r")
 
 
 def _read_bytes(path: Path) -> bytes:
     """A regular file's bytes; a FIFO or a device (which would block, or never end: /dev/zero) is refused unopened."""
+    with _open_regular(path) as fh:
+        return fh.read()
+
+
+@contextmanager
+def _open_regular(path: Path) -> Iterator[BinaryIO]:
+    """A regular file opened for reading; a FIFO or a device is refused unopened, every failure names the file."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -134,19 +141,20 @@ def _read_bytes(path: Path) -> bytes:
     if not stat.S_ISREG(st.st_mode):
         raise Img2SongError(f"{path}: is not a regular file (a FIFO, socket or device), expected a file")
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, after the caller's reads
     except IsADirectoryError:
         raise Img2SongError(f"{path}: is a directory, expected a file") from None
     except FileNotFoundError:
         raise Img2SongError(f"{path}: file not found") from None
+    with fh:
+        yield fh
 
 
-def _iter_byte_lines(path: Path, data: bytes) -> Iterator[tuple[int, bytes]]:
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return enumerate(lines, start=1)
+def _iter_byte_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Each line without its b"\\n", streamed: a 2 GB songs.jsonl is never held whole (nor twice, split)."""
+    with _open_regular(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            yield lineno, line[:-1] if line.endswith(b"\n") else line
 
 
 def _decode(line: bytes, path: Path, lineno: int) -> str:

@@ -19,7 +19,7 @@ from graph.corpus import Corpus
 from graph.records import Image, Song
 from graph.starter import images as img_src
 from graph.starter.cedict import english_to_chinese, parse_cedict
-from graph.starter.kinds import PHOTO_COLOUR_RATIO, image_kind
+from graph.starter.kinds import PHOTO_FLAT_SHARE, image_kind
 from graph.starter.photos import wallpaper_candidates
 from graph.starter.readme import manifest_dict, readme_text
 from graph.starter.related import Cilin, concept, write_dump, zh_edges
@@ -167,8 +167,8 @@ def build(raw: Path, out: Path, max_songs: int = 10000, per_keyword_images: int 
         "images": len(img_rows), "images_by_source": dict(Counter(r["source"] for r in img_rows)),
         "photos": by_kind["photo"], "drawings": by_kind["drawing"],
         "full_frame_photos": sum(1 for c in chosen_imgs if c.kind in ("photo", "skimage")),
-        "photo_rule": f"full-frame photos by source; a tux paint stamp is a photo cut-out when its distinct colours "
-                      f"per opaque pixel >= {PHOTO_COLOUR_RATIO} (graph/starter/kinds.py)",
+        "photo_rule": f"full-frame photos by source; a tux paint stamp is a photo cut-out when its share of flat "
+                      f"interior pixels is < {PHOTO_FLAT_SHARE} (graph/starter/kinds.py)",
         "image_candidates": len(cands), "image_skips": dict(skipped), "keywords": len(keywords),
         "selection": sel.to_dict(), "lexicon_pairs": len(lex_pairs),
         "related_edges": n_edges, "related_edges_by_dataset": dict(Counter(e.dataset for e in edges)),

