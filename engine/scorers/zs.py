@@ -7,7 +7,8 @@ No training, no graph. Descriptions (`describe`), from what a new photo has:
   imagenet  the top ImageNet-1k class names (Query.logits: the backbone's ImageNet head, softmax weights);
   wordnet   the same classes named by their WordNet lemmas and their parents' lemmas.
 The lyrics are embedded once at fit as e5 passages and saved with the scorer; a query costs one [songs x 384]
-matrix product. English descriptions score Chinese lyrics and the reverse (the encoder is multilingual).
+matrix product. `dtype` is the encoder's precision: int8 (default: int8 feed-forward GEMMs, engine/text/int8.py),
+bfloat16 (the previous default) or float32. English descriptions score Chinese lyrics and the reverse (the encoder is multilingual).
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def softmax_rows(x: np.ndarray) -> np.ndarray:
 class ZeroShotScorer(Scorer):
     """Cosine between the photo's words and each lyric in a multilingual sentence-embedding space."""
 
-    def __init__(self, describe: str = "keywords", top: int = 3, dtype: str = "bfloat16",
+    def __init__(self, describe: str = "keywords", top: int = 3, dtype: str = "int8",
                  max_tokens: int | None = None, cache: bool = True) -> None:
         self.describe, self.top, self.dtype, self.max_tokens, self.cache = describe, top, dtype, max_tokens, cache
 

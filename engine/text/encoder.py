@@ -187,9 +187,18 @@ NUMERICS = (_Layer, TextEncoder.__init__, TextEncoder.tokens, TextEncoder._windo
             TextEncoder._pool)  # what encoder_signature hashes
 
 
-@lru_cache(maxsize=2)
+PRECISIONS = ("int8", *DTYPES)  # int8: engine.text.int8 (int8 feed-forward GEMMs, ~1.4x bfloat16's lyrics/CPU-s)
+
+
+@lru_cache(maxsize=3)
 def shared_encoder(dtype: str = "bfloat16", batch_tokens: int = 2048, max_tokens: int | None = None) -> TextEncoder:
     """One loaded encoder per setting and process (its weights take ~2 s to dequantise and 90 MB to hold)."""
+    if dtype == "int8":
+        from engine.text.int8 import Int8TextEncoder  # deferred: builds its C++ passes on first use
+
+        return Int8TextEncoder(batch_tokens=batch_tokens, max_tokens=max_tokens)
+    if dtype not in DTYPES:
+        raise Img2SongError(f"text encoder: dtype must be one of {', '.join(PRECISIONS)}, not {dtype!r}")
     return TextEncoder(batch_tokens=batch_tokens, max_tokens=max_tokens, dtype=dtype)
 
 
@@ -203,6 +212,10 @@ def encoder_signature(encoder: TextEncoder) -> str:
     h.update((Path(__file__).resolve().parent / "e5_file.py").read_bytes())
     for part in NUMERICS:
         h.update(inspect.getsource(part).encode())
+    for part in getattr(encoder, "numerics", ()):  # a subclass's own numerics (engine.text.int8)
+        h.update(inspect.getsource(part).encode())
+    for file in getattr(encoder, "numerics_files", ()):
+        h.update(Path(file).read_bytes())
     return h.hexdigest()[:20]
 
 
