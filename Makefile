@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m evaluation.demo --corpus data/starter --out runs/demo
+	$(BIN)/python -m evaluation.app.demo --corpus data/starter --out runs/demo
 
 test: $(STAMP)
 	bash tests/setup_browser.sh

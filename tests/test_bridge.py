@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from evaluation.cli import main
+from evaluation.app.cli import main
 from graph import cedict_index as bridge_mod
 from graph.bridge import Bridge, image_reach, noun_phrases, parse_cedict, read_cedict_index
 from graph.common.errors import CorpusError

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from evaluation.cli import main
+from evaluation.app.cli import main
 from graph.build import build_network
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus

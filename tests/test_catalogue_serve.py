@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from evaluation.serve.catalogue_routes import AddResponse, RemoveResponse
-from evaluation.serve.client import Client, start_server, stop_server
+from evaluation.app.serve.catalogue_routes import AddResponse, RemoveResponse
+from evaluation.bench.client import Client, start_server, stop_server
 from tests.live_run import make_live_run, photo
 
 ARGS = ["--scorers", "ne,km,pop,ne+", "--max-k", "200"]

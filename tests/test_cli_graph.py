@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from evaluation.cli import main
+from evaluation.app.cli import main
 
 
 def test_build_graph_command(tiny_corpus_dir, tmp_path, capsys):
@@ -26,7 +26,7 @@ def test_corpus_error_is_one_clean_line(tmp_path):
     bad.mkdir()
     (bad / "songs.jsonl").write_text('{"id": "a", "title": "t", "language": "zh"}\n', encoding="utf-8")
     (bad / "images.jsonl").write_text("", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "evaluation.cli", "build-graph", "--corpus", str(bad), "--out",
+    proc = subprocess.run([sys.executable, "-m", "evaluation.app.cli", "build-graph", "--corpus", str(bad), "--out",
                            str(tmp_path / "o")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "songs.jsonl:1: field 'lyrics' required field is missing" in proc.stderr

@@ -6,9 +6,9 @@ import dataclasses
 import pytest
 import typer.main
 
-from evaluation.cli import _register_all, app
-from evaluation.commands.options import DEFAULT_RUN
-from evaluation.serve.config import ServeConfig
+from evaluation.app.cli import _register_all, app
+from evaluation.app.commands.options import DEFAULT_RUN
+from evaluation.app.serve.config import ServeConfig
 from graph.common.errors import Img2SongError
 
 

@@ -7,12 +7,12 @@ import sys
 
 import typer
 
-from evaluation import cli
+from evaluation.app import cli
 
 
 def _commands_of(module: str) -> tuple[set[str], set[str]]:
     app, bench = typer.Typer(), typer.Typer()
-    importlib.import_module(f"evaluation.commands.{module}").register(app, bench)
+    importlib.import_module(f"evaluation.app.commands.{module}").register(app, bench)
     return {c.name for c in app.registered_commands}, {c.name for c in bench.registered_commands}
 
 

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from engine.features.backbones import Backbone, get_backbone, register_backbone
-from engine.features.compare_backbones import chance_agreement, neighbour_agreement
-from evaluation.cli import main
-from evaluation.commands.bench_backbones import compare_run_backbones
-from evaluation.rundir import RunDir, Stage
+from evaluation.app.cli import main
+from evaluation.app.commands.bench_backbones import compare_run_backbones
+from evaluation.bench.backbones import chance_agreement, neighbour_agreement
+from evaluation.stages.rundir import RunDir, Stage
 from graph.build import KeywordFile, Split
 from graph.common.errors import Img2SongError
 from tests.conftest import make_corpus
@@ -128,5 +128,5 @@ def test_cli_bench_backbones(tmp_path, capsys):
     assert main(["bench", "backbones", "--run", str(run), "--backbone", "resnet-1000"]) == 2
     assert "unknown backbone(s) resnet-1000" in capsys.readouterr().err
     with pytest.raises(Img2SongError, match="no images to time"):
-        from engine.features.compare_backbones import time_extraction
+        from evaluation.bench.backbones import time_extraction
         time_extraction(["test-cmp-flat"], [])

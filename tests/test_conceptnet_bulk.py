@@ -7,8 +7,8 @@ import sqlite3
 
 import numpy as np
 
-from evaluation.conceptnet_bulk import load_dump_bulk, load_rows_bulk
-from graph.starter.related import Edge, edge_fields, write_dump
+from evaluation.measure.conceptnet_bulk import load_dump_bulk, load_rows_bulk
+from graph.related import Edge, edge_fields, write_dump
 
 TABLES = ("relation", "language", "label", "concept", "edge")
 
@@ -102,7 +102,7 @@ def test_rows_straight_from_edges_equal_the_dump_round_trip(tmp_path):
 
 
 def test_csv_safe_names_the_concepts_a_dump_line_would_not_give_back():
-    from evaluation.thesauri import csv_safe
+    from evaluation.measure.thesauri import csv_safe
 
     ok = _edges(50)
     assert csv_safe(ok)

@@ -69,7 +69,7 @@ def test_every_setting_has_help_and_the_cli_shows_the_config():
     import typer.main
 
     from engine.line import LINE
-    from evaluation.cli import _register_all, app
+    from evaluation.app.cli import _register_all, app
 
     assert all(describe(n) for n in FIELDS) and default("dim") == DEFAULTS.dim == LineConfig().dim
     assert LINE().get_params() == DEFAULTS.to_dict()  # the estimator's defaults are the config's

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.diagnostics import MIN_KEYWORD_SETS, catalogue_coverage, macro_hit_rates, query_diversity
-from evaluation.report import build_report
+from evaluation.measure.diagnostics import (
+    MIN_KEYWORD_SETS,
+    catalogue_coverage,
+    macro_hit_rates,
+    query_diversity,
+)
+from evaluation.measure.report import build_report
 
 
 def _rows(keyword_sets: list[list[str]], hits_by_scorer: dict[str, list[bool]], songs_by_scorer=None) -> list[dict]:
@@ -76,7 +81,7 @@ def test_macro_hit_rate_is_bitwise_the_same_under_any_string_hash_seed():
     import subprocess
     import sys
 
-    code = ("import random; from evaluation.diagnostics import macro_hit_rates\n"
+    code = ("import random; from evaluation.measure.diagnostics import macro_hit_rates\n"
             "rng = random.Random(0); words = [chr(0x4e00 + j) * 2 for j in range(40)]\n"
             "rows = [{'scorer': 'ne', 'n': 0, 'image': f'q{i}', 'keywords': rng.sample(words, 3),\n"
             "         'hits': [rng.random() < 0.3 for _ in range(10)]} for i in range(300)]\n"

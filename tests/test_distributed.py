@@ -17,8 +17,8 @@ from engine.features.distributed import shard
 from engine.features.table import FeatureTable
 from engine.line import LINE, LineConfig
 from engine.line.distributed import chunk_size, collect, create_tables, hogwild_fit_many, run_rank
-from evaluation.pipeline import compute_run_features
-from evaluation.rundir import RunDir, Stage
+from evaluation.stages.pipeline import compute_run_features
+from evaluation.stages.rundir import RunDir, Stage
 from graph.build import KeywordFile
 from tests.conftest import TINY_KEYWORDS, make_corpus
 from tests.line_contract import GRAPHS, les_miserables, link_auc, link_split, quality
@@ -54,7 +54,7 @@ def test_torchrun_features_equal_single_process(tmp_path):
         compute_run_features(runs[0], batch_size=3, use_cache=False, progress=False)
     finally:
         torch.set_num_threads(threads)
-    r = torchrun("-m", "evaluation.torchrun", "features", str(runs[1]), "--batch-size", "3", "--no-cache")
+    r = torchrun("-m", "evaluation.stages.torchrun", "features", str(runs[1]), "--batch-size", "3", "--no-cache")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "features (2 processes): 8 images: 8 computed" in r.stdout
     for f in ("features.npz", "logits.npz", "tags.npz"):
@@ -103,7 +103,7 @@ def test_two_process_hogwild_quality_within_0_01_auc():
 def test_torchrun_line_writes_the_run(tmp_path, order):
     net = les_miserables()
     net.save(tmp_path / "network.npz")
-    r = torchrun("-m", "evaluation.torchrun", "train", "--graph", str(tmp_path / "network.npz"), "--out",
+    r = torchrun("-m", "evaluation.stages.torchrun", "train", "--graph", str(tmp_path / "network.npz"), "--out",
                  str(tmp_path / "out"), "--dim", "8", "--order", order, "--samples", "30000")
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads((tmp_path / "out" / "line.json").read_text())

@@ -122,7 +122,7 @@ def test_train_reports_the_kernel_build_apart_from_training(tmp_path):
     """`train --edgelist`: line.json and the printed lines keep the C++ kernel build out of the training time."""
     import json
 
-    from evaluation.pipeline import train_embeddings
+    from evaluation.stages.pipeline import train_embeddings
 
     p = tmp_path / "e.txt"
     p.write_text("".join(f"a{i % 7} b{i % 5} 1\n" for i in range(60)), encoding="utf-8")

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.embeddings import FORMATS, EmbeddingTable, escape_key, unescape_key
-from evaluation.cli import main as cli_main
+from evaluation.app.cli import main as cli_main
 from graph.common.errors import Img2SongError
 from graph.network import Kind
 

@@ -7,9 +7,9 @@ import textwrap
 import pytest
 
 from engine.scorers.base import SCORERS, scorer_names
-from evaluation.cli import main
-from evaluation.experiment import ExperimentConfig, load_experiment
-from evaluation.protocol import evaluate_run
+from evaluation.app.cli import main
+from evaluation.measure.experiment import ExperimentConfig, load_experiment
+from evaluation.stages.protocol import evaluate_run
 from graph.common.errors import Img2SongError
 from tests.scorer_contract import QUERY, make_run
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from engine.features import extract_features, get_backbone
 from engine.features.runtime import Forward, _importable, resolve_runtime, runtime_of_run
-from evaluation.cli import main
+from evaluation.app.cli import main
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
 from tests.test_features import MeanColor, write_images  # noqa: F401 (registers test-mean-color)

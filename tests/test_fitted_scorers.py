@@ -10,10 +10,10 @@ import engine.scorers.persist as persist
 from engine.embeddings import EmbeddingTable
 from engine.scorers.base import Query, get_scorer, load_scorer
 from engine.scorers.ne import NEScorer
-from evaluation import pipeline
-from evaluation.cli import main
-from evaluation.fitted import load_or_fit, run_signature, stale_reason
-from evaluation.rundir import RunDir, Stage
+from evaluation.app.cli import main
+from evaluation.stages import pipeline
+from evaluation.stages.fitted import load_or_fit, run_signature, stale_reason
+from evaluation.stages.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
 from tests.scorer_contract import make_run, tiny_training_set
 

@@ -1,6 +1,6 @@
 """Fuzz suite (issue 14): corrupted corpora, edge lists, npz files, dumps and images made from valid ones.
 
-Invariant for every loader and CLI command (in-process through evaluation.cli.main): it succeeds with counts that
+Invariant for every loader and CLI command (in-process through evaluation.app.cli.main): it succeeds with counts that
 add up, or fails with the project's error naming the damaged file (CLI: exit 2); never a traceback or another
 exception type, never a file outside the corpus opened (an audit hook records every open), never a half-written
 output. Hypothesis runs derandomized (fixed seed) without deadlines; the case counts per loader are printed in
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from evaluation.cli import main
+from evaluation.app.cli import main
 from graph.common.atomic import temp_owner
 from graph.common.errors import Img2SongError
 from tests.conftest import TINY_IMAGES, TINY_SONGS, make_corpus
@@ -314,7 +314,7 @@ def test_fuzz_npz_and_word2vec_loaders(base, fuzz_counts, data):
 @given(data=st.data())
 def test_fuzz_dump_lines(base, fuzz_counts, data):
     """Every line of a damaged dump is accepted, skipped and counted, or an error naming the dump and line."""
-    from evaluation.groundtruth import dump_line
+    from evaluation.measure.groundtruth import dump_line
     from graph.common.readers import iter_gzip_lines
 
     good = (base["valid"] / "d.tsv.gz").read_bytes()
@@ -341,7 +341,7 @@ def test_fuzz_dump_lines(base, fuzz_counts, data):
 @given(data=st.data())
 def test_fuzz_conceptnet_db_build_and_user_db(base, fuzz_counts, data, tmp_path_factory):
     """Whole DB builds from damaged dumps, and damaged SQLite files given as --conceptnet-db (never written)."""
-    from evaluation.groundtruth import RelatedWords, build_db_from_dump
+    from evaluation.measure.groundtruth import RelatedWords, build_db_from_dump
 
     cache = tmp_path_factory.mktemp("cn")
     good = gzip.decompress((base["valid"] / "d.tsv.gz").read_bytes())

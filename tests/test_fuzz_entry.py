@@ -32,8 +32,8 @@ import typer
 from PIL import Image
 
 import tests.serve_main  # noqa: F401  (registers the tiny backbone "test-serve-stats")
-from evaluation import cli
-from evaluation.cli import main
+from evaluation.app import cli
+from evaluation.app.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 22
@@ -99,8 +99,8 @@ def world(tmp_path_factory):
     """A tiny complete run (make_run + fitted scorers + an evaluation) and a zoo of hostile paths beside it."""
     import torch._dynamo  # noqa: F401  (imported whole now: a case interrupted mid-import would leave it half-made)
 
-    from evaluation.fitted import load_or_fit
-    from evaluation.protocol import evaluate_run
+    from evaluation.stages.fitted import load_or_fit
+    from evaluation.stages.protocol import evaluate_run
     from tests.scorer_contract import make_run
 
     root = tmp_path_factory.mktemp("fuzzworld")
@@ -406,8 +406,8 @@ def _send(host: str, port: int, raw: bytes, timeout: float = 30.0) -> int:
 
 def test_fuzz_the_http_service_on_loopback(world, tmp_path, fuzz_counts):
     """N_HTTP requests from 4 concurrent clients to a real server (tests/fuzz_serve_main: the open audit inside)."""
-    from evaluation import pipeline
-    from evaluation.serve.client import start_server, stop_server
+    from evaluation.bench.client import start_server, stop_server
+    from evaluation.stages import pipeline
     from tests.serve_main import BACKBONE
 
     run = world["run"]

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-import evaluation.groundtruth as gt
-from evaluation.groundtruth import RelatedWords, keyword_language, related_for_run
-from evaluation.rundir import RunDir
+import evaluation.measure.groundtruth as gt
+from evaluation.measure.groundtruth import RelatedWords, keyword_language, related_for_run
+from evaluation.stages.rundir import RunDir
 from graph.common.errors import Img2SongError
 from tests.scorer_contract import write_dump
 

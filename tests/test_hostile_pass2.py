@@ -9,9 +9,9 @@ import socket
 
 import pytest
 
-from evaluation.cli import main
-from evaluation.serve.bench import bench_serve
-from evaluation.serve.client import Client, free_port
+from evaluation.app.cli import main
+from evaluation.bench.client import Client, free_port
+from evaluation.bench.serve import bench_serve
 from graph.common.errors import Img2SongError
 from tests.test_serve import served  # noqa: F401  (the module-scoped server fixture)
 
@@ -130,7 +130,7 @@ def test_case20_outputs_follow_the_umask(tmp_path, umask):
 
 
 def test_case03_nan_in_an_experiment_file_is_refused_naming_the_key(tmp_path):
-    from evaluation.experiment import load_experiment
+    from evaluation.measure.experiment import load_experiment
 
     f = tmp_path / "exp.toml"
     f.write_text("k = 10\n[scorers.ne]\n[scorers.km]\nmin_tag_mass = nan\n")

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from evaluation.cli import main
-from evaluation.rundir import RunDir, Stage
+from evaluation.app.cli import main
+from evaluation.stages.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
 from tests.conftest import make_corpus
 
@@ -66,7 +66,7 @@ def test_case04_runs_built_before_the_fingerprint_still_load(built):
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     """A tiny real run (tests/scorer_contract.make_run), evaluated once with KM and POP."""
-    from evaluation.protocol import evaluate_run
+    from evaluation.stages.protocol import evaluate_run
     from tests.scorer_contract import make_run
 
     root = tmp_path_factory.mktemp("eval")
@@ -90,7 +90,7 @@ def test_case18_evaluate_stamps_one_evaluation_id_into_all_its_outputs(evaluated
 def test_case18_killed_evaluate_is_refused_by_report_not_rendered_as_a_mix(evaluated, tmp_path, monkeypatch, capsys):
     import shutil
 
-    from evaluation import protocol
+    from evaluation.stages import protocol
 
     run = tmp_path / "run"
     shutil.copytree(evaluated, run)
@@ -200,7 +200,7 @@ def test_case11_full_disk_at_fit_scorers_exits_3_naming_the_index(tmp_path, on_a
 @pytest.fixture(scope="module")
 def serve_run(tmp_path_factory):
     """A tiny run with features of the test backbone and fitted scorers, ready to serve (tests/serve_main)."""
-    from evaluation import pipeline
+    from evaluation.stages import pipeline
     from tests.scorer_contract import make_run
     from tests.serve_main import BACKBONE
 
@@ -216,7 +216,7 @@ def serve_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def guarded(serve_run):
     """A server with a 1.5 s deadline and a 1 s idle timeout."""
-    from evaluation.serve.client import start_server, stop_server
+    from evaluation.bench.client import start_server, stop_server
 
     run, tmp = serve_run
     proc, url = start_server(run, ["--deadline", "1.5", "--idle-timeout", "1"], module="tests.serve_main",
@@ -261,7 +261,7 @@ def test_case19_connections_with_no_request_under_way_are_closed(guarded, sent):
 def test_case19_a_stalled_request_body_gets_a_json_408_and_the_connection_closes(guarded):
     import time
 
-    from evaluation.serve.client import Client
+    from evaluation.bench.client import Client
 
     with _connect(guarded) as s:
         t0 = time.monotonic()
@@ -281,7 +281,7 @@ def test_case19_a_stalled_request_body_gets_a_json_408_and_the_connection_closes
 def test_case10_sigterm_with_a_stalled_client_answers_json_503_and_shuts_down_cleanly(serve_run):
     import time
 
-    from evaluation.serve.client import start_server, stop_server
+    from evaluation.bench.client import start_server, stop_server
 
     run, tmp = serve_run
     log = tmp / "sigterm.log"

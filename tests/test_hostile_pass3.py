@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from engine.features.backbones import DEFAULT_BACKBONE, get_backbone
-from evaluation.cli import main
+from evaluation.app.cli import main
 from tests.test_serve import served  # noqa: F401  (the module-scoped server fixture)
 
 REAL = DEFAULT_BACKBONE  # the shipped CNN (its preprocessing is the one under test)
@@ -175,7 +175,7 @@ def test_case16_a_cache_filled_before_orientation_counted_is_not_reused(lite0, t
 @pytest.fixture
 def fitted_run(tmp_path):
     """A tiny real run (tests/scorer_contract.make_run) with NE, KM and POP fitted and saved."""
-    from evaluation.fitted import load_or_fit
+    from evaluation.stages.fitted import load_or_fit
     from tests.scorer_contract import make_run
 
     run = make_run(tmp_path / "a")
@@ -185,7 +185,7 @@ def fitted_run(tmp_path):
 
 
 def _answers(scorer, run) -> list[list[str]]:
-    from evaluation.run_inputs import known_image_query, load_training_set
+    from evaluation.stages.run_inputs import known_image_query, load_training_set
     from tests.scorer_contract import QUERY
 
     data = load_training_set(run)
@@ -194,7 +194,7 @@ def _answers(scorer, run) -> list[list[str]]:
 
 def test_case08_truncated_arrays_npz_is_an_error_naming_it_and_is_refitted(fitted_run, capsys):
     from engine.scorers.persist import load_scorer
-    from evaluation.fitted import load_or_fit
+    from evaluation.stages.fitted import load_or_fit
 
     arrays = fitted_run / "scorers" / "km" / "arrays.npz"
     want = _answers(load_scorer(arrays.parent), fitted_run)
@@ -218,7 +218,7 @@ def test_case08_truncated_arrays_npz_is_an_error_naming_it_and_is_refitted(fitte
 def test_case08_an_index_copied_from_another_run_is_refused_and_refitted(fitted_run, tmp_path, scorer, params, file):
     from engine.scorers.base import get_scorer
     from engine.scorers.persist import load_scorer
-    from evaluation.fitted import load_or_fit
+    from evaluation.stages.fitted import load_or_fit
     from tests.scorer_contract import make_run, tiny_training_set
 
     other = make_run(tmp_path / "b", seed=1)
@@ -240,7 +240,7 @@ def test_case08_an_index_copied_from_another_run_is_refused_and_refitted(fitted_
 
 # --- 13: the saved-scorer signature depended on how the run's path is spelled ---------------------------------
 def test_case13_a_copied_run_or_another_spelling_of_its_path_loads_its_scorers(fitted_run, tmp_path, monkeypatch):
-    from evaluation.fitted import load_or_fit, run_signature
+    from evaluation.stages.fitted import load_or_fit, run_signature
 
     copy = tmp_path / "copied-run"
     shutil.copytree(fitted_run, copy)
@@ -356,7 +356,7 @@ def _flaky_scorers():
 def test_failing_scorer_is_reported_per_scorer_and_the_query_stays_in_the_others_sets(tmp_path, flaky):
     import json
 
-    from evaluation.protocol import evaluate_run
+    from evaluation.stages.protocol import evaluate_run
     from tests.scorer_contract import QUERY, make_run
 
     _flaky_scorers()
@@ -388,7 +388,7 @@ def test_failing_scorer_is_reported_per_scorer_and_the_query_stays_in_the_others
 def test_a_scorer_that_answers_no_query_has_null_figures_and_the_report_still_reads(tmp_path, monkeypatch):
     import json
 
-    from evaluation.protocol import evaluate_run
+    from evaluation.stages.protocol import evaluate_run
     from graph.common.readers import read_json
     from tests.scorer_contract import QUERY, make_run
 

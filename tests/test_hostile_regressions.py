@@ -1,6 +1,6 @@
 """Issue 14: one named regression test per hostile-input defect (cases 01-16), run through the CLI's entry point.
 
-Every CLI call goes through `evaluation.cli.main` in-process; `cli()` asserts that no traceback reached the
+Every CLI call goes through `evaluation.app.cli.main` in-process; `cli()` asserts that no traceback reached the
 user and that no warning escaped. Exit statuses: 2 bad input, 3 OS error, 4 out of memory, 130 interrupted.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.cli import main
+from evaluation.app.cli import main
 from graph.common.errors import Img2SongError
 from graph.network import Kind, Network
 from tests.conftest import make_corpus, write_jsonl
@@ -95,7 +95,7 @@ def test_case01_user_conceptnet_db_is_read_only_and_schema_checked(capsys, tmp_p
         assert digest(db) == before  # nothing was written into the user's file
         assert sorted(p.name for p in db.parent.glob(db.name + "*")) == [db.name]  # no journal either
     # a real conceptnet-lite DB is used read-only: the answers come, the file stays byte-identical
-    from evaluation.groundtruth import RelatedWords, build_db_from_dump
+    from evaluation.measure.groundtruth import RelatedWords, build_db_from_dump
 
     good = build_db_from_dump(write_dump(tmp_path / "d.tsv.gz", [("/r/Synonym", "/c/zh/月", "/c/zh/月亮", 2.0)]),
                               tmp_path / "cache")
@@ -196,7 +196,7 @@ def test_case05_evaluate_input_faults_exit_2(capsys, tmp_path, damage, message):
 
 def test_case05_missing_dump_is_checked_before_it_is_hashed(tmp_path):
     """(evaluate itself now falls back to the open-thesauri DB when the corpus has no dump: main's design.)"""
-    from evaluation.groundtruth import RelatedWords
+    from evaluation.measure.groundtruth import RelatedWords
 
     rw = RelatedWords(dump=tmp_path / "related_words.tsv.gz", cache_dir=tmp_path / "c")
     with pytest.raises(Img2SongError, match="related_words.tsv.gz: related-words dump not found"):
@@ -281,7 +281,7 @@ def test_case09_unwritable_outputs(capsys, run, corpus, tmp_path, monkeypatch):
 
 
 def test_case09_memory_error_and_interrupt_have_their_own_status(capsys, run, monkeypatch):
-    import evaluation.pipeline as rc
+    import evaluation.stages.pipeline as rc
 
     for exc, status, text in ((MemoryError(), 4, "out of memory"), (KeyboardInterrupt(), 130, "interrupted")):
         def boom(*a, _e=exc, **k):
@@ -388,7 +388,7 @@ def test_case13_empty_songs_file_exits_2_at_build_graph(capsys, corpus, tmp_path
 
 
 def test_case13_dump_lines_with_non_json_last_field_are_counted(tmp_path):
-    from evaluation.groundtruth import NON_JSON_ETC, RelatedWords
+    from evaluation.measure.groundtruth import NON_JSON_ETC, RelatedWords
 
     dump = tmp_path / "d.tsv.gz"
     good = "/a/x\t/r/RelatedTo\t/c/zh/月\t/c/zh/月光\t{\"weight\": 2}\n"
@@ -422,7 +422,7 @@ def test_case14_leftover_temps_of_dead_writers_are_cleaned_live_ones_kept(capsys
                      "--dim", "8", "--threads", "1")
     assert code == 0 and not any(p.exists() for p in stale) and keep.exists()
     # the ConceptNet cache: `.build-<pid>-*` folders of killed builds go, a running build's stays
-    from evaluation.groundtruth import build_db_from_dump
+    from evaluation.measure.groundtruth import build_db_from_dump
 
     cache = tmp_path / "cache"
     (cache / f".build-{dead}-abcdefgh").mkdir(parents=True)
@@ -433,7 +433,7 @@ def test_case14_leftover_temps_of_dead_writers_are_cleaned_live_ones_kept(capsys
 
 
 def test_case14_killed_train_never_leaves_embeddings_without_a_finished_record(capsys, run, tmp_path, monkeypatch):
-    import evaluation.rundir as lt
+    import evaluation.stages.rundir as lt
 
     calls = []
     real = lt.write_json

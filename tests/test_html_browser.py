@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluation.browser import FLAGS, find_chromedriver, find_chromium
-from evaluation.html_report import screenshot
-from evaluation.protocol import evaluate_run
+from evaluation.measure.browser import FLAGS, find_chromedriver, find_chromium
+from evaluation.stages.html_report import screenshot
+from evaluation.stages.protocol import evaluate_run
 from tests.scorer_contract import make_run, set_song_title
 
 XSS = "<script>alert(1)</script>"

@@ -8,9 +8,9 @@ import shutil
 import pytest
 from PIL import Image
 
-from evaluation.cli import main
-from evaluation.html_report import build_page, snippet, write_html_report
-from evaluation.protocol import evaluate_run
+from evaluation.app.cli import main
+from evaluation.stages.html_report import build_page, snippet, write_html_report
+from evaluation.stages.protocol import evaluate_run
 from tests.scorer_contract import make_run, set_song_title
 
 

@@ -5,7 +5,7 @@ Every import counts, wherever it stands: at module level, inside a function (a d
 `if TYPE_CHECKING:` (a circle that only type checkers see is still a circle a reader has to follow). Relative
 imports are resolved; `from pkg import sub` counts as an import of the submodule when `sub` is one.
 
-A *unit* is a sub-package (`engine.scorers`, `graph.common`, `evaluation.serve`, ...) or a module that sits
+A *unit* is a sub-package (`engine.scorers`, `graph.common`, `evaluation.app.serve`, ...) or a module that sits
 directly in a top-level package (`engine.inputs`, `graph.build`): imports between units must form no circle, so
 that the units can be ordered in floors and no import runs back up a floor.
 """

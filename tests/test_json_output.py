@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from evaluation.cli import main
+from evaluation.app.cli import main
 from tests.scorer_contract import make_run
 
 

@@ -61,7 +61,7 @@ def _db_rows(db: Path) -> list[tuple]:
 
 @pytest.mark.slow
 def test_kill9_conceptnet_db_build_then_finish_equals_uninterrupted(tmp_path):
-    from evaluation.groundtruth import build_db_from_dump
+    from evaluation.measure.groundtruth import build_db_from_dump
     from tests.scorer_contract import write_dump
 
     rows = [("/r/RelatedTo", f"/c/zh/月{i % 97}", f"/c/zh/光{i}", 1.0 + i % 7) for i in range(5000)]
@@ -71,7 +71,7 @@ def test_kill9_conceptnet_db_build_then_finish_equals_uninterrupted(tmp_path):
     build_s = time.perf_counter() - t0
 
     cache = tmp_path / "cache"
-    code = f"from evaluation.groundtruth import build_db_from_dump; build_db_from_dump({str(dump)!r}, {str(cache)!r})"
+    code = f"from evaluation.measure.groundtruth import build_db_from_dump; build_db_from_dump({str(dump)!r}, {str(cache)!r})"
     argv = [sys.executable, "-c", code]
     building = lambda _err: cache.is_dir() and any(p.name.startswith(".build-") for p in cache.iterdir())
     rng = random.Random(14)

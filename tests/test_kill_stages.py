@@ -40,7 +40,7 @@ def world(tmp_path_factory):
     """A small real run, every stage done once, uninterrupted: the reference each killed-and-rerun stage must equal."""
     import tests.kill_plugins  # noqa: F401 - registers slow-pop
     from engine.features.backbones import DEFAULT_BACKBONE
-    from evaluation import pipeline
+    from evaluation.stages import pipeline
     from tests.live_run import make_live_corpus
     from tests.scorer_contract import write_dump
 
@@ -69,7 +69,7 @@ def env_for(cache: Path) -> dict[str, str]:
 
 def cli(*args: str) -> list[str]:
     """The img2song CLI, as a process of its own."""
-    return [sys.executable, "-m", "evaluation.cli", *args]
+    return [sys.executable, "-m", "evaluation.app.cli", *args]
 
 
 class Frozen:
@@ -168,7 +168,7 @@ class CheckpointWatch:
 
 @pytest.mark.slow
 def test_kill9_mid_order_train_then_resume_is_bit_identical(world, tmp_path):
-    from evaluation import pipeline
+    from evaluation.stages import pipeline
 
     run = copy_run(world, tmp_path)
     ref = Path(shutil.copytree(run, tmp_path / "ref"))  # uninterrupted, no checkpoints, in this process
@@ -210,7 +210,7 @@ def test_kill9_mid_order_train_then_resume_is_bit_identical(world, tmp_path):
 
 
 def test_checkpoint_every_and_samples_are_validated_before_anything_runs(tmp_path, capsys):
-    from evaluation.cli import main
+    from evaluation.app.cli import main
 
     run = tmp_path / "run"  # never reached: the values are refused first
     for extra, message in ((["--checkpoint-every", "1M"], "needs --resume"),
@@ -261,7 +261,7 @@ def saved_scorer(path: Path) -> tuple:
 
 @pytest.mark.slow
 def test_kill9_mid_fit_scorers_then_rerun_keeps_the_saved_and_fits_the_rest(world, tmp_path):
-    from evaluation.rundir import RunDir
+    from evaluation.stages.rundir import RunDir
 
     run = copy_run(world, tmp_path)
     shutil.rmtree(run / "scorers")
@@ -301,7 +301,7 @@ def outputs_of(run: Path) -> dict:
 
 @pytest.mark.slow
 def test_kill9_mid_evaluate_is_refused_by_report_then_rerun_is_identical(world, tmp_path, capsys):
-    from evaluation.cli import main
+    from evaluation.app.cli import main
 
     run = copy_run(world, tmp_path)
     before = evaluate_mark(run)
@@ -326,8 +326,8 @@ def test_kill9_mid_evaluate_is_refused_by_report_then_rerun_is_identical(world, 
 # --- add: a kill after a few songs are journalled, before the commit --------------------------------------------
 @pytest.mark.slow
 def test_kill9_mid_add_then_rerun_equals_an_uninterrupted_add(world, tmp_path):
-    from evaluation import catalogue, pipeline
-    from evaluation.catalogue import CatalogueStore
+    from evaluation.stages import catalogue, pipeline
+    from evaluation.stages.catalogue import CatalogueStore
     from tests.live_run import song_row
 
     rng = np.random.default_rng(5)

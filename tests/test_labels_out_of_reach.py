@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluation import pipeline
-from evaluation.cli import main
-from evaluation.rundir import RunDir
+from evaluation.app.cli import main
+from evaluation.stages import pipeline
+from evaluation.stages.rundir import RunDir
 from tests.label_spy import SPY_SOURCE
 from tests.scorer_contract import QUERY, TRAIN, make_run
 from tests.serve_main import BACKBONE

@@ -9,8 +9,8 @@ import pytest
 from engine.line import LINE, LineConfig
 from engine.line.config import CHUNK
 from engine.line.cpu import CpuImpl
-from evaluation.cli import main as cli_main
-from evaluation.pipeline import train_embeddings
+from evaluation.app.cli import main as cli_main
+from evaluation.stages.pipeline import train_embeddings
 from graph.common.errors import Img2SongError
 from tests.line_contract import les_miserables, quality
 

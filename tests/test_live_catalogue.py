@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation import catalogue, pipeline
-from evaluation.catalogue import CatalogueStore
+from evaluation.stages import catalogue, pipeline
+from evaluation.stages.catalogue import CatalogueStore
 from graph.common.errors import Img2SongError
 from tests.live_run import make_live_run, photo, song_row
 
@@ -150,7 +150,7 @@ def test_kill_9_during_add_leaves_the_run_as_before_for_the_next_command(live, t
 
 
 def test_bench_foldin_prints_quality_and_latency_figures(tmp_path):
-    from evaluation.bench_foldin import bench_foldin
+    from evaluation.bench.foldin import bench_foldin
     from tests.live_run import make_live_corpus
     from tests.scorer_contract import write_dump
     from tests.serve_main import BACKBONE

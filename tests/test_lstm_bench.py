@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from evaluation.cli import main as cli_main
+from evaluation.app.cli import main as cli_main
 
 
 def test_cli_bench_lstm_tiny(tmp_path, capsys):

@@ -93,8 +93,8 @@ def test_missing_tag_features_is_a_clear_error(tmp_path):
 
 
 def test_train_lstm_command_writes_checkpoint_that_fit_reuses(tmp_path):
-    from evaluation.pipeline import train_lstm
-    from evaluation.run_inputs import load_training_set
+    from evaluation.stages.pipeline import train_lstm
+    from evaluation.stages.run_inputs import load_training_set
 
     run = make_run(tmp_path)
     lines: list[str] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.metrics import (
+from evaluation.measure.metrics import (
     bootstrap_ci,
     hit_at_k,
     mcnemar_exact,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.cli import main
+from evaluation.app.cli import main
 from graph.build import build_network
 from graph.corpus import load_corpus
 from graph.vocabulary import SelectionParams
@@ -79,7 +79,7 @@ def test_written_keywords_are_used_as_given(own_run, tmp_path):
     c = load_corpus(copy, check_files=False)
     expected = json.loads((run / "keywords.json").read_text(encoding="utf-8"))["vocabulary"]
     assert c.keywords == expected
-    from evaluation.pipeline import corpus_bridge
+    from evaluation.stages.pipeline import corpus_bridge
 
     result = build_network(c, progress=False, bridge=corpus_bridge(c))  # the bridge build-graph used
     assert result.selection is None and result.vocabulary == expected

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.paired import pairs, sign_flip_p
-from evaluation.report import build_report
+from evaluation.measure.paired import pairs, sign_flip_p
+from evaluation.measure.report import build_report
 
 
 def test_pairs_put_fused_and_zs_against_every_other_scorer_once():

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import sys
 
-from evaluation import pipeline
-from evaluation.cli import main
-from evaluation.fitted import stale_reason
-from evaluation.rundir import RunDir
-from evaluation.serve.client import Client, start_server, stop_server
+from evaluation.app.cli import main
+from evaluation.bench.client import Client, start_server, stop_server
+from evaluation.stages import pipeline
+from evaluation.stages.fitted import stale_reason
+from evaluation.stages.rundir import RunDir
 from tests.scorer_contract import QUERY, make_run
 from tests.serve_main import BACKBONE
 
@@ -136,7 +136,7 @@ class Stateful(Scorer):
 
 def test_a_plugin_saves_and_loads_its_own_artefact_classes(tmp_path, monkeypatch):
     from engine.scorers.base import load_scorer
-    from evaluation.experiment import import_scorer_modules
+    from evaluation.measure.experiment import import_scorer_modules
     from tests.scorer_contract import tiny_training_set
 
     (tmp_path / "outside_stateful_mod.py").write_text(STATEFUL, encoding="utf-8")

@@ -7,7 +7,7 @@ from PIL import Image
 
 from engine.embeddings import EmbeddingTable
 from engine.projector_sprite import BLANK, MAX_SPRITE_PX, VertexInfo, sprite_geometry
-from evaluation.cli import main
+from evaluation.app.cli import main
 from graph.corpus import Corpus
 from graph.records import Image as ImageRecord
 from graph.records import Song

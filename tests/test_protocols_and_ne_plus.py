@@ -12,9 +12,9 @@ from engine.features.table import FeatureTable
 from engine.scorers.base import Query, Recommendation, Scorer, register_scorer
 from engine.scorers.ne import NEScorer
 from engine.scorers.ne_plus import NEPlusScorer, is_flat
-from evaluation.pipeline import train_keyword_probe
-from evaluation.protocol import evaluate_run
-from evaluation.run_inputs import load_training_set
+from evaluation.stages.pipeline import train_keyword_probe
+from evaluation.stages.protocol import evaluate_run
+from evaluation.stages.run_inputs import load_training_set
 from graph.common.errors import Img2SongError
 from tests.scorer_contract import QUERY, ScorerContract, make_run, tiny_training_set
 

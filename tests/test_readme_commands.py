@@ -12,7 +12,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from evaluation.cli import main
+from evaluation.app.cli import main
 from tests.scorer_contract import write_dump
 
 ROOT = Path(__file__).resolve().parents[1]

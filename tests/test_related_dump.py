@@ -11,7 +11,7 @@ conceptnet_lite = pytest.importorskip("conceptnet_lite")
 from conceptnet_lite import Label, edges_for
 from conceptnet_lite.db import load_dump_to_db
 
-from graph.starter.related import Edge, concept, edge_line, unpack_dump, write_dump
+from graph.related import Edge, concept, edge_line, unpack_dump, write_dump
 
 STARTER = Path(__file__).resolve().parents[1] / "data" / "starter"
 
@@ -48,7 +48,7 @@ def test_edge_etc_is_json_dumps_of_the_record():
     import math
     import random
 
-    from graph.starter.related import LICENCES, edge_etc
+    from graph.related import LICENCES, edge_etc
 
     rng = random.Random(0)
     weights = [1.08596, 2, 0, -0.0, 0.1 + 0.2, 1e-7, 5e-5, 123456.78912, 1e22, -3.25, math.inf, -math.inf, math.nan]

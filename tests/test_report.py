@@ -9,12 +9,12 @@ import torch
 
 from engine.features.backbones import Backbone, register_backbone
 from engine.scorers.base import Recommendation, Scorer, register_scorer
-from evaluation.cli import main
-from evaluation.metrics import hit_at_k, pad_hits, precision_at_k
-from evaluation.protocol import evaluate_run
-from evaluation.report import build_report
-from evaluation.run_inputs import load_training_set
-from evaluation.rundir import RunDir
+from evaluation.app.cli import main
+from evaluation.measure.metrics import hit_at_k, pad_hits, precision_at_k
+from evaluation.measure.report import build_report
+from evaluation.stages.protocol import evaluate_run
+from evaluation.stages.run_inputs import load_training_set
+from evaluation.stages.rundir import RunDir
 from tests.scorer_contract import QUERY, make_run
 
 

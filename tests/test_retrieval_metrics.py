@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine.lstm.dataset import keyword_pairs
-from evaluation.retrieval import (
+from evaluation.measure.retrieval import (
     PAPER_TABLE2,
     bootstrap_interval,
     both_directions,

@@ -1,4 +1,4 @@
-"""One layer owns the run directory: the storage (evaluation/rundir.py) is imported only by the stage layer, no
+"""One layer owns the run directory: the storage (evaluation/stages/rundir.py) is imported only by the stage layer, no
 function in engine/ or graph/ takes a run directory, and every save_X / load_X pair round-trips typed objects.
 
 What "takes a run directory" means here, read from the code with `ast` (every function and method of every module
@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.rundir import RunDir, Stage
+from evaluation.stages.rundir import RunDir, Stage
 from graph.build import KeywordFile, Split
 from graph.common.errors import Img2SongError
 from tests.test_import_flow import ROOT, _graph
 
 RUN_PARAMS = {"run", "run_dir", "rundir", "run_path", "run_root", "out_run"}
-STORAGE = "evaluation.rundir"
+STORAGE = "evaluation.stages.rundir"
 
 
 def run_file_names() -> set[str]:
@@ -76,7 +76,7 @@ def test_the_storage_is_imported_by_the_stage_layer_only():
                 todo.append(t)
     assert STORAGE not in seen
     # the pipeline's stages, the loaders of what scorers are handed and the saved-scorer cache go through it
-    assert {"evaluation.pipeline", "evaluation.run_inputs", "evaluation.fitted"} <= set(importers)
+    assert {"evaluation.stages.pipeline", "evaluation.stages.run_inputs", "evaluation.stages.fitted"} <= set(importers)
 
 
 def test_the_check_sees_a_run_taker(tmp_path):
@@ -208,7 +208,7 @@ def test_report_artefacts_are_written_through_the_storage_only(tmp_path):
 
 
 def test_report_save_and_load_pairs_round_trip(tmp_path):
-    from evaluation.report import Report, build_report
+    from evaluation.measure.report import Report, build_report
 
     rows = [{"protocol": "photo", "scorer": s, "n": n, "image": i, "keywords": ["月"], "songs": ["s1", "s2"],
              "hits": [h, False], "evaluation_id": "e1"}

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluation import pipeline
-from evaluation.fitted import load_or_fit
-from evaluation.run_inputs import known_image_query
-from evaluation.serve.client import Client, start_server, stop_server
-from evaluation.serve.service import BoundedPool, ServiceError
+from evaluation.app.serve.service import BoundedPool, ServiceError
+from evaluation.bench.client import Client, start_server, stop_server
+from evaluation.stages import pipeline
+from evaluation.stages.fitted import load_or_fit
+from evaluation.stages.run_inputs import known_image_query
 from tests.scorer_contract import make_run
 from tests.serve_main import BACKBONE
 
@@ -88,7 +88,7 @@ def test_image_id_as_form_or_query_field_answers_as_the_saved_scorer(served):
     assert by_form.json()["songs"] == by_query.json()["songs"]
     f = load_or_fit(run, "km")
     assert f.status == "loaded"
-    from evaluation.run_inputs import load_training_set
+    from evaluation.stages.run_inputs import load_training_set
     want = f.scorer.recommend(known_image_query(load_training_set(run), "i2"), 4)
     assert [(s["id"], s["score"]) for s in by_form.json()["songs"]] == [(x.song_id, x.score) for x in want]
 
@@ -179,7 +179,7 @@ def test_metrics_count_requests_and_errors_and_docs_are_served(served):
 
 
 def test_openapi_documents_every_answer_and_real_answers_match_their_models(served):
-    from evaluation.serve import models
+    from evaluation.app.serve import models
 
     run, client, _ = served
     spec = client.get("/openapi.json").json()
@@ -235,7 +235,7 @@ def test_bounded_pool_refuses_when_full_and_drops_jobs_past_their_deadline():
 
 
 def test_bench_serve_reports_every_case_against_a_running_server(served, tmp_path):
-    from evaluation.serve.bench import bench_serve
+    from evaluation.bench.serve import bench_serve
 
     run, _, url = served
     lines: list[str] = []

@@ -7,8 +7,8 @@ import os
 
 import engine.scorers.staleness as staleness
 from engine.scorers.staleness import code_modules, module_file
-from evaluation.fitted import load_or_fit, run_signature, stale_reason
-from evaluation.rundir import RunDir, Stage
+from evaluation.stages.fitted import load_or_fit, run_signature, stale_reason
+from evaluation.stages.rundir import RunDir, Stage
 from tests.scorer_contract import make_run
 
 SONG_LISTS = "engine.index.song_lists"

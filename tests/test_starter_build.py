@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from graph.related import CILIN_LEVELS, Cilin, zh_edges
 from graph.starter.images import tag_phrases
 from graph.starter.photos import licence_for, name_tags, parse_copyright
-from graph.starter.related import CILIN_LEVELS, Cilin, zh_edges
 
 
 def test_photo_tags_from_file_names():
@@ -182,7 +182,7 @@ def test_related_dump_bytes_depend_on_content_only(tmp_path: Path):
     import gzip
     import time
 
-    from graph.starter.related import Edge, edge_line, write_dump
+    from graph.related import Edge, edge_line, write_dump
 
     edges = [Edge("Synonym", "/c/zh/月", "/c/zh/月亮", 1.0, "cilin")]
     a, b = tmp_path / "a" / "related_words.tsv.gz", tmp_path / "b" / "related_words.tsv.gz"

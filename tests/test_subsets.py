@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluation.report import build_report
-from evaluation.subsets import image_kinds, kind_figures, kind_markdown
+from evaluation.measure.report import build_report
+from evaluation.measure.subsets import image_kinds, kind_figures, kind_markdown
 from graph.records import Image
 
 

@@ -12,9 +12,9 @@ import sqlite3
 
 import pytest
 
-import evaluation.thesauri as th
-from evaluation.groundtruth import RelatedWords, ground_truth_source
-from evaluation.thesauri_edges import EdgeSink, cilin_edges, wordnet_edges
+import evaluation.measure.thesauri as th
+from evaluation.measure.groundtruth import RelatedWords, ground_truth_source
+from evaluation.measure.thesauri_edges import EdgeSink, cilin_edges, wordnet_edges
 from graph.common.errors import Img2SongError
 from tests.scorer_contract import make_run
 
@@ -173,7 +173,7 @@ def test_evaluate_without_a_dump_uses_the_thesauri_and_names_them(tmp_path, buil
     assert ground_truth_source(rec.db, dump, tmp_path / "cn").db_path is not None  # a given DB wins over both
     dump.unlink()
     monkeypatch.setattr(th, "thesauri_db", functools.partial(th.thesauri_db, words=WORDS))
-    from evaluation.protocol import evaluate_run
+    from evaluation.stages.protocol import evaluate_run
 
     rep = evaluate_run(run, scorers=("km",), ns=[0, 5], n_boot=20, cache_dir=cache, progress=False)
     gt = rep.meta["ground_truth"]
@@ -183,7 +183,7 @@ def test_evaluate_without_a_dump_uses_the_thesauri_and_names_them(tmp_path, buil
 
 
 def test_cli_related_prints_source_build_and_words(built, monkeypatch, capsys):
-    from evaluation.cli import main
+    from evaluation.app.cli import main
 
     rec, cache = built
     real = th.thesauri_db

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.cli import main
+from evaluation.app.cli import main
 from graph.bridge import Bridge, parse_cedict
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus

@@ -2,7 +2,7 @@
 
 Rank r extracts a contiguous block of whole batches (batch boundaries where a single process has them, so every
 CNN forward sees the same batch), the blocks are gathered on rank 0 (gloo, `gather_object`) in rank order and
-rank 0 alone writes the run's features. Launch: `torchrun --nproc-per-node N -m evaluation.torchrun features DIR`
+rank 0 alone writes the run's features. Launch: `torchrun --nproc-per-node N -m evaluation.stages.torchrun features DIR`
 (multi-node: add torchrun's --nnodes/--node-rank/--rdzv-* flags; ranks need the corpus images, rank 0 the run).
 """
 from __future__ import annotations

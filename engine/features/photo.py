@@ -26,7 +26,7 @@ def decode_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = 
 
 
 class PhotoEncoder:
-    """A run's backbone and its tagger (evaluation.run_inputs.photo_tagger), loaded once: photos -> Query fields."""
+    """A run's backbone and its tagger (evaluation.stages.run_inputs.photo_tagger), loaded once: photos -> Query fields."""
 
     def __init__(self, features_meta: dict[str, Any],
                  tagger: Callable[[np.ndarray, np.ndarray | None], np.ndarray | None],

@@ -1,5 +1,5 @@
 """What the features stage computes, as objects: keyword tags from ImageNet logits, the stage's description of its
-tables, and the keyword probe with every image's keyword distribution (the stage, evaluation.pipeline, saves them)."""
+tables, and the keyword probe with every image's keyword distribution (the stage, evaluation.stages.pipeline, saves them)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

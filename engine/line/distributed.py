@@ -8,7 +8,7 @@ global lr schedule, each rank taking every world-th chunk) and cost no communica
 node's memory (see the README: what would change).
 
 Two launchers, one worker (`run_rank`):
-- `torchrun --nproc-per-node N -m evaluation.torchrun train --graph runs/x/network.npz --out runs/x [LINE options]`
+- `torchrun --nproc-per-node N -m evaluation.stages.torchrun train --graph runs/x/network.npz --out runs/x [LINE options]`
   (`torchrun_fit`): rank 0 creates the tables in shared memory (/dev/shm) and announces their place; every rank
   maps them, trains its chunks, and rank 0 hands the fitted LINE to the train stage, which saves it as
   `img2song train` does.
@@ -179,7 +179,7 @@ def hogwild_fit(network: Network, nprocs: int = 2, **params: Any) -> LINE:
 
 # --- torchrun launcher --------------------------------------------------------------------------------------
 def torchrun_fit(network: Network, echo=print, **config: Any) -> tuple[LINE, dict[str, Any]] | None:
-    """The body of `torchrun ... -m evaluation.torchrun train`: every rank trains; rank 0 returns the fitted LINE
+    """The body of `torchrun ... -m evaluation.stages.torchrun train`: every rank trains; rank 0 returns the fitted LINE
     and its training record (the stage saves both into the run), the other ranks None."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and int(os.environ.get("LOCAL_WORLD_SIZE", world)) != world:

@@ -1,5 +1,5 @@
 """LINE training as an estimator call: a network (or C++ edge list) in, the fitted LINE and its training record
-(config, timings, edges/s) out; the train stage (evaluation.pipeline) saves both into the run."""
+(config, timings, edges/s) out; the train stage (evaluation.stages.pipeline) saves both into the run."""
 from __future__ import annotations
 
 import platform

@@ -14,15 +14,15 @@ from tqdm import tqdm
 
 from graph.bridge import Bridge
 from graph.captions import image_keywords
+from graph.cedict import english_to_chinese, parse_cedict
 from graph.common.atomic import write_text
 from graph.corpus import Corpus
 from graph.records import Image, Song
+from graph.related import Cilin, concept, write_dump, zh_edges
 from graph.starter import images as img_src
-from graph.starter.cedict import english_to_chinese, parse_cedict
 from graph.starter.kinds import PHOTO_FLAT_SHARE, image_kind
 from graph.starter.photos import wallpaper_candidates
 from graph.starter.readme import manifest_dict, readme_text
-from graph.starter.related import Cilin, concept, write_dump, zh_edges
 from graph.starter.related_en import WordNet, dedupe, perception_edges, perception_rows, translation_edges
 from graph.starter.songs import load_ci, popularity
 from graph.vocabulary import select_keywords

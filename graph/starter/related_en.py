@@ -6,7 +6,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from graph.starter.related import Edge, concept
+from graph.related import Edge, concept
 
 # WordNet pointer symbol -> (ConceptNet relation, weight, reversed?)
 WN_POINTERS = {
@@ -74,7 +74,7 @@ def perception_rows(sdist: Path) -> list[tuple[str, str, str]]:
 
 def perception_edges(rows: list[tuple[str, str, str]], words: set[str]) -> list[Edge]:
     """Perception relations touching the given English words."""
-    from graph.starter.related import PERCEPTION_RELATIONS
+    from graph.related import PERCEPTION_RELATIONS
 
     out = []
     for a, rel, b in rows:

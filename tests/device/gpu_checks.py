@@ -43,7 +43,7 @@ def copy_bandwidth() -> float:
 
 def bench_line(bw: float, which: str) -> None:
     """Edges/s of the exact (deterministic) and fused (Hogwild) Triton paths; block_edges None = launch_config's."""
-    from engine.bench import bench_graphs, measure
+    from evaluation.bench.line import bench_graphs, measure
 
     sizes = {"ref": [], "10M": [10_000_000]}[which]
     graph = next(bench_graphs(sizes, reference_graph=not sizes, seed=0))

@@ -12,6 +12,6 @@ export PYTHONPATH="$PWD:$PWD/.devcarry:$PWD/.devcarry/stubs" PYTHONUNBUFFERED=1 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 timeout "${CONTRACT_TIMEOUT:-200}" python3 -m pytest -q -o addopts= -p no:cacheprovider -ra tests/line_triton_cases.py \
   2>&1 | tee "$OUT/contract.log" | tail -25
-timeout 150 python3 -m evaluation.cli bench line --device cuda --impl triton --impl triton-fused --edges 10000000 \
+timeout 150 python3 -m evaluation.app.cli bench line --device cuda --impl triton --impl triton-fused --edges 10000000 \
   --no-reference-graph --seconds 1 --json "$OUT/bench_line.json" 2>&1 | tee "$OUT/bench_line.log" | tail -12
 timeout "${BENCH_TIMEOUT:-300}" python3 tests/device/gpu_checks.py "$@" 2>&1 | tee "$OUT/checks.log" | grep -v '^\s*$' | tail -60

@@ -1,0 +1,69 @@
+"""`img2song keywords`: propose a corpus's keyword vocabulary (graph.vocabulary) and write it where --out says."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from evaluation.stages.pipeline import SENSE_ENCODER, corpus_bridge
+from graph.common.errors import Img2SongError
+from graph.corpus import KEYWORDS_FILE, load_corpus
+from graph.vocabulary import KeywordSelection, SelectionParams, select_keywords
+
+_D = SelectionParams  # the defaults, stated once there
+
+
+def propose_keywords(corpus: Path, out: Path, num: int = _D.num, min_images: int = _D.min_images,
+                     min_songs: int = _D.min_songs, max_song_share: float = _D.max_song_share,
+                     echo: Callable[[str], None] = print, song_weight: float = _D.song_weight,
+                     repeat_discount: float = _D.repeat_discount, sense_encoder: bool | None = None
+                     ) -> KeywordSelection:
+    """Select the keyword vocabulary of a corpus, print the table and the coverage, write it to `out` only
+    (`sense_encoder`: images reach words through the bridge build-graph uses; None: build-graph's default)."""
+    out = Path(out)
+    if out.is_dir():
+        raise Img2SongError(f"--out {out}: is a directory; give a file such as {out / KEYWORDS_FILE}")
+    c = load_corpus(corpus, check_files=False)
+    for line in c.report.lines():
+        echo(line)
+    bridge = corpus_bridge(c, SENSE_ENCODER if sense_encoder is None else sense_encoder, echo)
+    sel = select_keywords(c, num=num, min_images=min_images, min_songs=min_songs, max_song_share=max_song_share,
+                          song_weight=song_weight, repeat_discount=repeat_discount, bridge=bridge)
+    echo(bridge.relatedness_line())
+    echo(sel.table())
+    echo(sel.summary())
+    for line in sel.coverage_lines():
+        echo(line)
+    for reason, words in sel.dropped.items():
+        echo(f"dropped ({reason}), most frequent: {', '.join(words)}")
+    if not sel.rows:
+        raise Img2SongError(f"{corpus}: no word passes the rule ({sel.summary()}); "
+                            "lower --min-images / --min-songs or raise --max-song-share")
+    echo(f"wrote {len(sel.rows)} keywords to {sel.write(out)}")
+    return sel
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("keywords")
+    def keywords_cmd(
+        corpus: Path = typer.Option(..., help="corpus directory (songs.jsonl, images.jsonl, images/)"),
+        out: Path = typer.Option(..., help="keywords file to write, e.g. DIR/keywords.txt (build-graph reads it)"),
+        num: int = typer.Option(_D.num, help="at most this many keywords (picked by coverage gain)"),
+        min_images: int = typer.Option(_D.min_images,
+                                       help="images that must reach a keyword (tags/caption, via the bridge)"),
+        min_songs: int = typer.Option(_D.min_songs, help="songs whose lyrics must contain a keyword"),
+        max_song_share: float = typer.Option(_D.max_song_share,
+                                             help="largest share of songs that may contain a keyword"),
+        song_weight: float = typer.Option(_D.song_weight,
+                                          help="share of the coverage gain from songs (the rest: tagged images)"),
+        repeat_discount: float = typer.Option(_D.repeat_discount,
+                                              help="gain of covering a song or image again, relative to the "
+                                                   "previous time (0: plain set cover)"),
+        sense_encoder: bool = typer.Option(SENSE_ENCODER, "--sense-encoder/--no-sense-encoder",
+                                           help="images reach words through the bridge build-graph uses, senses "
+                                                "weighed by the text encoder (default: as build-graph)"),
+    ) -> None:
+        """Propose a keyword vocabulary: lyric words images can express, picked to cover songs and images."""
+        propose_keywords(corpus, out, num, min_images, min_songs, max_song_share, echo=typer.echo,
+                         song_weight=song_weight, repeat_discount=repeat_discount, sense_encoder=sense_encoder)

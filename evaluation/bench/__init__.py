@@ -1,0 +1,1 @@
+"""Benchmarks: each prints throughput and latency beside a baseline run in the same process (one timing helper: engine/timing.py)."""

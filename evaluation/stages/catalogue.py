@@ -1,0 +1,407 @@
+"""The live catalogue of a run on disk: `img2song add` / `remove`, the journal, and loading the live state.
+
+Everything this feature reads or writes in a run directory goes through this module:
+
+    <run>/catalogue/journal.jsonl   append-only; one line per record, each with the sha256 of its content:
+                                    {"txn", "seq", "kind": begin|song|image|remove|commit, "data", "sum"}
+    <run>/catalogue/images/         added photos, named by the sha256 of their bytes
+    <run>/catalogue/.lock           held (flock) by every writer and by recovery
+
+A transaction counts only once its commit record is on disk behind all its items (one fsync per transaction,
+after the commit record), so a killed `add` leaves the run as before it: the next command that opens
+the catalogue (any add, remove, recommend, serve) finds the unfinished tail, discards it (truncating the journal
+to its last commit) and says so. The corpus directory is never written. The base run (network, embeddings, saved
+scorers) is never rewritten either: the live state is the base plus the committed transactions replayed through
+engine.live (milliseconds per item).
+"""
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.live.catalogue import Folder, LiveCatalogue
+from engine.live.edges import CatalogueEdger, Edges
+from engine.live.updates import Change, ImageEntry, SongEntry
+from engine.scorers.base import Scorer
+from evaluation.stages.catalogue_inputs import read_images, read_songs
+from evaluation.stages.rundir import RunDir, Stage
+from graph.bridge import Bridge
+from graph.common.errors import Img2SongError
+from graph.context import ContextParams
+from graph.network import Kind
+from graph.records import Image, Song
+
+Echo = Callable[[str], None]
+_HELD: dict[str, int] = {}  # catalogue directories whose lock this process holds (the lock is re-entrant)
+
+
+# ------------------------------------------------------------------------------------------------ records
+def _b64(a: np.ndarray | None) -> str | None:
+    return None if a is None else base64.b64encode(np.ascontiguousarray(a, "<f4").tobytes()).decode()
+
+
+def _arr(s: str | None) -> np.ndarray | None:
+    return None if s is None else np.frombuffer(base64.b64decode(s), dtype="<f4").astype(np.float32)
+
+
+def song_record(e: SongEntry) -> dict[str, Any]:
+    s = e.song
+    return {"song": {"id": s.id, "title": s.title, "artist": s.artist, "lyrics": s.lyrics, "language": s.language,
+                     "popularity": s.popularity}, "keywords": e.edges.keywords, "words": e.edges.words,
+            "vector": _b64(e.vector), "text_vector": _b64(e.text_vector)}
+
+
+def image_record(e: ImageEntry, run: Path) -> dict[str, Any]:
+    i = e.image
+    file = Path(i.file)
+    return {"image": {"id": i.id, "file": str(file.relative_to(run)) if file.is_relative_to(run) else i.file,
+                      "tags": list(i.tags), "caption": i.caption, "language": i.language,
+                      "tag_language": i.tag_language, "source": i.source, "licence": i.licence, "kind": i.kind},
+            "keywords": e.edges.keywords, "vector": _b64(e.vector), "features": _b64(e.features),
+            "tags": _b64(e.tags), "logits": _b64(e.logits)}
+
+
+def song_entry(d: dict[str, Any]) -> SongEntry:
+    s = d["song"]
+    return SongEntry(Song(s["id"], s["title"], s["artist"], s["lyrics"], s["language"], float(s["popularity"])),
+                     Edges(dict(d["keywords"]), dict(d.get("words") or {})), _arr(d["vector"]), _arr(d.get("text_vector")))
+
+
+def image_entry(d: dict[str, Any], run: Path) -> ImageEntry:
+    i = dict(d["image"])
+    i["file"] = str(run / i["file"])
+    i["tags"] = tuple(i["tags"])
+    return ImageEntry(Image(**i), Edges(dict(d["keywords"])), _arr(d["vector"]), _arr(d["features"]),
+                      _arr(d.get("tags")), _arr(d.get("logits")))
+
+
+# ------------------------------------------------------------------------------------------------ journal
+@dataclass
+class Transaction:
+    txn: str
+    op: str  # "add" | "remove"
+    records: list[tuple[str, dict[str, Any]]]  # (kind, data)
+
+
+def _line(txn: str, seq: int, kind: str, data: dict[str, Any]) -> bytes:
+    body = {"txn": txn, "seq": seq, "kind": kind, "data": data}
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+    return (json.dumps({**body, "sum": hashlib.sha256(text.encode()).hexdigest()}, ensure_ascii=False,
+                       sort_keys=True) + "\n").encode()
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    """A journal line's record, or None when it is torn or damaged (bad JSON, wrong checksum)."""
+    try:
+        rec = json.loads(raw)
+        body = {k: rec[k] for k in ("txn", "seq", "kind", "data")}
+    except (ValueError, KeyError, TypeError):
+        return None
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+    return body if rec.get("sum") == hashlib.sha256(text.encode()).hexdigest() else None
+
+
+class CatalogueStore:
+    """The run's catalogue directory: journal, added photos, lock."""
+
+    def __init__(self, run: RunDir | str | Path) -> None:
+        self.run = RunDir.of(run)
+        self.dir = self.run.path / "catalogue"
+        self.journal = self.dir / "journal.jsonl"
+        self.images = self.dir / "images"
+
+    def exists(self) -> bool:
+        return self.journal.is_file()
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive lock of the catalogue (another process's add, remove or recovery waits); re-entrant."""
+        key = str(self.dir.resolve())
+        if _HELD.get(key):
+            _HELD[key] += 1
+            try:
+                yield
+            finally:
+                _HELD[key] -= 1
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            _HELD[key] = 1
+            try:
+                yield
+            finally:
+                _HELD.pop(key, None)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def recover(self, echo: Echo | None = None) -> list[Transaction]:
+        """The committed transactions, in order; an unfinished tail (a killed add) is cut off the journal."""
+        if not self.journal.is_file():
+            return []
+        data = self.journal.read_bytes()
+        txns: list[Transaction] = []
+        cur: Transaction | None = None
+        good_end = pos = 0
+        lineno = 0
+        while pos < len(data):
+            end = data.find(b"\n", pos)
+            lineno += 1
+            rec = _parse(data[pos:end]) if end >= 0 else None
+            if rec is None:
+                # damage within the last transaction is a crash before its one sync (a power cut may lose or tear
+                # any of its lines, the commit included): it is cut with the unfinished tail; damage followed by
+                # a later transaction was synced before it, so it is not a crash
+                rest = data[end + 1:] if end >= 0 else b""
+                if any(r and r["kind"] == "begin" and (cur is None or r["txn"] != cur.txn)
+                       for r in map(_parse, rest.split(b"\n"))):
+                    raise Img2SongError(f"{self.journal}:{lineno}: damaged journal record followed by a later "
+                                        "change (the file was edited or the disk corrupted it); restore it from a "
+                                        "backup")
+                break
+            kind = rec["kind"]
+            if kind == "begin":
+                cur = Transaction(rec["txn"], rec["data"].get("op", "add"), [])
+            elif cur is not None and rec["txn"] == cur.txn and kind == "commit":
+                if rec["data"].get("items") == len(cur.records):
+                    txns.append(cur)
+                    good_end = end + 1
+                cur = None
+            elif cur is not None and rec["txn"] == cur.txn:
+                cur.records.append((kind, rec["data"]))
+            pos = end + 1
+        if good_end < len(data):
+            with self.lock(), open(self.journal, "r+b") as fh:
+                fh.truncate(good_end)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if echo is not None:
+                echo(f"catalogue: discarded an unfinished change ({len(data) - good_end} bytes after the last "
+                     f"commit, e.g. a killed `img2song add`) from {self.journal}; the run is as before it")
+        return txns
+
+    @contextmanager
+    def transaction(self, op: str, items: int) -> Iterator[Callable[[str, dict[str, Any]], None]]:
+        """Write one transaction: begin, the records the caller writes (each written as it comes, so a killed
+        process leaves them behind an unfinished begin), the commit record, then ONE fsync, whatever the number of
+        items: the change is acknowledged only once that returns. A power cut before it may leave the last
+        transaction with any of its lines lost or damaged; recovery then discards that transaction (see
+        `recover`). An error raised before the commit truncates the journal back (the run is as before); a
+        killed process leaves an unfinished tail that the next recovery discards."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        txn, seq = uuid.uuid4().hex[:16], [0]
+        fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        start = os.fstat(fd).st_size
+
+        def put(kind: str, data: dict[str, Any]) -> None:
+            os.write(fd, _line(txn, seq[0], kind, data))
+            seq[0] += 1
+
+        try:
+            put("begin", {"op": op, "items": items, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+            written = [0]
+
+            def item(kind: str, data: dict[str, Any]) -> None:
+                put(kind, data)
+                written[0] += 1
+
+            yield item
+            put("commit", {"items": written[0]})
+            os.fsync(fd)  # the whole transaction durable at once
+        except BaseException:
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+            raise
+        finally:
+            os.close(fd)
+
+    def store_photo(self, data: bytes, suffix: str) -> Path:
+        """The photo's bytes kept in the run (content-named: the same photo twice is one file)."""
+        self.images.mkdir(parents=True, exist_ok=True)
+        path = self.images / (hashlib.sha256(data).hexdigest()[:32] + suffix.lower())
+        if not path.is_file():
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return path
+
+
+def changes(txns: Sequence[Transaction], run: Path) -> list[Change]:
+    """Each committed transaction as the engine's Change."""
+    out = []
+    for t in txns:
+        songs = tuple(song_entry(d) for k, d in t.records if k == "song")
+        images = tuple(image_entry(d, run) for k, d in t.records if k == "image")
+        rs = frozenset(s for k, d in t.records if k == "remove" for s in d.get("songs", []))
+        ri = frozenset(s for k, d in t.records if k == "remove" for s in d.get("images", []))
+        out.append(Change(songs, images, rs, ri))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- live state
+def replay(cat: LiveCatalogue, store: CatalogueStore, echo: Echo | None = None) -> LiveCatalogue:
+    """The catalogue with every committed transaction of the run's journal applied (an unfinished one discarded)."""
+    for ch in changes(store.recover(echo), store.run.path):
+        cat = cat.apply(ch)
+    return cat
+
+
+def live_catalogue(run: RunDir | str | Path, scorers: dict[str, Scorer], data: Any, corpus: Any,
+                   echo: Echo | None = None) -> LiveCatalogue:
+    """The run's training set and the given (loaded) scorers with the journal replayed onto them."""
+    cat = LiveCatalogue.start(data, scorers, (i.id for i in corpus.images))
+    return replay(cat, CatalogueStore(run), echo)
+
+
+def live_catalogue_if_any(run: RunDir | str | Path, scorers: dict[str, Scorer], data: Any, corpus: Any,
+                          echo: Echo | None = None) -> LiveCatalogue | None:
+    """As live_catalogue, or None when the run has never had a song or photo added or removed."""
+    return live_catalogue(run, scorers, data, corpus, echo) if CatalogueStore(run).exists() else None
+
+
+def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: LiveCatalogue, corpus: Any) -> list:
+    """Queries for photo files and catalogue image ids (added ones included, removed ones refused)."""
+    from evaluation.stages.run_inputs import photo_queries  # deferred: torch
+
+    out = []
+    for p in images:
+        if Path(p).is_file():
+            out += photo_queries(run, [p], cat.data, corpus=corpus)
+        elif str(p) in cat.known_images:
+            out.append(cat.query(str(p)))
+        else:
+            raise Img2SongError(f"{p}: neither an image file nor an image id of the run's catalogue"
+                                + (" (it was removed)" if str(p) in cat.removed_images else ""))
+    return out
+
+
+def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer]) -> Folder:
+    """What turns new records into entries for this run: its LINE tables, build-graph's rules and parameters,
+    and the zs text encoder when a served or saved scorer ranks by lyric text."""
+    params = (run.stage(Stage.BUILD_GRAPH) or {}).get("params", {})
+    net = data.network
+    words = {net.ids[j][len("word:"):] for j in net.of_kind(Kind.WORD)}
+    ctx = params.get("context")
+    edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), Bridge(corpus.lexicon), corpus.songs,
+                           data.song_keywords, words, params.get("scheme", "count"),
+                           ContextParams(**ctx) if isinstance(ctx, dict) else None)
+    return Folder(run.load_line_tables(), edger, text_encoder_for(scorers))
+
+
+def text_encoder_for(scorers: dict[str, Scorer]) -> Callable[[list[str]], np.ndarray] | None:
+    """Lyrics -> e5 passage vectors with the settings of the first zs model among the scorers (zs, fused)."""
+    from engine.scorers.zs import ZeroShotScorer
+
+    for s in scorers.values():
+        zs = s if isinstance(s, ZeroShotScorer) else getattr(s, "zs_", None)
+        if isinstance(zs, ZeroShotScorer):
+            from engine.text.encoder import cached_encode, shared_encoder  # deferred: torch, the e5 weights
+
+            enc = shared_encoder(zs.dtype, max_tokens=zs.max_tokens)
+            return lambda texts: cached_encode(enc, texts, "passage", cache=zs.cache)
+    return None
+
+
+def saved_scorers(run: RunDir, echo: Echo) -> dict[str, Scorer]:
+    """Every scorer saved in <run>/scorers that loads (a stale one is still answered from: refit separately)."""
+    from engine.scorers.persist import load_scorer
+
+    out: dict[str, Scorer] = {}
+    if run.scorers_dir.is_dir():
+        for d in sorted(run.scorers_dir.iterdir()):
+            if (d / "params.json").is_file():
+                try:
+                    out[d.name] = load_scorer(d)
+                except Img2SongError as e:
+                    echo(f"scorer {d.name}: not loaded ({e})")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- commands
+def _open(run: RunDir | str | Path, echo: Echo, scorers: dict[str, Scorer] | None = None):
+    from evaluation.stages.run_inputs import load_run_corpus, load_training_set  # deferred: torch
+
+    run = RunDir.of(run).require_dir()
+    corpus = load_run_corpus(run)
+    data = load_training_set(run, corpus)
+    scorers = saved_scorers(run, echo) if scorers is None else scorers
+    return run, corpus, data, scorers, live_catalogue(run, scorers, data, corpus, echo)
+
+
+def add(run: RunDir | str | Path, songs: str | Path | None = None, images: str | Path | None = None,
+        echo: Echo = print, progress: bool = True) -> LiveCatalogue:
+    """`img2song add`: validate, fold in, journal (one transaction), then update every saved scorer's state."""
+    if songs is None and images is None:
+        raise Img2SongError("add: give --songs FILE.jsonl and/or --images FILE.jsonl")
+    new_songs = read_songs(songs) if songs is not None else []
+    new_images = read_images(images) if images is not None else []
+    store = CatalogueStore(run)
+    with store.lock():
+        run, corpus, data, scorers, cat = _open(run, echo)
+        cat.check(Change(tuple(SongEntry(s, Edges({}), np.zeros(1)) for s in new_songs),
+                         tuple(ImageEntry(i, Edges({}), np.zeros(1), np.zeros(1)) for i, _ in new_images)))
+        t0 = time.perf_counter()
+        folder = make_folder(run, data, corpus, scorers)
+        for img, _ in new_images:  # every edge checked before anything is written
+            if not folder.edger.image(img).keywords:
+                folder.image(img, np.zeros(1))  # raises the error naming the image and its fields
+        queries = []
+        if new_images:
+            from evaluation.stages.run_inputs import photo_queries  # deferred: torch
+
+            queries = photo_queries(run, [f for _, f in new_images], data, progress=progress, corpus=corpus)
+        total = len(new_songs) + len(new_images)
+        song_entries: list[SongEntry] = []
+        image_entries: list[ImageEntry] = []
+        with store.transaction("add", total) as put:  # fold-in item by item; an error rolls the journal back
+            for j, s in enumerate(new_songs, 1):
+                song_entries.append(folder.song(s))
+                put("song", song_record(song_entries[-1]))
+                echo(f"journal: song {s.id} written ({j}/{total})")
+            for j, ((img, file), q) in enumerate(zip(new_images, queries), len(new_songs) + 1):
+                kept = store.store_photo(file.read_bytes(), file.suffix)
+                img = Image(img.id, str(kept), img.tags, img.caption, img.language, img.tag_language, img.source,
+                            img.licence, img.kind)
+                image_entries.append(folder.image(img, q.features, q.tag_probs, q.logits))
+                put("image", image_record(image_entries[-1], run.path))
+                echo(f"journal: image {img.id} written ({j}/{total})")
+        fold_s = time.perf_counter() - t0
+        echo(f"committed {total} addition(s) to {store.journal} (fold-in and edges: {fold_s:.2f} s)")
+        cat = cat.apply(Change(tuple(song_entries), tuple(image_entries)))
+    return _report(cat, echo)
+
+
+def remove(run: RunDir | str | Path, songs: Sequence[str] = (), images: Sequence[str] = (),
+           echo: Echo = print) -> LiveCatalogue:
+    """`img2song remove`: journal the removal (one transaction) and update every saved scorer's state."""
+    if not songs and not images:
+        raise Img2SongError("remove: give --songs ID... and/or --images ID...")
+    change = Change(remove_songs=frozenset(songs), remove_images=frozenset(images))
+    store = CatalogueStore(run)
+    with store.lock():
+        run, corpus, data, scorers, cat = _open(run, echo)
+        cat.check(change)
+        with store.transaction("remove", 1) as put:
+            put("remove", {"songs": sorted(songs), "images": sorted(images)})
+        echo(f"committed the removal of {len(songs)} song(s) and {len(images)} image(s) to {store.journal}")
+        cat = cat.apply(change)
+    return _report(cat, echo)
+
+
+def _report(cat: LiveCatalogue, echo: Echo) -> LiveCatalogue:
+    for name, note in cat.notes.items():
+        echo(f"scorer {name}: {note}")
+    echo(f"catalogue now: {cat.summary()}")
+    return cat
+
