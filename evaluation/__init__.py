@@ -1,1 +1,2 @@
-"""evaluation: related-word ground truth, metrics, comparison reports, the CLI and the demo."""
+"""evaluation: four floors, bottom up: measure/ (metrics, ground truth, the report object), stages/ (the run's
+storage and the stage functions), bench/ (every benchmark), app/ (the CLI, the HTTP service, the demo)."""

@@ -135,6 +135,46 @@ def test_no_circle_among_modules():
     assert not circles, circles
 
 
+# evaluation/'s sub-packages from the bottom up: measurement (no run directory), the stage layer (the run's storage
+# and the stage functions), the benchmarks, the application (CLI, HTTP service, demo). `evaluation.cli` is the
+# console script's old entry point, re-exporting evaluation.app.cli.
+FLOORS = ["evaluation.measure", "evaluation.stages", "evaluation.bench", "evaluation.app"]
+MAINTAINER = ("graph.starter", "graph.secondcorpus", "graph.english")  # corpus builders, run by maintainers only
+
+
+def floor_violations(graph: dict[str, set[str]], root: Path = ROOT) -> list[str]:
+    """Imports from a lower floor of evaluation/ up to a higher one, and evaluation modules outside every floor."""
+    floor = {f: i for i, f in enumerate(FLOORS)}
+    units = {_unit(m, root) for m in graph if m.startswith("evaluation.")}
+    bad = [f"{u}: in no floor" for u in sorted(units - set(floor) - {"evaluation.cli"})]
+    bad += sorted(f"{m} -> {t}" for m, ts in graph.items() for t in ts
+                  if _unit(m, root) in floor and _unit(t, root) in floor and floor[_unit(t, root)] > floor[_unit(m, root)])
+    return bad
+
+
+def reach(graph: dict[str, set[str]], start: list[str]) -> set[str]:
+    seen, todo = set(start), list(start)
+    while todo:
+        for t in graph.get(todo.pop(), ()):
+            if t not in seen:
+                seen.add(t)
+                todo.append(t)
+    return seen
+
+
+def test_evaluation_floors_measure_stages_bench_app():
+    graph = _graph()
+    assert {_unit(m) for m in graph if m.startswith("evaluation.")} >= set(FLOORS)
+    assert floor_violations(graph) == []
+
+
+def test_no_runtime_module_reaches_a_maintainer_corpus_builder():
+    graph = _graph()
+    runtime = [m for m in graph if not m.startswith(MAINTAINER)]
+    assert len(runtime) > 100
+    assert sorted(m for m in reach(graph, runtime) if m.startswith(MAINTAINER)) == []
+
+
 def test_the_checks_see_each_kind_of_violation(tmp_path):
     """A fake tree with one of each: a back-up import inside a function, a sub-package circle made by a relative
     import, and a module circle that only `if TYPE_CHECKING:` closes. Each check must find its own."""
@@ -159,3 +199,14 @@ def test_the_checks_see_each_kind_of_violation(tmp_path):
     assert graph["engine.b.two"] == {"engine.a.one"}  # relative import resolved to the submodule
     assert _cycles(graph) == [["engine.a.one", "engine.b.two"], ["engine.c", "engine.d"]]
     assert _cycles(_unit_graph(graph, tmp_path)) == [["engine.a", "engine.b"], ["engine.c", "engine.d"]]
+    assert floor_violations(graph, tmp_path) == ["evaluation.top: in no floor"]
+    for rel, text in {"evaluation/measure/__init__.py": "", "evaluation/measure/m.py": "from evaluation.app import x\n",
+                      "evaluation/app/__init__.py": "", "evaluation/app/x.py": "from graph.starter import b\n",
+                      "graph/starter/__init__.py": "", "graph/starter/b.py": ""}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    (tmp_path / "evaluation" / "top.py").unlink()
+    (tmp_path / "graph" / "low.py").unlink()
+    graph = _graph(tmp_path)
+    assert floor_violations(graph, tmp_path) == ["evaluation.measure.m -> evaluation.app.x"]
+    assert sorted(m for m in reach(graph, ["evaluation.measure.m"]) if m.startswith(MAINTAINER)) == ["graph.starter.b"]

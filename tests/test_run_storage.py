@@ -21,7 +21,7 @@ import pytest
 from evaluation.stages.rundir import RunDir, Stage
 from graph.build import KeywordFile, Split
 from graph.common.errors import Img2SongError
-from tests.test_import_flow import ROOT, _graph
+from tests.test_import_flow import ROOT, _graph, reach
 
 RUN_PARAMS = {"run", "run_dir", "rundir", "run_path", "run_root", "out_run"}
 STORAGE = "evaluation.stages.rundir"
@@ -65,9 +65,10 @@ def test_no_engine_or_graph_function_takes_a_run_directory():
 def test_the_storage_is_imported_by_the_stage_layer_only():
     graph = _graph()
     importers = sorted(m for m, targets in graph.items() if STORAGE in targets)
-    assert importers and all(m.startswith("evaluation.") for m in importers), importers
+    assert importers and all(m.startswith(("evaluation.stages.", "evaluation.bench.", "evaluation.app."))
+                             for m in importers), importers
     # and nothing below the stage layer reaches it through another module either
-    below = [m for m in graph if m.split(".")[0] in ("graph", "engine")]
+    below = [m for m in graph if m.split(".")[0] in ("graph", "engine") or m.startswith("evaluation.measure.")]
     seen, todo = set(below), list(below)
     while todo:
         for t in graph[todo.pop()]:
@@ -245,3 +246,21 @@ def test_report_save_and_load_pairs_round_trip(tmp_path):
     run.per_query.write_text('{"scorer": "ne"}\n{oops\n', encoding="utf-8")
     with pytest.raises(Img2SongError, match=r"per_query.jsonl:2: malformed JSON"):
         run.load_per_query()
+
+
+def test_following_the_run_from_the_evaluate_stage_stays_in_the_stage_layer():
+    """Every module the evaluate stage (evaluation/stages/protocol.py) reaches that names the storage class or a run
+    directory is in the stage layer; below it (measure, engine, graph) arrive objects only."""
+    graph = _graph()
+    reached = sorted(m for m in reach(graph, ["evaluation.stages.protocol"]) if m.split(".")[0] in
+                     ("graph", "engine", "evaluation"))
+    assert len(reached) > 30
+    naming = [m for m in reached if "RunDir" in _graph_source(m)]
+    assert naming and all(m.startswith("evaluation.stages.") for m in naming), naming
+    assert {"evaluation.stages.rundir", "evaluation.stages.run_inputs"} <= set(naming)
+
+
+def _graph_source(module: str) -> str:
+    from tests.test_import_flow import _modules
+
+    return _modules()[module].read_text(encoding="utf-8")
