@@ -136,9 +136,10 @@ def test_no_circle_among_modules():
 
 
 # evaluation/'s sub-packages from the bottom up: measurement (no run directory), the stage layer (the run's storage
-# and the stage functions), the benchmarks, the application (CLI, HTTP service, demo). `evaluation.cli` is the
-# console script's old entry point, re-exporting evaluation.app.cli.
+# and the stage functions), the benchmarks, the application (CLI, HTTP service, demo). SHIM is the console
+# script's old entry point, re-exporting the application's CLI.
 FLOORS = ["evaluation.measure", "evaluation.stages", "evaluation.bench", "evaluation.app"]
+SHIM = "evaluation.cli"  # layout: keep
 MAINTAINER = ("graph.starter", "graph.secondcorpus", "graph.english")  # corpus builders, run by maintainers only
 
 
@@ -146,7 +147,7 @@ def floor_violations(graph: dict[str, set[str]], root: Path = ROOT) -> list[str]
     """Imports from a lower floor of evaluation/ up to a higher one, and evaluation modules outside every floor."""
     floor = {f: i for i, f in enumerate(FLOORS)}
     units = {_unit(m, root) for m in graph if m.startswith("evaluation.")}
-    bad = [f"{u}: in no floor" for u in sorted(units - set(floor) - {"evaluation.cli"})]
+    bad = [f"{u}: in no floor" for u in sorted(units - set(floor) - {SHIM})]
     bad += sorted(f"{m} -> {t}" for m, ts in graph.items() for t in ts
                   if _unit(m, root) in floor and _unit(t, root) in floor and floor[_unit(t, root)] > floor[_unit(m, root)])
     return bad
