@@ -28,7 +28,7 @@ def test_owner_maps_name_every_command_of_every_module_exactly():
 
 def test_train_starts_without_the_other_commands_dependencies():
     """`img2song train --help` imports neither torch nor faiss nor the CNN code (they cost seconds at start-up)."""
-    code = ("import sys; from evaluation import cli; rc = cli.main(['train', '--help']); "
+    code = ("import sys; from evaluation.app import cli; rc = cli.main(['train', '--help']); "
             "print(rc, sorted(m for m in ('torch', 'faiss', 'torchvision', 'engine.features') if m in sys.modules), "
             "cli._registered)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.text.encoder import PRECISIONS, encoder_signature, shared_encoder
+from engine.text.encoder import encoder_signature
 from engine.text.int8 import SOURCE, Int8TextEncoder, int8_supported, load_ops, quantise_weight
+from engine.text.shared import PRECISIONS, shared_encoder
 
 pytestmark = pytest.mark.skipif(not int8_supported(), reason="this torch has no CPU torch._int_mm")
 

@@ -58,7 +58,8 @@ class ZeroShotScorer(Scorer):
         songs = data.corpus.songs
         if not songs:
             raise Img2SongError("scorer 'zs': the corpus has no songs")
-        from engine.text.encoder import cached_encode, shared_encoder  # deferred: torch
+        from engine.text.encoder import cached_encode  # deferred: torch
+        from engine.text.shared import shared_encoder
 
         enc = shared_encoder(self.dtype, max_tokens=self.max_tokens)
         t0 = time.perf_counter()

@@ -15,7 +15,6 @@ import inspect
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -185,21 +184,6 @@ def tokens_per_second_ceiling(encoder: TextEncoder, gflops: float) -> float:
 
 NUMERICS = (_Layer, TextEncoder.__init__, TextEncoder.tokens, TextEncoder._windows, TextEncoder._forward,
             TextEncoder._pool)  # what encoder_signature hashes
-
-
-PRECISIONS = ("int8", *DTYPES)  # int8: engine.text.int8 (int8 feed-forward GEMMs, ~1.4x bfloat16's lyrics/CPU-s)
-
-
-@lru_cache(maxsize=3)
-def shared_encoder(dtype: str = "bfloat16", batch_tokens: int = 2048, max_tokens: int | None = None) -> TextEncoder:
-    """One loaded encoder per setting and process (its weights take ~2 s to dequantise and 90 MB to hold)."""
-    if dtype == "int8":
-        from engine.text.int8 import Int8TextEncoder  # deferred: builds its C++ passes on first use
-
-        return Int8TextEncoder(batch_tokens=batch_tokens, max_tokens=max_tokens)
-    if dtype not in DTYPES:
-        raise Img2SongError(f"text encoder: dtype must be one of {', '.join(PRECISIONS)}, not {dtype!r}")
-    return TextEncoder(batch_tokens=batch_tokens, max_tokens=max_tokens, dtype=dtype)
 
 
 def encoder_signature(encoder: TextEncoder) -> str:

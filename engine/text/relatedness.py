@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.text.encoder import TextEncoder, cached_encode, shared_encoder
+from engine.text.encoder import TextEncoder, cached_encode
+from engine.text.shared import shared_encoder
 from graph.bridge import Bridge
 from graph.common.errors import Img2SongError
 

@@ -306,7 +306,8 @@ def text_encoder_for(scorers: dict[str, Scorer]) -> Callable[[list[str]], np.nda
     for s in scorers.values():
         zs = s if isinstance(s, ZeroShotScorer) else getattr(s, "zs_", None)
         if isinstance(zs, ZeroShotScorer):
-            from engine.text.encoder import cached_encode, shared_encoder  # deferred: torch, the e5 weights
+            from engine.text.encoder import cached_encode  # deferred: torch, the e5 weights
+            from engine.text.shared import shared_encoder
 
             enc = shared_encoder(zs.dtype, max_tokens=zs.max_tokens)
             return lambda texts: cached_encode(enc, texts, "passage", cache=zs.cache)
