@@ -9,7 +9,7 @@
 // line_apply: the same update, one thread, for given (src, dst, neg, lr) arrays: the deterministic mode the
 //   parity tests compare with engine.line.reference.sequential_step.
 // line_train also takes float16 tables (impl 'cpu-fp16'): float arithmetic, float16 storage, half the row traffic
-//   (and half the cache lines per edge, which is what bounds this loop on large graphs: see edge_fast_half).
+//   (and half the cache lines per edge, which is what bounds this loop on large graphs: see edge_fast).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -123,13 +123,35 @@ inline v8 load8(const float* p) {
 }
 inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
-template <int D, int K1>
-inline void edge_fast(float* __restrict__ urow, float* const* rows, float lr) {
+// Row element types of the fast path: float32 tables, and float16 tables where F16C converts 8 halves <-> 8 floats
+// per instruction (the same arithmetic on the rows' float values, each value rounded to nearest once when stored).
+using half_t = _Float16;
+inline v8 loadv(const float* p) { return load8(p); }
+inline void storev(float* p, v8 v) { store8(p, v); }
+#if defined(__F16C__)
+inline v8 loadv(const half_t* p) {
+  const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  v8 v;
+  std::memcpy(&v, &x, sizeof v);
+  return v;
+}
+inline void storev(half_t* p, v8 v) {
+  __m256 x;
+  std::memcpy(&x, &v, sizeof x);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+#endif
+
+template <int D, int K1, typename T>
+inline void edge_fast(T* __restrict__ urow, T* const* rows, float lr) {
+  constexpr bool kHalf = !std::is_same_v<T, float>;
+  alignas(32) float ub[kHalf ? D : 8];  // float16 rows: u's float values, converted once, used by both passes
   v8 acc[K1];
   for (int j = 0; j < K1; ++j) acc[j] = v8{};
   for (int c = 0; c < D; c += 8) {
-    const v8 u = load8(urow + c);
-    for (int j = 0; j < K1; ++j) acc[j] += u * load8(rows[j] + c);
+    const v8 u = loadv(urow + c);
+    if constexpr (kHalf) store8(ub + c, u);
+    for (int j = 0; j < K1; ++j) acc[j] += u * loadv(rows[j] + c);
   }
   float g[K1];
   for (int j = 0; j < K1; ++j) {
@@ -138,20 +160,23 @@ inline void edge_fast(float* __restrict__ urow, float* const* rows, float lr) {
     g[j] = ((j == 0 ? 1.f : 0.f) - line_sigmoid(x)) * lr;
   }
   for (int c = 0; c < D; c += 8) {
-    const v8 u = load8(urow + c);
+    v8 u;
+    if constexpr (kHalf) u = load8(ub + c); else u = loadv(urow + c);
     v8 e = v8{};
     for (int j = 0; j < K1; ++j) {
-      const v8 r = load8(rows[j] + c);
+      const v8 r = loadv(rows[j] + c);
       e += g[j] * r;
-      store8(rows[j] + c, r + g[j] * u);
+      storev(rows[j] + c, r + g[j] * u);
     }
-    store8(urow + c, u + e);
+    storev(urow + c, u + e);
   }
 }
 
-template <int D, int K1>
-inline bool try_fast(float* urow, float* ctx, const int64_t* targets, float lr) {
-  float* rows[K1];
+// The fast path when all K+1 rows are distinct and none is u's row (float32 rows, or float16 rows with F16C: no
+// scratch copies, so an edge touches half the cache lines of the float32 tables); false sends the edge elsewhere.
+template <int D, int K1, typename T>
+inline bool try_fast(T* urow, T* ctx, const int64_t* targets, float lr) {
+  T* rows[K1];
   for (int j = 0; j < K1; ++j) {
     rows[j] = ctx + targets[j] * D;
     if (rows[j] == urow) return false;
@@ -189,7 +214,6 @@ inline void process_edge(float* urow, float* ctx, const int64_t* targets, int k1
 // 16-bit tables (float16 storage, float arithmetic): the edge's distinct rows are loaded into float scratch rows
 // (a row that occurs twice maps to one scratch row, so the sequential semantics hold), updated by the float code
 // above (the fast path when all rows are distinct), and stored back rounded to nearest. Half the row traffic.
-using half_t = _Float16;
 
 // update_edge on row pointers: rows[j] may alias urow or each other (handled as update_edge does).
 inline void update_edge_ptrs(float* urow, float* const* rows, int k1, int64_t dim, float lr, float* __restrict__ ub,
@@ -261,63 +285,6 @@ inline void process_edge_half(half_t* urow, half_t* ctx, const int64_t* targets,
   }
 }
 
-#if defined(__F16C__)
-// The fast path straight on float16 rows (F16C: 8 halves <-> 8 floats per instruction): the same arithmetic as
-// edge_fast on the rows' float values, each value rounded to nearest once when stored, as process_edge_half does;
-// no scratch copies, so an edge touches half the cache lines of the float32 tables.
-inline v8 load8h(const half_t* p) {
-  const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  v8 v;
-  std::memcpy(&v, &x, sizeof v);
-  return v;
-}
-inline void store8h(half_t* p, v8 v) {
-  __m256 x;
-  std::memcpy(&x, &v, sizeof x);
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-}
-
-template <int D, int K1>
-inline void edge_fast_half(half_t* __restrict__ urow, half_t* const* rows, float lr) {
-  alignas(32) float ub[D];  // u's float values: read once, used by both passes
-  v8 acc[K1];
-  for (int j = 0; j < K1; ++j) acc[j] = v8{};
-  for (int c = 0; c < D; c += 8) {
-    const v8 u = load8h(urow + c);
-    store8(ub + c, u);
-    for (int j = 0; j < K1; ++j) acc[j] += u * load8h(rows[j] + c);
-  }
-  float g[K1];
-  for (int j = 0; j < K1; ++j) {
-    float x = 0.f;
-    for (int l = 0; l < 8; ++l) x += acc[j][l];
-    g[j] = ((j == 0 ? 1.f : 0.f) - line_sigmoid(x)) * lr;
-  }
-  for (int c = 0; c < D; c += 8) {
-    const v8 u = load8(ub + c);
-    v8 e = v8{};
-    for (int j = 0; j < K1; ++j) {
-      const v8 r = load8h(rows[j] + c);
-      e += g[j] * r;
-      store8h(rows[j] + c, r + g[j] * u);
-    }
-    store8h(urow + c, u + e);
-  }
-}
-
-template <int D, int K1>
-inline bool try_fast_half(half_t* urow, half_t* ctx, const int64_t* targets, float lr) {
-  half_t* rows[K1];
-  for (int j = 0; j < K1; ++j) {
-    rows[j] = ctx + targets[j] * D;
-    if (rows[j] == urow) return false;
-    for (int l = 0; l < j; ++l)
-      if (rows[l] == rows[j]) return false;
-  }
-  edge_fast_half<D, K1>(urow, rows, lr);
-  return true;
-}
-#endif
 
 // A float16 edge: the fused fast path where it applies (F16C, all rows distinct), else the scratch-row path.
 template <int D>
@@ -327,16 +294,16 @@ inline void process_edge_half_any(half_t* urow, half_t* ctx, const int64_t* targ
   if constexpr (D > 0 && D % 8 == 0) {
     bool done = false;
     switch (k1) {
-      case 2: done = try_fast_half<D, 2>(urow, ctx, targets, lr); break;
-      case 3: done = try_fast_half<D, 3>(urow, ctx, targets, lr); break;
-      case 4: done = try_fast_half<D, 4>(urow, ctx, targets, lr); break;
-      case 5: done = try_fast_half<D, 5>(urow, ctx, targets, lr); break;
-      case 6: done = try_fast_half<D, 6>(urow, ctx, targets, lr); break;
-      case 7: done = try_fast_half<D, 7>(urow, ctx, targets, lr); break;
-      case 8: done = try_fast_half<D, 8>(urow, ctx, targets, lr); break;
-      case 9: done = try_fast_half<D, 9>(urow, ctx, targets, lr); break;
-      case 10: done = try_fast_half<D, 10>(urow, ctx, targets, lr); break;
-      case 11: done = try_fast_half<D, 11>(urow, ctx, targets, lr); break;
+      case 2: done = try_fast<D, 2>(urow, ctx, targets, lr); break;
+      case 3: done = try_fast<D, 3>(urow, ctx, targets, lr); break;
+      case 4: done = try_fast<D, 4>(urow, ctx, targets, lr); break;
+      case 5: done = try_fast<D, 5>(urow, ctx, targets, lr); break;
+      case 6: done = try_fast<D, 6>(urow, ctx, targets, lr); break;
+      case 7: done = try_fast<D, 7>(urow, ctx, targets, lr); break;
+      case 8: done = try_fast<D, 8>(urow, ctx, targets, lr); break;
+      case 9: done = try_fast<D, 9>(urow, ctx, targets, lr); break;
+      case 10: done = try_fast<D, 10>(urow, ctx, targets, lr); break;
+      case 11: done = try_fast<D, 11>(urow, ctx, targets, lr); break;
       default: break;
     }
     if (done) return;
