@@ -52,7 +52,7 @@ def test_weak3_make_test_setup_fails_naming_the_command_when_the_browser_cannot_
 
 
 def test_weak3_under_make_test_a_missing_browser_fails_the_browser_tests_instead_of_skipping(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "IMG2SONG_CHROMIUM"}
+    env = {k: v for k, v in os.environ.items() if k not in ("IMG2SONG_CHROMIUM", "IMG2SONG_REQUIRE_BROWSER")}  # make test sets the latter
     env.update(PATH=str(Path(sys.executable).parent), PYTHONPATH=str(ROOT))  # no /usr/bin: no chromium
     argv = [sys.executable, "-m", "pytest", "-q", "--co", "-p", "no:cacheprovider", "tests/test_html_browser.py"]
     skipped = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -101,6 +103,29 @@ def _load_built() -> tuple[str, Path] | None:
     return None
 
 
+def jit_load(name: str, sources: list[str], flags: list[str], build: Path, verbose: bool = False) -> None:
+    """torch's cpp_extension.load; when it fails and left no library, the build runs again in a fresh process. In a
+    process whose first build of `name` was interrupted, torch skips the build step on every later call ("no
+    modifications detected") and loads a library nobody wrote (found by CI)."""
+    from torch.utils import cpp_extension
+
+    try:
+        cpp_extension.load(name=name, sources=sources, extra_cflags=flags, build_directory=str(build),
+                           is_python_module=False, verbose=verbose)
+        return
+    except (RuntimeError, subprocess.CalledProcessError, OSError):
+        lib = build / f"{name}.so"
+        if lib.exists():
+            raise
+    args = json.dumps({"name": name, "sources": sources, "extra_cflags": flags, "build_directory": str(build)})
+    code = ("import json, sys; from torch.utils import cpp_extension; "
+            "cpp_extension.load(is_python_module=False, **json.loads(sys.argv[1]))")
+    done = subprocess.run([sys.executable, "-c", code, args], capture_output=True, text=True)
+    if done.returncode != 0 or not lib.exists():
+        raise RuntimeError(f"building {name} in a fresh process failed: {done.stderr.strip()[-500:]}")
+    torch.ops.load_library(str(lib))
+
+
 def load_kernel(verbose: bool = False) -> str:
     """Compile (first call on this machine, ~40-60 s) or reuse the cached extension; returns the library name."""
     global _LOADED
@@ -109,7 +134,6 @@ def load_kernel(verbose: bool = False) -> str:
             return _LOADED
         # its import warns "No CUDA runtime is found" on CPU-only machines: true and harmless for a CPU op
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        from torch.utils import cpp_extension
 
         tic = time.perf_counter()
         reused = _load_built()
@@ -125,8 +149,7 @@ def load_kernel(verbose: bool = False) -> str:
         lib = build / f"{name}.so"
         before = lib.stat().st_mtime_ns if lib.exists() else None
         try:
-            cpp_extension.load(name=name, sources=[str(p) for p in SOURCES], extra_cflags=flags, build_directory=str(build),
-                               is_python_module=False, verbose=verbose)
+            jit_load(name, [str(p) for p in SOURCES], flags, build, verbose)
         except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
             raise Img2SongError(f"{SOURCE}: building the LINE CPU kernel failed ({e}); "
                                 "use LINE(impl='reference') or check that g++ and ninja are installed") from None

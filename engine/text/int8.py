@@ -47,9 +47,13 @@ def load_ops() -> dict[str, float | bool | str]:
         import logging
 
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        from torch.utils import cpp_extension
 
-        from engine.line.cpu import _build_root, _cpu_fingerprint, _native_ok  # one build root, one CPU key
+        from engine.line.cpu import (  # one build root, one CPU key
+            _build_root,
+            _cpu_fingerprint,
+            _native_ok,
+            jit_load,
+        )
 
         native = _native_ok()
         name = f"img2song_e5_int8_{_cpu_fingerprint() if native else 'generic'}"
@@ -60,8 +64,7 @@ def load_ops() -> dict[str, float | bool | str]:
         tic = time.perf_counter()
         flags = ["-O3", "-fopenmp-simd"] + (["-march=native"] if native else [])
         try:
-            cpp_extension.load(name=name, sources=[str(SOURCE)], extra_cflags=flags, build_directory=str(build),
-                               is_python_module=False, verbose=False)
+            jit_load(name, [str(SOURCE)], flags, build)
         except (RuntimeError, OSError) as e:
             raise Img2SongError(f"{SOURCE}: building the text encoder's int8 passes failed ({e}); "
                                 "use dtype='bfloat16' or check that g++ and ninja are installed") from None
