@@ -59,7 +59,7 @@ def kind_markdown(by_kind: Mapping[str, Any] | None, k: int) -> list[str]:
     for kind, fig in by_kind.items():
         for proto, scorers in fig[f"hit_rate@{k}"].items():
             for scorer, by_n in scorers.items():
-                cells = ", ".join(f"n={n}: {v:.3f}" for n, v in by_n.items())
+                cells = ", ".join(f"n={n}: " + ("—" if v is None else f"{v:.3f}") for n, v in by_n.items())
                 lines.append(f"| {kind} | {fig['queries']} | {proto} | {scorer} | {cells} |")
     probe = {kind: fig["keyword_probe"] for kind, fig in by_kind.items() if "keyword_probe" in fig}
     if probe:

@@ -381,7 +381,8 @@ def evaluate(run: RunDir | str | Path, scorers: Sequence[str] | None = None,
     echo(f"{rep.meta['queries_evaluated']} query images; hit_rate@{k} by n:")
     width = max(6, *(len(name) for name in rep.scorers))
     for name, m in rep.scorers.items():
-        echo(f"  {name:{width}s} " + "  ".join(f"n={n}: {v:.3f}" for n, v in m[f"hit_rate@{k}"].items()))
+        echo(f"  {name:{width}s} " + "  ".join(f"n={n}: " + ("—" if v is None else f"{v:.3f}")  # None: no answer
+                                               for n, v in m[f"hit_rate@{k}"].items()))
     echo("wrote " + ", ".join(str(p) for p in written))
     return rep
 
