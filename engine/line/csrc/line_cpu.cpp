@@ -172,6 +172,19 @@ inline void edge_fast(T* __restrict__ urow, T* const* rows, float lr) {
   }
 }
 
+// Calls f(std::integral_constant<int, K1>) for the runtime k1 in [2, kMaxFastK1] (the fast paths' instantiations);
+// false for any other k1, which takes the general path.
+constexpr int kMaxFastK1 = 11;
+template <int K1 = 2, typename F>
+inline bool with_k1(int k1, F&& f) {
+  if constexpr (K1 > kMaxFastK1) {
+    return false;
+  } else {
+    if (k1 == K1) return f(std::integral_constant<int, K1>{});
+    return with_k1<K1 + 1>(k1, f);
+  }
+}
+
 // The fast path when all K+1 rows are distinct and none is u's row (float32 rows, or float16 rows with F16C: no
 // scratch copies, so an edge touches half the cache lines of the float32 tables); false sends the edge elsewhere.
 template <int D, int K1, typename T>
@@ -192,21 +205,7 @@ template <int D>
 inline void process_edge(float* urow, float* ctx, const int64_t* targets, int k1, int64_t dim, float lr,
                          float* __restrict__ ub, float* __restrict__ err) {
   if constexpr (D > 0 && D % 8 == 0) {
-    bool done = false;
-    switch (k1) {
-      case 2: done = try_fast<D, 2>(urow, ctx, targets, lr); break;
-      case 3: done = try_fast<D, 3>(urow, ctx, targets, lr); break;
-      case 4: done = try_fast<D, 4>(urow, ctx, targets, lr); break;
-      case 5: done = try_fast<D, 5>(urow, ctx, targets, lr); break;
-      case 6: done = try_fast<D, 6>(urow, ctx, targets, lr); break;
-      case 7: done = try_fast<D, 7>(urow, ctx, targets, lr); break;
-      case 8: done = try_fast<D, 8>(urow, ctx, targets, lr); break;
-      case 9: done = try_fast<D, 9>(urow, ctx, targets, lr); break;
-      case 10: done = try_fast<D, 10>(urow, ctx, targets, lr); break;
-      case 11: done = try_fast<D, 11>(urow, ctx, targets, lr); break;
-      default: break;
-    }
-    if (done) return;
+    if (with_k1(k1, [&](auto k) { return try_fast<D, decltype(k)::value>(urow, ctx, targets, lr); })) return;
   }
   update_edge<D>(urow, ctx, targets, k1, dim, lr, ub, err);
 }
@@ -235,19 +234,10 @@ inline void update_edge_ptrs(float* urow, float* const* rows, int k1, int64_t di
 template <int D>
 inline bool fast_rows(float* urow, float* const* rows, int k1, float lr) {
   if constexpr (D > 0 && D % 8 == 0) {
-    switch (k1) {
-      case 2: edge_fast<D, 2>(urow, rows, lr); return true;
-      case 3: edge_fast<D, 3>(urow, rows, lr); return true;
-      case 4: edge_fast<D, 4>(urow, rows, lr); return true;
-      case 5: edge_fast<D, 5>(urow, rows, lr); return true;
-      case 6: edge_fast<D, 6>(urow, rows, lr); return true;
-      case 7: edge_fast<D, 7>(urow, rows, lr); return true;
-      case 8: edge_fast<D, 8>(urow, rows, lr); return true;
-      case 9: edge_fast<D, 9>(urow, rows, lr); return true;
-      case 10: edge_fast<D, 10>(urow, rows, lr); return true;
-      case 11: edge_fast<D, 11>(urow, rows, lr); return true;
-      default: return false;
-    }
+    return with_k1(k1, [&](auto k) {
+      edge_fast<D, decltype(k)::value>(urow, rows, lr);
+      return true;
+    });
   }
   return false;
 }
@@ -292,21 +282,7 @@ inline void process_edge_half_any(half_t* urow, half_t* ctx, const int64_t* targ
                                   HalfScratch& w) {
 #if defined(__F16C__)
   if constexpr (D > 0 && D % 8 == 0) {
-    bool done = false;
-    switch (k1) {
-      case 2: done = try_fast<D, 2>(urow, ctx, targets, lr); break;
-      case 3: done = try_fast<D, 3>(urow, ctx, targets, lr); break;
-      case 4: done = try_fast<D, 4>(urow, ctx, targets, lr); break;
-      case 5: done = try_fast<D, 5>(urow, ctx, targets, lr); break;
-      case 6: done = try_fast<D, 6>(urow, ctx, targets, lr); break;
-      case 7: done = try_fast<D, 7>(urow, ctx, targets, lr); break;
-      case 8: done = try_fast<D, 8>(urow, ctx, targets, lr); break;
-      case 9: done = try_fast<D, 9>(urow, ctx, targets, lr); break;
-      case 10: done = try_fast<D, 10>(urow, ctx, targets, lr); break;
-      case 11: done = try_fast<D, 11>(urow, ctx, targets, lr); break;
-      default: break;
-    }
-    if (done) return;
+    if (with_k1(k1, [&](auto k) { return try_fast<D, decltype(k)::value>(urow, ctx, targets, lr); })) return;
   }
 #endif
   process_edge_half<D>(urow, ctx, targets, k1, dim, lr, w);
