@@ -24,6 +24,7 @@ from dataclasses import replace
 
 from graph.bridge import EDGE_THRESHOLD, Bridge, bag, describe, image_context, image_reach, noun_phrases
 from graph.keywords import lemmatize_en, tokenize
+from graph.kinds import KIND_BACKOFF, kind_reach
 
 BACKOFF = 0.8  # a modifier or a lone word of a caption names what is shown less surely than its head noun
 MIN_PART = 3  # a closed compound splits only into parts of at least this many letters
@@ -135,12 +136,16 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
     return counts, why
 
 
-def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
-                   ) -> tuple[Counter[str], dict[str, list[str]]]:
+def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = (),
+                   kinds: bool | None = None) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights, keyword -> the texts that reached it) of one image: graph.bridge.image_reach over its
-    readable texts, and the single-word back-off when that reaches nothing (module docstring)."""
+    readable texts, the single-word back-off when that reaches nothing (module docstring), and when that reaches
+    nothing either, the kind back-off (graph.kinds; `kinds`: on or off, default graph.kinds.KIND_BACKOFF)."""
     image = readable_image(image, bridge)
     counts, why = image_reach(image, bridge, vocab, labels)
     if counts:
         return counts, why
-    return backoff_reach(image, bridge, vocab, labels)
+    counts, why = backoff_reach(image, bridge, vocab, labels)
+    if counts or not (KIND_BACKOFF if kinds is None else kinds):
+        return counts, why
+    return kind_reach(image, bridge, vocab, labels)
