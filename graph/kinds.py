@@ -1,15 +1,19 @@
 """Kind back-off: an image whose tags reach no keyword reaches the keywords of the kinds its tags name.
 
 The bridge (graph.bridge) already follows a tag's WordNet hypernyms, but only KIND_STEPS deep and at KIND_DECAY per
-step, so that a kind's edge rarely reaches EDGE_THRESHOLD: 'kingfisher' reaches 鸟 only when 'bird' is a near
-hypernym with a certain sense. For an image none of whose texts reaches any keyword, even through the file-name
-back-off (graph.captions), this module walks each English noun phrase's chosen WordNet sense up its hypernyms,
-level by level, up to KIND_DEPTH steps and never through a synset too general to be pictured (graph.senses'
-TOO_GENERAL: entity, object, artifact, organism, device ...), and stops at the FIRST level whose lemmas reach a
-keyword (the nearest kind: elephant -> proboscidean -> placental -> mammal -> 兽, not also -> vertebrate -> animal).
-A lemma counts only where the hypernym is among its first three senses, and only its candidates the bridge keeps
-(weight >= EDGE_THRESHOLD, weighed by the encoder when the bridge has one). Every such edge weighs KIND_WEIGHT, the
-weakest edge the network draws, so that a direct edge of any other image always weighs at least as much.
+step, so a kind's edge seldom reaches EDGE_THRESHOLD (penguin -> ... -> bird is 4 steps). For an image none of whose
+texts reaches a keyword, even through graph.captions' file-name back-off, this module walks each English noun
+phrase's WordNet sense up its hypernyms, level by level, at most KIND_DEPTH steps, never through a synset too general
+to be pictured (graph.senses.TOO_GENERAL: entity, object, artifact, device ...) or one above KIND_MAX_SPAN
+descendants (animal, person, plant), and stops at the FIRST level whose lemmas reach a keyword: the nearest kind
+(penguin -> bird -> 鸟, tomato -> vegetable -> 菜, taxi -> car -> 车). What keeps the walk on what a picture shows:
+- the phrase's sense, chosen in context, must be its commonest WordNet noun sense, physical, not a named instance
+  (pink the colour is not the flower; two the number is not the playing card);
+- a hypernym's lemma counts only where that hypernym is the commonest noun sense of the lemma as the bridge looks
+  it up (vehicle -> 车; arms, looked up as 'arm', does not reach 臂), and only through candidates the bridge keeps
+  (weight >= EDGE_THRESHOLD, weighed by the sentence encoder when the bridge has one); an English vocabulary's
+  word is reached by the kind's own name.
+Every such edge weighs KIND_WEIGHT, the weakest edge the network draws, never more than a direct edge.
 """
 from __future__ import annotations
 
@@ -48,8 +52,9 @@ def phrase_senses(bridge: Bridge, text: str, context: frozenset[str]) -> list[tu
                                                       for c in noun_phrases(text)]
     for unit in dict.fromkeys(units):
         key, _ = wn.choose(unit, context - bag(unit))
-        # a kind of thing is shown (an act or an idea has no picture), and a common noun, not a named one (Karl Popper)
-        if key is not None and wn.physical(key) and not wn.instance(key):
+        # the sense the context chooses must be the word's commonest noun sense (pink the colour, not the flower; two
+        # the number, not the playing card), a kind of thing (an act or an idea has no picture), and a common noun
+        if key is not None and key == wn.senses(unit)[0] and wn.physical(key) and not wn.instance(key):
             out.append((unit, key))
     return out
 
@@ -91,11 +96,15 @@ def nearest_kinds(bridge: Bridge, key: tuple[str, str], vocab: set[str] | frozen
                 here = [*path, lemmas[0]]
                 nxt.append((h, here))
                 for lemma in lemmas[:KIND_LEMMAS]:
-                    if wn.wn.noun_senses(lemma)[:1] != [h]:  # the kind is what the lemma first means
+                    # the kind is what the lemma, as the bridge looks it up (arms -> arm), first means
+                    if wn.wn.noun_senses(english_key(lemma) or lemma)[:1] != [h]:
                         continue
+                    named = here if lemma == lemmas[0] else [*path, lemma]
+                    if (english_key(lemma) or lemma) in vocab:  # an English vocabulary holds the kind itself
+                        found.setdefault(english_key(lemma) or lemma, named)
                     for r in bridge.english_weighted(lemma, context, h, description=description):
                         if r.kept and r.target in vocab:
-                            found.setdefault(r.target, here if lemma == lemmas[0] else [*path, lemma])
+                            found.setdefault(r.target, named)
         if found:
             return found
         frontier = nxt
