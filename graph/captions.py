@@ -13,7 +13,9 @@ bilingual bridge (graph.bridge), for every place that links images to keywords (
    head in the context of the words before it ("clock face five" -> "clock face" -> "clock": a clock face is a
    surface, not a human face), at BACKOFF times the bridge's weight, and each content token of its Chinese texts
    through its English senses (篮球 -> ball -> 球), kept only where the edge still reaches the bridge's
-   EDGE_THRESHOLD. Images the phrase rule links keep exactly the bridge's edges.
+   EDGE_THRESHOLD. Images the phrase rule links keep exactly the bridge's edges;
+3. kind back-off (opt-in, graph.kinds): an image that step 2 leaves with nothing reaches the keywords of the nearest
+   WordNet kinds of its tags (penguin -> bird -> 鸟), at the weakest edge weight.
 """
 from __future__ import annotations
 
@@ -22,9 +24,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 
+from graph import kinds as kind_backoff
 from graph.bridge import EDGE_THRESHOLD, Bridge, bag, describe, image_context, image_reach, noun_phrases
 from graph.keywords import lemmatize_en, tokenize
-from graph.kinds import KIND_BACKOFF, kind_reach
 
 BACKOFF = 0.8  # a modifier or a lone word of a caption names what is shown less surely than its head noun
 MIN_PART = 3  # a closed compound splits only into parts of at least this many letters
@@ -146,6 +148,6 @@ def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labe
     if counts:
         return counts, why
     counts, why = backoff_reach(image, bridge, vocab, labels)
-    if counts or not (KIND_BACKOFF if kinds is None else kinds):
+    if counts or not (kind_backoff.KIND_BACKOFF if kinds is None else kinds):  # read at call time: settable
         return counts, why
-    return kind_reach(image, bridge, vocab, labels)
+    return kind_backoff.kind_reach(image, bridge, vocab, labels)
