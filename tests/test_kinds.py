@@ -71,7 +71,7 @@ ON_BY_DEFAULT = 0.85  # the back-off is on by default only if its own edges are 
 
 @pytest.fixture(scope="module")
 def encoded() -> Bridge:
-    """The bridge build-graph and keywords use by default: CC-CEDICT, WordNet and the text encoder's relatedness."""
+    """The bridge of build-graph and keywords with --sense-encoder: CC-CEDICT, WordNet and the encoder's relatedness."""
     from engine.text.relatedness import E5Relatedness
 
     edges = [e for e in read_sense_labels() if e.split == "kinds1"]
@@ -80,26 +80,33 @@ def encoded() -> Bridge:
     return bridge
 
 
-def test_kind_edges_on_a_blind_sample_decide_the_default(encoded, capsys):
-    """kinds1 (tests/fixtures/sense_labels.tsv, header): 65 edges of the frozen back-off alone, drawn from the
-    default build of each corpus (encoder bridge, default selection) and labelled blind by the header's rule. They
-    are 0.40 precise (starter 8/40: 26 are 境界 'realm' for a map's coastline; 元曲 18/25), far below the bridge's
-    own edges, so the back-off stays opt-in (graph.kinds.KIND_BACKOFF)."""
-    edges = [e for e in read_sense_labels() if e.split == "kinds1"]
-    vocab = {c: frozenset(SENSE_LABELS.with_name(f"sense_vocab_kinds1_{c}.txt").read_text(encoding="utf-8").split())
-             for c in ("starter", "yuanqu")}
-    assert len(edges) == 65 and all(len(v) == 72 for v in vocab.values())
+def kind_sample_counts(split: str, corpora: tuple[str, ...], bridge: Bridge, capsys) -> dict[str, list[int]]:
+    """corpus or 'all' -> [wrong, right] labels of a kinds split's edges, each checked to be an edge of the back-off
+    alone: not drawn without it, drawn with it (else the method changed since the split was drawn)."""
+    edges = [e for e in read_sense_labels() if e.split == split]
+    vocab = {c: frozenset(SENSE_LABELS.with_name(f"sense_vocab_{split}_{c}.txt").read_text(encoding="utf-8").split())
+             for c in corpora}
+    assert {e.corpus for e in edges} == set(corpora) and all(len(v) == 72 for v in vocab.values())
     counts: dict[str, list[int]] = {}
     for e in edges:
-        assert not image_keywords(e.image, encoded, vocab[e.corpus], kinds=False)[0], "linked without the back-off"
-        drawn = e.keyword in image_keywords(e.image, encoded, vocab[e.corpus], kinds=True)[0]
-        assert drawn, f"the method changed since kinds1 was drawn ({e.image.id} -> {e.keyword}): draw anew"
+        assert not image_keywords(e.image, bridge, vocab[e.corpus], kinds=False)[0], "linked without the back-off"
+        assert e.keyword in image_keywords(e.image, bridge, vocab[e.corpus], kinds=True)[0], \
+            f"the method changed since {split} was drawn ({e.image.id} -> {e.keyword}): draw anew"
         for key in (e.corpus, "all"):
             counts.setdefault(key, [0, 0])[e.label] += 1
     with capsys.disabled():
-        print("\nprecision of the kind back-off's own edges, kinds1:")
+        print(f"\nprecision of the kind back-off's own edges, {split}:")
         for key, (wrong, right) in sorted(counts.items()):
             print(f"  {key:8s} edges {wrong + right:3d} precision {right / (wrong + right):.3f}")
+    return counts
+
+
+def test_kind_edges_on_a_blind_sample_decide_the_default(encoded, capsys):
+    """kinds1 (tests/fixtures/sense_labels.tsv, header): 65 edges of the frozen back-off alone, drawn from the
+    build of each corpus with the encoder bridge (--sense-encoder) and labelled blind by the header's rule. They
+    are 0.40 precise (starter 8/40: 26 are 境界 'realm' for a map's coastline; 元曲 18/25), far below the bridge's
+    own edges, so the back-off stays opt-in (graph.kinds.KIND_BACKOFF)."""
+    counts = kind_sample_counts("kinds1", ("starter", "yuanqu"), encoded, capsys)
     assert counts["all"] == [39, 26] and counts["starter"] == [32, 8] and counts["yuanqu"] == [7, 18]
     assert not KIND_BACKOFF and counts["all"][1] / sum(counts["all"]) < ON_BY_DEFAULT  # 0.400: off
 
@@ -109,20 +116,6 @@ def test_kind_edges_of_the_default_bridge_on_a_blind_sample(real, capsys):
     the default selection on four corpora, 59 (the starter and data/english have none), labelled blind: 0.847
     (元曲/emoji 9/15; 元曲 with the starter's images named by caption 41/44), just below ON_BY_DEFAULT. With kinds1
     the back-off stays opt-in."""
-    edges = [e for e in read_sense_labels() if e.split == "kinds2"]
-    vocab = {c: frozenset(SENSE_LABELS.with_name(f"sense_vocab_kinds2_{c}.txt").read_text(encoding="utf-8").split())
-             for c in ("yuanqu", "named")}
-    assert len(edges) == 59 and all(len(v) == 72 for v in vocab.values())
-    counts: dict[str, list[int]] = {}
-    for e in edges:
-        assert not image_keywords(e.image, real, vocab[e.corpus], kinds=False)[0], "linked without the back-off"
-        assert e.keyword in image_keywords(e.image, real, vocab[e.corpus], kinds=True)[0], \
-            f"the method changed since kinds2 was drawn ({e.image.id} -> {e.keyword}): draw anew"
-        for key in (e.corpus, "all"):
-            counts.setdefault(key, [0, 0])[e.label] += 1
-    with capsys.disabled():
-        print("\nprecision of the kind back-off's own edges, kinds2 (default bridge):")
-        for key, (wrong, right) in sorted(counts.items()):
-            print(f"  {key:8s} edges {wrong + right:3d} precision {right / (wrong + right):.3f}")
+    counts = kind_sample_counts("kinds2", ("yuanqu", "named"), real, capsys)
     assert counts["all"] == [9, 50] and counts["yuanqu"] == [6, 9] and counts["named"] == [3, 41]
     assert not KIND_BACKOFF and counts["all"][1] / sum(counts["all"]) < ON_BY_DEFAULT  # 0.847: off
