@@ -13,7 +13,9 @@ bilingual bridge (graph.bridge), for every place that links images to keywords (
    head in the context of the words before it ("clock face five" -> "clock face" -> "clock": a clock face is a
    surface, not a human face), at BACKOFF times the bridge's weight, and each content token of its Chinese texts
    through its English senses (篮球 -> ball -> 球), kept only where the edge still reaches the bridge's
-   EDGE_THRESHOLD. Images the phrase rule links keep exactly the bridge's edges.
+   EDGE_THRESHOLD. Images the phrase rule links keep exactly the bridge's edges;
+3. kind back-off (opt-in, graph.kinds): an image that step 2 leaves with nothing reaches the keywords of the nearest
+   WordNet kinds of its tags (penguin -> bird -> 鸟), at the weakest edge weight.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 
+from graph import kinds as kind_backoff
 from graph.bridge import EDGE_THRESHOLD, Bridge, bag, describe, image_context, image_reach, noun_phrases
 from graph.keywords import lemmatize_en, tokenize
 
@@ -135,12 +138,16 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
     return counts, why
 
 
-def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
-                   ) -> tuple[Counter[str], dict[str, list[str]]]:
+def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = (),
+                   kinds: bool | None = None) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights, keyword -> the texts that reached it) of one image: graph.bridge.image_reach over its
-    readable texts, and the single-word back-off when that reaches nothing (module docstring)."""
+    readable texts, the single-word back-off when that reaches nothing (module docstring), and when that reaches
+    nothing either, the kind back-off (graph.kinds; `kinds`: on or off, default graph.kinds.KIND_BACKOFF)."""
     image = readable_image(image, bridge)
     counts, why = image_reach(image, bridge, vocab, labels)
     if counts:
         return counts, why
-    return backoff_reach(image, bridge, vocab, labels)
+    counts, why = backoff_reach(image, bridge, vocab, labels)
+    if counts or not (kind_backoff.KIND_BACKOFF if kinds is None else kinds):  # read at call time: settable
+        return counts, why
+    return kind_backoff.kind_reach(image, bridge, vocab, labels)

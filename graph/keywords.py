@@ -27,7 +27,9 @@ _EN_IRREGULAR = {
     "children": "child", "men": "man", "women": "woman", "mice": "mouse", "geese": "goose", "feet": "foot",
     "teeth": "tooth", "people": "person", "leaves": "leaf", "wolves": "wolf", "knives": "knife",
     "wives": "wife", "lives": "life", "halves": "half", "shelves": "shelf", "thieves": "thief",
-    "loaves": "loaf", "calves": "calf", "oxen": "ox", "dice": "die", "fish": "fish", "sheep": "sheep",
+    "loaves": "loaf", "calves": "calf", "scarves": "scarf", "hooves": "hoof", "elves": "elf", "dwarves": "dwarf",
+    "wharves": "wharf", "sheaves": "sheaf", "selves": "self", "oxen": "ox", "dice": "die", "fish": "fish",
+    "sheep": "sheep",
     "deer": "deer", "was": "be", "were": "be", "is": "be", "are": "be", "has": "have", "does": "do",
 }
 # Words ending in -s that are not plurals (so the -s rule must leave them alone).
