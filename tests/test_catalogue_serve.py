@@ -40,6 +40,23 @@ def png_bytes(tmp, keyword: str, seed: int) -> bytes:
     return (tmp / f"up{seed}.png").read_bytes()
 
 
+def committed_probe_seen(run, want: int, timeout: float) -> int | None:
+    """The image changes the last committed keyword-probe refit learnt from, read-only (never truncating the
+    journal a live server appends to), waiting up to `timeout` s for `want`."""
+    from evaluation.stages.catalogue import CatalogueStore, _parse
+
+    end, seen = time.monotonic() + timeout, None
+    while time.monotonic() < end:
+        recs = [r for r in map(_parse, CatalogueStore(run).journal.read_bytes().split(b"\n")) if r]
+        done = {r["txn"] for r in recs if r["kind"] == "commit"}
+        probes = [r["data"]["seen"] for r in recs if r["kind"] == "probe" and r["txn"] in done]
+        seen = probes[-1] if probes else None
+        if seen == want:
+            break
+        time.sleep(0.2)
+    return seen
+
+
 def test_changes_under_concurrent_recommendations_then_restart(served):
     tmp, run, box = served
     c = Client(box["url"])
@@ -92,6 +109,8 @@ def test_changes_under_concurrent_recommendations_then_restart(served):
     assert c.post("/recommend", [("image_id", "p001")]).status == 404
     health = c.get("/healthz").json()
     assert (health["songs"], health["images"]) == (n0 + 1, i0)
+    # the keyword probe is refitted in the background after the photo and the image removal, and journalled
+    assert committed_probe_seen(run, 2, timeout=120) == 2
     c.close()
     # restart: the journal is replayed, the same answers come back
     stop_server(box["proc"])

@@ -190,3 +190,20 @@ def test_kill_9_during_the_refit_leaves_the_add_committed_and_the_probe_as_befor
     assert any("keyword probe: refitted on" in x for x in lines) and cat.probe_behind == 0
     assert [r["seen"] for r in committed_refits(run)] == [3]
     assert np.abs(cat.probe.coef_ - before.probe.coef_).max() > 1e-4
+
+
+def test_live_edges_use_the_bridge_build_graph_recorded(run, monkeypatch):
+    import engine.text.relatedness as relatedness
+    from evaluation.stages.run_inputs import load_run_corpus, load_training_set
+    from evaluation.stages.rundir import RunDir, Stage
+    from graph.bridge import Bridge
+
+    rd = RunDir(run)
+    stage = rd.stage(Stage.BUILD_GRAPH)
+    assert stage["params"]["sense_encoder"] is False  # build-graph records what its bridge used (the default)
+    data, corpus = load_training_set(run), load_run_corpus(run)
+    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge.relatedness is None
+    calls, sentinel = [], Bridge(corpus.lexicon)
+    monkeypatch.setattr(relatedness, "encoder_bridge", lambda c, echo: calls.append(True) or sentinel)
+    rd.record(Stage.BUILD_GRAPH, {**stage["params"], "sense_encoder": True}, stage["outputs"])
+    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel and calls == [True]

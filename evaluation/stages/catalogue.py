@@ -367,13 +367,19 @@ def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: Li
 
 
 def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer]) -> Folder:
-    """What turns new records into entries for this run: its LINE tables, build-graph's rules and parameters,
-    and the zs text encoder when a served or saved scorer ranks by lyric text."""
+    """What turns new records into entries for this run: its LINE tables, build-graph's rules and parameters
+    (its bridge too: with the sense encoder when build-graph used it), and the zs text encoder when a served or
+    saved scorer ranks by lyric text."""
     params = (run.stage(Stage.BUILD_GRAPH) or {}).get("params", {})
     net = data.network
     words = {net.ids[j][len("word:"):] for j in net.of_kind(Kind.WORD)}
     ctx = params.get("context")
-    edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), Bridge(corpus.lexicon), corpus.songs,
+    bridge = Bridge(corpus.lexicon)
+    if params.get("sense_encoder"):  # build-graph's corpus_bridge with the encoder (deferred: torch, the weights)
+        from engine.text.relatedness import encoder_bridge
+
+        bridge = encoder_bridge(corpus, echo=lambda _: None)
+    edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), bridge, corpus.songs,
                            data.song_keywords, words, params.get("scheme", "count"),
                            ContextParams(**ctx) if isinstance(ctx, dict) else None)
     return Folder(run.load_line_tables(), edger, text_encoder_for(scorers))
