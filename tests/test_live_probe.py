@@ -207,3 +207,19 @@ def test_live_edges_use_the_bridge_build_graph_recorded(run, monkeypatch):
     monkeypatch.setattr(relatedness, "encoder_bridge", lambda c, echo: calls.append(True) or sentinel)
     rd.record(Stage.BUILD_GRAPH, {**stage["params"], "sense_encoder": True}, stage["outputs"])
     assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel and calls == [True]
+
+
+def test_a_damaged_probe_file_falls_back_to_the_one_before_and_the_next_change_refits(run):
+    data = catalogue._open(run, QUIET)[4].data
+    gone = sorted(data.train_image_ids)[:2]
+    cat = catalogue.remove(run, images=gone[:1], echo=QUIET)
+    [rec] = committed_refits(run)
+    path = run / rec["file"]
+    path.write_bytes(path.read_bytes()[:-40] + b"\0" * 40)  # the bytes the journal's sha256 names are gone
+    lines: list[str] = []
+    again = catalogue._open(run, lines.append)[4]
+    assert any("missing or damaged" in x for x in lines), lines
+    assert again.probe_behind == 1 and again.probe_seen == 0  # the run's trained probe, the removal not learnt
+    assert np.abs(again.probe.coef_ - cat.probe.coef_).max() > 0
+    cat = catalogue.remove(run, images=gone[1:], echo=QUIET)
+    assert cat.probe_behind == 0 and [r["seen"] for r in committed_refits(run)] == [1, 2]

@@ -69,6 +69,7 @@ class RemoveResponse(BaseModel):
     catalogue: CatalogueSummary
 IMAGE_FIELDS = ("id", "tags", "caption", "language", "tag_language", "source", "licence", "kind")
 MAX_SONGS_PER_REQUEST = 1000
+REFIT_QUIET_S = 0.5  # the keyword probe's background refit waits this long after an image change (a burst: one refit)
 
 
 class LiveState:
@@ -88,6 +89,7 @@ class LiveState:
         self._folder_lock = threading.Lock()
         self._refit: asyncio.Task | None = None
         self.refits = 0  # keyword probe refits installed by this server
+        self._refit_s = 0.0  # how long the last refit took
         self._swap(self.cat)
         if self.cat.songs or self.cat.images or self.cat.removed_songs or self.cat.removed_images:
             echo(f"live catalogue: {self.cat.summary()} (journal {self.store.journal})")
@@ -129,9 +131,14 @@ class LiveState:
 
     async def _refit_rounds(self) -> None:
         while self.cat.probe_behind:
+            # a burst of uploads is learnt in one round, and rounds are spaced by their own duration: a stream of
+            # changes costs the server at most about half a core of refitting
+            await asyncio.sleep(max(REFIT_QUIET_S, self._refit_s))
             snap = self.cat
             try:
+                t0 = time.perf_counter()
                 probe = await asyncio.to_thread(snap.refit_probe)  # no lock held: changes keep being served
+                self._refit_s = time.perf_counter() - t0
                 async with self.lock:  # journalled and swapped like any change, onto the state of the moment
                     self._swap(await asyncio.to_thread(store_io.commit_probe, self.cat, probe, snap.image_changes,
                                                        self.store))
