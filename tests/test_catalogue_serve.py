@@ -10,7 +10,7 @@ import pytest
 
 from evaluation.app.serve.catalogue_routes import AddResponse, RemoveResponse
 from evaluation.bench.client import Client, start_server, stop_server
-from tests.live_run import make_live_run, photo
+from tests.live_run import committed_probe_seen, make_live_run, photo
 
 ARGS = ["--scorers", "ne,km,pop,ne+", "--max-k", "200"]
 S1 = {"id": "live-moon", "title": "新月", "artist": "me", "lyrics": "明月照船头，月下月光，月。", "language": "zh",
@@ -38,23 +38,6 @@ def post_json(c: Client, path: str, doc) -> tuple[int, dict]:
 def png_bytes(tmp, keyword: str, seed: int) -> bytes:
     photo(tmp / f"up{seed}.png", keyword, seed)
     return (tmp / f"up{seed}.png").read_bytes()
-
-
-def committed_probe_seen(run, want: int, timeout: float) -> int | None:
-    """The image changes the last committed keyword-probe refit learnt from, read-only (never truncating the
-    journal a live server appends to), waiting up to `timeout` s for `want`."""
-    from evaluation.stages.catalogue import CatalogueStore, _parse
-
-    end, seen = time.monotonic() + timeout, None
-    while time.monotonic() < end:
-        recs = [r for r in map(_parse, CatalogueStore(run).journal.read_bytes().split(b"\n")) if r]
-        done = {r["txn"] for r in recs if r["kind"] == "commit"}
-        probes = [r["data"]["seen"] for r in recs if r["kind"] == "probe" and r["txn"] in done]
-        seen = probes[-1] if probes else None
-        if seen == want:
-            break
-        time.sleep(0.2)
-    return seen
 
 
 def test_changes_under_concurrent_recommendations_then_restart(served):

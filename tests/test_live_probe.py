@@ -19,7 +19,7 @@ import pytest
 from engine.features.probe import KeywordProbe, _fit_softmax, _log_softmax
 from evaluation.stages import catalogue, pipeline
 from evaluation.stages.catalogue import CatalogueStore
-from tests.live_run import TAGS, make_live_run, photo
+from tests.live_run import TAGS, committed_probe_seen, make_live_run, photo
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = lambda _: None  # noqa: E731
@@ -223,3 +223,40 @@ def test_a_damaged_probe_file_falls_back_to_the_one_before_and_the_next_change_r
     assert np.abs(again.probe.coef_ - cat.probe.coef_).max() > 0
     cat = catalogue.remove(run, images=gone[1:], echo=QUIET)
     assert cat.probe_behind == 0 and [r["seen"] for r in committed_refits(run)] == [1, 2]
+
+
+def test_served_photos_are_tagged_by_the_probe_refitted_in_the_background(run, tmp_path):
+    """A real server: DELETE every training image of K, then POST photos of K; after each background refit a
+    photo upload is tagged by the new probe (KM answers with songs holding K only once K is learnt again)."""
+    from evaluation.bench.client import Client, start_server, stop_server
+    from evaluation.stages.run_inputs import load_run_corpus, load_training_set
+
+    data, corpus = load_training_set(run), load_run_corpus(run)
+    forget = sorted(i for i in data.train_image_ids if K in data.image_keywords.get(i, {}))
+    lyrics = {s.id: s.lyrics for s in corpus.songs}
+    photo(tmp_path / "q.png", K, 9999)
+    proc, url = start_server(run, ["--scorers", "km"], module="tests.serve_main", log=tmp_path / "server.log")
+    try:
+        c = Client(url)
+
+        def km_holding_k() -> int:
+            r = c.post("/recommend", [("scorer", "km"), ("k", "10")], [("image", "q.png",
+                                                                         (tmp_path / "q.png").read_bytes())])
+            assert r.status == 200, r.body
+            return sum(K in lyrics[s["id"]] for s in r.json()["songs"])
+
+        assert km_holding_k() == 10
+        for i in forget:
+            assert c.request("DELETE", f"/images/{i}").status == 200
+        assert committed_probe_seen(run, len(forget), timeout=120) == len(forget)
+        assert km_holding_k() < 10  # the served probe no longer says K for the photo
+        for j in range(5):
+            photo(tmp_path / f"a{j}.png", K, 500 + j)
+            r = c.post("/images", [("id", f"again-{j}"), ("tags", TAGS[K]), ("kind", "photo")],
+                       [("image", f"a{j}.png", (tmp_path / f"a{j}.png").read_bytes())])
+            assert r.status == 201, r.body
+        assert committed_probe_seen(run, len(forget) + 5, timeout=120) == len(forget) + 5
+        assert km_holding_k() == 10
+        c.close()
+    finally:
+        stop_server(proc)
