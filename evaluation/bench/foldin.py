@@ -193,7 +193,8 @@ def _fold(c: Any, corpus: Path, full_run: Any, held_run: Any, seed: int, held_so
 
     from engine.live.catalogue import LiveCatalogue
     from engine.live.updates import Change
-    from evaluation.stages.catalogue import make_folder, run_probe
+    from evaluation.stages.catalogue import make_folder
+    from evaluation.stages.catalogue_probe import run_probe
     from evaluation.stages.fitted import load_or_fit
     from evaluation.stages.run_inputs import load_run_corpus, load_training_set, photo_tagger
 

@@ -38,6 +38,7 @@ from engine.live.catalogue import Folder, LiveCatalogue
 from engine.live.edges import CatalogueEdger, Edges
 from engine.live.updates import Change, ImageEntry, SongEntry
 from engine.scorers.base import Scorer
+from evaluation.stages import catalogue_probe
 from evaluation.stages.catalogue_inputs import read_images, read_songs
 from evaluation.stages.rundir import RunDir, Stage
 from graph.bridge import Bridge
@@ -248,6 +249,22 @@ class CatalogueStore:
             os.close(fd)
         return path, digest
 
+    def load_probe(self, rec: dict[str, Any], echo: Echo | None = None) -> Any:
+        """The refitted probe a journal record names, or None (said) when its file is missing or is not the one
+        written (its sha256)."""
+        from engine.features.probe import KeywordProbe  # deferred: torch
+
+        path = self.run.path / rec["file"]
+        try:
+            ok = hashlib.sha256(path.read_bytes()).hexdigest() == rec["sha256"]
+            probe = KeywordProbe.load(path) if ok else None
+        except (OSError, Img2SongError):
+            probe = None
+        if probe is None and echo is not None:
+            echo(f"catalogue: keyword probe {path} is missing or damaged; using the one before it (the next change "
+                 "that adds or removes an image refits it)")
+        return probe
+
     def store_photo(self, data: bytes, suffix: str) -> Path:
         """The photo's bytes kept in the run (content-named: the same photo twice is one file)."""
         self.images.mkdir(parents=True, exist_ok=True)
@@ -283,61 +300,16 @@ def replay(cat: LiveCatalogue, store: CatalogueStore, echo: Echo | None = None) 
         cat = cat.apply(ch)
     for t in reversed([t for t in txns if t.op == "refit"]):
         rec = next((d for k, d in t.records if k == "probe"), None)
-        probe = _load_probe(store, rec, echo) if rec is not None else None
+        probe = store.load_probe(rec, echo) if rec is not None else None
         if probe is not None:
             return cat.with_probe(probe, int(rec["seen"]))
     return cat
 
 
-def _load_probe(store: CatalogueStore, rec: dict[str, Any], echo: Echo | None) -> Any:
-    """The refitted probe a journal record names, or None (said) when its file is missing or not the one written."""
-    from engine.features.probe import KeywordProbe  # deferred: torch
-
-    path = store.run.path / rec["file"]
-    try:
-        ok = hashlib.sha256(path.read_bytes()).hexdigest() == rec["sha256"]
-        probe = KeywordProbe.load(path) if ok else None
-    except (OSError, Img2SongError):
-        probe = None
-    if probe is None and echo is not None:
-        echo(f"catalogue: keyword probe {path} is missing or damaged; using the one before it (the next change "
-             "that adds or removes an image refits it)")
-    return probe
-
-
-def run_probe(run: RunDir | str | Path, data: Any) -> Any:
-    """The run's trained keyword probe when its photo tags come from one (else None: ImageNet hypernyms)."""
-    return RunDir.of(run).load_keyword_probe() if data.tag_source == "keyword-probe" else None
-
-
-def commit_probe(cat: LiveCatalogue, probe: Any, seen: int, store: CatalogueStore) -> LiveCatalogue:
-    """Keep a refitted probe (fitted on the state whose image_changes was `seen`), commit the "refit" transaction
-    naming it, and return `cat` with it installed."""
-    path, digest = store.store_probe(probe)
-    with store.lock(), store.transaction("refit", 1) as put:
-        put("probe", {"file": str(path.relative_to(store.run.path)), "sha256": digest, "seen": seen,
-                      "training_images": probe.validation_["refit"]["images"]})
-    return cat.with_probe(probe, seen)
-
-
-def refit_probe(cat: LiveCatalogue, store: CatalogueStore, echo: Echo | None = None) -> LiveCatalogue:
-    """Refit the keyword probe on `cat`'s training images (warm-started), keep it, commit a "refit" transaction
-    naming it, and return `cat` with it installed. A kill before the commit leaves the probe as it was; the next
-    change that adds or removes an image refits it then."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    probe = cat.refit_probe()
-    nxt = commit_probe(cat, probe, cat.image_changes, store)
-    if echo is not None:
-        echo(f"keyword probe: refitted on {probe.validation_['refit']['images']} training images "
-             f"({time.process_time() - c0:.2f} CPU s, {time.perf_counter() - t0:.2f} s), photos tagged again; "
-             f"committed to {store.journal}")
-    return nxt
-
-
 def live_catalogue(run: RunDir | str | Path, scorers: dict[str, Scorer], data: Any, corpus: Any,
                    echo: Echo | None = None) -> LiveCatalogue:
     """The run's training set and the given (loaded) scorers with the journal replayed onto them."""
-    cat = LiveCatalogue.start(data, scorers, (i.id for i in corpus.images), run_probe(run, data))
+    cat = LiveCatalogue.start(data, scorers, (i.id for i in corpus.images), catalogue_probe.run_probe(run, data))
     return replay(cat, CatalogueStore(run), echo)
 
 
@@ -467,7 +439,7 @@ def add(run: RunDir | str | Path, songs: str | Path | None = None, images: str |
         echo(f"committed {total} addition(s) to {store.journal} (fold-in and edges: {fold_s:.2f} s)")
         cat = cat.apply(Change(tuple(song_entries), tuple(image_entries)))
         if cat.probe_behind:  # once per batch (and any refit a killed command left undone)
-            cat = refit_probe(cat, store, echo)
+            cat = catalogue_probe.refit_probe(cat, store, echo)
     return _report(cat, echo)
 
 
@@ -486,7 +458,7 @@ def remove(run: RunDir | str | Path, songs: Sequence[str] = (), images: Sequence
         echo(f"committed the removal of {len(songs)} song(s) and {len(images)} image(s) to {store.journal}")
         cat = cat.apply(change)
         if cat.probe_behind:
-            cat = refit_probe(cat, store, echo)
+            cat = catalogue_probe.refit_probe(cat, store, echo)
     return _report(cat, echo)
 
 

@@ -29,6 +29,7 @@ from evaluation.app.serve.models import refusals
 from evaluation.app.serve.routers.deps import service_of
 from evaluation.app.serve.service import RecommendService, ServiceError
 from evaluation.stages import catalogue as store_io
+from evaluation.stages import catalogue_probe
 from evaluation.stages.catalogue_inputs import check_image, check_song
 from graph.common.errors import CorpusError, Img2SongError
 from graph.common.readers import parse_json_text
@@ -79,11 +80,11 @@ class LiveState:
         self.service = service
         self.store = store_io.CatalogueStore(service.run)
         base = LiveCatalogue.start(service.data, dict(service.scorers), (i.id for i in service.corpus.images),
-                                   store_io.run_probe(service.run, service.data))
+                                   catalogue_probe.run_probe(service.run, service.data))
         self.cat = store_io.replay(base, self.store, echo)
         self.echo = echo
         if self.cat.probe_behind:  # a refit a killed server or command left undone: done before serving
-            self.cat = store_io.refit_probe(self.cat, self.store, echo)
+            self.cat = catalogue_probe.refit_probe(self.cat, self.store, echo)
         self.lock = asyncio.Lock()
         self._folder: Folder | None = None
         self._folder_lock = threading.Lock()
@@ -140,7 +141,7 @@ class LiveState:
                 probe = await asyncio.to_thread(snap.refit_probe)  # no lock held: changes keep being served
                 self._refit_s = time.perf_counter() - t0
                 async with self.lock:  # journalled and swapped like any change, onto the state of the moment
-                    self._swap(await asyncio.to_thread(store_io.commit_probe, self.cat, probe, snap.image_changes,
+                    self._swap(await asyncio.to_thread(catalogue_probe.commit_probe, self.cat, probe, snap.image_changes,
                                                        self.store))
                     self.refits += 1
             except Exception as e:  # noqa: BLE001 (the next image change tries again; answers stay served)
