@@ -64,3 +64,22 @@ def make_live_run(tmp: Path, scorers: tuple[str, ...] = ("ne", "km", "pop", "ne+
     pipeline.features(run, backbone=BACKBONE, echo=quiet)
     pipeline.fit_scorers(run, list(scorers), echo=quiet)
     return run
+
+
+def committed_probe_seen(run: Path, want: int, timeout: float) -> int | None:
+    """The image changes the last committed keyword-probe refit learnt from, read-only (never truncating the
+    journal a live server appends to), waiting up to `timeout` s for `want`."""
+    import time
+
+    from evaluation.stages.catalogue import CatalogueStore, _parse
+
+    end, seen = time.monotonic() + timeout, None
+    while time.monotonic() < end:
+        recs = [r for r in map(_parse, CatalogueStore(run).journal.read_bytes().split(b"\n")) if r]
+        done = {r["txn"] for r in recs if r["kind"] == "commit"}
+        probes = [r["data"]["seen"] for r in recs if r["kind"] == "probe" and r["txn"] in done]
+        seen = probes[-1] if probes else None
+        if seen == want:
+            break
+        time.sleep(0.2)
+    return seen

@@ -10,7 +10,7 @@ import pytest
 
 from evaluation.app.serve.catalogue_routes import AddResponse, RemoveResponse
 from evaluation.bench.client import Client, start_server, stop_server
-from tests.live_run import make_live_run, photo
+from tests.live_run import committed_probe_seen, make_live_run, photo
 
 ARGS = ["--scorers", "ne,km,pop,ne+", "--max-k", "200"]
 S1 = {"id": "live-moon", "title": "新月", "artist": "me", "lyrics": "明月照船头，月下月光，月。", "language": "zh",
@@ -92,6 +92,8 @@ def test_changes_under_concurrent_recommendations_then_restart(served):
     assert c.post("/recommend", [("image_id", "p001")]).status == 404
     health = c.get("/healthz").json()
     assert (health["songs"], health["images"]) == (n0 + 1, i0)
+    # the keyword probe is refitted in the background after the photo and the image removal, and journalled
+    assert committed_probe_seen(run, 2, timeout=120) == 2
     c.close()
     # restart: the journal is replayed, the same answers come back
     stop_server(box["proc"])

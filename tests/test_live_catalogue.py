@@ -150,7 +150,7 @@ def test_kill_9_during_add_leaves_the_run_as_before_for_the_next_command(live, t
 
 
 def test_bench_foldin_prints_quality_and_latency_figures(tmp_path):
-    from evaluation.bench.foldin import bench_foldin
+    from evaluation.bench.foldin import STALE, bench_foldin
     from tests.live_run import make_live_corpus
     from tests.scorer_contract import write_dump
     from tests.serve_main import BACKBONE
@@ -168,10 +168,12 @@ def test_bench_foldin_prints_quality_and_latency_figures(tmp_path):
     assert t["song"]["cpu"]["n"] == 8 and 0 < t["song"]["cpu"]["p50_ms"] <= t["song"]["cpu"]["p99_ms"]
     assert t["photo_upload_with_cnn"]["cpu"]["n"] == r["held_images"]
     assert 0 < t["upload_journal_commit"]["wall"]["p50_ms"] < t["photo_upload_with_cnn"]["wall"]["p99_ms"]
+    assert set(t["probe_refit"]) == {"after one image", "after the batch", "tag again (with_probe)"}  # timed apart
+    assert all(v["cpu_ms"] > 0 for v in t["probe_refit"].values())
     for seed, quality in r["per_seed"].items():
         for name in ("ne", "km"):
             q = quality[name]
-            assert {f"{lab} n={n}" for lab in ("full", "held", "folded") for n in (0, 10)} <= set(q)
+            assert {f"{lab} n={n}" for lab in ("full", "held", STALE, "folded") for n in (0, 10)} <= set(q)
             assert q["held-out songs' slots"]["folded"] > 0  # folded-in songs are recommended
             assert q["held-out songs' slots"]["full"] > 0
         # KM's postings of the folded-in songs equal a retrain's: the same answers up to its tie order
@@ -186,3 +188,4 @@ def test_bench_foldin_prints_quality_and_latency_figures(tmp_path):
         assert d["ci95"][0] <= d["mean"] <= d["ci95"][1]
         assert agg["FULL - FULL n=0 hit@10"] == pytest.approx(np.ptp([x["full n=0"]["hit@10"] for x in rows]), abs=1e-4)
     assert any("FOLDED - FULL" in x for x in lines) and any("photo upload" in x for x in lines)
+    assert any(f"{STALE} - FULL" in x for x in lines) and any("keyword probe refit" in x for x in lines)

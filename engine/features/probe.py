@@ -264,6 +264,33 @@ class KeywordProbe:
         self.coef_, self.intercept_ = _fit_softmax(z, y, self.l2_, self.max_iter, self.seed, start=(w, b),
                                                    tol=self.tol)
 
+    def refit(self, x: np.ndarray, y: np.ndarray) -> KeywordProbe:
+        """A NEW probe fitted on (x, y) from this one's solution (a live catalogue's images changed): the
+        standardisation measured again on the new rows, this one's weights re-expressed in it as the warm start,
+        the L2 strength and temperature kept as chosen at fit. The objective is strictly convex, so the start
+        changes only how fast L-BFGS converges, not where (the full fit's answer for that L2 and standardisation)."""
+        self._check_fitted()
+        x, y = self._check(x, y)
+        if len(x) < 4:
+            raise Img2SongError(f"keyword probe: needs at least 4 training images with keywords, got {len(x)}")
+        if x.shape[1] != len(self.mean_) or y.shape[1] != self.coef_.shape[1]:
+            raise Img2SongError(f"keyword probe: refit rows {x.shape} x {y.shape[1]} keywords do not match the "
+                                f"probe's {len(self.mean_)} features x {self.coef_.shape[1]} keywords")
+        new = KeywordProbe(self.l2_grid, self.val_fraction, self.folds, self.max_iter, self.seed,
+                           list(self.vocabulary), self.calibration, self.tol)
+        new.mean_, new.scale_ = x.mean(0), x.std(0) + 1e-6
+        w = np.asarray(self.coef_, np.float64)
+        # the same logits in the new standardisation: z_old = z_new * (s_new / s_old) + (m_new - m_old) / s_old
+        w0 = (new.scale_ / self.scale_)[:, None] * w
+        b0 = np.asarray(self.intercept_, np.float64) + ((new.mean_ - self.mean_) / self.scale_) @ w
+        with single_thread():
+            new.coef_, new.intercept_ = _fit_softmax((x - new.mean_) / new.scale_, y, self.l2_, self.max_iter,
+                                                     self.seed, start=(w0, b0), tol=self.tol)
+        new.l2_, new.temperature_ = self.l2_, self.temperature_
+        refits = int(self.validation_.get("refit", {}).get("refits", 0)) + 1
+        new.validation_ = {**self.validation_, "refit": {"images": int(len(x)), "refits": refits}}
+        return new
+
     def _out_of_fold(self, x: np.ndarray, y: np.ndarray, pool: ThreadPoolExecutor | None = None
                      ) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, untempered logits) of each row from a probe fitted on the other folds, every statistic

@@ -116,11 +116,16 @@ class LiveCatalogue:
     data: TrainingSet | None = None
     masses: dict[int, np.ndarray] = field(default_factory=dict)
     base_song_ids: frozenset[str] = frozenset()
+    probe: Any = None  # the keyword probe that tags photos (engine.features.probe.KeywordProbe); None: the run has none
+    image_changes: int = 0  # images added or removed since the run was trained (a counter: never decreases)
+    probe_seen: int = 0  # image_changes when `probe` was fitted (the trained probe: 0)
 
     @classmethod
-    def start(cls, data: TrainingSet, scorers: dict[str, Scorer], all_images: Iterable[str] = ()) -> LiveCatalogue:
-        """The catalogue as trained (nothing added or removed yet)."""
-        cat = cls(data, dict(scorers), frozenset(all_images) | frozenset(data.train_image_ids))
+    def start(cls, data: TrainingSet, scorers: dict[str, Scorer], all_images: Iterable[str] = (),
+              probe: Any = None) -> LiveCatalogue:
+        """The catalogue as trained (nothing added or removed yet); `probe`: the run's keyword probe, when its
+        tags come from one (what `refit_probe` starts from)."""
+        cat = cls(data, dict(scorers), frozenset(all_images) | frozenset(data.train_image_ids), probe=probe)
         masses: dict[int, np.ndarray] = {}
         for s in scorers.values():
             for npl in (s, getattr(s, "neplus_", None)):
@@ -187,7 +192,8 @@ class LiveCatalogue:
         rm_s = (self.removed_songs | (change.remove_songs - frozenset(self.songs))) - {e.song.id for e in change.songs}
         rm_i = (self.removed_images | (change.remove_images - frozenset(self.images)))
         nxt = dataclasses.replace(self, songs=songs, images=images, removed_songs=rm_s, removed_images=rm_i,
-                                  masses=dict(self.masses), data=self._next_view(change))
+                                  masses=dict(self.masses), data=self._next_view(change),
+                                  image_changes=self.image_changes + len(change.images) + len(change.remove_images))
         ctx = Context(lambda: nxt.data.corpus.songs, self._image_keywords, nxt.masses)
         scorers, notes = {}, {}
         for name, s in self.scorers.items():
@@ -200,6 +206,54 @@ class LiveCatalogue:
                 notes[name] = ("removed songs filtered out; needs a refit (`img2song fit-scorers --refit`) to rank "
                                f"the {miss} added song(s)" if miss else "removed songs filtered out")
         return dataclasses.replace(nxt, scorers=scorers, notes=notes)
+
+    # ------------------------------------------------------------------------------------------ keyword probe
+    @property
+    def probe_behind(self) -> int:
+        """Image additions and removals the keyword probe has not learnt from (0: it is up to date)."""
+        return self.image_changes - self.probe_seen if self.probe is not None else 0
+
+    def probe_rows(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """What a probe fit learns from, as train-keyword-probe picks it: the live training images that have
+        features and keywords (added ones included, removed ones not), their features and keyword targets."""
+        from engine.features.probe import keyword_targets
+
+        d = self.data
+        ids = [i for i in d.train_image_ids if i in d.features and d.image_keywords.get(i)]
+        x = np.stack([d.features[i] for i in ids]) if ids else np.zeros((0, len(self.probe.mean_)))
+        return ids, x, keyword_targets(ids, d.image_keywords, self.probe.vocabulary)
+
+    def refit_probe(self) -> Any:
+        """The keyword probe refitted on this state's training images, warm-started from the current one
+        (KeywordProbe.refit); this state is unchanged (install the result with `with_probe`)."""
+        if self.probe is None:
+            raise Img2SongError("the run's photo tags do not come from a keyword probe: nothing to refit")
+        return self.probe.refit(*self.probe_rows()[1:])
+
+    def with_probe(self, probe: Any, seen: int | None = None) -> LiveCatalogue:
+        """A new state whose photos are tagged by `probe`: every image that is not a training row of the run (query
+        images, images without keywords) tagged again by it, as a retrain's features stage would; training images
+        keep their out-of-fold tags and added images the tags they were added with (each from a probe that never
+        saw it). `seen`: the image_changes the probe learnt from (default: this state's)."""
+        from engine.features.table import FeatureTable
+
+        old, feats = self.data.tags, self.data.features
+        table = old.base if isinstance(old, OverlayTable) else old
+        fbase = feats.base if isinstance(feats, OverlayTable) else feats
+        if table is None or fbase is None:
+            raise Img2SongError("the run has no keyword tags or features to tag again")
+        oof = set(table.meta.get("out_of_fold") or ())
+        rows = [r for r, i in enumerate(table.ids) if i not in oof and i in fbase]
+        matrix = np.array(table.matrix, copy=True)
+        if rows:
+            x = np.stack([fbase[table.ids[r]] for r in rows])
+            matrix[rows] = probe.predict_proba(x).astype(matrix.dtype)
+        new = FeatureTable(list(table.ids), matrix, {**table.meta, "probe_refits": probe.validation_.get(
+            "refit", {}).get("refits", 0)})
+        tags = OverlayTable(new, old.extra, old.removed) if isinstance(old, OverlayTable) else new
+        return dataclasses.replace(self, probe=probe, probe_seen=self.image_changes if seen is None else seen,
+                                   base=dataclasses.replace(self.base, tags=new),
+                                   data=dataclasses.replace(self.data, tags=tags))
 
     def _image_keywords(self, image_id: str) -> dict[str, float]:
         e = self.images.get(image_id)
@@ -276,5 +330,14 @@ class LiveCatalogue:
 
     def summary(self) -> str:
         return (f"{len(self.data.corpus.songs)} songs ({len(self.songs)} added, {len(self.removed_songs)} removed), "
-                f"{len(self.known_images)} images ({len(self.images)} added, {len(self.removed_images)} removed)")
+                f"{len(self.known_images)} images ({len(self.images)} added, {len(self.removed_images)} removed)"
+                + ("" if self.probe is None else f"; keyword probe: {self.probe_note()}"))
+
+    def probe_note(self) -> str:
+        """How current the keyword probe is (None: the run's tags come from ImageNet hypernyms)."""
+        if self.probe is None:
+            return "none (ImageNet hypernym tags)"
+        if self.probe_behind:
+            return f"{self.probe_behind} image change(s) not learnt yet (refit pending)"
+        return "as trained" if not self.probe_seen else f"refitted after {self.probe_seen} image change(s)"
 

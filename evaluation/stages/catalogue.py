@@ -5,6 +5,8 @@ Everything this feature reads or writes in a run directory goes through this mod
     <run>/catalogue/journal.jsonl   append-only; one line per record, each with the sha256 of its content:
                                     {"txn", "seq", "kind": begin|song|image|remove|commit, "data", "sum"}
     <run>/catalogue/images/         added photos, named by the sha256 of their bytes
+    <run>/catalogue/probes/         keyword probes refitted after image changes, named by their sha256 (a "refit"
+                                    transaction names the one in force: its last committed one wins)
     <run>/catalogue/.lock           held (flock) by every writer and by recovery
 
 A transaction counts only once its commit record is on disk behind all its items (one fsync per transaction,
@@ -17,6 +19,7 @@ engine.live (milliseconds per item).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -35,6 +38,7 @@ from engine.live.catalogue import Folder, LiveCatalogue
 from engine.live.edges import CatalogueEdger, Edges
 from engine.live.updates import Change, ImageEntry, SongEntry
 from engine.scorers.base import Scorer
+from evaluation.stages import catalogue_probe
 from evaluation.stages.catalogue_inputs import read_images, read_songs
 from evaluation.stages.rundir import RunDir, Stage
 from graph.bridge import Bridge
@@ -121,6 +125,7 @@ class CatalogueStore:
         self.dir = self.run.path / "catalogue"
         self.journal = self.dir / "journal.jsonl"
         self.images = self.dir / "images"
+        self.probes = self.dir / "probes"
 
     def exists(self) -> bool:
         return self.journal.is_file()
@@ -226,6 +231,40 @@ class CatalogueStore:
         finally:
             os.close(fd)
 
+    def store_probe(self, probe: Any) -> tuple[Path, str]:
+        """A refitted keyword probe kept in the run, durable before its journal record is (content-named)."""
+        self.probes.mkdir(parents=True, exist_ok=True)
+        tmp = self.probes / f".probe{os.getpid()}.{uuid.uuid4().hex[:8]}.npz"
+        probe.save(tmp)
+        data = tmp.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.probes / f"{digest[:32]}.npz"
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fd = os.open(self.probes, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return path, digest
+
+    def load_probe(self, rec: dict[str, Any], echo: Echo | None = None) -> Any:
+        """The refitted probe a journal record names, or None (said) when its file is missing or is not the one
+        written (its sha256)."""
+        from engine.features.probe import KeywordProbe  # deferred: torch
+
+        path = self.run.path / rec["file"]
+        try:
+            ok = hashlib.sha256(path.read_bytes()).hexdigest() == rec["sha256"]
+            probe = KeywordProbe.load(path) if ok else None
+        except (OSError, Img2SongError):
+            probe = None
+        if probe is None and echo is not None:
+            echo(f"catalogue: keyword probe {path} is missing or damaged; using the one before it (the next change "
+                 "that adds or removes an image refits it)")
+        return probe
+
     def store_photo(self, data: bytes, suffix: str) -> Path:
         """The photo's bytes kept in the run (content-named: the same photo twice is one file)."""
         self.images.mkdir(parents=True, exist_ok=True)
@@ -241,6 +280,8 @@ def changes(txns: Sequence[Transaction], run: Path) -> list[Change]:
     """Each committed transaction as the engine's Change."""
     out = []
     for t in txns:
+        if t.op == "refit":  # a keyword probe, installed after the changes (see replay)
+            continue
         songs = tuple(song_entry(d) for k, d in t.records if k == "song")
         images = tuple(image_entry(d, run) for k, d in t.records if k == "image")
         rs = frozenset(s for k, d in t.records if k == "remove" for s in d.get("songs", []))
@@ -251,16 +292,24 @@ def changes(txns: Sequence[Transaction], run: Path) -> list[Change]:
 
 # --------------------------------------------------------------------------------------------- live state
 def replay(cat: LiveCatalogue, store: CatalogueStore, echo: Echo | None = None) -> LiveCatalogue:
-    """The catalogue with every committed transaction of the run's journal applied (an unfinished one discarded)."""
-    for ch in changes(store.recover(echo), store.run.path):
+    """The catalogue with every committed transaction of the run's journal applied (an unfinished one discarded),
+    then the last committed keyword probe refit installed (the tags it gives depend on that probe alone: every added
+    image keeps the tags journalled with it)."""
+    txns = store.recover(echo)
+    for ch in changes(txns, store.run.path):
         cat = cat.apply(ch)
+    for t in reversed([t for t in txns if t.op == "refit"]):
+        rec = next((d for k, d in t.records if k == "probe"), None)
+        probe = store.load_probe(rec, echo) if rec is not None else None
+        if probe is not None:
+            return cat.with_probe(probe, int(rec["seen"]))
     return cat
 
 
 def live_catalogue(run: RunDir | str | Path, scorers: dict[str, Scorer], data: Any, corpus: Any,
                    echo: Echo | None = None) -> LiveCatalogue:
     """The run's training set and the given (loaded) scorers with the journal replayed onto them."""
-    cat = LiveCatalogue.start(data, scorers, (i.id for i in corpus.images))
+    cat = LiveCatalogue.start(data, scorers, (i.id for i in corpus.images), catalogue_probe.run_probe(run, data))
     return replay(cat, CatalogueStore(run), echo)
 
 
@@ -277,7 +326,10 @@ def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: Li
     out = []
     for p in images:
         if Path(p).is_file():
-            out += photo_queries(run, [p], cat.data, corpus=corpus)
+            qs = photo_queries(run, [p], cat.data, corpus=corpus)
+            if cat.probe_seen and cat.probe is not None:  # tagged by the refitted probe, not the run's file
+                qs = [dataclasses.replace(q, tag_probs=cat.probe.predict_proba(q.features)[0]) for q in qs]
+            out += qs
         elif str(p) in cat.known_images:
             out.append(cat.query(str(p)))
         else:
@@ -287,13 +339,19 @@ def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: Li
 
 
 def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer]) -> Folder:
-    """What turns new records into entries for this run: its LINE tables, build-graph's rules and parameters,
-    and the zs text encoder when a served or saved scorer ranks by lyric text."""
+    """What turns new records into entries for this run: its LINE tables, build-graph's rules and parameters
+    (its bridge too: with the sense encoder when build-graph used it), and the zs text encoder when a served or
+    saved scorer ranks by lyric text."""
     params = (run.stage(Stage.BUILD_GRAPH) or {}).get("params", {})
     net = data.network
     words = {net.ids[j][len("word:"):] for j in net.of_kind(Kind.WORD)}
     ctx = params.get("context")
-    edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), Bridge(corpus.lexicon), corpus.songs,
+    bridge = Bridge(corpus.lexicon)
+    if params.get("sense_encoder"):  # build-graph's corpus_bridge with the encoder (deferred: torch, the weights)
+        from engine.text.relatedness import encoder_bridge
+
+        bridge = encoder_bridge(corpus, echo=lambda _: None)
+    edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), bridge, corpus.songs,
                            data.song_keywords, words, params.get("scheme", "count"),
                            ContextParams(**ctx) if isinstance(ctx, dict) else None)
     return Folder(run.load_line_tables(), edger, text_encoder_for(scorers))
@@ -380,6 +438,8 @@ def add(run: RunDir | str | Path, songs: str | Path | None = None, images: str |
         fold_s = time.perf_counter() - t0
         echo(f"committed {total} addition(s) to {store.journal} (fold-in and edges: {fold_s:.2f} s)")
         cat = cat.apply(Change(tuple(song_entries), tuple(image_entries)))
+        if cat.probe_behind:  # once per batch (and any refit a killed command left undone)
+            cat = catalogue_probe.refit_probe(cat, store, echo)
     return _report(cat, echo)
 
 
@@ -397,6 +457,8 @@ def remove(run: RunDir | str | Path, songs: Sequence[str] = (), images: Sequence
             put("remove", {"songs": sorted(songs), "images": sorted(images)})
         echo(f"committed the removal of {len(songs)} song(s) and {len(images)} image(s) to {store.journal}")
         cat = cat.apply(change)
+        if cat.probe_behind:
+            cat = catalogue_probe.refit_probe(cat, store, echo)
     return _report(cat, echo)
 
 

@@ -64,6 +64,7 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     context = ContextParams() if context_words is None else ContextParams(per_song=context_words)
     bridge = corpus_bridge(c, sense_encoder, echo)
     result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context, bridge=bridge)
+    result.params["sense_encoder"] = bridge.relatedness is not None  # what the live catalogue's edges must use too
     echo(bridge.relatedness_line())
     if result.selection is not None:
         echo(result.selection.table())

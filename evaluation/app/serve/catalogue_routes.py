@@ -29,6 +29,7 @@ from evaluation.app.serve.models import refusals
 from evaluation.app.serve.routers.deps import service_of
 from evaluation.app.serve.service import RecommendService, ServiceError
 from evaluation.stages import catalogue as store_io
+from evaluation.stages import catalogue_probe
 from evaluation.stages.catalogue_inputs import check_image, check_song
 from graph.common.errors import CorpusError, Img2SongError
 from graph.common.readers import parse_json_text
@@ -47,6 +48,8 @@ class CatalogueSummary(BaseModel):
     removed_songs: int = Field(description="songs of the trained catalogue removed")
     removed_images: int
     scorers: dict[str, str] = Field(description="per served scorer: updated, or what it needs (a refit)")
+    keyword_probe: str = Field(description="the probe that tags photos: as trained, refitted (in the background "
+                                           "after images are added or removed), or a refit pending")
 
 
 class Added(BaseModel):
@@ -67,6 +70,7 @@ class RemoveResponse(BaseModel):
     catalogue: CatalogueSummary
 IMAGE_FIELDS = ("id", "tags", "caption", "language", "tag_language", "source", "licence", "kind")
 MAX_SONGS_PER_REQUEST = 1000
+REFIT_QUIET_S = 0.5  # the keyword probe's background refit waits this long after an image change (a burst: one refit)
 
 
 class LiveState:
@@ -75,11 +79,18 @@ class LiveState:
     def __init__(self, service: RecommendService, echo: Any = print) -> None:
         self.service = service
         self.store = store_io.CatalogueStore(service.run)
-        base = LiveCatalogue.start(service.data, dict(service.scorers), (i.id for i in service.corpus.images))
+        base = LiveCatalogue.start(service.data, dict(service.scorers), (i.id for i in service.corpus.images),
+                                   catalogue_probe.run_probe(service.run, service.data))
         self.cat = store_io.replay(base, self.store, echo)
+        self.echo = echo
+        if self.cat.probe_behind:  # a refit a killed server or command left undone: done before serving
+            self.cat = catalogue_probe.refit_probe(self.cat, self.store, echo)
         self.lock = asyncio.Lock()
         self._folder: Folder | None = None
         self._folder_lock = threading.Lock()
+        self._refit: asyncio.Task | None = None
+        self.refits = 0  # keyword probe refits installed by this server
+        self._refit_s = 0.0  # how long the last refit took
         self._swap(self.cat)
         if self.cat.songs or self.cat.images or self.cat.removed_songs or self.cat.removed_images:
             echo(f"live catalogue: {self.cat.summary()} (journal {self.store.journal})")
@@ -106,8 +117,36 @@ class LiveState:
     def _swap(self, cat: LiveCatalogue) -> None:
         """Publish a new state (on the event loop: no request handler runs between these assignments)."""
         s = self.service
+        encoder = getattr(s, "encoder", None)
+        if cat.probe is not None and cat.probe_seen and encoder is not None and hasattr(encoder, "tagger"):
+            probe = cat.probe
+            encoder.tagger = lambda feats, logits: probe.predict_proba(feats)  # new photos: the refitted probe
         s.scorers, s.data, s._known = dict(cat.scorers), cat.data, set(cat.known_images)
         self.cat = cat
+
+    def schedule_refit(self) -> None:
+        """Refit the keyword probe in the background once images were added or removed (on the event loop).
+        Changes that come while it runs are coalesced into the next round; each round is swapped in whole."""
+        if self.cat.probe_behind and (self._refit is None or self._refit.done()):
+            self._refit = asyncio.get_running_loop().create_task(self._refit_rounds())
+
+    async def _refit_rounds(self) -> None:
+        while self.cat.probe_behind:
+            # a burst of uploads is learnt in one round, and rounds are spaced by their own duration: a stream of
+            # changes costs the server at most about half a core of refitting
+            await asyncio.sleep(max(REFIT_QUIET_S, self._refit_s))
+            snap = self.cat
+            try:
+                t0 = time.perf_counter()
+                probe = await asyncio.to_thread(snap.refit_probe)  # no lock held: changes keep being served
+                self._refit_s = time.perf_counter() - t0
+                async with self.lock:  # journalled and swapped like any change, onto the state of the moment
+                    self._swap(await asyncio.to_thread(catalogue_probe.commit_probe, self.cat, probe, snap.image_changes,
+                                                       self.store))
+                    self.refits += 1
+            except Exception as e:  # noqa: BLE001 (the next image change tries again; answers stay served)
+                self.echo(f"live catalogue: keyword probe refit failed ({e}); the next image change retries it")
+                return
 
     async def commit(self, change_of: Any, write: Any, timing: dict[str, float] | None = None) -> LiveCatalogue:
         """Build the change (worker thread), apply it, journal it, then swap the new state in; `timing` gets the
@@ -136,6 +175,7 @@ class LiveState:
                 raise ServiceError(status, {409: "conflict", 404: "not_found"}.get(status, "invalid_item"),
                                    str(e)) from None
             self._swap(nxt)
+            self.schedule_refit()
             return nxt
 
 
@@ -149,7 +189,7 @@ def live_of(request: Request) -> LiveState:
 def _summary(cat: LiveCatalogue) -> dict[str, Any]:
     return {"songs": len(cat.data.corpus.songs), "images": len(cat.known_images), "added_songs": len(cat.songs),
             "added_images": len(cat.images), "removed_songs": len(cat.removed_songs),
-            "removed_images": len(cat.removed_images), "scorers": dict(cat.notes)}
+            "removed_images": len(cat.removed_images), "scorers": dict(cat.notes), "keyword_probe": cat.probe_note()}
 
 
 @router.post("/songs", status_code=201, summary="Add songs: a JSON object, or a list of them (songs.jsonl's fields)",
