@@ -41,6 +41,8 @@ LATER_PART = 0.85  # the tag is a later synonym inside its gloss ('character, na
 BROAD_SENSES = 3  # entries with more kept senses than this are discounted by sqrt(BROAD_SENSES / senses)
 VARIANT = 0.3  # an entry that is (also) a variant of another word
 VERB_FIRST = 0.6  # a later noun sense of a word that is first a verb (呈 /to present/memorial/)
+MERGED = 0.5  # a simplified headword reached only through a merged traditional entry (誌 'sign' -> 志, whose own
+# entry means aspiration): simplified text writes the headword in its own sense far more often
 MISMATCH = 0.6  # the gloss matched only through an irregular lemma (people -> person)
 SUPPORTED, CONTRADICTED, DOUBTED = 1.25, 0.4, 0.85
 ABSTRACT_SENSE = 0.7  # the tag's chosen sense is no physical thing (household as a family, index as a ratio)
@@ -94,6 +96,7 @@ class CedictSense:
     entry: str  # every kept sense of the entry, '/'-joined (the candidate's other meanings)
     simplified: str = ""  # the entry's simplified headword (how current a traditional headword is)
     verb_first: bool = False  # the entry's first sense is a verb: a later noun sense is a minor use
+    merged: bool = False  # a traditional entry merged into a simplified headword whose own entry has noun senses
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,9 @@ def sense_weight(s: CedictSense, related: frozenset[str]) -> tuple[float, list[s
     if s.mismatch:
         w *= MISMATCH
         why.append("irregular lemma")
+    if s.merged:
+        w *= MERGED
+        why.append("only through a traditional form merged into it")
     return w, why
 
 
