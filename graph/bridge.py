@@ -41,6 +41,7 @@ from graph.senses import (
     EDGE_THRESHOLD,
     KIND_DECAY,
     KIND_LEMMAS,
+    KIND_UNFIT,
     REFERENCE,
     REFERENCE_TOP,
     RelatedFn,
@@ -241,7 +242,10 @@ class Bridge:
             for lemma in wn.wn.synset(hyper).lemmas[:KIND_LEMMAS]:
                 if not wn.lemma_means(lemma, hyper):
                     continue
-                for r in self.english_weighted(lemma, context, hyper, description=description, scale=scale):
+                # a candidate whose other meanings do not fit the hypernym's sense is discounted (船 /boat/vessel/ship/
+                # for bottle -> vessel, a container)
+                for r in self.english_weighted(lemma, context, hyper, KIND_UNFIT, description=description,
+                                               scale=scale):
                     out.append(Scored(r.target, round(r.weight * scale, 4), "wordnet kind",
                                       f"{' -> '.join(path)} ({step} step{'s' if step > 1 else ''}); {r.why}", text))
         return out

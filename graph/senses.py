@@ -10,7 +10,10 @@ A tag like 'nature' equals a gloss of 自然, 大自然, 性, 天生 and 造化;
 - its fit in context: the tag's WordNet noun sense is chosen from the image's other tags and caption (image tags
   name visible things, so physical senses come first); a candidate whose other glosses share words with that
   sense is supported, one whose other glosses share words only with the tag's other senses is contradicted
-  (呈 /to present to a superior/memorial/petition/ against a memorial that is a monument).
+  (呈 /to present to a superior/memorial/petition/ against a memorial that is a monument); a candidate whose other
+  meanings are all abstract and name a WordNet synonym of an abstract sense of the tag translates that sense (职
+  /office/duty/ for an office building); a simplified headword reached only through a traditional entry merged into
+  it (誌 'sign' -> 志) means its own entry (志 'aspiration') in simplified text;
 - its relatedness to the whole image, when a sentence encoder is given (`Relatedness`, passed in by the build
   stage: graph never loads an encoder itself): the cosine of the image's description (tags and caption) with the
   candidate word and with its English glosses, each calibrated against the description's best cosines with a fixed
@@ -19,7 +22,9 @@ A tag like 'nature' equals a gloss of 自然, 大自然, 性, 天生 and 造化;
   'vehicle' for a trawler, 人家 'household' for a bottle. Without an encoder this factor is 1 and the weight is the
   dictionary and WordNet part alone (the bridge says so: `Bridge.relatedness_line`).
 Kinds: the chosen WordNet sense's hypernyms (kingfisher -> coraciiform bird -> bird) reach their own candidates,
-weighted by KIND_DECAY per step, stopping at synsets too general to describe a picture (TOO_GENERAL).
+weighted by KIND_DECAY per step, stopping at synsets too general to describe a picture (TOO_GENERAL); a kind's
+candidate whose other meanings do not fit the hypernym's sense weighs KIND_UNFIT less (船 /boat/vessel/ship/ for
+bottle -> vessel, a container).
 """
 from __future__ import annotations
 
@@ -45,9 +50,11 @@ MERGED = 0.5  # a simplified headword reached only through a merged traditional 
 # entry means aspiration): simplified text writes the headword in its own sense far more often
 MISMATCH = 0.6  # the gloss matched only through an irregular lemma (people -> person)
 SUPPORTED, CONTRADICTED, DOUBTED = 1.25, 0.4, 0.85
+SYNONYM_ELSEWHERE = 0.4  # another meaning of the word is a WordNet synonym of an abstract sense of the tag
 ABSTRACT_SENSE = 0.7  # the tag's chosen sense is no physical thing (household as a family, index as a ratio)
 ABSTRACT_MEANINGS = 0.6  # a thing is shown, but every other meaning of the candidate is abstract (性格 for nature)
 UNSUPPORTED = 0.4  # no fit with a sense a compound fixed (court in 'basketball court': a sports court)
+KIND_UNFIT = 0.9  # a kind's candidate whose other meanings do not fit the hypernym's sense (船 for vessel, container)
 CURRENCY_POWER = 1.5  # (1 + log(1 + count)) / (1 + log(1 + best count)) to this power
 PHYSICAL_BONUS = 2.5  # a physical sense of the tag is preferred (a picture shows things)
 WORDNET_SENSES = 4  # the tag's most frequent noun senses considered
@@ -170,6 +177,12 @@ class WordNetSenses:
             self._sig[key] = frozenset(words)
         return self._sig[key]
 
+    def synonyms(self, key: tuple[str, str]) -> frozenset[str]:
+        """Words of the synset's lemmas and of its direct hypernyms' lemmas (what a translation of that sense says)."""
+        syn = self.wn.synset(key)
+        lemmas = [*syn.lemmas] + [lem for h in syn.hypernyms() for lem in self.wn.synset(h).lemmas]
+        return frozenset(bag(" ".join(lemmas)))
+
     def physical(self, key: tuple[str, str]) -> bool:
         if key not in self._physical:
             seen, frontier = set(), [key]
@@ -253,10 +266,11 @@ def sense_weight(s: CedictSense, related: frozenset[str]) -> tuple[float, list[s
 
 def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses | None,
                      context: frozenset[str], synset: tuple[str, str] | None = None,
-                     require_fit: bool = False, relate: RelatedFn | None = None,
+                     require_fit: bool | float = False, relate: RelatedFn | None = None,
                      scale: float = 1.0) -> list[Scored]:
     """Every CC-CEDICT candidate of one English key, weighted (best sense per headword), best first;
-    `require_fit`: the sense is fixed by a compound, candidates that do not fit it are discounted; `relate`: the
+    `require_fit`: the sense is fixed by a compound, candidates that do not fit it are discounted (x UNSUPPORTED,
+    or x the number given: KIND_UNFIT for a kind's hypernym sense); `relate`: the
     encoder's relatedness to the image's description, asked only for candidates that would otherwise be kept once
     their weight is multiplied by `scale` (a kind's decay)."""
     if not senses:
@@ -288,6 +302,16 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
               and not wordnet.physical(leans)):
             w *= CONTRADICTED if other >= 2 else DOUBTED  # leans to an abstract sense where a thing is shown
             why.append(f"leans to {wordnet.name(leans)}: " + ", ".join(sorted(meaning & wordnet.signature(leans))))
+        if (wordnet is not None and chosen and wordnet.physical(chosen) and not meaning & wordnet.synonyms(chosen)
+                and not any(wordnet.concrete(m) for m in meaning)):
+            # the word's other meanings are abstract and one is a synonym of an abstract sense of the tag (职
+            # /office/duty/: duty is what the office that is a function is a kind of): the word translates that
+            # sense, whatever its rank
+            lean = next(((k, meaning & wordnet.synonyms(k)) for k, _ in others
+                         if not wordnet.physical(k) and meaning & wordnet.synonyms(k)), None)
+            if lean:
+                w *= SYNONYM_ELSEWHERE
+                why.append(f"its {', '.join(sorted(lean[1]))} names {wordnet.name(lean[0])}")
         if chosen is not None and wordnet is not None:
             why.append(f"wordnet {wordnet.name(chosen)} [{chosen_why}]")
         if wordnet is not None and chosen and wordnet.physical(chosen) and not fit:
@@ -302,7 +326,7 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
     best: dict[str, Scored] = {}
     for head, w, fits, why_text in rows:
         if require_fit and not fits:
-            w *= UNSUPPORTED
+            w *= UNSUPPORTED if require_fit is True else float(require_fit)  # a float: that factor instead
             why_text += "; does not fit the given sense"
         sc = Scored(head, round(min(1.0, w), 4), "cedict sense", why_text)
         if head not in best or best[head].weight < sc.weight:
