@@ -51,6 +51,8 @@ MERGED = 0.5  # a simplified headword reached only through a merged traditional 
 MISMATCH = 0.6  # the gloss matched only through an irregular lemma (people -> person)
 SUPPORTED, CONTRADICTED, DOUBTED = 1.25, 0.4, 0.85
 SYNONYM_ELSEWHERE = 0.4  # another meaning of the word is a WordNet synonym of an abstract sense of the tag
+GROUP_UNSHOWN = 0.6  # the tag's sense is a group of people or animals, and the image's words name none
+GROUP_FILE, MEMBER_FILES = 14, (5, 18)  # WordNet lexicographer files: noun.group; noun.animal, noun.person
 ABSTRACT_SENSE = 0.7  # the tag's chosen sense is no physical thing (household as a family, index as a ratio)
 ABSTRACT_MEANINGS = 0.6  # a thing is shown, but every other meaning of the candidate is abstract (性格 for nature)
 UNSUPPORTED = 0.4  # no fit with a sense a compound fixed (court in 'basketball court': a sports court)
@@ -182,6 +184,14 @@ class WordNetSenses:
         syn = self.wn.synset(key)
         lemmas = [*syn.lemmas] + [lem for h in syn.hypernyms() for lem in self.wn.synset(h).lemmas]
         return frozenset(bag(" ".join(lemmas)))
+
+    def lexfile(self, key: tuple[str, str]) -> int:
+        """The synset's WordNet lexicographer file (14: noun.group, 18: noun.person, 05: noun.animal)."""
+        return int(self.wn.lines[key].split()[1])
+
+    def names_members(self, words: frozenset[str]) -> bool:
+        """True when a word's first noun sense is a person or an animal (what a group shown in a picture shows)."""
+        return any(self.lexfile(senses[0]) in MEMBER_FILES for w in words if (senses := self.wn.noun_senses(w)))
 
     def physical(self, key: tuple[str, str]) -> bool:
         if key not in self._physical:
@@ -322,6 +332,11 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
         if wordnet is not None and chosen and not wordnet.physical(chosen):
             w *= ABSTRACT_SENSE
             why.append("an abstract sense")
+            if wordnet.lexfile(chosen) == GROUP_FILE and not wordnet.names_members(context):
+                # a group (household, political party) is shown by its members: the tag names a category or an
+                # occasion of the thing (household|cup, party|balloon), not the group
+                w *= GROUP_UNSHOWN
+                why.append("a group, and no person or animal among the image's words")
         rows.append((s.head, w, fit > 0 and fit >= other, f"{s.head} [{s.pinyin}] /{s.gloss}/: " + "; ".join(why)))
     best: dict[str, Scored] = {}
     for head, w, fits, why_text in rows:
