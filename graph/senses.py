@@ -52,7 +52,8 @@ MISMATCH = 0.6  # the gloss matched only through an irregular lemma (people -> p
 SUPPORTED, CONTRADICTED, DOUBTED = 1.25, 0.4, 0.85
 SYNONYM_ELSEWHERE = 0.4  # another meaning of the word is a WordNet synonym of an abstract sense of the tag
 GROUP_UNSHOWN = 0.6  # the tag's sense is a group of people or animals, and the image's words name none
-GROUP_FILE, MEMBER_FILES = 14, (5, 18)  # WordNet lexicographer files: noun.group; noun.animal, noun.person
+GROUP_FILE = 14  # WordNet lexicographer file noun.group
+MEMBERS = frozenset({("n", "00007846"), ("n", "00015388")})  # person.n.01 and animal.n.01: what a group is made of
 ABSTRACT_SENSE = 0.7  # the tag's chosen sense is no physical thing (household as a family, index as a ratio)
 ABSTRACT_MEANINGS = 0.6  # a thing is shown, but every other meaning of the candidate is abstract (性格 for nature)
 UNSUPPORTED = 0.4  # no fit with a sense a compound fixed (court in 'basketball court': a sports court)
@@ -186,12 +187,29 @@ class WordNetSenses:
         return frozenset(bag(" ".join(lemmas)))
 
     def lexfile(self, key: tuple[str, str]) -> int:
-        """The synset's WordNet lexicographer file (14: noun.group, 18: noun.person, 05: noun.animal)."""
+        """The synset's WordNet lexicographer file (14: noun.group)."""
         return int(self.wn.lines[key].split()[1])
 
     def names_members(self, words: frozenset[str]) -> bool:
-        """True when a word's first noun sense is a person or an animal (what a group shown in a picture shows)."""
-        return any(self.lexfile(senses[0]) in MEMBER_FILES for w in words if (senses := self.wn.noun_senses(w)))
+        """True when a word, in the sense the other words choose, is a person or an animal (what a group shown in a
+        picture shows): 'mouse' beside 'computer' is a device, a 'printer' beside 'inkjet' a machine."""
+        for w in words:
+            if not self.senses(w):
+                continue
+            key, _ = self.choose(w, words - {w})
+            if key is not None and self.is_a(key, MEMBERS):
+                return True
+        return False
+
+    def is_a(self, key: tuple[str, str], roots: frozenset[tuple[str, str]]) -> bool:
+        """True when the synset is one of `roots` or a kind of one (its hypernym closure)."""
+        seen, frontier = set(), [key]
+        while frontier:
+            if roots & set(frontier):
+                return True
+            seen.update(frontier)
+            frontier = [h for k in frontier for h in self.wn.synset(k).hypernyms() if h not in seen]
+        return False
 
     def physical(self, key: tuple[str, str]) -> bool:
         if key not in self._physical:
@@ -295,7 +313,7 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
     related = own.union(sig, *(o for _, o in others))
     freq = {s.head: word_frequency(s.simplified or s.head) for s in senses}
     top = max(freq.values())
-    rows: list[tuple[str, float, bool, str]] = []
+    rows: list[tuple[str, float, bool, bool, str]] = []
     for s in senses:
         w, why = sense_weight(s, related)
         rel = ((1 + math.log1p(freq[s.head])) / (1 + math.log1p(top))) ** CURRENCY_POWER
@@ -337,10 +355,14 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
                 # occasion of the thing (household|cup, party|balloon), not the group
                 w *= GROUP_UNSHOWN
                 why.append("a group, and no person or animal among the image's words")
-        rows.append((s.head, w, fit > 0 and fit >= other, f"{s.head} [{s.pinyin}] /{s.gloss}/: " + "; ".join(why)))
+        # another meaning a kind's fit can be judged by: a WordNet noun (鸟 /bird/goddam/ has none)
+        judged = any(wordnet.concrete(m) is not None for m in meaning) if wordnet is not None else bool(meaning)
+        rows.append((s.head, w, fit > 0 and fit >= other, judged,
+                     f"{s.head} [{s.pinyin}] /{s.gloss}/: " + "; ".join(why)))
     best: dict[str, Scored] = {}
-    for head, w, fits, why_text in rows:
-        if require_fit and not fits:
+    for head, w, fits, other_meanings, why_text in rows:
+        # a kind's factor (a float) needs another meaning that does not fit: 鸟 /bird/goddam/ has none to judge by
+        if require_fit and not fits and (require_fit is True or other_meanings):
             w *= UNSUPPORTED if require_fit is True else float(require_fit)  # a float: that factor instead
             why_text += "; does not fit the given sense"
         sc = Scored(head, round(min(1.0, w), 4), "cedict sense", why_text)
