@@ -159,6 +159,7 @@ class WordNetSenses:
         self.wn = wn
         self._sig: dict[tuple[str, str], frozenset[str]] = {}
         self._physical: dict[tuple[str, str], bool] = {}
+        self._members: dict[frozenset[str], bool] = {}
 
     def senses(self, lemma: str) -> list[tuple[str, str]]:
         return self.wn.noun_senses(lemma)[:WORDNET_SENSES]
@@ -193,13 +194,11 @@ class WordNetSenses:
     def names_members(self, words: frozenset[str]) -> bool:
         """True when a word, in the sense the other words choose, is a person or an animal (what a group shown in a
         picture shows): 'mouse' beside 'computer' is a device, a 'printer' beside 'inkjet' a machine."""
-        for w in words:
-            if not self.senses(w):
-                continue
-            key, _ = self.choose(w, words - {w})
-            if key is not None and self.is_a(key, MEMBERS):
-                return True
-        return False
+        if words not in self._members:
+            self._members[words] = any(
+                (key := self.choose(w, words - {w})[0]) is not None and self.is_a(key, MEMBERS)
+                for w in words if self.senses(w))
+        return self._members[words]
 
     def is_a(self, key: tuple[str, str], roots: frozenset[tuple[str, str]]) -> bool:
         """True when the synset is one of `roots` or a kind of one (its hypernym closure)."""
