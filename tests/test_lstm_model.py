@@ -350,7 +350,7 @@ def test_catalogue_negatives_teach_the_song_prior_what_paired_lyrics_share(tmp_p
     assert m.song_prior(long_).min() > m.song_prior(short).max()  # paired (long) lyrics get the higher prior
     q = np.stack([images[f"i{i}"] for i in range(5)])
     lyr = long_ + short
-    with_prior, cos = m.score(q, lyr), m.score(q, lyr, prior=np.zeros(len(lyr)))
+    with_prior, cos = m.score(q, lyr), m.cosines(q, lyr)
     np.testing.assert_allclose(with_prior - cos, np.broadcast_to(m.song_prior(lyr), cos.shape), atol=1e-5)
     again = LyricTagModel.load(tmp_path / "m.pt", device="cpu")  # the prior's weights and standardiser come back
     assert again.prior and again.negative_pool == "catalogue" and again.negatives == 2
@@ -373,3 +373,22 @@ def test_prior_is_ignored_without_the_ranking_loss_and_bad_settings_are_errors()
     for bad in ({"negatives": 0}, {"negatives": True}, {"negative_pool": "everything"}):
         with pytest.raises(Img2SongError, match="negative"):
             LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", **bad).fit(pairs, songs, images, topics, wv)
+
+
+def test_lexical_term_is_the_tag_mass_the_lyric_holds(tmp_path):
+    from engine.lstm.prior import keyword_presence, query_mass
+
+    pres = keyword_presence([["sun", "x", "sun"], ["moon"], []], ["sun", "sea", "moon"])
+    assert pres.tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
+    mass = query_mass(np.array([[0.6, 0.2, 0.2], [-1.0, 0.0, 3.0]]))
+    np.testing.assert_allclose(mass @ pres.T, [[0.6, 0.2, 0.0], [0.0, 1.0, 0.0]], rtol=1e-6)
+    topics, songs, images, pairs = _synthetic(6)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    m = LyricTagModel(hidden=6, epochs=4, patience=4, seed=0, progress=False, device="cpu", lexical=True,
+                      checkpoint=tmp_path / "m.pt").fit(pairs, songs, images, topics, wv)
+    w = float(m.model_.lexical_weight.detach())
+    assert m.uses_lexical_ and w > 0  # the topic word is in every paired lyric: holding it pays
+    q, lyr = np.stack([images[f"i{i}"] for i in range(6)]), [songs[f"s{s}"] for s in range(12)]
+    want = m.cosines(q, lyr) + w * query_mass(q) @ keyword_presence(lyr, topics).T
+    np.testing.assert_allclose(m.score(q, lyr), want, atol=1e-5)
+    np.testing.assert_allclose(LyricTagModel.load(tmp_path / "m.pt", device="cpu").score(q, lyr), want, atol=1e-5)

@@ -22,7 +22,7 @@ def _fitted(attention: bool, readout: str = "pool", seed: int = 1, **arch) -> tu
 
 PAPER = {"skip": False, "output": "mlp", "match": False}
 ARCHS = [PAPER, {**PAPER, "skip": True}, {**PAPER, "output": "tied"}, {"skip": True, "output": "tied", "match": True},
-         {}, {"pooling": "weighted"}, {"prior": True, "negatives": 2, "negative_pool": "catalogue"}]
+         {}, {"pooling": "weighted"}, {"prior": True, "lexical": True, "negatives": 2, "negative_pool": "catalogue"}]
 
 
 @pytest.mark.parametrize("arch", ARCHS, ids=["paper", "skip", "tied", "skip-tied-match", "default", "weighted",
@@ -42,9 +42,10 @@ def test_index_scores_equal_the_models_forward_pass(attention, arch):
     order_want = np.argsort(-want, axis=1, kind="stable")[:, :10]
     overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(order_got, order_want)])
     assert overlap >= 0.95  # float rounding may swap a near-tie, never the ranking
-    if arch.get("prior"):  # the song prior is in both, and really moves the scores
-        assert np.abs(index.prior).max() > 1e-4
-        np.testing.assert_allclose(got - index.prior, m.score(img, lyr, prior=np.zeros(len(lyr))), atol=1e-5)
+    if arch.get("prior"):  # the song terms (prior, lexical match) are in both, and really move the scores
+        terms = m.add_terms(np.zeros_like(got), img, m.song_terms(lyr))
+        assert np.abs(index.terms[0]).max() > 1e-4 and np.abs(terms - index.terms[0]).max() > 1e-4
+        np.testing.assert_allclose(got - terms, m.cosines(img, lyr), atol=1e-5)
 
 
 def test_attention_scores_depend_on_the_image_tags():

@@ -68,7 +68,8 @@ class TagAttentionBiLSTM(nn.Module):
     def __init__(self, word_vectors: np.ndarray | torch.Tensor, num_tags: int, hidden: int = 32,
                  attention: bool = True, pooling: str = "avg", attention_dim: int = 32, mlp_hidden: int = 64,
                  readout: str = "pool", skip: bool = False, output: str = "mlp", match: bool = False,
-                 tag_words: np.ndarray | torch.Tensor | None = None, prior: int = 0):
+                 tag_words: np.ndarray | torch.Tensor | None = None, prior: int = 0,
+                 lexical: bool = False):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -99,6 +100,9 @@ class TagAttentionBiLSTM(nn.Module):
             self.song_prior = nn.Linear(prior, 1, bias=False)
             nn.init.zeros_(self.song_prior.weight)
         self.prior = prior
+        if lexical:  # weight of the lexical match (the image's tag mass whose words the lyric holds), learned from 0
+            self.lexical_weight = nn.Parameter(torch.tensor(0.0))
+        self.lexical = lexical
         lyric = 2 * hidden if readout == "lstm" else state
         if output in ("tied", "residual"):
             # tag j's score = <z, word vector of tag j> + b_j: tags share what the word vectors know (a tag with few

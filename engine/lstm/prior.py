@@ -31,3 +31,20 @@ def standardiser(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(f.shape[1], np.float32), np.ones(f.shape[1], np.float32)
     std = f.std(0)
     return f.mean(0).astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
+
+
+def keyword_presence(song_tokens: Sequence[Sequence[str]], tag_vocab: Sequence[str]) -> np.ndarray:
+    """[N, len(tag_vocab)] 1.0 where the lyric holds the tag word (its full token list), for the lexical match."""
+    col = {t: j for j, t in enumerate(tag_vocab)}
+    out = np.zeros((len(song_tokens), len(col)), np.float32)
+    for i, toks in enumerate(song_tokens):
+        for t in set(toks):
+            if t in col:
+                out[i, col[t]] = 1.0
+    return out
+
+
+def query_mass(image_tags: np.ndarray) -> np.ndarray:
+    """An image's tag vector as a distribution (negatives clipped, L1 = 1): lexical match = mass · presence."""
+    p = np.clip(np.atleast_2d(np.asarray(image_tags, np.float32)), 0, None)
+    return p / np.maximum(p.sum(1, keepdims=True), 1e-12)

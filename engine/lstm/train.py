@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from engine.lstm.dataset import encode_lyrics, tag_word_ids
 from engine.lstm.model import TagAttentionBiLSTM, tag_groups, top_tags
-from engine.lstm.prior import PRIOR_FEATURES, prior_features, standardiser
+from engine.lstm.prior import PRIOR_FEATURES, keyword_presence, prior_features, query_mass, standardiser
 from engine.lstm.wordvectors import WordVectors
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
@@ -116,7 +116,8 @@ class LyricTagModel:
                  eps: float = 1e-8, patience: int = 5, val_fraction: float = 0.1, margin: float = 1.0, seed: int = 0,
                  device: str | None = "auto", checkpoint: str | Path | None = None, progress: bool = True,
                  center: bool = True, readout: str = "pool", skip: bool = True, output: str = "residual",
-                 match: bool = True, prior: bool = False, negatives: int = 1, negative_pool: str = "pairs"):
+                 match: bool = True, prior: bool = False, negatives: int = 1, negative_pool: str = "pairs",
+                 lexical: bool = False):
         if loss not in LOSSES:
             raise Img2SongError(f"unknown loss {loss!r}; expected one of {LOSSES}")
         self.attention, self.loss, self.hidden, self.max_len, self.top_k = attention, loss, hidden, max_len, top_k
@@ -139,6 +140,8 @@ class LyricTagModel:
         # negative_pool: "pairs" (the paired training songs) or "catalogue" (every lyric fit receives, as the paper
         # draws negatives from "the entire lyric database"; callers leave held-out test songs out of song_tokens)
         self.negative_pool = negative_pool
+        # lexical: + w·(the image's tag mass whose tag words the lyric holds), w learned (with loss="mrl" only)
+        self.lexical = lexical
 
     @property
     def variant(self) -> str:
@@ -209,6 +212,10 @@ class LyricTagModel:
         feats = prior_features([song_tokens[s] for s in songs + extra], tag_vocab)
         self.prior_mean_, self.prior_std_ = standardiser(feats[~val_songs] if (~val_songs).any() else feats)
         feat_t = torch.as_tensor((feats - self.prior_mean_) / self.prior_std_, device=dev)
+        self.uses_lexical_ = bool(self.lexical) and self.loss == "mrl"
+        if self.uses_lexical_:
+            pres_t = torch.as_tensor(keyword_presence([song_tokens[s] for s in songs + extra], tag_vocab), device=dev)
+            mass_t = torch.as_tensor(query_mass(tags), device=dev)
 
         def side(ii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
             return tagw_t[ii], None if tagp_t is None else tagp_t[ii]
@@ -218,7 +225,8 @@ class LyricTagModel:
                                          readout=self.readout, skip=self.skip, output=self.output,
                                          match=self.match and self.attention,
                                          tag_words=self.tag_word_ids_,
-                                         prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0).to(dev)
+                                         prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0,
+                                         lexical=self.uses_lexical_).to(dev)
         params = [p for p in self.model_.parameters() if p.requires_grad]
         opt = torch.optim.RMSprop(params, lr=self.lr, alpha=self.alpha, eps=self.eps)
 
@@ -244,6 +252,11 @@ class LyricTagModel:
                 neg = neg.reshape(k_neg, len(idx), -1)
                 if self.uses_prior_:
                     pb, nb = prior(feat_t[ss]), prior(feat_t[nn_]).reshape(k_neg, len(idx))
+                if self.uses_lexical_:
+                    w = self.model_.lexical_weight
+                    lp = w * (mass_t[ii] * pres_t[ss]).sum(1)
+                    ln = w * (mass_t[rep_ii] * pres_t[nn_]).sum(1).reshape(k_neg, len(idx))
+                    pb, nb = (lp, ln) if pb is None else (pb + lp, nb + ln)
             return pair_loss(self.loss, tags_t[ii], pred, neg, self.margin, pb, nb)
 
         self.history_: list[dict[str, float]] = []
@@ -302,6 +315,22 @@ class LyricTagModel:
         return torch.cat(out) if out else torch.zeros(0, self.max_len, 2 * self.hidden), torch.as_tensor(lens)
 
     @torch.no_grad()
+    def song_terms(self, song_tokens: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """What score() adds to the cosines, per lyric: (prior [N], tag-word presence [N,V] or None)."""
+        pres = keyword_presence(song_tokens, self.tag_vocab_) if getattr(self, "uses_lexical_", False) else None
+        return self.song_prior(song_tokens), pres
+
+    def add_terms(self, cosines: np.ndarray, image_tags: np.ndarray,
+                  terms: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
+        """cosines [n_images, N] + each song's prior + w·lexical match (the model's song terms)."""
+        prior, pres = terms
+        out = cosines + np.asarray(prior, np.float32)[None, :]
+        if pres is not None:
+            w = float(self.model_.lexical_weight.detach())
+            out = out + w * (query_mass(image_tags) @ pres.T)
+        return out.astype(np.float32)
+
+    @torch.no_grad()
     def song_prior(self, song_tokens: Sequence[Sequence[str]]) -> np.ndarray:
         """Each lyric's prior score [N] (added to its cosine; all 0 for a model trained without a prior)."""
         self._check()
@@ -314,25 +343,29 @@ class LyricTagModel:
     @torch.no_grad()
     def score(self, image_tags: np.ndarray, song_tokens: Sequence[Sequence[str]] | None = None,
               states: tuple[torch.Tensor, torch.Tensor] | None = None, batch: int = 2048,
-              progress: bool = False, prior: np.ndarray | None = None) -> np.ndarray:
+              progress: bool = False, terms: tuple[np.ndarray, np.ndarray | None] | None = None) -> np.ndarray:
         """Cosine similarity [n_images, n_songs] between each image's tag vector and each lyric mapped into tag space,
-        plus each song's prior (song_prior; pass `prior` with `states`, as the tokens are then not given).
+        plus the model's song terms (song_terms: prior, lexical match; pass `terms` with `states`, as the tokens
+        are then not given).
 
         With attention every (image, song) pair runs the attention and layer 2; images with the same top-K tag
         words share one pass. Pass `states` from song_states() to reuse layer 1 across calls.
         """
         self._check()
-        out = self._cosines(image_tags, song_tokens, states, batch, progress)
-        if not getattr(self, "uses_prior_", False):
+        out = self.cosines(image_tags, song_tokens, states, batch, progress)
+        if not (getattr(self, "uses_prior_", False) or getattr(self, "uses_lexical_", False)):
             return out
-        if prior is None:
+        if terms is None:
             if song_tokens is None:
-                raise Img2SongError("this model has a song prior: pass prior=song_prior(tokens) with states")
-            prior = self.song_prior(song_tokens)
-        return out + np.asarray(prior, np.float32)[None, :]
+                raise Img2SongError("this model has song terms: pass terms=song_terms(tokens) with states")
+            terms = self.song_terms(song_tokens)
+        return self.add_terms(out, image_tags, terms)
 
-    def _cosines(self, image_tags, song_tokens, states, batch, progress) -> np.ndarray:
-        """score() without the prior."""
+    @torch.no_grad()
+    def cosines(self, image_tags: np.ndarray, song_tokens: Sequence[Sequence[str]] | None = None,
+                states: tuple[torch.Tensor, torch.Tensor] | None = None, batch: int = 2048,
+                progress: bool = False) -> np.ndarray:
+        """score() without the song terms: the paper's cosine alone."""
         tags = np.atleast_2d(np.asarray(image_tags, np.float32))
         if tags.shape[1] != len(self.tag_vocab_):
             raise Img2SongError(f"tag vectors have {tags.shape[1]} entries, the model expects {len(self.tag_vocab_)}")
@@ -373,12 +406,13 @@ class LyricTagModel:
         params = {k: getattr(self, k) for k in ("attention", "loss", "hidden", "max_len", "top_k", "pooling", "epochs",
                                                  "batch_size", "lr", "alpha", "eps", "patience", "val_fraction",
                                                  "margin", "seed", "center", "readout", "skip", "output", "match",
-                                                 "prior", "negatives", "negative_pool")}
+                                                 "prior", "negatives", "negative_pool", "lexical")}
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         return _atomic_torch_save({"format": "img2song-lstm", "version": 1, "params": params, "state": state,
                                    "words": self.word_vectors_.words, "vectors": self.word_vectors_.vectors,
                                    "tag_vocab": self.tag_vocab_, "history": getattr(self, "history_", []),
                                    "tag_mean": self.tag_mean_, "uses_prior": getattr(self, "uses_prior_", False),
+                                   "uses_lexical": getattr(self, "uses_lexical_", False),
                                    "prior_mean": getattr(self, "prior_mean_", None),
                                    "prior_std": getattr(self, "prior_std_", None),
                                    "signature": getattr(self, "signature_", None)},
@@ -397,9 +431,10 @@ class LyricTagModel:
         if not isinstance(ck, dict) or ck.get("format") != "img2song-lstm":
             raise Img2SongError(f"{path}: not an img2song LSTM checkpoint")
         # older files have no "center" (off) and no "readout" (they used the second bi-LSTM)
-        self = cls(**{"readout": "lstm", "skip": False, "output": "mlp", "match": False, "prior": False, "negative_pool": "pairs",
+        self = cls(**{"readout": "lstm", "skip": False, "output": "mlp", "match": False, "prior": False, "negative_pool": "pairs", "lexical": False,
                       **ck["params"]}, device=device, progress=False)
         self.uses_prior_ = bool(ck.get("uses_prior", False))
+        self.uses_lexical_ = bool(ck.get("uses_lexical", False))
         if self.uses_prior_:
             self.prior_mean_, self.prior_std_ = (np.asarray(ck["prior_mean"], np.float32),
                                                  np.asarray(ck["prior_std"], np.float32))
@@ -415,7 +450,8 @@ class LyricTagModel:
                                          readout=self.readout, skip=self.skip, output=self.output,
                                          match=self.match and self.attention,
                                          tag_words=self.tag_word_ids_,
-                                         prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0).to(dev)
+                                         prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0,
+                                         lexical=self.uses_lexical_).to(dev)
         self.model_.load_state_dict(ck["state"])
         self.model_.eval()
         return self
