@@ -21,7 +21,7 @@ from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 
 LOSSES = ("mse", "cpl", "mrl")
-NEGATIVE_POOLS = ("pairs", "catalogue")
+NEGATIVE_POOLS = ("pairs", "catalogue", "mixed")
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -137,8 +137,9 @@ class LyricTagModel:
         self.prior = prior
         # negatives: random negative lyrics per pair in each MRL step (hinges averaged)
         self.negatives = negatives
-        # negative_pool: "pairs" (the paired training songs) or "catalogue" (every lyric fit receives, as the paper
+        # negative_pool: "pairs" (the paired training songs), "catalogue" (every lyric fit receives, as the paper
         # draws negatives from "the entire lyric database"; callers leave held-out test songs out of song_tokens)
+        # or "mixed" (alternate negative rows from each: hard paired negatives and the catalogue's spread)
         self.negative_pool = negative_pool
         # lexical: + w·(the image's tag mass whose tag words the lyric holds), w learned (with loss="mrl" only)
         self.lexical = lexical
@@ -179,7 +180,7 @@ class LyricTagModel:
         # negative_pool "catalogue": every lyric of song_tokens may be drawn as an MRL negative (after the paired
         # songs, which keep their positions); "pairs": only the paired training songs
         paired = set(songs)
-        extra = sorted(s for s in song_tokens if s not in paired) if self.negative_pool == "catalogue" else []
+        extra = sorted(s for s in song_tokens if s not in paired) if self.negative_pool != "pairs" else []
         tok, lens, self.empty_lyrics_ = encode_lyrics([song_tokens[s] for s in songs + extra], word_vectors,
                                                       self.max_len)
         tags = np.vstack([np.asarray(image_tags[i], np.float32) for i in images])
@@ -232,11 +233,21 @@ class LyricTagModel:
 
         # MRL negatives: random training lyrics (paper: "the entire lyric database") while training; for validation
         # one fixed draw among the validation songs, so that epochs are compared on the same pairs
-        train_songs = np.flatnonzero(~val_songs) if (~val_songs).any() else np.arange(len(val_songs))
-        k_neg = self.negatives
+        # ("catalogue": also the unpaired lyrics, for training and validation alike; "mixed": even negative rows
+        # from the paired songs, odd rows from the catalogue)
+        k_neg, n_paired = self.negatives, len(songs)
+        paired_train = np.flatnonzero(~val_songs[:n_paired])
+        paired_train = paired_train if len(paired_train) else np.arange(n_paired)
+        all_train = np.concatenate([paired_train, np.arange(n_paired, len(val_songs))])
+        val_paired = np.flatnonzero(val_songs) if val_songs.sum() >= 2 else np.arange(n_paired)
+        val_all = np.concatenate([val_paired, np.arange(n_paired, len(val_songs))])
+        from_catalogue = [self.negative_pool == "catalogue" or (self.negative_pool == "mixed" and r % 2 == 1)
+                          for r in range(k_neg)]
+        pools = [all_train if c else paired_train for c in from_catalogue]
         val_neg = np.zeros((k_neg, len(pairs)), np.int64)
-        val_pool = np.flatnonzero(val_songs) if val_songs.sum() >= 2 else np.arange(len(songs))
-        val_neg[:, val] = np.random.default_rng([self.seed, 1]).choice(val_pool, (k_neg, len(val)))
+        vrng = np.random.default_rng([self.seed, 1])
+        for r, c in enumerate(from_catalogue):
+            val_neg[r, val] = vrng.choice(val_all if c else val_paired, len(val))
         prior = self.model_.prior_score
 
         def batch_loss(idx: np.ndarray, negatives: np.ndarray | None = None) -> torch.Tensor:
@@ -244,7 +255,7 @@ class LyricTagModel:
             pred, _ = self.model_(*_trimmed(tok_t[ss], len_t[ss.cpu()]), *side(ii))
             neg = pb = nb = None
             if self.loss == "mrl":
-                drawn = (train_songs[rng.integers(0, len(train_songs), (k_neg, len(idx)))] if negatives is None
+                drawn = (np.stack([p[rng.integers(0, len(p), len(idx))] for p in pools]) if negatives is None
                          else negatives).reshape(-1)
                 nn_ = torch.as_tensor(drawn, device=dev)
                 rep_ii = ii.repeat(k_neg)
