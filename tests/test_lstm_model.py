@@ -235,7 +235,7 @@ def test_batched_attention_scoring_equals_pairwise_forward():
     img[3] = img[3].copy()
     img[3][5] = 0.95  # i7 now leads with another tag: its own tag set
     lyr = [songs[f"s{s}"] for s in range(7)]
-    got = m.score(np.stack(img), lyr, batch=5)  # chunks cut across tag sets and songs
+    got = m.cosines(np.stack(img), lyr, batch=5)  # chunks cut across tag sets and songs (song terms apart)
     tok, lens, _ = encode_lyrics(lyr, wv, m.max_len)
     tw = top_tag_words(np.stack(img), m.tag_word_ids_, m.top_k)
     want = np.zeros_like(got)
@@ -260,9 +260,10 @@ def test_centred_tags_make_the_shared_prior_irrelevant(attention):
     scores = {}
     for center in (True, False):
         for name, tags in (("plain", images), ("shifted", shifted)):
-            # top_k=6 (every tag): the prior must not change which tag words feed ṽ, only targets and scores
+            # top_k=6 (every tag): the prior must not change which tag words feed ṽ, only targets and scores;
+            # lexical=False: the lexical match reads the raw tag mass, which a shift does change
             m = LyricTagModel(attention=attention, hidden=6, epochs=3, seed=0, progress=False, device="cpu",
-                              center=center, top_k=6).fit(pairs, songs, tags, topics, wv)
+                              center=center, top_k=6, lexical=False).fit(pairs, songs, tags, topics, wv)
             scores[center, name] = m.score(np.stack([tags[i] for i in q]), lyr)
         if center:
             np.testing.assert_allclose(m.tag_mean_, np.mean([shifted[i] for i, _ in pairs], 0), atol=0.05)
@@ -342,7 +343,8 @@ def _long_songs_paired():
 def test_catalogue_negatives_teach_the_song_prior_what_paired_lyrics_share(tmp_path):
     topics, songs, images, pairs = _long_songs_paired()
     wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
-    kw = dict(hidden=6, epochs=4, patience=4, seed=0, progress=False, device="cpu", prior=True, negatives=2)
+    kw = dict(hidden=6, epochs=4, patience=4, seed=0, progress=False, device="cpu", prior=True, negatives=2,
+              lexical=False)
     m = LyricTagModel(negative_pool="catalogue", checkpoint=tmp_path / "m.pt", **kw).fit(pairs, songs, images,
                                                                                        topics, wv)
     assert m.uses_prior_ and m.model_.song_prior.weight.abs().sum() > 0
@@ -360,6 +362,10 @@ def test_catalogue_negatives_teach_the_song_prior_what_paired_lyrics_share(tmp_p
     pb = LyricTagModel(negative_pool="pairs", **kw).fit(pairs, {k: v for k, v in songs.items() if k[0] == "s"},
                                                         images, topics, wv)
     assert pa.history_ == pb.history_
+    # "mixed" (the default) draws every other negative from the catalogue: the unpaired lyrics change the fit
+    mixed = [LyricTagModel(negative_pool="mixed", **kw).fit(pairs, tok, images, topics, wv).history_
+             for tok in (songs, {k: v for k, v in songs.items() if k[0] == "s"})]
+    assert mixed[0] != mixed[1]
 
 
 def test_prior_is_ignored_without_the_ranking_loss_and_bad_settings_are_errors():
@@ -389,6 +395,6 @@ def test_lexical_term_is_the_tag_mass_the_lyric_holds(tmp_path):
     w = float(m.model_.lexical_weight.detach())
     assert m.uses_lexical_ and w > 0  # the topic word is in every paired lyric: holding it pays
     q, lyr = np.stack([images[f"i{i}"] for i in range(6)]), [songs[f"s{s}"] for s in range(12)]
-    want = m.cosines(q, lyr) + w * query_mass(q) @ keyword_presence(lyr, topics).T
+    want = m.cosines(q, lyr) + m.song_prior(lyr)[None, :] + w * query_mass(q) @ keyword_presence(lyr, topics).T
     np.testing.assert_allclose(m.score(q, lyr), want, atol=1e-5)
     np.testing.assert_allclose(LyricTagModel.load(tmp_path / "m.pt", device="cpu").score(q, lyr), want, atol=1e-5)
