@@ -62,3 +62,30 @@ def test_second_lstm_readout_falls_back_to_the_exhaustive_path():
     assert not index.fast
     img = np.stack([images["i0"], images["i5"]])
     np.testing.assert_allclose(index.score(img), m.score(img, lyr), atol=1e-6)
+
+
+def test_retrieval_training_never_reads_held_out_test_lyrics(monkeypatch):
+    """evaluate_split: with a catalogue negative pool, fit may draw negatives from every lyric it receives, so the
+    song-disjoint split's test songs must not be among them (they are scored, never trained on)."""
+    from engine.lstm.dataset import keyword_pairs
+    from evaluation.measure import retrieval
+
+    topics, songs, images, _ = _synthetic(7)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    image_kw = {i: {topics[int(np.argmax(v))]: 1.0} for i, v in images.items()}
+    song_kw = {s: {t: 1.0 for t in toks if t in topics} for s, toks in songs.items()}
+    ps = keyword_pairs(image_kw, song_kw, 8, 3, 2)
+    seen: list[set] = []
+    real_fit = LyricTagModel.fit
+
+    def spy(self, pairs, song_tokens, *a, **k):
+        seen.append(set(song_tokens))
+        return real_fit(self, pairs, song_tokens, *a, **k)
+
+    monkeypatch.setattr(LyricTagModel, "fit", spy)
+    split = retrieval.song_disjoint_split(ps, n_test_songs=6, seed=0)
+    rel = retrieval.keyword_relevance(split.test_images, split.test_songs, image_kw, song_kw)
+    retrieval.evaluate_split(split, songs, images, topics, wv, ["attention"], progress=False, relevance=rel,
+                             hidden=6, epochs=1, device="cpu", negative_pool="catalogue")
+    assert seen and not seen[0] & set(split.test_songs)
+    assert seen[0] == set(songs) - set(split.test_songs)  # every other lyric stays available as a negative
