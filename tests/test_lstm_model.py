@@ -235,7 +235,7 @@ def test_batched_attention_scoring_equals_pairwise_forward():
     img[3] = img[3].copy()
     img[3][5] = 0.95  # i7 now leads with another tag: its own tag set
     lyr = [songs[f"s{s}"] for s in range(7)]
-    got = m.score(np.stack(img), lyr, batch=5)  # chunks cut across tag sets and songs
+    got = m.cosines(np.stack(img), lyr, batch=5)  # chunks cut across tag sets and songs (song terms apart)
     tok, lens, _ = encode_lyrics(lyr, wv, m.max_len)
     tw = top_tag_words(np.stack(img), m.tag_word_ids_, m.top_k)
     want = np.zeros_like(got)
@@ -260,9 +260,10 @@ def test_centred_tags_make_the_shared_prior_irrelevant(attention):
     scores = {}
     for center in (True, False):
         for name, tags in (("plain", images), ("shifted", shifted)):
-            # top_k=6 (every tag): the prior must not change which tag words feed ṽ, only targets and scores
+            # top_k=6 (every tag): the prior must not change which tag words feed ṽ, only targets and scores;
+            # lexical=False: the lexical match reads the raw tag mass, which a shift does change
             m = LyricTagModel(attention=attention, hidden=6, epochs=3, seed=0, progress=False, device="cpu",
-                              center=center, top_k=6).fit(pairs, songs, tags, topics, wv)
+                              center=center, top_k=6, lexical=False).fit(pairs, songs, tags, topics, wv)
             scores[center, name] = m.score(np.stack([tags[i] for i in q]), lyr)
         if center:
             np.testing.assert_allclose(m.tag_mean_, np.mean([shifted[i] for i, _ in pairs], 0), atol=0.05)
@@ -285,7 +286,8 @@ def test_trailing_padding_changes_nothing(readout):
 
 
 @pytest.mark.parametrize("loss,arch", [("mse", {}), ("cpl", {}), ("mrl", {}), ("mrl", PAPER), ("mse", PAPER),
-                                       ("mrl", {"output": "tied", "pooling": "weighted"})])
+                                       ("mrl", {"output": "tied", "pooling": "weighted"}),
+                                       ("mrl", {"prior": True, "negatives": 3, "negative_pool": "catalogue"})])
 def test_seeded_fits_are_bit_identical_and_validate_on_unseen_songs(loss, arch):
     """Every loss stays selectable and repeats exactly; early stopping watches songs that training never saw."""
     topics, songs, images, pairs = _synthetic(3)
@@ -305,3 +307,94 @@ def test_seeded_fits_are_bit_identical_and_validate_on_unseen_songs(loss, arch):
     assert a.validation_songs_ == b.validation_songs_
     other = LyricTagModel(loss=loss, hidden=6, epochs=1, seed=6, progress=False, device="cpu", val_fraction=0.2)
     assert other.fit(pairs, songs, images, topics, wv).validation_songs_ != a.validation_songs_
+
+
+def test_prior_features_known_answer():
+    from engine.lstm.prior import PRIOR_FEATURES, prior_features, standardiser
+
+    f = prior_features([["sun", "sea", "sun", "x"], []], ["sun", "sea", "moon"])
+    # 4 tokens, 3 distinct words, 2 distinct keywords, 3 keyword tokens; an empty lyric is all log1p(0) = 0
+    np.testing.assert_allclose(f, np.log1p([[4, 3, 2, 3], [0, 0, 0, 0]]), rtol=1e-6)
+    assert f.shape[1] == len(PRIOR_FEATURES)
+    mean, std = standardiser(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    assert mean.tolist() == [2.0, 5.0] and std.tolist() == [1.0, 1.0]  # a constant feature keeps std 1
+
+
+def test_mrl_with_several_negatives_and_song_priors():
+    v = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    pos, n1, n2 = torch.tensor([[1.0, 1.0], [0.0, 1.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor(
+        [[1.0, 0.0], [0.0, -1.0]])
+    both = pair_loss("mrl", v, pos, torch.stack([n1, n2]))
+    assert both.item() == pytest.approx((pair_loss("mrl", v, pos, n1) + pair_loss("mrl", v, pos, n2)).item() / 2)
+    # a prior adds to each song's cosine: +0.5 on the positive of row 1 and +0.3 on its negative
+    pb, nb = torch.tensor([0.5, 0.0]), torch.tensor([0.3, 0.0])
+    want = (max(0.0, 1 + 0.3 - (1 / np.sqrt(2) + 0.5)) + 0.0) / 2
+    assert pair_loss("mrl", v, pos, n1, pos_bias=pb, neg_bias=nb).item() == pytest.approx(want, rel=1e-5)
+
+
+def _long_songs_paired():
+    """_synthetic, plus 60 unpaired short lyrics: the paired songs are the long, keyword-rich ones."""
+    topics, songs, images, pairs = _synthetic(4)
+    rng = np.random.default_rng(9)
+    short = {f"u{s}": [f"f{j}" for j in rng.integers(0, 20, 3)] for s in range(60)}
+    return topics, {**songs, **short}, images, pairs
+
+
+def test_catalogue_negatives_teach_the_song_prior_what_paired_lyrics_share(tmp_path):
+    topics, songs, images, pairs = _long_songs_paired()
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    kw = dict(hidden=6, epochs=4, patience=4, seed=0, progress=False, device="cpu", prior=True, negatives=2,
+              lexical=False)
+    m = LyricTagModel(negative_pool="catalogue", checkpoint=tmp_path / "m.pt", **kw).fit(pairs, songs, images,
+                                                                                       topics, wv)
+    assert m.uses_prior_ and m.model_.song_prior.weight.abs().sum() > 0
+    long_, short = [songs[f"s{s}"] for s in range(10)], [songs[f"u{s}"] for s in range(10)]
+    assert m.song_prior(long_).min() > m.song_prior(short).max()  # paired (long) lyrics get the higher prior
+    q = np.stack([images[f"i{i}"] for i in range(5)])
+    lyr = long_ + short
+    with_prior, cos = m.score(q, lyr), m.cosines(q, lyr)
+    np.testing.assert_allclose(with_prior - cos, np.broadcast_to(m.song_prior(lyr), cos.shape), atol=1e-5)
+    again = LyricTagModel.load(tmp_path / "m.pt", device="cpu")  # the prior's weights and standardiser come back
+    assert again.prior and again.negative_pool == "catalogue" and again.negatives == 2
+    np.testing.assert_allclose(again.score(q, lyr), with_prior, atol=1e-5)
+    # "pairs" never reads the unpaired lyrics, so the fit is the same without them
+    pa = LyricTagModel(negative_pool="pairs", **kw).fit(pairs, songs, images, topics, wv)
+    pb = LyricTagModel(negative_pool="pairs", **kw).fit(pairs, {k: v for k, v in songs.items() if k[0] == "s"},
+                                                        images, topics, wv)
+    assert pa.history_ == pb.history_
+    # "mixed" (the default) draws every other negative from the catalogue: the unpaired lyrics change the fit
+    mixed = [LyricTagModel(negative_pool="mixed", **kw).fit(pairs, tok, images, topics, wv).history_
+             for tok in (songs, {k: v for k, v in songs.items() if k[0] == "s"})]
+    assert mixed[0] != mixed[1]
+
+
+def test_prior_is_ignored_without_the_ranking_loss_and_bad_settings_are_errors():
+    topics, songs, images, pairs = _synthetic(5)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    m = LyricTagModel(loss="mse", prior=True, hidden=6, epochs=1, progress=False, device="cpu").fit(
+        pairs, songs, images, topics, wv)
+    assert not m.uses_prior_ and not m.model_.prior
+    assert np.all(m.song_prior([songs["s0"], songs["s1"]]) == 0)
+    from graph.common.errors import Img2SongError
+    for bad in ({"negatives": 0}, {"negatives": True}, {"negative_pool": "everything"}):
+        with pytest.raises(Img2SongError, match="negative"):
+            LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", **bad).fit(pairs, songs, images, topics, wv)
+
+
+def test_lexical_term_is_the_tag_mass_the_lyric_holds(tmp_path):
+    from engine.lstm.prior import keyword_presence, query_mass
+
+    pres = keyword_presence([["sun", "x", "sun"], ["moon"], []], ["sun", "sea", "moon"])
+    assert pres.tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
+    mass = query_mass(np.array([[0.6, 0.2, 0.2], [-1.0, 0.0, 3.0]]))
+    np.testing.assert_allclose(mass @ pres.T, [[0.6, 0.2, 0.0], [0.0, 1.0, 0.0]], rtol=1e-6)
+    topics, songs, images, pairs = _synthetic(6)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    m = LyricTagModel(hidden=6, epochs=4, patience=4, seed=0, progress=False, device="cpu", lexical=True,
+                      checkpoint=tmp_path / "m.pt").fit(pairs, songs, images, topics, wv)
+    w = float(m.model_.lexical_weight.detach())
+    assert m.uses_lexical_ and w > 0  # the topic word is in every paired lyric: holding it pays
+    q, lyr = np.stack([images[f"i{i}"] for i in range(6)]), [songs[f"s{s}"] for s in range(12)]
+    want = m.cosines(q, lyr) + m.song_prior(lyr)[None, :] + w * query_mass(q) @ keyword_presence(lyr, topics).T
+    np.testing.assert_allclose(m.score(q, lyr), want, atol=1e-5)
+    np.testing.assert_allclose(LyricTagModel.load(tmp_path / "m.pt", device="cpu").score(q, lyr), want, atol=1e-5)

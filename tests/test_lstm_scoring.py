@@ -22,10 +22,11 @@ def _fitted(attention: bool, readout: str = "pool", seed: int = 1, **arch) -> tu
 
 PAPER = {"skip": False, "output": "mlp", "match": False}
 ARCHS = [PAPER, {**PAPER, "skip": True}, {**PAPER, "output": "tied"}, {"skip": True, "output": "tied", "match": True},
-         {}, {"pooling": "weighted"}]
+         {}, {"pooling": "weighted"}, {"prior": True, "lexical": True, "negatives": 2, "negative_pool": "catalogue"}]
 
 
-@pytest.mark.parametrize("arch", ARCHS, ids=["paper", "skip", "tied", "skip-tied-match", "default", "weighted"])
+@pytest.mark.parametrize("arch", ARCHS, ids=["paper", "skip", "tied", "skip-tied-match", "default", "weighted",
+                                             "prior"])
 @pytest.mark.parametrize("attention", [False, True])
 def test_index_scores_equal_the_models_forward_pass(attention, arch):
     m, songs, images = _fitted(attention, **arch)
@@ -41,6 +42,10 @@ def test_index_scores_equal_the_models_forward_pass(attention, arch):
     order_want = np.argsort(-want, axis=1, kind="stable")[:, :10]
     overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(order_got, order_want)])
     assert overlap >= 0.95  # float rounding may swap a near-tie, never the ranking
+    if arch.get("prior"):  # the song terms (prior, lexical match) are in both, and really move the scores
+        terms = m.add_terms(np.zeros_like(got), img, m.song_terms(lyr))
+        assert np.abs(index.terms[0]).max() > 1e-4 and np.abs(terms - index.terms[0]).max() > 1e-4
+        np.testing.assert_allclose(got - terms, m.cosines(img, lyr), atol=1e-5)
 
 
 def test_attention_scores_depend_on_the_image_tags():
@@ -57,3 +62,30 @@ def test_second_lstm_readout_falls_back_to_the_exhaustive_path():
     assert not index.fast
     img = np.stack([images["i0"], images["i5"]])
     np.testing.assert_allclose(index.score(img), m.score(img, lyr), atol=1e-6)
+
+
+def test_retrieval_training_never_reads_held_out_test_lyrics(monkeypatch):
+    """evaluate_split: with a catalogue negative pool, fit may draw negatives from every lyric it receives, so the
+    song-disjoint split's test songs must not be among them (they are scored, never trained on)."""
+    from engine.lstm.dataset import keyword_pairs
+    from evaluation.measure import retrieval
+
+    topics, songs, images, _ = _synthetic(7)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    image_kw = {i: {topics[int(np.argmax(v))]: 1.0} for i, v in images.items()}
+    song_kw = {s: {t: 1.0 for t in toks if t in topics} for s, toks in songs.items()}
+    ps = keyword_pairs(image_kw, song_kw, 8, 3, 2)
+    seen: list[set] = []
+    real_fit = LyricTagModel.fit
+
+    def spy(self, pairs, song_tokens, *a, **k):
+        seen.append(set(song_tokens))
+        return real_fit(self, pairs, song_tokens, *a, **k)
+
+    monkeypatch.setattr(LyricTagModel, "fit", spy)
+    split = retrieval.song_disjoint_split(ps, n_test_songs=6, seed=0)
+    rel = retrieval.keyword_relevance(split.test_images, split.test_songs, image_kw, song_kw)
+    retrieval.evaluate_split(split, songs, images, topics, wv, ["attention"], progress=False, relevance=rel,
+                             hidden=6, epochs=1, device="cpu", negative_pool="catalogue")
+    assert seen and not seen[0] & set(split.test_songs)
+    assert seen[0] == set(songs) - set(split.test_songs)  # every other lyric stays available as a negative

@@ -68,7 +68,8 @@ class TagAttentionBiLSTM(nn.Module):
     def __init__(self, word_vectors: np.ndarray | torch.Tensor, num_tags: int, hidden: int = 32,
                  attention: bool = True, pooling: str = "avg", attention_dim: int = 32, mlp_hidden: int = 64,
                  readout: str = "pool", skip: bool = False, output: str = "mlp", match: bool = False,
-                 tag_words: np.ndarray | torch.Tensor | None = None):
+                 tag_words: np.ndarray | torch.Tensor | None = None, prior: int = 0,
+                 lexical: bool = False):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -95,6 +96,13 @@ class TagAttentionBiLSTM(nn.Module):
             self.w_ms = nn.Linear(attention_dim, 1, bias=False)
         if match:  # γ: weight of the step-word · ṽ term in the attention logit (unit word vectors: term in [-1, 1])
             self.match_scale = nn.Parameter(torch.tensor(5.0))
+        if prior:  # a song's own bias from its lyric's features (engine/lstm/prior.py), zero until trained
+            self.song_prior = nn.Linear(prior, 1, bias=False)
+            nn.init.zeros_(self.song_prior.weight)
+        self.prior = prior
+        if lexical:  # weight of the lexical match (the image's tag mass whose words the lyric holds), learned from 0
+            self.lexical_weight = nn.Parameter(torch.tensor(0.0))
+        self.lexical = lexical
         lyric = 2 * hidden if readout == "lstm" else state
         if output in ("tied", "residual"):
             # tag j's score = <z, word vector of tag j> + b_j: tags share what the word vectors know (a tag with few
@@ -120,6 +128,12 @@ class TagAttentionBiLSTM(nn.Module):
         if self.output == "residual":  # + the attended word vector itself: a lexical match scores its own tag
             z = z + lyric[..., -self.dim:]
         return z @ self.tag_emb.T + self.tag_bias if self.output != "mlp" else z
+
+    def prior_score(self, features: torch.Tensor) -> torch.Tensor:
+        """The song prior w·f [N] added to a lyric's cosine (0 for a model without a prior)."""
+        if not self.prior:
+            return torch.zeros(features.shape[0], device=features.device)
+        return self.song_prior(features).squeeze(-1)
 
     def tag_vector(self, tag_words: torch.Tensor, tag_weights: torch.Tensor | None = None) -> torch.Tensor:
         """ṽ: average (or max, or the tag-probability-weighted average) of the word vectors of the top-K tags;

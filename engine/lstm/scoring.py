@@ -27,6 +27,7 @@ class LyricIndex:
         model._check()
         self.model, self.chunk = model, chunk
         self.states, self.lengths = model.song_states(song_tokens)
+        self.terms = model.song_terms(song_tokens)  # song prior [N] and tag-word presence, added to the cosines
         net = model.model_
         self.fast = net.readout == "pool"
         if not self.fast:
@@ -83,14 +84,14 @@ class LyricIndex:
         """Cosine [n_images, n_songs] between image tag vectors and every lyric projected for that image."""
         m = self.model
         if not self.fast:
-            return m.score(image_tags, states=(self.states, self.lengths))
+            return m.score(image_tags, states=(self.states, self.lengths), terms=self.terms)
         tags = np.atleast_2d(np.asarray(image_tags, np.float32))
         if tags.shape[1] != len(m.tag_vocab_):
             raise Img2SongError(f"tag vectors have {tags.shape[1]} entries, the model expects {len(m.tag_vocab_)}")
         dev = (self.states if self.states is not None else self.hm).device
         v = F.normalize(torch.as_tensor(tags - m.tag_mean_, dtype=torch.float32, device=dev), dim=1)
         if not m.model_.attention:  # row by row: a query's scores never depend on the rest of its batch
-            return torch.stack([self.lyrics.mv(row) for row in v]).cpu().numpy()
+            return m.add_terms(torch.stack([self.lyrics.mv(row) for row in v]).cpu().numpy(), tags, self.terms)
         tagw, tagp = top_tags(tags, m.tag_word_ids_, m.top_k)
         net = m.model_
         out = np.zeros((len(tags), len(self)), np.float32)
@@ -99,7 +100,7 @@ class LyricIndex:
             proj = self._project(net.W_vm(tv)[0], tv[0])
             for r in rows:
                 out[r] = proj.mv(v[r]).cpu().numpy()
-        return out
+        return m.add_terms(out, tags, self.terms)
 
 
 def build_index(model: LyricTagModel, song_tokens: Sequence[Sequence[str]]) -> LyricIndex:

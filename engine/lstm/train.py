@@ -15,11 +15,13 @@ from tqdm import tqdm
 
 from engine.lstm.dataset import encode_lyrics, tag_word_ids
 from engine.lstm.model import TagAttentionBiLSTM, tag_groups, top_tags
+from engine.lstm.prior import PRIOR_FEATURES, keyword_presence, prior_features, query_mass, standardiser
 from engine.lstm.wordvectors import WordVectors
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 
 LOSSES = ("mse", "cpl", "mrl")
+NEGATIVE_POOLS = ("pairs", "catalogue", "mixed")
 
 
 def pick_device(device: str | None) -> torch.device:
@@ -36,8 +38,12 @@ def pick_device(device: str | None) -> torch.device:
 
 
 def pair_loss(kind: str, target: torch.Tensor, pred: torch.Tensor, neg: torch.Tensor | None = None,
-              margin: float = 1.0) -> torch.Tensor:
-    """Paper eq. 11 (MSE: squared L2 per pair), eq. 12 (CPL: −cos), eq. 13 (MRL: hinge on cos with a negative)."""
+              margin: float = 1.0, pos_bias: torch.Tensor | None = None,
+              neg_bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Paper eq. 11 (MSE: squared L2 per pair), eq. 12 (CPL: −cos), eq. 13 (MRL: hinge on cos with a negative).
+
+    MRL's `neg` may hold several negatives per pair ([k,B,T] against target [B,T]: the hinges are averaged);
+    `pos_bias`/`neg_bias` ([B], [k,B] or [B]) are the songs' prior scores, added to their cosines."""
     if kind == "mse":
         return ((target - pred) ** 2).sum(1).mean()
     if kind == "cpl":
@@ -46,7 +52,11 @@ def pair_loss(kind: str, target: torch.Tensor, pred: torch.Tensor, neg: torch.Te
         if neg is None:
             raise ValueError("margin ranking loss needs negative lyric projections")
         pos_c = F.cosine_similarity(target, pred, dim=1)
-        neg_c = F.cosine_similarity(target, neg, dim=1)
+        neg_c = F.cosine_similarity(target.expand_as(neg), neg, dim=-1)
+        if pos_bias is not None:
+            pos_c = pos_c + pos_bias
+        if neg_bias is not None:
+            neg_c = neg_c + neg_bias
         return torch.clamp(margin + neg_c - pos_c, min=0).mean()
     raise Img2SongError(f"unknown loss {kind!r}; expected one of {LOSSES}")
 
@@ -99,6 +109,14 @@ class LyricTagModel:
     lower them by carrying ṽ to its output whatever the lyric, which ranks songs no better than chance for a
     fixed image (measured on the starter: attention R@10 below chance with MSE). MRL compares a lyric with a random
     other lyric under the same ṽ, so only what tells lyrics apart pays.
+
+    Song terms (defaults on, learned with MRL only; validation splits of training pairs, both corpora): the score
+    is cosine + w·f(song) (`prior`: lyric length, distinct words and keywords, engine/lstm/prior.py; an item bias
+    that reaches unseen songs) + λ·(the image's tag mass whose tag words the lyric holds) (`lexical`; the match
+    term alone put little attention on those words in unseen lyrics: 0.09 of the mass on the second corpus, where
+    uniform attention gives 0.06). Two negatives per pair, one a paired training song (hard: it shares keywords
+    with other images), one any lyric of the catalogue (`negative_pool="mixed"`), so the prior learns what paired
+    lyrics have that a random lyric lacks.
     """
 
     def __init__(self, attention: bool = True, loss: str = "mrl", hidden: int = 32, max_len: int = 48, top_k: int = 5,
@@ -106,7 +124,8 @@ class LyricTagModel:
                  eps: float = 1e-8, patience: int = 5, val_fraction: float = 0.1, margin: float = 1.0, seed: int = 0,
                  device: str | None = "auto", checkpoint: str | Path | None = None, progress: bool = True,
                  center: bool = True, readout: str = "pool", skip: bool = True, output: str = "residual",
-                 match: bool = True):
+                 match: bool = True, prior: bool = True, negatives: int = 2, negative_pool: str = "mixed",
+                 lexical: bool = True):
         if loss not in LOSSES:
             raise Img2SongError(f"unknown loss {loss!r}; expected one of {LOSSES}")
         self.attention, self.loss, self.hidden, self.max_len, self.top_k = attention, loss, hidden, max_len, top_k
@@ -121,6 +140,17 @@ class LyricTagModel:
         self.skip, self.output = skip, output
         # match: the attention logit also gets γ·(step's word vector · ṽ), which finds the tag words in a lyric
         self.match = match
+        # prior: a learned bias per song from its lyric's features (engine/lstm/prior.py) added to its cosine;
+        # learned through the ranking loss only, so it is used with loss="mrl" and ignored with mse/cpl
+        self.prior = prior
+        # negatives: random negative lyrics per pair in each MRL step (hinges averaged)
+        self.negatives = negatives
+        # negative_pool: "pairs" (the paired training songs), "catalogue" (every lyric fit receives, as the paper
+        # draws negatives from "the entire lyric database"; callers leave held-out test songs out of song_tokens)
+        # or "mixed" (alternate negative rows from each: hard paired negatives and the catalogue's spread)
+        self.negative_pool = negative_pool
+        # lexical: + w·(the image's tag mass whose tag words the lyric holds), w learned (with loss="mrl" only)
+        self.lexical = lexical
 
     @property
     def variant(self) -> str:
@@ -139,6 +169,10 @@ class LyricTagModel:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise Img2SongError(f"epochs must be a whole number >= 1, got {self.epochs!r} (0 would save an untrained "
                                 "model)")
+        if self.negative_pool not in NEGATIVE_POOLS:
+            raise Img2SongError(f"negative_pool must be one of {NEGATIVE_POOLS}, got {self.negative_pool!r}")
+        if isinstance(self.negatives, bool) or not isinstance(self.negatives, int) or self.negatives < 1:
+            raise Img2SongError(f"negatives must be a whole number >= 1, got {self.negatives!r}")
         with deterministic_torch(self.seed):
             return self._fit(pairs, song_tokens, image_tags, tag_vocab, word_vectors)
 
@@ -151,7 +185,12 @@ class LyricTagModel:
         songs = sorted({s for _, s in pairs})
         images = sorted({i for i, _ in pairs})
         s_pos, i_pos = {s: k for k, s in enumerate(songs)}, {i: k for k, i in enumerate(images)}
-        tok, lens, self.empty_lyrics_ = encode_lyrics([song_tokens[s] for s in songs], word_vectors, self.max_len)
+        # negative_pool "catalogue": every lyric of song_tokens may be drawn as an MRL negative (after the paired
+        # songs, which keep their positions); "pairs": only the paired training songs
+        paired = set(songs)
+        extra = sorted(s for s in song_tokens if s not in paired) if self.negative_pool != "pairs" else []
+        tok, lens, self.empty_lyrics_ = encode_lyrics([song_tokens[s] for s in songs + extra], word_vectors,
+                                                      self.max_len)
         tags = np.vstack([np.asarray(image_tags[i], np.float32) for i in images])
         if tags.shape[1] != len(tag_vocab):
             raise Img2SongError(f"tag vectors have {tags.shape[1]} entries but the tag vocabulary has {len(tag_vocab)}")
@@ -163,6 +202,7 @@ class LyricTagModel:
         n_val_songs = round(self.val_fraction * len(songs)) if len(songs) >= 10 else 0
         val_songs = np.zeros(len(songs), bool)
         val_songs[rng.permutation(len(songs))[:n_val_songs]] = True
+        val_songs = np.concatenate([val_songs, np.zeros(len(extra), bool)])  # catalogue extras: never validation
         order = rng.permutation(len(pairs))
         val, train = order[val_songs[pi[1][order]]], order[~val_songs[pi[1][order]]]
         n_val = len(val)
@@ -176,6 +216,16 @@ class LyricTagModel:
         tagw_t = torch.as_tensor(tagw, device=dev)
         tagp_t = torch.as_tensor(tagp, device=dev) if self.pooling == "weighted" else None
 
+        # the song prior's features, standardised on the training songs (validation songs stay unseen)
+        self.uses_prior_ = bool(self.prior) and self.loss == "mrl"
+        feats = prior_features([song_tokens[s] for s in songs + extra], tag_vocab)
+        self.prior_mean_, self.prior_std_ = standardiser(feats[~val_songs] if (~val_songs).any() else feats)
+        feat_t = torch.as_tensor((feats - self.prior_mean_) / self.prior_std_, device=dev)
+        self.uses_lexical_ = bool(self.lexical) and self.loss == "mrl"
+        if self.uses_lexical_:
+            pres_t = torch.as_tensor(keyword_presence([song_tokens[s] for s in songs + extra], tag_vocab), device=dev)
+            mass_t = torch.as_tensor(query_mass(tags), device=dev)
+
         def side(ii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
             return tagw_t[ii], None if tagp_t is None else tagp_t[ii]
 
@@ -183,26 +233,50 @@ class LyricTagModel:
                                          attention=self.attention, pooling=self.pooling,
                                          readout=self.readout, skip=self.skip, output=self.output,
                                          match=self.match and self.attention,
-                                         tag_words=self.tag_word_ids_).to(dev)
+                                         tag_words=self.tag_word_ids_,
+                                         prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0,
+                                         lexical=self.uses_lexical_).to(dev)
         params = [p for p in self.model_.parameters() if p.requires_grad]
         opt = torch.optim.RMSprop(params, lr=self.lr, alpha=self.alpha, eps=self.eps)
 
         # MRL negatives: random training lyrics (paper: "the entire lyric database") while training; for validation
         # one fixed draw among the validation songs, so that epochs are compared on the same pairs
-        train_songs = np.flatnonzero(~val_songs) if (~val_songs).any() else np.arange(len(songs))
-        val_neg = np.zeros(len(pairs), np.int64)
-        val_pool = np.flatnonzero(val_songs) if val_songs.sum() >= 2 else np.arange(len(songs))
-        val_neg[val] = np.random.default_rng([self.seed, 1]).choice(val_pool, len(val))
+        # ("catalogue": also the unpaired lyrics, for training and validation alike; "mixed": even negative rows
+        # from the paired songs, odd rows from the catalogue)
+        k_neg, n_paired = self.negatives, len(songs)
+        paired_train = np.flatnonzero(~val_songs[:n_paired])
+        paired_train = paired_train if len(paired_train) else np.arange(n_paired)
+        all_train = np.concatenate([paired_train, np.arange(n_paired, len(val_songs))])
+        val_paired = np.flatnonzero(val_songs) if val_songs.sum() >= 2 else np.arange(n_paired)
+        val_all = np.concatenate([val_paired, np.arange(n_paired, len(val_songs))])
+        from_catalogue = [self.negative_pool == "catalogue" or (self.negative_pool == "mixed" and r % 2 == 1)
+                          for r in range(k_neg)]
+        pools = [all_train if c else paired_train for c in from_catalogue]
+        val_neg = np.zeros((k_neg, len(pairs)), np.int64)
+        vrng = np.random.default_rng([self.seed, 1])
+        for r, c in enumerate(from_catalogue):
+            val_neg[r, val] = vrng.choice(val_all if c else val_paired, len(val))
+        prior = self.model_.prior_score
 
         def batch_loss(idx: np.ndarray, negatives: np.ndarray | None = None) -> torch.Tensor:
             ii, ss = torch.as_tensor(pi[0][idx], device=dev), torch.as_tensor(pi[1][idx], device=dev)
             pred, _ = self.model_(*_trimmed(tok_t[ss], len_t[ss.cpu()]), *side(ii))
-            neg = None
+            neg = pb = nb = None
             if self.loss == "mrl":
-                drawn = train_songs[rng.integers(0, len(train_songs), len(idx))] if negatives is None else negatives
+                drawn = (np.stack([p[rng.integers(0, len(p), len(idx))] for p in pools]) if negatives is None
+                         else negatives).reshape(-1)
                 nn_ = torch.as_tensor(drawn, device=dev)
-                neg, _ = self.model_(*_trimmed(tok_t[nn_], len_t[nn_.cpu()]), *side(ii))
-            return pair_loss(self.loss, tags_t[ii], pred, neg, self.margin)
+                rep_ii = ii.repeat(k_neg)
+                neg, _ = self.model_(*_trimmed(tok_t[nn_], len_t[nn_.cpu()]), *side(rep_ii))
+                neg = neg.reshape(k_neg, len(idx), -1)
+                if self.uses_prior_:
+                    pb, nb = prior(feat_t[ss]), prior(feat_t[nn_]).reshape(k_neg, len(idx))
+                if self.uses_lexical_:
+                    w = self.model_.lexical_weight
+                    lp = w * (mass_t[ii] * pres_t[ss]).sum(1)
+                    ln = w * (mass_t[rep_ii] * pres_t[nn_]).sum(1).reshape(k_neg, len(idx))
+                    pb, nb = (lp, ln) if pb is None else (pb + lp, nb + ln)
+            return pair_loss(self.loss, tags_t[ii], pred, neg, self.margin, pb, nb)
 
         self.history_: list[dict[str, float]] = []
         best, best_state, bad = float("inf"), None, 0
@@ -223,7 +297,7 @@ class LyricTagModel:
             if n_val:
                 self.model_.eval()
                 with torch.no_grad():
-                    rec["val_loss"] = float(sum(float(batch_loss(val[b:b + 500], val_neg[val[b:b + 500]]))
+                    rec["val_loss"] = float(sum(float(batch_loss(val[b:b + 500], val_neg[:, val[b:b + 500]]))
                                                 * len(val[b:b + 500]) for b in range(0, n_val, 500)) / n_val)
             self.history_.append(rec)
             bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k != "epoch"})
@@ -260,15 +334,57 @@ class LyricTagModel:
         return torch.cat(out) if out else torch.zeros(0, self.max_len, 2 * self.hidden), torch.as_tensor(lens)
 
     @torch.no_grad()
+    def song_terms(self, song_tokens: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """What score() adds to the cosines, per lyric: (prior [N], tag-word presence [N,V] or None)."""
+        pres = keyword_presence(song_tokens, self.tag_vocab_) if getattr(self, "uses_lexical_", False) else None
+        return self.song_prior(song_tokens), pres
+
+    def add_terms(self, cosines: np.ndarray, image_tags: np.ndarray,
+                  terms: tuple[np.ndarray, np.ndarray | None]) -> np.ndarray:
+        """cosines [n_images, N] + each song's prior + w·lexical match (the model's song terms)."""
+        prior, pres = terms
+        out = cosines + np.asarray(prior, np.float32)[None, :]
+        if pres is not None:
+            w = float(self.model_.lexical_weight.detach())
+            out = out + w * (query_mass(image_tags) @ pres.T)
+        return out.astype(np.float32)
+
+    @torch.no_grad()
+    def song_prior(self, song_tokens: Sequence[Sequence[str]]) -> np.ndarray:
+        """Each lyric's prior score [N] (added to its cosine; all 0 for a model trained without a prior)."""
+        self._check()
+        if not getattr(self, "uses_prior_", False):
+            return np.zeros(len(song_tokens), np.float32)
+        f = (prior_features(song_tokens, self.tag_vocab_) - self.prior_mean_) / self.prior_std_
+        dev = next(self.model_.parameters()).device
+        return self.model_.prior_score(torch.as_tensor(f, device=dev)).cpu().numpy().astype(np.float32)
+
+    @torch.no_grad()
     def score(self, image_tags: np.ndarray, song_tokens: Sequence[Sequence[str]] | None = None,
               states: tuple[torch.Tensor, torch.Tensor] | None = None, batch: int = 2048,
-              progress: bool = False) -> np.ndarray:
-        """Cosine similarity [n_images, n_songs] between each image's tag vector and each lyric mapped into tag space.
+              progress: bool = False, terms: tuple[np.ndarray, np.ndarray | None] | None = None) -> np.ndarray:
+        """Cosine similarity [n_images, n_songs] between each image's tag vector and each lyric mapped into tag space,
+        plus the model's song terms (song_terms: prior, lexical match; pass `terms` with `states`, as the tokens
+        are then not given).
 
         With attention every (image, song) pair runs the attention and layer 2; images with the same top-K tag
         words share one pass. Pass `states` from song_states() to reuse layer 1 across calls.
         """
         self._check()
+        out = self.cosines(image_tags, song_tokens, states, batch, progress)
+        if not (getattr(self, "uses_prior_", False) or getattr(self, "uses_lexical_", False)):
+            return out
+        if terms is None:
+            if song_tokens is None:
+                raise Img2SongError("this model has song terms: pass terms=song_terms(tokens) with states")
+            terms = self.song_terms(song_tokens)
+        return self.add_terms(out, image_tags, terms)
+
+    @torch.no_grad()
+    def cosines(self, image_tags: np.ndarray, song_tokens: Sequence[Sequence[str]] | None = None,
+                states: tuple[torch.Tensor, torch.Tensor] | None = None, batch: int = 2048,
+                progress: bool = False) -> np.ndarray:
+        """score() without the song terms: the paper's cosine alone."""
         tags = np.atleast_2d(np.asarray(image_tags, np.float32))
         if tags.shape[1] != len(self.tag_vocab_):
             raise Img2SongError(f"tag vectors have {tags.shape[1]} entries, the model expects {len(self.tag_vocab_)}")
@@ -308,12 +424,16 @@ class LyricTagModel:
         self._check()
         params = {k: getattr(self, k) for k in ("attention", "loss", "hidden", "max_len", "top_k", "pooling", "epochs",
                                                  "batch_size", "lr", "alpha", "eps", "patience", "val_fraction",
-                                                 "margin", "seed", "center", "readout", "skip", "output", "match")}
+                                                 "margin", "seed", "center", "readout", "skip", "output", "match",
+                                                 "prior", "negatives", "negative_pool", "lexical")}
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         return _atomic_torch_save({"format": "img2song-lstm", "version": 1, "params": params, "state": state,
                                    "words": self.word_vectors_.words, "vectors": self.word_vectors_.vectors,
                                    "tag_vocab": self.tag_vocab_, "history": getattr(self, "history_", []),
-                                   "tag_mean": self.tag_mean_,
+                                   "tag_mean": self.tag_mean_, "uses_prior": getattr(self, "uses_prior_", False),
+                                   "uses_lexical": getattr(self, "uses_lexical_", False),
+                                   "prior_mean": getattr(self, "prior_mean_", None),
+                                   "prior_std": getattr(self, "prior_std_", None),
                                    "signature": getattr(self, "signature_", None)},
                                   Path(path))
 
@@ -330,8 +450,13 @@ class LyricTagModel:
         if not isinstance(ck, dict) or ck.get("format") != "img2song-lstm":
             raise Img2SongError(f"{path}: not an img2song LSTM checkpoint")
         # older files have no "center" (off) and no "readout" (they used the second bi-LSTM)
-        self = cls(**{"readout": "lstm", "skip": False, "output": "mlp", "match": False, **ck["params"]}, device=device,
-                   progress=False)
+        self = cls(**{"readout": "lstm", "skip": False, "output": "mlp", "match": False, "prior": False, "negative_pool": "pairs", "lexical": False,
+                      **ck["params"]}, device=device, progress=False)
+        self.uses_prior_ = bool(ck.get("uses_prior", False))
+        self.uses_lexical_ = bool(ck.get("uses_lexical", False))
+        if self.uses_prior_:
+            self.prior_mean_, self.prior_std_ = (np.asarray(ck["prior_mean"], np.float32),
+                                                 np.asarray(ck["prior_std"], np.float32))
         self.tag_mean_ = np.asarray(ck.get("tag_mean", np.zeros(len(ck["tag_vocab"]))), np.float32)
         self.word_vectors_ = WordVectors(ck["words"], ck["vectors"])
         self.tag_vocab_ = list(ck["tag_vocab"])
@@ -343,7 +468,9 @@ class LyricTagModel:
                                          attention=self.attention, pooling=self.pooling,
                                          readout=self.readout, skip=self.skip, output=self.output,
                                          match=self.match and self.attention,
-                                         tag_words=self.tag_word_ids_).to(dev)
+                                         tag_words=self.tag_word_ids_,
+                                         prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0,
+                                         lexical=self.uses_lexical_).to(dev)
         self.model_.load_state_dict(ck["state"])
         self.model_.eval()
         return self

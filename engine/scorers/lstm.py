@@ -15,7 +15,7 @@ from graph.common.errors import Img2SongError
 
 # what must agree for a run's trained checkpoint (img2song train-lstm) to stand in for fitting again
 ARCH_FIELDS = ("loss", "hidden", "max_len", "top_k", "pooling", "center", "readout", "skip", "output", "match", "lr",
-               "margin")
+               "margin", "prior", "negatives", "negative_pool", "lexical")
 
 
 @register_scorer("lstm")
