@@ -10,6 +10,7 @@ side; vertex b of a batch draws from its own generator seeded `seed + b`.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 
 from engine.line.config import DEFAULTS as D
 from engine.line.config import SIGMOID_BOUND
+from engine.line.foldin_map import NeighbourMap, fit_neighbour_map, neighbour_summary
 from engine.line.impls import lr_schedule
 from graph.common.errors import Img2SongError
 from graph.network import Kind, vertex_id
@@ -233,6 +235,8 @@ class LineTables:
     out-degrees (negatives ∝ degree^0.75), `samples` the edges sampled per order in training, and the trained
     `negative`, `lr` and `seed`. A fold-in gives a new vertex as many updates as a trained vertex with the same
     edges received in training (see `steps`), so a folded-in vector is as far along as a retrained one.
+    `neighbour_map` (set by `calibrated`): a vertex of a kind it was fitted on is placed by it instead of by the
+    SGD (engine.line.foldin_map says why).
     """
 
     ids: list[str]
@@ -244,6 +248,7 @@ class LineTables:
     lr: float = D.lr
     seed: int = 0
     min_steps: int = 8  # a vertex with a tiny edge weight still gets a few updates (as a trained one is also a target)
+    neighbour_map: NeighbourMap | None = None
 
     def __post_init__(self) -> None:
         self.ids = list(self.ids)
@@ -288,15 +293,36 @@ class LineTables:
         share = float(self.samples) * float(weight) / self._total_weight
         return max(int(self.min_steps), int(round(share * (2 if order == 1 else 1))))
 
-    def embed(self, edges: Sequence[tuple[str, float]], seed: int = 0) -> np.ndarray:
-        """The row a retrained table would hold for a new vertex with these edges to trained vertices: each order
-        folded in (LINE §4.3), L2-normalised and concatenated [1st, 2nd] as the run's embeddings are."""
+    def calibrated(self, network: Any, exclude: Sequence[str] = ()) -> LineTables:
+        """These tables with a neighbour map fitted on the trained vertices of `network` (the training graph;
+        `exclude`: ids left out of the fit), so that `embed(..., kind=)` lands where training puts such vertices."""
+        if sorted(network.ids) != sorted(self.ids):
+            raise Img2SongError(f"fold-in map: the network's {network.num_vertices} vertices are not the LINE "
+                                f"tables' {len(self.ids)} (a different run's network?)")
+        row = np.array([self._index[v] for v in network.ids], dtype=np.int64)
+        src, dst, w = network.directed_edges()
+        kinds = np.empty(len(self.ids), dtype=np.int8)
+        kinds[row] = network.kinds
+        fitted = fit_neighbour_map(self.ids, kinds, (row[src], row[dst], w), self.vertex, self.context, exclude)
+        return dataclasses.replace(self, neighbour_map=fitted)
+
+    def embed(self, edges: Sequence[tuple[str, float]], seed: int = 0, kind: int | None = None) -> np.ndarray:
+        """The row a retrained table would hold for a new vertex with these edges to trained vertices, L2-normalised
+        per order and concatenated [1st, 2nd] as the run's embeddings are: by the neighbour map of `kind` when the
+        tables are calibrated for it (deterministic), else each order folded in by LINE §4.3's SGD (seeded)."""
         vids, w = _edge_list(edges, "new vertex")
         pos = np.array([self._index.get(v, -1) for v in vids], dtype=np.int64)
         if (pos < 0).any():
             missing = [v for v, p in zip(vids, pos) if p < 0]
             raise Img2SongError(f"fold-in: {len(missing)} neighbour id(s) not in the trained network: "
                                 + ", ".join(repr(v) for v in missing[:10]))
+        nmap = self.neighbour_map
+        if nmap is not None and kind is not None and int(kind) in nmap.kinds():
+            parts = []
+            for order in self.orders:
+                u = nmap.apply(kind, order, neighbour_summary(self.context if order == 2 else self.vertex[1], pos, w))
+                parts.append(u if len(self.orders) == 2 else u * np.float32(nmap.norms[(int(kind), order)]))
+            return np.concatenate(parts).astype(np.float32)
         rng = np.random.default_rng(seed)
         parts = []
         for order in self.orders:
