@@ -293,17 +293,19 @@ class LineTables:
         share = float(self.samples) * float(weight) / self._total_weight
         return max(int(self.min_steps), int(round(share * (2 if order == 1 else 1))))
 
-    def calibrated(self, network: Any, exclude: Sequence[str] = ()) -> LineTables:
+    def calibrated(self, network: Any, exclude: Sequence[str] = (), kinds: Sequence[int] | None = None) -> LineTables:
         """These tables with a neighbour map fitted on the trained vertices of `network` (the training graph;
-        `exclude`: ids left out of the fit), so that `embed(..., kind=)` lands where training puts such vertices."""
+        `exclude`: ids left out of the fit; `kinds`: the vertex kinds to fit, default all), so that
+        `embed(..., kind=)` lands where training puts such vertices."""
         if sorted(network.ids) != sorted(self.ids):
             raise Img2SongError(f"fold-in map: the network's {network.num_vertices} vertices are not the LINE "
                                 f"tables' {len(self.ids)} (a different run's network?)")
         row = np.array([self._index[v] for v in network.ids], dtype=np.int64)
         src, dst, w = network.directed_edges()
-        kinds = np.empty(len(self.ids), dtype=np.int8)
-        kinds[row] = network.kinds
-        fitted = fit_neighbour_map(self.ids, kinds, (row[src], row[dst], w), self.vertex, self.context, exclude)
+        kind_of = np.empty(len(self.ids), dtype=np.int8)
+        kind_of[row] = network.kinds
+        fitted = fit_neighbour_map(self.ids, kind_of, (row[src], row[dst], w), self.vertex, self.context, exclude,
+                                   only=kinds)
         return dataclasses.replace(self, neighbour_map=fitted)
 
     def embed(self, edges: Sequence[tuple[str, float]], seed: int = 0, kind: int | None = None) -> np.ndarray:

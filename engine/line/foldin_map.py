@@ -16,7 +16,7 @@ function of its edges and the trained tables, computed in microseconds.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,14 +39,25 @@ class NeighbourMap:
     weights: dict[tuple[int, int], np.ndarray]
     norms: dict[tuple[int, int], float]
     fitted_on: dict[int, int]
+    # the fit set's predictions and residuals (trained row - prediction): a new row borrows the residual of the
+    # trained vertex whose prediction is nearest its own (predictive mean matching)
+    predicted: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # rows, |row|²
+    residual: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
     def kinds(self) -> set[int]:
         return set(self.fitted_on)
 
     def apply(self, kind: int, order: int, summary: np.ndarray) -> np.ndarray:
-        """The unit row the map predicts for a summary (a unit vector; zeros give the bias alone)."""
-        w = self.weights[(int(kind), int(order))]
-        return _unit(summary @ w[:-1] + w[-1]).astype(np.float32)
+        """The unit row for a summary (a unit vector; zeros give the bias alone): the map's prediction plus the
+        residual training left on the trained vertex predicted nearest to it (what keeps trained rows apart)."""
+        key = (int(kind), int(order))
+        w = self.weights[key]
+        p = summary @ w[:-1] + w[-1]
+        if key in self.residual:
+            P, sq = self.predicted[key]  # one single-threaded float32 pass (BLAS threads cost more than they save)
+            donor = int(np.argmin(sq - 2.0 * np.einsum("nd,d->n", P, p.astype(np.float32))))
+            p = p + self.residual[key][donor]
+        return _unit(p).astype(np.float32)
 
 
 def neighbour_summary(targets: np.ndarray, pos: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -56,7 +67,7 @@ def neighbour_summary(targets: np.ndarray, pos: np.ndarray, weights: np.ndarray)
 
 def fit_neighbour_map(ids: list[str], kinds: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray],
                       vertex: dict[int, np.ndarray], context: np.ndarray | None, exclude: Iterable[str] = (),
-                      min_vertices: int | None = None) -> NeighbourMap:
+                      min_vertices: int | None = None, only: Iterable[int] | None = None) -> NeighbourMap:
     """Fit the maps on every trained vertex with edges, per kind with at least `min_vertices` of them (default
     2 x (d + 1)); `edges` = (src, dst, weight) over the tables' row indices, both directions; `exclude`: ids not
     fitted on (a held-out check)."""
@@ -71,7 +82,7 @@ def fit_neighbour_map(ids: list[str], kinds: np.ndarray, edges: tuple[np.ndarray
     for v in exclude:
         if v in index:
             skip[index[v]] = True
-    weights, norms, fitted_on = {}, {}, {}
+    weights, norms, fitted_on, predicted, residual = {}, {}, {}, {}, {}
     for order, rows in sorted(vertex.items()):
         targets = context if order == 2 else rows
         if targets is None:
@@ -80,17 +91,21 @@ def fit_neighbour_map(ids: list[str], kinds: np.ndarray, edges: tuple[np.ndarray
         Y = _unit(rows.astype(np.float64))
         d = rows.shape[1]
         need = min_vertices if min_vertices is not None else 2 * (d + 1)
-        for kind in np.unique(kinds):
+        for kind in np.unique(kinds) if only is None else sorted({int(k) for k in only}):
             sel = (kinds == kind) & has_edges & ~skip
             if sel.sum() < need:
                 continue
             Xa = np.hstack([X[sel], np.ones((int(sel.sum()), 1))])
             gram = Xa.T @ Xa
             lam = RIDGE * float(np.trace(gram)) / gram.shape[0]
-            weights[(int(kind), order)] = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), Xa.T @ Y[sel])
+            key = (int(kind), order)
+            weights[key] = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), Xa.T @ Y[sel])
+            pred = (Xa @ weights[key]).astype(np.float32)
+            predicted[key] = (pred, np.einsum("nd,nd->n", pred, pred))
+            residual[key] = (Y[sel] - pred).astype(np.float32)
             norms[(int(kind), order)] = float(np.median(np.linalg.norm(rows[sel], axis=1)))
             fitted_on[int(kind)] = int(sel.sum())
     for k in list(fitted_on):  # a kind is usable only when every order has its map
         if any((k, o) not in weights for o in vertex):
             fitted_on.pop(k)
-    return NeighbourMap(weights, norms, fitted_on)
+    return NeighbourMap(weights, norms, fitted_on, predicted, residual)

@@ -36,6 +36,9 @@ from graph.network import Kind
 from graph.records import Image, Song
 
 
+FOLDED_KINDS = (Kind.SONG, Kind.IMAGE)  # the vertex kinds a catalogue folds in (its tables are calibrated for them)
+
+
 def item_seed(seed: int, kind: str, item_id: str) -> int:
     """The fold-in seed of one item: the run's seed and the item's id (the same item always gets the same row)."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{kind}:{item_id}".encode()).digest()[:8], "little")
