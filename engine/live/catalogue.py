@@ -35,7 +35,6 @@ from graph.common.errors import Img2SongError
 from graph.network import Kind
 from graph.records import Image, Song
 
-
 FOLDED_KINDS = (Kind.SONG, Kind.IMAGE)  # the vertex kinds a catalogue folds in (its tables are calibrated for them)
 
 
