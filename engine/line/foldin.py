@@ -311,7 +311,7 @@ class LineTables:
     def embed(self, edges: Sequence[tuple[str, float]], seed: int = 0, kind: int | None = None) -> np.ndarray:
         """The row a retrained table would hold for a new vertex with these edges to trained vertices, L2-normalised
         per order and concatenated [1st, 2nd] as the run's embeddings are: by the neighbour map of `kind` when the
-        tables are calibrated for it (deterministic), else each order folded in by LINE §4.3's SGD (seeded)."""
+        tables are calibrated for it, else each order folded in by LINE §4.3's SGD (either way seeded)."""
         vids, w = _edge_list(edges, "new vertex")
         pos = np.array([self._index.get(v, -1) for v in vids], dtype=np.int64)
         if (pos < 0).any():
@@ -320,9 +320,10 @@ class LineTables:
                                 + ", ".join(repr(v) for v in missing[:10]))
         nmap = self.neighbour_map
         if nmap is not None and kind is not None and int(kind) in nmap.kinds():
-            parts = []
+            parts, rng = [], np.random.default_rng(seed)
             for order in self.orders:
-                u = nmap.apply(kind, order, neighbour_summary(self.context if order == 2 else self.vertex[1], pos, w))
+                u = nmap.apply(kind, order, neighbour_summary(self.context if order == 2 else self.vertex[1], pos, w),
+                               rng)
                 parts.append(u if len(self.orders) == 2 else u * np.float32(nmap.norms[(int(kind), order)]))
             return np.concatenate(parts).astype(np.float32)
         rng = np.random.default_rng(seed)

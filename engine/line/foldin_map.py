@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from graph.common.errors import Img2SongError
 
+DONORS = 5  # predictive mean matching's donor pool (the usual choice in multiple imputation)
 RIDGE = 1e-3  # ridge strength, relative to the mean diagonal of XᵀX (the summaries are unit vectors)
 
 
@@ -47,16 +48,20 @@ class NeighbourMap:
     def kinds(self) -> set[int]:
         return set(self.fitted_on)
 
-    def apply(self, kind: int, order: int, summary: np.ndarray) -> np.ndarray:
+    def apply(self, kind: int, order: int, summary: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The unit row for a summary (a unit vector; zeros give the bias alone): the map's prediction plus the
-        residual training left on the trained vertex predicted nearest to it (what keeps trained rows apart)."""
+        residual training left on one of the DONORS trained vertices predicted nearest to it, drawn by `rng`
+        (predictive mean matching: what keeps trained rows apart; many trained vertices share one prediction)."""
         key = (int(kind), int(order))
         w = self.weights[key]
         p = summary @ w[:-1] + w[-1]
         if key in self.residual:
             P, sq = self.predicted[key]  # one single-threaded float32 pass (BLAS threads cost more than they save)
-            donor = int(np.argmin(sq - 2.0 * np.einsum("nd,d->n", P, p.astype(np.float32))))
-            p = p + self.residual[key][donor]
+            dist = sq - 2.0 * np.einsum("nd,d->n", P, p.astype(np.float32))
+            k = min(DONORS, len(dist))
+            near = np.argpartition(dist, k - 1)[:k]
+            near = near[np.lexsort((near, dist[near]))]  # by distance, ties by row: independent of the partition
+            p = p + self.residual[key][int(near[rng.integers(k)])]
         return _unit(p).astype(np.float32)
 
 
