@@ -293,6 +293,16 @@ class LineTables:
         share = float(self.samples) * float(weight) / self._total_weight
         return max(int(self.min_steps), int(round(share * (2 if order == 1 else 1))))
 
+    def index_of_edges(self, edges: Sequence[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """(row indices, weights) of a new vertex's edges; an unknown neighbour is an error naming it."""
+        vids, w = _edge_list(edges, "new vertex")
+        pos = np.array([self._index.get(v, -1) for v in vids], dtype=np.int64)
+        if (pos < 0).any():
+            missing = [v for v, p in zip(vids, pos) if p < 0]
+            raise Img2SongError(f"fold-in: {len(missing)} neighbour id(s) not in the trained network: "
+                                + ", ".join(repr(v) for v in missing[:10]))
+        return pos, w
+
     def calibrated(self, network: Any, exclude: Sequence[str] = (), kinds: Sequence[int] | None = None) -> LineTables:
         """These tables with a neighbour map fitted on the trained vertices of `network` (the training graph;
         `exclude`: ids left out of the fit; `kinds`: the vertex kinds to fit, default all), so that
@@ -312,12 +322,7 @@ class LineTables:
         """The row a retrained table would hold for a new vertex with these edges to trained vertices, L2-normalised
         per order and concatenated [1st, 2nd] as the run's embeddings are: by the neighbour map of `kind` when the
         tables are calibrated for it, else each order folded in by LINE §4.3's SGD (either way seeded)."""
-        vids, w = _edge_list(edges, "new vertex")
-        pos = np.array([self._index.get(v, -1) for v in vids], dtype=np.int64)
-        if (pos < 0).any():
-            missing = [v for v, p in zip(vids, pos) if p < 0]
-            raise Img2SongError(f"fold-in: {len(missing)} neighbour id(s) not in the trained network: "
-                                + ", ".join(repr(v) for v in missing[:10]))
+        pos, w = self.index_of_edges(edges)
         nmap = self.neighbour_map
         if nmap is not None and kind is not None and int(kind) in nmap.kinds():
             parts, rng = [], np.random.default_rng(seed)

@@ -48,14 +48,15 @@ class NeighbourMap:
     def kinds(self) -> set[int]:
         return set(self.fitted_on)
 
-    def apply(self, kind: int, order: int, summary: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def apply(self, kind: int, order: int, summary: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         """The unit row for a summary (a unit vector; zeros give the bias alone): the map's prediction plus the
         residual training left on one of the DONORS trained vertices predicted nearest to it, drawn by `rng`
-        (predictive mean matching: what keeps trained rows apart; many trained vertices share one prediction)."""
+        (predictive mean matching: what keeps trained rows apart; many trained vertices share one prediction);
+        `rng` None: the prediction alone (the mean of where training puts such vertices)."""
         key = (int(kind), int(order))
         w = self.weights[key]
         p = summary @ w[:-1] + w[-1]
-        if key in self.residual:
+        if rng is not None and key in self.residual:
             P, sq = self.predicted[key]  # one single-threaded float32 pass (BLAS threads cost more than they save)
             dist = sq - 2.0 * np.einsum("nd,d->n", P, p.astype(np.float32))
             k = min(DONORS, len(dist))
