@@ -7,6 +7,9 @@ negatives from the training graph's degree^0.75, SGD with the kernels' lr_schedu
 ρ0·LR_FLOOR) and sigmoid argument clamped to ±SIGMOID_BOUND (the constants of engine.line.config), u_i initialised
 U(−0.5, 0.5)/d. Several new vertices are independent (the tables do not move), so `fold_in_many` runs them side by
 side; vertex b of a batch draws from its own generator seeded `seed + b`.
+
+The live catalogue's `LineTables.embed` places a vertex of a calibrated kind by engine.line.foldin_map instead:
+this SGD against the FINAL tables does not land where training puts a vertex (that module says why).
 """
 from __future__ import annotations
 
