@@ -189,3 +189,14 @@ def test_bench_foldin_prints_quality_and_latency_figures(tmp_path):
         assert agg["FULL - FULL n=0 hit@10"] == pytest.approx(np.ptp([x["full n=0"]["hit@10"] for x in rows]), abs=1e-4)
     assert any("FOLDED - FULL" in x for x in lines) and any("photo upload" in x for x in lines)
     assert any(f"{STALE} - FULL" in x for x in lines) and any("keyword probe refit" in x for x in lines)
+
+
+def test_bench_foldin_prints_without_timing():
+    """`--timing-items 0` measures no timing: the report says so instead of failing on the missing figures."""
+    from evaluation.bench.foldin import _print
+
+    lines: list[str] = []
+    _print({"timing": {}, "training_seeds": [0], "queries": 3, "held_songs": 2, "held_images": 1, "quality": {}},
+           lines.append)
+    assert lines[0] == "fold-in timing: not measured (--timing-items 0)"
+    assert lines[1].startswith("quality on 3 query photos")

@@ -7,9 +7,13 @@ negatives from the training graph's degree^0.75, SGD with the kernels' lr_schedu
 ρ0·LR_FLOOR) and sigmoid argument clamped to ±SIGMOID_BOUND (the constants of engine.line.config), u_i initialised
 U(−0.5, 0.5)/d. Several new vertices are independent (the tables do not move), so `fold_in_many` runs them side by
 side; vertex b of a batch draws from its own generator seeded `seed + b`.
+
+The live catalogue's `LineTables.embed` places a vertex of a calibrated kind by engine.line.foldin_map instead:
+this SGD against the FINAL tables does not land where training puts a vertex (that module says why).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +22,7 @@ import numpy as np
 
 from engine.line.config import DEFAULTS as D
 from engine.line.config import SIGMOID_BOUND
+from engine.line.foldin_map import NeighbourMap, fit_neighbour_map, neighbour_summary
 from engine.line.impls import lr_schedule
 from graph.common.errors import Img2SongError
 from graph.network import Kind, vertex_id
@@ -233,6 +238,8 @@ class LineTables:
     out-degrees (negatives ∝ degree^0.75), `samples` the edges sampled per order in training, and the trained
     `negative`, `lr` and `seed`. A fold-in gives a new vertex as many updates as a trained vertex with the same
     edges received in training (see `steps`), so a folded-in vector is as far along as a retrained one.
+    `neighbour_map` (set by `calibrated`): a vertex of a kind it was fitted on is placed by it instead of by the
+    SGD (engine.line.foldin_map says why).
     """
 
     ids: list[str]
@@ -244,6 +251,7 @@ class LineTables:
     lr: float = D.lr
     seed: int = 0
     min_steps: int = 8  # a vertex with a tiny edge weight still gets a few updates (as a trained one is also a target)
+    neighbour_map: NeighbourMap | None = None
 
     def __post_init__(self) -> None:
         self.ids = list(self.ids)
@@ -288,15 +296,44 @@ class LineTables:
         share = float(self.samples) * float(weight) / self._total_weight
         return max(int(self.min_steps), int(round(share * (2 if order == 1 else 1))))
 
-    def embed(self, edges: Sequence[tuple[str, float]], seed: int = 0) -> np.ndarray:
-        """The row a retrained table would hold for a new vertex with these edges to trained vertices: each order
-        folded in (LINE §4.3), L2-normalised and concatenated [1st, 2nd] as the run's embeddings are."""
+    def index_of_edges(self, edges: Sequence[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """(row indices, weights) of a new vertex's edges; an unknown neighbour is an error naming it."""
         vids, w = _edge_list(edges, "new vertex")
         pos = np.array([self._index.get(v, -1) for v in vids], dtype=np.int64)
         if (pos < 0).any():
             missing = [v for v, p in zip(vids, pos) if p < 0]
             raise Img2SongError(f"fold-in: {len(missing)} neighbour id(s) not in the trained network: "
                                 + ", ".join(repr(v) for v in missing[:10]))
+        return pos, w
+
+    def calibrated(self, network: Any, exclude: Sequence[str] = (), kinds: Sequence[int] | None = None) -> LineTables:
+        """These tables with a neighbour map fitted on the trained vertices of `network` (the training graph;
+        `exclude`: ids left out of the fit; `kinds`: the vertex kinds to fit, default all), so that
+        `embed(..., kind=)` lands where training puts such vertices."""
+        if sorted(network.ids) != sorted(self.ids):
+            raise Img2SongError(f"fold-in map: the network's {network.num_vertices} vertices are not the LINE "
+                                f"tables' {len(self.ids)} (a different run's network?)")
+        row = np.array([self._index[v] for v in network.ids], dtype=np.int64)
+        src, dst, w = network.directed_edges()
+        kind_of = np.empty(len(self.ids), dtype=np.int8)
+        kind_of[row] = network.kinds
+        fitted = fit_neighbour_map(self.ids, kind_of, (row[src], row[dst], w), self.vertex, self.context, exclude,
+                                   only=kinds)
+        return dataclasses.replace(self, neighbour_map=fitted)
+
+    def embed(self, edges: Sequence[tuple[str, float]], seed: int = 0, kind: int | None = None) -> np.ndarray:
+        """The row a retrained table would hold for a new vertex with these edges to trained vertices, L2-normalised
+        per order and concatenated [1st, 2nd] as the run's embeddings are: by the neighbour map of `kind` when the
+        tables are calibrated for it, else each order folded in by LINE §4.3's SGD (either way seeded)."""
+        pos, w = self.index_of_edges(edges)
+        nmap = self.neighbour_map
+        if nmap is not None and kind is not None and int(kind) in nmap.kinds():
+            parts, rng = [], np.random.default_rng(seed)
+            for order in self.orders:
+                u = nmap.apply(kind, order, neighbour_summary(self.context if order == 2 else self.vertex[1], pos, w),
+                               rng)
+                parts.append(u if len(self.orders) == 2 else u * np.float32(nmap.norms[(int(kind), order)]))
+            return np.concatenate(parts).astype(np.float32)
         rng = np.random.default_rng(seed)
         parts = []
         for order in self.orders:

@@ -3,7 +3,8 @@
 `LiveCatalogue.start(data, scorers)` wraps what the stage layer loaded; `apply(change)` returns a NEW catalogue
 (the old one is untouched and keeps answering: a server swaps the reference under a lock). New items come from
 `Folder`: edges by build-graph's rules (engine.live.edges), a LINE row by fold-in against the trained tables
-(engine.line.foldin.LineTables, both orders, the trained hyper-parameters, seeded by the item id), and, for
+(engine.line.foldin.LineTables, both orders: by the neighbour map fitted on the run's trained vertices of the
+item's kind when the tables are calibrated, as make_folder does; else LINE's SGD seeded by the item id), and, for
 images, the CNN's features, tags and logits given by the caller.
 """
 from __future__ import annotations
@@ -31,7 +32,10 @@ from engine.live.updates import (
 )
 from engine.scorers.base import Scorer
 from graph.common.errors import Img2SongError
+from graph.network import Kind
 from graph.records import Image, Song
+
+FOLDED_KINDS = (Kind.SONG, Kind.IMAGE)  # the vertex kinds a catalogue folds in (its tables are calibrated for them)
 
 
 def item_seed(seed: int, kind: str, item_id: str) -> int:
@@ -55,7 +59,7 @@ class Folder:
             raise Img2SongError(f"song {song.id!r}: field 'lyrics' holds none of the run's {len(self.edger.vocabulary)} "
                                 "keywords and no lyric word of its network: it would have no edge (build-graph "
                                 "skips such songs: it could never be recommended by the graph)")
-        vec = self.tables.embed(vertex_edges, item_seed(self.tables.seed, "song", song.id))
+        vec = self.tables.embed(vertex_edges, item_seed(self.tables.seed, "song", song.id), Kind.SONG)
         text = None if self.text_encoder is None else np.asarray(self.text_encoder([song.lyrics])[0], np.float32)
         return SongEntry(song, edges, vec, text)
 
@@ -66,7 +70,7 @@ class Folder:
         if not vertex_edges:
             raise Img2SongError(f"image {image.id!r}: fields 'tags' / 'caption' reach none of the run's "
                                 f"{len(self.edger.vocabulary)} keywords (directly or through the bilingual bridge)")
-        vec = self.tables.embed(vertex_edges, item_seed(self.tables.seed, "image", image.id))
+        vec = self.tables.embed(vertex_edges, item_seed(self.tables.seed, "image", image.id), Kind.IMAGE)
         return ImageEntry(image, edges, vec, np.asarray(features, np.float32).reshape(-1),
                           None if tags is None else np.asarray(tags, np.float32).reshape(-1),
                           None if logits is None else np.asarray(logits, np.float32).reshape(-1))

@@ -168,7 +168,7 @@ def bench_foldin(corpus: str | Path, out: str | Path, share: float = 0.1, seed: 
         folded = _fold(c, corpus, full_run, held_run, t, held_songs, held_images, scorers,
                        timing_items if t == train_seeds[0] else 0, photo_runtime, out)
         if t == train_seeds[0]:
-            timing = folded.pop("timing")
+            timing = folded.pop("timing", {})  # none with --timing-items 0
         per_seed[str(t)] = _compare(c, corpus, full_run, held_songs, scorers, t, folded)
         echo(f"seed {t}: " + "; ".join(f"{n} hit@10 n=0 FULL {q['full n=0']['hit@10']:.4f} FOLDED "
                                        f"{q['folded n=0']['hit@10']:.4f}" for n, q in per_seed[str(t)].items()))
@@ -392,6 +392,14 @@ def _aggregate(per_seed: dict[str, Any], scorers: tuple[str, ...]) -> dict[str, 
 
 def _print(r: dict[str, Any], echo: Echo) -> None:
     t = r["timing"]
+    if not t:
+        echo("fold-in timing: not measured (--timing-items 0)")
+    else:
+        _print_timing(t, echo)
+    _print_quality(r, echo)
+
+
+def _print_timing(t: dict[str, Any], echo: Echo) -> None:
     echo(f"fold-in, one item at a time, every index of {', '.join(t['scorers_updated'])} updated "
          f"(load average {t['load_average']}; CPU: the process's, every thread; one torch thread, as served):")
     for k, label in (("song", "song (edges + fold-in + updates)"), ("image_features_given", "image, features given"),
@@ -405,6 +413,9 @@ def _print(r: dict[str, Any], echo: Echo) -> None:
     for k, v in t.get("probe_refit", {}).items():  # off the per-item path: a server runs it in the background
         echo(f"  keyword probe refit ({k}; not on the per-item path){'':<{max(0, 40 - len(k))}} CPU "
              f"{v['cpu_ms']:8.1f} ms | wall {v['wall_ms']:8.1f} ms")
+
+
+def _print_quality(r: dict[str, Any], echo: Echo) -> None:
     seeds = r["training_seeds"]
     echo(f"quality on {r['queries']} query photos (photo protocol), mean over training seeds {seeds} (sd): FULL = "
          f"retrained on everything, HELD = without the {r['held_songs']} songs and {r['held_images']} images, "

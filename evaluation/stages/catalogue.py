@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.live.catalogue import Folder, LiveCatalogue
+from engine.live.catalogue import FOLDED_KINDS, Folder, LiveCatalogue
 from engine.live.edges import CatalogueEdger, Edges
 from engine.live.updates import Change, ImageEntry, SongEntry
 from engine.scorers.base import Scorer
@@ -354,7 +354,7 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer])
     edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), bridge, corpus.songs,
                            data.song_keywords, words, params.get("scheme", "count"),
                            ContextParams(**ctx) if isinstance(ctx, dict) else None)
-    return Folder(run.load_line_tables(), edger, text_encoder_for(scorers))
+    return Folder(run.load_line_tables().calibrated(net, kinds=FOLDED_KINDS), edger, text_encoder_for(scorers))
 
 
 def text_encoder_for(scorers: dict[str, Scorer]) -> Callable[[list[str]], np.ndarray] | None:
