@@ -1,7 +1,6 @@
 """Training and retrieval for the attention bi-LSTM (RMSprop, early stopping, atomic checkpoints)."""
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from collections.abc import Mapping, Sequence
@@ -14,68 +13,15 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from engine.lstm.dataset import encode_lyrics, tag_word_ids
+from engine.lstm.device import deterministic_torch, pick_device
+from engine.lstm.losses import LOSSES, pair_loss
 from engine.lstm.model import TagAttentionBiLSTM, tag_groups, top_tags
 from engine.lstm.prior import PRIOR_FEATURES, keyword_presence, prior_features, query_mass, standardiser
 from engine.lstm.wordvectors import WordVectors
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 
-LOSSES = ("mse", "cpl", "mrl")
 NEGATIVE_POOLS = ("pairs", "catalogue", "mixed")
-
-
-def pick_device(device: str | None) -> torch.device:
-    """'auto' -> CUDA when present, else CPU; anything else as given."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise Img2SongError(f"device {device!r} requested but no CUDA GPU is available")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise Img2SongError(f"unknown device {str(device)[:40]!r}: use auto, cpu, cuda or cuda:N "
-                            f"({str(e)[:80]})") from None
-
-
-def pair_loss(kind: str, target: torch.Tensor, pred: torch.Tensor, neg: torch.Tensor | None = None,
-              margin: float = 1.0, pos_bias: torch.Tensor | None = None,
-              neg_bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Paper eq. 11 (MSE: squared L2 per pair), eq. 12 (CPL: −cos), eq. 13 (MRL: hinge on cos with a negative).
-
-    MRL's `neg` may hold several negatives per pair ([k,B,T] against target [B,T]: the hinges are averaged);
-    `pos_bias`/`neg_bias` ([B], [k,B] or [B]) are the songs' prior scores, added to their cosines."""
-    if kind == "mse":
-        return ((target - pred) ** 2).sum(1).mean()
-    if kind == "cpl":
-        return -F.cosine_similarity(target, pred, dim=1).mean()
-    if kind == "mrl":
-        if neg is None:
-            raise ValueError("margin ranking loss needs negative lyric projections")
-        pos_c = F.cosine_similarity(target, pred, dim=1)
-        neg_c = F.cosine_similarity(target.expand_as(neg), neg, dim=-1)
-        if pos_bias is not None:
-            pos_c = pos_c + pos_bias
-        if neg_bias is not None:
-            neg_c = neg_c + neg_bias
-        return torch.clamp(margin + neg_c - pos_c, min=0).mean()
-    raise Img2SongError(f"unknown loss {kind!r}; expected one of {LOSSES}")
-
-
-@contextlib.contextmanager
-def deterministic_torch(seed: int):
-    """Seeded, deterministic torch for one training run: global seed (weights, dropout), deterministic kernels and
-    cuDNN without autotuning; the previous settings come back afterwards. Data order comes from numpy's
-    seeded Generator. Same machine, same thread count -> the same model."""
-    prev = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-            torch.backends.cudnn.benchmark)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev[0])
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev[1], prev[2]
 
 
 def _trimmed(tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 
 from engine.lstm.dataset import PairSet, keyword_pairs
+from engine.lstm.device import pick_device
 from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens, training_signature
 from engine.lstm.scoring import build_index
-from engine.lstm.train import LyricTagModel, pick_device
+from engine.lstm.train import LyricTagModel
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from graph.common.errors import Img2SongError
 

@@ -282,8 +282,8 @@ def train_lstm(run: RunDir | str | Path, loss: str = "mrl", attention: bool = Tr
                progress: bool = True, echo: Echo = print) -> Path:
     """Train the run's attention bi-LSTM scorer on its training images; save the checkpoint the scorer reuses."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
+    from engine.lstm.device import pick_device
     from engine.lstm.prepare import run_word_vectors, song_tokens
-    from engine.lstm.train import pick_device
     from engine.scorers.lstm import LSTMScorer
     from evaluation.stages.run_inputs import load_training_set
 
@@ -313,8 +313,8 @@ def lstm_retrieval(run: RunDir | str | Path, word_vectors: str | Path | None = N
                    device: str = "auto", echo: Echo = print, loss: str = "mrl") -> dict:
     """R@K / med r of both LSTM variants on the two splits; prints the table beside the paper's."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
+    from engine.lstm.device import pick_device
     from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens
-    from engine.lstm.train import pick_device
     from evaluation.measure.retrieval import render_markdown, run_retrieval
     from evaluation.stages.queries import load_eval_queries
     from evaluation.stages.run_inputs import load_training_set
