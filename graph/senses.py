@@ -66,6 +66,7 @@ KIND_STEPS = 3
 ABSTRACT_KIND = 0.75  # extra factor for the kinds of an abstract sense (holiday -> leisure is not shown)
 KIND_LEMMAS = 2  # lemmas of a hypernym synset looked up, each only where the synset is among its first 3 senses
 PHYSICAL_ENTITY = ("n", "00001930")
+PHYSICAL_ROOTS = frozenset({PHYSICAL_ENTITY})
 REFERENCE = 500  # common CC-CEDICT words (jieba's most frequent) a description's cosines are calibrated against
 REFERENCE_TOP = 15  # a description's calibration: the mean of its REFERENCE_TOP best cosines with the pool
 RELATED_MARGIN = 0.0  # calibrated relatedness (word + gloss) below this is discounted
@@ -212,11 +213,7 @@ class WordNetSenses:
 
     def physical(self, key: tuple[str, str]) -> bool:
         if key not in self._physical:
-            seen, frontier = set(), [key]
-            while frontier and PHYSICAL_ENTITY not in seen:
-                seen.update(frontier)
-                frontier = [h for k in frontier for h in self.wn.synset(k).hypernyms() if h not in seen]
-            self._physical[key] = PHYSICAL_ENTITY in seen
+            self._physical[key] = self.is_a(key, PHYSICAL_ROOTS)
         return self._physical[key]
 
     def instance(self, key: tuple[str, str]) -> bool:
