@@ -243,7 +243,7 @@ class Bridge:
         for step, hyper, path in wn.kinds(chosen):
             scale = factor * KIND_DECAY ** step
             for lemma in wn.wn.synset(hyper).lemmas[:KIND_LEMMAS]:
-                if not wn.lemma_means(lemma, hyper):
+                if not wn.lemma_means(english_key(lemma) or lemma, hyper):
                     continue
                 # a candidate whose other meanings do not fit the hypernym's sense is discounted (船 /boat/vessel/ship/
                 # for bottle -> vessel, a container)
@@ -274,11 +274,20 @@ class Bridge:
             if phrase != key:
                 units.append((phrase, ctx, None))
             synset = None
-            compound = wn.senses(phrase) if (wn is not None and len(chunk) > 1) else []
-            if compound:
+            span = compound_span(wn, chunk) if wn is not None else None
+            if span is not None:
+                compound = wn.senses(span)[0]
                 heads = set(wn.senses(head) + wn.wn.noun_senses(head))
-                synset = next((h for h in wn.wn.synset(compound[0]).hypernyms() if h in heads), None)
-                ctx = ctx | wn.signature(compound[0])
+                kind = compound if compound in heads else next(
+                    (h for h in wn.wn.synset(compound).hypernyms() if h in heads), None)
+                if kind is None and head not in wn.described(compound):
+                    # the head is a word of a concept WordNet names, neither a kind of it nor a word of its
+                    # definition: 'magnifying glass' is a lens, no glass; the compound alone reaches keywords
+                    if span not in (phrase, key):
+                        units.append((span, ctx, None))
+                    continue
+                if span == phrase:  # the whole phrase: the head takes the sense the compound is a kind of
+                    synset, ctx = kind, ctx | wn.signature(compound)
             if head != key:
                 units.append((head, ctx, synset))
         best: dict[str, Scored] = {}
@@ -376,6 +385,34 @@ def unshown_words(text: str) -> frozenset[str]:
     return frozenset(w for w, f in flags.items() if f <= UNSHOWN_POS)
 
 
+def compound_span(wn: WordNetSenses, chunk: list[str]) -> str | None:
+    """The longest run of a noun phrase's last words (two or more) that WordNet names as one noun: 'left pointing
+    magnifying glass' -> 'magnifying glass', 'baseball cap' -> itself; None when there is none."""
+    for start in range(len(chunk) - 1):
+        span = " ".join(chunk[start:])
+        if wn.senses(span):
+            return span
+    return None
+
+
+def compound_words(wn: WordNetSenses | None, texts: Iterable[str]) -> frozenset[str]:
+    """Words of the texts that stand inside a run of two or more words WordNet names as one noun and that its
+    definition and hypernyms do not name ('ice' in 'ice cream cone': frozen dessert containing cream; not 'chess' in
+    'chess piece': a figure used in playing chess): beside such a text, the bare word as a tag of its own is a
+    piece of that concept's name, not what the image shows (graph.bridge.image_reach)."""
+    words: set[str] = set()
+    if wn is None:
+        return frozenset()
+    for text in texts:
+        for chunk in noun_phrases(text):
+            for i in range(len(chunk) - 1):
+                for j in range(len(chunk), i + 1, -1):
+                    if senses := wn.senses(" ".join(chunk[i:j])):
+                        words.update(set(chunk[i:j]) - wn.described(senses[0]))
+                        break
+    return frozenset(words)
+
+
 # words that end a noun phrase in a tag or caption: prepositions, conjunctions, and the articles before a new one
 PHRASE_BREAKS = frozenset("with and or of behind in on over under above below beside between for from at by into "
                           "onto to without near inside outside through across against along around".split())
@@ -462,7 +499,12 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
     context = image_context(image, labels)
     description = describe(image, labels) if bridge.relatedness is not None else ""
     parts = [(image.caption, image.language)] + [(t, image.tag_language) for t in image.tags]
+    # a one-word tag that is a word of a compound another text names ('ice' beside 'ice cream') draws no edge of its
+    # own: the compound's text reaches what it means; the word stays context
+    inside = compound_words(bridge.wordnet, [t for t, lang in parts if lang == "en" and t])
     for text, lang in parts:
+        if lang == "en" and text in image.tags and len(key := english_key(text).split()) == 1 and key[0] in inside:
+            continue
         got = bridge.text_reach(text, lang, vocab, context=context - bag(text) if lang == "en" else context,
                                 description=description)
         for kw, w in got.items():

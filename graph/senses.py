@@ -59,12 +59,13 @@ ABSTRACT_MEANINGS = 0.6  # a thing is shown, but every other meaning of the cand
 UNSUPPORTED = 0.4  # no fit with a sense a compound fixed (court in 'basketball court': a sports court)
 KIND_UNFIT = 0.9  # a kind's candidate whose other meanings do not fit the hypernym's sense (船 for vessel, container)
 CURRENCY_POWER = 1.5  # (1 + log(1 + count)) / (1 + log(1 + best count)) to this power
+DERIVED = 0.3  # a sense whose definition names the word itself (raccoon's fur), when no context word supports it
 PHYSICAL_BONUS = 2.5  # a physical sense of the tag is preferred (a picture shows things)
 WORDNET_SENSES = 4  # the tag's most frequent noun senses considered
 KIND_DECAY = 0.8  # weight factor per hypernym step
 KIND_STEPS = 3
 ABSTRACT_KIND = 0.75  # extra factor for the kinds of an abstract sense (holiday -> leisure is not shown)
-KIND_LEMMAS = 2  # lemmas of a hypernym synset looked up, each only where the synset is among its first 3 senses
+KIND_LEMMAS = 2  # lemmas of a hypernym synset looked up, each only where the synset is its commonest sense
 PHYSICAL_ENTITY = ("n", "00001930")
 PHYSICAL_ROOTS = frozenset({PHYSICAL_ENTITY})
 REFERENCE = 500  # common CC-CEDICT words (jieba's most frequent) a description's cosines are calibrated against
@@ -182,6 +183,17 @@ class WordNetSenses:
             self._sig[key] = frozenset(words)
         return self._sig[key]
 
+    def described(self, key: tuple[str, str]) -> frozenset[str]:
+        """Words of the synset's definition and of its hypernyms' lemmas two steps up, not its own lemmas: what the
+        words of a compound's name must be found in to be part of what it is ('cream' in ice cream, not 'ice')."""
+        syn = self.wn.synset(key)
+        words = set(bag(syn.definition))
+        for h in syn.hypernyms():
+            words |= bag(" ".join(self.wn.synset(h).lemmas))
+            for h2 in self.wn.synset(h).hypernyms():
+                words |= bag(" ".join(self.wn.synset(h2).lemmas))
+        return frozenset(words)
+
     def synonyms(self, key: tuple[str, str]) -> frozenset[str]:
         """Words of the synset's lemmas and of its direct hypernyms' lemmas (what a translation of that sense says)."""
         syn = self.wn.synset(key)
@@ -234,11 +246,23 @@ class WordNetSenses:
             # a named instance (Red River for 'red') is a thing, but not what a common word means
             bonus = PHYSICAL_BONUS if self.physical(key) and not self.instance(key) else 1.0
             score = bonus * (1 + 2 * len(shared)) / (1 + 0.5 * i)
+            if not shared and self.derived(lemma, key):
+                score *= DERIVED  # the fur of the raccoon, the flesh of a chicken: the word's other sense is meant
             if score > best_score:
                 best, best_score = key, score
                 why = f"sense {i + 1}" + (", physical" if self.physical(key) else "") + (
                     f", context {', '.join(sorted(shared))}" if shared else "")
         return best, why
+
+    def derived(self, lemma: str, key: tuple[str, str]) -> bool:
+        """True when the first clause of the sense's definition names the word or a spelling of it that another of
+        its senses lists ('raccoon: the fur of the North American racoon', 'chicken: the flesh of a chicken used for
+        food'): a sense made from another sense of the word."""
+        senses = self.wn.noun_senses(lemma)
+        if len(senses) < 2:
+            return False
+        names = {lemma} | {n for k in senses if k != key for n in self.wn.synset(k).lemmas if one_edit(n, lemma)}
+        return bool(bag(self.wn.synset(key).gloss.split(";")[0]) & names)
 
     def kinds(self, key: tuple[str, str]) -> list[tuple[int, tuple[str, str], list[str]]]:
         """(steps, hypernym synset, path of names) up to KIND_STEPS, never through TOO_GENERAL synsets."""
@@ -258,8 +282,20 @@ class WordNetSenses:
         return out
 
     def lemma_means(self, lemma: str, key: tuple[str, str]) -> bool:
-        """True when the synset is among the lemma's first three noun senses."""
-        return key in self.wn.noun_senses(lemma)[:3]
+        """True when the synset is the commonest noun sense of the lemma as the bridge looks it up (its english_key):
+        a kind's lemma read in another sense draws that sense's words (weapon's lemma 'arm' is first the limb, 臂;
+        male person's 'male' is first the animal, 雄)."""
+        return self.wn.noun_senses(lemma)[:1] == [key]
+
+
+def one_edit(a: str, b: str) -> bool:
+    """True when two words differ by one inserted, deleted or replaced letter (racoon, raccoon: one spelling)."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    return a[i + 1:] == b[i + 1:] or a[i + 1:] == b[i:] or a[i:] == b[i + 1:]
 
 
 def sense_weight(s: CedictSense, related: frozenset[str]) -> tuple[float, list[str]]:
