@@ -50,7 +50,8 @@ MERGED = 0.5  # a simplified headword reached only through a merged traditional 
 # entry means aspiration): simplified text writes the headword in its own sense far more often
 MISMATCH = 0.6  # the gloss matched only through an irregular lemma (people -> person)
 SUPPORTED, CONTRADICTED, DOUBTED = 1.25, 0.4, 0.85
-SYNONYM_ELSEWHERE = 0.4  # another meaning of the word is a WordNet synonym of an abstract sense of the tag
+SYNONYM_ELSEWHERE = 0.4  # another meaning of the word is a WordNet synonym of another sense of the tag (abstract,
+# or any when the tag is a later sense of the word)
 GROUP_UNSHOWN = 0.6  # the tag's sense is a group of people or animals, and the image's words name none
 GROUP_FILE = 14  # WordNet lexicographer file noun.group
 MEMBERS = frozenset({("n", "00007846"), ("n", "00015388")})  # person.n.01 and animal.n.01: what a group is made of
@@ -369,6 +370,16 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
             # sense, whatever its rank
             lean = next(((k, meaning & wordnet.synonyms(k)) for k, _ in others
                          if not wordnet.physical(k) and meaning & wordnet.synonyms(k)), None)
+            if lean:
+                w *= SYNONYM_ELSEWHERE
+                why.append(f"its {', '.join(sorted(lean[1]))} names {wordnet.name(lean[0])}")
+        elif (s.rank > 1 and not fit and wordnet is not None and chosen
+              and not meaning & wordnet.synonyms(chosen)):
+            # the tag is a later sense of the word, whose other meanings are synonyms of another sense of the tag
+            # and fit none of the chosen one (中心 /center/heart/core/ for a heart: center names the heart that is
+            # the middle of a region): the word translates that sense
+            lean = next(((k, meaning & wordnet.synonyms(k)) for k, _ in others if meaning & wordnet.synonyms(k)),
+                        None)
             if lean:
                 w *= SYNONYM_ELSEWHERE
                 why.append(f"its {', '.join(sorted(lean[1]))} names {wordnet.name(lean[0])}")
