@@ -499,11 +499,12 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
     context = image_context(image, labels)
     description = describe(image, labels) if bridge.relatedness is not None else ""
     parts = [(image.caption, image.language)] + [(t, image.tag_language) for t in image.tags]
-    # a one-word tag that is a word of a compound another text names ('ice' beside 'ice cream') draws no edge of its
-    # own: the compound's text reaches what it means; the word stays context
+    # a tag whose last word is a word of a compound another text names ('ice', or the tag 'serve ice', beside 'ice
+    # cream') draws no edge of its own: the compound's text reaches what it means; the tag stays context
     inside = compound_words(bridge.wordnet, [t for t, lang in parts if lang == "en" and t])
     for text, lang in parts:
-        if lang == "en" and text in image.tags and len(key := english_key(text).split()) == 1 and key[0] in inside:
+        if (lang == "en" and text in image.tags and (words := english_key(text).split()) and words[-1] in inside
+                and words[-1] not in compound_words(bridge.wordnet, [text])):
             continue
         got = bridge.text_reach(text, lang, vocab, context=context - bag(text) if lang == "en" else context,
                                 description=description)
