@@ -396,10 +396,11 @@ def compound_span(wn: WordNetSenses, chunk: list[str]) -> str | None:
 
 
 def compound_words(wn: WordNetSenses | None, texts: Iterable[str]) -> frozenset[str]:
-    """Words of the texts that stand inside a run of two or more words WordNet names as one noun and that its
-    definition and hypernyms do not name ('ice' in 'ice cream cone': frozen dessert containing cream; not 'chess' in
-    'chess piece': a figure used in playing chess): beside such a text, the bare word as a tag of its own is a
-    piece of that concept's name, not what the image shows (graph.bridge.image_reach)."""
+    """Words of the texts that stand inside a run of two or more words WordNet names as one noun, that its
+    definition and hypernyms do not name and whose commonest sense is a thing ('ice' in 'ice cream cone': frozen
+    dessert containing cream; not 'chess' in 'chess piece': a figure used in playing chess; not 'blue' in 'blue
+    jean': a colour): beside such a text, the bare word as a tag of its own is a piece of that concept's name, not
+    what the image shows (graph.bridge.image_reach)."""
     words: set[str] = set()
     if wn is None:
         return frozenset()
@@ -408,7 +409,8 @@ def compound_words(wn: WordNetSenses | None, texts: Iterable[str]) -> frozenset[
             for i in range(len(chunk) - 1):
                 for j in range(len(chunk), i + 1, -1):
                     if senses := wn.senses(" ".join(chunk[i:j])):
-                        words.update(set(chunk[i:j]) - wn.described(senses[0]))
+                        # a word whose commonest sense is a thing: a colour ('blue' in blue jean) still shows
+                        words.update(w for w in set(chunk[i:j]) - wn.described(senses[0]) if wn.concrete(w))
                         break
     return frozenset(words)
 

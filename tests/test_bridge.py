@@ -191,6 +191,43 @@ def test_sense_rules_of_session_6(real, tags, wrong, right):
     assert wrong not in got and right in got, got
 
 
+@pytest.mark.parametrize("text, wrong, right", [
+    # a kind's lemma counts only in its commonest sense: weapon's 'arm' is first the limb, male person's 'male' the
+    # animal; kingfisher -> bird still reaches 鸟
+    ("crossed swords", "臂", None), ("atomic bomb", "臂", None), ("man", "雄", None), ("kingfisher", None, "鸟"),
+    # a compound WordNet names is one concept: a magnifying glass is a lens, no glass; a baseball cap no ball
+    ("magnifying glass", "玻璃", "放大镜"), ("left-pointing magnifying glass", "玻璃", "放大镜"),
+    ("baseball cap", "球", None),
+    # a sense whose definition names the word (raccoon: the fur of the racoon) needs context to be chosen
+    ("raccoon", "裘", None), ("beaver", "裘", None),
+    # a later sense of a word whose other meanings name another sense of the tag (中心 /center/heart/core/)
+    ("white heart", "中心", "心"),
+])
+def test_sense_rules_of_session_7(real, text, wrong, right):
+    if wrong:
+        assert weight(real, text, wrong) < EDGE_THRESHOLD, (text, wrong)
+    if right:
+        assert weight(real, text, right) >= EDGE_THRESHOLD, (text, right)
+
+
+def test_a_derived_sense_is_chosen_when_the_context_names_it(real):
+    assert weight(real, "raccoon", "裘", "fur coat") >= EDGE_THRESHOLD  # the pelt, where the image says fur
+
+
+@pytest.mark.parametrize("tags, wrong, right", [
+    (("dessert", "ice", "cream", "cone", "serve ice", "ice cream"), "冰", "冰淇淋"),  # 'ice' is a piece of a name
+    (("clothes", "blue", "jean", "blue jean"), None, "蓝"),  # a colour is shown, whatever compound it names
+    (("animal", "mammal", "sea", "lion", "sea lion"), "海", None),  # 海 from 'sea lion' is a piece of a name
+    (("office", "tool", "magnifying", "glass", "magnifying glass"), "玻璃", "放大镜"),
+    (("game", "chess", "piece", "chess piece"), None, "棋"),  # a chess piece: a figure used in playing chess
+    (("ice", "winter"), None, "冰"),  # no compound: the bare word means itself
+])
+def test_a_tag_that_is_a_piece_of_a_compound_the_image_names_draws_no_edge(real, tags, wrong, right):
+    img = Image("t", "t.png", tags=tags, tag_language="en")
+    got = image_reach(img, real, frozenset({wrong, right} - {None}))[0]
+    assert wrong not in got and (right is None or right in got), got
+
+
 def test_a_group_sense_keeps_its_edge_where_people_are_named(real):
     alone = real.english_weighted("household", bag("dish cup"))
     with_people = real.english_weighted("household", bag("person woman"))
