@@ -38,6 +38,7 @@ from graph.cedict_index import (  # noqa: F401 (re-exported: the bridge's dictio
 from graph.keywords import extract_keywords, lemmatize_en, stopwords, tokenize
 from graph.senses import (
     ABSTRACT_KIND,
+    ATTRIBUTE_FILE,
     EDGE_THRESHOLD,
     KIND_DECAY,
     KIND_LEMMAS,
@@ -241,6 +242,8 @@ class Bridge:
         out = []
         factor = 1.0 if wn.physical(chosen) else ABSTRACT_KIND
         for step, hyper, path in wn.kinds(chosen):
+            if wn.made_of(chosen, hyper):
+                continue  # a card is made of paper, not a kind of it: no 纸 for a playing card
             scale = factor * KIND_DECAY ** step
             for lemma in wn.wn.synset(hyper).lemmas[:KIND_LEMMAS]:
                 if not wn.lemma_means(english_key(lemma) or lemma, hyper):
@@ -409,8 +412,9 @@ def compound_words(wn: WordNetSenses | None, texts: Iterable[str]) -> frozenset[
             for i in range(len(chunk) - 1):
                 for j in range(len(chunk), i + 1, -1):
                     if senses := wn.senses(" ".join(chunk[i:j])):
-                        # a word whose commonest sense is a thing: a colour ('blue' in blue jean) still shows
-                        words.update(w for w in set(chunk[i:j]) - wn.described(senses[0]) if wn.concrete(w))
+                        # a word that is first a noun, not an attribute: a colour ('blue' in blue jean) still shows
+                        words.update(w for w in set(chunk[i:j]) - wn.described(senses[0])
+                                     if (first := wn.wn.noun_senses(w)[:1]) and wn.lexfile(first[0]) != ATTRIBUTE_FILE)
                         break
     return frozenset(words)
 

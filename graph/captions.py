@@ -25,7 +25,16 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from graph import kinds as kind_backoff
-from graph.bridge import EDGE_THRESHOLD, Bridge, bag, describe, image_context, image_reach, noun_phrases
+from graph.bridge import (
+    EDGE_THRESHOLD,
+    Bridge,
+    bag,
+    compound_words,
+    describe,
+    image_context,
+    image_reach,
+    noun_phrases,
+)
 from graph.keywords import lemmatize_en, tokenize
 
 BACKOFF = 0.8  # a modifier or a lone word of a caption names what is shown less surely than its head noun
@@ -125,7 +134,10 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
         if not text or not text.strip():
             continue
         if lang == "en":
-            for short in dict.fromkeys(shortened(text)):
+            # a cut that ends inside a compound WordNet names ('fire' of 'fire extinguisher') is no shorter name of
+            # the thing: the compound is one concept (graph.bridge.compound_words)
+            pieces = compound_words(bridge.wordnet, [text])
+            for short in dict.fromkeys(s for s in shortened(text) if s.split()[-1] not in pieces):
                 add(bridge.text_reach(short, "en", vocab, context=context - bag(short), description=description),
                     f"{text} ({short})")
         elif lang == "zh":

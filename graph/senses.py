@@ -54,6 +54,8 @@ SYNONYM_ELSEWHERE = 0.4  # another meaning of the word is a WordNet synonym of a
 # or any when the tag is a later sense of the word)
 GROUP_UNSHOWN = 0.6  # the tag's sense is a group of people or animals, and the image's words name none
 GROUP_FILE = 14  # WordNet lexicographer file noun.group
+ATTRIBUTE_FILE = 7  # noun.attribute: colours, sizes (blue in 'blue jean' is shown, whatever compound it names)
+ARTIFACT_FILE, SUBSTANCE_FILE = 6, 27  # noun.artifact, noun.substance: a made thing's material hypernym
 MEMBERS = frozenset({("n", "00007846"), ("n", "00015388")})  # person.n.01 and animal.n.01: what a group is made of
 ABSTRACT_SENSE = 0.7  # the tag's chosen sense is no physical thing (household as a family, index as a ratio)
 ABSTRACT_MEANINGS = 0.6  # a thing is shown, but every other meaning of the candidate is abstract (性格 for nature)
@@ -242,10 +244,14 @@ class WordNetSenses:
         """(the tag's noun sense that fits the context best, why): WordNet rank, physical senses first, overlap of
         the sense's signature with the context words."""
         best, best_score, why = None, 0.0, ""
+        tagged = self.wn.tagged_senses(lemma)
         for i, key in enumerate(self.senses(lemma)):
             shared = self.signature(key) & context
-            # a named instance (Red River for 'red') is a thing, but not what a common word means
-            bonus = PHYSICAL_BONUS if self.physical(key) and not self.instance(key) else 1.0
+            # a named instance (Red River for 'red') is a thing, but not what a common word means; a sense after
+            # the ones WordNet ranks by tagged frequency is a rare use, not lifted above them for being a thing
+            # (kiss the cookie, Easter the east wind)
+            bonus = PHYSICAL_BONUS if (self.physical(key) and not self.instance(key)
+                                       and (not tagged or i < tagged)) else 1.0
             score = bonus * (1 + 2 * len(shared)) / (1 + 0.5 * i)
             if not shared and self.derived(lemma, key):
                 score *= DERIVED  # the fur of the raccoon, the flesh of a chicken: the word's other sense is meant
@@ -255,6 +261,11 @@ class WordNetSenses:
                     f", context {', '.join(sorted(shared))}" if shared else "")
         return best, why
 
+    def made_of(self, key: tuple[str, str], hyper: tuple[str, str]) -> bool:
+        """True when a made thing's hypernym is a material (noun.artifact -> noun.substance: card -> paper): WordNet
+        files what it is made of as its kind, which is not what a picture of it shows."""
+        return self.lexfile(key) == ARTIFACT_FILE and self.lexfile(hyper) == SUBSTANCE_FILE
+
     def derived(self, lemma: str, key: tuple[str, str]) -> bool:
         """True when the first clause of the sense's definition names the word or a spelling of it that another of
         its senses lists ('raccoon: the fur of the North American racoon', 'chicken: the flesh of a chicken used for
@@ -263,7 +274,7 @@ class WordNetSenses:
         if len(senses) < 2:
             return False
         names = {lemma} | {n for k in senses if k != key for n in self.wn.synset(k).lemmas if one_edit(n, lemma)}
-        return bool(bag(self.wn.synset(key).gloss.split(";")[0]) & names)
+        return bool(bag(re.split(r"[;:]", self.wn.synset(key).gloss)[0]) & names)
 
     def kinds(self, key: tuple[str, str]) -> list[tuple[int, tuple[str, str], list[str]]]:
         """(steps, hypernym synset, path of names) up to KIND_STEPS, never through TOO_GENERAL synsets."""

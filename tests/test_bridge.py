@@ -202,6 +202,11 @@ def test_sense_rules_of_session_6(real, tags, wrong, right):
     ("raccoon", "裘", None), ("beaver", "裘", None),
     # a later sense of a word whose other meanings name another sense of the tag (中心 /center/heart/core/)
     ("white heart", "中心", "心"),
+    # a sense after the ones WordNet ranks by tagged frequency is not lifted for being a thing: kiss the act, not
+    # the cookie; Easter the feast, not the east wind
+    ("kiss", "饼", None), ("easter", "天气", None), ("cat", "大人", "猫"),
+    # a made thing's material hypernym is not its kind: a card is no 纸; paper itself is
+    ("card", "纸", None), ("playing card", "纸", None), ("paper", None, "纸"),
 ])
 def test_sense_rules_of_session_7(real, text, wrong, right):
     if wrong:
@@ -226,6 +231,18 @@ def test_a_tag_that_is_a_piece_of_a_compound_the_image_names_draws_no_edge(real,
     img = Image("t", "t.png", tags=tags, tag_language="en")
     got = image_reach(img, real, frozenset({wrong, right} - {None}))[0]
     assert wrong not in got and (right is None or right in got), got
+
+
+@pytest.mark.parametrize("name, vocab, want", [
+    ("ice skate", {"水晶", "冰"}, set()),  # no 'ice' cut off a compound WordNet names
+    ("soft ice cream", {"水晶", "冰"}, set()),
+    ("clock face eight oclock", {"钟", "面"}, {"钟", "面"}),  # a cut that names the thing still reaches it
+])
+def test_the_back_off_never_cuts_a_compound(real, name, vocab, want):
+    from graph.captions import image_keywords
+
+    img = Image("t", "t.png", tags=(name,), tag_language="en")
+    assert set(image_keywords(img, real, frozenset(vocab), kinds=False)[0]) == want
 
 
 def test_a_group_sense_keeps_its_edge_where_people_are_named(real):
