@@ -249,9 +249,9 @@ class WordNetSenses:
             shared = self.signature(key) & context
             # a named instance (Red River for 'red') is a thing, but not what a common word means; a sense after
             # the ones WordNet ranks by tagged frequency is a rare use, not lifted above them for being a thing
-            # (kiss the cookie, Easter the east wind)
+            # unless the context names it (kiss the cookie, Easter the east wind; pop beside a beverage is soda)
             bonus = PHYSICAL_BONUS if (self.physical(key) and not self.instance(key)
-                                       and (not tagged or i < tagged)) else 1.0
+                                       and (not tagged or i < tagged or shared)) else 1.0
             score = bonus * (1 + 2 * len(shared)) / (1 + 0.5 * i)
             if not shared and self.derived(lemma, key):
                 score *= DERIVED  # the fur of the raccoon, the flesh of a chicken: the word's other sense is meant
