@@ -173,3 +173,34 @@ def test_default_num_stops_at_what_images_express(hand_corpus, mini_bridge):
     sel = select_keywords(load_corpus(hand_corpus), bridge=mini_bridge, progress=False, max_song_share=0.5)
     assert set(sel.keywords) == {"船", "梅花"}  # 月 in every song, 马 under 3 images, 愁 no image
     assert sel.funnel["selected"] == len(sel.rows) == 2
+
+
+def test_noun_character_accepts_physical_common_nouns_and_says_why_not():
+    """The real CC-CEDICT and WordNet: the characters reach4 found never isolated are nouns; numerals, function
+    words, proper names, places, adjectives and localizers are not, each for its stated reason."""
+    from graph.vocabulary import noun_character
+
+    bridge = Bridge()
+    for ch in "鸟车杯斧帽轮":  # bird, car, cup, hatchet, hat, wheel
+        assert noun_character(ch, bridge) is None, ch
+    why = {ch: noun_character(ch, bridge) or "" for ch in "十少间汉为个边里鸡"}
+    assert "physical" in why["十"] and "(ten)" in why["十"]  # a number
+    assert "physical" in why["少"] and "physical" in why["间"]  # few, between
+    assert why["汉"].startswith("a proper name")  # its principal reading is Han (ethnic group, dynasty)
+    assert "function word" in why["为"] and "function word" in why["个"]  # as; individual (adjective first)
+    assert "place" in why["边"]  # side: noun.location
+    assert why["里"] == "a localizer"  # 'lining' is the first gloss, but jieba tags 里 f
+    assert why["鸡"] == ""  # chicken: a noun
+
+
+def test_character_candidates_need_three_head_words_and_no_existing_candidate():
+    from graph.vocabulary import CHAR_HEADS, character_candidates
+
+    bridge = Bridge()
+    words = ["飞鸟", "宿鸟", "啄木鸟", "鸟语", "玻璃", "肺腑", "脏腑", "金杯", "酒杯", "月"]
+    assert CHAR_HEADS == 3
+    got = character_candidates(words, set(words), bridge)
+    assert got == {"鸟": ["啄木鸟", "宿鸟", "飞鸟"]}  # 鸟语 starts with 鸟; 玻 heads nothing, 腑 and 杯 two each
+    assert character_candidates(words + ["银杯"], set(words), bridge) == {"鸟": ["啄木鸟", "宿鸟", "飞鸟"],
+                                                                          "杯": ["酒杯", "金杯", "银杯"]}
+    assert character_candidates(words, set(words) | {"鸟"}, bridge) == {}  # already a candidate: not added twice
