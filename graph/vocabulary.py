@@ -213,6 +213,16 @@ def character_candidates(words: Iterable[str], known: Collection[str], bridge: B
             if ch not in known and len(ws) >= CHAR_HEADS and noun_character(ch, bridge) is None}
 
 
+def candidate_words(corpus: Corpus, bridge: Bridge, max_chars: int = SelectionParams.max_chars,
+                    progress: bool = True) -> tuple[Counter[str], dict[str, list[str]]]:
+    """(songs per content word of titles and lyrics, the characters `character_candidates` adds): rule step 1."""
+    freq: Counter[str] = Counter()
+    for song in tqdm(corpus.songs, desc="candidate words", unit="song", disable=not progress, leave=False):
+        words = content_words(f"{song.title}\n{song.lyrics}", song.language)
+        freq.update({w for w in words if not is_cjk(w) or len(w) <= max_chars})
+    return freq, character_candidates(freq, freq, bridge)
+
+
 def greedy_cover(song_sets: dict[str, set[int]], image_sets: dict[str, set[int]], n_songs: int, n_images: int,
                  num: int, song_weight: float = 0.5, repeat_discount: float = 0.5,
                  tie: dict[str, float] | None = None) -> list[tuple[str, float]]:
@@ -276,11 +286,7 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
     p = SelectionParams(num, min_images, min_songs, max_song_share, max_chars, song_weight, repeat_discount)
     bridge = bridge or Bridge(corpus.lexicon)
     n_songs = len(corpus.songs)
-    freq: Counter[str] = Counter()
-    for song in tqdm(corpus.songs, desc="candidate words", unit="song", disable=not progress, leave=False):
-        words = content_words(f"{song.title}\n{song.lyrics}", song.language)
-        freq.update({w for w in words if not is_cjk(w) or len(w) <= max_chars})
-    chars = character_candidates(freq, freq, bridge)
+    freq, chars = candidate_words(corpus, bridge, max_chars, progress)
     candidates = frozenset(freq) | frozenset(chars)
 
     support: Counter[str] = Counter()
