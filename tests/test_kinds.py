@@ -5,7 +5,7 @@ import pytest
 
 from graph.bridge import Bridge
 from graph.captions import image_keywords
-from graph.kinds import KIND_BACKOFF, KIND_MAX_SPAN, KIND_WEIGHT, kind_reach, span
+from graph.kinds import KIND_BACKOFF, KIND_MAX_SPAN, KIND_WEIGHT, backoff_on, kind_reach, span
 from graph.records import Image
 from graph.senses import EDGE_THRESHOLD
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
@@ -59,14 +59,31 @@ def test_image_keywords_backs_off_to_kinds_only_when_nothing_else_links(real):
     vocab = frozenset({"鸟", "雪"})
     assert image_keywords(tagged("penguin"), real, vocab, kinds=True)[0] == {"鸟": KIND_WEIGHT}
     assert not image_keywords(tagged("penguin"), real, vocab, kinds=False)[0]  # off: the old behaviour
-    assert image_keywords(tagged("penguin"), real, vocab)[0] == ({"鸟": KIND_WEIGHT} if KIND_BACKOFF else {})
+    assert image_keywords(tagged("penguin"), real, vocab)[0] == {"鸟": KIND_WEIGHT}  # on by default: no encoder
     # one tag that reaches a keyword directly: no kind edge is added for the other
     counts, _ = image_keywords(tagged("penguin", "snow"), real, vocab, kinds=True)
     assert "雪" in counts and "鸟" not in counts
 
 
+def test_the_default_follows_the_bridge_unless_forced(real, monkeypatch):
+    """KIND_BACKOFF None (the default): on for the default bridge, off for one with a sentence encoder; True or
+    False forces it for both."""
+    import graph.kinds
+
+    encoder = Bridge(relatedness=lambda descriptions, candidates: None)  # never called: only its presence counts
+    assert KIND_BACKOFF is None and backoff_on(real) and not backoff_on(encoder)
+    monkeypatch.setattr(graph.kinds, "KIND_BACKOFF", False)
+    assert not backoff_on(real) and not image_keywords(tagged("penguin"), real, frozenset({"鸟"}))[0]
+    monkeypatch.setattr(graph.kinds, "KIND_BACKOFF", True)
+    assert backoff_on(encoder)
+
+
 # ---------------------------------------------------------------- precision of the back-off's own edges
-ON_BY_DEFAULT = 0.85  # the back-off is on by default only if its own edges are at least this precise
+def build_precision(split: str) -> float:
+    """The blind precision of a build's own edges (a sample drawn from it whole: fresh9 the default build, fresh5
+    the encoder bridge's): the bar a source of edges must reach to be on by default in that build."""
+    labels = [e.label for e in read_sense_labels() if e.split == split]
+    return sum(labels) / len(labels)
 
 
 @pytest.fixture(scope="module")
@@ -104,18 +121,20 @@ def kind_sample_counts(split: str, corpora: tuple[str, ...], bridge: Bridge, cap
 def test_kind_edges_on_a_blind_sample_decide_the_default(encoded, capsys):
     """kinds1 (tests/fixtures/sense_labels.tsv, header): 65 edges of the frozen back-off alone, drawn from the
     build of each corpus with the encoder bridge (--sense-encoder) and labelled blind by the header's rule. They
-    are 0.40 precise (starter 8/40: 26 are 境界 'realm' for a map's coastline; 元曲 18/25), far below the bridge's
-    own edges, so the back-off stays opt-in (graph.kinds.KIND_BACKOFF)."""
+    are 0.40 precise (starter 8/40: 26 are 境界 'realm' for a map's coastline; 元曲 18/25), far below the encoder
+    build's own edges (fresh5, 0.742), so the back-off is off by default with an encoder."""
     counts = kind_sample_counts("kinds1", ("starter", "yuanqu"), encoded, capsys)
     assert counts["all"] == [39, 26] and counts["starter"] == [32, 8] and counts["yuanqu"] == [7, 18]
-    assert not KIND_BACKOFF and counts["all"][1] / sum(counts["all"]) < ON_BY_DEFAULT  # 0.400: off
+    assert round(build_precision("fresh5"), 3) == 0.742
+    assert counts["all"][1] / sum(counts["all"]) < build_precision("fresh5") and not backoff_on(encoded)  # 0.400
 
 
 def test_kind_edges_of_the_default_bridge_on_a_blind_sample(real, capsys):
     """kinds2 (sense_labels.tsv header): EVERY edge the back-off adds with the default bridge (no encoder) against
     the default selection on four corpora, 59 (the starter and data/english have none), labelled blind: 0.847
-    (元曲/emoji 9/15; 元曲 with the starter's images named by caption 41/44), just below ON_BY_DEFAULT. With kinds1
-    the back-off stays opt-in."""
+    (元曲/emoji 9/15; 元曲 with the starter's images named by caption 41/44), above the default build's own edges
+    (fresh9, 0.708), so the back-off is on by default with the default bridge."""
     counts = kind_sample_counts("kinds2", ("yuanqu", "named"), real, capsys)
     assert counts["all"] == [9, 50] and counts["yuanqu"] == [6, 9] and counts["named"] == [3, 41]
-    assert not KIND_BACKOFF and counts["all"][1] / sum(counts["all"]) < ON_BY_DEFAULT  # 0.847: off
+    assert round(build_precision("fresh9"), 3) == 0.708
+    assert counts["all"][1] / sum(counts["all"]) >= build_precision("fresh9") and backoff_on(real)  # 0.847: on
