@@ -14,8 +14,7 @@ bilingual bridge (graph.bridge), for every place that links images to keywords (
    surface, not a human face), at BACKOFF times the bridge's weight, and each content token of its Chinese texts
    through its English senses (篮球 -> ball -> 球), kept only where the edge still reaches the bridge's
    EDGE_THRESHOLD. Images the phrase rule links keep exactly the bridge's edges;
-3. kind back-off (graph.kinds; on by default with the default bridge, off with a sentence encoder: each as precise
-   as the build it joins, or not): an image that step 2 leaves with nothing reaches the keywords of the nearest
+3. kind back-off (opt-in, graph.kinds): an image that step 2 leaves with nothing reaches the keywords of the nearest
    WordNet kinds of its tags (penguin -> bird -> 鸟), at the weakest edge weight.
 """
 from __future__ import annotations
@@ -143,13 +142,12 @@ def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labe
                    kinds: bool | None = None) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights, keyword -> the texts that reached it) of one image: graph.bridge.image_reach over its
     readable texts, the single-word back-off when that reaches nothing (module docstring), and when that reaches
-    nothing either, the kind back-off (graph.kinds; `kinds`: on or off, default graph.kinds.backoff_on: on for the
-    default bridge, off for one with a sentence encoder)."""
+    nothing either, the kind back-off (graph.kinds; `kinds`: on or off, default graph.kinds.KIND_BACKOFF)."""
     image = readable_image(image, bridge)
     counts, why = image_reach(image, bridge, vocab, labels)
     if counts:
         return counts, why
     counts, why = backoff_reach(image, bridge, vocab, labels)
-    if counts or not (kind_backoff.backoff_on(bridge) if kinds is None else kinds):
+    if counts or not (kind_backoff.KIND_BACKOFF if kinds is None else kinds):  # read at call time: settable
         return counts, why
     return kind_backoff.kind_reach(image, bridge, vocab, labels)

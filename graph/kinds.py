@@ -24,11 +24,11 @@ from graph.bridge import Bridge, bag, describe, image_context, noun_phrases
 from graph.cedict_index import english_key
 from graph.senses import EDGE_THRESHOLD, TOO_GENERAL
 
-# On by default where its own edges are at least as precise as the build they join (blind samples, tests/test_kinds.py):
-# with the default bridge (no sentence encoder) 0.847 (kinds2) against that build's 0.708 (fresh9): on; with the
-# encoder bridge (--sense-encoder) 0.400 (kinds1) against that build's 0.742 (fresh5): off. None: so, by the bridge;
-# True or False: forced for every bridge.
-KIND_BACKOFF: bool | None = None
+# On by default only where its own edges, labelled blind, are at least as precise as the build they join (fresh9:
+# the default build's, 0.708; tests/test_kinds.py). kinds2 (default bridge, session 6's candidates) 0.847 would pass,
+# but kinds3, the same back-off once graph.vocabulary's character candidates are in (车 鸟 轮 ... reached through
+# vehicle, bird, wheel), is 0.447 (ships and aircraft -> 车), and kinds1 (encoder bridge) 0.400: off, opt-in
+KIND_BACKOFF = False
 KIND_DEPTH = 4  # hypernym steps walked at most (kingfisher -> coraciiform bird -> bird: 2; elephant -> ... -> mammal: 3)
 KIND_WEIGHT = EDGE_THRESHOLD  # a back-off edge is the weakest edge drawn, never above a direct one
 KIND_LEMMAS = 3  # lemmas of a hypernym synset looked up
@@ -61,11 +61,6 @@ def phrase_senses(bridge: Bridge, text: str, context: frozenset[str]) -> list[tu
         if key is not None and key == wn.senses(unit)[0] and wn.physical(key) and not wn.instance(key):
             out.append((unit, key))
     return out
-
-
-def backoff_on(bridge: Bridge) -> bool:
-    """Does the kind back-off run for this bridge by default (KIND_BACKOFF, read at call time: settable)?"""
-    return bridge.relatedness is None if KIND_BACKOFF is None else KIND_BACKOFF
 
 
 def kind_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
