@@ -234,3 +234,18 @@ def test_character_keywords_edges_on_a_blind_sample_are_as_precise_as_the_build(
     assert counts == {"all": [19, 56], "starter": [17, 43], "yuanqu": [2, 13]}
     fresh9 = [e.label for e in labels if e.split == "fresh9"]
     assert 56 / 75 >= sum(fresh9) / len(fresh9) == 85 / 120  # 0.747 >= 0.708: on by default
+
+
+def test_the_principal_entry_is_the_reading_with_most_kept_senses(tmp_path):
+    """cedict_index.principal: per single-character headword, the entry with the most kept senses (surname,
+    variant and classifier senses do not count), the first such in the file on a tie."""
+    path = tmp_path / "cedict.txt"
+    path.write_text("鳥 鸟 [diao3] /variant of 屌[diao3]/penis/\n"
+                    "鳥 鸟 [niao3] /bird/CL:隻|只[zhi1],群[qun2]/(dialect) to pay attention to/\n"
+                    "車 车 [Che1] /surname Che/\n"
+                    "車 车 [che1] /car/vehicle/CL:輛|辆[liang4]/\n"
+                    "漢 汉 [Han4] /Han ethnic group/Chinese (language)/\n"
+                    "漢 汉 [han4] /man/\n"
+                    "玻璃 玻璃 [bo1 li5] /glass/\n", encoding="utf-8")
+    principal = parse_cedict(path).principal
+    assert principal == {"鸟": "niao3\tbird", "车": "che1\tcar", "汉": "Han4\tHan ethnic group"}
