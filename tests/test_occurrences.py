@@ -120,13 +120,10 @@ def test_keyword_index_postings_equal_the_rule_on_random_lyrics():
     assert sum(index.counts("person")) > 0 and sum(index.counts("人头")) > 0
 
 
-BIRD_SONGS = [  # 鸟 never a token of its own: inside 飞鸟 宿鸟 啄木鸟 (the words it heads), 鸟鸣, 鸟语花香, or tagged zg
-    {"id": "b1", "title": "甲", "lyrics": "飞鸟归林，江上明月。", "language": "zh", "popularity": 1.0},
-    {"id": "b2", "title": "乙", "lyrics": "宿鸟惊飞，归鸟入山。", "language": "zh", "popularity": 2.0},
-    {"id": "b3", "title": "丙", "lyrics": "啄木鸟鸣翠柳，鸟语花香。", "language": "zh", "popularity": 3.0},
-    {"id": "b4", "title": "丁", "lyrics": "江上明月。", "language": "zh", "popularity": 4.0},
-    {"id": "b5", "title": "戊", "lyrics": "林中一鸟鸣。", "language": "zh", "popularity": 5.0},
-]
+BIRD_LYRICS = ["飞鸟归林，江上明月。", "宿鸟惊飞，归鸟入山。", "啄木鸟鸣翠柳，鸟语花香。", "江上明月。", "林中一鸟鸣。"]
+# 鸟 never a token of its own: inside 飞鸟 宿鸟 啄木鸟 (the words it heads), 鸟鸣, 鸟语花香, or tagged zg (归|鸟)
+BIRD_SONGS = [{"id": f"b{k}", "title": t, "lyrics": text, "language": "zh", "popularity": float(k)}
+              for k, (t, text) in enumerate(zip("甲乙丙丁戊", BIRD_LYRICS), start=1)]
 BIRD_IMAGES = [{"id": f"i{k}", "file": f"images/i{k}.png", "tags": [t], "tag_language": "en"}
                for k, t in enumerate(["bird", "bird", "bird", "moon", "moon"])]
 
