@@ -10,6 +10,7 @@ import hashlib
 import importlib.metadata as md
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from graph.common.errors import Img2SongError
@@ -121,6 +122,21 @@ def _wn_pos(p: str) -> str:
 
 
 RULE_VERSION = 1  # bump when WordNetData's layout changes: the cache key holds it
+
+
+@lru_cache(maxsize=2)
+def tagged_senses(folder: Path | None = None) -> dict[str, dict[str, int]]:
+    """lemma -> {part of speech: its senses tagged in the SemCor corpus (index files' tagsense_cnt)}: which part of
+    speech a word mostly is (still: adverb and adjective before noun; hat: noun)."""
+    folder = folder or wordnet_dir()
+    out: dict[str, dict[str, int]] = {}
+    for p in ("n", "a", "r", "v"):
+        with open(folder / WN_INDEX[p], encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.startswith("  "):
+                    parts = line.split()
+                    out.setdefault(parts[0].replace("_", " "), {})[p] = int(parts[-int(parts[2]) - 1])
+    return out
 
 
 def read_noun_wordnet(folder: Path | None = None) -> WordNetData:
