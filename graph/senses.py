@@ -38,7 +38,7 @@ from typing import Protocol
 import numpy as np
 
 from graph.keywords import lemmatize_en, stopwords
-from graph.wordnet import WordNetData
+from graph.wordnet import WordNetData, tagged_senses
 
 EDGE_THRESHOLD = 0.6  # an image-keyword edge is drawn when its weight reaches this
 RANK_WEIGHT = (1.0, 0.75, 0.55)  # the entry's 1st, 2nd, 3rd kept sense
@@ -244,7 +244,7 @@ class WordNetSenses:
         """(the tag's noun sense that fits the context best, why): WordNet rank, physical senses first, overlap of
         the sense's signature with the context words."""
         best, best_score, why = None, 0.0, ""
-        tagged = self.wn.tagged_senses(lemma)
+        tagged = tagged_senses(self.wn.folder).get(lemma, {}).get("n", 0)  # senses ranked by tagged frequency
         for i, key in enumerate(self.senses(lemma)):
             shared = self.signature(key) & context
             # a named instance (Red River for 'red') is a thing, but not what a common word means; a sense after

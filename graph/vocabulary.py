@@ -2,7 +2,10 @@
 
 The rule:
 1. candidates are the content words of song titles and lyrics (jieba with the POS filter for Chinese, single
-   characters and multi-character words alike; English lemmas);
+   characters and multi-character words alike; English lemmas), and the single characters jieba never isolates
+   that are words of their own (鸟, 车, 杯 inside 飞鸟, 车马, 杯酒; `character_candidates`): the corpus uses the
+   character as the head (last character) of >= CHAR_HEADS distinct content words, and the dictionary as a common
+   noun (`noun_character`);
 2. eligible are those that at least `min_images` images reach through their tags or caption, directly or through
    the bilingual bridge (graph.bridge; file-name captions made readable, graph.captions), exactly as build-graph
    will link them, and that occur (graph.occurrences,
@@ -18,6 +21,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,13 +31,19 @@ from tqdm import tqdm
 
 from graph.bridge import Bridge, is_cjk
 from graph.captions import image_keywords
+from graph.cedict_index import filtered_sense, gloss_keys, register_mark
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
 from graph.corpus import Corpus
-from graph.keywords import content_words
+from graph.keywords import _base_pos_tokenizer, content_words, stopwords
 from graph.occurrences import Matcher
+from graph.wordnet import tagged_senses
 
-RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas) reached by >= min_images images "
+LOCATION_FILE = 15  # WordNet's noun.location: side, end, centre, position, county (where, not what a photo shows)
+CHAR_HEADS = 3  # a character heading fewer distinct words is a bound part of them (玻 only in 玻璃), not a word
+RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; and characters jieba never isolates "
+        f"that head >= {CHAR_HEADS} of them and are first a physical common noun in CC-CEDICT) "
+        "reached by >= min_images images "
         "(tags or caption, directly or through the bridge) and occurring in >= min_songs and <= max_song_share of "
         "songs; greedily the word of largest coverage gain (songs and images; an item covered t times adds "
         "repeat_discount**t), up to num")
@@ -133,7 +143,8 @@ class KeywordSelection:
 
     def summary(self) -> str:
         f = self.funnel
-        return (f"{f.get('candidates', 0)} candidate words -> {f.get('reached by images', 0)} reached by "
+        chars = f" ({f['characters']} of them characters heading >= {CHAR_HEADS} words)" if f.get("characters") else ""
+        return (f"{f.get('candidates', 0)} candidate words{chars} -> {f.get('reached by images', 0)} reached by "
                 f">= {self.params.min_images} images -> {f.get('within song limits', 0)} in >= "
                 f"{self.params.min_songs} and <= {self.params.max_song_share:.0%} of {self.songs_total} songs "
                 f"-> {len(self.rows)} selected by coverage gain ({self.seconds:.1f} s)")
@@ -155,6 +166,61 @@ class KeywordSelection:
                 "songs_covered": self.songs_covered, "images_covered": self.images_covered,
                 "funnel": self.funnel, "dropped": self.dropped, "blocked": self.blocked,
                 "keywords": [asdict(r) for r in self.rows]}
+
+
+def noun_character(ch: str, bridge: Bridge) -> str | None:
+    """Why a character is no word of its own for an image to show (None: it is one). Its principal CC-CEDICT entry
+    (the reading with the most kept senses) must be a common noun first: lower-case pinyin (no proper name: 汉 Han);
+    a first sense that is no classifier, surname, variant or register-marked sense and no verb ('to ...'); the
+    commonest WordNet noun sense of that sense's word a physical thing (not a number: 十 ten; no quantity or
+    relation: 少 few, 间 between; no named instance: 凰 phoenix, the city), and not a place relative to others
+    (noun.location: 边 side, 央 centre); that word a noun first (no English function word: 为 as; where WordNet also
+    has it as an adjective or adverb, more SemCor-tagged noun senses: not 个 individual, 还 still); and no localizer
+    in jieba's dictionary (tag f: 里 'lining' is 里 inside)."""
+    entry = bridge.cedict.principal.get(ch)
+    if entry is None:
+        return "no CC-CEDICT entry"
+    pinyin, gloss = entry.split("\t", 1)
+    if pinyin[:1].isupper():
+        return f"a proper name first ({gloss})"
+    if filtered_sense(gloss) or register_mark(gloss) or gloss.startswith("to "):
+        return f"first sense is no common noun ({gloss})"
+    keys = gloss_keys(gloss)
+    wordnet = bridge.wordnet
+    sense = wordnet.wn.noun_senses(keys[0])[:1] if keys and wordnet is not None else []
+    if not sense or not wordnet.physical(sense[0]) or wordnet.instance(sense[0]):
+        return f"first sense names no physical thing ({gloss})"
+    if wordnet.lexfile(sense[0]) == LOCATION_FILE:
+        return f"first sense is a place relative to others ({gloss})"
+    tagged = tagged_senses().get(keys[0], {})
+    if keys[0] in stopwords("en") or any(p in tagged and tagged[p] >= tagged.get("n", 0) for p in "ar"):
+        return f"first sense is an English function word, adjective or adverb ({gloss})"
+    if _base_pos_tokenizer().word_tag_tab.get(ch) == "f":
+        return "a localizer"
+    return None
+
+
+def character_candidates(words: Iterable[str], known: Collection[str], bridge: Bridge) -> dict[str, list[str]]:
+    """Characters that are not candidates by themselves (jieba never isolates them as content words) but are words
+    of their own: {character: the distinct content words it heads}, for those heading >= CHAR_HEADS words (飞鸟 啼鸟
+    归鸟 -> 鸟) that `noun_character` accepts. Their occurrences are counted inside tokens like any word's
+    (graph.occurrences), so selection, network and ground truth see the same songs."""
+    heads: dict[str, set[str]] = {}
+    for w in words:
+        if len(w) >= 2 and is_cjk(w):
+            heads.setdefault(w[-1], set()).add(w)
+    return {ch: sorted(ws) for ch, ws in sorted(heads.items())
+            if ch not in known and len(ws) >= CHAR_HEADS and noun_character(ch, bridge) is None}
+
+
+def candidate_words(corpus: Corpus, bridge: Bridge, max_chars: int = SelectionParams.max_chars,
+                    progress: bool = True) -> tuple[Counter[str], dict[str, list[str]]]:
+    """(songs per content word of titles and lyrics, the characters `character_candidates` adds): rule step 1."""
+    freq: Counter[str] = Counter()
+    for song in tqdm(corpus.songs, desc="candidate words", unit="song", disable=not progress, leave=False):
+        words = content_words(f"{song.title}\n{song.lyrics}", song.language)
+        freq.update({w for w in words if not is_cjk(w) or len(w) <= max_chars})
+    return freq, character_candidates(freq, freq, bridge)
 
 
 def greedy_cover(song_sets: dict[str, set[int]], image_sets: dict[str, set[int]], n_songs: int, n_images: int,
@@ -220,11 +286,8 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
     p = SelectionParams(num, min_images, min_songs, max_song_share, max_chars, song_weight, repeat_discount)
     bridge = bridge or Bridge(corpus.lexicon)
     n_songs = len(corpus.songs)
-    freq: Counter[str] = Counter()
-    for song in tqdm(corpus.songs, desc="candidate words", unit="song", disable=not progress, leave=False):
-        words = content_words(f"{song.title}\n{song.lyrics}", song.language)
-        freq.update({w for w in words if not is_cjk(w) or len(w) <= max_chars})
-    candidates = frozenset(freq)
+    freq, chars = candidate_words(corpus, bridge, max_chars, progress)
+    candidates = frozenset(freq) | frozenset(chars)
 
     support: Counter[str] = Counter()
     sources: dict[str, Counter[str]] = {}
@@ -284,8 +347,8 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
         f"in < {min_songs} songs": [w for w in sorted(reached, key=lambda w: -support[w])
                                     if songs[w] < min_songs][:10],
     }
-    funnel = {"candidates": len(candidates), "reached by images": len(reached), "within song limits": len(eligible),
-              "selected": len(rows)}
+    funnel = {"candidates": len(candidates), "characters": len(chars), "reached by images": len(reached),
+              "within song limits": len(eligible), "selected": len(rows)}
     return KeywordSelection(rows, p, str(corpus.root), n_songs, len(corpus.images), funnel,
                             {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0,
                             len(tagged), len(cov_s), len(cov_i), blocked)

@@ -10,6 +10,7 @@ import hashlib
 import importlib.metadata as md
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from graph.common.errors import Img2SongError
@@ -74,7 +75,6 @@ class WordNetData:
                             self.lines[(p, line[:line.index(" ")])] = line
         self.ranks: dict[tuple[str, str, str], int] = {}  # (lemma, pos, offset) -> sense rank, 0 = most frequent
         self.senses_of: dict[str, list[tuple[str, str]]] = {}
-        self.tagged: dict[tuple[str, str], int] = {}  # (lemma, pos) -> senses SemCor tagged (the ranked ones)
         for p in pos:
             with open(folder / WN_INDEX[p], encoding="utf-8", errors="replace") as f:
                 for line in f:
@@ -82,7 +82,6 @@ class WordNetData:
                         continue
                     parts = line.split()
                     lemma, count = parts[0].replace("_", " "), int(parts[2])
-                    self.tagged[(lemma, p)] = int(parts[-count - 1])
                     for rank, off in enumerate(parts[-count:]):
                         self.ranks[(lemma, p, off)] = rank
                         self.senses_of.setdefault(lemma, []).append((p, off))
@@ -103,11 +102,6 @@ class WordNetData:
             syn = self._parsed[key] = Synset(lemmas, ptrs, gloss.strip())
         return syn
 
-    def tagged_senses(self, lemma: str) -> int:
-        """How many of a lemma's noun senses WordNet ranks by tagged frequency; the ones after them are rare uses
-        in no frequency order (index.noun's tagsense_cnt)."""
-        return self.tagged.get((lemma, "n"), 0)
-
     def noun_senses(self, lemma: str) -> list[tuple[str, str]]:
         """(pos, offset) of a lemma's noun synsets, most frequent first."""
         return [k for k in self.senses_of.get(lemma, ()) if k[0] == "n"]
@@ -127,7 +121,22 @@ def _wn_pos(p: str) -> str:
     return "a" if p == "s" else p
 
 
-RULE_VERSION = 3  # bump when WordNetData's layout changes: the cache key holds it (3: tagged sense counts)
+RULE_VERSION = 1  # bump when WordNetData's layout changes: the cache key holds it
+
+
+@lru_cache(maxsize=2)
+def tagged_senses(folder: Path | None = None) -> dict[str, dict[str, int]]:
+    """lemma -> {part of speech: its senses tagged in the SemCor corpus (index files' tagsense_cnt)}: which part of
+    speech a word mostly is (still: adverb and adjective before noun; hat: noun)."""
+    folder = folder or wordnet_dir()
+    out: dict[str, dict[str, int]] = {}
+    for p in ("n", "a", "r", "v"):
+        with open(folder / WN_INDEX[p], encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.startswith("  "):
+                    parts = line.split()
+                    out.setdefault(parts[0].replace("_", " "), {})[p] = int(parts[-int(parts[2]) - 1])
+    return out
 
 
 def read_noun_wordnet(folder: Path | None = None) -> WordNetData:

@@ -71,7 +71,7 @@ def committed_probe_seen(run: Path, want: int, timeout: float) -> int | None:
     journal a live server appends to), waiting up to `timeout` s for `want`."""
     import time
 
-    from evaluation.stages.catalogue import CatalogueStore, _parse
+    from evaluation.stages.catalogue_journal import CatalogueStore, _parse
 
     end, seen = time.monotonic() + timeout, None
     while time.monotonic() < end:

@@ -327,7 +327,7 @@ def test_kill9_mid_evaluate_is_refused_by_report_then_rerun_is_identical(world, 
 @pytest.mark.slow
 def test_kill9_mid_add_then_rerun_equals_an_uninterrupted_add(world, tmp_path):
     from evaluation.stages import catalogue, pipeline
-    from evaluation.stages.catalogue import CatalogueStore
+    from evaluation.stages.catalogue_journal import CatalogueStore
     from tests.live_run import song_row
 
     rng = np.random.default_rng(5)

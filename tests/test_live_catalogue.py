@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from evaluation.stages import catalogue, pipeline
-from evaluation.stages.catalogue import CatalogueStore
+from evaluation.stages.catalogue_journal import CatalogueStore
 from graph.common.errors import Img2SongError
 from tests.live_run import make_live_run, photo, song_row
 

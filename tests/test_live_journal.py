@@ -15,7 +15,7 @@ import pytest
 
 from engine.knn import KnnTable
 from engine.live import indexes as ix
-from evaluation.stages.catalogue import CatalogueStore
+from evaluation.stages.catalogue_journal import CatalogueStore
 from graph.common.errors import Img2SongError
 
 

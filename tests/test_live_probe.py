@@ -18,7 +18,7 @@ import pytest
 
 from engine.features.probe import KeywordProbe, _fit_softmax, _log_softmax
 from evaluation.stages import catalogue, pipeline
-from evaluation.stages.catalogue import CatalogueStore
+from evaluation.stages.catalogue_journal import CatalogueStore
 from tests.live_run import TAGS, committed_probe_seen, make_live_run, photo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,7 +144,7 @@ def test_remove_then_add_refits_once_per_batch_and_a_fresh_open_installs_the_sam
 
 SLOW_KEEP = """
 import sys, time
-from evaluation.stages.catalogue import CatalogueStore
+from evaluation.stages.catalogue_journal import CatalogueStore
 keep = CatalogueStore.store_probe
 def slow(self, probe):  # the refitted probe is on disk, its journal record not yet: stop here
     out = keep(self, probe)

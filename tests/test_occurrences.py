@@ -118,3 +118,38 @@ def test_keyword_index_postings_equal_the_rule_on_random_lyrics():
         expect = [count(t.lower(), w) for t in lyrics]
         assert index.counts(w).tolist() == expect, w
     assert sum(index.counts("person")) > 0 and sum(index.counts("人头")) > 0
+
+
+BIRD_LYRICS = ["飞鸟归林，江上明月。", "宿鸟惊飞，归鸟入山。", "啄木鸟鸣翠柳，鸟语花香。", "江上明月。", "林中一鸟鸣。"]
+# 鸟 never a token of its own: inside 飞鸟 宿鸟 啄木鸟 (the words it heads), 鸟鸣, 鸟语花香, or tagged zg (归|鸟)
+BIRD_SONGS = [{"id": f"b{k}", "title": t, "lyrics": text, "language": "zh", "popularity": float(k)}
+              for k, (t, text) in enumerate(zip("甲乙丙丁戊", BIRD_LYRICS), start=1)]
+BIRD_IMAGES = [{"id": f"i{k}", "file": f"images/i{k}.png", "tags": [t], "tag_language": "en"}
+               for k, t in enumerate(["bird", "bird", "bird", "moon", "moon"])]
+
+
+def test_a_character_inside_compounds_counts_the_same_everywhere(tmp_path):
+    """鸟 (a candidate only as a character heading 飞鸟 宿鸟 啄木鸟): selection, network, KM and ground truth see the
+    same songs and counts, every occurrence inside a token (a single character never cuts one)."""
+    from graph.keywords import content_words
+
+    root = make_corpus(tmp_path / "c", songs=BIRD_SONGS, images=BIRD_IMAGES)
+    (root / "keywords.txt").unlink()
+    (root / "lexicon.tsv").unlink()
+    corpus = load_corpus(root)
+    assert not any("鸟" in content_words(s["lyrics"], "zh") for s in BIRD_SONGS)  # jieba never isolates it
+    expected = {"b1": 1, "b2": 2, "b3": 2, "b5": 1}
+    assert expected == {s["id"]: s["lyrics"].count("鸟") for s in BIRD_SONGS if "鸟" in s["lyrics"]}
+
+    sel = select_keywords(corpus, min_images=1, min_songs=1, max_song_share=1.0, progress=False)
+    assert sel.funnel["characters"] >= 1
+    rows = {r.keyword: r for r in sel.rows}
+    assert "鸟" in rows and (rows["鸟"].songs, rows["鸟"].images) == (4, 3)
+
+    built = build_network(corpus, holdout=0.0, progress=False, vocabulary=["鸟"])
+    assert {s: int(c["鸟"]) for s, c in built.song_keywords.items() if "鸟" in c} == expected
+    ids, lyrics = [s["id"] for s in BIRD_SONGS], [s["lyrics"] for s in BIRD_SONGS]
+    km = KMScorer().fit_arrays(ids, lyrics, [s["popularity"] for s in BIRD_SONGS], ["鸟"])
+    found, counts = km.keyword_index_.postings("鸟")
+    assert {ids[r]: int(c) for r, c in zip(found, counts)} == expected
+    assert {i for i, t in zip(ids, lyrics) if contains_any(t, ["鸟"])} == set(expected)  # ground-truth hits

@@ -266,7 +266,7 @@ def _time_uploads(c: Any, corpus: Path, data_h: Any, tagger: Any, folder: Any, c
     from engine.features.photo import PhotoEncoder, decode_photo
     from engine.features.runtime import Forward, runtime_of_run
     from engine.live.updates import Change
-    from evaluation.stages.catalogue import CatalogueStore, image_record
+    from evaluation.stages.catalogue_journal import CatalogueStore, image_record
     from evaluation.stages.rundir import RunDir
 
     enc = PhotoEncoder(data_h.features_meta, tagger)

@@ -28,7 +28,8 @@ from engine.live.updates import Change
 from evaluation.app.serve.models import refusals
 from evaluation.app.serve.routers.deps import service_of
 from evaluation.app.serve.service import RecommendService, ServiceError
-from evaluation.stages import catalogue as store_io
+from evaluation.stages import catalogue as live_io
+from evaluation.stages import catalogue_journal as journal
 from evaluation.stages import catalogue_probe
 from evaluation.stages.catalogue_inputs import check_image, check_song
 from graph.common.errors import CorpusError, Img2SongError
@@ -78,10 +79,10 @@ class LiveState:
 
     def __init__(self, service: RecommendService, echo: Any = print) -> None:
         self.service = service
-        self.store = store_io.CatalogueStore(service.run)
+        self.store = journal.CatalogueStore(service.run)
         base = LiveCatalogue.start(service.data, dict(service.scorers), (i.id for i in service.corpus.images),
                                    catalogue_probe.run_probe(service.run, service.data))
-        self.cat = store_io.replay(base, self.store, echo)
+        self.cat = live_io.replay(base, self.store, echo)
         self.echo = echo
         if self.cat.probe_behind:  # a refit a killed server or command left undone: done before serving
             self.cat = catalogue_probe.refit_probe(self.cat, self.store, echo)
@@ -108,7 +109,7 @@ class LiveState:
         comes while the start-up warm-up runs waits for it rather than loading the same things beside it."""
         with self._folder_lock:
             if self._folder is None:
-                folder = store_io.make_folder(self.service.run, self.cat.base, self.service.corpus,
+                folder = live_io.make_folder(self.service.run, self.cat.base, self.service.corpus,
                                               self.cat.base_scorers)
                 folder.edger.warm()
                 self._folder = folder
@@ -232,7 +233,7 @@ async def add_songs(request: Request) -> JSONResponse:
     def write(change: Change) -> None:
         with live.store.transaction("add", len(change.songs)) as put:
             for e in change.songs:
-                put("song", store_io.song_record(e))
+                put("song", journal.song_record(e))
 
     cat = await live.commit(change_of, write, timing)
     timing["total"] = 1e3 * (time.perf_counter() - t0)
@@ -289,7 +290,7 @@ async def add_image(request: Request) -> JSONResponse:
 
     def write(change: Change) -> None:
         with live.store.transaction("add", 1) as put:
-            put("image", store_io.image_record(change.images[0], service.run.path))
+            put("image", journal.image_record(change.images[0], service.run.path))
 
     cat = await live.commit(change_of, write, timing)
     timing["total"] = 1e3 * (time.perf_counter() - t0)
