@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from engine.lstm.dataset import encode_lyrics, tag_word_ids
 from engine.lstm.device import deterministic_torch, pick_device
-from engine.lstm.losses import LOSSES, pair_loss
-from engine.lstm.model import TagAttentionBiLSTM, tag_groups, top_tags
+from engine.lstm.losses import LOSSES, attention_supervision, pair_loss
+from engine.lstm.model import MATCH_POOLS, TagAttentionBiLSTM, tag_groups, top_tags
 from engine.lstm.prior import PRIOR_FEATURES, keyword_presence, prior_features, query_mass, standardiser
 from engine.lstm.wordvectors import WordVectors
 from graph.common.atomic import atomic_path
@@ -71,7 +71,7 @@ class LyricTagModel:
                  device: str | None = "auto", checkpoint: str | Path | None = None, progress: bool = True,
                  center: bool = True, readout: str = "pool", skip: bool = True, output: str = "residual",
                  match: bool = True, prior: bool = True, negatives: int = 2, negative_pool: str = "mixed",
-                 lexical: bool = True):
+                 lexical: bool = True, attention_loss: float = 0.0, match_pool: str = "avg"):
         if loss not in LOSSES:
             raise Img2SongError(f"unknown loss {loss!r}; expected one of {LOSSES}")
         self.attention, self.loss, self.hidden, self.max_len, self.top_k = attention, loss, hidden, max_len, top_k
@@ -86,6 +86,8 @@ class LyricTagModel:
         self.skip, self.output = skip, output
         # match: the attention logit also gets γ·(step's word vector · ṽ), which finds the tag words in a lyric
         self.match = match
+        # match_pool: "avg" compares each step with ṽ; "max" with each top-K tag word, keeping the best match
+        self.match_pool = match_pool
         # prior: a learned bias per song from its lyric's features (engine/lstm/prior.py) added to its cosine;
         # learned through the ranking loss only, so it is used with loss="mrl" and ignored with mse/cpl
         self.prior = prior
@@ -97,6 +99,10 @@ class LyricTagModel:
         self.negative_pool = negative_pool
         # lexical: + w·(the image's tag mass whose tag words the lyric holds), w learned (with loss="mrl" only)
         self.lexical = lexical
+        # attention_loss: weight of an auxiliary cross-entropy between the attention s_t and the normalised mask of
+        # the positive lyric's steps that hold one of the image's top-K tag words (pairs whose lyric holds none
+        # add nothing); 0 = off. Attention model only; training batches only (early stopping reads the pair loss)
+        self.attention_loss = attention_loss
 
     @property
     def variant(self) -> str:
@@ -117,6 +123,11 @@ class LyricTagModel:
                                 "model)")
         if self.negative_pool not in NEGATIVE_POOLS:
             raise Img2SongError(f"negative_pool must be one of {NEGATIVE_POOLS}, got {self.negative_pool!r}")
+        if self.match_pool not in MATCH_POOLS:
+            raise Img2SongError(f"match_pool must be one of {MATCH_POOLS}, got {self.match_pool!r}")
+        if isinstance(self.attention_loss, bool) or not isinstance(self.attention_loss, (int, float)) or not (
+                0 <= self.attention_loss < float("inf")):
+            raise Img2SongError(f"attention_loss must be a number >= 0, got {self.attention_loss!r}")
         if isinstance(self.negatives, bool) or not isinstance(self.negatives, int) or self.negatives < 1:
             raise Img2SongError(f"negatives must be a whole number >= 1, got {self.negatives!r}")
         with deterministic_torch(self.seed):
@@ -178,7 +189,7 @@ class LyricTagModel:
         self.model_ = TagAttentionBiLSTM(word_vectors.vectors, len(tag_vocab), hidden=self.hidden,
                                          attention=self.attention, pooling=self.pooling,
                                          readout=self.readout, skip=self.skip, output=self.output,
-                                         match=self.match and self.attention,
+                                         match=self.match and self.attention, match_pool=self.match_pool,
                                          tag_words=self.tag_word_ids_,
                                          prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0,
                                          lexical=self.uses_lexical_).to(dev)
@@ -204,9 +215,13 @@ class LyricTagModel:
             val_neg[r, val] = vrng.choice(val_all if c else val_paired, len(val))
         prior = self.model_.prior_score
 
+        supervise = self.attention and self.attention_loss > 0
+
         def batch_loss(idx: np.ndarray, negatives: np.ndarray | None = None) -> torch.Tensor:
             ii, ss = torch.as_tensor(pi[0][idx], device=dev), torch.as_tensor(pi[1][idx], device=dev)
-            pred, _ = self.model_(*_trimmed(tok_t[ss], len_t[ss.cpu()]), *side(ii))
+            pos_tok = _trimmed(tok_t[ss], len_t[ss.cpu()])
+            pred, att = self.model_(*pos_tok, *side(ii))
+            aux = attention_supervision(att, pos_tok[0], tagw_t[ii]) if supervise and negatives is None else None
             neg = pb = nb = None
             if self.loss == "mrl":
                 drawn = (np.stack([p[rng.integers(0, len(p), len(idx))] for p in pools]) if negatives is None
@@ -222,7 +237,8 @@ class LyricTagModel:
                     lp = w * (mass_t[ii] * pres_t[ss]).sum(1)
                     ln = w * (mass_t[rep_ii] * pres_t[nn_]).sum(1).reshape(k_neg, len(idx))
                     pb, nb = (lp, ln) if pb is None else (pb + lp, nb + ln)
-            return pair_loss(self.loss, tags_t[ii], pred, neg, self.margin, pb, nb)
+            loss = pair_loss(self.loss, tags_t[ii], pred, neg, self.margin, pb, nb)
+            return loss if aux is None else loss + self.attention_loss * aux
 
         self.history_: list[dict[str, float]] = []
         best, best_state, bad = float("inf"), None, 0
@@ -371,7 +387,8 @@ class LyricTagModel:
         params = {k: getattr(self, k) for k in ("attention", "loss", "hidden", "max_len", "top_k", "pooling", "epochs",
                                                  "batch_size", "lr", "alpha", "eps", "patience", "val_fraction",
                                                  "margin", "seed", "center", "readout", "skip", "output", "match",
-                                                 "prior", "negatives", "negative_pool", "lexical")}
+                                                 "prior", "negatives", "negative_pool", "lexical",
+                                                 "attention_loss", "match_pool")}
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         return _atomic_torch_save({"format": "img2song-lstm", "version": 1, "params": params, "state": state,
                                    "words": self.word_vectors_.words, "vectors": self.word_vectors_.vectors,
@@ -413,7 +430,7 @@ class LyricTagModel:
         self.model_ = TagAttentionBiLSTM(self.word_vectors_.vectors, len(self.tag_vocab_), hidden=self.hidden,
                                          attention=self.attention, pooling=self.pooling,
                                          readout=self.readout, skip=self.skip, output=self.output,
-                                         match=self.match and self.attention,
+                                         match=self.match and self.attention, match_pool=self.match_pool,
                                          tag_words=self.tag_word_ids_,
                                          prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0,
                                          lexical=self.uses_lexical_).to(dev)
