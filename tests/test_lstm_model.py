@@ -288,7 +288,7 @@ def test_trailing_padding_changes_nothing(readout):
 @pytest.mark.parametrize("loss,arch", [("mse", {}), ("cpl", {}), ("mrl", {}), ("mrl", PAPER), ("mse", PAPER),
                                        ("mrl", {"output": "tied", "pooling": "weighted"}),
                                        ("mrl", {"prior": True, "negatives": 3, "negative_pool": "catalogue"}),
-                                       ("mrl", {"attention_loss": 1.0})])
+                                       ("mrl", {"attention_loss": 1.0, "match_pool": "max"})])
 def test_seeded_fits_are_bit_identical_and_validate_on_unseen_songs(loss, arch):
     """Every loss stays selectable and repeats exactly; early stopping watches songs that training never saw."""
     topics, songs, images, pairs = _synthetic(3)
@@ -412,6 +412,17 @@ def test_attention_supervision_known_answer():
     # a padding step (token 0) never matches a missing tag (0), and no row holding a tag word gives exactly 0
     assert float(attention_supervision(att[1:2], tok[1:2], tags[1:2])) == 0.0
     assert float(attention_supervision(att[:1], tok[:1], torch.tensor([[0, 0]]))) == 0.0
+
+
+def test_max_word_match_known_answer():
+    """match_pool="max": each step against its best tag word (the average ṽ would dilute a match K-fold)."""
+    from engine.lstm.model import word_match
+
+    x = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]])
+    tags = torch.tensor([[[1.0, 0.0], [0.0, -1.0], [9.0, 9.0]]])
+    got = word_match(x, tags, torch.tensor([[True, True, False]]))  # the third tag is missing: never the max
+    torch.testing.assert_close(got, torch.tensor([[1.0, 0.0, 0.6]]))
+    assert word_match(x, tags, torch.tensor([[False, False, False]])).abs().sum() == 0  # no tag word: no match
 
 
 def test_attention_loss_puts_the_attention_on_the_tag_words(tmp_path):
