@@ -456,3 +456,6 @@ def test_attention_loss_puts_the_attention_on_the_tag_words(tmp_path):
         with pytest.raises(Img2SongError, match="attention_loss"):
             LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", attention_loss=bad).fit(
                 pairs, songs, images, topics, wv)
+    with pytest.raises(Img2SongError, match="match_pool"):
+        LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", match_pool="min").fit(
+            pairs, songs, images, topics, wv)
