@@ -288,7 +288,7 @@ def test_trailing_padding_changes_nothing(readout):
 @pytest.mark.parametrize("loss,arch", [("mse", {}), ("cpl", {}), ("mrl", {}), ("mrl", PAPER), ("mse", PAPER),
                                        ("mrl", {"output": "tied", "pooling": "weighted"}),
                                        ("mrl", {"prior": True, "negatives": 3, "negative_pool": "catalogue"}),
-                                       ("mrl", {"attention_loss": 1.0, "match_pool": "max"})])
+                                       ("mrl", {"attention_loss": 1.0, "match_pool": "max", "term_lr": 10.0})])
 def test_seeded_fits_are_bit_identical_and_validate_on_unseen_songs(loss, arch):
     """Every loss stays selectable and repeats exactly; early stopping watches songs that training never saw."""
     topics, songs, images, pairs = _synthetic(3)
@@ -459,3 +459,30 @@ def test_attention_loss_puts_the_attention_on_the_tag_words(tmp_path):
     with pytest.raises(Img2SongError, match="match_pool"):
         LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", match_pool="min").fit(
             pairs, songs, images, topics, wv)
+
+
+def test_term_lr_speeds_up_the_song_terms_only():
+    """term_lr scales the rate of γ, λ and the prior's weights only: after one RMSprop step (one batch) λ moved
+    term_lr times as far and the LSTM's weights are identical; over several epochs λ ends larger; bad rates are
+    clear errors."""
+    from graph.common.errors import Img2SongError
+
+    topics, songs, images, pairs = _synthetic(6)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+
+    def fit(rate, epochs, batch):
+        return LyricTagModel(hidden=6, epochs=epochs, patience=epochs, val_fraction=0.0, batch_size=batch, seed=0,
+                             progress=False, device="cpu", term_lr=rate).fit(pairs, songs, images, topics, wv)
+
+    one = [fit(r, 1, 10_000) for r in (1.0, 10.0)]
+    lam = [float(m.model_.lexical_weight.detach()) for m in one]
+    assert lam[0] > 0 and lam[1] == pytest.approx(10 * lam[0], rel=1e-3)
+    for name, w in one[0].model_.named_parameters():
+        if name not in ("lexical_weight", "match_scale") and not name.startswith("song_prior."):
+            assert torch.equal(w, dict(one[1].model_.named_parameters())[name]), name
+    slow, fast = (float(fit(r, 4, 100).model_.lexical_weight.detach()) for r in (1.0, 10.0))
+    assert fast > 3 * slow > 0
+    for bad in (0, -1.0, True, float("inf")):
+        with pytest.raises(Img2SongError, match="term_lr"):
+            LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", term_lr=bad).fit(
+                pairs, songs, images, topics, wv)

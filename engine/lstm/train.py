@@ -22,6 +22,7 @@ from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 
 NEGATIVE_POOLS = ("pairs", "catalogue", "mixed")
+SCALAR_TERMS = ("match_scale", "lexical_weight")  # with song_prior.*: the parameters term_lr speeds up
 
 
 def _trimmed(tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,7 +78,7 @@ class LyricTagModel:
                  device: str | None = "auto", checkpoint: str | Path | None = None, progress: bool = True,
                  center: bool = True, readout: str = "pool", skip: bool = True, output: str = "residual",
                  match: bool = True, prior: bool = True, negatives: int = 2, negative_pool: str = "mixed",
-                 lexical: bool = True, attention_loss: float = 0.0, match_pool: str = "avg"):
+                 lexical: bool = True, attention_loss: float = 0.0, match_pool: str = "avg", term_lr: float = 1.0):
         if loss not in LOSSES:
             raise Img2SongError(f"unknown loss {loss!r}; expected one of {LOSSES}")
         self.attention, self.loss, self.hidden, self.max_len, self.top_k = attention, loss, hidden, max_len, top_k
@@ -94,6 +95,8 @@ class LyricTagModel:
         self.match = match
         # match_pool: "avg" compares each step with ṽ; "max" with each top-K tag word, keeping the best match
         self.match_pool = match_pool
+        # term_lr: learning-rate multiplier for γ, λ and the song prior's weights (1 = the paper's single rate)
+        self.term_lr = term_lr
         # prior: a learned bias per song from its lyric's features (engine/lstm/prior.py) added to its cosine;
         # learned through the ranking loss only, so it is used with loss="mrl" and ignored with mse/cpl
         self.prior = prior
@@ -131,6 +134,9 @@ class LyricTagModel:
             raise Img2SongError(f"negative_pool must be one of {NEGATIVE_POOLS}, got {self.negative_pool!r}")
         if self.match_pool not in MATCH_POOLS:
             raise Img2SongError(f"match_pool must be one of {MATCH_POOLS}, got {self.match_pool!r}")
+        if isinstance(self.term_lr, bool) or not isinstance(self.term_lr, (int, float)) or not (
+                0 < self.term_lr < float("inf")):
+            raise Img2SongError(f"term_lr must be a number > 0, got {self.term_lr!r}")
         if isinstance(self.attention_loss, bool) or not isinstance(self.attention_loss, (int, float)) or not (
                 0 <= self.attention_loss < float("inf")):
             raise Img2SongError(f"attention_loss must be a number >= 0, got {self.attention_loss!r}")
@@ -200,7 +206,11 @@ class LyricTagModel:
                                          prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0,
                                          lexical=self.uses_lexical_).to(dev)
         params = [p for p in self.model_.parameters() if p.requires_grad]
-        opt = torch.optim.RMSprop(params, lr=self.lr, alpha=self.alpha, eps=self.eps)
+        # the scalar terms (γ, λ, the prior's weights) move ~lr a step under RMSprop: term_lr scales their rate
+        terms = [p for n, p in self.model_.named_parameters() if n in SCALAR_TERMS or n.startswith("song_prior.")]
+        groups = ([{"params": [p for p in params if all(p is not t for t in terms)]},
+                   {"params": terms, "lr": self.lr * self.term_lr}] if self.term_lr != 1 and terms else params)
+        opt = torch.optim.RMSprop(groups, lr=self.lr, alpha=self.alpha, eps=self.eps)
 
         # MRL negatives: random training lyrics (paper: "the entire lyric database") while training; for validation
         # one fixed draw among the validation songs, so that epochs are compared on the same pairs
@@ -394,7 +404,7 @@ class LyricTagModel:
                                                  "batch_size", "lr", "alpha", "eps", "patience", "val_fraction",
                                                  "margin", "seed", "center", "readout", "skip", "output", "match",
                                                  "prior", "negatives", "negative_pool", "lexical",
-                                                 "attention_loss", "match_pool")}
+                                                 "attention_loss", "match_pool", "term_lr")}
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         return _atomic_torch_save({"format": "img2song-lstm", "version": 1, "params": params, "state": state,
                                    "words": self.word_vectors_.words, "vectors": self.word_vectors_.vectors,
