@@ -78,7 +78,7 @@ class LyricTagModel:
                  device: str | None = "auto", checkpoint: str | Path | None = None, progress: bool = True,
                  center: bool = True, readout: str = "pool", skip: bool = True, output: str = "residual",
                  match: bool = True, prior: bool = True, negatives: int = 2, negative_pool: str = "mixed",
-                 lexical: bool = True, attention_loss: float = 0.0, match_pool: str = "avg", term_lr: float = 1.0):
+                 lexical: bool = True, attention_loss: float = 0.0, match_pool: str = "avg", term_lr: float = 10.0):
         if loss not in LOSSES:
             raise Img2SongError(f"unknown loss {loss!r}; expected one of {LOSSES}")
         self.attention, self.loss, self.hidden, self.max_len, self.top_k = attention, loss, hidden, max_len, top_k
@@ -428,8 +428,9 @@ class LyricTagModel:
                                 f"{type(e).__name__})") from None
         if not isinstance(ck, dict) or ck.get("format") != "img2song-lstm":
             raise Img2SongError(f"{path}: not an img2song LSTM checkpoint")
-        # older files have no "center" (off) and no "readout" (they used the second bi-LSTM)
+        # older files have no "center" (off), no "readout" (they used the second bi-LSTM), no "term_lr" (one rate)
         self = cls(**{"readout": "lstm", "skip": False, "output": "mlp", "match": False, "prior": False, "negative_pool": "pairs", "lexical": False,
+                      "term_lr": 1.0,
                       **ck["params"]}, device=device, progress=False)
         self.uses_prior_ = bool(ck.get("uses_prior", False))
         self.uses_lexical_ = bool(ck.get("uses_lexical", False))
