@@ -461,7 +461,7 @@ def test_attention_loss_puts_the_attention_on_the_tag_words(tmp_path):
             pairs, songs, images, topics, wv)
 
 
-def test_term_lr_speeds_up_the_song_terms_only():
+def test_term_lr_speeds_up_the_song_terms_only(tmp_path):
     """term_lr scales the rate of γ, λ and the prior's weights only: after one RMSprop step (one batch) λ moved
     term_lr times as far and the LSTM's weights are identical; over several epochs λ ends larger; bad rates are
     clear errors."""
@@ -482,6 +482,14 @@ def test_term_lr_speeds_up_the_song_terms_only():
             assert torch.equal(w, dict(one[1].model_.named_parameters())[name]), name
     slow, fast = (float(fit(r, 4, 100).model_.lexical_weight.detach()) for r in (1.0, 10.0))
     assert fast > 3 * slow > 0
+    # a checkpoint from before term_lr existed was trained at one rate: it loads as term_lr=1, so that a scorer
+    # wanting the default (10) retrains instead of reusing it
+    ck = tmp_path / "old.pt"
+    one[1].save(ck)
+    doc = torch.load(ck, weights_only=False)
+    del doc["params"]["term_lr"]
+    torch.save(doc, ck)
+    assert LyricTagModel.load(ck, device="cpu").term_lr == 1.0 and LyricTagModel().term_lr == 10.0
     for bad in (0, -1.0, True, float("inf")):
         with pytest.raises(Img2SongError, match="term_lr"):
             LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", term_lr=bad).fit(
