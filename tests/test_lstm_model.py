@@ -287,7 +287,8 @@ def test_trailing_padding_changes_nothing(readout):
 
 @pytest.mark.parametrize("loss,arch", [("mse", {}), ("cpl", {}), ("mrl", {}), ("mrl", PAPER), ("mse", PAPER),
                                        ("mrl", {"output": "tied", "pooling": "weighted"}),
-                                       ("mrl", {"prior": True, "negatives": 3, "negative_pool": "catalogue"})])
+                                       ("mrl", {"prior": True, "negatives": 3, "negative_pool": "catalogue"}),
+                                       ("mrl", {"attention_loss": 1.0, "match_pool": "max", "term_lr": 10.0})])
 def test_seeded_fits_are_bit_identical_and_validate_on_unseen_songs(loss, arch):
     """Every loss stays selectable and repeats exactly; early stopping watches songs that training never saw."""
     topics, songs, images, pairs = _synthetic(3)
@@ -398,3 +399,98 @@ def test_lexical_term_is_the_tag_mass_the_lyric_holds(tmp_path):
     want = m.cosines(q, lyr) + m.song_prior(lyr)[None, :] + w * query_mass(q) @ keyword_presence(lyr, topics).T
     np.testing.assert_allclose(m.score(q, lyr), want, atol=1e-5)
     np.testing.assert_allclose(LyricTagModel.load(tmp_path / "m.pt", device="cpu").score(q, lyr), want, atol=1e-5)
+
+
+def test_attention_supervision_known_answer():
+    from engine.lstm.losses import attention_supervision
+
+    att = torch.tensor([[0.5, 0.25, 0.25, 0.0], [0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.0, 0.0]])
+    tok = torch.tensor([[3, 4, 3, 0], [5, 6, 7, 8], [2, 9, 0, 0]])
+    tags = torch.tensor([[3, 0], [1, 2], [9, 0]])  # row 1's lyric holds no tag word; row 0 holds word 3 twice
+    want = (-(0.5 * np.log(0.5) + 0.5 * np.log(0.25)) - np.log(0.5)) / 2  # the two rows that hold one, averaged
+    assert float(attention_supervision(att, tok, tags)) == pytest.approx(want, rel=1e-6)
+    # a padding step (token 0) never matches a missing tag (0), and no row holding a tag word gives exactly 0
+    assert float(attention_supervision(att[1:2], tok[1:2], tags[1:2])) == 0.0
+    assert float(attention_supervision(att[:1], tok[:1], torch.tensor([[0, 0]]))) == 0.0
+
+
+def test_max_word_match_known_answer():
+    """match_pool="max": each step against its best tag word (the average ṽ would dilute a match K-fold)."""
+    from engine.lstm.model import word_match
+
+    x = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]])
+    tags = torch.tensor([[[1.0, 0.0], [0.0, -1.0], [9.0, 9.0]]])
+    got = word_match(x, tags, torch.tensor([[True, True, False]]))  # the third tag is missing: never the max
+    torch.testing.assert_close(got, torch.tensor([[1.0, 0.0, 0.6]]))
+    assert word_match(x, tags, torch.tensor([[False, False, False]])).abs().sum() == 0  # no tag word: no match
+
+
+def test_attention_loss_puts_the_attention_on_the_tag_words(tmp_path):
+    """The auxiliary loss raises the attention mass on the steps holding the image's tag word (same seed, same
+    pairs, weight 0 vs 3); the weight is saved; bad weights are clear errors."""
+    from engine.lstm.dataset import encode_lyrics
+    from graph.common.errors import Img2SongError
+
+    topics, songs, images, pairs = _synthetic(4)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    lyr = [songs[f"s{s}"] for s in range(60)]
+    tok, lens, _ = encode_lyrics(lyr, wv, 48)
+    tw = torch.as_tensor(top_tag_words(np.stack([images[f"i{s % 6}"] for s in range(60)]),
+                                       np.array([wv.index[t] for t in topics]), 5))
+
+    def mass(weight):
+        m = LyricTagModel(hidden=6, epochs=20, patience=20, batch_size=20, lr=1e-2, val_fraction=0.0, seed=0,
+                          progress=False, device="cpu",
+                          attention_loss=weight, checkpoint=tmp_path / f"m{weight}.pt")
+        m.fit(pairs, songs, images, topics, wv)
+        with torch.no_grad():
+            _, s = m.model_(torch.as_tensor(tok), torch.as_tensor(lens), tw)
+        hold = (torch.as_tensor(tok)[:, :, None] == tw[:, None, :]).any(-1)  # each lyric holds its topic's tag
+        return float((s * hold).sum(1).mean()), m
+
+    before, _ = mass(0.0)
+    after, m = mass(3.0)
+    assert after > before + 0.2 and after > 0.5, (before, after)
+    assert LyricTagModel.load(tmp_path / "m3.0.pt", device="cpu").attention_loss == 3.0
+    for bad in (-1.0, True, float("nan"), "1"):
+        with pytest.raises(Img2SongError, match="attention_loss"):
+            LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", attention_loss=bad).fit(
+                pairs, songs, images, topics, wv)
+    with pytest.raises(Img2SongError, match="match_pool"):
+        LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", match_pool="min").fit(
+            pairs, songs, images, topics, wv)
+
+
+def test_term_lr_speeds_up_the_song_terms_only(tmp_path):
+    """term_lr scales the rate of γ, λ and the prior's weights only: after one RMSprop step (one batch) λ moved
+    term_lr times as far and the LSTM's weights are identical; over several epochs λ ends larger; bad rates are
+    clear errors."""
+    from graph.common.errors import Img2SongError
+
+    topics, songs, images, pairs = _synthetic(6)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+
+    def fit(rate, epochs, batch):
+        return LyricTagModel(hidden=6, epochs=epochs, patience=epochs, val_fraction=0.0, batch_size=batch, seed=0,
+                             progress=False, device="cpu", term_lr=rate).fit(pairs, songs, images, topics, wv)
+
+    one = [fit(r, 1, 10_000) for r in (1.0, 10.0)]
+    lam = [float(m.model_.lexical_weight.detach()) for m in one]
+    assert lam[0] > 0 and lam[1] == pytest.approx(10 * lam[0], rel=1e-3)
+    for name, w in one[0].model_.named_parameters():
+        if name not in ("lexical_weight", "match_scale") and not name.startswith("song_prior."):
+            assert torch.equal(w, dict(one[1].model_.named_parameters())[name]), name
+    slow, fast = (float(fit(r, 4, 100).model_.lexical_weight.detach()) for r in (1.0, 10.0))
+    assert fast > 3 * slow > 0
+    # a checkpoint from before term_lr existed was trained at one rate: it loads as term_lr=1, so that a scorer
+    # wanting the default (10) retrains instead of reusing it
+    ck = tmp_path / "old.pt"
+    one[1].save(ck)
+    doc = torch.load(ck, weights_only=False)
+    del doc["params"]["term_lr"]
+    torch.save(doc, ck)
+    assert LyricTagModel.load(ck, device="cpu").term_lr == 1.0 and LyricTagModel().term_lr == 10.0
+    for bad in (0, -1.0, True, float("inf")):
+        with pytest.raises(Img2SongError, match="term_lr"):
+            LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", term_lr=bad).fit(
+                pairs, songs, images, topics, wv)

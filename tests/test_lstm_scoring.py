@@ -22,11 +22,12 @@ def _fitted(attention: bool, readout: str = "pool", seed: int = 1, **arch) -> tu
 
 PAPER = {"skip": False, "output": "mlp", "match": False}
 ARCHS = [PAPER, {**PAPER, "skip": True}, {**PAPER, "output": "tied"}, {"skip": True, "output": "tied", "match": True},
-         {}, {"pooling": "weighted"}, {"prior": True, "lexical": True, "negatives": 2, "negative_pool": "catalogue"}]
+         {}, {"pooling": "weighted"}, {"prior": True, "lexical": True, "negatives": 2, "negative_pool": "catalogue"},
+         {"match_pool": "max", "attention_loss": 1.0}]
 
 
 @pytest.mark.parametrize("arch", ARCHS, ids=["paper", "skip", "tied", "skip-tied-match", "default", "weighted",
-                                             "prior"])
+                                             "prior", "max-match"])
 @pytest.mark.parametrize("attention", [False, True])
 def test_index_scores_equal_the_models_forward_pass(attention, arch):
     m, songs, images = _fitted(attention, **arch)

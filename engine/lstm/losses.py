@@ -31,3 +31,16 @@ def pair_loss(kind: str, target: torch.Tensor, pred: torch.Tensor, neg: torch.Te
             neg_c = neg_c + neg_bias
         return torch.clamp(margin + neg_c - pos_c, min=0).mean()
     raise Img2SongError(f"unknown loss {kind!r}; expected one of {LOSSES}")
+
+
+def attention_supervision(attention: torch.Tensor, tokens: torch.Tensor, tag_words: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy −Σ_t q_t log s_t between the attention s [B,T] and q, the normalised mask of the steps whose
+    word is one of the row's tag words (tag_words [B,K], 0 = none), averaged over the rows that hold one (0 if
+    none does): it teaches the attention to find the image's keywords in a lyric."""
+    hold = ((tokens[:, :, None] == tag_words[:, None, :]) & (tag_words[:, None, :] > 0)).any(-1)
+    rows = hold.any(1)
+    if not bool(rows.any()):
+        return attention.sum() * 0.0
+    q = hold[rows].to(attention.dtype)
+    q = q / q.sum(1, keepdim=True)
+    return -(q * torch.log(attention[rows].clamp(min=1e-12))).sum(1).mean()

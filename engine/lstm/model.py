@@ -23,6 +23,14 @@ def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
 READOUTS = ("pool", "lstm")
 OUTPUTS = ("mlp", "tied", "residual")
 POOLINGS = ("avg", "max", "weighted")
+MATCH_POOLS = ("avg", "max")
+
+
+def word_match(x: torch.Tensor, tag_vecs: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """max_k x_t·w_k [B,T]: each step's word vector against its best-matching tag word (x [B,T,d], tag_vecs
+    [B,K,d], valid [B,K]); 0 where a row has no tag word. The average ṽ dilutes a tag word's match K-fold."""
+    dots = torch.bmm(x, tag_vecs.transpose(1, 2)).masked_fill(~valid[:, None, :], float("-inf"))
+    return dots.max(-1).values.masked_fill(~valid.any(1)[:, None], 0.0)
 
 
 class BiLSTM(nn.Module):
@@ -69,7 +77,7 @@ class TagAttentionBiLSTM(nn.Module):
                  attention: bool = True, pooling: str = "avg", attention_dim: int = 32, mlp_hidden: int = 64,
                  readout: str = "pool", skip: bool = False, output: str = "mlp", match: bool = False,
                  tag_words: np.ndarray | torch.Tensor | None = None, prior: int = 0,
-                 lexical: bool = False):
+                 lexical: bool = False, match_pool: str = "avg"):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -85,7 +93,9 @@ class TagAttentionBiLSTM(nn.Module):
         if match and not (attention and skip):
             raise ValueError("match needs attention and skip (it compares each step's word vector with ṽ)")
         self.attention, self.pooling, self.readout, self.skip, self.output = attention, pooling, readout, skip, output
-        self.match, self.dim = match, dim
+        if match_pool not in MATCH_POOLS:
+            raise ValueError(f"match_pool must be one of {MATCH_POOLS}, got {match_pool!r}")
+        self.match, self.match_pool, self.dim = match, match_pool, dim
         self.lstm1 = BiLSTM(dim, hidden)
         state = 2 * hidden + (dim if skip else 0)  # skip: each step's own word vector beside its LSTM state
         if readout == "lstm":
@@ -158,7 +168,9 @@ class TagAttentionBiLSTM(nn.Module):
         v = self.tag_vector(tag_words, tag_weights)
         m = torch.sigmoid(self.W_hm(states) + self.W_vm(v)[:, None, :])
         e = self.w_ms(m).squeeze(-1)
-        if self.match:
+        if self.match and self.match_pool == "max":
+            e = e + self.match_scale * word_match(states[..., -self.dim:], self.embed(tag_words), tag_words > 0)
+        elif self.match:
             e = e + self.match_scale * (states[..., -self.dim:] * v[:, None, :]).sum(-1)
         return masked_softmax(e, mask)
 

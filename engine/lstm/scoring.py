@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.lstm.model import tag_groups, top_tags
+from engine.lstm.model import tag_groups, top_tags, word_match
 from engine.lstm.train import LyricTagModel
 from graph.common.errors import Img2SongError
 
@@ -59,15 +59,20 @@ class LyricIndex:
         return len(self.lengths)
 
     @torch.no_grad()
-    def _project(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Unit lyric projections l̃ [N,num_tags] for one image: attention term u = W_vm ṽ [A] and ṽ [d]."""
+    def _project(self, u: torch.Tensor, v: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """Unit lyric projections l̃ [N,num_tags] for one image: attention term u = W_vm ṽ [A], ṽ [d] and the top-K
+        tag words' row ids [K] (0 = none)."""
         net = self.model.model_
         out = []
         for b, e_, t in self.spans:
             hm, h, mask = self.hm[b:e_, :t], self.h[b:e_, :t], self.mask[b:e_, :t]
             e = torch.sigmoid(hm + u) @ self.w_ms  # [n,T] eq. 8-9 logits
             x = self.x[b:e_, :t] if self.x is not None else None
-            if net.match:
+            if net.match and net.match_pool == "max":
+                n = len(x)
+                e = e + net.match_scale * word_match(x, net.embed(words)[None].expand(n, -1, -1),
+                                                     (words > 0)[None].expand(n, -1))
+            elif net.match:
                 e = e + net.match_scale * (x @ v)
             s = torch.softmax(e.masked_fill(~mask, float("-inf")), dim=1).unsqueeze(1)
             lyr = torch.bmm(s, h).squeeze(1)  # Σ_t s_t h_t  [n,2H]
@@ -96,8 +101,9 @@ class LyricIndex:
         net = m.model_
         out = np.zeros((len(tags), len(self)), np.float32)
         for rows in tag_groups(tagw, tagp, net.pooling == "weighted").values():
-            tv = net.tag_vector(torch.as_tensor(tagw[rows[:1]], device=dev), torch.as_tensor(tagp[rows[:1]], device=dev))
-            proj = self._project(net.W_vm(tv)[0], tv[0])
+            words = torch.as_tensor(tagw[rows[:1]], device=dev)
+            tv = net.tag_vector(words, torch.as_tensor(tagp[rows[:1]], device=dev))
+            proj = self._project(net.W_vm(tv)[0], tv[0], words[0])
             for r in rows:
                 out[r] = proj.mv(v[r]).cpu().numpy()
         return m.add_terms(out, tags, self.terms)

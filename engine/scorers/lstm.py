@@ -16,7 +16,8 @@ from graph.common.errors import Img2SongError
 
 # what must agree for a run's trained checkpoint (img2song train-lstm) to stand in for fitting again
 ARCH_FIELDS = ("loss", "hidden", "max_len", "top_k", "pooling", "center", "readout", "skip", "output", "match", "lr",
-               "margin", "prior", "negatives", "negative_pool", "lexical")
+               "margin", "prior", "negatives", "negative_pool", "lexical", "attention_loss",
+               "match_pool", "term_lr")
 
 
 @register_scorer("lstm")
