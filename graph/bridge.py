@@ -14,7 +14,6 @@ graph.cedict_index; which sense a tag means and which kinds it belongs to are we
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,10 +34,9 @@ from graph.cedict_index import (  # noqa: F401 (re-exported: the bridge's dictio
     read_cedict_index,
     register_mark,
 )
-from graph.keywords import extract_keywords, lemmatize_en, stopwords, tokenize
+from graph.keywords import extract_keywords, tokenize
 from graph.senses import (
     ABSTRACT_KIND,
-    ATTRIBUTE_FILE,
     EDGE_THRESHOLD,
     KIND_DECAY,
     KIND_LEMMAS,
@@ -53,12 +51,10 @@ from graph.senses import (
     score_candidates,
     word_frequency,
 )
+from graph.tag_text import compound_span, compound_words, describe, image_context, noun_phrases, unshown_words
 from graph.wordnet import WordNetData, read_noun_wordnet
 
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 PIECE_WEIGHT = 0.3  # a Chinese keyword read off inside a longer jieba word (头 in 猫头鹰): no edge
-# jieba part-of-speech flags of caption words that name no shown thing: numerals and quantities (一个), positions (左)
-UNSHOWN_POS = frozenset({"m", "mq", "f"})
 
 
 @dataclass(frozen=True)
@@ -377,78 +373,6 @@ class Bridge:
         return self.english_reach(text, vocab, phrase, context, description)
 
 
-def unshown_words(text: str) -> frozenset[str]:
-    """Words of a Chinese tag or caption that jieba tags only as a numeral, a quantity or a position (一个 in
-    一个橘子, 左 in 向左): they name nothing the image shows, so they draw no edge."""
-    import jieba.posseg
-
-    flags: dict[str, set[str]] = {}
-    for pair in jieba.posseg.cut(text):
-        flags.setdefault(pair.word, set()).add(pair.flag)
-    return frozenset(w for w, f in flags.items() if f <= UNSHOWN_POS)
-
-
-def compound_span(wn: WordNetSenses, chunk: list[str]) -> str | None:
-    """The longest run of a noun phrase's last words (two or more) that WordNet names as one noun: 'left pointing
-    magnifying glass' -> 'magnifying glass', 'baseball cap' -> itself; None when there is none."""
-    for start in range(len(chunk) - 1):
-        span = " ".join(chunk[start:])
-        if wn.senses(span):
-            return span
-    return None
-
-
-def compound_words(wn: WordNetSenses | None, texts: Iterable[str]) -> frozenset[str]:
-    """Words of the texts that stand inside a run of two or more words WordNet names as one noun, that its
-    definition and hypernyms do not name and whose commonest sense is a thing ('ice' in 'ice cream cone': frozen
-    dessert containing cream; not 'chess' in 'chess piece': a figure used in playing chess; not 'blue' in 'blue
-    jean': a colour): beside such a text, the bare word as a tag of its own is a piece of that concept's name, not
-    what the image shows (graph.bridge.image_reach)."""
-    words: set[str] = set()
-    if wn is None:
-        return frozenset()
-    for text in texts:
-        for chunk in noun_phrases(text):
-            for i in range(len(chunk) - 1):
-                for j in range(len(chunk), i + 1, -1):
-                    if senses := wn.senses(" ".join(chunk[i:j])):
-                        # a word that is first a noun, not an attribute: a colour ('blue' in blue jean) still shows
-                        words.update(w for w in set(chunk[i:j]) - wn.described(senses[0])
-                                     if (first := wn.wn.noun_senses(w)[:1]) and wn.lexfile(first[0]) != ATTRIBUTE_FILE)
-                        break
-    return frozenset(words)
-
-
-# words that end a noun phrase in a tag or caption: prepositions, conjunctions, and the articles before a new one
-PHRASE_BREAKS = frozenset("with and or of behind in on over under above below beside between for from at by into "
-                          "onto to without near inside outside through across against along around".split())
-
-
-# breaks after which the phrase names what is absent or what the thing is for, not what is shown: 'face without
-# mouth', 'trigram for lake', 'recycling symbol for generic materials'
-UNSHOWN_AFTER = frozenset({"without", "for"})
-
-
-def noun_phrases(text: str) -> list[list[str]]:
-    """A tag or caption as noun phrases of lemmas (function words dropped): 'Owl on a Branch' -> [[owl], [branch]];
-    a phrase after 'without' or 'for' (UNSHOWN_AFTER) is left out: 'face without mouth' -> [[face]]."""
-    stop = stopwords("en")
-    chunks: list[list[str]] = [[]]
-    unshown = False
-    for w in _WORD.findall(text.lower()):
-        if w in PHRASE_BREAKS:
-            unshown = w in UNSHOWN_AFTER
-            chunks.append([])
-            continue
-        if unshown:
-            continue
-        lemma = lemmatize_en(w)
-        if w in stop or lemma in stop or len(lemma) < 2:
-            continue
-        chunks[-1].append(lemma)
-    return [c for c in chunks if c]
-
-
 class BridgeLexicon(Mapping):
     """A read-only English word -> [vocabulary keywords] mapping backed by the bridge, for code written against a
     lexicon.tsv dict (the ImageNet tagger): lexicon.get('moon', []) -> ['月'] with no lexicon.tsv at all."""
@@ -469,30 +393,6 @@ class BridgeLexicon(Mapping):
 
     def __len__(self) -> int:
         return sum(1 for v in self._memo.values() if v)
-
-
-def image_context(image, labels: Iterable[str] = ()) -> frozenset[str]:
-    """Content lemmas of an image's English tags and caption, and of any labels a caller passes (ImageNet
-    classes): the context its tags' senses are chosen in."""
-    words: set[str] = set()
-    if image.tag_language == "en":
-        for t in image.tags:
-            words |= bag(t)
-    if image.language == "en" and image.caption:
-        words |= bag(image.caption)
-    for label in labels:
-        words |= bag(label)
-    return frozenset(words)
-
-
-def describe(image, labels: Iterable[str] = ()) -> str:
-    """An image as one text for the sentence encoder: its tags, then its caption, then any labels (ImageNet
-    classes) a caller passes: 'animal, bird, owl. 猫头鹰。'."""
-    text = ", ".join(t.strip() for t in image.tags if t.strip())
-    for extra in (image.caption, ", ".join(labels)):
-        if extra and extra.strip():
-            text = f"{text}. {extra.strip()}" if text else extra.strip()
-    return text
 
 
 def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()

@@ -25,17 +25,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from graph import kinds as kind_backoff
-from graph.bridge import (
-    EDGE_THRESHOLD,
-    Bridge,
-    bag,
-    compound_words,
-    describe,
-    image_context,
-    image_reach,
-    noun_phrases,
-)
+from graph.bridge import EDGE_THRESHOLD, Bridge, image_reach
 from graph.keywords import lemmatize_en, tokenize
+from graph.senses import bag
+from graph.tag_text import compound_words, describe, image_context, noun_phrases
 
 BACKOFF = 0.8  # a modifier or a lone word of a caption names what is shown less surely than its head noun
 MIN_PART = 3  # a closed compound splits only into parts of at least this many letters
@@ -135,7 +128,7 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
             continue
         if lang == "en":
             # a cut that ends inside a compound WordNet names ('fire' of 'fire extinguisher') is no shorter name of
-            # the thing: the compound is one concept (graph.bridge.compound_words)
+            # the thing: the compound is one concept (graph.tag_text.compound_words)
             pieces = compound_words(bridge.wordnet, [text])
             for short in dict.fromkeys(s for s in shortened(text) if s.split()[-1] not in pieces):
                 add(bridge.text_reach(short, "en", vocab, context=context - bag(short), description=description),

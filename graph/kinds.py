@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from graph.bridge import Bridge, bag, describe, image_context, noun_phrases
+from graph.bridge import Bridge
 from graph.cedict_index import english_key
-from graph.senses import EDGE_THRESHOLD, TOO_GENERAL
+from graph.senses import EDGE_THRESHOLD, TOO_GENERAL, bag
+from graph.tag_text import describe, image_context, noun_phrases
 
 # On by default only where its own edges, labelled blind, are at least as precise as the build they join (fresh9:
 # the default build's, 0.708; tests/test_kinds.py). kinds2 (default bridge, session 6's candidates) 0.847 would pass,
