@@ -494,3 +494,28 @@ def test_term_lr_speeds_up_the_song_terms_only(tmp_path):
         with pytest.raises(Img2SongError, match="term_lr"):
             LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", term_lr=bad).fit(
                 pairs, songs, images, topics, wv)
+
+
+def test_fit_runs_on_its_own_thread_count_and_restores_the_process_setting():
+    """threads=1 (the default): the same seed gives the same model whatever torch's thread count was before the fit,
+    and that count is restored afterwards; a bad count is a clear error."""
+    from graph.common.errors import Img2SongError
+
+    topics, songs, images, pairs = _synthetic(6)
+    wv = train_word_vectors(list(songs.values()), dim=8, method="ppmi", min_count=1)
+    before = torch.get_num_threads()
+    try:
+        models = []
+        for outside in (2, 1):
+            torch.set_num_threads(outside)
+            models.append(LyricTagModel(hidden=6, epochs=2, patience=2, val_fraction=0.0, seed=0, progress=False,
+                                        device="cpu").fit(pairs, songs, images, topics, wv))
+            assert torch.get_num_threads() == outside
+        for (name, w), w2 in zip(models[0].model_.named_parameters(), models[1].model_.parameters()):
+            assert torch.equal(w, w2), name
+        for bad in (0, -1, True, 1.5, "2"):
+            with pytest.raises(Img2SongError, match="threads"):
+                LyricTagModel(hidden=6, epochs=1, progress=False, device="cpu", threads=bad).fit(
+                    pairs, songs, images, topics, wv)
+    finally:
+        torch.set_num_threads(before)

@@ -22,17 +22,21 @@ def pick_device(device: str | None) -> torch.device:
 
 
 @contextlib.contextmanager
-def deterministic_torch(seed: int):
+def deterministic_torch(seed: int, threads: int | None = None):
     """Seeded, deterministic torch for one training run: global seed (weights, dropout), deterministic kernels and
-    cuDNN without autotuning; the previous settings come back afterwards. Data order comes from numpy's
-    seeded Generator. Same machine, same thread count -> the same model."""
+    cuDNN without autotuning, and `threads` intra-op threads when given; the previous settings come back afterwards.
+    Data order comes from numpy's seeded Generator. Same thread count -> the same model."""
     prev = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
             torch.backends.cudnn.benchmark)
+    prev_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     try:
         yield
     finally:
+        torch.set_num_threads(prev_threads)
         torch.use_deterministic_algorithms(prev[0])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev[1], prev[2]

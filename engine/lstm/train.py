@@ -73,6 +73,7 @@ class LyricTagModel:
     `term_lr=10` (default; validation, both corpora, 3 seeds): γ, λ and the prior's weights learn 10x faster. They
     start at 5, 0 and 0, and at one rate the attention model's early stopping ended before λ had grown (0.2-0.3,
     against 0.6 for the baseline, which trains longer), so its song terms were under-trained.
+    `threads=1` (default): fitting runs on one torch thread, whatever the process's setting (restored afterwards).
     """
 
     def __init__(self, attention: bool = True, loss: str = "mrl", hidden: int = 32, max_len: int = 48, top_k: int = 5,
@@ -81,7 +82,8 @@ class LyricTagModel:
                  device: str | None = "auto", checkpoint: str | Path | None = None, progress: bool = True,
                  center: bool = True, readout: str = "pool", skip: bool = True, output: str = "residual",
                  match: bool = True, prior: bool = True, negatives: int = 2, negative_pool: str = "mixed",
-                 lexical: bool = True, attention_loss: float = 0.0, match_pool: str = "avg", term_lr: float = 10.0):
+                 lexical: bool = True, attention_loss: float = 0.0, match_pool: str = "avg", term_lr: float = 10.0,
+                 threads: int | None = 1):
         if loss not in LOSSES:
             raise Img2SongError(f"unknown loss {loss!r}; expected one of {LOSSES}")
         self.attention, self.loss, self.hidden, self.max_len, self.top_k = attention, loss, hidden, max_len, top_k
@@ -115,6 +117,11 @@ class LyricTagModel:
         # the positive lyric's steps that hold one of the image's top-K tag words (pairs whose lyric holds none
         # add nothing); 0 = off. Attention model only; training batches only (early stopping reads the pair loss)
         self.attention_loss = attention_loss
+        # threads: torch's intra-op threads while fitting (None: torch's default). 1 by default: the batches are small,
+        # so more threads mostly spin against each other and against any other job on a shared machine (3-epoch
+        # starter fit beside one other job: 4.8 s wall at 1 thread, 11-15 s at 2), and the same seed then gives the
+        # same model whatever the machine's core count
+        self.threads = threads
 
     @property
     def variant(self) -> str:
@@ -145,7 +152,10 @@ class LyricTagModel:
             raise Img2SongError(f"attention_loss must be a number >= 0, got {self.attention_loss!r}")
         if isinstance(self.negatives, bool) or not isinstance(self.negatives, int) or self.negatives < 1:
             raise Img2SongError(f"negatives must be a whole number >= 1, got {self.negatives!r}")
-        with deterministic_torch(self.seed):
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise Img2SongError(f"threads must be a whole number >= 1 or None, got {self.threads!r}")
+        with deterministic_torch(self.seed, self.threads):
             return self._fit(pairs, song_tokens, image_tags, tag_vocab, word_vectors)
 
     def _fit(self, pairs, song_tokens, image_tags, tag_vocab, word_vectors) -> LyricTagModel:
