@@ -102,7 +102,7 @@ def nearest_kinds(bridge: Bridge, key: tuple[str, str], vocab: set[str] | frozen
                 nxt.append((h, here))
                 for lemma in lemmas[:KIND_LEMMAS]:
                     # the kind is what the lemma, as the bridge looks it up (arms -> arm), first means
-                    if wn.wn.noun_senses(english_key(lemma) or lemma)[:1] != [h]:
+                    if not wn.lemma_means(english_key(lemma) or lemma, h):
                         continue
                     named = here if lemma == lemmas[0] else [*path, lemma]
                     if (english_key(lemma) or lemma) in vocab:  # an English vocabulary holds the kind itself

@@ -124,11 +124,14 @@ def _wn_pos(p: str) -> str:
 RULE_VERSION = 1  # bump when WordNetData's layout changes: the cache key holds it
 
 
-@lru_cache(maxsize=2)
 def tagged_senses(folder: Path | None = None) -> dict[str, dict[str, int]]:
     """lemma -> {part of speech: its senses tagged in the SemCor corpus (index files' tagsense_cnt)}: which part of
-    speech a word mostly is (still: adverb and adjective before noun; hat: noun)."""
-    folder = folder or wordnet_dir()
+    speech a word mostly is (still: adverb and adjective before noun; hat: noun). Read once per folder."""
+    return _tagged_senses(Path(folder or wordnet_dir()))
+
+
+@lru_cache(maxsize=2)
+def _tagged_senses(folder: Path) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for p in ("n", "a", "r", "v"):
         with open(folder / WN_INDEX[p], encoding="utf-8", errors="replace") as f:
