@@ -1,0 +1,166 @@
+"""How a corpus's lyrics use a Chinese word: which of its CC-CEDICT senses the corpus's own words carry.
+
+A keyword is a word of one corpus. CC-CEDICT lists 局 as /office/situation/; classical ci write it in 棋局, 时局, 局促,
+残局 and never in 邮局 or 局长. The words of the corpus that contain a keyword (its jieba tokens, with counts) are
+read through their own CC-CEDICT glosses: a sense of the keyword is *used* by the corpus in proportion to the
+occurrences of those words whose glosses carry its meaning (the sense's gloss words, plus the lemmas of the WordNet
+sense the bridge chose for the tag). When the corpus holds enough defined words containing the keyword
+(USAGE_EVIDENCE occurrences of USAGE_WORDS distinct words) and fewer than USAGE_SHARE of those occurrences carry
+the sense, the sense is one the corpus does not use, and an image-keyword edge drawn through it is discounted
+(x UNUSED): a photo of an office does not reach 局, which this corpus uses for games and situations.
+
+The keyword's own bare token (局 alone) says nothing about its sense and is not counted. Words of a corpus that
+holds no Chinese songs give no evidence: English keywords are matched by the same word, never through a CC-CEDICT
+sense, and are unchanged.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from graph.cedict_index import CedictIndex, is_cjk
+from graph.occurrences import segmented
+from graph.wordnet_senses import WordNetSenses, bag
+
+USAGE_EVIDENCE = 5  # occurrences of defined corpus words containing the keyword needed before a sense is judged
+USAGE_WORDS = 2  # ... spread over at least this many distinct words
+USAGE_SHARE = 0.1  # a sense carried by fewer than this share of those occurrences is one the corpus does not use
+LANGUAGE_SHARE = 0.2  # ... and fewer than this share of the language's words containing it (jieba's dictionary)
+UNUSED = 0.4  # the factor of an edge drawn through such a sense
+EXPAND = True
+_PARTS, _PAREN, _WORDS = re.compile(r"[;,]"), re.compile(r"\([^)]*\)"), re.compile(r"[a-z]+")
+
+
+@dataclass(frozen=True)
+class SenseUsage:
+    """How much of a keyword's corpus usage carries one of its senses."""
+
+    head: str
+    share: float  # occurrences of defined words containing head that carry the sense / all of them
+    evidence: int  # occurrences of defined words containing head
+    words: int  # distinct such words
+    examples: tuple[str, ...]  # the commonest words, with '+' where they carry the sense
+    language: float | None = None  # the same share over the language's words (jieba's dictionary counts)
+
+    @property
+    def judged(self) -> bool:
+        return self.evidence >= USAGE_EVIDENCE and self.words >= USAGE_WORDS
+
+    @property
+    def unused(self) -> bool:
+        return (self.judged and self.share < USAGE_SHARE
+                and (self.language is None or self.language < LANGUAGE_SHARE))
+
+    @property
+    def factor(self) -> float:
+        return UNUSED if self.unused else 1.0
+
+    def why(self) -> str:
+        lang = f", language {self.language:.0%}" if self.language is not None else ""
+        return (f"corpus usage {self.share:.0%} of {self.evidence} occurrences of {self.words} words "
+                f"({' '.join(self.examples)}){lang}")
+
+
+class CorpusUsage:
+    """The jieba tokens of a corpus's Chinese lyrics with their counts, and the sense profile of each word in them."""
+
+    def __init__(self, counts: Counter[str], cedict: CedictIndex | None = None, wordnet: WordNetSenses | None = None,
+                 reference: CorpusUsage | None = None):
+        self.counts = counts
+        self.reference = reference
+        self._cedict = cedict
+        self.wordnet = wordnet
+        self._by_char: dict[str, list[str]] | None = None
+        self._memo: dict[tuple[str, frozenset[str]], SenseUsage] = {}
+        self._glosses: dict[str, frozenset[str]] = {}
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], cedict: CedictIndex | None = None) -> CorpusUsage:
+        """Count the jieba tokens (the segmentation graph.occurrences counts by) of Chinese texts."""
+        counts: Counter[str] = Counter()
+        for text in texts:
+            seg = segmented(text)
+            starts = [i for i, b in enumerate(seg.bounds) if b]
+            counts.update(tok for i, j in zip(starts, starts[1:]) if is_cjk(tok := text[i:j].strip()))
+        return cls(counts, cedict)
+
+    @classmethod
+    def of_corpus(cls, corpus, cedict: CedictIndex | None = None) -> CorpusUsage | None:
+        """The usage of a corpus's Chinese lyrics (the texts graph.occurrences segments: one cache); None when it has none."""
+        texts = [s.lyrics for s in corpus.songs if s.language == "zh"]
+        if not texts:
+            return None
+        usage = cls.from_texts(texts, cedict)
+        usage.reference = language_usage()
+        return usage
+
+    @property
+    def cedict(self) -> CedictIndex:
+        if self._cedict is None:
+            from graph.cedict_index import load_cedict
+
+            self._cedict = load_cedict()
+        return self._cedict
+
+    def containing(self, head: str) -> list[tuple[str, int]]:
+        """Corpus words longer than `head` that contain it, commonest first."""
+        if self._by_char is None:
+            self._by_char = {}
+            for w in self.counts:
+                if len(w) > 1:
+                    for ch in set(w):
+                        self._by_char.setdefault(ch, []).append(w)
+        words = [w for w in self._by_char.get(head[0], ()) if head in w and w != head]
+        return sorted(((w, self.counts[w]) for w in words), key=lambda x: (-x[1], x[0]))
+
+    def meaning(self, word: str) -> frozenset[str]:
+        """The content lemmas of a word's kept CC-CEDICT glosses (empty: the dictionary does not define it)."""
+        if word not in self._glosses:
+            glosses = [g for _, _, g in self.cedict.zh(word)]
+            words = frozenset().union(*(bag(g) for g in glosses))
+            if self.wordnet is not None and EXPAND:
+                # the head of each gloss part names the word's meaning, or a kind of it: 'cart' carries
+                # 'vehicle' (its WordNet synonyms and direct hypernyms, in its commonest noun sense)
+                heads = {h[-1] for g in glosses for part in _PARTS.split(_PAREN.sub("", g))
+                         if (h := _WORDS.findall(part.lower()))}
+                words = words.union(*(self.wordnet.synonyms(k[0]) for h in heads
+                                      if (k := self.wordnet.wn.noun_senses(h)[:1])))
+            self._glosses[word] = words
+        return self._glosses[word]
+
+    def sense(self, head: str, meaning: frozenset[str]) -> SenseUsage:
+        """How much of the corpus's use of `head` carries a sense whose meaning words are `meaning`."""
+        key = (head, meaning)
+        if key not in self._memo:
+            total = carried = n = 0
+            examples = []
+            for w, c in self.containing(head):
+                m = self.meaning(w)
+                if not m:
+                    continue
+                hit = bool(m & meaning)
+                total, carried, n = total + c, carried + c * hit, n + 1
+                if len(examples) < 5:
+                    examples.append(w + "+" * hit)
+            lang = None
+            if self.reference is not None:
+                self.reference._cedict, self.reference.wordnet = self.cedict, self.wordnet
+                ref = self.reference.sense(head, meaning)
+                lang = ref.share if ref.judged else None
+            self._memo[key] = SenseUsage(head, carried / total if total else 0.0, total, n, tuple(examples), lang)
+        return self._memo[key]
+
+
+@lru_cache(maxsize=1)
+def language_usage() -> CorpusUsage:
+    """The language at large as a corpus: jieba's dictionary words of two or more characters with their counts
+    (what a reader knows a word in, whatever one corpus does with it)."""
+    import jieba
+
+    from graph.senses import word_frequency
+
+    word_frequency("")  # initialises jieba's dictionary
+    return CorpusUsage(Counter({w: int(f) for w, f in jieba.dt.FREQ.items() if f and len(w) > 1 and is_cjk(w)}))
