@@ -100,10 +100,7 @@ class Bridge:
 
     def _usage(self, head: str, meaning: frozenset[str]) -> tuple[float, str]:
         """graph.senses.UsageFn over this bridge's corpus: x UNUSED for a sense its lyrics never carry."""
-        if self.usage._cedict is None:
-            self.usage._cedict = self.cedict
-        if self.usage.wordnet is None:
-            self.usage.wordnet = self.wordnet
+        self.usage.bind(self.cedict, self.wordnet)
         u = self.usage.sense(head, meaning)
         if not u.judged:
             return 1.0, ""

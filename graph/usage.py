@@ -1,17 +1,23 @@
 """How a corpus's lyrics use a Chinese word: which of its CC-CEDICT senses the corpus's own words carry.
 
-A keyword is a word of one corpus. CC-CEDICT lists 局 as /office/situation/; classical ci write it in 棋局, 时局, 局促,
-残局 and never in 邮局 or 局长. The words of the corpus that contain a keyword (its jieba tokens, with counts) are
-read through their own CC-CEDICT glosses: a sense of the keyword is *used* by the corpus in proportion to the
-occurrences of those words whose glosses carry its meaning (the sense's gloss words, plus the lemmas of the WordNet
-sense the bridge chose for the tag). When the corpus holds enough defined words containing the keyword
-(USAGE_EVIDENCE occurrences of USAGE_WORDS distinct words) and fewer than USAGE_SHARE of those occurrences carry
-the sense, the sense is one the corpus does not use, and an image-keyword edge drawn through it is discounted
-(x UNUSED): a photo of an office does not reach 局, which this corpus uses for games and situations.
+A keyword is a word of one corpus. CC-CEDICT lists 局 as /office/situation/; classical ci write it in 棋局, 时局,
+局面, 结局 and never in 邮局 or 局长. The corpus words that contain a keyword (its jieba tokens, with counts) are read
+through their own CC-CEDICT glosses, each gloss part's head widened by its WordNet synonyms and direct hypernyms
+in its commonest noun sense ('cart' carries 'vehicle'). A sense of the keyword is *carried* by such a word when
+the two share a meaning word: the sense's gloss, and the synonyms and direct hypernyms of the WordNet sense the
+bridge chose for the tag (pencil and pen are both a writing implement: one meaning of 笔).
 
-The keyword's own bare token (局 alone) says nothing about its sense and is not counted. Words of a corpus that
-holds no Chinese songs give no evidence: English keywords are matched by the same word, never through a CC-CEDICT
-sense, and are unchanged.
+A sense is one the corpus does not use when
+- the corpus holds at least USAGE_EVIDENCE occurrences of USAGE_WORDS distinct defined words containing the
+  keyword, and fewer than USAGE_SHARE of those occurrences carry the sense, and
+- the language at large does not use it either: under LANGUAGE_SHARE of the occurrences of jieba's dictionary
+  words containing the keyword (its word counts, a general corpus) carry it. A sense the language uses is the
+  word's common sense, which a reader of any corpus knows (洲 is a continent in 亚洲, though ci write it for islets).
+An image-keyword edge drawn through such a sense is discounted (x UNUSED): a photo of an office does not reach 局.
+
+The keyword's own bare token (局 alone) says nothing about its sense and is not counted. A corpus without Chinese
+songs has no usage: English keywords are matched as the same word, never through a CC-CEDICT sense, and are
+unchanged.
 """
 from __future__ import annotations
 
@@ -30,7 +36,6 @@ USAGE_WORDS = 2  # ... spread over at least this many distinct words
 USAGE_SHARE = 0.1  # a sense carried by fewer than this share of those occurrences is one the corpus does not use
 LANGUAGE_SHARE = 0.2  # ... and fewer than this share of the language's words containing it (jieba's dictionary)
 UNUSED = 0.4  # the factor of an edge drawn through such a sense
-EXPAND = True
 _PARTS, _PAREN, _WORDS = re.compile(r"[;,]"), re.compile(r"\([^)]*\)"), re.compile(r"[a-z]+")
 
 
@@ -97,6 +102,13 @@ class CorpusUsage:
         usage.reference = language_usage()
         return usage
 
+    def bind(self, cedict: CedictIndex, wordnet: WordNetSenses | None) -> None:
+        """Read glosses through the caller's dictionary and WordNet (a bridge's: loaded once per process)."""
+        if self._cedict is None:
+            self._cedict = cedict
+        if self.wordnet is None:
+            self.wordnet = wordnet
+
     @property
     def cedict(self) -> CedictIndex:
         if self._cedict is None:
@@ -121,7 +133,7 @@ class CorpusUsage:
         if word not in self._glosses:
             glosses = [g for _, _, g in self.cedict.zh(word)]
             words = frozenset().union(*(bag(g) for g in glosses))
-            if self.wordnet is not None and EXPAND:
+            if self.wordnet is not None:
                 # the head of each gloss part names the word's meaning, or a kind of it: 'cart' carries
                 # 'vehicle' (its WordNet synonyms and direct hypernyms, in its commonest noun sense)
                 heads = {h[-1] for g in glosses for part in _PARTS.split(_PAREN.sub("", g))
@@ -147,7 +159,7 @@ class CorpusUsage:
                     examples.append(w + "+" * hit)
             lang = None
             if self.reference is not None:
-                self.reference._cedict, self.reference.wordnet = self.cedict, self.wordnet
+                self.reference.bind(self.cedict, self.wordnet)
                 ref = self.reference.sense(head, meaning)
                 lang = ref.share if ref.judged else None
             self._memo[key] = SenseUsage(head, carried / total if total else 0.0, total, n, tuple(examples), lang)
