@@ -21,9 +21,10 @@ unchanged.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -73,9 +74,10 @@ class CorpusUsage:
     """The jieba tokens of a corpus's Chinese lyrics with their counts, and the sense profile of each word in them."""
 
     def __init__(self, counts: Counter[str], cedict: CedictIndex | None = None, wordnet: WordNetSenses | None = None,
-                 reference: CorpusUsage | None = None):
+                 reference: CorpusUsage | Callable[[], CorpusUsage] | None = None):
         self.counts = counts
-        self.reference = reference
+        self._reference = reference
+        self._defined: dict[str, list[tuple[str, int, frozenset[str]]]] = {}
         self._cedict = cedict
         self.wordnet = wordnet
         self._by_char: dict[str, list[str]] | None = None
@@ -99,7 +101,7 @@ class CorpusUsage:
         if not texts:
             return None
         usage = cls.from_texts(texts, cedict)
-        usage.reference = language_usage()
+        usage.reference = language_usage  # built when a sense the corpus does not use is first weighed
         return usage
 
     def bind(self, cedict: CedictIndex, wordnet: WordNetSenses | None) -> None:
@@ -143,26 +145,40 @@ class CorpusUsage:
             self._glosses[word] = words
         return self._glosses[word]
 
+    def defined(self, head: str) -> list[tuple[str, int, frozenset[str]]]:
+        """(word, count, meaning) of the corpus words containing `head` that CC-CEDICT defines, commonest first."""
+        if head not in self._defined:
+            self._defined[head] = [(w, c, m) for w, c in self.containing(head) if (m := self.meaning(w))]
+        return self._defined[head]
+
+    @property
+    def reference(self) -> CorpusUsage | None:
+        """The language's usage a corpus's is read beside (resolved when first needed: jieba's dictionary)."""
+        if callable(self._reference) and not isinstance(self._reference, CorpusUsage):
+            self._reference = self._reference()
+        return self._reference
+
+    @reference.setter
+    def reference(self, value: CorpusUsage | Callable[[], CorpusUsage] | None) -> None:
+        self._reference = value
+
     def sense(self, head: str, meaning: frozenset[str]) -> SenseUsage:
-        """How much of the corpus's use of `head` carries a sense whose meaning words are `meaning`."""
+        """How much of the corpus's use of `head` carries a sense whose meaning words are `meaning` (the language's
+        share is looked up only for a sense the corpus does not use)."""
         key = (head, meaning)
         if key not in self._memo:
-            total = carried = n = 0
-            examples = []
-            for w, c in self.containing(head):
-                m = self.meaning(w)
-                if not m:
-                    continue
-                hit = bool(m & meaning)
-                total, carried, n = total + c, carried + c * hit, n + 1
-                if len(examples) < 5:
-                    examples.append(w + "+" * hit)
-            lang = None
-            if self.reference is not None:
+            total = carried = 0
+            defined = self.defined(head)
+            for _, c, m in defined:
+                total += c
+                carried += c * (not m.isdisjoint(meaning))
+            examples = tuple(w + "+" * (not m.isdisjoint(meaning)) for w, _, m in defined[:5])
+            u = SenseUsage(head, carried / total if total else 0.0, total, len(defined), examples)
+            if u.judged and u.share < USAGE_SHARE and self.reference is not None:
                 self.reference.bind(self.cedict, self.wordnet)
                 ref = self.reference.sense(head, meaning)
-                lang = ref.share if ref.judged else None
-            self._memo[key] = SenseUsage(head, carried / total if total else 0.0, total, n, tuple(examples), lang)
+                u = dataclasses.replace(u, language=ref.share if ref.judged else None)
+            self._memo[key] = u
         return self._memo[key]
 
 
