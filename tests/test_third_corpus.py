@@ -91,30 +91,31 @@ def test_tabler_categories_and_variants():
         third.tabler_entries({"x": {"category": "Nature", "tags": "nut"}}, "MIT", "icons.json", Counter())
 
 
-def _poetry(raw: Path) -> None:
+def _raw(tmp_path: Path, held: tuple[int, ...], svg: bytes = SVG, tabler_licence: str = "MIT") -> tuple[Path, Path]:
+    """raw/ with 6 tiny ci and both icon tarballs, and a starter holding the ci numbered `held`."""
+    raw, starter = tmp_path / "raw", tmp_path / "starter"
     dist = raw / "chinese-poetry/dist"
-    (dist / "songci").mkdir(parents=True)
+    (dist / "songci").mkdir(parents=True, exist_ok=True)
     cis = [{"author": f"作者{i}", "rhythmic": f"调{i}", "paragraphs": [f"春风{i}吹柳岸。", "明月照江楼。"]}
            for i in range(6)]
     (dist / "songci/ci.song.0.json").write_text(json.dumps(cis, ensure_ascii=False), encoding="utf-8")
     (dist / "songci/宋词三百首.json").write_text("[]", encoding="utf-8")
+    starter.mkdir(exist_ok=True)
+    (starter / "songs.jsonl").write_text("".join(json.dumps({"id": f"ci-{i:06d}"}) + "\n" for i in held))
+    _tgz(raw / "openmoji-17.0.0.tgz", {
+        "package/package.json": json.dumps({"name": "openmoji", "version": "17.0.0",
+                                            "license": "CC-BY-SA-4.0"}).encode(),
+        "package/data/openmoji.json": json.dumps(OPENMOJI).encode(), "package/color/svg/1F340.svg": svg})
+    _tgz(raw / "tabler-icons-3.51.0.tgz", {
+        "package/package.json": json.dumps({"name": "@tabler/icons", "version": "3.51.0",
+                                            "license": tabler_licence}).encode(),
+        "package/icons.json": json.dumps(TABLER).encode(), "package/icons/outline/acorn.svg": SVG})
+    return raw, starter
 
 
 def test_build_takes_the_other_ci_and_renders_the_tagged_svgs(tmp_path):
     pytest.importorskip("cairosvg")
-    raw = tmp_path / "raw"
-    _poetry(raw)
-    starter = tmp_path / "starter"
-    starter.mkdir()
-    (starter / "songs.jsonl").write_text("".join(json.dumps({"id": f"ci-{i:06d}"}) + "\n" for i in (1, 4)))
-    _tgz(raw / "openmoji-17.0.0.tgz", {
-        "package/package.json": json.dumps({"name": "openmoji", "version": "17.0.0",
-                                            "license": "CC-BY-SA-4.0"}).encode(),
-        "package/data/openmoji.json": json.dumps(OPENMOJI).encode(), "package/color/svg/1F340.svg": SVG})
-    _tgz(raw / "tabler-icons-3.51.0.tgz", {
-        "package/package.json": json.dumps({"name": "@tabler/icons", "version": "3.51.0",
-                                            "license": "MIT"}).encode(),
-        "package/icons.json": json.dumps(TABLER).encode(), "package/icons/outline/acorn.svg": SVG})
+    raw, starter = _raw(tmp_path, held=(1, 4))
     out = tmp_path / "third"
     made = third.build(raw, out, starter, max_songs=3, seed=1)
     songs = [json.loads(x) for x in (out / "songs.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -131,31 +132,24 @@ def test_build_takes_the_other_ci_and_renders_the_tagged_svgs(tmp_path):
         third.build(raw, out, starter)
 
 
-
-def _icons(raw: Path, svg: bytes, tabler_licence: str) -> None:
-    _tgz(raw / "openmoji-17.0.0.tgz", {
-        "package/package.json": json.dumps({"name": "openmoji", "version": "17.0.0",
-                                            "license": "CC-BY-SA-4.0"}).encode(),
-        "package/data/openmoji.json": json.dumps(OPENMOJI).encode(), "package/color/svg/1F340.svg": svg})
-    _tgz(raw / "tabler-icons-3.51.0.tgz", {
-        "package/package.json": json.dumps({"name": "@tabler/icons", "version": "3.51.0",
-                                            "license": tabler_licence}).encode(),
-        "package/icons.json": json.dumps(TABLER).encode(), "package/icons/outline/acorn.svg": SVG})
-
-
 def test_unrenderable_svg_is_counted_and_a_refused_package_leaves_no_corpus(tmp_path):
     pytest.importorskip("cairosvg")
-    raw = tmp_path / "raw"
-    _poetry(raw)
-    starter = tmp_path / "starter"
-    starter.mkdir()
-    (starter / "songs.jsonl").write_text(json.dumps({"id": "ci-000001"}) + "\n")
-    _icons(raw, b"<svg xmlns='http://www.w3.org/2000/svg'><broken", "MIT")
+    raw, starter = _raw(tmp_path, held=(1,), svg=b"<svg xmlns='http://www.w3.org/2000/svg'><broken")
     made = third.build(raw, tmp_path / "ok", starter)
     assert made.images == 1 and made.songs == 5
     assert [k for k in made.skipped if k.startswith("npm openmoji 17.0.0: unrenderable SVG")]
-    _icons(raw, SVG, "CC-BY-NC-4.0")
+    _raw(tmp_path, held=(1,), tabler_licence="CC-BY-NC-4.0")
     out = tmp_path / "third"
     with pytest.raises(Img2SongError, match="tabler-icons-3.51.0.tgz: package.json field 'license'"):
         third.build(raw, out, starter)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok", "raw", "starter"]  # no corpus, no partial folder
+
+
+def test_command_line_says_what_it_wrote_or_the_error(tmp_path, capsys):
+    pytest.importorskip("cairosvg")
+    raw, starter = _raw(tmp_path, held=(0, 2))
+    argv = ["--raw", str(raw), "--out", str(tmp_path / "c"), "--starter", str(starter), "--max-songs", "2"]
+    assert third.main(argv) == 0
+    assert f"wrote 2 songs and 2 images to {tmp_path / 'c'}" in capsys.readouterr().out
+    assert third.main(argv) == 2
+    assert capsys.readouterr().out == f"error: {tmp_path / 'c'}: not empty; give a new directory\n"

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
-from graph.secondcorpus.build import Made, _one
+from graph.secondcorpus.build import Made, _one, run_build
 from graph.starter.images import Candidate, render
 from graph.starter.songs import load_ci, popularity
 
@@ -220,14 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-songs", type=int, default=10000, help="at most this many of the other ci")
     ap.add_argument("--seed", type=int, default=0, help="seed of the ci sample")
     a = ap.parse_args(argv)
-    try:
-        made = build(a.raw, a.out, a.starter, a.max_songs, a.seed)
-    except Img2SongError as e:
-        print(f"error: {e}")
-        return 2
-    print(f"wrote {made.songs} songs and {made.images} images to {a.out} in {made.seconds:.1f} s; "
-          f"skipped: {made.skipped or 'nothing'}")
-    return 0
+    return run_build(lambda: build(a.raw, a.out, a.starter, a.max_songs, a.seed), a.out)
 
 
 if __name__ == "__main__":
