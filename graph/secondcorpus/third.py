@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import re
 import tarfile
 import time
@@ -27,6 +26,7 @@ from tqdm import tqdm
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
 from graph.secondcorpus.build import Made, _one, run_build
+from graph.starter.build import sample_songs
 from graph.starter.images import Candidate, render
 from graph.starter.songs import load_ci, popularity
 
@@ -178,9 +178,8 @@ def other_ci(raw: Path, starter: Path, max_songs: int, seed: int) -> list[dict]:
             held.add(int(str(sid)[3:]))
     cis = load_ci(raw)
     pop = popularity(cis)
-    rest = [c for c in cis if c.index not in held and c.lyrics.strip()]
-    random.Random(seed).shuffle(rest)
-    chosen = sorted(rest[:max_songs], key=lambda c: c.index)
+    rest = [c for c in cis if c.index not in held]
+    chosen = sample_songs(rest, max_songs, seed)  # the starter's sampler: its 宋词三百首 members are all held
     print(f"ci: {len(cis)}; the starter holds {len(held)}; {len(rest)} others, taking {len(chosen)}")
     return [{"id": f"ci-{c.index:06d}", "title": c.title, "artist": c.author, "lyrics": c.lyrics, "language": "zh",
              "popularity": pop[c.index]} for c in chosen]
