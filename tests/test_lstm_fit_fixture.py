@@ -21,7 +21,7 @@ from engine.lstm import LyricTagModel, train_word_vectors
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lstm_seeded_fits.npz"
 CASES = {
-    "attention_mrl": {},
+    "attention_mrl": {"lr": 3e-2, "epochs": 12, "patience": 1},  # stops early at epoch 3, restores epoch 2
     "baseline_mse_paper": {"attention": False, "loss": "mse", "skip": False, "output": "mlp", "match": False},
     "attention_options": {"attention_loss": 1.0, "match_pool": "max", "negatives": 3, "negative_pool": "catalogue",
                           "pooling": "weighted", "term_lr": 3.0},
@@ -52,8 +52,9 @@ def _data():
 def _fit(case: str) -> LyricTagModel:
     topics, songs, images, pairs = _data()
     wv = train_word_vectors([songs[k] for k in sorted(songs)], dim=8, method="ppmi", min_count=1)
-    return LyricTagModel(hidden=5, epochs=4, patience=2, val_fraction=0.2, seed=3, progress=False, device="cpu",
-                         **CASES[case]).fit(pairs, songs, images, topics, wv)
+    kw = {"hidden": 5, "epochs": 4, "patience": 2, "val_fraction": 0.2, "seed": 3, "progress": False, "device": "cpu",
+          **CASES[case]}
+    return LyricTagModel(**kw).fit(pairs, songs, images, topics, wv)
 
 
 def _record(m: LyricTagModel) -> dict[str, np.ndarray]:
