@@ -3,8 +3,8 @@
 The fixture holds every state_dict tensor, the loss history, the best epoch and the validation songs of three tiny
 seeded fits (attention MRL with the defaults, the paper's baseline with MSE, attention with the optional losses),
 made on one torch thread (LyricTagModel's default) by `python tests/test_lstm_fit_fixture.py --write` on the
-session-8 main (a7ca166), before engine/lstm/train.py was split. It is exact equality: a refactor of the fit that
-reorders one random draw or one floating-point sum fails it. (Made with torch 2.14.1 on an x86-64 CPU; another
+session-8 main (a7ca166), before engine/lstm/train.py was split, with the fits' word vectors. It is exact equality:
+a refactor of the fit that reorders one random draw or one floating-point sum fails it. (Made with torch 2.14.1 on an x86-64 CPU; another
 CPU's kernels could round differently: rewrite the fixture from a known-good commit there, never from new code.)
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.lstm import LyricTagModel, train_word_vectors
+from engine.lstm import LyricTagModel, WordVectors, train_word_vectors
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lstm_seeded_fits.npz"
 CASES = {
@@ -49,9 +49,18 @@ def _data():
     return topics, songs, images, pairs
 
 
-def _fit(case: str) -> LyricTagModel:
+def _word_vectors(songs: dict[str, list[str]], recorded: bool) -> WordVectors:
+    """The fits' word vectors: as recorded in the fixture (the fit alone is under test, not ARPACK's rounding on
+    another machine's BLAS), or trained (when writing the fixture)."""
+    if recorded:
+        with np.load(FIXTURE) as z:
+            return WordVectors(z["words"].tolist(), z["vectors"])
+    return train_word_vectors([songs[k] for k in sorted(songs)], dim=8, method="ppmi", min_count=1)
+
+
+def _fit(case: str, recorded: bool = True) -> LyricTagModel:
     topics, songs, images, pairs = _data()
-    wv = train_word_vectors([songs[k] for k in sorted(songs)], dim=8, method="ppmi", min_count=1)
+    wv = _word_vectors(songs, recorded)
     kw = {"hidden": 5, "epochs": 4, "patience": 2, "val_fraction": 0.2, "seed": 3, "progress": False, "device": "cpu",
           **CASES[case]}
     return LyricTagModel(**kw).fit(pairs, songs, images, topics, wv)
@@ -84,6 +93,7 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         sys.exit("usage: python tests/test_lstm_fit_fixture.py --write   (only from a known-good commit)")
     torch.set_num_threads(1)
-    arrays = {f"{case}:{k}": v for case in sorted(CASES) for k, v in _record(_fit(case)).items()}
-    np.savez_compressed(FIXTURE, **arrays)
+    arrays = {f"{case}:{k}": v for case in sorted(CASES) for k, v in _record(_fit(case, recorded=False)).items()}
+    wv = _word_vectors(_data()[1], recorded=False)
+    np.savez_compressed(FIXTURE, words=np.array(wv.words, dtype=str), vectors=wv.vectors, **arrays)
     print(f"wrote {len(arrays)} arrays for {len(CASES)} fits to {FIXTURE}")
