@@ -58,7 +58,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(x)
 
 
-def check_numbers(ranges: dict[str, NumberRange], values: Any, where: str = "", quote: bool = False) -> None:
+def check_numbers(ranges: dict[str, NumberRange], values: Any, where: str = "") -> None:
     """Check each field of `ranges` on the object `values` (its attribute of that name), in the table's order."""
     for name, rng in ranges.items():
-        rng.check(repr(name) if quote else name, getattr(values, name), where)
+        rng.check(name, getattr(values, name), where)
