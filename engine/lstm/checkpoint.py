@@ -6,7 +6,7 @@ before a setting existed with the value those files were trained with.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +19,8 @@ from engine.lstm.wordvectors import WordVectors
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 
-if TYPE_CHECKING:
-    from engine.lstm.train import LyricTagModel
+# The estimator is engine.lstm.train.LyricTagModel; it is not imported here because train imports this module.
+LyricTagModel = Any
 
 FORMAT = "img2song-lstm"
 SAVED_PARAMS = ("attention", "loss", "hidden", "max_len", "top_k", "pooling", "epochs", "batch_size", "lr", "alpha",
@@ -62,7 +62,7 @@ def save_model(est: LyricTagModel, path: str | Path) -> Path:
                               Path(path))
 
 
-def load_model(cls: type[LyricTagModel], path: str | Path, device: str | None = "auto") -> LyricTagModel:
+def load_model(cls: type, path: str | Path, device: str | None = "auto") -> LyricTagModel:
     """A fitted estimator from `path`; a missing, truncated or foreign file is an Img2SongError naming it."""
     path = Path(path)
     if not path.is_file():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +24,8 @@ from engine.lstm.prior import keyword_presence, prior_features, query_mass, stan
 from engine.lstm.wordvectors import WordVectors
 from graph.common.errors import Img2SongError
 
-if TYPE_CHECKING:
-    from engine.lstm.train import LyricTagModel
+# The estimator is engine.lstm.train.LyricTagModel; it is not imported here because train imports this module.
+LyricTagModel = Any
 
 SCALAR_TERMS = ("match_scale", "lexical_weight")  # with song_prior.*: the parameters term_lr speeds up
 
