@@ -13,8 +13,11 @@ The rule:
    of them (a word in most songs says nothing: ten random songs would contain it);
 3. greedy coverage: up to `num` times, take the eligible word of largest marginal gain, where a song or tagged
    image covered t times already adds `repeat_discount ** t` (first cover 1, second 0.25, ...), songs weighted
-   `song_weight` and images `1 - song_weight`, each as a share of its total. The objective is monotone and
-   submodular, so the greedy choice is within 1 - 1/e of the best and is computed lazily (CELF).
+   `song_weight` and images `1 - song_weight`, each as a share of its total. An image counts for a word by the
+   edge's confidence in [0, 1] (graph.confidence: the bridge's weight per text, ramped from `confidence_floor`; a
+   WordNet-kind-only edge discounted), worth sum_k repeat_discount**k x its k-th largest confidence among the
+   picked words, so a word images reach weakly loses to one they reach strongly; a song counts 1. The objective is
+   monotone and submodular, so the greedy choice is within 1 - 1/e of the best and is computed lazily (CELF).
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; 
         "reached by >= min_images images "
         "(tags or caption, directly or through the bridge) and occurring in >= min_songs and <= max_song_share of "
         "songs; greedily the word of largest coverage gain (songs and images; an item covered t times adds "
-        "repeat_discount**t), up to num")
+        "repeat_discount**t; an image counts by its edge's confidence), up to num")
 
 
 @dataclass(frozen=True)
