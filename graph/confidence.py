@@ -27,6 +27,25 @@ KIND_CONFIDENCE = 0.75  # factor on an edge only a WordNet kind of the tag draws
 KIND_RULE = "wordnet kind"  # graph.senses.Scored.rule of a hypernym's edge
 
 
+Reach = dict[str, "set[int] | dict[int, float]"]  # word -> the items it reaches (a set: each with confidence 1)
+
+
+def confidences(reach: set[int] | dict[int, float]) -> dict[int, float]:
+    """Item -> confidence of a word's reach (a set: 1 each)."""
+    return reach if isinstance(reach, dict) else dict.fromkeys(reach, 1.0)
+
+
+def insert_gain(covers: list[float], c: float, discount: float) -> float:
+    """Gain of adding confidence c to an item already covered by `covers` (descending): the item is worth
+    sum_k discount**k * (its k-th largest confidence), so c takes the first place it does not beat and every
+    smaller confidence moves one place down (weights of 1: exactly discount**len(covers))."""
+    pos = sum(1 for x in covers if x >= c)  # after equal ones: the same value, and exact for weights of 1
+    g = discount ** pos * c
+    for k in range(pos, len(covers)):
+        g += (discount ** (k + 1) - discount ** k) * covers[k]
+    return g
+
+
 def edge_confidence(weight: float, texts: int, floor: float | None = CONFIDENCE_FLOOR, kind: bool = False,
                     kind_factor: float = KIND_CONFIDENCE) -> float:
     """Confidence in [0, 1] of an edge of `weight` summed over `texts` texts (module docstring)."""

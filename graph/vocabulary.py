@@ -37,7 +37,15 @@ from graph.captions import image_keywords
 from graph.cedict_index import filtered_sense, gloss_keys, register_mark
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
-from graph.confidence import CONFIDENCE_FLOOR, KIND_CONFIDENCE, edge_confidence, kind_only
+from graph.confidence import (
+    CONFIDENCE_FLOOR,
+    KIND_CONFIDENCE,
+    Reach,
+    confidences,
+    edge_confidence,
+    insert_gain,
+    kind_only,
+)
 from graph.corpus import Corpus
 from graph.keywords import _base_pos_tokenizer, content_words, stopwords
 from graph.occurrences import Matcher
@@ -236,24 +244,6 @@ def candidate_words(corpus: Corpus, bridge: Bridge, max_chars: int = SelectionPa
     return freq, character_candidates(freq, freq, bridge)
 
 
-Reach = dict[str, "set[int] | dict[int, float]"]  # word -> the items it reaches (a set: each with confidence 1)
-
-
-def _confidences(reach: set[int] | dict[int, float]) -> dict[int, float]:
-    return reach if isinstance(reach, dict) else dict.fromkeys(reach, 1.0)
-
-
-def _insert_gain(covers: list[float], c: float, discount: float) -> float:
-    """Gain of adding confidence c to an item already covered by `covers` (descending): the item is worth
-    sum_k discount**k * (its k-th largest confidence), so c takes the first place it does not beat and every
-    smaller confidence moves one place down (weights of 1: exactly discount**len(covers))."""
-    pos = sum(1 for x in covers if x >= c)  # after equal ones: the same value, and exact for weights of 1
-    g = discount ** pos * c
-    for k in range(pos, len(covers)):
-        g += (discount ** (k + 1) - discount ** k) * covers[k]
-    return g
-
-
 def greedy_cover(song_sets: Reach, image_sets: Reach, n_songs: int, n_images: int,
                  num: int, song_weight: float = 0.5, repeat_discount: float = 0.5,
                  tie: dict[str, float] | None = None) -> list[tuple[str, float]]:
@@ -267,14 +257,14 @@ def greedy_cover(song_sets: Reach, image_sets: Reach, n_songs: int, n_images: in
     refreshed gain still tops the heap is the true maximum. Ties go to the larger `tie` value (e.g. songs
     containing the word), then the word."""
     ws, wi = song_weight / max(n_songs, 1), (1.0 - song_weight) / max(n_images, 1)
-    songs = {w: _confidences(r) for w, r in song_sets.items()}
-    images = {w: _confidences(r) for w, r in image_sets.items()}
+    songs = {w: confidences(r) for w, r in song_sets.items()}
+    images = {w: confidences(r) for w, r in image_sets.items()}
     cs: dict[int, list[float]] = {}  # item -> confidences covering it, descending
     ci: dict[int, list[float]] = {}
     tie = tie or {}
 
     def part(reach: dict[int, float], cover: dict[int, list[float]]) -> float:
-        return sum(_insert_gain(cover.get(k, ()), c, repeat_discount) for k, c in reach.items())
+        return sum(insert_gain(cover.get(k, ()), c, repeat_discount) for k, c in reach.items())
 
     def gain(w: str) -> float:
         return ws * part(songs.get(w, {}), cs) + wi * part(images.get(w, {}), ci)
