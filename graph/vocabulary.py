@@ -13,8 +13,11 @@ The rule:
    of them (a word in most songs says nothing: ten random songs would contain it);
 3. greedy coverage: up to `num` times, take the eligible word of largest marginal gain, where a song or tagged
    image covered t times already adds `repeat_discount ** t` (first cover 1, second 0.25, ...), songs weighted
-   `song_weight` and images `1 - song_weight`, each as a share of its total. The objective is monotone and
-   submodular, so the greedy choice is within 1 - 1/e of the best and is computed lazily (CELF).
+   `song_weight` and images `1 - song_weight`, each as a share of its total. An image counts for a word by the
+   edge's confidence in [0, 1] (graph.confidence: the bridge's weight per text, ramped from `confidence_floor`; a
+   WordNet-kind-only edge discounted), worth sum_k repeat_discount**k x its k-th largest confidence among the
+   picked words, so a word images reach weakly loses to one they reach strongly; a song counts 1. The objective is
+   monotone and submodular, so the greedy choice is within 1 - 1/e of the best and is computed lazily (CELF).
 """
 from __future__ import annotations
 
@@ -34,6 +37,15 @@ from graph.captions import image_keywords
 from graph.cedict_index import filtered_sense, gloss_keys, register_mark
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
+from graph.confidence import (
+    CONFIDENCE_FLOOR,
+    KIND_CONFIDENCE,
+    Reach,
+    confidences,
+    edge_confidence,
+    insert_gain,
+    kind_only,
+)
 from graph.corpus import Corpus
 from graph.keywords import _base_pos_tokenizer, content_words, stopwords
 from graph.occurrences import Matcher
@@ -46,7 +58,7 @@ RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; 
         "reached by >= min_images images "
         "(tags or caption, directly or through the bridge) and occurring in >= min_songs and <= max_song_share of "
         "songs; greedily the word of largest coverage gain (songs and images; an item covered t times adds "
-        "repeat_discount**t), up to num")
+        "repeat_discount**t; an image counts by its edge's confidence), up to num")
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,10 @@ class SelectionParams:
     # without one has nothing
     repeat_discount: float = 0.25  # gain of covering an item again, relative to the previous time: a new song or
     # image is worth four times a second keyword for one already covered (synonyms of one sense add little)
+    confidence_floor: float | None = CONFIDENCE_FLOOR  # an image counts for a word by its edge's confidence
+    # (graph.confidence): the bridge's weight per text that reached it, w, as (w - floor) / (1 - floor) clipped to
+    # [0, 1]; None: every reached image counts 1 (the unweighted rule)
+    kind_confidence: float = KIND_CONFIDENCE  # factor on w for an edge only a WordNet kind of the tag draws
 
     def __post_init__(self) -> None:
         if self.num < 1:
@@ -75,6 +91,10 @@ class SelectionParams:
             raise Img2SongError(f"--song-weight must be in [0, 1], got {self.song_weight}")
         if not 0.0 <= self.repeat_discount < 1.0:
             raise Img2SongError(f"--repeat-discount must be in [0, 1), got {self.repeat_discount}")
+        if self.confidence_floor is not None and not 0.0 <= self.confidence_floor < 1.0:
+            raise Img2SongError(f"confidence_floor must be in [0, 1) or None, got {self.confidence_floor}")
+        if not 0.0 < self.kind_confidence <= 1.0:
+            raise Img2SongError(f"kind_confidence must be in (0, 1], got {self.kind_confidence}")
 
 
 @dataclass(frozen=True)
@@ -121,7 +141,8 @@ class KeywordSelection:
         return [f"# keywords selected by img2song: {RULE}",
                 f"# num={p.num} min_images={p.min_images} min_songs={p.min_songs} max_song_share="
                 f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight:.3g} "
-                f"repeat_discount={p.repeat_discount}",
+                f"repeat_discount={p.repeat_discount} confidence_floor={p.confidence_floor} "
+                f"kind_confidence={p.kind_confidence}",
                 f"# corpus {self.corpus}: {self.songs_total} songs, {self.images_total} images; coverage "
                 f"{self.song_coverage:.1%} of songs, {self.image_coverage:.1%} of tagged images; "
                 f"{datetime.now(timezone.utc):%Y-%m-%d}. Edit freely: one keyword a line, '#' starts a comment."]
@@ -223,21 +244,35 @@ def candidate_words(corpus: Corpus, bridge: Bridge, max_chars: int = SelectionPa
     return freq, character_candidates(freq, freq, bridge)
 
 
-def greedy_cover(song_sets: dict[str, set[int]], image_sets: dict[str, set[int]], n_songs: int, n_images: int,
+def greedy_cover(song_sets: Reach, image_sets: Reach, n_songs: int, n_images: int,
                  num: int, song_weight: float = 0.5, repeat_discount: float = 0.5,
                  tie: dict[str, float] | None = None) -> list[tuple[str, float]]:
     """Greedy maximisation of discounted coverage (module docstring): [(word, its marginal gain)] in pick order.
 
-    Lazy evaluation (CELF): gains only shrink as items get covered, so a word whose refreshed gain still tops the
-    heap is the true maximum. Ties go to the larger `tie` value (e.g. songs containing the word), then the word."""
+    An item a word reaches may carry a confidence in [0, 1] (a dict item -> confidence; a set means 1 each): an
+    item is worth sum_k repeat_discount**k * (its k-th largest confidence among the picked words), so a word
+    reached through weak edges gains less than one reached through strong ones, and with confidences of 1 this is
+    exactly the unweighted objective. The objective is a non-negative sum of "top-k" sums, monotone and
+    submodular, so lazy evaluation (CELF) is exact: gains only shrink as items get covered, and a word whose
+    refreshed gain still tops the heap is the true maximum. Ties go to the larger `tie` value (e.g. songs
+    containing the word), then the word."""
     ws, wi = song_weight / max(n_songs, 1), (1.0 - song_weight) / max(n_images, 1)
-    cs: Counter[int] = Counter()
-    ci: Counter[int] = Counter()
+    songs = {w: confidences(r) for w, r in song_sets.items()}
+    images = {w: confidences(r) for w, r in image_sets.items()}
+    cs: dict[int, list[float]] = {}  # item -> confidences covering it, descending
+    ci: dict[int, list[float]] = {}
     tie = tie or {}
 
+    def part(reach: dict[int, float], cover: dict[int, list[float]]) -> float:
+        return sum(insert_gain(cover.get(k, ()), c, repeat_discount) for k, c in reach.items())
+
     def gain(w: str) -> float:
-        return (ws * sum(repeat_discount ** cs[s] for s in song_sets.get(w, ()))
-                + wi * sum(repeat_discount ** ci[i] for i in image_sets.get(w, ())))
+        return ws * part(songs.get(w, {}), cs) + wi * part(images.get(w, {}), ci)
+
+    def cover(reach: dict[int, float], into: dict[int, list[float]]) -> None:
+        for k, c in reach.items():
+            into.setdefault(k, []).append(c)
+            into[k].sort(reverse=True)
 
     words = sorted(set(song_sets) | set(image_sets))
     heap = [(-gain(w), -tie.get(w, 0.0), w) for w in words]
@@ -253,8 +288,8 @@ def greedy_cover(song_sets: dict[str, set[int]], image_sets: dict[str, set[int]]
         if -g <= 0.0:
             break
         picked.append((w, -g))
-        cs.update(song_sets.get(w, ()))
-        ci.update(image_sets.get(w, ()))
+        cover(songs.get(w, {}), cs)
+        cover(images.get(w, {}), ci)
         fresh = set()
     return picked
 
@@ -280,10 +315,13 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
                     max_song_share: float = SelectionParams.max_song_share,
                     max_chars: int = SelectionParams.max_chars, bridge: Bridge | None = None,
                     progress: bool = True, song_weight: float = SelectionParams.song_weight,
-                    repeat_discount: float = SelectionParams.repeat_discount) -> KeywordSelection:
+                    repeat_discount: float = SelectionParams.repeat_discount,
+                    confidence_floor: float | None = SelectionParams.confidence_floor,
+                    kind_confidence: float = SelectionParams.kind_confidence) -> KeywordSelection:
     """Propose the keyword vocabulary of a corpus (see the module docstring for the rule)."""
     t0 = time.perf_counter()
-    p = SelectionParams(num, min_images, min_songs, max_song_share, max_chars, song_weight, repeat_discount)
+    p = SelectionParams(num, min_images, min_songs, max_song_share, max_chars, song_weight, repeat_discount,
+                        confidence_floor, kind_confidence)
     bridge = bridge or Bridge.for_corpus(corpus)
     n_songs = len(corpus.songs)
     freq, chars = candidate_words(corpus, bridge, max_chars, progress)
@@ -292,16 +330,20 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
     support: Counter[str] = Counter()
     sources: dict[str, Counter[str]] = {}
     image_sets: dict[str, set[int]] = {}
+    image_conf: dict[str, dict[int, float]] = {}  # word -> image -> the edge's confidence (graph.confidence)
     image_words: list[set[str]] = []
     tagged = [k for k, img in enumerate(corpus.images) if img.tags or (img.caption or "").strip()]
     for k, img in enumerate(tqdm(corpus.images, desc="image reach", unit="image", disable=not progress,
                                  leave=False)):
-        _, why = image_keywords(img, bridge, candidates)
+        weights, why = image_keywords(img, bridge, candidates)
         image_words.append(set(why))
         support.update(why.keys())
+        kinds = kind_only(img, bridge, why) if confidence_floor is not None and kind_confidence < 1.0 else set()
         for kw, texts in why.items():
             sources.setdefault(kw, Counter()).update(texts)
             image_sets.setdefault(kw, set()).add(k)
+            image_conf.setdefault(kw, {})[k] = edge_confidence(weights[kw], len(texts), confidence_floor,
+                                                               kw in kinds, kind_confidence)
 
     # song occurrences of every word some image reaches (graph.occurrences: what the network links, a hit counts)
     matcher = Matcher(sorted(support))
@@ -319,7 +361,7 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
     eligible = {w for w in reached if min_songs <= songs[w] <= max_songs}
 
     picked = greedy_cover({w: song_sets.get(w, set()) for w in eligible},
-                          {w: image_sets[w] for w in eligible}, n_songs, len(tagged), num, song_weight,
+                          {w: image_conf[w] for w in eligible}, n_songs, len(tagged), num, song_weight,
                           repeat_discount, tie={w: float(songs[w]) for w in eligible})
     rows, cov_s, cov_i = [], set(), set()
     for w, g in picked:

@@ -251,7 +251,7 @@ def test_case07_corpus_text_has_size_limits(tmp_path):
 
 @pytest.mark.parametrize("option, value, message", [
     ("--negative", "1000000000", "'negative' must be an integer in 0..1000"),
-    ("--dim", "100000000", "'dim' must be at most 4096"),
+    ("--dim", "100000000", "'dim' must be an integer in 1..4096"),
 ])
 def test_case09_train_option_values_are_refused_before_training(capsys, tmp_path, option, value, message):
     edges = tmp_path / "g.txt"

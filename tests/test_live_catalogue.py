@@ -50,6 +50,7 @@ def test_added_song_and_photo_are_answered_removed_ones_never(live, tmp_path):
                         write(tmp_path / "i.jsonl", [{"id": "moon-photo", "file": "m.png", "tags": ["moon"]}]),
                         echo=lines.append)
     assert any("committed 2 addition(s)" in x for x in lines) and "moon-new" in cat.song_ids
+    assert (run / "foldin_map.npz").is_file()  # the fold-in map is kept in the run: later commands read it back
     assert {n: cat.notes[n] for n in SCORERS} == {n: "updated" for n in SCORERS}
     for scorer in ("ne", "km", "ne+"):  # the new song is answered for a photo of its keyword (file and new id)
         assert "moon-new" in songs_for(run, str(tmp_path / "m.png"), scorer, 10), scorer

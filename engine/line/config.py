@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.number_checks import NumberRange
 from graph.common.errors import Img2SongError
 
 MIN_SAMPLES = 1_000_000  # the C++'s default `-samples 1` (one million sampled edges)
@@ -20,8 +21,12 @@ MAX_DIM = 4096  # per vertex; the reference uses 128 (and 1e8 asked the allocato
 MAX_NEGATIVE = 1000  # per edge; the reference uses 5 (1e9 aborted the C++ kernel)
 
 
-def setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def setting(default: Any, help: str, valid: NumberRange | None = None) -> Any:
+    """A field with its help text and, for a number, the range its values must be in (checked on construction)."""
+    return field(default=default, metadata={"help": help, **({"range": valid} if valid else {})})
+
+
+WHOLE_OR_NONE = NumberRange(whole=True, low=1, optional=True)
 
 
 @dataclass
@@ -30,19 +35,23 @@ class LineConfig:
     exactly like the C++'s `-samples` times one million; order "both" trains each order with all of them.
     Each default is stated here only: the estimator, the CLI, torchrun, the demo and the benches read it."""
 
-    dim: int = setting(128, "embedding dimension (order both: dim/2 per order)")
+    dim: int = setting(128, "embedding dimension (order both: dim/2 per order)",
+                       NumberRange(whole=True, low=1, high=MAX_DIM))
     order: int | str = setting("both", "1, 2 or both (first- and second-order halves concatenated)")
-    negative: int = setting(5, "negative samples per edge")
-    samples: int | None = setting(None, "sampled edges per order, e.g. 20M (default max(1M, 10 x directed edges))")
-    lr: float = setting(0.025, "initial learning rate rho0 (decays linearly to rho0 x 1e-4)")
-    threads: int | None = setting(None, "CPU threads (default: all cores)")
+    negative: int = setting(5, "negative samples per edge", NumberRange(whole=True, low=0, high=MAX_NEGATIVE))
+    samples: int | None = setting(None, "sampled edges per order, e.g. 20M (default max(1M, 10 x directed edges))",
+                                  WHOLE_OR_NONE)
+    lr: float = setting(0.025, "initial learning rate rho0 (decays linearly to rho0 x 1e-4)",
+                        NumberRange(low=0, low_open=True))
+    threads: int | None = setting(None, "CPU threads (default: all cores)", WHOLE_OR_NONE)
     device: str = setting("cpu", "cpu or cuda[:i]")
     impl: str = setting("auto", "auto | cpu | cpu-fp16 (16-bit tables) | triton | triton-fused (GPU, Hogwild) | "
                                 "reference | naive")
-    batch_size: int | None = setting(None, "edges per step of the batched impls (default: from the vertex count)")
+    batch_size: int | None = setting(None, "edges per step of the batched impls (default: from the vertex count)",
+                                     WHOLE_OR_NONE)
     seed: int = setting(0, "random seed (one thread: bit-reproducible)")
     checkpoint: str | None = setting(None, "checkpoint file (resumed from when it exists)")
-    checkpoint_every: int | None = setting(None, "samples between checkpoints (default: every chunk)")
+    checkpoint_every: int | None = setting(None, "samples between checkpoints (default: every chunk)", WHOLE_OR_NONE)
     progress: bool = setting(True, "show a progress bar")
 
     def __post_init__(self) -> None:
@@ -50,19 +59,11 @@ class LineConfig:
             self.order = int(self.order)
         if self.order not in (1, 2, "both"):
             raise Img2SongError(f"LINE config: field 'order' must be 1, 2 or 'both', got {self.order!r}")
-        _positive("dim", self.dim)
+        for f in dataclasses.fields(self):
+            if "range" in f.metadata:
+                f.metadata["range"].check(repr(f.name), getattr(self, f.name), "LINE config: field ")
         if self.order == "both" and self.dim % 2:
             raise Img2SongError(f"LINE config: field 'dim' must be even for order 'both' (dim/2 per order), got {self.dim}")
-        if not isinstance(self.negative, int) or not 0 <= self.negative <= MAX_NEGATIVE:
-            raise Img2SongError(f"LINE config: field 'negative' must be an integer in 0..{MAX_NEGATIVE}, "
-                                f"got {self.negative!r}")
-        if self.dim > MAX_DIM:
-            raise Img2SongError(f"LINE config: field 'dim' must be at most {MAX_DIM}, got {self.dim}")
-        for name in ("samples", "threads", "batch_size", "checkpoint_every"):
-            if getattr(self, name) is not None:
-                _positive(name, getattr(self, name))
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and self.lr < float("inf")):
-            raise Img2SongError(f"LINE config: field 'lr' must be a positive number, got {self.lr!r}")
         if not (self.device == "cpu" or str(self.device).startswith("cuda")):
             raise Img2SongError(f"LINE config: field 'device' must be 'cpu' or 'cuda[:i]', got {self.device!r}")
         if self.checkpoint_every is not None and not self.checkpoint:
@@ -113,11 +114,6 @@ class LineConfig:
             return int(self.batch_size)
         cap = 1024 if self.device == "cpu" else 32768
         return int(min(cap, max(16, num_vertices // 4)))
-
-
-def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise Img2SongError(f"LINE config: field {name!r} must be a positive integer, got {value!r}")
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(LineConfig)}

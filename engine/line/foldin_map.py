@@ -27,6 +27,7 @@ from graph.common.errors import Img2SongError
 
 DONORS = 5  # predictive mean matching's donor pool (the usual choice in multiple imputation)
 RIDGE = 1e-3  # ridge strength, relative to the mean diagonal of XᵀX (the summaries are unit vectors)
+MAP_FORMAT = 1  # what a saved map's arrays mean: raise it when the fit or the arrays change (a cache key holds it)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -49,6 +50,48 @@ class NeighbourMap:
 
     def kinds(self) -> set[int]:
         return set(self.fitted_on)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The map as named arrays, each at the dtype apply() reads (from_arrays gives back an identical map)."""
+        keys = sorted(self.weights)
+        out = {"keys": np.array(keys, np.int64).reshape(-1, 2),
+               "norms": np.array([self.norms[k] for k in keys], np.float64),
+               "fitted_on": np.array(sorted(self.fitted_on.items()), np.int64).reshape(-1, 2)}
+        for kind, order in keys:
+            out[f"weights_{kind}_{order}"] = self.weights[(kind, order)]
+            if (kind, order) in self.residual:
+                out[f"predicted_{kind}_{order}"], out[f"sqnorm_{kind}_{order}"] = self.predicted[(kind, order)]
+                out[f"residual_{kind}_{order}"] = self.residual[(kind, order)]
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], where: str = "fold-in map") -> NeighbourMap:
+        """The map to_arrays wrote; missing, misshapen or non-finite arrays are an Img2SongError naming `where`."""
+        def get(name: str, ndim: int) -> np.ndarray:
+            a = arrays.get(name)
+            if a is None or a.ndim != ndim or (a.dtype.kind == "f" and not np.isfinite(a).all()):
+                raise Img2SongError(f"{where}: array {name!r} is missing, not {ndim}-D or not finite")
+            return a
+
+        keys, norms, fitted = get("keys", 2), get("norms", 1), get("fitted_on", 2)
+        if keys.shape[1] != 2 or fitted.shape[1] != 2 or len(norms) != len(keys):
+            raise Img2SongError(f"{where}: {len(keys)} map keys, {len(norms)} norms, fitted_on {fitted.shape}")
+        nmap = cls({}, {}, {int(k): int(n) for k, n in fitted})
+        for (kind, order), norm in zip(keys.tolist(), norms.tolist()):
+            w = get(f"weights_{kind}_{order}", 2)
+            if w.shape[0] != w.shape[1] + 1:
+                raise Img2SongError(f"{where}: weights of kind {kind}, order {order} have shape {w.shape}")
+            nmap.weights[(kind, order)], nmap.norms[(kind, order)] = w, float(norm)
+            if f"residual_{kind}_{order}" in arrays:
+                p, sq, r = (get(f"predicted_{kind}_{order}", 2), get(f"sqnorm_{kind}_{order}", 1),
+                            get(f"residual_{kind}_{order}", 2))
+                if not (p.shape == r.shape == (len(sq), w.shape[1])):
+                    raise Img2SongError(f"{where}: kind {kind}, order {order}: predictions {p.shape}, "
+                                        f"residuals {r.shape}, {len(sq)} norms for rows of {w.shape[1]}")
+                nmap.predicted[(kind, order)], nmap.residual[(kind, order)] = (p, sq), r
+        if any((k, o) not in nmap.weights for k in nmap.fitted_on for o in {o for _, o in nmap.weights}):
+            raise Img2SongError(f"{where}: a fitted kind lacks the map of an order")
+        return nmap
 
     def apply(self, kind: int, order: int, summary: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         """The unit row for a summary (a unit vector; zeros give the bias alone): the map's prediction plus the

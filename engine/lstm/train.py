@@ -1,39 +1,38 @@
-"""Training and retrieval for the attention bi-LSTM (RMSprop, early stopping, atomic checkpoints)."""
+"""The attention bi-LSTM as an estimator: its settings, their checks, fit, scoring and checkpoint storage.
+
+The fit itself (pairs, validation songs, negatives, optimiser, epochs) is engine/lstm/fit_loop.py, early stopping
+engine/lstm/early_stopping.py, the checkpoint file engine/lstm/checkpoint.py.
+"""
 from __future__ import annotations
 
-import copy
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from engine.lstm.dataset import encode_lyrics, tag_word_ids
-from engine.lstm.device import deterministic_torch, pick_device
-from engine.lstm.losses import LOSSES, attention_supervision, pair_loss
-from engine.lstm.model import MATCH_POOLS, TagAttentionBiLSTM, tag_groups, top_tags
-from engine.lstm.prior import PRIOR_FEATURES, keyword_presence, prior_features, query_mass, standardiser
+from engine.lstm.checkpoint import load_model, save_model
+from engine.lstm.dataset import encode_lyrics
+from engine.lstm.device import deterministic_torch
+from engine.lstm.fit_loop import fit_model
+from engine.lstm.losses import LOSSES
+from engine.lstm.model import MATCH_POOLS, tag_groups, top_tags
+from engine.lstm.prior import keyword_presence, prior_features, query_mass
 from engine.lstm.wordvectors import WordVectors
-from graph.common.atomic import atomic_path
+from engine.number_checks import NumberRange, check_numbers
 from graph.common.errors import Img2SongError
 
 NEGATIVE_POOLS = ("pairs", "catalogue", "mixed")
-SCALAR_TERMS = ("match_scale", "lexical_weight")  # with song_prior.*: the parameters term_lr speeds up
-
-
-def _trimmed(tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch cut to its longest lyric: the padding steps after it change no valid output, only cost time."""
-    return tokens[:, :int(lengths.max())], lengths
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-    return path
+# the numeric settings fit checks, each with its own range (engine/number_checks.py words the message)
+FIT_RANGES = {
+    "epochs": NumberRange(whole=True, low=1, why="0 would save an untrained model"),
+    "negatives": NumberRange(whole=True, low=1),
+    "term_lr": NumberRange(low=0, low_open=True),
+    "attention_loss": NumberRange(low=0),
+    "threads": NumberRange(whole=True, low=1, optional=True),
+}
 
 
 class LyricTagModel:
@@ -137,176 +136,18 @@ class LyricTagModel:
             raise Img2SongError(f"{len(missing)} pairs name songs/images without tokens/tag vectors, e.g. {missing[0]}")
         if not pairs:
             raise Img2SongError("no training pairs for the LSTM scorer")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise Img2SongError(f"epochs must be a whole number >= 1, got {self.epochs!r} (0 would save an untrained "
-                                "model)")
+        self.check_settings()
+        with deterministic_torch(self.seed, self.threads):
+            fit_model(self, pairs, song_tokens, image_tags, tag_vocab, word_vectors)
+        return self
+
+    def check_settings(self) -> None:
+        """Every setting fit reads, checked before any work: a bad one is an Img2SongError naming it and its value."""
+        check_numbers(FIT_RANGES, self)
         if self.negative_pool not in NEGATIVE_POOLS:
             raise Img2SongError(f"negative_pool must be one of {NEGATIVE_POOLS}, got {self.negative_pool!r}")
         if self.match_pool not in MATCH_POOLS:
             raise Img2SongError(f"match_pool must be one of {MATCH_POOLS}, got {self.match_pool!r}")
-        if isinstance(self.term_lr, bool) or not isinstance(self.term_lr, (int, float)) or not (
-                0 < self.term_lr < float("inf")):
-            raise Img2SongError(f"term_lr must be a number > 0, got {self.term_lr!r}")
-        if isinstance(self.attention_loss, bool) or not isinstance(self.attention_loss, (int, float)) or not (
-                0 <= self.attention_loss < float("inf")):
-            raise Img2SongError(f"attention_loss must be a number >= 0, got {self.attention_loss!r}")
-        if isinstance(self.negatives, bool) or not isinstance(self.negatives, int) or self.negatives < 1:
-            raise Img2SongError(f"negatives must be a whole number >= 1, got {self.negatives!r}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                         or self.threads < 1):
-            raise Img2SongError(f"threads must be a whole number >= 1 or None, got {self.threads!r}")
-        with deterministic_torch(self.seed, self.threads):
-            return self._fit(pairs, song_tokens, image_tags, tag_vocab, word_vectors)
-
-    def _fit(self, pairs, song_tokens, image_tags, tag_vocab, word_vectors) -> LyricTagModel:
-        rng = np.random.default_rng(self.seed)
-        dev = pick_device(self.device)
-        self.device_ = str(dev)
-        self.word_vectors_, self.tag_vocab_ = word_vectors, list(tag_vocab)
-        self.tag_word_ids_ = tag_word_ids(tag_vocab, word_vectors)
-        songs = sorted({s for _, s in pairs})
-        images = sorted({i for i, _ in pairs})
-        s_pos, i_pos = {s: k for k, s in enumerate(songs)}, {i: k for k, i in enumerate(images)}
-        # negative_pool "catalogue": every lyric of song_tokens may be drawn as an MRL negative (after the paired
-        # songs, which keep their positions); "pairs": only the paired training songs
-        paired = set(songs)
-        extra = sorted(s for s in song_tokens if s not in paired) if self.negative_pool != "pairs" else []
-        tok, lens, self.empty_lyrics_ = encode_lyrics([song_tokens[s] for s in songs + extra], word_vectors,
-                                                      self.max_len)
-        tags = np.vstack([np.asarray(image_tags[i], np.float32) for i in images])
-        if tags.shape[1] != len(tag_vocab):
-            raise Img2SongError(f"tag vectors have {tags.shape[1]} entries but the tag vocabulary has {len(tag_vocab)}")
-        tagw, tagp = top_tags(tags, self.tag_word_ids_, self.top_k)
-        tok_t, len_t = torch.as_tensor(tok, device=dev), torch.as_tensor(lens)
-        pi = np.array([i_pos[i] for i, _ in pairs]), np.array([s_pos[s] for _, s in pairs])
-        # validation: the pairs of a held-out tenth of the training songs, so early stopping measures lyrics the
-        # model has not fitted (a random tenth of pairs shares its songs with training and rewards memorising them)
-        n_val_songs = round(self.val_fraction * len(songs)) if len(songs) >= 10 else 0
-        val_songs = np.zeros(len(songs), bool)
-        val_songs[rng.permutation(len(songs))[:n_val_songs]] = True
-        val_songs = np.concatenate([val_songs, np.zeros(len(extra), bool)])  # catalogue extras: never validation
-        order = rng.permutation(len(pairs))
-        val, train = order[val_songs[pi[1][order]]], order[~val_songs[pi[1][order]]]
-        n_val = len(val)
-        self.validation_songs_ = [songs[k] for k in np.flatnonzero(val_songs)]
-        # Centring: every image's tag vector shares the corpus prior (frequent keywords), which tells songs apart
-        # no better than popularity; regressing and ranking on the deviation from the training pairs' mean keeps
-        # what distinguishes one image (and one lyric) from another. Zero when center=False.
-        self.tag_mean_ = (tags[pi[0][train]].mean(0) if self.center and len(train) else
-                          np.zeros(tags.shape[1])).astype(np.float32)
-        tags_t = torch.as_tensor(tags - self.tag_mean_, device=dev)
-        tagw_t = torch.as_tensor(tagw, device=dev)
-        tagp_t = torch.as_tensor(tagp, device=dev) if self.pooling == "weighted" else None
-
-        # the song prior's features, standardised on the training songs (validation songs stay unseen)
-        self.uses_prior_ = bool(self.prior) and self.loss == "mrl"
-        feats = prior_features([song_tokens[s] for s in songs + extra], tag_vocab)
-        self.prior_mean_, self.prior_std_ = standardiser(feats[~val_songs] if (~val_songs).any() else feats)
-        feat_t = torch.as_tensor((feats - self.prior_mean_) / self.prior_std_, device=dev)
-        self.uses_lexical_ = bool(self.lexical) and self.loss == "mrl"
-        if self.uses_lexical_:
-            pres_t = torch.as_tensor(keyword_presence([song_tokens[s] for s in songs + extra], tag_vocab), device=dev)
-            mass_t = torch.as_tensor(query_mass(tags), device=dev)
-
-        def side(ii: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-            return tagw_t[ii], None if tagp_t is None else tagp_t[ii]
-
-        self.model_ = TagAttentionBiLSTM(word_vectors.vectors, len(tag_vocab), hidden=self.hidden,
-                                         attention=self.attention, pooling=self.pooling,
-                                         readout=self.readout, skip=self.skip, output=self.output,
-                                         match=self.match and self.attention, match_pool=self.match_pool,
-                                         tag_words=self.tag_word_ids_,
-                                         prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0,
-                                         lexical=self.uses_lexical_).to(dev)
-        params = [p for p in self.model_.parameters() if p.requires_grad]
-        # the scalar terms (γ, λ, the prior's weights) move ~lr a step under RMSprop: term_lr scales their rate
-        terms = [p for n, p in self.model_.named_parameters() if n in SCALAR_TERMS or n.startswith("song_prior.")]
-        groups = ([{"params": [p for p in params if all(p is not t for t in terms)]},
-                   {"params": terms, "lr": self.lr * self.term_lr}] if self.term_lr != 1 and terms else params)
-        opt = torch.optim.RMSprop(groups, lr=self.lr, alpha=self.alpha, eps=self.eps)
-
-        # MRL negatives: random training lyrics (paper: "the entire lyric database") while training; for validation
-        # one fixed draw among the validation songs, so that epochs are compared on the same pairs
-        # ("catalogue": also the unpaired lyrics, for training and validation alike; "mixed": even negative rows
-        # from the paired songs, odd rows from the catalogue)
-        k_neg, n_paired = self.negatives, len(songs)
-        paired_train = np.flatnonzero(~val_songs[:n_paired])
-        paired_train = paired_train if len(paired_train) else np.arange(n_paired)
-        all_train = np.concatenate([paired_train, np.arange(n_paired, len(val_songs))])
-        val_paired = np.flatnonzero(val_songs) if val_songs.sum() >= 2 else np.arange(n_paired)
-        val_all = np.concatenate([val_paired, np.arange(n_paired, len(val_songs))])
-        from_catalogue = [self.negative_pool == "catalogue" or (self.negative_pool == "mixed" and r % 2 == 1)
-                          for r in range(k_neg)]
-        pools = [all_train if c else paired_train for c in from_catalogue]
-        val_neg = np.zeros((k_neg, len(pairs)), np.int64)
-        vrng = np.random.default_rng([self.seed, 1])
-        for r, c in enumerate(from_catalogue):
-            val_neg[r, val] = vrng.choice(val_all if c else val_paired, len(val))
-        prior = self.model_.prior_score
-
-        supervise = self.attention and self.attention_loss > 0
-
-        def batch_loss(idx: np.ndarray, negatives: np.ndarray | None = None) -> torch.Tensor:
-            ii, ss = torch.as_tensor(pi[0][idx], device=dev), torch.as_tensor(pi[1][idx], device=dev)
-            pos_tok = _trimmed(tok_t[ss], len_t[ss.cpu()])
-            pred, att = self.model_(*pos_tok, *side(ii))
-            aux = attention_supervision(att, pos_tok[0], tagw_t[ii]) if supervise and negatives is None else None
-            neg = pb = nb = None
-            if self.loss == "mrl":
-                drawn = (np.stack([p[rng.integers(0, len(p), len(idx))] for p in pools]) if negatives is None
-                         else negatives).reshape(-1)
-                nn_ = torch.as_tensor(drawn, device=dev)
-                rep_ii = ii.repeat(k_neg)
-                neg, _ = self.model_(*_trimmed(tok_t[nn_], len_t[nn_.cpu()]), *side(rep_ii))
-                neg = neg.reshape(k_neg, len(idx), -1)
-                if self.uses_prior_:
-                    pb, nb = prior(feat_t[ss]), prior(feat_t[nn_]).reshape(k_neg, len(idx))
-                if self.uses_lexical_:
-                    w = self.model_.lexical_weight
-                    lp = w * (mass_t[ii] * pres_t[ss]).sum(1)
-                    ln = w * (mass_t[rep_ii] * pres_t[nn_]).sum(1).reshape(k_neg, len(idx))
-                    pb, nb = (lp, ln) if pb is None else (pb + lp, nb + ln)
-            loss = pair_loss(self.loss, tags_t[ii], pred, neg, self.margin, pb, nb)
-            return loss if aux is None else loss + self.attention_loss * aux
-
-        self.history_: list[dict[str, float]] = []
-        best, best_state, bad = float("inf"), None, 0
-        t0 = time.perf_counter()
-        bar = tqdm(range(self.epochs), desc=f"lstm {self.variant}", unit="epoch", disable=not self.progress)
-        for epoch in bar:
-            self.model_.train()
-            perm = train[rng.permutation(len(train))]
-            total = 0.0
-            for b in range(0, len(perm), self.batch_size):
-                idx = perm[b:b + self.batch_size]
-                opt.zero_grad()
-                loss = batch_loss(idx)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            rec = {"epoch": epoch + 1, "train_loss": total / max(len(perm), 1)}
-            if n_val:
-                self.model_.eval()
-                with torch.no_grad():
-                    rec["val_loss"] = float(sum(float(batch_loss(val[b:b + 500], val_neg[:, val[b:b + 500]]))
-                                                * len(val[b:b + 500]) for b in range(0, n_val, 500)) / n_val)
-            self.history_.append(rec)
-            bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k != "epoch"})
-            score = rec.get("val_loss", rec["train_loss"])
-            if score < best - 1e-6:
-                best, bad, best_state = score, 0, copy.deepcopy(self.model_.state_dict())
-                self.best_epoch_ = epoch + 1
-                if self.checkpoint:
-                    self.save(self.checkpoint)
-            else:
-                bad += 1
-                if bad >= self.patience:
-                    break
-        if best_state is not None:
-            self.model_.load_state_dict(best_state)
-        self.fit_seconds_ = time.perf_counter() - t0
-        self.model_.eval()
-        return self
 
     # --------------------------------------------------------------------------------------------- inference
     def _check(self) -> None:
@@ -413,57 +254,9 @@ class LyricTagModel:
     def save(self, path: str | Path) -> Path:
         """Atomic checkpoint: hyperparameters, weights, word vectors and tag vocabulary."""
         self._check()
-        params = {k: getattr(self, k) for k in ("attention", "loss", "hidden", "max_len", "top_k", "pooling", "epochs",
-                                                 "batch_size", "lr", "alpha", "eps", "patience", "val_fraction",
-                                                 "margin", "seed", "center", "readout", "skip", "output", "match",
-                                                 "prior", "negatives", "negative_pool", "lexical",
-                                                 "attention_loss", "match_pool", "term_lr")}
-        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
-        return _atomic_torch_save({"format": "img2song-lstm", "version": 1, "params": params, "state": state,
-                                   "words": self.word_vectors_.words, "vectors": self.word_vectors_.vectors,
-                                   "tag_vocab": self.tag_vocab_, "history": getattr(self, "history_", []),
-                                   "tag_mean": self.tag_mean_, "uses_prior": getattr(self, "uses_prior_", False),
-                                   "uses_lexical": getattr(self, "uses_lexical_", False),
-                                   "prior_mean": getattr(self, "prior_mean_", None),
-                                   "prior_std": getattr(self, "prior_std_", None),
-                                   "signature": getattr(self, "signature_", None)},
-                                  Path(path))
+        return save_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = "auto") -> LyricTagModel:
-        path = Path(path)
-        if not path.is_file():
-            raise Img2SongError(f"{path}: LSTM checkpoint not found")
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - torch raises many types (BadZipFile, RuntimeError, EOFError ...)
-            raise Img2SongError(f"{path}: unreadable LSTM checkpoint (truncated or not a checkpoint: "
-                                f"{type(e).__name__})") from None
-        if not isinstance(ck, dict) or ck.get("format") != "img2song-lstm":
-            raise Img2SongError(f"{path}: not an img2song LSTM checkpoint")
-        # older files have no "center" (off), no "readout" (they used the second bi-LSTM), no "term_lr" (one rate)
-        self = cls(**{"readout": "lstm", "skip": False, "output": "mlp", "match": False, "prior": False, "negative_pool": "pairs", "lexical": False,
-                      "term_lr": 1.0,
-                      **ck["params"]}, device=device, progress=False)
-        self.uses_prior_ = bool(ck.get("uses_prior", False))
-        self.uses_lexical_ = bool(ck.get("uses_lexical", False))
-        if self.uses_prior_:
-            self.prior_mean_, self.prior_std_ = (np.asarray(ck["prior_mean"], np.float32),
-                                                 np.asarray(ck["prior_std"], np.float32))
-        self.tag_mean_ = np.asarray(ck.get("tag_mean", np.zeros(len(ck["tag_vocab"]))), np.float32)
-        self.word_vectors_ = WordVectors(ck["words"], ck["vectors"])
-        self.tag_vocab_ = list(ck["tag_vocab"])
-        self.tag_word_ids_ = tag_word_ids(self.tag_vocab_, self.word_vectors_)
-        self.history_ = ck.get("history", [])
-        self.signature_ = ck.get("signature")
-        dev = pick_device(device)
-        self.model_ = TagAttentionBiLSTM(self.word_vectors_.vectors, len(self.tag_vocab_), hidden=self.hidden,
-                                         attention=self.attention, pooling=self.pooling,
-                                         readout=self.readout, skip=self.skip, output=self.output,
-                                         match=self.match and self.attention, match_pool=self.match_pool,
-                                         tag_words=self.tag_word_ids_,
-                                         prior=len(PRIOR_FEATURES) if self.uses_prior_ else 0,
-                                         lexical=self.uses_lexical_).to(dev)
-        self.model_.load_state_dict(ck["state"])
-        self.model_.eval()
-        return self
+        """A fitted model from a checkpoint (older files load with the settings they were trained with)."""
+        return load_model(cls, path, device)

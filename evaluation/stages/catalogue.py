@@ -22,6 +22,7 @@ from engine.live.edges import CatalogueEdger, Edges
 from engine.live.updates import Change, ImageEntry, SongEntry
 from engine.scorers.base import Scorer
 from evaluation.stages import catalogue_probe
+from evaluation.stages.catalogue_foldmap import calibrated_tables
 from evaluation.stages.catalogue_inputs import read_images, read_songs
 from evaluation.stages.catalogue_journal import CatalogueStore, Echo, changes, image_record, song_record
 from evaluation.stages.rundir import RunDir, Stage
@@ -80,10 +81,10 @@ def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: Li
     return out
 
 
-def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer]) -> Folder:
-    """What turns new records into entries for this run: its LINE tables, build-graph's rules and parameters
-    (its bridge too: with the sense encoder when build-graph used it), and the zs text encoder when a served or
-    saved scorer ranks by lyric text."""
+def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer], echo: Echo | None = None) -> Folder:
+    """What turns new records into entries for this run: its LINE tables with their fold-in map (saved in the run
+    once fitted), build-graph's rules and parameters (its bridge too: with the sense encoder when build-graph used
+    it), and the zs text encoder when a served or saved scorer ranks by lyric text."""
     params = (run.stage(Stage.BUILD_GRAPH) or {}).get("params", {})
     net = data.network
     words = {net.ids[j][len("word:"):] for j in net.of_kind(Kind.WORD)}
@@ -96,7 +97,7 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer])
     edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), bridge, corpus.songs,
                            data.song_keywords, words, params.get("scheme", "count"),
                            ContextParams(**ctx) if isinstance(ctx, dict) else None)
-    return Folder(run.load_line_tables().calibrated(net, kinds=FOLDED_KINDS), edger, text_encoder_for(scorers))
+    return Folder(calibrated_tables(run, net, FOLDED_KINDS, echo), edger, text_encoder_for(scorers))
 
 
 def text_encoder_for(scorers: dict[str, Scorer]) -> Callable[[list[str]], np.ndarray] | None:
@@ -153,7 +154,7 @@ def add(run: RunDir | str | Path, songs: str | Path | None = None, images: str |
         cat.check(Change(tuple(SongEntry(s, Edges({}), np.zeros(1)) for s in new_songs),
                          tuple(ImageEntry(i, Edges({}), np.zeros(1), np.zeros(1)) for i, _ in new_images)))
         t0 = time.perf_counter()
-        folder = make_folder(run, data, corpus, scorers)
+        folder = make_folder(run, data, corpus, scorers, echo)
         for img, _ in new_images:  # every edge checked before anything is written
             if not folder.edger.image(img).keywords:
                 folder.image(img, np.zeros(1))  # raises the error naming the image and its fields

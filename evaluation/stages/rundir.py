@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from engine.features.probe import KeywordProbe
     from engine.features.table import FeatureTable
     from engine.line.foldin import LineTables
+    from engine.line.foldin_map import NeighbourMap
     from engine.lstm.train import LyricTagModel
     from engine.lstm.wordvectors import WordVectors
     from engine.scorers.base import Scorer
@@ -116,6 +117,7 @@ class RunDir:
     line_record = property(lambda self: self.path / "line.json")
     line_tables = property(lambda self: self.path / "line_tables.npz")  # raw per-order tables: a fold-in needs them
     line_checkpoint = property(lambda self: self.path / "line.ckpt")
+    foldin_map = property(lambda self: self.path / "foldin_map.npz")  # a cache: the fold-in map add/serve fit
     export_dir = property(lambda self: self.path / "export")
     features_dir = property(lambda self: self.path / "features")
     features = property(lambda self: self.features_dir / "features.npz")
@@ -305,6 +307,26 @@ class RunDir:
         arrays = load_npz(self.line_tables, "LINE tables", ["ids", "degrees", "params", "lr"],
                           ["vertex1", "vertex2", "context2"])
         return tables_from_arrays(arrays, str(self.line_tables))
+
+    def save_foldin_map(self, nmap: NeighbourMap, key: str) -> Path:
+        """foldin_map.npz: the live catalogue's fold-in map under `key`, the hash of what it was fitted on (atomic)."""
+        import numpy as np
+
+        with atomic_path(self.foldin_map, suffix=".npz") as tmp:
+            np.savez(tmp, key=np.array(key), **nmap.to_arrays())
+        return self.foldin_map
+
+    def load_foldin_map(self, key: str) -> NeighbourMap | None:
+        """The saved map when it was fitted on what `key` names, else None (none saved, or a stale one); a damaged
+        file is an Img2SongError naming it."""
+        from engine.line.foldin_map import NeighbourMap  # deferred: scipy
+
+        if not self.foldin_map.is_file():
+            return None
+        arrays = load_npz(self.foldin_map, "fold-in map", ["key"], every=True)
+        if str(arrays["key"]) != key:
+            return None
+        return NeighbourMap.from_arrays(arrays, str(self.foldin_map))
 
     def check_embeddings(self) -> None:
         """Refuse embeddings.npz when line.json says its train was interrupted while writing the pair (no

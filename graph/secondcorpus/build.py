@@ -22,6 +22,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -214,12 +215,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead of the emoji and photos, CORPUS's images with their tags removed (caption only: "
                          "photos named one by one)")
     a = ap.parse_args(argv)
+    return run_build(lambda: build(a.raw, a.out, a.captions_of), a.out)
+
+
+def run_build(make: Callable[[], Made], out: Path) -> int:
+    """Run a corpus build for a command line: say what it wrote and skipped, or the error (exit status 2)."""
     try:
-        made = build(a.raw, a.out, a.captions_of)
+        made = make()
     except Img2SongError as e:
         print(f"error: {e}")
         return 2
-    print(f"wrote {made.songs} songs and {made.images} images to {a.out} in {made.seconds:.1f} s; "
+    print(f"wrote {made.songs} songs and {made.images} images to {out} in {made.seconds:.1f} s; "
           f"skipped: {made.skipped or 'nothing'}")
     return 0
 
