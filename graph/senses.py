@@ -223,7 +223,8 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
                 why.append(f"its {', '.join(sorted(lean[1]))} names {wordnet.name(lean[0])}")
         if chosen is not None and wordnet is not None:
             why.append(f"wordnet {wordnet.name(chosen)} [{chosen_why}]")
-        if usage is not None:
+        # usage only discounts, and every factor after it too: a candidate below the threshold is not looked up
+        if usage is not None and min(1.0, w) * scale >= EDGE_THRESHOLD:
             # the sense's meaning: its gloss, and the chosen WordNet sense's synonyms and direct hypernyms (pencil
             # and pen are both a writing implement: one meaning of 笔)
             near = wordnet.synonyms(chosen) if wordnet is not None and chosen else frozenset()
