@@ -102,9 +102,9 @@ class Bridge:
         """graph.senses.UsageFn over this bridge's corpus: x UNUSED for a sense its lyrics never carry."""
         self.usage.bind(self.cedict, self.wordnet)
         u = self.usage.sense(head, meaning)
-        if not u.judged:
-            return 1.0, ""
-        return u.factor, u.why() + (f" x{u.factor:.2f}" if u.unused else "")
+        if u.unused:
+            return u.factor, f"{u.why()} x{u.factor:.2f}"
+        return 1.0, u.why() if u.judged else ""
 
     def _vocab_split(self, vocab: set[str] | frozenset[str]) -> tuple[frozenset[str], bool]:
         """(the Chinese words of a vocabulary, whether it has English words), memoised for the last vocabulary."""

@@ -8,12 +8,14 @@ the two share a meaning word: the sense's gloss, and the synonyms and direct hyp
 bridge chose for the tag (pencil and pen are both a writing implement: one meaning of 笔).
 
 A sense is one the corpus does not use when
-- the corpus holds at least USAGE_EVIDENCE occurrences of USAGE_WORDS distinct defined words containing the
-  keyword, and fewer than USAGE_SHARE of those occurrences carry the sense, and
-- the language at large does not use it either: under LANGUAGE_SHARE of the occurrences of jieba's dictionary
-  words containing the keyword (its word counts, a general corpus) carry it. A sense the language uses is the
-  word's common sense, which a reader of any corpus knows (洲 is a continent in 亚洲, though ci write it for islets).
-An image-keyword edge drawn through such a sense is discounted (x UNUSED): a photo of an office does not reach 局.
+- the language at large does not use it: under LANGUAGE_SHARE of the occurrences of jieba's dictionary words
+  containing the keyword (its word counts, a general corpus) carry it. A sense the language uses is the word's
+  common sense, which a reader of any corpus knows (洲 is a continent in 亚洲, though ci write it for islets); and
+- the corpus does not use it either: it holds at least USAGE_EVIDENCE occurrences of USAGE_WORDS distinct defined
+  words containing the keyword and fewer than USAGE_SHARE of them carry the sense, or it holds fewer (too little to
+  tell: the language decides; a corpus that uses the sense keeps it).
+An image-keyword edge drawn through such a sense is discounted (x UNUSED): a photo of an office reaches neither 局
+(ci: 棋局, 时局; the language: 局面, 局部, 布局) nor 衙 (衙门 'yamen', 衙役, 衙内).
 
 The keyword's own bare token (局 alone) says nothing about its sense and is not counted. A corpus without Chinese
 songs has no usage: English keywords are matched as the same word, never through a CC-CEDICT sense, and are
@@ -57,8 +59,9 @@ class SenseUsage:
 
     @property
     def unused(self) -> bool:
-        return (self.judged and self.share < USAGE_SHARE
-                and (self.language is None or self.language < LANGUAGE_SHARE))
+        if not self.judged:  # too few words in the corpus: the language's usage decides alone
+            return self.language is not None and self.language < LANGUAGE_SHARE
+        return self.share < USAGE_SHARE and (self.language is None or self.language < LANGUAGE_SHARE)
 
     @property
     def factor(self) -> float:
@@ -66,6 +69,8 @@ class SenseUsage:
 
     def why(self) -> str:
         lang = f", language {self.language:.0%}" if self.language is not None else ""
+        if not self.judged:
+            return f"corpus usage: {self.evidence} occurrences of {self.words} words{lang}"
         return (f"corpus usage {self.share:.0%} of {self.evidence} occurrences of {self.words} words "
                 f"({' '.join(self.examples)}){lang}")
 
@@ -174,7 +179,7 @@ class CorpusUsage:
                 carried += c * (not m.isdisjoint(meaning))
             examples = tuple(w + "+" * (not m.isdisjoint(meaning)) for w, _, m in defined[:5])
             u = SenseUsage(head, carried / total if total else 0.0, total, len(defined), examples)
-            if u.judged and u.share < USAGE_SHARE and self.reference is not None:
+            if (not u.judged or u.share < USAGE_SHARE) and self.reference is not None:
                 self.reference.bind(self.cedict, self.wordnet)
                 ref = self.reference.sense(head, meaning)
                 u = dataclasses.replace(u, language=ref.share if ref.judged else None)
