@@ -52,6 +52,7 @@ from graph.senses import (
     word_frequency,
 )
 from graph.tag_text import compound_span, compound_words, describe, image_context, noun_phrases, unshown_words
+from graph.usage import CorpusUsage
 from graph.wordnet import WordNetData, read_noun_wordnet
 
 PIECE_WEIGHT = 0.3  # a Chinese keyword read off inside a longer jieba word (头 in 猫头鹰): no edge
@@ -70,11 +71,12 @@ class Reach:
 class Bridge:
     """English <-> Chinese word reach: the corpus lexicon first, then CC-CEDICT senses weighted in context
     (graph.senses), and the kinds WordNet knows (kingfisher -> bird -> 鸟); `relatedness` (a sentence encoder the
-    caller supplies, graph.senses.Relatedness) weighs each kept candidate against the image's whole description."""
+    caller supplies, graph.senses.Relatedness) weighs each kept candidate against the image's whole description;
+    `usage` (graph.usage, the corpus's own words: `Bridge.for_corpus`) discounts a sense the corpus never uses."""
 
     def __init__(self, lexicon: Mapping[str, Iterable[str]] | None = None, use_cedict: bool = True,
                  cedict: CedictIndex | None = None, use_wordnet: bool = True, wordnet: WordNetData | None = None,
-                 relatedness: Relatedness | None = None):
+                 relatedness: Relatedness | None = None, usage: CorpusUsage | None = None):
         self.lexicon = {english_key(en) or en.lower(): list(zh) for en, zh in (lexicon or {}).items()}
         self._lex_zh: dict[str, list[str]] = {}
         for en, zhs in self.lexicon.items():
@@ -89,6 +91,20 @@ class Bridge:
         self.relatedness = relatedness
         self._reference: list[tuple[str, str]] | None = None
         self._calibration: dict[str, tuple[float, float]] = {}  # description -> its best cosines with REFERENCE
+        self.usage = usage
+
+    @classmethod
+    def for_corpus(cls, corpus, **kwargs) -> Bridge:
+        """The bridge of one corpus: its lexicon.tsv, and how its lyrics use each Chinese word (graph.usage)."""
+        return cls(corpus.lexicon, usage=CorpusUsage.of_corpus(corpus), **kwargs)
+
+    def _usage(self, head: str, meaning: frozenset[str]) -> tuple[float, str]:
+        """graph.senses.UsageFn over this bridge's corpus: x UNUSED for a sense its lyrics never carry."""
+        self.usage.bind(self.cedict, self.wordnet)
+        u = self.usage.sense(head, meaning)
+        if u.unused:
+            return u.factor, f"{u.why()} x{u.factor:.2f}"
+        return 1.0, u.why() if u.judged else ""
 
     def _vocab_split(self, vocab: set[str] | frozenset[str]) -> tuple[frozenset[str], bool]:
         """(the Chinese words of a vocabulary, whether it has English words), memoised for the last vocabulary."""
@@ -221,7 +237,7 @@ class Bridge:
         if memo not in self._memo:
             self._memo[memo] = [Scored(r.target, r.weight, r.rule, r.why, text) for r in score_candidates(
                 key, self.cedict.en_senses(key), self.wordnet, context, synset, require_fit,
-                self._relate(description), scale)]
+                self._relate(description), scale, self._usage if self.usage is not None else None)]
         return self._memo[memo]
 
     def kinds(self, text: str, context: frozenset[str] = frozenset(),

@@ -132,7 +132,7 @@ def text_keywords(text: str, vocab: set[str] | Matcher) -> Counter[str]:
 def image_keyword_counts(corpus: Corpus, vocab: set[str], bridge: Bridge | None = None) -> dict[str, Counter[str]]:
     """Keywords of each image from its caption and its tags (English tags reach Chinese keywords and Chinese tags
     English ones through the bridge: graph.bridge; file-name captions made readable: graph.captions)."""
-    bridge = bridge or Bridge(corpus.lexicon)
+    bridge = bridge or Bridge.for_corpus(corpus)
     return {img.id: image_keywords(img, bridge, vocab)[0] for img in corpus.images}
 
 
@@ -224,7 +224,7 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
     reach keywords through graph.bridge. Raises Img2SongError when no song or no image reaches any keyword."""
     t0 = time.perf_counter()
     fingerprint = corpus_fingerprint(corpus.root) if corpus.root is not None else None
-    bridge = bridge or Bridge(corpus.lexicon)
+    bridge = bridge or Bridge.for_corpus(corpus)
     context = context or ContextParams()
     vocab_list, source, selection = _vocabulary(corpus, vocabulary, bridge, progress)
     vocab = set(vocab_list)

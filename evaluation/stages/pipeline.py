@@ -33,7 +33,7 @@ def corpus_bridge(corpus, sense_encoder: bool = SENSE_ENCODER, echo: Echo = prin
     if not sense_encoder:
         from graph.bridge import Bridge
 
-        return Bridge(corpus.lexicon)
+        return Bridge.for_corpus(corpus)
     from engine.text.relatedness import encoder_bridge
 
     return encoder_bridge(corpus, echo)

@@ -99,5 +99,5 @@ def photo_tagger(run: RunDir | str | Path, data: TrainingSet
         return lambda feats, logits: probe.predict_proba(feats)
     from engine.features.tags import ImageNetTagger  # deferred: as above
 
-    tagger = ImageNetTagger(data.tag_vocab, BridgeLexicon(Bridge(data.corpus.lexicon), data.tag_vocab))
+    tagger = ImageNetTagger(data.tag_vocab, BridgeLexicon(Bridge.for_corpus(data.corpus), data.tag_vocab))
     return lambda feats, logits: None if logits is None else tagger.tag_probs(logits)

@@ -125,7 +125,7 @@ def build(raw: Path, out: Path, max_songs: int = 10000, per_keyword_images: int 
     keywords = sel.keywords
     print(sel.summary())
     print(f"keywords ({len(keywords)}): {' '.join(keywords)}")
-    bridge, kwset = Bridge(), frozenset(keywords)
+    bridge, kwset = Bridge.for_corpus(corpus), frozenset(keywords)  # the selection's linking (graph.usage)
     reach_why = {img.id: image_keywords(img, bridge, kwset)[1]
                  for img in tqdm(corpus.images, desc="image reach", unit=" img", mininterval=5)}
     reach = {k: set(why) for k, why in reach_why.items()}

@@ -22,13 +22,14 @@ def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[
         raise Img2SongError("give at least one word, e.g. `img2song bridge moon 月`")
     if limit < 1:
         raise Img2SongError(f"--limit must be >= 1, got {limit}")
-    lexicon = load_corpus(corpus, check_files=False).lexicon if corpus else {}
+    loaded = load_corpus(corpus, check_files=False) if corpus else None
+    kwargs = {}
     if encoder:
         from engine.text.relatedness import E5Relatedness
 
-        bridge = Bridge(lexicon, relatedness=E5Relatedness())
-    else:
-        bridge = Bridge(lexicon)
+        kwargs["relatedness"] = E5Relatedness()
+    # with a corpus: its lexicon.tsv and how its lyrics use each word (graph.usage)
+    bridge = Bridge.for_corpus(loaded, **kwargs) if loaded is not None else Bridge({}, **kwargs)
     echo(bridge.relatedness_line().split(",")[0])
     ctx = bag(context)
     out = {}
@@ -52,7 +53,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("bridge")
     def bridge_cmd(
         words: list[str] = typer.Argument(None, help="English or Chinese words or phrases"),
-        corpus: Path | None = typer.Option(None, help="also apply this corpus's lexicon.tsv"),
+        corpus: Path | None = typer.Option(None, help="also apply this corpus's lexicon.tsv and how its lyrics use each word"),
         context: str = typer.Option("", help="other tags or a caption the words' senses are chosen in"),
         limit: int = typer.Option(12, help="candidates printed per word (best first)"),
         encoder: bool = typer.Option(True, help="weigh kept candidates by the text encoder's relatedness to "
