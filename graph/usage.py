@@ -37,7 +37,7 @@ from graph.wordnet_senses import WordNetSenses, bag
 USAGE_EVIDENCE = 5  # occurrences of defined corpus words containing the keyword needed before a sense is judged
 USAGE_WORDS = 2  # ... spread over at least this many distinct words
 USAGE_SHARE = 0.1  # a sense carried by fewer than this share of those occurrences is one the corpus does not use
-LANGUAGE_SHARE = 0.2  # ... and fewer than this share of the language's words containing it (jieba's dictionary)
+LANGUAGE_SHARE = 0.15  # ... and fewer than this share of the language's words containing it (jieba's dictionary)
 UNUSED = 0.4  # the factor of an edge drawn through such a sense
 _PARTS, _PAREN, _WORDS = re.compile(r"[;,]"), re.compile(r"\([^)]*\)"), re.compile(r"[a-z]+")
 

@@ -104,7 +104,7 @@ def test_the_starters_lyrics_use_ju_for_games_and_situations_not_offices(starter
 
 def test_usage_on_the_starters_labelled_default_build_edges(starter, capsys):
     """fresh6..fresh11's starter edges (the default build's, labelled blind; all tuning data now): the corpus usage
-    only drops edges, wrong ones at least twice as often as right ones."""
+    only drops edges, wrong ones at least ten times as often as right ones."""
     from graph.captions import image_keywords
 
     plain = Bridge()
@@ -128,12 +128,13 @@ def test_usage_on_the_starters_labelled_default_build_edges(starter, capsys):
     assert dropped == EXPECTED_DROPPED
     assert kept == EXPECTED_KEPT
     wrong, right = (sum(d[i] for d in dropped.values()) for i in (0, 1))
-    assert wrong >= 2 * right  # 51 wrong, 19 right
+    assert wrong >= 10 * right  # 46 wrong, 3 right
 
 
-# measured on the final rule (graph.usage's constants); fresh11's 18 wrong are 11 office -> 局, 3 office -> 衙 and
-# 4 others; its 6 right are all 朵 for flowers (the language writes 耳朵 'ear' far more often than 花朵)
-EXPECTED_DROPPED = {"fresh6": [3, 2], "fresh7": [7, 3], "fresh8": [3, 2], "fresh9": [6, 2], "fresh10": [14, 4],
-                    "fresh11": [18, 6]}
-EXPECTED_KEPT = {"fresh6": [8, 39], "fresh7": [8, 30], "fresh8": [9, 48], "fresh9": [12, 40], "fresh10": [19, 61],
-                 "fresh11": [37, 139]}
+# measured on the final rule (graph.usage's constants, LANGUAGE_SHARE 0.15); fresh11's 17 wrong are mostly office ->
+# 局 and office -> 衙. At LANGUAGE_SHARE 0.2 the rule also dropped 朵 for flowers (the language writes 耳朵 'ear' more
+# often than 花朵; flower is 16% of its uses): 18 more right edges lost for 6 more wrong ones over every labelled split
+EXPECTED_DROPPED = {"fresh6": [3, 0], "fresh7": [6, 1], "fresh8": [3, 1], "fresh9": [6, 1], "fresh10": [11, 0],
+                    "fresh11": [17, 0]}
+EXPECTED_KEPT = {"fresh6": [8, 41], "fresh7": [9, 32], "fresh8": [9, 49], "fresh9": [12, 41], "fresh10": [22, 65],
+                 "fresh11": [38, 145]}
