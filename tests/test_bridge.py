@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from graph.records import Image
 from graph.senses import EDGE_THRESHOLD, KIND_DECAY, bag
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels, sense_scores, write_mini_cedict
 
+ROOT = Path(__file__).resolve().parents[1]
 FRESH5_FLOOR = 0.82  # fresh5 0.742 (89/120) when drawn; 0.847 (83/98) after sessions 6 and 7's rules
 FRESH11_FLOOR = 0.69  # fresh11, the default build's edges after session 7: 0.722 (151/209), Wilson [0.658, 0.779]
 # [wrong, right] edges of each default-build sample the final method still draws: fresh6 0.814, fresh7 0.784,
@@ -308,7 +310,7 @@ def test_sense_precision_on_hand_labelled_edges(real, capsys):
     header): the first sample (tune + holdout, drawn and labelled before this bridge existed) and fresh2 (edges this
     bridge kept when it was drawn, labelled blind)."""
     edges = read_sense_labels()
-    assert len(edges) >= 600 and {e.corpus for e in edges} == {"starter", "yuanqu", "named"}  # named: kinds2
+    assert len(edges) >= 600 and {e.corpus for e in edges} == {"starter", "yuanqu", "named", "third", "english"}  # named: kinds2; third, english: fresh12
     scores = sense_scores(edges, real)
     first = [e for e in edges if e.split in ("tune", "holdout")]
     before = sum(e.label for e in first if e.how == "direct") / sum(e.how == "direct" for e in first)
@@ -358,7 +360,8 @@ def print_precision(scores, title: str) -> None:
 
 @pytest.fixture(scope="module")
 def encoded_scores(encoded):
-    return sense_scores(read_sense_labels(), encoded)
+    """Every split up to session 7's (fresh12 measures the default build, without the encoder, on other corpora)."""
+    return sense_scores([e for e in read_sense_labels() if e.split != "fresh12"], encoded)
 
 
 def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys):
@@ -380,7 +383,7 @@ def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys
 
     assert precision(fresh) >= 0.84  # 0.873 (89/102): starter 0.900, yuanqu 0.846; 0.836 (92/110) before session 6
     assert min(precision(scores[(c, "fresh3")]) for c in ("starter", "yuanqu")) >= 0.82
-    tuning = [e for e in read_sense_labels() if e.split != "fresh3"]
+    tuning = [e for e in read_sense_labels() if e.split not in ("fresh3", "fresh12")]
     plain = sense_scores(tuning, real)[("all", "all")]
     with_encoder = {k: scores[("all", "all")][k] - fresh[k] for k in fresh}
     assert precision(with_encoder) >= precision(plain) + 0.07  # 0.883 (830/940) against 0.800 (1032/1290)
@@ -465,16 +468,51 @@ def test_default_build_edges_on_fresh_samples(real, capsys):
     assert {split: counts[("all", "all")] for split, counts in got.items()} == DEFAULT_KEPT
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 on >= 200 edges; the default build's "
-                                       "edges measure 0.722 on fresh11 (151/209), the sample drawn after the final "
-                                       "method was frozen (0.664 on fresh10, drawn after the first freeze)")
-def test_sense_precision_reaches_the_issue_target(real):
-    from graph.captions import image_keywords
+# fresh12 (session 8): [wrong, right] per corpus, as labelled blind by an annotator who saw only the header's rule
+FRESH12 = {"starter": [8, 92], "third": [19, 81], "english": [10, 40]}
 
-    edges = [e for e in read_sense_labels() if e.split == "fresh11"]
-    vocab = {c: frozenset(SENSE_LABELS.with_name(f"sense_vocab_fresh11_{c}.txt").read_text(encoding="utf-8").split())
-             for c in ("starter", "yuanqu")}
-    drawn = [e.label for e in edges if e.keyword in image_keywords(e.image, real, vocab[e.corpus])[0]]
+
+def fresh12_edges() -> list:
+    return [e for e in read_sense_labels() if e.split == "fresh12"]
+
+
+def fresh12_vocab(corpus: str) -> frozenset[str]:
+    return frozenset(SENSE_LABELS.with_name(f"sense_vocab_fresh12_{corpus}.txt").read_text(encoding="utf-8").split())
+
+
+def test_default_build_edges_on_fresh12(capsys):
+    """fresh12 (session 8): edges of the DEFAULT build after select8 and usage8 were merged and frozen, drawn from the
+    starter, from a third catalogue no session had seen and from the English corpus, labelled blind (fixture
+    header). Its precision is the figure to quote. The third catalogue is not in the repo (its usage profile needs its
+    lyrics), so the check that the method has not changed since the draw runs on the starter's and English edges:
+    each corpus's own bridge (Bridge.for_corpus, as build-graph uses) must draw every one of them still."""
+    from graph.captions import image_keywords
+    from graph.corpus import load_corpus
+
+    edges = fresh12_edges()
+    counts: dict[str, list[int]] = {}
+    for e in edges:
+        counts.setdefault(e.corpus, [0, 0])[e.label] += 1
+    chinese = [counts["starter"][i] + counts["third"][i] for i in (0, 1)]
+    with capsys.disabled():
+        print("\nfresh12 sense precision (default build, blind):",
+              {c: f"{ratio(v):.3f} ({v[1]}/{sum(v)})" for c, v in counts.items()},
+              f"starter+third {ratio(chinese):.3f} ({chinese[1]}/{sum(chinese)})")
+    assert counts == FRESH12
+    assert sum(chinese) == 200 and ratio(chinese) >= 0.85  # 0.865 (173/200), Wilson 95% [0.811, 0.906]
+    for name in ("starter", "english"):
+        bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / name, check_files=False))
+        vocab = fresh12_vocab(name)
+        gone = [(e.image.id, e.keyword) for e in edges
+                if e.corpus == name and e.keyword not in image_keywords(e.image, bridge, vocab)[0]]
+        assert not gone, f"the method changed since fresh12 was drawn ({name}): draw anew: {gone[:5]}"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 on >= 200 edges across two corpora; "
+                                       "the default build's edges measure 0.865 on fresh12 (173/200: starter 0.920, "
+                                       "third catalogue 0.810), the sample drawn after session 8's method was frozen")
+def test_sense_precision_reaches_the_issue_target():
+    drawn = [e.label for e in fresh12_edges() if e.corpus in ("starter", "third")]
     assert len(drawn) >= 200 and sum(drawn) / len(drawn) >= 0.9
 
 
