@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from evaluation.stages.rundir import RunDir
+from evaluation.stages.rundir_derived import DerivedFiles as RunDir
 from graph.common.errors import Img2SongError
 
-T = TypeVar("T")
+T = TypeVar("T")  # (RunDir above: the run store's part these functions read and write; rundir imports this module)
 Echo = Callable[[str], None]
 CONTENT_DF_FORMAT = 1  # bump when content_df's rule changes in a way its modules' source does not show
 
