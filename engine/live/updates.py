@@ -276,8 +276,9 @@ def update_fused(fused, change: Change, ctx: Context):
 
 # ---------------------------------------------------------------------------------------------------- LSTM
 def update_lstm(lstm, change: Change, ctx: Context):
-    """Removed songs' rows dropped and added songs' lyrics encoded by the fitted model and appended: a song's rows
-    (layer-1 states, prior, tag-word presence) come from its own lyric alone, so the rest stay as they were."""
+    """Removed songs' rows dropped and added songs appended, to be encoded by the fitted model when first scored: a
+    song's rows (layer-1 states, prior, tag-word presence) come from its own lyric alone, so the rest stay as they
+    were. `song_tokens_` stays the fitted catalogue's; the index holds the live one."""
     from engine.lstm.prepare import lyric_tokens  # deferred: torch, jieba
 
     rows = _rows(lstm.song_ids_, change.remove_songs)
@@ -285,12 +286,11 @@ def update_lstm(lstm, change: Change, ctx: Context):
         return lstm
     new = copy.copy(lstm)
     keep = ix._keep(len(lstm.song_ids_), rows) if len(rows) else None
-    added = lyric_tokens([e.song for e in change.songs], lstm.tag_vocab_)
-    tokens = [added[e.song.id] for e in change.songs]
-    new.index_ = lstm.lyric_index().changed(keep, tokens)
+    vocab = list(lstm.tag_vocab_)
+    new.index_ = lstm.lyric_index().changed(keep, [e.song for e in change.songs],
+                                            lambda songs: list(lyric_tokens(songs, vocab).values()))
     kept = range(len(lstm.song_ids_)) if keep is None else np.flatnonzero(keep)
     new.song_ids_ = [lstm.song_ids_[j] for j in kept] + [e.song.id for e in change.songs]
-    new.song_tokens_ = [lstm.song_tokens_[j] for j in kept] + tokens
     return new
 
 

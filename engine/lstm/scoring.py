@@ -9,7 +9,8 @@ second-bi-LSTM readout has no such shortcut and is scored exhaustively by LyricT
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -134,40 +135,11 @@ class LyricIndex:
         states[_valid(lens, t).to(dev)] = torch.as_tensor(flat, device=dev)
         return cls.from_parts(model, lens, (prior, pres), states=states)
 
-    def changed(self, keep: np.ndarray | None, song_tokens: Sequence[Sequence[str]]) -> LiveLyricIndex:
-        """This catalogue with the songs where `keep` is False removed and `song_tokens`' lyrics appended (a live
-        catalogue's change: engine.live.updates)."""
-        return LiveLyricIndex(self, np.ones(len(self), bool), None).changed(keep, song_tokens)
-
-    def appended(self, keep: np.ndarray | None, song_tokens: Sequence[Sequence[str]]) -> LyricIndex:
-        """A new index: the songs where `keep` is True (all when None), then `song_tokens`' lyrics appended (encoded
-        now; every song's rows are computed from its own lyric alone, so the others' stay as they were)."""
-        m = self.model
-        sel = torch.ones(len(self), dtype=torch.bool) if keep is None else torch.as_tensor(np.asarray(keep, bool))
-        prior, pres = self.terms
-        prior, pres = np.asarray(prior)[sel.numpy()], (None if pres is None else np.asarray(pres)[sel.numpy()])
-        lengths = self.lengths[sel]
-        old = self.lyrics[sel.to(self.lyrics.device)] if self.lyrics is not None else self._kept_states(sel)
-        if song_tokens:
-            new_states, new_lens = m.song_states(song_tokens)
-            new_prior, new_pres = m.song_terms(song_tokens)
-            prior = np.concatenate([prior, new_prior])
-            pres = None if pres is None else np.concatenate([pres, new_pres])
-            lengths = torch.cat([lengths, new_lens])
-            if self.lyrics is not None:
-                with torch.no_grad():
-                    lyr, _ = m.model_.from_states(new_states, new_lens, None)
-                old = torch.cat([old, F.normalize(lyr, dim=1)])
-            else:
-                t = max(old.shape[1], new_states.shape[1])
-                old = torch.cat([_pad_steps(old, t), _pad_steps(new_states, t)])
-        if self.lyrics is not None:
-            return LyricIndex.from_parts(m, lengths, (prior, pres), lyrics=old, chunk=self.chunk)
-        return LyricIndex.from_parts(m, lengths, (prior, pres), states=old, chunk=self.chunk)
-
-    def _kept_states(self, sel: torch.Tensor) -> torch.Tensor:
-        st = self.padded_states()
-        return st if bool(sel.all()) else st[sel.to(st.device)]
+    def changed(self, keep: np.ndarray | None, songs: Sequence[Any],
+                tokenize: Callable[[Sequence[Any]], list[list[str]]]) -> LiveLyricIndex:
+        """This catalogue with the songs where `keep` is False removed and `songs` appended (a live catalogue's
+        change: engine.live.updates); `tokenize` gives their lyric tokens by the rule the model was fitted with."""
+        return LiveLyricIndex(self, np.ones(len(self), bool), (), tokenize).changed(keep, songs)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -225,17 +197,22 @@ class LyricIndex:
 
 class LiveLyricIndex:
     """A fitted catalogue's index (shared, never copied) with songs removed and added: the base's kept songs, then
-    the added ones, whose small index alone is rebuilt per change; scores as one LyricIndex over those songs."""
+    the added ones. A change only records them; the added songs are tokenised and encoded together, by one small
+    LyricIndex, when first scored, so replaying a journal of many changes encodes nothing until a query comes.
+    Every song's rows come from its own lyric alone, so the base's are the fitted catalogue's, unchanged."""
 
-    def __init__(self, base: LyricIndex, keep: np.ndarray, added: LyricIndex | None) -> None:
-        self.base, self.keep, self.added = base, keep, added
+    def __init__(self, base: LyricIndex, keep: np.ndarray, added: Sequence[Any],
+                 tokenize: Callable[[Sequence[Any]], list[list[str]]]) -> None:
+        self.base, self.keep, self.added, self.tokenize = base, keep, list(added), tokenize
         self.model = base.model
         self._all = bool(keep.all())
+        self._index: LyricIndex | None = None
 
     def __len__(self) -> int:
-        return int(self.keep.sum()) + (len(self.added) if self.added is not None else 0)
+        return int(self.keep.sum()) + len(self.added)
 
-    def changed(self, keep: np.ndarray | None, song_tokens: Sequence[Sequence[str]]) -> LiveLyricIndex:
+    def changed(self, keep: np.ndarray | None, songs: Sequence[Any],
+                tokenize: Callable[[Sequence[Any]], list[list[str]]] | None = None) -> LiveLyricIndex:
         """As LyricIndex.changed, over this index's songs (base kept, then added)."""
         nb = int(self.keep.sum())
         keep = np.ones(len(self), bool) if keep is None else np.asarray(keep, bool)
@@ -243,33 +220,27 @@ class LiveLyricIndex:
             raise Img2SongError(f"lyric index: a change for {len(keep)} songs, the index holds {len(self)}")
         base_keep = self.keep.copy()
         base_keep[self.keep] = keep[:nb]
-        add_keep = keep[nb:]
-        if self.added is None:
-            added = LyricIndex(self.model, song_tokens) if song_tokens else None
-        else:
-            added = self.added.appended(add_keep, song_tokens) if add_keep.any() or song_tokens else None
-        return LiveLyricIndex(self.base, base_keep, added)
+        added = [s for s, k in zip(self.added, keep[nb:]) if k] + list(songs)
+        return LiveLyricIndex(self.base, base_keep, added, tokenize or self.tokenize)
+
+    def added_index(self) -> LyricIndex | None:
+        """The added songs' index (tokenised and encoded on first need)."""
+        if self._index is None and self.added:
+            self._index = LyricIndex(self.model, self.tokenize(self.added))
+        return self._index
 
     def score(self, image_tags: np.ndarray) -> np.ndarray:
         """LyricIndex.score over the kept base songs, then the added ones."""
         out = self.base.score(image_tags)
         if not self._all:
             out = out[:, self.keep]
-        if self.added is not None:
-            out = np.hstack([out, self.added.score(image_tags)])
-        return out
+        added = self.added_index()
+        return out if added is None else np.hstack([out, added.score(image_tags)])
 
 
 def _valid(lengths: torch.Tensor, t: int) -> torch.Tensor:
     """[N,t] True on each song's valid steps."""
     return torch.arange(t)[None, :] < lengths.cpu()[:, None]
-
-
-def _pad_steps(states: torch.Tensor, t: int) -> torch.Tensor:
-    """States [N,T,D] padded with zero steps to [N,t,D] (padding steps are zero in song_states too)."""
-    if states.shape[1] == t:
-        return states
-    return torch.cat([states, states.new_zeros(states.shape[0], t - states.shape[1], states.shape[2])], dim=1)
 
 
 def _array(arrays: dict[str, np.ndarray], name: str, where: str, ndim: int, dtype: type, rows: int | None = None,
