@@ -2,10 +2,10 @@
 
 One updater per scorer type: `update(scorer, change, ctx)` returns a new scorer answering as the old one would had
 its fit seen the change, for everything fit computed per item (NE vectors, song lists, image kNN rows, keyword
-postings, popularity pools, text embeddings, LINE-placement centroids). What fit chose over the whole training set
-(NE+'s alpha, fused's weights, KM's tie permutation of the songs already there) is kept as fitted. A scorer whose
-state cannot be updated exactly (the LSTM's lyric index, plug-ins) is wrapped: removed songs are filtered out of
-its answers, and added songs are not ranked by it until a refit (`Update.note` says so).
+postings, popularity pools, text embeddings, LINE-placement centroids, the LSTM's encoded lyrics). What fit chose
+over the whole training set (NE+'s alpha, fused's weights, KM's tie permutation of the songs already there, the
+LSTM's weights) is kept as fitted. A scorer without an updater (a plug-in) is wrapped: removed songs are filtered
+out of its answers, and added songs are not ranked by it until a refit (`Update.note` says so).
 """
 from __future__ import annotations
 
@@ -274,6 +274,26 @@ def update_fused(fused, change: Change, ctx: Context):
     return new
 
 
+# ---------------------------------------------------------------------------------------------------- LSTM
+def update_lstm(lstm, change: Change, ctx: Context):
+    """Removed songs' rows dropped and added songs appended, to be encoded by the fitted model when first scored: a
+    song's rows (layer-1 states, prior, tag-word presence) come from its own lyric alone, so the rest stay as they
+    were. `song_tokens_` stays the fitted catalogue's; the index holds the live one."""
+    from engine.lstm.prepare import lyric_tokens  # deferred: torch, jieba
+
+    rows = _rows(lstm.song_ids_, change.remove_songs)
+    if not len(rows) and not change.songs:
+        return lstm
+    new = copy.copy(lstm)
+    keep = ix._keep(len(lstm.song_ids_), rows) if len(rows) else None
+    vocab = list(lstm.tag_vocab_)
+    new.index_ = lstm.lyric_index().changed(keep, [e.song for e in change.songs],
+                                            lambda songs: list(lyric_tokens(songs, vocab).values()))
+    kept = range(len(lstm.song_ids_)) if keep is None else np.flatnonzero(keep)
+    new.song_ids_ = [lstm.song_ids_[j] for j in kept] + [e.song.id for e in change.songs]
+    return new
+
+
 # ------------------------------------------------------------------------------------------ the rest: wrapped
 class FilteredScorer(Scorer):
     """A scorer whose state is not updated: removed songs are filtered out of its answers (it is asked for k plus
@@ -305,13 +325,15 @@ def updater_for(scorer: Scorer) -> Callable | None:
     """The exact updater of a scorer's type (by class: an experiment's own name for a type works too)."""
     from engine.scorers.fused import FusedScorer
     from engine.scorers.km import KMScorer
+    from engine.scorers.lstm import LSTMBaselineScorer, LSTMScorer
     from engine.scorers.ne import NEScorer
     from engine.scorers.ne_plus import NEPlusScorer
     from engine.scorers.pop import POPScorer
     from engine.scorers.zs import ZeroShotScorer
 
     for cls, fn in ((FusedScorer, update_fused), (NEPlusScorer, update_neplus), (NEScorer, update_ne),
-                    (KMScorer, update_km), (POPScorer, update_pop), (ZeroShotScorer, update_zs)):
+                    (KMScorer, update_km), (POPScorer, update_pop), (ZeroShotScorer, update_zs),
+                    (LSTMScorer, update_lstm), (LSTMBaselineScorer, update_lstm)):
         if type(scorer) is cls:
             return fn
     return None

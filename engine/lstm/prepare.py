@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -9,15 +10,20 @@ import numpy as np
 from engine.inputs import TrainingSet
 from engine.lstm.wordvectors import WordVectors, load_word_vectors, train_word_vectors
 from graph.common.errors import Img2SongError
+from graph.records import Song
 
 
 def song_tokens(data: TrainingSet) -> dict[str, list[str]]:
     """Content-word tokens of every lyric (jieba for zh), with the tag vocabulary kept as units."""
+    return lyric_tokens(data.corpus.songs, list(data.tag_vocab))
+
+
+def lyric_tokens(songs: Sequence[Song], tag_vocab: list[str]) -> dict[str, list[str]]:
+    """song_tokens for any songs (a live catalogue's added ones too), by the one rule the LSTM was fitted with."""
     # deferred: jieba loads its dictionary (seconds) on first import
     from graph.keywords import tokenize
 
-    vocab = list(data.tag_vocab)
-    return {s.id: tokenize(s.lyrics, s.language, vocabulary=vocab) for s in data.corpus.songs}
+    return {s.id: tokenize(s.lyrics, s.language, vocabulary=tag_vocab) for s in songs}
 
 
 def training_signature(pairs: list[tuple[str, str]], tag_vocab: list[str]) -> str:

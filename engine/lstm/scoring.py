@@ -9,7 +9,8 @@ second-bi-LSTM readout has no such shortcut and is scored exhaustively by LyricT
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,31 +20,56 @@ from engine.lstm.model import tag_groups, top_tags, word_match
 from engine.lstm.train import LyricTagModel
 from graph.common.errors import Img2SongError
 
+INDEX_FORMAT = 1  # bump when to_arrays' layout changes
+
 
 class LyricIndex:
-    """A catalogue's lyrics prepared for one fitted model; `score` answers [n_images, n_songs] cosines."""
+    """A catalogue's lyrics prepared for one fitted model; `score` answers [n_images, n_songs] cosines.
+
+    What it is built from (per song: layer-1 states and length, the song terms; the baseline's lyric vectors) goes
+    out through `to_arrays` and back through `from_arrays`, so that a run keeps it (evaluation.stages.derived) and a
+    command or server start does not re-encode the catalogue; `changed` drops and appends songs."""
 
     def __init__(self, model: LyricTagModel, song_tokens: Sequence[Sequence[str]], chunk: int = 512) -> None:
         model._check()
-        self.model, self.chunk = model, chunk
-        self.states, self.lengths = model.song_states(song_tokens)
-        self.terms = model.song_terms(song_tokens)  # song prior [N] and tag-word presence, added to the cosines
+        states, lengths = model.song_states(song_tokens)
+        self._setup(model, chunk, lengths, model.song_terms(song_tokens), states=states)
+
+    @classmethod
+    def from_parts(cls, model: LyricTagModel, lengths: torch.Tensor, terms: tuple[np.ndarray, np.ndarray | None],
+                   states: torch.Tensor | None = None, lyrics: torch.Tensor | None = None,
+                   chunk: int = 512) -> LyricIndex:
+        """An index from precomputed parts: padded states [N,T,D] (or, for the pool baseline, its unit lyric
+        vectors [N,num_tags]), lengths [N] and the song terms."""
+        model._check()
+        index = cls.__new__(cls)
+        index._setup(model, chunk, lengths, terms, states=states, lyrics=lyrics)
+        return index
+
+    def _setup(self, model: LyricTagModel, chunk: int, lengths: torch.Tensor,
+               terms: tuple[np.ndarray, np.ndarray | None], states: torch.Tensor | None = None,
+               lyrics: torch.Tensor | None = None) -> None:
+        self.model, self.chunk, self.lengths, self.terms = model, chunk, lengths, terms
+        self.states, self.lyrics = states, lyrics
         net = model.model_
+        self.device = next(net.parameters()).device
         self.fast = net.readout == "pool"
         if not self.fast:
             return
         with torch.no_grad():
-            t = self.states.shape[1]
-            dev = self.states.device
-            self.mask = torch.arange(t, device=dev)[None, :] < self.lengths.to(dev)[:, None]
             if not net.attention:  # image-independent lyric vectors: scoring is one matrix product
-                lyr, _ = net.from_states(self.states, self.lengths, None)
-                self.lyrics = F.normalize(lyr, dim=1)
+                if lyrics is None:
+                    lyr, _ = net.from_states(states, lengths, None)
+                    self.lyrics = F.normalize(lyr, dim=1)
+                self.states = None  # the lyric vectors are all scoring needs
                 return
+            dev = states.device
+            t = states.shape[1]
+            self.mask = torch.arange(t, device=dev)[None, :] < self.lengths.to(dev)[:, None]
             # songs sorted by length, so each chunk is cut to its own longest lyric (scores are put back in order);
             # h_t and x_t (skip) kept apart and contiguous: the match term and Σ s_t x_t then read x_t directly
             self.order = torch.argsort(self.lengths, stable=True)
-            st = self.states[self.order.to(dev)]
+            st = states[self.order.to(dev)]
             two_h = 2 * net.lstm1.fwd.hidden_size
             self.h, self.x = st[..., :two_h].contiguous(), (st[..., two_h:].contiguous() if net.skip else None)
             self.hm = net.W_hm(st)  # [N,T,A] W_hm h_t + b, the image-independent half of eq. 8
@@ -54,6 +80,66 @@ class LyricIndex:
             self.w_ms = net.w_ms.weight.reshape(-1)
             self.head = net.head
             self.states = None  # the split copies replace it
+
+    # ------------------------------------------------------------------------------------- kept in a run
+    def padded_states(self) -> torch.Tensor:
+        """The layer-1 states [N,T,D] in song order (rebuilt from the sorted split copies of the fast path)."""
+        if self.states is not None:
+            return self.states
+        if self.lyrics is not None:
+            raise Img2SongError("the baseline's lyric index keeps lyric vectors, not layer-1 states")
+        st = torch.cat([self.h, self.x], dim=2) if self.x is not None else self.h
+        out = torch.zeros_like(st)
+        out[self.order.to(st.device)] = st
+        return out
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """What the index is built from, as arrays: lengths, the song terms, and the states of the valid steps
+        only ([sum of lengths, D], song after song) or the baseline's unit lyric vectors."""
+        prior, pres = self.terms
+        out = {"format": np.array(INDEX_FORMAT), "lengths": self.lengths.cpu().numpy().astype(np.int64),
+               "prior": np.asarray(prior, np.float32)}
+        if pres is not None:
+            out["presence"] = np.asarray(pres, np.float32)
+        if self.lyrics is not None:
+            out["lyrics"] = self.lyrics.cpu().numpy()
+        else:
+            st = self.padded_states()
+            out["states"] = st[_valid(self.lengths, st.shape[1]).to(st.device)].cpu().numpy()
+        return out
+
+    @classmethod
+    def from_arrays(cls, model: LyricTagModel, arrays: dict[str, np.ndarray], where: str) -> LyricIndex:
+        """The index `to_arrays` described; arrays that do not fit this model are an Img2SongError naming `where`."""
+        model._check()
+        net = model.model_
+        fmt = arrays.get("format")
+        if fmt is None or np.asarray(fmt).shape != () or str(fmt) != str(INDEX_FORMAT):
+            raise Img2SongError(f"{where}: not a lyric index of format {INDEX_FORMAT}")
+        lengths = _array(arrays, "lengths", where, 1, np.int64)
+        n = len(lengths)
+        if n and (lengths.min() < 1 or lengths.max() > model.max_len):
+            raise Img2SongError(f"{where}: song lengths outside 1..{model.max_len}")
+        prior = _array(arrays, "prior", where, 1, np.float32, rows=n)
+        pres = (_array(arrays, "presence", where, 2, np.float32, rows=n, cols=len(model.tag_vocab_))
+                if getattr(model, "uses_lexical_", False) else None)
+        dev = next(net.parameters()).device
+        lens = torch.as_tensor(lengths)
+        if net.readout == "pool" and not net.attention:
+            lyr = _array(arrays, "lyrics", where, 2, np.float32, rows=n, cols=len(model.tag_vocab_))
+            return cls.from_parts(model, lens, (prior, pres), lyrics=torch.as_tensor(lyr, device=dev))
+        width = 2 * net.lstm1.fwd.hidden_size + (net.dim if net.skip else 0)
+        flat = _array(arrays, "states", where, 2, np.float32, rows=int(lengths.sum()), cols=width)
+        t = max(1, int(lengths.max(initial=1)))
+        states = torch.zeros(n, t, width, device=dev)
+        states[_valid(lens, t).to(dev)] = torch.as_tensor(flat, device=dev)
+        return cls.from_parts(model, lens, (prior, pres), states=states)
+
+    def changed(self, keep: np.ndarray | None, songs: Sequence[Any],
+                tokenize: Callable[[Sequence[Any]], list[list[str]]]) -> LiveLyricIndex:
+        """This catalogue with the songs where `keep` is False removed and `songs` appended (a live catalogue's
+        change: engine.live.updates); `tokenize` gives their lyric tokens by the rule the model was fitted with."""
+        return LiveLyricIndex(self, np.ones(len(self), bool), (), tokenize).changed(keep, songs)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -93,7 +179,7 @@ class LyricIndex:
         tags = np.atleast_2d(np.asarray(image_tags, np.float32))
         if tags.shape[1] != len(m.tag_vocab_):
             raise Img2SongError(f"tag vectors have {tags.shape[1]} entries, the model expects {len(m.tag_vocab_)}")
-        dev = (self.states if self.states is not None else self.hm).device
+        dev = self.device
         v = F.normalize(torch.as_tensor(tags - m.tag_mean_, dtype=torch.float32, device=dev), dim=1)
         if not m.model_.attention:  # row by row: a query's scores never depend on the rest of its batch
             return m.add_terms(torch.stack([self.lyrics.mv(row) for row in v]).cpu().numpy(), tags, self.terms)
@@ -107,6 +193,68 @@ class LyricIndex:
             for r in rows:
                 out[r] = proj.mv(v[r]).cpu().numpy()
         return m.add_terms(out, tags, self.terms)
+
+
+class LiveLyricIndex:
+    """A fitted catalogue's index (shared, never copied) with songs removed and added: the base's kept songs, then
+    the added ones. A change only records them; the added songs are tokenised and encoded together, by one small
+    LyricIndex, when first scored, so replaying a journal of many changes encodes nothing until a query comes.
+    Every song's rows come from its own lyric alone, so the base's are the fitted catalogue's, unchanged."""
+
+    def __init__(self, base: LyricIndex, keep: np.ndarray, added: Sequence[Any],
+                 tokenize: Callable[[Sequence[Any]], list[list[str]]]) -> None:
+        self.base, self.keep, self.added, self.tokenize = base, keep, list(added), tokenize
+        self.model = base.model
+        self._all = bool(keep.all())
+        self._index: LyricIndex | None = None
+
+    def __len__(self) -> int:
+        return int(self.keep.sum()) + len(self.added)
+
+    def changed(self, keep: np.ndarray | None, songs: Sequence[Any],
+                tokenize: Callable[[Sequence[Any]], list[list[str]]] | None = None) -> LiveLyricIndex:
+        """As LyricIndex.changed, over this index's songs (base kept, then added)."""
+        nb = int(self.keep.sum())
+        keep = np.ones(len(self), bool) if keep is None else np.asarray(keep, bool)
+        if len(keep) != len(self):
+            raise Img2SongError(f"lyric index: a change for {len(keep)} songs, the index holds {len(self)}")
+        base_keep = self.keep.copy()
+        base_keep[self.keep] = keep[:nb]
+        added = [s for s, k in zip(self.added, keep[nb:]) if k] + list(songs)
+        return LiveLyricIndex(self.base, base_keep, added, tokenize or self.tokenize)
+
+    def added_index(self) -> LyricIndex | None:
+        """The added songs' index (tokenised and encoded on first need)."""
+        if self._index is None and self.added:
+            self._index = LyricIndex(self.model, self.tokenize(self.added))
+        return self._index
+
+    def score(self, image_tags: np.ndarray) -> np.ndarray:
+        """LyricIndex.score over the kept base songs, then the added ones."""
+        out = self.base.score(image_tags)
+        if not self._all:
+            out = out[:, self.keep]
+        added = self.added_index()
+        return out if added is None else np.hstack([out, added.score(image_tags)])
+
+
+def _valid(lengths: torch.Tensor, t: int) -> torch.Tensor:
+    """[N,t] True on each song's valid steps."""
+    return torch.arange(t)[None, :] < lengths.cpu()[:, None]
+
+
+def _array(arrays: dict[str, np.ndarray], name: str, where: str, ndim: int, dtype: type, rows: int | None = None,
+           cols: int | None = None) -> np.ndarray:
+    """arrays[name] checked: present, `ndim` dimensions, `rows` x `cols` where given, finite; as `dtype`."""
+    if name not in arrays:
+        raise Img2SongError(f"{where}: array {name!r} is missing")
+    a = np.asarray(arrays[name])
+    if a.ndim != ndim or (rows is not None and a.shape[0] != rows) or (cols is not None and a.shape[1] != cols):
+        raise Img2SongError(f"{where}: array {name!r} has shape {a.shape}, expected "
+                            f"{(rows if rows is not None else 'N',) + ((cols,) if ndim == 2 else ())}")
+    if a.dtype.kind not in "iuf" or (a.dtype.kind == "f" and not np.isfinite(a).all()):
+        raise Img2SongError(f"{where}: array {name!r} is not finite numbers")
+    return a.astype(dtype, copy=False)
 
 
 def build_index(model: LyricTagModel, song_tokens: Sequence[Sequence[str]]) -> LyricIndex:

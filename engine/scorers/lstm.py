@@ -9,7 +9,7 @@ import numpy as np
 from engine.lstm.dataset import PairSet, keyword_pairs
 from engine.lstm.device import pick_device
 from engine.lstm.prepare import image_tag_matrix, run_word_vectors, song_tokens, training_signature
-from engine.lstm.scoring import build_index
+from engine.lstm.scoring import LiveLyricIndex, LyricIndex, build_index
 from engine.lstm.train import LyricTagModel
 from engine.scorers.base import Query, Recommendation, Scorer, TrainingSet, register_scorer
 from graph.common.errors import Img2SongError
@@ -75,7 +75,8 @@ class LSTMScorer(Scorer):
         return self
 
     def _get_state(self) -> dict:
-        """The model as its checkpoint; the lyric index left out (recomputed from the tokens on load)."""
+        """The model as its checkpoint; the lyric index left out (rebuilt from the tokens on first use, or installed
+        from the run's copy: evaluation.stages.derived)."""
         state = {k: v for k, v in super()._get_state().items() if k != "index_"}
         p = state["pairs_"]
         state["pairs_"] = {"pairs": [list(x) for x in p.pairs], "songs": p.songs, "images": p.images,
@@ -89,7 +90,22 @@ class LSTMScorer(Scorer):
         dev = pick_device(self.device)
         if next(self.model_.model_.parameters()).device != dev:
             self.model_.model_.to(dev)
-        self.index_ = build_index(self.model_, self.song_tokens_)
+        self.index_ = None  # encoding 10,000 lyrics costs seconds: done on first use unless a run's copy is installed
+
+    def lyric_index(self) -> LyricIndex | LiveLyricIndex:
+        """The catalogue's lyrics prepared for the model (built now when neither fit nor install_index gave one)."""
+        self._check_fitted("model_")
+        if getattr(self, "index_", None) is None:
+            self.index_ = build_index(self.model_, self.song_tokens_)
+        return self.index_
+
+    def install_index(self, index: LyricIndex) -> LSTMScorer:
+        """Use a lyric index built elsewhere for this model and these songs (a run keeps one: no re-encoding)."""
+        if len(index) != len(self.song_ids_) or index.model is not self.model_:
+            raise Img2SongError(f"scorer '{self.name}': the lyric index holds {len(index)} songs of another model "
+                                f"or catalogue, the scorer {len(self.song_ids_)}")
+        self.index_ = index
+        return self
 
     def _tag_vector(self, query: Query) -> np.ndarray:
         if query.tag_probs is not None:
@@ -109,7 +125,7 @@ class LSTMScorer(Scorer):
         if not queries:
             return []
         tags = np.vstack([self._tag_vector(q) for q in queries])
-        scores = self.index_.score(tags)
+        scores = self.lyric_index().score(tags)
         out = []
         for row, tag in zip(scores, tags):
             top = np.lexsort((np.arange(len(row)), -row))[:k]

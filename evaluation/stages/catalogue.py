@@ -25,6 +25,7 @@ from evaluation.stages import catalogue_probe
 from evaluation.stages.catalogue_foldmap import calibrated_tables
 from evaluation.stages.catalogue_inputs import read_images, read_songs
 from evaluation.stages.catalogue_journal import CatalogueStore, Echo, changes, image_record, song_record
+from evaluation.stages.derived import cached_content_df
 from evaluation.stages.rundir import RunDir, Stage
 from graph.bridge import Bridge
 from graph.common.errors import Img2SongError
@@ -81,10 +82,12 @@ def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: Li
     return out
 
 
-def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer], echo: Echo | None = None) -> Folder:
+def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer], echo: Echo | None = None,
+                lazy_text: bool = False) -> Folder:
     """What turns new records into entries for this run: its LINE tables with their fold-in map (saved in the run
-    once fitted), build-graph's rules and parameters (its bridge too: with the sense encoder when build-graph used
-    it), and the zs text encoder when a served or saved scorer ranks by lyric text."""
+    once fitted), build-graph's rules and parameters (the lyric words' document frequencies kept in the run too) (its bridge too: with the sense encoder when build-graph used
+    it), and the zs text encoder when a served or saved scorer ranks by lyric text (`lazy_text`: loaded by the first
+    song, so that a command adding photos only never loads it; a server loads it with the folder)."""
     params = (run.stage(Stage.BUILD_GRAPH) or {}).get("params", {})
     net = data.network
     words = {net.ids[j][len("word:"):] for j in net.of_kind(Kind.WORD)}
@@ -97,11 +100,13 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer],
     edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), bridge, corpus.songs,
                            data.song_keywords, words, params.get("scheme", "count"),
                            ContextParams(**ctx) if isinstance(ctx, dict) else None)
-    return Folder(calibrated_tables(run, net, FOLDED_KINDS, echo), edger, text_encoder_for(scorers))
+    edger.count_from(lambda: cached_content_df(run, edger.songs, echo))  # kept in the run, read on first need
+    return Folder(calibrated_tables(run, net, FOLDED_KINDS, echo), edger, text_encoder_for(scorers, lazy_text))
 
 
-def text_encoder_for(scorers: dict[str, Scorer]) -> Callable[[list[str]], np.ndarray] | None:
-    """Lyrics -> e5 passage vectors with the settings of the first zs model among the scorers (zs, fused)."""
+def text_encoder_for(scorers: dict[str, Scorer], lazy: bool = False) -> Callable[[list[str]], np.ndarray] | None:
+    """Lyrics -> e5 passage vectors with the settings of the first zs model among the scorers (zs, fused); `lazy`:
+    the encoder (about 4 s CPU to load) is loaded by the first call."""
     from engine.scorers.zs import ZeroShotScorer
 
     for s in scorers.values():
@@ -110,21 +115,27 @@ def text_encoder_for(scorers: dict[str, Scorer]) -> Callable[[list[str]], np.nda
             from engine.text.encoder import cached_encode  # deferred: torch, the e5 weights
             from engine.text.shared import shared_encoder
 
-            enc = shared_encoder(zs.dtype, max_tokens=zs.max_tokens)
-            return lambda texts: cached_encode(enc, texts, "passage", cache=zs.cache)
+            enc = None if lazy else shared_encoder(zs.dtype, max_tokens=zs.max_tokens)
+
+            def encode(texts: list[str], zs: ZeroShotScorer = zs) -> np.ndarray:
+                nonlocal enc
+                if enc is None:
+                    enc = shared_encoder(zs.dtype, max_tokens=zs.max_tokens)
+                return cached_encode(enc, texts, "passage", cache=zs.cache)
+
+            return encode
     return None
 
 
 def saved_scorers(run: RunDir, echo: Echo) -> dict[str, Scorer]:
-    """Every scorer saved in <run>/scorers that loads (a stale one is still answered from: refit separately)."""
-    from engine.scorers.persist import load_scorer
-
+    """Every scorer saved in <run>/scorers that loads (a stale one is still answered from: refit separately), with
+    what the run keeps derived for it (RunDir.load_scorer)."""
     out: dict[str, Scorer] = {}
     if run.scorers_dir.is_dir():
         for d in sorted(run.scorers_dir.iterdir()):
             if (d / "params.json").is_file():
                 try:
-                    out[d.name] = load_scorer(d)
+                    out[d.name] = run.load_scorer(d.name, echo)
                 except Img2SongError as e:
                     echo(f"scorer {d.name}: not loaded ({e})")
     return out
@@ -154,7 +165,7 @@ def add(run: RunDir | str | Path, songs: str | Path | None = None, images: str |
         cat.check(Change(tuple(SongEntry(s, Edges({}), np.zeros(1)) for s in new_songs),
                          tuple(ImageEntry(i, Edges({}), np.zeros(1), np.zeros(1)) for i, _ in new_images)))
         t0 = time.perf_counter()
-        folder = make_folder(run, data, corpus, scorers, echo)
+        folder = make_folder(run, data, corpus, scorers, echo, lazy_text=True)
         for img, _ in new_images:  # every edge checked before anything is written
             if not folder.edger.image(img).keywords:
                 folder.image(img, np.zeros(1))  # raises the error naming the image and its fields

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,8 +18,8 @@ import numpy as np
 from engine.line import foldin_map
 from engine.line.foldin import LineTables
 from engine.live.catalogue import FOLDED_KINDS
+from evaluation.stages.derived import cached
 from evaluation.stages.rundir import RunDir
-from graph.common.errors import Img2SongError
 
 
 def map_key(tables: LineTables, network: Any, kinds: Sequence[int]) -> str:
@@ -48,22 +47,9 @@ def calibrated_tables(run: RunDir, network: Any, kinds: Sequence[int] = FOLDED_K
                       echo: Callable[[str], None] | None = None) -> LineTables:
     """The run's LINE tables with the fold-in map for `kinds`: the saved one when it was fitted on these tables and
     this network, else fitted now and saved (a run that cannot be written to still gets the map, unsaved)."""
-    say = echo or (lambda _: None)
     tables = run.load_line_tables()
     key = map_key(tables, network, kinds)
-    try:
-        saved = run.load_foldin_map(key)
-    except Img2SongError as e:
-        say(f"{e}; fitting the fold-in map again")
-        saved = None
-    if saved is not None:
-        return dataclasses.replace(tables, neighbour_map=saved)
-    t0 = time.process_time()
-    tables = tables.calibrated(network, kinds=kinds)
-    cpu = time.process_time() - t0
-    try:
-        path = run.save_foldin_map(tables.neighbour_map, key)
-        say(f"fold-in map fitted ({cpu:.2f} s CPU) and saved to {path}")
-    except (OSError, Img2SongError) as e:
-        say(f"fold-in map fitted ({cpu:.2f} s CPU); not saved ({e})")
-    return tables
+    saved = cached("fold-in map", lambda: run.load_foldin_map(key),
+                   lambda: tables.calibrated(network, kinds=kinds).neighbour_map,
+                   lambda nmap: run.save_foldin_map(nmap, key), echo, verb="fitted", redo="fitting")
+    return dataclasses.replace(tables, neighbour_map=saved)
