@@ -433,7 +433,7 @@ def test_case14_leftover_temps_of_dead_writers_are_cleaned_live_ones_kept(capsys
 
 
 def test_case14_killed_train_never_leaves_embeddings_without_a_finished_record(capsys, run, tmp_path, monkeypatch):
-    import evaluation.stages.rundir as lt
+    import evaluation.stages.rundir_graph as lt  # the module that writes line.json
 
     calls = []
     real = lt.write_json
