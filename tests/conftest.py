@@ -77,6 +77,18 @@ def own_cache(folder: Path, dictionary_cache: Path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def live_base(tmp_path_factory, dictionary_cache) -> Path:
+    """tests/live_run.make_live_base once a session (its corpus stays where it is): the live-catalogue test modules
+    each copy it and fit their own scorers instead of building, training and extracting it again."""
+    from tests.live_run import make_live_base
+
+    tmp = tmp_path_factory.mktemp("live-base")
+    with pytest.MonkeyPatch.context() as mp:  # session scope: before the per-test cache fixture
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
+        return make_live_base(tmp)
+
+
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path_factory, monkeypatch, dictionary_cache):
     """Every test gets caches of its own (features, ConceptNet DBs, text vectors): a result from another test never

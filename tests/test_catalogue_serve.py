@@ -20,11 +20,11 @@ S2 = {"id": "live-rain", "title": "新雨", "artist": "me", "lyrics": "细雨落
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, dictionary_cache):
+def served(tmp_path_factory, dictionary_cache, live_base):
     tmp = tmp_path_factory.mktemp("live-serve")
     with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache fixture
         mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
-        run = make_live_run(tmp)
+        run = make_live_run(tmp, base=live_base)
         proc, url = start_server(run, ARGS, module="tests.serve_main", log=tmp / "server.log")
     box = {"proc": proc, "url": url}
     yield tmp, run, box

@@ -24,11 +24,11 @@ SCORERS = ("ne", "km", "pop", "ne+", "zs", "fused")
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, dictionary_cache):
+def live(tmp_path_factory, dictionary_cache, live_base):
     tmp = tmp_path_factory.mktemp("live")
     with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache fixture
         mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
-        run = make_live_run(tmp, SCORERS)
+        run = make_live_run(tmp, SCORERS, base=live_base)
         yield tmp, run
 
 
