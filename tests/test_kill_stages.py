@@ -30,9 +30,8 @@ from tests.conftest import own_cache
 ROOT = Path(__file__).resolve().parents[1]
 SCORERS = "ne,slow-pop,km"  # slow-pop (tests/kill_plugins.py) gives the fit-scorers and evaluate kills a window
 PLUGINS = ["--scorer-module", "tests.kill_plugins"]
-LINE_ARGS = ["--dim", "16", "--samples", "1M", "--threads", "1", "--seed", "3"]  # 8 chunks of 131072 per order
-LINE_CONFIG = {"dim": 16, "samples": 1_000_000, "threads": 1, "seed": 3}
-CHUNK = 131_072
+LINE_ARGS = ["--dim", "16", "--samples", "2M", "--threads", "1", "--seed", "3"]  # 8 chunks of 262144 per order
+LINE_CONFIG = {"dim": 16, "samples": 2_000_000, "threads": 1, "seed": 3}
 CHUNKS = 8
 QUIET = lambda *_: None  # noqa: E731
 
@@ -178,7 +177,7 @@ def test_kill9_mid_order_train_then_resume_is_bit_identical(world, tmp_path):
     for name in ("embeddings.npz", "line.json", "line_tables.npz", "line.ckpt"):
         (run / name).unlink(missing_ok=True)
     env = env_for(world["cache"])
-    argv = cli("train", "--run", str(run), *LINE_ARGS, "--resume", "--checkpoint-every", str(CHUNK))
+    argv = cli("train", "--run", str(run), *LINE_ARGS, "--resume", "--checkpoint-every", "262144")
     ckpt = run / "line.ckpt"
 
     # kill 1: inside order 1 (its first mid-order checkpoint is on disk, order 2 not begun)
