@@ -62,10 +62,40 @@ def tiny_corpus_dir(tmp_path: Path) -> Path:
     return make_corpus(tmp_path / "corpus")
 
 
+@pytest.fixture(scope="session")
+def dictionary_cache(tmp_path_factory) -> Path:
+    """One folder, for the whole session, of the parsed CC-CEDICT and WordNet indexes (graph.cedict_index,
+    graph.wordnet): pure functions of the packaged dictionaries, named by their content hash and rule version."""
+    return tmp_path_factory.mktemp("dictionary-cache")
+
+
+def own_cache(folder: Path, dictionary_cache: Path) -> Path:
+    """`folder` made a cache of its own (features, ConceptNet DBs, text vectors) whose bridge/ (the dictionary
+    indexes) is the session's shared one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bridge").symlink_to(dictionary_cache, target_is_directory=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def live_base(tmp_path_factory, dictionary_cache) -> Path:
+    """tests/live_run.make_live_base once a session (its corpus stays where it is): the live-catalogue test modules
+    each copy it and fit their own scorers instead of building, training and extracting it again."""
+    from tests.live_run import make_live_base
+
+    tmp = tmp_path_factory.mktemp("live-base")
+    with pytest.MonkeyPatch.context() as mp:  # session scope: before the per-test cache fixture
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
+        return make_live_base(tmp)
+
+
 @pytest.fixture(autouse=True)
-def _own_cache(tmp_path_factory, monkeypatch):
-    """Every test gets caches of its own (features, ConceptNet DBs): a result from another test never leaks in."""
-    monkeypatch.setenv("IMG2SONG_CACHE", str(tmp_path_factory.mktemp("cache")))
+def _own_cache(tmp_path_factory, monkeypatch, dictionary_cache):
+    """Every test gets caches of its own (features, ConceptNet DBs, text vectors): a result from another test never
+    leaks in. Only the dictionary indexes (cache/bridge) are shared: parsing CC-CEDICT again costs ~4 s of CPU in
+    every fresh cache (each process: servers and CLI subprocesses too), and what is read back is keyed by the
+    dictionaries' content. The tests of that cache itself point IMG2SONG_CACHE at folders of their own."""
+    monkeypatch.setenv("IMG2SONG_CACHE", str(own_cache(tmp_path_factory.mktemp("cache"), dictionary_cache)))
 
 
 # --- fuzz counts (tests/test_fuzz.py): generated cases per loader / command, printed in the terminal summary ----

@@ -50,8 +50,9 @@ def make_live_corpus(root: Path, songs: int = 48, images: int = 42, seed: int = 
     return root
 
 
-def make_live_run(tmp: Path, scorers: tuple[str, ...] = ("ne", "km", "pop", "ne+")) -> Path:
-    """build-graph, train (C++ LINE, 200k samples), features (test backbone), fit-scorers: a run ready to serve."""
+def make_live_base(tmp: Path) -> Path:
+    """build-graph, train (C++ LINE, 200k samples) and features (test backbone) of make_live_corpus: a run with no
+    scorer yet (the same bytes on every call: seeded, one LINE thread)."""
     import tests.serve_main  # noqa: F401 - registers the test backbone
     from evaluation.stages import pipeline
     from tests.serve_main import BACKBONE
@@ -62,7 +63,18 @@ def make_live_run(tmp: Path, scorers: tuple[str, ...] = ("ne", "km", "pop", "ne+
     pipeline.build_graph(corpus, run, holdout=0.15, seed=0, echo=quiet)
     pipeline.train_embeddings(run, echo=quiet, dim=16, samples=200_000, threads=1, progress=False)
     pipeline.features(run, backbone=BACKBONE, echo=quiet)
-    pipeline.fit_scorers(run, list(scorers), echo=quiet)
+    return run
+
+
+def make_live_run(tmp: Path, scorers: tuple[str, ...] = ("ne", "km", "pop", "ne+"), base: Path | None = None) -> Path:
+    """make_live_base's run (built here, or `base`, a run it made, copied: the tests/conftest.py live_base
+    fixture builds it once a session), scorers fitted and saved: a run ready to serve."""
+    import shutil
+
+    from evaluation.stages import pipeline
+
+    run = make_live_base(tmp) if base is None else Path(shutil.copytree(base, tmp / "run", symlinks=True))
+    pipeline.fit_scorers(run, list(scorers), echo=lambda _: None)
     return run
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from evaluation.app.serve.catalogue_routes import AddResponse, RemoveResponse
 from evaluation.bench.client import Client, start_server, stop_server
+from tests.conftest import own_cache
 from tests.live_run import committed_probe_seen, make_live_run, photo
 
 ARGS = ["--scorers", "ne,km,pop,ne+", "--max-k", "200"]
@@ -19,11 +20,11 @@ S2 = {"id": "live-rain", "title": "新雨", "artist": "me", "lyrics": "细雨落
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, dictionary_cache, live_base):
     tmp = tmp_path_factory.mktemp("live-serve")
     with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache fixture
-        mp.setenv("IMG2SONG_CACHE", str(tmp / "cache"))
-        run = make_live_run(tmp)
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
+        run = make_live_run(tmp, base=live_base)
         proc, url = start_server(run, ARGS, module="tests.serve_main", log=tmp / "server.log")
     box = {"proc": proc, "url": url}
     yield tmp, run, box

@@ -17,6 +17,7 @@ from engine.lstm.scoring import LyricIndex
 from engine.lstm.train import LyricTagModel
 from evaluation.stages import catalogue, derived
 from evaluation.stages.rundir import RunDir
+from tests.conftest import own_cache
 from tests.live_run import make_live_corpus
 
 torch.set_num_threads(1)
@@ -30,7 +31,7 @@ NEW = {"id": "moon-new", "title": "新月", "artist": "me", "lyrics": "明月照
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base(tmp_path_factory, dictionary_cache):
     """A real small run: build-graph, LINE (C++ kernel), features (test backbone), lstm and lstm-base fitted."""
     import tests.serve_main  # noqa: F401 - registers the test backbone
     from evaluation.stages import pipeline
@@ -38,7 +39,7 @@ def base(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("derived")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("IMG2SONG_CACHE", str(tmp / "cache"))
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
         corpus = make_live_corpus(tmp / "corpus")
         rows = [json.loads(x) for x in (corpus / "songs.jsonl").read_text(encoding="utf-8").splitlines()]
         for i, r in enumerate(rows):

@@ -34,6 +34,7 @@ from PIL import Image
 import tests.serve_main  # noqa: F401  (registers the tiny backbone "test-serve-stats")
 from evaluation.app import cli
 from evaluation.app.cli import main
+from tests.conftest import own_cache
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 22
@@ -95,7 +96,7 @@ sys.addaudithook(AUDIT.hook)  # permanent for the process, inert unless a fuzz t
 
 # --- the tiny prepared world -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, dictionary_cache):
     """A tiny complete run (make_run + fitted scorers + an evaluation) and a zoo of hostile paths beside it."""
     import torch._dynamo  # noqa: F401  (imported whole now: a case interrupted mid-import would leave it half-made)
 
@@ -105,7 +106,7 @@ def world(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("fuzzworld")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("IMG2SONG_CACHE", str(root / "cache"))
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(root / "cache", dictionary_cache)))
         run = make_run(root)
         for name in ("pop", "km", "ne"):
             load_or_fit(run, name)

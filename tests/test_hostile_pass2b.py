@@ -11,7 +11,7 @@ import pytest
 from evaluation.app.cli import main
 from evaluation.stages.rundir import RunDir, Stage
 from graph.common.errors import Img2SongError
-from tests.conftest import make_corpus
+from tests.conftest import make_corpus, own_cache
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ def test_case11_full_disk_at_fit_scorers_exits_3_naming_the_index(tmp_path, on_a
 
 
 @pytest.fixture(scope="module")
-def serve_run(tmp_path_factory):
+def serve_run(tmp_path_factory, dictionary_cache):
     """A tiny run with features of the test backbone and fitted scorers, ready to serve (tests/serve_main)."""
     from evaluation.stages import pipeline
     from tests.scorer_contract import make_run
@@ -206,7 +206,7 @@ def serve_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("guard")
     with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache fixture
-        mp.setenv("IMG2SONG_CACHE", str(tmp / "cache"))
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
         run = make_run(tmp)
         pipeline.features(run, backbone=BACKBONE, echo=lambda _: None)
         pipeline.fit_scorers(run, ["ne", "km", "pop"], echo=lambda _: None)

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from graph.common.atomic import temp_owner
+from tests.conftest import own_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORERS = "ne,slow-pop,km"  # slow-pop (tests/kill_plugins.py) gives the fit-scorers and evaluate kills a window
@@ -36,7 +37,7 @@ QUIET = lambda *_: None  # noqa: E731
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, dictionary_cache):
     """A small real run, every stage done once, uninterrupted: the reference each killed-and-rerun stage must equal."""
     import tests.kill_plugins  # noqa: F401 - registers slow-pop
     from engine.features.backbones import DEFAULT_BACKBONE
@@ -46,7 +47,7 @@ def world(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("killworld")
     with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache fixture
-        mp.setenv("IMG2SONG_CACHE", str(tmp / "cache"))
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
         corpus = make_live_corpus(tmp / "corpus")
         write_dump(corpus / "related_words.tsv.gz", [("/r/RelatedTo", "/c/zh/月", "/c/zh/清风", 2.0),
                                                      ("/r/RelatedTo", "/c/zh/花", "/c/zh/芳草", 1.0)])

@@ -15,6 +15,7 @@ import pytest
 from evaluation.stages import catalogue, pipeline
 from evaluation.stages.catalogue_journal import CatalogueStore
 from graph.common.errors import Img2SongError
+from tests.conftest import own_cache
 from tests.live_run import make_live_run, photo, song_row
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,11 +24,11 @@ SCORERS = ("ne", "km", "pop", "ne+", "zs", "fused")
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
+def live(tmp_path_factory, dictionary_cache, live_base):
     tmp = tmp_path_factory.mktemp("live")
     with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache fixture
-        mp.setenv("IMG2SONG_CACHE", str(tmp / "cache"))
-        run = make_live_run(tmp, SCORERS)
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
+        run = make_live_run(tmp, SCORERS, base=live_base)
         yield tmp, run
 
 

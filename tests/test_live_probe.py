@@ -19,6 +19,7 @@ import pytest
 from engine.features.probe import KeywordProbe, _fit_softmax, _log_softmax
 from evaluation.stages import catalogue, pipeline
 from evaluation.stages.catalogue_journal import CatalogueStore
+from tests.conftest import own_cache
 from tests.live_run import TAGS, committed_probe_seen, make_live_run, photo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,11 +77,11 @@ def test_a_keyword_seen_only_in_added_images_becomes_predictable():
 
 # ------------------------------------------------------------------------------------------------ a real run
 @pytest.fixture(scope="module")
-def base_run(tmp_path_factory):
+def base_run(tmp_path_factory, dictionary_cache, live_base):
     tmp = tmp_path_factory.mktemp("live-probe")
     with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache fixture
-        mp.setenv("IMG2SONG_CACHE", str(tmp / "cache"))
-        yield make_live_run(tmp, ("ne", "km"))
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
+        yield make_live_run(tmp, ("ne", "km"), base=live_base)
 
 
 @pytest.fixture

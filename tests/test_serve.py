@@ -22,6 +22,7 @@ from evaluation.bench.client import Client, start_server, stop_server
 from evaluation.stages import pipeline
 from evaluation.stages.fitted import load_or_fit
 from evaluation.stages.run_inputs import known_image_query
+from tests.conftest import own_cache
 from tests.scorer_contract import make_run
 from tests.serve_main import BACKBONE
 
@@ -45,10 +46,10 @@ def png_header_only(w: int, h: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, dictionary_cache):
     tmp = tmp_path_factory.mktemp("serve")
     with pytest.MonkeyPatch.context() as mp:  # module scope: before the per-test cache fixture
-        mp.setenv("IMG2SONG_CACHE", str(tmp / "cache"))
+        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
         run = make_run(tmp)
         pipeline.features(run, backbone=BACKBONE, echo=lambda _: None)
         pipeline.fit_scorers(run, ["ne", "km", "pop"], echo=lambda _: None)
