@@ -9,7 +9,6 @@ never used, and a missing, stale or damaged file is refitted and rewritten (atom
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,29 +17,21 @@ import numpy as np
 from engine.line import foldin_map
 from engine.line.foldin import LineTables
 from engine.live.catalogue import FOLDED_KINDS
-from evaluation.stages.derived import cached
+from evaluation.stages.derived import TypedHash, cached
 from evaluation.stages.rundir import RunDir
 
 
 def map_key(tables: LineTables, network: Any, kinds: Sequence[int]) -> str:
     """Hash of everything the map's fit reads: the tables' ids and rows, the network's ids, kinds and weighted
     edges, the kinds to fit, and the fit's constants and format."""
-    h = hashlib.sha256()
-
-    def put(*parts: Any) -> None:
-        for p in parts:
-            a = np.ascontiguousarray(p)
-            h.update(f"{a.dtype.str}{a.shape}|".encode())
-            h.update(a.tobytes() if a.dtype.kind != "U" else "\x1f".join(a.tolist()).encode())
-
-    h.update(f"map v{foldin_map.MAP_FORMAT} ridge {foldin_map.RIDGE!r} donors {foldin_map.DONORS}|".encode())
-    put(np.array(sorted(int(k) for k in kinds), np.int64), np.array(tables.ids, dtype=str))
+    h = TypedHash(f"map v{foldin_map.MAP_FORMAT} ridge {foldin_map.RIDGE!r} donors {foldin_map.DONORS}")
+    h.array(np.array(sorted(int(k) for k in kinds), np.int64), np.array(tables.ids, dtype=str))
     for order in tables.orders:
-        put(np.array(order), tables.vertex[order])
+        h.array(np.array(order), tables.vertex[order])
     if tables.context is not None:
-        put(tables.context)
-    put(np.array(network.ids, dtype=str), network.kinds, *network.directed_edges())
-    return h.hexdigest()[:32]
+        h.array(tables.context)
+    h.array(np.array(network.ids, dtype=str), network.kinds, *network.directed_edges())
+    return h.digest()
 
 
 def calibrated_tables(run: RunDir, network: Any, kinds: Sequence[int] = FOLDED_KINDS,

@@ -61,19 +61,19 @@ def cached(what: str, load: Callable[[], T | None], compute: Callable[[], T], sa
     return value
 
 
-class _Hash:
+class TypedHash:
     """sha256 over typed parts (dtype and shape before bytes, so no two different inputs share a stream)."""
 
     def __init__(self, head: str) -> None:
         self.h = hashlib.sha256(f"{head}|".encode())
 
-    def text(self, *parts: Any) -> _Hash:
+    def text(self, *parts: Any) -> TypedHash:
         for p in parts:
             b = str(p).encode("utf-8", "surrogatepass")
             self.h.update(f"{len(b)}:".encode() + b)
         return self
 
-    def array(self, *parts: Any) -> _Hash:
+    def array(self, *parts: Any) -> TypedHash:
         for p in parts:
             a = np.ascontiguousarray(p.detach().cpu().numpy() if hasattr(p, "detach") else p)
             self.h.update(f"{a.dtype.str}{a.shape}|".encode())
@@ -94,7 +94,7 @@ def lyric_index_key(scorer: Any) -> str:
     from engine.scorers.staleness import code_modules, code_signature
 
     m = scorer.model_
-    h = _Hash(f"lyric index v{INDEX_FORMAT}")
+    h = TypedHash(f"lyric index v{INDEX_FORMAT}")
     h.text(torch.__version__, next(m.model_.parameters()).device.type,
            code_signature(code_modules("engine.lstm.scoring")))
     h.text(*(f"{k}={getattr(m, k, None)!r}" for k in SAVED_PARAMS))
@@ -158,7 +158,7 @@ def content_df_key(songs: Sequence[Any]) -> str:
     from engine.scorers.staleness import code_modules, code_signature
     from graph.keywords import LANGUAGES, stopwords
 
-    h = _Hash(f"content df v{CONTENT_DF_FORMAT}")
+    h = TypedHash(f"content df v{CONTENT_DF_FORMAT}")
     h.text(code_signature(code_modules("graph.keywords")), *_jieba_dictionary())
     for lang in LANGUAGES:
         h.text(lang, *sorted(stopwords(lang)))
