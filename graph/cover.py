@@ -8,11 +8,12 @@ the lazy evaluation (CELF) is exact: gains only shrink as items get covered, and
 tops the heap is the true maximum.
 
 The stopping rule (`cover_until` with `floor`): after `floor` picks of that objective, a word is worth adding only
-for what it covers first: the gain counts first covers alone (repeat_discount 0: an item adds its confidence above
-the best it already has), and picking goes on while the best word's first-cover gain is at least `min_gain`, up to
-`num` words in all. First-cover gain is again monotone submodular (a weighted max-coverage), so the same lazy
-greedy stays exact, and since a greedy's gains never rise, it stops at the first word below the threshold: no word
-left could pass it.
+for the tagged images it covers first: the gain counts first covers of images alone (repeat_discount 0: an image
+adds its confidence above the best it already has; songs do not count, since a song without a keyword still has
+its lyric-word edges, graph.context, and an image without one has nothing), and picking goes on while the best
+word's gain is at least `min_gain`, up to `num` words in all. That gain is again monotone submodular (a weighted
+max-coverage) and never above the discounted one, so the same lazy greedy stays exact, and since a greedy's gains
+never rise, it stops at the first word below the threshold: no word left could pass it.
 """
 from __future__ import annotations
 
@@ -32,15 +33,15 @@ class Stop:
     # every word picked; STOP_NO_GAIN: no word left adds anything
     word: str | None = None
     gain: float = 0.0
-    first_cover: bool = False  # the gain counts first covers only (past the floor)
+    first_cover: bool = False  # the gain counts first covers of images only (past the floor)
 
 
 def cover_until(song_sets: Reach, image_sets: Reach, n_songs: int, n_images: int, num: int,
                 song_weight: float = 0.5, repeat_discount: float = 0.5, tie: dict[str, float] | None = None,
                 floor: int | None = None, min_gain: float = 0.0) -> tuple[list[tuple[str, float]], Stop]:
     """([(word, its marginal gain)] in pick order, why it stopped): at most `num` words; with `floor`, the words
-    past the first `floor` are scored by first covers only and taken while that gain is >= min_gain (module
-    docstring). Ties go to the larger `tie` value (e.g. songs containing the word), then the word."""
+    past the first `floor` are scored by the images they cover first and taken while that gain is >= min_gain
+    (module docstring). Ties go to the larger `tie` value (e.g. songs containing the word), then the word."""
     ws, wi = song_weight / max(n_songs, 1), (1.0 - song_weight) / max(n_images, 1)
     songs = {w: confidences(r) for w, r in song_sets.items()}
     images = {w: confidences(r) for w, r in image_sets.items()}
@@ -53,7 +54,7 @@ def cover_until(song_sets: Reach, image_sets: Reach, n_songs: int, n_images: int
         return sum(insert_gain(cover.get(k, ()), c, discount) for k, c in reach.items())
 
     def gain(w: str) -> float:
-        return ws * part(songs.get(w, {}), cs) + wi * part(images.get(w, {}), ci)
+        return (0.0 if extending else ws * part(songs.get(w, {}), cs)) + wi * part(images.get(w, {}), ci)
 
     def cover(reach: dict[int, float], into: dict[int, list[float]]) -> None:
         for k, c in reach.items():
@@ -85,7 +86,7 @@ def cover_until(song_sets: Reach, image_sets: Reach, n_songs: int, n_images: int
         cover(images.get(w, {}), ci)
         fresh = set()
         if not extending and floor is not None and len(picked) >= floor:
-            extending, discount = True, 0.0  # from here a word is worth what it covers first (every gain stale)
+            extending, discount = True, 0.0  # from here a word is worth the images it covers first (gains stale)
     return picked, Stop(STOP_EXHAUSTED, None, 0.0, extending)
 
 

@@ -19,9 +19,9 @@ The rule:
    picked words, so a word images reach weakly loses to one they reach strongly; a song counts 1. The objective is
    monotone and submodular, so the greedy choice is within 1 - 1/e of the best and is computed lazily (CELF);
 4. how many: `num` words at most when num is given; by default (num None, `--num auto`) the count follows
-   coverage: `min_num` words (the paper's 72) as above, then the word that first-covers most (songs and images
-   as weighted above, repeat covers not counted) while it first-covers at least `min_new_images` tagged images'
-   worth (the min_images a keyword needs at all), up to `max_num` words in all.
+   coverage: `min_num` words (the paper's 72) as above, then the word that first-covers most tagged images (each
+   by its confidence above the best it had; songs and repeat covers not counted) while it first-covers at least
+   `min_new_images` images' worth (the min_images a keyword needs at all), up to `max_num` words in all.
 """
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; 
         "(tags or caption, directly or through the bridge) and occurring in >= min_songs and <= max_song_share of "
         "songs; greedily the word of largest coverage gain (songs and images; an item covered t times adds "
         "repeat_discount**t; an image counts by its edge's confidence), up to num; num auto: min_num words, "
-        "then while the best word first-covers >= min_new_images tagged images' worth, up to max_num")
+        "then while the best word first-covers >= min_new_images tagged images' worth (songs not counted), up to "
+        "max_num")
 AUTO = "auto"  # the --num value of the coverage-driven count
 
 
@@ -76,9 +77,9 @@ class SelectionParams:
     max_num: int = 288  # auto: the cap, four times the paper's count: the keyword probe and the LSTM's keyword
     # output grow linearly with it (one weight column per keyword), and a keyword needs min_images images of its own
     min_new_images: float = 3.0  # auto: past min_num, a word joins while it first-covers at least this many
-    # tagged images' worth (an image counts its edge's confidence above the best it had; a song counts as the
-    # objective weighs it against an image): the min_images any keyword needs, so no added word covers less
-    # new ground than the smallest keyword the rule admits
+    # tagged images' worth (an image counts its edge's confidence above the best it had; songs do not count: a
+    # song without a keyword keeps its lyric-word edges): the min_images any keyword needs, so no added word
+    # covers less new ground than the smallest keyword the rule admits
     min_images: int = 3  # a keyword needs images to train on (2 stay in training) and one to query with
     min_songs: int = 3  # fewer songs: a hit is luck, and the word barely links songs
     max_song_share: float = 0.10  # a word in more songs is contained by one in ten random songs
@@ -355,8 +356,7 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
         blocked[what] = dict(counts)
     if len(tagged) < len(corpus.images):
         blocked["images"]["no tag and no caption"] = len(corpus.images) - len(tagged)
-    new = (len(song_sets.get(stop.word, set()) - cov_s), len(image_sets.get(stop.word, set()) - cov_i))
-    stopped = stop_line(p, len(rows), len(eligible), stop, unit, new)
+    stopped = stop_line(p, len(rows), len(eligible), stop, unit, len(image_sets.get(stop.word, set()) - cov_i))
 
     top = [w for w, _ in freq.most_common(200)]
     dropped = {
@@ -373,14 +373,15 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
                             len(tagged), len(cov_s), len(cov_i), blocked, stopped)
 
 
-def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: float, new: tuple[int, int]) -> str:
-    """Where the picking stopped and why, in coverage terms (`new`: the next word's uncovered songs, images)."""
+def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: float, new: int) -> str:
+    """Where the picking stopped and why, in coverage terms (`new`: tagged images the next word reaches and no
+    keyword does)."""
     how = f"--num {p.num} (fixed)" if p.num is not None else (
         f"--num {AUTO}: {p.min_num} by coverage gain, then while a word first-covers >= {p.min_new_images:g} "
         f"tagged images' worth, at most {p.max_num}")
-    verb = "first-cover" if stop.first_cover else "add"
-    nxt = (f"the best word left, {stop.word}, would {verb} {stop.gain / unit:.2f} tagged images' worth "
-           f"({new[1]} images and {new[0]} songs no keyword reaches yet)" if stop.word and unit > 0 else "")
+    worth = "first-cover" if stop.first_cover else "gain"
+    nxt = (f"the best word left, {stop.word}, would {worth} {stop.gain / unit:.2f} tagged images' worth ({new} "
+           f"images reach it and no keyword yet)" if stop.word and unit > 0 else "")
     if stop.reason == STOP_EXHAUSTED:
         why = f"every one of the {eligible} eligible words was picked"
     elif stop.reason == STOP_GAIN:

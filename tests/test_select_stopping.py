@@ -49,7 +49,8 @@ def test_the_cap_binds_before_the_threshold():
 def test_the_extension_is_the_exact_greedy_of_first_covers():
     """On 150 seeded random instances (songs and confidence-weighted images): the first `floor` picks are exactly
     the discounted greedy's; each later pick has the largest first-cover gain of the objective computed from
-    scratch (repeat discount 0) and reports it; picking ends by the stated reason and no word left could pass."""
+    scratch (tagged images only, repeat discount 0) and reports it; picking ends by the stated reason and no word
+    left could pass."""
     rng = random.Random(17)
     reasons = set()
     for case in range(150):
@@ -67,8 +68,8 @@ def test_the_extension_is_the_exact_greedy_of_first_covers():
         assert picked[:len(head)] == head, case
         chosen = [w for w, _ in head]
         for w, g in picked[len(head):]:
-            base = _objective(song_sets, image_conf, chosen, n_s, n_i, sw, 0.0)
-            gains = {v: _objective(song_sets, image_conf, chosen + [v], n_s, n_i, sw, 0.0) - base
+            base = _objective({}, image_conf, chosen, n_s, n_i, sw, 0.0)
+            gains = {v: _objective({}, image_conf, chosen + [v], n_s, n_i, sw, 0.0) - base
                      for v in words if v not in chosen}
             assert gains[w] == pytest.approx(max(gains.values()), abs=1e-12), (case, w)
             assert g == pytest.approx(gains[w], abs=1e-12) and g >= min_gain - 1e-12
@@ -81,27 +82,29 @@ def test_the_extension_is_the_exact_greedy_of_first_covers():
             assert len(picked) == num and stop.word in left
         if stop.reason == STOP_GAIN:
             assert len(picked) >= floor
-            base = _objective(song_sets, image_conf, chosen, n_s, n_i, sw, 0.0)
-            best = max(_objective(song_sets, image_conf, chosen + [v], n_s, n_i, sw, 0.0) - base for v in left)
+            base = _objective({}, image_conf, chosen, n_s, n_i, sw, 0.0)
+            best = max(_objective({}, image_conf, chosen + [v], n_s, n_i, sw, 0.0) - base for v in left)
             assert stop.gain == pytest.approx(best, abs=1e-12) and best < min_gain
     assert {STOP_GAIN, STOP_COUNT, STOP_EXHAUSTED} <= reasons  # every way to stop was exercised
 
 
 def test_auto_is_the_default_and_keeps_the_floor_then_follows_coverage(hand_corpus, mini_bridge):  # noqa: F811
-    """Hand corpus, min_images 2: 船 (6 boat images), 梅花 (6 plum images, 10 new songs), 马 (2 horse images,
-    10 new songs) are eligible. A new song is worth (1/3)/40 against (2/3)/21 for an image: 马 first-covers
-    2 + 10 x 0.2625 = 4.625 images' worth."""
+    """Hand corpus, min_images 2: 船 (6 boat images), 梅花 (6 plum images), 马 (2 horse images; 10 songs no other
+    keyword has, which count in the discounted gain, 4.62 images' worth, but not past the floor) are eligible."""
     assert SelectionParams().num is None and SelectionParams().min_num == 72  # the default is auto, floor 72
     c = load_corpus(hand_corpus)
     args = dict(min_images=2, min_songs=5, max_song_share=0.5, bridge=mini_bridge, progress=False)
     fixed = select_keywords(c, num=3, **args)
     assert fixed.keywords == ["船", "梅花", "马"] and "--num 3 (fixed)" in fixed.stop
+    two = select_keywords(c, num=2, **args)
+    assert "马, would gain 4.62 tagged images' worth (2 images reach it and no keyword yet)" in two.stop
     sel = select_keywords(c, min_num=1, min_new_images=5, **args)
-    assert sel.keywords == ["船", "梅花"]
-    assert "马, would first-cover 4.62 tagged images' worth (2 images and 10 songs" in sel.stop
+    assert sel.keywords == ["船", "梅花"] and sel.rows[1].gain == pytest.approx(6 * (2 / 3) / 21, abs=1e-5)
+    assert "马, would first-cover 2.00 tagged images' worth (2 images reach it and no keyword yet)" in sel.stop
     assert "under 5" in sel.stop and sel.stop in sel.coverage_lines()
     assert sel.blocked["images"]["its words were not picked within the 2 keywords"] == 2
-    assert select_keywords(c, min_num=1, min_new_images=4.6, **args).keywords == ["船", "梅花", "马"]
+    assert select_keywords(c, min_num=1, min_new_images=2.01, **args).keywords == ["船", "梅花"]
+    assert select_keywords(c, min_num=1, min_new_images=2, **args).keywords == ["船", "梅花", "马"]
     capped = select_keywords(c, min_num=1, max_num=2, min_new_images=1, **args)
     assert capped.keywords == ["船", "梅花"] and "the cap --max-num 2 was reached" in capped.stop
     # the floor exceeds what is eligible: every word, as the fixed count gives

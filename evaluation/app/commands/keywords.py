@@ -74,7 +74,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         min_new_images: float = typer.Option(_D.min_new_images,
                                              help=f"--num {AUTO}: past --min-num, a word joins while it covers "
                                                   "at least this many tagged images' worth that no keyword "
-                                                  "reaches yet (songs weighed as in the gain)"),
+                                                  "reaches yet (by the edges' confidence; songs not counted)"),
         min_images: int = typer.Option(_D.min_images,
                                        help="images that must reach a keyword (tags/caption, via the bridge)"),
         min_songs: int = typer.Option(_D.min_songs, help="songs whose lyrics must contain a keyword"),
