@@ -390,5 +390,6 @@ def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: 
         why = (f"the cap --max-num {p.max_num} was reached" if p.num is None else f"--num {p.num} was reached") + (
             f"; {nxt}" if nxt else "")
     else:
-        why = f"no word left adds coverage ({eligible - picked} eligible words reach only covered items)"
+        why = (f"no word left first-covers a tagged image ({eligible - picked} eligible words left)"
+               if stop.first_cover else f"no word left adds coverage ({eligible - picked} eligible words left)")
     return f"stopped at {picked} keywords ({how}): {why}"
