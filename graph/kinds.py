@@ -74,12 +74,21 @@ def phrase_senses(bridge: Bridge, text: str, context: frozenset[str]) -> list[tu
         pos = tagged.get(unit, {})
         if pos.get("a", 0) > pos.get("n", 0):
             continue  # a word SemCor tags more often as an adjective: 'electric' (guitar) is no electric car
+        if other_sense_named(wn, unit, context):
+            continue
         key, _ = wn.choose(unit, context - bag(unit))
         # the sense the context chooses must be the word's commonest noun sense (pink the colour, not the flower; two
         # the number, not the playing card), a kind of thing (an act or an idea has no picture), and a common noun
         if key is not None and key == wn.senses(unit)[0] and wn.physical(key) and not wn.instance(key):
             out.append((unit, food_sense(wn, unit, key)))
     return out
+
+
+def other_sense_named(wn, unit: str, context: frozenset[str]) -> bool:
+    """True when another word of the image is, in its commonest sense, a kind of one of the phrase's rarer senses:
+    that sense is meant ('amphibian' beside 'frog' is the animal, not WordNet's commonest amphibious vehicle)."""
+    rarer = frozenset(wn.senses(unit)[1:])
+    return bool(rarer) and any(wn.is_a(wn.senses(w)[0], rarer) for w in context - bag(unit) if wn.senses(w))
 
 
 def phrase_unit(wn, words: list[str]) -> str:

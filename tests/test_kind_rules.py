@@ -72,3 +72,11 @@ def test_a_phrase_is_read_by_its_longest_known_ending(real):
     assert reach(real, "push pin", "饰 食用 菜") == {}  # not the jewelry pin -> 饰
     assert reach(real, "roasted sweet potato", "饰 食用 菜") == {"菜": KIND_WEIGHT}  # not potato -> starches -> 食用
     assert reach(real, "earring", "饰 食用 菜") == {"饰": KIND_WEIGHT}
+
+
+def test_a_tag_is_read_in_the_sense_the_other_tags_are_kinds_of(real):
+    # WordNet's commonest 'amphibian' is the amphibious vehicle; beside 'frog' (a kind of amphibian, the animal) it
+    # reaches no 车; alone it still does (nothing says otherwise)
+    frog = Image("x", "x.jpg", tags=("animal", "amphibian", "frog"), caption="", language="en", tag_language="en")
+    assert not kind_reach(frog, real, frozenset({"车", "鸟"}))[0]
+    assert reach(real, "amphibian", "车 鸟") == {"车": KIND_WEIGHT}
