@@ -19,7 +19,7 @@ FRESH5_FLOOR = 0.82  # fresh5 0.742 (89/120) when drawn; 0.847 (83/98) after ses
 FRESH11_FLOOR = 0.69  # fresh11, the default build's edges after session 7: 0.722 (151/209), Wilson [0.658, 0.779]
 # [wrong, right] edges of each default-build sample the final method still draws: fresh6 0.814, fresh7 0.784,
 # fresh8 0.859, fresh9 0.760, fresh10 0.725 (0.664 as drawn), fresh11 0.722; fresh6-10 are tuning data now
-DEFAULT_KEPT = {"fresh6": [19, 83], "fresh7": [22, 80], "fresh8": [18, 110], "fresh9": [25, 79],
+DEFAULT_KEPT = {"fresh6": [20, 84], "fresh7": [22, 80], "fresh8": [18, 110], "fresh9": [25, 80],  # kinds9: back-off on
                 "fresh10": [55, 145], "fresh11": [58, 151]}
 
 
@@ -434,12 +434,13 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
     f11 = build_edge_precision(encoded, "fresh11", capsys)  # the encoder's choice on the default build's sample
     f5 = build_edge_precision(encoded, "fresh5", capsys)
     # sessions 6 and 7 dropped 22 of fresh5's edges, 16 of them wrong: 0.847 (83/98), from 0.742 (89/120)
-    assert f5[("dropped", "kept")] == [16, 6] and f5[("all", "all")] == [15, 83]
+    # (session 9: the kind back-off, on by default, draws one right edge of them again: [16, 5], 0.848 (84/99))
+    assert f5[("dropped", "kept")] == [16, 5] and f5[("all", "all")] == [15, 84]
     assert ratio(f5[("all", "all")]) >= FRESH5_FLOOR
     assert ratio(f5[("yuanqu", "all")]) >= 0.9 and ratio(f5[("starter", "all")]) >= 0.7  # 0.942 and 0.739
     # the encoder on the default build's fresh11 (against the default selection's words, so indicative only): it
     # keeps 126 of the 209 edges at 0.849 (107/126), against 0.722 for all 209, and drops 44 of the 151 right ones
-    assert f11[("all", "all")] == [19, 107] and f11[("dropped", "kept")] == [39, 44]
+    assert f11[("all", "all")] == [19, 108] and f11[("dropped", "kept")] == [39, 43]  # session 9: +1 by the back-off
 
 
 DEFAULT_SPLITS = ("fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11")  # the default build (no encoder)
@@ -462,9 +463,10 @@ def test_default_build_edges_on_fresh_samples(real, capsys):
     # the rules since each earlier sample only remove its edges: none is drawn that was not, the wrong go first
     dropped = {split: [sum(counts.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)]
                for split, counts in got.items()}
-    assert dropped == {"fresh6": [22, 6], "fresh7": [24, 4], "fresh8": [12, 0], "fresh9": [10, 6],
+    # session 9 (kinds9): the kind back-off, on by default, draws again fresh6's 1 wrong + 1 right, fresh9's 1 right
+    assert dropped == {"fresh6": [21, 5], "fresh7": [24, 4], "fresh8": [12, 0], "fresh9": [10, 5],
                        "fresh10": [19, 1], "fresh11": [0, 0]}
-    assert sum(d[0] for d in dropped.values()) >= 4 * sum(d[1] for d in dropped.values())  # 87 wrong, 17 right
+    assert sum(d[0] for d in dropped.values()) >= 4 * sum(d[1] for d in dropped.values())  # 86 wrong, 15 right
     assert {split: counts[("all", "all")] for split, counts in got.items()} == DEFAULT_KEPT
 
 
