@@ -129,6 +129,24 @@ def _own_cache(tmp_path_factory, monkeypatch, dictionary_cache):
     monkeypatch.setenv("IMG2SONG_CACHE", str(own_cache(tmp_path_factory.mktemp("cache"), dictionary_cache)))
 
 
+# --- the order files are handed to pytest-xdist workers ---------------------------------------------------------
+# The files that took longest in session 9's make test (summed --durations), heaviest first. Under xdist (make test:
+# --dist loadfile --no-loadscope-reorder) they are handed out first, so that no worker starts a long file while
+# the other is nearly done. Only the order changes: every test still runs, each file whole in one worker, and
+# within a file in its own order.
+HEAVY_FIRST = ("test_fuzz_entry.py", "test_kill_stages.py", "test_bridge.py", "test_text_encoder.py",
+               "test_notebooks.py", "test_readme_commands.py", "test_fuzz.py", "test_line_triton.py",
+               "test_live_probe.py", "test_bench_retrieval.py", "test_catalogue_serve.py", "test_distributed.py",
+               "test_partitioned.py", "test_usage.py", "test_thesauri.py", "test_text_int8.py",
+               "test_live_catalogue.py", "test_line_cpu.py", "test_hostile_regressions.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker sorts the same way: xdist checks they agree
+        rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 # --- fuzz counts (tests/test_fuzz.py): generated cases per loader / command, printed in the terminal summary ----
 _FUZZ_COUNTS: dict[str, dict[str, int]] = {}  # loader / command -> outcome -> cases
 
