@@ -141,6 +141,17 @@ HEAVY_FIRST = ("test_fuzz_entry.py", "test_kill_stages.py", "test_bridge.py", "t
                "test_live_catalogue.py", "test_line_cpu.py", "test_hostile_regressions.py")
 
 
+def pytest_configure(config):
+    """An xdist worker's torch uses its share of the cores (cores // workers, at least 1): two workers that each
+    ran one intra-op thread per core would oversubscribe a 2-core machine. Tests that set a thread count still do;
+    subprocesses (CLI commands, servers) keep the product's own default."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers > 0:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker sorts the same way: xdist checks they agree
         rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
