@@ -1,7 +1,11 @@
 """Shared fixtures: a tiny but real corpus directory built in tmp_path (songs, images as PNGs, lexicon)."""
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -62,11 +66,35 @@ def tiny_corpus_dir(tmp_path: Path) -> Path:
     return make_corpus(tmp_path / "corpus")
 
 
+def session_root(tmp_path_factory) -> Path:
+    """The folder this pytest run's temp folders live in: under pytest-xdist (make test), the one all workers'
+    basetemps (popen-gw0, popen-gw1, ...) share; in a plain run, the basetemp itself."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def built_once(root: Path, name: str, build: Callable[[Path], Path]) -> Path:
+    """`build(root / name)`'s result, built by the first worker that asks; the others wait on a lock and reuse it.
+    A build that raised leaves no result: the next caller builds again in a fresh folder."""
+    with open(root / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when its process dies
+        done = root / f".{name}.done"
+        if not done.exists():
+            folder = root / name
+            shutil.rmtree(folder, ignore_errors=True)  # what a build that raised left
+            folder.mkdir()
+            done.write_text(str(build(folder)), encoding="utf-8")
+        return Path(done.read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="session")
 def dictionary_cache(tmp_path_factory) -> Path:
-    """One folder, for the whole session, of the parsed CC-CEDICT and WordNet indexes (graph.cedict_index,
-    graph.wordnet): pure functions of the packaged dictionaries, named by their content hash and rule version."""
-    return tmp_path_factory.mktemp("dictionary-cache")
+    """One folder, for the whole run (every xdist worker), of the parsed CC-CEDICT and WordNet indexes
+    (graph.cedict_index, graph.wordnet): pure functions of the packaged dictionaries, named by their content hash
+    and rule version, written atomically, so workers that parse the same dictionary at once write the same bytes."""
+    folder = session_root(tmp_path_factory) / "dictionary-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def own_cache(folder: Path, dictionary_cache: Path) -> Path:
@@ -79,14 +107,17 @@ def own_cache(folder: Path, dictionary_cache: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def live_base(tmp_path_factory, dictionary_cache) -> Path:
-    """tests/live_run.make_live_base once a session (its corpus stays where it is): the live-catalogue test modules
-    each copy it and fit their own scorers instead of building, training and extracting it again."""
+    """tests/live_run.make_live_base once a run, in whichever worker asks first (its corpus stays where it is): the
+    live-catalogue test modules each copy it and fit their own scorers instead of building, training and
+    extracting it again. Nothing writes into it: the modules read it only to copy it."""
     from tests.live_run import make_live_base
 
-    tmp = tmp_path_factory.mktemp("live-base")
-    with pytest.MonkeyPatch.context() as mp:  # session scope: before the per-test cache fixture
-        mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
-        return make_live_base(tmp)
+    def build(tmp: Path) -> Path:
+        with pytest.MonkeyPatch.context() as mp:  # session scope: before the per-test cache fixture
+            mp.setenv("IMG2SONG_CACHE", str(own_cache(tmp / "cache", dictionary_cache)))
+            return make_live_base(tmp)
+
+    return built_once(session_root(tmp_path_factory), "live-base", build)
 
 
 @pytest.fixture(autouse=True)
@@ -98,6 +129,35 @@ def _own_cache(tmp_path_factory, monkeypatch, dictionary_cache):
     monkeypatch.setenv("IMG2SONG_CACHE", str(own_cache(tmp_path_factory.mktemp("cache"), dictionary_cache)))
 
 
+# --- the order files are handed to pytest-xdist workers ---------------------------------------------------------
+# The files that took longest in session 9's make test (summed --durations), heaviest first. Under xdist (make test:
+# --dist loadfile --no-loadscope-reorder) they are handed out first, so that no worker starts a long file while
+# the other is nearly done. Only the order changes: every test still runs, each file whole in one worker, and
+# within a file in its own order.
+HEAVY_FIRST = ("test_fuzz_entry.py", "test_kill_stages.py", "test_bridge.py", "test_text_encoder.py",
+               "test_notebooks.py", "test_readme_commands.py", "test_fuzz.py", "test_line_triton.py",
+               "test_live_probe.py", "test_bench_retrieval.py", "test_catalogue_serve.py", "test_distributed.py",
+               "test_partitioned.py", "test_usage.py", "test_thesauri.py", "test_text_int8.py",
+               "test_live_catalogue.py", "test_line_cpu.py", "test_hostile_regressions.py")
+
+
+def pytest_configure(config):
+    """An xdist worker's torch uses its share of the cores (cores // workers, at least 1): two workers that each
+    ran one intra-op thread per core would oversubscribe a 2-core machine. Tests that set a thread count still do;
+    subprocesses (CLI commands, servers) keep the product's own default."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if os.environ.get("PYTEST_XDIST_WORKER") and workers > 0:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker sorts the same way: xdist checks they agree
+        rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 # --- fuzz counts (tests/test_fuzz.py): generated cases per loader / command, printed in the terminal summary ----
 _FUZZ_COUNTS: dict[str, dict[str, int]] = {}  # loader / command -> outcome -> cases
 
@@ -105,6 +165,21 @@ _FUZZ_COUNTS: dict[str, dict[str, int]] = {}  # loader / command -> outcome -> c
 @pytest.fixture(scope="session")
 def fuzz_counts() -> dict[str, dict[str, int]]:
     return _FUZZ_COUNTS
+
+
+def pytest_sessionfinish(session):
+    """An xdist worker hands its fuzz counts to the controller, which prints the summary."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["fuzz_counts"] = json.dumps(_FUZZ_COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """The controller adds up a finished worker's fuzz counts (pytest-xdist's hook; absent without it)."""
+    for name, outcomes in json.loads(getattr(node, "workeroutput", {}).get("fuzz_counts", "{}")).items():
+        mine = _FUZZ_COUNTS.setdefault(name, {})
+        for outcome, n in outcomes.items():
+            mine[outcome] = mine.get(outcome, 0) + n
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
