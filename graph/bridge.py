@@ -51,6 +51,7 @@ from graph.senses import (
     score_candidates,
     word_frequency,
 )
+from graph.categories import categories, fits
 from graph.tag_text import compound_span, compound_words, describe, image_context, noun_phrases, unshown_words
 from graph.usage import CorpusUsage
 from graph.wordnet import WordNetData, read_noun_wordnet
@@ -251,6 +252,8 @@ class Bridge:
         chosen = synset or wn.choose(key, context)[0]
         if chosen is None:
             return []
+        if synset is None and chosen != wn.senses(key)[0] and not wn.signature(chosen) & context:
+            return []  # a rarer sense no word of the image names (shape as a human body) has no kinds to draw
         out = []
         factor = 1.0 if wn.physical(chosen) else ABSTRACT_KIND
         for step, hyper, path in wn.kinds(chosen):
@@ -424,12 +427,16 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
     # a tag whose last word is a word of a compound another text names ('ice', or the tag 'serve ice', beside 'ice
     # cream') draws no edge of its own: the compound's text reaches what it means; the tag stays context
     inside = compound_words(bridge.wordnet, [t for t, lang in parts if lang == "en" and t])
+    # a category tag beside the thing it names reaches only the words that fit the thing (graph.categories)
+    cats = categories(bridge.wordnet, [t for t, lang in parts if lang == "en" and t], context)
     for text, lang in parts:
         if (lang == "en" and text in image.tags and (words := english_key(text).split()) and words[-1] in inside
                 and words[-1] not in compound_words(bridge.wordnet, [text])):
             continue
         got = bridge.text_reach(text, lang, vocab, context=context - bag(text) if lang == "en" else context,
                                 description=description)
+        if text in cats and lang == "en":
+            got = Counter({kw: w for kw, w in got.items() if fits(bridge.wordnet, bridge.cedict, kw, *cats[text])})
         for kw, w in got.items():
             counts[kw] = round(counts[kw] + w, 4)
             why.setdefault(kw, []).append(text)
