@@ -51,7 +51,7 @@ from graph.senses import (
     score_candidates,
     word_frequency,
 )
-from graph.categories import categories, fits
+from graph.categories import categories, fits, opposites
 from graph.tag_text import compound_span, compound_words, describe, image_context, noun_phrases, unshown_words
 from graph.usage import CorpusUsage
 from graph.wordnet import WordNetData, read_noun_wordnet
@@ -428,10 +428,13 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
     # cream') draws no edge of its own: the compound's text reaches what it means; the tag stays context
     inside = compound_words(bridge.wordnet, [t for t, lang in parts if lang == "en" and t])
     # a category tag beside the thing it names reaches only the words that fit the thing (graph.categories)
-    cats = categories(bridge.wordnet, [t for t, lang in parts if lang == "en" and t], context)
+    english = [t for t, lang in parts if lang == "en" and t]
+    cats = categories(bridge.wordnet, english, context)
+    # tags naming both sides of a WordNet antonym pair (man|woman) list categories: they draw no edge of their own
+    listed = opposites(bridge.wordnet, [t for t in english if t in image.tags], context)
     for text, lang in parts:
         if (lang == "en" and text in image.tags and (words := english_key(text).split()) and words[-1] in inside
-                and words[-1] not in compound_words(bridge.wordnet, [text])):
+                and words[-1] not in compound_words(bridge.wordnet, [text])) or (lang == "en" and text in listed):
             continue
         got = bridge.text_reach(text, lang, vocab, context=context - bag(text) if lang == "en" else context,
                                 description=description)

@@ -99,3 +99,15 @@ def fits(wn: WordNetSenses, cedict: CedictIndex, word: str, cat: Key, things: li
         if any(_ancestors(wn, k) & shared for k in kinds):
             return True
     return False
+
+
+def opposites(wn: WordNetSenses | None, texts: Iterable[str], context: frozenset[str]) -> frozenset[str]:
+    """English texts whose sense in context WordNet lists as the antonym of another text's (man|woman, boy|girl,
+    male|female): tags that list both sides name the categories a picture is filed under, not what it shows (an
+    emoji tagged man|woman|person shows one of them, and which one only its caption says)."""
+    if wn is None:
+        return frozenset()
+    senses = {t: s for t in dict.fromkeys(texts) if (s := text_sense(wn, t, context)) is not None}
+    shown = set(senses.values())
+    return frozenset(t for t, s in senses.items()
+                     if any(sym == "!" and (pos, off) in shown for sym, off, pos, _, _ in wn.wn.synset(s).pointers))
