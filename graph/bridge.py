@@ -252,8 +252,8 @@ class Bridge:
         chosen = synset or wn.choose(key, context)[0]
         if chosen is None:
             return []
-        if synset is None and chosen != wn.senses(key)[0] and not wn.signature(chosen) & context:
-            return []  # a rarer sense no word of the image names (shape as a human body) has no kinds to draw
+        if synset is None and not wn.draws_kinds(key, chosen, context):
+            return []  # shape as a human body, electric as a car: no kinds (WordNetSenses.draws_kinds)
         out = []
         factor = 1.0 if wn.physical(chosen) else ABSTRACT_KIND
         for step, hyper, path in wn.kinds(chosen):

@@ -179,6 +179,16 @@ class WordNetSenses:
             frontier = nxt
         return out
 
+    def draws_kinds(self, lemma: str, key: tuple[str, str], context: frozenset[str]) -> bool:
+        """Whether a tag in its chosen sense reaches the keywords of that sense's kinds: not when the sense is a rarer
+        one that no word of the image names (shape as a human body, lifted only for being a thing), nor when the word
+        is chiefly another part of speech (SemCor tagged none of its noun senses but some of its adjective or verb
+        senses: 'electric' as an electric car, 'launch' as a motorboat)."""
+        if key != self.senses(lemma)[:1][0] and not self.signature(key) & context:
+            return False
+        tagged = tagged_senses(self.wn.folder).get(lemma, {})
+        return bool(tagged.get("n", 0)) or not any(n for p, n in tagged.items() if p != "n")
+
     def lemma_means(self, lemma: str, key: tuple[str, str]) -> bool:
         """True when the synset is the commonest noun sense of the lemma as the bridge looks it up (its english_key):
         a kind's lemma read in another sense draws that sense's words (weapon's lemma 'arm' is first the limb, 臂;
