@@ -432,13 +432,14 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
     f4 = build_edge_precision(encoded, "fresh4", capsys)
     assert ("all", "best") not in f4 and f4[("dropped", "best")] == [20, 6]  # the dropped rule's edges
     # kept: 0.889; 0.738 ([21, 59]) before session 6's rules dropped 10 wrong edges (职 'office', 志 'sign'...),
-    # session 7's 4 wrong and 3 right more
-    assert f4[("all", "kept")] == [7, 56] and f4[("dropped", "kept")] == [14, 3]
+    # session 7's 4 wrong and 3 right more, session 9's 1 wrong more
+    assert f4[("all", "kept")] == [6, 56] and f4[("dropped", "kept")] == [15, 3]
     assert f4[("yuanqu", "kept")] == [1, 29]  # 0.967 with the vocabulary the encoder bridge selected
     f11 = build_edge_precision(encoded, "fresh11", capsys)  # the encoder's choice on the default build's sample
     f5 = build_edge_precision(encoded, "fresh5", capsys)
-    # sessions 6 and 7 dropped 22 of fresh5's edges, 16 of them wrong: 0.847 (83/98), from 0.742 (89/120)
-    assert f5[("dropped", "kept")] == [16, 6] and f5[("all", "all")] == [15, 83]
+    # sessions 6 and 7 dropped 22 of fresh5's edges, 16 of them wrong: 0.847 (83/98), from 0.742 (89/120); session 9
+    # one right one more (ferry -> motorboat... -> 船: 'ferry' is chiefly a verb in SemCor): 0.845 (82/97)
+    assert f5[("dropped", "kept")] == [16, 7] and f5[("all", "all")] == [15, 82]
     assert ratio(f5[("all", "all")]) >= FRESH5_FLOOR
     assert ratio(f5[("yuanqu", "all")]) >= 0.9 and ratio(f5[("starter", "all")]) >= 0.7  # 0.942 and 0.739
     # the encoder on the default build's fresh11 (against the default selection's words, so indicative only): it
