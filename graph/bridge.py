@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graph.bridge_lexicon import BridgeLexicon  # noqa: F401 (re-exported)
+from graph.categories import categories, fits, opposites
 from graph.cedict_index import (  # noqa: F401 (re-exported: the bridge's dictionary API)
     RULE_VERSION,
     CedictIndex,
@@ -51,7 +53,6 @@ from graph.senses import (
     score_candidates,
     word_frequency,
 )
-from graph.categories import categories, fits, opposites
 from graph.tag_text import compound_span, compound_words, describe, image_context, noun_phrases, unshown_words
 from graph.usage import CorpusUsage
 from graph.wordnet import WordNetData, read_noun_wordnet
@@ -390,28 +391,6 @@ class Bridge:
         if language == "zh":
             return self.chinese_reach(text, vocab, phrase)
         return self.english_reach(text, vocab, phrase, context, description)
-
-
-class BridgeLexicon(Mapping):
-    """A read-only English word -> [vocabulary keywords] mapping backed by the bridge, for code written against a
-    lexicon.tsv dict (the ImageNet tagger): lexicon.get('moon', []) -> ['月'] with no lexicon.tsv at all."""
-
-    def __init__(self, bridge: Bridge, vocab: Iterable[str]):
-        self.bridge, self.vocab = bridge, frozenset(vocab)
-        self._memo: dict[str, list[str]] = {}
-
-    def __getitem__(self, word: str) -> list[str]:
-        if word not in self._memo:
-            self._memo[word] = sorted({r.target for r in self.bridge.english_weighted(word) if r.kept} & self.vocab)
-        if not self._memo[word]:
-            raise KeyError(word)
-        return self._memo[word]
-
-    def __iter__(self):
-        return iter(k for k, v in self._memo.items() if v)
-
-    def __len__(self) -> int:
-        return sum(1 for v in self._memo.values() if v)
 
 
 def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()

@@ -4,12 +4,13 @@ fit the thing.
 Catalogues tag a picture with what it is and with the categories it belongs to. A category tag's Chinese word is
 right only when it covers the shown thing: 车 /car/vehicle/machine/ translates 'vehicle', but the vehicles it names
 are cars, so it is wrong for an airplane, a sledge or a tugboat tagged 'vehicle', and right for a truck or a
-tractor; 馆 /building/shop/embassy or consulate/ is wrong for a house tagged 'building'. In WordNet terms:
+tractor. In WordNet terms:
 
 - a text of the image is a category when the sense the image's other words choose for it (physical only) is a
   proper hypernym (any number of steps) of the sense chosen for another of its texts, the specific one;
-- a Chinese candidate of the category is judged by its other CC-CEDICT meanings that WordNet files, in their
-  commonest noun sense, below the category (car below vehicle; embassy below building): its sub-kinds;
+- a Chinese candidate of the category is judged by its main (first kept) CC-CEDICT meaning, when WordNet files
+  its words, in their commonest noun sense, below the category (car below vehicle): its sub-kinds; a main meaning
+  that names the category itself (人物 /person/..., 衣衫 /clothing/...) has none;
 - it fits when one of its sub-kinds shares a hypernym (or is one) strictly below the category with a specific
   thing (car and truck are both motor vehicles; car and airplane meet only at vehicle);
 - a candidate with no sub-kind (鸟 /bird/goddam/ beside kingfisher|bird) says nothing against the thing and stays.
