@@ -19,8 +19,8 @@ FRESH5_FLOOR = 0.82  # fresh5 0.742 (89/120) when drawn; 0.847 (83/98) after ses
 FRESH11_FLOOR = 0.74  # fresh11, the default build's edges after session 7: 0.722 (151/209) as drawn, 0.770 (151/196) now
 # [wrong, right] edges of each default-build sample the final method still draws: fresh6 0.814, fresh7 0.784,
 # fresh8 0.859, fresh9 0.760, fresh10 0.725 (0.664 as drawn), fresh11 0.722; fresh6-10 are tuning data now
-DEFAULT_KEPT = {"fresh6": [17, 82], "fresh7": [21, 80], "fresh8": [16, 110], "fresh9": [21, 78],
-                "fresh10": [48, 145], "fresh11": [45, 151]}  # after session 9's rules (tests/test_sense_rules.py)
+DEFAULT_KEPT = {"fresh6": [17, 82], "fresh7": [21, 80], "fresh8": [16, 110], "fresh9": [21, 77],
+                "fresh10": [46, 145], "fresh11": [45, 151]}  # after session 9's rules (tests/test_sense_rules.py)
 
 
 @pytest.fixture
@@ -468,10 +468,10 @@ def test_default_build_edges_on_fresh_samples(real, capsys):
     # the rules since each earlier sample only remove its edges: none is drawn that was not, the wrong go first
     dropped = {split: [sum(counts.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)]
                for split, counts in got.items()}
-    # session 9's rules dropped [2, 1], [1, 0], [2, 0], [4, 1], [7, 0] and [13, 0] more
-    assert dropped == {"fresh6": [24, 7], "fresh7": [25, 4], "fresh8": [14, 0], "fresh9": [14, 7],
-                       "fresh10": [26, 1], "fresh11": [13, 0]}
-    assert sum(d[0] for d in dropped.values()) >= 5 * sum(d[1] for d in dropped.values())  # 116 wrong, 19 right
+    # session 9's rules dropped [2, 1], [1, 0], [2, 0], [4, 2], [9, 0] and [13, 0] more
+    assert dropped == {"fresh6": [24, 7], "fresh7": [25, 4], "fresh8": [14, 0], "fresh9": [14, 8],
+                       "fresh10": [28, 1], "fresh11": [13, 0]}
+    assert sum(d[0] for d in dropped.values()) >= 5 * sum(d[1] for d in dropped.values())  # 118 wrong, 20 right
     assert {split: counts[("all", "all")] for split, counts in got.items()} == DEFAULT_KEPT
 
 
@@ -523,8 +523,10 @@ def test_default_build_edges_on_fresh12(capsys):
         print("fresh12 edges no longer drawn (session 9's rules):", {n: len(w) for n, w in wrong.items()}, "wrong,",
               len(right), "right (the disputed pattern -> 饰)")
     # wrong edges session 9's rules no longer draw: 'vehicle' -> 车 for an airplane (a category tag), a kind of
-    # 'pattern' read as a design for a software pattern, 'red' read off 'covered' split as 'cove red'
-    assert wrong == {"starter": ["oca-special-patterns-model-view-controller-ia-01", "tux-vehicles-flight-planes-plane"],
+    # 'pattern' read as a design for a software pattern, 锥 for the cone of an ice-cream cone (WordNet's hyphenated
+    # compound), 'red' read off 'covered' split as 'cove red'
+    assert wrong == {"starter": ["oca-food-desserts-cone-alt1-bw", "oca-food-desserts-cone-alt2-bw",
+                                 "oca-special-patterns-model-view-controller-ia-01", "tux-vehicles-flight-planes-plane"],
                      "english": ["tux-plants-flowers-flower9"]}
     assert right == [(f"oca-special-patterns-pattern-{name}", "饰") for name in (
         "diamond-squares-4", "square-and-diamonds-1", "square-and-diamonds-2", "squares-angled-2", "triangle-squares-3")]

@@ -10,7 +10,7 @@ from graph.categories import categories, fits, opposites, text_sense
 from graph.records import Image
 from graph.senses import bag
 
-VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船".split())
+VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋".split())
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,12 @@ def test_an_inflected_word_is_not_split_as_a_closed_compound(real):
     assert readable("covered", known) == "covered" and readable("flowercovered", known) != "flower cove red"
     assert readable("stopped", known) == "stopped"
     assert readable("palmtree", known) == "palm tree"  # a real closed compound still splits
+
+
+def test_a_hyphenated_wordnet_compound_is_found_from_a_tags_words(real):
+    """WordNet spells ice-cream cone with a hyphen; a tag's lemmas ('ice cream cone') now find it, so the bare tag
+    'cone' beside it is a word of that concept's name (no 锥 'cone', the shape), while a cone alone is still one."""
+    wn = real.wordnet
+    assert wn.senses("ice cream cone") == wn.senses("ice-cream cone") != []
+    assert "锥" not in drawn(real, "dessert|ice cream|cone|scoop", "Ice Cream Cone")
+    assert "锥" in drawn(real, "cone|shape")
