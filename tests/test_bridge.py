@@ -438,8 +438,8 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
     f11 = build_edge_precision(encoded, "fresh11", capsys)  # the encoder's choice on the default build's sample
     f5 = build_edge_precision(encoded, "fresh5", capsys)
     # sessions 6 and 7 dropped 22 of fresh5's edges, 16 of them wrong: 0.847 (83/98), from 0.742 (89/120); session 9
-    # one right one more (ferry -> motorboat... -> 船: 'ferry' is chiefly a verb in SemCor): 0.845 (82/97)
-    assert f5[("dropped", "kept")] == [16, 7] and f5[("all", "all")] == [15, 82]
+    # one right ('ferry' -> ... boat -> 船: 'ferry' is chiefly a verb in SemCor) and one wrong more: 0.854 (82/96)
+    assert f5[("dropped", "kept")] == [17, 7] and f5[("all", "all")] == [14, 82]
     assert ratio(f5[("all", "all")]) >= FRESH5_FLOOR
     assert ratio(f5[("yuanqu", "all")]) >= 0.9 and ratio(f5[("starter", "all")]) >= 0.7  # 0.942 and 0.739
     # the encoder on the default build's fresh11 (against the default selection's words, so indicative only): it
