@@ -235,11 +235,12 @@ class Bridge:
         chosen = wn.choose(key, context) if synset is None and wn is not None else None
         # whether the image's words name people or animals changes a group sense's weight (graph.senses)
         members = wn.names_members(context) if wn is not None else False
-        memo = (key, chosen, synset, require_fit, description, scale, members)
+        surface = " ".join(text.lower().split()) if text.lower() != key else ""  # 'glasses' as written
+        memo = (key, chosen, synset, require_fit, description, scale, members, surface)
         if memo not in self._memo:
             self._memo[memo] = [Scored(r.target, r.weight, r.rule, r.why, text) for r in score_candidates(
                 key, self.cedict.en_senses(key), self.wordnet, context, synset, require_fit,
-                self._relate(description), scale, self._usage if self.usage is not None else None)]
+                self._relate(description), scale, self._usage if self.usage is not None else None, surface)]
         return self._memo[memo]
 
     def kinds(self, text: str, context: frozenset[str] = frozenset(),

@@ -10,7 +10,7 @@ from graph.categories import categories, fits, opposites, text_sense
 from graph.records import Image
 from graph.senses import bag
 
-VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋".split())
+VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材".split())
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,10 @@ def test_a_hyphenated_wordnet_compound_is_found_from_a_tags_words(real):
     assert wn.senses("ice cream cone") == wn.senses("ice-cream cone") != []
     assert "锥" not in drawn(real, "dessert|ice cream|cone|scoop", "Ice Cream Cone")
     assert "锥" in drawn(real, "cone|shape")
+
+
+def test_a_gloss_written_in_a_form_that_names_one_sense_translates_that_sense(real):
+    """林 /woods/: WordNet lists 'woods' for wood as a forest only, so the substance wood (a log, lumber) draws no
+    林, and 木材 'timber' stays; 泪 /tears/ stays for a tear ('tears' is weeping, no sense of 'tear' at all)."""
+    assert "林" not in drawn(real, "log|lumber|wood") and "木材" in drawn(real, "log|lumber|wood")
+    assert "泪" in drawn(real, "smiling face with tear")
