@@ -443,8 +443,9 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
     assert ratio(f5[("all", "all")]) >= FRESH5_FLOOR
     assert ratio(f5[("yuanqu", "all")]) >= 0.9 and ratio(f5[("starter", "all")]) >= 0.7  # 0.942 and 0.739
     # the encoder on the default build's fresh11 (against the default selection's words, so indicative only): it
-    # keeps 126 of the 209 edges at 0.849 (107/126), against 0.722 for all 209, and drops 44 of the 151 right ones
-    assert f11[("all", "all")] == [19, 107] and f11[("dropped", "kept")] == [39, 44]
+    # keeps 125 of the 209 edges at 0.856 (107/125; 126 before session 9's 林 /woods/ rule), against 0.722 for all
+    # 209, and drops 44 of the 151 right ones
+    assert f11[("all", "all")] == [18, 107] and f11[("dropped", "kept")] == [40, 44]
 
 
 DEFAULT_SPLITS = ("fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11")  # the default build (no encoder)
