@@ -22,7 +22,7 @@ from graph.network import Kind, Network, vertex_id
 from graph.occurrences import Matcher
 from graph.vocabulary import KeywordSelection, SelectionParams, select_keywords
 
-DEFAULT_NUM_KEYWORDS = SelectionParams.num  # used when the corpus fixes no vocabulary
+DEFAULT_NUM_KEYWORDS = SelectionParams.num  # used when the corpus fixes no vocabulary (None: the coverage-driven count)
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class BuildResult:
         return KeywordFile(self.vocabulary, self.image_keywords, self.song_keywords)
 
 
-def select_vocabulary(corpus: Corpus, n: int = DEFAULT_NUM_KEYWORDS, bridge: Bridge | None = None) -> list[str]:
+def select_vocabulary(corpus: Corpus, n: int | None = DEFAULT_NUM_KEYWORDS, bridge: Bridge | None = None) -> list[str]:
     """The corpus's keywords.txt, else the keywords graph.vocabulary.select_keywords proposes."""
     if corpus.keywords:
         return list(corpus.keywords)

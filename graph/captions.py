@@ -14,7 +14,7 @@ bilingual bridge (graph.bridge), for every place that links images to keywords (
    surface, not a human face), at BACKOFF times the bridge's weight, and each content token of its Chinese texts
    through its English senses (篮球 -> ball -> 球), kept only where the edge still reaches the bridge's
    EDGE_THRESHOLD. Images the phrase rule links keep exactly the bridge's edges;
-3. kind back-off (opt-in, graph.kinds): an image that step 2 leaves with nothing reaches the keywords of the nearest
+3. kind back-off (graph.kinds, on): an image that step 2 leaves with nothing reaches the keywords of the nearest
    WordNet kinds of its tags (penguin -> bird -> 鸟), at the weakest edge weight.
 """
 from __future__ import annotations

@@ -11,17 +11,20 @@ The rule:
    will link them, and that occur (graph.occurrences,
    the rule the network and the ground truth count by) in at least `min_songs` songs and at most `max_song_share`
    of them (a word in most songs says nothing: ten random songs would contain it);
-3. greedy coverage: up to `num` times, take the eligible word of largest marginal gain, where a song or tagged
+3. greedy coverage (graph.cover): take the eligible word of largest marginal gain, where a song or tagged
    image covered t times already adds `repeat_discount ** t` (first cover 1, second 0.25, ...), songs weighted
    `song_weight` and images `1 - song_weight`, each as a share of its total. An image counts for a word by the
    edge's confidence in [0, 1] (graph.confidence: the bridge's weight per text, ramped from `confidence_floor`; a
    WordNet-kind-only edge discounted), worth sum_k repeat_discount**k x its k-th largest confidence among the
    picked words, so a word images reach weakly loses to one they reach strongly; a song counts 1. The objective is
-   monotone and submodular, so the greedy choice is within 1 - 1/e of the best and is computed lazily (CELF).
+   monotone and submodular, so the greedy choice is within 1 - 1/e of the best and is computed lazily (CELF);
+4. how many: `num` words at most when num is given; by default (num None, `--num auto`) the count follows
+   coverage: `min_num` words (the paper's 72) as above, then the word that first-covers most tagged images (each
+   by its confidence above the best it had; songs and repeat covers not counted) while it first-covers at least
+   `min_new_images` images' worth (the min_images a keyword needs at all), up to `max_num` words in all.
 """
 from __future__ import annotations
 
-import heapq
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable
@@ -37,16 +40,16 @@ from graph.captions import image_keywords
 from graph.cedict_index import filtered_sense, gloss_keys, register_mark
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
-from graph.confidence import (
-    CONFIDENCE_FLOOR,
-    KIND_CONFIDENCE,
-    Reach,
-    confidences,
-    edge_confidence,
-    insert_gain,
-    kind_only,
-)
+from graph.confidence import CONFIDENCE_FLOOR, KIND_CONFIDENCE, edge_confidence, kind_only
 from graph.corpus import Corpus
+from graph.cover import (
+    STOP_COUNT,
+    STOP_EXHAUSTED,
+    STOP_GAIN,
+    Stop,
+    cover_until,
+    greedy_cover,  # noqa: F401  (the selection's greedy, importable from here as before)
+)
 from graph.keywords import _base_pos_tokenizer, content_words, stopwords
 from graph.occurrences import Matcher
 from graph.wordnet import tagged_senses
@@ -58,14 +61,25 @@ RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; 
         "reached by >= min_images images "
         "(tags or caption, directly or through the bridge) and occurring in >= min_songs and <= max_song_share of "
         "songs; greedily the word of largest coverage gain (songs and images; an item covered t times adds "
-        "repeat_discount**t; an image counts by its edge's confidence), up to num")
+        "repeat_discount**t; an image counts by its edge's confidence), up to num; num auto: min_num words, "
+        "then while the best word first-covers >= min_new_images tagged images' worth (songs not counted), up to "
+        "max_num")
+AUTO = "auto"  # the --num value of the coverage-driven count
 
 
 @dataclass(frozen=True)
 class SelectionParams:
     """Selection hyperparameters; each default is stated here once (the CLI reads them from here)."""
 
-    num: int = 72  # the paper's keyword count: at most this many keywords
+    num: int | None = None  # a fixed count: at most this many keywords, the greedy's first num; None ("--num
+    # auto"): the coverage-driven count of the three fields below
+    min_num: int = 72  # auto: the paper's keyword count, kept as a floor (when that many words are eligible)
+    max_num: int = 288  # auto: the cap, four times the paper's count: the keyword probe and the LSTM's keyword
+    # output grow linearly with it (one weight column per keyword), and a keyword needs min_images images of its own
+    min_new_images: float = 3.0  # auto: past min_num, a word joins while it first-covers at least this many
+    # tagged images' worth (an image counts its edge's confidence above the best it had; songs do not count: a
+    # song without a keyword keeps its lyric-word edges): the min_images any keyword needs, so no added word
+    # covers less new ground than the smallest keyword the rule admits
     min_images: int = 3  # a keyword needs images to train on (2 stay in training) and one to query with
     min_songs: int = 3  # fewer songs: a hit is luck, and the word barely links songs
     max_song_share: float = 0.10  # a word in more songs is contained by one in ten random songs
@@ -81,8 +95,13 @@ class SelectionParams:
     kind_confidence: float = KIND_CONFIDENCE  # factor on w for an edge only a WordNet kind of the tag draws
 
     def __post_init__(self) -> None:
-        if self.num < 1:
-            raise Img2SongError(f"--num must be at least 1, got {self.num}")
+        if self.num is not None and self.num < 1:
+            raise Img2SongError(f"--num must be at least 1 or '{AUTO}', got {self.num}")
+        if not 1 <= self.min_num <= self.max_num:
+            raise Img2SongError(f"--min-num and --max-num must satisfy 1 <= min-num <= max-num, got "
+                                f"{self.min_num} and {self.max_num}")
+        if not self.min_new_images > 0.0:
+            raise Img2SongError(f"--min-new-images must be > 0, got {self.min_new_images}")
         if self.min_images < 1 or self.min_songs < 1:
             raise Img2SongError("--min-images and --min-songs must be at least 1")
         if not 0.0 < self.max_song_share <= 1.0:
@@ -123,6 +142,7 @@ class KeywordSelection:
     songs_covered: int = 0  # songs containing >= 1 selected keyword
     images_covered: int = 0  # tagged images reaching >= 1 selected keyword
     blocked: dict[str, dict[str, int]] = field(default_factory=dict)  # "songs"/"images" -> reason -> count
+    stop: str = ""  # where and why the picking stopped
 
     @property
     def keywords(self) -> list[str]:
@@ -139,7 +159,8 @@ class KeywordSelection:
     def header(self) -> list[str]:
         p = self.params
         return [f"# keywords selected by img2song: {RULE}",
-                f"# num={p.num} min_images={p.min_images} min_songs={p.min_songs} max_song_share="
+                f"# num={p.num or AUTO} min_num={p.min_num} max_num={p.max_num} "
+                f"min_new_images={p.min_new_images:g} min_images={p.min_images} min_songs={p.min_songs} max_song_share="
                 f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight:.3g} "
                 f"repeat_discount={p.repeat_discount} confidence_floor={p.confidence_floor} "
                 f"kind_confidence={p.kind_confidence}",
@@ -174,7 +195,7 @@ class KeywordSelection:
         """What the vocabulary reaches, and what kept the rest out (counts per reason)."""
         out = [f"coverage: {self.songs_covered}/{self.songs_total} songs ({self.song_coverage:.1%}) and "
                f"{self.images_covered}/{self.tagged_images} tagged images ({self.image_coverage:.1%}) contain or "
-               f"reach >= 1 keyword"]
+               f"reach >= 1 keyword"] + ([self.stop] if self.stop else [])
         for what, reasons in self.blocked.items():
             if reasons:
                 out.append(f"{what} not covered, by reason: "
@@ -185,7 +206,7 @@ class KeywordSelection:
         return {"rule": RULE, "params": asdict(self.params), "corpus": self.corpus, "songs": self.songs_total,
                 "images": self.images_total, "tagged_images": self.tagged_images,
                 "songs_covered": self.songs_covered, "images_covered": self.images_covered,
-                "funnel": self.funnel, "dropped": self.dropped, "blocked": self.blocked,
+                "funnel": self.funnel, "dropped": self.dropped, "blocked": self.blocked, "stop": self.stop,
                 "keywords": [asdict(r) for r in self.rows]}
 
 
@@ -244,64 +265,14 @@ def candidate_words(corpus: Corpus, bridge: Bridge, max_chars: int = SelectionPa
     return freq, character_candidates(freq, freq, bridge)
 
 
-def greedy_cover(song_sets: Reach, image_sets: Reach, n_songs: int, n_images: int,
-                 num: int, song_weight: float = 0.5, repeat_discount: float = 0.5,
-                 tie: dict[str, float] | None = None) -> list[tuple[str, float]]:
-    """Greedy maximisation of discounted coverage (module docstring): [(word, its marginal gain)] in pick order.
-
-    An item a word reaches may carry a confidence in [0, 1] (a dict item -> confidence; a set means 1 each): an
-    item is worth sum_k repeat_discount**k * (its k-th largest confidence among the picked words), so a word
-    reached through weak edges gains less than one reached through strong ones, and with confidences of 1 this is
-    exactly the unweighted objective. The objective is a non-negative sum of "top-k" sums, monotone and
-    submodular, so lazy evaluation (CELF) is exact: gains only shrink as items get covered, and a word whose
-    refreshed gain still tops the heap is the true maximum. Ties go to the larger `tie` value (e.g. songs
-    containing the word), then the word."""
-    ws, wi = song_weight / max(n_songs, 1), (1.0 - song_weight) / max(n_images, 1)
-    songs = {w: confidences(r) for w, r in song_sets.items()}
-    images = {w: confidences(r) for w, r in image_sets.items()}
-    cs: dict[int, list[float]] = {}  # item -> confidences covering it, descending
-    ci: dict[int, list[float]] = {}
-    tie = tie or {}
-
-    def part(reach: dict[int, float], cover: dict[int, list[float]]) -> float:
-        return sum(insert_gain(cover.get(k, ()), c, repeat_discount) for k, c in reach.items())
-
-    def gain(w: str) -> float:
-        return ws * part(songs.get(w, {}), cs) + wi * part(images.get(w, {}), ci)
-
-    def cover(reach: dict[int, float], into: dict[int, list[float]]) -> None:
-        for k, c in reach.items():
-            into.setdefault(k, []).append(c)
-            into[k].sort(reverse=True)
-
-    words = sorted(set(song_sets) | set(image_sets))
-    heap = [(-gain(w), -tie.get(w, 0.0), w) for w in words]
-    heapq.heapify(heap)
-    picked: list[tuple[str, float]] = []
-    fresh: set[str] = set(words)  # gains valid for the current cover
-    while heap and len(picked) < num:
-        g, t, w = heapq.heappop(heap)
-        if w not in fresh:
-            heapq.heappush(heap, (-gain(w), t, w))
-            fresh.add(w)
-            continue
-        if -g <= 0.0:
-            break
-        picked.append((w, -g))
-        cover(songs.get(w, {}), cs)
-        cover(images.get(w, {}), ci)
-        fresh = set()
-    return picked
-
-
 def _stage_reason(words: set[str], support: Counter[str], songs: Counter[str], p: SelectionParams,
-                  n_songs: int, eligible: set[str], what: str) -> str:
+                  n_songs: int, eligible: set[str], what: str, picked: int) -> str:
     """Why an item has no keyword: the furthest step of the rule any of its words got past."""
     if not words:
         return ("no lyric word any image reaches" if what == "songs"
                 else "no tag or caption reaches a lyric word")
     if any(w in eligible for w in words):
-        return f"its words were not picked within --num {p.num}"
+        return f"its words were not picked within the {picked} keywords"
     passing = [w for w in words if support[w] >= p.min_images]
     if not passing:
         return f"its words are reached by < {p.min_images} images"
@@ -317,11 +288,13 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
                     progress: bool = True, song_weight: float = SelectionParams.song_weight,
                     repeat_discount: float = SelectionParams.repeat_discount,
                     confidence_floor: float | None = SelectionParams.confidence_floor,
-                    kind_confidence: float = SelectionParams.kind_confidence) -> KeywordSelection:
-    """Propose the keyword vocabulary of a corpus (see the module docstring for the rule)."""
+                    kind_confidence: float = SelectionParams.kind_confidence,
+                    min_num: int = SelectionParams.min_num, max_num: int = SelectionParams.max_num,
+                    min_new_images: float = SelectionParams.min_new_images) -> KeywordSelection:
+    """Propose the keyword vocabulary of a corpus (see the module docstring for the rule; num None: auto)."""
     t0 = time.perf_counter()
-    p = SelectionParams(num, min_images, min_songs, max_song_share, max_chars, song_weight, repeat_discount,
-                        confidence_floor, kind_confidence)
+    p = SelectionParams(num, min_num, max_num, min_new_images, min_images, min_songs, max_song_share, max_chars,
+                        song_weight, repeat_discount, confidence_floor, kind_confidence)
     bridge = bridge or Bridge.for_corpus(corpus)
     n_songs = len(corpus.songs)
     freq, chars = candidate_words(corpus, bridge, max_chars, progress)
@@ -360,9 +333,12 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
     max_songs = max_song_share * n_songs
     eligible = {w for w in reached if min_songs <= songs[w] <= max_songs}
 
-    picked = greedy_cover({w: song_sets.get(w, set()) for w in eligible},
-                          {w: image_conf[w] for w in eligible}, n_songs, len(tagged), num, song_weight,
-                          repeat_discount, tie={w: float(songs[w]) for w in eligible})
+    unit = (1.0 - song_weight) / max(len(tagged), 1)  # the objective's weight of one tagged image
+    picked, stop = cover_until({w: song_sets.get(w, set()) for w in eligible},
+                               {w: image_conf[w] for w in eligible}, n_songs, len(tagged),
+                               p.max_num if num is None else num, song_weight, repeat_discount,
+                               tie={w: float(songs[w]) for w in eligible},
+                               floor=p.min_num if num is None else None, min_gain=min_new_images * unit)
     rows, cov_s, cov_i = [], set(), set()
     for w, g in picked:
         cov_s |= song_sets.get(w, set())
@@ -376,10 +352,11 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
         counts: Counter[str] = Counter()
         for k in idx:
             if k not in covered:
-                counts[_stage_reason(items[k], support, songs, p, n_songs, eligible, what)] += 1
+                counts[_stage_reason(items[k], support, songs, p, n_songs, eligible, what, len(rows))] += 1
         blocked[what] = dict(counts)
     if len(tagged) < len(corpus.images):
         blocked["images"]["no tag and no caption"] = len(corpus.images) - len(tagged)
+    stopped = stop_line(p, len(rows), len(eligible), stop, unit, len(image_sets.get(stop.word, set()) - cov_i))
 
     top = [w for w, _ in freq.most_common(200)]
     dropped = {
@@ -393,4 +370,26 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
               "within song limits": len(eligible), "selected": len(rows)}
     return KeywordSelection(rows, p, str(corpus.root), n_songs, len(corpus.images), funnel,
                             {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0,
-                            len(tagged), len(cov_s), len(cov_i), blocked)
+                            len(tagged), len(cov_s), len(cov_i), blocked, stopped)
+
+
+def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: float, new: int) -> str:
+    """Where the picking stopped and why, in coverage terms (`new`: tagged images the next word reaches and no
+    keyword does)."""
+    how = f"--num {p.num} (fixed)" if p.num is not None else (
+        f"--num {AUTO}: {p.min_num} by coverage gain, then while a word first-covers >= {p.min_new_images:g} "
+        f"tagged images' worth, at most {p.max_num}")
+    worth = "first-cover" if stop.first_cover else "gain"
+    nxt = (f"the best word left, {stop.word}, would {worth} {stop.gain / unit:.2f} tagged images' worth ({new} "
+           f"images reach it and no keyword yet)" if stop.word and unit > 0 else "")
+    if stop.reason == STOP_EXHAUSTED:
+        why = f"every one of the {eligible} eligible words was picked"
+    elif stop.reason == STOP_GAIN:
+        why = f"{nxt}: under {p.min_new_images:g}"
+    elif stop.reason == STOP_COUNT:
+        why = (f"the cap --max-num {p.max_num} was reached" if p.num is None else f"--num {p.num} was reached") + (
+            f"; {nxt}" if nxt else "")
+    else:
+        why = (f"no word left first-covers a tagged image ({eligible - picked} eligible words left)"
+               if stop.first_cover else f"no word left adds coverage ({eligible - picked} eligible words left)")
+    return f"stopped at {picked} keywords ({how}): {why}"

@@ -32,7 +32,7 @@ def test_keywords_follow_the_products_rule_with_its_defaults():
     defaults = SelectionParams()
     # the builder called graph.vocabulary.select_keywords with the product's defaults: no hand rule
     assert p == {k: getattr(defaults, k) for k in p}
-    assert 1 <= len(keywords) <= p["num"] and len(set(keywords)) == len(keywords)
+    assert 1 <= len(keywords) <= (p["num"] or p["max_num"]) and len(set(keywords)) == len(keywords)  # num None: auto
     assert not (STARTER / "lexicon.tsv").exists()  # no hand-derived lexicon: the product's bridge links tags
     df = Counter(k for s in songs for k in keywords if k in s["lyrics"])  # substring, as a hit is counted
     for k in keywords:

@@ -9,16 +9,30 @@ import typer
 from evaluation.stages.pipeline import SENSE_ENCODER, corpus_bridge
 from graph.common.errors import Img2SongError
 from graph.corpus import KEYWORDS_FILE, load_corpus
-from graph.vocabulary import KeywordSelection, SelectionParams, select_keywords
+from graph.vocabulary import AUTO, KeywordSelection, SelectionParams, select_keywords
 
 _D = SelectionParams  # the defaults, stated once there
 
 
-def propose_keywords(corpus: Path, out: Path, num: int = _D.num, min_images: int = _D.min_images,
+def parse_num(text: str) -> int | None:
+    """--num: 'auto' (None: the coverage-driven count) or a whole number >= 1 (a fixed count, as before)."""
+    if text.strip().lower() == AUTO:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise Img2SongError(f"--num must be '{AUTO}' or a whole number >= 1, got {text!r}")
+    return n
+
+
+def propose_keywords(corpus: Path, out: Path, num: int | None = _D.num, min_images: int = _D.min_images,
                      min_songs: int = _D.min_songs, max_song_share: float = _D.max_song_share,
                      echo: Callable[[str], None] = print, song_weight: float = _D.song_weight,
-                     repeat_discount: float = _D.repeat_discount, sense_encoder: bool | None = None
-                     ) -> KeywordSelection:
+                     repeat_discount: float = _D.repeat_discount, sense_encoder: bool | None = None,
+                     min_num: int = _D.min_num, max_num: int = _D.max_num,
+                     min_new_images: float = _D.min_new_images) -> KeywordSelection:
     """Select the keyword vocabulary of a corpus, print the table and the coverage, write it to `out` only
     (`sense_encoder`: images reach words through the bridge build-graph uses; None: build-graph's default)."""
     out = Path(out)
@@ -29,7 +43,8 @@ def propose_keywords(corpus: Path, out: Path, num: int = _D.num, min_images: int
         echo(line)
     bridge = corpus_bridge(c, SENSE_ENCODER if sense_encoder is None else sense_encoder, echo)
     sel = select_keywords(c, num=num, min_images=min_images, min_songs=min_songs, max_song_share=max_song_share,
-                          song_weight=song_weight, repeat_discount=repeat_discount, bridge=bridge)
+                          song_weight=song_weight, repeat_discount=repeat_discount, bridge=bridge, min_num=min_num,
+                          max_num=max_num, min_new_images=min_new_images)
     echo(bridge.relatedness_line())
     echo(sel.table())
     echo(sel.summary())
@@ -49,7 +64,17 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def keywords_cmd(
         corpus: Path = typer.Option(..., help="corpus directory (songs.jsonl, images.jsonl, images/)"),
         out: Path = typer.Option(..., help="keywords file to write, e.g. DIR/keywords.txt (build-graph reads it)"),
-        num: int = typer.Option(_D.num, help="at most this many keywords (picked by coverage gain)"),
+        num: str = typer.Option(AUTO, help=f"'{AUTO}': as many keywords as coverage asks (--min-num, then while a "
+                                "word first-covers --min-new-images tagged images' worth, at most --max-num); a "
+                                "number N: at most N keywords, picked by coverage gain"),
+        min_num: int = typer.Option(_D.min_num, help=f"--num {AUTO}: keywords picked by coverage gain before the "
+                                    "coverage rule may stop (the paper's 72), when that many are eligible"),
+        max_num: int = typer.Option(_D.max_num, help=f"--num {AUTO}: at most this many keywords (the probe and "
+                                    "the LSTM get one output per keyword)"),
+        min_new_images: float = typer.Option(_D.min_new_images,
+                                             help=f"--num {AUTO}: past --min-num, a word joins while it covers "
+                                                  "at least this many tagged images' worth that no keyword "
+                                                  "reaches yet (by the edges' confidence; songs not counted)"),
         min_images: int = typer.Option(_D.min_images,
                                        help="images that must reach a keyword (tags/caption, via the bridge)"),
         min_songs: int = typer.Option(_D.min_songs, help="songs whose lyrics must contain a keyword"),
@@ -65,5 +90,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                 "weighed by the text encoder (default: as build-graph)"),
     ) -> None:
         """Propose a keyword vocabulary: lyric words images can express, picked to cover songs and images."""
-        propose_keywords(corpus, out, num, min_images, min_songs, max_song_share, echo=typer.echo,
-                         song_weight=song_weight, repeat_discount=repeat_discount, sense_encoder=sense_encoder)
+        propose_keywords(corpus, out, parse_num(num), min_images, min_songs, max_song_share, echo=typer.echo,
+                         song_weight=song_weight, repeat_discount=repeat_discount, sense_encoder=sense_encoder,
+                         min_num=min_num, max_num=max_num, min_new_images=min_new_images)

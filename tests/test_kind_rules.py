@@ -1,0 +1,82 @@
+"""The kind back-off's precision rules (graph.kinds): each removes a family of wrong kind edges that the labelled
+kinds splits showed, and leaves the right edge beside it."""
+from __future__ import annotations
+
+import pytest
+
+from graph.bridge import Bridge
+from graph.kinds import KIND_WEIGHT, THING_FILES, branches, kind_reach, names_kind, phrase_unit
+from graph.records import Image
+
+
+@pytest.fixture(scope="module")
+def real() -> Bridge:
+    return Bridge()
+
+
+def tagged(*tags: str) -> Image:
+    return Image("x", "x.jpg", tags=tags, caption="", language="en", tag_language="en")
+
+
+def reach(bridge: Bridge, tag: str, vocab: str) -> dict[str, float]:
+    return dict(kind_reach(tagged(tag), bridge, frozenset(vocab.split()))[0])
+
+
+def test_a_word_that_first_means_a_narrower_kind_reaches_only_that_branch(real):
+    # 车 is 'car; vehicle': a car is a wheeled vehicle, so a vehicle reaches 车 only through wheeled vehicle
+    for tag in ("ship", "sailboat", "airplane", "helicopter", "balloon", "sled"):
+        assert reach(real, tag, "车 鸟") == {}, tag
+    for tag in ("bicycle", "tractor", "motor scooter", "steam locomotive", "auto rickshaw"):
+        assert reach(real, tag, "车 鸟") == {"车": KIND_WEIGHT}, tag
+    wn = real.wordnet.wn
+    vehicle, car, ship = (wn.noun_senses(w)[0] for w in ("vehicle", "car", "ship"))
+    assert not branches(wn, car, vehicle) & branches(wn, ship, vehicle)  # wheeled vehicle vs craft
+    assert not names_kind(real, "车", "vehicle", ship, vehicle) and names_kind(real, "车", "car", car, car)
+    # a ship still reaches the word that names its own kind: 船 'boat; vessel; ship'
+    assert reach(real, "canoe", "船 车") == {"船": KIND_WEIGHT}
+
+
+def test_birds_reach_bird_through_the_back_off(real):
+    # the issue's photos named one by one: a lark, a flamingo, a seagull (5 steps: gull -> ... -> aquatic bird -> bird)
+    for tag in ("lark", "flamingo", "seagull", "pink flamingo"):
+        assert reach(real, tag, "鸟 兽 车") == {"鸟": KIND_WEIGHT}, tag
+
+
+def test_kinds_are_things_a_picture_shows(real):
+    # a newspaper, a radio, a television: WordNet files their commonest senses as media (noun.communication), whose
+    # 媒 is 'matchmaker' first; a violin's kind (noun.artifact) stays
+    for tag in ("newspaper", "radio", "television"):
+        assert reach(real, tag, "媒 乐器") == {}, tag
+    assert reach(real, "violin", "媒 乐器") == {"乐器": KIND_WEIGHT}
+    assert 10 not in THING_FILES and 6 in THING_FILES
+
+
+def test_an_adjective_tag_names_no_kind(real):
+    # 'electric' is tagged an adjective in SemCor: the noun sense 'electric car' is not what 'electric' names
+    assert reach(real, "electric", "车 乐器") == {}
+    assert reach(real, "electric guitar", "车 乐器") == {"乐器": KIND_WEIGHT}
+
+
+def test_a_fruit_named_alone_is_the_fruit_not_its_tree(real):
+    # WordNet files 'mango', 'apricot', 'almond' first as the tree: a picture named so shows the fruit (果)
+    for tag in ("mango", "apricot", "peach"):
+        assert reach(real, tag, "树 果") == {"果": KIND_WEIGHT}, tag
+    assert reach(real, "pine", "树 果") == {"树": KIND_WEIGHT}  # no fruit sense: the tree stays
+
+
+def test_a_phrase_is_read_by_its_longest_known_ending(real):
+    wn = real.wordnet
+    assert phrase_unit(wn, ["roasted", "sweet", "potato"]) == "sweet potato"
+    assert phrase_unit(wn, ["push", "pin"]) == "pushpin"  # closed up as WordNet writes it
+    assert phrase_unit(wn, ["bell", "bottom", "pants"]) in ("bell-bottom pants", "pants", "bottom pants")
+    assert reach(real, "push pin", "饰 食用 菜") == {}  # not the jewelry pin -> 饰
+    assert reach(real, "roasted sweet potato", "饰 食用 菜") == {"菜": KIND_WEIGHT}  # not potato -> starches -> 食用
+    assert reach(real, "earring", "饰 食用 菜") == {"饰": KIND_WEIGHT}
+
+
+def test_a_tag_is_read_in_the_sense_the_other_tags_are_kinds_of(real):
+    # WordNet's commonest 'amphibian' is the amphibious vehicle; beside 'frog' (a kind of amphibian, the animal) it
+    # reaches no 车; alone it still does (nothing says otherwise)
+    frog = Image("x", "x.jpg", tags=("animal", "amphibian", "frog"), caption="", language="en", tag_language="en")
+    assert not kind_reach(frog, real, frozenset({"车", "鸟"}))[0]
+    assert reach(real, "amphibian", "车 鸟") == {"车": KIND_WEIGHT}
