@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graph.bridge_lexicon import BridgeLexicon  # noqa: F401 (re-exported)
+from graph.categories import categories, fits, opposites
 from graph.cedict_index import (  # noqa: F401 (re-exported: the bridge's dictionary API)
     RULE_VERSION,
     CedictIndex,
@@ -233,11 +235,12 @@ class Bridge:
         chosen = wn.choose(key, context) if synset is None and wn is not None else None
         # whether the image's words name people or animals changes a group sense's weight (graph.senses)
         members = wn.names_members(context) if wn is not None else False
-        memo = (key, chosen, synset, require_fit, description, scale, members)
+        surface = " ".join(text.lower().split()) if text.lower() != key else ""  # 'glasses' as written
+        memo = (key, chosen, synset, require_fit, description, scale, members, surface)
         if memo not in self._memo:
             self._memo[memo] = [Scored(r.target, r.weight, r.rule, r.why, text) for r in score_candidates(
                 key, self.cedict.en_senses(key), self.wordnet, context, synset, require_fit,
-                self._relate(description), scale, self._usage if self.usage is not None else None)]
+                self._relate(description), scale, self._usage if self.usage is not None else None, surface)]
         return self._memo[memo]
 
     def kinds(self, text: str, context: frozenset[str] = frozenset(),
@@ -251,6 +254,8 @@ class Bridge:
         chosen = synset or wn.choose(key, context)[0]
         if chosen is None:
             return []
+        if synset is None and not wn.draws_kinds(key, chosen, context):
+            return []  # shape as a human body, electric as a car: no kinds (WordNetSenses.draws_kinds)
         out = []
         factor = 1.0 if wn.physical(chosen) else ABSTRACT_KIND
         for step, hyper, path in wn.kinds(chosen):
@@ -389,28 +394,6 @@ class Bridge:
         return self.english_reach(text, vocab, phrase, context, description)
 
 
-class BridgeLexicon(Mapping):
-    """A read-only English word -> [vocabulary keywords] mapping backed by the bridge, for code written against a
-    lexicon.tsv dict (the ImageNet tagger): lexicon.get('moon', []) -> ['月'] with no lexicon.tsv at all."""
-
-    def __init__(self, bridge: Bridge, vocab: Iterable[str]):
-        self.bridge, self.vocab = bridge, frozenset(vocab)
-        self._memo: dict[str, list[str]] = {}
-
-    def __getitem__(self, word: str) -> list[str]:
-        if word not in self._memo:
-            self._memo[word] = sorted({r.target for r in self.bridge.english_weighted(word) if r.kept} & self.vocab)
-        if not self._memo[word]:
-            raise KeyError(word)
-        return self._memo[word]
-
-    def __iter__(self):
-        return iter(k for k, v in self._memo.items() if v)
-
-    def __len__(self) -> int:
-        return sum(1 for v in self._memo.values() if v)
-
-
 def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
                 ) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights of one image: over its caption and tags, the sum of the relatedness weights of the edges
@@ -424,12 +407,19 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
     # a tag whose last word is a word of a compound another text names ('ice', or the tag 'serve ice', beside 'ice
     # cream') draws no edge of its own: the compound's text reaches what it means; the tag stays context
     inside = compound_words(bridge.wordnet, [t for t, lang in parts if lang == "en" and t])
+    # a category tag beside the thing it names reaches only the words that fit the thing (graph.categories)
+    english = [t for t, lang in parts if lang == "en" and t]
+    cats = categories(bridge.wordnet, english, context)
+    # tags naming both sides of a WordNet antonym pair (man|woman) list categories: they draw no edge of their own
+    listed = opposites(bridge.wordnet, [t for t in english if t in image.tags], context)
     for text, lang in parts:
         if (lang == "en" and text in image.tags and (words := english_key(text).split()) and words[-1] in inside
-                and words[-1] not in compound_words(bridge.wordnet, [text])):
+                and words[-1] not in compound_words(bridge.wordnet, [text])) or (lang == "en" and text in listed):
             continue
         got = bridge.text_reach(text, lang, vocab, context=context - bag(text) if lang == "en" else context,
                                 description=description)
+        if text in cats and lang == "en":
+            got = Counter({kw: w for kw, w in got.items() if fits(bridge.wordnet, bridge.cedict, kw, *cats[text])})
         for kw, w in got.items():
             counts[kw] = round(counts[kw] + w, 4)
             why.setdefault(kw, []).append(text)

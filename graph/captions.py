@@ -38,10 +38,22 @@ _SEP = re.compile(r"[_\-.\d]+")
 _LETTERS = re.compile(r"[A-Za-z]+")
 
 
+def _inflected(low: str, known: frozenset[str]) -> bool:
+    """True for an -ed or -ing form of a known word ('covered', 'baking', 'stopped'): a word, not two nouns (cove
+    red)."""
+    for end in ("ed", "ing"):
+        if low.endswith(end):
+            stem = low[: -len(end)]
+            doubled = {stem[:-1]} if len(stem) > 2 and stem[-1] == stem[-2] else set()
+            if {stem, stem + "e", *doubled} & known:
+                return True
+    return False
+
+
 def _split_compound(word: str, known: frozenset[str]) -> list[str]:
     """'palmtree' -> [palm, tree] when both halves are known nouns and the whole is not; else [word]."""
     low = word.lower()
-    if len(low) < 2 * MIN_PART or low in known or lemmatize_en(low) in known:
+    if len(low) < 2 * MIN_PART or low in known or lemmatize_en(low) in known or _inflected(low, known):
         return [word]
     best: tuple[int, int] | None = None
     for i in range(MIN_PART, len(low) - MIN_PART + 1):

@@ -79,8 +79,8 @@ def gloss_keys(gloss: str) -> list[str]:
     return [k for k, _, _ in gloss_parts(gloss)]
 
 
-def gloss_parts(gloss: str) -> list[tuple[str, int, bool]]:
-    """(match key, position among the gloss's parts, matched only through an irregular lemma) of one sense."""
+def _part_words(gloss: str) -> list[tuple[int, list[str]]]:
+    """(position, words as written) of each part of one sense a tag could equal."""
     out = []
     low = gloss.lower().split(":")[0]  # 'five phases of Chinese philosophy: wood 木, fire 火' lists, not synonyms
     if any(is_cjk(ch) for ch in low):
@@ -91,12 +91,24 @@ def gloss_parts(gloss: str) -> list[tuple[str, int, bool]]:
             continue
         for lead in _LEADING:
             part = part.removeprefix(lead)
-        words = _WORD.findall(part)
+        out.append((i, _WORD.findall(part)))
+    return out
+
+
+def gloss_parts(gloss: str) -> list[tuple[str, int, bool]]:
+    """(match key, position among the gloss's parts, matched only through an irregular lemma) of one sense."""
+    out = []
+    for i, words in _part_words(gloss):
         key = " ".join(lemmatize_en(w) for w in words)
         if key and len(key.split()) <= MAX_GLOSS_WORDS:
             irregular = any(not w.startswith(lem[:max(1, len(lem) - 1)]) for w, lem in zip(words, key.split()))
             out.append((key, i, irregular))
     return out
+
+
+def gloss_form(gloss: str, part: int) -> str:
+    """The words of one part of a sense as CC-CEDICT writes them ('woods', whose match key is 'wood')."""
+    return next((" ".join(words) for i, words in _part_words(gloss) if i == part), "")
 
 
 Sense = tuple[str, str, str]  # (headword or en key, pinyin, the kept gloss as CC-CEDICT writes it)

@@ -165,15 +165,18 @@ def sense_weight(s: CedictSense, related: frozenset[str]) -> tuple[float, list[s
 def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses | None,
                      context: frozenset[str], synset: tuple[str, str] | None = None,
                      require_fit: bool | float = False, relate: RelatedFn | None = None,
-                     scale: float = 1.0, usage: UsageFn | None = None) -> list[Scored]:
+                     scale: float = 1.0, usage: UsageFn | None = None, surface: str = "") -> list[Scored]:
     """Every CC-CEDICT candidate of one English key, weighted (best sense per headword), best first;
     `require_fit`: the sense is fixed by a compound, candidates that do not fit it are discounted (x UNSUPPORTED,
     or x the number given: KIND_UNFIT for a kind's hypernym sense); `relate`: the
     encoder's relatedness to the image's description, asked only for candidates that would otherwise be kept once
     their weight is multiplied by `scale` (a kind's decay); `usage`: whether the corpus uses the candidate in the
-    matched sense (its gloss words and the chosen WordNet sense's lemmas)."""
+    matched sense (its gloss words and the chosen WordNet sense's lemmas); `surface`: the tag's words as written
+    ('glasses', whose key is 'glass')."""
     if not senses:
         return []
+    from graph.cedict_index import gloss_form  # cedict_index imports this module's CedictSense
+
     own = bag(key)
     chosen, chosen_why, sig, others = synset, "given", frozenset(), []
     if wordnet is not None:
@@ -232,6 +235,13 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
             w *= factor
             if reason:
                 why.append(reason)
+        form = gloss_form(s.gloss, s.part) if wordnet is not None and chosen else key
+        if (form not in (key, surface) and (own_senses := wordnet.wn.noun_senses(form)) and chosen not in own_senses
+                and set(own_senses) & set(wordnet.wn.noun_senses(key))):
+            # the gloss is written in a form WordNet lists for one sense of the word only (林 /woods/ is wood as a
+            # forest, not the substance): it translates that sense (泪 /tears/ stays: weeping is no sense of tear)
+            w *= CONTRADICTED
+            why.append(f"its gloss '{form}' is a word of its own")
         if wordnet is not None and chosen and wordnet.physical(chosen) and not fit:
             kinds = [k for k in (wordnet.concrete(m) for m in meaning) if k is not None]
             if len(kinds) >= 2 and not any(kinds):

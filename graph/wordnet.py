@@ -85,6 +85,14 @@ class WordNetData:
                     for rank, off in enumerate(parts[-count:]):
                         self.ranks[(lemma, p, off)] = rank
                         self.senses_of.setdefault(lemma, []).append((p, off))
+        # a hyphenated lemma is also found as the words a tag's lemmas give (english_key splits at '-'): 'ice cream
+        # cone' names ice-cream cone, 't shirt' T-shirt; a lemma spelt that way already keeps its own senses
+        for lemma in [lem for lem in self.senses_of if "-" in lem]:
+            alias = " ".join(lemma.replace("-", " ").split())
+            if alias not in self.senses_of:
+                self.senses_of[alias] = self.senses_of[lemma]
+                for (p, off) in self.senses_of[lemma]:
+                    self.ranks[(alias, p, off)] = self.ranks[(lemma, p, off)]
         self._parsed: dict[tuple[str, str], Synset] = {}
 
     def synset(self, key: tuple[str, str]) -> Synset:
@@ -121,7 +129,7 @@ def _wn_pos(p: str) -> str:
     return "a" if p == "s" else p
 
 
-RULE_VERSION = 1  # bump when WordNetData's layout changes: the cache key holds it
+RULE_VERSION = 2  # bump when WordNetData's layout changes: the cache key holds it (2: hyphenated lemmas' aliases)
 
 
 def tagged_senses(folder: Path | None = None) -> dict[str, dict[str, int]]:

@@ -17,6 +17,7 @@ ATTRIBUTE_FILE = 7  # noun.attribute: colours, sizes (blue in 'blue jean' is sho
 ARTIFACT_FILE, SUBSTANCE_FILE = 6, 27  # noun.artifact, noun.substance: a made thing's material hypernym
 MEMBERS = frozenset({("n", "00007846"), ("n", "00015388")})  # person.n.01 and animal.n.01: what a group is made of
 DERIVED = 0.3  # a sense whose definition names the word itself (raccoon's fur), when no context word supports it
+HOLONYMS = ("#m", "#p", "#s")  # WordNet pointers to the whole a synset is a member, part or substance of
 PHYSICAL_BONUS = 2.5  # a physical sense of the tag is preferred (a picture shows things)
 WORDNET_SENSES = 4  # the tag's most frequent noun senses considered
 KIND_STEPS = 3
@@ -138,6 +139,10 @@ class WordNetSenses:
             # unless the context names it (kiss the cookie, Easter the east wind; pop beside a beverage is soda)
             bonus = PHYSICAL_BONUS if (self.physical(key) and not self.instance(key)
                                        and (not tagged or i < tagged or shared)) else 1.0
+            # the image names the whole this sense is a member or part of (letter beside 'alphabet': a letter of
+            # the alphabet, not a written message): that sense is what is shown, whatever its kind
+            if whole := self.wholes(key) & context:
+                bonus, shared = PHYSICAL_BONUS, shared | whole
             score = bonus * (1 + 2 * len(shared)) / (1 + 0.5 * i)
             if not shared and self.derived(lemma, key):
                 score *= DERIVED  # the fur of the raccoon, the flesh of a chicken: the word's other sense is meant
@@ -146,6 +151,12 @@ class WordNetSenses:
                 why = f"sense {i + 1}" + (", physical" if self.physical(key) else "") + (
                     f", context {', '.join(sorted(shared))}" if shared else "")
         return best, why
+
+    def wholes(self, key: tuple[str, str]) -> frozenset[str]:
+        """Lemma words of the synsets WordNet says this one is a member, part or substance of (holonyms)."""
+        syn = self.wn.synset(key)
+        return frozenset(bag(" ".join(lem for sym, off, pos, _, _ in syn.pointers if sym in HOLONYMS and pos == "n"
+                                      for lem in self.wn.synset((pos, off)).lemmas)))
 
     def made_of(self, key: tuple[str, str], hyper: tuple[str, str]) -> bool:
         """True when a made thing's hypernym is a material (noun.artifact -> noun.substance: card -> paper): WordNet
@@ -178,6 +189,16 @@ class WordNetSenses:
                     nxt.append((h, [*path, lemmas[0]]))
             frontier = nxt
         return out
+
+    def draws_kinds(self, lemma: str, key: tuple[str, str], context: frozenset[str]) -> bool:
+        """Whether a tag in its chosen sense reaches the keywords of that sense's kinds: not when the sense is a rarer
+        one that no word of the image names (shape as a human body, lifted only for being a thing), nor when the word
+        is chiefly another part of speech (SemCor tagged none of its noun senses but some of its adjective or verb
+        senses: 'electric' as an electric car, 'launch' as a motorboat)."""
+        if key != self.senses(lemma)[:1][0] and not self.signature(key) & context:
+            return False
+        tagged = tagged_senses(self.wn.folder).get(lemma, {})
+        return bool(tagged.get("n", 0)) or not any(n for p, n in tagged.items() if p != "n")
 
     def lemma_means(self, lemma: str, key: tuple[str, str]) -> bool:
         """True when the synset is the commonest noun sense of the lemma as the bridge looks it up (its english_key):

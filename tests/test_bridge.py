@@ -16,11 +16,11 @@ from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels, sense_scores,
 
 ROOT = Path(__file__).resolve().parents[1]
 FRESH5_FLOOR = 0.82  # fresh5 0.742 (89/120) when drawn; 0.847 (83/98) after sessions 6 and 7's rules
-FRESH11_FLOOR = 0.69  # fresh11, the default build's edges after session 7: 0.722 (151/209), Wilson [0.658, 0.779]
+FRESH11_FLOOR = 0.74  # fresh11, the default build's edges after session 7: 0.722 (151/209) as drawn, 0.778 (151/194) now
 # [wrong, right] edges of each default-build sample the final method still draws: fresh6 0.814, fresh7 0.784,
 # fresh8 0.859, fresh9 0.760, fresh10 0.725 (0.664 as drawn), fresh11 0.722; fresh6-10 are tuning data now
-DEFAULT_KEPT = {"fresh6": [20, 84], "fresh7": [22, 80], "fresh8": [18, 110], "fresh9": [25, 80],  # kinds9: back-off on
-                "fresh10": [55, 145], "fresh11": [58, 151]}
+DEFAULT_KEPT = {"fresh6": [18, 83], "fresh7": [20, 80], "fresh8": [15, 110], "fresh9": [21, 78],  # kinds9: back-off on
+                "fresh10": [46, 145], "fresh11": [43, 151]}  # and session 9's sense rules (tests/test_sense_rules.py)
 
 
 @pytest.fixture
@@ -332,9 +332,11 @@ def test_sense_precision_on_hand_labelled_edges(real, capsys):
     # 料 from 'recycling symbol for generic materials') removed 4 of them, all 4 labelled wrong; session 6's rules
     # (志 through 誌, 职 'duty', group senses, kinds that do not fit) 14 more, 13 of them wrong; session 7's
     # (compounds, kind lemmas in their commonest sense, untagged senses, materials) 12 more, 6 of them wrong
-    assert fresh["edges"] == 200 and fresh["kept"] == 170, "the weights changed since fresh2 was drawn"
-    assert precision("all", "fresh2") >= 0.79  # measured 0.818 (139/170); 0.797 before session 7, 0.745 before 6
-    assert min(precision("starter", "fresh2"), precision("yuanqu", "fresh2")) >= 0.78  # 0.814, 0.821
+    # session 9's rules 4 more, all wrong ('vehicle' -> 车 for a sledge, a tugboat and a trawler; a kind of a rare
+    # sense of 'bust' -> 胸)
+    assert fresh["edges"] == 200 and fresh["kept"] == 166, "the weights changed since fresh2 was drawn"
+    assert precision("all", "fresh2") >= 0.82  # measured 0.837 (139/166); 0.818 before session 9, 0.745 before 6
+    assert min(precision("starter", "fresh2"), precision("yuanqu", "fresh2")) >= 0.8  # 0.843, 0.831 (0.814, 0.821)
     assert precision("all", "holdout") >= before + 0.15  # measured 0.718 vs 0.506 before
     # recall-ish: the first sample's correct edges that are still drawn
     assert scores[("all", "tune")]["kept_correct"] + scores[("all", "holdout")]["kept_correct"] >= 45
@@ -386,7 +388,9 @@ def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys
     tuning = [e for e in read_sense_labels() if e.split not in ("fresh3", "fresh12")]
     plain = sense_scores(tuning, real)[("all", "all")]
     with_encoder = {k: scores[("all", "all")][k] - fresh[k] for k in fresh}
-    assert precision(with_encoder) >= precision(plain) + 0.07  # 0.883 (830/940) against 0.800 (1032/1290)
+    # 0.887 (875/987) against 0.831 after session 9's rules (which raise both, the plain bridge more); 0.883 against
+    # 0.800 before them
+    assert precision(with_encoder) >= precision(plain) + 0.05
     # joined; with them the encoder's side is 0.815 (400/491)
 
 
@@ -428,19 +432,21 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
     f4 = build_edge_precision(encoded, "fresh4", capsys)
     assert ("all", "best") not in f4 and f4[("dropped", "best")] == [20, 6]  # the dropped rule's edges
     # kept: 0.889; 0.738 ([21, 59]) before session 6's rules dropped 10 wrong edges (职 'office', 志 'sign'...),
-    # session 7's 4 wrong and 3 right more
-    assert f4[("all", "kept")] == [7, 56] and f4[("dropped", "kept")] == [14, 3]
+    # session 7's 4 wrong and 3 right more, session 9's 1 wrong more
+    assert f4[("all", "kept")] == [6, 56] and f4[("dropped", "kept")] == [15, 3]
     assert f4[("yuanqu", "kept")] == [1, 29]  # 0.967 with the vocabulary the encoder bridge selected
     f11 = build_edge_precision(encoded, "fresh11", capsys)  # the encoder's choice on the default build's sample
     f5 = build_edge_precision(encoded, "fresh5", capsys)
-    # sessions 6 and 7 dropped 22 of fresh5's edges, 16 of them wrong: 0.847 (83/98), from 0.742 (89/120)
-    # (session 9: the kind back-off, on by default, draws one right edge of them again: [16, 5], 0.848 (84/99))
-    assert f5[("dropped", "kept")] == [16, 5] and f5[("all", "all")] == [15, 84]
+    # sessions 6 and 7 dropped 22 of fresh5's edges, 16 of them wrong: 0.847 (83/98), from 0.742 (89/120); session 9
+    # the kind back-off (kinds9) draws two right ones of them again, the sense rules drop one right ('ferry' -> ...
+    # boat -> 船: 'ferry' is chiefly a verb in SemCor) and one wrong more: 0.857 (84/98)
+    assert f5[("dropped", "kept")] == [17, 5] and f5[("all", "all")] == [14, 84]
     assert ratio(f5[("all", "all")]) >= FRESH5_FLOOR
     assert ratio(f5[("yuanqu", "all")]) >= 0.9 and ratio(f5[("starter", "all")]) >= 0.7  # 0.942 and 0.739
     # the encoder on the default build's fresh11 (against the default selection's words, so indicative only): it
-    # keeps 126 of the 209 edges at 0.849 (107/126), against 0.722 for all 209, and drops 44 of the 151 right ones
-    assert f11[("all", "all")] == [19, 108] and f11[("dropped", "kept")] == [39, 43]  # session 9: +1 by the back-off
+    # keeps 126 of the 209 edges at 0.857 (108/126; session 9: +1 right by the kind back-off, -1 wrong by the 林
+    # /woods/ rule), against 0.722 for all 209, and drops 43 of the 151 right ones
+    assert f11[("all", "all")] == [18, 108] and f11[("dropped", "kept")] == [40, 43]
 
 
 DEFAULT_SPLITS = ("fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11")  # the default build (no encoder)
@@ -451,22 +457,24 @@ def test_default_build_edges_on_fresh_samples(real, capsys):
     SENSE_ENCODER is False) against the vocabulary its default selection makes, each drawn after the method of the
     time was frozen and labelled blind (tests/fixtures/make_sense_sample.py --network --select --plain). fresh6-10
     were tuned on afterwards (their errors led to the rules since); fresh11 was drawn from the final method: its
-    precision is the figure to quote, and every one of its edges must still be drawn."""
+    precision was the figure to quote until fresh12, and every right one of its edges must still be drawn (session
+    9's rules no longer draw 15 of its wrong ones)."""
     got = {split: build_edge_precision(real, split, capsys) for split in DEFAULT_SPLITS}
     final = got["fresh11"]
-    assert sum(final.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff") for i in (0, 1)) == 0, \
+    assert [sum(final.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)] == [15, 0], \
         "the method changed since fresh11 was drawn: draw anew"
-    assert sum(final[("all", "all")]) == 209
+    assert sum(final[("all", "all")]) == 194
     assert {c for c, _ in final if c not in ("all", "dropped")} == {"starter", "yuanqu"}
-    assert ratio(final[("all", "all")]) >= FRESH11_FLOOR  # 0.722 (151/209), Wilson 95% [0.658, 0.779]
-    assert ratio(final[("starter", "all")]) >= 0.69 and final[("yuanqu", "all")] == [3, 6]  # 145/200 0.725; 6/9
+    assert ratio(final[("all", "all")]) >= FRESH11_FLOOR  # 0.778 (151/194); 0.722 (151/209) as drawn
+    assert ratio(final[("starter", "all")]) >= 0.74 and final[("yuanqu", "all")] == [3, 6]  # 145/185 0.784; 6/9
     # the rules since each earlier sample only remove its edges: none is drawn that was not, the wrong go first
     dropped = {split: [sum(counts.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)]
                for split, counts in got.items()}
-    # session 9 (kinds9): the kind back-off, on by default, draws again fresh6's 1 wrong + 1 right, fresh9's 1 right
-    assert dropped == {"fresh6": [21, 5], "fresh7": [24, 4], "fresh8": [12, 0], "fresh9": [10, 5],
-                       "fresh10": [19, 1], "fresh11": [0, 0]}
-    assert sum(d[0] for d in dropped.values()) >= 4 * sum(d[1] for d in dropped.values())  # 86 wrong, 15 right
+    # session 9: the kind back-off, on by default (kinds9), draws again fresh6's 1 wrong + 1 right and fresh9's 1
+    # right; the sense rules (rules9) drop [2, 1], [2, 0], [3, 0], [4, 2], [9, 0] and [15, 0] more
+    assert dropped == {"fresh6": [23, 6], "fresh7": [26, 4], "fresh8": [15, 0], "fresh9": [14, 7],
+                       "fresh10": [28, 1], "fresh11": [15, 0]}
+    assert sum(d[0] for d in dropped.values()) >= 5 * sum(d[1] for d in dropped.values())  # 121 wrong, 18 right
     assert {split: counts[("all", "all")] for split, counts in got.items()} == DEFAULT_KEPT
 
 
@@ -487,7 +495,12 @@ def test_default_build_edges_on_fresh12(capsys):
     starter, from a third catalogue no session had seen and from the English corpus, labelled blind (fixture
     header). Its precision is the figure to quote. The third catalogue is not in the repo (its usage profile needs its
     lyrics), so the check that the method has not changed since the draw runs on the starter's and English edges:
-    each corpus's own bridge (Bridge.for_corpus, as build-graph uses) must draw every one of them still."""
+    each corpus's own bridge (Bridge.for_corpus, as build-graph uses) must draw every right one of them still, and
+    session 9's rules (tests/test_sense_rules.py) no longer draw the wrong ones counted below. The one exception is
+    stated: the rule that a rarer WordNet sense no image word names draws no kinds drops 'pattern' -> design ->
+    decoration -> 饰 for the geometric pattern swatches, an edge fresh12's annotator labelled right 5 times and
+    every earlier annotator wrong (26 of the earlier splits' 27 such edges): the fixture header's rule does not
+    settle it (lead/s8/closing.md)."""
     from graph.captions import image_keywords
     from graph.corpus import load_corpus
 
@@ -502,12 +515,24 @@ def test_default_build_edges_on_fresh12(capsys):
               f"starter+third {ratio(chinese):.3f} ({chinese[1]}/{sum(chinese)})")
     assert counts == FRESH12
     assert sum(chinese) == 200 and ratio(chinese) >= 0.85  # 0.865 (173/200), Wilson 95% [0.811, 0.906]
+    gone: dict[str, list] = {}
     for name in ("starter", "english"):
         bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / name, check_files=False))
         vocab = fresh12_vocab(name)
-        gone = [(e.image.id, e.keyword) for e in edges
-                if e.corpus == name and e.keyword not in image_keywords(e.image, bridge, vocab)[0]]
-        assert not gone, f"the method changed since fresh12 was drawn ({name}): draw anew: {gone[:5]}"
+        gone[name] = [e for e in edges if e.corpus == name and e.keyword not in image_keywords(e.image, bridge, vocab)[0]]
+    wrong = {name: sorted(e.image.id for e in g if not e.label) for name, g in gone.items()}
+    right = sorted((e.image.id, e.keyword) for g in gone.values() for e in g if e.label)
+    with capsys.disabled():
+        print("fresh12 edges no longer drawn (session 9's rules):", {n: len(w) for n, w in wrong.items()}, "wrong,",
+              len(right), "right (the disputed pattern -> 饰)")
+    # wrong edges session 9's rules no longer draw: 'vehicle' -> 车 for an airplane (a category tag), a kind of
+    # 'pattern' read as a design for a software pattern, 锥 for the cone of an ice-cream cone (WordNet's hyphenated
+    # compound), 'red' read off 'covered' split as 'cove red'
+    assert wrong == {"starter": ["oca-food-desserts-cone-alt1-bw", "oca-food-desserts-cone-alt2-bw",
+                                 "oca-special-patterns-model-view-controller-ia-01", "tux-vehicles-flight-planes-plane"],
+                     "english": ["tux-plants-flowers-flower9"]}
+    assert right == [(f"oca-special-patterns-pattern-{name}", "饰") for name in (
+        "diamond-squares-4", "square-and-diamonds-1", "square-and-diamonds-2", "squares-angled-2", "triangle-squares-3")]
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 on >= 200 edges across two corpora; "

@@ -230,8 +230,10 @@ def test_character_keywords_edges_on_a_blind_sample_are_as_precise_as_the_build(
         print("\nprecision of the edges to character keywords, chars1:")
         for key, (wrong, right) in sorted(counts.items()):
             print(f"  {key:8s} edges {wrong + right:3d} precision {right / (wrong + right):.3f}")
-    # 0.747 ([19, 56]) when drawn; session 7's sense rules dropped 6 wrong and 1 right: 0.809 (55/68)
-    assert counts == {"all": [13, 55], "starter": [11, 43], "yuanqu": [2, 12], "dropped": [6, 1]}
+    # 0.747 ([19, 56]) when drawn; session 7's sense rules dropped 6 wrong and 1 right: 0.809 (55/68); session 9's
+    # (tests/test_sense_rules.py: 'vehicle' -> 车 for aircraft and boats, 'electric' -> 车) 7 wrong and 1 right more:
+    # 0.900 (54/60)
+    assert counts == {"all": [6, 54], "starter": [6, 43], "yuanqu": [0, 11], "dropped": [13, 2]}
     fresh9 = [e.label for e in labels if e.split == "fresh9"]
     assert 56 / 75 >= sum(fresh9) / len(fresh9) == 85 / 120  # 0.747 >= 0.708 as drawn: on by default
 
