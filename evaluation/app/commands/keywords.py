@@ -64,9 +64,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def keywords_cmd(
         corpus: Path = typer.Option(..., help="corpus directory (songs.jsonl, images.jsonl, images/)"),
         out: Path = typer.Option(..., help="keywords file to write, e.g. DIR/keywords.txt (build-graph reads it)"),
-        num: str = typer.Option(AUTO, help=f"'{AUTO}': as many keywords as coverage asks (--min-num, then while a "
-                                "word first-covers --min-new-images tagged images' worth, at most --max-num); a "
-                                "number N: at most N keywords, picked by coverage gain"),
+        num: str = typer.Option(str(_D.num), help="a number N: at most N keywords, picked by coverage gain (the "
+                                f"paper's {_D.num}); '{AUTO}': as many as coverage asks (--min-num, then while a word "
+                                "first-covers --min-new-images tagged images' worth, at most --max-num; the words it "
+                                "adds are rarer and less surely meant)"),
         min_num: int = typer.Option(_D.min_num, help=f"--num {AUTO}: keywords picked by coverage gain before the "
                                     "coverage rule may stop (the paper's 72), when that many are eligible"),
         max_num: int = typer.Option(_D.max_num, help=f"--num {AUTO}: at most this many keywords (the probe and "
