@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from graph.bridge import Bridge
+
+class EnglishWeighted(Protocol):
+    """What the lexicon asks of a bridge (graph.bridge.Bridge): an English word's scored Chinese candidates."""
+
+    def english_weighted(self, text: str) -> list: ...
 
 
 class BridgeLexicon(Mapping):
     """A read-only English word -> [vocabulary keywords] mapping backed by the bridge, for code written against a
     lexicon.tsv dict (the ImageNet tagger): lexicon.get('moon', []) -> ['月'] with no lexicon.tsv at all."""
 
-    def __init__(self, bridge: Bridge, vocab: Iterable[str]):
+    def __init__(self, bridge: EnglishWeighted, vocab: Iterable[str]):
         self.bridge, self.vocab = bridge, frozenset(vocab)
         self._memo: dict[str, list[str]] = {}
 

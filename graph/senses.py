@@ -35,6 +35,8 @@ from typing import Protocol
 
 import numpy as np
 
+from graph.cedict_index import gloss_form
+from graph.cedict_sense import CedictSense  # noqa: F401 (re-exported: graph.senses.CedictSense as before)
 from graph.wordnet_senses import (  # noqa: F401 (re-exported: the sense API callers import from here)
     ARTIFACT_FILE,
     ATTRIBUTE_FILE,
@@ -70,24 +72,6 @@ REFERENCE = 500  # common CC-CEDICT words (jieba's most frequent) a description'
 REFERENCE_TOP = 15  # a description's calibration: the mean of its REFERENCE_TOP best cosines with the pool
 RELATED_MARGIN = 0.0  # calibrated relatedness (word + gloss) below this is discounted
 RELATED_SLOPE = 50.0  # discount exp(RELATED_SLOPE * (relatedness - RELATED_MARGIN)) below the margin
-
-
-@dataclass(frozen=True)
-class CedictSense:
-    """One kept CC-CEDICT sense matched by an English key, with what its weight is computed from."""
-
-    head: str
-    pinyin: str
-    gloss: str
-    rank: int  # 1-based among the entry's kept senses
-    part: int  # 0-based position of the key among the gloss's comma/semicolon parts
-    senses: int  # kept senses in the entry (rank counts them all)
-    variant: bool  # the entry is also a variant of another word
-    mismatch: bool  # matched only through an irregular lemma
-    entry: str  # every kept sense of the entry, '/'-joined (the candidate's other meanings)
-    simplified: str = ""  # the entry's simplified headword (how current a traditional headword is)
-    verb_first: bool = False  # the entry's first sense is a verb: a later noun sense is a minor use
-    merged: bool = False  # a traditional entry merged into a simplified headword whose own entry has noun senses
 
 
 @dataclass(frozen=True)
@@ -175,8 +159,6 @@ def score_candidates(key: str, senses: list[CedictSense], wordnet: WordNetSenses
     ('glasses', whose key is 'glass')."""
     if not senses:
         return []
-    from graph.cedict_index import gloss_form  # cedict_index imports this module's CedictSense
-
     own = bag(key)
     chosen, chosen_why, sig, others = synset, "given", frozenset(), []
     if wordnet is not None:

@@ -143,6 +143,20 @@ def test_vgg19_needs_a_weights_file_and_never_downloads(tmp_path, no_network):
         get_backbone("resnet-1000")
 
 
+def test_a_text_file_as_weights_is_a_clear_error_for_every_backbone(tmp_path):
+    """torch's unpickler reads a text file (a passwd-like one, as the CLI fuzz tried) into an IndexError from its memo:
+    each backbone names the file instead of an internal error."""
+    text = tmp_path / "passwd"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+    with pytest.raises(Exception) as raw:  # what the loaders must translate
+        torch.load(text, map_location="cpu", weights_only=True)
+    assert not isinstance(raw.value, Img2SongError)
+    with pytest.raises(Img2SongError, match="passwd: not a readable"):
+        get_backbone("vgg19", weights=text)
+    with pytest.raises(Img2SongError, match="passwd: cannot load efficientnet-lite0 weights"):
+        get_backbone("efficientnet-lite0", weights=text)
+
+
 def test_state_dict_loading_path(tmp_path):
     src = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
     torch.save(src.state_dict(), tmp_path / "w.pth")

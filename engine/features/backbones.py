@@ -7,6 +7,7 @@ import importlib
 import io
 import os
 import pickle
+import struct
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,11 @@ from graph.common.errors import Img2SongError
 
 BACKBONES: Registry = Registry("backbone")
 DEFAULT_BACKBONE = "efficientnet-lite0"  # features --backbone, the pipeline and the demo
+
+# what reading a file that is no weights file raises (torch's unpickler on an arbitrary file: /etc/passwd gives an
+# IndexError from its memo, other bytes a struct.error or a TypeError)
+NOT_WEIGHTS = (RuntimeError, AssertionError, OSError, EOFError, ValueError, KeyError, IndexError, TypeError,
+               AttributeError, struct.error, pickle.UnpicklingError, zipfile.BadZipFile)
 
 
 def register_backbone(name: str) -> Callable[[type[Backbone]], type[Backbone]]:
@@ -136,8 +142,7 @@ class EfficientNetLite(Backbone):
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints a banner
             try:
                 self.net = EfficientNet.from_pretrained(self.name, weights_path=str(weights))
-            except (RuntimeError, AssertionError, OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError,
-                    zipfile.BadZipFile) as e:  # not a weights file at all (a photo, a truncated download)
+            except NOT_WEIGHTS as e:  # not a weights file at all (a photo, a truncated download, a text file)
                 raise Img2SongError(f"{weights}: cannot load {self.name} weights ({type(e).__name__}: "
                                     f"{str(e)[:200]})") from None
         self.weights_path = weights
@@ -179,7 +184,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise Img2SongError(f"{path}: weights file not found")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+    except NOT_WEIGHTS as e:
         raise Img2SongError(f"{path}: not a readable torch state-dict file ({type(e).__name__}: {e})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
