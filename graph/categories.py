@@ -21,23 +21,12 @@ image's other texts, and the category tag stays context. No word list: only Word
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 
 from graph.cedict_index import CedictIndex, english_key, is_cjk
 from graph.tag_text import noun_phrases
 from graph.wordnet_senses import WordNetSenses, bag
 
 Key = tuple[str, str]
-
-
-@lru_cache(maxsize=200_000)
-def _ancestors(wn: WordNetSenses, key: Key) -> frozenset[Key]:
-    """The synset and every hypernym above it (instance hypernyms included)."""
-    seen, frontier = {key}, [key]
-    while frontier:
-        frontier = [h for k in frontier for h in wn.wn.synset(k).hypernyms() if h not in seen]
-        seen.update(frontier)
-    return frozenset(seen)
 
 
 def text_sense(wn: WordNetSenses, text: str, context: frozenset[str]) -> Key | None:
@@ -64,7 +53,7 @@ def categories(wn: WordNetSenses | None, texts: Iterable[str], context: frozense
     senses = {t: s for t in dict.fromkeys(texts) if (s := text_sense(wn, t, context)) is not None}
     out: dict[str, tuple[Key, list[Key]]] = {}
     for text, cat in senses.items():
-        below = [s for s in set(senses.values()) if s != cat and cat in _ancestors(wn, s)]
+        below = [s for s in set(senses.values()) if s != cat and cat in wn.ancestors(s)]
         if below:
             out[text] = (cat, below)
     return out
@@ -83,7 +72,7 @@ def sub_kinds(wn: WordNetSenses, cedict: CedictIndex, word: str, cat: Key) -> li
         first = wn.wn.noun_senses(lemma)[:1]
         if first and first[0] == cat:
             return []  # 人 /man; person; people/: the main meaning names the category too
-        if first and cat in _ancestors(wn, first[0]):
+        if first and cat in wn.ancestors(first[0]):
             out.append(first[0])
     return out
 
@@ -96,8 +85,8 @@ def fits(wn: WordNetSenses, cedict: CedictIndex, word: str, cat: Key, things: li
     if not kinds:
         return True
     for thing in things:
-        shared = {a for a in _ancestors(wn, thing) if a != cat and cat in _ancestors(wn, a)}
-        if any(_ancestors(wn, k) & shared for k in kinds):
+        shared = {a for a in wn.ancestors(thing) if a != cat and cat in wn.ancestors(a)}
+        if any(wn.ancestors(k) & shared for k in kinds):
             return True
     return False
 

@@ -52,6 +52,7 @@ class WordNetSenses:
         self._sig: dict[tuple[str, str], frozenset[str]] = {}
         self._physical: dict[tuple[str, str], bool] = {}
         self._members: dict[frozenset[str], bool] = {}
+        self._ancestors: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
 
     def senses(self, lemma: str) -> list[tuple[str, str]]:
         return self.wn.noun_senses(lemma)[:WORDNET_SENSES]
@@ -103,15 +104,19 @@ class WordNetSenses:
                 for w in words if self.senses(w))
         return self._members[words]
 
+    def ancestors(self, key: tuple[str, str]) -> frozenset[tuple[str, str]]:
+        """The synset and every hypernym above it (instance hypernyms included), memoised."""
+        if key not in self._ancestors:
+            seen, frontier = {key}, [key]
+            while frontier:
+                frontier = [h for k in frontier for h in self.wn.synset(k).hypernyms() if h not in seen]
+                seen.update(frontier)
+            self._ancestors[key] = frozenset(seen)
+        return self._ancestors[key]
+
     def is_a(self, key: tuple[str, str], roots: frozenset[tuple[str, str]]) -> bool:
         """True when the synset is one of `roots` or a kind of one (its hypernym closure)."""
-        seen, frontier = set(), [key]
-        while frontier:
-            if roots & set(frontier):
-                return True
-            seen.update(frontier)
-            frontier = [h for k in frontier for h in self.wn.synset(k).hypernyms() if h not in seen]
-        return False
+        return not roots.isdisjoint(self.ancestors(key))
 
     def physical(self, key: tuple[str, str]) -> bool:
         if key not in self._physical:

@@ -45,6 +45,18 @@ def _unweighted_greedy(song_sets, image_sets, n_songs, n_images, num, song_weigh
     return picked
 
 
+def random_instance(rng: random.Random):
+    """A seeded random selection instance: (songs, tagged images, words, word -> songs, word -> image -> confidence,
+    song weight, repeat discount)."""
+    n_s, n_i = rng.randint(5, 30), rng.randint(3, 15)
+    words = [f"w{j}" for j in range(rng.randint(2, 10))]
+    song_sets = {w: set(rng.sample(range(n_s), rng.randint(0, n_s // 2))) for w in words}
+    image_conf = {w: {i: rng.choice([0.0, 0.2, 0.5, 0.75, 1.0, rng.random()])
+                      for i in rng.sample(range(n_i), rng.randint(1, n_i // 2 + 1))} for w in words}
+    sw, beta = rng.choice([0.0, 1 / 3, 0.5]), rng.choice([0.0, 0.25, 0.5])
+    return n_s, n_i, words, song_sets, image_conf, sw, beta
+
+
 def _objective(song_sets, image_conf, chosen, n_s, n_i, sw, beta):
     """The weighted objective from scratch: an item is worth sum_k beta**k * (its k-th largest confidence)."""
     def part(reach, n):
@@ -101,12 +113,7 @@ def test_weighted_greedy_picks_the_max_gain_word():
     submodular)."""
     rng = random.Random(9)
     for case in range(80):
-        n_s, n_i = rng.randint(5, 30), rng.randint(3, 15)
-        words = [f"w{j}" for j in range(rng.randint(2, 10))]
-        song_sets = {w: set(rng.sample(range(n_s), rng.randint(0, n_s // 2))) for w in words}
-        image_conf = {w: {i: rng.choice([0.0, 0.2, 0.5, 0.75, 1.0, rng.random()])
-                          for i in rng.sample(range(n_i), rng.randint(1, n_i // 2 + 1))} for w in words}
-        sw, beta = rng.choice([0.0, 1 / 3, 0.5]), rng.choice([0.0, 0.25, 0.5])
+        n_s, n_i, words, song_sets, image_conf, sw, beta = random_instance(rng)
         picked = greedy_cover(song_sets, image_conf, n_s, n_i, len(words), sw, beta)
         chosen: list[str] = []
         for w, g in picked:

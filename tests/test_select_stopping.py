@@ -10,7 +10,7 @@ from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
 from graph.cover import STOP_COUNT, STOP_EXHAUSTED, STOP_GAIN, cover_until, greedy_cover
 from graph.vocabulary import SelectionParams, select_keywords
-from tests.test_confidence_selection import _objective
+from tests.test_confidence_selection import _objective, random_instance
 from tests.test_vocabulary import hand_corpus, mini_bridge  # noqa: F401  (fixtures)
 
 # 20 images, no songs: a reaches 10, b 3 new ones, c 1 new one and 6 of a's, d 1 new one
@@ -54,12 +54,7 @@ def test_the_extension_is_the_exact_greedy_of_first_covers():
     rng = random.Random(17)
     reasons = set()
     for case in range(150):
-        n_s, n_i = rng.randint(5, 30), rng.randint(3, 15)
-        words = [f"w{j}" for j in range(rng.randint(2, 10))]
-        song_sets = {w: set(rng.sample(range(n_s), rng.randint(0, n_s // 2))) for w in words}
-        image_conf = {w: {i: rng.choice([0.0, 0.2, 0.5, 0.75, 1.0, rng.random()])
-                          for i in rng.sample(range(n_i), rng.randint(1, n_i // 2 + 1))} for w in words}
-        sw, beta = rng.choice([0.0, 1 / 3, 0.5]), rng.choice([0.0, 0.25, 0.5])
+        n_s, n_i, words, song_sets, image_conf, sw, beta = random_instance(rng)
         floor, num = rng.randint(0, len(words)), rng.randint(1, len(words) + 1)
         min_gain = rng.choice([0.0, 0.5, 1.0, 2.0]) * (1 - sw) / n_i
         picked, stop = cover_until(song_sets, image_conf, n_s, n_i, num, sw, beta, floor=floor, min_gain=min_gain)
