@@ -79,9 +79,20 @@ def phrase_senses(bridge: Bridge, text: str, context: frozenset[str]) -> list[tu
         key, _ = wn.choose(unit, context - bag(unit))
         # the sense the context chooses must be the word's commonest noun sense (pink the colour, not the flower; two
         # the number, not the playing card), a kind of thing (an act or an idea has no picture), and a common noun
-        if key is not None and key == wn.senses(unit)[0] and wn.physical(key) and not wn.instance(key):
+        if key is not None and commonest(wn, unit, key) and wn.physical(key) and not wn.instance(key):
             out.append((unit, food_sense(wn, unit, key)))
     return out
+
+
+def commonest(wn, unit: str, key: tuple[str, str]) -> bool:
+    """True when a sense is the word's commonest noun sense, or both are plants and the word names what a plant
+    bears: WordNet files 'onion', 'carrot', 'pecan' first as the edible part and then as the whole plant (both
+    noun.plant), and the chooser prefers the plant over a part defined by it; either way the food is meant
+    (food_sense: onion -> vegetable -> 菜)."""
+    first = wn.senses(unit)[0]
+    if key == first:
+        return True
+    return wn.lexfile(key) == wn.lexfile(first) == PLANT_FILE and food_sense(wn, unit, key) != key
 
 
 def other_sense_named(wn, unit: str, context: frozenset[str]) -> bool:
