@@ -118,3 +118,11 @@ def test_a_vegetable_or_nut_named_alone_is_the_food(real):
     assert reach(real, "pine", "菜 果 树") == {"树": KIND_WEIGHT}
     wn = real.wordnet
     assert commonest(wn, "onion", wn.senses("onion")[0]) and not commonest(wn, "pink", wn.senses("pink")[1])
+
+
+def test_a_kind_is_reached_at_any_depth_below_a_kingdom(real):
+    # delivery truck -> van -> truck -> motor vehicle -> self-propelled vehicle -> wheeled vehicle -> vehicle: 6 steps,
+    # past session 9's 5-step limit (the emoji 🚚 of the second catalogue); still no kingdom: a bird reaches no 物
+    counts, why = kind_reach(tagged("delivery truck"), real, frozenset({"车", "鸟"}))
+    assert dict(counts) == {"车": KIND_WEIGHT} and why["车"][0].count(" -> ") == 6
+    assert reach(real, "lark", "物 东西 生物") == {}
