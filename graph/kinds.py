@@ -3,7 +3,8 @@
 The bridge (graph.bridge) already follows a tag's WordNet hypernyms, but only KIND_STEPS deep and at KIND_DECAY per
 step, so a kind's edge seldom reaches EDGE_THRESHOLD (penguin -> ... -> bird is 4 steps). For an image none of whose
 texts reaches a keyword, even through graph.captions' file-name back-off, this module walks each English noun
-phrase's WordNet sense up its hypernyms, level by level, at most KIND_DEPTH steps, never through a synset too general
+phrase's WordNet sense up its hypernyms, level by level, at any depth (the bounds below end every walk below a
+kingdom: seagull -> ... -> bird is 5 steps, delivery truck -> ... -> vehicle 6), never through a synset too general
 to be pictured (graph.senses.TOO_GENERAL: entity, object, artifact, device ...), one above KIND_MAX_SPAN
 descendants (animal, person, plant), one filed outside THING_FILES (a medium, a book: noun.communication) or the
 material a made thing is made of (card -> paper), and stops at the FIRST level whose lemmas reach a keyword: the
@@ -15,7 +16,8 @@ picture shows:
   pin' -> pushpin); a word SemCor tags more often as an adjective names no thing ('electric');
 - the phrase's sense, chosen in context, must be its commonest WordNet noun sense, physical, not a named instance
   (pink the colour is not the flower; two the number is not the playing card); where that sense is a plant and
-  the word also names what the plant bears, the food is meant (mango -> 果, not the mango tree -> 树);
+  the word also names what the plant bears, the food is meant (mango -> 果, not the mango tree -> 树; onion and
+  carrot, filed first as the bulb or root and then as the plant, both noun.plant, -> 菜: commonest);
 - a hypernym's lemma counts only where that hypernym is the commonest noun sense of the lemma as the bridge looks
   it up (vehicle -> 车; arms, looked up as 'arm', does not reach 臂), and only through candidates the bridge keeps
   (weight >= EDGE_THRESHOLD, weighed by the sentence encoder when the bridge has one) that name the kind in their
@@ -38,7 +40,6 @@ from graph.wordnet import tagged_senses
 # splits (all tuning data now) kinds1 0.400 -> 0.704, kinds2 0.847 -> 0.906, kinds3 0.447 -> 0.585, and the
 # default builds of session 9 draw few back-off edges, 109 of 129 right by the fixture header's rule (not blind)
 KIND_BACKOFF = True
-KIND_DEPTH = 5  # hypernym steps walked at most (kingfisher -> coraciiform bird -> bird: 2; seagull -> ... -> bird: 5)
 KIND_WEIGHT = EDGE_THRESHOLD  # a back-off edge is the weakest edge drawn, never above a direct one
 KIND_LEMMAS = 3  # lemmas of a hypernym synset looked up
 # a kind with more WordNet descendants than this names a kingdom, not what a picture shows: animal (4,016), person
@@ -79,9 +80,20 @@ def phrase_senses(bridge: Bridge, text: str, context: frozenset[str]) -> list[tu
         key, _ = wn.choose(unit, context - bag(unit))
         # the sense the context chooses must be the word's commonest noun sense (pink the colour, not the flower; two
         # the number, not the playing card), a kind of thing (an act or an idea has no picture), and a common noun
-        if key is not None and key == wn.senses(unit)[0] and wn.physical(key) and not wn.instance(key):
+        if key is not None and commonest(wn, unit, key) and wn.physical(key) and not wn.instance(key):
             out.append((unit, food_sense(wn, unit, key)))
     return out
+
+
+def commonest(wn, unit: str, key: tuple[str, str]) -> bool:
+    """True when a sense is the word's commonest noun sense, or both are plants and the word names what a plant
+    bears: WordNet files 'onion', 'carrot', 'pecan' first as the edible part and then as the whole plant (both
+    noun.plant), and the chooser prefers the plant over a part defined by it; either way the food is meant
+    (food_sense: onion -> vegetable -> 菜)."""
+    first = wn.senses(unit)[0]
+    if key == first:
+        return True
+    return wn.lexfile(key) == wn.lexfile(first) == PLANT_FILE and food_sense(wn, unit, key) != key
 
 
 def other_sense_named(wn, unit: str, context: frozenset[str]) -> bool:
@@ -116,7 +128,7 @@ def food_sense(wn, unit: str, key: tuple[str, str]) -> tuple[str, str]:
 def kind_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()
                ) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights, keyword -> why) through the nearest kinds of the image's English phrases (module
-    docstring); empty when no phrase has a kind within KIND_DEPTH that reaches the vocabulary."""
+    docstring); empty when no phrase has a kind below a kingdom that reaches the vocabulary."""
     counts: Counter[str] = Counter()
     why: dict[str, list[str]] = {}
     wn = bridge.wordnet
@@ -135,11 +147,11 @@ def kind_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: 
 def nearest_kinds(bridge: Bridge, key: tuple[str, str], vocab: set[str] | frozenset[str],
                   context: frozenset[str] = frozenset(), description: str = "") -> dict[str, list[str]]:
     """keyword -> hypernym path (lemma names) of the first hypernym level of a synset whose lemmas reach the
-    vocabulary, walking at most KIND_DEPTH steps and never through a TOO_GENERAL synset."""
+    vocabulary, at any depth, never through a TOO_GENERAL synset or one above KIND_MAX_SPAN descendants."""
     wn = bridge.wordnet
     frontier: list[tuple[tuple[str, str], list[str]]] = [(key, [])]
     seen = {key}
-    for _ in range(KIND_DEPTH):
+    while frontier:  # ends: each synset is walked once, and every path stops below a kingdom (KIND_MAX_SPAN)
         nxt, found = [], {}
         for k, path in frontier:
             for h in wn.wn.synset(k).hypernyms():

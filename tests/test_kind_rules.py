@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from graph.bridge import Bridge
-from graph.kinds import KIND_WEIGHT, THING_FILES, branches, kind_reach, names_kind, phrase_unit
+from graph.cedict_index import gloss_keys, list_items
+from graph.kinds import KIND_WEIGHT, THING_FILES, branches, commonest, kind_reach, names_kind, phrase_unit
 from graph.records import Image
 
 
@@ -80,3 +81,48 @@ def test_a_tag_is_read_in_the_sense_the_other_tags_are_kinds_of(real):
     frog = Image("x", "x.jpg", tags=("animal", "amphibian", "frog"), caption="", language="en", tag_language="en")
     assert not kind_reach(frog, real, frozenset({"车", "鸟"}))[0]
     assert reach(real, "amphibian", "车 鸟") == {"车": KIND_WEIGHT}
+
+
+def test_a_list_of_included_kinds_is_read_as_glosses():
+    # 虫 'lower form of animal life, including insects, insect larvae, worms and similar creatures' names an insect
+    # and a worm; before, the index held 'including insect' and 'worm and similar creature', which no tag equals
+    keys = gloss_keys("lower form of animal life, including insects, insect larvae, worms and similar creatures")
+    assert {"insect", "insect larvae", "worm"} <= set(keys) and "including insect" not in keys
+    # a singular or capitalised item names a part or a place, not a kind of the sense
+    assert not {"poetry", "music", "comedy"} & set(gloss_keys("Yuan dynasty theater, including poetry, music and comedy"))
+    assert not {"henan", "hebei", "southern shanxi"} & set(gloss_keys(
+        "Central Plain, the middle and lower regions of the Yellow river, including Henan, western Shandong, "
+        "southern Shanxi and Hebei"))
+    assert list_items("insects") == ["insects"] and list_items("Sui and Tang Dynasties") == []
+    # a gloss with no list is read as before
+    assert gloss_keys("moon, satellite") == ["moon", "satellite"]
+
+
+def test_insects_reach_insect_and_birds_or_whales_do_not(real):
+    assert any(r.target == "虫" and r.kept for r in real.english_weighted("insect", frozenset({"insect"})))
+    for tag in ("hornet", "bee", "mantis", "butterfly", "ant"):
+        assert reach(real, tag, "虫 兽 鸟") == {"虫": KIND_WEIGHT}, tag
+    # the right edge beside: a bird reaches 鸟 and neither 虫 nor 兽; a whale (a mammal) reaches none of them, and no
+    # fish
+    assert reach(real, "lark", "虫 兽 鸟") == {"鸟": KIND_WEIGHT}
+    assert reach(real, "whale", "虫 兽 鸟 鱼") == {}
+
+
+def test_a_vegetable_or_nut_named_alone_is_the_food(real):
+    # WordNet files 'onion', 'carrot', 'yam', 'pecan' first as the edible part, then as the plant (both noun.plant);
+    # the chooser picks the plant, and the food the word also names is what is pictured
+    for tag, word in (("onion", "菜"), ("carrot", "菜"), ("yam", "菜"), ("pecan", "果")):
+        assert reach(real, tag, "菜 果 树 草") == {word: KIND_WEIGHT}, tag
+    # unchanged: pink the colour is not the flower, a pine is a tree, a lark is a bird
+    assert reach(real, "pink", "花 菜 果") == {}
+    assert reach(real, "pine", "菜 果 树") == {"树": KIND_WEIGHT}
+    wn = real.wordnet
+    assert commonest(wn, "onion", wn.senses("onion")[0]) and not commonest(wn, "pink", wn.senses("pink")[1])
+
+
+def test_a_kind_is_reached_at_any_depth_below_a_kingdom(real):
+    # delivery truck -> van -> truck -> motor vehicle -> self-propelled vehicle -> wheeled vehicle -> vehicle: 6 steps,
+    # past session 9's 5-step limit (the emoji 🚚 of the second catalogue); still no kingdom: a bird reaches no 物
+    counts, why = kind_reach(tagged("delivery truck"), real, frozenset({"车", "鸟"}))
+    assert dict(counts) == {"车": KIND_WEIGHT} and why["车"][0].count(" -> ") == 6
+    assert reach(real, "lark", "物 东西 生物") == {}

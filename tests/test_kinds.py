@@ -108,7 +108,8 @@ def kind_sample_counts(split: str, corpora: tuple[str, ...], bridge: Bridge, cap
 def test_kind_edges_of_the_encoder_bridge_on_kinds1(encoded, capsys):
     """kinds1 (tests/fixtures/sense_labels.tsv, header): 65 edges of the back-off alone with the encoder bridge
     (--sense-encoder), labelled blind: 0.400 as drawn (starter 8/40: 26 are 境界 'realm' for a map's coastline).
-    Tuning data since session 9 (branch kinds9), whose rules keep 27 of them at 0.704."""
+    Tuning data since session 9 (branch kinds9), whose rules keep 27 of them at 0.704 (28 at 0.714 since session 10:
+    peanuts -> 果)."""
     counts = kind_sample_counts("kinds1", ("starter", "yuanqu"), encoded, capsys)
     # session 8's back-off drew [37, 25] (0.403; session 7 had dropped [2, 1]); session 9's rules drop 29 wrong
     # and 6 more right:
@@ -116,8 +117,10 @@ def test_kind_edges_of_the_encoder_bridge_on_kinds1(encoded, capsys):
     #   tag, was walked before), 2 器 of jigsaw pattern swatches, 1 书 of a folder; and 4 right 果 of juice boxes
     #   (the caption 'Apple Juice Box' is a box);
     # - 星 'star' first names a star: a ringed planet is no star; peanuts read as the food; a card is made of paper.
-    assert counts["all"] == [8, 19] and counts["starter"] == [1, 4] and counts["yuanqu"] == [7, 15]
-    assert counts["dropped"] == [31, 7]
+    # session 10 (branch kinds10) draws 1 right edge again: peanuts -> edible nut -> nut -> seed -> fruit -> 果, as a
+    # word filed first as the seed and then as the plant (both noun.plant) now reads as the food (kinds.commonest)
+    assert counts["all"] == [8, 20] and counts["starter"] == [1, 4] and counts["yuanqu"] == [7, 16]
+    assert counts["dropped"] == [31, 6]
     # still below the encoder build's own edges (fresh5, 0.742): the encoder build's 食用 'edible' for bread (6)
     assert counts["all"][1] / sum(counts["all"]) < build_precision("fresh5")
 
