@@ -580,12 +580,19 @@ def test_default_build_edges_on_fresh13(capsys):
               f"{ratio(later):.3f} ({later[1]}/{sum(later)})")
     assert counts == FRESH13 and first == [23, 141] and later == [16, 20]
     assert ratio(first) > 0.85 > ratio(later)  # 0.860 (Wilson 95% 0.798-0.905) against 0.556
+    dropped: dict[str, list[int]] = {}
     for name in ("starter", "english"):
         bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / name, check_files=False))
         vocab = frozenset(fresh13_vocab(name))
         for e in edges:
             if e.corpus == name:
-                assert e.keyword in image_keywords(e.image, bridge, vocab)[0], (e.image.id, e.keyword)
+                assert e.keyword in image_keywords(e.image, bridge, vocab, model=False)[0], (e.image.id, e.keyword)
+                if e.keyword not in image_keywords(e.image, bridge, vocab)[0]:
+                    dropped.setdefault(name, [0, 0])[e.label] += 1
+    # the edge model (graph.edge_model, trained on every split, fresh13 included) drops [wrong, right] of them;
+    # trained without fresh13 it keeps 0.893 of the default selection's edges right (tests/fixtures/
+    # train_edge_model.py)
+    assert dropped == {"starter": [8, 8]}
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 on >= 200 edges across two corpora; "
