@@ -42,7 +42,7 @@ KIND_RULE = "wordnet kind"  # graph.senses.Scored.rule of a hypernym's edge
 FEATURES = ("weight", "multi_text", "kind", "chinese", "backoff", "kind_backoff", "one_char", "gloss_later",
             "gloss_senses", "wordnet_later", "compound_sense", "usage_share", "usage_judged", "currency",
             "unrelated", "candidates", "multiword", "caption", "polysemy", "physical", "fits", "discounted",
-            "kind_steps", "tag_senses", "texts_of_image")
+            "kind_steps", "tag_senses", "texts_of_image", "full_weight", "best_of_text", "tag_depth")
 
 _SENSE = re.compile(r"sense (\d+) of (\d+)")
 _WORDNET = re.compile(r"\[sense (\d+),")
@@ -145,6 +145,7 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
         n = max(len(texts), 1)
         f["weight"] = min(weights[kw] / n, 1.0)
         f["multi_text"] = float(n > 1)
+        f["full_weight"] = float(weights[kw] / n >= 0.999)
         f["one_char"] = float(len(kw) == 1)
         f["polysemy"] = math.log1p(len(bridge.cedict.zh(kw)))
         f["texts_of_image"] = math.log1p(len(own) + len(zh))
@@ -171,7 +172,10 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
             f["candidates"] = math.log1p(sum(1 for s in scored(best[1]).values() if s.weight >= EDGE_THRESHOLD))
             f["multiword"] = float(len(best[1].split()) > 1)
             wn = bridge.wordnet
-            f["tag_senses"] = math.log1p(len(wn.wn.noun_senses(best[1].split()[-1].lower()))) if wn else 0.0
+            head = wn.wn.noun_senses(best[1].split()[-1].lower()) if wn else []
+            f["tag_senses"] = math.log1p(len(head))
+            f["tag_depth"] = math.log1p(len(wn.ancestors(head[0]))) if head else 0.0
+            f["best_of_text"] = float(best[0].weight >= max(s.weight for s in scored(best[1]).values()))
         out[kw] = np.array([f[k] for k in FEATURES], dtype=float)
     return out
 
