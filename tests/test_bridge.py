@@ -590,9 +590,9 @@ def test_default_build_edges_on_fresh13(capsys):
                 if e.keyword not in image_keywords(e.image, bridge, vocab)[0]:
                     dropped.setdefault(name, [0, 0])[e.label] += 1
     # the edge model (graph.edge_model, trained on every split, fresh13 included) drops [wrong, right] of them;
-    # trained without fresh13 it keeps 0.893 of the default selection's edges right (tests/fixtures/
+    # trained without fresh13 it keeps 0.885 of the default selection's edges right (tests/fixtures/
     # train_edge_model.py)
-    assert dropped == {"starter": [8, 8]}
+    assert dropped == {"starter": [7, 10], "english": [1, 1]}
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 on >= 200 edges across two corpora; "

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
 from graph import edge_model
 from graph.bridge import Bridge
 from graph.captions import image_keywords, readable_image
 from graph.corpus import load_corpus
 from graph.edge_model import FEATURES, EdgeModel, edge_features, load_model
+from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
