@@ -17,7 +17,8 @@ probability that a hand labeller would call the edge right (tests/fixtures/sense
 Coefficients live in graph/edge_model.json, written by tests/fixtures/train_edge_model.py (the protocol is in its
 docstring); tests/test_edge_model.py checks that retraining reproduces them. graph.captions.image_keywords drops an
 edge whose P is below the file's threshold (EDGE_MODEL switches it off), so selection, network and ground truth
-count the same edges; graph.confidence uses P as the confidence selection weighs an image's reach by.
+count the same edges; graph.confidence uses P as the confidence selection weighs an image's reach by. An edge
+the corpus's own lexicon.tsv declares is never dropped (P = 1).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from graph.tag_text import describe, image_context
 EDGE_MODEL = True  # drop edges below the model's threshold in graph.captions.image_keywords (False: the old edges)
 MODEL_FILE = Path(__file__).with_name("edge_model.json")
 KIND_RULE = "wordnet kind"  # graph.senses.Scored.rule of a hypernym's edge
+LEXICON_RULE = "lexicon.tsv"  # graph.senses.Scored.rule of an edge the corpus's lexicon.tsv declares
 
 FEATURES = ("weight", "multi_text", "kind", "chinese", "backoff", "kind_backoff", "one_char", "gloss_later",
             "gloss_senses", "wordnet_later", "compound_sense", "usage_share", "usage_judged", "currency",
@@ -122,8 +124,9 @@ def _scored_features(s: Scored | None) -> dict[str, float]:
 
 
 def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapping[str, Sequence[str]],
-                  labels: Iterable[str] = ()) -> dict[str, np.ndarray]:
-    """keyword -> FEATURES row of each edge image_keywords drew (`image`: already readable; `why`: its texts)."""
+                  labels: Iterable[str] = (), declared: set[str] | None = None) -> dict[str, np.ndarray]:
+    """keyword -> FEATURES row of each edge image_keywords drew (`image`: already readable; `why`: its texts);
+    `declared`, if given, receives the keywords a text reaches through the corpus's own lexicon.tsv."""
     labels = tuple(labels)
     own = ({t for t in image.tags} if image.tag_language == "en" else set()) | (
         {image.caption} if image.language == "en" and image.caption else set())
@@ -163,6 +166,8 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
                 f["chinese"] = 1.0
                 continue
             s = scored(source).get(kw)
+            if s is not None and s.rule == LEXICON_RULE and declared is not None:
+                declared.add(kw)
             if s is not None and (best is None or s.weight > best[0].weight):
                 best = (s, source)
             if t == image.caption:
@@ -182,11 +187,14 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
 
 def edge_probabilities(image, bridge: Bridge, weights: Mapping[str, float], why: Mapping[str, Sequence[str]],
                        labels: Iterable[str] = (), model: EdgeModel | None = None) -> dict[str, float]:
-    """keyword -> P(right) of each drawn edge of one (readable) image under the shipped model."""
+    """keyword -> P(right) of each drawn edge of one (readable) image under the shipped model; an edge a text
+    reaches through the corpus's own lexicon.tsv is the user's declaration (and like nothing the model was trained
+    on: no labelled corpus has one): 1."""
     if not why:
         return {}
     model = model or load_model()
-    feats = edge_features(image, bridge, weights, why, labels)
+    declared: set[str] = set()
+    feats = edge_features(image, bridge, weights, why, labels, declared)
     kws = list(feats)
     p = model.proba(np.stack([feats[k] for k in kws]))
-    return {k: float(v) for k, v in zip(kws, p)}
+    return {k: 1.0 if k in declared else float(v) for k, v in zip(kws, p)}

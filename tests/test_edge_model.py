@@ -123,3 +123,17 @@ def test_threshold_choice_follows_the_protocol():
     rows = [(0.5, 0.86, 1.0, 1.0), (0.6, 0.90, 0.9, 0.95), (0.7, 0.91, 0.8, 0.86), (0.8, 0.95, 0.6, 0.7)]
     assert trainer.choose_threshold(rows) == 0.7  # none reaches it: the most precise that keeps 85% of right edges
     assert trainer.wilson(141, 164) == pytest.approx((0.798, 0.905), abs=1e-3)
+
+
+def test_an_edge_the_corpus_lexicon_declares_is_never_dropped(tiny_corpus_dir):
+    """tests/conftest.py's tiny corpus declares river -> 江 in lexicon.tsv: the model (trained on corpora without a
+    lexicon) would give that edge of 'river' + caption 江上的船 about 0.76, below its threshold; a declaration is kept."""
+    corpus = load_corpus(tiny_corpus_dir)
+    bridge = Bridge.for_corpus(corpus)
+    image = next(i for i in corpus.images if i.id == "i5")
+    probs: dict[str, float] = {}
+    counts, _ = image_keywords(image, bridge, frozenset(corpus.keywords), probs=probs)
+    assert counts == {"江": 2.0, "船": 2.0} and probs == {"江": 1.0, "船": 1.0}
+    counts, why = image_keywords(image, bridge, frozenset(corpus.keywords), model=False)
+    raw = load_model().proba(edge_features(readable_image(image, bridge), bridge, counts, why)["江"][None])[0]
+    assert raw < load_model().threshold  # what the model alone says: the exemption is what keeps it
