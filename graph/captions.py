@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 
+from graph import edge_model
 from graph import kinds as kind_backoff
 from graph.bridge import EDGE_THRESHOLD, Bridge, image_reach
 from graph.keywords import lemmatize_en, tokenize
@@ -156,11 +157,27 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
 
 
 def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = (),
-                   kinds: bool | None = None) -> tuple[Counter[str], dict[str, list[str]]]:
+                   kinds: bool | None = None, model: bool | None = None, probs: dict[str, float] | None = None
+                   ) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights, keyword -> the texts that reached it) of one image: graph.bridge.image_reach over its
     readable texts, the single-word back-off when that reaches nothing (module docstring), and when that reaches
-    nothing either, the kind back-off (graph.kinds; `kinds`: on or off, default graph.kinds.KIND_BACKOFF)."""
+    nothing either, the kind back-off (graph.kinds; `kinds`: on or off, default graph.kinds.KIND_BACKOFF); then
+    the edges graph.edge_model gives P(right) below its threshold are dropped (`model`: on or off, default
+    graph.edge_model.EDGE_MODEL; `probs`, if given, receives keyword -> P of the kept edges)."""
     image = readable_image(image, bridge)
+    counts, why = _drawn(image, bridge, vocab, labels, kinds)
+    if not why or not (edge_model.EDGE_MODEL if model is None else model):  # read at call time: settable
+        return counts, why
+    p = edge_model.edge_probabilities(image, bridge, counts, why, labels)
+    cut = edge_model.load_model().threshold
+    kept = [kw for kw in why if p[kw] >= cut]
+    if probs is not None:
+        probs.update({kw: p[kw] for kw in kept})
+    return Counter({kw: counts[kw] for kw in kept}), {kw: why[kw] for kw in kept}
+
+
+def _drawn(image, bridge: Bridge, vocab, labels, kinds) -> tuple[Counter[str], dict[str, list[str]]]:
+    """The bridge's edges of a readable image before the edge model (image_keywords' three steps)."""
     counts, why = image_reach(image, bridge, vocab, labels)
     if counts:
         return counts, why

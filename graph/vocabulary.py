@@ -310,15 +310,17 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
     tagged = [k for k, img in enumerate(corpus.images) if img.tags or (img.caption or "").strip()]
     for k, img in enumerate(tqdm(corpus.images, desc="image reach", unit="image", disable=not progress,
                                  leave=False)):
-        weights, why = image_keywords(img, bridge, candidates)
+        probs: dict[str, float] = {}  # the edge model's P(right) per kept edge (graph.edge_model), when it is on
+        weights, why = image_keywords(img, bridge, candidates, probs=probs)
         image_words.append(set(why))
         support.update(why.keys())
-        kinds = kind_only(img, bridge, why) if confidence_floor is not None and kind_confidence < 1.0 else set()
+        kinds = (kind_only(img, bridge, why) if confidence_floor is not None and kind_confidence < 1.0 and not probs
+                 else set())
         for kw, texts in why.items():
             sources.setdefault(kw, Counter()).update(texts)
             image_sets.setdefault(kw, set()).add(k)
             image_conf.setdefault(kw, {})[k] = edge_confidence(weights[kw], len(texts), confidence_floor,
-                                                               kw in kinds, kind_confidence)
+                                                               kw in kinds, kind_confidence, probs.get(kw))
 
     # song occurrences of every word some image reaches (graph.occurrences: what the network links, a hit counts)
     matcher = Matcher(sorted(support))

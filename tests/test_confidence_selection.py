@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from graph import edge_model
 from graph.bridge import Bridge
 from graph.captions import image_keywords
 from graph.confidence import edge_confidence, kind_only
@@ -157,7 +158,7 @@ def test_kind_only_names_the_edges_a_hypernym_alone_draws(real):
     assert "鸟" in weights and kind_only(both, real, why) == set()
 
 
-def test_select_keywords_counts_an_image_by_its_edges_confidence(tmp_path):
+def test_select_keywords_counts_an_image_by_its_edges_confidence(tmp_path, monkeypatch):
     """Wiring, on the mini CC-CEDICT: 5 images tagged 'vessel' reach 船 through its second sense (weight 0.75,
     confidence (0.75 - 0.5) / 0.5 = 0.5), 3 tagged 'horse' reach 马 at 1.0. Counting images only, the unweighted
     rule picks 船 (5 images > 3) and the default picks 马 (3.0 > 2.5), with gain 3/8 of the 8 tagged images."""
@@ -167,6 +168,7 @@ def test_select_keywords_counts_an_image_by_its_edges_confidence(tmp_path):
     from tests.bridge_fixtures import write_mini_cedict
     from tests.conftest import make_corpus
 
+    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)  # the hand-set rule; the model's P: the test below
     songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "江上一只船。" if i < 12 else "一匹马。" if i < 22 else "客愁新。",
               "language": "zh", "popularity": float(i)} for i in range(30)]
     images = [{"id": f"i{k}", "file": f"images/i{k}.png", "tags": [t], "tag_language": "en"}
@@ -181,3 +183,34 @@ def test_select_keywords_counts_an_image_by_its_edges_confidence(tmp_path):
     sel = select_keywords(corpus, **args)
     assert sel.keywords == ["马"] and sel.rows[0].gain == pytest.approx(3 / 8)
     assert "confidence_floor=0.5 kind_confidence=0.75" in sel.header()[1]
+
+
+def test_select_keywords_counts_an_image_by_the_edge_models_probability(tmp_path):
+    """With the edge model on (the default), an image counts for a word by the model's P(right) of its edge, and
+    the edges it drops count nothing: the pick's gain is the sum of P over the images it reaches / tagged images."""
+    from graph.bridge import parse_cedict
+    from graph.captions import image_keywords
+    from graph.corpus import load_corpus
+    from graph.vocabulary import select_keywords
+    from tests.bridge_fixtures import write_mini_cedict
+    from tests.conftest import make_corpus
+
+    assert edge_model.EDGE_MODEL
+    songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "一匹马。" if i < 12 else "客愁新。", "language": "zh",
+              "popularity": float(i)} for i in range(30)]
+    images = [{"id": f"i{k}", "file": f"images/i{k}.png", "tags": t.split("|"), "tag_language": "en"}
+              for k, t in enumerate(["horse"] * 3 + ["horse|animal|farm"] * 2 + ["cat"])]
+    root = make_corpus(tmp_path / "c", songs=songs, images=images)
+    (root / "keywords.txt").unlink()
+    (root / "lexicon.tsv").unlink()
+    corpus = load_corpus(root)
+    bridge = Bridge(cedict=parse_cedict(write_mini_cedict(tmp_path / "cedict.txt")))
+    sel = select_keywords(corpus, num=1, min_images=3, min_songs=3, max_song_share=0.5, bridge=bridge,
+                          progress=False, song_weight=0.0)
+    probs: list[float] = []
+    for img in corpus.images:
+        got: dict[str, float] = {}
+        image_keywords(img, bridge, frozenset({"马"}), probs=got)
+        probs += [got["马"]] if "马" in got else []
+    assert sel.keywords == ["马"] and len(probs) == 5 and all(0.5 < p < 1 for p in probs)
+    assert sel.rows[0].gain == pytest.approx(sum(probs) / 6, abs=1e-4)  # the row rounds to 4 places

@@ -11,6 +11,15 @@ from graph.senses import EDGE_THRESHOLD
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
 
 
+@pytest.fixture(autouse=True)
+def _rules_without_the_edge_model(monkeypatch):
+    """These tests pin the bridge's drawing rules; graph.edge_model's drop on top of them is tested in
+    tests/test_edge_model.py (and its effect on fresh13 in tests/test_bridge.py)."""
+    from graph import edge_model
+
+    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
+
+
 @pytest.fixture(scope="module")
 def real() -> Bridge:
     return Bridge()

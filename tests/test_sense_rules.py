@@ -10,6 +10,16 @@ from graph.categories import categories, fits, opposites, text_sense
 from graph.records import Image
 from graph.senses import bag
 
+
+@pytest.fixture(autouse=True)
+def _rules_without_the_edge_model(monkeypatch):
+    """These tests pin the bridge's drawing rules; graph.edge_model's drop on top of them is tested in
+    tests/test_edge_model.py (and its effect on fresh13 in tests/test_bridge.py)."""
+    from graph import edge_model
+
+    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
+
+
 VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材".split())
 
 

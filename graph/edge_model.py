@@ -1,0 +1,200 @@
+"""A learned, calibrated P(right) for each image-keyword edge the bridge draws, and the one place weak edges drop.
+
+Eight rounds of per-family sense rules each gained on their tuning labels and met new wrong families on the next
+blind sample; the edge's weight alone separates right from wrong poorly. This model reads only GENERIC features of
+an edge -- never the tag, the keyword, the corpus or the labelled split -- and gives a logistic-regression
+probability that a hand labeller would call the edge right (tests/fixtures/sense_labels.tsv's rule):
+
+- the bridge's weight per text that reached the keyword, and whether more than one text did;
+- how it was drawn: a dictionary sense, a WordNet kind of the tag, a Chinese text, the caption back-off, the kind
+  back-off (graph.captions' steps);
+- from the winning candidate's own account (graph.senses.Scored.why): the rank of the matched gloss among the
+  CC-CEDICT entry's senses and their count, the WordNet sense rank of the tag word (or a sense a compound fixed),
+  the corpus's usage share of that sense (graph.usage), the currency discount, the count of unrelated senses;
+- the keyword's length (one character or more) and its number of CC-CEDICT English senses (polysemy);
+- how many kept candidates the same text reaches, whether that text is several words, whether it is the caption.
+
+Coefficients live in graph/edge_model.json, written by tests/fixtures/train_edge_model.py (the protocol is in its
+docstring); tests/test_edge_model.py checks that retraining reproduces them. graph.captions.image_keywords drops an
+edge whose P is below the file's threshold (EDGE_MODEL switches it off), so selection, network and ground truth
+count the same edges; graph.confidence uses P as the confidence selection weighs an image's reach by. An edge
+the corpus's own lexicon.tsv declares is never dropped (P = 1).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from graph.bridge import EDGE_THRESHOLD, Bridge
+from graph.senses import Scored, bag
+from graph.tag_text import describe, image_context
+
+EDGE_MODEL = True  # drop edges below the model's threshold in graph.captions.image_keywords (False: the old edges)
+MODEL_FILE = Path(__file__).with_name("edge_model.json")
+KIND_RULE = "wordnet kind"  # graph.senses.Scored.rule of a hypernym's edge
+LEXICON_RULE = "lexicon.tsv"  # graph.senses.Scored.rule of an edge the corpus's lexicon.tsv declares
+
+FEATURES = ("weight", "multi_text", "kind", "chinese", "backoff", "kind_backoff", "one_char", "gloss_later",
+            "gloss_senses", "wordnet_later", "compound_sense", "usage_share", "usage_judged", "currency",
+            "unrelated", "candidates", "multiword", "caption", "polysemy", "physical", "fits", "discounted",
+            "kind_steps", "tag_senses", "texts_of_image", "full_weight", "best_of_text", "tag_depth")
+
+_SENSE = re.compile(r"sense (\d+) of (\d+)")
+_WORDNET = re.compile(r"\[sense (\d+),")
+_USAGE = re.compile(r"corpus usage (\d+)% of")
+_CURRENCY = re.compile(r"currency ([\d.]+)")
+_UNRELATED = re.compile(r"(\d+) unrelated senses")
+_STEPS = re.compile(r"\((\d+) steps?\)")
+_DISCOUNTS = ("leans to", " names ", "its other meanings are abstract", "an abstract sense", "a group, and",
+              "is a word of its own", "the word is first a verb", "variant entry", "irregular lemma",
+              "a later synonym", "only through a traditional form")
+
+
+@dataclass(frozen=True)
+class EdgeModel:
+    """Logistic regression over standardised FEATURES: P = sigmoid(bias + coef . (x - mean) / scale)."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    bias: float
+    threshold: float  # an edge with P below this is not drawn (chosen by grouped cross-validation)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        """P(right) of feature rows x [n, len(features)]."""
+        z = self.bias + ((np.asarray(x, dtype=float) - self.mean) / self.scale) @ self.coef
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_json(self) -> dict:
+        return {"features": list(self.features), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(), "bias": self.bias, "threshold": self.threshold}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> EdgeModel:
+        return cls(tuple(d["features"]), np.array(d["mean"], float), np.array(d["scale"], float),
+                   np.array(d["coef"], float), float(d["bias"]), float(d["threshold"]))
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_FILE) -> EdgeModel:
+    """The shipped model; a file whose features differ from FEATURES is stale: retrain (module docstring)."""
+    try:
+        model = EdgeModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not an edge model ({e}); run tests/fixtures/train_edge_model.py") from e
+    if model.features != FEATURES:
+        raise ValueError(f"{path}: features {model.features} differ from graph.edge_model.FEATURES; retrain with "
+                         "tests/fixtures/train_edge_model.py")
+    return model
+
+
+def _scored_features(s: Scored | None) -> dict[str, float]:
+    """What the winning candidate's own account says (graph.senses.score_candidates' why)."""
+    if s is None:
+        return {}
+    why = s.why
+    out: dict[str, float] = {"kind": float(s.rule == KIND_RULE)}
+    if m := _SENSE.search(why):
+        out["gloss_later"] = float(int(m.group(1)) > 1)
+        out["gloss_senses"] = math.log(int(m.group(2)))
+    if m := _WORDNET.search(why):
+        out["wordnet_later"] = float(int(m.group(1)) > 1)
+    out["compound_sense"] = float("[given]" in why)
+    if m := _USAGE.search(why):
+        out["usage_share"] = int(m.group(1)) / 100
+        out["usage_judged"] = 1.0
+    if m := _CURRENCY.search(why):
+        out["currency"] = float(m.group(1))
+    if m := _UNRELATED.search(why):
+        out["unrelated"] = math.log1p(int(m.group(1)))
+    out["physical"] = float("physical]" in why)
+    out["fits"] = float("; fits " in why)
+    out["discounted"] = float(sum(d in why for d in _DISCOUNTS))
+    if m := _STEPS.search(why):
+        out["kind_steps"] = float(m.group(1))
+    return out
+
+
+def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapping[str, Sequence[str]],
+                  labels: Iterable[str] = (), declared: set[str] | None = None) -> dict[str, np.ndarray]:
+    """keyword -> FEATURES row of each edge image_keywords drew (`image`: already readable; `why`: its texts);
+    `declared`, if given, receives the keywords a text reaches through the corpus's own lexicon.tsv."""
+    labels = tuple(labels)
+    own = ({t for t in image.tags} if image.tag_language == "en" else set()) | (
+        {image.caption} if image.language == "en" and image.caption else set())
+    zh = ({t for t in image.tags} if image.tag_language == "zh" else set()) | (
+        {image.caption} if image.language == "zh" and image.caption else set())
+    context = image_context(image, labels)
+    description = describe(image, labels) if bridge.relatedness is not None else ""
+    reach: dict[str, dict[str, Scored]] = {}
+
+    def scored(text: str) -> dict[str, Scored]:
+        if text not in reach:
+            reach[text] = bridge.weighted_reach(text, context - bag(text), description)
+        return reach[text]
+
+    out = {}
+    for kw, texts in why.items():
+        f = dict.fromkeys(FEATURES, 0.0)
+        f["currency"] = 1.0
+        n = max(len(texts), 1)
+        f["weight"] = min(weights[kw] / n, 1.0)
+        f["multi_text"] = float(n > 1)
+        f["full_weight"] = float(weights[kw] / n >= 0.999)
+        f["one_char"] = float(len(kw) == 1)
+        f["polysemy"] = math.log1p(len(bridge.cedict.zh(kw)))
+        f["texts_of_image"] = math.log1p(len(own) + len(zh))
+        best: tuple[Scored, str] | None = None
+        for t in texts:
+            source = t
+            if t not in own and t not in zh:
+                if "(kind: " in t:
+                    f["kind_backoff"] = 1.0
+                    continue
+                f["backoff"] = 1.0
+                inner = t[t.rfind("(") + 1:-1] if t.endswith(")") else t
+                source = inner.split(" = ")[-1]
+            elif t in zh:
+                f["chinese"] = 1.0
+                continue
+            s = scored(source).get(kw)
+            if s is not None and s.rule == LEXICON_RULE and declared is not None:
+                declared.add(kw)
+            if s is not None and (best is None or s.weight > best[0].weight):
+                best = (s, source)
+            if t == image.caption:
+                f["caption"] = 1.0
+        if best is not None:
+            f.update(_scored_features(best[0]))
+            f["candidates"] = math.log1p(sum(1 for s in scored(best[1]).values() if s.weight >= EDGE_THRESHOLD))
+            f["multiword"] = float(len(best[1].split()) > 1)
+            wn = bridge.wordnet
+            head = wn.wn.noun_senses(best[1].split()[-1].lower()) if wn else []
+            f["tag_senses"] = math.log1p(len(head))
+            f["tag_depth"] = math.log1p(len(wn.ancestors(head[0]))) if head else 0.0
+            f["best_of_text"] = float(best[0].weight >= max(s.weight for s in scored(best[1]).values()))
+        out[kw] = np.array([f[k] for k in FEATURES], dtype=float)
+    return out
+
+
+def edge_probabilities(image, bridge: Bridge, weights: Mapping[str, float], why: Mapping[str, Sequence[str]],
+                       labels: Iterable[str] = (), model: EdgeModel | None = None) -> dict[str, float]:
+    """keyword -> P(right) of each drawn edge of one (readable) image under the shipped model; an edge a text
+    reaches through the corpus's own lexicon.tsv is the user's declaration (and like nothing the model was trained
+    on: no labelled corpus has one): 1."""
+    if not why:
+        return {}
+    model = model or load_model()
+    declared: set[str] = set()
+    feats = edge_features(image, bridge, weights, why, labels, declared)
+    kws = list(feats)
+    p = model.proba(np.stack([feats[k] for k in kws]))
+    return {k: 1.0 if k in declared else float(v) for k, v in zip(kws, p)}
