@@ -36,6 +36,7 @@ from graph.cedict_index import (  # noqa: F401 (re-exported: the bridge's dictio
     read_cedict_index,
     register_mark,
 )
+from graph.head_sense import modifier_sense
 from graph.keywords import extract_keywords, tokenize
 from graph.senses import (
     ABSTRACT_KIND,
@@ -308,6 +309,11 @@ class Bridge:
                     continue
                 if span == phrase:  # the whole phrase: the head takes the sense the compound is a kind of
                     synset, ctx = kind, ctx | wn.signature(compound)
+            elif (wn is not None and len(chunk) > 1
+                  and (picked := modifier_sense(wn, chunk[-2], head, ctx)) is not None):
+                # no compound WordNet names: the noun before the head picks its sense (graph.head_sense: a cocktail
+                # glass is a container, an oil drum no instrument)
+                synset, ctx = picked, ctx | wn.signature(picked)
             if head != key:
                 units.append((head, ctx, synset))
         best: dict[str, Scored] = {}
