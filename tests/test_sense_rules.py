@@ -1,5 +1,5 @@
-"""Session 9's sense rules for image-keyword edges, each on a tiny known case (real CC-CEDICT and WordNet): the rule
-drops the wrong edge and keeps the right one beside it."""
+"""Sessions 9 and 10's sense rules for image-keyword edges, each on a tiny known case (real CC-CEDICT and WordNet): the
+rule drops the wrong edge and keeps the right one beside it."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +10,7 @@ from graph.categories import categories, fits, opposites, text_sense
 from graph.records import Image
 from graph.senses import bag
 
-VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材".split())
+VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材 石 途 火 钟 马 纸 铃 玻璃 窗 鼓".split())
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +101,56 @@ def test_a_gloss_written_in_a_form_that_names_one_sense_translates_that_sense(re
     林, and 木材 'timber' stays; 泪 /tears/ stays for a tear ('tears' is weeping, no sense of 'tear' at all)."""
     assert "林" not in drawn(real, "log|lumber|wood") and "木材" in drawn(real, "log|lumber|wood")
     assert "泪" in drawn(real, "smiling face with tear")
+
+
+# ---------------------------------------------------------------- session 10 (heads10): a compound and its head
+def test_a_closed_word_wordnet_names_splits_only_into_a_kind_of_its_last_part(real):
+    """'shamrock' is a WordNet noun (a clover), no kind of rock: it stays one word, so no 石 'stone' through 'sham
+    rock'; 'tramway' is no way (no 途). A headstone is a stone, a cupcake a cake: those still split and reach 石."""
+    from graph.captions import _known_nouns
+
+    known, wn = _known_nouns(real), real.wordnet
+    assert {"sham", "rock", "tram", "way"} <= known  # both halves are known nouns: only the rule keeps them whole
+    assert readable("shamrock", known, wn) == "shamrock" and readable("tramway", known, wn) == "tramway"
+    assert readable("shamrock", known) == "sham rock"  # without WordNet's judgement it splits (the old reading)
+    assert readable("headstone", known, wn) == "head stone" and readable("cupcake", known, wn) == "cup cake"
+    assert readable("palmtree", known, wn) == "palm tree"  # WordNet does not name it: splits as before
+    assert "石" not in drawn(real, "seasonal|shamrock|patrick|day")
+    assert "途" not in drawn(real, "aerial|cable|car|gondola|ropeway|tramway")
+    assert "石" in drawn(real, "seasonal|halloween|grave|headstone")
+    assert "途" in drawn(real, "motorway")  # a motorway is a way (expressway -> highway -> road -> way)
+
+
+def test_a_back_off_cut_never_ends_on_a_modifier_of_a_physical_compound(real):
+    """A fire engine is no fire, a paper clip no paper, a bell pepper no bell, though WordNet's definition of a fire
+    engine names a fire; a clock face is part of a clock and horse racing shows horses, so those keep 钟 and 马."""
+    from graph.captions import compound_modifiers
+
+    wn = real.wordnet
+    assert compound_modifiers(wn, "fire engine") == {"fire"} and compound_modifiers(wn, "clock face six") == set()
+    assert "火" not in drawn(real, "fire engine") and "车" in drawn(real, "fire engine")
+    assert "火" not in drawn(real, "fire extinguisher")
+    assert "纸" not in drawn(real, "paperclip") and "铃" not in drawn(real, "bell pepper")
+    assert "钟" in drawn(real, "clock face nine oclock")
+    assert "马" in drawn(real, "horse racing")
+
+
+def test_the_noun_before_a_head_picks_the_heads_sense(real):
+    """No compound 'cocktail glass' or 'oil drum' in WordNet: a tumbler is a glass (the container), a cocktail or wine
+    shares its drink with the drinking glass's kinds, oil its liquid with the drum that is a metal container; so no
+    玻璃 'glass, the material' and no 鼓 'drum, the instrument'. Glass beside a window or a vase is still the
+    material, a war drum still an instrument."""
+    from graph.head_sense import modifier_sense
+
+    wn = real.wordnet
+    container = modifier_sense(wn, "tumbler", "glass", frozenset())
+    assert container == modifier_sense(wn, "cocktail", "glass", frozenset()) == wn.senses("glass")[1]
+    assert modifier_sense(wn, "oil", "drum", frozenset()) == wn.senses("drum")[3]  # the metal container
+    assert modifier_sense(wn, "smiling", "face", frozenset()) is None  # a verb form names no thing
+    for tag in ("cocktail glass", "tumbler glass", "wine glass"):
+        assert "玻璃" not in drawn(real, tag), tag
+    assert "鼓" not in drawn(real, "oil drum")
+    assert "玻璃" in drawn(real, "glass|window", "glass window") and "窗" in drawn(real, "glass|window")
+    assert "玻璃" in drawn(real, "glass|vase", "glass vase") and "玻璃" in drawn(real, "glass")
+    assert "鼓" in drawn(real, "war drum") and "鼓" in drawn(real, "drum")
+    assert "车" in drawn(real, "fire truck")
