@@ -26,6 +26,7 @@ from dataclasses import replace
 
 from graph import kinds as kind_backoff
 from graph.bridge import EDGE_THRESHOLD, Bridge, image_reach
+from graph.head_sense import chiefly_noun
 from graph.keywords import lemmatize_en, tokenize
 from graph.senses import WordNetSenses, bag
 from graph.tag_text import compound_words, describe, image_context, noun_phrases
@@ -137,7 +138,7 @@ def compound_modifiers(wn: WordNetSenses | None, text: str) -> frozenset[str]:
     for chunk in noun_phrases(text) if wn is not None else []:
         for i in range(len(chunk) - 1):
             for j in range(len(chunk), i + 1, -1):
-                if senses := wn.senses(" ".join(chunk[i:j])):
+                if senses := wn.senses(" ".join(chunk[i:j])) or wn.senses("".join(chunk[i:j])):
                     if wn.physical(senses[0]):
                         words.update(set(chunk[i:j - 1]) - wn.wholes(senses[0]))
                     break
@@ -169,7 +170,10 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
             # a cut that ends inside a compound WordNet names ('fire' of 'fire extinguisher') is no shorter name of
             # the thing: the compound is one concept (graph.tag_text.compound_words)
             pieces = compound_words(bridge.wordnet, [text]) | compound_modifiers(bridge.wordnet, text)
-            for short in dict.fromkeys(s for s in shortened(text) if s.split()[-1] not in pieces):
+            # nor one that ends on a word chiefly an adjective or verb ('musical' of musical note: no 电影, the film)
+            wn = bridge.wordnet
+            for short in dict.fromkeys(s for s in shortened(text) if s.split()[-1] not in pieces
+                                       and (wn is None or chiefly_noun(wn, s.split()[-1]))):
                 add(bridge.text_reach(short, "en", vocab, context=context - bag(short), description=description),
                     f"{text} ({short})")
         elif lang == "zh":

@@ -33,6 +33,13 @@ def _extended(wn: WordNetSenses, key: Key, memo: dict[Key, frozenset[str]]) -> f
     return memo[key]
 
 
+def chiefly_noun(wn: WordNetSenses, word: str) -> bool:
+    """False for a word SemCor tags in more senses of other parts of speech than of nouns (small, musical, open), and
+    for an -ing or -ed form of a word WordNet knows (smiling, covering): it describes a thing, it names none."""
+    tagged = tagged_senses(wn.wn.folder).get(word, {})
+    return tagged.get("n", 0) >= sum(n for p, n in tagged.items() if p != "n") and not _participle(wn, word)
+
+
 def _participle(wn: WordNetSenses, word: str) -> bool:
     """True for an -ing or -ed form of a word WordNet knows (smiling, covering, holding): a verb form before a noun
     describes it; it names no thing that could pick the noun's sense."""
@@ -51,9 +58,7 @@ def modifier_sense(wn: WordNetSenses, modifier: str, head: str, context: frozens
     """The head's WordNet noun sense the modifier picks (module docstring), or None when it picks none."""
     heads = [h for h in wn.senses(head)[:WORDNET_SENSES] if wn.physical(h)]
     mods = wn.wn.noun_senses(modifier)
-    tagged = tagged_senses(wn.wn.folder).get(modifier, {})
-    if (len(heads) < 2 or not mods or tagged.get("n", 0) < sum(n for p, n in tagged.items() if p != "n")
-            or _participle(wn, modifier)):
+    if len(heads) < 2 or not mods or not chiefly_noun(wn, modifier):
         return None  # one thing the head can be, or a modifier chiefly an adjective or verb (small, smiling)
     for h in heads:
         if any(m == h or h in wn.ancestors(m) for m in mods[:WORDNET_SENSES]):

@@ -10,7 +10,7 @@ from graph.categories import categories, fits, opposites, text_sense
 from graph.records import Image
 from graph.senses import bag
 
-VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材 石 途 火 钟 马 纸 铃 玻璃 窗 鼓".split())
+VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材 石 途 火 钟 马 纸 铃 玻璃 窗 鼓 鼠 电影 乐".split())
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +154,18 @@ def test_the_noun_before_a_head_picks_the_heads_sense(real):
     assert "玻璃" in drawn(real, "glass|vase", "glass vase") and "玻璃" in drawn(real, "glass")
     assert "鼓" in drawn(real, "war drum") and "鼓" in drawn(real, "drum")
     assert "车" in drawn(real, "fire truck")
+
+
+def test_a_back_off_cut_names_no_thing_when_it_ends_on_an_adjective_or_a_closed_compounds_part(real):
+    """'musical' (SemCor: chiefly an adjective) cut from 'musical note' is no musical film (电影); 'mouse' of 'mouse
+    trap' is a part of WordNet's closed 'mousetrap'. A cut ending on a noun still reaches (a clock face's clock)."""
+    from graph.captions import compound_modifiers
+    from graph.head_sense import chiefly_noun
+
+    wn = real.wordnet
+    assert not chiefly_noun(wn, "musical") and chiefly_noun(wn, "clock") and not chiefly_noun(wn, "smiling")
+    assert compound_modifiers(wn, "mouse trap") == {"mouse"}
+    for tag in ("musical note", "musical score", "musical keyboard"):
+        assert "电影" not in drawn(real, tag), tag
+    assert "鼠" not in drawn(real, "mouse trap") and "鼠" in drawn(real, "mouse")
+    assert "钟" in drawn(real, "clock face six thirty")
