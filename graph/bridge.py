@@ -54,7 +54,15 @@ from graph.senses import (
     score_candidates,
     word_frequency,
 )
-from graph.tag_text import compound_span, compound_words, describe, image_context, noun_phrases, unshown_words
+from graph.tag_text import (
+    compound_modifiers,
+    compound_span,
+    compound_words,
+    describe,
+    image_context,
+    noun_phrases,
+    unshown_words,
+)
 from graph.usage import CorpusUsage
 from graph.wordnet import WordNetData, read_noun_wordnet
 
@@ -418,6 +426,10 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
     cats = categories(bridge.wordnet, english, context)
     # tags naming both sides of a WordNet antonym pair (man|woman) list categories: they draw no edge of their own
     listed = opposites(bridge.wordnet, [t for t in english if t in image.tags], context)
+    # a one-word tag that is a modifier of a thing another text names ('fire' beside 'fire truck', 'baby' beside
+    # 'baby bottle') names what that thing is for, not a second thing shown: no edge of its own
+    listed |= {t for t in english if t in image.tags and len(english_key(t).split()) == 1
+               and any(english_key(t) in compound_modifiers(bridge.wordnet, o) for o in english if o != t)}
     for text, lang in parts:
         if (lang == "en" and text in image.tags and (words := english_key(text).split()) and words[-1] in inside
                 and words[-1] not in compound_words(bridge.wordnet, [text])) or (lang == "en" and text in listed):

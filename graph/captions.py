@@ -29,7 +29,7 @@ from graph.bridge import EDGE_THRESHOLD, Bridge, image_reach
 from graph.head_sense import chiefly_noun
 from graph.keywords import lemmatize_en, tokenize
 from graph.senses import WordNetSenses, bag
-from graph.tag_text import compound_words, describe, image_context, noun_phrases
+from graph.tag_text import compound_modifiers, compound_words, describe, image_context, noun_phrases
 
 BACKOFF = 0.8  # a modifier or a lone word of a caption names what is shown less surely than its head noun
 MIN_PART = 3  # a closed compound splits only into parts of at least this many letters
@@ -126,23 +126,6 @@ def shortened(text: str) -> list[str]:
     for chunk in noun_phrases(text):
         out += [" ".join(chunk[:i]) for i in range(len(chunk) - 1, 0, -1)]
     return out
-
-
-def compound_modifiers(wn: WordNetSenses | None, text: str) -> frozenset[str]:
-    """Words before the last of a run of two or more words WordNet names as one physical thing ('fire' of fire
-    engine, 'paper' of paper clip, 'bell' of bell pepper): a back-off cut that ends on one names what the thing is
-    for or looks like, not the thing, even where its definition names the word (a fire engine goes to the site of a
-    fire). Kept: the whole the thing is part of ('clock' of clock face), and the words of an act or event (horse
-    racing shows horses)."""
-    words: set[str] = set()
-    for chunk in noun_phrases(text) if wn is not None else []:
-        for i in range(len(chunk) - 1):
-            for j in range(len(chunk), i + 1, -1):
-                if senses := wn.senses(" ".join(chunk[i:j])) or wn.senses("".join(chunk[i:j])):
-                    if wn.physical(senses[0]):
-                        words.update(set(chunk[i:j - 1]) - wn.wholes(senses[0]))
-                    break
-    return frozenset(words)
 
 
 def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = ()

@@ -56,6 +56,25 @@ def compound_words(wn: WordNetSenses | None, texts: Iterable[str]) -> frozenset[
     return frozenset(words)
 
 
+def compound_modifiers(wn: WordNetSenses | None, text: str) -> frozenset[str]:
+    """Words before the last of a run of two or more words WordNet names as one physical thing ('fire' of fire
+    engine, 'paper' of paper clip, 'bell' of bell pepper): a back-off cut that ends on one names what the thing is
+    for or looks like, not the thing, even where its definition names the word (a fire engine goes to the site of a
+    fire). Kept: the whole the thing is part of ('clock' of clock face), a kind it is, named in one word ('light' of
+    light bulb, a source of light), a colour ('blue' of blue sky), and the words of an act or event (horse racing shows horses)."""
+    words: set[str] = set()
+    for chunk in noun_phrases(text) if wn is not None else []:
+        for i in range(len(chunk) - 1):
+            for j in range(len(chunk), i + 1, -1):
+                if senses := wn.senses(" ".join(chunk[i:j])) or wn.senses("".join(chunk[i:j])):
+                    if wn.physical(senses[0]):
+                        kinds = {lem for k in wn.ancestors(senses[0]) - {senses[0]} for lem in wn.wn.synset(k).lemmas}
+                        words.update(w for w in set(chunk[i:j - 1]) - wn.wholes(senses[0]) - kinds
+                                     if (first := wn.wn.noun_senses(w)[:1]) and wn.lexfile(first[0]) != ATTRIBUTE_FILE)
+                    break
+    return frozenset(words)
+
+
 # words that end a noun phrase in a tag or caption: prepositions, conjunctions, and the articles before a new one
 PHRASE_BREAKS = frozenset("with and or of behind in on over under above below beside between for from at by into "
                           "onto to without near inside outside through across against along around".split())
