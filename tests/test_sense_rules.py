@@ -10,7 +10,7 @@ from graph.categories import categories, fits, opposites, text_sense
 from graph.records import Image
 from graph.senses import bag
 
-VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材 石 途 火 钟 马 纸 铃 玻璃 窗 鼓 鼠 电影 乐".split())
+VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材 石 途 火 钟 马 纸 铃 玻璃 窗 鼓 鼠 电影 乐 球 蓝".split())
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +128,7 @@ def test_a_back_off_cut_never_ends_on_a_modifier_of_a_physical_compound(real):
 
     wn = real.wordnet
     assert compound_modifiers(wn, "fire engine") == {"fire"} and compound_modifiers(wn, "clock face six") == set()
+    assert compound_modifiers(wn, "blue sky") == set()  # a colour is shown whatever it names
     assert "火" not in drawn(real, "fire engine") and "车" in drawn(real, "fire engine")
     assert "火" not in drawn(real, "fire extinguisher")
     assert "纸" not in drawn(real, "paperclip") and "铃" not in drawn(real, "bell pepper")
@@ -169,3 +170,19 @@ def test_a_back_off_cut_names_no_thing_when_it_ends_on_an_adjective_or_a_closed_
         assert "电影" not in drawn(real, tag), tag
     assert "鼠" not in drawn(real, "mouse trap") and "鼠" in drawn(real, "mouse")
     assert "钟" in drawn(real, "clock face six thirty")
+
+
+def test_a_one_word_tag_that_modifies_a_thing_another_tag_names_draws_no_edge_of_its_own(real):
+    """'fire' beside 'fire truck' and 'baseball' beside 'baseball glove' name what the thing is for, not a fire or a
+    ball shown (no 火, no 球); the compound's own edges stay (车), and so does a colour beside what it
+    colours ('blue' beside 'blue sky': 蓝) and a tag that names no compound's part ('fire' beside a marshmallow)."""
+    from graph.tag_text import compound_modifiers
+
+    wn = real.wordnet
+    assert compound_modifiers(wn, "baseball glove") == {"baseball"}
+    got = drawn(real, "vehicle|fire|truck|fire truck")
+    assert "火" not in got and "车" in got
+    assert "球" not in drawn(real, "sport|baseball|equipment|glove|baseball glove")
+    assert "球" in drawn(real, "sport|baseball|equipment|ball")  # a ball shown is still one
+    assert "蓝" in drawn(real, "sun|plant|flower|sunflower|blue|sky|blue sky")
+    assert "火" in drawn(real, "candy|food|camping|fire|marshmallow|stick")
