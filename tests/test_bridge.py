@@ -19,8 +19,8 @@ FRESH5_FLOOR = 0.82  # fresh5 0.742 (89/120) when drawn; 0.847 (83/98) after ses
 FRESH11_FLOOR = 0.74  # fresh11, the default build's edges after session 7: 0.722 (151/209) as drawn, 0.778 (151/194) now
 # [wrong, right] edges of each default-build sample the final method still draws: fresh6 0.814, fresh7 0.784,
 # fresh8 0.859, fresh9 0.760, fresh10 0.725 (0.664 as drawn), fresh11 0.722; fresh6-10 are tuning data now
-DEFAULT_KEPT = {"fresh6": [15, 82], "fresh7": [17, 77], "fresh8": [12, 110], "fresh9": [17, 78],  # kinds9: back-off on,
-                "fresh10": [34, 144], "fresh11": [43, 151]}  # sessions 9 and 10's sense rules (tests/test_sense_rules.py)
+DEFAULT_KEPT = {"fresh6": [15, 82], "fresh7": [17, 77], "fresh8": [11, 110], "fresh9": [17, 78],  # kinds9: back-off on,
+                "fresh10": [33, 143], "fresh11": [40, 151]}  # sessions 9 and 10's sense rules (tests/test_sense_rules.py)
 
 
 @pytest.fixture
@@ -448,9 +448,10 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
     assert ratio(f5[("yuanqu", "all")]) >= 0.9 and ratio(f5[("starter", "all")]) >= 0.7  # 0.942 and 0.739
     # the encoder on the default build's fresh11 (against the default selection's words, so indicative only): it
     # keeps 126 of the 209 edges at 0.857 (108/126; session 9: +1 right by the kind back-off, -1 wrong by the 林
-    # /woods/ rule), against 0.722 for all 209, and drops 43 of the 151 right ones; session 10: one wrong less (纸
-    # cut from 'linked paper clips'): 0.864 (108/125)
-    assert f11[("all", "all")] == [17, 108] and f11[("dropped", "kept")] == [40, 43]
+    # /woods/ rule), against 0.722 for all 209, and drops 43 of the 151 right ones; session 10: three wrong less (纸
+    # cut from 'linked paper clips', 球 from 'baseball' and 'football' beside the bat and helmet they name): 0.878
+    # (108/123)
+    assert f11[("all", "all")] == [15, 108] and f11[("dropped", "kept")] == [42, 43]
 
 
 DEFAULT_SPLITS = ("fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11")  # the default build (no encoder)
@@ -465,27 +466,29 @@ def test_default_build_edges_on_fresh_samples(real, capsys):
     9's rules no longer draw 15 of its wrong ones)."""
     got = {split: build_edge_precision(real, split, capsys) for split in DEFAULT_SPLITS}
     final = got["fresh11"]
-    assert [sum(final.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)] == [15, 0], \
+    assert [sum(final.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)] == [18, 0], \
         "the method changed since fresh11 was drawn: draw anew"
-    assert sum(final[("all", "all")]) == 194
+    assert sum(final[("all", "all")]) == 191
     assert {c for c, _ in final if c not in ("all", "dropped")} == {"starter", "yuanqu"}
-    assert ratio(final[("all", "all")]) >= FRESH11_FLOOR  # 0.778 (151/194); 0.722 (151/209) as drawn
+    assert ratio(final[("all", "all")]) >= FRESH11_FLOOR  # 0.791 (151/191); 0.722 (151/209) as drawn
     # session 10: 'herringbone' is no longer split as 'herring bone', so its 'herringbone pattern' (a WordNet
     # compound) draws 饰 again (wrong, one of the 15 dropped before), and the back-off no longer cuts 纸 'paper' from
-    # 'linked paper clips' (wrong): the same 15 wrong dropped in number
-    assert ratio(final[("starter", "all")]) >= 0.74 and final[("yuanqu", "all")] == [2, 6]  # 145/186 0.780; 6/8
+    # 'linked paper clips' (wrong), and a one-word tag that modifies a thing another tag names draws no edge of its
+    # own (球 from 'ball' beside 'ball point pen', from 'baseball' beside 'baseball bat', from 'football' beside
+    # 'football helmet': 3 wrong): 18 wrong dropped
+    assert ratio(final[("starter", "all")]) >= 0.74 and final[("yuanqu", "all")] == [2, 6]  # 145/183 0.792; 6/8
     # the rules since each earlier sample only remove its edges: none is drawn that was not, the wrong go first
     dropped = {split: [sum(counts.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)]
                for split, counts in got.items()}
     # session 9: the kind back-off, on by default (kinds9), draws again fresh6's 1 wrong + 1 right and fresh9's 1
     # right; the sense rules (rules9) drop [2, 1], [2, 0], [3, 0], [4, 2], [9, 0] and [15, 0] more; session 10's
-    # (heads10) [3, 1], [3, 3], [3, 0], [4, 0], [12, 1] and [0, 0] more (wrong: 玻璃 for drinking glasses, 重 and 电影
-    # cut from 'heavy' and 'musical', 火 from 'fire extinguisher', 石 via 'sham rock'...; right: 糕 for shortcake, 环 cut
-    # from 'ring buoy', 手 for the emoji 'backhand index' three times, which WordNet names as a stroke, so it is no
-    # longer split into back hand)
-    assert dropped == {"fresh6": [26, 7], "fresh7": [29, 7], "fresh8": [18, 0], "fresh9": [18, 7],
-                       "fresh10": [40, 2], "fresh11": [15, 0]}
-    assert sum(d[0] for d in dropped.values()) >= 5 * sum(d[1] for d in dropped.values())  # 146 wrong, 23 right
+    # (heads10) [3, 1], [3, 3], [4, 0], [4, 0], [13, 2] and [3, 0] more (wrong: 玻璃 for drinking glasses, 重 and 电影
+    # cut from 'heavy' and 'musical', 火 from 'fire extinguisher', 石 via 'sham rock', 球 from 'baseball' beside a
+    # baseball glove...; right: 糕 for shortcake, 环 cut from 'ring buoy', 朵 from 'flower' beside 'flower pot', 手 for
+    # the emoji 'backhand index' three times, which WordNet names as a stroke, so it is no longer split into back hand)
+    assert dropped == {"fresh6": [26, 7], "fresh7": [29, 7], "fresh8": [19, 0], "fresh9": [18, 7],
+                       "fresh10": [41, 3], "fresh11": [18, 0]}
+    assert sum(d[0] for d in dropped.values()) >= 5 * sum(d[1] for d in dropped.values())  # 151 wrong, 24 right
     assert {split: counts[("all", "all")] for split, counts in got.items()} == DEFAULT_KEPT
 
 
@@ -535,16 +538,20 @@ def test_default_build_edges_on_fresh12(capsys):
     right = sorted((e.image.id, e.keyword) for g in gone.values() for e in g if e.label)
     with capsys.disabled():
         print("fresh12 edges no longer drawn (sessions 9 and 10's rules):", {n: len(w) for n, w in wrong.items()},
-              "wrong,", len(right), "right (the disputed pattern -> 饰, and 纸 for a paper bag)")
+              "wrong,", len(right), "right (the disputed pattern -> 饰; 纸 for a paper bag, English light and left)")
     # wrong edges session 9's rules no longer draw: 'vehicle' -> 车 for an airplane (a category tag), a kind of
     # 'pattern' read as a design for a software pattern, 锥 for the cone of an ice-cream cone (WordNet's hyphenated
     # compound), 'red' read off 'covered' split as 'cove red'
     assert wrong == {"starter": ["oca-food-desserts-cone-alt1-bw", "oca-food-desserts-cone-alt2-bw",
                                  "oca-special-patterns-model-view-controller-ia-01", "tux-vehicles-flight-planes-plane"],
                      "english": ["tux-plants-flowers-flower9"]}
-    # session 10 drops one right edge: 纸 cut from 'paper bag' (the back-off no longer ends on a modifier of a thing
-    # WordNet names, which also drops 纸 for paper clips and 火 for fire engines)
-    assert right == [("oca-containers-paperbag1-juliane-krug", "纸")] + [
+    # session 10 drops three right edges: 纸 cut from 'paper bag' (the back-off no longer ends on a modifier of a
+    # thing WordNet names, which also drops 纸 for paper clips and 火 for fire engines), and the English 'light' beside
+    # 'lightbulb' and 'left' beside 'left hand' (a one-word tag that modifies a thing another tag names draws no edge
+    # of its own, which also drops 火 for 'fire' beside 'fire truck')
+    assert right == [("oca-containers-paperbag1-juliane-krug", "纸"),
+                     ("oca-electronics-bulb-lightbulb-jon-phillips-03", "light"),
+                     ("oca-people-bodypart-left-hand-print-benji-pa-01", "left")] + [
         (f"oca-special-patterns-pattern-{name}", "饰") for name in (
             "diamond-squares-4", "square-and-diamonds-1", "square-and-diamonds-2", "squares-angled-2",
             "triangle-squares-3")]
@@ -580,9 +587,10 @@ def test_default_build_edges_on_fresh13(capsys):
     labelled blind (fixture header). The default count went back to the fixed 72 after it: the words auto adds past
     72 drew 20 right of 36 edges, the first 72 (the default selection: the same words) 141 of 164. Since the draw
     session 10's rules (tests/test_sense_rules.py) changed the bridge: each corpus's own bridge must still draw every
-    starter and English edge of it but the shamrock's (石 and 'rock' through 'sham rock', both wrong: WordNet names
-    the shamrock, a clover, so it is no longer split); the third catalogue's usage profile needs lyrics the repo
-    lacks (there, session 10 drops 途 for a tramway, wrong, too)."""
+    starter and English edge of it but three, all wrong: the shamrock's 石 and 'rock' through 'sham rock' (WordNet
+    names the shamrock, a clover, so it is no longer split) and 火 for 'fire' beside 'fire truck'; the third
+    catalogue's usage profile needs lyrics the repo lacks (there, session 10 drops 途 for a tramway, wrong, and 灯
+    for a 'light' tag beside a light bulb's, right)."""
     from graph.captions import image_keywords
     from graph.corpus import load_corpus
 
@@ -604,7 +612,8 @@ def test_default_build_edges_on_fresh13(capsys):
         gone += [(e.corpus, e.image.id, e.keyword, e.label) for e in edges
                  if e.corpus == name and e.keyword not in image_keywords(e.image, bridge, vocab)[0]]
     shamrock = "oca-recreation-holiday-shamrock-symbol-jonadab-01"
-    assert sorted(gone) == [("english", shamrock, "rock", False), ("starter", shamrock, "石", False)]
+    assert sorted(gone) == [("english", shamrock, "rock", False), ("starter", shamrock, "石", False),
+                            ("starter", "tux-vehicles-iso-fireengine", "火", False)]
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 on >= 200 edges across two corpora; "
