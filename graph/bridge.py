@@ -55,11 +55,11 @@ from graph.senses import (
     word_frequency,
 )
 from graph.tag_text import (
-    compound_modifiers,
     compound_span,
     compound_words,
     describe,
     image_context,
+    modifier_tags,
     noun_phrases,
     unshown_words,
 )
@@ -426,10 +426,8 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
     cats = categories(bridge.wordnet, english, context)
     # tags naming both sides of a WordNet antonym pair (man|woman) list categories: they draw no edge of their own
     listed = opposites(bridge.wordnet, [t for t in english if t in image.tags], context)
-    # a one-word tag that is a modifier of a thing another text names ('fire' beside 'fire truck', 'baby' beside
-    # 'baby bottle') names what that thing is for, not a second thing shown: no edge of its own
-    listed |= {t for t in english if t in image.tags and len(english_key(t).split()) == 1
-               and any(english_key(t) in compound_modifiers(bridge.wordnet, o) for o in english if o != t)}
+    # a one-word tag modifying a thing another text names ('fire' beside 'fire truck'): no edge of its own either
+    listed |= modifier_tags(bridge.wordnet, [t for t in english if t in image.tags], english)
     for text, lang in parts:
         if (lang == "en" and text in image.tags and (words := english_key(text).split()) and words[-1] in inside
                 and words[-1] not in compound_words(bridge.wordnet, [text])) or (lang == "en" and text in listed):

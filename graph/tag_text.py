@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from graph.cedict_index import english_key
 from graph.keywords import lemmatize_en, stopwords
 from graph.senses import ATTRIBUTE_FILE, WordNetSenses, bag
 
@@ -73,6 +74,15 @@ def compound_modifiers(wn: WordNetSenses | None, text: str) -> frozenset[str]:
                                      if (first := wn.wn.noun_senses(w)[:1]) and wn.lexfile(first[0]) != ATTRIBUTE_FILE)
                     break
     return frozenset(words)
+
+
+def modifier_tags(wn: WordNetSenses | None, tags: Iterable[str], texts: Iterable[str]) -> frozenset[str]:
+    """One-word tags that are a modifier of a thing another of the texts names ('fire' beside 'fire truck', 'baseball'
+    beside 'baseball glove', compound_modifiers): they name what that thing is for, not a second thing shown."""
+    texts = list(texts)
+    mods = {t: compound_modifiers(wn, t) for t in texts}
+    return frozenset(t for t in tags if len(english_key(t).split()) == 1
+                     and any(english_key(t) in m for o, m in mods.items() if o != t))
 
 
 # words that end a noun phrase in a tag or caption: prepositions, conjunctions, and the articles before a new one
