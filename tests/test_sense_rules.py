@@ -10,7 +10,7 @@ from graph.categories import categories, fits, opposites, text_sense
 from graph.records import Image
 from graph.senses import bag
 
-VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材 石 途 火 钟 马 纸 铃 玻璃 窗 鼓 鼠 电影 乐 球 蓝".split())
+VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材 石 途 火 钟 马 纸 铃 玻璃 窗 鼓 鼠 电影 乐 球 蓝 冰 肉".split())
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +186,6 @@ def test_a_one_word_tag_that_modifies_a_thing_another_tag_names_draws_no_edge_of
     assert "球" in drawn(real, "sport|baseball|equipment|ball")  # a ball shown is still one
     assert "蓝" in drawn(real, "sun|plant|flower|sunflower|blue|sky|blue sky")
     assert "火" in drawn(real, "candy|food|camping|fire|marshmallow|stick")
+    # what WordNet says the thing is made of is shown (an ice cube is made of ice), and a food's modifier is an
+    # ingredient (pepperoni pizza): those tags keep their edges
+    assert "冰" in drawn(real, "food|beverage|ice|cube|ice cube") and "冰" not in drawn(real, "food|beverage|cube")
