@@ -36,6 +36,7 @@ from graph.cedict_index import (  # noqa: F401 (re-exported: the bridge's dictio
     read_cedict_index,
     register_mark,
 )
+from graph.head_sense import modifier_sense
 from graph.keywords import extract_keywords, tokenize
 from graph.senses import (
     ABSTRACT_KIND,
@@ -53,7 +54,15 @@ from graph.senses import (
     score_candidates,
     word_frequency,
 )
-from graph.tag_text import compound_span, compound_words, describe, image_context, noun_phrases, unshown_words
+from graph.tag_text import (
+    compound_span,
+    compound_words,
+    describe,
+    image_context,
+    modifier_tags,
+    noun_phrases,
+    unshown_words,
+)
 from graph.usage import CorpusUsage
 from graph.wordnet import WordNetData, read_noun_wordnet
 
@@ -308,6 +317,11 @@ class Bridge:
                     continue
                 if span == phrase:  # the whole phrase: the head takes the sense the compound is a kind of
                     synset, ctx = kind, ctx | wn.signature(compound)
+            elif (wn is not None and len(chunk) > 1
+                  and (picked := modifier_sense(wn, chunk[-2], head, ctx)) is not None):
+                # no compound WordNet names: the noun before the head picks its sense (graph.head_sense: a cocktail
+                # glass is a container, an oil drum no instrument)
+                synset, ctx = picked, ctx | wn.signature(picked)
             if head != key:
                 units.append((head, ctx, synset))
         best: dict[str, Scored] = {}
@@ -412,6 +426,8 @@ def image_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels:
     cats = categories(bridge.wordnet, english, context)
     # tags naming both sides of a WordNet antonym pair (man|woman) list categories: they draw no edge of their own
     listed = opposites(bridge.wordnet, [t for t in english if t in image.tags], context)
+    # a one-word tag modifying a thing another text names ('fire' beside 'fire truck'): no edge of its own either
+    listed |= modifier_tags(bridge.wordnet, [t for t in english if t in image.tags], english)
     for text, lang in parts:
         if (lang == "en" and text in image.tags and (words := english_key(text).split()) and words[-1] in inside
                 and words[-1] not in compound_words(bridge.wordnet, [text])) or (lang == "en" and text in listed):

@@ -27,9 +27,10 @@ from dataclasses import replace
 from graph import edge_model
 from graph import kinds as kind_backoff
 from graph.bridge import EDGE_THRESHOLD, Bridge, image_reach
+from graph.head_sense import chiefly_noun
 from graph.keywords import lemmatize_en, tokenize
-from graph.senses import bag
-from graph.tag_text import compound_words, describe, image_context, noun_phrases
+from graph.senses import WordNetSenses, bag
+from graph.tag_text import compound_modifiers, compound_words, describe, image_context, noun_phrases
 
 BACKOFF = 0.8  # a modifier or a lone word of a caption names what is shown less surely than its head noun
 MIN_PART = 3  # a closed compound splits only into parts of at least this many letters
@@ -51,8 +52,10 @@ def _inflected(low: str, known: frozenset[str]) -> bool:
     return False
 
 
-def _split_compound(word: str, known: frozenset[str]) -> list[str]:
-    """'palmtree' -> [palm, tree] when both halves are known nouns and the whole is not; else [word]."""
+def _split_compound(word: str, known: frozenset[str], wn: WordNetSenses | None = None) -> list[str]:
+    """'palmtree' -> [palm, tree] when both halves are known nouns and the whole is not; else [word]. A one-word
+    noun WordNet knows splits only when it is a kind of its last part (headstone -> head stone, a stone; cupcake ->
+    cup cake); otherwise it is one word, not two (shamrock is a clover, no rock; tramway is no way)."""
     low = word.lower()
     if len(low) < 2 * MIN_PART or low in known or lemmatize_en(low) in known or _inflected(low, known):
         return [word]
@@ -63,19 +66,27 @@ def _split_compound(word: str, known: frozenset[str]) -> list[str]:
             score = min(len(a), len(b))
             if best is None or score > best[0]:
                 best = (score, i)
-    return [word] if best is None else [low[:best[1]], low[best[1]:]]
+    if best is None:
+        return [word]
+    head = low[best[1]:]
+    if wn is not None and (own := wn.wn.noun_senses(low) or wn.wn.noun_senses(lemmatize_en(low))):
+        parts = set(wn.wn.noun_senses(head) or wn.wn.noun_senses(lemmatize_en(head)))
+        if not any(s in parts or wn.ancestors(s) & parts for s in own):
+            return [word]  # a word WordNet names whose last part is not its kind: shamrock, tramway
+    return [low[:best[1]], head]
 
 
-def readable(text: str, known: frozenset[str] = frozenset()) -> str:
+def readable(text: str, known: frozenset[str] = frozenset(), wn: WordNetSenses | None = None) -> str:
     """A tag or caption written as a file name, as words: 'RedFox_2.png' -> 'Red Fox', 'palmtree' -> 'palm tree'
-    (with `known` holding WordNet's nouns); ordinary text comes back with only its separators turned to spaces."""
+    (with `known` holding WordNet's nouns; `wn`: a word WordNet names splits only into a kind of its last part,
+    _split_compound); ordinary text comes back with only its separators turned to spaces."""
     text = _EXT.sub("", text.strip())
     text = _CAMEL.sub(" ", text)
     text = _SEP.sub(" ", text)
     words: list[str] = []
     for tok in text.split():
         m = _LETTERS.fullmatch(tok)
-        words += _split_compound(tok, known) if (m and known) else [tok]
+        words += _split_compound(tok, known, wn) if (m and known) else [tok]
     return " ".join(words)
 
 
@@ -101,9 +112,9 @@ def _one_word_lemmas(data, cedict) -> frozenset[str]:
 
 def readable_image(image, bridge: Bridge):
     """The image with its English tags and caption made readable (Chinese texts unchanged)."""
-    known = _known_nouns(bridge)
-    caption = readable(image.caption, known) if image.language == "en" and image.caption else image.caption
-    tags = tuple(readable(t, known) for t in image.tags) if image.tag_language == "en" else tuple(image.tags)
+    known, wn = _known_nouns(bridge), bridge.wordnet
+    caption = readable(image.caption, known, wn) if image.language == "en" and image.caption else image.caption
+    tags = tuple(readable(t, known, wn) for t in image.tags) if image.tag_language == "en" else tuple(image.tags)
     if caption == image.caption and tags == tuple(image.tags):
         return image
     return replace(image, caption=caption, tags=tags)
@@ -142,8 +153,11 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
         if lang == "en":
             # a cut that ends inside a compound WordNet names ('fire' of 'fire extinguisher') is no shorter name of
             # the thing: the compound is one concept (graph.tag_text.compound_words)
-            pieces = compound_words(bridge.wordnet, [text])
-            for short in dict.fromkeys(s for s in shortened(text) if s.split()[-1] not in pieces):
+            pieces = compound_words(bridge.wordnet, [text]) | compound_modifiers(bridge.wordnet, text)
+            # nor one that ends on a word chiefly an adjective or verb ('musical' of musical note: no 电影, the film)
+            wn = bridge.wordnet
+            for short in dict.fromkeys(s for s in shortened(text) if s.split()[-1] not in pieces
+                                       and (wn is None or chiefly_noun(wn, s.split()[-1]))):
                 add(bridge.text_reach(short, "en", vocab, context=context - bag(short), description=description),
                     f"{text} ({short})")
         elif lang == "zh":

@@ -13,6 +13,8 @@ probability that a hand labeller would call the edge right (tests/fixtures/sense
   the corpus's usage share of that sense (graph.usage), the currency discount, the count of unrelated senses;
 - the keyword's length (one character or more) and its number of CC-CEDICT English senses (polysemy);
 - how many kept candidates the same text reaches, whether that text is several words, whether it is the caption.
+- whether a WordNet-kind edge comes from a tag with one noun sense (session 10): its kind can then be too general,
+  never another sense of the tag (kingfisher -> bird -> 鸟).
 
 Coefficients live in graph/edge_model.json, written by tests/fixtures/train_edge_model.py (the protocol is in its
 docstring); tests/test_edge_model.py checks that retraining reproduces them. graph.captions.image_keywords drops an
@@ -44,7 +46,8 @@ LEXICON_RULE = "lexicon.tsv"  # graph.senses.Scored.rule of an edge the corpus's
 FEATURES = ("weight", "multi_text", "kind", "chinese", "backoff", "kind_backoff", "one_char", "gloss_later",
             "gloss_senses", "wordnet_later", "compound_sense", "usage_share", "usage_judged", "currency",
             "unrelated", "candidates", "multiword", "caption", "polysemy", "physical", "fits", "discounted",
-            "kind_steps", "tag_senses", "texts_of_image", "full_weight", "best_of_text", "tag_depth")
+            "kind_steps", "tag_senses", "texts_of_image", "full_weight", "best_of_text", "tag_depth",
+            "one_sense_kind")
 
 _SENSE = re.compile(r"sense (\d+) of (\d+)")
 _WORDNET = re.compile(r"\[sense (\d+),")
@@ -123,6 +126,12 @@ def _scored_features(s: Scored | None) -> dict[str, float]:
     return out
 
 
+def _one_sense(bridge: Bridge, word: str) -> bool:
+    """Whether WordNet gives `word` one noun sense: a kind of it can then only be too general, never another sense."""
+    wn = bridge.wordnet
+    return bool(wn) and len(wn.wn.noun_senses(word.lower())) == 1
+
+
 def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapping[str, Sequence[str]],
                   labels: Iterable[str] = (), declared: set[str] | None = None) -> dict[str, np.ndarray]:
     """keyword -> FEATURES row of each edge image_keywords drew (`image`: already readable; `why`: its texts);
@@ -158,6 +167,8 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
             if t not in own and t not in zh:
                 if "(kind: " in t:
                     f["kind_backoff"] = 1.0
+                    unit = t[t.rfind("(kind: ") + 7:].split(" -> ")[0]
+                    f["one_sense_kind"] = max(f["one_sense_kind"], float(_one_sense(bridge, unit)))
                     continue
                 f["backoff"] = 1.0
                 inner = t[t.rfind("(") + 1:-1] if t.endswith(")") else t
@@ -181,6 +192,8 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
             f["tag_senses"] = math.log1p(len(head))
             f["tag_depth"] = math.log1p(len(wn.ancestors(head[0]))) if head else 0.0
             f["best_of_text"] = float(best[0].weight >= max(s.weight for s in scored(best[1]).values()))
+            if best[0].rule == KIND_RULE:
+                f["one_sense_kind"] = float(len(head) == 1)
         out[kw] = np.array([f[k] for k in FEATURES], dtype=float)
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from graph.cedict_index import english_key
 from graph.keywords import lemmatize_en, stopwords
 from graph.senses import ATTRIBUTE_FILE, WordNetSenses, bag
 
@@ -54,6 +55,45 @@ def compound_words(wn: WordNetSenses | None, texts: Iterable[str]) -> frozenset[
                                      if (first := wn.wn.noun_senses(w)[:1]) and wn.lexfile(first[0]) != ATTRIBUTE_FILE)
                         break
     return frozenset(words)
+
+
+FOOD_FILE = 13  # noun.food: a dish's modifier is what it is made with (pepperoni pizza, ice water)
+MERONYMS = ("%s", "%p", "%m")  # WordNet pointers to the substance, parts and members a synset is made of
+
+
+def _made_of(wn: WordNetSenses, key: tuple[str, str]) -> frozenset[str]:
+    """Lemma words of what WordNet says the thing is made of (an ice cube: ice)."""
+    return frozenset(bag(" ".join(lem for sym, off, pos, _, _ in wn.wn.synset(key).pointers if sym in MERONYMS
+                                  for lem in wn.wn.synset((pos, off)).lemmas)))
+
+
+def compound_modifiers(wn: WordNetSenses | None, text: str) -> frozenset[str]:
+    """Words before the last of a run of two or more words WordNet names as one physical thing ('fire' of fire
+    engine, 'paper' of paper clip, 'bell' of bell pepper): a back-off cut that ends on one names what the thing is
+    for or looks like, not the thing, even where its definition names the word (a fire engine goes to the site of a
+    fire). Kept: the whole the thing is part of ('clock' of clock face), what it is made of ('ice' of ice cube),
+    the modifiers of a food (pepperoni pizza, ice water: ingredients), a kind it is, named in one word ('light' of
+    light bulb, a source of light), a colour ('blue' of blue sky), and the words of an act or event (horse racing shows horses)."""
+    words: set[str] = set()
+    for chunk in noun_phrases(text) if wn is not None else []:
+        for i in range(len(chunk) - 1):
+            for j in range(len(chunk), i + 1, -1):
+                if senses := wn.senses(" ".join(chunk[i:j])) or wn.senses("".join(chunk[i:j])):
+                    if wn.physical(senses[0]) and wn.lexfile(senses[0]) != FOOD_FILE:
+                        kinds = {lem for k in wn.ancestors(senses[0]) - {senses[0]} for lem in wn.wn.synset(k).lemmas}
+                        words.update(w for w in set(chunk[i:j - 1]) - wn.wholes(senses[0]) - kinds - _made_of(wn, senses[0])
+                                     if (first := wn.wn.noun_senses(w)[:1]) and wn.lexfile(first[0]) != ATTRIBUTE_FILE)
+                    break
+    return frozenset(words)
+
+
+def modifier_tags(wn: WordNetSenses | None, tags: Iterable[str], texts: Iterable[str]) -> frozenset[str]:
+    """One-word tags that are a modifier of a thing another of the texts names ('fire' beside 'fire truck', 'baseball'
+    beside 'baseball glove', compound_modifiers): they name what that thing is for, not a second thing shown."""
+    texts = list(texts)
+    mods = {t: compound_modifiers(wn, t) for t in texts}
+    return frozenset(t for t in tags if len(english_key(t).split()) == 1
+                     and any(english_key(t) in m for o, m in mods.items() if o != t))
 
 
 # words that end a noun phrase in a tag or caption: prepositions, conjunctions, and the articles before a new one

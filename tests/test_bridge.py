@@ -19,8 +19,8 @@ FRESH5_FLOOR = 0.82  # fresh5 0.742 (89/120) when drawn; 0.847 (83/98) after ses
 FRESH11_FLOOR = 0.74  # fresh11, the default build's edges after session 7: 0.722 (151/209) as drawn, 0.778 (151/194) now
 # [wrong, right] edges of each default-build sample the final method still draws: fresh6 0.814, fresh7 0.784,
 # fresh8 0.859, fresh9 0.760, fresh10 0.725 (0.664 as drawn), fresh11 0.722; fresh6-10 are tuning data now
-DEFAULT_KEPT = {"fresh6": [18, 83], "fresh7": [20, 80], "fresh8": [15, 110], "fresh9": [21, 78],  # kinds9: back-off on
-                "fresh10": [46, 145], "fresh11": [43, 151]}  # and session 9's sense rules (tests/test_sense_rules.py)
+DEFAULT_KEPT = {"fresh6": [15, 82], "fresh7": [17, 77], "fresh8": [11, 110], "fresh9": [17, 78],  # kinds9: back-off on,
+                "fresh10": [33, 143], "fresh11": [40, 151]}  # sessions 9 and 10's sense rules (tests/test_sense_rules.py)
 
 
 @pytest.fixture(autouse=True)
@@ -342,10 +342,11 @@ def test_sense_precision_on_hand_labelled_edges(real, capsys):
     # (志 through 誌, 职 'duty', group senses, kinds that do not fit) 14 more, 13 of them wrong; session 7's
     # (compounds, kind lemmas in their commonest sense, untagged senses, materials) 12 more, 6 of them wrong
     # session 9's rules 4 more, all wrong ('vehicle' -> 车 for a sledge, a tugboat and a trawler; a kind of a rare
-    # sense of 'bust' -> 胸)
-    assert fresh["edges"] == 200 and fresh["kept"] == 166, "the weights changed since fresh2 was drawn"
-    assert precision("all", "fresh2") >= 0.82  # measured 0.837 (139/166); 0.818 before session 9, 0.745 before 6
-    assert min(precision("starter", "fresh2"), precision("yuanqu", "fresh2")) >= 0.8  # 0.843, 0.831 (0.814, 0.821)
+    # sense of 'bust' -> 胸); session 10's 2 more, both wrong (玻璃 for a cocktail glass, 鼻 for a bullet nose: the
+    # noun before the head picks its sense)
+    assert fresh["edges"] == 200 and fresh["kept"] == 164, "the weights changed since fresh2 was drawn"
+    assert precision("all", "fresh2") >= 0.82  # measured 0.848 (139/164); 0.837 before session 10, 0.745 before 6
+    assert min(precision("starter", "fresh2"), precision("yuanqu", "fresh2")) >= 0.8  # 0.843, 0.852 (0.843, 0.831)
     assert precision("all", "holdout") >= before + 0.15  # measured 0.718 vs 0.506 before
     # recall-ish: the first sample's correct edges that are still drawn
     assert scores[("all", "tune")]["kept_correct"] + scores[("all", "holdout")]["kept_correct"] >= 45
@@ -448,14 +449,18 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
     f5 = build_edge_precision(encoded, "fresh5", capsys)
     # sessions 6 and 7 dropped 22 of fresh5's edges, 16 of them wrong: 0.847 (83/98), from 0.742 (89/120); session 9
     # the kind back-off (kinds9) draws two right ones of them again, the sense rules drop one right ('ferry' -> ...
-    # boat -> 船: 'ferry' is chiefly a verb in SemCor) and one wrong more: 0.857 (84/98)
-    assert f5[("dropped", "kept")] == [17, 5] and f5[("all", "all")] == [14, 84]
+    # boat -> 船: 'ferry' is chiefly a verb in SemCor) and one wrong more: 0.857 (84/98); session 10's drop two wrong
+    # more (玻璃 for a wine glass, a back-off 电影 from 'musical') and draw one right again (灯 for an electric light
+    # bulb, whose back-off cut no longer ends on 'light'): 0.875 (84/96)
+    assert f5[("dropped", "kept")] == [18, 4] and f5[("all", "all")] == [12, 84]
     assert ratio(f5[("all", "all")]) >= FRESH5_FLOOR
     assert ratio(f5[("yuanqu", "all")]) >= 0.9 and ratio(f5[("starter", "all")]) >= 0.7  # 0.942 and 0.739
     # the encoder on the default build's fresh11 (against the default selection's words, so indicative only): it
     # keeps 126 of the 209 edges at 0.857 (108/126; session 9: +1 right by the kind back-off, -1 wrong by the 林
-    # /woods/ rule), against 0.722 for all 209, and drops 43 of the 151 right ones
-    assert f11[("all", "all")] == [18, 108] and f11[("dropped", "kept")] == [40, 43]
+    # /woods/ rule), against 0.722 for all 209, and drops 43 of the 151 right ones; session 10: three wrong less (纸
+    # cut from 'linked paper clips', 球 from 'baseball' and 'football' beside the bat and helmet they name): 0.878
+    # (108/123)
+    assert f11[("all", "all")] == [15, 108] and f11[("dropped", "kept")] == [42, 43]
 
 
 DEFAULT_SPLITS = ("fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11")  # the default build (no encoder)
@@ -470,20 +475,29 @@ def test_default_build_edges_on_fresh_samples(real, capsys):
     9's rules no longer draw 15 of its wrong ones)."""
     got = {split: build_edge_precision(real, split, capsys) for split in DEFAULT_SPLITS}
     final = got["fresh11"]
-    assert [sum(final.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)] == [15, 0], \
+    assert [sum(final.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)] == [18, 0], \
         "the method changed since fresh11 was drawn: draw anew"
-    assert sum(final[("all", "all")]) == 194
+    assert sum(final[("all", "all")]) == 191
     assert {c for c, _ in final if c not in ("all", "dropped")} == {"starter", "yuanqu"}
-    assert ratio(final[("all", "all")]) >= FRESH11_FLOOR  # 0.778 (151/194); 0.722 (151/209) as drawn
-    assert ratio(final[("starter", "all")]) >= 0.74 and final[("yuanqu", "all")] == [3, 6]  # 145/185 0.784; 6/9
+    assert ratio(final[("all", "all")]) >= FRESH11_FLOOR  # 0.791 (151/191); 0.722 (151/209) as drawn
+    # session 10: 'herringbone' is no longer split as 'herring bone', so its 'herringbone pattern' (a WordNet
+    # compound) draws 饰 again (wrong, one of the 15 dropped before), and the back-off no longer cuts 纸 'paper' from
+    # 'linked paper clips' (wrong), and a one-word tag that modifies a thing another tag names draws no edge of its
+    # own (球 from 'ball' beside 'ball point pen', from 'baseball' beside 'baseball bat', from 'football' beside
+    # 'football helmet': 3 wrong): 18 wrong dropped
+    assert ratio(final[("starter", "all")]) >= 0.74 and final[("yuanqu", "all")] == [2, 6]  # 145/183 0.792; 6/8
     # the rules since each earlier sample only remove its edges: none is drawn that was not, the wrong go first
     dropped = {split: [sum(counts.get(("dropped", h), [0, 0])[i] for h in ("kept", "backoff")) for i in (0, 1)]
                for split, counts in got.items()}
     # session 9: the kind back-off, on by default (kinds9), draws again fresh6's 1 wrong + 1 right and fresh9's 1
-    # right; the sense rules (rules9) drop [2, 1], [2, 0], [3, 0], [4, 2], [9, 0] and [15, 0] more
-    assert dropped == {"fresh6": [23, 6], "fresh7": [26, 4], "fresh8": [15, 0], "fresh9": [14, 7],
-                       "fresh10": [28, 1], "fresh11": [15, 0]}
-    assert sum(d[0] for d in dropped.values()) >= 5 * sum(d[1] for d in dropped.values())  # 121 wrong, 18 right
+    # right; the sense rules (rules9) drop [2, 1], [2, 0], [3, 0], [4, 2], [9, 0] and [15, 0] more; session 10's
+    # (heads10) [3, 1], [3, 3], [4, 0], [4, 0], [13, 2] and [3, 0] more (wrong: 玻璃 for drinking glasses, 重 and 电影
+    # cut from 'heavy' and 'musical', 火 from 'fire extinguisher', 石 via 'sham rock', 球 from 'baseball' beside a
+    # baseball glove...; right: 糕 for shortcake, 环 cut from 'ring buoy', 朵 from 'flower' beside 'flower pot', 手 for
+    # the emoji 'backhand index' three times, which WordNet names as a stroke, so it is no longer split into back hand)
+    assert dropped == {"fresh6": [26, 7], "fresh7": [29, 7], "fresh8": [19, 0], "fresh9": [18, 7],
+                       "fresh10": [41, 3], "fresh11": [18, 0]}
+    assert sum(d[0] for d in dropped.values()) >= 5 * sum(d[1] for d in dropped.values())  # 151 wrong, 24 right
     assert {split: counts[("all", "all")] for split, counts in got.items()} == DEFAULT_KEPT
 
 
@@ -532,16 +546,24 @@ def test_default_build_edges_on_fresh12(capsys):
     wrong = {name: sorted(e.image.id for e in g if not e.label) for name, g in gone.items()}
     right = sorted((e.image.id, e.keyword) for g in gone.values() for e in g if e.label)
     with capsys.disabled():
-        print("fresh12 edges no longer drawn (session 9's rules):", {n: len(w) for n, w in wrong.items()}, "wrong,",
-              len(right), "right (the disputed pattern -> 饰)")
+        print("fresh12 edges no longer drawn (sessions 9 and 10's rules):", {n: len(w) for n, w in wrong.items()},
+              "wrong,", len(right), "right (the disputed pattern -> 饰; 纸 for a paper bag, English light and left)")
     # wrong edges session 9's rules no longer draw: 'vehicle' -> 车 for an airplane (a category tag), a kind of
     # 'pattern' read as a design for a software pattern, 锥 for the cone of an ice-cream cone (WordNet's hyphenated
     # compound), 'red' read off 'covered' split as 'cove red'
     assert wrong == {"starter": ["oca-food-desserts-cone-alt1-bw", "oca-food-desserts-cone-alt2-bw",
                                  "oca-special-patterns-model-view-controller-ia-01", "tux-vehicles-flight-planes-plane"],
                      "english": ["tux-plants-flowers-flower9"]}
-    assert right == [(f"oca-special-patterns-pattern-{name}", "饰") for name in (
-        "diamond-squares-4", "square-and-diamonds-1", "square-and-diamonds-2", "squares-angled-2", "triangle-squares-3")]
+    # session 10 drops three right edges: 纸 cut from 'paper bag' (the back-off no longer ends on a modifier of a
+    # thing WordNet names, which also drops 纸 for paper clips and 火 for fire engines), and the English 'light' beside
+    # 'lightbulb' and 'left' beside 'left hand' (a one-word tag that modifies a thing another tag names draws no edge
+    # of its own, which also drops 火 for 'fire' beside 'fire truck')
+    assert right == [("oca-containers-paperbag1-juliane-krug", "纸"),
+                     ("oca-electronics-bulb-lightbulb-jon-phillips-03", "light"),
+                     ("oca-people-bodypart-left-hand-print-benji-pa-01", "left")] + [
+        (f"oca-special-patterns-pattern-{name}", "饰") for name in (
+            "diamond-squares-4", "square-and-diamonds-1", "square-and-diamonds-2", "squares-angled-2",
+            "triangle-squares-3")]
 
 
 # fresh13 (session 9): [wrong, right] per corpus, labelled blind as fresh12 was
@@ -573,8 +595,11 @@ def test_default_build_edges_on_fresh13(capsys):
     """fresh13 (session 9): edges of the build frozen with session 9's rules, the kind back-off and `--num auto`,
     labelled blind (fixture header). The default count went back to the fixed 72 after it: the words auto adds past
     72 drew 20 right of 36 edges, the first 72 (the default selection: the same words) 141 of 164. Since the draw
-    nothing in the bridge changed: each corpus's own bridge must still draw every starter and English edge of it
-    (the third catalogue's usage profile needs lyrics the repo lacks)."""
+    session 10's rules (tests/test_sense_rules.py) changed the bridge: each corpus's own bridge must still draw every
+    starter and English edge of it but three, all wrong: the shamrock's 石 and 'rock' through 'sham rock' (WordNet
+    names the shamrock, a clover, so it is no longer split) and 火 for 'fire' beside 'fire truck'; the third
+    catalogue's usage profile needs lyrics the repo lacks (there, session 10 drops 途 for a tramway, wrong, and 灯
+    for a 'light' tag beside a light bulb's, right)."""
     from graph.captions import image_keywords
     from graph.corpus import load_corpus
 
@@ -589,19 +614,24 @@ def test_default_build_edges_on_fresh13(capsys):
               f"{ratio(later):.3f} ({later[1]}/{sum(later)})")
     assert counts == FRESH13 and first == [23, 141] and later == [16, 20]
     assert ratio(first) > 0.85 > ratio(later)  # 0.860 (Wilson 95% 0.798-0.905) against 0.556
-    dropped: dict[str, list[int]] = {}
+    gone, dropped = [], {}
     for name in ("starter", "english"):
         bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / name, check_files=False))
         vocab = frozenset(fresh13_vocab(name))
         for e in edges:
-            if e.corpus == name:
-                assert e.keyword in image_keywords(e.image, bridge, vocab, model=False)[0], (e.image.id, e.keyword)
-                if e.keyword not in image_keywords(e.image, bridge, vocab, model=True)[0]:
-                    dropped.setdefault(name, [0, 0])[e.label] += 1
-    # the edge model (graph.edge_model, trained on every split, fresh13 included) drops [wrong, right] of them;
-    # trained without fresh13 it keeps 0.885 of the default selection's edges right (tests/fixtures/
-    # train_edge_model.py)
-    assert dropped == {"starter": [7, 10], "english": [1, 1]}
+            if e.corpus != name:
+                continue
+            if e.keyword not in image_keywords(e.image, bridge, vocab, model=False)[0]:
+                gone.append((e.corpus, e.image.id, e.keyword, e.label))
+            elif e.keyword not in image_keywords(e.image, bridge, vocab, model=True)[0]:
+                dropped.setdefault(name, [0, 0])[e.label] += 1
+    shamrock = "oca-recreation-holiday-shamrock-symbol-jonadab-01"
+    assert sorted(gone) == [("english", shamrock, "rock", False), ("starter", shamrock, "石", False),
+                            ("starter", "tux-vehicles-iso-fireengine", "火", False)]
+    # the edge model (graph.edge_model, trained on every split, fresh13 included) drops [wrong, right] of the rest;
+    # trained without fresh13 it keeps 0.905 (133/147) of the default selection's edges right, against 0.875
+    # (140/160) drawn (tests/fixtures/train_edge_model.py, after session 10's compound rules)
+    assert dropped == {"starter": [8, 10], "english": [2, 3]}
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17 asks sense precision >= 0.9 on >= 200 edges across two corpora; "

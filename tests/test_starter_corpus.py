@@ -48,9 +48,7 @@ def test_every_keyword_has_images_through_the_products_bridge():
     kw, bridge = frozenset(c.keywords or []), Bridge(c.lexicon)
     per_kw: Counter[str] = Counter()
     for im in c.images:
-        # the starter was built (session 9) before graph.edge_model existed: its bridge's edges without the model's
-        # drop (at merge: rebuild the starter with the model on, then drop model=False here)
-        per_kw.update(image_keywords(im, bridge, kw, model=False)[0].keys())
+        per_kw.update(image_keywords(im, bridge, kw)[0].keys())  # the default edges: graph.edge_model's drop on
     assert len(c.images) >= 1000
     for k in kw:
         assert per_kw[k] >= 1, k

@@ -141,6 +141,9 @@ def test_usage_on_the_starters_labelled_default_build_edges(starter, capsys, mon
 EXPECTED_DROPPED = {"fresh6": [3, 0], "fresh7": [6, 1], "fresh8": [3, 1], "fresh9": [6, 1], "fresh10": [11, 0],
                     "fresh11": [17, 0]}
 # still drawn after session 9's rules too (tests/test_sense_rules.py: they drop no right starter edge of these splits;
-# before them [8, 41], [9, 32], [9, 49], [12, 41], [22, 65], [38, 145])
-EXPECTED_KEPT = {"fresh6": [6, 41], "fresh7": [7, 32], "fresh8": [6, 49], "fresh9": [8, 41], "fresh10": [14, 65],
-                 "fresh11": [23, 145]}
+# before them [8, 41], [9, 32], [9, 49], [12, 41], [22, 65], [38, 145]); session 10's drop 石 via 'sham rock' in
+# fresh8 and fresh10, 球 from 'baseball' beside a baseball glove (fresh8) and three like it in fresh11, 浅 from 'light'
+# beside a lightbulb (all wrong) and 朵 from 'flower' beside a flower pot (right; fresh10), and draw 饰 for a
+# 'herringbone pattern' in fresh11 again (wrong); before them [6, 49], [14, 65], [23, 145]
+EXPECTED_KEPT = {"fresh6": [6, 41], "fresh7": [7, 32], "fresh8": [4, 49], "fresh9": [8, 41], "fresh10": [12, 64],
+                 "fresh11": [21, 145]}
