@@ -45,7 +45,7 @@ def test_every_keyword_has_images_through_the_products_bridge():
     from graph.corpus import load_corpus
 
     c = load_corpus(STARTER, check_files=False)
-    kw, bridge = frozenset(c.keywords or []), Bridge(c.lexicon)
+    kw, bridge = frozenset(c.keywords or []), Bridge.for_corpus(c)  # the bridge build-graph uses (corpus usage)
     per_kw: Counter[str] = Counter()
     for im in c.images:
         per_kw.update(image_keywords(im, bridge, kw)[0].keys())  # the default edges: graph.edge_model's drop on
