@@ -137,6 +137,27 @@ def test_bridge_cli_explains(capsys):
     assert kept and all(re.search(r"relatedness [+-]\d\.\d{3} \(word .* x\d\.\d\d$", line) for line in kept)
 
 
+def test_bridge_cli_shows_the_edge_models_verdict(capsys, monkeypatch):
+    """`img2song bridge` prints, under the drawn candidates, the edge model's P(right) of each edge and whether the
+    build keeps it; the same P graph.captions.image_keywords thresholds (so kept/dropped agree with the build)."""
+    from graph import edge_model
+    from graph.captions import image_keywords
+
+    monkeypatch.setattr(edge_model, "EDGE_MODEL", True)
+    assert main(["bridge", "pine", "--no-encoder"]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("  edge model P(right)")]
+    assert len(line) == 1
+    kept = {k for k, _ in re.findall(r"(\S+) (0\.\d\d)", line[0].split("; dropped")[0].split("kept ", 1)[1])}
+    dropped = {k for k, _ in re.findall(r"(\S+) (0\.\d\d)", line[0].split("; dropped")[1])} if "; dropped" in line[0] else set()
+    assert "松" in kept and kept.isdisjoint(dropped)
+    img = Image("p", "p.jpg", tags=("pine",), caption="", language="en", tag_language="en")
+    built = set(image_keywords(img, Bridge({}), frozenset(kept | dropped))[0])
+    assert built == kept  # the build keeps exactly the edges the command calls kept
+    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
+    assert main(["bridge", "pine", "--no-encoder"]) == 0
+    assert "  edge model: off" in capsys.readouterr().out
+
+
 def test_bridge_lexicon_lets_the_imagenet_tagger_reach_chinese_keywords(mini):
     from engine.features.tags import ImageNetTagger
     from graph.bridge import BridgeLexicon

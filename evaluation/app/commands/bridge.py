@@ -1,5 +1,6 @@
 """`img2song bridge WORD...`: what each word reaches through the bilingual bridge (graph.bridge), with the
-relatedness weight of every candidate and why the winners won (dictionary sense, WordNet kind path, context)."""
+relatedness weight of every candidate and why the winners won (dictionary sense, WordNet kind path, context), and
+what the edge model (graph.edge_model) makes of the drawn ones: its P(right) and whether the build keeps the edge."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,10 +8,35 @@ from pathlib import Path
 
 import typer
 
+from graph import edge_model
 from graph.bridge import Bridge
+from graph.captions import image_keywords, readable_image
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
+from graph.records import Image
 from graph.senses import EDGE_THRESHOLD, Scored, bag
+
+
+def _language(text: str) -> str:
+    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+
+
+def edge_model_line(word: str, context: str, bridge: Bridge, candidates: frozenset[str]) -> str:
+    """What the edge model says of the edges an image tagged `word` (caption `context`) draws to `candidates`:
+    each keyword's P(right), and which the build drops (below the model's threshold)."""
+    if not edge_model.EDGE_MODEL:
+        return "  edge model: off (graph.edge_model.EDGE_MODEL = False): every edge drawn above is kept"
+    img = readable_image(Image("bridge", "", tags=(word,), caption=context.strip(), language=_language(context),
+                               tag_language=_language(word)), bridge)
+    counts, why = image_keywords(img, bridge, candidates, model=False)
+    if not why:
+        return "  edge model: no edge drawn"
+    p = edge_model.edge_probabilities(img, bridge, counts, why)
+    cut = edge_model.load_model().threshold
+    kept = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] >= cut]
+    dropped = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] < cut]
+    return (f"  edge model P(right), threshold {cut:.2f}: kept " + (", ".join(kept) or "none")
+            + ("; dropped " + ", ".join(dropped) if dropped else ""))
 
 
 def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[str], None] = print,
@@ -46,6 +72,8 @@ def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[
             echo(f"  {mark} {r.weight:.2f}  {r.target}\t{r.rule}\t{r.why}{via}")
         if len(reach) > limit:
             echo(f"    ... {len(reach) - limit} more below (--limit)")
+        if kept:
+            echo(edge_model_line(w, context, bridge, frozenset(r.target for r in kept)))
     return out
 
 
@@ -59,5 +87,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         encoder: bool = typer.Option(True, help="weigh kept candidates by the text encoder's relatedness to "
                                                 "'WORD, context' (--no-encoder: dictionary and WordNet only)"),
     ) -> None:
-        """Print each word's candidate keywords with their relatedness weights (* = an edge is drawn) and why."""
+        """Print each word's candidate keywords with their relatedness weights (* = an edge is drawn) and why, and
+        the edge model's P(right) of each drawn edge (below its threshold the build drops the edge)."""
         explain_words(list(words or []), corpus, echo=typer.echo, context=context, limit=limit, encoder=encoder)
