@@ -135,7 +135,9 @@ def _one_sense(bridge: Bridge, word: str) -> bool:
 def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapping[str, Sequence[str]],
                   labels: Iterable[str] = (), declared: set[str] | None = None) -> dict[str, np.ndarray]:
     """keyword -> FEATURES row of each edge image_keywords drew (`image`: already readable; `why`: its texts);
-    `declared`, if given, receives the keywords a text reaches through the corpus's own lexicon.tsv."""
+    `declared`, if given, receives the keywords the model does not judge: those a text reaches through the corpus's
+    own lexicon.tsv, and those one of the image's own Chinese tags reaches (no translation, and no labelled corpus has
+    Chinese tags: the model has never seen such an edge)."""
     labels = tuple(labels)
     own = ({t for t in image.tags} if image.tag_language == "en" else set()) | (
         {image.caption} if image.language == "en" and image.caption else set())
@@ -150,8 +152,11 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
             reach[text] = bridge.weighted_reach(text, context - bag(text), description)
         return reach[text]
 
+    zh_tags = set(image.tags) if image.tag_language == "zh" else set()
     out = {}
     for kw, texts in why.items():
+        if declared is not None and any(t in zh_tags for t in texts):
+            declared.add(kw)
         f = dict.fromkeys(FEATURES, 0.0)
         f["currency"] = 1.0
         n = max(len(texts), 1)
@@ -201,8 +206,9 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
 def edge_probabilities(image, bridge: Bridge, weights: Mapping[str, float], why: Mapping[str, Sequence[str]],
                        labels: Iterable[str] = (), model: EdgeModel | None = None) -> dict[str, float]:
     """keyword -> P(right) of each drawn edge of one (readable) image under the shipped model; an edge a text
-    reaches through the corpus's own lexicon.tsv is the user's declaration (and like nothing the model was trained
-    on: no labelled corpus has one): 1."""
+    reaches through the corpus's own lexicon.tsv is the user's declaration, and an edge one of the image's own
+    Chinese tags reaches is the tag itself, untranslated (both are like nothing the model was trained on: no labelled corpus
+    has a lexicon or Chinese tags): 1."""
     if not why:
         return {}
     model = model or load_model()

@@ -14,6 +14,7 @@ from graph.bridge import Bridge
 from graph.captions import image_keywords, readable_image
 from graph.corpus import load_corpus
 from graph.edge_model import FEATURES, EdgeModel, edge_features, load_model
+from graph.records import Image
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,3 +138,20 @@ def test_an_edge_the_corpus_lexicon_declares_is_never_dropped(tiny_corpus_dir):
     counts, why = image_keywords(image, bridge, frozenset(corpus.keywords), model=False)
     raw = load_model().proba(edge_features(readable_image(image, bridge), bridge, counts, why)["江"][None])[0]
     assert raw < load_model().threshold  # what the model alone says: the exemption is what keeps it
+
+
+def test_an_edge_a_chinese_tag_reaches_is_never_dropped():
+    """A Chinese-tagged image (a user's own labels, no translation) keeps the edge its tag reaches: the model, trained
+    on corpora with English tags, gives the untranslated edge about 0.7, below its threshold, and would drop most of
+    a Chinese-tagged catalogue's edges; an English-tagged image's translated edge is still judged."""
+    bridge = Bridge({})
+    zh = Image("z", "z.jpg", tags=("月亮",), caption="", language="zh", tag_language="zh")
+    probs: dict[str, float] = {}
+    assert image_keywords(zh, bridge, frozenset({"月亮"}), probs=probs)[0] == {"月亮": 1.0} and probs == {"月亮": 1.0}
+    counts, why = image_keywords(zh, bridge, frozenset({"月亮"}), model=False)
+    raw = load_model().proba(edge_features(readable_image(zh, bridge), bridge, counts, why)["月亮"][None])[0]
+    assert raw < load_model().threshold  # the exemption is what keeps it
+    both = Image("b", "b.jpg", tags=("湖",), caption="a lake", language="en", tag_language="zh")
+    assert set(image_keywords(both, bridge, frozenset({"湖"}))[0]) == {"湖"}  # the tag reaches it too: kept
+    pine = Image("p", "p.jpg", tags=("pine",), caption="", language="en", tag_language="en")
+    assert "针叶树" not in image_keywords(pine, bridge, frozenset({"松", "针叶树"}))[0]  # English: judged (P 0.77)
