@@ -35,6 +35,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from graph import edge_model
 from graph.bridge import Bridge, is_cjk
 from graph.captions import image_keywords
 from graph.cedict_index import filtered_sense, gloss_keys, register_mark
@@ -65,6 +66,14 @@ RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; 
         "then while the best word first-covers >= min_new_images tagged images' worth (songs not counted), up to "
         "max_num")
 AUTO = "auto"  # the --num value of the coverage-driven count
+
+
+def _confidence_setting(p: "SelectionParams") -> str:
+    """How an edge's confidence was set: the edge model's P (and its drop threshold) when it is on, else the
+    hand-set rule's constants (graph.confidence)."""
+    if edge_model.EDGE_MODEL and p.confidence_floor is not None:
+        return f"confidence=edge model P(right), edges below {edge_model.load_model().threshold:.2f} dropped"
+    return f"confidence_floor={p.confidence_floor} kind_confidence={p.kind_confidence} (edge model off)"
 
 
 @dataclass(frozen=True)
@@ -164,8 +173,7 @@ class KeywordSelection:
                 f"# num={p.num or AUTO} min_num={p.min_num} max_num={p.max_num} "
                 f"min_new_images={p.min_new_images:g} min_images={p.min_images} min_songs={p.min_songs} max_song_share="
                 f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight:.3g} "
-                f"repeat_discount={p.repeat_discount} confidence_floor={p.confidence_floor} "
-                f"kind_confidence={p.kind_confidence}",
+                f"repeat_discount={p.repeat_discount} " + _confidence_setting(p),
                 f"# corpus {self.corpus}: {self.songs_total} songs, {self.images_total} images; coverage "
                 f"{self.song_coverage:.1%} of songs, {self.image_coverage:.1%} of tagged images; "
                 f"{datetime.now(timezone.utc):%Y-%m-%d}. Edit freely: one keyword a line, '#' starts a comment."]

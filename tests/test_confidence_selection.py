@@ -182,7 +182,7 @@ def test_select_keywords_counts_an_image_by_its_edges_confidence(tmp_path, monke
     assert select_keywords(corpus, confidence_floor=None, **args).keywords == ["船"]
     sel = select_keywords(corpus, **args)
     assert sel.keywords == ["马"] and sel.rows[0].gain == pytest.approx(3 / 8)
-    assert "confidence_floor=0.5 kind_confidence=0.75" in sel.header()[1]
+    assert "confidence_floor=0.5 kind_confidence=0.75 (edge model off)" in sel.header()[1]
 
 
 def test_select_keywords_counts_an_image_by_the_edge_models_probability(tmp_path):
@@ -213,4 +213,7 @@ def test_select_keywords_counts_an_image_by_the_edge_models_probability(tmp_path
         image_keywords(img, bridge, frozenset({"马"}), probs=got)
         probs += [got["马"]] if "马" in got else []
     assert sel.keywords == ["马"] and len(probs) == 5 and all(0.5 < p < 1 for p in probs)
+    # keywords.txt says how confidence was set: the model's P and its drop threshold, not the unused constants
+    assert f"confidence=edge model P(right), edges below {edge_model.load_model().threshold:.2f} dropped" in sel.header()[1]
+    assert "confidence_floor" not in sel.header()[1]
     assert sel.rows[0].gain == pytest.approx(sum(probs) / 6, abs=1e-4)  # the row rounds to 4 places
