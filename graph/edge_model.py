@@ -24,6 +24,7 @@ the corpus's own lexicon.tsv declares is never dropped (P = 1).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -97,6 +98,15 @@ def load_model(path: Path = MODEL_FILE) -> EdgeModel:
         raise ValueError(f"{path}: features {model.features} differ from graph.edge_model.FEATURES; retrain with "
                          "tests/fixtures/train_edge_model.py")
     return model
+
+
+def run_record() -> dict[str, object]:
+    """What a build records of the edge model it ran with (the run manifest's build-graph params): on or off, the
+    drop threshold and the coefficients file's SHA-256, so that a run says which edges it dropped and by what."""
+    if not EDGE_MODEL:
+        return {"on": False}
+    return {"on": True, "threshold": load_model().threshold,
+            "sha256": hashlib.sha256(MODEL_FILE.read_bytes()).hexdigest()}
 
 
 def _scored_features(s: Scored | None) -> dict[str, float]:

@@ -155,3 +155,30 @@ def test_an_edge_a_chinese_tag_reaches_is_never_dropped():
     assert set(image_keywords(both, bridge, frozenset({"湖"}))[0]) == {"湖"}  # the tag reaches it too: kept
     pine = Image("p", "p.jpg", tags=("pine",), caption="", language="en", tag_language="en")
     assert "针叶树" not in image_keywords(pine, bridge, frozenset({"松", "针叶树"}))[0]  # English: judged (P 0.77)
+
+
+def test_a_build_records_the_edge_model_it_ran_with(tiny_corpus_dir, monkeypatch):
+    """build_network's params (the run manifest's build-graph entry) say whether the model dropped edges, at which
+    threshold, and which coefficients file (its SHA-256): a run is reproducible and says what it measured."""
+    import hashlib
+
+    from graph.build import build_network
+
+    corpus = load_corpus(tiny_corpus_dir)
+    em = build_network(corpus, progress=False).params["edge_model"]
+    assert em == {"on": True, "threshold": load_model().threshold,
+                  "sha256": hashlib.sha256(edge_model.MODEL_FILE.read_bytes()).hexdigest()}
+    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
+    assert build_network(corpus, progress=False).params["edge_model"] == {"on": False}
+
+
+def test_the_live_catalogue_warns_when_the_edge_model_changed_since_the_build(monkeypatch):
+    """evaluation.stages.catalogue links new images with today's model: it says so when that is not the run's."""
+    from evaluation.stages.catalogue import edge_model_drift
+
+    now = edge_model.run_record()
+    assert edge_model_drift({"edge_model": now}) is None and edge_model_drift({}) is None  # same, or a run before it
+    other = dict(now, sha256="0" * 64)
+    assert "build-graph ran with edge model" in edge_model_drift({"edge_model": other})
+    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
+    assert "'on': False" in edge_model_drift({"edge_model": now})

@@ -27,6 +27,7 @@ from evaluation.stages.catalogue_inputs import read_images, read_songs
 from evaluation.stages.catalogue_journal import CatalogueStore, Echo, changes, image_record, song_record
 from evaluation.stages.derived import cached_content_df
 from evaluation.stages.rundir import RunDir, Stage
+from graph import edge_model
 from graph.bridge import Bridge
 from graph.common.errors import Img2SongError
 from graph.context import ContextParams
@@ -82,6 +83,16 @@ def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: Li
     return out
 
 
+def edge_model_drift(params: dict[str, Any]) -> str | None:
+    """A warning when the edge model that links new images (graph.edge_model today) is not the one build-graph ran
+    with (its params record it): the new images' edges would then be judged by other rules than the run's own."""
+    built, now = params.get("edge_model"), edge_model.run_record()
+    if built is None or built == now:
+        return None
+    return (f"warning: build-graph ran with edge model {built}; new images are linked with {now} "
+            "(graph/edge_model.json or the switch changed since): their edges may differ from the run's own")
+
+
 def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer], echo: Echo | None = None,
                 lazy_text: bool = False) -> Folder:
     """What turns new records into entries for this run: its LINE tables with their fold-in map (saved in the run
@@ -97,6 +108,8 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer],
         from engine.text.relatedness import encoder_bridge
 
         bridge = encoder_bridge(corpus, echo=lambda _: None)
+    if (drift := edge_model_drift(params)) and echo is not None:
+        echo(drift)
     edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), bridge, corpus.songs,
                            data.song_keywords, words, params.get("scheme", "count"),
                            ContextParams(**ctx) if isinstance(ctx, dict) else None)

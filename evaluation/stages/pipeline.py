@@ -80,6 +80,9 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context, bridge=bridge)
     result.params["sense_encoder"] = bridge.relatedness is not None  # what the live catalogue's edges must use too
     echo(bridge.relatedness_line())
+    em = result.params["edge_model"]
+    echo(f"edge model (graph/edge_model.py): edges below P(right) {em['threshold']:.2f} dropped" if em["on"]
+         else "edge model: off (graph.edge_model.EDGE_MODEL = False): every edge the bridge draws is kept")
     if result.selection is not None:
         echo(result.selection.table())
         echo(result.selection.summary())
