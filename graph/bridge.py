@@ -43,6 +43,7 @@ from graph.senses import (
     EDGE_THRESHOLD,
     KIND_DECAY,
     KIND_LEMMAS,
+    KIND_RULE,
     KIND_UNFIT,
     REFERENCE,
     REFERENCE_TOP,
@@ -185,7 +186,7 @@ class Bridge:
                 parts = [img.caption] * (img.language == "en") + list(img.tags) * (img.tag_language == "en")
                 for text in parts:
                     for r in self.weighted_reach(text, context - bag(text)).values():
-                        if r.kept and r.rule in ("cedict sense", "wordnet kind"):
+                        if r.kept and r.rule in ("cedict sense", KIND_RULE):
                             kept.setdefault(r.target, "")
         finally:
             self.relatedness = relatedness
@@ -278,7 +279,7 @@ class Bridge:
                 # for bottle -> vessel, a container)
                 for r in self.english_weighted(lemma, context, hyper, KIND_UNFIT, description=description,
                                                scale=scale):
-                    out.append(Scored(r.target, round(r.weight * scale, 4), "wordnet kind",
+                    out.append(Scored(r.target, round(r.weight * scale, 4), KIND_RULE,
                                       f"{' -> '.join(path)} ({step} step{'s' if step > 1 else ''}); {r.why}", text))
         return out
 

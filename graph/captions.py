@@ -28,7 +28,7 @@ from graph import edge_model
 from graph import kinds as kind_backoff
 from graph.bridge import EDGE_THRESHOLD, Bridge, image_reach
 from graph.head_sense import chiefly_noun
-from graph.keywords import lemmatize_en, tokenize
+from graph.keywords import inflected, lemmatize_en, tokenize
 from graph.senses import WordNetSenses, bag
 from graph.tag_text import compound_modifiers, compound_words, describe, image_context, noun_phrases
 
@@ -40,24 +40,12 @@ _SEP = re.compile(r"[_\-.\d]+")
 _LETTERS = re.compile(r"[A-Za-z]+")
 
 
-def _inflected(low: str, known: frozenset[str]) -> bool:
-    """True for an -ed or -ing form of a known word ('covered', 'baking', 'stopped'): a word, not two nouns (cove
-    red)."""
-    for end in ("ed", "ing"):
-        if low.endswith(end):
-            stem = low[: -len(end)]
-            doubled = {stem[:-1]} if len(stem) > 2 and stem[-1] == stem[-2] else set()
-            if {stem, stem + "e", *doubled} & known:
-                return True
-    return False
-
-
 def _split_compound(word: str, known: frozenset[str], wn: WordNetSenses | None = None) -> list[str]:
     """'palmtree' -> [palm, tree] when both halves are known nouns and the whole is not; else [word]. A one-word
     noun WordNet knows splits only when it is a kind of its last part (headstone -> head stone, a stone; cupcake ->
     cup cake); otherwise it is one word, not two (shamrock is a clover, no rock; tramway is no way)."""
     low = word.lower()
-    if len(low) < 2 * MIN_PART or low in known or lemmatize_en(low) in known or _inflected(low, known):
+    if len(low) < 2 * MIN_PART or low in known or lemmatize_en(low) in known or inflected(low, known.__contains__):
         return [word]
     best: tuple[int, int] | None = None
     for i in range(MIN_PART, len(low) - MIN_PART + 1):

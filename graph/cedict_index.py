@@ -30,7 +30,7 @@ _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 _SEP = re.compile(r"[;,]")
 _LEADING = ("a ", "an ", "the ")
-# a sense part that lists the kinds it includes: the parts from there on each name one 
+# a sense part that lists the kinds it includes: it and the parts after it name kinds of the sense (list_items)
 LIST_MARK = "including "
 # CC-CEDICT sense markers of senses no image tag means: surname, classifier, abbreviation, variant (and notes)
 SENSE_ANYWHERE = ("surname", "abbr.", "variant of")  # 'calorie (abbr. for 卡路里)' is dropped too

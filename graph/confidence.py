@@ -24,12 +24,11 @@ from collections.abc import Mapping, Sequence
 
 from graph.bridge import Bridge
 from graph.captions import readable_image
-from graph.senses import bag
+from graph.senses import KIND_RULE, bag
 from graph.tag_text import describe, image_context
 
 CONFIDENCE_FLOOR = 0.5  # a per-text weight at or below this counts nothing (chosen on the labelled tuning splits)
 KIND_CONFIDENCE = 0.75  # factor on an edge only a WordNet kind of the tag draws (chosen on the same splits)
-KIND_RULE = "wordnet kind"  # graph.senses.Scored.rule of a hypernym's edge
 
 
 Reach = dict[str, "set[int] | dict[int, float]"]  # word -> the items it reaches (a set: each with confidence 1)

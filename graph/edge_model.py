@@ -20,7 +20,7 @@ Coefficients live in graph/edge_model.json, written by tests/fixtures/train_edge
 docstring); tests/test_edge_model.py checks that retraining reproduces them. graph.captions.image_keywords drops an
 edge whose P is below the file's threshold (EDGE_MODEL switches it off), so selection, network and ground truth
 count the same edges; graph.confidence uses P as the confidence selection weighs an image's reach by. An edge
-the corpus's own lexicon.tsv declares is never dropped (P = 1).
+the corpus's own lexicon.tsv declares, or one of the image's own Chinese tags reaches, is never dropped (P = 1).
 """
 from __future__ import annotations
 
@@ -36,12 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from graph.bridge import EDGE_THRESHOLD, Bridge
-from graph.senses import Scored, bag
+from graph.senses import KIND_RULE, Scored, bag
 from graph.tag_text import describe, image_context
 
 EDGE_MODEL = True  # drop edges below the model's threshold in graph.captions.image_keywords (False: the old edges)
 MODEL_FILE = Path(__file__).with_name("edge_model.json")
-KIND_RULE = "wordnet kind"  # graph.senses.Scored.rule of a hypernym's edge
 LEXICON_RULE = "lexicon.tsv"  # graph.senses.Scored.rule of an edge the corpus's lexicon.tsv declares
 
 FEATURES = ("weight", "multi_text", "kind", "chinese", "backoff", "kind_backoff", "one_char", "gloss_later",
@@ -151,8 +150,8 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
     labels = tuple(labels)
     own = ({t for t in image.tags} if image.tag_language == "en" else set()) | (
         {image.caption} if image.language == "en" and image.caption else set())
-    zh = ({t for t in image.tags} if image.tag_language == "zh" else set()) | (
-        {image.caption} if image.language == "zh" and image.caption else set())
+    zh_tags = set(image.tags) if image.tag_language == "zh" else set()
+    zh = zh_tags | ({image.caption} if image.language == "zh" and image.caption else set())
     context = image_context(image, labels)
     description = describe(image, labels) if bridge.relatedness is not None else ""
     reach: dict[str, dict[str, Scored]] = {}
@@ -162,7 +161,6 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
             reach[text] = bridge.weighted_reach(text, context - bag(text), description)
         return reach[text]
 
-    zh_tags = set(image.tags) if image.tag_language == "zh" else set()
     out = {}
     for kw, texts in why.items():
         if declared is not None and any(t in zh_tags for t in texts):

@@ -14,44 +14,19 @@ chiefly a noun (SemCor, as WordNetSenses.draws_kinds). A head the modifier picks
 """
 from __future__ import annotations
 
+from graph.keywords import inflected
 from graph.wordnet import tagged_senses
 from graph.wordnet_senses import WORDNET_SENSES, WordNetSenses, bag
 
 Key = tuple[str, str]
-HYPONYM = "~"  # WordNet's pointer from a synset to a kind of it
-
-
-def _extended(wn: WordNetSenses, key: Key, memo: dict[Key, frozenset[str]]) -> frozenset[str]:
-    """The sense's signature, and the lemmas and definitions of its direct hyponyms."""
-    if key not in memo:
-        words = set(wn.signature(key))
-        for sym, off, pos, _, _ in wn.wn.synset(key).pointers:
-            if sym == HYPONYM and pos == "n":
-                syn = wn.wn.synset((pos, off))
-                words |= bag(" ".join(syn.lemmas)) | bag(syn.definition)
-        memo[key] = frozenset(words)
-    return memo[key]
 
 
 def chiefly_noun(wn: WordNetSenses, word: str) -> bool:
     """False for a word SemCor tags in more senses of other parts of speech than of nouns (small, musical, open), and
     for an -ing or -ed form of a word WordNet knows (smiling, covering): it describes a thing, it names none."""
     tagged = tagged_senses(wn.wn.folder).get(word, {})
-    return tagged.get("n", 0) >= sum(n for p, n in tagged.items() if p != "n") and not _participle(wn, word)
-
-
-def _participle(wn: WordNetSenses, word: str) -> bool:
-    """True for an -ing or -ed form of a word WordNet knows (smiling, covering, holding): a verb form before a noun
-    describes it; it names no thing that could pick the noun's sense."""
-    for end in ("ing", "ed"):
-        stem = word[: -len(end)]
-        if word.endswith(end) and len(stem) > 2:
-            if any(wn.wn.noun_senses(s) for s in (stem, stem + "e", stem[:-1] if stem[-1] == stem[-2] else stem)):
-                return True
-    return False
-
-
-_MEMO: dict[int, dict[Key, frozenset[str]]] = {}
+    return (tagged.get("n", 0) >= sum(n for p, n in tagged.items() if p != "n")
+            and not inflected(word, lambda s: bool(wn.wn.noun_senses(s))))
 
 
 def modifier_sense(wn: WordNetSenses, modifier: str, head: str, context: frozenset[str]) -> Key | None:
@@ -67,10 +42,9 @@ def modifier_sense(wn: WordNetSenses, modifier: str, head: str, context: frozens
     plain = wn.choose(head, context)[0]
     if chosen is None or plain is None:
         return None
-    memo = _MEMO.setdefault(id(wn), {})
     sig = wn.signature(chosen) - bag(head) - bag(modifier)
-    if (sig | {modifier}) & _extended(wn, plain, memo):
+    if (sig | {modifier}) & wn.extended_signature(plain):
         return None  # the modifier fits the sense the context chooses anyway
-    shared = sorted(((len(sig & _extended(wn, h, memo)), i, h) for i, h in enumerate(heads)), reverse=True)
+    shared = sorted(((len(sig & wn.extended_signature(h)), i, h) for i, h in enumerate(heads)), reverse=True)
     (best, _, key), (second, _, _) = shared[0], shared[1]
     return key if best > second else None

@@ -6,7 +6,7 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -64,6 +64,18 @@ def stopwords(language: str) -> frozenset[str]:
 def _check_language(language: str) -> None:
     if language not in LANGUAGES:
         raise Img2SongError(f"unknown language {language!r}; expected one of {LANGUAGES}")
+
+
+def inflected(word: str, is_word: Callable[[str], bool]) -> bool:
+    """True for an -ed or -ing form of a word `is_word` knows ('covered', 'baking', 'stopped', 'smiling'): one word
+    describing a thing, not two nouns ('cove red') nor a noun naming one."""
+    for end in ("ed", "ing"):
+        stem = word[: -len(end)]
+        if word.endswith(end) and len(stem) > 2:
+            doubled = (stem[:-1],) if stem[-1] == stem[-2] else ()
+            if any(is_word(s) for s in (stem, stem + "e", *doubled)):
+                return True
+    return False
 
 
 def lemmatize_en(word: str) -> str:

@@ -47,6 +47,7 @@ from graph.wordnet_senses import (  # noqa: F401 (re-exported: the sense API cal
     one_edit,
 )
 
+KIND_RULE = "wordnet kind"  # Scored.rule of an edge through a WordNet hypernym of the tag (graph.bridge)
 EDGE_THRESHOLD = 0.6  # an image-keyword edge is drawn when its weight reaches this
 RANK_WEIGHT = (1.0, 0.75, 0.55)  # the entry's 1st, 2nd, 3rd kept sense
 LATER_PART = 0.85  # the tag is a later synonym inside its gloss ('character, nature')

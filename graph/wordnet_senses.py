@@ -50,6 +50,7 @@ class WordNetSenses:
     def __init__(self, wn: WordNetData):
         self.wn = wn
         self._sig: dict[tuple[str, str], frozenset[str]] = {}
+        self._ext: dict[tuple[str, str], frozenset[str]] = {}
         self._physical: dict[tuple[str, str], bool] = {}
         self._members: dict[frozenset[str], bool] = {}
         self._ancestors: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
@@ -60,6 +61,18 @@ class WordNetSenses:
     def name(self, key: tuple[str, str]) -> str:
         syn = self.wn.synset(key)
         return f"{syn.lemmas[0]} ({syn.definition[:60]})"
+
+    def extended_signature(self, key: tuple[str, str]) -> frozenset[str]:
+        """The signature, and the lemmas and definitions of the synset's direct hyponyms (the kinds WordNet files
+        below it: wineglass, highball glass under the drinking glass)."""
+        if key not in self._ext:
+            words = set(self.signature(key))
+            for sym, off, pos, _, _ in self.wn.synset(key).pointers:
+                if sym == "~" and pos == "n":
+                    syn = self.wn.synset((pos, off))
+                    words |= bag(" ".join(syn.lemmas)) | bag(syn.definition)
+            self._ext[key] = frozenset(words)
+        return self._ext[key]
 
     def signature(self, key: tuple[str, str]) -> frozenset[str]:
         """Lemmas of the synset and of its hypernyms two steps up, and the words of its definition."""

@@ -13,12 +13,13 @@ from graph.bridge import Bridge
 from graph.captions import image_keywords, readable_image
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
+from graph.occurrences import is_cjk_word
 from graph.records import Image
 from graph.senses import EDGE_THRESHOLD, Scored, bag
 
 
 def _language(text: str) -> str:
-    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+    return "zh" if is_cjk_word(text) else "en"
 
 
 def edge_model_line(word: str, context: str, bridge: Bridge, candidates: frozenset[str]) -> str:
