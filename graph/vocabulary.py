@@ -8,7 +8,9 @@ The rule:
    noun (`noun_character`);
 2. eligible are those that at least `min_images` images reach through their tags or caption, directly or through
    the bilingual bridge (graph.bridge; file-name captions made readable, graph.captions), exactly as build-graph
-   will link them, and that occur (graph.occurrences,
+   will link them (by default, `--min-images auto`: 3, lowered to 2 and then 1 only while fewer words than the
+   keywords asked for are eligible, as in a catalogue of photos named one by one, where most things are shown
+   once or twice), and that occur (graph.occurrences,
    the rule the network and the ground truth count by) in at least `min_songs` songs and at most `max_song_share`
    of them (a word in most songs says nothing: ten random songs would contain it);
 3. greedy coverage (graph.cover): take the eligible word of largest marginal gain, where a song or tagged
@@ -59,13 +61,14 @@ LOCATION_FILE = 15  # WordNet's noun.location: side, end, centre, position, coun
 CHAR_HEADS = 3  # a character heading fewer distinct words is a bound part of them (玻 only in 玻璃), not a word
 RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; and characters jieba never isolates "
         f"that head >= {CHAR_HEADS} of them and are first a physical common noun in CC-CEDICT) "
-        "reached by >= min_images images "
+        "reached by >= min_images images (auto: 3, else 2, else 1 while fewer than the keywords wanted pass) "
         "(tags or caption, directly or through the bridge) and occurring in >= min_songs and <= max_song_share of "
         "songs; greedily the word of largest coverage gain (songs and images; an item covered t times adds "
         "repeat_discount**t; an image counts by its edge's confidence), up to num; num auto: min_num words, "
         "then while the best word first-covers >= min_new_images tagged images' worth (songs not counted), up to "
         "max_num")
-AUTO = "auto"  # the --num value of the coverage-driven count
+AUTO = "auto"  # the --num value of the coverage-driven count, and the --min-images value of the stepped floor
+MIN_IMAGES_STEPS = (3, 2, 1)  # --min-images auto: the floors tried in turn (see SelectionParams.min_images)
 
 
 def _confidence_setting(p: "SelectionParams") -> str:
@@ -91,7 +94,12 @@ class SelectionParams:
     # tagged images' worth (an image counts its edge's confidence above the best it had; songs do not count: a
     # song without a keyword keeps its lyric-word edges): the min_images any keyword needs, so no added word
     # covers less new ground than the smallest keyword the rule admits
-    min_images: int = 3  # a keyword needs images to train on (2 stay in training) and one to query with
+    min_images: int | None = None  # images that must reach a keyword; None ("--min-images auto"): the first of
+    # MIN_IMAGES_STEPS (3, 2, 1) at which at least the keywords asked for (num; min_num for --num auto) are eligible,
+    # else 1. Three lets a keyword's images serve the evaluation (2 stay in training, one is a query: graph.build
+    # split_queries); a catalogue whose images show fewer than that many things three times (photos named one by
+    # one: most things once or twice) would otherwise get a handful of keywords and leave most images unlinked.
+    # A word one image reaches still links that image to its songs in the network; it is only never a query's word
     min_songs: int = 3  # fewer songs: a hit is luck, and the word barely links songs
     max_song_share: float = 0.10  # a word in more songs is contained by one in ten random songs
     max_chars: int = 4  # longer Chinese "words" are phrases, not keywords
@@ -113,7 +121,7 @@ class SelectionParams:
                                 f"{self.min_num} and {self.max_num}")
         if not self.min_new_images > 0.0:
             raise Img2SongError(f"--min-new-images must be > 0, got {self.min_new_images}")
-        if self.min_images < 1 or self.min_songs < 1:
+        if (self.min_images is not None and self.min_images < 1) or self.min_songs < 1:
             raise Img2SongError("--min-images and --min-songs must be at least 1")
         if not 0.0 < self.max_song_share <= 1.0:
             raise Img2SongError(f"--max-song-share must be in (0, 1], got {self.max_song_share}")
@@ -154,6 +162,8 @@ class KeywordSelection:
     images_covered: int = 0  # tagged images reaching >= 1 selected keyword
     blocked: dict[str, dict[str, int]] = field(default_factory=dict)  # "songs"/"images" -> reason -> count
     stop: str = ""  # where and why the picking stopped
+    min_images: int = MIN_IMAGES_STEPS[0]  # the floor the rule applied (params.min_images, or what auto chose)
+    eligible_at: dict[int, int] = field(default_factory=dict)  # --min-images auto: floor tried -> eligible words
 
     @property
     def keywords(self) -> list[str]:
@@ -171,12 +181,24 @@ class KeywordSelection:
         p = self.params
         return [f"# keywords selected by img2song: {RULE}",
                 f"# num={p.num or AUTO} min_num={p.min_num} max_num={p.max_num} "
-                f"min_new_images={p.min_new_images:g} min_images={p.min_images} min_songs={p.min_songs} max_song_share="
+                f"min_new_images={p.min_new_images:g} min_images={self.min_images_setting()} min_songs={p.min_songs} "
+                f"max_song_share="
                 f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight:.3g} "
                 f"repeat_discount={p.repeat_discount} " + _confidence_setting(p),
                 f"# corpus {self.corpus}: {self.songs_total} songs, {self.images_total} images; coverage "
                 f"{self.song_coverage:.1%} of songs, {self.image_coverage:.1%} of tagged images; "
                 f"{datetime.now(timezone.utc):%Y-%m-%d}. Edit freely: one keyword a line, '#' starts a comment."]
+
+    def min_images_setting(self) -> str:
+        """'3' as given, or for --min-images auto the floor it chose and the eligible words at each floor tried."""
+        if self.params.min_images is not None:
+            return str(self.min_images)
+        tried = ", ".join(f"{k} -> {n} eligible" for k, n in self.eligible_at.items())
+        return f"{AUTO}: {self.min_images} ({tried}; {self.wanted()} wanted)"
+
+    def wanted(self) -> int:
+        """The keywords asked for: num, or min_num for --num auto."""
+        return self.params.min_num if self.params.num is None else self.params.num
 
     def text(self) -> str:
         return "\n".join(self.header() + self.keywords) + "\n"
@@ -197,9 +219,12 @@ class KeywordSelection:
         f = self.funnel
         chars = f" ({f['characters']} of them characters heading >= {CHAR_HEADS} words)" if f.get("characters") else ""
         return (f"{f.get('candidates', 0)} candidate words{chars} -> {f.get('reached by images', 0)} reached by "
-                f">= {self.params.min_images} images -> {f.get('within song limits', 0)} in >= "
+                f">= {self.min_images} images{self._auto_note()} -> {f.get('within song limits', 0)} in >= "
                 f"{self.params.min_songs} and <= {self.params.max_song_share:.0%} of {self.songs_total} songs "
                 f"-> {len(self.rows)} selected by coverage gain ({self.seconds:.1f} s)")
+
+    def _auto_note(self) -> str:
+        return f" (--min-images {self.min_images_setting()})" if self.params.min_images is None else ""
 
     def coverage_lines(self) -> list[str]:
         """What the vocabulary reaches, and what kept the rest out (counts per reason)."""
@@ -217,6 +242,7 @@ class KeywordSelection:
                 "images": self.images_total, "tagged_images": self.tagged_images,
                 "songs_covered": self.songs_covered, "images_covered": self.images_covered,
                 "funnel": self.funnel, "dropped": self.dropped, "blocked": self.blocked, "stop": self.stop,
+                "min_images": self.min_images, "eligible_at": self.eligible_at,
                 "keywords": [asdict(r) for r in self.rows]}
 
 
@@ -276,22 +302,23 @@ def candidate_words(corpus: Corpus, bridge: Bridge, max_chars: int = SelectionPa
 
 
 def _stage_reason(words: set[str], support: Counter[str], songs: Counter[str], p: SelectionParams,
-                  n_songs: int, eligible: set[str], what: str, picked: int) -> str:
+                  n_songs: int, eligible: set[str], what: str, picked: int, min_images: int) -> str:
     """Why an item has no keyword: the furthest step of the rule any of its words got past."""
     if not words:
         return ("no lyric word any image reaches" if what == "songs"
                 else "no tag or caption reaches a lyric word")
     if any(w in eligible for w in words):
         return f"its words were not picked within the {picked} keywords"
-    passing = [w for w in words if support[w] >= p.min_images]
+    passing = [w for w in words if support[w] >= min_images]
     if not passing:
-        return f"its words are reached by < {p.min_images} images"
+        return f"its words are reached by < {min_images} images"
     if any(songs[w] > p.max_song_share * n_songs for w in passing):
         return f"its words are in > {p.max_song_share:.0%} of songs"
     return f"its words are in < {p.min_songs} songs"
 
 
-def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: int = SelectionParams.min_images,
+def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
+                    min_images: int | None = SelectionParams.min_images,
                     min_songs: int = SelectionParams.min_songs,
                     max_song_share: float = SelectionParams.max_song_share,
                     max_chars: int = SelectionParams.max_chars, bridge: Bridge | None = None,
@@ -341,9 +368,16 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
         for w in got:
             song_sets.setdefault(w, set()).add(k)
     songs = Counter({w: len(s) for w, s in song_sets.items()})
-    reached = {w for w, k in support.items() if k >= min_images}
     max_songs = max_song_share * n_songs
-    eligible = {w for w in reached if min_songs <= songs[w] <= max_songs}
+    wanted = p.min_num if num is None else num
+    eligible_at: dict[int, int] = {}
+    for floor in (MIN_IMAGES_STEPS if min_images is None else (min_images,)):
+        reached = {w for w, k in support.items() if k >= floor}
+        eligible = {w for w in reached if min_songs <= songs[w] <= max_songs}
+        eligible_at[floor] = len(eligible)
+        if len(eligible) >= wanted:
+            break
+    min_images = floor
 
     unit = (1.0 - song_weight) / max(len(tagged), 1)  # the objective's weight of one tagged image
     picked, stop = cover_until({w: song_sets.get(w, set()) for w in eligible},
@@ -364,7 +398,8 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
         counts: Counter[str] = Counter()
         for k in idx:
             if k not in covered:
-                counts[_stage_reason(items[k], support, songs, p, n_songs, eligible, what, len(rows))] += 1
+                counts[_stage_reason(items[k], support, songs, p, n_songs, eligible, what, len(rows),
+                                     min_images)] += 1
         blocked[what] = dict(counts)
     if len(tagged) < len(corpus.images):
         blocked["images"]["no tag and no caption"] = len(corpus.images) - len(tagged)
@@ -373,16 +408,17 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
     top = [w for w, _ in freq.most_common(200)]
     dropped = {
         f"reached by < {min_images} images": [w for w in top if w not in reached][:10],
-        f"in > {max_song_share:.0%} of songs": [w for w in sorted(reached, key=lambda w: -songs[w])
+        f"in > {max_song_share:.0%} of songs": [w for w in sorted(reached, key=lambda w: (-songs[w], w))
                                                  if songs[w] > max_songs][:10],
-        f"in < {min_songs} songs": [w for w in sorted(reached, key=lambda w: -support[w])
+        f"in < {min_songs} songs": [w for w in sorted(reached, key=lambda w: (-support[w], w))
                                     if songs[w] < min_songs][:10],
     }
     funnel = {"candidates": len(candidates), "characters": len(chars), "reached by images": len(reached),
               "within song limits": len(eligible), "selected": len(rows)}
     return KeywordSelection(rows, p, str(corpus.root), n_songs, len(corpus.images), funnel,
                             {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0,
-                            len(tagged), len(cov_s), len(cov_i), blocked, stopped)
+                            len(tagged), len(cov_s), len(cov_i), blocked, stopped, min_images,
+                            eligible_at if p.min_images is None else {})
 
 
 def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: float, new: int) -> str:

@@ -170,9 +170,30 @@ def rows_cover(sel):
 
 def test_default_num_stops_at_what_images_express(hand_corpus, mini_bridge):
     """With fewer eligible words than num the vocabulary takes them all: coverage, not a frequency cut."""
-    sel = select_keywords(load_corpus(hand_corpus), bridge=mini_bridge, progress=False, max_song_share=0.5)
+    sel = select_keywords(load_corpus(hand_corpus), bridge=mini_bridge, progress=False, max_song_share=0.5,
+                          min_images=3)
     assert set(sel.keywords) == {"船", "梅花"}  # 月 in every song, 马 under 3 images, 愁 no image
     assert sel.funnel["selected"] == len(sel.rows) == 2
+
+
+def test_min_images_auto_steps_down_only_while_too_few_words_pass(hand_corpus, mini_bridge):
+    """--min-images auto: 3 while that leaves the keywords asked for, else 2, else 1 (photos named one by one show
+    most things once or twice); the floor chosen and the eligible count at each floor tried are reported."""
+    c = load_corpus(hand_corpus)
+    args = dict(bridge=mini_bridge, progress=False, max_song_share=0.5)
+    sel = select_keywords(c, **args)  # 72 wanted: only 2 words pass at 3 images, 3 at 2 (马), none more at 1
+    assert sel.params.min_images is None and sel.min_images == 1
+    assert sel.eligible_at == {3: 2, 2: 3, 1: 3}
+    assert set(sel.keywords) == {"船", "梅花", "马"}  # 马's two images are linked now
+    assert "min_images=auto: 1 (3 -> 2 eligible, 2 -> 3 eligible, 1 -> 3 eligible; 72 wanted)" in sel.header()[1]
+    assert "--min-images auto: 1" in sel.summary() and sel.to_dict()["eligible_at"] == {3: 2, 2: 3, 1: 3}
+    two = select_keywords(c, num=2, **args)  # 2 wanted: 3 images already give them, no step down
+    assert (two.min_images, two.eligible_at, set(two.keywords)) == (3, {3: 2}, {"船", "梅花"})
+    fixed = select_keywords(c, min_images=2, **args)  # a number given is used as given, nothing stepped
+    assert (fixed.min_images, fixed.eligible_at) == (2, {})
+    assert "min_images=2 " in fixed.header()[1] and "auto" not in fixed.summary()
+    with pytest.raises(Img2SongError, match="min-images"):
+        select_keywords(c, min_images=0, **args)
 
 
 def test_noun_character_accepts_physical_common_nouns_and_says_why_not():

@@ -9,7 +9,7 @@ import typer
 from evaluation.stages.pipeline import SENSE_ENCODER, corpus_bridge
 from graph.common.errors import Img2SongError
 from graph.corpus import KEYWORDS_FILE, load_corpus
-from graph.vocabulary import AUTO, KeywordSelection, SelectionParams, select_keywords
+from graph.vocabulary import AUTO, MIN_IMAGES_STEPS, KeywordSelection, SelectionParams, select_keywords
 
 _D = SelectionParams  # the defaults, stated once there
 
@@ -27,7 +27,20 @@ def parse_num(text: str) -> int | None:
     return n
 
 
-def propose_keywords(corpus: Path, out: Path, num: int | None = _D.num, min_images: int = _D.min_images,
+def parse_min_images(text: str) -> int | None:
+    """--min-images: 'auto' (None: 3, lowered to 2 and 1 while too few words pass) or a whole number >= 1."""
+    if text.strip().lower() == AUTO:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise Img2SongError(f"--min-images must be '{AUTO}' or a whole number >= 1, got {text!r}")
+    return n
+
+
+def propose_keywords(corpus: Path, out: Path, num: int | None = _D.num, min_images: int | None = _D.min_images,
                      min_songs: int = _D.min_songs, max_song_share: float = _D.max_song_share,
                      echo: Callable[[str], None] = print, song_weight: float = _D.song_weight,
                      repeat_discount: float = _D.repeat_discount, sense_encoder: bool | None = None,
@@ -76,8 +89,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                              help=f"--num {AUTO}: past --min-num, a word joins while it covers "
                                                   "at least this many tagged images' worth that no keyword "
                                                   "reaches yet (by the edges' confidence; songs not counted)"),
-        min_images: int = typer.Option(_D.min_images,
-                                       help="images that must reach a keyword (tags/caption, via the bridge)"),
+        min_images: str = typer.Option(AUTO, help="a number N: images that must reach a keyword (tags/caption, via "
+                                       f"the bridge); '{AUTO}': {MIN_IMAGES_STEPS[0]} (a keyword's images can then "
+                                       "serve as queries), lowered step by step to "
+                                       f"{MIN_IMAGES_STEPS[-1]} only while fewer words than --num pass (photos "
+                                       "named one by one show most things once or twice)"),
         min_songs: int = typer.Option(_D.min_songs, help="songs whose lyrics must contain a keyword"),
         max_song_share: float = typer.Option(_D.max_song_share,
                                              help="largest share of songs that may contain a keyword"),
@@ -91,6 +107,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                 "weighed by the text encoder (default: as build-graph)"),
     ) -> None:
         """Propose a keyword vocabulary: lyric words images can express, picked to cover songs and images."""
-        propose_keywords(corpus, out, parse_num(num), min_images, min_songs, max_song_share, echo=typer.echo,
+        propose_keywords(corpus, out, parse_num(num), parse_min_images(min_images), min_songs, max_song_share, echo=typer.echo,
                          song_weight=song_weight, repeat_discount=repeat_discount, sense_encoder=sense_encoder,
                          min_num=min_num, max_num=max_num, min_new_images=min_new_images)
