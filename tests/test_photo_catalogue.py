@@ -12,6 +12,7 @@ from PIL import Image
 from graph.captions import readable
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
+from graph.secondcorpus import build as corpus_build
 from graph.secondcorpus import photos
 from graph.starter.build import CEDICT_WHEEL
 
@@ -121,7 +122,7 @@ def test_a_used_out_is_refused_and_a_failed_build_leaves_nothing(tmp_path, monke
     def broken(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(photos, "write_text", broken)  # fails after the photos are rendered into the partial folder
+    monkeypatch.setattr(corpus_build, "write_text", broken)  # fails after the photos are rendered into the partial folder
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(OSError, match="disk full"):
         photos.build(raw, tmp_path / "new", starter)

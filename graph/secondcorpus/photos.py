@@ -1,5 +1,6 @@
-"""Build issue 17's photo catalogue (other 宋词 + the real photos of the starter's raw packages):
-python -m graph.secondcorpus.photos --raw DIR --starter data/starter --out DIR [--named].
+"""Build issue 17's photo catalogue: the other 宋词 beside the real photos of the starter's raw packages.
+
+python -m graph.secondcorpus.photos --raw DIR --starter data/starter --out DIR [--named]
 
 The catalogue of the issue's own test: 10,000 classical poems the project never saw beside a few hundred real
 photos with English tags, and the same photos named one by one, as a user's camera roll holds them.
@@ -17,8 +18,6 @@ It holds only songs.jsonl, images.jsonl and images/ (no keywords.txt or lexicon)
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,10 +25,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from graph.cedict import english_to_chinese, parse_cedict
-from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
-from graph.secondcorpus.build import Made, run_build
-from graph.secondcorpus.third import other_ci
+from graph.secondcorpus.build import Made, run_build, write_corpus
+from graph.secondcorpus.third import add_ci_arguments, other_ci
 from graph.starter import images as img_src
 from graph.starter.build import CEDICT_WHEEL, MAX_CHARS, deb_versions
 from graph.starter.images import Candidate
@@ -113,20 +111,15 @@ def build(raw: Path, out: Path, starter: Path, named: bool = False, max_songs: i
     skipped: Counter[str] = Counter()
     songs = other_ci(raw, Path(starter), max_songs, seed)
     cands = photo_candidates(raw, skipped)
-    part = out.parent / f".{out.name}.partial"
-    shutil.rmtree(part, ignore_errors=True)
-    try:
-        images = render_photos(cands, part, named, skipped)
-        if not images:
+
+    def images_of(part: Path) -> list[dict]:
+        rows = render_photos(cands, part, named, skipped)
+        if not rows:
             raise Img2SongError(f"{raw}: no real photo among the starter's raw packages (unpack them there first, "
-                                "see graph/secondcorpus/README.md)")
-        write_text(part / "songs.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in songs))
-        write_text(part / "images.jsonl", "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in images))
-        if out.exists():
-            out.rmdir()
-        part.rename(out)
-    finally:
-        shutil.rmtree(part, ignore_errors=True)
+                                "see graph/starter/README.md)")
+        return rows
+
+    images = write_corpus(out, songs, images_of)
     print(f"images: {'named one by one (file name as caption, no tags)' if named else 'as tagged'}; by source: "
           + ", ".join(f"{s} {n}" for s, n in sorted(Counter(r['source'] for r in images).items())))
     return Made(len(songs), len(images), dict(skipped), time.perf_counter() - t0)
@@ -136,12 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--raw", type=Path, required=True,
                     help="the starter's raw folder: unpacked image packages, CC-CEDICT, chinese-poetry/dist")
-    ap.add_argument("--out", type=Path, required=True, help="new corpus directory, e.g. runs/corpora/photos")
-    ap.add_argument("--starter", type=Path, default=Path("data/starter"), help="the corpus whose ci to leave out")
+    add_ci_arguments(ap, "runs/corpora/photos")
     ap.add_argument("--named", action="store_true",
                     help="photos named one by one: each photo's file name is its only text (no tags)")
-    ap.add_argument("--max-songs", type=int, default=10000, help="at most this many of the other ci")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the ci sample")
     a = ap.parse_args(argv)
     return run_build(lambda: build(a.raw, a.out, a.starter, a.named, a.max_songs, a.seed), a.out)
 
