@@ -218,6 +218,26 @@ def main(argv: list[str] | None = None) -> int:
     return run_build(lambda: build(a.raw, a.out, a.captions_of), a.out)
 
 
+def write_corpus(out: Path, songs: list[dict], make_images: Callable[[Path], list[dict]]) -> list[dict]:
+    """Write songs.jsonl, images.jsonl and the images `make_images(folder)` writes (returning their rows) into a
+    partial folder beside `out`, renamed to `out` (absent or empty) only when complete: on any error no corpus and
+    no partial folder stay. Returns the image rows."""
+    import shutil
+
+    part = out.parent / f".{out.name}.partial"
+    shutil.rmtree(part, ignore_errors=True)
+    try:
+        images = make_images(part)
+        write_text(part / "songs.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in songs))
+        write_text(part / "images.jsonl", "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in images))
+        if out.exists():
+            out.rmdir()
+        part.rename(out)
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+    return images
+
+
 def run_build(make: Callable[[], Made], out: Path) -> int:
     """Run a corpus build for a command line: say what it wrote and skipped, or the error (exit status 2)."""
     try:

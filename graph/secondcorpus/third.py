@@ -23,9 +23,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
-from graph.secondcorpus.build import Made, _one, run_build
+from graph.secondcorpus.build import Made, _one, run_build, write_corpus
 from graph.starter.build import sample_songs
 from graph.starter.images import Candidate, render
 from graph.starter.songs import load_ci, popularity
@@ -195,29 +194,29 @@ def build(raw: Path, out: Path, starter: Path, max_songs: int = 10000, seed: int
         raise Img2SongError(f"{out}: not empty; give a new directory")
     skipped: Counter[str] = Counter()
     songs = other_ci(raw, Path(starter), max_songs, seed)
-    part = out.parent / f".{out.name}.partial"  # written here, renamed to `out` only when complete
-    shutil.rmtree(part, ignore_errors=True)
-    try:
-        images = package_images(raw, part, skipped)
+
+    def images(part: Path) -> list[dict]:
+        rows = package_images(raw, part, skipped)
         shutil.rmtree(part / ".unpacked", ignore_errors=True)
-        write_text(part / "songs.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in songs))
-        write_text(part / "images.jsonl", "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in images))
-        if out.exists():
-            out.rmdir()
-        part.rename(out)
-    finally:
-        shutil.rmtree(part, ignore_errors=True)
-    return Made(len(songs), len(images), dict(skipped), time.perf_counter() - t0)
+        return rows
+
+    rows = write_corpus(out, songs, images)
+    return Made(len(songs), len(rows), dict(skipped), time.perf_counter() - t0)
+
+
+def add_ci_arguments(ap: argparse.ArgumentParser, example_out: str) -> None:
+    """--out, --starter, --max-songs and --seed of a corpus built on the ci the starter does not hold (other_ci)."""
+    ap.add_argument("--out", type=Path, required=True, help=f"new corpus directory, e.g. {example_out}")
+    ap.add_argument("--starter", type=Path, default=Path("data/starter"), help="the corpus whose ci to leave out")
+    ap.add_argument("--max-songs", type=int, default=10000, help="at most this many of the other ci")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the ci sample")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--raw", type=Path, required=True,
                     help="folder with chinese-poetry/dist (unpacked) and the openmoji and tabler-icons tarballs")
-    ap.add_argument("--out", type=Path, required=True, help="new corpus directory, e.g. runs/corpora/third")
-    ap.add_argument("--starter", type=Path, default=Path("data/starter"), help="the corpus whose ci to leave out")
-    ap.add_argument("--max-songs", type=int, default=10000, help="at most this many of the other ci")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the ci sample")
+    add_ci_arguments(ap, "runs/corpora/third")
     a = ap.parse_args(argv)
     return run_build(lambda: build(a.raw, a.out, a.starter, a.max_songs, a.seed), a.out)
 
