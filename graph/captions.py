@@ -38,6 +38,7 @@ _EXT = re.compile(r"\.(?:svg|png|jpe?g|gif|webp|bmp|tiff?)$", re.IGNORECASE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SEP = re.compile(r"[_\-.\d]+")
 _LETTERS = re.compile(r"[A-Za-z]+")
+_CREDIT = re.compile(r"[_-]by[_-][A-Z].*$")  # a photo site's credit suffix: 'sunset_by_Aitzol_Berasategi' -> 'sunset'
 
 
 def _split_compound(word: str, known: frozenset[str], wn: WordNetSenses | None = None) -> list[str]:
@@ -67,8 +68,10 @@ def _split_compound(word: str, known: frozenset[str], wn: WordNetSenses | None =
 def readable(text: str, known: frozenset[str] = frozenset(), wn: WordNetSenses | None = None) -> str:
     """A tag or caption written as a file name, as words: 'RedFox_2.png' -> 'Red Fox', 'palmtree' -> 'palm tree'
     (with `known` holding WordNet's nouns; `wn`: a word WordNet names splits only into a kind of its last part,
-    _split_compound); ordinary text comes back with only its separators turned to spaces."""
+    _split_compound); a file name's credit suffix '_by_Name' goes (the author's name is no thing shown); ordinary text
+    comes back with only its separators turned to spaces."""
     text = _EXT.sub("", text.strip())
+    text = _CREDIT.sub("", text) or text
     text = _CAMEL.sub(" ", text)
     text = _SEP.sub(" ", text)
     words: list[str] = []

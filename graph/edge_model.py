@@ -55,6 +55,7 @@ _USAGE = re.compile(r"corpus usage (\d+)% of")
 _CURRENCY = re.compile(r"currency ([\d.]+)")
 _UNRELATED = re.compile(r"(\d+) unrelated senses")
 _STEPS = re.compile(r"\((\d+) steps?\)")
+_WORD_ONLY = re.compile(r"[\W_]+")  # punctuation and spaces around a one-word caption
 _DISCOUNTS = ("leans to", " names ", "its other meanings are abstract", "an abstract sense", "a group, and",
               "is a word of its own", "the word is first a verb", "variant entry", "irregular lemma",
               "a later synonym", "only through a traditional form")
@@ -145,13 +146,16 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
                   labels: Iterable[str] = (), declared: set[str] | None = None) -> dict[str, np.ndarray]:
     """keyword -> FEATURES row of each edge image_keywords drew (`image`: already readable; `why`: its texts);
     `declared`, if given, receives the keywords the model does not judge: those a text reaches through the corpus's
-    own lexicon.tsv, and those one of the image's own Chinese tags reaches (no translation, and no labelled corpus has
-    Chinese tags: the model has never seen such an edge)."""
+    own lexicon.tsv, those one of the image's own Chinese tags reaches (no translation, and no labelled corpus has
+    Chinese tags: the model has never seen such an edge), and a keyword that is the whole of the image's Chinese
+    caption, punctuation aside (a stamp captioned '鹿。' shows 鹿: the caption names it, no sense to choose; the
+    model, which sees only that a Chinese text reached the word, gave that edge 0.75 beside the tag 'deer')."""
     labels = tuple(labels)
     own = ({t for t in image.tags} if image.tag_language == "en" else set()) | (
         {image.caption} if image.language == "en" and image.caption else set())
     zh_tags = set(image.tags) if image.tag_language == "zh" else set()
     zh = zh_tags | ({image.caption} if image.language == "zh" and image.caption else set())
+    zh_whole = {_WORD_ONLY.sub("", t) for t in zh}  # a Chinese tag or caption that is one word ('鹿。' -> 鹿)
     context = image_context(image, labels)
     description = describe(image, labels) if bridge.relatedness is not None else ""
     reach: dict[str, dict[str, Scored]] = {}
@@ -163,7 +167,7 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
 
     out = {}
     for kw, texts in why.items():
-        if declared is not None and any(t in zh_tags for t in texts):
+        if declared is not None and (any(t in zh_tags for t in texts) or kw in zh_whole):
             declared.add(kw)
         f = dict.fromkeys(FEATURES, 0.0)
         f["currency"] = 1.0

@@ -8,9 +8,8 @@ The rule:
    noun (`noun_character`);
 2. eligible are those that at least `min_images` images reach through their tags or caption, directly or through
    the bilingual bridge (graph.bridge; file-name captions made readable, graph.captions), exactly as build-graph
-   will link them (by default, `--min-images auto`: 3, lowered to 2 and then 1 only while fewer words than the
-   keywords asked for are eligible, as in a catalogue of photos named one by one, where most things are shown
-   once or twice), and that occur (graph.occurrences,
+   will link them (by default, `--min-images auto`: 3, or 1 when fewer words than the keywords asked for are
+   eligible at 3, as in a catalogue of photos named one by one, where most things are shown once or twice), and that occur (graph.occurrences,
    the rule the network and the ground truth count by) in at least `min_songs` songs and at most `max_song_share`
    of them (a word in most songs says nothing: ten random songs would contain it);
 3. greedy coverage (graph.cover): take the eligible word of largest marginal gain, where a song or tagged
@@ -61,14 +60,14 @@ LOCATION_FILE = 15  # WordNet's noun.location: side, end, centre, position, coun
 CHAR_HEADS = 3  # a character heading fewer distinct words is a bound part of them (玻 only in 玻璃), not a word
 RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; and characters jieba never isolates "
         f"that head >= {CHAR_HEADS} of them and are first a physical common noun in CC-CEDICT) "
-        "reached by >= min_images images (auto: 3, else 2, else 1 while fewer than the keywords wanted pass) "
+        "reached by >= min_images images (auto: 3, or 1 when fewer than the keywords wanted pass at 3) "
         "(tags or caption, directly or through the bridge) and occurring in >= min_songs and <= max_song_share of "
         "songs; greedily the word of largest coverage gain (songs and images; an item covered t times adds "
         "repeat_discount**t; an image counts by its edge's confidence), up to num; num auto: min_num words, "
         "then while the best word first-covers >= min_new_images tagged images' worth (songs not counted), up to "
         "max_num")
 AUTO = "auto"  # the --num value of the coverage-driven count, and the --min-images value of the stepped floor
-MIN_IMAGES_STEPS = (3, 2, 1)  # --min-images auto: the floors tried in turn (see SelectionParams.min_images)
+MIN_IMAGES_STEPS = (3, 1)  # --min-images auto: the floors tried in turn (see SelectionParams.min_images)
 
 
 def _confidence_setting(p: "SelectionParams") -> str:
@@ -95,11 +94,12 @@ class SelectionParams:
     # song without a keyword keeps its lyric-word edges): the min_images any keyword needs, so no added word
     # covers less new ground than the smallest keyword the rule admits
     min_images: int | None = None  # images that must reach a keyword; None ("--min-images auto"): the first of
-    # MIN_IMAGES_STEPS (3, 2, 1) at which at least the keywords asked for (num; min_num for --num auto) are eligible,
-    # else 1. Three lets a keyword's images serve the evaluation (2 stay in training, one is a query: graph.build
-    # split_queries); a catalogue whose images show fewer than that many things three times (photos named one by
-    # one: most things once or twice) would otherwise get a handful of keywords and leave most images unlinked.
-    # A word one image reaches still links that image to its songs in the network; it is only never a query's word
+    # MIN_IMAGES_STEPS (3, 1) at which at least the keywords asked for (num; min_num for --num auto) are eligible,
+    # else the last. Three lets a keyword's images serve the evaluation (2 stay in training, one is a query:
+    # graph.build.split_queries); a catalogue whose images show fewer than that many things three times (photos
+    # named one by one: most things once or twice) would otherwise get a handful of keywords and leave most images
+    # unlinked. Below 3 no floor lets a keyword's images be queries, so 2 serves no better than 1: a word one image
+    # reaches still links that image to its songs in the network, and the greedy weighs it by what it covers
     min_songs: int = 3  # fewer songs: a hit is luck, and the word barely links songs
     max_song_share: float = 0.10  # a word in more songs is contained by one in ten random songs
     max_chars: int = 4  # longer Chinese "words" are phrases, not keywords

@@ -16,6 +16,8 @@ def test_file_names_become_words():
         "01_nomoon_openclipart.svg": "nomoon openclipart", "clock face nine-thirty": "clock face nine thirty",
         "HTMLParser": "HTML Parser", "Owl on a Branch": "Owl on a Branch", "lightbulb": "light bulb",
         "bussola": "bussola",  # no split into known nouns: left alone
+        "sunset_by_Aitzol_Berasategi.jpg": "sunset", "Infinite-Sea_by_Aury88.jpg": "Infinite Sea",  # credits go
+        "stand-by-me.png": "stand by me", "Owl by a Branch": "Owl by a Branch",  # not a '_by_Name' file suffix
     }
     for text, want in cases.items():
         assert readable(text, KNOWN) == want, text

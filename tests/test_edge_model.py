@@ -157,6 +157,26 @@ def test_an_edge_a_chinese_tag_reaches_is_never_dropped():
     assert "针叶树" not in image_keywords(pine, bridge, frozenset({"松", "针叶树"}))[0]  # English: judged (P 0.77)
 
 
+def test_a_keyword_that_is_the_whole_chinese_caption_is_never_dropped():
+    """A stamp captioned '鹿。' and tagged 'deer' shows 鹿: the caption names the keyword whole, so the model, which
+    only sees that a Chinese text reached the word (0.75 for this edge on the real dictionary, under the
+    threshold), does not judge it; a caption that merely contains the keyword is still judged."""
+    bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / "starter", check_files=False))
+    deer = Image("d", "d.jpg", tags=("animal", "mammal", "deer"), caption="鹿。", language="zh", tag_language="en")
+    counts, why = image_keywords(deer, bridge, frozenset({"鹿"}), model=False)
+    assert set(why) == {"鹿"} and set(why["鹿"]) == {"鹿。", "deer"}
+    feats = edge_features(readable_image(deer, bridge), bridge, counts, why)
+    assert load_model().proba(feats["鹿"][None])[0] < load_model().threshold  # the exemption is what keeps it
+    probs: dict[str, float] = {}
+    assert set(image_keywords(deer, bridge, frozenset({"鹿"}), probs=probs)[0]) == {"鹿"} and probs == {"鹿": 1.0}
+    longer = Image("e", "e.jpg", tags=("animal", "mammal", "deer"), caption="一头鹿在吃草。", language="zh",
+                   tag_language="en")
+    assert "鹿" in image_keywords(longer, bridge, frozenset({"鹿"}), model=False)[1]  # drawn: the model judges it
+    got: dict[str, float] = {}
+    image_keywords(longer, bridge, frozenset({"鹿"}), probs=got)
+    assert got.get("鹿", 0.0) < 1.0  # judged by the model (kept or not), not declared
+
+
 def test_a_build_records_the_edge_model_it_ran_with(tiny_corpus_dir, monkeypatch):
     """build_network's params (the run manifest's build-graph entry) say whether the model dropped edges, at which
     threshold, and which coefficients file (its SHA-256): a run is reproducible and says what it measured."""

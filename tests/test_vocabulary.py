@@ -177,16 +177,16 @@ def test_default_num_stops_at_what_images_express(hand_corpus, mini_bridge):
 
 
 def test_min_images_auto_steps_down_only_while_too_few_words_pass(hand_corpus, mini_bridge):
-    """--min-images auto: 3 while that leaves the keywords asked for, else 2, else 1 (photos named one by one show
+    """--min-images auto: 3 while that leaves the keywords asked for, else 1 (photos named one by one show
     most things once or twice); the floor chosen and the eligible count at each floor tried are reported."""
     c = load_corpus(hand_corpus)
     args = dict(bridge=mini_bridge, progress=False, max_song_share=0.5)
-    sel = select_keywords(c, **args)  # 72 wanted: only 2 words pass at 3 images, 3 at 2 (马), none more at 1
+    sel = select_keywords(c, **args)  # 72 wanted: only 2 words pass at 3 images, 3 at 1 (马, 2 images)
     assert sel.params.min_images is None and sel.min_images == 1
-    assert sel.eligible_at == {3: 2, 2: 3, 1: 3}
+    assert sel.eligible_at == {3: 2, 1: 3}
     assert set(sel.keywords) == {"船", "梅花", "马"}  # 马's two images are linked now
-    assert "min_images=auto: 1 (3 -> 2 eligible, 2 -> 3 eligible, 1 -> 3 eligible; 72 wanted)" in sel.header()[1]
-    assert "--min-images auto: 1" in sel.summary() and sel.to_dict()["eligible_at"] == {3: 2, 2: 3, 1: 3}
+    assert "min_images=auto: 1 (3 -> 2 eligible, 1 -> 3 eligible; 72 wanted)" in sel.header()[1]
+    assert "--min-images auto: 1" in sel.summary() and sel.to_dict()["eligible_at"] == {3: 2, 1: 3}
     two = select_keywords(c, num=2, **args)  # 2 wanted: 3 images already give them, no step down
     assert (two.min_images, two.eligible_at, set(two.keywords)) == (3, {3: 2}, {"船", "梅花"})
     fixed = select_keywords(c, min_images=2, **args)  # a number given is used as given, nothing stepped

@@ -28,7 +28,7 @@ def parse_num(text: str) -> int | None:
 
 
 def parse_min_images(text: str) -> int | None:
-    """--min-images: 'auto' (None: 3, lowered to 2 and 1 while too few words pass) or a whole number >= 1."""
+    """--min-images: 'auto' (None: 3, or 1 when too few words pass at 3) or a whole number >= 1."""
     if text.strip().lower() == AUTO:
         return None
     try:
@@ -91,9 +91,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                   "reaches yet (by the edges' confidence; songs not counted)"),
         min_images: str = typer.Option(AUTO, help="a number N: images that must reach a keyword (tags/caption, via "
                                        f"the bridge); '{AUTO}': {MIN_IMAGES_STEPS[0]} (a keyword's images can then "
-                                       "serve as queries), lowered step by step to "
-                                       f"{MIN_IMAGES_STEPS[-1]} only while fewer words than --num pass (photos "
-                                       "named one by one show most things once or twice)"),
+                                       f"serve as queries), or {MIN_IMAGES_STEPS[-1]} when fewer words than --num "
+                                       "pass at that (photos named one by one show most things once or twice)"),
         min_songs: int = typer.Option(_D.min_songs, help="songs whose lyrics must contain a keyword"),
         max_song_share: float = typer.Option(_D.max_song_share,
                                              help="largest share of songs that may contain a keyword"),
