@@ -36,7 +36,7 @@ from typing import Any
 from tqdm import tqdm
 
 from graph import edge_model
-from graph.bridge import Bridge, is_cjk
+from graph.bridge import DEFAULT_EDGE_MODEL, Bridge, is_cjk
 from graph.captions import image_keywords
 from graph.cedict_index import filtered_sense, gloss_keys, register_mark
 from graph.common.atomic import write_text
@@ -68,10 +68,10 @@ RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; 
 AUTO = "auto"  # the --num value of the coverage-driven count
 
 
-def _confidence_setting(p: "SelectionParams") -> str:
-    """How an edge's confidence was set: the edge model's P (and its drop threshold) when it is on, else the
-    hand-set rule's constants (graph.confidence)."""
-    if edge_model.EDGE_MODEL and p.confidence_floor is not None:
+def _confidence_setting(p: "SelectionParams", model: bool) -> str:
+    """How an edge's confidence was set: the edge model's P (and its drop threshold) when it is on (`model`: the
+    bridge's setting), else the hand-set rule's constants (graph.confidence)."""
+    if model and p.confidence_floor is not None:
         return f"confidence=edge model P(right), edges below {edge_model.load_model().threshold:.2f} dropped"
     return f"confidence_floor={p.confidence_floor} kind_confidence={p.kind_confidence} (edge model off)"
 
@@ -154,6 +154,7 @@ class KeywordSelection:
     images_covered: int = 0  # tagged images reaching >= 1 selected keyword
     blocked: dict[str, dict[str, int]] = field(default_factory=dict)  # "songs"/"images" -> reason -> count
     stop: str = ""  # where and why the picking stopped
+    edge_model: bool = DEFAULT_EDGE_MODEL  # whether the edge model dropped weak edges (the bridge's setting)
 
     @property
     def keywords(self) -> list[str]:
@@ -173,7 +174,7 @@ class KeywordSelection:
                 f"# num={p.num or AUTO} min_num={p.min_num} max_num={p.max_num} "
                 f"min_new_images={p.min_new_images:g} min_images={p.min_images} min_songs={p.min_songs} max_song_share="
                 f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight:.3g} "
-                f"repeat_discount={p.repeat_discount} " + _confidence_setting(p),
+                f"repeat_discount={p.repeat_discount} " + _confidence_setting(p, self.edge_model),
                 f"# corpus {self.corpus}: {self.songs_total} songs, {self.images_total} images; coverage "
                 f"{self.song_coverage:.1%} of songs, {self.image_coverage:.1%} of tagged images; "
                 f"{datetime.now(timezone.utc):%Y-%m-%d}. Edit freely: one keyword a line, '#' starts a comment."]
@@ -382,7 +383,7 @@ def select_keywords(corpus: Corpus, num: int = SelectionParams.num, min_images: 
               "within song limits": len(eligible), "selected": len(rows)}
     return KeywordSelection(rows, p, str(corpus.root), n_songs, len(corpus.images), funnel,
                             {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0,
-                            len(tagged), len(cov_s), len(cov_i), blocked, stopped)
+                            len(tagged), len(cov_s), len(cov_i), blocked, stopped, bridge.edge_model)
 
 
 def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: float, new: int) -> str:
