@@ -197,15 +197,15 @@ def test_live_edges_use_the_bridge_build_graph_recorded(run, monkeypatch):
     import engine.text.relatedness as relatedness
     from evaluation.stages.run_inputs import load_run_corpus, load_training_set
     from evaluation.stages.rundir import RunDir, Stage
-    from graph.bridge import Bridge
+    from graph.bridge import DEFAULT_EDGE_MODEL, Bridge
 
     rd = RunDir(run)
     stage = rd.stage(Stage.BUILD_GRAPH)
     assert stage["params"]["sense_encoder"] is False  # build-graph records what its bridge used (the default)
     data, corpus = load_training_set(run), load_run_corpus(run)
-    assert stage["params"]["edge_model"]["on"] is True  # and whether the edge model dropped edges (the default)
+    assert stage["params"]["edge_model"]["on"] is DEFAULT_EDGE_MODEL  # and whether the edge model dropped edges
     plain = catalogue.make_folder(rd, data, corpus, {}).edger.bridge
-    assert plain.relatedness is None and plain.edge_model is True
+    assert plain.relatedness is None and plain.edge_model is DEFAULT_EDGE_MODEL
     rd.record(Stage.BUILD_GRAPH, {**stage["params"], "edge_model": {"on": False}}, stage["outputs"])  # --no-edge-model
     assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge.edge_model is False
     calls, sentinel = [], Bridge(corpus.lexicon)
