@@ -68,6 +68,9 @@ from graph.usage import CorpusUsage
 from graph.wordnet import WordNetData, read_noun_wordnet
 
 PIECE_WEIGHT = 0.3  # a Chinese keyword read off inside a longer jieba word (头 in 猫头鹰): no edge
+# whether an image's drawn edges pass through the edge model (graph.edge_model: an edge below its P(right) threshold
+# is dropped), the default of every bridge and of the CLI's --edge-model/--no-edge-model; off: every drawn edge kept
+DEFAULT_EDGE_MODEL = True
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,14 @@ class Bridge:
     """English <-> Chinese word reach: the corpus lexicon first, then CC-CEDICT senses weighted in context
     (graph.senses), and the kinds WordNet knows (kingfisher -> bird -> 鸟); `relatedness` (a sentence encoder the
     caller supplies, graph.senses.Relatedness) weighs each kept candidate against the image's whole description;
-    `usage` (graph.usage, the corpus's own words: `Bridge.for_corpus`) discounts a sense the corpus never uses."""
+    `usage` (graph.usage, the corpus's own words: `Bridge.for_corpus`) discounts a sense the corpus never uses;
+    `edge_model`: the image edges drawn through this bridge (graph.captions.image_keywords) pass the edge model's
+    drop (graph.edge_model), so selection, network, ground truth and the live catalogue share the one setting."""
 
     def __init__(self, lexicon: Mapping[str, Iterable[str]] | None = None, use_cedict: bool = True,
                  cedict: CedictIndex | None = None, use_wordnet: bool = True, wordnet: WordNetData | None = None,
-                 relatedness: Relatedness | None = None, usage: CorpusUsage | None = None):
+                 relatedness: Relatedness | None = None, usage: CorpusUsage | None = None,
+                 edge_model: bool = DEFAULT_EDGE_MODEL):
         self.lexicon = {english_key(en) or en.lower(): list(zh) for en, zh in (lexicon or {}).items()}
         self._lex_zh: dict[str, list[str]] = {}
         for en, zhs in self.lexicon.items():
@@ -104,6 +110,7 @@ class Bridge:
         self._reference: list[tuple[str, str]] | None = None
         self._calibration: dict[str, tuple[float, float]] = {}  # description -> its best cosines with REFERENCE
         self.usage = usage
+        self.edge_model = edge_model
 
     @classmethod
     def for_corpus(cls, corpus, **kwargs) -> Bridge:

@@ -166,12 +166,13 @@ def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labe
                    ) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights, keyword -> the texts that reached it) of one image: graph.bridge.image_reach over its
     readable texts, the single-word back-off when that reaches nothing (module docstring), and when that reaches
-    nothing either, the kind back-off (graph.kinds; `kinds`: on or off, default graph.kinds.KIND_BACKOFF); then
-    the edges graph.edge_model gives P(right) below its threshold are dropped (`model`: on or off, default
-    graph.edge_model.EDGE_MODEL; `probs`, if given, receives keyword -> P of the kept edges)."""
+    nothing either, the kind back-off (graph.kinds; `kinds`: on or off, default graph.kinds.KIND_BACKOFF); then,
+    when the bridge's `edge_model` setting is on, the edges graph.edge_model gives P(right) below its threshold are
+    dropped (`model`: True or False overrides the bridge's setting, for a caller that must see both, such as
+    `img2song bridge`; `probs`, if given, receives keyword -> P of the kept edges)."""
     image = readable_image(image, bridge)
     counts, why = _drawn(image, bridge, vocab, labels, kinds)
-    if not why or not (edge_model.EDGE_MODEL if model is None else model):  # read at call time: settable
+    if not why or not (bridge.edge_model if model is None else model):
         return counts, why
     p = edge_model.edge_probabilities(image, bridge, counts, why, labels)
     cut = edge_model.load_model().threshold

@@ -11,7 +11,7 @@ the evidence is, as measured with the bridge of session 7 (ROC AUC of right agai
   decoration -> 饰): right for 0.54 of such edges against 0.85 for a dictionary sense of the tag itself, and on the
   starter 0.23 at the kind's usual weight 0.8 (40 edges).
 That rule, confidence = (w x KIND_CONFIDENCE for a kind-only edge - floor) / (1 - floor), clipped to [0, 1], where
-w is the weight per text, is what selection weighs when the edge model is off (graph.edge_model.EDGE_MODEL False);
+w is the weight per text, is what selection weighs when the edge model is off (a bridge with edge_model=False);
 floor None gives every edge 1 (the unweighted rule). With the model on (the default), an edge's confidence is the
 model's P(right): a logistic regression over generic features of the edge (weight per text, how it was drawn, the
 matched gloss's and the tag's sense ranks, corpus usage, polysemy; never the word), trained on the labelled edges

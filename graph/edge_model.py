@@ -18,8 +18,8 @@ probability that a hand labeller would call the edge right (tests/fixtures/sense
 
 Coefficients live in graph/edge_model.json, written by tests/fixtures/train_edge_model.py (the protocol is in its
 docstring); tests/test_edge_model.py checks that retraining reproduces them. graph.captions.image_keywords drops an
-edge whose P is below the file's threshold (EDGE_MODEL switches it off), so selection, network and ground truth
-count the same edges; graph.confidence uses P as the confidence selection weighs an image's reach by. An edge
+edge whose P is below the file's threshold when the bridge it is given says so (graph.bridge.Bridge's `edge_model`,
+the CLI's --edge-model/--no-edge-model), so selection, network and ground truth count the same edges; graph.confidence uses P as the confidence selection weighs an image's reach by. An edge
 the corpus's own lexicon.tsv declares, or one of the image's own Chinese tags reaches, is never dropped (P = 1).
 """
 from __future__ import annotations
@@ -39,7 +39,6 @@ from graph.bridge import EDGE_THRESHOLD, Bridge
 from graph.senses import KIND_RULE, Scored, bag
 from graph.tag_text import describe, image_context
 
-EDGE_MODEL = True  # drop edges below the model's threshold in graph.captions.image_keywords (False: the old edges)
 MODEL_FILE = Path(__file__).with_name("edge_model.json")
 LEXICON_RULE = "lexicon.tsv"  # graph.senses.Scored.rule of an edge the corpus's lexicon.tsv declares
 
@@ -100,13 +99,21 @@ def load_model(path: Path = MODEL_FILE) -> EdgeModel:
     return model
 
 
-def run_record() -> dict[str, object]:
-    """What a build records of the edge model it ran with (the run manifest's build-graph params): on or off, the
-    drop threshold and the coefficients file's SHA-256, so that a run says which edges it dropped and by what."""
-    if not EDGE_MODEL:
+def run_record(on: bool) -> dict[str, object]:
+    """What a build records of the edge model it ran with (the run manifest's build-graph params): on or off (the
+    bridge's setting), the drop threshold and the coefficients file's SHA-256, so that a run says which edges it
+    dropped and by what."""
+    if not on:
         return {"on": False}
     return {"on": True, "threshold": load_model().threshold,
             "sha256": hashlib.sha256(MODEL_FILE.read_bytes()).hexdigest()}
+
+
+def setting_line(on: bool) -> str:
+    """The line a command prints of the setting its edges were drawn with (build-graph, keywords)."""
+    if not on:
+        return "edge model: off (--no-edge-model): every edge the bridge draws is kept"
+    return f"edge model (graph/edge_model.py): edges below P(right) {load_model().threshold:.2f} dropped"
 
 
 def _scored_features(s: Scored | None) -> dict[str, float]:

@@ -23,15 +23,6 @@ DEFAULT_KEPT = {"fresh6": [15, 82], "fresh7": [17, 77], "fresh8": [11, 110], "fr
                 "fresh10": [33, 143], "fresh11": [40, 151]}  # sessions 9 and 10's sense rules (tests/test_sense_rules.py)
 
 
-@pytest.fixture(autouse=True)
-def _rules_without_the_edge_model(monkeypatch):
-    """These tests pin the bridge's drawing rules on the labelled samples as they were drawn; graph.edge_model's
-    drop on top is tested in tests/test_edge_model.py and asked for explicitly (model=True) on fresh13 below."""
-    from graph import edge_model
-
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
-
-
 @pytest.fixture
 def mini(tmp_path) -> Bridge:
     return Bridge(cedict=parse_cedict(write_mini_cedict(tmp_path / "cedict.txt")))
@@ -137,14 +128,12 @@ def test_bridge_cli_explains(capsys):
     assert kept and all(re.search(r"relatedness [+-]\d\.\d{3} \(word .* x\d\.\d\d$", line) for line in kept)
 
 
-def test_bridge_cli_shows_the_edge_models_verdict(capsys, monkeypatch):
+def test_bridge_cli_shows_the_edge_models_verdict(capsys):
     """`img2song bridge` prints, under the drawn candidates, the edge model's P(right) of each edge and whether the
     build keeps it; the same P graph.captions.image_keywords thresholds (so kept/dropped agree with the build)."""
-    from graph import edge_model
     from graph.captions import image_keywords
 
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", True)
-    assert main(["bridge", "pine", "--no-encoder"]) == 0
+    assert main(["bridge", "pine", "--no-encoder", "--edge-model"]) == 0
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("  edge model P(right)")]
     assert len(line) == 1
     kept = {k for k, _ in re.findall(r"(\S+) (0\.\d\d)", line[0].split("; dropped")[0].split("kept ", 1)[1])}
@@ -153,9 +142,9 @@ def test_bridge_cli_shows_the_edge_models_verdict(capsys, monkeypatch):
     img = Image("p", "p.jpg", tags=("pine",), caption="", language="en", tag_language="en")
     built = set(image_keywords(img, Bridge({}), frozenset(kept | dropped))[0])
     assert built == kept  # the build keeps exactly the edges the command calls kept
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
-    assert main(["bridge", "pine", "--no-encoder"]) == 0
-    assert "  edge model: off" in capsys.readouterr().out
+    assert set(image_keywords(img, Bridge({}, edge_model=False), frozenset(kept | dropped))[0]) == kept | dropped
+    assert main(["bridge", "pine", "--no-encoder", "--no-edge-model"]) == 0
+    assert "  edge model: off (--no-edge-model): every edge drawn above is kept" in capsys.readouterr().out
 
 
 def test_bridge_lexicon_lets_the_imagenet_tagger_reach_chinese_keywords(mini):
@@ -172,7 +161,9 @@ def test_bridge_lexicon_lets_the_imagenet_tagger_reach_chinese_keywords(mini):
 # ---------------------------------------------------------------- senses and kinds (real CC-CEDICT and WordNet)
 @pytest.fixture(scope="module")
 def real() -> Bridge:
-    return Bridge()
+    """The bridge's drawing rules on the labelled samples as they were drawn: graph.edge_model's drop on top is
+    tested in tests/test_edge_model.py and asked for explicitly (model=True) on fresh13 below."""
+    return Bridge(edge_model=False)
 
 
 def weight(bridge: Bridge, text: str, target: str, context: str = "") -> float:
@@ -378,7 +369,7 @@ def encoded() -> Bridge:
     """The bridge the build stage uses: CC-CEDICT senses, WordNet, and the text encoder's relatedness."""
     from engine.text.relatedness import E5Relatedness
 
-    bridge = Bridge(relatedness=E5Relatedness())
+    bridge = Bridge(relatedness=E5Relatedness(), edge_model=False)
     bridge.prepare([e.image for e in read_sense_labels()])
     return bridge
 
@@ -560,8 +551,8 @@ def test_default_build_edges_on_fresh12(capsys):
     assert counts == FRESH12
     assert sum(chinese) == 200 and ratio(chinese) >= 0.85  # 0.865 (173/200), Wilson 95% [0.811, 0.906]
     gone: dict[str, list] = {}
-    for name in ("starter", "english"):
-        bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / name, check_files=False))
+    for name in ("starter", "english"):  # the rules alone (the edge model's drop: fresh13 below)
+        bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / name, check_files=False), edge_model=False)
         vocab = fresh12_vocab(name)
         gone[name] = [e for e in edges if e.corpus == name and e.keyword not in image_keywords(e.image, bridge, vocab)[0]]
     wrong = {name: sorted(e.image.id for e in g if not e.label) for name, g in gone.items()}

@@ -158,7 +158,7 @@ def test_kind_only_names_the_edges_a_hypernym_alone_draws(real):
     assert "鸟" in weights and kind_only(both, real, why) == set()
 
 
-def test_select_keywords_counts_an_image_by_its_edges_confidence(tmp_path, monkeypatch):
+def test_select_keywords_counts_an_image_by_its_edges_confidence(tmp_path):
     """Wiring, on the mini CC-CEDICT: 5 images tagged 'vessel' reach 船 through its second sense (weight 0.75,
     confidence (0.75 - 0.5) / 0.5 = 0.5), 3 tagged 'horse' reach 马 at 1.0. Counting images only, the unweighted
     rule picks 船 (5 images > 3) and the default picks 马 (3.0 > 2.5), with gain 3/8 of the 8 tagged images."""
@@ -168,7 +168,6 @@ def test_select_keywords_counts_an_image_by_its_edges_confidence(tmp_path, monke
     from tests.bridge_fixtures import write_mini_cedict
     from tests.conftest import make_corpus
 
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)  # the hand-set rule; the model's P: the test below
     songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "江上一只船。" if i < 12 else "一匹马。" if i < 22 else "客愁新。",
               "language": "zh", "popularity": float(i)} for i in range(30)]
     images = [{"id": f"i{k}", "file": f"images/i{k}.png", "tags": [t], "tag_language": "en"}
@@ -177,7 +176,8 @@ def test_select_keywords_counts_an_image_by_its_edges_confidence(tmp_path, monke
     (root / "keywords.txt").unlink()
     (root / "lexicon.tsv").unlink()
     corpus = load_corpus(root)
-    bridge = Bridge(cedict=parse_cedict(write_mini_cedict(tmp_path / "cedict.txt")))
+    # the hand-set rule (edge model off); the model's P: the test below
+    bridge = Bridge(cedict=parse_cedict(write_mini_cedict(tmp_path / "cedict.txt")), edge_model=False)
     args = dict(num=1, min_images=3, min_songs=3, max_song_share=0.5, bridge=bridge, progress=False, song_weight=0.0)
     assert select_keywords(corpus, confidence_floor=None, **args).keywords == ["船"]
     sel = select_keywords(corpus, **args)
@@ -195,7 +195,6 @@ def test_select_keywords_counts_an_image_by_the_edge_models_probability(tmp_path
     from tests.bridge_fixtures import write_mini_cedict
     from tests.conftest import make_corpus
 
-    assert edge_model.EDGE_MODEL
     songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "一匹马。" if i < 12 else "客愁新。", "language": "zh",
               "popularity": float(i)} for i in range(30)]
     images = [{"id": f"i{k}", "file": f"images/i{k}.png", "tags": t.split("|"), "tag_language": "en"}
@@ -205,6 +204,7 @@ def test_select_keywords_counts_an_image_by_the_edge_models_probability(tmp_path
     (root / "lexicon.tsv").unlink()
     corpus = load_corpus(root)
     bridge = Bridge(cedict=parse_cedict(write_mini_cedict(tmp_path / "cedict.txt")))
+    assert bridge.edge_model  # the default
     sel = select_keywords(corpus, num=1, min_images=3, min_songs=3, max_song_share=0.5, bridge=bridge,
                           progress=False, song_weight=0.0)
     probs: list[float] = []

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from graph import edge_model
-from graph.bridge import Bridge
+from graph.bridge import DEFAULT_EDGE_MODEL, Bridge
 from graph.captions import image_keywords, readable_image
 from graph.corpus import load_corpus
 from graph.edge_model import FEATURES, EdgeModel, edge_features, load_model
@@ -98,13 +98,19 @@ def test_known_edges_dropped_and_kept(bridges, image_id, keyword, kept):
     assert (keyword in probs) == kept and all(p >= load_model().threshold for p in probs.values())
 
 
-def test_the_switch_turns_the_drop_off(bridges, monkeypatch):
+def test_the_bridges_setting_turns_the_drop_off(bridges):
+    """The setting rides on the bridge every edge passes through (no module switch): the default bridge drops the
+    map's 城市 edge, one built with edge_model=False keeps it, and image_keywords' `model` overrides either."""
     e = next(e for e in read_sense_labels() if e.image.id == KNOWN[0][0])
     vocab = frozenset({KNOWN[0][1]})
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
-    assert KNOWN[0][1] in image_keywords(e.image, bridges["starter"], vocab)[0]
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", True)
-    assert KNOWN[0][1] not in image_keywords(e.image, bridges["starter"], vocab)[0]
+    on = bridges["starter"]
+    off = Bridge.for_corpus(load_corpus(ROOT / "data" / "starter", check_files=False), edge_model=False)
+    assert on.edge_model is True and off.edge_model is False  # the default is on
+    assert KNOWN[0][1] not in image_keywords(e.image, on, vocab)[0]
+    assert KNOWN[0][1] in image_keywords(e.image, off, vocab)[0]
+    assert KNOWN[0][1] in image_keywords(e.image, on, vocab, model=False)[0]
+    assert KNOWN[0][1] not in image_keywords(e.image, off, vocab, model=True)[0]
+    assert not hasattr(edge_model, "EDGE_MODEL")  # no hidden module switch left
 
 
 def test_a_stale_or_broken_model_file_is_a_clear_error(tmp_path):
@@ -177,7 +183,7 @@ def test_a_keyword_that_is_the_whole_chinese_caption_is_never_dropped():
     assert got.get("鹿", 0.0) < 1.0  # judged by the model (kept or not), not declared
 
 
-def test_a_build_records_the_edge_model_it_ran_with(tiny_corpus_dir, monkeypatch):
+def test_a_build_records_the_edge_model_it_ran_with(tiny_corpus_dir):
     """build_network's params (the run manifest's build-graph entry) say whether the model dropped edges, at which
     threshold, and which coefficients file (its SHA-256): a run is reproducible and says what it measured."""
     import hashlib
@@ -188,17 +194,122 @@ def test_a_build_records_the_edge_model_it_ran_with(tiny_corpus_dir, monkeypatch
     em = build_network(corpus, progress=False).params["edge_model"]
     assert em == {"on": True, "threshold": load_model().threshold,
                   "sha256": hashlib.sha256(edge_model.MODEL_FILE.read_bytes()).hexdigest()}
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
-    assert build_network(corpus, progress=False).params["edge_model"] == {"on": False}
+    off = Bridge.for_corpus(corpus, edge_model=False)
+    assert build_network(corpus, progress=False, bridge=off).params["edge_model"] == {"on": False}
 
 
-def test_the_live_catalogue_warns_when_the_edge_model_changed_since_the_build(monkeypatch):
-    """evaluation.stages.catalogue links new images with today's model: it says so when that is not the run's."""
-    from evaluation.stages.catalogue import edge_model_drift
+def test_the_live_catalogue_warns_when_the_edge_model_changed_since_the_build():
+    """evaluation.stages.catalogue links new images with the run's own setting (on or off, from its params) and
+    today's coefficients file: it says so when that file is not the one the run was built with."""
+    from evaluation.stages.catalogue import built_edge_model, edge_model_drift
 
-    now = edge_model.run_record()
+    now = edge_model.run_record(True)
     assert edge_model_drift({"edge_model": now}) is None and edge_model_drift({}) is None  # same, or a run before it
+    assert edge_model_drift({"edge_model": {"on": False}}) is None  # built off, linked off: no model to drift
     other = dict(now, sha256="0" * 64)
     assert "build-graph ran with edge model" in edge_model_drift({"edge_model": other})
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
-    assert "'on': False" in edge_model_drift({"edge_model": now})
+    assert "graph/edge_model.json changed since" in edge_model_drift({"edge_model": dict(now, threshold=0.5)})
+    assert built_edge_model({"edge_model": {"on": False}}) is False and built_edge_model({"edge_model": now})
+    assert built_edge_model({}) is DEFAULT_EDGE_MODEL  # a run older than the record: the default
+
+
+# ---------------------------------------------------------------- the --edge-model/--no-edge-model option
+# the fresh13 map of Spain's rivers (KNOWN[0]): its 'rio' reaches 城市 (a city) at weight 0.68, an edge the model drops
+MAP = next(e.image for e in read_sense_labels() if e.image.id == KNOWN[0][0])
+
+
+def map_corpus(root: Path) -> Path:
+    """Three copies of the map (its tags and caption) and four horses; six songs sing of a 城市, six of a 马."""
+    from tests.conftest import make_corpus
+
+    songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "城市灯火。" if i < 6 else "一匹马。" if i < 12 else "客愁新。",
+              "language": "zh", "popularity": float(i)} for i in range(30)]
+    maps = [{"id": f"map{k}", "file": f"images/map{k}.png", "tags": list(MAP.tags), "caption": MAP.caption,
+             "language": "en", "tag_language": "en"} for k in range(3)]
+    horses = [{"id": f"horse{k}", "file": f"images/horse{k}.png", "tags": ["horse"], "tag_language": "en"}
+              for k in range(4)]
+    root = make_corpus(root, songs=songs, images=maps + horses)
+    (root / "lexicon.tsv").unlink()
+    (root / "keywords.txt").write_text("城市\n马\n", encoding="utf-8")
+    return root
+
+
+def test_no_edge_model_on_keywords_and_build_graph_gives_the_old_edges(tmp_path, capsys):
+    """`img2song keywords` and `build-graph` with --no-edge-model draw every edge the bridge draws: the maps' weak
+    城市 edge comes back (selected as a keyword, linked in the network), keywords.txt's header and the printed lines
+    say the model is off, and run.json records on=false; the default drops that edge and says so."""
+    from evaluation.app.cli import main
+
+    root = map_corpus(tmp_path / "c")
+    opts = ["--corpus", str(root), "--min-images", "3", "--min-songs", "3", "--max-song-share", "0.5"]
+    texts = {}
+    for flag in ("--edge-model", "--no-edge-model"):
+        out = tmp_path / f"{flag}.txt"
+        assert main(["keywords", *opts, "--out", str(out), flag]) == 0
+        texts[flag] = (out.read_text(encoding="utf-8"), capsys.readouterr().out)
+    on, off = texts["--edge-model"], texts["--no-edge-model"]
+    words = {f: [w for w in t.splitlines() if not w.startswith("#")] for f, (t, _) in texts.items()}
+    assert words == {"--edge-model": ["马"], "--no-edge-model": ["马", "城市"]}  # 3 maps reach 城市 only when off
+    assert "confidence=edge model P(right), edges below" in on[0] and "(edge model off)" in off[0]
+    assert "edge model (graph/edge_model.py): edges below P(right)" in on[1]
+    assert "edge model: off (--no-edge-model): every edge the bridge draws is kept" in off[1]
+
+    links = {}
+    for flag in ("--edge-model", "--no-edge-model"):
+        run = tmp_path / f"run{flag}"
+        assert main(["build-graph", "--corpus", str(root), "--out", str(run), "--holdout", "0", flag]) == 0
+        printed = capsys.readouterr().out
+        params = json.loads((run / "run.json").read_text(encoding="utf-8"))["stages"]["build-graph"]["params"]
+        images = json.loads((run / "keywords.json").read_text(encoding="utf-8"))["images"]
+        links[flag] = (params["edge_model"], {i: sorted(k) for i, k in images.items()}, printed)
+    (rec_on, kw_on, out_on), (rec_off, kw_off, out_off) = links["--edge-model"], links["--no-edge-model"]
+    assert rec_on["on"] is True and rec_on["threshold"] == load_model().threshold and rec_off == {"on": False}
+    assert all(kw_off[f"map{k}"] == ["城市"] for k in range(3)) and not any(i.startswith("map") for i in kw_on)
+    assert all(kw_on[f"horse{k}"] == kw_off[f"horse{k}"] == ["马"] for k in range(4))
+    assert "edges below P(right)" in out_on and "edge model: off (--no-edge-model)" in out_off
+
+
+def test_the_options_help_is_shown(capsys):
+    """keywords, build-graph and bridge each show the option, what it does and its default in --help."""
+    from evaluation.app.cli import main
+
+    for command in ("keywords", "build-graph", "bridge"):
+        assert main([command, "--help"]) == 0
+        out = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the help column's lines, joined
+        assert "--edge-model" in out and "--no-edge-model" in out, command
+        assert "gives P(right) below its threshold" in out and "default: edge-model" in out, command
+
+
+def test_a_live_add_links_new_images_with_the_runs_setting(tmp_path, live_base):
+    """The live catalogue links an added photo as build-graph linked the run's own images: on a run built with
+    --no-edge-model a photo tagged 'gin' keeps its weak 酒 edge (CC-CEDICT's liquor sense, P about 0.70: dropped by
+    the model), and is added; on the default run (the model on) the same photo reaches no keyword and is refused,
+    nothing written."""
+    import shutil
+
+    from evaluation.stages import catalogue
+    from evaluation.stages.catalogue_journal import CatalogueStore
+    from evaluation.stages.rundir import RunDir, Stage
+    from graph.common.errors import Img2SongError
+    from tests.live_run import make_live_run, photo
+
+    photo(tmp_path / "gin.png", "酒", 4711)
+    rows = tmp_path / "i.jsonl"
+    rows.write_text(json.dumps({"id": "gin-photo", "file": "gin.png", "tags": ["gin"]}) + "\n", encoding="utf-8")
+    quiet = lambda _: None  # noqa: E731
+
+    default = Path(shutil.copytree(live_base, tmp_path / "default" / "run", symlinks=True))
+    assert RunDir(default).stage(Stage.BUILD_GRAPH)["params"]["edge_model"]["on"] is True
+    with pytest.raises(Img2SongError, match="'gin-photo': fields 'tags' / 'caption' reach none of the run's"):
+        catalogue.add(default, images=rows, echo=quiet, progress=False)
+    assert not CatalogueStore(default).exists() or "gin-photo" not in CatalogueStore(default).journal.read_text()
+
+    run = make_live_run(tmp_path / "off", ("ne",), edge_model=False)  # build-graph --no-edge-model, train, ...
+    assert RunDir(run).stage(Stage.BUILD_GRAPH)["params"]["edge_model"] == {"on": False}
+    lines: list[str] = []
+    cat = catalogue.add(run, images=rows, echo=lines.append, progress=False)
+    assert any("committed 1 addition(s)" in x for x in lines) and "gin-photo" in cat.known_images
+    assert not any("build-graph ran with edge model" in x for x in lines)  # no drift warning: the run's setting
+    journal = [json.loads(line) for line in CatalogueStore(run).journal.read_text(encoding="utf-8").splitlines()]
+    added = [r["data"] for r in journal if r["kind"] == "image"]
+    assert [(d["image"]["id"], d["keywords"]) for d in added] == [("gin-photo", {"酒": 0.6})]  # the bridge's weight

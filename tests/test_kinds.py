@@ -11,18 +11,11 @@ from graph.senses import EDGE_THRESHOLD
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
 
 
-@pytest.fixture(autouse=True)
-def _rules_without_the_edge_model(monkeypatch):
-    """These tests pin the bridge's drawing rules; graph.edge_model's drop on top of them is tested in
-    tests/test_edge_model.py (and its effect on fresh13 in tests/test_bridge.py)."""
-    from graph import edge_model
-
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
-
-
 @pytest.fixture(scope="module")
 def real() -> Bridge:
-    return Bridge()
+    """The bridge's drawing rules alone: graph.edge_model's drop on top of them is tested in tests/test_edge_model.py
+    (and its effect on fresh13 in tests/test_bridge.py)."""
+    return Bridge(edge_model=False)
 
 
 def tagged(*tags: str) -> Image:
@@ -88,7 +81,7 @@ def encoded() -> Bridge:
     from engine.text.relatedness import E5Relatedness
 
     edges = [e for e in read_sense_labels() if e.split == "kinds1"]
-    bridge = Bridge(relatedness=E5Relatedness())
+    bridge = Bridge(relatedness=E5Relatedness(), edge_model=False)
     bridge.prepare([e.image for e in edges])
     return bridge
 

@@ -197,17 +197,25 @@ def test_live_edges_use_the_bridge_build_graph_recorded(run, monkeypatch):
     import engine.text.relatedness as relatedness
     from evaluation.stages.run_inputs import load_run_corpus, load_training_set
     from evaluation.stages.rundir import RunDir, Stage
-    from graph.bridge import Bridge
+    from graph.bridge import DEFAULT_EDGE_MODEL, Bridge
 
     rd = RunDir(run)
     stage = rd.stage(Stage.BUILD_GRAPH)
     assert stage["params"]["sense_encoder"] is False  # build-graph records what its bridge used (the default)
     data, corpus = load_training_set(run), load_run_corpus(run)
-    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge.relatedness is None
+    assert stage["params"]["edge_model"]["on"] is DEFAULT_EDGE_MODEL  # and whether the edge model dropped edges
+    plain = catalogue.make_folder(rd, data, corpus, {}).edger.bridge
+    assert plain.relatedness is None and plain.edge_model is DEFAULT_EDGE_MODEL
+    rd.record(Stage.BUILD_GRAPH, {**stage["params"], "edge_model": {"on": False}}, stage["outputs"])  # --no-edge-model
+    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge.edge_model is False
     calls, sentinel = [], Bridge(corpus.lexicon)
-    monkeypatch.setattr(relatedness, "encoder_bridge", lambda c, echo: calls.append(True) or sentinel)
+    monkeypatch.setattr(relatedness, "encoder_bridge",
+                        lambda c, echo, edge_model: calls.append(edge_model) or sentinel)
+    rd.record(Stage.BUILD_GRAPH, {**stage["params"], "sense_encoder": True, "edge_model": {"on": False}},
+              stage["outputs"])
+    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel and calls == [False]
     rd.record(Stage.BUILD_GRAPH, {**stage["params"], "sense_encoder": True}, stage["outputs"])
-    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel and calls == [True]
+    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel and calls == [False, True]
 
 
 def test_a_damaged_probe_file_falls_back_to_the_one_before_and_the_next_change_refits(run):

@@ -83,19 +83,19 @@ def test_the_extension_is_the_exact_greedy_of_first_covers():
     assert {STOP_GAIN, STOP_COUNT, STOP_EXHAUSTED} <= reasons  # every way to stop was exercised
 
 
-def test_auto_is_opt_in_and_keeps_the_floor_then_follows_coverage(hand_corpus, mini_bridge, monkeypatch):  # noqa: F811
+def test_auto_is_opt_in_and_keeps_the_floor_then_follows_coverage(hand_corpus, mini_bridge):  # noqa: F811
     """Hand corpus, min_images 2: 船 (6 boat images), 梅花 (6 plum images), 马 (2 horse images; 10 songs no other
     keyword has, which count in the discounted gain, 4.62 images' worth, but not past the floor) are eligible.
     The gains are the hand-set confidence rule's (graph.confidence): the edge model's P, which a retrain moves, is
     off here (tests/test_confidence_selection.py wires it)."""
-    from graph import edge_model
+    from graph.bridge import Bridge
 
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
+    off = Bridge(cedict=mini_bridge.cedict, edge_model=False)
     # the default is the paper's fixed 72 (auto's added words were less precise in the blind fresh13 sample);
     # auto (num None) keeps 72 as its floor
     assert SelectionParams().num == 72 and SelectionParams().min_num == 72
     c = load_corpus(hand_corpus)
-    args = dict(min_images=2, min_songs=5, max_song_share=0.5, bridge=mini_bridge, progress=False)
+    args = dict(min_images=2, min_songs=5, max_song_share=0.5, bridge=off, progress=False)
     fixed = select_keywords(c, num=3, **args)
     assert fixed.keywords == ["船", "梅花", "马"] and "--num 3 (fixed)" in fixed.stop
     two = select_keywords(c, num=2, **args)

@@ -10,22 +10,14 @@ from graph.categories import categories, fits, opposites, text_sense
 from graph.records import Image
 from graph.senses import bag
 
-
-@pytest.fixture(autouse=True)
-def _rules_without_the_edge_model(monkeypatch):
-    """These tests pin the bridge's drawing rules; graph.edge_model's drop on top of them is tested in
-    tests/test_edge_model.py (and its effect on fresh13 in tests/test_bridge.py)."""
-    from graph import edge_model
-
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
-
-
 VOCAB = frozenset("车 男子 女子 人物 鸟 书 身 手 船 锥 冰淇淋 林 泪 木材 石 途 火 钟 马 纸 铃 玻璃 窗 鼓 鼠 电影 乐 球 蓝 冰 肉".split())
 
 
 @pytest.fixture(scope="module")
 def real() -> Bridge:
-    return Bridge()
+    """The bridge's drawing rules alone: graph.edge_model's drop on top of them is tested in tests/test_edge_model.py
+    (and its effect on fresh13 in tests/test_bridge.py)."""
+    return Bridge(edge_model=False)
 
 
 def drawn(bridge: Bridge, tags: str, caption: str = "") -> set[str]:

@@ -85,7 +85,8 @@ def test_a_corpus_without_chinese_songs_has_no_usage():
 # ---------------------------------------------------------------- the starter's lyrics (real CC-CEDICT, WordNet, jieba)
 @pytest.fixture(scope="module")
 def starter() -> Bridge:
-    return Bridge.for_corpus(load_corpus(Path("data/starter"), check_files=False))
+    """The starter's bridge with its usage profile; the rules alone (the edge model's drop: tests/test_edge_model.py)."""
+    return Bridge.for_corpus(load_corpus(Path("data/starter"), check_files=False), edge_model=False)
 
 
 def test_the_starters_lyrics_use_ju_for_games_and_situations_not_offices(starter):
@@ -102,15 +103,12 @@ def test_the_starters_lyrics_use_ju_for_games_and_situations_not_offices(starter
     assert language_usage() is starter.usage.reference
 
 
-def test_usage_on_the_starters_labelled_default_build_edges(starter, capsys, monkeypatch):
+def test_usage_on_the_starters_labelled_default_build_edges(starter, capsys):
     """fresh6..fresh11's starter edges (the default build's, labelled blind; all tuning data now): the corpus usage
     only drops edges, wrong ones at least ten times as often as right ones (the bridge's rule: edge model off)."""
-    from graph import edge_model
     from graph.captions import image_keywords
 
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)
-
-    plain = Bridge()
+    plain = Bridge(edge_model=False)
     splits = ("fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11")
     dropped: dict[str, list[int]] = {}
     kept: dict[str, list[int]] = {}

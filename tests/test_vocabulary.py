@@ -227,18 +227,16 @@ def test_character_candidates_need_three_head_words_and_no_existing_candidate():
     assert character_candidates(words, set(words) | {"鸟"}, bridge) == {}  # already a candidate: not added twice
 
 
-def test_character_keywords_edges_on_a_blind_sample_are_as_precise_as_the_build(capsys, monkeypatch):
+def test_character_keywords_edges_on_a_blind_sample_are_as_precise_as_the_build(capsys):
     """chars1 (tests/fixtures/sense_labels.tsv, its block at the end): 75 edges the default build draws to the
     keywords the character rule brings in, labelled blind by the header's rule: 0.747 (starter 43/60, 元曲/emoji
     13/15), at least the default build's own edges (fresh9, 0.708), so the rule is on by default. Each edge must
     still be drawn, and its keyword be a character `noun_character` accepts (else: draw anew)."""
-    from graph import edge_model
     from graph.captions import image_keywords
     from graph.vocabulary import noun_character
     from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
 
-    monkeypatch.setattr(edge_model, "EDGE_MODEL", False)  # the rules' edges as drawn; the model: test_edge_model
-    bridge = Bridge()
+    bridge = Bridge(edge_model=False)  # the rules' edges as drawn; the model: test_edge_model
     labels = read_sense_labels()
     edges = [e for e in labels if e.split == "chars1"]
     vocab = {c: frozenset(SENSE_LABELS.with_name(f"sense_vocab_chars1_{c}.txt").read_text(encoding="utf-8").split())

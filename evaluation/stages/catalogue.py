@@ -28,7 +28,7 @@ from evaluation.stages.catalogue_journal import CatalogueStore, Echo, changes, i
 from evaluation.stages.derived import cached_content_df
 from evaluation.stages.rundir import RunDir, Stage
 from graph import edge_model
-from graph.bridge import Bridge
+from graph.bridge import DEFAULT_EDGE_MODEL, Bridge
 from graph.common.errors import Img2SongError
 from graph.context import ContextParams
 from graph.network import Kind
@@ -83,14 +83,24 @@ def live_queries(run: RunDir | str | Path, images: Sequence[str | Path], cat: Li
     return out
 
 
+def built_edge_model(params: dict[str, Any]) -> bool:
+    """Whether build-graph ran with the edge model on (its params record it): new images are linked the same way.
+    A run older than the record (session 10) says nothing: the default."""
+    return bool((params.get("edge_model") or {}).get("on", DEFAULT_EDGE_MODEL))
+
+
 def edge_model_drift(params: dict[str, Any]) -> str | None:
-    """A warning when the edge model that links new images (graph.edge_model today) is not the one build-graph ran
-    with (its params record it): the new images' edges would then be judged by other rules than the run's own."""
-    built, now = params.get("edge_model"), edge_model.run_record()
-    if built is None or built == now:
+    """A warning when the edge model that links new images (the run's on/off setting, graph/edge_model.json today)
+    is not the one build-graph ran with: the new images' edges would then be judged by other coefficients than the
+    run's own."""
+    built = params.get("edge_model")
+    if built is None:
+        return None
+    now = edge_model.run_record(built_edge_model(params))
+    if built == now:
         return None
     return (f"warning: build-graph ran with edge model {built}; new images are linked with {now} "
-            "(graph/edge_model.json or the switch changed since): their edges may differ from the run's own")
+            "(graph/edge_model.json changed since): their edges may differ from the run's own")
 
 
 def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer], echo: Echo | None = None,
@@ -103,11 +113,12 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer],
     net = data.network
     words = {net.ids[j][len("word:"):] for j in net.of_kind(Kind.WORD)}
     ctx = params.get("context")
-    bridge = Bridge.for_corpus(corpus)
+    on = built_edge_model(params)  # new images' edges pass the edge model as the run's did (--edge-model)
+    bridge = Bridge.for_corpus(corpus, edge_model=on)
     if params.get("sense_encoder"):  # build-graph's corpus_bridge with the encoder (deferred: torch, the weights)
         from engine.text.relatedness import encoder_bridge
 
-        bridge = encoder_bridge(corpus, echo=lambda _: None)
+        bridge = encoder_bridge(corpus, echo=lambda _: None, edge_model=on)
     if (drift := edge_model_drift(params)) and echo is not None:
         echo(drift)
     edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), bridge, corpus.songs,

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import typer
 
+from evaluation.app.commands.options import EdgeModel
 from graph import edge_model
-from graph.bridge import Bridge
+from graph.bridge import DEFAULT_EDGE_MODEL, Bridge
 from graph.captions import image_keywords, readable_image
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
@@ -25,8 +26,8 @@ def _language(text: str) -> str:
 def edge_model_line(word: str, context: str, bridge: Bridge, candidates: frozenset[str]) -> str:
     """What the edge model says of the edges an image tagged `word` (caption `context`) draws to `candidates`:
     each keyword's P(right), and which the build drops (below the model's threshold)."""
-    if not edge_model.EDGE_MODEL:
-        return "  edge model: off (graph.edge_model.EDGE_MODEL = False): every edge drawn above is kept"
+    if not bridge.edge_model:
+        return "  edge model: off (--no-edge-model): every edge drawn above is kept"
     img = readable_image(Image("bridge", "", tags=(word,), caption=context.strip(), language=_language(context),
                                tag_language=_language(word)), bridge)
     counts, why = image_keywords(img, bridge, candidates, model=False)
@@ -41,16 +42,18 @@ def edge_model_line(word: str, context: str, bridge: Bridge, candidates: frozens
 
 
 def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[str], None] = print,
-                  context: str = "", limit: int = 12, encoder: bool = True) -> dict[str, list[Scored]]:
+                  context: str = "", limit: int = 12, encoder: bool = True,
+                  edge_model: bool = DEFAULT_EDGE_MODEL) -> dict[str, list[Scored]]:
     """Every candidate of each word, best first, with its weight and why (a corpus's lexicon.tsv first, then
     CC-CEDICT senses weighted in `context` and WordNet kinds, then, with `encoder`, the text encoder's relatedness
-    of each kept candidate to 'WORD, context'); edges are drawn at weight >= EDGE_THRESHOLD."""
+    of each kept candidate to 'WORD, context'); edges are drawn at weight >= EDGE_THRESHOLD, and with `edge_model`
+    the build drops those the edge model's line calls dropped."""
     if not words:
         raise Img2SongError("give at least one word, e.g. `img2song bridge moon 月`")
     if limit < 1:
         raise Img2SongError(f"--limit must be >= 1, got {limit}")
     loaded = load_corpus(corpus, check_files=False) if corpus else None
-    kwargs = {}
+    kwargs: dict = {"edge_model": edge_model}
     if encoder:
         from engine.text.relatedness import E5Relatedness
 
@@ -87,7 +90,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         limit: int = typer.Option(12, help="candidates printed per word (best first)"),
         encoder: bool = typer.Option(True, help="weigh kept candidates by the text encoder's relatedness to "
                                                 "'WORD, context' (--no-encoder: dictionary and WordNet only)"),
+        edge_model: EdgeModel = DEFAULT_EDGE_MODEL,
     ) -> None:
         """Print each word's candidate keywords with their relatedness weights (* = an edge is drawn) and why, and
         the edge model's P(right) of each drawn edge (below its threshold the build drops the edge)."""
-        explain_words(list(words or []), corpus, echo=typer.echo, context=context, limit=limit, encoder=encoder)
+        explain_words(list(words or []), corpus, echo=typer.echo, context=context, limit=limit, encoder=encoder,
+                      edge_model=edge_model)

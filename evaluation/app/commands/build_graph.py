@@ -5,7 +5,9 @@ from pathlib import Path
 
 import typer
 
+from evaluation.app.commands.options import EdgeModel
 from evaluation.stages import pipeline
+from graph.bridge import DEFAULT_EDGE_MODEL
 from graph.context import ContextParams
 
 
@@ -24,7 +26,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                            help="weigh image-keyword edges also by the text encoder's relatedness "
                                                 "to the image (fewer wrong senses, fewer images reaching a "
                                                 "keyword; see `img2song bridge`)"),
+        edge_model: EdgeModel = DEFAULT_EDGE_MODEL,
     ) -> None:
         """Build the tripartite image-keyword-song network of a corpus."""
         pipeline.build_graph(corpus, out, holdout, seed, scheme, echo=typer.echo, context_words=context_words,
-                             sense_encoder=sense_encoder)
+                             sense_encoder=sense_encoder, edge_model=edge_model)

@@ -15,6 +15,13 @@ ScorerModules = Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 (typ
     "your scorer with engine.scorers.base.register_scorer; repeatable. Installed entry points "
     "(group img2song.scorers) need no option")]
 
+# --edge-model/--no-edge-model (keywords, build-graph, bridge); its default is graph.bridge.DEFAULT_EDGE_MODEL
+EdgeModel = Annotated[bool, typer.Option(
+    "--edge-model/--no-edge-model", help="drop each image-keyword edge the bridge draws that the edge model "
+    "(graph/edge_model.py, a logistic regression trained on hand-labelled edges) gives P(right) below its threshold; "
+    "--no-edge-model keeps every drawn edge (the bridge's rules alone). build-graph records the setting in run.json "
+    "and the live catalogue links new images with it")]
+
 JsonOutput = Annotated[bool, typer.Option(
     "--json", help="print one JSON document on stdout instead of the text (status lines go to stderr)")]
 
