@@ -15,6 +15,8 @@ from graph.senses import EDGE_THRESHOLD, KIND_DECAY, bag
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels, sense_scores, write_mini_cedict
 
 ROOT = Path(__file__).resolve().parents[1]
+# splits that measure the default build (no text encoder) on corpora the encoder tests do not load
+DEFAULT_BUILD_SPLITS = ("fresh12", "fresh13", "fresh14", "fresh15", "photos11")
 FRESH5_FLOOR = 0.82  # fresh5 0.742 (89/120) when drawn; 0.847 (83/98) after sessions 6 and 7's rules
 FRESH11_FLOOR = 0.74  # fresh11, the default build's edges after session 7: 0.722 (151/209) as drawn, 0.778 (151/194) now
 # [wrong, right] edges of each default-build sample the final method still draws: fresh6 0.814, fresh7 0.784,
@@ -331,7 +333,9 @@ def test_sense_precision_on_hand_labelled_edges(real, capsys):
     header): the first sample (tune + holdout, drawn and labelled before this bridge existed) and fresh2 (edges this
     bridge kept when it was drawn, labelled blind)."""
     edges = read_sense_labels()
-    assert len(edges) >= 600 and {e.corpus for e in edges} == {"starter", "yuanqu", "named", "third", "english"}  # named: kinds2; third, english: fresh12
+    assert len(edges) >= 600 and {e.corpus for e in edges} == {"starter", "yuanqu", "named", "third", "english",
+                                                               "photos", "photos_named"}  # named: kinds2; third,
+    # english: fresh12; photos, photos_named: photos11 (graph.secondcorpus.photos)
     scores = sense_scores(edges, real)
     first = [e for e in edges if e.split in ("tune", "holdout")]
     before = sum(e.label for e in first if e.how == "direct") / sum(e.how == "direct" for e in first)
@@ -384,8 +388,9 @@ def print_precision(scores, title: str) -> None:
 
 @pytest.fixture(scope="module")
 def encoded_scores(encoded):
-    """Every split up to session 7's (fresh12-14 measure the default build, without the encoder, on other corpora)."""
-    return sense_scores([e for e in read_sense_labels() if e.split not in ("fresh12", "fresh13", "fresh14")], encoded)
+    """Every split up to session 7's (the later ones measure the default build, without the encoder, on other
+    corpora)."""
+    return sense_scores([e for e in read_sense_labels() if e.split not in DEFAULT_BUILD_SPLITS], encoded)
 
 
 def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys):
@@ -407,7 +412,7 @@ def test_encoder_relatedness_raises_sense_precision(encoded_scores, real, capsys
 
     assert precision(fresh) >= 0.84  # 0.873 (89/102): starter 0.900, yuanqu 0.846; 0.836 (92/110) before session 6
     assert min(precision(scores[(c, "fresh3")]) for c in ("starter", "yuanqu")) >= 0.82
-    tuning = [e for e in read_sense_labels() if e.split not in ("fresh3", "fresh12", "fresh13", "fresh14")]
+    tuning = [e for e in read_sense_labels() if e.split not in ("fresh3", *DEFAULT_BUILD_SPLITS)]
     plain = sense_scores(tuning, real)[("all", "all")]
     with_encoder = {k: scores[("all", "all")][k] - fresh[k] for k in fresh}
     # 0.887 (875/987) against 0.831 after session 9's rules (which raise both, the plain bridge more); 0.883 against
@@ -642,13 +647,16 @@ def test_default_build_edges_on_fresh13(capsys):
                             ("starter", "tux-vehicles-iso-fireengine", "火", False)]
     # the edge model (graph.edge_model, trained on every split, fresh13 included) drops [wrong, right] of the rest;
     # trained without fresh13 it keeps 0.905 (133/147) of the default selection's edges right, against 0.875
-    # (140/160) drawn (tests/fixtures/train_edge_model.py, after session 10's compound rules); since session 11 an
-    # edge to a keyword that is the image's whole Chinese caption is never dropped, which keeps one more right edge
-    assert dropped == {"starter": [8, 9], "english": [2, 3]}
+    # (140/160) drawn (tests/fixtures/train_edge_model.py, after session 10's compound rules); since session 11
+    # fresh13 is training data (fresh14 is held out) and the model is retrained with the photos11 rows: in-sample
+    # now, it drops 7 wrong and 4 right starter edges and 1 right English one (session 10's: 8 and 10, 2 and 3)
+    assert dropped == {"starter": [7, 4], "english": [0, 1]}
 
 
 # fresh14 (session 10): [wrong, right] per corpus, labelled blind as fresh13 was
 FRESH14 = {"starter": [1, 99], "third": [8, 92], "yuanqu": [3, 13], "english": [3, 47]}
+# fresh15 (session 11): [wrong, right] per corpus, labelled blind as fresh14 was
+FRESH15 = {"starter": [8, 92], "third": [16, 84], "english": [10, 40], "photos_named": [1, 6]}
 
 
 def wilson_low(k: int, n: int, z: float = 1.96) -> float:
@@ -658,32 +666,62 @@ def wilson_low(k: int, n: int, z: float = 1.96) -> float:
 
 
 def test_sense_precision_reaches_the_issue_target(capsys):
-    """Issue 17: sense precision >= 0.9 on >= 200 hand-labelled edges across two corpora. fresh14 (fixture header):
-    266 edges of the default build frozen with session 10's method (compound rules, the edge model), labelled blind;
-    its 200 starter and third-catalogue edges are the two corpora. The starter's and English edges are still drawn
-    by the default build against the vocabulary they were drawn from (`keywords`' default selection on the shipped
-    catalogue: 70 of its 72 words are in keywords.txt, which the builder chose over all 4,030 candidate images)."""
+    """Issue 17: sense precision >= 0.9 on >= 200 hand-labelled edges across two corpora, measured on two blind
+    samples of the default build (fixture header): fresh14 (session 10's method) 0.955 (191/200) and fresh15 (this
+    method, drawn after it was frozen) 0.880 (176/200), each the starter's and the third catalogue's edges. Both
+    samples together hold the target as a point estimate (367/400 = 0.918), not at the low end of its 95% interval
+    (0.886): test_sense_precision_target_at_the_interval_low_end. Every starter and English fresh15 edge is still
+    drawn by the shipped default build against the vocabulary it was drawn from."""
     from graph.captions import image_keywords
     from graph.corpus import load_corpus
 
-    edges = [e for e in read_sense_labels() if e.split == "fresh14"]
-    counts: dict[str, list[int]] = {}
-    for e in edges:
-        counts.setdefault(e.corpus, [0, 0])[e.label] += 1
-    two = [e.label for e in edges if e.corpus in ("starter", "third")]
+    labels = read_sense_labels()
+    counts: dict[tuple[str, str], list[int]] = {}
+    for e in labels:
+        if e.split in ("fresh14", "fresh15"):
+            counts.setdefault((e.split, e.corpus), [0, 0])[e.label] += 1
+    assert {c: v for (split, c), v in counts.items() if split == "fresh14"} == FRESH14
+    assert {c: v for (split, c), v in counts.items() if split == "fresh15"} == FRESH15
+    two = [e.label for e in labels if e.split in ("fresh14", "fresh15") and e.corpus in ("starter", "third")]
     with capsys.disabled():
-        print("\nfresh14 sense precision (blind):", {c: f"{ratio(v):.3f} ({v[1]}/{sum(v)})" for c, v in counts.items()},
-              f"starter+third {sum(two) / len(two):.3f} ({sum(two)}/{len(two)}), Wilson 95% low "
+        print(f"\nsense precision, blind samples of the default build, starter + third: fresh14 0.955, fresh15 "
+              f"0.880, both {sum(two) / len(two):.3f} ({sum(two)}/{len(two)}), Wilson 95% low "
               f"{wilson_low(sum(two), len(two)):.3f}")
-    assert counts == FRESH14
-    assert len(two) >= 200 and sum(two) / len(two) >= 0.9  # 0.955 (191/200)
-    assert wilson_low(sum(two), len(two)) > 0.9  # 0.917: the target holds at the interval's low end too
+    assert len(two) == 400 and sum(two) == 367 and sum(two) / len(two) >= 0.9
+    edges = [e for e in labels if e.split == "fresh15"]
     for name in ("starter", "english"):  # the shipped catalogues: the default build still draws every such edge
         bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / name, check_files=False))
-        vocab = frozenset(SENSE_LABELS.with_name(f"sense_vocab_fresh14_{name}.txt").read_text("utf-8").split())
+        vocab = frozenset(SENSE_LABELS.with_name(f"sense_vocab_fresh15_{name}.txt").read_text("utf-8").split())
         missing = [(e.image.id, e.keyword) for e in edges
                    if e.corpus == name and e.keyword not in image_keywords(e.image, bridge, vocab)[0]]
         assert missing == [], missing
+
+
+@pytest.mark.xfail(strict=True, reason="issue 17: over both blind samples (400 edges) the precision's 95% interval "
+                   "reaches down to 0.886: the target holds as a point estimate only")
+def test_sense_precision_target_at_the_interval_low_end():
+    two = [e.label for e in read_sense_labels() if e.split in ("fresh14", "fresh15")
+           and e.corpus in ("starter", "third")]
+    assert wilson_low(sum(two), len(two)) > 0.9
+
+
+def test_two_annotators_agree_on_fresh15():
+    """A second blind annotator relabelled fresh15's 200 starter and third edges with 100 of fresh14's, shuffled
+    together (tests/fixtures/sense_agreement_fresh15.tsv): it agrees on 198 of fresh15's (176 right for both), so
+    fresh15's lower precision is the sample's, not a stricter annotator's; on fresh14's it finds 91 right of 100
+    where the first annotator found 94."""
+    import csv
+
+    rows = [r for r in csv.DictReader((line for line in SENSE_LABELS.with_name("sense_agreement_fresh15.tsv").open(
+        encoding="utf-8") if not line.startswith("#")), delimiter="\t", quoting=csv.QUOTE_NONE)]
+    labels = {(e.split, e.corpus, e.image.id, e.keyword): int(e.label) for e in read_sense_labels()}
+    assert len(rows) == 300 and all(labels[(r["split"], r["corpus"], r["image"], r["keyword"])] == int(r["first"])
+                                    for r in rows)
+    got = {}
+    for split in ("fresh14", "fresh15"):
+        pairs = [(int(r["first"]), int(r["second"])) for r in rows if r["split"] == split]
+        got[split] = (len(pairs), sum(a == b for a, b in pairs), sum(a for a, _ in pairs), sum(b for _, b in pairs))
+    assert got == {"fresh14": (100, 95, 94, 91), "fresh15": (200, 198, 176, 176)}
 
 
 def test_two_annotators_agree():
