@@ -1,11 +1,16 @@
 """The kind back-off (graph.kinds): an image nothing else links reaches the keywords of its tags' nearest kinds."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
-from graph.bridge import Bridge
+import graph.kinds
+from graph.bridge import DEFAULT_KIND_BACKOFF, Bridge
 from graph.captions import image_keywords
-from graph.kinds import KIND_BACKOFF, KIND_MAX_SPAN, KIND_WEIGHT, kind_reach, span
+from graph.kinds import KIND_MAX_SPAN, KIND_WEIGHT, kind_reach, span
 from graph.records import Image
 from graph.senses import EDGE_THRESHOLD
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
@@ -61,7 +66,10 @@ def test_image_keywords_backs_off_to_kinds_only_when_nothing_else_links(real):
     vocab = frozenset({"鸟", "雪"})
     assert image_keywords(tagged("penguin"), real, vocab, kinds=True)[0] == {"鸟": KIND_WEIGHT}
     assert not image_keywords(tagged("penguin"), real, vocab, kinds=False)[0]  # off: the old behaviour
-    assert image_keywords(tagged("penguin"), real, vocab)[0] == ({"鸟": KIND_WEIGHT} if KIND_BACKOFF else {})
+    assert image_keywords(tagged("penguin"), real, vocab)[0] == {"鸟": KIND_WEIGHT}  # the bridge's setting: on
+    off = Bridge(edge_model=False, kind_backoff=False)
+    assert not off.kind_backoff and not image_keywords(tagged("penguin"), off, vocab)[0]
+    assert image_keywords(tagged("penguin"), off, vocab, kinds=True)[0] == {"鸟": KIND_WEIGHT}  # kinds= overrides
     # one tag that reaches a keyword directly: no kind edge is added for the other
     counts, _ = image_keywords(tagged("penguin", "snow"), real, vocab, kinds=True)
     assert "雪" in counts and "鸟" not in counts
@@ -157,12 +165,131 @@ def test_kind_edges_with_character_keywords_on_kinds3(real, capsys):
 
 
 def test_the_back_off_is_on_by_default(real):
-    """On since session 9 (graph.kinds.KIND_BACKOFF): its rules lifted every labelled split (kinds1 0.400 -> 0.704,
+    """On since session 9 (graph.bridge.DEFAULT_KIND_BACKOFF): its rules lifted every labelled split (kinds1 0.400 -> 0.704,
     kinds2 0.847 -> 0.906, kinds3 0.447 -> 0.585, all tuning data now), and in the default builds of session 9 it
     draws few edges, mostly right by the header's rule (README: starter 0, english 2/2, emoji 元曲 47/56, third
     catalogue 24/34, photos named one by one 36/37; labelled by the engineer who wrote the rules, not blind)."""
-    assert KIND_BACKOFF
+    empty = SimpleNamespace(lexicon={}, songs=[])  # Bridge.for_corpus passes the setting on; its default is on
+    assert DEFAULT_KIND_BACKOFF and real.kind_backoff and Bridge.for_corpus(empty).kind_backoff
+    assert not Bridge.for_corpus(empty, kind_backoff=False).kind_backoff
+    assert not hasattr(graph.kinds, "KIND_BACKOFF")  # a Bridge setting (--kind-backoff), no settable module global
     # the issue's photos named one by one: a lark reaches 鸟 through the default image_keywords, a ship reaches no 车
     vocab = frozenset({"鸟", "车", "兽"})
     assert image_keywords(tagged("lark"), real, vocab)[0] == {"鸟": KIND_WEIGHT}
     assert not image_keywords(tagged("ship"), real, vocab)[0]
+
+
+# ---------------------------------------------------------------- the --kind-backoff/--no-kind-backoff option
+def penguin_corpus(root: Path) -> Path:
+    """Three images tagged only 'penguin' (none of its senses reaches 鸟 within the bridge's own KIND_STEPS: only
+    the back-off's walk penguin -> ... -> aquatic bird -> bird does; 'kingfisher' is reached by
+    the bridge itself) and four horses; six songs sing of a 鸟, six of a 马."""
+    from tests.conftest import make_corpus
+
+    songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "一只鸟。" if i < 6 else "一匹马。" if i < 12 else "客愁新。",
+              "language": "zh", "popularity": float(i)} for i in range(30)]
+    birds = [{"id": f"kf{k}", "file": f"images/kf{k}.png", "tags": ["penguin"], "tag_language": "en"}
+             for k in range(3)]
+    horses = [{"id": f"horse{k}", "file": f"images/horse{k}.png", "tags": ["horse"], "tag_language": "en"}
+              for k in range(4)]
+    root = make_corpus(root, songs=songs, images=birds + horses)
+    (root / "lexicon.tsv").unlink()
+    (root / "keywords.txt").write_text("鸟\n马\n", encoding="utf-8")
+    return root
+
+
+def test_no_kind_backoff_on_keywords_and_build_graph_drops_the_kind_edge(tmp_path, capsys):
+    """`img2song keywords` and `build-graph` with --no-kind-backoff draw no kind edge: the penguins, which reach
+    鸟 only through WordNet's bird, lose it (鸟 is not selected, not linked), keywords.txt's header and the printed
+    lines say the back-off is off, and run.json records kind_backoff false; the default draws and records it."""
+    from evaluation.app.cli import main
+
+    root = penguin_corpus(tmp_path / "c")
+    opts = ["--corpus", str(root), "--min-images", "3", "--min-songs", "3", "--max-song-share", "0.5"]
+    texts = {}
+    for flag in ("--kind-backoff", "--no-kind-backoff"):
+        out = tmp_path / f"{flag}.txt"
+        assert main(["keywords", *opts, "--out", str(out), flag]) == 0
+        texts[flag] = (out.read_text(encoding="utf-8"), capsys.readouterr().out)
+    (on, on_out), (off, off_out) = texts["--kind-backoff"], texts["--no-kind-backoff"]
+    words = {f: [w for w in t.splitlines() if not w.startswith("#")] for f, (t, _) in texts.items()}
+    assert words == {"--kind-backoff": ["马", "鸟"], "--no-kind-backoff": ["马"]}
+    assert "kind back-off" not in on.splitlines()[1] and "kind back-off off (--no-kind-backoff)" in off.splitlines()[1]
+    assert "kind back-off (graph/kinds.py): an image whose texts reach no keyword reaches" in on_out
+    assert "kind back-off: off (--no-kind-backoff)" in off_out and "kind back-off (graph/kinds.py)" not in off_out
+
+    links = {}
+    for flag in ("--kind-backoff", "--no-kind-backoff"):
+        run = tmp_path / f"run{flag}"
+        assert main(["build-graph", "--corpus", str(root), "--out", str(run), "--holdout", "0", flag]) == 0
+        printed = capsys.readouterr().out
+        params = json.loads((run / "run.json").read_text(encoding="utf-8"))["stages"]["build-graph"]["params"]
+        images = json.loads((run / "keywords.json").read_text(encoding="utf-8"))["images"]
+        links[flag] = (params["kind_backoff"], {i: sorted(k) for i, k in images.items()}, printed)
+    (rec_on, kw_on, out_on), (rec_off, kw_off, out_off) = links["--kind-backoff"], links["--no-kind-backoff"]
+    assert rec_on is True and rec_off is False
+    assert all(kw_on[f"kf{k}"] == ["鸟"] for k in range(3)) and not any(i.startswith("kf") for i in kw_off)
+    assert all(kw_on[f"horse{k}"] == kw_off[f"horse{k}"] == ["马"] for k in range(4))
+    assert "kind back-off (graph/kinds.py)" in out_on and "kind back-off: off (--no-kind-backoff)" in out_off
+
+
+def test_the_kind_backoff_option_is_in_the_help_and_the_bridge_command(tmp_path, capsys):
+    """keywords, build-graph and bridge each show the option, what it does and its default in --help; `bridge
+    penguin --corpus` says what the back-off draws for a word reaching none of the corpus's keywords, and that
+    --no-kind-backoff draws nothing."""
+    from evaluation.app.cli import main
+
+    for command in ("keywords", "build-graph", "bridge"):
+        assert main([command, "--help"]) == 0
+        out = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the help column's lines, joined
+        assert "--kind-backoff" in out and "--no-kind-backoff" in out, command
+        assert "nearest WordNet kind" in out and "default: kind-backoff" in out, command
+    root = penguin_corpus(tmp_path / "c")
+    for flag, want in (("--kind-backoff", "kind back-off (before the edge model): 鸟 via penguin (kind: penguin "
+                                          "-> sphenisciform seabird -> seabird -> aquatic bird -> bird)"),
+                       ("--no-kind-backoff", "kind back-off: off (--no-kind-backoff): an image tagged only "
+                                             "'penguin' gets no edge")):
+        assert main(["bridge", "penguin", "--corpus", str(root), "--no-encoder", flag]) == 0
+        assert want in capsys.readouterr().out, flag
+
+
+def test_a_live_add_links_new_images_with_the_runs_kind_backoff(tmp_path, live_base):
+    """The live catalogue links an added photo as build-graph linked the run's own images: on the default run a
+    photo tagged 'kayak' reaches 船 through its kind (kayak -> canoe -> small boat -> boat) and is added; on a run
+    built with --no-kind-backoff the same photo reaches no keyword and is refused, nothing written."""
+    import shutil
+
+    from evaluation.stages import catalogue
+    from evaluation.stages.catalogue_journal import CatalogueStore
+    from evaluation.stages.rundir import RunDir, Stage
+    from graph.common.errors import Img2SongError
+    from tests.live_run import make_live_run, photo
+
+    photo(tmp_path / "kayak.png", "船", 4712)
+    rows = tmp_path / "i.jsonl"
+    rows.write_text(json.dumps({"id": "kayak-photo", "file": "kayak.png", "tags": ["kayak"]}) + "\n",
+                    encoding="utf-8")
+    quiet = lambda _: None  # noqa: E731
+
+    run = make_live_run(tmp_path / "off", ("ne",), kind_backoff=False)  # build-graph --no-kind-backoff, train, ...
+    assert RunDir(run).stage(Stage.BUILD_GRAPH)["params"]["kind_backoff"] is False
+    with pytest.raises(Img2SongError, match="'kayak-photo': fields 'tags' / 'caption' reach none of the run's"):
+        catalogue.add(run, images=rows, echo=quiet, progress=False)
+    assert not CatalogueStore(run).exists() or "kayak-photo" not in CatalogueStore(run).journal.read_text()
+
+    default = Path(shutil.copytree(live_base, tmp_path / "default" / "run", symlinks=True))
+    assert RunDir(default).stage(Stage.BUILD_GRAPH)["params"]["kind_backoff"] is True
+    lines: list[str] = []
+    cat = catalogue.add(default, images=rows, echo=lines.append, progress=False)
+    assert any("committed 1 addition(s)" in x for x in lines) and "kayak-photo" in cat.known_images
+    journal = [json.loads(line) for line in CatalogueStore(default).journal.read_text(encoding="utf-8").splitlines()]
+    added = [r["data"] for r in journal if r["kind"] == "image"]
+    assert [(d["image"]["id"], d["keywords"]) for d in added] == [("kayak-photo", {"船": KIND_WEIGHT})]
+
+
+def test_a_run_without_the_record_links_with_the_default():
+    """A run built before the record (session 11) says nothing of the back-off: the live catalogue uses the default."""
+    from evaluation.stages.catalogue import built_kind_backoff
+
+    assert built_kind_backoff({}) is DEFAULT_KIND_BACKOFF
+    assert built_kind_backoff({"kind_backoff": False}) is False and built_kind_backoff({"kind_backoff": True}) is True
