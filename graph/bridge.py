@@ -72,7 +72,7 @@ PIECE_WEIGHT = 0.3  # a Chinese keyword read off inside a longer jieba word (头
 # is dropped), the default of every bridge and of the CLI's --edge-model/--no-edge-model; off: every drawn edge kept
 DEFAULT_EDGE_MODEL = True
 # whether an image none of whose texts reaches a keyword reaches the keywords of the kinds it names (graph.kinds:
-# kingfisher -> bird -> 鸟), the default of every bridge and of the CLI's --kind-backoff/--no-kind-backoff; off: such
+# lark -> ... -> bird -> 鸟), the default of every bridge and of the CLI's --kind-backoff/--no-kind-backoff; off: such
 # an image has no edge. On since session 9 (branch kinds9; tests/test_kinds.py, README): its rules lifted the
 # labelled splits (all tuning data now) kinds1 0.400 -> 0.704, kinds2 0.847 -> 0.906, kinds3 0.447 -> 0.585, and the
 # default builds of session 9 draw few back-off edges, 109 of 129 right by the fixture header's rule (not blind)

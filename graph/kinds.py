@@ -147,7 +147,7 @@ def setting_line(on: bool) -> str:
     if not on:
         return "kind back-off: off (--no-kind-backoff): an image whose texts reach no keyword gets no edge"
     return ("kind back-off (graph/kinds.py): an image whose texts reach no keyword reaches its WordNet kinds' "
-            "keywords (kingfisher -> bird -> 鸟)")
+            "keywords (lark -> ... -> bird -> 鸟)")
 
 
 def nearest_kinds(bridge: Bridge, key: tuple[str, str], vocab: set[str] | frozenset[str],

@@ -25,7 +25,7 @@ EdgeModel = Annotated[bool, typer.Option(
 # --kind-backoff/--no-kind-backoff (keywords, build-graph, bridge); its default is graph.bridge.DEFAULT_KIND_BACKOFF
 KindBackoff = Annotated[bool, typer.Option(
     "--kind-backoff/--no-kind-backoff", help="an image none of whose texts reaches a keyword reaches the keywords "
-    "of the nearest WordNet kind its English caption or tags name (graph/kinds.py: kingfisher -> bird -> 鸟); "
+    "of the nearest WordNet kind its English caption or tags name (graph/kinds.py: lark -> ... -> bird -> 鸟); "
     "--no-kind-backoff gives such an image no edge. build-graph records the setting in run.json and the live "
     "catalogue links new images with it")]
 
