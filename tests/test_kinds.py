@@ -180,31 +180,31 @@ def test_the_back_off_is_on_by_default(real):
 
 
 # ---------------------------------------------------------------- the --kind-backoff/--no-kind-backoff option
-def penguin_corpus(root: Path) -> Path:
-    """Three images tagged only 'penguin' (none of its senses reaches 鸟 within the bridge's own KIND_STEPS: only
-    the back-off's walk penguin -> ... -> aquatic bird -> bird does; 'kingfisher' is reached by
-    the bridge itself) and four horses; six songs sing of a 鸟, six of a 马."""
+def hornet_corpus(root: Path) -> Path:
+    """Three images tagged only 'hornet' (no sense of the word reaches 虫 'insect; worm' within the bridge's own
+    KIND_STEPS: only the back-off's walk hornet -> ... -> insect does) and four horses; six songs sing of a 虫, six
+    of a 马. (The issue's kingfisher is reached by the bridge itself now, and 鸟 is on the stoplist.)"""
     from tests.conftest import make_corpus
 
-    songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "一只鸟。" if i < 6 else "一匹马。" if i < 12 else "客愁新。",
+    songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "一只虫。" if i < 6 else "一匹马。" if i < 12 else "客愁新。",
               "language": "zh", "popularity": float(i)} for i in range(30)]
-    birds = [{"id": f"kf{k}", "file": f"images/kf{k}.png", "tags": ["penguin"], "tag_language": "en"}
-             for k in range(3)]
+    insects = [{"id": f"hornet{k}", "file": f"images/hornet{k}.png", "tags": ["hornet"], "tag_language": "en"}
+               for k in range(3)]
     horses = [{"id": f"horse{k}", "file": f"images/horse{k}.png", "tags": ["horse"], "tag_language": "en"}
               for k in range(4)]
-    root = make_corpus(root, songs=songs, images=birds + horses)
+    root = make_corpus(root, songs=songs, images=insects + horses)
     (root / "lexicon.tsv").unlink()
-    (root / "keywords.txt").write_text("鸟\n马\n", encoding="utf-8")
+    (root / "keywords.txt").write_text("虫\n马\n", encoding="utf-8")
     return root
 
 
 def test_no_kind_backoff_on_keywords_and_build_graph_drops_the_kind_edge(tmp_path, capsys):
-    """`img2song keywords` and `build-graph` with --no-kind-backoff draw no kind edge: the penguins, which reach
-    鸟 only through WordNet's bird, lose it (鸟 is not selected, not linked), keywords.txt's header and the printed
+    """`img2song keywords` and `build-graph` with --no-kind-backoff draw no kind edge: the hornets, which reach
+    虫 only through WordNet's insect, lose it (虫 is not selected, not linked), keywords.txt's header and the printed
     lines say the back-off is off, and run.json records kind_backoff false; the default draws and records it."""
     from evaluation.app.cli import main
 
-    root = penguin_corpus(tmp_path / "c")
+    root = hornet_corpus(tmp_path / "c")
     opts = ["--corpus", str(root), "--min-images", "3", "--min-songs", "3", "--max-song-share", "0.5"]
     texts = {}
     for flag in ("--kind-backoff", "--no-kind-backoff"):
@@ -213,7 +213,7 @@ def test_no_kind_backoff_on_keywords_and_build_graph_drops_the_kind_edge(tmp_pat
         texts[flag] = (out.read_text(encoding="utf-8"), capsys.readouterr().out)
     (on, on_out), (off, off_out) = texts["--kind-backoff"], texts["--no-kind-backoff"]
     words = {f: [w for w in t.splitlines() if not w.startswith("#")] for f, (t, _) in texts.items()}
-    assert words == {"--kind-backoff": ["马", "鸟"], "--no-kind-backoff": ["马"]}
+    assert words == {"--kind-backoff": ["马", "虫"], "--no-kind-backoff": ["马"]}
     assert "kind back-off" not in on.splitlines()[1] and "kind back-off off (--no-kind-backoff)" in off.splitlines()[1]
     assert "kind back-off (graph/kinds.py): an image whose texts reach no keyword reaches" in on_out
     assert "kind back-off: off (--no-kind-backoff)" in off_out and "kind back-off (graph/kinds.py)" not in off_out
@@ -228,14 +228,14 @@ def test_no_kind_backoff_on_keywords_and_build_graph_drops_the_kind_edge(tmp_pat
         links[flag] = (params["kind_backoff"], {i: sorted(k) for i, k in images.items()}, printed)
     (rec_on, kw_on, out_on), (rec_off, kw_off, out_off) = links["--kind-backoff"], links["--no-kind-backoff"]
     assert rec_on is True and rec_off is False
-    assert all(kw_on[f"kf{k}"] == ["鸟"] for k in range(3)) and not any(i.startswith("kf") for i in kw_off)
+    assert all(kw_on[f"hornet{k}"] == ["虫"] for k in range(3)) and not any(i.startswith("hornet") for i in kw_off)
     assert all(kw_on[f"horse{k}"] == kw_off[f"horse{k}"] == ["马"] for k in range(4))
     assert "kind back-off (graph/kinds.py)" in out_on and "kind back-off: off (--no-kind-backoff)" in out_off
 
 
 def test_the_kind_backoff_option_is_in_the_help_and_the_bridge_command(tmp_path, capsys):
     """keywords, build-graph and bridge each show the option, what it does and its default in --help; `bridge
-    penguin --corpus` says what the back-off draws for a word reaching none of the corpus's keywords, and that
+    hornet --corpus` says what the back-off draws for a word reaching none of the corpus's keywords, and that
     --no-kind-backoff draws nothing."""
     from evaluation.app.cli import main
 
@@ -244,12 +244,12 @@ def test_the_kind_backoff_option_is_in_the_help_and_the_bridge_command(tmp_path,
         out = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the help column's lines, joined
         assert "--kind-backoff" in out and "--no-kind-backoff" in out, command
         assert "nearest WordNet kind" in out and "default: kind-backoff" in out, command
-    root = penguin_corpus(tmp_path / "c")
-    for flag, want in (("--kind-backoff", "kind back-off (before the edge model): 鸟 via penguin (kind: penguin "
-                                          "-> sphenisciform seabird -> seabird -> aquatic bird -> bird)"),
+    root = hornet_corpus(tmp_path / "c")
+    for flag, want in (("--kind-backoff", "kind back-off: 虫 via hornet (kind: hornet -> vespid -> wasp -> "
+                                          "hymenopterous insect -> insect), edge model P(right) "),
                        ("--no-kind-backoff", "kind back-off: off (--no-kind-backoff): an image tagged only "
-                                             "'penguin' gets no edge")):
-        assert main(["bridge", "penguin", "--corpus", str(root), "--no-encoder", flag]) == 0
+                                             "'hornet' gets no edge")):
+        assert main(["bridge", "hornet", "--corpus", str(root), "--no-encoder", flag]) == 0
         assert want in capsys.readouterr().out, flag
 
 

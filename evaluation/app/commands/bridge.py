@@ -49,10 +49,15 @@ def kind_line(word: str, context: str, bridge: Bridge, keywords: frozenset[str])
         return None
     if not bridge.kind_backoff:
         return f"  kind back-off: off (--no-kind-backoff): an image tagged only '{word}' gets no edge"
-    _, why = image_keywords(img, bridge, keywords, kinds=True, model=False)
+    counts, why = image_keywords(img, bridge, keywords, kinds=True, model=False)
     if not why:
         return f"  kind back-off: no kind of '{word}' reaches a keyword of the corpus"
-    return "  kind back-off (before the edge model): " + "; ".join(f"{kw} via {', '.join(w)}" for kw, w in why.items())
+    if not bridge.edge_model:
+        verdict = dict.fromkeys(why, "edge model off: kept")
+    else:
+        p, cut = edge_model.edge_probabilities(img, bridge, counts, why), edge_model.load_model().threshold
+        verdict = {kw: f"edge model P(right) {p[kw]:.2f}: {'kept' if p[kw] >= cut else 'dropped'}" for kw in why}
+    return "  kind back-off: " + "; ".join(f"{kw} via {', '.join(w)}, {verdict[kw]}" for kw, w in why.items())
 
 
 def _image(word: str, context: str) -> Image:
