@@ -14,6 +14,7 @@ from graph.kinds import KIND_MAX_SPAN, KIND_WEIGHT, kind_reach, span
 from graph.records import Image
 from graph.senses import EDGE_THRESHOLD
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
+from tests.option_runs import builds_per_flag, help_line, keywords_per_flag, switch_corpus, tagged_rows
 
 
 @pytest.fixture(scope="module")
@@ -184,50 +185,26 @@ def hornet_corpus(root: Path) -> Path:
     """Three images tagged only 'hornet' (no sense of the word reaches 虫 'insect; worm' within the bridge's own
     KIND_STEPS: only the back-off's walk hornet -> ... -> insect does) and four horses; six songs sing of a 虫, six
     of a 马. (The issue's kingfisher is reached by the bridge itself now, and 鸟 is on the stoplist.)"""
-    from tests.conftest import make_corpus
-
-    songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "一只虫。" if i < 6 else "一匹马。" if i < 12 else "客愁新。",
-              "language": "zh", "popularity": float(i)} for i in range(30)]
-    insects = [{"id": f"hornet{k}", "file": f"images/hornet{k}.png", "tags": ["hornet"], "tag_language": "en"}
-               for k in range(3)]
-    horses = [{"id": f"horse{k}", "file": f"images/horse{k}.png", "tags": ["horse"], "tag_language": "en"}
-              for k in range(4)]
-    root = make_corpus(root, songs=songs, images=insects + horses)
-    (root / "lexicon.tsv").unlink()
-    (root / "keywords.txt").write_text("虫\n马\n", encoding="utf-8")
-    return root
+    images = tagged_rows("hornet", 3, tags=["hornet"]) + tagged_rows("horse", 4, tags=["horse"])
+    return switch_corpus(root, ("一只虫。", "一匹马。"), images, ["虫", "马"])
 
 
 def test_no_kind_backoff_on_keywords_and_build_graph_drops_the_kind_edge(tmp_path, capsys):
     """`img2song keywords` and `build-graph` with --no-kind-backoff draw no kind edge: the hornets, which reach
     虫 only through WordNet's insect, lose it (虫 is not selected, not linked), keywords.txt's header and the printed
     lines say the back-off is off, and run.json records kind_backoff false; the default draws and records it."""
-    from evaluation.app.cli import main
-
     root = hornet_corpus(tmp_path / "c")
-    opts = ["--corpus", str(root), "--min-images", "3", "--min-songs", "3", "--max-song-share", "0.5"]
-    texts = {}
-    for flag in ("--kind-backoff", "--no-kind-backoff"):
-        out = tmp_path / f"{flag}.txt"
-        assert main(["keywords", *opts, "--out", str(out), flag]) == 0
-        texts[flag] = (out.read_text(encoding="utf-8"), capsys.readouterr().out)
-    (on, on_out), (off, off_out) = texts["--kind-backoff"], texts["--no-kind-backoff"]
-    words = {f: [w for w in t.splitlines() if not w.startswith("#")] for f, (t, _) in texts.items()}
-    assert words == {"--kind-backoff": ["马", "虫"], "--no-kind-backoff": ["马"]}
-    assert "kind back-off" not in on.splitlines()[1] and "kind back-off off (--no-kind-backoff)" in off.splitlines()[1]
+    flags = ("--kind-backoff", "--no-kind-backoff")
+    (on_words, on_head, on_out), (off_words, off_head, off_out) = keywords_per_flag(root, tmp_path, flags,
+                                                                                    capsys).values()
+    assert (on_words, off_words) == (["马", "虫"], ["马"])
+    assert "kind back-off" not in on_head and "kind back-off off (--no-kind-backoff)" in off_head
     assert "kind back-off (graph/kinds.py): an image whose texts reach no keyword reaches" in on_out
     assert "kind back-off: off (--no-kind-backoff)" in off_out and "kind back-off (graph/kinds.py)" not in off_out
 
-    links = {}
-    for flag in ("--kind-backoff", "--no-kind-backoff"):
-        run = tmp_path / f"run{flag}"
-        assert main(["build-graph", "--corpus", str(root), "--out", str(run), "--holdout", "0", flag]) == 0
-        printed = capsys.readouterr().out
-        params = json.loads((run / "run.json").read_text(encoding="utf-8"))["stages"]["build-graph"]["params"]
-        images = json.loads((run / "keywords.json").read_text(encoding="utf-8"))["images"]
-        links[flag] = (params["kind_backoff"], {i: sorted(k) for i, k in images.items()}, printed)
-    (rec_on, kw_on, out_on), (rec_off, kw_off, out_off) = links["--kind-backoff"], links["--no-kind-backoff"]
-    assert rec_on is True and rec_off is False
+    (p_on, kw_on, out_on), (p_off, kw_off, out_off) = builds_per_flag(root, tmp_path, flags, capsys).values()
+    assert p_on["kind_backoff"] is True and p_off["kind_backoff"] is False
+    assert p_on["edge_model"] == p_off["edge_model"]  # the other setting untouched
     assert all(kw_on[f"hornet{k}"] == ["虫"] for k in range(3)) and not any(i.startswith("hornet") for i in kw_off)
     assert all(kw_on[f"horse{k}"] == kw_off[f"horse{k}"] == ["马"] for k in range(4))
     assert "kind back-off (graph/kinds.py)" in out_on and "kind back-off: off (--no-kind-backoff)" in out_off
@@ -235,13 +212,12 @@ def test_no_kind_backoff_on_keywords_and_build_graph_drops_the_kind_edge(tmp_pat
 
 def test_the_kind_backoff_option_is_in_the_help_and_the_bridge_command(tmp_path, capsys):
     """keywords, build-graph and bridge each show the option, what it does and its default in --help; `bridge
-    hornet --corpus` says what the back-off draws for a word reaching none of the corpus's keywords, and that
-    --no-kind-backoff draws nothing."""
+    hornet --corpus` says what the back-off draws for a word reaching none of the corpus's keywords (and the edge
+    model's verdict), and that --no-kind-backoff draws nothing."""
     from evaluation.app.cli import main
 
     for command in ("keywords", "build-graph", "bridge"):
-        assert main([command, "--help"]) == 0
-        out = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the help column's lines, joined
+        out = help_line(command, capsys)
         assert "--kind-backoff" in out and "--no-kind-backoff" in out, command
         assert "nearest WordNet kind" in out and "default: kind-backoff" in out, command
     root = hornet_corpus(tmp_path / "c")
