@@ -289,6 +289,7 @@ def build_network(corpus: Corpus, holdout: float = 0.2, seed: int = 0, scheme: s
                        params={"holdout": holdout, "seed": seed, "scheme": scheme,
                                "vocabulary": "selected (no keywords.txt)" if selection else source,
                                "context": context.to_dict(), "edge_model": edge_model.run_record(bridge.edge_model),
+                               "kind_backoff": bridge.kind_backoff,
                                "query_kinds": dict(sorted(Counter(image_kinds.get(i, "unstated") for i in query).items()))},
                        selection=selection, warnings=_warnings(vocab_list, img_kws, train, query),
                        corpus_fingerprint=fingerprint, song_words=song_words,

@@ -166,10 +166,10 @@ def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labe
                    ) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights, keyword -> the texts that reached it) of one image: graph.bridge.image_reach over its
     readable texts, the single-word back-off when that reaches nothing (module docstring), and when that reaches
-    nothing either, the kind back-off (graph.kinds; `kinds`: on or off, default graph.kinds.KIND_BACKOFF); then,
-    when the bridge's `edge_model` setting is on, the edges graph.edge_model gives P(right) below its threshold are
-    dropped (`model`: True or False overrides the bridge's setting, for a caller that must see both, such as
-    `img2song bridge`; `probs`, if given, receives keyword -> P of the kept edges)."""
+    nothing either, the kind back-off (graph.kinds) when the bridge's `kind_backoff` setting is on (`kinds`: True
+    or False overrides it); then, when the bridge's `edge_model` setting is on, the edges graph.edge_model gives
+    P(right) below its threshold are dropped (`model`: True or False overrides the bridge's setting, for a caller
+    that must see both, such as `img2song bridge`; `probs`, if given, receives keyword -> P of the kept edges)."""
     image = readable_image(image, bridge)
     counts, why = _drawn(image, bridge, vocab, labels, kinds)
     if not why or not (bridge.edge_model if model is None else model):
@@ -188,6 +188,6 @@ def _drawn(image, bridge: Bridge, vocab, labels, kinds) -> tuple[Counter[str], d
     if counts:
         return counts, why
     counts, why = backoff_reach(image, bridge, vocab, labels)
-    if counts or not (kind_backoff.KIND_BACKOFF if kinds is None else kinds):  # read at call time: settable
+    if counts or not (bridge.kind_backoff if kinds is None else kinds):
         return counts, why
     return kind_backoff.kind_reach(image, bridge, vocab, labels)

@@ -23,7 +23,9 @@ picture shows:
   (weight >= EDGE_THRESHOLD, weighed by the sentence encoder when the bridge has one) that name the kind in their
   commonest sense (names_kind: 车 'car; vehicle' first names a car, so only wheeled vehicles reach it, not ships or
   aircraft); an English vocabulary's word is reached by the kind's own name.
-Every such edge weighs KIND_WEIGHT, the weakest edge the network draws, never more than a direct edge.
+Every such edge weighs KIND_WEIGHT, the weakest edge the network draws, never more than a direct edge. The walk
+runs only where the bridge's `kind_backoff` setting is on (graph.bridge.DEFAULT_KIND_BACKOFF; the CLI's
+--kind-backoff/--no-kind-backoff, recorded in run.json).
 """
 from __future__ import annotations
 
@@ -36,10 +38,6 @@ from graph.senses import EDGE_THRESHOLD, TOO_GENERAL, bag
 from graph.tag_text import describe, image_context, noun_phrases
 from graph.wordnet import tagged_senses
 
-# On by default since session 9 (branch kinds9; tests/test_kinds.py, README): the rules above lifted the labelled
-# splits (all tuning data now) kinds1 0.400 -> 0.704, kinds2 0.847 -> 0.906, kinds3 0.447 -> 0.585, and the
-# default builds of session 9 draw few back-off edges, 109 of 129 right by the fixture header's rule (not blind)
-KIND_BACKOFF = True
 KIND_WEIGHT = EDGE_THRESHOLD  # a back-off edge is the weakest edge drawn, never above a direct one
 KIND_LEMMAS = 3  # lemmas of a hypernym synset looked up
 # a kind with more WordNet descendants than this names a kingdom, not what a picture shows: animal (4,016), person
@@ -142,6 +140,14 @@ def kind_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: 
                 counts[kw] = KIND_WEIGHT
                 why.setdefault(kw, []).append(f"{text} (kind: {' -> '.join([unit, *path])})")
     return counts, why
+
+
+def setting_line(on: bool) -> str:
+    """The line a command prints of the kind back-off setting its edges were drawn with (build-graph, keywords)."""
+    if not on:
+        return "kind back-off: off (--no-kind-backoff): an image whose texts reach no keyword gets no edge"
+    return ("kind back-off (graph/kinds.py): an image whose texts reach no keyword reaches its WordNet kinds' "
+            "keywords (lark -> ... -> bird -> 鸟)")
 
 
 def nearest_kinds(bridge: Bridge, key: tuple[str, str], vocab: set[str] | frozenset[str],

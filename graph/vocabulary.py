@@ -37,7 +37,7 @@ from typing import Any
 from tqdm import tqdm
 
 from graph import edge_model
-from graph.bridge import DEFAULT_EDGE_MODEL, Bridge, is_cjk
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF, Bridge, is_cjk
 from graph.captions import image_keywords
 from graph.cedict_index import filtered_sense, gloss_keys, register_mark
 from graph.common.atomic import write_text
@@ -165,6 +165,7 @@ class KeywordSelection:
     min_images: int = MIN_IMAGES_STEPS[0]  # the floor the rule applied (params.min_images, or what auto chose)
     eligible_at: dict[int, int] = field(default_factory=dict)  # --min-images auto: floor tried -> eligible words
     edge_model: bool = DEFAULT_EDGE_MODEL  # whether the edge model dropped weak edges (the bridge's setting)
+    kind_backoff: bool = DEFAULT_KIND_BACKOFF  # whether images reaching no keyword reached their kinds' (the same)
 
     @property
     def keywords(self) -> list[str]:
@@ -185,7 +186,8 @@ class KeywordSelection:
                 f"min_new_images={p.min_new_images:g} min_images={self.min_images_setting()} min_songs={p.min_songs} "
                 f"max_song_share="
                 f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight:.3g} "
-                f"repeat_discount={p.repeat_discount} " + _confidence_setting(p, self.edge_model),
+                f"repeat_discount={p.repeat_discount} " + _confidence_setting(p, self.edge_model)
+                + ("" if self.kind_backoff else " kind back-off off (--no-kind-backoff)"),
                 f"# corpus {self.corpus}: {self.songs_total} songs, {self.images_total} images; coverage "
                 f"{self.song_coverage:.1%} of songs, {self.image_coverage:.1%} of tagged images; "
                 f"{datetime.now(timezone.utc):%Y-%m-%d}. Edit freely: one keyword a line, '#' starts a comment."]
@@ -419,7 +421,8 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
     return KeywordSelection(rows, p, str(corpus.root), n_songs, len(corpus.images), funnel,
                             {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0,
                             len(tagged), len(cov_s), len(cov_i), blocked, stopped, min_images,
-                            eligible_at if p.min_images is None else {}, bridge.edge_model)
+                            eligible_at if p.min_images is None else {}, bridge.edge_model,
+                            bridge.kind_backoff)
 
 
 def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: float, new: int) -> str:

@@ -109,7 +109,9 @@ def own_cache(folder: Path, dictionary_cache: Path) -> Path:
 def live_base(tmp_path_factory, dictionary_cache) -> Path:
     """tests/live_run.make_live_base once a run, in whichever worker asks first (its corpus stays where it is): the
     live-catalogue test modules each copy it and fit their own scorers instead of building, training and
-    extracting it again. Nothing writes into it: the modules read it only to copy it."""
+    extracting it again. Nothing writes into it: the modules read it only to copy it. Every worker registers the
+    test backbone its features name (a worker that did not build it would not know it: 'unknown backbone')."""
+    import tests.serve_main  # noqa: F401 - registers the test backbone
     from tests.live_run import make_live_base
 
     def build(tmp: Path) -> Path:

@@ -16,6 +16,7 @@ from graph.corpus import load_corpus
 from graph.edge_model import FEATURES, EdgeModel, edge_features, load_model
 from graph.records import Image
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
+from tests.option_runs import builds_per_flag, help_line, keywords_per_flag, switch_corpus, tagged_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
@@ -230,49 +231,25 @@ MAP = next(e.image for e in read_sense_labels() if e.image.id == KNOWN[0][0])
 
 def map_corpus(root: Path) -> Path:
     """Three copies of the map (its tags and caption) and four horses; six songs sing of a 城市, six of a 马."""
-    from tests.conftest import make_corpus
-
-    songs = [{"id": f"s{i:02d}", "title": "曲", "lyrics": "城市灯火。" if i < 6 else "一匹马。" if i < 12 else "客愁新。",
-              "language": "zh", "popularity": float(i)} for i in range(30)]
-    maps = [{"id": f"map{k}", "file": f"images/map{k}.png", "tags": list(MAP.tags), "caption": MAP.caption,
-             "language": "en", "tag_language": "en"} for k in range(3)]
-    horses = [{"id": f"horse{k}", "file": f"images/horse{k}.png", "tags": ["horse"], "tag_language": "en"}
-              for k in range(4)]
-    root = make_corpus(root, songs=songs, images=maps + horses)
-    (root / "lexicon.tsv").unlink()
-    (root / "keywords.txt").write_text("城市\n马\n", encoding="utf-8")
-    return root
+    maps = tagged_rows("map", 3, tags=list(MAP.tags), caption=MAP.caption, language="en")
+    return switch_corpus(root, ("城市灯火。", "一匹马。"), maps + tagged_rows("horse", 4, tags=["horse"]), ["城市", "马"])
 
 
 def test_no_edge_model_on_keywords_and_build_graph_gives_the_old_edges(tmp_path, capsys):
     """`img2song keywords` and `build-graph` with --no-edge-model draw every edge the bridge draws: the maps' weak
     城市 edge comes back (selected as a keyword, linked in the network), keywords.txt's header and the printed lines
     say the model is off, and run.json records on=false; the default drops that edge and says so."""
-    from evaluation.app.cli import main
-
     root = map_corpus(tmp_path / "c")
-    opts = ["--corpus", str(root), "--min-images", "3", "--min-songs", "3", "--max-song-share", "0.5"]
-    texts = {}
-    for flag in ("--edge-model", "--no-edge-model"):
-        out = tmp_path / f"{flag}.txt"
-        assert main(["keywords", *opts, "--out", str(out), flag]) == 0
-        texts[flag] = (out.read_text(encoding="utf-8"), capsys.readouterr().out)
-    on, off = texts["--edge-model"], texts["--no-edge-model"]
-    words = {f: [w for w in t.splitlines() if not w.startswith("#")] for f, (t, _) in texts.items()}
-    assert words == {"--edge-model": ["马"], "--no-edge-model": ["马", "城市"]}  # 3 maps reach 城市 only when off
-    assert "confidence=edge model P(right), edges below" in on[0] and "(edge model off)" in off[0]
-    assert "edge model (graph/edge_model.py): edges below P(right)" in on[1]
-    assert "edge model: off (--no-edge-model): every edge the bridge draws is kept" in off[1]
+    flags = ("--edge-model", "--no-edge-model")
+    (on_words, on_head, on_out), (off_words, off_head, off_out) = keywords_per_flag(root, tmp_path, flags,
+                                                                                    capsys).values()
+    assert (on_words, off_words) == (["马"], ["马", "城市"])  # 3 maps reach 城市 only when off
+    assert "confidence=edge model P(right), edges below" in on_head and "(edge model off)" in off_head
+    assert "edge model (graph/edge_model.py): edges below P(right)" in on_out
+    assert "edge model: off (--no-edge-model): every edge the bridge draws is kept" in off_out
 
-    links = {}
-    for flag in ("--edge-model", "--no-edge-model"):
-        run = tmp_path / f"run{flag}"
-        assert main(["build-graph", "--corpus", str(root), "--out", str(run), "--holdout", "0", flag]) == 0
-        printed = capsys.readouterr().out
-        params = json.loads((run / "run.json").read_text(encoding="utf-8"))["stages"]["build-graph"]["params"]
-        images = json.loads((run / "keywords.json").read_text(encoding="utf-8"))["images"]
-        links[flag] = (params["edge_model"], {i: sorted(k) for i, k in images.items()}, printed)
-    (rec_on, kw_on, out_on), (rec_off, kw_off, out_off) = links["--edge-model"], links["--no-edge-model"]
+    (p_on, kw_on, out_on), (p_off, kw_off, out_off) = builds_per_flag(root, tmp_path, flags, capsys).values()
+    rec_on, rec_off = p_on["edge_model"], p_off["edge_model"]
     assert rec_on["on"] is True and rec_on["threshold"] == load_model().threshold and rec_off == {"on": False}
     assert all(kw_off[f"map{k}"] == ["城市"] for k in range(3)) and not any(i.startswith("map") for i in kw_on)
     assert all(kw_on[f"horse{k}"] == kw_off[f"horse{k}"] == ["马"] for k in range(4))
@@ -281,11 +258,8 @@ def test_no_edge_model_on_keywords_and_build_graph_gives_the_old_edges(tmp_path,
 
 def test_the_options_help_is_shown(capsys):
     """keywords, build-graph and bridge each show the option, what it does and its default in --help."""
-    from evaluation.app.cli import main
-
     for command in ("keywords", "build-graph", "bridge"):
-        assert main([command, "--help"]) == 0
-        out = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the help column's lines, joined
+        out = help_line(command, capsys)
         assert "--edge-model" in out and "--no-edge-model" in out, command
         assert "gives P(right) below its threshold" in out and "default: edge-model" in out, command
 

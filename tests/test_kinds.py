@@ -1,14 +1,20 @@
 """The kind back-off (graph.kinds): an image nothing else links reaches the keywords of its tags' nearest kinds."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
-from graph.bridge import Bridge
+import graph.kinds
+from graph.bridge import DEFAULT_KIND_BACKOFF, Bridge
 from graph.captions import image_keywords
-from graph.kinds import KIND_BACKOFF, KIND_MAX_SPAN, KIND_WEIGHT, kind_reach, span
+from graph.kinds import KIND_MAX_SPAN, KIND_WEIGHT, kind_reach, span
 from graph.records import Image
 from graph.senses import EDGE_THRESHOLD
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
+from tests.option_runs import builds_per_flag, help_line, keywords_per_flag, switch_corpus, tagged_rows
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,10 @@ def test_image_keywords_backs_off_to_kinds_only_when_nothing_else_links(real):
     vocab = frozenset({"鸟", "雪"})
     assert image_keywords(tagged("penguin"), real, vocab, kinds=True)[0] == {"鸟": KIND_WEIGHT}
     assert not image_keywords(tagged("penguin"), real, vocab, kinds=False)[0]  # off: the old behaviour
-    assert image_keywords(tagged("penguin"), real, vocab)[0] == ({"鸟": KIND_WEIGHT} if KIND_BACKOFF else {})
+    assert image_keywords(tagged("penguin"), real, vocab)[0] == {"鸟": KIND_WEIGHT}  # the bridge's setting: on
+    off = Bridge(edge_model=False, kind_backoff=False)
+    assert not off.kind_backoff and not image_keywords(tagged("penguin"), off, vocab)[0]
+    assert image_keywords(tagged("penguin"), off, vocab, kinds=True)[0] == {"鸟": KIND_WEIGHT}  # kinds= overrides
     # one tag that reaches a keyword directly: no kind edge is added for the other
     counts, _ = image_keywords(tagged("penguin", "snow"), real, vocab, kinds=True)
     assert "雪" in counts and "鸟" not in counts
@@ -157,12 +166,106 @@ def test_kind_edges_with_character_keywords_on_kinds3(real, capsys):
 
 
 def test_the_back_off_is_on_by_default(real):
-    """On since session 9 (graph.kinds.KIND_BACKOFF): its rules lifted every labelled split (kinds1 0.400 -> 0.704,
+    """On since session 9 (graph.bridge.DEFAULT_KIND_BACKOFF): its rules lifted every labelled split (kinds1 0.400 -> 0.704,
     kinds2 0.847 -> 0.906, kinds3 0.447 -> 0.585, all tuning data now), and in the default builds of session 9 it
     draws few edges, mostly right by the header's rule (README: starter 0, english 2/2, emoji 元曲 47/56, third
     catalogue 24/34, photos named one by one 36/37; labelled by the engineer who wrote the rules, not blind)."""
-    assert KIND_BACKOFF
+    empty = SimpleNamespace(lexicon={}, songs=[])  # Bridge.for_corpus passes the setting on; its default is on
+    assert DEFAULT_KIND_BACKOFF and real.kind_backoff and Bridge.for_corpus(empty).kind_backoff
+    assert not Bridge.for_corpus(empty, kind_backoff=False).kind_backoff
+    assert not hasattr(graph.kinds, "KIND_BACKOFF")  # a Bridge setting (--kind-backoff), no settable module global
     # the issue's photos named one by one: a lark reaches 鸟 through the default image_keywords, a ship reaches no 车
     vocab = frozenset({"鸟", "车", "兽"})
     assert image_keywords(tagged("lark"), real, vocab)[0] == {"鸟": KIND_WEIGHT}
     assert not image_keywords(tagged("ship"), real, vocab)[0]
+
+
+# ---------------------------------------------------------------- the --kind-backoff/--no-kind-backoff option
+def hornet_corpus(root: Path) -> Path:
+    """Three images tagged only 'hornet' (no sense of the word reaches 虫 'insect; worm' within the bridge's own
+    KIND_STEPS: only the back-off's walk hornet -> ... -> insect does) and four horses; six songs sing of a 虫, six
+    of a 马. (The issue's kingfisher is reached by the bridge itself now, and 鸟 is on the stoplist.)"""
+    images = tagged_rows("hornet", 3, tags=["hornet"]) + tagged_rows("horse", 4, tags=["horse"])
+    return switch_corpus(root, ("一只虫。", "一匹马。"), images, ["虫", "马"])
+
+
+def test_no_kind_backoff_on_keywords_and_build_graph_drops_the_kind_edge(tmp_path, capsys):
+    """`img2song keywords` and `build-graph` with --no-kind-backoff draw no kind edge: the hornets, which reach
+    虫 only through WordNet's insect, lose it (虫 is not selected, not linked), keywords.txt's header and the printed
+    lines say the back-off is off, and run.json records kind_backoff false; the default draws and records it."""
+    root = hornet_corpus(tmp_path / "c")
+    flags = ("--kind-backoff", "--no-kind-backoff")
+    (on_words, on_head, on_out), (off_words, off_head, off_out) = keywords_per_flag(root, tmp_path, flags,
+                                                                                    capsys).values()
+    assert (on_words, off_words) == (["马", "虫"], ["马"])
+    assert "kind back-off" not in on_head and "kind back-off off (--no-kind-backoff)" in off_head
+    assert "kind back-off (graph/kinds.py): an image whose texts reach no keyword reaches" in on_out
+    assert "kind back-off: off (--no-kind-backoff)" in off_out and "kind back-off (graph/kinds.py)" not in off_out
+
+    (p_on, kw_on, out_on), (p_off, kw_off, out_off) = builds_per_flag(root, tmp_path, flags, capsys).values()
+    assert p_on["kind_backoff"] is True and p_off["kind_backoff"] is False
+    assert p_on["edge_model"] == p_off["edge_model"]  # the other setting untouched
+    assert all(kw_on[f"hornet{k}"] == ["虫"] for k in range(3)) and not any(i.startswith("hornet") for i in kw_off)
+    assert all(kw_on[f"horse{k}"] == kw_off[f"horse{k}"] == ["马"] for k in range(4))
+    assert "kind back-off (graph/kinds.py)" in out_on and "kind back-off: off (--no-kind-backoff)" in out_off
+
+
+def test_the_kind_backoff_option_is_in_the_help_and_the_bridge_command(tmp_path, capsys):
+    """keywords, build-graph and bridge each show the option, what it does and its default in --help; `bridge
+    hornet --corpus` says what the back-off draws for a word reaching none of the corpus's keywords (and the edge
+    model's verdict), and that --no-kind-backoff draws nothing."""
+    from evaluation.app.cli import main
+
+    for command in ("keywords", "build-graph", "bridge"):
+        out = help_line(command, capsys)
+        assert "--kind-backoff" in out and "--no-kind-backoff" in out, command
+        assert "nearest WordNet kind" in out and "default: kind-backoff" in out, command
+    root = hornet_corpus(tmp_path / "c")
+    for flag, want in (("--kind-backoff", "kind back-off: 虫 via hornet (kind: hornet -> vespid -> wasp -> "
+                                          "hymenopterous insect -> insect), edge model P(right) "),
+                       ("--no-kind-backoff", "kind back-off: off (--no-kind-backoff): an image tagged only "
+                                             "'hornet' gets no edge")):
+        assert main(["bridge", "hornet", "--corpus", str(root), "--no-encoder", flag]) == 0
+        assert want in capsys.readouterr().out, flag
+
+
+def test_a_live_add_links_new_images_with_the_runs_kind_backoff(tmp_path, live_base):
+    """The live catalogue links an added photo as build-graph linked the run's own images: on the default run a
+    photo tagged 'kayak' reaches 船 through its kind (kayak -> canoe -> small boat -> boat) and is added; on a run
+    built with --no-kind-backoff the same photo reaches no keyword and is refused, nothing written."""
+    import shutil
+
+    from evaluation.stages import catalogue
+    from evaluation.stages.catalogue_journal import CatalogueStore
+    from evaluation.stages.rundir import RunDir, Stage
+    from graph.common.errors import Img2SongError
+    from tests.live_run import make_live_run, photo
+
+    photo(tmp_path / "kayak.png", "船", 4712)
+    rows = tmp_path / "i.jsonl"
+    rows.write_text(json.dumps({"id": "kayak-photo", "file": "kayak.png", "tags": ["kayak"]}) + "\n",
+                    encoding="utf-8")
+    quiet = lambda _: None  # noqa: E731
+
+    run = make_live_run(tmp_path / "off", ("ne",), kind_backoff=False)  # build-graph --no-kind-backoff, train, ...
+    assert RunDir(run).stage(Stage.BUILD_GRAPH)["params"]["kind_backoff"] is False
+    with pytest.raises(Img2SongError, match="'kayak-photo': fields 'tags' / 'caption' reach none of the run's"):
+        catalogue.add(run, images=rows, echo=quiet, progress=False)
+    assert not CatalogueStore(run).exists() or "kayak-photo" not in CatalogueStore(run).journal.read_text()
+
+    default = Path(shutil.copytree(live_base, tmp_path / "default" / "run", symlinks=True))
+    assert RunDir(default).stage(Stage.BUILD_GRAPH)["params"]["kind_backoff"] is True
+    lines: list[str] = []
+    cat = catalogue.add(default, images=rows, echo=lines.append, progress=False)
+    assert any("committed 1 addition(s)" in x for x in lines) and "kayak-photo" in cat.known_images
+    journal = [json.loads(line) for line in CatalogueStore(default).journal.read_text(encoding="utf-8").splitlines()]
+    added = [r["data"] for r in journal if r["kind"] == "image"]
+    assert [(d["image"]["id"], d["keywords"]) for d in added] == [("kayak-photo", {"船": KIND_WEIGHT})]
+
+
+def test_a_run_without_the_record_links_with_the_default():
+    """A run built before the record (session 11) says nothing of the back-off: the live catalogue uses the default."""
+    from evaluation.stages.catalogue import built_kind_backoff
+
+    assert built_kind_backoff({}) is DEFAULT_KIND_BACKOFF
+    assert built_kind_backoff({"kind_backoff": False}) is False and built_kind_backoff({"kind_backoff": True}) is True

@@ -197,7 +197,7 @@ def test_live_edges_use_the_bridge_build_graph_recorded(run, monkeypatch):
     import engine.text.relatedness as relatedness
     from evaluation.stages.run_inputs import load_run_corpus, load_training_set
     from evaluation.stages.rundir import RunDir, Stage
-    from graph.bridge import DEFAULT_EDGE_MODEL, Bridge
+    from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF, Bridge
 
     rd = RunDir(run)
     stage = rd.stage(Stage.BUILD_GRAPH)
@@ -206,16 +206,23 @@ def test_live_edges_use_the_bridge_build_graph_recorded(run, monkeypatch):
     assert stage["params"]["edge_model"]["on"] is DEFAULT_EDGE_MODEL  # and whether the edge model dropped edges
     plain = catalogue.make_folder(rd, data, corpus, {}).edger.bridge
     assert plain.relatedness is None and plain.edge_model is DEFAULT_EDGE_MODEL
+    assert stage["params"]["kind_backoff"] is DEFAULT_KIND_BACKOFF is plain.kind_backoff  # and the kind back-off's
+    rd.record(Stage.BUILD_GRAPH, {**stage["params"], "kind_backoff": False}, stage["outputs"])  # --no-kind-backoff
+    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge.kind_backoff is False
+    old = {k: v for k, v in stage["params"].items() if k != "kind_backoff"}  # a run built before the record
+    rd.record(Stage.BUILD_GRAPH, old, stage["outputs"])
+    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge.kind_backoff is DEFAULT_KIND_BACKOFF
     rd.record(Stage.BUILD_GRAPH, {**stage["params"], "edge_model": {"on": False}}, stage["outputs"])  # --no-edge-model
     assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge.edge_model is False
     calls, sentinel = [], Bridge(corpus.lexicon)
     monkeypatch.setattr(relatedness, "encoder_bridge",
-                        lambda c, echo, edge_model: calls.append(edge_model) or sentinel)
-    rd.record(Stage.BUILD_GRAPH, {**stage["params"], "sense_encoder": True, "edge_model": {"on": False}},
-              stage["outputs"])
-    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel and calls == [False]
+                        lambda c, echo, edge_model, kind_backoff: calls.append((edge_model, kind_backoff)) or sentinel)
+    rd.record(Stage.BUILD_GRAPH, {**stage["params"], "sense_encoder": True, "edge_model": {"on": False},
+                                  "kind_backoff": False}, stage["outputs"])
+    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel and calls == [(False, False)]
     rd.record(Stage.BUILD_GRAPH, {**stage["params"], "sense_encoder": True}, stage["outputs"])
-    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel and calls == [False, True]
+    assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel
+    assert calls == [(False, False), (True, True)]
 
 
 def test_a_damaged_probe_file_falls_back_to_the_one_before_and_the_next_change_refits(run):

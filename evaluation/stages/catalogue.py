@@ -28,7 +28,7 @@ from evaluation.stages.catalogue_journal import CatalogueStore, Echo, changes, i
 from evaluation.stages.derived import cached_content_df
 from evaluation.stages.rundir import RunDir, Stage
 from graph import edge_model
-from graph.bridge import DEFAULT_EDGE_MODEL, Bridge
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF, Bridge
 from graph.common.errors import Img2SongError
 from graph.context import ContextParams
 from graph.network import Kind
@@ -89,6 +89,12 @@ def built_edge_model(params: dict[str, Any]) -> bool:
     return bool((params.get("edge_model") or {}).get("on", DEFAULT_EDGE_MODEL))
 
 
+def built_kind_backoff(params: dict[str, Any]) -> bool:
+    """Whether build-graph ran with the kind back-off on (its params record it): new images are linked the same
+    way. A run older than the record (session 11) says nothing: the default."""
+    return bool(params.get("kind_backoff", DEFAULT_KIND_BACKOFF))
+
+
 def edge_model_drift(params: dict[str, Any]) -> str | None:
     """A warning when the edge model that links new images (the run's on/off setting, graph/edge_model.json today)
     is not the one build-graph ran with: the new images' edges would then be judged by other coefficients than the
@@ -114,11 +120,12 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer],
     words = {net.ids[j][len("word:"):] for j in net.of_kind(Kind.WORD)}
     ctx = params.get("context")
     on = built_edge_model(params)  # new images' edges pass the edge model as the run's did (--edge-model)
-    bridge = Bridge.for_corpus(corpus, edge_model=on)
+    kinds = built_kind_backoff(params)  # and reach their kinds' keywords as the run's did (--kind-backoff)
+    bridge = Bridge.for_corpus(corpus, edge_model=on, kind_backoff=kinds)
     if params.get("sense_encoder"):  # build-graph's corpus_bridge with the encoder (deferred: torch, the weights)
         from engine.text.relatedness import encoder_bridge
 
-        bridge = encoder_bridge(corpus, echo=lambda _: None, edge_model=on)
+        bridge = encoder_bridge(corpus, echo=lambda _: None, edge_model=on, kind_backoff=kinds)
     if (drift := edge_model_drift(params)) and echo is not None:
         echo(drift)
     edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), bridge, corpus.songs,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import typer
 
-from evaluation.app.commands.options import EdgeModel
+from evaluation.app.commands.options import EdgeModel, KindBackoff
 from evaluation.stages import pipeline
-from graph.bridge import DEFAULT_EDGE_MODEL
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF
 from graph.context import ContextParams
 
 
@@ -27,7 +27,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                 "to the image (fewer wrong senses, fewer images reaching a "
                                                 "keyword; see `img2song bridge`)"),
         edge_model: EdgeModel = DEFAULT_EDGE_MODEL,
+        kind_backoff: KindBackoff = DEFAULT_KIND_BACKOFF,
     ) -> None:
         """Build the tripartite image-keyword-song network of a corpus."""
         pipeline.build_graph(corpus, out, holdout, seed, scheme, echo=typer.echo, context_words=context_words,
-                             sense_encoder=sense_encoder, edge_model=edge_model)
+                             sense_encoder=sense_encoder, edge_model=edge_model,
+                             kind_backoff=kind_backoff)

@@ -22,6 +22,13 @@ EdgeModel = Annotated[bool, typer.Option(
     "--no-edge-model keeps every drawn edge (the bridge's rules alone). build-graph records the setting in run.json "
     "and the live catalogue links new images with it")]
 
+# --kind-backoff/--no-kind-backoff (keywords, build-graph, bridge); its default is graph.bridge.DEFAULT_KIND_BACKOFF
+KindBackoff = Annotated[bool, typer.Option(
+    "--kind-backoff/--no-kind-backoff", help="an image none of whose texts reaches a keyword reaches the keywords "
+    "of the nearest WordNet kind its English caption or tags name (graph/kinds.py: lark -> ... -> bird -> 鸟); "
+    "--no-kind-backoff gives such an image no edge. build-graph records the setting in run.json and the live "
+    "catalogue links new images with it")]
+
 JsonOutput = Annotated[bool, typer.Option(
     "--json", help="print one JSON document on stdout instead of the text (status lines go to stderr)")]
 
