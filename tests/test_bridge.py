@@ -705,43 +705,38 @@ def test_sense_precision_target_at_the_interval_low_end():
     assert wilson_low(sum(two), len(two)) > 0.9
 
 
+def agreement(fixture: str, splits: tuple[str, ...]) -> dict[str, tuple[int, int, int, int]]:
+    """split -> (rows, rows both annotators label alike, first annotator's label-1 count, second's) of an agreement
+    fixture, after checking that every row's first label is the one sense_labels.tsv holds."""
+    import csv
+
+    rows = [r for r in csv.DictReader((line for line in SENSE_LABELS.with_name(fixture).open(encoding="utf-8")
+                                       if not line.startswith("#")), delimiter="\t", quoting=csv.QUOTE_NONE)]
+    labels = {(e.split, e.corpus, e.image.id, e.keyword): int(e.label) for e in read_sense_labels()}
+    assert all(labels[(r["split"], r["corpus"], r["image"], r["keyword"])] == int(r["first"]) for r in rows)
+    assert {r["split"] for r in rows} == set(splits)
+    got = {}
+    for split in splits:
+        pairs = [(int(r["first"]), int(r["second"])) for r in rows if r["split"] == split]
+        got[split] = (len(pairs), sum(a == b for a, b in pairs), sum(a for a, _ in pairs), sum(b for _, b in pairs))
+    return got
+
+
 def test_two_annotators_agree_on_fresh15():
     """A second blind annotator relabelled fresh15's 200 starter and third edges with 100 of fresh14's, shuffled
     together (tests/fixtures/sense_agreement_fresh15.tsv): it agrees on 198 of fresh15's (176 right for both), so
     fresh15's lower precision is the sample's, not a stricter annotator's; on fresh14's it finds 91 right of 100
     where the first annotator found 94."""
-    import csv
-
-    rows = [r for r in csv.DictReader((line for line in SENSE_LABELS.with_name("sense_agreement_fresh15.tsv").open(
-        encoding="utf-8") if not line.startswith("#")), delimiter="\t", quoting=csv.QUOTE_NONE)]
-    labels = {(e.split, e.corpus, e.image.id, e.keyword): int(e.label) for e in read_sense_labels()}
-    assert len(rows) == 300 and all(labels[(r["split"], r["corpus"], r["image"], r["keyword"])] == int(r["first"])
-                                    for r in rows)
-    got = {}
-    for split in ("fresh14", "fresh15"):
-        pairs = [(int(r["first"]), int(r["second"])) for r in rows if r["split"] == split]
-        got[split] = (len(pairs), sum(a == b for a, b in pairs), sum(a for a, _ in pairs), sum(b for _, b in pairs))
-    assert got == {"fresh14": (100, 95, 94, 91), "fresh15": (200, 198, 176, 176)}
+    assert agreement("sense_agreement_fresh15.tsv", ("fresh14", "fresh15")) == {
+        "fresh14": (100, 95, 94, 91), "fresh15": (200, 198, 176, 176)}
 
 
 def test_two_annotators_agree():
     """A second blind annotator relabelled 100 edges of fresh14 and 100 of fresh13 (tests/fixtures/
-    sense_agreement.tsv): the rise from fresh13 (0.80) to fresh14 (0.95) is in both annotators' labels, and each
-    row's first label is the one sense_labels.tsv holds."""
-    import csv
-
-    rows = [r for r in csv.DictReader((line for line in SENSE_LABELS.with_name("sense_agreement.tsv").open(
-        encoding="utf-8") if not line.startswith("#")), delimiter="\t", quoting=csv.QUOTE_NONE)]
-    labels = {(e.split, e.corpus, e.image.id, e.keyword): int(e.label) for e in read_sense_labels()}
-    assert len(rows) == 200 and all(labels[(r["split"], r["corpus"], r["image"], r["keyword"])] == int(r["first"])
-                                    for r in rows)
-    share = {}
-    for split in ("fresh13", "fresh14"):
-        pairs = [(int(r["first"]), int(r["second"])) for r in rows if r["split"] == split]
-        assert len(pairs) == 100
-        assert sum(a == b for a, b in pairs) == 96  # 96% agreement on each sample
-        share[split] = (sum(a for a, _ in pairs), sum(b for _, b in pairs))
-    assert share == {"fresh13": (80, 78), "fresh14": (95, 95)}
+    sense_agreement.tsv): the rise from fresh13 (0.80) to fresh14 (0.95) is in both annotators' labels (96%
+    agreement on each sample), and each row's first label is the one sense_labels.tsv holds."""
+    assert agreement("sense_agreement.tsv", ("fresh13", "fresh14")) == {
+        "fresh13": (100, 96, 80, 78), "fresh14": (100, 96, 95, 95)}
 
 
 # ---------------------------------------------------------------- relatedness from a caller's encoder

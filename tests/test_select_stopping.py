@@ -134,4 +134,10 @@ def test_cli_num_takes_auto_or_a_count(hand_corpus, tmp_path, capsys):  # noqa: 
     for bad in ("0", "many", "2.5"):
         assert main(base + ["--out", str(tmp_path / "c.txt"), "--num", bad]) == 2
         assert "--num must be 'auto' or a whole number >= 1" in capsys.readouterr().err
+        assert main(base + ["--out", str(tmp_path / "c.txt"), "--min-images", bad]) == 2
+        assert "--min-images must be 'auto' or a whole number >= 1" in capsys.readouterr().err
     assert not (tmp_path / "c.txt").exists()
+    auto = [a if a != "2" else "auto" for a in base]  # --min-images auto: 3, or 1 when too few words pass at 3
+    assert main(auto + ["--out", str(tmp_path / "e.txt")]) == 0
+    assert "min_images=auto: 1 (3 -> " in (tmp_path / "e.txt").read_text(encoding="utf-8")
+    assert "--min-images auto: 1" in capsys.readouterr().out

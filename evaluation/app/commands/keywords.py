@@ -18,30 +18,23 @@ from graph.vocabulary import AUTO, MIN_IMAGES_STEPS, KeywordSelection, Selection
 _D = SelectionParams  # the defaults, stated once there
 
 
+def parse_auto(text: str, option: str) -> int | None:
+    """An option that takes 'auto' (None: --num's coverage-driven count, --min-images' stepped floor) or a whole
+    number >= 1 (used as given)."""
+    if text.strip().lower() == AUTO:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise Img2SongError(f"{option} must be '{AUTO}' or a whole number >= 1, got {text!r}")
+    return n
+
+
 def parse_num(text: str) -> int | None:
     """--num: 'auto' (None: the coverage-driven count) or a whole number >= 1 (a fixed count, as before)."""
-    if text.strip().lower() == AUTO:
-        return None
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise Img2SongError(f"--num must be '{AUTO}' or a whole number >= 1, got {text!r}")
-    return n
-
-
-def parse_min_images(text: str) -> int | None:
-    """--min-images: 'auto' (None: 3, or 1 when too few words pass at 3) or a whole number >= 1."""
-    if text.strip().lower() == AUTO:
-        return None
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise Img2SongError(f"--min-images must be '{AUTO}' or a whole number >= 1, got {text!r}")
-    return n
+    return parse_auto(text, "--num")
 
 
 def propose_keywords(corpus: Path, out: Path, num: int | None = _D.num, min_images: int | None = _D.min_images,
@@ -119,7 +112,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         kind_backoff: KindBackoff = DEFAULT_KIND_BACKOFF,
     ) -> None:
         """Propose a keyword vocabulary: lyric words images can express, picked to cover songs and images."""
-        propose_keywords(corpus, out, parse_num(num), parse_min_images(min_images), min_songs, max_song_share,
+        propose_keywords(corpus, out, parse_num(num), parse_auto(min_images, "--min-images"), min_songs, max_song_share,
                          echo=typer.echo, song_weight=song_weight, repeat_discount=repeat_discount, sense_encoder=sense_encoder,
                          min_num=min_num, max_num=max_num, min_new_images=min_new_images, edge_model=edge_model,
                          kind_backoff=kind_backoff)
