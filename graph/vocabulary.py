@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from graph import edge_model
 from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF, Bridge, is_cjk
-from graph.captions import image_keywords
+from graph.captions import image_keywords, readable_image
 from graph.cedict_index import filtered_sense, gloss_keys, register_mark
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
@@ -166,6 +166,8 @@ class KeywordSelection:
     eligible_at: dict[int, int] = field(default_factory=dict)  # --min-images auto: floor tried -> eligible words
     edge_model: bool = DEFAULT_EDGE_MODEL  # whether the edge model dropped weak edges (the bridge's setting)
     kind_backoff: bool = DEFAULT_KIND_BACKOFF  # whether images reaching no keyword reached their kinds' (the same)
+    unreached: list[tuple[str, int]] = field(default_factory=list)  # commonest texts of tagged images that reach no
+    # lyric word at all, with the images carrying each (what a corpus lexicon.tsv could link by hand)
 
     @property
     def keywords(self) -> list[str]:
@@ -238,6 +240,10 @@ class KeywordSelection:
             if reasons:
                 out.append(f"{what} not covered, by reason: "
                            + "; ".join(f"{r}: {n}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])))
+        if self.unreached:
+            out.append("commonest texts of the images that reach no lyric word (images): "
+                       + ", ".join(f"{t} ({n})" for t, n in self.unreached)
+                       + "; a corpus lexicon.tsv (english<TAB>keyword per line) links such a word by hand")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -318,6 +324,23 @@ def _stage_reason(words: set[str], support: Counter[str], songs: Counter[str], p
     if any(songs[w] > p.max_song_share * n_songs for w in passing):
         return f"its words are in > {p.max_song_share:.0%} of songs"
     return f"its words are in < {p.min_songs} songs"
+
+
+def _unreached_texts(corpus: Corpus, bridge: Bridge, image_words: list[set[str]], tagged: list[int],
+                     top: int = 10) -> list[tuple[str, int]]:
+    """The commonest texts (tags as the bridge reads them, else the caption) of the tagged images that reach no
+    lyric word, counted once per image, leaving out texts an image that does reach one also carries (a folder-level
+    'animal' says nothing about why a badger is unreached): what a user's lexicon.tsv would have to link."""
+    def texts(k: int) -> set[str]:
+        img = readable_image(corpus.images[k], bridge)
+        return {t.strip().lower() for t in ([t for t in img.tags if t.strip()] or [img.caption]) if t.strip()}
+
+    reaching = set().union(*(texts(k) for k in tagged if image_words[k]))
+    counts: Counter[str] = Counter()
+    for k in tagged:
+        if not image_words[k]:
+            counts.update(texts(k) - reaching)
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
 
 def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
@@ -404,6 +427,7 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
                 counts[_stage_reason(items[k], support, songs, p, n_songs, eligible, what, len(rows),
                                      min_images)] += 1
         blocked[what] = dict(counts)
+    unreached = _unreached_texts(corpus, bridge, image_words, tagged)
     if len(tagged) < len(corpus.images):
         blocked["images"]["no tag and no caption"] = len(corpus.images) - len(tagged)
     stopped = stop_line(p, len(rows), len(eligible), stop, unit, len(image_sets.get(stop.word, set()) - cov_i))
@@ -422,7 +446,7 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
                             {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0,
                             len(tagged), len(cov_s), len(cov_i), blocked, stopped, min_images,
                             eligible_at if p.min_images is None else {}, bridge.edge_model,
-                            bridge.kind_backoff)
+                            bridge.kind_backoff, unreached=unreached)
 
 
 def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: float, new: int) -> str:

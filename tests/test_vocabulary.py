@@ -187,6 +187,10 @@ def test_min_images_auto_steps_down_only_while_too_few_words_pass(hand_corpus, m
     assert set(sel.keywords) == {"船", "梅花", "马"}  # 马's two images are linked now
     assert "min_images=auto: 1 (3 -> 2 eligible, 1 -> 3 eligible; 72 wanted)" in sel.header()[1]
     assert "--min-images auto: 1" in sel.summary() and sel.to_dict()["eligible_at"] == {3: 2, 1: 3}
+    # the one image no text of which reaches a lyric word is named, with what would link it
+    assert sel.unreached == [("calorie", 1)]
+    assert any(line.startswith("commonest texts of the images that reach no lyric word (images): calorie (1); a "
+                               "corpus lexicon.tsv") for line in sel.coverage_lines())
     two = select_keywords(c, num=2, **args)  # 2 wanted: 3 images already give them, no step down
     assert (two.min_images, two.eligible_at, set(two.keywords)) == (3, {3: 2}, {"船", "梅花"})
     fixed = select_keywords(c, min_images=2, **args)  # a number given is used as given, nothing stepped
