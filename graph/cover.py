@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from graph.confidence import Reach, confidences, insert_gain
 
 STOP_COUNT, STOP_GAIN, STOP_EXHAUSTED, STOP_NO_GAIN = "count", "gain", "exhausted", "no gain"
+AUTO = "auto"  # the --num value of the coverage-driven count, and the --min-images value of the stepped floor
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,26 +37,25 @@ from tqdm import tqdm
 
 from graph import edge_model
 from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF, Bridge, is_cjk
-from graph.captions import image_keywords, readable_image
-from graph.cedict_index import filtered_sense, gloss_keys, register_mark
+from graph.captions import image_keywords
+from graph.char_candidates import (  # noqa: F401  (noun_character: importable from here as before)
+    CHAR_HEADS,
+    character_candidates,
+    noun_character,
+)
 from graph.common.atomic import write_text
 from graph.common.errors import Img2SongError
 from graph.confidence import CONFIDENCE_FLOOR, KIND_CONFIDENCE, edge_confidence, kind_only
 from graph.corpus import Corpus
 from graph.cover import (
-    STOP_COUNT,
-    STOP_EXHAUSTED,
-    STOP_GAIN,
-    Stop,
+    AUTO,
     cover_until,
     greedy_cover,  # noqa: F401  (the selection's greedy, importable from here as before)
 )
-from graph.keywords import _base_pos_tokenizer, content_words, stopwords
+from graph.keywords import content_words
 from graph.occurrences import Matcher
-from graph.wordnet import tagged_senses
+from graph.selection_report import stage_reason, stop_line, unreached_texts
 
-LOCATION_FILE = 15  # WordNet's noun.location: side, end, centre, position, county (where, not what a photo shows)
-CHAR_HEADS = 3  # a character heading fewer distinct words is a bound part of them (玻 only in 玻璃), not a word
 RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; and characters jieba never isolates "
         f"that head >= {CHAR_HEADS} of them and are first a physical common noun in CC-CEDICT) "
         "reached by >= min_images images (auto: 3, or 1 when fewer than the keywords wanted pass at 3) "
@@ -66,7 +64,6 @@ RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; 
         "repeat_discount**t; an image counts by its edge's confidence), up to num; num auto: min_num words, "
         "then while the best word first-covers >= min_new_images tagged images' worth (songs not counted), up to "
         "max_num")
-AUTO = "auto"  # the --num value of the coverage-driven count, and the --min-images value of the stepped floor
 MIN_IMAGES_STEPS = (3, 1)  # --min-images auto: the floors tried in turn (see SelectionParams.min_images)
 
 
@@ -255,51 +252,6 @@ class KeywordSelection:
                 "keywords": [asdict(r) for r in self.rows]}
 
 
-def noun_character(ch: str, bridge: Bridge) -> str | None:
-    """Why a character is no word of its own for an image to show (None: it is one). Its principal CC-CEDICT entry
-    (the reading with the most kept senses) must be a common noun first: lower-case pinyin (no proper name: 汉 Han);
-    a first sense that is no classifier, surname, variant or register-marked sense and no verb ('to ...'); the
-    commonest WordNet noun sense of that sense's word a physical thing (not a number: 十 ten; no quantity or
-    relation: 少 few, 间 between; no named instance: 凰 phoenix, the city), and not a place relative to others
-    (noun.location: 边 side, 央 centre); that word a noun first (no English function word: 为 as; where WordNet also
-    has it as an adjective or adverb, more SemCor-tagged noun senses: not 个 individual, 还 still); and no localizer
-    in jieba's dictionary (tag f: 里 'lining' is 里 inside)."""
-    entry = bridge.cedict.principal.get(ch)
-    if entry is None:
-        return "no CC-CEDICT entry"
-    pinyin, gloss = entry.split("\t", 1)
-    if pinyin[:1].isupper():
-        return f"a proper name first ({gloss})"
-    if filtered_sense(gloss) or register_mark(gloss) or gloss.startswith("to "):
-        return f"first sense is no common noun ({gloss})"
-    keys = gloss_keys(gloss)
-    wordnet = bridge.wordnet
-    sense = wordnet.wn.noun_senses(keys[0])[:1] if keys and wordnet is not None else []
-    if not sense or not wordnet.physical(sense[0]) or wordnet.instance(sense[0]):
-        return f"first sense names no physical thing ({gloss})"
-    if wordnet.lexfile(sense[0]) == LOCATION_FILE:
-        return f"first sense is a place relative to others ({gloss})"
-    tagged = tagged_senses().get(keys[0], {})
-    if keys[0] in stopwords("en") or any(p in tagged and tagged[p] >= tagged.get("n", 0) for p in "ar"):
-        return f"first sense is an English function word, adjective or adverb ({gloss})"
-    if _base_pos_tokenizer().word_tag_tab.get(ch) == "f":
-        return "a localizer"
-    return None
-
-
-def character_candidates(words: Iterable[str], known: Collection[str], bridge: Bridge) -> dict[str, list[str]]:
-    """Characters that are not candidates by themselves (jieba never isolates them as content words) but are words
-    of their own: {character: the distinct content words it heads}, for those heading >= CHAR_HEADS words (飞鸟 啼鸟
-    归鸟 -> 鸟) that `noun_character` accepts. Their occurrences are counted inside tokens like any word's
-    (graph.occurrences), so selection, network and ground truth see the same songs."""
-    heads: dict[str, set[str]] = {}
-    for w in words:
-        if len(w) >= 2 and is_cjk(w):
-            heads.setdefault(w[-1], set()).add(w)
-    return {ch: sorted(ws) for ch, ws in sorted(heads.items())
-            if ch not in known and len(ws) >= CHAR_HEADS and noun_character(ch, bridge) is None}
-
-
 def candidate_words(corpus: Corpus, bridge: Bridge, max_chars: int = SelectionParams.max_chars,
                     progress: bool = True) -> tuple[Counter[str], dict[str, list[str]]]:
     """(songs per content word of titles and lyrics, the characters `character_candidates` adds): rule step 1."""
@@ -308,39 +260,6 @@ def candidate_words(corpus: Corpus, bridge: Bridge, max_chars: int = SelectionPa
         words = content_words(f"{song.title}\n{song.lyrics}", song.language)
         freq.update({w for w in words if not is_cjk(w) or len(w) <= max_chars})
     return freq, character_candidates(freq, freq, bridge)
-
-
-def _stage_reason(words: set[str], support: Counter[str], songs: Counter[str], p: SelectionParams,
-                  n_songs: int, eligible: set[str], what: str, picked: int, min_images: int) -> str:
-    """Why an item has no keyword: the furthest step of the rule any of its words got past."""
-    if not words:
-        return ("no lyric word any image reaches" if what == "songs"
-                else "no tag or caption reaches a lyric word")
-    if any(w in eligible for w in words):
-        return f"its words were not picked within the {picked} keywords"
-    passing = [w for w in words if support[w] >= min_images]
-    if not passing:
-        return f"its words are reached by < {min_images} images"
-    if any(songs[w] > p.max_song_share * n_songs for w in passing):
-        return f"its words are in > {p.max_song_share:.0%} of songs"
-    return f"its words are in < {p.min_songs} songs"
-
-
-def _unreached_texts(corpus: Corpus, bridge: Bridge, image_words: list[set[str]], tagged: list[int],
-                     top: int = 10) -> list[tuple[str, int]]:
-    """The commonest texts (tags as the bridge reads them, else the caption) of the tagged images that reach no
-    lyric word, counted once per image, leaving out texts an image that does reach one also carries (a folder-level
-    'animal' says nothing about why a badger is unreached): what a user's lexicon.tsv would have to link."""
-    def texts(k: int) -> set[str]:
-        img = readable_image(corpus.images[k], bridge)
-        return {t.strip().lower() for t in ([t for t in img.tags if t.strip()] or [img.caption]) if t.strip()}
-
-    reaching = set().union(*(texts(k) for k in tagged if image_words[k]))
-    counts: Counter[str] = Counter()
-    for k in tagged:
-        if not image_words[k]:
-            counts.update(texts(k) - reaching)
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
 
 def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
@@ -424,10 +343,10 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
         counts: Counter[str] = Counter()
         for k in idx:
             if k not in covered:
-                counts[_stage_reason(items[k], support, songs, p, n_songs, eligible, what, len(rows),
+                counts[stage_reason(items[k], support, songs, p, n_songs, eligible, what, len(rows),
                                      min_images)] += 1
         blocked[what] = dict(counts)
-    unreached = _unreached_texts(corpus, bridge, image_words, tagged)
+    unreached = unreached_texts(corpus, bridge, image_words, tagged)
     if len(tagged) < len(corpus.images):
         blocked["images"]["no tag and no caption"] = len(corpus.images) - len(tagged)
     stopped = stop_line(p, len(rows), len(eligible), stop, unit, len(image_sets.get(stop.word, set()) - cov_i))
@@ -447,25 +366,3 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
                             len(tagged), len(cov_s), len(cov_i), blocked, stopped, min_images,
                             eligible_at if p.min_images is None else {}, bridge.edge_model,
                             bridge.kind_backoff, unreached=unreached)
-
-
-def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: float, new: int) -> str:
-    """Where the picking stopped and why, in coverage terms (`new`: tagged images the next word reaches and no
-    keyword does)."""
-    how = f"--num {p.num} (fixed)" if p.num is not None else (
-        f"--num {AUTO}: {p.min_num} by coverage gain, then while a word first-covers >= {p.min_new_images:g} "
-        f"tagged images' worth, at most {p.max_num}")
-    worth = "first-cover" if stop.first_cover else "gain"
-    nxt = (f"the best word left, {stop.word}, would {worth} {stop.gain / unit:.2f} tagged images' worth ({new} "
-           f"images reach it and no keyword yet)" if stop.word and unit > 0 else "")
-    if stop.reason == STOP_EXHAUSTED:
-        why = f"every one of the {eligible} eligible words was picked"
-    elif stop.reason == STOP_GAIN:
-        why = f"{nxt}: under {p.min_new_images:g}"
-    elif stop.reason == STOP_COUNT:
-        why = (f"the cap --max-num {p.max_num} was reached" if p.num is None else f"--num {p.num} was reached") + (
-            f"; {nxt}" if nxt else "")
-    else:
-        why = (f"no word left first-covers a tagged image ({eligible - picked} eligible words left)"
-               if stop.first_cover else f"no word left adds coverage ({eligible - picked} eligible words left)")
-    return f"stopped at {picked} keywords ({how}): {why}"
