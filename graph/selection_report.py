@@ -3,18 +3,15 @@ the greedy stopped (graph.vocabulary prints these lines and keeps them in Keywor
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from graph.bridge import Bridge
 from graph.captions import readable_image
 from graph.corpus import Corpus
 from graph.cover import AUTO, STOP_COUNT, STOP_EXHAUSTED, STOP_GAIN, Stop
-
-if TYPE_CHECKING:
-    from graph.vocabulary import SelectionParams
+from graph.selection_params import SelectionParams
 
 
-def stage_reason(words: set[str], support: Counter[str], songs: Counter[str], p: "SelectionParams",
+def stage_reason(words: set[str], support: Counter[str], songs: Counter[str], p: SelectionParams,
                   n_songs: int, eligible: set[str], what: str, picked: int, min_images: int) -> str:
     """Why an item has no keyword: the furthest step of the rule any of its words got past."""
     if not words:
@@ -47,7 +44,7 @@ def unreached_texts(corpus: Corpus, bridge: Bridge, image_words: list[set[str]],
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
 
-def stop_line(p: "SelectionParams", picked: int, eligible: int, stop: Stop, unit: float, new: int) -> str:
+def stop_line(p: SelectionParams, picked: int, eligible: int, stop: Stop, unit: float, new: int) -> str:
     """Where the picking stopped and why, in coverage terms (`new`: tagged images the next word reaches and no
     keyword does)."""
     how = f"--num {p.num} (fixed)" if p.num is not None else (
