@@ -19,8 +19,10 @@ probability that a hand labeller would call the edge right (tests/fixtures/sense
 Coefficients live in graph/edge_model.json, written by tests/fixtures/train_edge_model.py (the protocol is in its
 docstring); tests/test_edge_model.py checks that retraining reproduces them. graph.captions.image_keywords drops an
 edge whose P is below the file's threshold when the bridge it is given says so (graph.bridge.Bridge's `edge_model`,
-the CLI's --edge-model/--no-edge-model), so selection, network and ground truth count the same edges; graph.confidence uses P as the confidence selection weighs an image's reach by. An edge
-the corpus's own lexicon.tsv declares, or one of the image's own Chinese tags reaches, is never dropped (P = 1).
+the CLI's --edge-model/--no-edge-model), so selection, network and ground truth count the same edges;
+graph.confidence uses P as the confidence selection weighs an image's reach by. An edge the corpus's own
+lexicon.tsv declares, one of the image's own Chinese tags reaches, or to a keyword that is the image's whole Chinese
+caption, is never dropped (P = 1).
 """
 from __future__ import annotations
 
@@ -162,7 +164,8 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
         {image.caption} if image.language == "en" and image.caption else set())
     zh_tags = set(image.tags) if image.tag_language == "zh" else set()
     zh = zh_tags | ({image.caption} if image.language == "zh" and image.caption else set())
-    zh_whole = {_WORD_ONLY.sub("", t) for t in zh}  # a Chinese tag or caption that is one word ('鹿。' -> 鹿)
+    # a Chinese caption that is one word, punctuation aside ('鹿。' -> 鹿); a Chinese tag is declared by zh_tags above
+    zh_caption_word = _WORD_ONLY.sub("", image.caption) if image.language == "zh" and image.caption else None
     context = image_context(image, labels)
     description = describe(image, labels) if bridge.relatedness is not None else ""
     reach: dict[str, dict[str, Scored]] = {}
@@ -174,7 +177,7 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
 
     out = {}
     for kw, texts in why.items():
-        if declared is not None and (any(t in zh_tags for t in texts) or kw in zh_whole):
+        if declared is not None and (any(t in zh_tags for t in texts) or kw == zh_caption_word):
             declared.add(kw)
         f = dict.fromkeys(FEATURES, 0.0)
         f["currency"] = 1.0

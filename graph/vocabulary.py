@@ -9,9 +9,10 @@ The rule:
 2. eligible are those that at least `min_images` images reach through their tags or caption, directly or through
    the bilingual bridge (graph.bridge; file-name captions made readable, graph.captions), exactly as build-graph
    will link them (by default, `--min-images auto`: 3, or 1 when fewer words than the keywords asked for are
-   eligible at 3, as in a catalogue of photos named one by one, where most things are shown once or twice), and that occur (graph.occurrences,
-   the rule the network and the ground truth count by) in at least `min_songs` songs and at most `max_song_share`
-   of them (a word in most songs says nothing: ten random songs would contain it);
+   eligible at 3, as in a catalogue of photos named one by one, where most things are shown once or twice), and
+   that occur (graph.occurrences, the rule the network and the ground truth count by) in at least `min_songs`
+   songs and at most `max_song_share` of them (a word in most songs says nothing: ten random songs would contain
+   it);
 3. greedy coverage (graph.cover): take the eligible word of largest marginal gain, where a song or tagged
    image covered t times already adds `repeat_discount ** t` (first cover 1, second 0.25, ...), songs weighted
    `song_weight` and images `1 - song_weight`, each as a share of its total. An image counts for a word by the
@@ -67,7 +68,7 @@ RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; 
 MIN_IMAGES_STEPS = (3, 1)  # --min-images auto: the floors tried in turn (see SelectionParams.min_images)
 
 
-def _confidence_setting(p: "SelectionParams", model: bool) -> str:
+def _confidence_setting(p: SelectionParams, model: bool) -> str:
     """How an edge's confidence was set: the edge model's P (and its drop threshold) when it is on (`model`: the
     bridge's setting), else the hand-set rule's constants (graph.confidence)."""
     if model and p.confidence_floor is not None:
