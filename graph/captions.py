@@ -162,14 +162,15 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
 
 
 def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = (),
-                   kinds: bool | None = None, model: bool | None = None, probs: dict[str, float] | None = None
-                   ) -> tuple[Counter[str], dict[str, list[str]]]:
+                   kinds: bool | None = None, model: bool | None = None, probs: dict[str, float] | None = None,
+                   dropped: dict[str, float] | None = None) -> tuple[Counter[str], dict[str, list[str]]]:
     """(keyword weights, keyword -> the texts that reached it) of one image: graph.bridge.image_reach over its
     readable texts, the single-word back-off when that reaches nothing (module docstring), and when that reaches
     nothing either, the kind back-off (graph.kinds) when the bridge's `kind_backoff` setting is on (`kinds`: True
     or False overrides it); then, when the bridge's `edge_model` setting is on, the edges graph.edge_model gives
     P(right) below its threshold are dropped (`model`: True or False overrides the bridge's setting, for a caller
-    that must see both, such as `img2song bridge`; `probs`, if given, receives keyword -> P of the kept edges)."""
+    that must see both, such as `img2song bridge`; `probs`, if given, receives keyword -> P of the kept edges, and
+    `dropped` keyword -> P of the edges the model dropped: what `keywords` reports of images it left with none)."""
     image = readable_image(image, bridge)
     counts, why = _drawn(image, bridge, vocab, labels, kinds)
     if not why or not (bridge.edge_model if model is None else model):
@@ -179,6 +180,8 @@ def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labe
     kept = [kw for kw in why if p[kw] >= cut]
     if probs is not None:
         probs.update({kw: p[kw] for kw in kept})
+    if dropped is not None:
+        dropped.update({kw: p[kw] for kw in why if p[kw] < cut})
     return Counter({kw: counts[kw] for kw in kept}), {kw: why[kw] for kw in kept}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from graph import edge_model
 from graph.bridge import Bridge
 from graph.captions import readable_image
 from graph.corpus import Corpus
@@ -25,6 +26,23 @@ def stage_reason(words: set[str], support: Counter[str], songs: Counter[str], p:
     if any(songs[w] > p.max_song_share * n_songs for w in passing):
         return f"its words are in > {p.max_song_share:.0%} of songs"
     return f"its words are in < {p.min_songs} songs"
+
+
+def model_lost_reason(bridge: Bridge) -> str:
+    """Why an image its texts do link to lyric words has no keyword: the edge model dropped all its edges."""
+    return f"the edge model dropped every edge its texts drew (P(right) < {edge_model.load_model().threshold:.2f})"
+
+
+def likeliest_dropped(lost: list[dict[str, float]]) -> list[tuple[str, int, float]]:
+    """(keyword, images, highest P) of the likeliest dropped edge of each image the edge model left with none,
+    commonest first: what --no-edge-model would give back, for the user to judge."""
+    images: Counter[str] = Counter()
+    best: dict[str, float] = {}
+    for p in lost:
+        kw = max(sorted(p), key=lambda w: p[w])
+        images[kw] += 1
+        best[kw] = max(best.get(kw, 0.0), p[kw])
+    return sorted(((w, n, best[w]) for w, n in images.items()), key=lambda t: (-t[1], -t[2], t[0]))
 
 
 def unreached_texts(corpus: Corpus, bridge: Bridge, image_words: list[set[str]], tagged: list[int],

@@ -55,7 +55,13 @@ from graph.cover import (
 from graph.keywords import content_words
 from graph.occurrences import Matcher
 from graph.selection_params import SelectionParams
-from graph.selection_report import stage_reason, stop_line, unreached_texts
+from graph.selection_report import (
+    likeliest_dropped,
+    model_lost_reason,
+    stage_reason,
+    stop_line,
+    unreached_texts,
+)
 
 RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; and characters jieba never isolates "
         f"that head >= {CHAR_HEADS} of them and are first a physical common noun in CC-CEDICT) "
@@ -109,6 +115,8 @@ class KeywordSelection:
     kind_backoff: bool = DEFAULT_KIND_BACKOFF  # whether images reaching no keyword reached their kinds' (the same)
     unreached: list[tuple[str, int]] = field(default_factory=list)  # commonest texts of tagged images that reach no
     # lyric word at all, with the images carrying each (what a corpus lexicon.tsv could link by hand)
+    model_lost: list[tuple[str, int, float]] = field(default_factory=list)  # images the edge model left with no
+    # edge: the keyword of each one's likeliest dropped edge, with the images and the highest P(right) among them
 
     @property
     def keywords(self) -> list[str]:
@@ -185,6 +193,11 @@ class KeywordSelection:
             out.append("commonest texts of the images that reach no lyric word (images): "
                        + ", ".join(f"{t} ({n})" for t, n in self.unreached)
                        + "; a corpus lexicon.tsv (english<TAB>keyword per line) links such a word by hand")
+        if self.model_lost:
+            out.append(f"the edge model dropped every edge of {sum(n for _, n, _ in self.model_lost)} tagged images;"
+                       " the likeliest of each (images, best P(right)): "
+                       + ", ".join(f"{w} ({n}, {pr:.3f})" for w, n, pr in self.model_lost[:10])
+                       + "; --no-edge-model keeps every edge the bridge draws")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,6 +206,7 @@ class KeywordSelection:
                 "songs_covered": self.songs_covered, "images_covered": self.images_covered,
                 "funnel": self.funnel, "dropped": self.dropped, "blocked": self.blocked, "stop": self.stop,
                 "min_images": self.min_images, "eligible_at": self.eligible_at,
+                "model_lost": [{"keyword": w, "images": n, "best_p": round(pr, 4)} for w, n, pr in self.model_lost],
                 "keywords": [asdict(r) for r in self.rows]}
 
 
@@ -231,12 +245,16 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
     image_sets: dict[str, set[int]] = {}
     image_conf: dict[str, dict[int, float]] = {}  # word -> image -> the edge's confidence (graph.confidence)
     image_words: list[set[str]] = []
+    model_lost: dict[int, dict[str, float]] = {}  # image -> P of each edge, where the edge model dropped them all
     tagged = [k for k, img in enumerate(corpus.images) if img.tags or (img.caption or "").strip()]
     for k, img in enumerate(tqdm(corpus.images, desc="image reach", unit="image", disable=not progress,
                                  leave=False)):
         probs: dict[str, float] = {}  # the edge model's P(right) per kept edge (graph.edge_model), when it is on
-        weights, why = image_keywords(img, bridge, candidates, probs=probs)
+        lost: dict[str, float] = {}  # ... and per edge it dropped
+        weights, why = image_keywords(img, bridge, candidates, probs=probs, dropped=lost)
         image_words.append(set(why))
+        if lost and not why:
+            model_lost[k] = lost
         support.update(why.keys())
         kinds = (kind_only(img, bridge, why) if confidence_floor is not None and kind_confidence < 1.0 and not probs
                  else set())
@@ -286,11 +304,16 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
                                                                                        cov_i, tagged)):
         counts: Counter[str] = Counter()
         for k in idx:
-            if k not in covered:
+            if k in covered:
+                continue
+            if what == "images" and k in model_lost:
+                counts[model_lost_reason(bridge)] += 1
+            else:
                 counts[stage_reason(items[k], support, songs, p, n_songs, eligible, what, len(rows),
                                      min_images)] += 1
         blocked[what] = dict(counts)
-    unreached = unreached_texts(corpus, bridge, image_words, tagged)
+    unreached = unreached_texts(corpus, bridge, [w or set(model_lost.get(k, ())) for k, w in enumerate(image_words)],
+                                tagged)
     if len(tagged) < len(corpus.images):
         blocked["images"]["no tag and no caption"] = len(corpus.images) - len(tagged)
     stopped = stop_line(p, len(rows), len(eligible), stop, unit, len(image_sets.get(stop.word, set()) - cov_i))
@@ -309,4 +332,5 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
                             {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0,
                             len(tagged), len(cov_s), len(cov_i), blocked, stopped, min_images,
                             eligible_at if p.min_images is None else {}, bridge.edge_model,
-                            bridge.kind_backoff, unreached=unreached)
+                            bridge.kind_backoff, unreached=unreached,
+                            model_lost=likeliest_dropped([model_lost[k] for k in tagged if k in model_lost]))

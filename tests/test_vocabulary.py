@@ -276,3 +276,28 @@ def test_the_principal_entry_is_the_reading_with_most_kept_senses(tmp_path):
                     "玻璃 玻璃 [bo1 li5] /glass/\n", encoding="utf-8")
     principal = parse_cedict(path).principal
     assert principal == {"鸟": "niao3\tbird", "车": "che1\tcar", "汉": "Han4\tHan ethnic group"}
+
+
+def test_images_the_edge_model_left_with_no_edge_are_reported_apart(hand_corpus, mini_bridge, monkeypatch):
+    """An image whose texts reach lyric words but whose every edge the edge model dropped is not an image 'no tag
+    or caption reaches': it gets its own reason, is left out of the unreached texts, and its likeliest dropped edge
+    is named (what --no-edge-model gives back). A drop threshold of 0.999 drops every judged edge."""
+    from dataclasses import replace
+
+    from graph import edge_model
+
+    model = replace(edge_model.load_model(), threshold=0.999)
+    monkeypatch.setattr(edge_model, "load_model", lambda path=edge_model.MODEL_FILE: model)
+    sel = select_keywords(load_corpus(hand_corpus), bridge=mini_bridge, progress=False, max_song_share=0.5)
+    assert sel.keywords == [] and sel.images_covered == 0
+    lost = "the edge model dropped every edge its texts drew (P(right) < 1.00)"
+    assert sel.blocked["images"] == {lost: 20, "no tag or caption reaches a lyric word": 1}
+    assert sel.unreached == [("calorie", 1)]  # the 20 others do reach lyric words: their texts are not listed
+    assert {(w, n) for w, n, _ in sel.model_lost} == {("梅花", 6), ("月", 6), ("船", 6), ("马", 2)}
+    assert all(0.0 < p < 0.999 for _, _, p in sel.model_lost)
+    line = next(x for x in sel.coverage_lines() if x.startswith("the edge model dropped every edge of 20 tagged"))
+    assert line.endswith("--no-edge-model keeps every edge the bridge draws")
+    assert sel.to_dict()["model_lost"][0]["images"] == 6
+    off = select_keywords(load_corpus(hand_corpus), bridge=Bridge(cedict=mini_bridge.cedict, edge_model=False),
+                          progress=False, max_song_share=0.5)  # the model off: nothing is dropped, nothing reported
+    assert off.model_lost == [] and lost not in off.blocked["images"] and off.images_covered == 14
