@@ -16,7 +16,7 @@ from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels, sense_scores,
 
 ROOT = Path(__file__).resolve().parents[1]
 # splits that measure the default build (no text encoder) on corpora the encoder tests do not load
-DEFAULT_BUILD_SPLITS = ("fresh12", "fresh13", "fresh14", "fresh15", "photos11")
+DEFAULT_BUILD_SPLITS = ("fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "photos11")
 FRESH5_FLOOR = 0.82  # fresh5 0.742 (89/120) when drawn; 0.847 (83/98) after sessions 6 and 7's rules
 FRESH11_FLOOR = 0.74  # fresh11, the default build's edges after session 7: 0.722 (151/209) as drawn, 0.778 (151/194) now
 # [wrong, right] edges of each default-build sample the final method still draws: fresh6 0.814, fresh7 0.784,
@@ -477,7 +477,10 @@ def test_build_edges_on_fresh_samples(encoded, capsys):
     # /woods/ rule), against 0.722 for all 209, and drops 43 of the 151 right ones; session 10: three wrong less (纸
     # cut from 'linked paper clips', 球 from 'baseball' and 'football' beside the bat and helmet they name): 0.878
     # (108/123)
-    assert f11[("all", "all")] == [15, 108] and f11[("dropped", "kept")] == [42, 43]
+    # the encoder is 4-bit ONNX: on an Intel Xeon with AVX-512 (session 12) its cosines round differently from the
+    # AMD EPYC's that set these counts, and one wrong edge at the threshold (衙 for 'office', weight 0.602 there
+    # against EDGE_THRESHOLD 0.6) is drawn: either CPU's count is accepted, nothing else
+    assert (f11[("all", "all")], f11[("dropped", "kept")]) in (([15, 108], [42, 43]), ([16, 108], [41, 43]))
 
 
 DEFAULT_SPLITS = ("fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11")  # the default build (no encoder)
@@ -657,6 +660,9 @@ def test_default_build_edges_on_fresh13(capsys):
 FRESH14 = {"starter": [1, 99], "third": [8, 92], "yuanqu": [3, 13], "english": [3, 47]}
 # fresh15 (session 11): [wrong, right] per corpus, labelled blind as fresh14 was
 FRESH15 = {"starter": [8, 92], "third": [16, 84], "english": [10, 40], "photos_named": [1, 6]}
+# fresh16 (session 12, the same build as fresh15): [wrong, right] per corpus, labelled blind as fresh15 was
+FRESH16 = {"starter": [10, 90], "third": [19, 81], "english": [6, 11]}
+BLIND_SAMPLES = {"fresh14": FRESH14, "fresh15": FRESH15, "fresh16": FRESH16}
 
 
 def wilson_low(k: int, n: int, z: float = 1.96) -> float:
@@ -665,12 +671,12 @@ def wilson_low(k: int, n: int, z: float = 1.96) -> float:
     return (p + z * z / (2 * n) - z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
 
 
-def test_sense_precision_reaches_the_issue_target(capsys):
-    """Issue 17: sense precision >= 0.9 on >= 200 hand-labelled edges across two corpora, measured on two blind
-    samples of the default build (fixture header): fresh14 (session 10's method) 0.955 (191/200) and fresh15 (this
-    method, drawn after it was frozen) 0.880 (176/200), each the starter's and the third catalogue's edges. Both
-    samples together hold the target as a point estimate (367/400 = 0.918), not at the low end of its 95% interval
-    (0.886): test_sense_precision_target_at_the_interval_low_end. Every starter and English fresh15 edge is still
+def test_sense_precision_on_blind_samples_of_the_default_build(capsys):
+    """Issue 17 asks sense precision >= 0.9 on >= 200 hand-labelled edges across two corpora. Three blind samples of
+    the default build (fixture header), each the starter's and the third catalogue's edges: fresh14 (session 10's
+    method) 0.955 (191/200), fresh15 (session 11's, drawn after it was frozen) 0.880 (176/200), fresh16 (the same
+    build, session 12) 0.855 (171/200). Pooled 538/600 = 0.897, Wilson 95% 0.870-0.919: the target is not met
+    (test_sense_precision_reaches_the_issue_target). Every starter and English fresh15 and fresh16 edge is still
     drawn by the shipped default build against the vocabulary it was drawn from."""
     from graph.captions import image_keywords
     from graph.corpus import load_corpus
@@ -678,31 +684,32 @@ def test_sense_precision_reaches_the_issue_target(capsys):
     labels = read_sense_labels()
     counts: dict[tuple[str, str], list[int]] = {}
     for e in labels:
-        if e.split in ("fresh14", "fresh15"):
+        if e.split in BLIND_SAMPLES:
             counts.setdefault((e.split, e.corpus), [0, 0])[e.label] += 1
-    assert {c: v for (split, c), v in counts.items() if split == "fresh14"} == FRESH14
-    assert {c: v for (split, c), v in counts.items() if split == "fresh15"} == FRESH15
-    two = [e.label for e in labels if e.split in ("fresh14", "fresh15") and e.corpus in ("starter", "third")]
+    for split, want in BLIND_SAMPLES.items():
+        assert {c: v for (s, c), v in counts.items() if s == split} == want
+    pooled = [e.label for e in labels if e.split in BLIND_SAMPLES and e.corpus in ("starter", "third")]
     with capsys.disabled():
         print(f"\nsense precision, blind samples of the default build, starter + third: fresh14 0.955, fresh15 "
-              f"0.880, both {sum(two) / len(two):.3f} ({sum(two)}/{len(two)}), Wilson 95% low "
-              f"{wilson_low(sum(two), len(two)):.3f}")
-    assert len(two) == 400 and sum(two) == 367 and sum(two) / len(two) >= 0.9
-    edges = [e for e in labels if e.split == "fresh15"]
-    for name in ("starter", "english"):  # the shipped catalogues: the default build still draws every such edge
-        bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / name, check_files=False))
-        vocab = frozenset(SENSE_LABELS.with_name(f"sense_vocab_fresh15_{name}.txt").read_text("utf-8").split())
-        missing = [(e.image.id, e.keyword) for e in edges
-                   if e.corpus == name and e.keyword not in image_keywords(e.image, bridge, vocab)[0]]
-        assert missing == [], missing
+              f"0.880, fresh16 0.855, pooled {sum(pooled) / len(pooled):.3f} ({sum(pooled)}/{len(pooled)}), "
+              f"Wilson 95% low {wilson_low(sum(pooled), len(pooled)):.3f}")
+    assert (len(pooled), sum(pooled)) == (600, 538)
+    for split in ("fresh15", "fresh16"):
+        edges = [e for e in labels if e.split == split]
+        for name in ("starter", "english"):  # the shipped catalogues: the default build still draws every such edge
+            bridge = Bridge.for_corpus(load_corpus(ROOT / "data" / name, check_files=False))
+            vocab = frozenset(SENSE_LABELS.with_name(f"sense_vocab_{split}_{name}.txt").read_text("utf-8").split())
+            missing = [(e.image.id, e.keyword) for e in edges
+                       if e.corpus == name and e.keyword not in image_keywords(e.image, bridge, vocab)[0]]
+            assert missing == [], (split, missing)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 17: over both blind samples (400 edges) the precision's 95% interval "
-                   "reaches down to 0.886: the target holds as a point estimate only")
-def test_sense_precision_target_at_the_interval_low_end():
-    two = [e.label for e in read_sense_labels() if e.split in ("fresh14", "fresh15")
-           and e.corpus in ("starter", "third")]
-    assert wilson_low(sum(two), len(two)) > 0.9
+@pytest.mark.xfail(strict=True, reason="issue 17: three blind samples of the default build (600 edges) give 0.897 "
+                   "(Wilson 95% 0.870-0.919): under the 0.9 target")
+def test_sense_precision_reaches_the_issue_target():
+    pooled = [e.label for e in read_sense_labels() if e.split in BLIND_SAMPLES
+              and e.corpus in ("starter", "third")]
+    assert sum(pooled) / len(pooled) >= 0.9
 
 
 def agreement(fixture: str, splits: tuple[str, ...]) -> dict[str, tuple[int, int, int, int]]:
