@@ -19,7 +19,8 @@ probability that a hand labeller would call the edge right (tests/fixtures/sense
 Coefficients live in graph/edge_model.json, written by tests/fixtures/train_edge_model.py (the protocol is in its
 docstring); tests/test_edge_model.py checks that retraining reproduces them. graph.captions.image_keywords drops an
 edge whose P is below the file's threshold, or the one the bridge is given (Bridge's `edge_threshold`, the CLI's
---edge-threshold), when the bridge says so (graph.bridge.Bridge's `edge_model`, the CLI's --edge-model/--no-edge-model), so selection, network and ground truth count the same edges;
+--edge-threshold), when the bridge says so (graph.bridge.Bridge's `edge_model`, the CLI's
+--edge-model/--no-edge-model), so selection, network and ground truth count the same edges;
 graph.confidence uses P as the confidence selection weighs an image's reach by. An edge the corpus's own
 lexicon.tsv declares, one of the image's own Chinese tags reaches, or to a keyword that is the image's whole Chinese
 caption, is never dropped (P = 1).

@@ -104,8 +104,8 @@ def built_kind_backoff(params: dict[str, Any]) -> bool:
 
 def edge_model_drift(params: dict[str, Any]) -> str | None:
     """A warning when the edge model that links new images (the run's on/off setting and given threshold,
-    graph/edge_model.json today) is not the one build-graph ran with: the new images' edges would then be judged by other coefficients than the
-    run's own."""
+    graph/edge_model.json today) is not the one build-graph ran with: the new images' edges would then be judged by
+    other coefficients than the run's own."""
     built = params.get("edge_model")
     if built is None:
         return None

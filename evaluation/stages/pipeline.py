@@ -66,8 +66,9 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
                 sense_encoder: bool = SENSE_ENCODER, edge_model: bool = DEFAULT_EDGE_MODEL,
                 kind_backoff: bool = DEFAULT_KIND_BACKOFF, edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD):
     """Load and validate the corpus, build the network, write it into the run, and print what was done
-    (`edge_model`: whether the edge model drops weak image edges, below `edge_threshold`, `kind_backoff`: whether an image reaching no
-    keyword reaches its kinds' keywords; all recorded in run.json for the live catalogue)."""
+    (`edge_model`: whether the edge model drops weak image edges, below `edge_threshold` (None: the model file's),
+    `kind_backoff`: whether an image reaching no keyword reaches its kinds' keywords; all recorded in run.json for
+    the live catalogue)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from graph.build import build_network
     from graph.corpus import KEYWORDS_FILE, load_corpus

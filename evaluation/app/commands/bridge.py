@@ -37,7 +37,8 @@ def edge_model_line(word: str, context: str, bridge: Bridge, candidates: frozens
     cut = bridge.edge_cut
     kept = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] >= cut]
     dropped = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] < cut]
-    return (f"  edge model P(right), threshold {edge_model.cut_text(bridge.edge_threshold)}: kept " + (", ".join(kept) or "none")
+    return (f"  edge model P(right), threshold {edge_model.cut_text(bridge.edge_threshold)}: kept "
+            + (", ".join(kept) or "none")
             + ("; dropped " + ", ".join(dropped) if dropped else ""))
 
 
@@ -74,8 +75,9 @@ def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[
     """Every candidate of each word, best first, with its weight and why (a corpus's lexicon.tsv first, then
     CC-CEDICT senses weighted in `context` and WordNet kinds, then, with `encoder`, the text encoder's relatedness
     of each kept candidate to 'WORD, context'); edges are drawn at weight >= EDGE_THRESHOLD, and with `edge_model`
-    the build drops those the edge model's line calls dropped (below `edge_threshold`, None: the model file's); with a corpus that fixes its keywords, a word reaching
-    none of them gets the kind back-off's line (`kind_backoff`: on or off, as build-graph's --kind-backoff)."""
+    the build drops those the edge model's line calls dropped (below `edge_threshold`, None: the model file's);
+    with a corpus that fixes its keywords, a word reaching none of them gets the kind back-off's line
+    (`kind_backoff`: on or off, as build-graph's --kind-backoff)."""
     if not words:
         raise Img2SongError("give at least one word, e.g. `img2song bridge moon 月`")
     if limit < 1:
