@@ -15,6 +15,7 @@ from graph.captions import image_keywords, readable_image
 from graph.corpus import load_corpus
 from graph.edge_model import FEATURES, EdgeModel, edge_features, load_model
 from graph.records import Image
+from graph.selection_report import model_lost_reason
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
 from tests.option_runs import builds_per_flag, help_line, keywords_per_flag, switch_corpus, tagged_rows
 
@@ -314,10 +315,13 @@ def test_the_bridges_edge_threshold_moves_the_cut(bridges):
         counts, why = image_keywords(image, at[None], vocab, model=False)
         p = edge_model.edge_probabilities(readable_image(image, at[None]), at[None], counts, why) if why else {}
         for t, bridge in at.items():
-            got = set(image_keywords(image, bridge, vocab)[0])
+            dropped: dict[str, float] = {}
+            got = set(image_keywords(image, bridge, vocab, dropped=dropped)[0])
             assert got == {k for k in p if p[k] >= bridge.edge_cut}, (i, t)
+            assert dropped == {k: v for k, v in p.items() if v < bridge.edge_cut}, (i, t)
             kept[t] |= {(i, k) for k in got}
     assert kept[0.9] < kept[None] < kept[0.5] and (MAP.id, "城市") in kept[0.5] - kept[None]
+    assert model_lost_reason(at[0.5]).endswith("(P(right) < 0.50 (--edge-threshold))")
 
 
 def test_edge_threshold_on_keywords_build_graph_and_a_live_add(tmp_path, capsys):
