@@ -71,6 +71,9 @@ PIECE_WEIGHT = 0.3  # a Chinese keyword read off inside a longer jieba word (头
 # whether an image's drawn edges pass through the edge model (graph.edge_model: an edge below its P(right) threshold
 # is dropped), the default of every bridge and of the CLI's --edge-model/--no-edge-model; off: every drawn edge kept
 DEFAULT_EDGE_MODEL = True
+# the P(right) below which that drop happens, the default of every bridge and of the CLI's --edge-threshold: None, the
+# model file's own threshold (graph/edge_model.json); a number 0 < t < 1 trades sense precision against coverage
+DEFAULT_EDGE_THRESHOLD: float | None = None
 # whether an image none of whose texts reaches a keyword reaches the keywords of the kinds it names (graph.kinds:
 # lark -> ... -> bird -> 鸟), the default of every bridge and of the CLI's --kind-backoff/--no-kind-backoff; off: such
 # an image has no edge. On since session 9 (branch kinds9; tests/test_kinds.py, README): its rules lifted the
@@ -95,13 +98,15 @@ class Bridge:
     caller supplies, graph.senses.Relatedness) weighs each kept candidate against the image's whole description;
     `usage` (graph.usage, the corpus's own words: `Bridge.for_corpus`) discounts a sense the corpus never uses;
     `edge_model`: the image edges drawn through this bridge (graph.captions.image_keywords) pass the edge model's
-    drop (graph.edge_model), and `kind_backoff`: an image none of whose texts reaches a keyword reaches its kinds'
-    keywords (graph.kinds), so selection, network, ground truth and the live catalogue share the one setting."""
+    drop (graph.edge_model) at `edge_threshold` (None: the model file's; `edge_cut`), and `kind_backoff`: an image
+    none of whose texts reaches a keyword reaches its kinds' keywords (graph.kinds), so selection, network, ground
+    truth and the live catalogue share the one setting."""
 
     def __init__(self, lexicon: Mapping[str, Iterable[str]] | None = None, use_cedict: bool = True,
                  cedict: CedictIndex | None = None, use_wordnet: bool = True, wordnet: WordNetData | None = None,
                  relatedness: Relatedness | None = None, usage: CorpusUsage | None = None,
-                 edge_model: bool = DEFAULT_EDGE_MODEL, kind_backoff: bool = DEFAULT_KIND_BACKOFF):
+                 edge_model: bool = DEFAULT_EDGE_MODEL, kind_backoff: bool = DEFAULT_KIND_BACKOFF,
+                 edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD):
         self.lexicon = {english_key(en) or en.lower(): list(zh) for en, zh in (lexicon or {}).items()}
         self._lex_zh: dict[str, list[str]] = {}
         for en, zhs in self.lexicon.items():
@@ -119,6 +124,18 @@ class Bridge:
         self.usage = usage
         self.edge_model = edge_model
         self.kind_backoff = kind_backoff
+        if edge_threshold is not None:  # deferred: graph.edge_model imports this module
+            from graph.edge_model import checked_threshold
+
+            edge_threshold = checked_threshold(edge_threshold)
+        self.edge_threshold = edge_threshold
+
+    @property
+    def edge_cut(self) -> float:
+        """The P(right) below which the edge model drops an edge drawn through this bridge (graph.edge_model.cut)."""
+        from graph.edge_model import cut
+
+        return cut(self.edge_threshold)
 
     @classmethod
     def for_corpus(cls, corpus, **kwargs) -> Bridge:

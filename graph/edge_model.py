@@ -18,8 +18,9 @@ probability that a hand labeller would call the edge right (tests/fixtures/sense
 
 Coefficients live in graph/edge_model.json, written by tests/fixtures/train_edge_model.py (the protocol is in its
 docstring); tests/test_edge_model.py checks that retraining reproduces them. graph.captions.image_keywords drops an
-edge whose P is below the file's threshold when the bridge it is given says so (graph.bridge.Bridge's `edge_model`,
-the CLI's --edge-model/--no-edge-model), so selection, network and ground truth count the same edges;
+edge whose P is below the file's threshold, or the one the bridge is given (Bridge's `edge_threshold`, the CLI's
+--edge-threshold), when the bridge says so (graph.bridge.Bridge's `edge_model`, the CLI's
+--edge-model/--no-edge-model), so selection, network and ground truth count the same edges;
 graph.confidence uses P as the confidence selection weighs an image's reach by. An edge the corpus's own
 lexicon.tsv declares, one of the image's own Chinese tags reaches, or to a keyword that is the image's whole Chinese
 caption, is never dropped (P = 1).
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from graph.bridge import EDGE_THRESHOLD, Bridge
+from graph.common.errors import Img2SongError
 from graph.senses import KIND_RULE, Scored, bag
 from graph.tag_text import describe, image_context
 
@@ -101,21 +103,49 @@ def load_model(path: Path = MODEL_FILE) -> EdgeModel:
     return model
 
 
-def run_record(on: bool) -> dict[str, object]:
+def checked_threshold(value: object) -> float | None:
+    """A drop threshold given instead of the model file's (Bridge's `edge_threshold`, the CLI's --edge-threshold):
+    None (the file's) or a number strictly between 0 and 1; anything else is a clear error naming the option."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise Img2SongError(f"--edge-threshold {value!r}: the edge model's drop threshold is a P(right) strictly "
+                            f"between 0 and 1 (leave it out for the model file's own, {load_model().threshold:.2f})")
+    return float(value)
+
+
+def cut(threshold: float | None = None) -> float:
+    """The P(right) below which an edge is dropped: `threshold` when one is given, else the model file's."""
+    return load_model().threshold if threshold is None else threshold
+
+
+def cut_text(threshold: float | None) -> str:
+    """The cut as the printed lines and keywords.txt's header name it: 0.79 (the file's), '0.50 (--edge-threshold)'."""
+    c = cut(threshold)
+    text = f"{c:.2f}" if round(c, 2) == c or threshold is None else f"{c:g}"
+    return text if threshold is None else f"{text} (--edge-threshold)"
+
+
+def run_record(on: bool, threshold: float | None = None) -> dict[str, object]:
     """What a build records of the edge model it ran with (the run manifest's build-graph params): on or off (the
-    bridge's setting), the drop threshold and the coefficients file's SHA-256, so that a run says which edges it
-    dropped and by what."""
+    bridge's setting), the drop threshold it used and the coefficients file's SHA-256, so that a run says which
+    edges it dropped and by what; `threshold` (the bridge's edge_threshold): a cut given instead of the file's,
+    recorded with "given": true (a record without it used the file's own, as every run before session 12 did).
+    Off, the threshold drops nothing and is not recorded."""
     if not on:
         return {"on": False}
-    return {"on": True, "threshold": load_model().threshold,
+    given = {} if threshold is None else {"given": True}
+    return {"on": True, "threshold": cut(threshold), **given,
             "sha256": hashlib.sha256(MODEL_FILE.read_bytes()).hexdigest()}
 
 
-def setting_line(on: bool) -> str:
-    """The line a command prints of the setting its edges were drawn with (build-graph, keywords)."""
+def setting_line(on: bool, threshold: float | None = None) -> str:
+    """The line a command prints of the setting its edges were drawn with (build-graph, keywords); `threshold`: the
+    bridge's edge_threshold (None: the file's)."""
     if not on:
-        return "edge model: off (--no-edge-model): every edge the bridge draws is kept"
-    return f"edge model (graph/edge_model.py): edges below P(right) {load_model().threshold:.2f} dropped"
+        return ("edge model: off (--no-edge-model): every edge the bridge draws is kept"
+                + ("" if threshold is None else " (--edge-threshold ignored)"))
+    return f"edge model (graph/edge_model.py): edges below P(right) {cut_text(threshold)} dropped"
 
 
 def _scored_features(s: Scored | None) -> dict[str, float]:

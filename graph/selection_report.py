@@ -30,7 +30,7 @@ def stage_reason(words: set[str], support: Counter[str], songs: Counter[str], p:
 
 def model_lost_reason(bridge: Bridge) -> str:
     """Why an image its texts do link to lyric words has no keyword: the edge model dropped all its edges."""
-    return f"the edge model dropped every edge its texts drew (P(right) < {edge_model.load_model().threshold:.2f})"
+    return f"the edge model dropped every edge its texts drew (P(right) < {edge_model.cut_text(bridge.edge_threshold)})"
 
 
 def likeliest_dropped(lost: list[dict[str, float]]) -> list[tuple[str, int, float]]:

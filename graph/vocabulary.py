@@ -37,7 +37,7 @@ from typing import Any
 from tqdm import tqdm
 
 from graph import edge_model
-from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF, Bridge, is_cjk
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_EDGE_THRESHOLD, DEFAULT_KIND_BACKOFF, Bridge, is_cjk
 from graph.captions import image_keywords
 from graph.char_candidates import (  # noqa: F401  (noun_character: importable from here as before)
     CHAR_HEADS,
@@ -74,11 +74,12 @@ RULE = ("content words of titles and lyrics (jieba POS filter / English lemmas; 
 MIN_IMAGES_STEPS = (3, 1)  # --min-images auto: the floors tried in turn (see SelectionParams.min_images)
 
 
-def _confidence_setting(p: SelectionParams, model: bool) -> str:
-    """How an edge's confidence was set: the edge model's P (and its drop threshold) when it is on (`model`: the
-    bridge's setting), else the hand-set rule's constants (graph.confidence)."""
+def _confidence_setting(p: SelectionParams, model: bool, threshold: float | None = None) -> str:
+    """How an edge's confidence was set: the edge model's P (and its drop threshold: `threshold`, the bridge's
+    edge_threshold, or the model file's) when it is on (`model`: the bridge's setting), else the hand-set rule's
+    constants (graph.confidence)."""
     if model and p.confidence_floor is not None:
-        return f"confidence=edge model P(right), edges below {edge_model.load_model().threshold:.2f} dropped"
+        return f"confidence=edge model P(right), edges below {edge_model.cut_text(threshold)} dropped"
     return f"confidence_floor={p.confidence_floor} kind_confidence={p.kind_confidence} (edge model off)"
 
 
@@ -113,6 +114,7 @@ class KeywordSelection:
     eligible_at: dict[int, int] = field(default_factory=dict)  # --min-images auto: floor tried -> eligible words
     edge_model: bool = DEFAULT_EDGE_MODEL  # whether the edge model dropped weak edges (the bridge's setting)
     kind_backoff: bool = DEFAULT_KIND_BACKOFF  # whether images reaching no keyword reached their kinds' (the same)
+    edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD  # the drop threshold given (the bridge's; None: the file's)
     unreached: list[tuple[str, int]] = field(default_factory=list)  # commonest texts of tagged images that reach no
     # lyric word at all, with the images carrying each (what a corpus lexicon.tsv could link by hand)
     model_lost: list[tuple[str, int, float]] = field(default_factory=list)  # images the edge model left with no
@@ -137,7 +139,7 @@ class KeywordSelection:
                 f"min_new_images={p.min_new_images:g} min_images={self.min_images_setting()} min_songs={p.min_songs} "
                 f"max_song_share="
                 f"{p.max_song_share} max_chars={p.max_chars} song_weight={p.song_weight:.3g} "
-                f"repeat_discount={p.repeat_discount} " + _confidence_setting(p, self.edge_model)
+                f"repeat_discount={p.repeat_discount} " + _confidence_setting(p, self.edge_model, self.edge_threshold)
                 + ("" if self.kind_backoff else " kind back-off off (--no-kind-backoff)"),
                 f"# corpus {self.corpus}: {self.songs_total} songs, {self.images_total} images; coverage "
                 f"{self.song_coverage:.1%} of songs, {self.image_coverage:.1%} of tagged images; "
@@ -332,5 +334,5 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
                             {k: v for k, v in dropped.items() if v}, time.perf_counter() - t0,
                             len(tagged), len(cov_s), len(cov_i), blocked, stopped, min_images,
                             eligible_at if p.min_images is None else {}, bridge.edge_model,
-                            bridge.kind_backoff, unreached=unreached,
+                            bridge.kind_backoff, unreached=unreached, edge_threshold=bridge.edge_threshold,
                             model_lost=likeliest_dropped([model_lost[k] for k in tagged if k in model_lost]))

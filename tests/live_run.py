@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_EDGE_THRESHOLD, DEFAULT_KIND_BACKOFF
 from tests.conftest import TINY_KEYWORDS, TINY_LEXICON, write_jsonl
 
 FILLER = ["清风", "故人", "长亭", "黄昏", "春天", "秋夜", "孤城", "归雁", "芳草", "斜阳", "烟波", "楼台"]
@@ -51,10 +51,11 @@ def make_live_corpus(root: Path, songs: int = 48, images: int = 42, seed: int = 
     return root
 
 
-def make_live_base(tmp: Path, edge_model: bool = DEFAULT_EDGE_MODEL, kind_backoff: bool = DEFAULT_KIND_BACKOFF
-                   ) -> Path:
+def make_live_base(tmp: Path, edge_model: bool = DEFAULT_EDGE_MODEL, kind_backoff: bool = DEFAULT_KIND_BACKOFF,
+                   edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD) -> Path:
     """build-graph, train (C++ LINE, 200k samples) and features (test backbone) of make_live_corpus: a run with no
-    scorer yet (the same bytes on every call: seeded, one LINE thread); `edge_model`, `kind_backoff`: build-graph's settings."""
+    scorer yet (the same bytes on every call: seeded, one LINE thread); `edge_model`, `kind_backoff`, `edge_threshold`:
+    build-graph's settings."""
     import tests.serve_main  # noqa: F401 - registers the test backbone
     from evaluation.stages import pipeline
     from tests.serve_main import BACKBONE
@@ -63,21 +64,23 @@ def make_live_base(tmp: Path, edge_model: bool = DEFAULT_EDGE_MODEL, kind_backof
     corpus = make_live_corpus(tmp / "corpus")
     run = tmp / "run"
     pipeline.build_graph(corpus, run, holdout=0.15, seed=0, echo=quiet, edge_model=edge_model,
-                         kind_backoff=kind_backoff)
+                         kind_backoff=kind_backoff, edge_threshold=edge_threshold)
     pipeline.train_embeddings(run, echo=quiet, dim=16, samples=200_000, threads=1, progress=False)
     pipeline.features(run, backbone=BACKBONE, echo=quiet)
     return run
 
 
 def make_live_run(tmp: Path, scorers: tuple[str, ...] = ("ne", "km", "pop", "ne+"), base: Path | None = None,
-                  edge_model: bool = DEFAULT_EDGE_MODEL, kind_backoff: bool = DEFAULT_KIND_BACKOFF) -> Path:
+                  edge_model: bool = DEFAULT_EDGE_MODEL, kind_backoff: bool = DEFAULT_KIND_BACKOFF,
+                  edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD) -> Path:
     """make_live_base's run (built here, or `base`, a run it made, copied: the tests/conftest.py live_base
     fixture builds it once a session), scorers fitted and saved: a run ready to serve."""
     import shutil
 
     from evaluation.stages import pipeline
 
-    run = make_live_base(tmp, edge_model, kind_backoff) if base is None else Path(shutil.copytree(base, tmp / "run", symlinks=True))
+    run = (make_live_base(tmp, edge_model, kind_backoff, edge_threshold) if base is None
+           else Path(shutil.copytree(base, tmp / "run", symlinks=True)))
     pipeline.fit_scorers(run, list(scorers), echo=lambda _: None)
     return run
 

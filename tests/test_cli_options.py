@@ -9,6 +9,7 @@ import typer.main
 from evaluation.app.cli import _register_all, app
 from evaluation.app.commands.options import DEFAULT_RUN
 from evaluation.app.serve.config import ServeConfig
+from graph.bridge import Bridge
 from graph.common.errors import Img2SongError
 
 
@@ -61,3 +62,21 @@ def test_serve_options_take_default_help_and_bound_from_serve_config():
 def test_serve_config_refuses_a_bad_limit_by_name(field, value):
     with pytest.raises(Img2SongError, match=f"serve setting {field} must be a number"):
         ServeConfig(**{field: value})
+
+
+@pytest.mark.parametrize("value", ["0", "1", "1.5", "nan", "x"])
+def test_a_bad_edge_threshold_is_one_clear_line(value, tmp_path, capsys):
+    """--edge-threshold is a P(right) strictly between 0 and 1, checked as it is parsed (before the corpus is read:
+    this one does not exist), on each command that takes it: exit 2, the option named, no traceback."""
+    from evaluation.app.cli import main
+
+    for argv in (["keywords", "--corpus", str(tmp_path), "--out", str(tmp_path / "k.txt")],
+                 ["build-graph", "--corpus", str(tmp_path), "--out", str(tmp_path / "run")], ["bridge", "moon"]):
+        assert main([*argv, "--edge-threshold", value]) == 2, argv
+        err = capsys.readouterr().err
+        assert "--edge-threshold" in err and "Traceback" not in err, argv
+        assert value == "x" or f"--edge-threshold {float(value)!r}: the edge model's drop threshold is a P(right) " \
+            "strictly between 0 and 1" in err
+    assert not any(tmp_path.iterdir())  # nothing written
+    with pytest.raises(Img2SongError, match="--edge-threshold 1.5: .* strictly between 0 and 1"):
+        Bridge(edge_threshold=1.5)

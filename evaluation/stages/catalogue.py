@@ -89,6 +89,13 @@ def built_edge_model(params: dict[str, Any]) -> bool:
     return bool((params.get("edge_model") or {}).get("on", DEFAULT_EDGE_MODEL))
 
 
+def built_edge_threshold(params: dict[str, Any]) -> float | None:
+    """The drop threshold build-graph was given (--edge-threshold; its record says "given"), or None: the model
+    file's own, as for every run built without it (a run before the option, session 12, records the file's)."""
+    rec = params.get("edge_model") or {}
+    return float(rec["threshold"]) if rec.get("given") and built_edge_model(params) else None
+
+
 def built_kind_backoff(params: dict[str, Any]) -> bool:
     """Whether build-graph ran with the kind back-off on (its params record it): new images are linked the same
     way. A run older than the record (session 11) says nothing: the default."""
@@ -96,13 +103,13 @@ def built_kind_backoff(params: dict[str, Any]) -> bool:
 
 
 def edge_model_drift(params: dict[str, Any]) -> str | None:
-    """A warning when the edge model that links new images (the run's on/off setting, graph/edge_model.json today)
-    is not the one build-graph ran with: the new images' edges would then be judged by other coefficients than the
-    run's own."""
+    """A warning when the edge model that links new images (the run's on/off setting and given threshold,
+    graph/edge_model.json today) is not the one build-graph ran with: the new images' edges would then be judged by
+    other coefficients than the run's own."""
     built = params.get("edge_model")
     if built is None:
         return None
-    now = edge_model.run_record(built_edge_model(params))
+    now = edge_model.run_record(built_edge_model(params), built_edge_threshold(params))
     if built == now:
         return None
     return (f"warning: build-graph ran with edge model {built}; new images are linked with {now} "
@@ -121,11 +128,12 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer],
     ctx = params.get("context")
     on = built_edge_model(params)  # new images' edges pass the edge model as the run's did (--edge-model)
     kinds = built_kind_backoff(params)  # and reach their kinds' keywords as the run's did (--kind-backoff)
-    bridge = Bridge.for_corpus(corpus, edge_model=on, kind_backoff=kinds)
+    cut = built_edge_threshold(params)  # dropped below the run's threshold (--edge-threshold; None: the file's)
+    bridge = Bridge.for_corpus(corpus, edge_model=on, kind_backoff=kinds, edge_threshold=cut)
     if params.get("sense_encoder"):  # build-graph's corpus_bridge with the encoder (deferred: torch, the weights)
         from engine.text.relatedness import encoder_bridge
 
-        bridge = encoder_bridge(corpus, echo=lambda _: None, edge_model=on, kind_backoff=kinds)
+        bridge = encoder_bridge(corpus, echo=lambda _: None, edge_model=on, kind_backoff=kinds, edge_threshold=cut)
     if (drift := edge_model_drift(params)) and echo is not None:
         echo(drift)
     edger = CatalogueEdger(data.tag_vocab or list(corpus.keywords or []), bridge, corpus.songs,

@@ -30,7 +30,7 @@ from evaluation.stages.pipeline_models import (
 from evaluation.stages.pipeline_scoring import evaluate, fit_scorers, recommend
 from evaluation.stages.rundir import RunDir, Stage
 from graph import kinds
-from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_EDGE_THRESHOLD, DEFAULT_KIND_BACKOFF
 from graph.common.errors import Img2SongError
 from graph.edge_model import setting_line
 
@@ -45,27 +45,30 @@ __all__ = ["EXPORTS", "SENSE_ENCODER", "build_graph", "compute_run_features", "c
 
 
 def corpus_bridge(corpus, sense_encoder: bool = SENSE_ENCODER, echo: Echo = print,
-                  edge_model: bool = DEFAULT_EDGE_MODEL, kind_backoff: bool = DEFAULT_KIND_BACKOFF):
+                  edge_model: bool = DEFAULT_EDGE_MODEL, kind_backoff: bool = DEFAULT_KIND_BACKOFF,
+                  edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD):
     """The corpus's bilingual bridge: with the text encoder weighing senses (engine.text.relatedness), or the
     dictionary and WordNet alone (`sense_encoder` False, or no encoder installed: it then says so); `edge_model`:
-    whether the edge model drops weak image edges, `kind_backoff`: whether an image reaching no keyword reaches its
-    kinds' keywords (graph.bridge.Bridge)."""
+    whether the edge model drops weak image edges (below `edge_threshold`, None: the model file's), `kind_backoff`:
+    whether an image reaching no keyword reaches its kinds' keywords (graph.bridge.Bridge)."""
     if not sense_encoder:
         from graph.bridge import Bridge
 
-        return Bridge.for_corpus(corpus, edge_model=edge_model, kind_backoff=kind_backoff)
+        return Bridge.for_corpus(corpus, edge_model=edge_model, kind_backoff=kind_backoff,
+                                 edge_threshold=edge_threshold)
     from engine.text.relatedness import encoder_bridge
 
-    return encoder_bridge(corpus, echo, edge_model, kind_backoff)
+    return encoder_bridge(corpus, echo, edge_model, kind_backoff, edge_threshold)
 
 
 def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0.2, seed: int = 0,
                 scheme: str = "count", echo: Echo = print, context_words: int | None = None,
                 sense_encoder: bool = SENSE_ENCODER, edge_model: bool = DEFAULT_EDGE_MODEL,
-                kind_backoff: bool = DEFAULT_KIND_BACKOFF):
+                kind_backoff: bool = DEFAULT_KIND_BACKOFF, edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD):
     """Load and validate the corpus, build the network, write it into the run, and print what was done
-    (`edge_model`: whether the edge model drops weak image edges, `kind_backoff`: whether an image reaching no
-    keyword reaches its kinds' keywords; both recorded in run.json for the live catalogue)."""
+    (`edge_model`: whether the edge model drops weak image edges, below `edge_threshold` (None: the model file's),
+    `kind_backoff`: whether an image reaching no keyword reaches its kinds' keywords; all recorded in run.json for
+    the live catalogue)."""
     # deferred: a command loads only its own stage (torch alone takes seconds to import)
     from graph.build import build_network
     from graph.corpus import KEYWORDS_FILE, load_corpus
@@ -85,11 +88,11 @@ def build_graph(corpus: str | Path, out: RunDir | str | Path, holdout: float = 0
     from graph.context import ContextParams
 
     context = ContextParams() if context_words is None else ContextParams(per_song=context_words)
-    bridge = corpus_bridge(c, sense_encoder, echo, edge_model, kind_backoff)
+    bridge = corpus_bridge(c, sense_encoder, echo, edge_model, kind_backoff, edge_threshold)
     result = build_network(c, holdout=holdout, seed=seed, scheme=scheme, context=context, bridge=bridge)
     result.params["sense_encoder"] = bridge.relatedness is not None  # what the live catalogue's edges must use too
     echo(bridge.relatedness_line())
-    echo(setting_line(bridge.edge_model))
+    echo(setting_line(bridge.edge_model, bridge.edge_threshold))
     echo(kinds.setting_line(bridge.kind_backoff))
     if result.selection is not None:
         echo(result.selection.table())

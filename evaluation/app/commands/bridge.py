@@ -9,9 +9,9 @@ from pathlib import Path
 
 import typer
 
-from evaluation.app.commands.options import EdgeModel, KindBackoff
+from evaluation.app.commands.options import EdgeModel, EdgeThreshold, KindBackoff
 from graph import edge_model
-from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF, Bridge
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_EDGE_THRESHOLD, DEFAULT_KIND_BACKOFF, Bridge
 from graph.captions import image_keywords, readable_image
 from graph.common.errors import Img2SongError
 from graph.corpus import load_corpus
@@ -26,7 +26,7 @@ def _language(text: str) -> str:
 
 def edge_model_line(word: str, context: str, bridge: Bridge, candidates: frozenset[str]) -> str:
     """What the edge model says of the edges an image tagged `word` (caption `context`) draws to `candidates`:
-    each keyword's P(right), and which the build drops (below the model's threshold)."""
+    each keyword's P(right), and which the build drops (below the bridge's cut: --edge-threshold, else the model's)."""
     if not bridge.edge_model:
         return "  edge model: off (--no-edge-model): every edge drawn above is kept"
     img = readable_image(_image(word, context), bridge)
@@ -34,10 +34,11 @@ def edge_model_line(word: str, context: str, bridge: Bridge, candidates: frozens
     if not why:
         return "  edge model: no edge drawn"
     p = edge_model.edge_probabilities(img, bridge, counts, why)
-    cut = edge_model.load_model().threshold
+    cut = bridge.edge_cut
     kept = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] >= cut]
     dropped = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] < cut]
-    return (f"  edge model P(right), threshold {cut:.2f}: kept " + (", ".join(kept) or "none")
+    return (f"  edge model P(right), threshold {edge_model.cut_text(bridge.edge_threshold)}: kept "
+            + (", ".join(kept) or "none")
             + ("; dropped " + ", ".join(dropped) if dropped else ""))
 
 
@@ -55,7 +56,7 @@ def kind_line(word: str, context: str, bridge: Bridge, keywords: frozenset[str])
     if not bridge.edge_model:
         verdict = dict.fromkeys(why, "edge model off: kept")
     else:
-        p, cut = edge_model.edge_probabilities(img, bridge, counts, why), edge_model.load_model().threshold
+        p, cut = edge_model.edge_probabilities(img, bridge, counts, why), bridge.edge_cut
         verdict = {kw: f"edge model P(right) {p[kw]:.2f}: {'kept' if p[kw] >= cut else 'dropped'}" for kw in why}
     return "  kind back-off: " + "; ".join(f"{kw} via {', '.join(w)}, {verdict[kw]}" for kw, w in why.items())
 
@@ -69,18 +70,20 @@ def _image(word: str, context: str) -> Image:
 def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[str], None] = print,
                   context: str = "", limit: int = 12, encoder: bool = True,
                   edge_model: bool = DEFAULT_EDGE_MODEL,
-                  kind_backoff: bool = DEFAULT_KIND_BACKOFF) -> dict[str, list[Scored]]:
+                  kind_backoff: bool = DEFAULT_KIND_BACKOFF,
+                  edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD) -> dict[str, list[Scored]]:
     """Every candidate of each word, best first, with its weight and why (a corpus's lexicon.tsv first, then
     CC-CEDICT senses weighted in `context` and WordNet kinds, then, with `encoder`, the text encoder's relatedness
     of each kept candidate to 'WORD, context'); edges are drawn at weight >= EDGE_THRESHOLD, and with `edge_model`
-    the build drops those the edge model's line calls dropped; with a corpus that fixes its keywords, a word reaching
-    none of them gets the kind back-off's line (`kind_backoff`: on or off, as build-graph's --kind-backoff)."""
+    the build drops those the edge model's line calls dropped (below `edge_threshold`, None: the model file's);
+    with a corpus that fixes its keywords, a word reaching none of them gets the kind back-off's line
+    (`kind_backoff`: on or off, as build-graph's --kind-backoff)."""
     if not words:
         raise Img2SongError("give at least one word, e.g. `img2song bridge moon 月`")
     if limit < 1:
         raise Img2SongError(f"--limit must be >= 1, got {limit}")
     loaded = load_corpus(corpus, check_files=False) if corpus else None
-    kwargs: dict = {"edge_model": edge_model, "kind_backoff": kind_backoff}
+    kwargs: dict = {"edge_model": edge_model, "kind_backoff": kind_backoff, "edge_threshold": edge_threshold}
     if encoder:
         from engine.text.relatedness import E5Relatedness
 
@@ -122,9 +125,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                 "'WORD, context' (--no-encoder: dictionary and WordNet only)"),
         edge_model: EdgeModel = DEFAULT_EDGE_MODEL,
         kind_backoff: KindBackoff = DEFAULT_KIND_BACKOFF,
+        edge_threshold: EdgeThreshold = DEFAULT_EDGE_THRESHOLD,
     ) -> None:
         """Print each word's candidate keywords with their relatedness weights (* = an edge is drawn) and why, and
         the edge model's P(right) of each drawn edge (below its threshold the build drops the edge), and, for a word
         reaching none of --corpus's keywords, what the kind back-off draws instead."""
         explain_words(list(words or []), corpus, echo=typer.echo, context=context, limit=limit, encoder=encoder,
-                      edge_model=edge_model, kind_backoff=kind_backoff)
+                      edge_model=edge_model, kind_backoff=kind_backoff, edge_threshold=edge_threshold)

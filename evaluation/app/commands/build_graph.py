@@ -5,9 +5,9 @@ from pathlib import Path
 
 import typer
 
-from evaluation.app.commands.options import EdgeModel, KindBackoff
+from evaluation.app.commands.options import EdgeModel, EdgeThreshold, KindBackoff
 from evaluation.stages import pipeline
-from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_EDGE_THRESHOLD, DEFAULT_KIND_BACKOFF
 from graph.context import ContextParams
 
 
@@ -28,8 +28,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                 "keyword; see `img2song bridge`)"),
         edge_model: EdgeModel = DEFAULT_EDGE_MODEL,
         kind_backoff: KindBackoff = DEFAULT_KIND_BACKOFF,
+        edge_threshold: EdgeThreshold = DEFAULT_EDGE_THRESHOLD,
     ) -> None:
         """Build the tripartite image-keyword-song network of a corpus."""
         pipeline.build_graph(corpus, out, holdout, seed, scheme, echo=typer.echo, context_words=context_words,
                              sense_encoder=sense_encoder, edge_model=edge_model,
-                             kind_backoff=kind_backoff)
+                             kind_backoff=kind_backoff, edge_threshold=edge_threshold)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
-from evaluation.app.commands.options import EdgeModel, KindBackoff
+from evaluation.app.commands.options import EdgeModel, EdgeThreshold, KindBackoff
 from evaluation.stages.pipeline import SENSE_ENCODER, corpus_bridge
 from graph import kinds
-from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF
+from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_EDGE_THRESHOLD, DEFAULT_KIND_BACKOFF
 from graph.common.errors import Img2SongError
 from graph.corpus import KEYWORDS_FILE, load_corpus
 from graph.edge_model import setting_line
@@ -44,11 +44,12 @@ def propose_keywords(corpus: Path, out: Path, num: int | None = _D.num, min_imag
                      min_num: int = _D.min_num, max_num: int = _D.max_num,
                      min_new_images: float = _D.min_new_images,
                      edge_model: bool = DEFAULT_EDGE_MODEL,
-                     kind_backoff: bool = DEFAULT_KIND_BACKOFF) -> KeywordSelection:
+                     kind_backoff: bool = DEFAULT_KIND_BACKOFF,
+                     edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD) -> KeywordSelection:
     """Select the keyword vocabulary of a corpus, print the table and the coverage, write it to `out` only
     (`sense_encoder`: images reach words through the bridge build-graph uses; None: build-graph's default;
     `edge_model`: the edge model drops weak image edges, as build-graph's --edge-model; `kind_backoff`: as its
-    --kind-backoff)."""
+    --kind-backoff; `edge_threshold`: as its --edge-threshold)."""
     out = Path(out)
     if out.is_dir():
         raise Img2SongError(f"--out {out}: is a directory; give a file such as {out / KEYWORDS_FILE}")
@@ -56,12 +57,12 @@ def propose_keywords(corpus: Path, out: Path, num: int | None = _D.num, min_imag
     for line in c.report.lines():
         echo(line)
     bridge = corpus_bridge(c, SENSE_ENCODER if sense_encoder is None else sense_encoder, echo, edge_model,
-                           kind_backoff)
+                           kind_backoff, edge_threshold)
     sel = select_keywords(c, num=num, min_images=min_images, min_songs=min_songs, max_song_share=max_song_share,
                           song_weight=song_weight, repeat_discount=repeat_discount, bridge=bridge, min_num=min_num,
                           max_num=max_num, min_new_images=min_new_images)
     echo(bridge.relatedness_line())
-    echo(setting_line(bridge.edge_model))
+    echo(setting_line(bridge.edge_model, bridge.edge_threshold))
     echo(kinds.setting_line(bridge.kind_backoff))
     echo(sel.table())
     echo(sel.summary())
@@ -110,9 +111,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                                 "weighed by the text encoder (default: as build-graph)"),
         edge_model: EdgeModel = DEFAULT_EDGE_MODEL,
         kind_backoff: KindBackoff = DEFAULT_KIND_BACKOFF,
+        edge_threshold: EdgeThreshold = DEFAULT_EDGE_THRESHOLD,
     ) -> None:
         """Propose a keyword vocabulary: lyric words images can express, picked to cover songs and images."""
         propose_keywords(corpus, out, parse_num(num), parse_auto(min_images, "--min-images"), min_songs, max_song_share,
                          echo=typer.echo, song_weight=song_weight, repeat_discount=repeat_discount, sense_encoder=sense_encoder,
                          min_num=min_num, max_num=max_num, min_new_images=min_new_images, edge_model=edge_model,
-                         kind_backoff=kind_backoff)
+                         kind_backoff=kind_backoff, edge_threshold=edge_threshold)
