@@ -199,7 +199,7 @@ class KeywordSelection:
             out.append(f"the edge model dropped every edge of {sum(n for _, n, _ in self.model_lost)} tagged images;"
                        " the likeliest of each (images, best P(right)): "
                        + ", ".join(f"{w} ({n}, {pr:.3f})" for w, n, pr in self.model_lost[:10])
-                       + "; --no-edge-model keeps every edge the bridge draws")
+                       + "; a lower --edge-threshold keeps the likelier of them, --no-edge-model every edge the bridge draws")
         return out
 
     def to_dict(self) -> dict[str, Any]:
