@@ -36,6 +36,7 @@ from graph.cedict_index import (  # noqa: F401 (re-exported: the bridge's dictio
     read_cedict_index,
     register_mark,
 )
+from graph.common.errors import Img2SongError
 from graph.head_sense import modifier_sense
 from graph.keywords import extract_keywords, tokenize
 from graph.senses import (
@@ -92,13 +93,24 @@ class Reach:
     detail: str = ""
 
 
+def checked_threshold(value: object) -> float | None:
+    """A drop threshold given instead of the edge model file's (Bridge's `edge_threshold`, the CLI's
+    --edge-threshold): None (the file's) or a number strictly between 0 and 1; anything else is a clear error."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise Img2SongError(f"--edge-threshold {value!r}: the edge model's drop threshold is a P(right) strictly "
+                            "between 0 and 1 (leave it out for the model file's own, graph/edge_model.json)")
+    return float(value)
+
+
 class Bridge:
     """English <-> Chinese word reach: the corpus lexicon first, then CC-CEDICT senses weighted in context
     (graph.senses), and the kinds WordNet knows (kingfisher -> bird -> 鸟); `relatedness` (a sentence encoder the
     caller supplies, graph.senses.Relatedness) weighs each kept candidate against the image's whole description;
     `usage` (graph.usage, the corpus's own words: `Bridge.for_corpus`) discounts a sense the corpus never uses;
     `edge_model`: the image edges drawn through this bridge (graph.captions.image_keywords) pass the edge model's
-    drop (graph.edge_model) at `edge_threshold` (None: the model file's; `edge_cut`), and `kind_backoff`: an image
+    drop (graph.edge_model) at `edge_threshold` (None: the model file's; graph.edge_model.cut), and `kind_backoff`: an image
     none of whose texts reaches a keyword reaches its kinds' keywords (graph.kinds), so selection, network, ground
     truth and the live catalogue share the one setting."""
 
@@ -124,18 +136,7 @@ class Bridge:
         self.usage = usage
         self.edge_model = edge_model
         self.kind_backoff = kind_backoff
-        if edge_threshold is not None:  # deferred: graph.edge_model imports this module
-            from graph.edge_model import checked_threshold
-
-            edge_threshold = checked_threshold(edge_threshold)
-        self.edge_threshold = edge_threshold
-
-    @property
-    def edge_cut(self) -> float:
-        """The P(right) below which the edge model drops an edge drawn through this bridge (graph.edge_model.cut)."""
-        from graph.edge_model import cut
-
-        return cut(self.edge_threshold)
+        self.edge_threshold = checked_threshold(edge_threshold)  # graph.edge_model.cut: the P(right) it drops below
 
     @classmethod
     def for_corpus(cls, corpus, **kwargs) -> Bridge:

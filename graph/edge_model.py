@@ -38,8 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.bridge import EDGE_THRESHOLD, Bridge
-from graph.common.errors import Img2SongError
+from graph.bridge import EDGE_THRESHOLD, Bridge, checked_threshold  # noqa: F401  (importable from here)
 from graph.senses import KIND_RULE, Scored, bag
 from graph.tag_text import describe, image_context
 
@@ -101,17 +100,6 @@ def load_model(path: Path = MODEL_FILE) -> EdgeModel:
         raise ValueError(f"{path}: features {model.features} differ from graph.edge_model.FEATURES; retrain with "
                          "tests/fixtures/train_edge_model.py")
     return model
-
-
-def checked_threshold(value: object) -> float | None:
-    """A drop threshold given instead of the model file's (Bridge's `edge_threshold`, the CLI's --edge-threshold):
-    None (the file's) or a number strictly between 0 and 1; anything else is a clear error naming the option."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise Img2SongError(f"--edge-threshold {value!r}: the edge model's drop threshold is a P(right) strictly "
-                            f"between 0 and 1 (leave it out for the model file's own, {load_model().threshold:.2f})")
-    return float(value)
 
 
 def cut(threshold: float | None = None) -> float:

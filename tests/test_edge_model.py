@@ -307,7 +307,7 @@ def test_the_bridges_edge_threshold_moves_the_cut(bridges):
     every edge the default (the model file's threshold) keeps and more (the map's 城市, P 0.57), 0.9 a subset."""
     starter = load_corpus(ROOT / "data" / "starter", check_files=False)
     at = {None: bridges["starter"], **{t: Bridge.for_corpus(starter, edge_threshold=t) for t in (0.5, 0.9)}}
-    assert [b.edge_cut for b in at.values()] == [load_model().threshold, 0.5, 0.9]
+    assert [edge_model.cut(b.edge_threshold) for b in at.values()] == [load_model().threshold, 0.5, 0.9]
     labels = [e for e in read_sense_labels() if e.split == "fresh13" and e.corpus == "starter"]
     vocab, images = frozenset(e.keyword for e in labels), {e.image.id: e.image for e in labels}
     kept: dict = {t: set() for t in at}
@@ -317,8 +317,8 @@ def test_the_bridges_edge_threshold_moves_the_cut(bridges):
         for t, bridge in at.items():
             dropped: dict[str, float] = {}
             got = set(image_keywords(image, bridge, vocab, dropped=dropped)[0])
-            assert got == {k for k in p if p[k] >= bridge.edge_cut}, (i, t)
-            assert dropped == {k: v for k, v in p.items() if v < bridge.edge_cut}, (i, t)
+            assert got == {k for k in p if p[k] >= edge_model.cut(bridge.edge_threshold)}, (i, t)
+            assert dropped == {k: v for k, v in p.items() if v < edge_model.cut(bridge.edge_threshold)}, (i, t)
             kept[t] |= {(i, k) for k in got}
     assert kept[0.9] < kept[None] < kept[0.5] and (MAP.id, "城市") in kept[0.5] - kept[None]
     assert model_lost_reason(at[0.5]).endswith("(P(right) < 0.50 (--edge-threshold))")

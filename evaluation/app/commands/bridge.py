@@ -34,7 +34,7 @@ def edge_model_line(word: str, context: str, bridge: Bridge, candidates: frozens
     if not why:
         return "  edge model: no edge drawn"
     p = edge_model.edge_probabilities(img, bridge, counts, why)
-    cut = bridge.edge_cut
+    cut = edge_model.cut(bridge.edge_threshold)
     kept = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] >= cut]
     dropped = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] < cut]
     return (f"  edge model P(right), threshold {edge_model.cut_text(bridge.edge_threshold)}: kept "
@@ -56,7 +56,7 @@ def kind_line(word: str, context: str, bridge: Bridge, keywords: frozenset[str])
     if not bridge.edge_model:
         verdict = dict.fromkeys(why, "edge model off: kept")
     else:
-        p, cut = edge_model.edge_probabilities(img, bridge, counts, why), bridge.edge_cut
+        p, cut = edge_model.edge_probabilities(img, bridge, counts, why), edge_model.cut(bridge.edge_threshold)
         verdict = {kw: f"edge model P(right) {p[kw]:.2f}: {'kept' if p[kw] >= cut else 'dropped'}" for kw in why}
     return "  kind back-off: " + "; ".join(f"{kw} via {', '.join(w)}, {verdict[kw]}" for kw, w in why.items())
 

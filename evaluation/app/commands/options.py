@@ -24,8 +24,8 @@ EdgeModel = Annotated[bool, typer.Option(
 
 
 def _edge_threshold(value: Optional[float]) -> Optional[float]:  # noqa: UP045 (typer needs Optional)
-    """--edge-threshold checked as it is parsed (graph.edge_model.checked_threshold: 0 < P < 1), before any work."""
-    from graph.edge_model import checked_threshold
+    """--edge-threshold checked as it is parsed (graph.bridge.checked_threshold: 0 < P < 1), before any work."""
+    from graph.bridge import checked_threshold
 
     return checked_threshold(value)
 
