@@ -110,9 +110,9 @@ class Bridge:
     caller supplies, graph.senses.Relatedness) weighs each kept candidate against the image's whole description;
     `usage` (graph.usage, the corpus's own words: `Bridge.for_corpus`) discounts a sense the corpus never uses;
     `edge_model`: the image edges drawn through this bridge (graph.captions.image_keywords) pass the edge model's
-    drop (graph.edge_model) at `edge_threshold` (None: the model file's; graph.edge_model.cut), and `kind_backoff`: an image
-    none of whose texts reaches a keyword reaches its kinds' keywords (graph.kinds), so selection, network, ground
-    truth and the live catalogue share the one setting."""
+    drop (graph.edge_model) at `edge_threshold` (None: the model file's; graph.edge_model.cut), and
+    `kind_backoff`: an image none of whose texts reaches a keyword reaches its kinds' keywords (graph.kinds), so
+    selection, network, ground truth and the live catalogue share the one setting."""
 
     def __init__(self, lexicon: Mapping[str, Iterable[str]] | None = None, use_cedict: bool = True,
                  cedict: CedictIndex | None = None, use_wordnet: bool = True, wordnet: WordNetData | None = None,

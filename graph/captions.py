@@ -168,8 +168,8 @@ def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labe
     readable texts, the single-word back-off when that reaches nothing (module docstring), and when that reaches
     nothing either, the kind back-off (graph.kinds) when the bridge's `kind_backoff` setting is on (`kinds`: True
     or False overrides it); then, when the bridge's `edge_model` setting is on, the edges graph.edge_model gives
-    P(right) below the bridge's cut (its edge_threshold, else the model file's: graph.edge_model.cut) are dropped (`model`:
-    True or False overrides the bridge's setting, for a caller that must see both, such as `img2song bridge`;
+    P(right) below the bridge's cut (its edge_threshold, else the model file's: graph.edge_model.cut) are dropped
+    (`model`: True or False overrides the bridge's setting, for a caller that must see both, such as `img2song bridge`;
     `probs`, if given, receives keyword -> P of the kept edges, and `dropped` keyword -> P of the edges the model
     dropped: what `keywords` reports of images it left with none)."""
     image = readable_image(image, bridge)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.bridge import EDGE_THRESHOLD, Bridge, checked_threshold  # noqa: F401  (importable from here)
+from graph.bridge import EDGE_THRESHOLD, Bridge
 from graph.senses import KIND_RULE, Scored, bag
 from graph.tag_text import describe, image_context
 

@@ -199,7 +199,8 @@ class KeywordSelection:
             out.append(f"the edge model dropped every edge of {sum(n for _, n, _ in self.model_lost)} tagged images;"
                        " the likeliest of each (images, best P(right)): "
                        + ", ".join(f"{w} ({n}, {pr:.3f})" for w, n, pr in self.model_lost[:10])
-                       + "; a lower --edge-threshold keeps the likelier of them, --no-edge-model every edge the bridge draws")
+                       + "; a lower --edge-threshold keeps the likelier of them, --no-edge-model every edge the "
+                       "bridge draws")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -302,6 +303,7 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
                                tuple(t for t, _ in sources[w].most_common(3)), round(g, 5), len(cov_s), len(cov_i)))
 
     blocked: dict[str, dict[str, int]] = {"songs": {}, "images": {}}
+    lost_reason = model_lost_reason(bridge)
     for what, items, covered, idx in (("songs", song_words, cov_s, range(n_songs)), ("images", image_words,
                                                                                        cov_i, tagged)):
         counts: Counter[str] = Counter()
@@ -309,13 +311,14 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
             if k in covered:
                 continue
             if what == "images" and k in model_lost:
-                counts[model_lost_reason(bridge)] += 1
+                counts[lost_reason] += 1
             else:
                 counts[stage_reason(items[k], support, songs, p, n_songs, eligible, what, len(rows),
                                      min_images)] += 1
         blocked[what] = dict(counts)
-    unreached = unreached_texts(corpus, bridge, [w or set(model_lost.get(k, ())) for k, w in enumerate(image_words)],
-                                tagged)
+    # an image the edge model left with no edge does reach lyric words (its dropped ones): not among the unreached
+    drawn = [w or set(model_lost.get(k, ())) for k, w in enumerate(image_words)]
+    unreached = unreached_texts(corpus, bridge, drawn, tagged)
     if len(tagged) < len(corpus.images):
         blocked["images"]["no tag and no caption"] = len(corpus.images) - len(tagged)
     stopped = stop_line(p, len(rows), len(eligible), stop, unit, len(image_sets.get(stop.word, set()) - cov_i))

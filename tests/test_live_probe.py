@@ -216,7 +216,8 @@ def test_live_edges_use_the_bridge_build_graph_recorded(run, monkeypatch):
     assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge.edge_model is False
     calls, sentinel = [], Bridge(corpus.lexicon)
     monkeypatch.setattr(relatedness, "encoder_bridge",
-                        lambda c, echo, edge_model, kind_backoff, **kw: calls.append((edge_model, kind_backoff)) or sentinel)
+                        lambda c, echo, edge_model, kind_backoff, **_: calls.append((edge_model, kind_backoff))
+                        or sentinel)
     rd.record(Stage.BUILD_GRAPH, {**stage["params"], "sense_encoder": True, "edge_model": {"on": False},
                                   "kind_backoff": False}, stage["outputs"])
     assert catalogue.make_folder(rd, data, corpus, {}).edger.bridge is sentinel and calls == [(False, False)]

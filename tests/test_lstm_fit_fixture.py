@@ -8,7 +8,8 @@ best epoch and the validation songs must be equal; every weight, loss and the ta
 (RTOL, ATOL): a refactor of the fit that reorders one random draw, or changes one step, moves weights far beyond
 that and fails it. Exact equality held on the AMD EPYC (AVX2) machine that recorded it (torch 2.14.1), not on an
 Intel Xeon with AVX-512 (session 12): torch's kernels there round the last bit of some sums differently (losses
-differ by ~1e-7 relative, weights by at most 3.1e-5); rewrite the fixture only from a known-good commit, never from new code.
+differ by ~1e-7 relative, weights by at most 3.1e-5); rewrite the fixture only from a known-good commit, never
+from new code.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import torch
 from engine.lstm import LyricTagModel, WordVectors, train_word_vectors
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lstm_seeded_fits.npz"
-RTOL, ATOL = 1e-3, 1e-4  # another CPU's rounding over the fit's steps (measured: at most 3.1e-5 absolute), not a changed fit
+RTOL, ATOL = 1e-3, 1e-4  # another CPU's rounding over the fit's steps (measured: at most 3.1e-5), not a changed fit
 CASES = {
     "attention_mrl": {"lr": 3e-2, "epochs": 12, "patience": 1},  # stops early at epoch 3, restores epoch 2
     "baseline_mse_paper": {"attention": False, "loss": "mse", "skip": False, "output": "mlp", "match": False},

@@ -296,7 +296,8 @@ def test_images_the_edge_model_left_with_no_edge_are_reported_apart(hand_corpus,
     assert {(w, n) for w, n, _ in sel.model_lost} == {("梅花", 6), ("月", 6), ("船", 6), ("马", 2)}
     assert all(0.0 < p < 0.999 for _, _, p in sel.model_lost)
     line = next(x for x in sel.coverage_lines() if x.startswith("the edge model dropped every edge of 20 tagged"))
-    assert line.endswith("a lower --edge-threshold keeps the likelier of them, --no-edge-model every edge the bridge draws")
+    assert line.endswith("a lower --edge-threshold keeps the likelier of them, --no-edge-model every edge the bridge "
+                         "draws")
     assert sel.to_dict()["model_lost"][0]["images"] == 6
     off = select_keywords(load_corpus(hand_corpus), bridge=Bridge(cedict=mini_bridge.cedict, edge_model=False),
                           progress=False, max_song_share=0.5)  # the model off: nothing is dropped, nothing reported
