@@ -41,7 +41,9 @@ SEED = 22
 N_CLI = 1000  # generated command lines through main()
 N_CORPUS = 60  # corpora with escaping path fields, each through build-graph and features
 N_HTTP = 320  # requests to the service
-MEMORY_BOUND = 6 * 2**30  # RLIMIT_DATA while cases run: a case that would eat the machine gets a MemoryError
+MEMORY_HEADROOM = 6 * 2**30  # RLIMIT_DATA while cases run: the worker's data now plus this; a case that would eat
+# the machine gets a MemoryError. Relative, not absolute: an xdist worker that ran torch-heavy test files first already
+# holds gigabytes of data (a fixed 6 GiB cap once turned an ordinary refusal into 'out of memory', session 12)
 TRACE = os.environ.get("IMG2SONG_FUZZ_TRACE")  # a file: each case's argv is appended before it runs (debugging)
 CASE_CPU_SECONDS = 1.5  # a case that has used this much CPU is interrupted (SIGPROF) and counted as over the bound
 CASE_WALL_SECONDS = 10  # ... or that has waited this long (SIGALRM: a blocked open, a sleep)
@@ -243,12 +245,23 @@ def quiet_world(world, monkeypatch, tmp_path):
                                                         os.environ.get("TMPDIR", "/tmp"), REPO / "build")})
     AUDIT.violations = []
     limit = resource.getrlimit(resource.RLIMIT_DATA)
-    resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_BOUND, limit[1]))  # a runaway allocation is a MemoryError
+    bound = data_bytes() + MEMORY_HEADROOM
+    if limit[1] != resource.RLIM_INFINITY:
+        bound = min(bound, limit[1])
+    resource.setrlimit(resource.RLIMIT_DATA, (bound, limit[1]))  # a runaway allocation is a MemoryError
     try:
         yield world
     finally:
         resource.setrlimit(resource.RLIMIT_DATA, limit)
         AUDIT.active = False
+
+
+def data_bytes() -> int:
+    """This process's data segment now (VmData, what RLIMIT_DATA bounds)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmData:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmData in /proc/self/status")
 
 
 def _one_case(argv: list[str], capsys) -> tuple[str, str]:
