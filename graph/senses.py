@@ -14,8 +14,8 @@ A tag like 'nature' equals a gloss of 自然, 大自然, 性, 天生 and 造化;
   meanings are all abstract and name a WordNet synonym of an abstract sense of the tag translates that sense (职
   /office/duty/ for an office building); a simplified headword reached only through a traditional entry merged into
   it (誌 'sign' -> 志) means its own entry (志 'aspiration') in simplified text;
-- its relatedness to the whole image, when a sentence encoder is given (`Relatedness`, passed in by the build
-  stage: graph never loads an encoder itself): the cosine of the image's description (tags and caption) with the
+- its relatedness to the whole image, when a sentence encoder is given (`Relatedness`, passed in by the
+  caller: the --sense-encoder bridge, graph.text.relatedness): the cosine of the image's description (tags and caption) with the
   candidate word and with its English glosses, each calibrated against the description's best cosines with a fixed
   pool of common words (`REFERENCE`), so a description close to every word does not pass every word. A candidate
   RELATED_MARGIN below the pool's best fits is discounted (x exp(RELATED_SLOPE * margin), never raised): 车
@@ -91,7 +91,7 @@ class Scored:
 
 
 class Relatedness(Protocol):
-    """A multilingual sentence encoder's similarity, supplied by the caller (the build stage passes engine.text's
+    """A multilingual sentence encoder's similarity, supplied by the caller (the build stage passes graph.text's
     e5): (English descriptions, candidate texts: Chinese words or English glosses) -> cosine matrix
     [len(descriptions), len(candidates)]. Implementations cache their vectors (each distinct text embedded once)."""
 

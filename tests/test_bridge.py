@@ -371,7 +371,7 @@ def test_sense_precision_on_hand_labelled_edges(real, capsys):
 @pytest.fixture(scope="module")
 def encoded() -> Bridge:
     """The bridge the build stage uses: CC-CEDICT senses, WordNet, and the text encoder's relatedness."""
-    from engine.text.relatedness import E5Relatedness
+    from graph.text.relatedness import E5Relatedness
 
     bridge = Bridge(relatedness=E5Relatedness(), edge_model=False)
     bridge.prepare([e.image for e in read_sense_labels()])

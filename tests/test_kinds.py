@@ -87,7 +87,7 @@ def build_precision(split: str) -> float:
 @pytest.fixture(scope="module")
 def encoded() -> Bridge:
     """The bridge of build-graph and keywords with --sense-encoder: CC-CEDICT, WordNet and the encoder's relatedness."""
-    from engine.text.relatedness import E5Relatedness
+    from graph.text.relatedness import E5Relatedness
 
     edges = [e for e in read_sense_labels() if e.split == "kinds1"]
     bridge = Bridge(relatedness=E5Relatedness(), edge_model=False)

@@ -194,7 +194,7 @@ def test_kill_9_during_the_refit_leaves_the_add_committed_and_the_probe_as_befor
 
 
 def test_live_edges_use_the_bridge_build_graph_recorded(run, monkeypatch):
-    import engine.text.relatedness as relatedness
+    import graph.text.relatedness as relatedness
     from evaluation.stages.run_inputs import load_run_corpus, load_training_set
     from evaluation.stages.rundir import RunDir, Stage
     from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_KIND_BACKOFF, Bridge

