@@ -133,6 +133,8 @@ class Bridge:
         self.relatedness = relatedness
         self._reference: list[tuple[str, str]] | None = None
         self._calibration: dict[str, tuple[float, float]] = {}  # description -> its best cosines with REFERENCE
+        # the same under the edge model's own encoder (graph.edge_model.related_features), whatever `relatedness` is
+        self.edge_calibration: dict[str, tuple[float, float]] = {}
         self.usage = usage
         self.edge_model = edge_model
         self.kind_backoff = kind_backoff
@@ -194,14 +196,21 @@ class Bridge:
 
     def calibrate(self, descriptions: Iterable[str]) -> None:
         """Calibrate descriptions against the pool (REFERENCE) in one encoder call."""
-        todo = sorted({d for d in descriptions if d and d not in self._calibration})
-        if self.relatedness is None or not todo:
+        if self.relatedness is not None:
+            self.pool_cosines(self.relatedness, descriptions, self._calibration)
+
+    def pool_cosines(self, relatedness: Relatedness, descriptions: Iterable[str],
+                     memo: dict[str, tuple[float, float]]) -> None:
+        """Put each new description's calibration under `relatedness` into `memo`: the mean of its REFERENCE_TOP
+        best cosines with the pool's words, and with their glosses (one encoder call for all of them)."""
+        todo = sorted({d for d in descriptions if d and d not in memo})
+        if not todo:
             return
         ref = self.reference()
-        sims = np.asarray(self.relatedness(todo, [w for w, _ in ref] + [g for _, g in ref]), dtype=np.float64)
+        sims = np.asarray(relatedness(todo, [w for w, _ in ref] + [g for _, g in ref]), dtype=np.float64)
         top = np.sort(sims[:, :len(ref)], axis=1)[:, -REFERENCE_TOP:].mean(1)
         top_g = np.sort(sims[:, len(ref):], axis=1)[:, -REFERENCE_TOP:].mean(1)
-        self._calibration.update({d: (float(a), float(b)) for d, a, b in zip(todo, top, top_g)})
+        memo.update({d: (float(a), float(b)) for d, a, b in zip(todo, top, top_g)})
 
     def prepare(self, images: Iterable) -> None:
         """Embed what the encoder will be asked about many images in two batches instead of one small call per

