@@ -143,6 +143,15 @@ def test_a_stale_or_broken_model_file_is_a_clear_error(tmp_path):
         load_model(bad)
 
 
+def test_the_shipped_models_blind_sample_is_not_training_data():
+    """fresh17, the blind sample of the shipped model (tests/test_bridge.py), is labelled but not in the feature
+    table the model was fitted on; the splits before it are."""
+    splits = {m["split"] for m in trainer.read_table()[0]}
+    assert trainer.RESERVED == ("fresh17",) and not splits & set(trainer.RESERVED)
+    assert {"fresh15", "fresh16", trainer.BLIND} <= splits
+    assert any(e.split == "fresh17" for e in read_sense_labels())
+
+
 def test_threshold_choice_follows_the_protocol():
     rows = [(0.5, 0.86, 1.0, 1.0), (0.6, 0.90, 0.9, 0.95), (0.7, 0.93, 0.8, 0.88), (0.8, 0.95, 0.6, 0.7)]
     assert trainer.choose_threshold(rows) == 0.7  # the lowest reaching the target precision, keeping >= 85% right

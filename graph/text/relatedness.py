@@ -39,7 +39,8 @@ class E5Relatedness:
             if self.encoder is None:
                 self.encoder = shared_encoder()
             big = len(missing) >= DISK_BATCH
-            vec = (cached_encode(self.encoder, missing, kind, progress=big, desc=f"embed {kind}s") if big
+            desc = "embed queries" if kind == "query" else "embed passages"
+            vec = (cached_encode(self.encoder, missing, kind, progress=big, desc=desc) if big
                    else self.encoder.encode(missing, kind))
             memo.update(zip(missing, vec))
         if not texts:
