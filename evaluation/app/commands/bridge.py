@@ -18,6 +18,7 @@ from graph.corpus import load_corpus
 from graph.occurrences import is_cjk_word
 from graph.records import Image
 from graph.senses import EDGE_THRESHOLD, Scored, bag
+from graph.tag_text import describe
 
 
 def _language(text: str) -> str:
@@ -37,9 +38,15 @@ def edge_model_line(word: str, context: str, bridge: Bridge, candidates: frozens
     cut = edge_model.cut(bridge.edge_threshold)
     kept = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] >= cut]
     dropped = [f"{k} {p[k]:.2f}" for k in sorted(p, key=lambda k: -p[k]) if p[k] < cut]
+    description = describe(img)
+    order = sorted(p, key=lambda k: -p[k])
+    related = edge_model.related_features(bridge, description, order)
     return (f"  edge model P(right), threshold {edge_model.cut_text(bridge.edge_threshold)}: kept "
             + (", ".join(kept) or "none")
-            + ("; dropped " + ", ".join(dropped) if dropped else ""))
+            + ("; dropped " + ", ".join(dropped) if dropped else "")
+            + f"\n  text encoder's relatedness to '{description}' (two of the model's features; cosine minus the "
+            "description's pool): " + ", ".join(f"{k} word {w:+.3f} gloss {g:+.3f}"
+                                                for k, (w, g) in zip(order, related)))
 
 
 def kind_line(word: str, context: str, bridge: Bridge, keywords: frozenset[str]) -> str | None:
