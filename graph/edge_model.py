@@ -57,7 +57,6 @@ FEATURES = ("weight", "multi_text", "kind", "chinese", "backoff", "kind_backoff"
             "unrelated", "candidates", "multiword", "caption", "polysemy", "physical", "fits", "discounted",
             "kind_steps", "tag_senses", "texts_of_image", "full_weight", "best_of_text", "tag_depth",
             "one_sense_kind", "related_word", "related_gloss")
-RELATED = ("related_word", "related_gloss")  # the two the text encoder gives (related_features)
 
 _SENSE = re.compile(r"sense (\d+) of (\d+)")
 _WORDNET = re.compile(r"\[sense (\d+),")
@@ -172,7 +171,7 @@ def _scored_features(s: Scored | None) -> dict[str, float]:
 
 
 # float32, not the encoder's bfloat16 default: an edge's P must not hang on a CPU's bfloat16 rounding (~1e-3 in a
-# cosine); ~2.4x slower on AVX512-BF16 CPUs, ~10 s for the starter's 2,620 image descriptions
+# cosine); about 3x slower (the starter's 1,586 distinct descriptions: 7.7 s against 2.6 s, 2 AVX-512 cores)
 ENCODER_DTYPE = "float32"
 _ENCODER: list = []  # the edge model's relatedness: one shared E5Relatedness per process (its vectors memoised)
 
@@ -245,8 +244,9 @@ def edge_features(image, bridge: Bridge, weights: Mapping[str, float], why: Mapp
     # a Chinese caption that is one word, punctuation aside ('鹿。' -> 鹿); a Chinese tag is declared by zh_tags above
     zh_caption_word = _WORD_ONLY.sub("", image.caption) if image.language == "zh" and image.caption else None
     context = image_context(image, labels)
-    description = describe(image, labels) if bridge.relatedness is not None else ""
-    related = dict(zip(why, related_features(bridge, describe(image, labels), list(why))))
+    whole = describe(image, labels)
+    description = whole if bridge.relatedness is not None else ""  # the bridge's own sense weighing, if it has one
+    related = dict(zip(why, related_features(bridge, whole, list(why))))
     reach: dict[str, dict[str, Scored]] = {}
 
     def scored(text: str) -> dict[str, Scored]:
